@@ -1,0 +1,231 @@
+//! Evaluation contexts: who or what is evaluated. A context is one or more kinds (`user`,
+//! `tenant`, `device`…), each with a key and attributes. Built once per request (this allocates);
+//! evaluation then only borrows from it.
+
+use serde_json::{Map, Value};
+
+/// One kind of a (possibly multi-kind) context.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SingleContext {
+    kind: String,
+    key: String,
+    /// Every attribute, including `key` and `kind`, so that clauses can address them uniformly.
+    attributes: Map<String, Value>,
+}
+
+impl SingleContext {
+    /// A context of `kind` with `key` and further attributes (`key`/`kind` entries are overwritten).
+    pub fn new(kind: &str, key: &str, mut attributes: Map<String, Value>) -> SingleContext {
+        attributes.insert("key".to_owned(), Value::String(key.to_owned()));
+        attributes.insert("kind".to_owned(), Value::String(kind.to_owned()));
+        SingleContext {
+            kind: kind.to_owned(),
+            key: key.to_owned(),
+            attributes,
+        }
+    }
+
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    pub fn attributes(&self) -> &Map<String, Value> {
+        &self.attributes
+    }
+
+    /// The value at `path` (already split into JSON Pointer segments).
+    pub fn get(&self, path: &[Box<str>]) -> Option<&Value> {
+        let (first, rest) = path.split_first()?;
+        let mut value = self.attributes.get(first.as_ref())?;
+        for segment in rest {
+            value = match value {
+                Value::Object(map) => map.get(segment.as_ref())?,
+                Value::Array(items) => items.get(segment.parse::<usize>().ok()?)?,
+                _ => return None,
+            };
+        }
+        Some(value)
+    }
+}
+
+/// A single- or multi-kind context.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Context {
+    parts: Vec<SingleContext>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ContextError {
+    #[error("a context must be a JSON object")]
+    NotAnObject,
+    #[error("context kind `{0}` has no string `key`")]
+    MissingKey(String),
+    #[error("invalid context kind `{0}`")]
+    InvalidKind(String),
+    #[error("a multi-kind context needs at least one kind")]
+    EmptyMulti,
+    #[error("context kind `{0}` appears twice")]
+    DuplicateKind(String),
+}
+
+impl Context {
+    pub fn single(part: SingleContext) -> Context {
+        Context { parts: vec![part] }
+    }
+
+    pub fn multi(parts: Vec<SingleContext>) -> Result<Context, ContextError> {
+        if parts.is_empty() {
+            return Err(ContextError::EmptyMulti);
+        }
+        for (i, part) in parts.iter().enumerate() {
+            if parts[..i].iter().any(|p| p.kind == part.kind) {
+                return Err(ContextError::DuplicateKind(part.kind.clone()));
+            }
+        }
+        Ok(Context { parts })
+    }
+
+    /// Parses a native context: `{"kind":"user","key":…}`, `{"kind":"multi","user":{…},…}`,
+    /// or an object without `kind`, which is a `user`.
+    pub fn from_json(value: &Value) -> Result<Context, ContextError> {
+        let Value::Object(object) = value else {
+            return Err(ContextError::NotAnObject);
+        };
+        match object.get("kind") {
+            Some(Value::String(kind)) if kind == "multi" => {
+                let parts = object
+                    .iter()
+                    .filter(|(name, _)| name.as_str() != "kind")
+                    .map(|(kind, body)| single_from_object(kind, body))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Context::multi(parts)
+            }
+            Some(Value::String(kind)) => Ok(Context::single(single_from_object(kind, value)?)),
+            Some(other) => Err(ContextError::InvalidKind(other.to_string())),
+            None => Ok(Context::single(single_from_object("user", value)?)),
+        }
+    }
+
+    /// Parses an OpenFeature evaluation context: a `user` keyed by `targetingKey`, unless it
+    /// carries `kind`, in which case it is a native context.
+    pub fn from_openfeature(value: &Value) -> Result<Context, ContextError> {
+        let Value::Object(object) = value else {
+            return Err(ContextError::NotAnObject);
+        };
+        if object.contains_key("kind") {
+            return Context::from_json(value);
+        }
+        let key = match object.get("targetingKey") {
+            Some(Value::String(key)) => key.as_str(),
+            Some(_) => return Err(ContextError::MissingKey("user".to_owned())),
+            None => "",
+        };
+        let mut attributes = object.clone();
+        attributes.remove("targetingKey");
+        Ok(Context::single(SingleContext::new("user", key, attributes)))
+    }
+
+    pub fn parts(&self) -> &[SingleContext] {
+        &self.parts
+    }
+
+    pub fn part(&self, kind: &str) -> Option<&SingleContext> {
+        self.parts.iter().find(|p| p.kind == kind)
+    }
+}
+
+fn single_from_object(kind: &str, body: &Value) -> Result<SingleContext, ContextError> {
+    if kind.is_empty() || kind == "kind" || kind == "multi" {
+        return Err(ContextError::InvalidKind(kind.to_owned()));
+    }
+    let Value::Object(attributes) = body else {
+        return Err(ContextError::NotAnObject);
+    };
+    let Some(Value::String(key)) = attributes.get("key") else {
+        return Err(ContextError::MissingKey(kind.to_owned()));
+    };
+    Ok(SingleContext::new(kind, &key.clone(), attributes.clone()))
+}
+
+/// Splits an attribute reference into path segments: `/a/b~1c` is a JSON Pointer (`~1` = `/`,
+/// `~0` = `~`); anything not starting with `/` is one top-level attribute name.
+pub fn attribute_path(reference: &str) -> Box<[Box<str>]> {
+    match reference.strip_prefix('/') {
+        Some(pointer) => pointer
+            .split('/')
+            .map(|s| s.replace("~1", "/").replace("~0", "~").into_boxed_str())
+            .collect(),
+        None => Box::new([reference.into()]),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn context_without_kind_is_a_user() {
+        let ctx = Context::from_json(&json!({"key": "u1", "name": "Ann"})).unwrap();
+        assert_eq!(ctx.parts().len(), 1);
+        assert_eq!(ctx.part("user").unwrap().key(), "u1");
+    }
+
+    #[test]
+    fn multi_kind_context_has_each_kind() {
+        let ctx = Context::from_json(&json!({
+            "kind": "multi", "user": {"key": "u1"}, "tenant": {"key": "acme", "plan": "gold"}
+        }))
+        .unwrap();
+        assert_eq!(ctx.part("tenant").unwrap().key(), "acme");
+        assert_eq!(ctx.part("user").unwrap().key(), "u1");
+        assert!(ctx.part("device").is_none());
+    }
+
+    #[test]
+    fn invalid_contexts_are_rejected() {
+        for bad in [
+            json!([]),
+            json!({"name": "no key"}),
+            json!({"kind": "user", "key": 5}),
+            json!({"kind": "multi"}),
+            json!({"kind": 3, "key": "k"}),
+            json!({"kind": "multi", "user": {"name": "x"}}),
+        ] {
+            assert!(Context::from_json(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn pointer_paths_reach_nested_attributes() {
+        let ctx = Context::from_json(&json!({
+            "key": "u1", "address": {"city": "Oslo"}, "a/b": 1, "m~n": 2, "list": [10, 20]
+        }))
+        .unwrap();
+        let user = ctx.part("user").unwrap();
+        assert_eq!(user.get(&attribute_path("/address/city")), Some(&json!("Oslo")));
+        assert_eq!(user.get(&attribute_path("/a~1b")), Some(&json!(1)));
+        assert_eq!(user.get(&attribute_path("/m~0n")), Some(&json!(2)));
+        assert_eq!(user.get(&attribute_path("/list/1")), Some(&json!(20)));
+        assert_eq!(user.get(&attribute_path("a/b")), Some(&json!(1)));
+        assert_eq!(user.get(&attribute_path("key")), Some(&json!("u1")));
+        assert_eq!(user.get(&attribute_path("kind")), Some(&json!("user")));
+        assert_eq!(user.get(&attribute_path("/address/zip")), None);
+    }
+
+    #[test]
+    fn openfeature_context_uses_targeting_key() {
+        let ctx = Context::from_openfeature(&json!({"targetingKey": "u9", "plan": "pro"})).unwrap();
+        let user = ctx.part("user").unwrap();
+        assert_eq!(user.key(), "u9");
+        assert_eq!(user.get(&attribute_path("plan")), Some(&json!("pro")));
+        let native =
+            Context::from_openfeature(&json!({"kind": "tenant", "key": "acme"})).unwrap();
+        assert_eq!(native.part("tenant").unwrap().key(), "acme");
+    }
+}

@@ -1,0 +1,544 @@
+//! Evaluation of compiled flags. Never panics, never allocates, never returns `Err`: every failure
+//! is an `ERROR` reason and the caller's default value.
+
+use std::net::IpAddr;
+
+use serde_json::Value;
+
+use crate::compile::{
+    BucketSource, CompiledClause, CompiledFlag, CompiledRollout, CompiledServe, Cond, KeySet,
+    NumberCmp, Snapshot, Test, number_of, time_of,
+};
+use crate::context::{Context, SingleContext};
+use crate::hash;
+use crate::model::{Dialect, Variation};
+use crate::semver;
+
+/// What evaluation may read besides the context: the time and a random number (Unleash's
+/// `random` stickiness). Passed in so the engine stays pure and tests stay deterministic.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Env {
+    pub now_ms: i64,
+    pub random: u32,
+}
+
+/// The type a caller asks for, as a typed SDK getter does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ValueType {
+    Bool,
+    Int,
+    Double,
+    String,
+    Json,
+    Any,
+}
+
+impl ValueType {
+    pub fn admits(&self, value: &Value) -> bool {
+        match self {
+            ValueType::Bool => value.is_boolean(),
+            ValueType::Int => value.is_i64() || value.is_u64(),
+            ValueType::Double => value.is_number(),
+            ValueType::String => value.is_string(),
+            ValueType::Json | ValueType::Any => true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorKind {
+    FlagNotFound,
+    MalformedFlag,
+    WrongType,
+    ContextInvalid,
+    ClientNotReady,
+}
+
+/// How a rollout placed the context. Serialized flat into the reason as
+/// `"in_rollout": true, "bucket": …` (and `"in_experiment": true` when it is).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RolloutInfo {
+    /// The bucket, in the rollout's own units (0..100000 natively and for LaunchDarkly).
+    pub bucket: u32,
+    /// Part of an experiment (an experiment rollout, a tracked slice, the context kind present).
+    pub in_experiment: bool,
+}
+
+impl serde::Serialize for RolloutInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("in_rollout", &true)?;
+        map.serialize_entry("bucket", &self.bucket)?;
+        if self.in_experiment {
+            map.serialize_entry("in_experiment", &true)?;
+        }
+        map.end()
+    }
+}
+
+/// Why a value was served.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Reason<'a> {
+    Off,
+    TargetMatch,
+    RuleMatch {
+        rule_index: usize,
+        rule_id: &'a str,
+        #[serde(flatten)]
+        rollout: Option<RolloutInfo>,
+    },
+    Fallthrough {
+        #[serde(flatten)]
+        rollout: Option<RolloutInfo>,
+    },
+    PrerequisiteFailed {
+        prerequisite_key: &'a str,
+    },
+    Error {
+        error_kind: ErrorKind,
+    },
+}
+
+impl Reason<'_> {
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Reason::Off => "OFF",
+            Reason::TargetMatch => "TARGET_MATCH",
+            Reason::RuleMatch { .. } => "RULE_MATCH",
+            Reason::Fallthrough { .. } => "FALLTHROUGH",
+            Reason::PrerequisiteFailed { .. } => "PREREQUISITE_FAILED",
+            Reason::Error { .. } => "ERROR",
+        }
+    }
+
+    pub fn rollout(&self) -> Option<RolloutInfo> {
+        match self {
+            Reason::RuleMatch { rollout, .. } | Reason::Fallthrough { rollout } => *rollout,
+            _ => None,
+        }
+    }
+}
+
+/// The result of evaluating one flag for one context. `variation` is `None` when the caller's
+/// default applies (errors, or off without an off-variation).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Evaluation<'a> {
+    pub variation_index: Option<usize>,
+    pub variation: Option<&'a Variation>,
+    pub reason: Reason<'a>,
+}
+
+impl<'a> Evaluation<'a> {
+    pub fn error(error_kind: ErrorKind) -> Evaluation<'static> {
+        Evaluation {
+            variation_index: None,
+            variation: None,
+            reason: Reason::Error { error_kind },
+        }
+    }
+
+    /// The served value, or `default` when the caller's default applies.
+    pub fn value_or<'d>(&self, default: &'d Value) -> &'d Value
+    where
+        'a: 'd,
+    {
+        self.variation.map_or(default, |v| &v.value)
+    }
+}
+
+/// A clause or segment referred to something unusable (a segment cycle, say): the flag is malformed.
+struct Malformed;
+
+impl Snapshot {
+    /// Evaluates `flag_key` for `context`.
+    pub fn evaluate(&self, flag_key: &str, context: &Context, env: &Env) -> Evaluation<'_> {
+        match self.flag_index.get(flag_key) {
+            Some(&index) => self.evaluate_flag(&self.flags[index], context, env),
+            None => Evaluation::error(ErrorKind::FlagNotFound),
+        }
+    }
+
+    /// Evaluates `flag_key` for a caller that needs a value of type `want`: a served value of
+    /// another type yields `ERROR`/`WRONG_TYPE` and the caller's default.
+    pub fn evaluate_typed(
+        &self,
+        flag_key: &str,
+        context: &Context,
+        env: &Env,
+        want: ValueType,
+    ) -> Evaluation<'_> {
+        let evaluation = self.evaluate(flag_key, context, env);
+        match evaluation.variation {
+            Some(v) if !want.admits(&v.value) => Evaluation::error(ErrorKind::WrongType),
+            _ => evaluation,
+        }
+    }
+
+    pub fn evaluate_flag<'s>(&'s self, flag: &'s CompiledFlag, ctx: &Context, env: &Env) -> Evaluation<'s> {
+        if flag.malformed {
+            return Evaluation::error(ErrorKind::MalformedFlag);
+        }
+        match self.evaluate_targeting(flag, ctx, env) {
+            Ok(evaluation) => evaluation,
+            Err(Malformed) => Evaluation::error(ErrorKind::MalformedFlag),
+        }
+    }
+
+    fn evaluate_targeting<'s>(
+        &'s self,
+        flag: &'s CompiledFlag,
+        ctx: &Context,
+        env: &Env,
+    ) -> Result<Evaluation<'s>, Malformed> {
+        if !flag.on {
+            return Ok(served(flag, flag.off_variation, Reason::Off));
+        }
+        for prerequisite in flag.prerequisites.iter() {
+            let met = prerequisite.flag.is_some_and(|index| {
+                let required = &self.flags[index];
+                // Unleash's dependent features may require a parent to be disabled; LaunchDarkly
+                // and native prerequisites require the parent to be on.
+                let on_enough = required.on || flag.dialect == Dialect::Unleash;
+                let result = self.evaluate_flag(required, ctx, env);
+                on_enough
+                    && result
+                        .variation_index
+                        .is_some_and(|v| prerequisite.variations.contains(&v))
+                    && !matches!(result.reason, Reason::Error { .. })
+            });
+            if !met {
+                let reason = Reason::PrerequisiteFailed {
+                    prerequisite_key: &prerequisite.key,
+                };
+                return Ok(served(flag, flag.off_variation, reason));
+            }
+        }
+        for target in flag.targets.iter() {
+            if ctx
+                .part(&target.kind)
+                .is_some_and(|part| target.keys.contains(part.key()))
+            {
+                return Ok(served(flag, Some(target.variation), Reason::TargetMatch));
+            }
+        }
+        for (rule_index, rule) in flag.rules.iter().enumerate() {
+            if self.matches(&rule.condition, ctx, env)? {
+                let (variation, rollout) = serve(&rule.serve, ctx, env);
+                let reason = Reason::RuleMatch {
+                    rule_index,
+                    rule_id: &rule.id,
+                    rollout,
+                };
+                return Ok(served(flag, Some(variation), reason));
+            }
+        }
+        let (variation, rollout) = serve(&flag.fallthrough, ctx, env);
+        Ok(served(flag, Some(variation), Reason::Fallthrough { rollout }))
+    }
+
+    fn matches(&self, cond: &Cond, ctx: &Context, env: &Env) -> Result<bool, Malformed> {
+        Ok(match cond {
+            Cond::All(cs) => {
+                for c in cs.iter() {
+                    if !self.matches(c, ctx, env)? {
+                        return Ok(false);
+                    }
+                }
+                true
+            }
+            Cond::Any(cs) => {
+                for c in cs.iter() {
+                    if self.matches(c, ctx, env)? {
+                        return Ok(true);
+                    }
+                }
+                false
+            }
+            Cond::Not(c) => !self.matches(c, ctx, env)?,
+            Cond::Percentage { bucket, weight } => match bucket_of(bucket, ctx, env) {
+                Some(Bucket::Int(b)) => b < *weight,
+                Some(Bucket::LaunchDarkly(b)) => b < *weight as f32 / 100_000.0,
+                None => false,
+            },
+            Cond::Clause(clause) => self.clause_matches(clause, ctx, env)?,
+        })
+    }
+
+    fn clause_matches(&self, clause: &CompiledClause, ctx: &Context, env: &Env) -> Result<bool, Malformed> {
+        if let Test::Segment(segments) = &clause.test {
+            let mut any = false;
+            for segment in segments.iter() {
+                match segment {
+                    Some(index) => any = any || self.segment_contains(*index, ctx, env)?,
+                    // Native data must reference segments that exist; imported data did not match.
+                    None if clause.dialect == Dialect::Native => return Err(Malformed),
+                    None => {}
+                }
+            }
+            return Ok(any != clause.negate);
+        }
+        let part = ctx.part(&clause.kind);
+        let value = part.and_then(|p| p.get(&clause.path));
+        if let Test::Exists = clause.test {
+            return Ok(value.is_some_and(|v| !v.is_null()) != clause.negate);
+        }
+        let value = match value {
+            Some(Value::Null) | None => {
+                // Unleash: a missing field fails the test, and then `inverted` flips it.
+                // Natively and in LaunchDarkly, a missing attribute never matches.
+                if clause.dialect == Dialect::Unleash {
+                    if let (Test::Before(_) | Test::After(_), Some(_)) = (&clause.test, part) {
+                        return Ok(clause.test.time_matches(env.now_ms) != clause.negate);
+                    }
+                    return Ok(clause.negate && !matches!(clause.test, Test::Never));
+                }
+                return Ok(false);
+            }
+            Some(v) => v,
+        };
+        if let Test::Never = clause.test {
+            return Ok(false);
+        }
+        let found = match value {
+            Value::Array(items) => items.iter().any(|item| clause.test.matches(item, clause.dialect)),
+            single => clause.test.matches(single, clause.dialect),
+        };
+        Ok(found != clause.negate)
+    }
+
+    fn segment_contains(&self, index: usize, ctx: &Context, env: &Env) -> Result<bool, Malformed> {
+        let segment = &self.segments[index];
+        if segment.malformed {
+            return Err(Malformed);
+        }
+        let listed = |lists: &[(Box<str>, KeySet)]| {
+            lists
+                .iter()
+                .any(|(kind, keys)| ctx.part(kind).is_some_and(|p| keys.contains(p.key())))
+        };
+        if listed(&segment.included) {
+            return Ok(true);
+        }
+        if listed(&segment.excluded) {
+            return Ok(false);
+        }
+        for rule in segment.rules.iter() {
+            if self.matches(rule, ctx, env)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+fn served<'s>(flag: &'s CompiledFlag, index: Option<usize>, reason: Reason<'s>) -> Evaluation<'s> {
+    // Indices were checked at compile time; `get` keeps a bad one from panicking regardless.
+    let variation = index.and_then(|i| flag.variations.get(i));
+    Evaluation {
+        variation_index: variation.and(index),
+        variation,
+        reason,
+    }
+}
+
+fn serve(serve: &CompiledServe, ctx: &Context, env: &Env) -> (usize, Option<RolloutInfo>) {
+    match serve {
+        CompiledServe::Variation(v) => (*v, None),
+        CompiledServe::Rollout(rollout) => {
+            let (variation, info) = place(rollout, ctx, env);
+            (variation, Some(info))
+        }
+    }
+}
+
+/// Picks the rollout slice for the context: the first whose running total exceeds its bucket.
+fn place(rollout: &CompiledRollout, ctx: &Context, env: &Env) -> (usize, RolloutInfo) {
+    let source = &rollout.bucket;
+    let bucket = bucket_of(source, ctx, env);
+    let slice = rollout
+        .slices
+        .iter()
+        .find(|slice| match bucket {
+            Some(Bucket::Int(b)) => b < slice.cumulative,
+            Some(Bucket::LaunchDarkly(b)) => b < slice.cumulative_f32,
+            // Natively an unbucketable context sits at the end of the range.
+            None => source.dialect == Dialect::Native && 99_999 < slice.cumulative,
+        })
+        // LaunchDarkly: weights short of 100 % leave the remainder to the last slice.
+        .or(rollout.slices.last());
+    let bucket_units = match bucket {
+        Some(Bucket::Int(b)) => b,
+        Some(Bucket::LaunchDarkly(b)) => (b * 100_000.0) as u32,
+        None if source.dialect == Dialect::Native => 99_999,
+        None => 0,
+    };
+    match slice {
+        Some(slice) => (
+            slice.variation,
+            RolloutInfo {
+                bucket: bucket_units,
+                in_experiment: rollout.experiment && !slice.untracked && ctx.part(&source.kind).is_some(),
+            },
+        ),
+        None => (0, RolloutInfo { bucket: bucket_units, in_experiment: false }),
+    }
+}
+
+enum Bucket {
+    Int(u32),
+    LaunchDarkly(f32),
+}
+
+/// The context's bucket, or `None` when it has nothing to bucket by.
+fn bucket_of(source: &BucketSource, ctx: &Context, env: &Env) -> Option<Bucket> {
+    let part = ctx.part(&source.kind);
+    let attribute = part.and_then(|p| source.attributes.iter().find_map(|path| present(p, path)));
+    let mut digits = [0u8; 20];
+    let value: &str = match attribute {
+        Some(Value::String(s)) => s,
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(i) => hash::format_i64(i, &mut digits),
+            // LaunchDarkly also buckets floats that hold an integer.
+            None => match n.as_f64() {
+                Some(f) if source.dialect == Dialect::LaunchDarkly && f.fract() == 0.0 && f.abs() < 9e15 => {
+                    hash::format_i64(f as i64, &mut digits)
+                }
+                _ => return None,
+            },
+        },
+        Some(_) => return None,
+        None if source.then_random => hash::format_i64(i64::from(env.random), &mut digits),
+        None => return None,
+    };
+    Some(match source.dialect {
+        Dialect::Native => Bucket::Int(hash::native_bucket(&source.prefix, value)),
+        Dialect::LaunchDarkly => Bucket::LaunchDarkly(hash::launchdarkly_bucket(&source.prefix, value)),
+        Dialect::Unleash => {
+            Bucket::Int(hash::unleash_hash(&source.prefix, value, source.unleash_seed) % source.modulus)
+        }
+    })
+}
+
+fn present<'c>(part: &'c SingleContext, path: &[Box<str>]) -> Option<&'c Value> {
+    part.get(path).filter(|v| !v.is_null() && *v != "")
+}
+
+impl Test {
+    /// Whether one (non-array, non-null) attribute value passes this test.
+    fn matches(&self, value: &Value, dialect: Dialect) -> bool {
+        match self {
+            Test::InStrings(keys) => value.as_str().is_some_and(|s| keys.contains(s)),
+            Test::InText(wanted, fold) => {
+                with_str(value, |s| wanted.iter().any(|w| eq_folded(s, w, *fold)))
+            }
+            Test::InValues(wanted) => wanted.iter().any(|w| json_equal(w, value)),
+            Test::StartsWith(wanted, fold) => value
+                .as_str()
+                .is_some_and(|s| wanted.iter().any(|w| starts_with(s, w, *fold))),
+            Test::EndsWith(wanted, fold) => value
+                .as_str()
+                .is_some_and(|s| wanted.iter().any(|w| ends_with(s, w, *fold))),
+            Test::Contains(wanted, fold) => value
+                .as_str()
+                .is_some_and(|s| wanted.iter().any(|w| contains(s, w, *fold))),
+            Test::Matches(regexes) => value.as_str().is_some_and(|s| regexes.iter().any(|r| r.is_match(s))),
+            Test::Number(cmp, wanted) => number_of(value, dialect)
+                .is_some_and(|n| wanted.iter().any(|w| compare(*cmp, n.partial_cmp(w))),
+            ),
+            Test::Before(_) | Test::After(_) => time_of(value).is_some_and(|t| self.time_matches(t)),
+            Test::Semver(cmp, wanted) => {
+                let lenient = dialect != Dialect::Unleash;
+                value
+                    .as_str()
+                    .and_then(|s| semver::parse(s, lenient))
+                    .is_some_and(|v| {
+                        wanted.iter().any(|w| {
+                            semver::parse(w, lenient).is_some_and(|w| compare(*cmp, Some(v.cmp(&w))))
+                        })
+                    })
+            }
+            Test::InCidr(nets) => value
+                .as_str()
+                .and_then(|s| s.trim().parse::<IpAddr>().ok())
+                .is_some_and(|ip| nets.iter().any(|n| n.contains(ip))),
+            Test::Exists | Test::Segment(_) | Test::Never => false,
+        }
+    }
+
+    fn time_matches(&self, t: i64) -> bool {
+        match self {
+            Test::Before(times) => times.iter().any(|w| t < *w),
+            Test::After(times) => times.iter().any(|w| t > *w),
+            _ => false,
+        }
+    }
+}
+
+fn compare(cmp: NumberCmp, ordering: Option<std::cmp::Ordering>) -> bool {
+    use std::cmp::Ordering::*;
+    matches!(
+        (cmp, ordering),
+        (NumberCmp::Eq, Some(Equal))
+            | (NumberCmp::Lt, Some(Less))
+            | (NumberCmp::Lte, Some(Less | Equal))
+            | (NumberCmp::Gt, Some(Greater))
+            | (NumberCmp::Gte, Some(Greater | Equal))
+    )
+}
+
+/// JSON equality where numbers compare by value (`1` equals `1.0`).
+fn json_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        _ => a == b,
+    }
+}
+
+/// Calls `f` with the value as a string: strings as they are, numbers and booleans as written.
+fn with_str(value: &Value, f: impl Fn(&str) -> bool) -> bool {
+    match value {
+        Value::String(s) => f(s),
+        Value::Bool(b) => f(if *b { "true" } else { "false" }),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => f(hash::format_i64(i, &mut [0u8; 20])),
+            None => false,
+        },
+        _ => false,
+    }
+}
+
+fn folded(s: &str) -> impl DoubleEndedIterator<Item = char> + '_ {
+    s.chars().flat_map(char::to_lowercase)
+}
+
+/// `wanted` is already lower-cased at compile time when `fold` is set.
+fn eq_folded(s: &str, wanted: &str, fold: bool) -> bool {
+    if fold { folded(s).eq(wanted.chars()) } else { s == wanted }
+}
+
+fn starts_with(s: &str, prefix: &str, fold: bool) -> bool {
+    if !fold {
+        return s.starts_with(prefix);
+    }
+    let mut chars = folded(s);
+    prefix.chars().all(|c| chars.next() == Some(c))
+}
+
+fn ends_with(s: &str, suffix: &str, fold: bool) -> bool {
+    if !fold {
+        return s.ends_with(suffix);
+    }
+    let mut chars = s.chars().rev().flat_map(|c| c.to_lowercase().rev());
+    suffix.chars().rev().all(|c| chars.next() == Some(c))
+}
+
+fn contains(s: &str, needle: &str, fold: bool) -> bool {
+    if !fold {
+        return s.contains(needle);
+    }
+    s.char_indices().any(|(i, _)| starts_with(&s[i..], needle, true)) || needle.is_empty()
+}

@@ -1,0 +1,23 @@
+//! The Switchyard evaluation engine: the flag model, the compile step that turns flags and
+//! segments into an immutable [`Snapshot`], evaluation with reasons, native and imported
+//! bucketing, and importers from LaunchDarkly and Unleash.
+//!
+//! **Architecture invariant:** this crate is pure. It does no IO, spawns nothing, reads no clock
+//! and no randomness (time and a random number come in through [`Env`]), and evaluation of a
+//! compiled flag never allocates, never panics and never returns `Err`: a problem is an `ERROR`
+//! reason with the caller's default. The SDK, server, relay and CLI all evaluate through it.
+
+pub mod cidr;
+pub mod compile;
+pub mod context;
+pub mod eval;
+pub mod hash;
+pub mod import;
+pub mod model;
+pub mod semver;
+pub mod time;
+
+pub use compile::{CompiledFlag, Problem, Snapshot};
+pub use context::{Context, ContextError, SingleContext};
+pub use eval::{Env, ErrorKind, Evaluation, Reason, RolloutInfo, ValueType};
+pub use model::{Dataset, Dialect, Flag, FlagKind, Segment};

@@ -1,0 +1,486 @@
+//! The serializable flag model: what people write (JSON or YAML), what the API stores and what
+//! the snapshot format carries. Plain data with no behaviour beyond (de)serialization and
+//! normalisation; [`crate::compile`] turns it into something fast to evaluate.
+//!
+//! A [`Flag`] here is one environment's view of a flag: shared variations plus that environment's
+//! targeting. [`FlagDefinition`] is the project-level flag with targeting per environment.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+
+/// Whose semantics a flag or segment follows. Imported data keeps its origin's semantics (hashing,
+/// missing attributes, semver strictness) so a migrated context gets the same result as before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dialect {
+    #[default]
+    Native,
+    #[serde(rename = "launchdarkly")]
+    LaunchDarkly,
+    Unleash,
+}
+
+impl Dialect {
+    fn is_native(&self) -> bool {
+        *self == Dialect::Native
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlagKind {
+    Boolean,
+    String,
+    Number,
+    Json,
+}
+
+impl FlagKind {
+    /// Whether `value` is of this kind.
+    pub fn admits(&self, value: &Value) -> bool {
+        match self {
+            FlagKind::Boolean => value.is_boolean(),
+            FlagKind::String => value.is_string(),
+            FlagKind::Number => value.is_number(),
+            FlagKind::Json => true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Variation {
+    /// Unique within the flag; OFREP's `variant`. Defaults to the variation's index.
+    #[serde(default)]
+    pub key: String,
+    pub value: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Extra data served beside the value; imported Unleash variants keep their payload here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Value>,
+}
+
+/// One environment's view of a flag: everything needed to evaluate it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Flag {
+    pub key: String,
+    #[serde(default)]
+    pub version: u64,
+    pub kind: FlagKind,
+    pub variations: Vec<Variation>,
+    /// Random per flag; the default rollout seed is `"{key}.{salt}"`.
+    #[serde(default)]
+    pub salt: String,
+    #[serde(default, skip_serializing_if = "Dialect::is_native")]
+    pub dialect: Dialect,
+    /// May be evaluated with a client SDK key.
+    #[serde(default)]
+    pub client_visible: bool,
+    /// Every variation's value must satisfy it (JSON flags).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json_schema: Option<Value>,
+    #[serde(flatten)]
+    pub targeting: Targeting,
+}
+
+/// Per-environment configuration of a flag.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Targeting {
+    #[serde(default)]
+    pub on: bool,
+    /// Served when the flag is off or a prerequisite fails; `None` serves the caller's default.
+    #[serde(default)]
+    pub off_variation: Option<usize>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prerequisites: Vec<Prerequisite>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<Target>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<Rule>,
+    pub fallthrough: Serve,
+}
+
+/// Individual targeting: these keys of this context kind get `variation`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Target {
+    #[serde(default = "default_kind")]
+    pub kind: String,
+    pub variation: usize,
+    pub values: Vec<String>,
+}
+
+/// Another flag that must serve one of `variations` before this one is evaluated.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Prerequisite {
+    pub key: String,
+    pub variations: Vec<usize>,
+}
+
+impl<'de> Deserialize<'de> for Prerequisite {
+    /// Accepts `{"key", "variation": 1}` (the common case) or `{"key", "variations": [1, 2]}`.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Raw {
+            key: String,
+            variation: Option<usize>,
+            #[serde(default)]
+            variations: Vec<usize>,
+        }
+        let raw = Raw::deserialize(d)?;
+        let mut variations = raw.variations;
+        variations.extend(raw.variation);
+        if variations.is_empty() {
+            return Err(serde::de::Error::custom(
+                "prerequisite needs `variation` or `variations`",
+            ));
+        }
+        Ok(Prerequisite { key: raw.key, variations })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rule {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default = "Condition::always")]
+    pub condition: Condition,
+    pub serve: Serve,
+}
+
+/// What a rule or the fallthrough serves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Serve {
+    Variation(usize),
+    Rollout(Rollout),
+}
+
+/// Weighted split over variations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rollout {
+    pub variations: Vec<WeightedVariation>,
+    /// Context kind whose attribute is bucketed (default `user`).
+    #[serde(default = "default_kind")]
+    pub context_kind: String,
+    /// Attribute reference to bucket by (default: the key). Unleash-dialect flags use Unleash
+    /// stickiness names here (`default` = userId, then sessionId, then random; `random`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket_by: Option<String>,
+    /// Hash prefix; default `"{flag_key}.{flag_salt}"` (Unleash dialect: the group id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<String>,
+    /// An experiment: results report whether the context is in it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub experiment: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WeightedVariation {
+    pub variation: usize,
+    /// Native: units of 0.001 % (all weights sum to 100000). Unleash dialect: relative weights.
+    pub weight: u32,
+    /// Experiments: this slice is not part of the experiment.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub untracked: bool,
+}
+
+/// A condition tree. Serialized as `{"all": [...]}`, `{"any": [...]}`, `{"not": {...}}`,
+/// `{"percentage": {...}}` or a clause object.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    All(Vec<Condition>),
+    Any(Vec<Condition>),
+    Not(Box<Condition>),
+    /// True for a stable share of contexts (used by segment rules and imported gradual rollouts).
+    Percentage(Percentage),
+    Clause(Clause),
+}
+
+impl Condition {
+    pub fn always() -> Condition {
+        Condition::All(Vec::new())
+    }
+}
+
+impl Serialize for Condition {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        /// Borrowed twin of the tree nodes: serde's external tagging writes `{"all": [...]}`.
+        #[derive(Serialize)]
+        #[serde(rename_all = "snake_case")]
+        enum Node<'a> {
+            All(&'a [Condition]),
+            Any(&'a [Condition]),
+            Not(&'a Condition),
+            Percentage(&'a Percentage),
+        }
+        match self {
+            Condition::All(c) => Node::All(c).serialize(s),
+            Condition::Any(c) => Node::Any(c).serialize(s),
+            Condition::Not(c) => Node::Not(c).serialize(s),
+            Condition::Percentage(p) => Node::Percentage(p).serialize(s),
+            Condition::Clause(c) => c.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Condition {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = Value::deserialize(d)?;
+        let Value::Object(map) = &value else {
+            return Err(D::Error::custom("a condition must be an object"));
+        };
+        let single = |key: &str| (map.len() == 1).then(|| map.get(key)).flatten();
+        let parsed = if let Some(v) = single("all") {
+            serde_json::from_value(v.clone()).map(Condition::All)
+        } else if let Some(v) = single("any") {
+            serde_json::from_value(v.clone()).map(Condition::Any)
+        } else if let Some(v) = single("not") {
+            serde_json::from_value(v.clone()).map(|c| Condition::Not(Box::new(c)))
+        } else if let Some(v) = single("percentage") {
+            serde_json::from_value(v.clone()).map(Condition::Percentage)
+        } else {
+            serde_json::from_value(value).map(Condition::Clause)
+        };
+        parsed.map_err(D::Error::custom)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Percentage {
+    /// Native and LaunchDarkly: 0..=100000 (units of 0.001 %). Unleash dialect: 0..=100.
+    pub weight: u32,
+    #[serde(default = "default_kind")]
+    pub context_kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<String>,
+}
+
+/// A test of one attribute of one context kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Clause {
+    #[serde(default = "default_kind")]
+    pub kind: String,
+    /// JSON Pointer (`/address/city`) or a top-level attribute name. Unused by `segment_match`.
+    #[serde(default)]
+    pub attribute: String,
+    pub op: Operator,
+    #[serde(default)]
+    pub values: Vec<Value>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub negate: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub case_insensitive: bool,
+}
+
+/// Clause operators. Unknown names are kept (so data round-trips) and never match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operator {
+    In,
+    StartsWith,
+    EndsWith,
+    Contains,
+    Matches,
+    Lt,
+    Lte,
+    Gt,
+    Gte,
+    Before,
+    After,
+    SemverEq,
+    SemverLt,
+    SemverLte,
+    SemverGt,
+    SemverGte,
+    InCidr,
+    Exists,
+    SegmentMatch,
+    Unknown(String),
+}
+
+impl Operator {
+    const NAMES: [(&'static str, Operator); 19] = [
+        ("in", Operator::In),
+        ("starts_with", Operator::StartsWith),
+        ("ends_with", Operator::EndsWith),
+        ("contains", Operator::Contains),
+        ("matches", Operator::Matches),
+        ("lt", Operator::Lt),
+        ("lte", Operator::Lte),
+        ("gt", Operator::Gt),
+        ("gte", Operator::Gte),
+        ("before", Operator::Before),
+        ("after", Operator::After),
+        ("semver_eq", Operator::SemverEq),
+        ("semver_lt", Operator::SemverLt),
+        ("semver_lte", Operator::SemverLte),
+        ("semver_gt", Operator::SemverGt),
+        ("semver_gte", Operator::SemverGte),
+        ("in_cidr", Operator::InCidr),
+        ("exists", Operator::Exists),
+        ("segment_match", Operator::SegmentMatch),
+    ];
+
+    pub fn name(&self) -> &str {
+        match self {
+            Operator::Unknown(name) => name,
+            known => Self::NAMES
+                .iter()
+                .find(|(_, op)| op == known)
+                .map_or("", |(name, _)| name),
+        }
+    }
+
+    pub fn parse(name: &str) -> Operator {
+        if name == "equals" {
+            return Operator::In;
+        }
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or_else(|| Operator::Unknown(name.to_owned()), |(_, op)| op.clone())
+    }
+}
+
+impl Serialize for Operator {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Operator {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        Ok(Operator::parse(&name))
+    }
+}
+
+/// A reusable audience.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Segment {
+    pub key: String,
+    #[serde(default)]
+    pub version: u64,
+    #[serde(default)]
+    pub salt: String,
+    #[serde(default, skip_serializing_if = "Dialect::is_native")]
+    pub dialect: Dialect,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub included: Vec<KeyList>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded: Vec<KeyList>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<SegmentRule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyList {
+    #[serde(default = "default_kind")]
+    pub kind: String,
+    pub values: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentRule {
+    #[serde(default)]
+    pub id: String,
+    pub condition: Condition,
+}
+
+/// Flags and segments of one environment: the unit that is compiled and evaluated.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Dataset {
+    #[serde(default)]
+    pub flags: Vec<Flag>,
+    #[serde(default)]
+    pub segments: Vec<Segment>,
+}
+
+impl Dataset {
+    /// Parses JSON or YAML (JSON is YAML, but JSON errors read better, so try it first).
+    pub fn from_text(text: &str) -> Result<Dataset, String> {
+        let mut data: Dataset = match serde_json::from_str(text) {
+            Ok(data) => data,
+            Err(json_err) if text.trim_start().starts_with('{') => {
+                return Err(json_err.to_string());
+            }
+            Err(_) => serde_yaml::from_str(text).map_err(|e| e.to_string())?,
+        };
+        data.normalize();
+        Ok(data)
+    }
+
+    /// Fills defaults that depend on position: variation keys default to their index.
+    pub fn normalize(&mut self) {
+        for flag in &mut self.flags {
+            for (index, variation) in flag.variations.iter_mut().enumerate() {
+                if variation.key.is_empty() {
+                    variation.key = index.to_string();
+                }
+            }
+        }
+    }
+}
+
+/// A project-level flag: variations shared by all environments, targeting per environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlagDefinition {
+    pub key: String,
+    #[serde(default)]
+    pub version: u64,
+    pub kind: FlagKind,
+    pub variations: Vec<Variation>,
+    #[serde(default)]
+    pub salt: String,
+    #[serde(default, skip_serializing_if = "Dialect::is_native")]
+    pub dialect: Dialect,
+    #[serde(default)]
+    pub client_visible: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json_schema: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub temporary: bool,
+    #[serde(default)]
+    pub archived: bool,
+    pub environments: BTreeMap<String, Targeting>,
+}
+
+impl FlagDefinition {
+    /// The flag as one environment sees it; `None` when the environment has no targeting.
+    pub fn for_environment(&self, environment: &str) -> Option<Flag> {
+        let targeting = self.environments.get(environment)?.clone();
+        Some(Flag {
+            key: self.key.clone(),
+            version: self.version,
+            kind: self.kind,
+            variations: self.variations.clone(),
+            salt: self.salt.clone(),
+            dialect: self.dialect,
+            client_visible: self.client_visible,
+            json_schema: self.json_schema.clone(),
+            targeting,
+        })
+    }
+}
+
+pub(crate) fn default_kind() -> String {
+    "user".to_owned()
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
