@@ -170,7 +170,7 @@ pub(crate) enum Test {
     Number(NumberCmp, Box<[f64]>),
     Before(Box<[i64]>),
     After(Box<[i64]>),
-    Semver(NumberCmp, Box<[Box<str>]>),
+    Semver(NumberCmp, Box<[semver::OwnedVersion]>),
     InCidr(Box<[IpNet]>),
     Exists,
     Segment(Box<[Option<usize>]>),
@@ -423,7 +423,7 @@ impl Compiler<'_> {
                     format!("not a {:?} value", flag.kind).to_lowercase(),
                 );
             }
-            if flag.variations[..i].iter().any(|w| w.key == v.key) {
+            if !v.key.is_empty() && flag.variations[..i].iter().any(|w| w.key == v.key) {
                 self.problem(format_args!("variations[{i}].key"), "duplicate variation key");
             }
         }
@@ -490,7 +490,11 @@ impl Compiler<'_> {
             version: flag.version,
             kind: flag.kind,
             dialect: flag.dialect,
-            variations: flag.variations.clone().into_boxed_slice(),
+            variations: {
+                let mut variations = flag.variations.clone();
+                crate::model::default_variation_keys(&mut variations);
+                variations.into_boxed_slice()
+            },
             on: t.on,
             off_variation: t.off_variation,
             prerequisites,
@@ -748,11 +752,11 @@ impl Compiler<'_> {
                     .iter()
                     .enumerate()
                     .filter_map(|(i, v)| {
-                        let s = v.as_str().filter(|s| semver::parse(s, lenient).is_some());
-                        if s.is_none() {
+                        let version = v.as_str().and_then(|s| semver::OwnedVersion::parse(s, lenient));
+                        if version.is_none() {
                             bad(self, i, "expected a semantic version");
                         }
-                        s.map(Into::into)
+                        version
                     })
                     .collect();
                 Test::Semver(number_cmp(&clause.op), versions)

@@ -456,9 +456,7 @@ impl Test {
                     .as_str()
                     .and_then(|s| semver::parse(s, lenient))
                     .is_some_and(|v| {
-                        wanted.iter().any(|w| {
-                            semver::parse(w, lenient).is_some_and(|w| compare(*cmp, Some(v.cmp(&w))))
-                        })
+                        wanted.iter().any(|w| compare(*cmp, v.partial_cmp(w)))
                     })
             }
             Test::InCidr(nets) => value

@@ -419,11 +419,7 @@ impl Dataset {
     /// Fills defaults that depend on position: variation keys default to their index.
     pub fn normalize(&mut self) {
         for flag in &mut self.flags {
-            for (index, variation) in flag.variations.iter_mut().enumerate() {
-                if variation.key.is_empty() {
-                    variation.key = index.to_string();
-                }
-            }
+            default_variation_keys(&mut flag.variations);
         }
     }
 }
@@ -474,6 +470,15 @@ impl FlagDefinition {
             json_schema: self.json_schema.clone(),
             targeting,
         })
+    }
+}
+
+/// A variation without a key is keyed by its index (`"0"`, `"1"`, …).
+pub fn default_variation_keys(variations: &mut [Variation]) {
+    for (index, variation) in variations.iter_mut().enumerate() {
+        if variation.key.is_empty() {
+            variation.key = index.to_string();
+        }
     }
 }
 
