@@ -365,15 +365,13 @@ fn place(rollout: &CompiledRollout, ctx: &Context, env: &Env) -> (usize, Rollout
         .find(|slice| match bucket {
             Some(Bucket::Int(b)) => b < slice.cumulative,
             Some(Bucket::LaunchDarkly(b)) => b < slice.cumulative_f32,
-            // Natively an unbucketable context sits at the end of the range.
-            None => source.dialect == Dialect::Native && 99_999 < slice.cumulative,
+            None => false,
         })
         // LaunchDarkly: weights short of 100 % leave the remainder to the last slice.
         .or(rollout.slices.last());
     let bucket_units = match bucket {
         Some(Bucket::Int(b)) => b,
         Some(Bucket::LaunchDarkly(b)) => (b * 100_000.0) as u32,
-        None if source.dialect == Dialect::Native => 99_999,
         None => 0,
     };
     match slice {
@@ -381,7 +379,9 @@ fn place(rollout: &CompiledRollout, ctx: &Context, env: &Env) -> (usize, Rollout
             slice.variation,
             RolloutInfo {
                 bucket: bucket_units,
-                in_experiment: rollout.experiment && !slice.untracked && ctx.part(&source.kind).is_some(),
+                in_experiment: rollout.experiment
+                    && !slice.untracked
+                    && ctx.part(&source.kind).is_some(),
             },
         ),
         None => (0, RolloutInfo { bucket: bucket_units, in_experiment: false }),
@@ -393,33 +393,36 @@ enum Bucket {
     LaunchDarkly(f32),
 }
 
-/// The context's bucket, or `None` when it has nothing to bucket by.
+/// The context's bucket. A context with nothing to bucket by (missing kind or attribute, or a
+/// value that is neither a string nor an integer) sits where its dialect puts it: natively at
+/// 99999, the end of the range, so it is never in a small percentage; for LaunchDarkly at 0; for
+/// Unleash nowhere (`None`: not in any percentage).
 fn bucket_of(source: &BucketSource, ctx: &Context, env: &Env) -> Option<Bucket> {
     let part = ctx.part(&source.kind);
     let attribute = part.and_then(|p| source.attributes.iter().find_map(|path| present(p, path)));
     let mut digits = [0u8; 20];
-    let value: &str = match attribute {
-        Some(Value::String(s)) => s,
-        Some(Value::Number(n)) => match n.as_i64() {
-            Some(i) => hash::format_i64(i, &mut digits),
-            // LaunchDarkly also buckets floats that hold an integer.
-            None => match n.as_f64() {
-                Some(f) if source.dialect == Dialect::LaunchDarkly && f.fract() == 0.0 && f.abs() < 9e15 => {
-                    hash::format_i64(f as i64, &mut digits)
-                }
-                _ => return None,
-            },
-        },
-        Some(_) => return None,
-        None if source.then_random => hash::format_i64(i64::from(env.random), &mut digits),
-        None => return None,
+    let integer = |n: &serde_json::Number| match source.dialect {
+        Dialect::LaunchDarkly => n.as_f64().and_then(hash::launchdarkly_bucketable_int),
+        _ => n.as_i64(),
     };
-    Some(match source.dialect {
-        Dialect::Native => Bucket::Int(hash::native_bucket(&source.prefix, value)),
-        Dialect::LaunchDarkly => Bucket::LaunchDarkly(hash::launchdarkly_bucket(&source.prefix, value)),
-        Dialect::Unleash => {
-            Bucket::Int(hash::unleash_hash(&source.prefix, value, source.unleash_seed) % source.modulus)
+    let value: Option<&str> = match attribute {
+        Some(Value::String(s)) => Some(s),
+        Some(Value::Number(n)) => integer(n).map(|i| hash::format_i64(i, &mut digits)),
+        Some(_) => None,
+        None if source.then_random => Some(hash::format_i64(i64::from(env.random), &mut digits)),
+        None => None,
+    };
+    Some(match (source.dialect, value) {
+        (Dialect::Native, Some(value)) => Bucket::Int(hash::native_bucket(&source.prefix, value)),
+        (Dialect::Native, None) => Bucket::Int(99_999),
+        (Dialect::LaunchDarkly, Some(value)) => {
+            Bucket::LaunchDarkly(hash::launchdarkly_bucket(&source.prefix, value))
         }
+        (Dialect::LaunchDarkly, None) => Bucket::LaunchDarkly(0.0),
+        (Dialect::Unleash, Some(value)) => Bucket::Int(
+            hash::unleash_hash(&source.prefix, value, source.unleash_seed) % source.modulus,
+        ),
+        (Dialect::Unleash, None) => return None,
     })
 }
 
