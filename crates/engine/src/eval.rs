@@ -56,6 +56,19 @@ pub enum ErrorKind {
     ClientNotReady,
 }
 
+impl ErrorKind {
+    /// The OpenFeature error code for this kind.
+    pub fn openfeature_code(&self) -> &'static str {
+        match self {
+            ErrorKind::FlagNotFound => "FLAG_NOT_FOUND",
+            ErrorKind::WrongType => "TYPE_MISMATCH",
+            ErrorKind::ContextInvalid => "INVALID_CONTEXT",
+            ErrorKind::MalformedFlag => "GENERAL",
+            ErrorKind::ClientNotReady => "PROVIDER_NOT_READY",
+        }
+    }
+}
+
 /// How a rollout placed the context. Serialized flat into the reason as
 /// `"in_rollout": true, "bucket": …` (and `"in_experiment": true` when it is).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -110,6 +123,22 @@ impl Reason<'_> {
             Reason::TargetMatch => "TARGET_MATCH",
             Reason::RuleMatch { .. } => "RULE_MATCH",
             Reason::Fallthrough { .. } => "FALLTHROUGH",
+            Reason::PrerequisiteFailed { .. } => "PREREQUISITE_FAILED",
+            Reason::Error { .. } => "ERROR",
+        }
+    }
+
+    /// The OpenFeature/OFREP reason (product.md, "Reasons and their OpenFeature names").
+    /// `flag_is_static`: the flag serves one variation to everyone ([`CompiledFlag::is_static`]).
+    pub fn openfeature(&self, flag_is_static: bool) -> &'static str {
+        match self {
+            Reason::Off => "DISABLED",
+            Reason::TargetMatch | Reason::RuleMatch { rollout: None, .. } => "TARGETING_MATCH",
+            Reason::RuleMatch { rollout: Some(_), .. } | Reason::Fallthrough { rollout: Some(_) } => {
+                "SPLIT"
+            }
+            Reason::Fallthrough { rollout: None } if flag_is_static => "STATIC",
+            Reason::Fallthrough { rollout: None } => "DEFAULT",
             Reason::PrerequisiteFailed { .. } => "PREREQUISITE_FAILED",
             Reason::Error { .. } => "ERROR",
         }

@@ -66,3 +66,53 @@ fn conformance_suite() {
     assert!(failures.is_empty(), "{} of {total} cases failed:\n{}", failures.len(), failures.join("\n"));
     println!("{total} conformance cases passed");
 }
+
+/// product.md's table of reasons and their OpenFeature names, on real evaluations.
+#[test]
+fn openfeature_reasons() {
+    let data: Dataset = serde_json::from_value(json!({"flags": [
+        {"key": "static", "kind": "boolean", "on": true, "variations": [{"value": true}], "fallthrough": {"variation": 0}},
+        {"key": "off", "kind": "boolean", "on": false, "off_variation": 0, "variations": [{"value": true}], "fallthrough": {"variation": 0}},
+        {"key": "full", "kind": "boolean", "on": true, "variations": [{"value": false}, {"value": true}],
+         "prerequisites": [{"key": "static", "variation": 0}],
+         "targets": [{"variation": 1, "values": ["t"]}],
+         "rules": [{"id": "one", "condition": {"attribute": "r", "op": "in", "values": [1]}, "serve": {"variation": 1}},
+                   {"id": "split", "condition": {"attribute": "r", "op": "in", "values": [2]},
+                    "serve": {"rollout": {"variations": [{"variation": 0, "weight": 100000}]}}}],
+         "fallthrough": {"variation": 0}},
+        {"key": "split-fallthrough", "kind": "boolean", "on": true, "variations": [{"value": false}],
+         "fallthrough": {"rollout": {"variations": [{"variation": 0, "weight": 100000}]}}},
+        {"key": "needs-off", "kind": "boolean", "on": true, "variations": [{"value": false}],
+         "prerequisites": [{"key": "off", "variation": 0}], "fallthrough": {"variation": 0}}
+    ]}))
+    .unwrap();
+    let snapshot = Snapshot::compile(&data);
+    assert!(snapshot.problems().is_empty(), "{:?}", snapshot.problems());
+    let cases = [
+        ("static", json!({"key": "u"}), "STATIC"),
+        ("off", json!({"key": "u"}), "DISABLED"),
+        ("full", json!({"key": "t"}), "TARGETING_MATCH"),
+        ("full", json!({"key": "u", "r": 1}), "TARGETING_MATCH"),
+        ("full", json!({"key": "u", "r": 2}), "SPLIT"),
+        ("full", json!({"key": "u"}), "DEFAULT"),
+        ("split-fallthrough", json!({"key": "u"}), "SPLIT"),
+        ("needs-off", json!({"key": "u"}), "PREREQUISITE_FAILED"),
+        ("missing", json!({"key": "u"}), "ERROR"),
+    ];
+    for (flag, context, expected) in cases {
+        let context = Context::from_json(&context).unwrap();
+        let evaluation = snapshot.evaluate(flag, &context, &Env::default());
+        let is_static = snapshot.flag(flag).is_some_and(|f| f.is_static());
+        assert_eq!(evaluation.reason.openfeature(is_static), expected, "{flag}");
+    }
+    let codes = [
+        (ErrorKind::FlagNotFound, "FLAG_NOT_FOUND"),
+        (ErrorKind::WrongType, "TYPE_MISMATCH"),
+        (ErrorKind::ContextInvalid, "INVALID_CONTEXT"),
+        (ErrorKind::MalformedFlag, "GENERAL"),
+        (ErrorKind::ClientNotReady, "PROVIDER_NOT_READY"),
+    ];
+    for (kind, code) in codes {
+        assert_eq!(kind.openfeature_code(), code);
+    }
+}
