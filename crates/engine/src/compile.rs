@@ -8,7 +8,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use serde_json::Value;
 
 use crate::cidr::IpNet;
-use crate::context::attribute_path;
+use crate::context::{AttributePath, attribute_path};
 use crate::model::{
     Clause, Condition, Dataset, Dialect, Flag, FlagKind, KeyList, Operator, Percentage, Rollout,
     Segment, Serve, Variation,
@@ -129,7 +129,7 @@ pub(crate) struct BucketSource {
     pub dialect: Dialect,
     pub kind: Box<str>,
     /// Attributes tried in order; the first present one is hashed.
-    pub attributes: Box<[Box<[Box<str>]>]>,
+    pub attributes: Box<[AttributePath]>,
     /// When no attribute is present, hash the caller-supplied random value (Unleash).
     pub then_random: bool,
     pub prefix: Box<str>,
@@ -140,6 +140,8 @@ pub(crate) struct BucketSource {
 
 #[derive(Debug)]
 pub(crate) enum Cond {
+    /// `all` whose children are all clauses (the common shape), checked without recursion.
+    AllClauses(Box<[CompiledClause]>),
     All(Box<[Cond]>),
     Any(Box<[Cond]>),
     Not(Box<Cond>),
@@ -150,7 +152,7 @@ pub(crate) enum Cond {
 #[derive(Debug)]
 pub(crate) struct CompiledClause {
     pub kind: Box<str>,
-    pub path: Box<[Box<str>]>,
+    pub path: AttributePath,
     pub negate: bool,
     pub dialect: Dialect,
     pub test: Test,
@@ -207,7 +209,7 @@ impl KeySet {
 
     pub fn contains(&self, key: &str) -> bool {
         match self {
-            KeySet::Few(keys) => keys.iter().any(|k| k.as_ref() == key),
+            KeySet::Few(keys) => keys.iter().any(|k| crate::context::short_str_eq(k, key)),
             KeySet::Many(keys) => keys.contains(key),
         }
     }
@@ -600,7 +602,18 @@ impl Compiler<'_> {
 
     fn condition(&mut self, cond: &Condition, dialect: Dialect, seed: &str, field: &str) -> Cond {
         match cond {
-            Condition::All(cs) => Cond::All(self.conditions(cs, dialect, seed, field, "all")),
+            Condition::All(cs) => {
+                let all = self.conditions(cs, dialect, seed, field, "all");
+                if all.iter().all(|c| matches!(c, Cond::Clause(_))) {
+                    let clauses = all.into_vec().into_iter().filter_map(|c| match c {
+                        Cond::Clause(clause) => Some(clause),
+                        _ => None,
+                    });
+                    Cond::AllClauses(clauses.collect())
+                } else {
+                    Cond::All(all)
+                }
+            }
             Condition::Any(cs) => Cond::Any(self.conditions(cs, dialect, seed, field, "any")),
             Condition::Not(c) => {
                 Cond::Not(Box::new(self.condition(c, dialect, seed, &format!("{field}.not"))))

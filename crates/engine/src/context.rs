@@ -10,7 +10,17 @@ pub struct SingleContext {
     kind: String,
     key: String,
     /// Every attribute, including `key` and `kind`, so that clauses can address them uniformly.
-    attributes: Map<String, Value>,
+    /// A flat list: contexts have a handful of attributes, and a scan that compares lengths
+    /// first beats a tree of string comparisons on the evaluation path.
+    attributes: Vec<Attribute>,
+}
+
+/// A top-level attribute with its name's hash, compared before the name itself.
+#[derive(Debug, Clone, PartialEq)]
+struct Attribute {
+    hash: u64,
+    name: String,
+    value: Value,
 }
 
 impl SingleContext {
@@ -21,7 +31,14 @@ impl SingleContext {
         SingleContext {
             kind: kind.to_owned(),
             key: key.to_owned(),
-            attributes,
+            attributes: attributes
+                .into_iter()
+                .map(|(name, value)| Attribute {
+                    hash: name_hash(&name),
+                    name,
+                    value,
+                })
+                .collect(),
         }
     }
 
@@ -33,14 +50,27 @@ impl SingleContext {
         &self.key
     }
 
-    pub fn attributes(&self) -> &Map<String, Value> {
-        &self.attributes
+    /// The top-level attributes (`key` and `kind` included), in name order.
+    pub fn attributes(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.attributes.iter().map(|a| (a.name.as_str(), &a.value))
     }
 
-    /// The value at `path` (already split into JSON Pointer segments).
-    pub fn get(&self, path: &[Box<str>]) -> Option<&Value> {
-        let (first, rest) = path.split_first()?;
-        let mut value = self.attributes.get(first.as_ref())?;
+    /// The top-level attribute `name`.
+    pub fn attribute(&self, name: &str) -> Option<&Value> {
+        self.find(name_hash(name), name)
+    }
+
+    fn find(&self, hash: u64, name: &str) -> Option<&Value> {
+        self.attributes
+            .iter()
+            .find(|a| a.hash == hash && a.name == name)
+            .map(|a| &a.value)
+    }
+
+    /// The value at `path`.
+    pub fn get(&self, path: &AttributePath) -> Option<&Value> {
+        let (first, rest) = path.segments.split_first()?;
+        let mut value = self.find(path.first_hash, first)?;
         for segment in rest {
             value = match value {
                 Value::Object(map) => map.get(segment.as_ref())?,
@@ -49,6 +79,32 @@ impl SingleContext {
             };
         }
         Some(value)
+    }
+}
+
+/// String equality for the short kinds and keys of the evaluation path: lengths first, then the
+/// bytes inline, sparing a `memcmp` call per candidate (measured: fewer instructions per rule).
+#[inline]
+pub(crate) fn short_str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && if a.len() <= 32 { a.iter().zip(b).all(|(x, y)| x == y) } else { a == b }
+}
+
+fn name_hash(name: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<rustc_hash::FxHasher>::default().hash_one(name)
+}
+
+/// A parsed attribute reference: JSON Pointer segments, the first one's hash precomputed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttributePath {
+    first_hash: u64,
+    segments: Box<[Box<str>]>,
+}
+
+impl AttributePath {
+    pub fn segments(&self) -> &[Box<str>] {
+        &self.segments
     }
 }
 
@@ -134,7 +190,7 @@ impl Context {
     }
 
     pub fn part(&self, kind: &str) -> Option<&SingleContext> {
-        self.parts.iter().find(|p| p.kind == kind)
+        self.parts.iter().find(|p| short_str_eq(&p.kind, kind))
     }
 }
 
@@ -151,15 +207,19 @@ fn single_from_object(kind: &str, body: &Value) -> Result<SingleContext, Context
     Ok(SingleContext::new(kind, &key.clone(), attributes.clone()))
 }
 
-/// Splits an attribute reference into path segments: `/a/b~1c` is a JSON Pointer (`~1` = `/`,
-/// `~0` = `~`); anything not starting with `/` is one top-level attribute name.
-pub fn attribute_path(reference: &str) -> Box<[Box<str>]> {
-    match reference.strip_prefix('/') {
+/// Parses an attribute reference: `/a/b~1c` is a JSON Pointer (`~1` = `/`, `~0` = `~`); anything
+/// not starting with `/` is one top-level attribute name.
+pub fn attribute_path(reference: &str) -> AttributePath {
+    let segments: Box<[Box<str>]> = match reference.strip_prefix('/') {
         Some(pointer) => pointer
             .split('/')
             .map(|s| s.replace("~1", "/").replace("~0", "~").into_boxed_str())
             .collect(),
         None => Box::new([reference.into()]),
+    };
+    AttributePath {
+        first_hash: segments.first().map_or(0, |s| name_hash(s)),
+        segments,
     }
 }
 

@@ -9,7 +9,7 @@ use crate::compile::{
     BucketSource, CompiledClause, CompiledFlag, CompiledRollout, CompiledServe, Cond, KeySet,
     NumberCmp, Snapshot, Test, number_of, time_of,
 };
-use crate::context::{Context, SingleContext};
+use crate::context::{AttributePath, Context, SingleContext};
 use crate::hash;
 use crate::model::{Dialect, Variation};
 use crate::semver;
@@ -271,6 +271,14 @@ impl Snapshot {
 
     fn matches(&self, cond: &Cond, ctx: &Context, env: &Env) -> Result<bool, Malformed> {
         Ok(match cond {
+            Cond::AllClauses(clauses) => {
+                for clause in clauses.iter() {
+                    if !self.clause_matches(clause, ctx, env)? {
+                        return Ok(false);
+                    }
+                }
+                true
+            }
             Cond::All(cs) => {
                 for c in cs.iter() {
                     if !self.matches(c, ctx, env)? {
@@ -297,6 +305,7 @@ impl Snapshot {
         })
     }
 
+    #[inline]
     fn clause_matches(&self, clause: &CompiledClause, ctx: &Context, env: &Env) -> Result<bool, Malformed> {
         if let Test::Segment(segments) = &clause.test {
             let mut any = false;
@@ -455,7 +464,7 @@ fn bucket_of(source: &BucketSource, ctx: &Context, env: &Env) -> Option<Bucket> 
     })
 }
 
-fn present<'c>(part: &'c SingleContext, path: &[Box<str>]) -> Option<&'c Value> {
+fn present<'c>(part: &'c SingleContext, path: &AttributePath) -> Option<&'c Value> {
     part.get(path).filter(|v| !v.is_null() && *v != "")
 }
 

@@ -419,7 +419,7 @@ mod tests {
 
     /// The same computation the way LaunchDarkly writes it: hex-encode, take 15 digits, parse.
     fn ld_reference(input: &str) -> f32 {
-        let hex = sha1_smol::Sha1::from(input).hexdigest();
+        let hex = sha1_smol::Sha1::from(input).digest().to_string();
         let numhash = i64::from_str_radix(&hex[..15], 16).unwrap();
         numhash as f32 / (0x0FFF_FFFF_FFFF_FFFF_i64 as f32)
     }
