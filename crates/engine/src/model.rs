@@ -489,3 +489,86 @@ pub(crate) fn default_kind() -> String {
 fn is_false(b: &bool) -> bool {
     !*b
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const YAML: &str = r#"
+flags:
+  - key: new-checkout
+    kind: boolean
+    salt: f3a9c1
+    variations: [{key: off, value: false}, {value: true}]
+    on: true
+    off_variation: 0
+    prerequisites: [{key: base, variation: 1}, {key: other, variations: [0, 2]}]
+    targets: [{variation: 1, values: [alice]}]
+    rules:
+      - id: eu
+        condition:
+          all:
+            - {kind: tenant, attribute: /billing/plan, op: in, values: [gold]}
+            - {not: {attribute: country, op: equals, values: [US], negate: true}}
+            - {any: [{percentage: {weight: 5000}}, {attribute: x, op: frobnicate}]}
+        serve: {rollout: {variations: [{variation: 0, weight: 95000}, {variation: 1, weight: 5000}], bucket_by: /org/id}}
+    fallthrough: {variation: 0}
+segments:
+  - key: beta
+    included: [{values: [carol]}]
+    rules: [{condition: {attribute: email, op: ends_with, values: ["@beta.example"]}}]
+"#;
+
+    #[test]
+    fn yaml_parses_and_json_round_trips() {
+        let data = Dataset::from_text(YAML).unwrap();
+        let flag = &data.flags[0];
+        assert_eq!(flag.variations[1].key, "1", "missing keys default to the index");
+        assert_eq!(flag.targeting.prerequisites[0].variations, [1]);
+        assert_eq!(flag.targeting.prerequisites[1].variations, [0, 2]);
+        assert_eq!(flag.targeting.targets[0].kind, "user");
+        let Condition::All(all) = &flag.targeting.rules[0].condition else { panic!() };
+        let Condition::Not(not) = &all[1] else { panic!() };
+        let Condition::Clause(clause) = not.as_ref() else { panic!() };
+        assert_eq!((clause.op.clone(), clause.negate), (Operator::In, true));
+        let Condition::Any(any) = &all[2] else { panic!() };
+        assert!(matches!(&any[1], Condition::Clause(c) if c.op == Operator::Unknown("frobnicate".into())));
+
+        let json = serde_json::to_string(&data).unwrap();
+        let again = Dataset::from_text(&json).unwrap();
+        assert_eq!(again, data);
+        assert!(json.contains(r#""op":"frobnicate""#), "unknown operators keep their name");
+        assert!(json.contains(r#"{"percentage":{"weight":5000"#));
+    }
+
+    #[test]
+    fn bad_input_gets_a_message_that_says_where() {
+        let err = Dataset::from_text(r#"{"flags":[{"key":"f","kind":"boolean","variations":[],"fallthrough":{"variation":0},"rules":[{"condition":5,"serve":{"variation":0}}]}]}"#)
+            .unwrap_err();
+        assert!(err.contains("a condition must be an object"), "{err}");
+        let err = Dataset::from_text(r#"{"flags":[{"key":"f","kind":"colour","variations":[],"fallthrough":{"variation":0}}]}"#)
+            .unwrap_err();
+        assert!(err.contains("colour"), "{err}");
+        let err = serde_json::from_value::<Prerequisite>(json!({"key": "p"})).unwrap_err();
+        assert!(err.to_string().contains("`variation` or `variations`"));
+    }
+
+    #[test]
+    fn definitions_project_one_environment() {
+        let definition: FlagDefinition = serde_json::from_value(json!({
+            "key": "f", "kind": "string", "variations": [{"value": "a"}, {"value": "b"}],
+            "tags": ["checkout"], "temporary": true,
+            "environments": {
+                "production": {"on": false, "off_variation": 0, "fallthrough": {"variation": 1}},
+                "staging": {"on": true, "fallthrough": {"variation": 1}}
+            }
+        }))
+        .unwrap();
+        let production = definition.for_environment("production").unwrap();
+        assert!(!production.targeting.on);
+        assert!(definition.for_environment("staging").unwrap().targeting.on);
+        assert!(definition.for_environment("eu-west").is_none());
+    }
+}
