@@ -9,7 +9,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "switchyard", version, about = "Feature management and progressive delivery")]
+#[command(
+    name = "switchyard",
+    version,
+    about = "Feature management and progressive delivery"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

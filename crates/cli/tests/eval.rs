@@ -23,7 +23,12 @@ fn switchyard(args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -46,14 +51,28 @@ fn eval_prints_value_and_reason() {
     let file = file.to_string_lossy().into_owned();
 
     let out = switchyard(
-        &["eval", "--data", &file, "--flag", "rule-order", "--context", r#"{"key":"u1","plan":"gold"}"#],
+        &[
+            "eval",
+            "--data",
+            &file,
+            "--flag",
+            "rule-order",
+            "--context",
+            r#"{"key":"u1","plan":"gold"}"#,
+        ],
         "",
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         json_lines(&out),
-        [json!({"flag": "rule-order", "value": "a", "variation_index": 1, "variation": "a",
-                "reason": {"kind": "RULE_MATCH", "rule_index": 0, "rule_id": "gold"}})]
+        [
+            json!({"flag": "rule-order", "value": "a", "variation_index": 1, "variation": "a",
+                "reason": {"kind": "RULE_MATCH", "rule_index": 0, "rule_id": "gold"}})
+        ]
     );
 
     let batch = [
@@ -73,7 +92,10 @@ fn eval_prints_value_and_reason() {
     assert_eq!(lines.len(), 5);
     assert_eq!(lines[0]["reason"]["kind"], "TARGET_MATCH");
     assert_eq!(lines[1]["value"], "dflt");
-    assert_eq!(lines[1]["reason"], json!({"kind": "ERROR", "error_kind": "FLAG_NOT_FOUND"}));
+    assert_eq!(
+        lines[1]["reason"],
+        json!({"kind": "ERROR", "error_kind": "FLAG_NOT_FOUND"})
+    );
     assert_eq!(lines[2]["value"], 0);
     assert_eq!(lines[2]["reason"]["error_kind"], "WRONG_TYPE");
     assert_eq!(lines[3]["reason"]["error_kind"], "CONTEXT_INVALID");
@@ -90,19 +112,62 @@ fn eval_prints_value_and_reason() {
     let out = switchyard(&["validate", "--data", &yaml], "");
     assert_eq!(out.status.code(), Some(1));
     let report = String::from_utf8_lossy(&out.stdout);
-    assert!(report.contains("flags[f].fallthrough.variation"), "{report}");
-    let out = switchyard(&["eval", "--data", &yaml, "--flag", "f", "--context", r#"{"key":"k"}"#, "--default", "false"], "");
-    assert_eq!(json_lines(&out)[0]["reason"]["error_kind"], "MALFORMED_FLAG");
+    assert!(
+        report.contains("flags[f].fallthrough.variation"),
+        "{report}"
+    );
+    let out = switchyard(
+        &[
+            "eval",
+            "--data",
+            &yaml,
+            "--flag",
+            "f",
+            "--context",
+            r#"{"key":"k"}"#,
+            "--default",
+            "false",
+        ],
+        "",
+    );
+    assert_eq!(
+        json_lines(&out)[0]["reason"]["error_kind"],
+        "MALFORMED_FLAG"
+    );
     assert_eq!(json_lines(&out)[0]["value"], false);
     std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
 fn unreadable_data_is_a_clear_error() {
-    let out = switchyard(&["eval", "--data", "/no/such/file", "--flag", "f", "--context", "{}"], "");
+    let out = switchyard(
+        &[
+            "eval",
+            "--data",
+            "/no/such/file",
+            "--flag",
+            "f",
+            "--context",
+            "{}",
+        ],
+        "",
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /no/such/file"));
-    let out = switchyard(&["eval", "--data", &repo("README.md"), "--format", "unleash", "--flag", "f", "--context", "{}"], "");
+    let out = switchyard(
+        &[
+            "eval",
+            "--data",
+            &repo("README.md"),
+            "--format",
+            "unleash",
+            "--flag",
+            "f",
+            "--context",
+            "{}",
+        ],
+        "",
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not JSON"));
 }
@@ -112,36 +177,75 @@ fn unreadable_data_is_a_clear_error() {
 fn unleash_specification_through_the_cli() {
     let dir = PathBuf::from(repo("../shared/conformance/unleash-client-specification"));
     if !dir.exists() {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{} missing under CI", dir.display());
-        eprintln!("SKIPPED: {} not found (needs ../shared beside the repository)", dir.display());
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{} missing under CI",
+            dir.display()
+        );
+        eprintln!(
+            "SKIPPED: {} not found (needs ../shared beside the repository)",
+            dir.display()
+        );
         return;
     }
     let index: Vec<String> =
         serde_json::from_str(&std::fs::read_to_string(dir.join("index.json")).unwrap()).unwrap();
     let (mut checked, mut failures) = (0, Vec::new());
     for name in index {
-        let spec: Value = serde_json::from_str(&std::fs::read_to_string(dir.join(&name)).unwrap()).unwrap();
-        let state = std::env::temp_dir().join(format!("switchyard-unleash-{}-{name}", std::process::id()));
+        let spec: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(&name)).unwrap()).unwrap();
+        let state =
+            std::env::temp_dir().join(format!("switchyard-unleash-{}-{name}", std::process::id()));
         std::fs::write(&state, spec["state"].to_string()).unwrap();
         let tests = spec["tests"].as_array().cloned().unwrap_or_default();
         let variant_tests = spec["variantTests"].as_array().cloned().unwrap_or_default();
         let requests: String = tests
             .iter()
             .chain(&variant_tests)
-            .map(|t| json!({"flag": t["toggleName"], "context": t["context"], "default": false}).to_string() + "\n")
+            .map(|t| {
+                json!({"flag": t["toggleName"], "context": t["context"], "default": false})
+                    .to_string()
+                    + "\n"
+            })
             .collect();
-        let out = switchyard(&["eval", "--data", &state.to_string_lossy(), "--format", "unleash", "--batch"], &requests);
+        let out = switchyard(
+            &[
+                "eval",
+                "--data",
+                &state.to_string_lossy(),
+                "--format",
+                "unleash",
+                "--batch",
+            ],
+            &requests,
+        );
         std::fs::remove_file(&state).ok();
-        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let results = json_lines(&out);
         for (i, t) in tests.iter().chain(&variant_tests).enumerate() {
             checked += 1;
-            let got = if i < tests.len() { &results[i]["enabled"] } else { &results[i]["variant"] };
+            let got = if i < tests.len() {
+                &results[i]["enabled"]
+            } else {
+                &results[i]["variant"]
+            };
             if *got != t["expectedResult"] {
-                failures.push(format!("{name} / {}: expected {} got {got}", t["description"], t["expectedResult"]));
+                failures.push(format!(
+                    "{name} / {}: expected {} got {got}",
+                    t["description"], t["expectedResult"]
+                ));
             }
         }
     }
     assert_eq!(checked, 279);
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

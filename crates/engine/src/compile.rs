@@ -146,7 +146,10 @@ pub(crate) enum Cond {
     Any(Box<[Cond]>),
     Not(Box<Cond>),
     Clause(CompiledClause),
-    Percentage { bucket: BucketSource, weight: u32 },
+    Percentage {
+        bucket: BucketSource,
+        weight: u32,
+    },
 }
 
 #[derive(Debug)]
@@ -240,7 +243,11 @@ impl Snapshot {
             .map(|(i, f)| (f.key.as_str().into(), i))
             .collect();
         note_duplicates(data.flags.iter().map(|f| &f.key), "flags", &mut problems);
-        note_duplicates(data.segments.iter().map(|s| &s.key), "segments", &mut problems);
+        note_duplicates(
+            data.segments.iter().map(|s| &s.key),
+            "segments",
+            &mut problems,
+        );
 
         let mut segments: Vec<CompiledSegment> = data
             .segments
@@ -350,7 +357,9 @@ fn segment_references(segments: &[Segment], index: &FxHashMap<&str, usize>) -> V
         .iter()
         .map(|s| {
             let mut out = Vec::new();
-            s.rules.iter().for_each(|r| walk(&r.condition, index, &mut out));
+            s.rules
+                .iter()
+                .for_each(|r| walk(&r.condition, index, &mut out));
             out
         })
         .collect()
@@ -426,7 +435,10 @@ impl Compiler<'_> {
                 );
             }
             if !v.key.is_empty() && flag.variations[..i].iter().any(|w| w.key == v.key) {
-                self.problem(format_args!("variations[{i}].key"), "duplicate variation key");
+                self.problem(
+                    format_args!("variations[{i}].key"),
+                    "duplicate variation key",
+                );
             }
         }
         if let Some(off) = t.off_variation {
@@ -438,7 +450,10 @@ impl Compiler<'_> {
             .enumerate()
             .map(|(i, p)| {
                 if p.key == flag.key {
-                    self.problem(format_args!("prerequisites[{i}]"), "a flag cannot require itself");
+                    self.problem(
+                        format_args!("prerequisites[{i}]"),
+                        "a flag cannot require itself",
+                    );
                 }
                 CompiledPrerequisite {
                     key: p.key.as_str().into(),
@@ -452,7 +467,11 @@ impl Compiler<'_> {
             .iter()
             .enumerate()
             .map(|(i, target)| {
-                self.check_variation(target.variation, count, format_args!("targets[{i}].variation"));
+                self.check_variation(
+                    target.variation,
+                    count,
+                    format_args!("targets[{i}].variation"),
+                );
                 CompiledTarget {
                     kind: target.kind.as_str().into(),
                     keys: KeySet::new(target.values.iter().map(String::as_str)),
@@ -510,11 +529,20 @@ impl Compiler<'_> {
 
     fn check_variation(&mut self, index: usize, count: usize, field: impl std::fmt::Display) {
         if index >= count {
-            self.problem(field, format!("variation {index} does not exist ({count} variations)"));
+            self.problem(
+                field,
+                format!("variation {index} does not exist ({count} variations)"),
+            );
         }
     }
 
-    fn serve(&mut self, serve: &Serve, flag: &Flag, default_seed: &str, field: &str) -> CompiledServe {
+    fn serve(
+        &mut self,
+        serve: &Serve,
+        flag: &Flag,
+        default_seed: &str,
+        field: &str,
+    ) -> CompiledServe {
         match serve {
             Serve::Variation(v) => {
                 self.check_variation(*v, flag.variations.len(), format_args!("{field}.variation"));
@@ -524,7 +552,13 @@ impl Compiler<'_> {
         }
     }
 
-    fn rollout(&mut self, r: &Rollout, flag: &Flag, default_seed: &str, field: &str) -> CompiledRollout {
+    fn rollout(
+        &mut self,
+        r: &Rollout,
+        flag: &Flag,
+        default_seed: &str,
+        field: &str,
+    ) -> CompiledRollout {
         let mut slices = Vec::with_capacity(r.variations.len());
         let (mut cumulative, mut cumulative_f32) = (0u32, 0f32);
         for (i, wv) in r.variations.iter().enumerate() {
@@ -543,7 +577,10 @@ impl Compiler<'_> {
             });
         }
         if slices.is_empty() {
-            self.problem(format_args!("{field}.rollout.variations"), "a rollout needs variations");
+            self.problem(
+                format_args!("{field}.rollout.variations"),
+                "a rollout needs variations",
+            );
         }
         match flag.dialect {
             Dialect::Native if cumulative != 100_000 => self.problem(
@@ -575,7 +612,12 @@ impl Compiler<'_> {
         let key_lists = |lists: &[KeyList]| -> Box<[(Box<str>, KeySet)]> {
             lists
                 .iter()
-                .map(|l| (l.kind.as_str().into(), KeySet::new(l.values.iter().map(String::as_str))))
+                .map(|l| {
+                    (
+                        l.kind.as_str().into(),
+                        KeySet::new(l.values.iter().map(String::as_str)),
+                    )
+                })
                 .collect()
         };
         let default_seed = format!("{}.{}", segment.key, segment.salt);
@@ -615,15 +657,25 @@ impl Compiler<'_> {
                 }
             }
             Condition::Any(cs) => Cond::Any(self.conditions(cs, dialect, seed, field, "any")),
-            Condition::Not(c) => {
-                Cond::Not(Box::new(self.condition(c, dialect, seed, &format!("{field}.not"))))
-            }
+            Condition::Not(c) => Cond::Not(Box::new(self.condition(
+                c,
+                dialect,
+                seed,
+                &format!("{field}.not"),
+            ))),
             Condition::Percentage(p) => self.percentage(p, dialect, seed, field),
             Condition::Clause(clause) => Cond::Clause(self.clause(clause, dialect, field)),
         }
     }
 
-    fn conditions(&mut self, cs: &[Condition], dialect: Dialect, seed: &str, field: &str, op: &str) -> Box<[Cond]> {
+    fn conditions(
+        &mut self,
+        cs: &[Condition],
+        dialect: Dialect,
+        seed: &str,
+        field: &str,
+        op: &str,
+    ) -> Box<[Cond]> {
         cs.iter()
             .enumerate()
             .map(|(i, c)| self.condition(c, dialect, seed, &format!("{field}.{op}[{i}]")))
@@ -636,7 +688,10 @@ impl Compiler<'_> {
             _ => (100_000, 100_000),
         };
         if p.weight > limit {
-            self.problem(format_args!("{field}.percentage.weight"), format!("at most {limit}"));
+            self.problem(
+                format_args!("{field}.percentage.weight"),
+                format!("at most {limit}"),
+            );
         }
         Cond::Percentage {
             bucket: bucket_source(
@@ -672,21 +727,22 @@ impl Compiler<'_> {
                 this.problem(format_args!("{field}.values[{i}]"), what.to_owned());
             }
         };
-        let strings = |this: &mut Self, bad: &mut dyn FnMut(&mut Self, usize, &str)| -> Box<[Box<str>]> {
-            clause
-                .values
-                .iter()
-                .enumerate()
-                .filter_map(|(i, v)| match v.as_str() {
-                    Some(s) if fold => Some(s.to_lowercase().into_boxed_str()),
-                    Some(s) => Some(s.into()),
-                    None => {
-                        bad(this, i, "expected a string");
-                        None
-                    }
-                })
-                .collect()
-        };
+        let strings =
+            |this: &mut Self, bad: &mut dyn FnMut(&mut Self, usize, &str)| -> Box<[Box<str>]> {
+                clause
+                    .values
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, v)| match v.as_str() {
+                        Some(s) if fold => Some(s.to_lowercase().into_boxed_str()),
+                        Some(s) => Some(s.into()),
+                        None => {
+                            bad(this, i, "expected a string");
+                            None
+                        }
+                    })
+                    .collect()
+            };
         match &clause.op {
             Operator::In if dialect == Dialect::Unleash || fold => {
                 // Unleash compares everything as strings; folding needs strings too.
@@ -702,9 +758,9 @@ impl Compiler<'_> {
                     fold,
                 )
             }
-            Operator::In if clause.values.iter().all(Value::is_string) => Test::InStrings(
-                KeySet::new(clause.values.iter().filter_map(Value::as_str)),
-            ),
+            Operator::In if clause.values.iter().all(Value::is_string) => {
+                Test::InStrings(KeySet::new(clause.values.iter().filter_map(Value::as_str)))
+            }
             Operator::In => Test::InValues(clause.values.clone().into_boxed_slice()),
             Operator::StartsWith => Test::StartsWith(strings(self, &mut bad), fold),
             Operator::EndsWith => Test::EndsWith(strings(self, &mut bad), fold),
@@ -720,7 +776,9 @@ impl Compiler<'_> {
                             .case_insensitive(fold)
                             .size_limit(1 << 20)
                             .build();
-                        built.map_err(|e| bad(self, i, &format!("invalid regex: {e}"))).ok()
+                        built
+                            .map_err(|e| bad(self, i, &format!("invalid regex: {e}")))
+                            .ok()
                     })
                     .collect(),
             ),
@@ -747,12 +805,20 @@ impl Compiler<'_> {
                     .filter_map(|(i, v)| {
                         let t = time_of(v);
                         if t.is_none() {
-                            bad(self, i, "expected an RFC 3339 date-time or Unix milliseconds");
+                            bad(
+                                self,
+                                i,
+                                "expected an RFC 3339 date-time or Unix milliseconds",
+                            );
                         }
                         t
                     })
                     .collect();
-                if clause.op == Operator::Before { Test::Before(times) } else { Test::After(times) }
+                if clause.op == Operator::Before {
+                    Test::Before(times)
+                } else {
+                    Test::After(times)
+                }
             }
             Operator::SemverEq
             | Operator::SemverLt
@@ -765,7 +831,9 @@ impl Compiler<'_> {
                     .iter()
                     .enumerate()
                     .filter_map(|(i, v)| {
-                        let version = v.as_str().and_then(|s| semver::OwnedVersion::parse(s, lenient));
+                        let version = v
+                            .as_str()
+                            .and_then(|s| semver::OwnedVersion::parse(s, lenient));
                         if version.is_none() {
                             bad(self, i, "expected a semantic version");
                         }

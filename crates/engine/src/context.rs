@@ -87,7 +87,12 @@ impl SingleContext {
 #[inline]
 pub(crate) fn short_str_eq(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
-    a.len() == b.len() && if a.len() <= 32 { a.iter().zip(b).all(|(x, y)| x == y) } else { a == b }
+    a.len() == b.len()
+        && if a.len() <= 32 {
+            a.iter().zip(b).all(|(x, y)| x == y)
+        } else {
+            a == b
+        }
 }
 
 fn name_hash(name: &str) -> u64 {
@@ -268,7 +273,10 @@ mod tests {
         }))
         .unwrap();
         let user = ctx.part("user").unwrap();
-        assert_eq!(user.get(&attribute_path("/address/city")), Some(&json!("Oslo")));
+        assert_eq!(
+            user.get(&attribute_path("/address/city")),
+            Some(&json!("Oslo"))
+        );
         assert_eq!(user.get(&attribute_path("/a~1b")), Some(&json!(1)));
         assert_eq!(user.get(&attribute_path("/m~0n")), Some(&json!(2)));
         assert_eq!(user.get(&attribute_path("/list/1")), Some(&json!(20)));
@@ -284,8 +292,7 @@ mod tests {
         let user = ctx.part("user").unwrap();
         assert_eq!(user.key(), "u9");
         assert_eq!(user.get(&attribute_path("plan")), Some(&json!("pro")));
-        let native =
-            Context::from_openfeature(&json!({"kind": "tenant", "key": "acme"})).unwrap();
+        let native = Context::from_openfeature(&json!({"kind": "tenant", "key": "acme"})).unwrap();
         assert_eq!(native.part("tenant").unwrap().key(), "acme");
     }
 }

@@ -134,9 +134,10 @@ impl Reason<'_> {
         match self {
             Reason::Off => "DISABLED",
             Reason::TargetMatch | Reason::RuleMatch { rollout: None, .. } => "TARGETING_MATCH",
-            Reason::RuleMatch { rollout: Some(_), .. } | Reason::Fallthrough { rollout: Some(_) } => {
-                "SPLIT"
+            Reason::RuleMatch {
+                rollout: Some(_), ..
             }
+            | Reason::Fallthrough { rollout: Some(_) } => "SPLIT",
             Reason::Fallthrough { rollout: None } if flag_is_static => "STATIC",
             Reason::Fallthrough { rollout: None } => "DEFAULT",
             Reason::PrerequisiteFailed { .. } => "PREREQUISITE_FAILED",
@@ -207,7 +208,12 @@ impl Snapshot {
         }
     }
 
-    pub fn evaluate_flag<'s>(&'s self, flag: &'s CompiledFlag, ctx: &Context, env: &Env) -> Evaluation<'s> {
+    pub fn evaluate_flag<'s>(
+        &'s self,
+        flag: &'s CompiledFlag,
+        ctx: &Context,
+        env: &Env,
+    ) -> Evaluation<'s> {
         if flag.malformed {
             return Evaluation::error(ErrorKind::MalformedFlag);
         }
@@ -266,7 +272,11 @@ impl Snapshot {
             }
         }
         let (variation, rollout) = serve(&flag.fallthrough, ctx, env);
-        Ok(served(flag, Some(variation), Reason::Fallthrough { rollout }))
+        Ok(served(
+            flag,
+            Some(variation),
+            Reason::Fallthrough { rollout },
+        ))
     }
 
     fn matches(&self, cond: &Cond, ctx: &Context, env: &Env) -> Result<bool, Malformed> {
@@ -306,7 +316,12 @@ impl Snapshot {
     }
 
     #[inline]
-    fn clause_matches(&self, clause: &CompiledClause, ctx: &Context, env: &Env) -> Result<bool, Malformed> {
+    fn clause_matches(
+        &self,
+        clause: &CompiledClause,
+        ctx: &Context,
+        env: &Env,
+    ) -> Result<bool, Malformed> {
         if let Test::Segment(segments) = &clause.test {
             let mut any = false;
             for segment in segments.iter() {
@@ -342,7 +357,9 @@ impl Snapshot {
             return Ok(false);
         }
         let found = match value {
-            Value::Array(items) => items.iter().any(|item| clause.test.matches(item, clause.dialect)),
+            Value::Array(items) => items
+                .iter()
+                .any(|item| clause.test.matches(item, clause.dialect)),
             single => clause.test.matches(single, clause.dialect),
         };
         Ok(found != clause.negate)
@@ -422,7 +439,13 @@ fn place(rollout: &CompiledRollout, ctx: &Context, env: &Env) -> (usize, Rollout
                     && ctx.part(&source.kind).is_some(),
             },
         ),
-        None => (0, RolloutInfo { bucket: bucket_units, in_experiment: false }),
+        None => (
+            0,
+            RolloutInfo {
+                bucket: bucket_units,
+                in_experiment: false,
+            },
+        ),
     }
 }
 
@@ -486,19 +509,20 @@ impl Test {
             Test::Contains(wanted, fold) => value
                 .as_str()
                 .is_some_and(|s| wanted.iter().any(|w| contains(s, w, *fold))),
-            Test::Matches(regexes) => value.as_str().is_some_and(|s| regexes.iter().any(|r| r.is_match(s))),
+            Test::Matches(regexes) => value
+                .as_str()
+                .is_some_and(|s| regexes.iter().any(|r| r.is_match(s))),
             Test::Number(cmp, wanted) => number_of(value, dialect)
-                .is_some_and(|n| wanted.iter().any(|w| compare(*cmp, n.partial_cmp(w))),
-            ),
-            Test::Before(_) | Test::After(_) => time_of(value).is_some_and(|t| self.time_matches(t)),
+                .is_some_and(|n| wanted.iter().any(|w| compare(*cmp, n.partial_cmp(w)))),
+            Test::Before(_) | Test::After(_) => {
+                time_of(value).is_some_and(|t| self.time_matches(t))
+            }
             Test::Semver(cmp, wanted) => {
                 let lenient = dialect != Dialect::Unleash;
                 value
                     .as_str()
                     .and_then(|s| semver::parse(s, lenient))
-                    .is_some_and(|v| {
-                        wanted.iter().any(|w| compare(*cmp, v.partial_cmp(w)))
-                    })
+                    .is_some_and(|v| wanted.iter().any(|w| compare(*cmp, v.partial_cmp(w))))
             }
             Test::InCidr(nets) => value
                 .as_str()
@@ -556,7 +580,11 @@ fn folded(s: &str) -> impl DoubleEndedIterator<Item = char> + '_ {
 
 /// `wanted` is already lower-cased at compile time when `fold` is set.
 fn eq_folded(s: &str, wanted: &str, fold: bool) -> bool {
-    if fold { folded(s).eq(wanted.chars()) } else { s == wanted }
+    if fold {
+        folded(s).eq(wanted.chars())
+    } else {
+        s == wanted
+    }
 }
 
 fn starts_with(s: &str, prefix: &str, fold: bool) -> bool {
@@ -579,5 +607,7 @@ fn contains(s: &str, needle: &str, fold: bool) -> bool {
     if !fold {
         return s.contains(needle);
     }
-    s.char_indices().any(|(i, _)| starts_with(&s[i..], needle, true)) || needle.is_empty()
+    s.char_indices()
+        .any(|(i, _)| starts_with(&s[i..], needle, true))
+        || needle.is_empty()
 }

@@ -138,7 +138,10 @@ impl<'de> Deserialize<'de> for Prerequisite {
                 "prerequisite needs `variation` or `variations`",
             ));
         }
-        Ok(Prerequisite { key: raw.key, variations })
+        Ok(Prerequisite {
+            key: raw.key,
+            variations,
+        })
     }
 }
 
@@ -525,21 +528,37 @@ segments:
     fn yaml_parses_and_json_round_trips() {
         let data = Dataset::from_text(YAML).unwrap();
         let flag = &data.flags[0];
-        assert_eq!(flag.variations[1].key, "1", "missing keys default to the index");
+        assert_eq!(
+            flag.variations[1].key, "1",
+            "missing keys default to the index"
+        );
         assert_eq!(flag.targeting.prerequisites[0].variations, [1]);
         assert_eq!(flag.targeting.prerequisites[1].variations, [0, 2]);
         assert_eq!(flag.targeting.targets[0].kind, "user");
-        let Condition::All(all) = &flag.targeting.rules[0].condition else { panic!() };
-        let Condition::Not(not) = &all[1] else { panic!() };
-        let Condition::Clause(clause) = not.as_ref() else { panic!() };
+        let Condition::All(all) = &flag.targeting.rules[0].condition else {
+            panic!()
+        };
+        let Condition::Not(not) = &all[1] else {
+            panic!()
+        };
+        let Condition::Clause(clause) = not.as_ref() else {
+            panic!()
+        };
         assert_eq!((clause.op.clone(), clause.negate), (Operator::In, true));
-        let Condition::Any(any) = &all[2] else { panic!() };
-        assert!(matches!(&any[1], Condition::Clause(c) if c.op == Operator::Unknown("frobnicate".into())));
+        let Condition::Any(any) = &all[2] else {
+            panic!()
+        };
+        assert!(
+            matches!(&any[1], Condition::Clause(c) if c.op == Operator::Unknown("frobnicate".into()))
+        );
 
         let json = serde_json::to_string(&data).unwrap();
         let again = Dataset::from_text(&json).unwrap();
         assert_eq!(again, data);
-        assert!(json.contains(r#""op":"frobnicate""#), "unknown operators keep their name");
+        assert!(
+            json.contains(r#""op":"frobnicate""#),
+            "unknown operators keep their name"
+        );
         assert!(json.contains(r#"{"percentage":{"weight":5000"#));
     }
 

@@ -53,7 +53,10 @@ fn buckets_are_uniform() {
         .map(|&c| (c as f64 - expected).powi(2) / expected)
         .sum();
     // 99 degrees of freedom: P(chi² > 148.23) = 0.001 for a uniform hash.
-    assert!(chi_square < 148.23, "chi-square {chi_square:.1} over {BINS} bins");
+    assert!(
+        chi_square < 148.23,
+        "chi-square {chi_square:.1} over {BINS} bins"
+    );
 }
 
 #[test]
@@ -79,19 +82,29 @@ fn ramps_are_monotone() {
     for growing_first in [false, true] {
         let mut treated = vec![false; contexts.len()];
         for &w in &ramp {
-            let weights = if growing_first { [w, 100_000 - w] } else { [100_000 - w, w] };
+            let weights = if growing_first {
+                [w, 100_000 - w]
+            } else {
+                [100_000 - w, w]
+            };
             let target = usize::from(!growing_first);
             let snapshot = split(&weights);
             let mut count = 0;
             for (i, context) in contexts.iter().enumerate() {
                 let now = served(&snapshot, context) == target;
-                assert!(!treated[i] || now, "context {i} left the growing side at weight {w}");
+                assert!(
+                    !treated[i] || now,
+                    "context {i} left the growing side at weight {w}"
+                );
                 treated[i] = now;
                 count += usize::from(now);
             }
             // The share tracks the weight (binomial tolerance, 20k contexts).
             let share = count as f64 / contexts.len() as f64;
-            assert!((share - w as f64 / 100_000.0).abs() < 0.015, "share {share} at weight {w}");
+            assert!(
+                (share - w as f64 / 100_000.0).abs() < 0.015,
+                "share {share} at weight {w}"
+            );
         }
     }
     // A middle variation growing at the expense of its neighbour keeps everyone it had.
