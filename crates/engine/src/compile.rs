@@ -920,9 +920,17 @@ fn bucket_source(
     modulus: u32,
 ) -> BucketSource {
     let paths = |names: &[&str]| names.iter().map(|n| attribute_path(n)).collect();
+    // Unleash picks variants (hash seed ≠ 0) by userId, sessionId, remoteAddress, else at random,
+    // and a custom stickiness field that is missing falls back to random too; gradual rollouts
+    // use userId, sessionId, else random, and a missing custom field is simply not in them.
+    let for_variants = unleash_seed != 0;
     let (attributes, then_random) = match (dialect, bucket_by) {
+        (Dialect::Unleash, None | Some("default")) if for_variants => {
+            (paths(&["userId", "sessionId", "remoteAddress"]), true)
+        }
         (Dialect::Unleash, None | Some("default")) => (paths(&["userId", "sessionId"]), true),
         (Dialect::Unleash, Some("random")) => (paths(&[]), true),
+        (Dialect::Unleash, Some(attribute)) => (paths(&[attribute]), for_variants),
         (_, None) => (paths(&["key"]), false),
         (_, Some(attribute)) => (paths(&[attribute]), false),
     };

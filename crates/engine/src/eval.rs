@@ -527,7 +527,15 @@ impl Test {
             Test::InCidr(nets) => value
                 .as_str()
                 .and_then(|s| s.trim().parse::<IpAddr>().ok())
-                .is_some_and(|ip| nets.iter().any(|n| n.contains(ip))),
+                .is_some_and(|ip| {
+                    // Unleash never matches an IPv4 network against an IPv4-mapped IPv6 address.
+                    let contains = if dialect == Dialect::Unleash {
+                        crate::cidr::IpNet::contains_same_family
+                    } else {
+                        crate::cidr::IpNet::contains
+                    };
+                    nets.iter().any(|n| contains(n, ip))
+                }),
             Test::Exists | Test::Segment(_) | Test::Never => false,
         }
     }
