@@ -334,6 +334,16 @@ impl Snapshot {
             }
             return Ok(any != clause.negate);
         }
+        if clause.dialect == Dialect::LaunchDarkly && clause.path.segments() == [Box::from("kind")]
+        {
+            // LaunchDarkly: a clause on `kind` tests every kind the context has.
+            let found = ctx
+                .parts()
+                .iter()
+                .filter_map(|p| p.attribute("kind"))
+                .any(|kind| clause.test.matches(kind, clause.dialect));
+            return Ok(found != clause.negate);
+        }
         let part = ctx.part(&clause.kind);
         let value = part.and_then(|p| p.get(&clause.path));
         if let Test::Exists = clause.test {
