@@ -255,6 +255,7 @@ impl Snapshot {
             .map(|segment| {
                 let mut c = Compiler {
                     segments: &segment_index,
+                    lazy_variations: false,
                     problems: Vec::new(),
                     field: format!("segments[{}]", segment.key),
                 };
@@ -278,6 +279,7 @@ impl Snapshot {
             .map(|flag| {
                 let mut c = Compiler {
                     segments: &segment_index,
+                    lazy_variations: flag.dialect == Dialect::LaunchDarkly,
                     problems: Vec::new(),
                     field: format!("flags[{}]", flag.key),
                 };
@@ -407,6 +409,9 @@ fn cycles(graph: &[Vec<usize>]) -> Vec<usize> {
 
 struct Compiler<'a> {
     segments: &'a FxHashMap<&'a str, usize>,
+    /// A missing variation is an error only where evaluation serves it (LaunchDarkly's way),
+    /// rather than making the whole flag malformed.
+    lazy_variations: bool,
     problems: Vec<Problem>,
     /// Path of the item being compiled, for problem reports.
     field: String,
@@ -529,10 +534,12 @@ impl Compiler<'_> {
 
     fn check_variation(&mut self, index: usize, count: usize, field: impl std::fmt::Display) {
         if index >= count {
-            self.problem(
-                field,
-                format!("variation {index} does not exist ({count} variations)"),
-            );
+            self.problems.push(Problem {
+                field: format!("{}.{field}", self.field),
+                message: format!("variation {index} does not exist ({count} variations)"),
+                // LaunchDarkly reports a bad variation only when evaluation reaches it.
+                malformed: !self.lazy_variations,
+            });
         }
     }
 

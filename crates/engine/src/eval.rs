@@ -401,12 +401,14 @@ impl Snapshot {
 }
 
 fn served<'s>(flag: &'s CompiledFlag, index: Option<usize>, reason: Reason<'s>) -> Evaluation<'s> {
-    // Indices were checked at compile time; `get` keeps a bad one from panicking regardless.
-    let variation = index.and_then(|i| flag.variations.get(i));
-    Evaluation {
-        variation_index: variation.and(index),
-        variation,
-        reason,
+    match index.map(|i| flag.variations.get(i)) {
+        // Natively compilation rejects such a flag up front; LaunchDarkly data reports it here.
+        Some(None) => Evaluation::error(ErrorKind::MalformedFlag),
+        variation => Evaluation {
+            variation_index: index,
+            variation: variation.flatten(),
+            reason,
+        },
     }
 }
 
