@@ -13,7 +13,7 @@ use crate::model::{
     Clause, Condition, Dataset, Dialect, Flag, FlagKind, KeyList, Operator, Percentage, Rollout,
     Segment, Serve, Variation,
 };
-use crate::{semver, time};
+use crate::{hash, semver, time};
 
 /// A problem found while compiling, located by a path such as `flags[checkout].rules[0].serve`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -132,10 +132,25 @@ pub(crate) struct BucketSource {
     pub attributes: Box<[AttributePath]>,
     /// When no attribute is present, hash the caller-supplied random value (Unleash).
     pub then_random: bool,
-    pub prefix: Box<str>,
-    /// Unleash: the hash seed and the modulus (100 for percentages, total weight for variants).
-    pub unleash_seed: u32,
+    /// The hash with the fixed prefix (`"{seed}."`, Unleash `"{group_id}:"`) already absorbed.
+    pub hasher: PrefixHasher,
+    /// Unleash: the modulus (100 for percentages, the total weight for variants).
     pub modulus: u32,
+}
+
+#[derive(Clone)]
+pub(crate) enum PrefixHasher {
+    Murmur3(hash::Murmur3),
+    Sha1(sha1_smol::Sha1),
+}
+
+impl std::fmt::Debug for PrefixHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PrefixHasher::Murmur3(m) => m.fmt(f),
+            PrefixHasher::Sha1(_) => f.write_str("Sha1(..)"),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -941,13 +956,30 @@ fn bucket_source(
         (_, None) => (paths(&["key"]), false),
         (_, Some(attribute)) => (paths(&[attribute]), false),
     };
+    let hasher = match dialect {
+        Dialect::Native | Dialect::Unleash => {
+            let (separator, seed): (&[u8], u32) = match dialect {
+                Dialect::Unleash => (b":", unleash_seed),
+                _ => (b".", 0),
+            };
+            let mut murmur = hash::Murmur3::new(seed);
+            murmur.update(prefix.as_bytes());
+            murmur.update(separator);
+            PrefixHasher::Murmur3(murmur)
+        }
+        Dialect::LaunchDarkly => {
+            let mut sha = sha1_smol::Sha1::new();
+            sha.update(prefix.as_bytes());
+            sha.update(b".");
+            PrefixHasher::Sha1(sha)
+        }
+    };
     BucketSource {
         dialect,
         kind: kind.into(),
         attributes,
         then_random,
-        prefix: prefix.into(),
-        unleash_seed,
+        hasher,
         modulus,
     }
 }

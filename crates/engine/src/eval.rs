@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::compile::{
     BucketSource, CompiledClause, CompiledFlag, CompiledRollout, CompiledServe, Cond, KeySet,
-    NumberCmp, Snapshot, Test, number_of, time_of,
+    NumberCmp, PrefixHasher, Snapshot, Test, number_of, time_of,
 };
 use crate::context::{AttributePath, Context, SingleContext};
 use crate::hash;
@@ -485,17 +485,23 @@ fn bucket_of(source: &BucketSource, ctx: &Context, env: &Env) -> Option<Bucket> 
         None if source.then_random => Some(hash::format_i64(i64::from(env.random), &mut digits)),
         None => None,
     };
-    Some(match (source.dialect, value) {
-        (Dialect::Native, Some(value)) => Bucket::Int(hash::native_bucket(&source.prefix, value)),
-        (Dialect::Native, None) => Bucket::Int(99_999),
-        (Dialect::LaunchDarkly, Some(value)) => {
-            Bucket::LaunchDarkly(hash::launchdarkly_bucket(&source.prefix, value))
+    let Some(value) = value else {
+        return match source.dialect {
+            Dialect::Native => Some(Bucket::Int(99_999)),
+            Dialect::LaunchDarkly => Some(Bucket::LaunchDarkly(0.0)),
+            Dialect::Unleash => None,
+        };
+    };
+    Some(match (&source.hasher, source.dialect) {
+        (PrefixHasher::Sha1(sha), _) => {
+            Bucket::LaunchDarkly(hash::launchdarkly_bucket_from(sha, value))
         }
-        (Dialect::LaunchDarkly, None) => Bucket::LaunchDarkly(0.0),
-        (Dialect::Unleash, Some(value)) => Bucket::Int(
-            hash::unleash_hash(&source.prefix, value, source.unleash_seed) % source.modulus,
-        ),
-        (Dialect::Unleash, None) => return None,
+        (PrefixHasher::Murmur3(murmur), Dialect::Unleash) => {
+            Bucket::Int(murmur.finish_with(value.as_bytes()) % source.modulus)
+        }
+        (PrefixHasher::Murmur3(murmur), _) => Bucket::Int(hash::native_bucket_of_hash(
+            murmur.finish_with(value.as_bytes()),
+        )),
     })
 }
 

@@ -68,53 +68,80 @@ fn mix_h(mut h: u32, k: u32) -> u32 {
 /// MurmurHash3 x86 32-bit of the concatenation of `parts`, streamed (no concatenation buffer).
 /// Identical to hashing the concatenated bytes with the reference implementation.
 pub fn murmur3_x86_32(parts: &[&[u8]], seed: u32) -> u32 {
-    let mut h = seed;
-    // Bytes carried over from the end of one part into the next block.
-    let mut pending = [0u8; 4];
-    let mut pending_len = 0usize;
-    let mut total_len: u32 = 0;
+    let mut hasher = Murmur3::new(seed);
+    parts.iter().for_each(|part| hasher.update(part));
+    hasher.finish()
+}
 
-    for part in parts {
-        total_len = total_len.wrapping_add(part.len() as u32);
-        let mut rest: &[u8] = part;
-        if pending_len > 0 {
-            while pending_len < 4 {
+/// Streaming MurmurHash3 x86 32-bit. `Copy`, so a state that has absorbed a fixed prefix (a
+/// rollout's seed) is computed once and each evaluation only hashes the context's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Murmur3 {
+    h: u32,
+    /// Bytes carried over from the end of one update into the next block.
+    pending: [u8; 4],
+    pending_len: usize,
+    total_len: u32,
+}
+
+impl Murmur3 {
+    pub fn new(seed: u32) -> Murmur3 {
+        Murmur3 {
+            h: seed,
+            pending: [0; 4],
+            pending_len: 0,
+            total_len: 0,
+        }
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.total_len = self.total_len.wrapping_add(bytes.len() as u32);
+        let mut rest = bytes;
+        if self.pending_len > 0 {
+            while self.pending_len < 4 {
                 let Some((&b, tail)) = rest.split_first() else {
-                    break;
+                    return;
                 };
-                pending[pending_len] = b;
-                pending_len += 1;
+                self.pending[self.pending_len] = b;
+                self.pending_len += 1;
                 rest = tail;
             }
-            if pending_len < 4 {
-                continue;
-            }
-            h = mix_h(h, u32::from_le_bytes(pending));
-            pending_len = 0;
+            self.h = mix_h(self.h, u32::from_le_bytes(self.pending));
+            self.pending_len = 0;
         }
         let mut blocks = rest.chunks_exact(4);
         for block in &mut blocks {
-            h = mix_h(
-                h,
+            self.h = mix_h(
+                self.h,
                 u32::from_le_bytes([block[0], block[1], block[2], block[3]]),
             );
         }
         for &b in blocks.remainder() {
-            pending[pending_len] = b;
-            pending_len += 1;
+            self.pending[self.pending_len] = b;
+            self.pending_len += 1;
         }
     }
 
-    if pending_len > 0 {
-        let mut k: u32 = 0;
-        for (i, &b) in pending[..pending_len].iter().enumerate() {
-            k |= u32::from(b) << (8 * i);
+    pub fn finish(&self) -> u32 {
+        let mut h = self.h;
+        if self.pending_len > 0 {
+            let mut k: u32 = 0;
+            for (i, &b) in self.pending[..self.pending_len].iter().enumerate() {
+                k |= u32::from(b) << (8 * i);
+            }
+            h ^= mix_k(k);
         }
-        h ^= mix_k(k);
+        h ^= self.total_len;
+        fmix32(h)
     }
 
-    h ^= total_len;
-    fmix32(h)
+    /// The hash of everything absorbed so far followed by `bytes`, leaving `self` as it was.
+    #[inline]
+    pub fn finish_with(&self, bytes: &[u8]) -> u32 {
+        let mut hasher = *self;
+        hasher.update(bytes);
+        hasher.finish()
+    }
 }
 
 #[inline]
@@ -174,6 +201,19 @@ pub fn launchdarkly_bucket_parts(parts: &[&[u8]]) -> f32 {
     for part in parts {
         sha.update(part);
     }
+    launchdarkly_bucket_of(&sha)
+}
+
+/// [`launchdarkly_bucket`] from a SHA-1 state that has absorbed `"{prefix}."` (computed once per
+/// rollout) followed by `value`.
+#[inline]
+pub fn launchdarkly_bucket_from(prefixed: &sha1_smol::Sha1, value: &str) -> f32 {
+    let mut sha = prefixed.clone();
+    sha.update(value.as_bytes());
+    launchdarkly_bucket_of(&sha)
+}
+
+fn launchdarkly_bucket_of(sha: &sha1_smol::Sha1) -> f32 {
     let digest = sha.digest().bytes();
     let first8 = [
         digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7],
