@@ -7,6 +7,9 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::{Value, json};
 
+#[path = "../../engine/tests/support/shared.rs"]
+mod shared;
+
 fn repo(path: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
@@ -140,54 +143,38 @@ fn eval_prints_value_and_reason() {
 
 #[test]
 fn unreadable_data_is_a_clear_error() {
-    let out = switchyard(
-        &[
-            "eval",
-            "--data",
-            "/no/such/file",
-            "--flag",
-            "f",
-            "--context",
-            "{}",
-        ],
-        "",
-    );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /no/such/file"));
-    let out = switchyard(
-        &[
-            "eval",
-            "--data",
-            &repo("README.md"),
-            "--format",
-            "unleash",
-            "--flag",
-            "f",
-            "--context",
-            "{}",
-        ],
-        "",
-    );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is not JSON"));
+    let readme = repo("README.md");
+    let cases = [
+        (
+            ["--data", "/no/such/file", "--format", "native"],
+            "cannot read /no/such/file",
+        ),
+        (
+            ["--data", readme.as_str(), "--format", "unleash"],
+            "is not JSON",
+        ),
+        (
+            ["--data", readme.as_str(), "--format", "native"],
+            "README.md",
+        ),
+    ];
+    for (data, message) in cases {
+        let mut args = vec!["eval"];
+        args.extend(data);
+        args.extend(["--flag", "f", "--context", "{}"]);
+        let out = switchyard(&args, "");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
 }
 
 /// Third-party data through the CLI: every case of the Unleash client specification.
 #[test]
 fn unleash_specification_through_the_cli() {
-    let dir = PathBuf::from(repo("../shared/conformance/unleash-client-specification"));
-    if !dir.exists() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{} missing under CI",
-            dir.display()
-        );
-        eprintln!(
-            "SKIPPED: {} not found (needs ../shared beside the repository)",
-            dir.display()
-        );
+    let Some(dir) = shared::shared_dir("conformance/unleash-client-specification") else {
         return;
-    }
+    };
     let index: Vec<String> =
         serde_json::from_str(&std::fs::read_to_string(dir.join("index.json")).unwrap()).unwrap();
     let (mut checked, mut failures) = (0, Vec::new());

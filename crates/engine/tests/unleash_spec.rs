@@ -2,7 +2,8 @@
 //! files, 279 cases) through the Unleash importer and the native engine.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::PathBuf;
+#[path = "support/shared.rs"]
+mod shared;
 
 use serde_json::Value;
 use switchyard_engine::import::unleash;
@@ -10,20 +11,9 @@ use switchyard_engine::{Env, Snapshot};
 
 #[test]
 fn unleash_client_specification() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/conformance/unleash-client-specification");
-    if !dir.exists() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{} missing under CI",
-            dir.display()
-        );
-        eprintln!(
-            "SKIPPED: {} not found (needs ../shared beside the repository)",
-            dir.display()
-        );
+    let Some(dir) = shared::shared_dir("conformance/unleash-client-specification") else {
         return;
-    }
+    };
     let read = |name: &str| -> Value {
         serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap()
     };
