@@ -141,6 +141,41 @@ fn eval_prints_value_and_reason() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// The README's first command, as a newcomer runs it.
+#[test]
+fn readme_example_runs() {
+    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+    assert!(readme.contains(
+        r#"eval --data examples/flags.yaml --flag new-checkout --context '{"key":"dana","email":"dana@corp.example"}'"#
+    ));
+    let data = repo("examples/flags.yaml");
+    let out = switchyard(
+        &[
+            "eval",
+            "--data",
+            &data,
+            "--flag",
+            "new-checkout",
+            "--context",
+            r#"{"key":"dana","email":"dana@corp.example"}"#,
+        ],
+        "",
+    );
+    assert_eq!(
+        json_lines(&out),
+        [
+            json!({"flag": "new-checkout", "value": true, "variation_index": 1, "variation": "on",
+                "reason": {"kind": "RULE_MATCH", "rule_index": 0, "rule_id": "staff"}})
+        ]
+    );
+    let out = switchyard(&["validate", "--data", &data], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
 #[test]
 fn unreadable_data_is_a_clear_error() {
     let readme = repo("README.md");
