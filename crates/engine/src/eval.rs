@@ -351,15 +351,13 @@ impl Snapshot {
         }
         let value = match value {
             Some(Value::Null) | None => {
-                // Unleash: a missing field fails the test, and then `inverted` flips it.
-                // Natively and in LaunchDarkly, a missing attribute never matches.
-                if clause.dialect == Dialect::Unleash {
-                    if let (Test::Before(_) | Test::After(_), Some(_)) = (&clause.test, part) {
-                        return Ok(clause.test.time_matches(env.now_ms) != clause.negate);
-                    }
-                    return Ok(clause.negate && !matches!(clause.test, Test::Never));
-                }
-                return Ok(false);
+                // A missing attribute never matches, negated or not, in every dialect (Unleash's
+                // `inverted` is imported as a logical `not` around the clause). Unleash alone
+                // reads a missing `currentTime` as the evaluation time.
+                let unleash_time = clause.dialect == Dialect::Unleash
+                    && part.is_some()
+                    && matches!(clause.test, Test::Before(_) | Test::After(_));
+                return Ok(unleash_time && clause.test.time_matches(env.now_ms) != clause.negate);
             }
             Some(v) => v,
         };
