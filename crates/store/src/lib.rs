@@ -1,0 +1,409 @@
+//! The system of record. One storage interface ([`Store`]) over two real backends, an embedded
+//! SQLite file (WAL, `synchronous=FULL`) and PostgreSQL, reached through sqlx's `Any` driver so
+//! the query code is written once; the backends differ only in connection setup and in their
+//! versioned migrations ([`migrations`]).
+//!
+//! Everything mutable is a [`Document`]: a JSON body addressed by `(kind, scope, key)` with a
+//! version that every write must expect ([`Expected`]). A [`Store::commit`] applies a batch of
+//! writes and appends one hash-chained [`AuditRecord`] in the same transaction, so a change and its
+//! audit record exist together or not at all.
+//!
+//! What this crate must never do: know about HTTP, authorization or the flag model. It stores
+//! JSON; the server decides what the JSON means.
+
+mod audit;
+pub mod migrations;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Row};
+
+pub use audit::{AuditRecord, AuditRow, ChainReport, GENESIS_HASH};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A write expected a version (or absence) the document no longer has.
+    #[error("{kind} {key:?} is at version {current:?}, not the expected {expected:?}")]
+    Conflict {
+        kind: String,
+        key: String,
+        expected: Expected,
+        /// `None` when the document does not exist.
+        current: Option<i64>,
+    },
+    #[error("unsupported database URL {0:?} (use sqlite://PATH or postgres://…)")]
+    UnsupportedUrl(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A stored JSON document.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Document {
+    pub kind: String,
+    pub scope: String,
+    pub key: String,
+    /// 1 on creation, +1 on every update.
+    pub version: i64,
+    /// The audit sequence number of the change that last wrote it.
+    pub revision: i64,
+    pub updated_at_ms: i64,
+    pub body: Value,
+}
+
+/// What a write expects to find; a mismatch fails the whole commit with [`StoreError::Conflict`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Expected {
+    Absent,
+    Version(i64),
+    /// No precondition (last writer wins). For internal bookkeeping only, never for user edits.
+    Any,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    Put {
+        kind: String,
+        scope: String,
+        key: String,
+        body: Value,
+        expected: Expected,
+    },
+    Delete {
+        kind: String,
+        scope: String,
+        key: String,
+        expected: Expected,
+    },
+}
+
+/// What a successful commit did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Committed {
+    /// The audit record's sequence number, also every written document's `revision`.
+    pub seq: i64,
+    /// The new version of each `Put`, in order (deletes report 0).
+    pub versions: Vec<i64>,
+}
+
+/// WAL lets readers run beside the one writer; `synchronous=FULL` makes every commit durable
+/// before it is acknowledged, including across power loss.
+const SQLITE_PRAGMAS: &[&str] = &[
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=FULL",
+    "PRAGMA busy_timeout=10000",
+];
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects to `sqlite://PATH` (created if missing) or `postgres://…`, and applies pending
+    /// migrations.
+    pub async fn open(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_owned()));
+        };
+        let url = match backend {
+            Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
+            _ => url.to_owned(),
+        };
+        let options = AnyConnectOptions::from_str(&url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 4,
+                Backend::Postgres => 16,
+            })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        for pragma in SQLITE_PRAGMAS {
+                            sqlx::Executor::execute(&mut *conn, *pragma).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        let store = Store { pool, backend };
+        migrations::apply(&store.pool, backend).await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Whether the database answers and every migration this build knows is applied.
+    pub async fn ready(&self) -> Result<bool> {
+        let applied: i64 = sqlx::query("SELECT COUNT(*) FROM schema_migrations")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        Ok(applied as usize == migrations::for_backend(self.backend).len())
+    }
+
+    pub async fn get(&self, kind: &str, scope: &str, key: &str) -> Result<Option<Document>> {
+        let row = sqlx::query(
+            "SELECT kind, scope, key, version, revision, updated_at, body FROM documents \
+             WHERE kind = $1 AND scope = $2 AND key = $3",
+        )
+        .bind(kind)
+        .bind(scope)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| document(&row)).transpose()
+    }
+
+    /// Every document of `kind` in `scope`, ordered by key.
+    pub async fn list(&self, kind: &str, scope: &str) -> Result<Vec<Document>> {
+        let rows = sqlx::query(
+            "SELECT kind, scope, key, version, revision, updated_at, body FROM documents \
+             WHERE kind = $1 AND scope = $2 ORDER BY key",
+        )
+        .bind(kind)
+        .bind(scope)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(document).collect()
+    }
+
+    /// Every document of `kind` whose key is `key`, in any scope (for lookups by a unique id).
+    pub async fn find_by_key(&self, kind: &str, key: &str) -> Result<Option<Document>> {
+        let row = sqlx::query(
+            "SELECT kind, scope, key, version, revision, updated_at, body FROM documents \
+             WHERE kind = $1 AND key = $2 ORDER BY scope LIMIT 1",
+        )
+        .bind(kind)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| document(&row)).transpose()
+    }
+
+    /// Applies `writes` and appends `audit` atomically: all of it is committed (and durable)
+    /// before this returns `Ok`, or none of it is.
+    pub async fn commit(&self, writes: &[Write], audit: &AuditRecord) -> Result<Committed> {
+        let mut tx = self.pool.begin().await?;
+        // Taking the chain head first serializes writers (a row lock on PostgreSQL, the write
+        // lock on SQLite, taken before any read so two writers can never deadlock) and gives
+        // this change its sequence number.
+        let head =
+            sqlx::query("UPDATE chain_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+                .fetch_one(&mut *tx)
+                .await?;
+        let seq: i64 = head.try_get(0)?;
+        let prev_hash: String = head.try_get(1)?;
+        let mut versions = Vec::with_capacity(writes.len());
+        for write in writes {
+            versions.push(apply_write(&mut tx, write, seq, audit.at_ms).await?);
+        }
+        let row = audit::seal(seq, &prev_hash, audit)?;
+        sqlx::query(
+            "INSERT INTO audit_log (seq, at, action, resource, outcome, record, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(row.seq)
+        .bind(row.at_ms)
+        .bind(&audit.action)
+        .bind(&audit.resource)
+        .bind(&audit.outcome)
+        .bind(&row.record)
+        .bind(&row.prev_hash)
+        .bind(&row.hash)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE chain_head SET hash = $1 WHERE id = 1")
+            .bind(&row.hash)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Committed { seq, versions })
+    }
+
+    /// Audit records, newest first: those with `seq < before` (all when `None`), optionally only
+    /// those whose resource starts with `resource_prefix`.
+    pub async fn audit_page(
+        &self,
+        before: Option<i64>,
+        resource_prefix: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>> {
+        let rows = sqlx::query(
+            "SELECT seq, at, record, prev_hash, hash FROM audit_log \
+             WHERE seq < $1 AND substr(resource, 1, CAST($2 AS INTEGER)) = $3 ORDER BY seq DESC LIMIT $4",
+        )
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(resource_prefix.map_or(0, |p| p.chars().count() as i64))
+        .bind(resource_prefix.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(audit::row).collect()
+    }
+
+    /// Recomputes the whole chain and reports the first broken link.
+    pub async fn verify_audit_chain(&self) -> Result<ChainReport> {
+        let head = sqlx::query("SELECT seq, hash FROM chain_head WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        let head_seq: i64 = head.try_get(0)?;
+        let head_hash: String = head.try_get(1)?;
+        let mut verifier = audit::Verifier::default();
+        let mut after = 0_i64;
+        loop {
+            let rows = sqlx::query(
+                "SELECT seq, at, record, prev_hash, hash, action, resource, outcome FROM audit_log \
+                 WHERE seq > $1 ORDER BY seq LIMIT 1000",
+            )
+            .bind(after)
+            .fetch_all(&self.pool)
+            .await?;
+            let Some(last) = rows.last() else { break };
+            after = last.try_get(0)?;
+            for row in &rows {
+                let columns = (row.try_get(5)?, row.try_get(6)?, row.try_get(7)?);
+                verifier.check(&audit::row(row)?, columns);
+            }
+            if verifier.broken().is_some() {
+                break;
+            }
+        }
+        Ok(verifier.finish(head_seq, &head_hash))
+    }
+
+    /// The highest audit sequence number (the store's revision).
+    pub async fn revision(&self) -> Result<i64> {
+        Ok(sqlx::query("SELECT seq FROM chain_head WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?)
+    }
+
+    /// The pool, for tests that need to tamper with rows behind the store's back.
+    #[doc(hidden)]
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+async fn apply_write(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    write: &Write,
+    seq: i64,
+    at_ms: i64,
+) -> Result<i64> {
+    let (kind, scope, key, expected) = match write {
+        Write::Put {
+            kind,
+            scope,
+            key,
+            expected,
+            ..
+        }
+        | Write::Delete {
+            kind,
+            scope,
+            key,
+            expected,
+        } => (kind, scope, key, *expected),
+    };
+    let current: Option<i64> =
+        sqlx::query("SELECT version FROM documents WHERE kind = $1 AND scope = $2 AND key = $3")
+            .bind(kind)
+            .bind(scope)
+            .bind(key)
+            .fetch_optional(&mut **tx)
+            .await?
+            .map(|row| row.try_get(0))
+            .transpose()?;
+    let matches = match expected {
+        Expected::Any => true,
+        Expected::Absent => current.is_none(),
+        Expected::Version(v) => current == Some(v),
+    };
+    if !matches {
+        return Err(StoreError::Conflict {
+            kind: kind.clone(),
+            key: key.clone(),
+            expected,
+            current,
+        });
+    }
+    match write {
+        Write::Put { body, .. } => {
+            let body = body.to_string();
+            let version = current.unwrap_or(0) + 1;
+            let query = if current.is_some() {
+                "UPDATE documents SET version = $4, revision = $5, updated_at = $6, body = $7 \
+                 WHERE kind = $1 AND scope = $2 AND key = $3"
+            } else {
+                "INSERT INTO documents (kind, scope, key, version, revision, updated_at, body) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            };
+            sqlx::query(query)
+                .bind(kind)
+                .bind(scope)
+                .bind(key)
+                .bind(version)
+                .bind(seq)
+                .bind(at_ms)
+                .bind(body)
+                .execute(&mut **tx)
+                .await?;
+            Ok(version)
+        }
+        Write::Delete { .. } => {
+            sqlx::query("DELETE FROM documents WHERE kind = $1 AND scope = $2 AND key = $3")
+                .bind(kind)
+                .bind(scope)
+                .bind(key)
+                .execute(&mut **tx)
+                .await?;
+            Ok(0)
+        }
+    }
+}
+
+fn document(row: &sqlx::any::AnyRow) -> Result<Document> {
+    let body: String = row.try_get(6)?;
+    Ok(Document {
+        kind: row.try_get(0)?,
+        scope: row.try_get(1)?,
+        key: row.try_get(2)?,
+        version: row.try_get(3)?,
+        revision: row.try_get(4)?,
+        updated_at_ms: row.try_get(5)?,
+        body: serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+    })
+}

@@ -1,0 +1,36 @@
+//! Test support shared by the workspace's test suites. Never a dependency of shipped code.
+//!
+//! - [`shared_dir`] finds third-party test data in `../shared` beside the repository.
+//! - [`postgres::TempCluster`] starts a throwaway PostgreSQL cluster with `initdb`/`pg_ctl`.
+//!
+//! Both skip loudly when what they need is absent, except under `CI=true`, where absence fails.
+
+pub mod postgres;
+
+use std::path::PathBuf;
+
+/// Whether absent test prerequisites must fail the run rather than skip.
+pub fn in_ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+/// Skips (after saying why, loudly) or, under `CI=true`, fails.
+pub fn skip_or_fail(what: &str) {
+    assert!(!in_ci(), "{what}, and CI=true requires it");
+    eprintln!("\n*** SKIPPED: {what} ***\n");
+}
+
+/// `../shared/{relative}` from the repository root, or `None` (after saying so) to skip.
+pub fn shared_dir(relative: &str) -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared")
+        .join(relative);
+    if dir.exists() {
+        return Some(dir);
+    }
+    skip_or_fail(&format!(
+        "{} is missing (put ../shared beside the repository)",
+        dir.display()
+    ));
+    None
+}
