@@ -14,6 +14,8 @@ pub mod eval;
 pub mod hash;
 pub mod import;
 pub mod model;
+#[cfg(feature = "schema")]
+mod schema;
 pub mod semver;
 pub mod time;
 

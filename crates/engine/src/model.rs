@@ -13,6 +13,7 @@ use serde_json::Value;
 /// Whose semantics a flag or segment follows. Imported data keeps its origin's semantics (hashing,
 /// missing attributes, semver strictness) so a migrated context gets the same result as before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Dialect {
     #[default]
@@ -29,6 +30,7 @@ impl Dialect {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum FlagKind {
     Boolean,
@@ -50,6 +52,7 @@ impl FlagKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Variation {
     /// Unique within the flag; OFREP's `variant`. Defaults to the variation's index.
     #[serde(default)]
@@ -66,6 +69,7 @@ pub struct Variation {
 
 /// One environment's view of a flag: everything needed to evaluate it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Flag {
     pub key: String,
     #[serde(default)]
@@ -89,6 +93,7 @@ pub struct Flag {
 
 /// Per-environment configuration of a flag.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Targeting {
     #[serde(default)]
     pub on: bool,
@@ -106,6 +111,7 @@ pub struct Targeting {
 
 /// Individual targeting: these keys of this context kind get `variation`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Target {
     #[serde(default = "default_kind")]
     pub kind: String,
@@ -146,6 +152,7 @@ impl<'de> Deserialize<'de> for Prerequisite {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Rule {
     #[serde(default)]
     pub id: String,
@@ -156,6 +163,7 @@ pub struct Rule {
 
 /// What a rule or the fallthrough serves.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Serve {
     Variation(usize),
@@ -164,6 +172,7 @@ pub enum Serve {
 
 /// Weighted split over variations.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Rollout {
     pub variations: Vec<WeightedVariation>,
     /// Context kind whose attribute is bucketed (default `user`).
@@ -182,6 +191,7 @@ pub struct Rollout {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct WeightedVariation {
     pub variation: usize,
     /// Native: units of 0.001 % (all weights sum to 100000). Unleash dialect: relative weights.
@@ -254,6 +264,7 @@ impl<'de> Deserialize<'de> for Condition {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Percentage {
     /// Native and LaunchDarkly: 0..=100000 (units of 0.001 %). Unleash dialect: 0..=100.
     pub weight: u32,
@@ -267,6 +278,7 @@ pub struct Percentage {
 
 /// A test of one attribute of one context kind.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Clause {
     #[serde(default = "default_kind")]
     pub kind: String,
@@ -308,7 +320,7 @@ pub enum Operator {
 }
 
 impl Operator {
-    const NAMES: [(&'static str, Operator); 19] = [
+    pub(crate) const NAMES: [(&'static str, Operator); 19] = [
         ("in", Operator::In),
         ("starts_with", Operator::StartsWith),
         ("ends_with", Operator::EndsWith),
@@ -366,6 +378,7 @@ impl<'de> Deserialize<'de> for Operator {
 
 /// A reusable audience.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Segment {
     pub key: String,
     #[serde(default)]
@@ -383,6 +396,7 @@ pub struct Segment {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct KeyList {
     #[serde(default = "default_kind")]
     pub kind: String,
@@ -390,6 +404,7 @@ pub struct KeyList {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SegmentRule {
     #[serde(default)]
     pub id: String,
@@ -398,6 +413,7 @@ pub struct SegmentRule {
 
 /// Flags and segments of one environment: the unit that is compiled and evaluated.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Dataset {
     #[serde(default)]
     pub flags: Vec<Flag>,
@@ -429,6 +445,7 @@ impl Dataset {
 
 /// A project-level flag: variations shared by all environments, targeting per environment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct FlagDefinition {
     pub key: String,
     #[serde(default)]

@@ -1,1 +1,151 @@
-//! placeholder
+//! The control plane behind `switchyard serve`: the REST API under `/api/v1` (with its OpenAPI
+//! document), access control, the audit log, and the operations endpoints (`/healthz`,
+//! `/readyz`, `/metrics`).
+//!
+//! The server owns HTTP and authorization; [`switchyard_store`] owns durability and the audit
+//! chain; [`switchyard_engine`] decides what is valid (a change is compiled before it is stored).
+//! It never evaluates flags for callers yet and never keeps state that a second replica on the
+//! same database would not see: every request reads the store.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+mod ops;
+pub mod policy;
+mod resources;
+pub mod validate;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use serde_json::json;
+use switchyard_store::{AuditRecord, Expected, Store, StoreError, Write};
+
+pub use ops::Metrics;
+
+/// Request bodies larger than this are refused with 413 `payload_too_large`.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The default listening address of `switchyard serve`.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8470";
+
+#[derive(Debug)]
+pub struct AppState {
+    pub store: Store,
+    pub metrics: Metrics,
+}
+
+impl AppState {
+    pub fn new(store: Store) -> Arc<AppState> {
+        Arc::new(AppState {
+            store,
+            metrics: Metrics::default(),
+        })
+    }
+}
+
+/// The whole HTTP surface.
+pub fn app(state: Arc<AppState>) -> Router {
+    Router::new()
+        .nest("/api/v1", api::router())
+        .merge(ops::router())
+        .fallback(ops::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ops::observe,
+        ))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then stops accepting and finishes in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// What a first start created; the password and token are shown once and stored only hashed.
+#[derive(Debug)]
+pub struct Bootstrap {
+    pub account: String,
+    pub password: String,
+    pub token: String,
+}
+
+/// On an empty database: an `admin` account with an admin token, and a `default` project with
+/// `production` and `staging` environments. Replicas starting together race on the account's
+/// creation and exactly one wins; the others return `None`, as does every later start.
+pub async fn bootstrap(store: &Store) -> Result<Option<Bootstrap>, StoreError> {
+    if !store.list("account", "").await?.is_empty() {
+        return Ok(None);
+    }
+    let password = auth::random_hex(12);
+    let password_hash =
+        auth::hash_password(&password).map_err(|e| StoreError::Corrupt(e.message))?;
+    let account = auth::AccountRecord {
+        name: "admin".into(),
+        password_hash: Some(password_hash),
+        roles: vec!["admin".into()],
+        disabled: false,
+        created_at_ms: now_ms(),
+    };
+    let (token, plaintext) = api::mint_token_for_bootstrap("admin");
+    let put = |kind: &str, scope: &str, key: &str, body: serde_json::Value| Write::Put {
+        kind: kind.into(),
+        scope: scope.into(),
+        key: key.into(),
+        body,
+        expected: Expected::Absent,
+    };
+    let mut writes = vec![
+        put("account", "", "admin", api::to_json(&account)),
+        put("token", "", &token.id, api::to_json(&token)),
+        put(
+            "project",
+            "",
+            "default",
+            json!({"key": "default", "name": "Default project", "description": ""}),
+        ),
+    ];
+    for env in ["production", "staging"] {
+        writes.push(put(
+            "environment",
+            "default",
+            env,
+            json!({"key": env, "name": env, "description": "", "critical": env == "production"}),
+        ));
+    }
+    let record = AuditRecord {
+        at_ms: now_ms(),
+        actor: json!({"kind": "system", "id": "bootstrap"}),
+        action: "account:create".into(),
+        resource: "account/admin".into(),
+        outcome: "allowed".into(),
+        before: None,
+        after: Some(json!({"account": "admin", "roles": ["admin"], "project": "default"})),
+        comment: Some("first start".into()),
+        request_id: None,
+    };
+    match store.commit(&writes, &record).await {
+        Ok(_) => Ok(Some(Bootstrap {
+            account: "admin".into(),
+            password,
+            token: plaintext,
+        })),
+        Err(StoreError::Conflict { .. }) => Ok(None),
+        Err(other) => Err(other),
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

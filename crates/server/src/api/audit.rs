@@ -1,0 +1,104 @@
+//! Reading and verifying the audit log.
+
+use axum::Json;
+use axum::extract::Query;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::Ctx;
+use crate::error::{ApiError, ApiResult};
+use crate::resources::AUDIT;
+
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    /// Only records whose resource starts with this, such as `proj/web:env/production:`.
+    pub resource: Option<String>,
+    /// Only records older than this sequence number (for paging).
+    pub before: Option<i64>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AuditEntry {
+    pub seq: i64,
+    pub at_ms: i64,
+    pub actor: Value,
+    pub action: String,
+    pub resource: String,
+    pub outcome: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AuditPage {
+    pub records: Vec<AuditEntry>,
+    /// Pass as `before` for the next (older) page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<i64>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ChainReportView {
+    pub ok: bool,
+    pub records: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_broken: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+pub async fn list_audit(ctx: Ctx, Query(query): Query<AuditQuery>) -> ApiResult<Json<AuditPage>> {
+    ctx.authorize("audit:read", AUDIT).await?;
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let rows = ctx
+        .state
+        .store
+        .audit_page(query.before, query.resource.as_deref(), limit)
+        .await?;
+    let mut records = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let record = row.parsed().map_err(ApiError::internal)?;
+        records.push(AuditEntry {
+            seq: row.seq,
+            at_ms: row.at_ms,
+            actor: record.actor,
+            action: record.action,
+            resource: record.resource,
+            outcome: record.outcome,
+            before: record.before,
+            after: record.after,
+            comment: record.comment,
+            request_id: record.request_id,
+            prev_hash: row.prev_hash.clone(),
+            hash: row.hash.clone(),
+        });
+    }
+    let next_before = (records.len() as i64 == limit)
+        .then(|| records.last().map(|r| r.seq))
+        .flatten();
+    Ok(Json(AuditPage {
+        records,
+        next_before,
+    }))
+}
+
+pub async fn verify_audit(ctx: Ctx) -> ApiResult<Json<ChainReportView>> {
+    ctx.authorize("audit:verify", AUDIT).await?;
+    let report = ctx.state.store.verify_audit_chain().await?;
+    Ok(Json(ChainReportView {
+        ok: report.ok,
+        records: report.records,
+        first_broken: report.first_broken,
+        problem: report.problem,
+    }))
+}

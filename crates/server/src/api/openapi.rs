@@ -1,0 +1,108 @@
+//! The OpenAPI 3.1 document, built from the route table and the types' JSON Schemas.
+
+use std::sync::OnceLock;
+
+use axum::Json;
+use schemars::generate::SchemaSettings;
+use schemars::{JsonSchema, Schema};
+use serde_json::{Map, Value, json};
+
+#[derive(Debug)]
+pub struct RouteDoc {
+    pub method: &'static str,
+    pub path: &'static str,
+    /// The access-control action the route checks (empty when it needs no token).
+    pub action: &'static str,
+    pub summary: &'static str,
+    pub request: Option<Schema>,
+    pub response: Schema,
+}
+
+pub async fn serve() -> Json<Value> {
+    static DOCUMENT: OnceLock<Value> = OnceLock::new();
+    Json(DOCUMENT.get_or_init(document).clone())
+}
+
+/// The whole document (also written by `switchyard openapi`).
+pub fn document() -> Value {
+    let mut generator = SchemaSettings::openapi3().into_generator();
+    let routes = super::route_docs(&mut generator);
+    let error = generator.subschema_for::<ErrorBody>();
+    let mut paths = Map::new();
+    for route in routes {
+        let parameters: Vec<Value> = route
+            .path
+            .split('/')
+            .filter_map(|part| part.strip_prefix('{')?.strip_suffix('}'))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        let success = match (route.method, route.request.is_some()) {
+            ("post", true) => "201",
+            _ => "200",
+        };
+        let mut operation = json!({
+            "operationId": operation_id(route.method, route.path),
+            "summary": route.summary,
+            "parameters": parameters,
+            "responses": {
+                success: {"description": "OK", "content": {"application/json": {"schema": route.response}}},
+                "default": {"description": "An error", "content": {"application/json": {"schema": error}}}
+            }
+        });
+        if let Some(request) = route.request {
+            operation["requestBody"] =
+                json!({"required": true, "content": {"application/json": {"schema": request}}});
+        }
+        if route.action.is_empty() {
+            operation["security"] = json!([]);
+        } else {
+            operation["x-switchyard-action"] = json!(route.action);
+        }
+        let path = format!("/api/v1{}", route.path);
+        let entry = paths.entry(path).or_insert_with(|| json!({}));
+        entry[route.method] = operation;
+    }
+    let schemas: Map<String, Value> = generator.take_definitions(true).into_iter().collect();
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Switchyard control plane API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Projects, environments, flags, segments, access control and the audit log. \
+                            Every update carries the version it replaces (`If-Match` or `version`)."
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "An API token (syt_…)"}}
+        }
+    })
+}
+
+fn operation_id(method: &str, path: &str) -> String {
+    let words: Vec<&str> = path
+        .split('/')
+        .filter(|part| !part.is_empty() && !part.starts_with('{'))
+        .collect();
+    format!("{method}_{}", words.join("_").replace('-', "_"))
+        + &path.ends_with('}').then_some("_item").unwrap_or_default()
+}
+
+/// The error body every API error has.
+#[derive(Debug, serde::Serialize, JsonSchema)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Debug, serde::Serialize, JsonSchema)]
+struct ErrorDetail {
+    /// One of bad_request, validation_failed, unauthorized, forbidden, not_found, conflict,
+    /// precondition_failed, payload_too_large, rate_limited, unavailable, internal.
+    code: String,
+    message: String,
+    field: Option<String>,
+    request_id: String,
+    current_version: Option<i64>,
+}

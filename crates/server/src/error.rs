@@ -1,0 +1,151 @@
+//! The closed set of API error codes and the one place they become HTTP statuses and the
+//! `{"error": {"code", "message", "field"?, "request_id"}}` body.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use switchyard_store::StoreError;
+
+tokio::task_local! {
+    /// The current request's id, set by the request middleware so every error body carries it.
+    pub static REQUEST_ID: String;
+}
+
+pub fn current_request_id() -> String {
+    REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Code {
+    BadRequest,
+    ValidationFailed,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    Conflict,
+    PreconditionFailed,
+    PayloadTooLarge,
+    RateLimited,
+    Unavailable,
+    Internal,
+}
+
+impl Code {
+    pub fn status(self) -> StatusCode {
+        match self {
+            Code::BadRequest => StatusCode::BAD_REQUEST,
+            Code::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
+            Code::Unauthorized => StatusCode::UNAUTHORIZED,
+            Code::Forbidden => StatusCode::FORBIDDEN,
+            Code::NotFound => StatusCode::NOT_FOUND,
+            Code::Conflict => StatusCode::CONFLICT,
+            Code::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ApiError {
+    pub code: Code,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// For `conflict` and `precondition_failed`: the version the resource is at now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_version: Option<i64>,
+}
+
+impl ApiError {
+    pub fn new(code: Code, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code,
+            message: message.into(),
+            field: None,
+            current_version: None,
+        }
+    }
+
+    pub fn field(mut self, field: impl Into<String>) -> ApiError {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(Code::BadRequest, message)
+    }
+
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError::new(Code::ValidationFailed, message).field(field)
+    }
+
+    pub fn not_found(what: impl std::fmt::Display) -> ApiError {
+        ApiError::new(Code::NotFound, format!("{what} not found"))
+    }
+
+    pub fn forbidden(action: &str, resource: &str) -> ApiError {
+        ApiError::new(
+            Code::Forbidden,
+            format!("not allowed to {action} on {resource}"),
+        )
+    }
+
+    pub fn internal(error: impl std::fmt::Display) -> ApiError {
+        tracing::error!(%error, "internal error");
+        ApiError::new(Code::Internal, "internal error; see the server log")
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> ApiError {
+        match error {
+            StoreError::Conflict {
+                kind, key, current, ..
+            } => ApiError {
+                code: Code::Conflict,
+                message: match current {
+                    Some(v) => {
+                        format!("{kind} {key:?} was changed meanwhile; it is now at version {v}")
+                    }
+                    None => format!("{kind} {key:?} does not exist any more"),
+                },
+                field: Some("version".into()),
+                current_version: Some(current.unwrap_or(0)),
+            },
+            StoreError::Database(sqlx_error) => {
+                tracing::error!(error = %sqlx_error, "storage error");
+                ApiError::new(Code::Unavailable, "storage is unavailable; retry later")
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            error: Inner<'a>,
+        }
+        #[derive(Serialize)]
+        struct Inner<'a> {
+            #[serde(flatten)]
+            error: &'a ApiError,
+            request_id: String,
+        }
+        let status = self.code.status();
+        let body = Body {
+            error: Inner {
+                error: &self,
+                request_id: current_request_id(),
+            },
+        };
+        (status, axum::Json(body)).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

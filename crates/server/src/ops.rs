@@ -1,0 +1,162 @@
+//! Operations: request ids, structured request logs, Prometheus metrics, health and readiness.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use serde_json::json;
+
+use crate::AppState;
+use crate::error::{ApiError, REQUEST_ID};
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    method: String,
+    route: String,
+}
+
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    durations: Family<RouteLabels, Histogram>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("switchyard");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let durations = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new([0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0])
+        });
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route",
+            durations.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            durations,
+        }
+    }
+}
+
+pub fn router() -> axum::Router<Arc<AppState>> {
+    axum::Router::new()
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+}
+
+/// Ready only when the store answers and is migrated.
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let backend = state.store.backend();
+    match state.store.ready().await {
+        Ok(true) => Json(json!({"ready": true, "storage": backend})).into_response(),
+        Ok(false) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"ready": false, "reason": "migrations pending"})),
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"ready": false, "reason": format!("storage unreachable: {e}")})),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let mut text = String::new();
+    match prometheus_client::encoding::text::encode(&mut text, &state.metrics.registry) {
+        Ok(()) => (
+            [(
+                "content-type",
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => ApiError::internal(e).into_response(),
+    }
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("route")
+}
+
+/// Gives every request an id (the caller's `X-Request-Id` when it sends a sane one), logs it,
+/// and counts it.
+pub async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map_or_else(|| crate::auth::random_hex(8), str::to_owned);
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let path = request.uri().path().to_owned();
+    let started = Instant::now();
+    let mut response = REQUEST_ID
+        .scope(request_id.clone(), next.run(request))
+        .await;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    state
+        .metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            method: method.clone(),
+            route: route.clone(),
+            status,
+        })
+        .inc();
+    state
+        .metrics
+        .durations
+        .get_or_create(&RouteLabels {
+            method: method.clone(),
+            route,
+        })
+        .observe(elapsed.as_secs_f64());
+    tracing::info!(
+        request_id,
+        method,
+        path,
+        status,
+        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
+}
