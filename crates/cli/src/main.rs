@@ -1,8 +1,10 @@
 //! The `switchyard` binary. A thin shell over the crates: it parses arguments (each flag also
 //! readable from a `SWITCHYARD_*` environment variable), reads files, the clock and randomness,
-//! and prints. No evaluation logic lives here.
+//! and prints. No evaluation, storage or authorization logic lives here.
 
+mod client;
 mod eval;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -21,10 +23,47 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the control plane (embedded SQLite by default, PostgreSQL with --database-url).
+    Serve(serve::ServeArgs),
     /// Offline: what would this context get from this flag, and why.
     Eval(eval::EvalArgs),
     /// Check a data file: every problem with its field, exit status 1 if there are any.
     Validate(eval::ValidateArgs),
+    /// Flags of a project, through the API.
+    Flags {
+        #[command(flatten)]
+        client: client::ClientArgs,
+        #[command(subcommand)]
+        command: client::FlagsCommand,
+    },
+    /// Segments of an environment, through the API.
+    Segments {
+        #[command(flatten)]
+        client: client::ClientArgs,
+        #[command(subcommand)]
+        command: client::SegmentsCommand,
+    },
+    /// Environments of a project, through the API.
+    Envs {
+        #[command(flatten)]
+        client: client::ClientArgs,
+        #[command(subcommand)]
+        command: client::EnvsCommand,
+    },
+    /// API tokens, through the API.
+    Tokens {
+        #[command(flatten)]
+        client: client::ClientArgs,
+        #[command(subcommand)]
+        command: client::TokensCommand,
+    },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: serve::AuditCommand,
+    },
+    /// Print the API's OpenAPI document.
+    Openapi,
 }
 
 fn main() -> ExitCode {
@@ -32,6 +71,16 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Eval(args) => eval::run_eval(&args),
         Command::Validate(args) => eval::run_validate(&args),
+        Command::Openapi => {
+            let document = switchyard_server::api::openapi_document();
+            serde_json::to_string_pretty(&document)
+                .map(|text| {
+                    println!("{text}");
+                    ExitCode::SUCCESS
+                })
+                .map_err(Into::into)
+        }
+        async_command => run_async(async_command),
     };
     match outcome {
         Ok(code) => code,
@@ -40,4 +89,30 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn run_async(command: Command) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let ok = Ok(ExitCode::SUCCESS);
+        match command {
+            Command::Serve(args) => serve::run_serve(&args).await.and(ok),
+            Command::Flags { client, command } => {
+                client::run_flags(&client, &command).await.and(ok)
+            }
+            Command::Segments { client, command } => {
+                client::run_segments(&client, &command).await.and(ok)
+            }
+            Command::Envs { client, command } => client::run_envs(&client, &command).await.and(ok),
+            Command::Tokens { client, command } => {
+                client::run_tokens(&client, &command).await.and(ok)
+            }
+            Command::Audit { command } => serve::run_audit(&command).await,
+            Command::Eval(_) | Command::Validate(_) | Command::Openapi => {
+                unreachable!("handled synchronously")
+            }
+        }
+    })
 }

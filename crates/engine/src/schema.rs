@@ -18,7 +18,7 @@ impl JsonSchema for Operator {
             "type": "string",
             "description": "A clause operator (see docs/evaluation.md); `equals` is an alias of `in`. \
                             Unknown operators are kept and never match.",
-            "examples": names
+            "example": names.first()
         })
     }
 }

@@ -1,4 +1,4 @@
-//! The OpenAPI 3.1 document, built from the route table and the types' JSON Schemas.
+//! The OpenAPI 3.0 document (schemars' openapi3 settings), built from the route table and the types' JSON Schemas.
 
 use std::sync::OnceLock;
 
@@ -64,7 +64,7 @@ pub fn document() -> Value {
     }
     let schemas: Map<String, Value> = generator.take_definitions(true).into_iter().collect();
     json!({
-        "openapi": "3.1.0",
+        "openapi": "3.0.3",
         "info": {
             "title": "Switchyard control plane API",
             "version": env!("CARGO_PKG_VERSION"),

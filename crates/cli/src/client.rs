@@ -1,0 +1,500 @@
+//! Client subcommands (`flags`, `segments`, `envs`, `tokens`) that drive the REST API: tables for
+//! people, `--output json` for scripts. No logic beyond building requests and printing answers.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// The server's base URL.
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHYARD_URL",
+        default_value = "http://127.0.0.1:8470"
+    )]
+    url: String,
+    /// An API token (syt_…).
+    #[arg(long, global = true, env = "SWITCHYARD_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHYARD_PROJECT",
+        default_value = "default"
+    )]
+    project: String,
+    #[arg(long, global = true, value_enum, default_value = "table")]
+    output: Output,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FlagsCommand {
+    /// List flags with their state in every environment.
+    List {
+        /// Search key, name and description.
+        #[arg(long)]
+        q: Option<String>,
+    },
+    /// Show one flag.
+    Get { key: String },
+    /// Create a flag (boolean unless --kind/--file say otherwise).
+    Create {
+        key: String,
+        #[arg(long, default_value = "boolean")]
+        kind: String,
+        /// A JSON file with the whole flag (variations, tags, …) instead of --kind.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Turn a flag on or off in one environment (flips it without --on/--off).
+    Toggle {
+        key: String,
+        #[arg(long)]
+        env: String,
+        #[arg(long, conflicts_with = "off")]
+        on: bool,
+        #[arg(long)]
+        off: bool,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Replace a flag's targeting in one environment from a JSON file.
+    Target {
+        key: String,
+        #[arg(long)]
+        env: String,
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    Delete {
+        key: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SegmentsCommand {
+    List {
+        #[arg(long)]
+        env: String,
+    },
+    Get {
+        key: String,
+        #[arg(long)]
+        env: String,
+    },
+    /// Create the segment in a JSON file, or replace it if it exists.
+    Apply {
+        #[arg(long)]
+        env: String,
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    Delete {
+        key: String,
+        #[arg(long)]
+        env: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EnvsCommand {
+    List,
+    Create {
+        key: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    Delete {
+        key: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    List,
+    /// Create a token (printed once), optionally scoped by a JSON file of policy statements.
+    Create {
+        name: String,
+        #[arg(long)]
+        scope_file: Option<PathBuf>,
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+    Revoke {
+        id: String,
+    },
+}
+
+struct Api<'a> {
+    args: &'a ClientArgs,
+    http: reqwest::Client,
+}
+
+impl Api<'_> {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let url = format!("{}/api/v1{path}", self.args.url.trim_end_matches('/'));
+        let mut request = self.http.request(method, &url);
+        if let Some(token) = &self.args.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {url}"))?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            let error = &body["error"];
+            let field = error["field"]
+                .as_str()
+                .map(|f| format!(" (field {f})"))
+                .unwrap_or_default();
+            bail!(
+                "{} {}: {}{field}",
+                status.as_u16(),
+                error["code"].as_str().unwrap_or("error"),
+                error["message"].as_str().unwrap_or("no message")
+            );
+        }
+        Ok(body)
+    }
+
+    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+}
+
+fn read_json(path: &PathBuf) -> anyhow::Result<Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
+}
+
+fn query_escape(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn comment_query(comment: &Option<String>) -> String {
+    comment
+        .as_deref()
+        .map(|c| format!("?comment={}", query_escape(c)))
+        .unwrap_or_default()
+}
+
+pub async fn run_flags(args: &ClientArgs, command: &FlagsCommand) -> anyhow::Result<()> {
+    use reqwest::Method;
+    let api = Api {
+        args,
+        http: reqwest::Client::new(),
+    };
+    let base = format!("/projects/{}", args.project);
+    let answer = match command {
+        FlagsCommand::List { q } => {
+            let filter = q
+                .as_deref()
+                .map(|q| format!("?q={}", query_escape(q)))
+                .unwrap_or_default();
+            let flags = api.get(&format!("{base}/flags{filter}")).await?;
+            return print(
+                args,
+                &flags,
+                &["key", "kind", "environments", "version"],
+                |flag, column| match column {
+                    "environments" => flag["environments"]
+                        .as_object()
+                        .map(|envs| {
+                            envs.iter()
+                                .map(|(env, t)| {
+                                    format!(
+                                        "{env}:{}",
+                                        if t["on"] == json!(true) { "on" } else { "off" }
+                                    )
+                                })
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        })
+                        .unwrap_or_default(),
+                    other => cell(&flag[other]),
+                },
+            );
+        }
+        FlagsCommand::Get { key } => api.get(&format!("{base}/flags/{key}")).await?,
+        FlagsCommand::Create {
+            key,
+            kind,
+            file,
+            comment,
+        } => {
+            let mut body = match file {
+                Some(path) => read_json(path)?,
+                None => json!({"kind": kind}),
+            };
+            body["key"] = json!(key);
+            body["comment"] = json!(comment);
+            api.call(Method::POST, &format!("{base}/flags"), Some(body))
+                .await?
+        }
+        FlagsCommand::Toggle {
+            key,
+            env,
+            on,
+            off,
+            comment,
+        } => {
+            let state = if *on {
+                json!(true)
+            } else if *off {
+                json!(false)
+            } else {
+                Value::Null
+            };
+            let body = json!({"on": state, "comment": comment});
+            let path = format!("{base}/environments/{env}/flags/{key}/toggle");
+            let answer = api.call(Method::POST, &path, Some(body)).await?;
+            if args.output == Output::Table {
+                let state = if answer["on"] == json!(true) {
+                    "ON"
+                } else {
+                    "OFF"
+                };
+                println!("{key} is {state} in {env} (version {})", answer["version"]);
+                return Ok(());
+            }
+            answer
+        }
+        FlagsCommand::Target {
+            key,
+            env,
+            file,
+            comment,
+        } => {
+            let path = format!("{base}/environments/{env}/flags/{key}");
+            let current = api.get(&path).await?;
+            let mut body = read_json(file)?;
+            body["version"] = current["version"].clone();
+            body["comment"] = json!(comment);
+            api.call(Method::PUT, &path, Some(body)).await?
+        }
+        FlagsCommand::Delete { key, comment } => {
+            api.call(
+                Method::DELETE,
+                &format!("{base}/flags/{key}{}", comment_query(comment)),
+                None,
+            )
+            .await?
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&answer)?);
+    Ok(())
+}
+
+pub async fn run_segments(args: &ClientArgs, command: &SegmentsCommand) -> anyhow::Result<()> {
+    use reqwest::Method;
+    let api = Api {
+        args,
+        http: reqwest::Client::new(),
+    };
+    let base = |env: &str| format!("/projects/{}/environments/{env}/segments", args.project);
+    let answer = match command {
+        SegmentsCommand::List { env } => {
+            let segments = api.get(&base(env)).await?;
+            return print(
+                args,
+                &segments,
+                &["key", "included", "rules", "version"],
+                |segment, column| match column {
+                    "included" | "rules" => {
+                        segment[column].as_array().map_or(0, Vec::len).to_string()
+                    }
+                    other => cell(&segment[other]),
+                },
+            );
+        }
+        SegmentsCommand::Get { key, env } => api.get(&format!("{}/{key}", base(env))).await?,
+        SegmentsCommand::Apply { env, file, comment } => {
+            let mut body = read_json(file)?;
+            body["comment"] = json!(comment);
+            let key = body["key"]
+                .as_str()
+                .context("the segment file needs a \"key\"")?
+                .to_owned();
+            match api.get(&format!("{}/{key}", base(env))).await {
+                Ok(current) => {
+                    body["version"] = current["version"].clone();
+                    api.call(Method::PUT, &format!("{}/{key}", base(env)), Some(body))
+                        .await?
+                }
+                Err(e) if e.to_string().starts_with("404") => {
+                    api.call(Method::POST, &base(env), Some(body)).await?
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        SegmentsCommand::Delete { key, env } => {
+            api.call(Method::DELETE, &format!("{}/{key}", base(env)), None)
+                .await?
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&answer)?);
+    Ok(())
+}
+
+pub async fn run_envs(args: &ClientArgs, command: &EnvsCommand) -> anyhow::Result<()> {
+    use reqwest::Method;
+    let api = Api {
+        args,
+        http: reqwest::Client::new(),
+    };
+    let base = format!("/projects/{}/environments", args.project);
+    let answer = match command {
+        EnvsCommand::List => {
+            let envs = api.get(&base).await?;
+            return print(
+                args,
+                &envs,
+                &["key", "name", "critical", "version"],
+                |env, column| cell(&env[column]),
+            );
+        }
+        EnvsCommand::Create { key, name } => {
+            let body = json!({"key": key, "name": name.clone().unwrap_or_default()});
+            api.call(Method::POST, &base, Some(body)).await?
+        }
+        EnvsCommand::Delete { key } => {
+            api.call(Method::DELETE, &format!("{base}/{key}"), None)
+                .await?
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&answer)?);
+    Ok(())
+}
+
+pub async fn run_tokens(args: &ClientArgs, command: &TokensCommand) -> anyhow::Result<()> {
+    use reqwest::Method;
+    let api = Api {
+        args,
+        http: reqwest::Client::new(),
+    };
+    let answer = match command {
+        TokensCommand::List => {
+            let tokens = api.get("/tokens").await?;
+            return print(
+                args,
+                &tokens,
+                &["id", "name", "account", "scoped"],
+                |token, column| match column {
+                    "scoped" => (!token["statements"].is_null()).to_string(),
+                    other => cell(&token[other]),
+                },
+            );
+        }
+        TokensCommand::Create {
+            name,
+            scope_file,
+            expires_in_days,
+        } => {
+            let statements = scope_file.as_ref().map(read_json).transpose()?;
+            let body =
+                json!({"name": name, "statements": statements, "expires_in_days": expires_in_days});
+            let created = api.call(Method::POST, "/tokens", Some(body)).await?;
+            if args.output == Output::Table {
+                println!("{}", created["token"].as_str().unwrap_or_default());
+                eprintln!(
+                    "token {} created; the secret above is shown only once",
+                    created["id"]
+                );
+                return Ok(());
+            }
+            created
+        }
+        TokensCommand::Revoke { id } => {
+            api.call(Method::DELETE, &format!("/tokens/{id}"), None)
+                .await?
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&answer)?);
+    Ok(())
+}
+
+fn cell(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Prints a JSON array as JSON or as an aligned table of `columns`.
+fn print(
+    args: &ClientArgs,
+    rows: &Value,
+    columns: &[&str],
+    cell_of: impl Fn(&Value, &str) -> String,
+) -> anyhow::Result<()> {
+    if args.output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(rows)?);
+        return Ok(());
+    }
+    let table: Vec<Vec<String>> = rows
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|row| columns.iter().map(|c| cell_of(row, c)).collect())
+        .collect();
+    let widths: Vec<usize> = (0..columns.len())
+        .map(|i| {
+            table
+                .iter()
+                .map(|r| r[i].len())
+                .chain([columns[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<String>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:w$}"))
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(columns.iter().map(|c| c.to_uppercase()).collect());
+    for row in table {
+        line(row);
+    }
+    Ok(())
+}

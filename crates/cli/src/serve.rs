@@ -1,0 +1,143 @@
+//! `switchyard serve` and the commands that work on the database directly (`audit verify`).
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use switchyard_server::{AppState, DEFAULT_LISTEN, bootstrap};
+use switchyard_store::Store;
+
+#[derive(Debug, Args)]
+pub struct StorageArgs {
+    /// Where the embedded SQLite database lives (ignored with --database-url).
+    #[arg(long, env = "SWITCHYARD_DATA_DIR", default_value = "switchyard-data")]
+    data_dir: PathBuf,
+    /// `postgres://user@host/db` to run on PostgreSQL (several replicas may share it).
+    #[arg(long, env = "SWITCHYARD_DATABASE_URL")]
+    database_url: Option<String>,
+}
+
+impl StorageArgs {
+    async fn open(&self) -> anyhow::Result<Store> {
+        let url = match &self.database_url {
+            Some(url) => url.clone(),
+            None => {
+                std::fs::create_dir_all(&self.data_dir)
+                    .with_context(|| format!("cannot create {}", self.data_dir.display()))?;
+                format!("sqlite://{}", self.data_dir.join("switchyard.db").display())
+            }
+        };
+        Store::open(&url)
+            .await
+            .with_context(|| format!("cannot open storage at {url}"))
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    storage: StorageArgs,
+    /// Address to listen on.
+    #[arg(long, env = "SWITCHYARD_LISTEN", default_value = DEFAULT_LISTEN)]
+    listen: String,
+    #[arg(
+        long,
+        env = "SWITCHYARD_LOG_FORMAT",
+        value_enum,
+        default_value = "pretty"
+    )]
+    log_format: LogFormat,
+    /// Log filter, such as `info` or `switchyard_server=debug`.
+    #[arg(long, env = "SWITCHYARD_LOG", default_value = "info")]
+    log: String,
+}
+
+pub async fn run_serve(args: &ServeArgs) -> anyhow::Result<()> {
+    init_logging(args.log_format, &args.log)?;
+    let store = args.storage.open().await?;
+    if let Some(created) = bootstrap(&store).await? {
+        println!(
+            "First start: created account {:?} (role admin) and project \"default\" with \
+             environments production and staging.\n\
+             \n  admin password: {}\n  admin API token: {}\n\n\
+             Both are shown only now. Try:\n\
+             \n  export SWITCHYARD_TOKEN={}\n  switchyard flags list\n",
+            created.account, created.password, created.token, created.token
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    tracing::info!(
+        address = %listener.local_addr()?,
+        storage = ?store.backend(),
+        "switchyard serve is listening"
+    );
+    let state = AppState::new(store.clone());
+    switchyard_server::serve(listener, state, shutdown_signal()).await?;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn init_logging(format: LogFormat, filter: &str) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).context("invalid --log filter")?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Pretty => builder.init(),
+    }
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM: stop accepting, finish in-flight requests, exit.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the audit log's hash chain in the database; exit status 1 at a broken link.
+    Verify(StorageArgs),
+}
+
+pub async fn run_audit(command: &AuditCommand) -> anyhow::Result<std::process::ExitCode> {
+    match command {
+        AuditCommand::Verify(storage) => {
+            let report = storage.open().await?.verify_audit_chain().await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if !report.ok {
+                bail!(
+                    "audit chain broken at record {}: {}",
+                    report.first_broken.unwrap_or_default(),
+                    report.problem.unwrap_or_default()
+                );
+            }
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+    }
+}
