@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use switchyard_engine::compile::Snapshot;
 use switchyard_engine::model::{
-    Dataset, Dialect, Flag, FlagKind, Segment, Serve, Targeting, Variation, default_variation_keys,
+    Clause, Condition, Dataset, Dialect, Flag, FlagKind, Operator, Segment, Serve, Targeting,
+    Variation, default_variation_keys,
 };
 use switchyard_store::Store;
 
@@ -191,22 +192,78 @@ impl EnvData {
 
 /// Rejects a change that introduces a problem `before` did not have.
 pub fn no_new_problems(before: &Dataset, after: &Dataset) -> ApiResult<()> {
-    let old = Snapshot::compile(before);
-    let known: HashSet<(&str, &str)> = old
-        .problems()
-        .iter()
-        .map(|p| (p.field.as_str(), p.message.as_str()))
-        .collect();
-    let new = Snapshot::compile(after);
-    match new
-        .problems()
-        .iter()
-        .find(|p| !known.contains(&(p.field.as_str(), p.message.as_str())))
-    {
-        Some(problem) => Err(ApiError::invalid(
-            problem.field.clone(),
-            problem.message.clone(),
-        )),
+    let known: HashSet<(String, String)> = problems(before).into_iter().collect();
+    match problems(after).into_iter().find(|p| !known.contains(p)) {
+        Some((field, message)) => Err(ApiError::invalid(field, message)),
         None => Ok(()),
+    }
+}
+
+/// What the engine reports, plus references the engine tolerates at evaluation time (a missing
+/// prerequisite fails, a missing segment never matches) but a stored change must not create.
+fn problems(data: &Dataset) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = Snapshot::compile(data)
+        .problems()
+        .iter()
+        .map(|p| (p.field.clone(), p.message.clone()))
+        .collect();
+    let flags: HashSet<&str> = data.flags.iter().map(|f| f.key.as_str()).collect();
+    let segments: HashSet<&str> = data.segments.iter().map(|s| s.key.as_str()).collect();
+    let conditions = data
+        .flags
+        .iter()
+        .flat_map(|flag| {
+            flag.targeting
+                .rules
+                .iter()
+                .enumerate()
+                .map(move |(i, rule)| {
+                    (
+                        format!("flags[{}].rules[{i}].condition", flag.key),
+                        &rule.condition,
+                    )
+                })
+        })
+        .chain(data.segments.iter().flat_map(|segment| {
+            segment.rules.iter().enumerate().map(move |(i, rule)| {
+                (
+                    format!("segments[{}].rules[{i}].condition", segment.key),
+                    &rule.condition,
+                )
+            })
+        }));
+    for (field, condition) in conditions {
+        visit_clauses(condition, &mut |clause| {
+            if clause.op != Operator::SegmentMatch {
+                return;
+            }
+            for value in clause.values.iter().filter_map(Value::as_str) {
+                if !segments.contains(value) {
+                    found.push((field.clone(), format!("segment {value:?} does not exist")));
+                }
+            }
+        });
+    }
+    for flag in &data.flags {
+        for (i, prerequisite) in flag.targeting.prerequisites.iter().enumerate() {
+            if !flags.contains(prerequisite.key.as_str()) {
+                found.push((
+                    format!("flags[{}].prerequisites[{i}].key", flag.key),
+                    format!("flag {:?} does not exist", prerequisite.key),
+                ));
+            }
+        }
+    }
+    found
+}
+
+fn visit_clauses(condition: &Condition, visit: &mut impl FnMut(&Clause)) {
+    match condition {
+        Condition::All(children) | Condition::Any(children) => {
+            children.iter().for_each(|c| visit_clauses(c, visit))
+        }
+        Condition::Not(child) => visit_clauses(child, visit),
+        Condition::Clause(clause) => visit(clause),
+        Condition::Percentage(_) => {}
     }
 }
