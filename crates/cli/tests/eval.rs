@@ -7,8 +7,7 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::{Value, json};
 
-#[path = "../../engine/tests/support/shared.rs"]
-mod shared;
+use switchyard_testkit as shared;
 
 fn repo(path: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

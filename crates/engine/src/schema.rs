@@ -16,9 +16,12 @@ impl JsonSchema for Operator {
         let names: Vec<&str> = Operator::NAMES.iter().map(|(name, _)| *name).collect();
         json_schema!({
             "type": "string",
-            "description": "A clause operator (see docs/evaluation.md); `equals` is an alias of `in`. \
-                            Unknown operators are kept and never match.",
-            "example": names.first()
+            "description": format!(
+                "A clause operator: one of {}; `equals` is an alias of `in`. Unknown operators are \
+                 kept and never match (see docs/evaluation.md).",
+                names.join(", ")
+            ),
+            "example": "in"
         })
     }
 }

@@ -2,8 +2,7 @@
 //! files, 279 cases) through the Unleash importer and the native engine.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "support/shared.rs"]
-mod shared;
+use switchyard_testkit as shared;
 
 use serde_json::Value;
 use switchyard_engine::import::unleash;

@@ -4,6 +4,8 @@
 //! - [`postgres::TempCluster`] starts a throwaway PostgreSQL cluster with `initdb`/`pg_ctl`.
 //!
 //! Both skip loudly when what they need is absent, except under `CI=true`, where absence fails.
+//! Test support fails by panicking, like the tests that use it.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod postgres;
 

@@ -86,8 +86,8 @@ fn operation_id(method: &str, path: &str) -> String {
         .split('/')
         .filter(|part| !part.is_empty() && !part.starts_with('{'))
         .collect();
-    format!("{method}_{}", words.join("_").replace('-', "_"))
-        + &path.ends_with('}').then_some("_item").unwrap_or_default()
+    let suffix = if path.ends_with('}') { "_item" } else { "" };
+    format!("{method}_{}{suffix}", words.join("_").replace('-', "_"))
 }
 
 /// The error body every API error has.
