@@ -392,21 +392,14 @@ pub async fn delete_role(
     let resource = res::role(&name);
     ctx.authorize("role:delete", &resource).await?;
     let doc = load_role(&ctx, &name).await?;
-    let write = Write::Delete {
-        kind: "role".into(),
-        scope: String::new(),
-        key: name,
-        expected: Expected::Version(doc.version),
-    };
-    let change = Change {
-        action: "role:delete",
-        resource: &resource,
-        before: Some(doc.body.clone()),
-        after: None,
-        comment: query.comment.as_deref(),
-    };
-    ctx.commit(&[write], change).await?;
-    Ok(Json(Deleted { deleted: resource }))
+    ctx.delete_document(
+        &doc,
+        "role:delete",
+        resource,
+        doc.body.clone(),
+        query.comment.as_deref(),
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -565,21 +558,14 @@ pub async fn delete_token(
     ctx.authorize_token("token:delete", &record.account, &id)
         .await?;
     let resource = res::token(&record.account, &id);
-    let write = Write::Delete {
-        kind: "token".into(),
-        scope: String::new(),
-        key: id,
-        expected: Expected::Version(doc.version),
-    };
-    let change = Change {
-        action: "token:delete",
-        resource: &resource,
-        before: Some(to_json(&token_view(record, None))),
-        after: None,
-        comment: query.comment.as_deref(),
-    };
-    ctx.commit(&[write], change).await?;
-    Ok(Json(Deleted { deleted: resource }))
+    ctx.delete_document(
+        &doc,
+        "token:delete",
+        resource,
+        to_json(&token_view(record, None)),
+        query.comment.as_deref(),
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -786,24 +772,12 @@ pub async fn delete_sdk_key(
         .get("sdk_key", &env_scope(&project, &env), &id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("SDK key {id:?}")))?;
-    let write = Write::Delete {
-        kind: "sdk_key".into(),
-        scope: env_scope(&project, &env),
-        key: id,
-        expected: Expected::Version(doc.version),
-    };
-    let change = Change {
-        action: "sdk-key:delete",
-        resource: &resource,
-        before: Some(to_json(&sdk_key_view(
-            &project,
-            &env,
-            parse_doc(&doc)?,
-            None,
-        ))),
-        after: None,
-        comment: query.comment.as_deref(),
-    };
-    ctx.commit(&[write], change).await?;
-    Ok(Json(Deleted { deleted: resource }))
+    ctx.delete_document(
+        &doc,
+        "sdk-key:delete",
+        resource,
+        to_json(&sdk_key_view(&project, &env, parse_doc(&doc)?, None)),
+        query.comment.as_deref(),
+    )
+    .await
 }

@@ -170,6 +170,32 @@ impl Ctx {
         Ok(self.state.store.commit(writes, &record).await?)
     }
 
+    /// Deletes one document (at the version it was read at) with its audit record.
+    pub async fn delete_document(
+        &self,
+        doc: &Document,
+        action: &str,
+        resource: String,
+        before: Value,
+        comment: Option<&str>,
+    ) -> ApiResult<axum::Json<Deleted>> {
+        let write = Write::Delete {
+            kind: doc.kind.clone(),
+            scope: doc.scope.clone(),
+            key: doc.key.clone(),
+            expected: switchyard_store::Expected::Version(doc.version),
+        };
+        let change = Change {
+            action,
+            resource: &resource,
+            before: Some(before),
+            after: None,
+            comment,
+        };
+        self.commit(&[write], change).await?;
+        Ok(axum::Json(Deleted { deleted: resource }))
+    }
+
     fn audit_record(
         &self,
         action: &str,

@@ -166,21 +166,14 @@ pub async fn delete_project(
             "the project still has environments or flags; delete them first",
         ));
     }
-    let write = Write::Delete {
-        kind: "project".into(),
-        scope: String::new(),
-        key: project,
-        expected: Expected::Version(doc.version),
-    };
-    let change = Change {
-        action: "project:delete",
-        resource: &resource,
-        before: Some(doc.body.clone()),
-        after: None,
-        comment: query.comment.as_deref(),
-    };
-    ctx.commit(&[write], change).await?;
-    Ok(Json(Deleted { deleted: resource }))
+    ctx.delete_document(
+        &doc,
+        "project:delete",
+        resource,
+        doc.body.clone(),
+        query.comment.as_deref(),
+    )
+    .await
 }
 
 pub async fn load_project(ctx: &Ctx, project: &str) -> ApiResult<Document> {
