@@ -11,7 +11,7 @@ use switchyard_engine::model::{FlagKind, Targeting, Variation};
 use switchyard_store::{Expected, Write};
 
 use super::projects::{CommentQuery, already_exists, load_environment, load_project};
-use super::{Body, Change, Ctx, Deleted, check_key, parse_doc, to_json};
+use super::{Body, Change, Ctx, Deleted, check_key, expect_version, parse_doc, to_json};
 use crate::auth::random_hex;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::resources::{self as res, env_scope};
@@ -94,21 +94,24 @@ async fn environments(ctx: &Ctx, project: &str) -> ApiResult<Vec<String>> {
         .collect())
 }
 
-/// The flag with the targeting of every environment the caller may read.
-async fn flag_view(ctx: &Ctx, project: &str, spec: FlagSpec, version: i64) -> ApiResult<FlagView> {
-    let mut environments = BTreeMap::new();
-    for env in self::environments(ctx, project).await? {
-        if ctx.allows("flag:read", &res::env_flag(project, &env, &spec.key)) {
-            environments.insert(
-                env.clone(),
-                load_targeting(ctx, project, &env, &spec).await?,
-            );
+/// The flag with its targeting in each of `environments` the caller may read.
+async fn flag_view(
+    ctx: &Ctx,
+    project: &str,
+    environments: &[String],
+    spec: FlagSpec,
+    version: i64,
+) -> ApiResult<FlagView> {
+    let mut readable = BTreeMap::new();
+    for env in environments {
+        if ctx.allows("flag:read", &res::env_flag(project, env, &spec.key)) {
+            readable.insert(env.clone(), load_targeting(ctx, project, env, &spec).await?);
         }
     }
     Ok(FlagView {
         spec,
         version,
-        environments,
+        environments: readable,
     })
 }
 
@@ -153,6 +156,7 @@ pub async fn list_flags(
     Query(filter): Query<FlagFilter>,
 ) -> ApiResult<Json<Vec<FlagView>>> {
     let needle = filter.q.as_deref().map(str::to_lowercase);
+    let environments = environments(&ctx, &project).await?;
     let mut flags = Vec::new();
     for doc in ctx.state.store.list("flag", &project).await? {
         if !ctx.allows("flag:read", &res::flag(&project, &doc.key)) {
@@ -171,7 +175,7 @@ pub async fn list_flags(
             && filter.kind.is_none_or(|k| k == spec.kind)
             && filter.archived.unwrap_or(false) == spec.archived;
         if matches {
-            flags.push(flag_view(&ctx, &project, spec, doc.version).await?);
+            flags.push(flag_view(&ctx, &project, &environments, spec, doc.version).await?);
         }
     }
     Ok(Json(flags))
@@ -189,8 +193,9 @@ pub async fn create_flag(
     load_project(&ctx, &project).await?;
     spec.normalize_and_check()?;
     spec.salt = random_hex(4);
-    for env in environments(&ctx, &project).await? {
-        let mut data = EnvData::load(&ctx.state.store, &project, &env).await?;
+    let environments = environments(&ctx, &project).await?;
+    for env in &environments {
+        let mut data = EnvData::load(&ctx.state.store, &project, env).await?;
         let before = data.dataset();
         data.flags.insert(
             spec.key.clone(),
@@ -215,7 +220,7 @@ pub async fn create_flag(
     ctx.commit(&[write], change).await.map_err(already_exists)?;
     Ok((
         StatusCode::CREATED,
-        Json(flag_view(&ctx, &project, spec, 1).await?),
+        Json(flag_view(&ctx, &project, &environments, spec, 1).await?),
     ))
 }
 
@@ -226,7 +231,10 @@ pub async fn get_flag(
     ctx.authorize("flag:read", &res::flag(&project, &flag))
         .await?;
     let (spec, version) = load_spec(&ctx, &project, &flag).await?;
-    Ok(Json(flag_view(&ctx, &project, spec, version).await?))
+    let environments = environments(&ctx, &project).await?;
+    Ok(Json(
+        flag_view(&ctx, &project, &environments, spec, version).await?,
+    ))
 }
 
 pub async fn update_flag(
@@ -246,8 +254,9 @@ pub async fn update_flag(
     spec.salt = before.salt.clone();
     spec.dialect = before.dialect;
     spec.normalize_and_check()?;
-    for env in environments(&ctx, &project).await? {
-        let mut data = EnvData::load(&ctx.state.store, &project, &env).await?;
+    let environments = environments(&ctx, &project).await?;
+    for env in &environments {
+        let mut data = EnvData::load(&ctx.state.store, &project, env).await?;
         let old = data.dataset();
         if let Some(entry) = data.flags.get_mut(&flag) {
             entry.0 = spec.clone();
@@ -270,7 +279,7 @@ pub async fn update_flag(
     };
     let committed = ctx.commit(&[write], change).await?;
     Ok(Json(
-        flag_view(&ctx, &project, spec, committed.versions[0]).await?,
+        flag_view(&ctx, &project, &environments, spec, committed.versions[0]).await?,
     ))
 }
 
@@ -348,14 +357,13 @@ pub async fn update_targeting(
     let resource = res::env_flag(&project, &env, &flag);
     ctx.authorize("flag:update", &resource).await?;
     let precondition = ctx.expected_version(input.version)?;
-    load_environment(&ctx, &project, &env).await?;
-    let (spec, _) = load_spec(&ctx, &project, &flag).await?;
-    let current = load_targeting(&ctx, &project, &env, &spec).await?;
+    let (data, spec, current) = load_env_flag(&ctx, &project, &env, &flag).await?;
     let expected = precondition.check(current.version)?;
     write_targeting(
         &ctx,
         &project,
         &env,
+        data,
         spec,
         current,
         input.targeting,
@@ -367,12 +375,31 @@ pub async fn update_targeting(
     .map(Json)
 }
 
+/// The environment's data with one flag's spec and current targeting (404 for a missing
+/// environment or flag).
+async fn load_env_flag(
+    ctx: &Ctx,
+    project: &str,
+    env: &str,
+    flag: &str,
+) -> ApiResult<(EnvData, FlagSpec, EnvTargeting)> {
+    load_environment(ctx, project, env).await?;
+    let data = EnvData::load(&ctx.state.store, project, env).await?;
+    let (spec, _, targeting, version) = data
+        .flags
+        .get(flag)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(format!("flag {flag:?} in project {project:?}")))?;
+    Ok((data, spec, EnvTargeting { targeting, version }))
+}
+
 /// Validates and writes one environment's targeting, audited as `action`.
 #[allow(clippy::too_many_arguments)]
 async fn write_targeting(
     ctx: &Ctx,
     project: &str,
     env: &str,
+    mut data: EnvData,
     spec: FlagSpec,
     current: EnvTargeting,
     targeting: Targeting,
@@ -380,7 +407,6 @@ async fn write_targeting(
     comment: Option<&str>,
     action: &str,
 ) -> ApiResult<TargetingView> {
-    let mut data = EnvData::load(&ctx.state.store, project, env).await?;
     let before = data.dataset();
     if let Some(entry) = data.flags.get_mut(&spec.key) {
         entry.2 = targeting.clone();
@@ -426,24 +452,20 @@ pub async fn toggle_flag(
     };
     ctx.authorize("flag:toggle", &res::env_flag(&project, &env, &flag))
         .await?;
-    load_environment(&ctx, &project, &env).await?;
-    let (spec, _) = load_spec(&ctx, &project, &flag).await?;
     // A toggle carries no version: it re-reads and retries, so it never overwrites another
     // change to the same targeting.
     let mut attempts = 0;
     loop {
-        let current = load_targeting(&ctx, &project, &env, &spec).await?;
+        let (data, spec, current) = load_env_flag(&ctx, &project, &env, &flag).await?;
         let mut targeting = current.targeting.clone();
         targeting.on = input.on.unwrap_or(!targeting.on);
-        let expected = match current.version {
-            0 => Expected::Absent,
-            v => Expected::Version(v),
-        };
+        let expected = expect_version(current.version);
         let result = write_targeting(
             &ctx,
             &project,
             &env,
-            spec.clone(),
+            data,
+            spec,
             current,
             targeting,
             expected,

@@ -274,11 +274,16 @@ impl Precondition {
             error.current_version = Some(current);
             return Err(error);
         }
-        Ok(if current == 0 {
-            switchyard_store::Expected::Absent
-        } else {
-            switchyard_store::Expected::Version(current)
-        })
+        Ok(expect_version(current))
+    }
+}
+
+/// What a write of a resource read at `version` expects; version 0 means it does not exist yet
+/// (an environment's targeting that was never edited).
+pub fn expect_version(version: i64) -> switchyard_store::Expected {
+    match version {
+        0 => switchyard_store::Expected::Absent,
+        v => switchyard_store::Expected::Version(v),
     }
 }
 

@@ -9,7 +9,7 @@ use switchyard_engine::model::Segment;
 use switchyard_store::{Expected, Write};
 
 use super::projects::{CommentQuery, already_exists, load_environment};
-use super::{Body, Change, Ctx, Deleted, check_key, to_json};
+use super::{Body, Change, Ctx, Deleted, check_key, parse_doc, to_json};
 use crate::auth::random_hex;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::resources::{self as res, env_scope};
@@ -60,13 +60,13 @@ pub async fn get_segment(
 ) -> ApiResult<Json<SegmentView>> {
     ctx.authorize("segment:read", &res::segment(&project, &env, &segment))
         .await?;
-    let data = EnvData::load(&ctx.state.store, &project, &env).await?;
-    let (s, v) = data
-        .segments
-        .get(&segment)
-        .cloned()
+    let doc = ctx
+        .state
+        .store
+        .get("segment", &env_scope(&project, &env), &segment)
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("segment {segment:?}")))?;
-    Ok(Json(view(&env, s, v)))
+    Ok(Json(view(&env, parse_doc(&doc)?, doc.version)))
 }
 
 pub async fn create_segment(
@@ -82,10 +82,12 @@ pub async fn create_segment(
     if segment.salt.is_empty() {
         segment.salt = random_hex(4);
     }
+    let data = EnvData::load(&ctx.state.store, &project, &env).await?;
     let committed = write_segment(
         &ctx,
         &project,
         &env,
+        data,
         segment.clone(),
         None,
         Expected::Absent,
@@ -121,6 +123,7 @@ pub async fn update_segment(
         &ctx,
         &project,
         &env,
+        data,
         segment.clone(),
         Some(before),
         expected,
@@ -136,13 +139,13 @@ async fn write_segment(
     ctx: &Ctx,
     project: &str,
     env: &str,
+    mut data: EnvData,
     segment: Segment,
     before: Option<Segment>,
     expected: Expected,
     comment: Option<&str>,
     action: &str,
 ) -> ApiResult<i64> {
-    let mut data = EnvData::load(&ctx.state.store, project, env).await?;
     let old = data.dataset();
     data.segments
         .insert(segment.key.clone(), (segment.clone(), 1));
