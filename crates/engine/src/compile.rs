@@ -52,6 +52,8 @@ pub struct CompiledFlag {
     pub(crate) malformed: bool,
     /// On, with no prerequisites, targets or rules, and a fallthrough that is one variation.
     pub(crate) is_static: bool,
+    /// May be evaluated with a client SDK key.
+    pub(crate) client_visible: bool,
 }
 
 impl CompiledFlag {
@@ -76,6 +78,12 @@ impl CompiledFlag {
     /// OpenFeature's `STATIC`: the flag serves one variation to everyone.
     pub fn is_static(&self) -> bool {
         self.is_static
+    }
+    pub fn is_on(&self) -> bool {
+        self.on
+    }
+    pub fn client_visible(&self) -> bool {
+        self.client_visible
     }
 }
 
@@ -544,6 +552,7 @@ impl Compiler<'_> {
             fallthrough,
             malformed: false,
             is_static,
+            client_visible: flag.client_visible,
         }
     }
 

@@ -18,6 +18,7 @@ pub mod model;
 mod schema;
 pub mod semver;
 pub mod time;
+pub mod wire;
 
 pub use compile::{CompiledFlag, Problem, Snapshot};
 pub use context::{Context, ContextError, SingleContext};

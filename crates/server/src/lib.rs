@@ -9,10 +9,13 @@
 
 pub mod api;
 pub mod auth;
+pub mod delivery;
 pub mod error;
+mod ofrep;
 mod ops;
 pub mod policy;
 mod resources;
+mod sdk_routes;
 pub mod validate;
 
 use std::future::Future;
@@ -22,6 +25,8 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use serde_json::json;
 use switchyard_store::{AuditRecord, Expected, Store, StoreError, Write};
+
+use delivery::{Delivery, DeliveryConfig};
 
 pub use ops::Metrics;
 
@@ -35,13 +40,22 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8470";
 pub struct AppState {
     pub store: Store,
     pub metrics: Metrics,
+    pub delivery: Arc<Delivery>,
 }
 
 impl AppState {
+    /// Must be called within a Tokio runtime: delivery starts following the store's changes.
     pub fn new(store: Store) -> Arc<AppState> {
+        AppState::with_delivery(store, DeliveryConfig::default())
+    }
+
+    pub fn with_delivery(store: Store, config: DeliveryConfig) -> Arc<AppState> {
+        let delivery = Delivery::new(store.clone(), config);
+        delivery.start();
         Arc::new(AppState {
             store,
             metrics: Metrics::default(),
+            delivery,
         })
     }
 }
@@ -50,6 +64,8 @@ impl AppState {
 pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .nest("/api/v1", api::router())
+        .merge(sdk_routes::router())
+        .merge(ofrep::router())
         .merge(ops::router())
         .fallback(ops::not_found)
         .layer(axum::middleware::from_fn_with_state(
@@ -60,14 +76,19 @@ pub fn app(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Serves until `shutdown` resolves, then stops accepting and finishes in-flight requests.
+/// Serves until `shutdown` resolves, then stops accepting, ends the SDK streams and finishes
+/// in-flight requests.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let delivery = state.delivery.clone();
     axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            delivery.close();
+        })
         .await
 }
 

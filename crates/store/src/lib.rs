@@ -12,9 +12,11 @@
 //! JSON; the server decides what the JSON means.
 
 mod audit;
+pub mod changes;
 pub mod migrations;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -23,6 +25,9 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Row};
 
 pub use audit::{AuditRecord, AuditRow, ChainReport, GENESIS_HASH};
+pub use changes::{ChangeNote, StoreEvent, Touched};
+
+use changes::Announcer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -113,6 +118,7 @@ const SQLITE_PRAGMAS: &[&str] = &[
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    announcer: Arc<Announcer>,
 }
 
 impl Store {
@@ -150,8 +156,15 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        let store = Store { pool, backend };
+        let store = Store {
+            pool,
+            backend,
+            announcer: Arc::new(Announcer::new()),
+        };
         migrations::apply(&store.pool, backend).await?;
+        if backend == Backend::Postgres {
+            store.announcer.listen_to_postgres(&url)?;
+        }
         Ok(store)
     }
 
@@ -243,7 +256,18 @@ impl Store {
             .bind(&row.hash)
             .execute(&mut *tx)
             .await?;
+        let note = ChangeNote::of(seq, writes);
+        if self.backend == Backend::Postgres {
+            // Delivered to every listening replica when (and only if) the transaction commits.
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(changes::CHANNEL)
+                .bind(note.payload())
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
+        self.announcer
+            .announce(StoreEvent::Committed(Arc::new(note)));
         Ok(Committed { seq, versions })
     }
 
@@ -296,6 +320,11 @@ impl Store {
             }
         }
         Ok(verifier.finish(head_seq, &head_hash))
+    }
+
+    /// Announcements of committed changes, this replica's and (on PostgreSQL) every other's.
+    pub fn changes(&self) -> tokio::sync::broadcast::Receiver<StoreEvent> {
+        self.announcer.subscribe()
     }
 
     /// The highest audit sequence number (the store's revision).

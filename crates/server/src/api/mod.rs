@@ -1,7 +1,7 @@
 //! The REST API under `/api/v1`. Every route is declared once in [`routes!`], which builds both
 //! the router and the OpenAPI document, so the two cannot drift apart.
 
-mod access;
+pub(crate) mod access;
 mod audit;
 mod flags;
 mod openapi;

@@ -1,0 +1,236 @@
+//! The SDK delivery endpoints (format in `docs/delivery.md`), authenticated by an environment's
+//! server SDK key: `GET /sdk/v1/snapshot` (ETag/304, gzip) and `GET /sdk/v1/stream`, a
+//! server-sent-event stream that opens with the data (or only what a resuming client missed)
+//! and then sends one event per change, with heartbeats, until the server shuts down.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use futures_util::stream;
+use tokio::sync::{broadcast, watch};
+
+use crate::AppState;
+use crate::api::access::SdkKeyKind;
+use crate::delivery::{Feed, Published, SdkAccess, frame};
+use crate::error::{ApiError, ApiResult, Code};
+
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/sdk/v1/snapshot", get(snapshot))
+        .route("/sdk/v1/stream", get(stream_changes))
+}
+
+/// The SDK key a request presents: `Authorization: Bearer KEY`, a bare `Authorization: KEY`
+/// (as LaunchDarkly SDKs send it) or `X-API-Key: KEY` (as OFREP providers do).
+pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .or_else(|| headers.get("x-api-key"))?
+        .to_str()
+        .ok()?
+        .trim();
+    Some(value.strip_prefix("Bearer ").unwrap_or(value).trim())
+}
+
+async fn server_key(state: &AppState, headers: &HeaderMap) -> ApiResult<SdkAccess> {
+    let presented = presented_key(headers)
+        .ok_or_else(|| ApiError::new(Code::Unauthorized, "an SDK key is required"))?;
+    let access = state.delivery.authenticate(presented).await?;
+    if access.kind != SdkKeyKind::Server {
+        return Err(ApiError::new(
+            Code::Forbidden,
+            "client SDK keys evaluate through OFREP; flag data needs a server SDK key",
+        ));
+    }
+    Ok(access)
+}
+
+async fn snapshot(State(state): State<Arc<AppState>>, headers: HeaderMap) -> ApiResult<Response> {
+    let access = server_key(&state, &headers).await?;
+    let published = state
+        .delivery
+        .feed(&access.project, &access.env)
+        .await?
+        .current();
+    let etag = HeaderValue::from_str(&published.etag).map_err(ApiError::internal)?;
+    let unchanged = headers
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|tags| tags.as_bytes() == etag.as_bytes());
+    let mut response = if unchanged {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else if accepts_gzip(&headers) {
+        let mut response = Body::from(published.snapshot_gzip.clone()).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        response
+    } else {
+        Body::from(published.snapshot_json.clone()).into_response()
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::ETAG, etag);
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    Ok(response)
+}
+
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|coding| coding.split(';').next().is_some_and(|c| c.trim() == "gzip"))
+        })
+}
+
+/// What a stream sends to its client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamKind {
+    /// Flag data: `put` and `patch` events.
+    FlagData,
+    /// OFREP's change notification: a `refetchEvaluation` message per change.
+    Refetch,
+}
+
+async fn stream_changes(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let access = server_key(&state, &headers).await?;
+    let feed = state.delivery.feed(&access.project, &access.env).await?;
+    let resume_from = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok());
+    Ok(event_stream(
+        &state,
+        feed,
+        StreamKind::FlagData,
+        resume_from,
+    ))
+}
+
+/// An open stream: subscribed before the first frame is chosen, so no change falls between.
+pub fn event_stream(
+    state: &AppState,
+    feed: Arc<Feed>,
+    kind: StreamKind,
+    resume_from: Option<i64>,
+) -> Response {
+    let changes = feed.subscribe();
+    let current = feed.current();
+    let (first, sent) = match (kind, resume_from) {
+        (_, Some(id)) if id == current.revision() => (None, id),
+        (StreamKind::FlagData, Some(id)) => match feed.patch_since(id) {
+            Some(patch) => {
+                let body = serde_json::to_vec(&patch).unwrap_or_default();
+                (Some(frame(patch.revision, "patch", &body)), patch.revision)
+            }
+            None => (Some(current.put_frame.clone()), current.revision()),
+        },
+        (StreamKind::FlagData, None) => (Some(current.put_frame.clone()), current.revision()),
+        (StreamKind::Refetch, Some(_)) => (Some(current.refetch_frame.clone()), current.revision()),
+        // Nothing to refetch yet: the client evaluated just before it connected.
+        (StreamKind::Refetch, None) => {
+            (Some(Bytes::from_static(b": open\n\n")), current.revision())
+        }
+    };
+    let period = state.delivery.config.heartbeat;
+    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let open = OpenStream {
+        feed,
+        kind,
+        changes,
+        sent,
+        first,
+        heartbeat,
+        closing: state.delivery.closing(),
+    };
+    let body = Body::from_stream(stream::unfold(open, |mut open| async move {
+        let bytes = open.next_frame().await?;
+        Some((Ok::<_, Infallible>(bytes), open))
+    }));
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Reverse proxies (nginx) would otherwise buffer the stream.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+struct OpenStream {
+    feed: Arc<Feed>,
+    kind: StreamKind,
+    changes: broadcast::Receiver<Arc<Published>>,
+    /// The revision the client has.
+    sent: i64,
+    first: Option<Bytes>,
+    heartbeat: tokio::time::Interval,
+    closing: watch::Receiver<bool>,
+}
+
+const HEARTBEAT: &[u8] = b":\n\n";
+
+impl OpenStream {
+    /// The next frame, or `None` to end the stream (server shutting down).
+    async fn next_frame(&mut self) -> Option<Bytes> {
+        if let Some(first) = self.first.take() {
+            return Some(first);
+        }
+        loop {
+            if *self.closing.borrow() {
+                return None;
+            }
+            let published = tokio::select! {
+                biased;
+                _ = self.closing.changed() => return None,
+                change = self.changes.recv() => match change {
+                    Ok(published) => published,
+                    // Too slow to keep up: resend the whole current state.
+                    Err(broadcast::error::RecvError::Lagged(_)) => self.feed.current(),
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+                _ = self.heartbeat.tick() => return Some(Bytes::from_static(HEARTBEAT)),
+            };
+            if published.revision() <= self.sent {
+                continue;
+            }
+            let frame = match (self.kind, &published.patch) {
+                (StreamKind::Refetch, _) => published.refetch_frame.clone(),
+                (StreamKind::FlagData, Some((patch, frame))) if patch.base <= self.sent => {
+                    frame.clone()
+                }
+                (StreamKind::FlagData, _) => published.put_frame.clone(),
+            };
+            self.sent = published.revision();
+            self.heartbeat.reset();
+            return Some(frame);
+        }
+    }
+}
+
+impl std::fmt::Debug for OpenStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenStream")
+            .field("feed", &self.feed.env)
+            .field("sent", &self.sent)
+            .finish()
+    }
+}
