@@ -1,0 +1,40 @@
+//! The last-known-good file: the flag data as JSON, replaced atomically (write a temporary file,
+//! fsync it, rename it over the old one) so a crash never leaves half a file.
+
+use std::io::Write;
+use std::path::Path;
+
+use switchyard_engine::wire::{FORMAT, FlagData};
+
+/// The saved data, when there is a readable file in this format.
+pub fn read(path: &Path) -> Option<FlagData> {
+    let text = std::fs::read(path).ok()?;
+    match serde_json::from_slice::<FlagData>(&text) {
+        Ok(data) if data.format == FORMAT => Some(data),
+        Ok(data) => {
+            tracing::warn!(path = %path.display(), format = data.format, "ignoring a last-known-good file of another format");
+            None
+        }
+        Err(error) => {
+            tracing::warn!(path = %path.display(), %error, "ignoring an unreadable last-known-good file");
+            None
+        }
+    }
+}
+
+pub fn write(path: &Path, data: &FlagData) -> std::io::Result<()> {
+    let body = serde_json::to_vec(data)?;
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let temporary = std::path::PathBuf::from(temporary);
+    let mut file = std::fs::File::create(&temporary)?;
+    file.write_all(&body)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&temporary, path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        // Make the rename itself durable.
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}

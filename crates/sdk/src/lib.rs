@@ -1,0 +1,477 @@
+//! The Switchyard Rust SDK: evaluates flags locally against an environment's flag data, which it
+//! keeps current from a `switchyard serve` or `switchyard relay` (a live stream, falling back to
+//! polling the snapshot) and can mirror to a last-known-good file.
+//!
+//! ```no_run
+//! # async fn example() {
+//! use switchyard_sdk::{Client, Context};
+//! let client = Client::builder("http://127.0.0.1:8470", "sys_…").build().await;
+//! let user = Context::from_json(&serde_json::json!({"key": "user-42", "country": "DE"})).unwrap();
+//! if client.bool_value("new-checkout", &user, false) { /* … */ }
+//! client.close().await;
+//! # }
+//! ```
+//!
+//! **Architecture invariant:** evaluation reads one immutable compiled snapshot through an atomic
+//! pointer ([`arc_swap`]); it never takes a lock the sync task holds, never waits and never
+//! touches the network. Sync replaces the whole snapshot at once, so an evaluation sees one
+//! revision, never a mix. The SDK depends on the engine and the wire format, not on the server.
+
+mod cache;
+mod sync;
+
+#[cfg(feature = "openfeature")]
+pub mod openfeature;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwapOption;
+use serde::Serialize;
+use serde_json::Value;
+use switchyard_engine::wire::FlagData;
+use switchyard_engine::{Env, Snapshot, ValueType};
+use tokio::sync::{broadcast, watch};
+
+pub use switchyard_engine::{Context, ContextError, ErrorKind, SingleContext};
+
+/// How the SDK keeps its data current.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncMode {
+    /// A server-sent-event stream; while it cannot connect, the snapshot is polled instead.
+    Streaming,
+    /// Poll the snapshot at this interval (for networks that cut long-lived connections).
+    Polling(Duration),
+    /// No network: serve the last-known-good file only.
+    Offline,
+}
+
+/// Client settings. Build with [`Client::builder`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub base_url: String,
+    pub sdk_key: String,
+    /// How long [`ClientBuilder::build`] waits for data before it returns a client that serves
+    /// defaults (reason `ERROR`/`CLIENT_NOT_READY`) until data arrives.
+    pub init_timeout: Duration,
+    pub sync: SyncMode,
+    /// The last-known-good file: read at start, rewritten (atomically) on every change.
+    pub cache_file: Option<PathBuf>,
+    /// Reconnection delays grow from `backoff_initial` to `backoff_max`, with full jitter.
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    /// A stream silent this long (no change, no heartbeat) is presumed dead and reopened.
+    pub stream_read_timeout: Duration,
+    /// While the stream is down, the snapshot is polled at most this often.
+    pub fallback_poll_interval: Duration,
+}
+
+/// Builds a [`Client`].
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    config: Config,
+}
+
+impl ClientBuilder {
+    pub fn init_timeout(mut self, timeout: Duration) -> Self {
+        self.config.init_timeout = timeout;
+        self
+    }
+    pub fn sync(mut self, mode: SyncMode) -> Self {
+        self.config.sync = mode;
+        self
+    }
+    pub fn cache_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.cache_file = Some(path.into());
+        self
+    }
+    pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.config.backoff_initial = initial;
+        self.config.backoff_max = max;
+        self
+    }
+    pub fn stream_read_timeout(mut self, timeout: Duration) -> Self {
+        self.config.stream_read_timeout = timeout;
+        self
+    }
+    pub fn fallback_poll_interval(mut self, interval: Duration) -> Self {
+        self.config.fallback_poll_interval = interval;
+        self
+    }
+
+    /// Starts syncing (on the current Tokio runtime) and waits up to the init timeout for data.
+    /// Data from the last-known-good file counts: a client that found one returns at once.
+    /// Never fails: without data the client serves the caller's defaults until data arrives.
+    pub async fn build(self) -> Client {
+        let client = Client::start(self.config);
+        client
+            .wait_initialized(client.inner.config.init_timeout)
+            .await;
+        client
+    }
+}
+
+/// A live view of one environment's flags. Cheap to clone (one `Arc`); `Send + Sync`.
+#[derive(Debug, Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: Config,
+    current: ArcSwapOption<Loaded>,
+    initialized: watch::Sender<bool>,
+    changes: broadcast::Sender<FlagsChanged>,
+    closing: watch::Sender<bool>,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    random: AtomicU64,
+}
+
+/// Flag data and its compiled form, replaced as a whole.
+#[derive(Debug)]
+struct Loaded {
+    data: FlagData,
+    compiled: Snapshot,
+    from: DataSource,
+}
+
+/// Where the current data came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataSource {
+    Server,
+    CacheFile,
+}
+
+/// Sent to subscribers when flag data changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagsChanged {
+    pub revision: i64,
+    /// Flags whose configuration changed, appeared or disappeared.
+    pub flags: Vec<String>,
+}
+
+/// Why a value was served (owned; see the engine's `Reason`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Reason {
+    Off,
+    TargetMatch,
+    RuleMatch {
+        rule_index: usize,
+        rule_id: String,
+        in_rollout: bool,
+    },
+    Fallthrough {
+        in_rollout: bool,
+    },
+    PrerequisiteFailed {
+        prerequisite_key: String,
+    },
+    Error {
+        error_kind: ErrorKind,
+    },
+}
+
+impl Reason {
+    fn error(error_kind: ErrorKind) -> Reason {
+        Reason::Error { error_kind }
+    }
+
+    fn from_engine(reason: &switchyard_engine::Reason<'_>) -> Reason {
+        use switchyard_engine::Reason as R;
+        match *reason {
+            R::Off => Reason::Off,
+            R::TargetMatch => Reason::TargetMatch,
+            R::RuleMatch {
+                rule_index,
+                rule_id,
+                rollout,
+            } => Reason::RuleMatch {
+                rule_index,
+                rule_id: rule_id.to_owned(),
+                in_rollout: rollout.is_some(),
+            },
+            R::Fallthrough { rollout } => Reason::Fallthrough {
+                in_rollout: rollout.is_some(),
+            },
+            R::PrerequisiteFailed { prerequisite_key } => Reason::PrerequisiteFailed {
+                prerequisite_key: prerequisite_key.to_owned(),
+            },
+            R::Error { error_kind } => Reason::error(error_kind),
+        }
+    }
+
+    pub fn error_kind(&self) -> Option<ErrorKind> {
+        match self {
+            Reason::Error { error_kind } => Some(*error_kind),
+            _ => None,
+        }
+    }
+}
+
+/// A value with how it was decided.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Detail<T> {
+    pub value: T,
+    /// The served variation's key (`None`: the caller's default was served).
+    pub variation: Option<String>,
+    pub variation_index: Option<usize>,
+    pub reason: Reason,
+    /// The flag's version in this environment (`None` when the flag is unknown).
+    pub flag_version: Option<u64>,
+    /// OpenFeature's name for the reason (`STATIC`, `TARGETING_MATCH`, `SPLIT`, …).
+    pub openfeature_reason: &'static str,
+}
+
+/// Every flag's evaluation for one context, as a front end would bootstrap from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AllFlags {
+    pub revision: Option<i64>,
+    pub flags: BTreeMap<String, Detail<Value>>,
+}
+
+impl Client {
+    pub fn builder(base_url: impl Into<String>, sdk_key: impl Into<String>) -> ClientBuilder {
+        ClientBuilder {
+            config: Config {
+                base_url: base_url.into().trim_end_matches('/').to_owned(),
+                sdk_key: sdk_key.into(),
+                init_timeout: Duration::from_secs(5),
+                sync: SyncMode::Streaming,
+                cache_file: None,
+                backoff_initial: Duration::from_millis(500),
+                backoff_max: Duration::from_secs(30),
+                stream_read_timeout: Duration::from_secs(60),
+                fallback_poll_interval: Duration::from_secs(30),
+            },
+        }
+    }
+
+    fn start(config: Config) -> Client {
+        let seed = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let inner = Arc::new(Inner {
+            current: ArcSwapOption::empty(),
+            initialized: watch::channel(false).0,
+            changes: broadcast::channel(64).0,
+            closing: watch::channel(false).0,
+            task: Mutex::new(None),
+            random: AtomicU64::new(seed | 1),
+            config,
+        });
+        if let Some(data) = inner.config.cache_file.as_deref().and_then(cache::read) {
+            inner.replace(data, DataSource::CacheFile);
+        }
+        let task = sync::spawn(inner.clone());
+        if let Ok(mut slot) = inner.task.lock() {
+            *slot = Some(task);
+        }
+        Client { inner }
+    }
+
+    /// Whether the client has flag data (from the server or the last-known-good file).
+    pub fn is_initialized(&self) -> bool {
+        *self.inner.initialized.borrow()
+    }
+
+    /// Waits up to `timeout` for data; returns whether there is some.
+    pub async fn wait_initialized(&self, timeout: Duration) -> bool {
+        let mut initialized = self.inner.initialized.subscribe();
+        let ready = tokio::time::timeout(timeout, initialized.wait_for(|ready| *ready)).await;
+        matches!(ready, Ok(Ok(_)))
+    }
+
+    /// The revision of the data being served.
+    pub fn revision(&self) -> Option<i64> {
+        self.inner.current.load().as_ref().map(|l| l.data.revision)
+    }
+
+    /// Where the data being served came from.
+    pub fn data_source(&self) -> Option<DataSource> {
+        self.inner.current.load().as_ref().map(|l| l.from)
+    }
+
+    /// Change notifications (flag keys and the new revision).
+    pub fn subscribe(&self) -> broadcast::Receiver<FlagsChanged> {
+        self.inner.changes.subscribe()
+    }
+
+    pub fn bool_value(&self, flag: &str, context: &Context, default: bool) -> bool {
+        self.bool_detail(flag, context, default).value
+    }
+    pub fn bool_detail(&self, flag: &str, context: &Context, default: bool) -> Detail<bool> {
+        self.typed(flag, context, ValueType::Bool, default, |v| v.as_bool())
+    }
+
+    pub fn string_value(&self, flag: &str, context: &Context, default: &str) -> String {
+        self.string_detail(flag, context, default).value
+    }
+    pub fn string_detail(&self, flag: &str, context: &Context, default: &str) -> Detail<String> {
+        self.typed(flag, context, ValueType::String, default.to_owned(), |v| {
+            v.as_str().map(str::to_owned)
+        })
+    }
+
+    pub fn number_value(&self, flag: &str, context: &Context, default: f64) -> f64 {
+        self.number_detail(flag, context, default).value
+    }
+    pub fn number_detail(&self, flag: &str, context: &Context, default: f64) -> Detail<f64> {
+        self.typed(flag, context, ValueType::Double, default, |v| v.as_f64())
+    }
+
+    pub fn json_value(&self, flag: &str, context: &Context, default: Value) -> Value {
+        self.json_detail(flag, context, default).value
+    }
+    pub fn json_detail(&self, flag: &str, context: &Context, default: Value) -> Detail<Value> {
+        self.typed(flag, context, ValueType::Json, default, |v| Some(v.clone()))
+    }
+
+    /// Every flag evaluated for `context`, with values as JSON.
+    pub fn all_flags(&self, context: &Context) -> AllFlags {
+        let guard = self.inner.current.load();
+        let Some(loaded) = guard.as_ref() else {
+            return AllFlags {
+                revision: None,
+                flags: BTreeMap::new(),
+            };
+        };
+        let flags = loaded
+            .compiled
+            .flags()
+            .map(|flag| {
+                let detail = self.inner.evaluate(
+                    loaded,
+                    flag.key(),
+                    context,
+                    ValueType::Any,
+                    Value::Null,
+                    |v| Some(v.clone()),
+                );
+                (flag.key().to_owned(), detail)
+            })
+            .collect();
+        AllFlags {
+            revision: Some(loaded.data.revision),
+            flags,
+        }
+    }
+
+    fn typed<T>(
+        &self,
+        flag: &str,
+        context: &Context,
+        want: ValueType,
+        default: T,
+        convert: impl Fn(&Value) -> Option<T>,
+    ) -> Detail<T> {
+        let guard = self.inner.current.load();
+        match guard.as_ref() {
+            Some(loaded) => self
+                .inner
+                .evaluate(loaded, flag, context, want, default, convert),
+            None => Detail {
+                value: default,
+                variation: None,
+                variation_index: None,
+                reason: Reason::error(ErrorKind::ClientNotReady),
+                flag_version: None,
+                openfeature_reason: "ERROR",
+            },
+        }
+    }
+
+    /// Stops syncing and waits for the sync task to end. Evaluation keeps serving the last data.
+    pub async fn close(&self) {
+        self.inner.closing.send_replace(true);
+        let task = self.inner.task.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Inner {
+    fn evaluate<T>(
+        &self,
+        loaded: &Loaded,
+        flag: &str,
+        context: &Context,
+        want: ValueType,
+        default: T,
+        convert: impl Fn(&Value) -> Option<T>,
+    ) -> Detail<T> {
+        let env = Env {
+            now_ms: now_ms(),
+            random: self.next_random(),
+        };
+        let compiled = loaded.compiled.flag(flag);
+        let evaluation = loaded.compiled.evaluate_typed(flag, context, &env, want);
+        let converted = evaluation.variation.and_then(|v| convert(&v.value));
+        let reason = Reason::from_engine(&evaluation.reason);
+        let openfeature_reason = evaluation
+            .reason
+            .openfeature(compiled.is_some_and(|f| f.is_static()));
+        match converted {
+            Some(value) => Detail {
+                value,
+                variation: evaluation.variation.map(|v| v.key.clone()),
+                variation_index: evaluation.variation_index,
+                reason,
+                flag_version: compiled.map(|f| f.version()),
+                openfeature_reason,
+            },
+            None => Detail {
+                value: default,
+                variation: None,
+                variation_index: None,
+                reason,
+                flag_version: compiled.map(|f| f.version()),
+                openfeature_reason,
+            },
+        }
+    }
+
+    /// Installs new data: compiled once, swapped in whole, then announced and saved.
+    fn replace(&self, data: FlagData, from: DataSource) {
+        let previous = self.current.load_full();
+        let changed: Vec<String> = match previous.as_ref() {
+            Some(previous) => previous.data.diff(&data).flags.into_keys().collect(),
+            None => data.flags.keys().cloned().collect(),
+        };
+        let revision = data.revision;
+        let compiled = Snapshot::compile(&data.dataset());
+        self.current.store(Some(Arc::new(Loaded {
+            data,
+            compiled,
+            from,
+        })));
+        self.initialized.send_replace(true);
+        if !changed.is_empty() {
+            let _ = self.changes.send(FlagsChanged {
+                revision,
+                flags: changed,
+            });
+        }
+    }
+
+    fn next_random(&self) -> u32 {
+        let mut x = self
+            .random
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (x ^ (x >> 31)) as u32
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
