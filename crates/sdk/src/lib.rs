@@ -18,6 +18,7 @@
 //! revision, never a mix. The SDK depends on the engine and the wire format, not on the server.
 
 mod cache;
+pub mod sse;
 mod sync;
 
 #[cfg(feature = "openfeature")]

@@ -11,6 +11,8 @@ use open_feature::{
 };
 use serde_json::{Map, Value};
 
+pub use open_feature;
+
 use crate::{Client, Context, Detail, ErrorKind, Reason};
 
 /// The Switchyard provider. `OpenFeature::singleton_mut().await.set_provider(SwitchyardProvider::new(client))`.

@@ -13,6 +13,7 @@ use reqwest::header::{
 };
 use switchyard_engine::wire::{FlagData, Patch};
 
+use crate::sse::{Event, EventParser};
 use crate::{DataSource, Inner, SyncMode, cache};
 
 /// Why a sync attempt ended.
@@ -282,79 +283,5 @@ impl Sync {
             }
         }
         self.inner.replace(data, DataSource::Server);
-    }
-}
-
-/// One server-sent event.
-#[derive(Debug, Default, PartialEq)]
-struct Event {
-    name: String,
-    data: String,
-}
-
-/// Splits a byte stream into events (the `text/event-stream` format; comments are heartbeats).
-#[derive(Debug, Default)]
-struct EventParser {
-    buffer: Vec<u8>,
-    name: String,
-    data: Vec<String>,
-}
-
-impl EventParser {
-    fn feed(&mut self, chunk: &[u8]) -> Vec<Event> {
-        self.buffer.extend_from_slice(chunk);
-        let mut events = Vec::new();
-        while let Some(end) = self.buffer.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.buffer.drain(..=end).collect();
-            let line = String::from_utf8_lossy(&line);
-            let line = line.trim_end_matches(['\n', '\r']);
-            if line.is_empty() {
-                if !self.data.is_empty() {
-                    events.push(Event {
-                        name: std::mem::take(&mut self.name),
-                        data: std::mem::take(&mut self.data).join("\n"),
-                    });
-                }
-                self.name.clear();
-                continue;
-            }
-            if line.starts_with(':') {
-                continue;
-            }
-            let (field, value) = line.split_once(':').unwrap_or((line, ""));
-            let value = value.strip_prefix(' ').unwrap_or(value);
-            match field {
-                "event" => self.name = value.to_owned(),
-                "data" => self.data.push(value.to_owned()),
-                _ => {}
-            }
-        }
-        events
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn events_split_across_chunks_and_heartbeats_are_skipped() {
-        let mut parser = EventParser::default();
-        assert!(parser.feed(b":\n\nid: 3\nevent: put\nda").is_empty());
-        let events =
-            parser.feed(b"ta: {\"a\":1}\n\n:\n\nevent: patch\r\ndata: x\r\ndata: y\r\n\r\n");
-        assert_eq!(
-            events,
-            vec![
-                Event {
-                    name: "put".into(),
-                    data: "{\"a\":1}".into()
-                },
-                Event {
-                    name: "patch".into(),
-                    data: "x\ny".into()
-                },
-            ]
-        );
     }
 }

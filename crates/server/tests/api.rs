@@ -3,108 +3,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::future::Future;
 use std::pin::Pin;
 
+use common::Server;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use switchyard_server::{AppState, bootstrap};
+use switchyard_server::bootstrap;
 use switchyard_store::Store;
 use switchyard_testkit::postgres::TempCluster;
-use tokio::sync::oneshot;
-
-struct Server {
-    base: String,
-    admin: String,
-    http: reqwest::Client,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl Server {
-    /// Starts a server on `url`; the first one on a database bootstraps it (`admin` is then
-    /// the admin token; a second replica is given it).
-    async fn start(url: &str, admin: Option<&str>) -> Server {
-        let store = Store::open(url).await.unwrap();
-        let admin = match admin {
-            Some(token) => token.to_owned(),
-            None => {
-                bootstrap(&store)
-                    .await
-                    .unwrap()
-                    .expect("fresh database")
-                    .token
-            }
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(switchyard_server::serve(
-            listener,
-            AppState::new(store),
-            async {
-                let _ = stopped.await;
-            },
-        ));
-        Server {
-            base,
-            admin,
-            http: reqwest::Client::new(),
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    async fn call(
-        &self,
-        token: Option<&str>,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        self.call_with(token, method, path, body, &[]).await
-    }
-
-    async fn call_with(
-        &self,
-        token: Option<&str>,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-        headers: &[(&str, String)],
-    ) -> (StatusCode, Value) {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        for (name, value) in headers {
-            request = request.header(*name, value);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Value {
-        let (status, body) = self
-            .call(Some(&self.admin.clone()), method.clone(), path, body)
-            .await;
-        assert!(status.is_success(), "{method} {path}: {status} {body}");
-        body
-    }
-
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.await.unwrap().unwrap();
-    }
-}
 
 type Scenario = fn(String) -> Pin<Box<dyn Future<Output = ()>>>;
 
