@@ -1,0 +1,748 @@
+//! Delivery end to end: the snapshot and stream endpoints, the Rust SDK (and its OpenFeature
+//! provider) against a real server, OFREP, and two replicas on one PostgreSQL database.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use common::Server;
+use futures_util::StreamExt;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use switchyard_engine::wire::{FlagData, Patch};
+use switchyard_sdk::openfeature::SwitchyardProvider;
+use switchyard_sdk::openfeature::open_feature::provider::FeatureProvider;
+use switchyard_sdk::openfeature::open_feature::{EvaluationContext, EvaluationReason};
+use switchyard_sdk::sse::{Event, EventParser};
+use switchyard_sdk::{Client, Context, DataSource, ErrorKind, Reason, SyncMode};
+use switchyard_server::delivery::DeliveryConfig;
+use switchyard_testkit::postgres::TempCluster;
+
+const FLAGS: &str = "/api/v1/projects/default/flags";
+const PROD: &str = "/api/v1/projects/default/environments/production";
+const WAIT: Duration = Duration::from_secs(10);
+
+fn quick() -> DeliveryConfig {
+    DeliveryConfig {
+        heartbeat: Duration::from_millis(200),
+        ..DeliveryConfig::default()
+    }
+}
+
+async fn sdk_key(server: &Server, kind: &str) -> String {
+    let created = server
+        .admin(
+            Method::POST,
+            &format!("{PROD}/sdk-keys"),
+            Some(json!({"kind": kind})),
+        )
+        .await;
+    created["key"].as_str().unwrap().to_owned()
+}
+
+/// A boolean `checkout`, a string `banner` with a rule for Germany, a number `limit` split
+/// 50/50, an object `theme` that is off, all on in production except `theme`.
+async fn seed(server: &Server) {
+    let flags = [
+        json!({"key": "checkout", "kind": "boolean", "client_visible": true}),
+        json!({"key": "banner", "kind": "string", "variations": [
+            {"key": "plain", "value": "hello"}, {"key": "german", "value": "hallo"}]}),
+        json!({"key": "limit", "kind": "number", "variations": [
+            {"key": "low", "value": 10}, {"key": "high", "value": 20.5}]}),
+        json!({"key": "theme", "kind": "json", "variations": [
+            {"key": "dark", "value": {"bg": "black"}}, {"key": "light", "value": {"bg": "white"}}]}),
+    ];
+    for flag in flags {
+        server.admin(Method::POST, FLAGS, Some(flag)).await;
+    }
+    let targeting = [
+        (
+            "checkout",
+            json!({"on": true, "off_variation": 1, "fallthrough": {"variation": 0}}),
+        ),
+        (
+            "banner",
+            json!({"on": true, "off_variation": 0, "fallthrough": {"variation": 0},
+            "rules": [{"id": "de", "condition": {"attribute": "country", "op": "in", "values": ["DE"]},
+                       "serve": {"variation": 1}}]}),
+        ),
+        (
+            "limit",
+            json!({"on": true, "off_variation": 0, "fallthrough": {"rollout": {"variations": [{"variation": 0, "weight": 50000}, {"variation": 1, "weight": 50000}]}}}),
+        ),
+        (
+            "theme",
+            json!({"on": false, "off_variation": 1, "fallthrough": {"variation": 0}}),
+        ),
+    ];
+    for (flag, body) in targeting {
+        let path = format!("{PROD}/flags/{flag}");
+        let current = server.admin(Method::GET, &path, None).await;
+        let mut body = body;
+        body["version"] = current["version"].clone();
+        server.admin(Method::PUT, &path, Some(body)).await;
+    }
+}
+
+async fn toggle(server: &Server, flag: &str, on: bool) -> Value {
+    server
+        .admin(
+            Method::POST,
+            &format!("{PROD}/flags/{flag}/toggle"),
+            Some(json!({"on": on})),
+        )
+        .await
+}
+
+/// An open SSE response read event by event.
+struct Stream {
+    body: std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    parser: EventParser,
+    pending: std::collections::VecDeque<Event>,
+    /// Raw bytes seen, to spot heartbeats (comments are not events).
+    raw: Vec<u8>,
+}
+
+impl Stream {
+    async fn open(base: &str, key: &str, last_event_id: Option<i64>) -> Stream {
+        let mut request = reqwest::Client::new()
+            .get(format!("{base}/sdk/v1/stream"))
+            .header("authorization", key);
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id.to_string());
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        Stream {
+            body: Box::pin(response.bytes_stream()),
+            parser: EventParser::default(),
+            pending: Default::default(),
+            raw: Vec::new(),
+        }
+    }
+
+    /// The next event, or `None` when the stream ends; panics after [`WAIT`].
+    async fn next(&mut self) -> Option<Event> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some(event);
+            }
+            let chunk = tokio::time::timeout_at(deadline.into(), self.body.next())
+                .await
+                .expect("no event within the deadline")?;
+            let chunk = chunk.ok()?;
+            self.raw.extend_from_slice(&chunk);
+            self.pending.extend(self.parser.feed(&chunk));
+        }
+    }
+
+    async fn patch(&mut self) -> Patch {
+        let event = self.next().await.expect("stream ended");
+        assert_eq!(event.name, "patch", "{}", event.data);
+        let patch: Patch = serde_json::from_str(&event.data).unwrap();
+        assert_eq!(event.id, Some(patch.revision.to_string()));
+        patch
+    }
+}
+
+fn user(key: &str, country: &str) -> Context {
+    Context::from_json(&json!({"key": key, "country": country})).unwrap()
+}
+
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite() {
+    let dir = std::env::temp_dir().join(format!("switchyard-delivery-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = |name: &str| format!("sqlite://{}/{name}.db", dir.display());
+    eprintln!("snapshot and stream");
+    snapshot_and_stream(url("stream")).await;
+    eprintln!("sdk");
+    sdk_client(url("sdk"), &dir).await;
+    eprintln!("ofrep");
+    ofrep(url("ofrep")).await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres() {
+    let Some(cluster) = TempCluster::start() else {
+        return;
+    };
+    eprintln!("postgres: snapshot and stream");
+    snapshot_and_stream(cluster.create_database()).await;
+    eprintln!("postgres: replicas");
+    replicas_propagate_and_catch_up(&cluster).await;
+}
+
+async fn snapshot_and_stream(url: String) {
+    let server = Server::start_with(&url, None, quick()).await;
+    seed(&server).await;
+    let key = sdk_key(&server, "server").await;
+    let client_key = sdk_key(&server, "client").await;
+    let http = reqwest::Client::new();
+    let snapshot = format!("{}/sdk/v1/snapshot", server.base);
+
+    // Authentication: none, wrong, client key.
+    let status = |r: reqwest::Response| r.status();
+    assert_eq!(status(http.get(&snapshot).send().await.unwrap()), 401);
+    let wrong = format!("{}x", &key[..key.len() - 1]);
+    assert_eq!(
+        status(
+            http.get(&snapshot)
+                .header("authorization", wrong)
+                .send()
+                .await
+                .unwrap()
+        ),
+        401
+    );
+    assert_eq!(
+        status(
+            http.get(&snapshot)
+                .bearer_auth(&client_key)
+                .send()
+                .await
+                .unwrap()
+        ),
+        403
+    );
+
+    // Full snapshot, ETag/304, gzip with the same content.
+    let response = http.get(&snapshot).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+    let data: FlagData = response.json().await.unwrap();
+    assert_eq!(data.format, 1);
+    assert_eq!(
+        data.flags.keys().collect::<Vec<_>>(),
+        ["banner", "checkout", "limit", "theme"]
+    );
+    assert!(data.flags["checkout"].targeting.on);
+    let unchanged = http
+        .get(&snapshot)
+        .bearer_auth(&key)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unchanged.status(), 304);
+    let gzipped = http
+        .get(&snapshot)
+        .bearer_auth(&key)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gzipped.headers()["content-encoding"], "gzip");
+    let mut text = Vec::new();
+    flate2::read::GzDecoder::new(&gzipped.bytes().await.unwrap()[..])
+        .read_to_end(&mut text)
+        .unwrap();
+    assert_eq!(serde_json::from_slice::<FlagData>(&text).unwrap(), data);
+
+    // A stream opens with the data, then sends one patch per change, and heartbeats.
+    let mut stream = Stream::open(&server.base, &key, None).await;
+    let put = stream.next().await.unwrap();
+    assert_eq!(put.name, "put");
+    assert_eq!(serde_json::from_str::<FlagData>(&put.data).unwrap(), data);
+    toggle(&server, "checkout", false).await;
+    let patch = stream.patch().await;
+    assert_eq!(patch.base, data.revision);
+    assert_eq!(patch.flags.keys().collect::<Vec<_>>(), ["checkout"]);
+    assert!(!patch.flags["checkout"].as_ref().unwrap().targeting.on);
+    let after_toggle = patch.revision;
+    // A change to staging is not production's business: the next production change comes next.
+    server
+        .admin(
+            Method::POST,
+            "/api/v1/projects/default/environments/staging/flags/checkout/toggle",
+            Some(json!({"on": true})),
+        )
+        .await;
+    server
+        .admin(Method::DELETE, &format!("{FLAGS}/theme"), None)
+        .await;
+    let patch = stream.patch().await;
+    assert_eq!(
+        patch.flags.get("theme"),
+        Some(&None),
+        "a deletion is a null"
+    );
+    assert_eq!(patch.flags.len(), 1);
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let _ = tokio::time::timeout(Duration::from_millis(50), stream.next()).await;
+    assert!(
+        stream.raw.windows(3).any(|w| w == b":\n\n"),
+        "heartbeats while idle"
+    );
+    drop(stream);
+
+    // Resuming: only what was missed, merged into one patch; from too far back, everything.
+    toggle(&server, "checkout", true).await;
+    toggle(&server, "banner", false).await;
+    let mut resumed = Stream::open(&server.base, &key, Some(after_toggle)).await;
+    // The missed changes arrive as patches (the last toggle may still be on its way when
+    // the stream opens, then it follows as its own patch).
+    let mut patch = resumed.patch().await;
+    assert!(patch.base <= after_toggle);
+    while patch.flags.len() < 3 {
+        let next = resumed.patch().await;
+        patch = patch.then(&next);
+    }
+    assert_eq!(
+        patch.flags.keys().collect::<Vec<_>>(),
+        ["banner", "checkout", "theme"]
+    );
+    let mut current = data.clone();
+    current.apply(patch.clone());
+    let fresh: FlagData = http
+        .get(&snapshot)
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(current, fresh, "base + resumed patch = current snapshot");
+    let mut from_scratch = Stream::open(&server.base, &key, Some(-5)).await;
+    assert_eq!(from_scratch.next().await.unwrap().name, "put");
+    let mut up_to_date = Stream::open(&server.base, &key, Some(fresh.revision)).await;
+    toggle(&server, "checkout", false).await;
+    assert_eq!(up_to_date.patch().await.base, fresh.revision);
+
+    // Shutdown ends open streams, so the server stops promptly.
+    let stopped = tokio::time::timeout(WAIT, server.stop()).await;
+    assert!(stopped.is_ok(), "server shut down with streams open");
+    // What was sent before shutdown is still readable; then the stream ends (a hang panics).
+    while resumed.next().await.is_some() {}
+}
+
+async fn sdk_client(url: String, dir: &std::path::Path) {
+    let server = Server::start_with(&url, None, quick()).await;
+    seed(&server).await;
+    let key = sdk_key(&server, "server").await;
+    let cache = dir.join("last-known-good.json");
+    let client = Client::builder(&server.base, &key)
+        .cache_file(&cache)
+        .build()
+        .await;
+    assert!(client.is_initialized());
+    assert_eq!(client.data_source(), Some(DataSource::Server));
+    let de = user("u-1", "DE");
+    let us = user("u-2", "US");
+
+    // Typed getters and their details.
+    assert!(client.bool_value("checkout", &us, false));
+    let banner = client.string_detail("banner", &de, "fallback");
+    assert_eq!(banner.value, "hallo");
+    assert_eq!(banner.variation.as_deref(), Some("german"));
+    assert!(matches!(
+        banner.reason,
+        Reason::RuleMatch { rule_index: 0, .. }
+    ));
+    assert_eq!(banner.openfeature_reason, "TARGETING_MATCH");
+    assert_eq!(client.string_value("banner", &us, "fallback"), "hello");
+    let limit = client.number_detail("limit", &us, -1.0);
+    assert!(limit.value == 10.0 || limit.value == 20.5);
+    assert_eq!(limit.openfeature_reason, "SPLIT");
+    let theme = client.json_detail("theme", &us, json!(null));
+    assert_eq!(theme.value, json!({"bg": "white"}));
+    assert_eq!(theme.reason, Reason::Off);
+    let wrong = client.bool_detail("banner", &us, true);
+    assert!(wrong.value);
+    assert_eq!(wrong.reason.error_kind(), Some(ErrorKind::WrongType));
+    let missing = client.bool_detail("nope", &us, true);
+    assert_eq!(missing.reason.error_kind(), Some(ErrorKind::FlagNotFound));
+    let all = client.all_flags(&de);
+    assert_eq!(all.flags.len(), 4);
+    assert_eq!(all.flags["banner"].value, json!("hallo"));
+
+    // The OpenFeature provider resolves through the same client.
+    let provider = SwitchyardProvider::new(client.clone());
+    let mut context = EvaluationContext::default().with_targeting_key("u-1");
+    context = context.with_custom_field("country", "DE");
+    let resolved = provider
+        .resolve_string_value("banner", &context)
+        .await
+        .unwrap();
+    assert_eq!(resolved.value, "hallo");
+    assert_eq!(resolved.variant.as_deref(), Some("german"));
+    assert_eq!(resolved.reason, Some(EvaluationReason::TargetingMatch));
+    assert!(
+        provider
+            .resolve_bool_value("banner", &context)
+            .await
+            .is_err()
+    );
+    let flag_missing = provider
+        .resolve_bool_value("nope", &context)
+        .await
+        .unwrap_err();
+    assert_eq!(flag_missing.code.to_string(), "FLAG_NOT_FOUND");
+    let number = provider
+        .resolve_float_value("limit", &context)
+        .await
+        .unwrap();
+    assert_eq!(number.reason, Some(EvaluationReason::Split));
+
+    // Listeners hear about changes; evaluation follows.
+    let mut changes = client.subscribe();
+    toggle(&server, "checkout", false).await;
+    let change = tokio::time::timeout(WAIT, changes.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(change.flags, ["checkout"]);
+    assert!(!client.bool_value("checkout", &us, true));
+    assert_eq!(client.revision(), Some(change.revision));
+
+    // A polling client sees the same data.
+    let polling = Client::builder(&server.base, &key)
+        .sync(SyncMode::Polling(Duration::from_millis(100)))
+        .build()
+        .await;
+    assert_eq!(polling.revision(), client.revision());
+    toggle(&server, "checkout", true).await;
+    wait_until("the polling client to see the toggle", || {
+        polling.bool_value("checkout", &us, false)
+    })
+    .await;
+    polling.close().await;
+    wait_until("the streaming client to see the toggle", || {
+        client.bool_value("checkout", &us, false)
+    })
+    .await;
+
+    // Close is clean; the last-known-good file starts a client while the server is down.
+    client.close().await;
+    let served_revision = client.revision();
+    server.stop().await;
+    let started = Instant::now();
+    let offline = Client::builder("http://127.0.0.1:9", &key)
+        .cache_file(&cache)
+        .init_timeout(WAIT)
+        .build()
+        .await;
+    assert!(started.elapsed() < WAIT, "a cached client does not wait");
+    assert_eq!(offline.data_source(), Some(DataSource::CacheFile));
+    assert_eq!(offline.revision(), served_revision);
+    assert!(offline.bool_value("checkout", &us, false));
+    offline.close().await;
+
+    // Without server or file: defaults with a reason, after the init timeout, not forever.
+    let started = Instant::now();
+    let lost = Client::builder("http://127.0.0.1:9", &key)
+        .init_timeout(Duration::from_millis(300))
+        .build()
+        .await;
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert!(!lost.is_initialized());
+    let detail = lost.bool_detail("checkout", &us, true);
+    assert!(detail.value);
+    assert_eq!(detail.reason.error_kind(), Some(ErrorKind::ClientNotReady));
+    lost.close().await;
+}
+
+async fn ofrep(url: String) {
+    let config = DeliveryConfig {
+        ofrep_rate_limit: 1000,
+        ..quick()
+    };
+    let server = Server::start_with(&url, None, config).await;
+    seed(&server).await;
+    let key = sdk_key(&server, "server").await;
+    let client_key = sdk_key(&server, "client").await;
+    let http = reqwest::Client::new();
+    let one = |flag: &str| format!("{}/ofrep/v1/evaluate/flags/{flag}", server.base);
+    let post = |url: String, key: &str, body: &str| {
+        http.post(url)
+            .header("x-api-key", key)
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+    };
+    let ctx_de = r#"{"context": {"targetingKey": "u-1", "country": "DE"}}"#;
+
+    // Reasons and values (data-driven: flag, context, expected status and body fields).
+    let cases: &[(&str, &str, u16, Value)] = &[
+        (
+            "checkout",
+            ctx_de,
+            200,
+            json!({"value": true, "reason": "STATIC", "variant": "on"}),
+        ),
+        (
+            "banner",
+            ctx_de,
+            200,
+            json!({"value": "hallo", "reason": "TARGETING_MATCH", "variant": "german"}),
+        ),
+        (
+            "banner",
+            r#"{"context": {"targetingKey": "u-1"}}"#,
+            200,
+            json!({"value": "hello", "reason": "DEFAULT"}),
+        ),
+        ("limit", ctx_de, 200, json!({"reason": "SPLIT"})),
+        (
+            "theme",
+            ctx_de,
+            200,
+            json!({"value": {"bg": "white"}, "reason": "DISABLED", "variant": "light"}),
+        ),
+        (
+            "nope",
+            ctx_de,
+            404,
+            json!({"key": "nope", "errorCode": "FLAG_NOT_FOUND"}),
+        ),
+        (
+            "banner",
+            "{not json",
+            400,
+            json!({"errorCode": "PARSE_ERROR"}),
+        ),
+        (
+            "banner",
+            r#"{"context": 5}"#,
+            400,
+            json!({"errorCode": "PARSE_ERROR"}),
+        ),
+        (
+            "banner",
+            r#"{"context": {"kind": 7}}"#,
+            400,
+            json!({"errorCode": "INVALID_CONTEXT"}),
+        ),
+        (
+            "banner",
+            r#"{"context": {"country": "DE"}}"#,
+            400,
+            json!({"errorCode": "TARGETING_KEY_MISSING"}),
+        ),
+        // A static flag needs no key.
+        (
+            "checkout",
+            r#"{"context": {}}"#,
+            200,
+            json!({"value": true}),
+        ),
+        // A native multi-kind context.
+        (
+            "banner",
+            r#"{"context": {"kind": "multi", "user": {"key": "u", "country": "DE"}, "org": {"key": "o"}}}"#,
+            200,
+            json!({"value": "hallo"}),
+        ),
+    ];
+    for (flag, body, status, expected) in cases {
+        let response = post(one(flag), &key, body).await.unwrap();
+        assert_eq!(response.status().as_u16(), *status, "{flag} {body}");
+        let got: Value = response.json().await.unwrap();
+        for (field, value) in expected.as_object().unwrap() {
+            assert_eq!(&got[field], value, "{flag} {body}: {got}");
+        }
+        if *status == 200 {
+            assert!(got["metadata"]["version"].as_u64().unwrap() >= 1);
+        }
+    }
+
+    // Authentication: Bearer works too; none or wrong is 401; a client key sees client flags only.
+    let bearer = http
+        .post(one("checkout"))
+        .bearer_auth(&key)
+        .body(ctx_de)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bearer.status(), 200);
+    assert_eq!(
+        http.post(one("checkout"))
+            .body(ctx_de)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        post(one("checkout"), "sys_x_y", ctx_de)
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        post(one("checkout"), &client_key, ctx_de)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        post(one("banner"), &client_key, ctx_de)
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+
+    // Bulk: every flag, ETag → 304, a change → new body; the advertised stream announces it.
+    let bulk = format!("{}/ofrep/v1/evaluate/flags", server.base);
+    let response = post(bulk.clone(), &key, ctx_de).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+    let body: Value = response.json().await.unwrap();
+    let flags = body["flags"].as_array().unwrap();
+    assert_eq!(flags.len(), 4);
+    let events_url = body["eventStreams"][0]["url"].as_str().unwrap().to_owned();
+    assert_eq!(body["eventStreams"][0]["type"], "sse");
+    let keyless = post(bulk.clone(), &key, r#"{"context": {}}"#)
+        .await
+        .unwrap();
+    let keyless: Value = keyless.json().await.unwrap();
+    let banner = keyless["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["key"] == "banner");
+    assert_eq!(banner.unwrap()["errorCode"], "TARGETING_KEY_MISSING");
+    let client_bulk: Value = post(bulk.clone(), &client_key, ctx_de)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(client_bulk["flags"].as_array().unwrap().len(), 1);
+    let not_modified = http
+        .post(&bulk)
+        .header("x-api-key", &key)
+        .header("if-none-match", &etag)
+        .body(ctx_de)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_modified.status(), 304);
+    let events = reqwest::get(&events_url).await.unwrap();
+    assert_eq!(events.status(), 200);
+    let mut events = Stream {
+        body: Box::pin(events.bytes_stream()),
+        parser: EventParser::default(),
+        pending: Default::default(),
+        raw: Vec::new(),
+    };
+    toggle(&server, "checkout", false).await;
+    let event = events.next().await.unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&event.data).unwrap()["type"],
+        "refetchEvaluation"
+    );
+    let changed = http
+        .post(&bulk)
+        .header("x-api-key", &key)
+        .header("if-none-match", &etag)
+        .body(ctx_de)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+    let bad_token = events_url.replace("token=", "token=0");
+    assert_eq!(reqwest::get(&bad_token).await.unwrap().status(), 401);
+    drop(events);
+
+    // Over the rate limit: 429 with Retry-After.
+    let mut limited = None;
+    for _ in 0..3000 {
+        let response = post(one("checkout"), &key, ctx_de).await.unwrap();
+        if response.status() == 429 {
+            limited = Some(response);
+            break;
+        }
+    }
+    let limited = limited.expect("the rate limit answered 429");
+    assert!(
+        limited.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
+    server.stop().await;
+}
+
+async fn replicas_propagate_and_catch_up(cluster: &TempCluster) {
+    let url = cluster.create_database();
+    // No periodic resync: catching up must come from the listener's own recovery.
+    let config = DeliveryConfig {
+        resync_every: Duration::from_secs(3600),
+        ..quick()
+    };
+    let writer = Server::start_with(&url, None, config.clone()).await;
+    let reader = Server::start_with(&url, Some(&writer.admin), config).await;
+    seed(&writer).await;
+    let key = sdk_key(&writer, "server").await;
+    let client = Client::builder(&reader.base, &key).build().await;
+    let us = user("u-2", "US");
+    assert!(client.bool_value("checkout", &us, false));
+
+    let mut stream = Stream::open(&reader.base, &key, None).await;
+    assert_eq!(stream.next().await.unwrap().name, "put");
+    toggle(&writer, "checkout", false).await;
+    assert_eq!(
+        stream.patch().await.flags.keys().collect::<Vec<_>>(),
+        ["checkout"]
+    );
+    wait_until("the SDK on the other replica to see the toggle", || {
+        !client.bool_value("checkout", &us, true)
+    })
+    .await;
+
+    // Cut every replica's listening connection, change things meanwhile: the reader catches up.
+    let terminated = terminate_listeners(&url).await;
+    assert!(terminated >= 2, "both replicas listen ({terminated})");
+    toggle(&writer, "checkout", true).await;
+    toggle(&writer, "banner", false).await;
+    let mut seen = std::collections::BTreeSet::new();
+    while seen.len() < 2 {
+        seen.extend(stream.patch().await.flags.into_keys());
+    }
+    assert_eq!(seen.into_iter().collect::<Vec<_>>(), ["banner", "checkout"]);
+    wait_until("the SDK to catch up", || {
+        client.bool_value("checkout", &us, false)
+    })
+    .await;
+    client.close().await;
+    reader.stop().await;
+    writer.stop().await;
+}
+
+async fn terminate_listeners(url: &str) -> i64 {
+    use sqlx::Row;
+    let store = switchyard_store::Store::open(url).await.unwrap();
+    let row = sqlx::query(
+        "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE application_name = $1) AS t",
+    )
+    .bind(switchyard_store::changes::LISTENER_APPLICATION_NAME)
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    let count: i64 = row.try_get(0).unwrap();
+    store.close().await;
+    count
+}
