@@ -43,45 +43,21 @@ async fn sdk_key(server: &Server, kind: &str) -> String {
     created["key"].as_str().unwrap().to_owned()
 }
 
-/// A boolean `checkout`, a string `banner` with a rule for Germany, a number `limit` split
-/// 50/50, an object `theme` that is off, all on in production except `theme`.
+/// The flags of `testdata/delivery-flags.json`: boolean `checkout` (on, client-visible),
+/// string `banner` (a rule for Germany), number `limit` (split 50/50), object `theme` (off).
 async fn seed(server: &Server) {
-    let flags = [
-        json!({"key": "checkout", "kind": "boolean", "client_visible": true}),
-        json!({"key": "banner", "kind": "string", "variations": [
-            {"key": "plain", "value": "hello"}, {"key": "german", "value": "hallo"}]}),
-        json!({"key": "limit", "kind": "number", "variations": [
-            {"key": "low", "value": 10}, {"key": "high", "value": 20.5}]}),
-        json!({"key": "theme", "kind": "json", "variations": [
-            {"key": "dark", "value": {"bg": "black"}}, {"key": "light", "value": {"bg": "white"}}]}),
-    ];
-    for flag in flags {
-        server.admin(Method::POST, FLAGS, Some(flag)).await;
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../testdata/delivery-flags.json"
+    );
+    let fixture: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for flag in fixture["flags"].as_array().unwrap() {
+        server.admin(Method::POST, FLAGS, Some(flag.clone())).await;
     }
-    let targeting = [
-        (
-            "checkout",
-            json!({"on": true, "off_variation": 1, "fallthrough": {"variation": 0}}),
-        ),
-        (
-            "banner",
-            json!({"on": true, "off_variation": 0, "fallthrough": {"variation": 0},
-            "rules": [{"id": "de", "condition": {"attribute": "country", "op": "in", "values": ["DE"]},
-                       "serve": {"variation": 1}}]}),
-        ),
-        (
-            "limit",
-            json!({"on": true, "off_variation": 0, "fallthrough": {"rollout": {"variations": [{"variation": 0, "weight": 50000}, {"variation": 1, "weight": 50000}]}}}),
-        ),
-        (
-            "theme",
-            json!({"on": false, "off_variation": 1, "fallthrough": {"variation": 0}}),
-        ),
-    ];
-    for (flag, body) in targeting {
+    for (flag, body) in fixture["production"].as_object().unwrap() {
         let path = format!("{PROD}/flags/{flag}");
         let current = server.admin(Method::GET, &path, None).await;
-        let mut body = body;
+        let mut body = body.clone();
         body["version"] = current["version"].clone();
         server.admin(Method::PUT, &path, Some(body)).await;
     }

@@ -1,0 +1,202 @@
+//! Protocol compatibility with a real third-party client: the official OpenFeature JavaScript
+//! server SDK with its OFREP provider (`clients/openfeature-js`, installed by `.ci/run`) against
+//! the `switchyard serve` binary.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::serve;
+use serde_json::{Value, json};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openfeature_js_server_sdk_over_ofrep() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let client_dir = root.join("clients/openfeature-js");
+    if !client_dir
+        .join("node_modules/@openfeature/ofrep-provider")
+        .exists()
+    {
+        switchyard_testkit::skip_or_fail(
+            "the OpenFeature JS client is not installed (npm ci --prefix clients/openfeature-js)",
+        );
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("switchyard-ofjs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut server = serve(&dir).await;
+    let token = server.first_start_token.clone().unwrap();
+    let http = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: &str, body: Value| {
+        http.request(
+            method,
+            format!("{}/api/v1/projects/default{path}", server.base),
+        )
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+    };
+
+    // The same flags as the Rust delivery tests.
+    let fixture: Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("testdata/delivery-flags.json")).unwrap(),
+    )
+    .unwrap();
+    for flag in fixture["flags"].as_array().unwrap() {
+        assert!(
+            call(reqwest::Method::POST, "/flags", flag.clone())
+                .await
+                .unwrap()
+                .status()
+                .is_success()
+        );
+    }
+    for (flag, targeting) in fixture["production"].as_object().unwrap() {
+        let path = format!("/environments/production/flags/{flag}");
+        let current: Value = call(reqwest::Method::GET, &path, json!(null))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut body = targeting.clone();
+        body["version"] = current["version"].clone();
+        assert!(
+            call(reqwest::Method::PUT, &path, body)
+                .await
+                .unwrap()
+                .status()
+                .is_success()
+        );
+    }
+    let key: Value = call(
+        reqwest::Method::POST,
+        "/environments/production/sdk-keys",
+        json!({"kind": "server"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+
+    let de = json!({"targetingKey": "user-1", "country": "DE"});
+    let us = json!({"targetingKey": "user-2", "country": "US"});
+    // (case, expected value, variant, reason, error code); variant/reason `null` = not checked.
+    let cases: Vec<(Value, Value, Value, Value, Value)> = vec![
+        (
+            json!({"type": "boolean", "flag": "checkout", "default": false, "context": us}),
+            json!(true),
+            json!("on"),
+            json!("STATIC"),
+            json!(null),
+        ),
+        (
+            json!({"type": "boolean", "flag": "checkout", "default": false, "context": us, "client": "apiKey"}),
+            json!(true),
+            json!("on"),
+            json!("STATIC"),
+            json!(null),
+        ),
+        (
+            json!({"type": "string", "flag": "banner", "default": "x", "context": de}),
+            json!("hallo"),
+            json!("german"),
+            json!("TARGETING_MATCH"),
+            json!(null),
+        ),
+        (
+            json!({"type": "string", "flag": "banner", "default": "x", "context": us}),
+            json!("hello"),
+            json!("plain"),
+            json!("DEFAULT"),
+            json!(null),
+        ),
+        (
+            json!({"type": "object", "flag": "theme", "default": {}, "context": us}),
+            json!({"bg": "white"}),
+            json!("light"),
+            json!("DISABLED"),
+            json!(null),
+        ),
+        (
+            json!({"type": "boolean", "flag": "missing", "default": true, "context": us}),
+            json!(true),
+            json!(null),
+            json!("ERROR"),
+            json!("FLAG_NOT_FOUND"),
+        ),
+        (
+            json!({"type": "string", "flag": "banner", "default": "x", "context": {"country": "DE"}}),
+            json!("x"),
+            json!(null),
+            json!("ERROR"),
+            json!("TARGETING_KEY_MISSING"),
+        ),
+        (
+            json!({"type": "boolean", "flag": "banner", "default": true, "context": us}),
+            json!(true),
+            json!(null),
+            json!("ERROR"),
+            json!("TYPE_MISMATCH"),
+        ),
+        (
+            json!({"type": "boolean", "flag": "checkout", "default": false, "context": us, "client": "badKey"}),
+            json!(false),
+            json!(null),
+            json!("ERROR"),
+            json!("GENERAL"),
+        ),
+    ];
+    let input: Vec<Value> = cases.iter().map(|c| c.0.clone()).collect();
+    let output = Command::new("node")
+        .arg(client_dir.join("check.mjs"))
+        .arg(serde_json::to_string(&input).unwrap())
+        .env("SWITCHYARD_URL", &server.base)
+        .env("SWITCHYARD_SDK_KEY", key["key"].as_str().unwrap())
+        .output()
+        .expect("node runs");
+    assert!(
+        output.status.success(),
+        "node failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let results: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(results.len(), cases.len());
+    for ((case, value, variant, reason, error), got) in cases.iter().zip(&results) {
+        assert_eq!(&got["value"], value, "{case} → {got}");
+        assert_eq!(&got["reason"], reason, "{case} → {got}");
+        assert_eq!(&got["errorCode"], error, "{case} → {got}");
+        if !variant.is_null() {
+            assert_eq!(&got["variant"], variant, "{case} → {got}");
+            assert!(
+                got["version"].as_u64().unwrap() >= 1,
+                "flag version in metadata: {got}"
+            );
+        }
+    }
+
+    // The split flag: a number from one of its two variations, reason SPLIT.
+    let split = json!([{"type": "number", "flag": "limit", "default": -1, "context": us}]);
+    let output = Command::new("node")
+        .arg(client_dir.join("check.mjs"))
+        .arg(split.to_string())
+        .env("SWITCHYARD_URL", &server.base)
+        .env("SWITCHYARD_SDK_KEY", key["key"].as_str().unwrap())
+        .output()
+        .unwrap();
+    let got: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(got[0]["reason"], "SPLIT");
+    assert!(
+        got[0]["value"] == json!(10) || got[0]["value"] == json!(20.5),
+        "{}",
+        got[0]
+    );
+
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
