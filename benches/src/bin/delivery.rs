@@ -1,0 +1,304 @@
+//! Delivery benchmark against a running `switchyard serve` binary (started here on a temporary
+//! data directory): how long a toggle takes from the API's acknowledgement to each of N
+//! connected SDK streams (p50/p99/max) and the server's memory per stream; then OFREP bulk
+//! evaluations per second over keep-alive connections. Run with `bash benches/delivery.sh`
+//! (raises the open-file limit, builds release binaries). The streams are raw TCP readers so
+//! the measuring side stays cheap on a 2-core machine.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{Semaphore, mpsc};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let counts: Vec<usize> = args
+        .get(1)
+        .map_or("1000,10000", String::as_str)
+        .split(',')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let binary = std::env::var("SWITCHYARD_BIN").unwrap_or("target/release/switchyard".into());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(run(&binary, &counts));
+}
+
+async fn run(binary: &str, counts: &[usize]) {
+    let dir = std::env::temp_dir().join(format!("switchyard-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(binary)
+        .args(["serve", "--listen", &addr, "--log", "error"])
+        .arg("--data-dir")
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the switchyard binary (cargo build --release -p switchyard)");
+    let stdout = child.stdout.take().unwrap();
+    let token = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix("admin API token: ")
+                    .map(str::to_owned)
+            })
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let base = format!("http://{addr}");
+    let http = reqwest::Client::new();
+    while http.get(format!("{base}/readyz")).send().await.is_err() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let api = format!("{base}/api/v1/projects/default");
+    let send = |method: reqwest::Method, path: &str, body: Value| {
+        http.request(method, format!("{api}{path}"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    // 20 flags like the engine benchmark's rule flag, plus the one that is toggled.
+    for i in 0..20 {
+        send(
+            reqwest::Method::POST,
+            "/flags",
+            json!({"key": format!("flag-{i}"), "kind": "boolean"}),
+        )
+        .await
+        .unwrap();
+    }
+    send(
+        reqwest::Method::POST,
+        "/flags",
+        json!({"key": "kill-switch", "kind": "boolean"}),
+    )
+    .await
+    .unwrap();
+    let key: Value = send(
+        reqwest::Method::POST,
+        "/environments/production/sdk-keys",
+        json!({"kind": "server"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let key = key["key"].as_str().unwrap().to_owned();
+    let pid = child.id();
+
+    println!("# delivery benchmark, {}", machine());
+    println!("| streams | toggles | p50 ms | p99 ms | max ms | server RSS per stream |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    let mut opened: Vec<tokio::task::JoinHandle<()>> = Vec::new();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Instant>();
+    let round = Arc::new(AtomicU64::new(0));
+    for &count in counts {
+        let rss_before = rss_kib(pid);
+        let ready = Arc::new(Semaphore::new(0));
+        let connecting = Arc::new(Semaphore::new(256));
+        let already = opened.len();
+        for _ in already..count {
+            let (addr, key, tx, ready, connecting) = (
+                addr.clone(),
+                key.clone(),
+                tx.clone(),
+                ready.clone(),
+                connecting.clone(),
+            );
+            opened.push(tokio::spawn(async move {
+                let permit = connecting.acquire_owned().await.unwrap();
+                let mut stream = loop {
+                    match TcpStream::connect(&addr).await {
+                        Ok(s) => break s,
+                        Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                    }
+                };
+                let request = format!(
+                    "GET /sdk/v1/stream HTTP/1.1\r\nHost: bench\r\nAuthorization: {key}\r\n\r\n"
+                );
+                stream.write_all(request.as_bytes()).await.unwrap();
+                follow(stream, tx, ready, permit).await;
+            }));
+        }
+        // Every stream has its first event before a toggle is timed.
+        let _ = ready.acquire_many((count - already) as u32).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let per_stream = (rss_kib(pid) - rss_before) as f64 / (count - already) as f64;
+        let mut latencies = Vec::new();
+        let toggles = 10;
+        for _ in 0..toggles {
+            let on = round.fetch_add(1, Ordering::Relaxed) % 2 == 0;
+            let response = send(
+                reqwest::Method::POST,
+                "/environments/production/flags/kill-switch/toggle",
+                json!({"on": on}),
+            )
+            .await
+            .unwrap();
+            let acked = Instant::now();
+            assert!(response.status().is_success());
+            for _ in 0..count {
+                let received = rx.recv().await.unwrap();
+                latencies.push(received.saturating_duration_since(acked).as_secs_f64() * 1000.0);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        latencies.sort_by(f64::total_cmp);
+        let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+        println!(
+            "| {count} | {toggles} | {:.1} | {:.1} | {:.1} | {:.1} KiB |",
+            at(0.5),
+            at(0.99),
+            latencies[latencies.len() - 1],
+            per_stream
+        );
+    }
+    for task in &opened {
+        task.abort();
+    }
+    drop(opened);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    ofrep_bulk(&addr, &key).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Reads one stream: signals `ready` at the first event, then reports when each later event
+/// (a patch) arrives. Looks for the event name in a rolling window, so split reads are fine.
+async fn follow(
+    mut stream: TcpStream,
+    tx: mpsc::UnboundedSender<Instant>,
+    ready: Arc<Semaphore>,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) {
+    let mut permit = Some(permit);
+    let mut window: Vec<u8> = Vec::with_capacity(64);
+    let mut buf = vec![0_u8; 4096];
+    loop {
+        let n = match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let now = Instant::now();
+        window.extend_from_slice(&buf[..n]);
+        for (needle, is_patch) in [(&b"event: put"[..], false), (&b"event: patch"[..], true)] {
+            let found = window
+                .windows(needle.len())
+                .filter(|w| *w == needle)
+                .count();
+            for _ in 0..found {
+                if is_patch {
+                    let _ = tx.send(now);
+                } else if permit.take().is_some() {
+                    ready.add_permits(1);
+                }
+            }
+        }
+        let keep = window.len().saturating_sub(16);
+        window.drain(..keep);
+    }
+}
+
+/// OFREP bulk evaluation over 50 keep-alive connections for 10 s (like `wrk -t1 -c50 -d10s`).
+async fn ofrep_bulk(addr: &str, key: &str) {
+    let body = r#"{"context":{"targetingKey":"user-abc","country":"US"}}"#;
+    let request = format!(
+        "POST /ofrep/v1/evaluate/flags HTTP/1.1\r\nHost: bench\r\nX-API-Key: {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let (addr, request) = (addr.to_owned(), request.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            let mut latencies = Vec::new();
+            let mut buf = vec![0_u8; 64 * 1024];
+            while Instant::now() < deadline {
+                let started = Instant::now();
+                stream.write_all(request.as_bytes()).await.unwrap();
+                read_response(&mut stream, &mut buf).await;
+                latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.unwrap());
+    }
+    latencies.sort_by(f64::total_cmp);
+    println!(
+        "\nOFREP bulk (21 flags, 50 connections, 10 s): {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
+        latencies.len() as f64 / 10.0,
+        latencies[latencies.len() / 2],
+        latencies[(latencies.len() - 1) * 99 / 100]
+    );
+}
+
+/// Reads one HTTP/1.1 response with a Content-Length body.
+async fn read_response(stream: &mut TcpStream, buf: &mut [u8]) {
+    let mut have = 0;
+    loop {
+        let n = stream.read(&mut buf[have..]).await.unwrap();
+        assert!(n > 0, "connection closed");
+        have += n;
+        let Some(end) = buf[..have].windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .map_or(0, |v| v.trim().parse().unwrap());
+        while have < end + 4 + length {
+            have += stream.read(&mut buf[have..]).await.unwrap();
+        }
+        return;
+    }
+}
+
+fn rss_kib(pid: u32) -> i64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_default();
+    format!(
+        "{} cores, {cpu}",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    )
+}
