@@ -147,7 +147,7 @@ async fn run(binary: &str, counts: &[usize]) {
         let mut latencies = Vec::new();
         let toggles = 10;
         for _ in 0..toggles {
-            let on = round.fetch_add(1, Ordering::Relaxed) % 2 == 0;
+            let on = round.fetch_add(1, Ordering::Relaxed).is_multiple_of(2);
             let response = send(
                 reqwest::Method::POST,
                 "/environments/production/flags/kill-switch/toggle",

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand, ValueEnum};
+use switchyard_server::delivery::DeliveryConfig;
 use switchyard_server::{AppState, DEFAULT_LISTEN, bootstrap};
 use switchyard_store::Store;
 
@@ -56,6 +57,9 @@ pub struct ServeArgs {
     /// Log filter, such as `info` or `switchyard_server=debug`.
     #[arg(long, env = "SWITCHYARD_LOG", default_value = "info")]
     log: String,
+    /// OFREP evaluation requests per second allowed per SDK key (0: unlimited); over it, 429.
+    #[arg(long, env = "SWITCHYARD_OFREP_RATE_LIMIT", default_value_t = 0)]
+    ofrep_rate_limit: u32,
 }
 
 pub async fn run_serve(args: &ServeArgs) -> anyhow::Result<()> {
@@ -79,7 +83,11 @@ pub async fn run_serve(args: &ServeArgs) -> anyhow::Result<()> {
         storage = ?store.backend(),
         "switchyard serve is listening"
     );
-    let state = AppState::new(store.clone());
+    let delivery = DeliveryConfig {
+        ofrep_rate_limit: args.ofrep_rate_limit,
+        ..DeliveryConfig::default()
+    };
+    let state = AppState::with_delivery(store.clone(), delivery);
     switchyard_server::serve(listener, state, shutdown_signal()).await?;
     store.close().await;
     tracing::info!("stopped");

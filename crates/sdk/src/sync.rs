@@ -277,10 +277,10 @@ impl Sync {
         if unchanged {
             return;
         }
-        if let Some(path) = self.inner.config.cache_file.clone() {
-            if let Err(error) = cache::write(&path, &data) {
-                tracing::warn!(path = %path.display(), %error, "cannot write the last-known-good file");
-            }
+        if let Some(path) = &self.inner.config.cache_file
+            && let Err(error) = cache::write(path, &data)
+        {
+            tracing::warn!(path = %path.display(), %error, "cannot write the last-known-good file");
         }
         self.inner.replace(data, DataSource::Server);
     }
