@@ -452,13 +452,15 @@ impl Inner {
             compiled,
             from,
         })));
-        self.initialized.send_replace(true);
         if !changed.is_empty() {
             let _ = self.changes.send(FlagsChanged {
                 revision,
                 flags: changed,
             });
         }
+        // Marked last, so a caller that subscribes once initialized never sees the first load
+        // as a change.
+        self.initialized.send_replace(true);
     }
 
     fn next_random(&self) -> u32 {
