@@ -151,20 +151,24 @@ async fn openfeature_js_server_sdk_over_ofrep() {
             json!("GENERAL"),
         ),
     ];
+    // What the JS client reports for a list of cases.
+    let evaluate_in_js = |cases: &Value| -> Vec<Value> {
+        let output = Command::new("node")
+            .arg(client_dir.join("check.mjs"))
+            .arg(cases.to_string())
+            .env("SWITCHYARD_URL", &server.base)
+            .env("SWITCHYARD_SDK_KEY", key["key"].as_str().unwrap())
+            .output()
+            .expect("node runs");
+        assert!(
+            output.status.success(),
+            "node failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
     let input: Vec<Value> = cases.iter().map(|c| c.0.clone()).collect();
-    let output = Command::new("node")
-        .arg(client_dir.join("check.mjs"))
-        .arg(serde_json::to_string(&input).unwrap())
-        .env("SWITCHYARD_URL", &server.base)
-        .env("SWITCHYARD_SDK_KEY", key["key"].as_str().unwrap())
-        .output()
-        .expect("node runs");
-    assert!(
-        output.status.success(),
-        "node failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let results: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let results = evaluate_in_js(&Value::from(input));
     assert_eq!(results.len(), cases.len());
     for ((case, value, variant, reason, error), got) in cases.iter().zip(&results) {
         assert_eq!(&got["value"], value, "{case} → {got}");
@@ -181,14 +185,7 @@ async fn openfeature_js_server_sdk_over_ofrep() {
 
     // The split flag: a number from one of its two variations, reason SPLIT.
     let split = json!([{"type": "number", "flag": "limit", "default": -1, "context": us}]);
-    let output = Command::new("node")
-        .arg(client_dir.join("check.mjs"))
-        .arg(split.to_string())
-        .env("SWITCHYARD_URL", &server.base)
-        .env("SWITCHYARD_SDK_KEY", key["key"].as_str().unwrap())
-        .output()
-        .unwrap();
-    let got: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let got = evaluate_in_js(&split);
     assert_eq!(got[0]["reason"], "SPLIT");
     assert!(
         got[0]["value"] == json!(10) || got[0]["value"] == json!(20.5),

@@ -22,6 +22,29 @@ pub struct Env {
     pub random: u32,
 }
 
+/// A lock-free source for [`Env::random`]: a counter advanced by the golden ratio and finished
+/// with SplitMix64. Deterministic from its seed (the engine reads no randomness itself); callers
+/// seed it as they like. Not for secrets.
+#[derive(Debug)]
+pub struct RandomSource(std::sync::atomic::AtomicU64);
+
+impl RandomSource {
+    const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
+    pub const fn new(seed: u64) -> RandomSource {
+        RandomSource(std::sync::atomic::AtomicU64::new(seed))
+    }
+
+    pub fn next_u32(&self) -> u32 {
+        let mut x = self
+            .0
+            .fetch_add(Self::GOLDEN_GAMMA, std::sync::atomic::Ordering::Relaxed);
+        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (x ^ (x >> 31)) as u32
+    }
+}
+
 /// The type a caller asks for, as a typed SDK getter does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -22,5 +22,5 @@ pub mod wire;
 
 pub use compile::{CompiledFlag, Problem, Snapshot};
 pub use context::{Context, ContextError, SingleContext};
-pub use eval::{Env, ErrorKind, Evaluation, Reason, RolloutInfo, ValueType};
+pub use eval::{Env, ErrorKind, Evaluation, RandomSource, Reason, RolloutInfo, ValueType};
 pub use model::{Dataset, Dialect, Flag, FlagKind, Segment};

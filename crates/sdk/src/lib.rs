@@ -26,7 +26,6 @@ pub mod openfeature;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -34,7 +33,7 @@ use arc_swap::ArcSwapOption;
 use serde::Serialize;
 use serde_json::Value;
 use switchyard_engine::wire::FlagData;
-use switchyard_engine::{Env, Snapshot, ValueType};
+use switchyard_engine::{Env, RandomSource, Snapshot, ValueType};
 use tokio::sync::{broadcast, watch};
 
 pub use switchyard_engine::{Context, ContextError, ErrorKind, SingleContext};
@@ -129,7 +128,7 @@ struct Inner {
     changes: broadcast::Sender<FlagsChanged>,
     closing: watch::Sender<bool>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
-    random: AtomicU64,
+    random: RandomSource,
 }
 
 /// Flag data and its compiled form, replaced as a whole.
@@ -263,7 +262,7 @@ impl Client {
             changes: broadcast::channel(64).0,
             closing: watch::channel(false).0,
             task: Mutex::new(None),
-            random: AtomicU64::new(seed | 1),
+            random: RandomSource::new(seed),
             config,
         });
         if let Some(data) = inner.config.cache_file.as_deref().and_then(cache::read) {
@@ -409,32 +408,28 @@ impl Inner {
     ) -> Detail<T> {
         let env = Env {
             now_ms: now_ms(),
-            random: self.next_random(),
+            random: self.random.next_u32(),
         };
         let compiled = loaded.compiled.flag(flag);
         let evaluation = loaded.compiled.evaluate_typed(flag, context, &env, want);
-        let converted = evaluation.variation.and_then(|v| convert(&v.value));
-        let reason = Reason::from_engine(&evaluation.reason);
-        let openfeature_reason = evaluation
-            .reason
-            .openfeature(compiled.is_some_and(|f| f.is_static()));
-        match converted {
-            Some(value) => Detail {
-                value,
-                variation: evaluation.variation.map(|v| v.key.clone()),
-                variation_index: evaluation.variation_index,
-                reason,
-                flag_version: compiled.map(|f| f.version()),
-                openfeature_reason,
-            },
-            None => Detail {
-                value: default,
-                variation: None,
-                variation_index: None,
-                reason,
-                flag_version: compiled.map(|f| f.version()),
-                openfeature_reason,
-            },
+        // A served value the caller cannot take is the caller's default, with no variation.
+        let served = evaluation
+            .variation
+            .and_then(|v| Some((convert(&v.value)?, v.key.clone())));
+        let variation_index = served.as_ref().and(evaluation.variation_index);
+        let (value, variation) = match served {
+            Some((value, key)) => (value, Some(key)),
+            None => (default, None),
+        };
+        Detail {
+            value,
+            variation,
+            variation_index,
+            reason: Reason::from_engine(&evaluation.reason),
+            flag_version: compiled.map(|f| f.version()),
+            openfeature_reason: evaluation
+                .reason
+                .openfeature(compiled.is_some_and(|f| f.is_static())),
         }
     }
 
@@ -461,15 +456,6 @@ impl Inner {
         // Marked last, so a caller that subscribes once initialized never sees the first load
         // as a change.
         self.initialized.send_replace(true);
-    }
-
-    fn next_random(&self) -> u32 {
-        let mut x = self
-            .random
-            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
-        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (x ^ (x >> 31)) as u32
     }
 }
 

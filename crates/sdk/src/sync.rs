@@ -117,7 +117,7 @@ impl Sync {
             .backoff_initial
             .saturating_mul(1_u32 << failures.min(16))
             .min(config.backoff_max);
-        let fraction = f64::from(self.inner.next_random()) / f64::from(u32::MAX);
+        let fraction = f64::from(self.inner.random.next_u32()) / f64::from(u32::MAX);
         let delay = ceiling.mul_f64(fraction);
         if failures >= 2 {
             delay.min(config.fallback_poll_interval)

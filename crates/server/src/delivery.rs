@@ -336,31 +336,17 @@ impl Delivery {
         {
             return Ok(access);
         }
-        let unauthorized = || ApiError::new(crate::error::Code::Unauthorized, "unknown SDK key");
         let (id, secret_hash) = parse_secret(SERVER_KEY_PREFIX, presented)
             .or_else(|| parse_secret(CLIENT_KEY_PREFIX, presented))
-            .ok_or_else(unauthorized)?;
-        let doc = self
-            .store
-            .find_by_key("sdk_key", id)
-            .await?
-            .ok_or_else(unauthorized)?;
-        let record: SdkKeyRecord = parse_doc(&doc)?;
-        let (project, env) = doc.scope.split_once('/').ok_or_else(unauthorized)?;
+            .ok_or_else(unknown_key)?;
+        let (record, access) = self.key_by_id(id).await?;
         let expected_prefix = match record.kind {
             SdkKeyKind::Server => SERVER_KEY_PREFIX,
             SdkKeyKind::Client => CLIENT_KEY_PREFIX,
         };
         if record.secret_hash != secret_hash || !presented.starts_with(expected_prefix) {
-            return Err(unauthorized());
+            return Err(unknown_key());
         }
-        let access = SdkAccess {
-            key_id: record.id.clone(),
-            project: project.to_owned(),
-            env: env.to_owned(),
-            kind: record.kind,
-            events_token: events_token(&record),
-        };
         if let Ok(mut keys) = self.keys.write() {
             keys.insert(presented.to_owned(), access.clone());
         }
@@ -369,24 +355,30 @@ impl Delivery {
 
     /// The key behind an OFREP event-stream URL, when its token is right.
     pub async fn authenticate_events(&self, key_id: &str, token: &str) -> ApiResult<SdkAccess> {
-        let unauthorized = || ApiError::new(crate::error::Code::Unauthorized, "unknown SDK key");
+        let (_, access) = self.key_by_id(key_id).await?;
+        if access.events_token != token {
+            return Err(unknown_key());
+        }
+        Ok(access)
+    }
+
+    /// A stored SDK key and what it grants (not yet checked against a presented secret).
+    async fn key_by_id(&self, id: &str) -> ApiResult<(SdkKeyRecord, SdkAccess)> {
         let doc = self
             .store
-            .find_by_key("sdk_key", key_id)
+            .find_by_key("sdk_key", id)
             .await?
-            .ok_or_else(unauthorized)?;
+            .ok_or_else(unknown_key)?;
         let record: SdkKeyRecord = parse_doc(&doc)?;
-        let (project, env) = doc.scope.split_once('/').ok_or_else(unauthorized)?;
-        if events_token(&record) != token {
-            return Err(unauthorized());
-        }
-        Ok(SdkAccess {
+        let (project, env) = doc.scope.split_once('/').ok_or_else(unknown_key)?;
+        let access = SdkAccess {
             key_id: record.id.clone(),
             project: project.to_owned(),
             env: env.to_owned(),
             kind: record.kind,
-            events_token: token.to_owned(),
-        })
+            events_token: events_token(&record),
+        };
+        Ok((record, access))
     }
 
     /// Takes one request from the key's budget; `Err(seconds)` says when to retry.
@@ -419,6 +411,10 @@ impl Delivery {
 struct Bucket {
     tokens: f64,
     at: Instant,
+}
+
+fn unknown_key() -> ApiError {
+    ApiError::new(crate::error::Code::Unauthorized, "unknown SDK key")
 }
 
 fn events_token(record: &SdkKeyRecord) -> String {

@@ -6,7 +6,6 @@
 //! Server and client SDK keys both evaluate; a client key sees only client-visible flags.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Json;
 use axum::Router;
@@ -18,13 +17,13 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
-use switchyard_engine::{CompiledFlag, Context, Env, ErrorKind, Reason, Snapshot};
+use switchyard_engine::{CompiledFlag, Context, Env, ErrorKind, RandomSource, Reason, Snapshot};
 
 use crate::AppState;
 use crate::api::access::SdkKeyKind;
-use crate::delivery::SdkAccess;
-use crate::error::Code;
-use crate::sdk_routes::{StreamKind, event_stream, presented_key};
+use crate::delivery::{Published, SdkAccess};
+use crate::error::{ApiError, Code};
+use crate::sdk_routes::{StreamKind, event_stream, last_event_id, presented_key};
 
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
@@ -33,6 +32,9 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/ofrep/v1/configuration", get(configuration))
         .route("/ofrep/v1/events/{key_id}", get(events))
 }
+
+/// Unleash-style `random` stickiness for remote evaluations.
+static RANDOM: RandomSource = RandomSource::new(0x2545_F491_4F6C_DD1D);
 
 /// Clients without a live stream close it after this long in the background (OFREP default).
 const INACTIVITY_DELAY_SEC: u64 = 120;
@@ -80,12 +82,27 @@ impl IntoResponse for Failure {
     }
 }
 
-/// Authenticates, rate-limits and parses one OFREP request.
-async fn admit(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(SdkAccess, Request), Failure> {
+/// Delivery errors in OFREP's terms: an unknown key is 401, anything else 500 `GENERAL`.
+impl From<ApiError> for Failure {
+    fn from(error: ApiError) -> Failure {
+        match error.code {
+            Code::Unauthorized => {
+                Failure::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", error.message)
+            }
+            _ => Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "GENERAL", error.message),
+        }
+    }
+}
+
+/// An admitted OFREP request: who asked, what they asked, and the data to answer from.
+struct Admitted {
+    access: SdkAccess,
+    request: Request,
+    published: Arc<Published>,
+}
+
+/// Authenticates, rate-limits and parses one OFREP request, and finds its environment's data.
+async fn admit(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Admitted, Failure> {
     let presented = presented_key(headers).ok_or_else(|| {
         Failure::new(
             StatusCode::UNAUTHORIZED,
@@ -93,14 +110,7 @@ async fn admit(
             "send an SDK key as `Authorization: Bearer KEY` or `X-API-Key: KEY`",
         )
     })?;
-    let access = state
-        .delivery
-        .authenticate(presented)
-        .await
-        .map_err(|e| match e.code {
-            Code::Unauthorized => Failure::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", e.message),
-            _ => Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "GENERAL", e.message),
-        })?;
+    let access = state.delivery.authenticate(presented).await?;
     if let Err(seconds) = state.delivery.admit(&access.key_id) {
         let mut failure = Failure::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -111,7 +121,16 @@ async fn admit(
         return Err(failure);
     }
     let request = Request::parse(body)?;
-    Ok((access, request))
+    let published = state
+        .delivery
+        .feed(&access.project, &access.env)
+        .await?
+        .current();
+    Ok(Admitted {
+        access,
+        request,
+        published,
+    })
 }
 
 /// A parsed evaluation request.
@@ -174,7 +193,7 @@ fn evaluate(
     }
     let env = Env {
         now_ms: crate::now_ms(),
-        random: next_random(),
+        random: RANDOM.next_u32(),
     };
     let evaluation = snapshot.evaluate_flag(flag, context, &env);
     if let Reason::Error { error_kind } = evaluation.reason {
@@ -215,33 +234,33 @@ async fn evaluate_one(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (access, request) = match admit(&state, &headers, &body).await {
-        Ok(admitted) => admitted,
-        Err(failure) => return failure.for_flag(&key).into_response(),
-    };
-    let published = match state.delivery.feed(&access.project, &access.env).await {
-        Ok(feed) => feed.current(),
-        Err(e) => {
-            return Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "GENERAL", e.message)
-                .for_flag(&key)
-                .into_response();
-        }
-    };
-    let Some(flag) = visible(&published.compiled, &access, &key) else {
-        return Failure::new(
+    // Every failure of a single-flag evaluation names the flag.
+    match evaluate_one_flag(&state, &key, &headers, &body).await {
+        Ok(body) => Json(body).into_response(),
+        Err(failure) => failure.for_flag(&key).into_response(),
+    }
+}
+
+async fn evaluate_one_flag(
+    state: &AppState,
+    key: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Value, Failure> {
+    let Admitted {
+        access,
+        request,
+        published,
+    } = admit(state, headers, body).await?;
+    let flag = visible(&published.compiled, &access, key).ok_or_else(|| {
+        Failure::new(
             StatusCode::NOT_FOUND,
             "FLAG_NOT_FOUND",
             format!("no flag {key:?} in this environment"),
         )
-        .for_flag(&key)
-        .into_response();
-    };
-    match evaluate(&published.compiled, flag, &request) {
-        Ok(body) => Json(body).into_response(),
-        Err((status, code, details)) => Failure::new(status, code, details)
-            .for_flag(&key)
-            .into_response(),
-    }
+    })?;
+    evaluate(&published.compiled, flag, &request)
+        .map_err(|(status, code, details)| Failure::new(status, code, details))
 }
 
 async fn evaluate_all(
@@ -249,7 +268,11 @@ async fn evaluate_all(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (access, request) = match admit(&state, &headers, &body).await {
+    let Admitted {
+        access,
+        request,
+        published,
+    } = match admit(&state, &headers, &body).await {
         Ok(admitted) => admitted,
         Err(failure) => return failure.into_response(),
     };
@@ -257,13 +280,6 @@ async fn evaluate_all(
         return Failure::new(StatusCode::BAD_REQUEST, "INVALID_CONTEXT", details.clone())
             .into_response();
     }
-    let published = match state.delivery.feed(&access.project, &access.env).await {
-        Ok(feed) => feed.current(),
-        Err(e) => {
-            return Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "GENERAL", e.message)
-                .into_response();
-        }
-    };
     // Same data, same key kind, same request: same answer.
     let etag = format!(
         "\"{}-{}-{}\"",
@@ -330,27 +346,18 @@ async fn events(
     Path(key_id): Path<String>,
     Query(query): Query<EventsQuery>,
     headers: HeaderMap,
-) -> Response {
-    let access = match state
+) -> Result<Response, Failure> {
+    let access = state
         .delivery
         .authenticate_events(&key_id, &query.token)
-        .await
-    {
-        Ok(access) => access,
-        Err(e) => return Failure::new(e.code.status(), "UNAUTHORIZED", e.message).into_response(),
-    };
-    let feed = match state.delivery.feed(&access.project, &access.env).await {
-        Ok(feed) => feed,
-        Err(e) => {
-            return Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "GENERAL", e.message)
-                .into_response();
-        }
-    };
-    let resume_from = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<i64>().ok());
-    event_stream(&state, feed, StreamKind::Refetch, resume_from)
+        .await?;
+    let feed = state.delivery.feed(&access.project, &access.env).await?;
+    Ok(event_stream(
+        &state,
+        feed,
+        StreamKind::Refetch,
+        last_event_id(&headers),
+    ))
 }
 
 async fn configuration() -> Json<Value> {
@@ -365,13 +372,4 @@ async fn configuration() -> Json<Value> {
 
 fn hex16(digest: &[u8]) -> String {
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
-}
-
-/// A cheap random number for Unleash-style `random` stickiness (not for secrets).
-fn next_random() -> u32 {
-    static STATE: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
-    let mut x = STATE.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    (x ^ (x >> 31)) as u32
 }

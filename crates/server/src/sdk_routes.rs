@@ -110,16 +110,21 @@ async fn stream_changes(
 ) -> ApiResult<Response> {
     let access = server_key(&state, &headers).await?;
     let feed = state.delivery.feed(&access.project, &access.env).await?;
-    let resume_from = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<i64>().ok());
+    let resume_from = last_event_id(&headers);
     Ok(event_stream(
         &state,
         feed,
         StreamKind::FlagData,
         resume_from,
     ))
+}
+
+/// The revision a reconnecting stream client already has.
+pub fn last_event_id(headers: &HeaderMap) -> Option<i64> {
+    headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok())
 }
 
 /// An open stream: subscribed before the first frame is chosen, so no change falls between.

@@ -90,7 +90,11 @@ impl Stream {
         if let Some(id) = last_event_id {
             request = request.header("last-event-id", id.to_string());
         }
-        let response = request.send().await.unwrap();
+        Stream::of(request.send().await.unwrap())
+    }
+
+    /// Reads an event-stream response (checked to be one).
+    fn of(response: reqwest::Response) -> Stream {
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()["content-type"], "text/event-stream");
         Stream {
@@ -604,38 +608,22 @@ async fn ofrep(url: String) {
         .await
         .unwrap();
     assert_eq!(client_bulk["flags"].as_array().unwrap().len(), 1);
-    let not_modified = http
-        .post(&bulk)
-        .header("x-api-key", &key)
-        .header("if-none-match", &etag)
-        .body(ctx_de)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(not_modified.status(), 304);
-    let events = reqwest::get(&events_url).await.unwrap();
-    assert_eq!(events.status(), 200);
-    let mut events = Stream {
-        body: Box::pin(events.bytes_stream()),
-        parser: EventParser::default(),
-        pending: Default::default(),
-        raw: Vec::new(),
+    let revalidate = || {
+        http.post(&bulk)
+            .header("x-api-key", &key)
+            .header("if-none-match", &etag)
+            .body(ctx_de)
+            .send()
     };
+    assert_eq!(revalidate().await.unwrap().status(), 304);
+    let mut events = Stream::of(reqwest::get(&events_url).await.unwrap());
     toggle(&server, "checkout", false).await;
     let event = events.next().await.unwrap();
     assert_eq!(
         serde_json::from_str::<Value>(&event.data).unwrap()["type"],
         "refetchEvaluation"
     );
-    let changed = http
-        .post(&bulk)
-        .header("x-api-key", &key)
-        .header("if-none-match", &etag)
-        .body(ctx_de)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(changed.status(), 200);
+    assert_eq!(revalidate().await.unwrap().status(), 200);
     let bad_token = events_url.replace("token=", "token=0");
     assert_eq!(reqwest::get(&bad_token).await.unwrap().status(), 401);
     drop(events);
