@@ -438,8 +438,10 @@ async fn sdk_client(url: String, dir: &std::path::Path) {
 }
 
 async fn ofrep(url: String) {
+    // Low enough that a sequential client exceeds it even in a slow debug build; the rest of
+    // this scenario sends far fewer requests per key.
     let config = DeliveryConfig {
-        ofrep_rate_limit: 1000,
+        ofrep_rate_limit: 100,
         ..quick()
     };
     let server = Server::start_with(&url, None, config).await;
@@ -628,10 +630,11 @@ async fn ofrep(url: String) {
     assert_eq!(reqwest::get(&bad_token).await.unwrap().status(), 401);
     drop(events);
 
-    // Over the rate limit: 429 with Retry-After.
+    // Over the rate limit: 429 with Retry-After (a fresh key, so its budget is full at first).
+    let limited_key = sdk_key(&server, "server").await;
     let mut limited = None;
     for _ in 0..3000 {
-        let response = post(one("checkout"), &key, ctx_de).await.unwrap();
+        let response = post(one("checkout"), &limited_key, ctx_de).await.unwrap();
         if response.status() == 429 {
             limited = Some(response);
             break;
