@@ -3,14 +3,16 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::time::SystemTime;
 
 use switchyard_engine::wire::{FORMAT, FlagData};
 
-/// The saved data, when there is a readable file in this format.
-pub fn read(path: &Path) -> Option<FlagData> {
+/// The saved data, when there is a readable file in this format, and when it was written.
+pub fn read(path: &Path) -> Option<(FlagData, Option<SystemTime>)> {
     let text = std::fs::read(path).ok()?;
+    let written = std::fs::metadata(path).and_then(|m| m.modified()).ok();
     match serde_json::from_slice::<FlagData>(&text) {
-        Ok(data) if data.format == FORMAT => Some(data),
+        Ok(data) if data.format == FORMAT => Some((data, written)),
         Ok(data) => {
             tracing::warn!(path = %path.display(), format = data.format, "ignoring a last-known-good file of another format");
             None
@@ -37,4 +39,15 @@ pub fn write(path: &Path, data: &FlagData) -> std::io::Result<()> {
         std::fs::File::open(dir)?.sync_all()?;
     }
     Ok(())
+}
+
+/// Marks the file as current at `at` (its modification time), without rewriting it.
+pub fn touch(path: &Path, at: SystemTime) {
+    let touched = std::fs::File::options()
+        .write(true)
+        .open(path)
+        .and_then(|file| file.set_modified(at));
+    if let Err(error) = touched {
+        tracing::debug!(path = %path.display(), %error, "cannot touch the last-known-good file");
+    }
 }

@@ -126,6 +126,9 @@ struct Inner {
     current: ArcSwapOption<Loaded>,
     initialized: watch::Sender<bool>,
     changes: broadcast::Sender<FlagsChanged>,
+    /// The revision of every install, changed or not (relays follow this).
+    installed: watch::Sender<Option<i64>>,
+    status: watch::Sender<SyncStatus>,
     closing: watch::Sender<bool>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     random: RandomSource,
@@ -145,6 +148,47 @@ struct Loaded {
 pub enum DataSource {
     Server,
     CacheFile,
+}
+
+/// How the client is connected to its upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpstreamState {
+    /// Not yet connected since the client started.
+    Connecting,
+    /// The stream is open: the data is current.
+    Streaming,
+    /// Polling mode, and the last poll succeeded.
+    Polling,
+    /// The stream (or poll) failed; retrying with backoff.
+    Reconnecting,
+    /// The upstream refused the SDK key; the client no longer tries.
+    Refused,
+    /// Configured not to sync.
+    Offline,
+}
+
+/// What the client knows about the freshness of its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncStatus {
+    pub state: UpstreamState,
+    /// When `state` was entered.
+    pub since: SystemTime,
+    /// The last moment the data was known to match the upstream (for data from the
+    /// last-known-good file, when the file was written).
+    pub verified_at: Option<SystemTime>,
+}
+
+impl SyncStatus {
+    /// How old the data may be: zero while streaming, otherwise the time since it was last known
+    /// to be current; `None` when that was never known.
+    pub fn data_age(&self) -> Option<Duration> {
+        if self.state == UpstreamState::Streaming {
+            return Some(Duration::ZERO);
+        }
+        self.verified_at
+            .map(|at| SystemTime::now().duration_since(at).unwrap_or_default())
+    }
 }
 
 /// Sent to subscribers when flag data changes.
@@ -256,17 +300,29 @@ impl Client {
         let seed = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
+        let state = match config.sync {
+            SyncMode::Offline => UpstreamState::Offline,
+            _ => UpstreamState::Connecting,
+        };
         let inner = Arc::new(Inner {
             current: ArcSwapOption::empty(),
             initialized: watch::channel(false).0,
             changes: broadcast::channel(64).0,
+            installed: watch::channel(None).0,
+            status: watch::channel(SyncStatus {
+                state,
+                since: SystemTime::now(),
+                verified_at: None,
+            })
+            .0,
             closing: watch::channel(false).0,
             task: Mutex::new(None),
             random: RandomSource::new(seed),
             config,
         });
-        if let Some(data) = inner.config.cache_file.as_deref().and_then(cache::read) {
+        if let Some((data, written)) = inner.config.cache_file.as_deref().and_then(cache::read) {
             inner.replace(data, DataSource::CacheFile);
+            inner.status.send_modify(|s| s.verified_at = written);
         }
         let task = sync::spawn(inner.clone());
         if let Ok(mut slot) = inner.task.lock() {
@@ -295,6 +351,27 @@ impl Client {
     /// Where the data being served came from.
     pub fn data_source(&self) -> Option<DataSource> {
         self.inner.current.load().as_ref().map(|l| l.from)
+    }
+
+    /// The upstream connection and how fresh the data is.
+    pub fn sync_status(&self) -> SyncStatus {
+        *self.inner.status.borrow()
+    }
+
+    /// Follows [`Client::sync_status`] as it changes.
+    pub fn watch_sync_status(&self) -> watch::Receiver<SyncStatus> {
+        self.inner.status.subscribe()
+    }
+
+    /// A copy of the flag data being served (for relays; applications evaluate instead).
+    pub fn flag_data(&self) -> Option<FlagData> {
+        self.inner.current.load().as_ref().map(|l| l.data.clone())
+    }
+
+    /// The revision of each installed data set, including changes no flag listener would see
+    /// (a segment, the revision alone).
+    pub fn watch_revision(&self) -> watch::Receiver<Option<i64>> {
+        self.inner.installed.subscribe()
     }
 
     /// Change notifications (flag keys and the new revision).
@@ -397,6 +474,21 @@ impl Client {
 }
 
 impl Inner {
+    /// Records a change of connection state (and, when given, a moment the data was current).
+    fn set_status(&self, state: UpstreamState, verified_at: Option<SystemTime>) {
+        self.status.send_if_modified(|status| {
+            let before = *status;
+            if status.state != state {
+                status.state = state;
+                status.since = SystemTime::now();
+            }
+            if verified_at.is_some() {
+                status.verified_at = verified_at;
+            }
+            *status != before
+        });
+    }
+
     fn evaluate<T>(
         &self,
         loaded: &Loaded,
@@ -453,6 +545,7 @@ impl Inner {
                 flags: changed,
             });
         }
+        self.installed.send_replace(Some(revision));
         // Marked last, so a caller that subscribes once initialized never sees the first load
         // as a change.
         self.initialized.send_replace(true);

@@ -4,7 +4,7 @@
 
 use std::io::Read;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use futures_util::StreamExt;
 use reqwest::StatusCode;
@@ -14,7 +14,7 @@ use reqwest::header::{
 use switchyard_engine::wire::{FlagData, Patch};
 
 use crate::sse::{Event, EventParser};
-use crate::{DataSource, Inner, SyncMode, cache};
+use crate::{DataSource, Inner, SyncMode, UpstreamState, cache};
 
 /// Why a sync attempt ended.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +57,9 @@ pub fn spawn(inner: Arc<Inner>) -> tokio::task::JoinHandle<()> {
     })
 }
 
+/// How often an open stream refreshes the last-known-good file's modification time.
+const TOUCH_EVERY: Duration = Duration::from_secs(10);
+
 struct Sync {
     inner: Arc<Inner>,
     http: reqwest::Client,
@@ -76,6 +79,8 @@ impl Sync {
                 SyncMode::Polling(interval) => match self.poll().await {
                     Ok(()) => {
                         failures = 0;
+                        self.inner
+                            .set_status(UpstreamState::Polling, Some(SystemTime::now()));
                         if self.pause(interval).await {
                             return;
                         }
@@ -87,6 +92,7 @@ impl Sync {
             match outcome {
                 Err(SyncError::Closing) => return,
                 Err(SyncError::Refused(status)) => {
+                    self.inner.set_status(UpstreamState::Refused, None);
                     tracing::error!(%status, "Switchyard refused the SDK key; flag data will not update");
                     return;
                 }
@@ -97,16 +103,28 @@ impl Sync {
                     tracing::warn!(%error, failures, "flag sync interrupted; retrying");
                 }
             }
+            self.inner.set_status(UpstreamState::Reconnecting, None);
             if self.inner.config.sync == SyncMode::Streaming && failures >= 2 {
                 // The stream keeps failing: poll so data stays fresh while it is down.
-                if let Err(error) = self.poll().await {
-                    tracing::debug!(%error, "fallback poll failed");
+                match self.poll().await {
+                    Ok(()) => self.verified(SystemTime::now()),
+                    Err(error) => tracing::debug!(%error, "fallback poll failed"),
                 }
             }
             let delay = self.backoff(failures);
             if self.pause(delay).await {
                 return;
             }
+        }
+    }
+
+    /// Records that the data matched the upstream at `at`, also on the last-known-good file's
+    /// modification time, so a restart from the file knows how old it is.
+    fn verified(&self, at: SystemTime) {
+        self.inner
+            .set_status(self.inner.status.borrow().state, Some(at));
+        if let Some(path) = &self.inner.config.cache_file {
+            cache::touch(path, at);
         }
     }
 
@@ -205,6 +223,21 @@ impl Sync {
         if let Some(revision) = from_server {
             request = request.header("Last-Event-ID", revision.to_string());
         }
+        let result = self.follow(request, from_server.is_some()).await;
+        if self.inner.status.borrow().state == UpstreamState::Streaming {
+            // Current until the last byte heard; from here on it ages.
+            self.inner.set_status(UpstreamState::Reconnecting, None);
+        }
+        result
+    }
+
+    /// Reads one stream response. A resumed stream is current once it is accepted (the server
+    /// sends nothing when nothing was missed); a fresh one once its first event arrives.
+    async fn follow(
+        &mut self,
+        request: reqwest::RequestBuilder,
+        resumed: bool,
+    ) -> Result<(), SyncError> {
         let response = request.send().await?;
         match response.status() {
             StatusCode::OK => {}
@@ -213,9 +246,13 @@ impl Sync {
             }
             status => return Err(SyncError::Status(status)),
         }
+        if resumed {
+            self.live(SystemTime::now());
+        }
         let mut body = response.bytes_stream();
         let mut parser = EventParser::default();
         let mut delivered = false;
+        let mut touched = SystemTime::now();
         let mut closing = self.inner.closing.subscribe();
         let timeout = self.inner.config.stream_read_timeout;
         loop {
@@ -233,7 +270,21 @@ impl Sync {
                 self.on_event(event)?;
                 delivered = true;
             }
+            let heard = SystemTime::now();
+            if delivered || resumed {
+                self.live(heard);
+            }
+            // Heartbeats keep the saved file's time current, in case the process dies.
+            if heard.duration_since(touched).unwrap_or_default() >= TOUCH_EVERY {
+                self.verified(heard);
+                touched = heard;
+            }
         }
+    }
+
+    /// The stream is open and current (heard from at `heard`).
+    fn live(&self, heard: SystemTime) {
+        self.inner.set_status(UpstreamState::Streaming, Some(heard));
     }
 
     fn on_event(&mut self, event: Event) -> Result<(), SyncError> {

@@ -3,10 +3,16 @@
 //! stream frames pre-encoded once, so serving 10,000 streams is copying one `Bytes`), plus a short
 //! history of patches so a reconnecting stream receives only what it missed.
 //!
-//! Feeds are filled lazily (the first SDK key of an environment to connect) and kept current by
-//! one task that follows the store's change announcements ([`switchyard_store::StoreEvent`]),
-//! which on PostgreSQL include every other replica's commits, and re-reads the store on a
-//! timer in case an announcement was lost.
+//! A [`Delivery`] has one of two sources:
+//! - **the store** (`switchyard serve`): feeds are filled lazily (the first SDK key of an
+//!   environment to connect) and kept current by one task that follows the store's change
+//!   announcements ([`switchyard_store::StoreEvent`]), which on PostgreSQL include every other
+//!   replica's commits, and re-reads the store on a timer in case an announcement was lost;
+//! - **an upstream** (`switchyard relay`, see [`crate::relay`]): the relay publishes what its
+//!   upstream delivers with [`Delivery::publish`], and only the SDK keys it was given are known.
+//!
+//! Every feed knows how old its data may be ([`Feed::data_age`]); responses carry it in
+//! [`DATA_AGE_HEADER`].
 //!
 //! **Invariant:** a stream never skips a change: it subscribes before it reads the current
 //! state, sends a patch only when the patch's base is what the stream last sent, and otherwise
@@ -16,10 +22,11 @@ use std::collections::{HashMap, VecDeque};
 use std::io::Write as _;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
+use prometheus_client::metrics::gauge::Gauge;
 use serde_json::json;
 use switchyard_engine::Snapshot;
 use switchyard_engine::wire::{FORMAT, FlagData, Patch};
@@ -44,6 +51,9 @@ pub struct DeliveryConfig {
     pub history: usize,
     /// OFREP requests per second per SDK key (0: unlimited).
     pub ofrep_rate_limit: u32,
+    /// Open streams allowed at once (0: unlimited); beyond it, 503 with `Retry-After`. Each
+    /// open stream costs some 50 KiB, so this bounds a relay's memory.
+    pub max_streams: usize,
 }
 
 impl Default for DeliveryConfig {
@@ -53,6 +63,7 @@ impl Default for DeliveryConfig {
             resync_every: Duration::from_secs(5),
             history: 256,
             ofrep_rate_limit: 0,
+            max_streams: 0,
         }
     }
 }
@@ -139,9 +150,81 @@ pub struct Feed {
     checked: AtomicI64,
     /// Serializes reloads so published revisions only move forward.
     reload: tokio::sync::Mutex<()>,
+    /// When the data was last known to be current, in Unix ms; [`CURRENT`] while it is.
+    verified_at_ms: AtomicI64,
 }
 
+/// `verified_at_ms` of a feed whose data is current (the store's, or a relay's while its
+/// upstream stream is open).
+const CURRENT: i64 = i64::MAX;
+/// `verified_at_ms` when nobody knows how old the data is.
+const UNKNOWN: i64 = i64::MIN;
+
+/// Response header with how many seconds old the served data may be (0: current).
+pub const DATA_AGE_HEADER: &str = "x-switchyard-data-age";
+
 impl Feed {
+    fn new(project: &str, env: &str, data: FlagData) -> Feed {
+        Feed {
+            checked: AtomicI64::new(data.revision),
+            project: project.to_owned(),
+            env: env.to_owned(),
+            current: ArcSwap::from_pointee(Published::new(data, None)),
+            changes: broadcast::channel(64).0,
+            history: Mutex::default(),
+            reload: tokio::sync::Mutex::new(()),
+            verified_at_ms: AtomicI64::new(CURRENT),
+        }
+    }
+
+    /// How old the data may be: zero while current, `None` when unknown.
+    pub fn data_age(&self) -> Option<Duration> {
+        match self.verified_at_ms.load(Ordering::Relaxed) {
+            CURRENT => Some(Duration::ZERO),
+            UNKNOWN => None,
+            at => Some(Duration::from_millis(
+                u64::try_from(crate::now_ms().saturating_sub(at)).unwrap_or(0),
+            )),
+        }
+    }
+
+    /// Records how fresh the data is: `None` for current, else when it was last verified.
+    pub fn set_verified(&self, verified_at: Option<Option<SystemTime>>) {
+        let ms = match verified_at {
+            None => CURRENT,
+            Some(None) => UNKNOWN,
+            Some(Some(at)) => at
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64),
+        };
+        self.verified_at_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Makes `next` the current state when it is newer and differs in what is served: records
+    /// the patch for resuming streams and announces it. Returns whether it published.
+    fn publish(&self, next: FlagData, history_len: usize) -> bool {
+        let current = self.current();
+        if next.revision <= current.revision() {
+            return false;
+        }
+        let patch = current.data.diff(&next);
+        if patch.is_empty() {
+            // Nothing this environment serves changed; streams keep their revision.
+            return false;
+        }
+        let published = Arc::new(Published::new(next, Some(patch.clone())));
+        if let Ok(mut history) = self.history.lock() {
+            if history.len() >= history_len {
+                history.pop_front();
+            }
+            history.push_back(Arc::new(patch));
+        }
+        self.current.store(published.clone());
+        // No receivers is fine: nobody is streaming this environment right now.
+        let _ = self.changes.send(published);
+        true
+    }
+
     pub fn current(&self) -> Arc<Published> {
         self.current.load_full()
     }
@@ -163,11 +246,21 @@ impl Feed {
     }
 }
 
+/// Where a [`Delivery`]'s data and SDK keys come from.
+#[derive(Debug)]
+enum Source {
+    Store(Store),
+    /// A relay: presented key → the access it was configured with.
+    Upstream(HashMap<String, SdkAccess>),
+}
+
 /// Every environment's feed, the SDK key cache and the streams' shutdown signal.
 #[derive(Debug)]
 pub struct Delivery {
-    store: Store,
+    source: Source,
     pub config: DeliveryConfig,
+    /// Streams open now (exported as a metric; bounded by `config.max_streams`).
+    pub open_streams: Gauge,
     feeds: RwLock<HashMap<String, Arc<Feed>>>,
     /// Presented key → who it is; cleared whenever an SDK key changes.
     keys: RwLock<HashMap<String, SdkAccess>>,
@@ -176,10 +269,22 @@ pub struct Delivery {
 }
 
 impl Delivery {
+    /// The control plane's delivery; [`Delivery::start`] makes it follow the store.
     pub fn new(store: Store, config: DeliveryConfig) -> Arc<Delivery> {
+        Delivery::with_source(Source::Store(store), config)
+    }
+
+    /// A relay's delivery: it knows only `keys` (presented key → access) and serves what
+    /// [`Delivery::publish`] gives it.
+    pub fn for_relay(keys: HashMap<String, SdkAccess>, config: DeliveryConfig) -> Arc<Delivery> {
+        Delivery::with_source(Source::Upstream(keys), config)
+    }
+
+    fn with_source(source: Source, config: DeliveryConfig) -> Arc<Delivery> {
         Arc::new(Delivery {
-            store,
+            source,
             config,
+            open_streams: Gauge::default(),
             feeds: RwLock::default(),
             keys: RwLock::default(),
             limiter: Mutex::default(),
@@ -187,9 +292,13 @@ impl Delivery {
         })
     }
 
-    /// Follows the store's changes until the store goes away or [`Delivery::close`].
+    /// Follows the store's changes until the store goes away or [`Delivery::close`] (nothing
+    /// to follow for a relay).
     pub fn start(self: &Arc<Self>) {
-        let mut changes = self.store.changes();
+        let Source::Store(store) = &self.source else {
+            return;
+        };
+        let mut changes = store.changes();
         let mut closing = self.closing.subscribe();
         let delivery = Arc::downgrade(self);
         let resync_every = self.config.resync_every;
@@ -223,6 +332,9 @@ impl Delivery {
     }
 
     async fn on_store_event(&self, event: StoreEvent) {
+        let Source::Store(store) = &self.source else {
+            return;
+        };
         let feeds: Vec<Arc<Feed>> = match self.feeds.read() {
             Ok(feeds) => feeds.values().cloned().collect(),
             Err(_) => return,
@@ -236,12 +348,12 @@ impl Delivery {
                     if note.seq > feed.checked.load(Ordering::Relaxed)
                         && note.touches(|t| affects(t, &feed))
                     {
-                        self.reload_logged(&feed).await;
+                        self.reload_logged(store, &feed).await;
                     }
                 }
             }
             StoreEvent::Resync => {
-                let Ok(revision) = self.store.revision().await else {
+                let Ok(revision) = store.revision().await else {
                     return;
                 };
                 // Cheap to refill, and a revoked key must stop working even when its
@@ -249,7 +361,7 @@ impl Delivery {
                 self.forget_keys();
                 for feed in feeds {
                     if revision > feed.checked.load(Ordering::Relaxed) {
-                        self.reload_logged(&feed).await;
+                        self.reload_logged(store, &feed).await;
                     }
                 }
             }
@@ -262,72 +374,77 @@ impl Delivery {
         }
     }
 
-    async fn reload_logged(&self, feed: &Feed) {
-        if let Err(error) = self.reload(feed).await {
+    async fn reload_logged(&self, store: &Store, feed: &Feed) {
+        if let Err(error) = self.reload(store, feed).await {
             tracing::warn!(project = %feed.project, env = %feed.env, error = %error.message,
                 "could not refresh delivered flags; will retry");
         }
     }
 
     /// Re-reads the environment and publishes it if anything changed.
-    async fn reload(&self, feed: &Feed) -> ApiResult<()> {
+    async fn reload(&self, store: &Store, feed: &Feed) -> ApiResult<()> {
         let _one_at_a_time = feed.reload.lock().await;
-        let next = load(&self.store, &feed.project, &feed.env).await?;
+        let next = load(store, &feed.project, &feed.env).await?;
         feed.checked.fetch_max(next.revision, Ordering::Relaxed);
-        let current = feed.current();
-        if next.revision <= current.revision() {
-            return Ok(());
-        }
-        let patch = current.data.diff(&next);
-        if patch.is_empty() {
-            // Nothing this environment serves changed; streams keep their revision.
-            return Ok(());
-        }
-        let published = Arc::new(Published::new(next, Some(patch.clone())));
-        if let Ok(mut history) = feed.history.lock() {
-            if history.len() >= self.config.history {
-                history.pop_front();
-            }
-            history.push_back(Arc::new(patch));
-        }
-        feed.current.store(published.clone());
-        // No receivers is fine: nobody is streaming this environment right now.
-        let _ = feed.changes.send(published);
+        feed.publish(next, self.config.history);
         Ok(())
     }
 
-    /// The feed of an environment, loading it on first use.
+    fn loaded_feed(&self, scope: &str) -> Option<Arc<Feed>> {
+        self.feeds.read().ok()?.get(scope).cloned()
+    }
+
+    /// Adds a feed unless another caller got there first; returns the one in place.
+    fn insert_feed(&self, scope: String, feed: Feed) -> ApiResult<Arc<Feed>> {
+        let mut feeds = self
+            .feeds
+            .write()
+            .map_err(|_| ApiError::internal("delivery state poisoned"))?;
+        Ok(feeds.entry(scope).or_insert_with(|| Arc::new(feed)).clone())
+    }
+
+    /// The feed of an environment, loading it from the store on first use.
     pub async fn feed(&self, project: &str, env: &str) -> ApiResult<Arc<Feed>> {
         let scope = env_scope(project, env);
-        if let Some(feed) = self.feeds.read().ok().and_then(|f| f.get(&scope).cloned()) {
+        if let Some(feed) = self.loaded_feed(&scope) {
             return Ok(feed);
         }
-        let data = load(&self.store, project, env).await?;
-        let feed = Arc::new(Feed {
-            checked: AtomicI64::new(data.revision),
-            project: project.to_owned(),
-            env: env.to_owned(),
-            current: ArcSwap::from_pointee(Published::new(data, None)),
-            changes: broadcast::channel(64).0,
-            history: Mutex::default(),
-            reload: tokio::sync::Mutex::new(()),
-        });
-        let feed = {
-            let mut feeds = self
-                .feeds
-                .write()
-                .map_err(|_| ApiError::internal("delivery state poisoned"))?;
-            feeds.entry(scope).or_insert(feed).clone()
+        let store = match &self.source {
+            Source::Store(store) => store,
+            Source::Upstream(_) => {
+                return Err(ApiError::new(
+                    crate::error::Code::Unavailable,
+                    "the relay has no data for this environment yet (upstream unreachable and \
+                     nothing saved on disk)",
+                ));
+            }
         };
+        let data = load(store, project, env).await?;
+        let feed = self.insert_feed(scope, Feed::new(project, env, data))?;
         // A change committed while this feed was loading was announced before it existed.
-        if self.store.revision().await? > feed.current().revision() {
-            self.reload(&feed).await?;
+        if store.revision().await? > feed.current().revision() {
+            self.reload(store, &feed).await?;
         }
         Ok(feed)
     }
 
+    /// Publishes an environment's data as delivered by an upstream (a relay's only way in).
+    pub fn publish(&self, project: &str, env: &str, data: FlagData) -> ApiResult<Arc<Feed>> {
+        let scope = env_scope(project, env);
+        match self.loaded_feed(&scope) {
+            Some(feed) => {
+                feed.publish(data, self.config.history);
+                Ok(feed)
+            }
+            None => self.insert_feed(scope, Feed::new(project, env, data)),
+        }
+    }
+
     /// Checks an SDK key (`sys_…` or `syc_…`).
     pub async fn authenticate(&self, presented: &str) -> ApiResult<SdkAccess> {
+        if let Source::Upstream(keys) = &self.source {
+            return keys.get(presented).cloned().ok_or_else(unknown_key);
+        }
         if let Some(access) = self
             .keys
             .read()
@@ -355,7 +472,14 @@ impl Delivery {
 
     /// The key behind an OFREP event-stream URL, when its token is right.
     pub async fn authenticate_events(&self, key_id: &str, token: &str) -> ApiResult<SdkAccess> {
-        let (_, access) = self.key_by_id(key_id).await?;
+        let access = match &self.source {
+            Source::Upstream(keys) => keys
+                .values()
+                .find(|access| access.key_id == key_id)
+                .cloned()
+                .ok_or_else(unknown_key)?,
+            Source::Store(_) => self.key_by_id(key_id).await?.1,
+        };
         if access.events_token != token {
             return Err(unknown_key());
         }
@@ -364,8 +488,10 @@ impl Delivery {
 
     /// A stored SDK key and what it grants (not yet checked against a presented secret).
     async fn key_by_id(&self, id: &str) -> ApiResult<(SdkKeyRecord, SdkAccess)> {
-        let doc = self
-            .store
+        let Source::Store(store) = &self.source else {
+            return Err(unknown_key());
+        };
+        let doc = store
             .find_by_key("sdk_key", id)
             .await?
             .ok_or_else(unknown_key)?;
@@ -376,7 +502,7 @@ impl Delivery {
             project: project.to_owned(),
             env: env.to_owned(),
             kind: record.kind,
-            events_token: events_token(&record),
+            events_token: events_token(&record.secret_hash),
         };
         Ok((record, access))
     }
@@ -417,8 +543,10 @@ fn unknown_key() -> ApiError {
     ApiError::new(crate::error::Code::Unauthorized, "unknown SDK key")
 }
 
-fn events_token(record: &SdkKeyRecord) -> String {
-    sha256_hex(&format!("ofrep-events:{}", record.secret_hash))[..32].to_owned()
+/// The OFREP events-URL token of a key, from the hash of its secret (as stored, or as a relay
+/// computes it from the key it was given).
+pub fn events_token(secret_hash: &str) -> String {
+    sha256_hex(&format!("ofrep-events:{secret_hash}"))[..32].to_owned()
 }
 
 /// Whether a touched document is part of what `feed` serves.

@@ -39,7 +39,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8470";
 #[derive(Debug)]
 pub struct AppState {
     pub store: Store,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     pub delivery: Arc<Delivery>,
 }
 
@@ -52,9 +52,11 @@ impl AppState {
     pub fn with_delivery(store: Store, config: DeliveryConfig) -> Arc<AppState> {
         let delivery = Delivery::new(store.clone(), config);
         delivery.start();
+        let mut metrics = Metrics::default();
+        metrics.register_delivery(&delivery);
         Arc::new(AppState {
             store,
-            metrics: Metrics::default(),
+            metrics: Arc::new(metrics),
             delivery,
         })
     }
@@ -64,12 +66,13 @@ impl AppState {
 pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .nest("/api/v1", api::router())
-        .merge(sdk_routes::router())
-        .merge(ofrep::router())
+        .merge(sdk_routes::router().with_state(state.delivery.clone()))
+        .merge(ofrep::router().with_state(state.delivery.clone()))
         .merge(ops::router())
+        .merge(ops::health_and_metrics().with_state(state.metrics.clone()))
         .fallback(ops::not_found)
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.metrics.clone(),
             ops::observe,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -19,13 +19,13 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use switchyard_engine::{CompiledFlag, Context, Env, ErrorKind, RandomSource, Reason, Snapshot};
 
-use crate::AppState;
 use crate::api::access::SdkKeyKind;
-use crate::delivery::{Published, SdkAccess};
+use crate::delivery::{Delivery, Feed, Published, SdkAccess};
 use crate::error::{ApiError, Code};
-use crate::sdk_routes::{StreamKind, event_stream, last_event_id, presented_key};
+use crate::sdk_routes::{StreamKind, event_stream, insert_data_age, last_event_id, presented_key};
 
-pub fn router() -> Router<Arc<AppState>> {
+/// Served by `switchyard serve` and `switchyard relay` alike.
+pub fn router() -> Router<Arc<Delivery>> {
     Router::new()
         .route("/ofrep/v1/evaluate/flags/{key}", post(evaluate_one))
         .route("/ofrep/v1/evaluate/flags", post(evaluate_all))
@@ -82,12 +82,16 @@ impl IntoResponse for Failure {
     }
 }
 
-/// Delivery errors in OFREP's terms: an unknown key is 401, anything else 500 `GENERAL`.
+/// Delivery errors in OFREP's terms: an unknown key is 401, no data yet (a relay) 503, anything
+/// else 500 `GENERAL`.
 impl From<ApiError> for Failure {
     fn from(error: ApiError) -> Failure {
         match error.code {
             Code::Unauthorized => {
                 Failure::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", error.message)
+            }
+            Code::Unavailable => {
+                Failure::new(StatusCode::SERVICE_UNAVAILABLE, "GENERAL", error.message)
             }
             _ => Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "GENERAL", error.message),
         }
@@ -98,11 +102,12 @@ impl From<ApiError> for Failure {
 struct Admitted {
     access: SdkAccess,
     request: Request,
+    feed: Arc<Feed>,
     published: Arc<Published>,
 }
 
 /// Authenticates, rate-limits and parses one OFREP request, and finds its environment's data.
-async fn admit(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Admitted, Failure> {
+async fn admit(delivery: &Delivery, headers: &HeaderMap, body: &[u8]) -> Result<Admitted, Failure> {
     let presented = presented_key(headers).ok_or_else(|| {
         Failure::new(
             StatusCode::UNAUTHORIZED,
@@ -110,8 +115,8 @@ async fn admit(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Adm
             "send an SDK key as `Authorization: Bearer KEY` or `X-API-Key: KEY`",
         )
     })?;
-    let access = state.delivery.authenticate(presented).await?;
-    if let Err(seconds) = state.delivery.admit(&access.key_id) {
+    let access = delivery.authenticate(presented).await?;
+    if let Err(seconds) = delivery.admit(&access.key_id) {
         let mut failure = Failure::new(
             StatusCode::TOO_MANY_REQUESTS,
             "GENERAL",
@@ -121,15 +126,12 @@ async fn admit(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Adm
         return Err(failure);
     }
     let request = Request::parse(body)?;
-    let published = state
-        .delivery
-        .feed(&access.project, &access.env)
-        .await?
-        .current();
+    let feed = delivery.feed(&access.project, &access.env).await?;
     Ok(Admitted {
         access,
         request,
-        published,
+        published: feed.current(),
+        feed,
     })
 }
 
@@ -229,29 +231,34 @@ fn evaluate(
 }
 
 async fn evaluate_one(
-    State(state): State<Arc<AppState>>,
+    State(delivery): State<Arc<Delivery>>,
     Path(key): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     // Every failure of a single-flag evaluation names the flag.
-    match evaluate_one_flag(&state, &key, &headers, &body).await {
-        Ok(body) => Json(body).into_response(),
+    match evaluate_one_flag(&delivery, &key, &headers, &body).await {
+        Ok((body, feed)) => {
+            let mut response = Json(body).into_response();
+            insert_data_age(response.headers_mut(), &feed);
+            response
+        }
         Err(failure) => failure.for_flag(&key).into_response(),
     }
 }
 
 async fn evaluate_one_flag(
-    state: &AppState,
+    delivery: &Delivery,
     key: &str,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<Value, Failure> {
+) -> Result<(Value, Arc<Feed>), Failure> {
     let Admitted {
         access,
         request,
+        feed,
         published,
-    } = admit(state, headers, body).await?;
+    } = admit(delivery, headers, body).await?;
     let flag = visible(&published.compiled, &access, key).ok_or_else(|| {
         Failure::new(
             StatusCode::NOT_FOUND,
@@ -259,20 +266,22 @@ async fn evaluate_one_flag(
             format!("no flag {key:?} in this environment"),
         )
     })?;
-    evaluate(&published.compiled, flag, &request)
-        .map_err(|(status, code, details)| Failure::new(status, code, details))
+    let body = evaluate(&published.compiled, flag, &request)
+        .map_err(|(status, code, details)| Failure::new(status, code, details))?;
+    Ok((body, feed))
 }
 
 async fn evaluate_all(
-    State(state): State<Arc<AppState>>,
+    State(delivery): State<Arc<Delivery>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let Admitted {
         access,
         request,
+        feed,
         published,
-    } = match admit(&state, &headers, &body).await {
+    } = match admit(&delivery, &headers, &body).await {
         Ok(admitted) => admitted,
         Err(failure) => return failure.into_response(),
     };
@@ -318,6 +327,7 @@ async fn evaluate_all(
     if let Ok(etag) = HeaderValue::from_str(&etag) {
         response.headers_mut().insert(header::ETAG, etag);
     }
+    insert_data_age(response.headers_mut(), &feed);
     response
 }
 
@@ -342,18 +352,15 @@ struct EventsQuery {
 }
 
 async fn events(
-    State(state): State<Arc<AppState>>,
+    State(delivery): State<Arc<Delivery>>,
     Path(key_id): Path<String>,
     Query(query): Query<EventsQuery>,
     headers: HeaderMap,
 ) -> Result<Response, Failure> {
-    let access = state
-        .delivery
-        .authenticate_events(&key_id, &query.token)
-        .await?;
-    let feed = state.delivery.feed(&access.project, &access.env).await?;
+    let access = delivery.authenticate_events(&key_id, &query.token).await?;
+    let feed = delivery.feed(&access.project, &access.env).await?;
     Ok(event_stream(
-        &state,
+        &delivery,
         feed,
         StreamKind::Refetch,
         last_event_id(&headers),

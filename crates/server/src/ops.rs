@@ -17,6 +17,7 @@ use prometheus_client::registry::Registry;
 use serde_json::json;
 
 use crate::AppState;
+use crate::delivery::Delivery;
 use crate::error::{ApiError, REQUEST_ID};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -64,11 +65,37 @@ impl Default for Metrics {
     }
 }
 
-pub fn router() -> axum::Router<Arc<AppState>> {
+impl Metrics {
+    /// Adds a metric (before the registry is shared).
+    pub fn register(
+        &mut self,
+        name: &str,
+        help: &str,
+        metric: impl prometheus_client::registry::Metric,
+    ) {
+        self.registry.register(name, help, metric);
+    }
+
+    /// The delivery's own metrics: open SDK and OFREP streams.
+    pub fn register_delivery(&mut self, delivery: &Delivery) {
+        self.register(
+            "sdk_streams_open",
+            "Open SDK and OFREP change streams",
+            delivery.open_streams.clone(),
+        );
+    }
+}
+
+/// `/healthz` and `/metrics`, the same for the control plane and a relay.
+pub fn health_and_metrics() -> axum::Router<Arc<Metrics>> {
     axum::Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+}
+
+/// The control plane's `/readyz`.
+pub fn router() -> axum::Router<Arc<AppState>> {
+    axum::Router::new().route("/readyz", get(readyz))
 }
 
 /// Ready only when the store answers and is migrated.
@@ -89,9 +116,9 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+async fn metrics(State(metrics): State<Arc<Metrics>>) -> Response {
     let mut text = String::new();
-    match prometheus_client::encoding::text::encode(&mut text, &state.metrics.registry) {
+    match prometheus_client::encoding::text::encode(&mut text, &metrics.registry) {
         Ok(()) => (
             [(
                 "content-type",
@@ -110,7 +137,11 @@ pub async fn not_found() -> ApiError {
 
 /// Gives every request an id (the caller's `X-Request-Id` when it sends a sane one), logs it,
 /// and counts it.
-pub async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+pub async fn observe(
+    State(metrics): State<Arc<Metrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let request_id = request
         .headers()
         .get("x-request-id")
@@ -133,8 +164,7 @@ pub async fn observe(State(state): State<Arc<AppState>>, request: Request, next:
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", value);
     }
-    state
-        .metrics
+    metrics
         .requests
         .get_or_create(&RequestLabels {
             method: method.clone(),
@@ -142,8 +172,7 @@ pub async fn observe(State(state): State<Arc<AppState>>, request: Request, next:
             status,
         })
         .inc();
-    state
-        .metrics
+    metrics
         .durations
         .get_or_create(&RouteLabels {
             method: method.clone(),

@@ -16,12 +16,12 @@ use bytes::Bytes;
 use futures_util::stream;
 use tokio::sync::{broadcast, watch};
 
-use crate::AppState;
 use crate::api::access::SdkKeyKind;
-use crate::delivery::{Feed, Published, SdkAccess, frame};
+use crate::delivery::{DATA_AGE_HEADER, Delivery, Feed, Published, SdkAccess, frame};
 use crate::error::{ApiError, ApiResult, Code};
 
-pub fn router() -> Router<Arc<AppState>> {
+/// Served by `switchyard serve` and `switchyard relay` alike.
+pub fn router() -> Router<Arc<Delivery>> {
     Router::new()
         .route("/sdk/v1/snapshot", get(snapshot))
         .route("/sdk/v1/stream", get(stream_changes))
@@ -39,10 +39,10 @@ pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
     Some(value.strip_prefix("Bearer ").unwrap_or(value).trim())
 }
 
-async fn server_key(state: &AppState, headers: &HeaderMap) -> ApiResult<SdkAccess> {
+async fn server_key(delivery: &Delivery, headers: &HeaderMap) -> ApiResult<SdkAccess> {
     let presented = presented_key(headers)
         .ok_or_else(|| ApiError::new(Code::Unauthorized, "an SDK key is required"))?;
-    let access = state.delivery.authenticate(presented).await?;
+    let access = delivery.authenticate(presented).await?;
     if access.kind != SdkKeyKind::Server {
         return Err(ApiError::new(
             Code::Forbidden,
@@ -52,13 +52,13 @@ async fn server_key(state: &AppState, headers: &HeaderMap) -> ApiResult<SdkAcces
     Ok(access)
 }
 
-async fn snapshot(State(state): State<Arc<AppState>>, headers: HeaderMap) -> ApiResult<Response> {
-    let access = server_key(&state, &headers).await?;
-    let published = state
-        .delivery
-        .feed(&access.project, &access.env)
-        .await?
-        .current();
+async fn snapshot(
+    State(delivery): State<Arc<Delivery>>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let access = server_key(&delivery, &headers).await?;
+    let feed = delivery.feed(&access.project, &access.env).await?;
+    let published = feed.current();
     let etag = HeaderValue::from_str(&published.etag).map_err(ApiError::internal)?;
     let unchanged = headers
         .get(header::IF_NONE_MATCH)
@@ -82,7 +82,15 @@ async fn snapshot(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Api
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    insert_data_age(headers, &feed);
     Ok(response)
+}
+
+/// Says how old the served data may be (a relay cut off from its upstream serves old data).
+pub fn insert_data_age(headers: &mut HeaderMap, feed: &Feed) {
+    if let Some(age) = feed.data_age() {
+        headers.insert(DATA_AGE_HEADER, HeaderValue::from(age.as_secs()));
+    }
 }
 
 fn accepts_gzip(headers: &HeaderMap) -> bool {
@@ -105,14 +113,14 @@ pub enum StreamKind {
 }
 
 async fn stream_changes(
-    State(state): State<Arc<AppState>>,
+    State(delivery): State<Arc<Delivery>>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let access = server_key(&state, &headers).await?;
-    let feed = state.delivery.feed(&access.project, &access.env).await?;
+    let access = server_key(&delivery, &headers).await?;
+    let feed = delivery.feed(&access.project, &access.env).await?;
     let resume_from = last_event_id(&headers);
     Ok(event_stream(
-        &state,
+        &delivery,
         feed,
         StreamKind::FlagData,
         resume_from,
@@ -128,12 +136,24 @@ pub fn last_event_id(headers: &HeaderMap) -> Option<i64> {
 }
 
 /// An open stream: subscribed before the first frame is chosen, so no change falls between.
+/// Over the open-stream limit, 503 with `Retry-After`.
 pub fn event_stream(
-    state: &AppState,
+    delivery: &Delivery,
     feed: Arc<Feed>,
     kind: StreamKind,
     resume_from: Option<i64>,
 ) -> Response {
+    let Some(slot) = StreamSlot::take(delivery) else {
+        let mut response = ApiError::new(
+            Code::Unavailable,
+            "too many open streams; retry later or poll the snapshot",
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return response;
+    };
     let changes = feed.subscribe();
     let current = feed.current();
     let (first, sent) = match (kind, resume_from) {
@@ -152,9 +172,10 @@ pub fn event_stream(
             (Some(Bytes::from_static(b": open\n\n")), current.revision())
         }
     };
-    let period = state.delivery.config.heartbeat;
+    let period = delivery.config.heartbeat;
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let open_feed = feed.clone();
     let open = OpenStream {
         feed,
         kind,
@@ -162,7 +183,8 @@ pub fn event_stream(
         sent,
         first,
         heartbeat,
-        closing: state.delivery.closing(),
+        closing: delivery.closing(),
+        _slot: slot,
     };
     let body = Body::from_stream(stream::unfold(open, |mut open| async move {
         let bytes = open.next_frame().await?;
@@ -177,7 +199,30 @@ pub fn event_stream(
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     // Reverse proxies (nginx) would otherwise buffer the stream.
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    insert_data_age(headers, &open_feed);
     response
+}
+
+/// One of the delivery's open-stream places, given back when the stream ends.
+struct StreamSlot(prometheus_client::metrics::gauge::Gauge);
+
+impl StreamSlot {
+    fn take(delivery: &Delivery) -> Option<StreamSlot> {
+        let open = delivery.open_streams.clone();
+        let before = open.inc();
+        let limit = delivery.config.max_streams;
+        if limit > 0 && usize::try_from(before).unwrap_or(0) >= limit {
+            open.dec();
+            return None;
+        }
+        Some(StreamSlot(open))
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 struct OpenStream {
@@ -189,6 +234,7 @@ struct OpenStream {
     first: Option<Bytes>,
     heartbeat: tokio::time::Interval,
     closing: watch::Receiver<bool>,
+    _slot: StreamSlot,
 }
 
 const HEARTBEAT: &[u8] = b":\n\n";
