@@ -4,6 +4,7 @@
 
 mod client;
 mod eval;
+mod relay;
 mod serve;
 
 use std::process::ExitCode;
@@ -25,6 +26,8 @@ struct Cli {
 enum Command {
     /// Run the control plane (embedded SQLite by default, PostgreSQL with --database-url).
     Serve(serve::ServeArgs),
+    /// Serve an upstream's environments from memory (and disk) at the edge.
+    Relay(relay::RelayArgs),
     /// Offline: what would this context get from this flag, and why.
     Eval(eval::EvalArgs),
     /// Check a data file: every problem with its field, exit status 1 if there are any.
@@ -99,6 +102,7 @@ fn run_async(command: Command) -> anyhow::Result<ExitCode> {
         let ok = Ok(ExitCode::SUCCESS);
         match command {
             Command::Serve(args) => serve::run_serve(&args).await.and(ok),
+            Command::Relay(args) => relay::run_relay(&args).await.and(ok),
             Command::Flags { client, command } => {
                 client::run_flags(&client, &command).await.and(ok)
             }

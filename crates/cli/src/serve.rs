@@ -40,13 +40,9 @@ pub enum LogFormat {
     Json,
 }
 
+/// Logging options shared by the long-running commands.
 #[derive(Debug, Args)]
-pub struct ServeArgs {
-    #[command(flatten)]
-    storage: StorageArgs,
-    /// Address to listen on.
-    #[arg(long, env = "SWITCHYARD_LISTEN", default_value = DEFAULT_LISTEN)]
-    listen: String,
+pub struct LogArgs {
     #[arg(
         long,
         env = "SWITCHYARD_LOG_FORMAT",
@@ -57,13 +53,39 @@ pub struct ServeArgs {
     /// Log filter, such as `info` or `switchyard_server=debug`.
     #[arg(long, env = "SWITCHYARD_LOG", default_value = "info")]
     log: String,
+}
+
+impl LogArgs {
+    pub fn init(&self) -> anyhow::Result<()> {
+        let filter =
+            tracing_subscriber::EnvFilter::try_new(&self.log).context("invalid --log filter")?;
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr);
+        match self.log_format {
+            LogFormat::Json => builder.json().init(),
+            LogFormat::Pretty => builder.init(),
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    storage: StorageArgs,
+    /// Address to listen on.
+    #[arg(long, env = "SWITCHYARD_LISTEN", default_value = DEFAULT_LISTEN)]
+    listen: String,
+    #[command(flatten)]
+    log: LogArgs,
     /// OFREP evaluation requests per second allowed per SDK key (0: unlimited); over it, 429.
     #[arg(long, env = "SWITCHYARD_OFREP_RATE_LIMIT", default_value_t = 0)]
     ofrep_rate_limit: u32,
 }
 
 pub async fn run_serve(args: &ServeArgs) -> anyhow::Result<()> {
-    init_logging(args.log_format, &args.log)?;
+    args.log.init()?;
     let store = args.storage.open().await?;
     if let Some(created) = bootstrap(&store).await? {
         println!(
@@ -94,20 +116,8 @@ pub async fn run_serve(args: &ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init_logging(format: LogFormat, filter: &str) -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter).context("invalid --log filter")?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Pretty => builder.init(),
-    }
-    Ok(())
-}
-
 /// Ctrl-C or SIGTERM: stop accepting, finish in-flight requests, exit.
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     let terminate = async {

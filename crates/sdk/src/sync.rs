@@ -100,7 +100,12 @@ impl Sync {
                 Ok(()) => failures = 0,
                 Err(error) => {
                     failures += 1;
-                    tracing::warn!(%error, failures, "flag sync interrupted; retrying");
+                    // Every failure while the upstream is down would flood the log.
+                    if failures.is_power_of_two() {
+                        tracing::warn!(%error, failures, "flag sync interrupted; retrying");
+                    } else {
+                        tracing::debug!(%error, failures, "flag sync interrupted; retrying");
+                    }
                 }
             }
             self.inner.set_status(UpstreamState::Reconnecting, None);
@@ -225,7 +230,11 @@ impl Sync {
         }
         let result = self.follow(request, from_server.is_some()).await;
         if self.inner.status.borrow().state == UpstreamState::Streaming {
-            // Current until the last byte heard; from here on it ages.
+            // An open stream is current until it ends, or, when it fell silent, until the last
+            // byte heard; from here on the data ages.
+            if !matches!(result, Err(SyncError::Silent)) {
+                self.verified(SystemTime::now());
+            }
             self.inner.set_status(UpstreamState::Reconnecting, None);
         }
         result

@@ -14,6 +14,7 @@ pub mod error;
 mod ofrep;
 mod ops;
 pub mod policy;
+pub mod relay;
 mod resources;
 mod sdk_routes;
 pub mod validate;
@@ -62,21 +63,25 @@ impl AppState {
     }
 }
 
-/// The whole HTTP surface.
+/// The control plane's whole HTTP surface.
 pub fn app(state: Arc<AppState>) -> Router {
-    Router::new()
+    let control = Router::new()
         .nest("/api/v1", api::router())
-        .merge(sdk_routes::router().with_state(state.delivery.clone()))
-        .merge(ofrep::router().with_state(state.delivery.clone()))
         .merge(ops::router())
-        .merge(ops::health_and_metrics().with_state(state.metrics.clone()))
+        .with_state(state.clone());
+    delivery_app(control, state.delivery.clone(), state.metrics.clone())
+}
+
+/// What `serve` and `relay` share: `routes` plus the delivery and OFREP endpoints,
+/// `/healthz` and `/metrics`, request ids, logs and metrics, and the body limit.
+fn delivery_app(routes: Router, delivery: Arc<Delivery>, metrics: Arc<Metrics>) -> Router {
+    routes
+        .merge(sdk_routes::router().with_state(delivery.clone()))
+        .merge(ofrep::router().with_state(delivery))
+        .merge(ops::health_and_metrics().with_state(metrics.clone()))
         .fallback(ops::not_found)
-        .layer(axum::middleware::from_fn_with_state(
-            state.metrics.clone(),
-            ops::observe,
-        ))
+        .layer(axum::middleware::from_fn_with_state(metrics, ops::observe))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state)
 }
 
 /// Serves until `shutdown` resolves, then stops accepting, ends the SDK streams and finishes
@@ -87,11 +92,21 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let delivery = state.delivery.clone();
+    serve_router(listener, app(state), delivery, shutdown).await
+}
+
+/// Serves `router`; on `shutdown`, closes `delivery`'s streams so the graceful stop can finish.
+async fn serve_router(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    delivery: Arc<Delivery>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     // Stream frames and small API answers go out at once instead of waiting on Nagle.
     let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
         let _ = stream.set_nodelay(true);
     });
-    axum::serve(listener, app(state))
+    axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             shutdown.await;
             delivery.close();

@@ -1,0 +1,77 @@
+//! `switchyard relay`: follow an upstream's environments and serve them from memory.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use switchyard_server::delivery::DeliveryConfig;
+use switchyard_server::relay::{DEFAULT_RELAY_LISTEN, Relay, RelayConfig};
+
+use crate::serve::{LogArgs, shutdown_signal};
+
+#[derive(Debug, Args)]
+pub struct RelayArgs {
+    /// The control plane or relay to follow, such as `http://switchyard:8470`.
+    #[arg(long, env = "SWITCHYARD_UPSTREAM")]
+    upstream: String,
+    /// A server SDK key to relay (repeat for several environments; the environment variable
+    /// takes a comma-separated list and keeps keys out of the process list).
+    #[arg(
+        long = "sdk-key",
+        env = "SWITCHYARD_SDK_KEYS",
+        value_delimiter = ',',
+        required = true,
+        hide_env_values = true
+    )]
+    sdk_keys: Vec<String>,
+    /// Where each environment's last-known-good snapshot is kept.
+    #[arg(
+        long,
+        env = "SWITCHYARD_RELAY_DATA_DIR",
+        default_value = "switchyard-relay-data"
+    )]
+    data_dir: PathBuf,
+    /// Address to listen on.
+    #[arg(long, env = "SWITCHYARD_LISTEN", default_value = DEFAULT_RELAY_LISTEN)]
+    listen: String,
+    /// Longest wait, in milliseconds, between attempts to reach an unreachable upstream.
+    #[arg(long, env = "SWITCHYARD_RECONNECT_MAX_MS", default_value_t = 1000)]
+    reconnect_max_ms: u64,
+    /// Open streams allowed at once (0: unlimited); beyond it, 503 with Retry-After.
+    #[arg(long, env = "SWITCHYARD_MAX_STREAMS", default_value_t = 20_000)]
+    max_streams: usize,
+    /// OFREP evaluation requests per second allowed per SDK key (0: unlimited); over it, 429.
+    #[arg(long, env = "SWITCHYARD_OFREP_RATE_LIMIT", default_value_t = 0)]
+    ofrep_rate_limit: u32,
+    #[command(flatten)]
+    log: LogArgs,
+}
+
+pub async fn run_relay(args: &RelayArgs) -> anyhow::Result<()> {
+    args.log.init()?;
+    let config = RelayConfig {
+        upstream: args.upstream.trim_end_matches('/').to_owned(),
+        sdk_keys: args.sdk_keys.clone(),
+        data_dir: args.data_dir.clone(),
+        delivery: DeliveryConfig {
+            ofrep_rate_limit: args.ofrep_rate_limit,
+            max_streams: args.max_streams,
+            ..DeliveryConfig::default()
+        },
+        reconnect_max: Duration::from_millis(args.reconnect_max_ms.max(10)),
+    };
+    let relay = Relay::start(config).await.map_err(anyhow::Error::msg)?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    tracing::info!(
+        address = %listener.local_addr()?,
+        upstream = %args.upstream,
+        keys = args.sdk_keys.len(),
+        "switchyard relay is listening"
+    );
+    switchyard_server::relay::serve(listener, relay, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,320 @@
+//! `switchyard relay`: an edge node that serves the delivery and OFREP endpoints of
+//! `switchyard serve` from memory, for the SDK keys it was given, and keeps serving when its
+//! upstream (a control plane or another relay) is unreachable.
+//!
+//! Each key's environment is followed with the Rust SDK's own sync (stream with resume,
+//! backoff, fallback polling, last-known-good file), so the relay is an SDK client whose data
+//! is published into a [`Delivery`] instead of being evaluated. The SDK writes each change to
+//! `DATA_DIR/KEY_ID.json` atomically and starts from that file when the upstream is down.
+//!
+//! **Invariants:** the relay never answers a key it was not given; every response says how old
+//! its data may be ([`crate::delivery::DATA_AGE_HEADER`]); `/readyz` is ready only when every
+//! key has data, and says where it came from.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use serde_json::{Value, json};
+use switchyard_sdk::{Client, DataSource, SyncStatus, UpstreamState};
+
+use crate::api::access::SdkKeyKind;
+use crate::auth::{SERVER_KEY_PREFIX, parse_secret};
+use crate::delivery::{Delivery, DeliveryConfig, SdkAccess, events_token};
+use crate::ops::Metrics;
+
+/// The listening address `switchyard relay` uses by default (next to `serve`'s).
+pub const DEFAULT_RELAY_LISTEN: &str = "127.0.0.1:8471";
+
+/// What a relay follows and how.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// The control plane or relay to follow, such as `http://switchyard:8470`.
+    pub upstream: String,
+    /// Server SDK keys; each names one environment.
+    pub sdk_keys: Vec<String>,
+    /// Where each environment's last-known-good snapshot is kept.
+    pub data_dir: PathBuf,
+    pub delivery: DeliveryConfig,
+    /// The longest wait between reconnection attempts, so the relay notices a returning
+    /// upstream quickly.
+    pub reconnect_max: Duration,
+}
+
+/// Labels of the per-key relay metrics: the key's id, never its secret.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KeyLabels {
+    key: String,
+}
+
+/// A running relay: the delivery it serves and the SDK clients that feed it.
+#[derive(Debug)]
+pub struct Relay {
+    pub delivery: Arc<Delivery>,
+    pub metrics: Arc<Metrics>,
+    followers: Vec<Follower>,
+}
+
+/// One environment followed upstream.
+#[derive(Debug)]
+struct Follower {
+    access: SdkAccess,
+    client: Client,
+}
+
+/// `project` of every relay feed: a relay knows environments only by the keys it was given.
+const RELAY_PROJECT: &str = "upstream";
+
+impl Relay {
+    /// Starts following every key (must be called within a Tokio runtime). Fails only on a key
+    /// that is not a server SDK key or a data directory that cannot be created; an unreachable
+    /// upstream is normal.
+    pub async fn start(config: RelayConfig) -> Result<Arc<Relay>, String> {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
+        let mut keys = HashMap::new();
+        for presented in &config.sdk_keys {
+            let access = relay_access(presented)?;
+            keys.insert(presented.clone(), access);
+        }
+        if keys.is_empty() {
+            return Err("give the relay at least one server SDK key (--sdk-key)".into());
+        }
+        let delivery = Delivery::for_relay(keys.clone(), config.delivery.clone());
+        let mut metrics = Metrics::default();
+        metrics.register_delivery(&delivery);
+        let connected = Family::<KeyLabels, Gauge>::default();
+        let age = Family::<KeyLabels, Gauge<f64, AtomicU64>>::default();
+        let revision = Family::<KeyLabels, Gauge>::default();
+        metrics.register(
+            "relay_upstream_connected",
+            "1 while the relay's stream from its upstream is open, per SDK key id",
+            connected.clone(),
+        );
+        metrics.register(
+            "relay_data_age_seconds",
+            "How old the relayed data may be (0 while streaming), per SDK key id",
+            age.clone(),
+        );
+        metrics.register(
+            "relay_data_revision",
+            "The upstream revision being served, per SDK key id",
+            revision.clone(),
+        );
+        let gauges = Gauges {
+            connected,
+            age,
+            revision,
+        };
+        let mut followers = Vec::new();
+        for (presented, access) in keys {
+            let client = Client::builder(&config.upstream, presented)
+                .cache_file(config.data_dir.join(format!("{}.json", access.key_id)))
+                .backoff(Duration::from_millis(100), config.reconnect_max)
+                .fallback_poll_interval(config.reconnect_max.max(Duration::from_secs(1)))
+                .init_timeout(Duration::ZERO)
+                .build()
+                .await;
+            tokio::spawn(follow(
+                delivery.clone(),
+                access.clone(),
+                client.clone(),
+                gauges.clone(),
+            ));
+            followers.push(Follower { access, client });
+        }
+        followers.sort_by(|a, b| a.access.key_id.cmp(&b.access.key_id));
+        Ok(Arc::new(Relay {
+            delivery,
+            metrics: Arc::new(metrics),
+            followers,
+        }))
+    }
+
+    /// Waits up to `timeout` for every key to have data; returns whether they all do.
+    pub async fn wait_ready(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        for follower in &self.followers {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if !follower.client.wait_initialized(left).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Stops following upstream (open downstream streams end through the delivery's close).
+    pub async fn close(&self) {
+        self.delivery.close();
+        for follower in &self.followers {
+            follower.client.close().await;
+        }
+    }
+
+    /// Per key: where the data came from, the upstream connection and the data's age.
+    fn status(&self) -> (bool, Vec<Value>) {
+        let mut ready = true;
+        let keys = self
+            .followers
+            .iter()
+            .map(|follower| {
+                let status = follower.client.sync_status();
+                let source = follower.client.data_source();
+                ready &= source.is_some();
+                json!({
+                    "key": follower.access.key_id,
+                    "data": match source {
+                        Some(DataSource::Server) => "upstream",
+                        Some(DataSource::CacheFile) => "disk",
+                        None => "none",
+                    },
+                    "revision": follower.client.revision(),
+                    "upstream": status.state,
+                    "data_age_seconds": status.data_age().map(|a| a.as_secs()),
+                })
+            })
+            .collect();
+        (ready, keys)
+    }
+}
+
+/// The relay's id-only view of a key it was given.
+fn relay_access(presented: &str) -> Result<SdkAccess, String> {
+    let Some((id, secret_hash)) = parse_secret(SERVER_KEY_PREFIX, presented) else {
+        return Err(format!(
+            "{}…: a relay follows environments with server SDK keys (sys_…)",
+            presented.chars().take(4).collect::<String>()
+        ));
+    };
+    // The id names the snapshot file.
+    if id.is_empty()
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(format!("SDK key id {id:?} is not a plain identifier"));
+    }
+    Ok(SdkAccess {
+        key_id: id.to_owned(),
+        project: RELAY_PROJECT.to_owned(),
+        env: id.to_owned(),
+        kind: SdkKeyKind::Server,
+        events_token: events_token(&secret_hash),
+    })
+}
+
+#[derive(Debug, Clone)]
+struct Gauges {
+    connected: Family<KeyLabels, Gauge>,
+    age: Family<KeyLabels, Gauge<f64, AtomicU64>>,
+    revision: Family<KeyLabels, Gauge>,
+}
+
+/// Publishes every data set the client installs and keeps the feed's freshness and the
+/// metrics current, until the relay closes.
+async fn follow(delivery: Arc<Delivery>, access: SdkAccess, client: Client, gauges: Gauges) {
+    let mut revisions = client.watch_revision();
+    let mut status = client.watch_sync_status();
+    let mut closing = delivery.closing();
+    let labels = KeyLabels {
+        key: access.key_id.clone(),
+    };
+    // Ages grow between events; refresh the gauge once a second.
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut feed = None;
+    let mut published = None;
+    loop {
+        let sync = *status.borrow_and_update();
+        let revision = *revisions.borrow_and_update();
+        if revision != published
+            && let Some(data) = client.flag_data()
+        {
+            match delivery.publish(RELAY_PROJECT, &access.env, data) {
+                Ok(publishing) => {
+                    feed = Some(publishing);
+                    published = revision;
+                }
+                Err(error) => {
+                    tracing::error!(key = %access.key_id, error = %error.message, "cannot publish relayed data");
+                }
+            }
+            gauges
+                .revision
+                .get_or_create(&labels)
+                .set(revision.unwrap_or(0));
+        }
+        if let Some(feed) = &feed {
+            feed.set_verified(freshness(&sync));
+        }
+        let streaming = sync.state == UpstreamState::Streaming;
+        gauges
+            .connected
+            .get_or_create(&labels)
+            .set(i64::from(streaming));
+        gauges
+            .age
+            .get_or_create(&labels)
+            .set(sync.data_age().map_or(f64::NAN, |a| a.as_secs_f64()));
+        tokio::select! {
+            changed = revisions.changed() => if changed.is_err() { return },
+            changed = status.changed() => if changed.is_err() { return },
+            _ = tick.tick() => {}
+            _ = closing.wait_for(|closed| *closed) => return,
+        }
+    }
+}
+
+/// A feed's freshness from the client's: `None` while current.
+fn freshness(sync: &SyncStatus) -> Option<Option<std::time::SystemTime>> {
+    match sync.state {
+        UpstreamState::Streaming => None,
+        _ => Some(sync.verified_at),
+    }
+}
+
+/// The relay's HTTP surface: delivery, OFREP, `/healthz`, `/metrics` and its own `/readyz`.
+pub fn app(relay: Arc<Relay>) -> Router {
+    let readiness = Router::new()
+        .route("/readyz", get(readyz))
+        .with_state(relay.clone());
+    crate::delivery_app(readiness, relay.delivery.clone(), relay.metrics.clone())
+}
+
+/// Ready when every key has data, from upstream or from disk; the body says which.
+async fn readyz(State(relay): State<Arc<Relay>>) -> Response {
+    let (ready, keys) = relay.status();
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(json!({"ready": ready, "keys": keys}))).into_response()
+}
+
+/// Serves the relay until `shutdown`, then ends streams, finishes requests and stops following.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    relay: Arc<Relay>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let result = crate::serve_router(
+        listener,
+        app(relay.clone()),
+        relay.delivery.clone(),
+        shutdown,
+    )
+    .await;
+    relay.close().await;
+    result
+}
