@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::serve;
+use common::{seed_delivery_fixture, serve};
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -28,60 +28,7 @@ async fn openfeature_js_server_sdk_over_ofrep() {
     let dir = std::env::temp_dir().join(format!("switchyard-ofjs-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let mut server = serve(&dir).await;
-    let token = server.first_start_token.clone().unwrap();
-    let http = reqwest::Client::new();
-    let call = |method: reqwest::Method, path: &str, body: Value| {
-        http.request(
-            method,
-            format!("{}/api/v1/projects/default{path}", server.base),
-        )
-        .bearer_auth(&token)
-        .json(&body)
-        .send()
-    };
-
-    // The same flags as the Rust delivery tests.
-    let fixture: Value = serde_json::from_str(
-        &std::fs::read_to_string(root.join("testdata/delivery-flags.json")).unwrap(),
-    )
-    .unwrap();
-    for flag in fixture["flags"].as_array().unwrap() {
-        assert!(
-            call(reqwest::Method::POST, "/flags", flag.clone())
-                .await
-                .unwrap()
-                .status()
-                .is_success()
-        );
-    }
-    for (flag, targeting) in fixture["production"].as_object().unwrap() {
-        let path = format!("/environments/production/flags/{flag}");
-        let current: Value = call(reqwest::Method::GET, &path, json!(null))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let mut body = targeting.clone();
-        body["version"] = current["version"].clone();
-        assert!(
-            call(reqwest::Method::PUT, &path, body)
-                .await
-                .unwrap()
-                .status()
-                .is_success()
-        );
-    }
-    let key: Value = call(
-        reqwest::Method::POST,
-        "/environments/production/sdk-keys",
-        json!({"kind": "server"}),
-    )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    let key = seed_delivery_fixture(&server).await;
 
     let de = json!({"targetingKey": "user-1", "country": "DE"});
     let us = json!({"targetingKey": "user-2", "country": "US"});
@@ -157,7 +104,7 @@ async fn openfeature_js_server_sdk_over_ofrep() {
             .arg(client_dir.join("check.mjs"))
             .arg(cases.to_string())
             .env("SWITCHYARD_URL", &server.base)
-            .env("SWITCHYARD_SDK_KEY", key["key"].as_str().unwrap())
+            .env("SWITCHYARD_SDK_KEY", &key)
             .output()
             .expect("node runs");
         assert!(

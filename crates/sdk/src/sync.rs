@@ -126,8 +126,9 @@ impl Sync {
     /// Records that the data matched the upstream at `at`, also on the last-known-good file's
     /// modification time, so a restart from the file knows how old it is.
     fn verified(&self, at: SystemTime) {
-        self.inner
-            .set_status(self.inner.status.borrow().state, Some(at));
+        // Read apart from the update: holding the borrow while sending would deadlock.
+        let state = self.inner.status.borrow().state;
+        self.inner.set_status(state, Some(at));
         if let Some(path) = &self.inner.config.cache_file {
             cache::touch(path, at);
         }
@@ -229,7 +230,8 @@ impl Sync {
             request = request.header("Last-Event-ID", revision.to_string());
         }
         let result = self.follow(request, from_server.is_some()).await;
-        if self.inner.status.borrow().state == UpstreamState::Streaming {
+        let state = self.inner.status.borrow().state;
+        if state == UpstreamState::Streaming {
             // An open stream is current until it ends, or, when it fell silent, until the last
             // byte heard; from here on the data ages.
             if !matches!(result, Err(SyncError::Silent)) {

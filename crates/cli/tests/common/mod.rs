@@ -69,3 +69,75 @@ pub async fn serve(data_dir: &Path) -> Served {
         first_start_token,
     }
 }
+
+/// Seeds `testdata/delivery-flags.json` through the API (flags in project `default`, targeting
+/// in `production`) and returns a new production server SDK key.
+pub async fn seed_delivery_fixture(server: &Served) -> String {
+    let token = server.first_start_token.clone().unwrap();
+    let http = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: &str, body: serde_json::Value| {
+        http.request(
+            method,
+            format!("{}/api/v1/projects/default{path}", server.base),
+        )
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let fixture: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("testdata/delivery-flags.json")).unwrap(),
+    )
+    .unwrap();
+    for flag in fixture["flags"].as_array().unwrap() {
+        let response = call(reqwest::Method::POST, "/flags", flag.clone())
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{}",
+            response.text().await.unwrap()
+        );
+    }
+    for (flag, targeting) in fixture["production"].as_object().unwrap() {
+        let path = format!("/environments/production/flags/{flag}");
+        let current: serde_json::Value = call(reqwest::Method::GET, &path, serde_json::Value::Null)
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut body = targeting.clone();
+        body["version"] = current["version"].clone();
+        let response = call(reqwest::Method::PUT, &path, body).await.unwrap();
+        assert!(
+            response.status().is_success(),
+            "{}",
+            response.text().await.unwrap()
+        );
+    }
+    let key: serde_json::Value = call(
+        reqwest::Method::POST,
+        "/environments/production/sdk-keys",
+        serde_json::json!({"kind": "server"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    key["key"].as_str().unwrap().to_owned()
+}
+
+/// Polls `check` until it holds, failing the test after `seconds`.
+pub async fn eventually<F, Fut>(what: &str, seconds: u64, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}

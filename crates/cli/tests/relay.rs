@@ -1,0 +1,364 @@
+//! `switchyard relay` under faults, with the real binaries: an upstream `serve`, a relay that
+//! reaches it through a TCP proxy the test controls (so the upstream can be "away" while it is
+//! being changed), a second relay following the first, an SDK client on the second and a raw
+//! stream on the first.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{BIN, Served, eventually, free_port, seed_delivery_fixture, serve};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use switchyard_sdk::sse::EventParser;
+use switchyard_sdk::{Client, Context};
+
+/// A running relay process.
+struct Relay {
+    child: Child,
+    base: String,
+    port: u16,
+}
+
+impl Relay {
+    /// Starts a relay on `port` and waits until it listens (ready or not: its upstream may be
+    /// down and its disk empty).
+    async fn start(upstream: &str, key: &str, data_dir: &Path, port: u16) -> Relay {
+        let child = Command::new(BIN)
+            .args([
+                "relay",
+                "--upstream",
+                upstream,
+                "--sdk-key",
+                key,
+                "--log",
+                "warn",
+            ])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--reconnect-max-ms", "200"])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let health = format!("{base}/healthz");
+        eventually("the relay listens", 30, || async {
+            reqwest::get(&health).await.is_ok()
+        })
+        .await;
+        Relay { child, base, port }
+    }
+
+    async fn readiness(&self) -> (u16, Value) {
+        let response = reqwest::get(format!("{}/readyz", self.base)).await.unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+
+    async fn snapshot(&self, key: &str) -> (Value, Option<u64>) {
+        snapshot_at(&self.base, key).await
+    }
+
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+fn data_age(headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    headers
+        .get("x-switchyard-data-age")
+        .map(|v| v.to_str().unwrap().parse().unwrap())
+}
+
+/// Forwards connections to whichever port it currently points at (none: refuse).
+struct Proxy {
+    url: String,
+    target: Arc<Mutex<Option<u16>>>,
+}
+
+impl Proxy {
+    async fn start(target: u16) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let target = Arc::new(Mutex::new(Some(target)));
+        let shared = target.clone();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let port = *shared.lock().unwrap();
+                tokio::spawn(async move {
+                    let Some(port) = port else { return };
+                    if let Ok(mut outbound) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", port)).await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Proxy { url, target }
+    }
+
+    fn point_to(&self, port: u16) {
+        *self.target.lock().unwrap() = Some(port);
+    }
+}
+
+fn port_of(base: &str) -> u16 {
+    base.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+async fn set_flag_on(upstream: &Served, flag: &str, on: bool) {
+    let http = reqwest::Client::new();
+    let token = upstream.first_start_token.clone().unwrap();
+    let url = format!(
+        "{}/api/v1/projects/default/environments/production/flags/{flag}",
+        upstream.base
+    );
+    let mut targeting: Value = http
+        .get(&url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    targeting["on"] = json!(on);
+    let response = http
+        .put(&url)
+        .bearer_auth(&token)
+        .json(&targeting)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "{}",
+        response.text().await.unwrap()
+    );
+}
+
+/// OFREP bulk evaluation through `base`: flag key → value, and the data-age header.
+async fn ofrep_values(base: &str, key: &str) -> (Value, Option<u64>) {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/ofrep/v1/evaluate/flags"))
+        .bearer_auth(key)
+        .json(&json!({"context": {"targetingKey": "user-1", "country": "DE"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let age = data_age(response.headers());
+    let body: Value = response.json().await.unwrap();
+    let values = body["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["key"].as_str().unwrap().to_owned(), f["value"].clone()))
+        .collect::<serde_json::Map<_, _>>();
+    (Value::Object(values), age)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_keeps_serving_while_its_upstream_is_away() {
+    let dir = std::env::temp_dir().join(format!("switchyard-relay-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let upstream_dir = dir.join("upstream");
+    let relay_dir = dir.join("relay");
+    let edge_dir = dir.join("edge");
+
+    let mut upstream = serve(&upstream_dir).await;
+    let key = seed_delivery_fixture(&upstream).await;
+    let proxy = Proxy::start(port_of(&upstream.base)).await;
+    let mut relay = Relay::start(&proxy.url, &key, &relay_dir, free_port()).await;
+    eventually("the relay has upstream data", 30, || async {
+        relay.readiness().await.0 == 200
+    })
+    .await;
+    let (code, ready) = relay.readiness().await;
+    assert_eq!(code, 200);
+    assert_eq!(ready["keys"][0]["data"], "upstream", "{ready}");
+    assert_eq!(ready["keys"][0]["upstream"], "streaming", "{ready}");
+
+    // A relay can follow a relay; an application's SDK follows the second one.
+    let edge = Relay::start(&relay.base, &key, &edge_dir, free_port()).await;
+    let sdk = Client::builder(&edge.base, &key)
+        .backoff(Duration::from_millis(50), Duration::from_millis(300))
+        .init_timeout(Duration::from_secs(30))
+        .build()
+        .await;
+    assert!(sdk.is_initialized());
+    let user = Context::from_json(&json!({"key": "user-1", "country": "DE"})).unwrap();
+    assert!(sdk.bool_value("checkout", &user, false));
+    assert_eq!(sdk.string_value("banner", &user, "x"), "hallo");
+
+    // The relay answers exactly what the control plane answers.
+    let (direct, _) = ofrep_values(&upstream.base, &key).await;
+    let (relayed, age) = ofrep_values(&relay.base, &key).await;
+    assert_eq!(direct, relayed);
+    assert_eq!(age, Some(0), "current data says so");
+    let (direct_snapshot, _) = snapshot_at(&upstream.base, &key).await;
+    assert_eq!(relay.snapshot(&key).await.0, direct_snapshot);
+
+    // A change travels control plane → relay → relay → SDK.
+    set_flag_on(&upstream, "checkout", false).await;
+    eventually("the SDK behind two relays sees the change", 30, || async {
+        !sdk.bool_value("checkout", &user, true)
+    })
+    .await;
+
+    // 1. The upstream dies: the relay keeps answering from memory and says the data ages.
+    let (before, _) = relay.snapshot(&key).await;
+    upstream.child.kill().unwrap();
+    upstream.child.wait().unwrap();
+    eventually("the relay notices its upstream is gone", 30, || async {
+        relay.readiness().await.1["keys"][0]["upstream"] != "streaming"
+    })
+    .await;
+    let (code, ready) = relay.readiness().await;
+    assert_eq!(code, 200, "still ready: it has data ({ready})");
+    assert_eq!(ready["keys"][0]["data"], "upstream");
+    let (during, age) = relay.snapshot(&key).await;
+    assert_eq!(during, before);
+    assert!(age.is_some(), "the data age is stated");
+    let (relayed, age) = ofrep_values(&relay.base, &key).await;
+    assert_eq!(relayed["checkout"], json!(false));
+    assert!(age.is_some());
+    let metrics = reqwest::get(format!("{}/metrics", relay.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("switchyard_relay_upstream_connected{key=") && metrics.contains("} 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("switchyard_relay_data_age_seconds"),
+        "{metrics}"
+    );
+
+    // 2. The relay restarts while the upstream is still down: it serves from disk.
+    let relay_port = relay.port;
+    relay.kill();
+    relay = Relay::start(&proxy.url, &key, &relay_dir, relay_port).await;
+    let (code, ready) = relay.readiness().await;
+    assert_eq!(code, 200, "ready from disk: {ready}");
+    assert_eq!(ready["keys"][0]["data"], "disk", "{ready}");
+    let (from_disk, age) = relay.snapshot(&key).await;
+    assert_eq!(from_disk, before);
+    assert!(age.is_some());
+    // The edge relay and its SDK came through the restart with the same data.
+    assert!(!sdk.bool_value("checkout", &user, true));
+
+    // 3. The upstream comes back (on another address) and is changed while the relay still
+    //    cannot reach it; then the way opens and everyone downstream receives those changes.
+    let token = upstream.first_start_token.clone();
+    upstream = serve(&upstream_dir).await;
+    upstream.first_start_token = token;
+    set_flag_on(&upstream, "checkout", true).await;
+    set_flag_on(&upstream, "banner", false).await;
+    let mut stream = reqwest::Client::new()
+        .get(format!("{}/sdk/v1/stream", relay.base))
+        .header("Authorization", &key)
+        .send()
+        .await
+        .unwrap()
+        .bytes_stream();
+    let mut parser = EventParser::default();
+    let mut events = Vec::new();
+    while events.is_empty() {
+        let chunk = stream.next().await.unwrap().unwrap();
+        events.extend(parser.feed(&chunk));
+    }
+    assert_eq!(events[0].name, "put", "a new stream opens with the data");
+    proxy.point_to(port_of(&upstream.base));
+    let opened = Instant::now();
+    let patch = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let chunk = stream.next().await.unwrap().unwrap();
+            if let Some(event) = parser.feed(&chunk).into_iter().find(|e| e.name == "patch") {
+                return event;
+            }
+        }
+    })
+    .await
+    .expect("the relay pushes what it missed");
+    println!(
+        "missed changes reached the relay's stream {} ms after the upstream became reachable",
+        opened.elapsed().as_millis()
+    );
+    let patch: Value = serde_json::from_str(&patch.data).unwrap();
+    assert!(patch["flags"]["checkout"].is_object(), "{patch}");
+    assert!(patch["flags"]["banner"].is_object(), "{patch}");
+    eventually(
+        "the SDK behind two relays sees the missed changes",
+        30,
+        || async {
+            sdk.bool_value("checkout", &user, false)
+                && sdk.string_value("banner", &user, "x") == "hello"
+        },
+    )
+    .await;
+    let (code, ready) = relay.readiness().await;
+    assert_eq!((code, &ready["keys"][0]["data"]), (200, &json!("upstream")));
+    let (after, age) = relay.snapshot(&key).await;
+    assert_eq!(after, snapshot_at(&upstream.base, &key).await.0);
+    assert_eq!(age, Some(0));
+
+    // Keys the relay was not given are refused.
+    let refused = reqwest::Client::new()
+        .get(format!("{}/sdk/v1/snapshot", relay.base))
+        .header("Authorization", format!("{key}x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+
+    sdk.close().await;
+    edge.kill();
+    relay.kill();
+    upstream.child.kill().unwrap();
+    upstream.child.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn snapshot_at(base: &str, key: &str) -> (Value, Option<u64>) {
+    let response = reqwest::Client::new()
+        .get(format!("{base}/sdk/v1/snapshot"))
+        .header("Authorization", key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let age = data_age(response.headers());
+    (response.json().await.unwrap(), age)
+}
+
+#[test]
+fn relay_refuses_keys_it_cannot_follow() {
+    let output = Command::new(BIN)
+        .args([
+            "relay",
+            "--upstream",
+            "http://127.0.0.1:9",
+            "--sdk-key",
+            "syc_abc_def",
+        ])
+        .args(["--listen", &format!("127.0.0.1:{}", free_port())])
+        .arg("--data-dir")
+        .arg(std::env::temp_dir().join(format!("switchyard-relay-bad-{}", std::process::id())))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("server SDK keys"), "{stderr}");
+}
