@@ -1,5 +1,6 @@
-//! Client subcommands (`flags`, `segments`, `envs`, `tokens`) that drive the REST API: tables for
-//! people, `--output json` for scripts. No logic beyond building requests and printing answers.
+//! Client subcommands (`flags`, `segments`, `envs`, `tokens`, `import`) that drive the REST API:
+//! tables for people, `--output json` for scripts. No logic beyond building requests and
+//! printing answers.
 
 use std::path::PathBuf;
 
@@ -188,6 +189,84 @@ impl Api<'_> {
     async fn get(&self, path: &str) -> anyhow::Result<Value> {
         self.call(reqwest::Method::GET, path, None).await
     }
+
+    /// Replaces `{collection}/{key}` (at its current version) or creates it when absent.
+    async fn put_or_create(&self, collection: &str, mut body: Value) -> anyhow::Result<Value> {
+        let key = body["key"]
+            .as_str()
+            .context("the document needs a \"key\"")?
+            .to_owned();
+        let path = format!("{collection}/{key}");
+        match self.get(&path).await {
+            Ok(current) => {
+                body["version"] = current["version"].clone();
+                self.call(reqwest::Method::PUT, &path, Some(body)).await
+            }
+            Err(e) if e.to_string().starts_with("404") => {
+                self.call(reqwest::Method::POST, collection, Some(body))
+                    .await
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Loads a data file (native, LaunchDarkly or Unleash) into a project and one of its
+/// environments: segments, then every flag's definition, then every flag's targeting (so
+/// prerequisites and segment references resolve). Existing flags and segments are replaced.
+pub async fn run_import(
+    args: &ClientArgs,
+    data: &crate::eval::DataArgs,
+    env: &str,
+) -> anyhow::Result<()> {
+    use reqwest::Method;
+    let dataset = crate::eval::load(data)?;
+    let api = Api {
+        args,
+        http: reqwest::Client::new(),
+    };
+    let project = format!("/projects/{}", args.project);
+    for segment in &dataset.segments {
+        let body = serde_json::to_value(segment)?;
+        api.put_or_create(&format!("{project}/environments/{env}/segments"), body)
+            .await
+            .with_context(|| format!("segment {}", segment.key))?;
+    }
+    for flag in &dataset.flags {
+        let mut spec = serde_json::to_value(flag)?;
+        let targeting = serde_json::to_value(&flag.targeting)?;
+        if let (Some(spec), Some(targeting)) = (spec.as_object_mut(), targeting.as_object()) {
+            spec.retain(|field, _| !targeting.contains_key(field) && field != "version");
+        }
+        api.put_or_create(&format!("{project}/flags"), spec)
+            .await
+            .with_context(|| format!("flag {}", flag.key))?;
+    }
+    for flag in &dataset.flags {
+        let path = format!("{project}/environments/{env}/flags/{}", flag.key);
+        let mut targeting = serde_json::to_value(&flag.targeting)?;
+        targeting["version"] = api.get(&path).await?["version"].clone();
+        api.call(Method::PUT, &path, Some(targeting))
+            .await
+            .with_context(|| format!("targeting of flag {}", flag.key))?;
+    }
+    let summary = json!({
+        "project": args.project,
+        "environment": env,
+        "flags": dataset.flags.len(),
+        "segments": dataset.segments.len(),
+    });
+    if args.output == Output::Json {
+        println!("{summary}");
+    } else {
+        println!(
+            "imported {} flags and {} segments into {}/{env}",
+            dataset.flags.len(),
+            dataset.segments.len(),
+            args.project
+        );
+    }
+    Ok(())
 }
 
 fn read_json(path: &PathBuf) -> anyhow::Result<Value> {
@@ -347,21 +426,7 @@ pub async fn run_segments(args: &ClientArgs, command: &SegmentsCommand) -> anyho
         SegmentsCommand::Apply { env, file, comment } => {
             let mut body = read_json(file)?;
             body["comment"] = json!(comment);
-            let key = body["key"]
-                .as_str()
-                .context("the segment file needs a \"key\"")?
-                .to_owned();
-            match api.get(&format!("{}/{key}", base(env))).await {
-                Ok(current) => {
-                    body["version"] = current["version"].clone();
-                    api.call(Method::PUT, &format!("{}/{key}", base(env)), Some(body))
-                        .await?
-                }
-                Err(e) if e.to_string().starts_with("404") => {
-                    api.call(Method::POST, &base(env), Some(body)).await?
-                }
-                Err(e) => return Err(e),
-            }
+            api.put_or_create(&base(env), body).await?
         }
         SegmentsCommand::Delete { key, env } => {
             api.call(Method::DELETE, &format!("{}/{key}", base(env)), None)

@@ -85,7 +85,8 @@ impl From<TypeArg> for ValueType {
     }
 }
 
-fn load(args: &DataArgs) -> anyhow::Result<Dataset> {
+/// The data file as flags and segments, converted from its format.
+pub fn load(args: &DataArgs) -> anyhow::Result<Dataset> {
     let text = std::fs::read_to_string(&args.data)
         .with_context(|| format!("cannot read {}", args.data.display()))?;
     let parse_json = || -> anyhow::Result<Value> {

@@ -60,6 +60,16 @@ enum Command {
         #[command(subcommand)]
         command: client::TokensCommand,
     },
+    /// Load a data file (native, LaunchDarkly or Unleash) into an environment, through the API.
+    Import {
+        #[command(flatten)]
+        client: client::ClientArgs,
+        #[command(flatten)]
+        data: eval::DataArgs,
+        /// The environment that receives the targeting (flags are created project-wide).
+        #[arg(long)]
+        env: String,
+    },
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -112,6 +122,9 @@ fn run_async(command: Command) -> anyhow::Result<ExitCode> {
             Command::Envs { client, command } => client::run_envs(&client, &command).await.and(ok),
             Command::Tokens { client, command } => {
                 client::run_tokens(&client, &command).await.and(ok)
+            }
+            Command::Import { client, data, env } => {
+                client::run_import(&client, &data, &env).await.and(ok)
             }
             Command::Audit { command } => serve::run_audit(&command).await,
             Command::Eval(_) | Command::Validate(_) | Command::Openapi => {

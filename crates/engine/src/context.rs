@@ -187,6 +187,11 @@ impl Context {
         };
         let mut attributes = object.clone();
         attributes.remove("targetingKey");
+        // Flags imported from Unleash target and stick by `userId`; Unleash's own OpenFeature
+        // providers send the targeting key as `userId`, so do the same.
+        if !key.is_empty() && !attributes.contains_key("userId") {
+            attributes.insert("userId".to_owned(), Value::String(key.to_owned()));
+        }
         Ok(Context::single(SingleContext::new("user", key, attributes)))
     }
 

@@ -6,7 +6,25 @@ use switchyard_testkit as shared;
 
 use serde_json::Value;
 use switchyard_engine::import::unleash;
-use switchyard_engine::{Env, Snapshot};
+use switchyard_engine::{Context, Env, Snapshot};
+
+/// An Unleash context as an OpenFeature one: `userId` becomes `targetingKey` and properties
+/// become top-level attributes. `None` without a `userId` (no targeting key to send).
+fn openfeature_form(unleash: &Value) -> Option<Value> {
+    let object = unleash.as_object()?;
+    let user_id = object.get("userId")?.as_str()?;
+    let mut flat = serde_json::Map::new();
+    if let Some(Value::Object(properties)) = object.get("properties") {
+        flat.extend(properties.clone());
+    }
+    for (field, value) in object {
+        if field != "properties" && field != "userId" {
+            flat.insert(field.clone(), value.clone());
+        }
+    }
+    flat.insert("targetingKey".into(), Value::String(user_id.to_owned()));
+    Some(Value::Object(flat))
+}
 
 #[test]
 fn unleash_client_specification() {
@@ -27,6 +45,9 @@ fn unleash_client_specification() {
         for (i, test) in tests.iter().chain(variant_tests).enumerate() {
             total += 1;
             let context = unleash::context(&test["context"]).unwrap();
+            // The same context as an OpenFeature client sends it (OFREP, the providers).
+            let openfeature =
+                openfeature_form(&test["context"]).map(|c| Context::from_openfeature(&c).unwrap());
             let flag = test["toggleName"].as_str().unwrap();
             // Random stickiness must not matter at 0 % and 100 %: try several random values.
             for random in [0, 1, 49, 50, 99, 12_345, u32::MAX] {
@@ -35,6 +56,17 @@ fn unleash_client_specification() {
                     random,
                 };
                 let evaluation = snapshot.evaluate(flag, &context, &env);
+                if let Some(openfeature) = &openfeature {
+                    let remote = snapshot.evaluate(flag, openfeature, &env);
+                    if remote.variation_index != evaluation.variation_index {
+                        failures.push(format!(
+                            "{name} / {} (random {random}): the OpenFeature context got {:?}, \
+                             the Unleash context {:?}",
+                            test["description"], remote.variation_index, evaluation.variation_index
+                        ));
+                        break;
+                    }
+                }
                 let got = if i < tests.len() {
                     Value::Bool(evaluation.variation.is_some_and(|v| v.value == true))
                 } else {
