@@ -341,6 +341,11 @@ impl Snapshot {
         self.flag_index.get(key).map(|&i| &self.flags[i])
     }
 
+    /// A flag and its position in [`Snapshot::flags`] (for tables built alongside).
+    pub fn flag_with_position(&self, key: &str) -> Option<(usize, &CompiledFlag)> {
+        self.flag_index.get(key).map(|&i| (i, &self.flags[i]))
+    }
+
     pub fn flags(&self) -> impl Iterator<Item = &CompiledFlag> {
         self.flags.iter()
     }

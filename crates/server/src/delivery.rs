@@ -94,6 +94,8 @@ pub struct Published {
     pub patch: Option<(Arc<Patch>, Bytes)>,
     /// The OFREP `refetchEvaluation` notification for this revision.
     pub refetch_frame: Bytes,
+    /// OFREP answer pieces for this revision's flags.
+    pub ofrep: crate::ofrep::OfrepFragments,
 }
 
 impl Published {
@@ -107,8 +109,10 @@ impl Published {
         let revision = data.revision;
         let etag = format!("\"v{FORMAT}-{revision}\"");
         let refetch = json!({"type": "refetchEvaluation", "etag": etag, "revision": revision});
+        let compiled = Snapshot::compile(&data.dataset());
         Published {
-            compiled: Snapshot::compile(&data.dataset()),
+            ofrep: crate::ofrep::OfrepFragments::new(&compiled),
+            compiled,
             put_frame: frame(revision, "put", &snapshot),
             patch: patch.map(|patch| {
                 let body = serde_json::to_vec(&patch).unwrap_or_default();

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -169,29 +169,80 @@ impl Request {
     }
 }
 
-/// The flag as `access` may see it.
-fn visible<'s>(snapshot: &'s Snapshot, access: &SdkAccess, key: &str) -> Option<&'s CompiledFlag> {
-    snapshot
-        .flag(key)
-        .filter(|flag| access.kind == SdkKeyKind::Server || flag.client_visible())
+/// OFREP answer pieces that depend only on the published data, encoded once per revision so
+/// a bulk answer is mostly copying bytes (one entry per flag, in the snapshot's order).
+#[derive(Debug, Default)]
+pub struct OfrepFragments {
+    flags: Vec<FlagFragments>,
 }
 
-/// The evaluation of one flag: `Ok` is an OFREP success body, `Err` an error (status, code).
-fn evaluate(
-    snapshot: &Snapshot,
-    flag: &CompiledFlag,
-    request: &Request,
-) -> Result<Value, (StatusCode, &'static str, String)> {
+#[derive(Debug)]
+struct FlagFragments {
+    /// `"key":"…",`
+    key: Vec<u8>,
+    /// `"version":N`
+    version: Vec<u8>,
+    /// Per variation: `,"value":…,"variant":"…"`.
+    variations: Vec<Vec<u8>>,
+}
+
+impl OfrepFragments {
+    pub fn new(snapshot: &Snapshot) -> OfrepFragments {
+        OfrepFragments {
+            flags: snapshot
+                .flags()
+                .map(|flag| FlagFragments {
+                    key: format!("\"key\":{},", json(flag.key())).into_bytes(),
+                    version: format!("\"version\":{}", flag.version()).into_bytes(),
+                    variations: flag
+                        .variations()
+                        .iter()
+                        .map(|v| {
+                            format!(",\"value\":{},\"variant\":{}", json(&v.value), json(&v.key))
+                                .into_bytes()
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}
+
+/// How one flag's evaluation turned out, before it is written.
+enum Outcome<'s> {
+    Served {
+        reason: Reason<'s>,
+        openfeature_reason: &'static str,
+        variation_index: Option<usize>,
+    },
+    Failed {
+        status: StatusCode,
+        code: &'static str,
+        details: String,
+    },
+}
+
+/// Evaluates one flag for a request.
+fn evaluate<'s>(snapshot: &'s Snapshot, flag: &'s CompiledFlag, request: &Request) -> Outcome<'s> {
+    let failed = |status, code, details: &str| Outcome::Failed {
+        status,
+        code,
+        details: details.to_owned(),
+    };
     let context = match &request.context {
         Ok(context) => context,
-        Err(details) => return Err((StatusCode::BAD_REQUEST, "INVALID_CONTEXT", details.clone())),
+        Err(details) => return failed(StatusCode::BAD_REQUEST, "INVALID_CONTEXT", details),
     };
     if request.keyless && flag.is_on() && !flag.is_static() {
-        return Err((
+        return failed(
             StatusCode::BAD_REQUEST,
             "TARGETING_KEY_MISSING",
-            "this flag targets or splits by key: the context needs a `targetingKey`".into(),
-        ));
+            "this flag targets or splits by key: the context needs a `targetingKey`",
+        );
     }
     let env = Env {
         now_ms: crate::now_ms(),
@@ -203,31 +254,59 @@ fn evaluate(
             ErrorKind::MalformedFlag => "the flag's configuration cannot be evaluated",
             _ => "evaluation failed",
         };
-        return Err((
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "GENERAL",
-            details.to_owned(),
-        ));
+        return failed(StatusCode::INTERNAL_SERVER_ERROR, "GENERAL", details);
     }
-    let mut metadata = json!({
-        "version": flag.version(),
-        "reasonKind": evaluation.reason.kind_name(),
-    });
-    if let Reason::PrerequisiteFailed { prerequisite_key } = evaluation.reason {
-        metadata["prerequisiteKey"] = Value::String(prerequisite_key.to_owned());
+    Outcome::Served {
+        openfeature_reason: evaluation.reason.openfeature(flag.is_static()),
+        reason: evaluation.reason,
+        variation_index: evaluation.variation_index,
     }
-    let mut body = json!({
-        "key": flag.key(),
-        "reason": evaluation.reason.openfeature(flag.is_static()),
-        "metadata": metadata,
-    });
-    // No variation (off without an off-variation): omitting the value tells the client to use
-    // its own default.
-    if let Some(variation) = evaluation.variation {
-        body["value"] = variation.value.clone();
-        body["variant"] = Value::String(variation.key.clone());
+}
+
+/// Writes one flag's OFREP object. No variation (off without an off-variation) omits the
+/// value, which tells the client to use its own default.
+fn write_flag(out: &mut Vec<u8>, fragments: &FlagFragments, outcome: &Outcome<'_>) {
+    out.push(b'{');
+    out.extend_from_slice(&fragments.key);
+    match outcome {
+        Outcome::Served {
+            reason,
+            openfeature_reason,
+            variation_index,
+        } => {
+            out.extend_from_slice(b"\"reason\":\"");
+            out.extend_from_slice(openfeature_reason.as_bytes());
+            out.extend_from_slice(b"\",\"metadata\":{");
+            out.extend_from_slice(&fragments.version);
+            out.extend_from_slice(b",\"reasonKind\":\"");
+            out.extend_from_slice(reason.kind_name().as_bytes());
+            out.push(b'"');
+            if let Reason::PrerequisiteFailed { prerequisite_key } = reason {
+                out.extend_from_slice(b",\"prerequisiteKey\":");
+                let _ = serde_json::to_writer(&mut *out, prerequisite_key);
+            }
+            out.push(b'}');
+            if let Some(variation) = variation_index.and_then(|i| fragments.variations.get(i)) {
+                out.extend_from_slice(variation);
+            }
+        }
+        Outcome::Failed { code, details, .. } => {
+            out.extend_from_slice(b"\"errorCode\":\"");
+            out.extend_from_slice(code.as_bytes());
+            out.extend_from_slice(b"\",\"errorDetails\":");
+            let _ = serde_json::to_writer(&mut *out, details);
+        }
     }
-    Ok(body)
+    out.push(b'}');
+}
+
+fn json_response(body: Vec<u8>) -> Response {
+    let mut response = Body::from(body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 async fn evaluate_one(
@@ -239,7 +318,7 @@ async fn evaluate_one(
     // Every failure of a single-flag evaluation names the flag.
     match evaluate_one_flag(&delivery, &key, &headers, &body).await {
         Ok((body, feed)) => {
-            let mut response = Json(body).into_response();
+            let mut response = json_response(body);
             insert_data_age(response.headers_mut(), &feed);
             response
         }
@@ -252,23 +331,38 @@ async fn evaluate_one_flag(
     key: &str,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(Value, Arc<Feed>), Failure> {
+) -> Result<(Vec<u8>, Arc<Feed>), Failure> {
     let Admitted {
         access,
         request,
         feed,
         published,
     } = admit(delivery, headers, body).await?;
-    let flag = visible(&published.compiled, &access, key).ok_or_else(|| {
-        Failure::new(
-            StatusCode::NOT_FOUND,
-            "FLAG_NOT_FOUND",
-            format!("no flag {key:?} in this environment"),
-        )
-    })?;
-    let body = evaluate(&published.compiled, flag, &request)
-        .map_err(|(status, code, details)| Failure::new(status, code, details))?;
-    Ok((body, feed))
+    let (position, flag) = published
+        .compiled
+        .flag_with_position(key)
+        .filter(|(_, flag)| access.kind == SdkKeyKind::Server || flag.client_visible())
+        .ok_or_else(|| {
+            Failure::new(
+                StatusCode::NOT_FOUND,
+                "FLAG_NOT_FOUND",
+                format!("no flag {key:?} in this environment"),
+            )
+        })?;
+    let outcome = evaluate(&published.compiled, flag, &request);
+    if let Outcome::Failed {
+        status,
+        code,
+        details,
+    } = outcome
+    {
+        return Err(Failure::new(status, code, details));
+    }
+    let mut out = Vec::with_capacity(256);
+    if let Some(fragments) = published.ofrep.flags.get(position) {
+        write_flag(&mut out, fragments, &outcome);
+    }
+    Ok((out, feed))
 }
 
 async fn evaluate_all(
@@ -302,27 +396,28 @@ async fn evaluate_all(
     {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        let flags: Vec<Value> = published
-            .compiled
-            .flags()
-            .filter(|flag| access.kind == SdkKeyKind::Server || flag.client_visible())
-            .map(|flag| match evaluate(&published.compiled, flag, &request) {
-                Ok(body) => body,
-                Err((_, code, details)) => {
-                    json!({"key": flag.key(), "errorCode": code, "errorDetails": details})
-                }
-            })
-            .collect();
-        Json(json!({
-            "flags": flags,
-            "metadata": {"revision": published.revision()},
-            "eventStreams": [{
-                "type": "sse",
-                "url": events_url(&headers, &access),
-                "inactivityDelaySec": INACTIVITY_DELAY_SEC,
-            }],
-        }))
-        .into_response()
+        let snapshot = &published.compiled;
+        let mut out = Vec::with_capacity(published.ofrep.flags.len() * 128 + 256);
+        out.extend_from_slice(b"{\"flags\":[");
+        let mut first = true;
+        for (flag, fragments) in snapshot.flags().zip(&published.ofrep.flags) {
+            if access.kind != SdkKeyKind::Server && !flag.client_visible() {
+                continue;
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            write_flag(&mut out, fragments, &evaluate(snapshot, flag, &request));
+        }
+        out.extend_from_slice(b"],\"metadata\":{\"revision\":");
+        out.extend_from_slice(published.revision().to_string().as_bytes());
+        out.extend_from_slice(b"},\"eventStreams\":[{\"type\":\"sse\",\"url\":");
+        let _ = serde_json::to_writer(&mut out, &events_url(&headers, &access));
+        out.extend_from_slice(b",\"inactivityDelaySec\":");
+        out.extend_from_slice(INACTIVITY_DELAY_SEC.to_string().as_bytes());
+        out.extend_from_slice(b"}]}");
+        json_response(out)
     };
     if let Ok(etag) = HeaderValue::from_str(&etag) {
         response.headers_mut().insert(header::ETAG, etag);

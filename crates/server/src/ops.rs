@@ -36,6 +36,9 @@ struct RouteLabels {
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
+    /// Request ids need to be unique, not secret: a seeded generator spares a system call per
+    /// request.
+    request_ids: switchyard_engine::RandomSource,
     requests: Family<RequestLabels, Counter>,
     durations: Family<RouteLabels, Histogram>,
 }
@@ -57,8 +60,10 @@ impl Default for Metrics {
             "HTTP request latency by route",
             durations.clone(),
         );
+        let seed = u64::from_str_radix(&crate::auth::random_hex(8), 16).unwrap_or_default();
         Metrics {
             registry,
+            request_ids: switchyard_engine::RandomSource::new(seed),
             requests,
             durations,
         }
@@ -147,7 +152,13 @@ pub async fn observe(
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map_or_else(|| crate::auth::random_hex(8), str::to_owned);
+        .map_or_else(
+            || {
+                let ids = &metrics.request_ids;
+                format!("{:08x}{:08x}", ids.next_u32(), ids.next_u32())
+            },
+            str::to_owned,
+        );
     let method = request.method().to_string();
     let route = request
         .extensions()
