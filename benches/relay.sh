@@ -4,11 +4,15 @@
 #   evaluated flags: Switchyard relay OFREP bulk   vs  Edge GET /api/frontend
 #   raw data:        Switchyard relay SDK snapshot vs  Edge GET /api/client/features
 # Each pair runs ROUNDS times, alternating; medians of req/s and p99 are printed with ratios.
-# Usage: bash benches/relay.sh [ROUNDS]   (needs wrk and unleash-edge; see ../shared/anchors.md)
+# Both servers get the same number of request threads (WORKERS, default 2 = Edge's default).
+# Usage: [WORKERS=N] bash benches/relay.sh [ROUNDS]   (needs wrk and unleash-edge; see
+# ../shared/anchors.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS="${1:-3}"
+WORKERS="${WORKERS:-2}"
 DATA="${SWITCHYARD_BENCH_DATA:-../shared/bench-data}"
+# The version anchors.md pins; Edge has no --version flag.
 EDGE="${UNLEASH_EDGE:-$(command -v unleash-edge || echo /work/anchors/edge/install/bin/unleash-edge)}"
 command -v wrk >/dev/null || { echo "wrk is missing (apt-get install wrk)"; exit 1; }
 [ -x "$EDGE" ] || { echo "unleash-edge is missing: build it as ../shared/anchors.md says, or set UNLEASH_EDGE"; exit 1; }
@@ -36,7 +40,7 @@ measure() {
 }
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-echo "# relay vs Unleash Edge $("$EDGE" --version 2>/dev/null | head -1), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%F)"
+echo "# relay vs Unleash Edge ${EDGE_VERSION:-19.15.1}, $WORKERS request threads each, $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%F)"
 echo
 echo "| dataset | workload | Switchyard relay req/s | p99 ms | Unleash Edge req/s | p99 ms | throughput ratio |"
 echo "|---|---|---:|---:|---:|---:|---:|"
@@ -56,10 +60,10 @@ for dataset in unleash-5-flags unleash-350-flags; do
     -H "Authorization: Bearer $token" -H 'content-type: application/json' -d '{"kind":"server"}' |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
   "$BIN" relay --upstream "http://127.0.0.1:$serve_port" --sdk-key "$key" \
-    --listen "127.0.0.1:$relay_port" --data-dir "$dir/relay" --log error &
+    --listen "127.0.0.1:$relay_port" --data-dir "$dir/relay" --workers "$WORKERS" --log error &
   PIDS+=($!)
   wait_ok "http://127.0.0.1:$relay_port/readyz"
-  "$EDGE" --port "$edge_port" offline -b "$file" -c '*:development.secret' -f '*:development.front' \
+  "$EDGE" --port "$edge_port" --workers "$WORKERS" offline -b "$file" -c '*:development.secret' -f '*:development.front' \
     >"$dir/edge.out" 2>&1 &
   PIDS+=($!)
   wait_ok -H 'Authorization: *:development.secret' "http://127.0.0.1:$edge_port/api/client/features"

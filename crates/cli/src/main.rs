@@ -105,9 +105,16 @@ fn main() -> ExitCode {
 }
 
 fn run_async(command: Command) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    let workers = match &command {
+        Command::Serve(args) => args.runtime.workers,
+        Command::Relay(args) => args.runtime.workers,
+        _ => None,
+    };
+    if let Some(workers) = workers {
+        runtime.worker_threads(workers.max(1));
+    }
+    let runtime = runtime.enable_all().build()?;
     runtime.block_on(async move {
         let ok = Ok(ExitCode::SUCCESS);
         match command {

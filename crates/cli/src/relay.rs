@@ -8,7 +8,7 @@ use clap::Args;
 use switchyard_server::delivery::DeliveryConfig;
 use switchyard_server::relay::{DEFAULT_RELAY_LISTEN, Relay, RelayConfig};
 
-use crate::serve::{LogArgs, shutdown_signal};
+use crate::serve::{LogArgs, RuntimeArgs, shutdown_signal};
 
 #[derive(Debug, Args)]
 pub struct RelayArgs {
@@ -46,6 +46,8 @@ pub struct RelayArgs {
     ofrep_rate_limit: u32,
     #[command(flatten)]
     log: LogArgs,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
 }
 
 pub async fn run_relay(args: &RelayArgs) -> anyhow::Result<()> {

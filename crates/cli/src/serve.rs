@@ -40,6 +40,15 @@ pub enum LogFormat {
     Json,
 }
 
+/// Runtime options shared by the long-running commands.
+#[derive(Debug, Args)]
+pub struct RuntimeArgs {
+    /// Threads serving requests (default: one per CPU). On a machine shared with other busy
+    /// processes, fewer threads can mean lower tail latency.
+    #[arg(long, env = "SWITCHYARD_WORKERS")]
+    pub workers: Option<usize>,
+}
+
 /// Logging options shared by the long-running commands.
 #[derive(Debug, Args)]
 pub struct LogArgs {
@@ -79,6 +88,8 @@ pub struct ServeArgs {
     listen: String,
     #[command(flatten)]
     log: LogArgs,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
     /// OFREP evaluation requests per second allowed per SDK key (0: unlimited); over it, 429.
     #[arg(long, env = "SWITCHYARD_OFREP_RATE_LIMIT", default_value_t = 0)]
     ofrep_rate_limit: u32,

@@ -1,11 +1,12 @@
 //! The control plane behind `switchyard serve`: the REST API under `/api/v1` (with its OpenAPI
-//! document), access control, the audit log, and the operations endpoints (`/healthz`,
-//! `/readyz`, `/metrics`).
+//! document), access control, the audit log, flag delivery (SDK snapshot and stream, OFREP) and
+//! the operations endpoints (`/healthz`, `/readyz`, `/metrics`); and the edge node behind
+//! `switchyard relay` ([`relay`]), which serves the same delivery endpoints from an upstream.
 //!
 //! The server owns HTTP and authorization; [`switchyard_store`] owns durability and the audit
 //! chain; [`switchyard_engine`] decides what is valid (a change is compiled before it is stored).
-//! It never evaluates flags for callers yet and never keeps state that a second replica on the
-//! same database would not see: every request reads the store.
+//! It never keeps state that a second replica on the same database would not see: the API reads
+//! the store, and delivery's in-memory feeds are a cache of it.
 
 pub mod api;
 pub mod auth;
