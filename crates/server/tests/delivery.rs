@@ -153,6 +153,8 @@ async fn sqlite() {
     sdk_client(url("sdk"), &dir).await;
     eprintln!("ofrep");
     ofrep(url("ofrep")).await;
+    eprintln!("stream limit");
+    stream_limit(url("limit")).await;
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -165,6 +167,67 @@ async fn postgres() {
     snapshot_and_stream(cluster.create_database()).await;
     eprintln!("postgres: replicas");
     replicas_propagate_and_catch_up(&cluster).await;
+}
+
+/// Open streams are counted and bounded; a stream that ends gives its place back.
+async fn stream_limit(url: String) {
+    let server = Server::start_with(
+        &url,
+        None,
+        DeliveryConfig {
+            max_streams: 2,
+            ..quick()
+        },
+    )
+    .await;
+    seed(&server).await;
+    let key = sdk_key(&server, "server").await;
+    let open_streams = || async {
+        let metrics = reqwest::get(format!("{}/metrics", server.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("switchyard_sdk_streams_open "))
+            .map(|v| v.trim().parse::<i64>().unwrap())
+    };
+    let mut first = Stream::open(&server.base, &key, None).await;
+    assert_eq!(first.next().await.unwrap().name, "put");
+    let mut second = Stream::open(&server.base, &key, None).await;
+    assert_eq!(second.next().await.unwrap().name, "put");
+    assert_eq!(open_streams().await, Some(2));
+    let refused = reqwest::Client::new()
+        .get(format!("{}/sdk/v1/stream", server.base))
+        .header("authorization", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(refused.headers()["retry-after"], "5");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    // The snapshot is still served over the limit.
+    let snapshot = reqwest::Client::new()
+        .get(format!("{}/sdk/v1/snapshot", server.base))
+        .header("authorization", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(snapshot.status(), StatusCode::OK);
+    assert_eq!(snapshot.headers()["x-switchyard-data-age"], "0");
+    drop(first);
+    let deadline = Instant::now() + WAIT;
+    while open_streams().await != Some(1) {
+        assert!(Instant::now() < deadline, "a closed stream gives its place back");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut third = Stream::open(&server.base, &key, None).await;
+    assert_eq!(third.next().await.unwrap().name, "put");
+    drop((second, third));
+    server.stop().await;
 }
 
 async fn snapshot_and_stream(url: String) {
