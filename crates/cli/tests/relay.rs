@@ -323,9 +323,39 @@ async fn relay_keeps_serving_while_its_upstream_is_away() {
         .unwrap();
     assert_eq!(refused.status(), 401);
 
+    // SIGTERM with a stream open: the relay ends its streams and exits cleanly.
     sdk.close().await;
     edge.kill();
-    relay.kill();
+    let mut open = reqwest::Client::new()
+        .get(format!("{}/sdk/v1/stream", relay.base))
+        .header("Authorization", &key)
+        .send()
+        .await
+        .unwrap()
+        .bytes_stream();
+    assert!(open.next().await.is_some());
+    let terminated = Command::new("kill")
+        .args(["-TERM", &relay.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(terminated.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(status) = relay.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the relay did not stop on SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(exit.success(), "{exit}");
+    while let Some(chunk) = open.next().await {
+        if chunk.is_err() {
+            break;
+        }
+    }
     upstream.child.kill().unwrap();
     upstream.child.wait().unwrap();
     let _ = std::fs::remove_dir_all(&dir);

@@ -221,7 +221,10 @@ async fn stream_limit(url: String) {
     drop(first);
     let deadline = Instant::now() + WAIT;
     while open_streams().await != Some(1) {
-        assert!(Instant::now() < deadline, "a closed stream gives its place back");
+        assert!(
+            Instant::now() < deadline,
+            "a closed stream gives its place back"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let mut third = Stream::open(&server.base, &key, None).await;
