@@ -195,7 +195,8 @@ impl SyncStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlagsChanged {
     pub revision: i64,
-    /// Flags whose configuration changed, appeared or disappeared.
+    /// Flags whose configuration changed, appeared or disappeared; after a segment change,
+    /// every flag.
     pub flags: Vec<String>,
 }
 
@@ -529,7 +530,19 @@ impl Inner {
     fn replace(&self, data: FlagData, from: DataSource) {
         let previous = self.current.load_full();
         let changed: Vec<String> = match previous.as_ref() {
-            Some(previous) => previous.data.diff(&data).flags.into_keys().collect(),
+            Some(previous) => {
+                let patch = previous.data.diff(&data);
+                if patch.segments.is_empty() {
+                    patch.flags.into_keys().collect()
+                } else {
+                    // Any flag may read a segment (directly or through another segment), so a
+                    // segment change may change every flag's answers.
+                    let mut keys: std::collections::BTreeSet<String> =
+                        patch.flags.into_keys().collect();
+                    keys.extend(data.flags.keys().cloned());
+                    keys.into_iter().collect()
+                }
+            }
             None => data.flags.keys().cloned().collect(),
         };
         let revision = data.revision;
@@ -556,4 +569,44 @@ fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn data(revision: i64, segment_values: &[&str]) -> FlagData {
+        serde_json::from_value(serde_json::json!({
+            "format": switchyard_engine::wire::FORMAT,
+            "revision": revision,
+            "flags": {
+                "a": {"key": "a", "kind": "boolean", "variations": [{"key": "on", "value": true}, {"key": "off", "value": false}],
+                      "on": true, "off_variation": 1, "fallthrough": {"variation": 0}},
+                "b": {"key": "b", "kind": "boolean", "variations": [{"key": "on", "value": true}, {"key": "off", "value": false}],
+                      "on": false, "off_variation": 1, "fallthrough": {"variation": 0}}
+            },
+            "segments": {"staff": {"key": "staff", "included": [{"kind": "user", "values": segment_values}]}}
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_segment_change_is_announced_for_every_flag() {
+        let client = Client::builder("http://127.0.0.1:9", "sys_x_y")
+            .sync(SyncMode::Offline)
+            .init_timeout(Duration::ZERO)
+            .build()
+            .await;
+        client.inner.replace(data(1, &["ann"]), DataSource::Server);
+        let mut changes = client.subscribe();
+        client
+            .inner
+            .replace(data(2, &["ann", "bob"]), DataSource::Server);
+        let change = changes.try_recv().unwrap();
+        assert_eq!(change.revision, 2);
+        assert_eq!(change.flags, vec!["a".to_owned(), "b".to_owned()]);
+        assert_eq!(*client.watch_revision().borrow(), Some(2));
+    }
 }
