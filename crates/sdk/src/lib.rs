@@ -18,6 +18,7 @@
 //! revision, never a mix. The SDK depends on the engine and the wire format, not on the server.
 
 mod cache;
+pub mod events;
 pub mod sse;
 mod sync;
 
@@ -36,7 +37,10 @@ use switchyard_engine::wire::FlagData;
 use switchyard_engine::{Env, RandomSource, Snapshot, ValueType};
 use tokio::sync::{broadcast, watch};
 
+pub use events::EventsConfig;
 pub use switchyard_engine::{Context, ContextError, ErrorKind, SingleContext};
+
+use events::{Evaluated, Recorder};
 
 /// How the SDK keeps its data current.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +71,8 @@ pub struct Config {
     pub stream_read_timeout: Duration,
     /// While the stream is down, the snapshot is polled at most this often.
     pub fallback_poll_interval: Duration,
+    /// Evaluation summaries, exposures and metric events (`docs/events.md`).
+    pub events: EventsConfig,
 }
 
 /// Builds a [`Client`].
@@ -101,6 +107,11 @@ impl ClientBuilder {
         self.config.fallback_poll_interval = interval;
         self
     }
+    /// Event settings; `EventsConfig { enabled: false, .. }` records and sends nothing.
+    pub fn events(mut self, events: EventsConfig) -> Self {
+        self.config.events = events;
+        self
+    }
 
     /// Starts syncing (on the current Tokio runtime) and waits up to the init timeout for data.
     /// Data from the last-known-good file counts: a client that found one returns at once.
@@ -130,8 +141,10 @@ struct Inner {
     installed: watch::Sender<Option<i64>>,
     status: watch::Sender<SyncStatus>,
     closing: watch::Sender<bool>,
-    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The sync task and the events sender, awaited by `close`.
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     random: RandomSource,
+    events: Arc<Recorder>,
 }
 
 /// Flag data and its compiled form, replaced as a whole.
@@ -251,6 +264,18 @@ impl Reason {
         }
     }
 
+    /// The reason's kind, as events and OFREP metadata name it (`RULE_MATCH`, …).
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Reason::Off => "OFF",
+            Reason::TargetMatch => "TARGET_MATCH",
+            Reason::RuleMatch { .. } => "RULE_MATCH",
+            Reason::Fallthrough { .. } => "FALLTHROUGH",
+            Reason::PrerequisiteFailed { .. } => "PREREQUISITE_FAILED",
+            Reason::Error { .. } => "ERROR",
+        }
+    }
+
     pub fn error_kind(&self) -> Option<ErrorKind> {
         match self {
             Reason::Error { error_kind } => Some(*error_kind),
@@ -293,6 +318,7 @@ impl Client {
                 backoff_max: Duration::from_secs(30),
                 stream_read_timeout: Duration::from_secs(60),
                 fallback_poll_interval: Duration::from_secs(30),
+                events: EventsConfig::default(),
             },
         }
     }
@@ -317,17 +343,33 @@ impl Client {
             })
             .0,
             closing: watch::channel(false).0,
-            task: Mutex::new(None),
+            tasks: Mutex::new(Vec::new()),
             random: RandomSource::new(seed),
+            events: Arc::new(Recorder::new(
+                EventsConfig {
+                    // Offline clients have nowhere to send events.
+                    enabled: config.events.enabled && config.sync != SyncMode::Offline,
+                    ..config.events.clone()
+                },
+                now_ms(),
+            )),
             config,
         });
         if let Some((data, written)) = inner.config.cache_file.as_deref().and_then(cache::read) {
             inner.replace(data, DataSource::CacheFile);
             inner.status.send_modify(|s| s.verified_at = written);
         }
-        let task = sync::spawn(inner.clone());
-        if let Ok(mut slot) = inner.task.lock() {
-            *slot = Some(task);
+        let mut tasks = vec![sync::spawn(inner.clone())];
+        if inner.events.is_recording() {
+            tasks.push(events::spawn_sender(
+                inner.events.clone(),
+                inner.config.base_url.clone(),
+                inner.config.sdk_key.clone(),
+                inner.closing.subscribe(),
+            ));
+        }
+        if let Ok(mut slot) = inner.tasks.lock() {
+            *slot = tasks;
         }
         Client { inner }
     }
@@ -450,9 +492,25 @@ impl Client {
     ) -> Detail<T> {
         let guard = self.inner.current.load();
         match guard.as_ref() {
-            Some(loaded) => self
-                .inner
-                .evaluate(loaded, flag, context, want, default, convert),
+            Some(loaded) => {
+                let detail = self
+                    .inner
+                    .evaluate(loaded, flag, context, want, default, convert);
+                if let Some(version) = detail.flag_version {
+                    self.inner.events.evaluated(
+                        &Evaluated {
+                            flag,
+                            version,
+                            variation_index: detail.variation_index,
+                            variation: detail.variation.as_deref(),
+                            reason: detail.reason.kind_name(),
+                        },
+                        context,
+                        now_ms(),
+                    );
+                }
+                detail
+            }
             None => Detail {
                 value: default,
                 variation: None,
@@ -464,11 +522,23 @@ impl Client {
         }
     }
 
-    /// Stops syncing and waits for the sync task to end. Evaluation keeps serving the last data.
+    /// Records a metric event for `context` (an error, a latency in ms, a purchase amount…);
+    /// it is attributed to the variations this context was exposed to. Never blocks.
+    pub fn track(&self, name: &str, context: &Context, value: f64) {
+        self.inner.events.track(name, context, value, now_ms());
+    }
+
+    /// Stops syncing, sends the events still queued, and waits for both to finish. Evaluation
+    /// keeps serving the last data.
     pub async fn close(&self) {
         self.inner.closing.send_replace(true);
-        let task = self.inner.task.lock().ok().and_then(|mut t| t.take());
-        if let Some(task) = task {
+        let tasks = self
+            .inner
+            .tasks
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default();
+        for task in tasks {
             let _ = task.await;
         }
     }
@@ -565,7 +635,7 @@ impl Inner {
     }
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)

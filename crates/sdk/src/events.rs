@@ -1,0 +1,453 @@
+//! What the SDK reports (format in `docs/events.md`): a summary of every evaluation (flag,
+//! version, variation, reason kind, count per window), the first exposure of each context to
+//! each flag variation (deduplicated in a bounded cache), and metric events from
+//! [`crate::Client::track`].
+//!
+//! Recording is a short critical section on in-memory maps; sending happens on a background task
+//! that batches, gzips and posts to `POST /events/v1/bulk` every flush interval and on close,
+//! retrying with backoff. The queue is bounded: when it is full the oldest event is dropped and
+//! counted, and the count is reported with the next batch.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::{Hash, Hasher};
+use std::io::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::Serialize;
+use switchyard_engine::Context;
+
+/// Event settings (see [`crate::ClientBuilder::events`]).
+#[derive(Debug, Clone)]
+pub struct EventsConfig {
+    /// Record and send events at all.
+    pub enabled: bool,
+    /// How often batches are sent (and evaluation summaries cut).
+    pub flush_interval: Duration,
+    /// Exposures and metric events kept while waiting to be sent; beyond it the oldest go.
+    pub capacity: usize,
+    /// Distinct (context, flag, variation) exposures remembered to avoid resending them.
+    pub exposure_cache: usize,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            enabled: true,
+            flush_interval: Duration::from_secs(5),
+            capacity: 10_000,
+            exposure_cache: 100_000,
+        }
+    }
+}
+
+/// The events format version sent in every batch.
+pub const EVENTS_FORMAT: u32 = 1;
+
+/// One context part, as events name it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContextRef {
+    pub kind: String,
+    pub key: String,
+}
+
+/// A queued event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    Exposure {
+        at_ms: i64,
+        contexts: Vec<ContextRef>,
+        flag: String,
+        version: u64,
+        variation: String,
+        reason: &'static str,
+    },
+    Metric {
+        at_ms: i64,
+        contexts: Vec<ContextRef>,
+        name: String,
+        value: f64,
+    },
+}
+
+/// Evaluations of one flag version's variation for one reason kind, within a window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub flag: String,
+    pub version: u64,
+    /// `None`: the caller's default was served.
+    pub variation: Option<String>,
+    pub reason: &'static str,
+    pub count: u64,
+}
+
+/// What one `POST /events/v1/bulk` carries.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Batch {
+    pub format: u32,
+    pub sdk: &'static str,
+    /// The summary window: from `start_ms` to `end_ms`.
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub summaries: Vec<Summary>,
+    pub events: Vec<Event>,
+    /// Events dropped on this client since the previous batch (queue full).
+    pub dropped: u64,
+}
+
+/// Summary counters: flag → (version, variation index, reason) → (variation key, count).
+type Counters = HashMap<String, HashMap<(u64, Option<usize>, &'static str), (Option<String>, u64)>>;
+
+/// The current summary window, and summaries of a batch that could not be sent.
+#[derive(Debug)]
+struct Window {
+    start_ms: i64,
+    counters: Counters,
+    carried: Vec<Summary>,
+}
+
+/// Everything recorded and not yet sent.
+#[derive(Debug)]
+pub struct Recorder {
+    config: EventsConfig,
+    window: Mutex<Window>,
+    seen: Mutex<HashSet<u64>>,
+    queue: Mutex<VecDeque<Event>>,
+    dropped: AtomicU64,
+    /// Cleared when the server has no intake or refuses the key: recording stops too.
+    accepting: AtomicBool,
+}
+
+/// What an evaluation contributes to the events.
+#[derive(Debug)]
+pub struct Evaluated<'a> {
+    pub flag: &'a str,
+    pub version: u64,
+    pub variation_index: Option<usize>,
+    pub variation: Option<&'a str>,
+    pub reason: &'static str,
+}
+
+impl Recorder {
+    pub fn new(config: EventsConfig, now_ms: i64) -> Recorder {
+        Recorder {
+            accepting: AtomicBool::new(config.enabled),
+            config,
+            window: Mutex::new(Window {
+                start_ms: now_ms,
+                counters: HashMap::new(),
+                carried: Vec::new(),
+            }),
+            seen: Mutex::default(),
+            queue: Mutex::default(),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    pub fn config(&self) -> &EventsConfig {
+        &self.config
+    }
+
+    pub fn is_recording(&self) -> bool {
+        self.accepting.load(Ordering::Relaxed)
+    }
+
+    /// Stops recording and sending (the server cannot take events).
+    pub fn stop(&self) {
+        self.accepting.store(false, Ordering::Relaxed);
+    }
+
+    /// Counts an evaluation and, the first time this context sees this variation, queues an
+    /// exposure.
+    pub fn evaluated(&self, evaluated: &Evaluated<'_>, context: &Context, now_ms: i64) {
+        if !self.is_recording() {
+            return;
+        }
+        if let Ok(mut window) = self.window.lock() {
+            // Look up by `&str` first: the flag's key is copied only the first time.
+            let counters = match window.counters.get_mut(evaluated.flag) {
+                Some(counters) => counters,
+                None => window.counters.entry(evaluated.flag.to_owned()).or_default(),
+            };
+            let slot = (
+                evaluated.version,
+                evaluated.variation_index,
+                evaluated.reason,
+            );
+            counters
+                .entry(slot)
+                .or_insert_with(|| (evaluated.variation.map(str::to_owned), 0))
+                .1 += 1;
+        }
+        let Some(variation) = evaluated.variation else {
+            return;
+        };
+        let fingerprint = {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            for part in context.parts() {
+                part.kind().hash(&mut hasher);
+                part.key().hash(&mut hasher);
+            }
+            evaluated.flag.hash(&mut hasher);
+            variation.hash(&mut hasher);
+            hasher.finish()
+        };
+        let first = match self.seen.lock() {
+            Ok(mut seen) => {
+                if seen.len() >= self.config.exposure_cache {
+                    // Forgetting everything at once keeps the bound simple; a context seen
+                    // again is reported again, which the server deduplicates.
+                    seen.clear();
+                }
+                seen.insert(fingerprint)
+            }
+            Err(_) => false,
+        };
+        if first {
+            self.enqueue(Event::Exposure {
+                at_ms: now_ms,
+                contexts: context_refs(context),
+                flag: evaluated.flag.to_owned(),
+                version: evaluated.version,
+                variation: variation.to_owned(),
+                reason: evaluated.reason,
+            });
+        }
+    }
+
+    /// Queues a metric event.
+    pub fn track(&self, name: &str, context: &Context, value: f64, now_ms: i64) {
+        if self.is_recording() {
+            self.enqueue(Event::Metric {
+                at_ms: now_ms,
+                contexts: context_refs(context),
+                name: name.to_owned(),
+                value,
+            });
+        }
+    }
+
+    fn enqueue(&self, event: Event) {
+        let Ok(mut queue) = self.queue.lock() else {
+            return;
+        };
+        if queue.len() >= self.config.capacity {
+            queue.pop_front();
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        queue.push_back(event);
+    }
+
+    /// Everything recorded since the last batch (at most `max_events` events), or `None` when
+    /// there is nothing to send.
+    pub fn take_batch(&self, max_events: usize, now_ms: i64) -> Option<Batch> {
+        let (start_ms, counters, carried) = match self.window.lock() {
+            Ok(mut window) => (
+                std::mem::replace(&mut window.start_ms, now_ms),
+                std::mem::take(&mut window.counters),
+                std::mem::take(&mut window.carried),
+            ),
+            Err(_) => (now_ms, HashMap::new(), Vec::new()),
+        };
+        let mut summaries = carried;
+        for (flag, slots) in counters {
+            for ((version, _, reason), (variation, count)) in slots {
+                summaries.push(Summary {
+                    flag: flag.clone(),
+                    version,
+                    variation,
+                    reason,
+                    count,
+                });
+            }
+        }
+        let events: Vec<Event> = match self.queue.lock() {
+            Ok(mut queue) => {
+                let take = queue.len().min(max_events);
+                queue.drain(..take).collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        let dropped = self.dropped.swap(0, Ordering::Relaxed);
+        if summaries.is_empty() && events.is_empty() && dropped == 0 {
+            return None;
+        }
+        Some(Batch {
+            format: EVENTS_FORMAT,
+            sdk: concat!("switchyard-rust/", env!("CARGO_PKG_VERSION")),
+            start_ms,
+            end_ms: now_ms,
+            summaries,
+            events,
+            dropped,
+        })
+    }
+
+    /// Puts back a batch that could not be sent, ahead of newer events, within the bounds.
+    pub fn restore(&self, batch: Batch) {
+        if let Ok(mut window) = self.window.lock() {
+            window.start_ms = window.start_ms.min(batch.start_ms);
+            window.carried.extend(batch.summaries);
+        }
+        self.dropped.fetch_add(batch.dropped, Ordering::Relaxed);
+        if let Ok(mut queue) = self.queue.lock() {
+            for event in batch.events.into_iter().rev() {
+                if queue.len() >= self.config.capacity {
+                    // The batch's events are the oldest: they are the ones to go.
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                queue.push_front(event);
+            }
+        }
+    }
+}
+
+fn context_refs(context: &Context) -> Vec<ContextRef> {
+    context
+        .parts()
+        .iter()
+        .map(|part| ContextRef {
+            kind: part.kind().to_owned(),
+            key: part.key().to_owned(),
+        })
+        .collect()
+}
+
+/// The batch as sent: JSON, gzipped.
+pub fn encode(batch: &Batch) -> std::io::Result<Vec<u8>> {
+    let json = serde_json::to_vec(batch)?;
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gzip.write_all(&json)?;
+    gzip.finish()
+}
+
+/// Events in one request at most (the server's size limit is far above this).
+const MAX_BATCH_EVENTS: usize = 2_000;
+
+/// What to do after a send attempt.
+enum Sent {
+    /// Everything recorded so far was delivered.
+    All,
+    /// Try again after the delay (the server's `Retry-After`, else backoff).
+    Retry(Option<Duration>),
+    /// The server will never take events from this client.
+    Never,
+}
+
+/// Sends batches every flush interval until `closing`, then once more.
+pub fn spawn_sender(
+    recorder: std::sync::Arc<Recorder>,
+    base_url: String,
+    sdk_key: String,
+    mut closing: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let http = match reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
+            .build()
+        {
+            Ok(http) => http,
+            Err(error) => {
+                tracing::error!(%error, "cannot build an HTTP client; events will not be sent");
+                recorder.stop();
+                return;
+            }
+        };
+        let url = format!("{base_url}/events/v1/bulk");
+        let interval = recorder.config().flush_interval;
+        let mut failures: u32 = 0;
+        let mut delay = interval;
+        loop {
+            let closed = *closing.borrow()
+                || tokio::select! {
+                    () = tokio::time::sleep(delay) => false,
+                    _ = closing.wait_for(|closed| *closed) => true,
+                };
+            match send_all(&http, &url, &sdk_key, &recorder).await {
+                Sent::All => {
+                    failures = 0;
+                    delay = interval;
+                }
+                Sent::Retry(after) => {
+                    failures += 1;
+                    // Doubling from the flush interval up to a minute, unless the server says.
+                    let backoff = interval
+                        .saturating_mul(1 << failures.min(6))
+                        .min(Duration::from_secs(60));
+                    delay = after.unwrap_or(backoff);
+                }
+                Sent::Never => {
+                    recorder.stop();
+                    return;
+                }
+            }
+            if closed {
+                return;
+            }
+        }
+    })
+}
+
+async fn send_all(http: &reqwest::Client, url: &str, sdk_key: &str, recorder: &Recorder) -> Sent {
+    while let Some(batch) = recorder.take_batch(MAX_BATCH_EVENTS, crate::now_ms()) {
+        let body = match encode(&batch) {
+            Ok(body) => body,
+            Err(error) => {
+                tracing::warn!(%error, "cannot encode events; dropping a batch");
+                continue;
+            }
+        };
+        let response = http
+            .post(url)
+            .header(reqwest::header::AUTHORIZATION, sdk_key)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::CONTENT_ENCODING, "gzip")
+            .body(body)
+            .send()
+            .await;
+        let status = match response {
+            Ok(response) => response,
+            Err(error) => {
+                tracing::debug!(%error, "events not sent; will retry");
+                recorder.restore(batch);
+                return Sent::Retry(None);
+            }
+        };
+        let code = status.status();
+        if code.is_success() {
+            continue;
+        }
+        let retry_after = status
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        match code.as_u16() {
+            429 | 500..=599 => {
+                recorder.restore(batch);
+                return Sent::Retry(retry_after);
+            }
+            404 => {
+                tracing::warn!(url, "this server does not take events; not sending any");
+                return Sent::Never;
+            }
+            401 | 403 => {
+                tracing::error!(%code, "the SDK key may not send events; not sending any");
+                return Sent::Never;
+            }
+            _ => {
+                // The batch itself is refused (malformed, too large): resending cannot help.
+                tracing::warn!(%code, events = batch.events.len(), "events refused; dropped");
+                recorder
+                    .dropped
+                    .fetch_add(batch.events.len() as u64, Ordering::Relaxed);
+            }
+        }
+    }
+    Sent::All
+}
