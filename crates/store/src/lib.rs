@@ -13,6 +13,7 @@
 
 mod audit;
 pub mod changes;
+pub mod events;
 pub mod migrations;
 
 use std::str::FromStr;

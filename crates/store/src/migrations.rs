@@ -45,17 +45,73 @@ INSERT INTO chain_head (id, seq, hash)
     VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
 ";
 
-const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: INITIAL,
-}];
+/// Event aggregates (`events.rs`). `DOUBLE PRECISION` has real affinity in SQLite.
+const EVENTS: &str = "
+CREATE TABLE evaluation_counts (
+    project TEXT NOT NULL,
+    env TEXT NOT NULL,
+    flag TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    variation TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    minute BIGINT NOT NULL,
+    count BIGINT NOT NULL,
+    PRIMARY KEY (project, env, flag, version, variation, reason, minute)
+);
+CREATE TABLE exposures (
+    project TEXT NOT NULL,
+    env TEXT NOT NULL,
+    flag TEXT NOT NULL,
+    context_kind TEXT NOT NULL,
+    context_key TEXT NOT NULL,
+    variation TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    reason TEXT NOT NULL,
+    first_seen BIGINT NOT NULL,
+    last_seen BIGINT NOT NULL,
+    PRIMARY KEY (project, env, flag, context_kind, context_key, variation)
+);
+CREATE INDEX exposures_by_context ON exposures (project, env, context_kind, context_key);
+CREATE INDEX exposures_by_last_seen ON exposures (last_seen);
+CREATE TABLE metric_aggregates (
+    project TEXT NOT NULL,
+    env TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    flag TEXT NOT NULL,
+    variation TEXT NOT NULL,
+    minute BIGINT NOT NULL,
+    count BIGINT NOT NULL,
+    sum DOUBLE PRECISION NOT NULL,
+    sum_sq DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (project, env, metric, flag, variation, minute)
+);
+";
 
-const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: INITIAL,
-}];
+const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: INITIAL,
+    },
+    Migration {
+        version: 2,
+        name: "events",
+        sql: EVENTS,
+    },
+];
+
+const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: INITIAL,
+    },
+    Migration {
+        version: 2,
+        name: "events",
+        sql: EVENTS,
+    },
+];
 
 pub fn for_backend(backend: Backend) -> &'static [Migration] {
     match backend {

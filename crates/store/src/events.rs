@@ -1,0 +1,345 @@
+//! Evaluation and metric events, stored as aggregates (`docs/events.md`):
+//! - `evaluation_counts`: evaluations per environment × flag × version × variation × reason ×
+//!   minute;
+//! - `exposures`: one row per context × flag × variation, with first and last sight;
+//! - `metric_aggregates`: count, sum and sum of squares per metric × flag × variation cohort ×
+//!   minute, where a metric event's cohort for a flag is the variation the context was most
+//!   recently exposed to at or before the event.
+//!
+//! **Invariant:** a batch is written in one transaction: all of it or none of it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use sqlx::Row;
+
+use crate::{Result, Store};
+
+const MINUTE_MS: i64 = 60_000;
+
+/// The minute (its first millisecond) that `at_ms` falls in.
+pub fn minute_of(at_ms: i64) -> i64 {
+    at_ms.div_euclid(MINUTE_MS) * MINUTE_MS
+}
+
+/// One context part of an event.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ContextPart {
+    pub kind: String,
+    pub key: String,
+}
+
+/// Evaluations counted by an SDK over a window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvaluationCount {
+    pub flag: String,
+    pub version: i64,
+    /// `""`: the caller's default was served.
+    pub variation: String,
+    pub reason: String,
+    pub count: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exposure {
+    pub at_ms: i64,
+    pub contexts: Vec<ContextPart>,
+    pub flag: String,
+    pub version: i64,
+    pub variation: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricEvent {
+    pub at_ms: i64,
+    pub contexts: Vec<ContextPart>,
+    pub name: String,
+    pub value: f64,
+}
+
+/// One intake batch for one environment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventBatch {
+    pub project: String,
+    pub env: String,
+    /// The minute the evaluation counts are filed under (the end of the SDK's window).
+    pub counted_at_ms: i64,
+    pub counts: Vec<EvaluationCount>,
+    pub exposures: Vec<Exposure>,
+    pub metrics: Vec<MetricEvent>,
+}
+
+/// A row of a flag's evaluation time series.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvaluationBucket {
+    pub minute_ms: i64,
+    pub version: i64,
+    pub variation: String,
+    pub reason: String,
+    pub count: i64,
+}
+
+/// A context exposed to a flag variation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExposedContext {
+    pub kind: String,
+    pub key: String,
+    pub variation: String,
+    pub version: i64,
+    pub reason: String,
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+}
+
+/// A metric's aggregate over one cohort (variation) of a flag.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CohortAggregate {
+    pub metric: String,
+    pub variation: String,
+    pub count: i64,
+    pub sum: f64,
+    pub sum_of_squares: f64,
+}
+
+/// Which rows a query reads: one flag of one environment, `from_ms <= t < to_ms`.
+#[derive(Debug, Clone, Copy)]
+pub struct FlagRange<'a> {
+    pub project: &'a str,
+    pub env: &'a str,
+    pub flag: &'a str,
+    pub from_ms: i64,
+    pub to_ms: i64,
+}
+
+/// Running aggregate of metric values.
+#[derive(Debug, Default, Clone, Copy)]
+struct Moments {
+    count: i64,
+    sum: f64,
+    sum_of_squares: f64,
+}
+
+impl Store {
+    /// Writes a batch atomically; returns how many metric events were attributed to a cohort.
+    pub async fn ingest_events(&self, batch: &EventBatch) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let minute = minute_of(batch.counted_at_ms);
+        for count in &batch.counts {
+            sqlx::query(
+                "INSERT INTO evaluation_counts \
+                 (project, env, flag, version, variation, reason, minute, count) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (project, env, flag, version, variation, reason, minute) \
+                 DO UPDATE SET count = evaluation_counts.count + excluded.count",
+            )
+            .bind(&batch.project)
+            .bind(&batch.env)
+            .bind(&count.flag)
+            .bind(count.version)
+            .bind(&count.variation)
+            .bind(&count.reason)
+            .bind(minute)
+            .bind(count.count)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for exposure in &batch.exposures {
+            for part in &exposure.contexts {
+                sqlx::query(
+                    "INSERT INTO exposures (project, env, flag, context_kind, context_key, \
+                     variation, version, reason, first_seen, last_seen) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+                     ON CONFLICT (project, env, flag, context_kind, context_key, variation) \
+                     DO UPDATE SET \
+                     version = CASE WHEN excluded.last_seen >= exposures.last_seen \
+                       THEN excluded.version ELSE exposures.version END, \
+                     reason = CASE WHEN excluded.last_seen >= exposures.last_seen \
+                       THEN excluded.reason ELSE exposures.reason END, \
+                     first_seen = CASE WHEN excluded.first_seen < exposures.first_seen \
+                       THEN excluded.first_seen ELSE exposures.first_seen END, \
+                     last_seen = CASE WHEN excluded.last_seen > exposures.last_seen \
+                       THEN excluded.last_seen ELSE exposures.last_seen END",
+                )
+                .bind(&batch.project)
+                .bind(&batch.env)
+                .bind(&exposure.flag)
+                .bind(&part.kind)
+                .bind(&part.key)
+                .bind(&exposure.variation)
+                .bind(exposure.version)
+                .bind(&exposure.reason)
+                .bind(exposure.at_ms)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        // Metric events join the exposures (this batch's included) to find their cohorts,
+        // and are summed in memory so each aggregate row is written once per batch.
+        let mut aggregates: BTreeMap<(String, String, String, i64), Moments> = BTreeMap::new();
+        let mut attributed = 0;
+        for event in &batch.metrics {
+            // flag → (first seen, variation) of the latest exposure at or before the event.
+            let mut cohorts: HashMap<String, (i64, String)> = HashMap::new();
+            for part in &event.contexts {
+                let rows = sqlx::query(
+                    "SELECT flag, variation, first_seen FROM exposures \
+                     WHERE project = $1 AND env = $2 AND context_kind = $3 AND context_key = $4 \
+                     AND first_seen <= $5",
+                )
+                .bind(&batch.project)
+                .bind(&batch.env)
+                .bind(&part.kind)
+                .bind(&part.key)
+                .bind(event.at_ms)
+                .fetch_all(&mut *tx)
+                .await?;
+                for row in rows {
+                    let flag: String = row.try_get(0)?;
+                    let variation: String = row.try_get(1)?;
+                    let first_seen: i64 = row.try_get(2)?;
+                    let latest = cohorts.entry(flag).or_insert((i64::MIN, String::new()));
+                    if (first_seen, &variation) > (latest.0, &latest.1) {
+                        *latest = (first_seen, variation);
+                    }
+                }
+            }
+            if !cohorts.is_empty() {
+                attributed += 1;
+            }
+            for (flag, (_, variation)) in cohorts {
+                let moments = aggregates
+                    .entry((event.name.clone(), flag, variation, minute_of(event.at_ms)))
+                    .or_default();
+                moments.count += 1;
+                moments.sum += event.value;
+                moments.sum_of_squares += event.value * event.value;
+            }
+        }
+        for ((metric, flag, variation, minute), moments) in aggregates {
+            sqlx::query(
+                "INSERT INTO metric_aggregates \
+                 (project, env, metric, flag, variation, minute, count, sum, sum_sq) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 ON CONFLICT (project, env, metric, flag, variation, minute) DO UPDATE SET \
+                 count = metric_aggregates.count + excluded.count, \
+                 sum = metric_aggregates.sum + excluded.sum, \
+                 sum_sq = metric_aggregates.sum_sq + excluded.sum_sq",
+            )
+            .bind(&batch.project)
+            .bind(&batch.env)
+            .bind(&metric)
+            .bind(&flag)
+            .bind(&variation)
+            .bind(minute)
+            .bind(moments.count)
+            .bind(moments.sum)
+            .bind(moments.sum_of_squares)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(attributed)
+    }
+
+    /// A flag's evaluations per minute, version, variation and reason, oldest first.
+    pub async fn evaluation_series(&self, range: FlagRange<'_>) -> Result<Vec<EvaluationBucket>> {
+        let rows = sqlx::query(
+            "SELECT minute, version, variation, reason, count FROM evaluation_counts \
+             WHERE project = $1 AND env = $2 AND flag = $3 AND minute >= $4 AND minute < $5 \
+             ORDER BY minute, version, variation, reason",
+        )
+        .bind(range.project)
+        .bind(range.env)
+        .bind(range.flag)
+        .bind(minute_of(range.from_ms))
+        .bind(range.to_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(EvaluationBucket {
+                    minute_ms: row.try_get(0)?,
+                    version: row.try_get(1)?,
+                    variation: row.try_get(2)?,
+                    reason: row.try_get(3)?,
+                    count: row.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Contexts exposed to a flag (optionally one variation) and last seen in the range,
+    /// most recently seen first.
+    pub async fn exposed_contexts(
+        &self,
+        range: FlagRange<'_>,
+        variation: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ExposedContext>> {
+        let rows = sqlx::query(
+            "SELECT context_kind, context_key, variation, version, reason, first_seen, last_seen \
+             FROM exposures WHERE project = $1 AND env = $2 AND flag = $3 \
+             AND last_seen >= $4 AND first_seen < $5 AND ($6 = '' OR variation = $6) \
+             ORDER BY last_seen DESC, context_kind, context_key LIMIT $7",
+        )
+        .bind(range.project)
+        .bind(range.env)
+        .bind(range.flag)
+        .bind(range.from_ms)
+        .bind(range.to_ms)
+        .bind(variation.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ExposedContext {
+                    kind: row.try_get(0)?,
+                    key: row.try_get(1)?,
+                    variation: row.try_get(2)?,
+                    version: row.try_get(3)?,
+                    reason: row.try_get(4)?,
+                    first_seen_ms: row.try_get(5)?,
+                    last_seen_ms: row.try_get(6)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Each metric's count, sum and sum of squares per cohort of a flag over the range.
+    pub async fn metric_cohorts(&self, range: FlagRange<'_>) -> Result<Vec<CohortAggregate>> {
+        let rows = sqlx::query(
+            "SELECT metric, variation, CAST(SUM(count) AS BIGINT), SUM(sum), SUM(sum_sq) \
+             FROM metric_aggregates \
+             WHERE project = $1 AND env = $2 AND flag = $3 AND minute >= $4 AND minute < $5 \
+             GROUP BY metric, variation ORDER BY metric, variation",
+        )
+        .bind(range.project)
+        .bind(range.env)
+        .bind(range.flag)
+        .bind(minute_of(range.from_ms))
+        .bind(range.to_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(CohortAggregate {
+                    metric: row.try_get(0)?,
+                    variation: row.try_get(1)?,
+                    count: row.try_get(2)?,
+                    sum: row.try_get(3)?,
+                    sum_of_squares: row.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Forgets exposures last seen before `before_ms` (retention); returns how many.
+    pub async fn prune_exposures(&self, before_ms: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM exposures WHERE last_seen < $1")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
