@@ -144,3 +144,65 @@ mod tests {
         assert!(v3.diff(&v3).is_empty());
     }
 }
+
+/// The version of the events format (`POST /events/v1/bulk`, documented in `docs/events.md`).
+pub const EVENTS_FORMAT: u32 = 1;
+
+/// What an SDK sends in one `POST /events/v1/bulk`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventBatch {
+    pub format: u32,
+    /// The sender, such as `switchyard-rust/0.1.0`.
+    #[serde(default)]
+    pub sdk: String,
+    /// The window the summaries cover, in Unix ms.
+    pub start_ms: i64,
+    pub end_ms: i64,
+    #[serde(default)]
+    pub summaries: Vec<EvaluationSummary>,
+    #[serde(default)]
+    pub events: Vec<Event>,
+    /// Events the sender dropped since its previous batch (its queue was full).
+    #[serde(default)]
+    pub dropped: u64,
+}
+
+/// Evaluations of one flag version's variation for one reason kind, within the window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvaluationSummary {
+    pub flag: String,
+    pub version: u64,
+    /// `None`: the caller's default was served.
+    pub variation: Option<String>,
+    /// The reason's kind: `OFF`, `TARGET_MATCH`, `RULE_MATCH`, `FALLTHROUGH`,
+    /// `PREREQUISITE_FAILED` or `ERROR`.
+    pub reason: String,
+    pub count: u64,
+}
+
+/// One context part an event is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContextRef {
+    pub kind: String,
+    pub key: String,
+}
+
+/// An exposure (a context's first sight of a flag variation) or a metric event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    Exposure {
+        at_ms: i64,
+        contexts: Vec<ContextRef>,
+        flag: String,
+        version: u64,
+        variation: String,
+        reason: String,
+    },
+    Metric {
+        at_ms: i64,
+        contexts: Vec<ContextRef>,
+        name: String,
+        value: f64,
+    },
+}

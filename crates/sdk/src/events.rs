@@ -15,8 +15,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use serde::Serialize;
 use switchyard_engine::Context;
+pub use switchyard_engine::wire::{
+    ContextRef, EVENTS_FORMAT, EvaluationSummary as Summary, Event, EventBatch as Batch,
+};
 
 /// Event settings (see [`crate::ClientBuilder::events`]).
 #[derive(Debug, Clone)]
@@ -40,61 +42,6 @@ impl Default for EventsConfig {
             exposure_cache: 100_000,
         }
     }
-}
-
-/// The events format version sent in every batch.
-pub const EVENTS_FORMAT: u32 = 1;
-
-/// One context part, as events name it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ContextRef {
-    pub kind: String,
-    pub key: String,
-}
-
-/// A queued event.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Event {
-    Exposure {
-        at_ms: i64,
-        contexts: Vec<ContextRef>,
-        flag: String,
-        version: u64,
-        variation: String,
-        reason: &'static str,
-    },
-    Metric {
-        at_ms: i64,
-        contexts: Vec<ContextRef>,
-        name: String,
-        value: f64,
-    },
-}
-
-/// Evaluations of one flag version's variation for one reason kind, within a window.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Summary {
-    pub flag: String,
-    pub version: u64,
-    /// `None`: the caller's default was served.
-    pub variation: Option<String>,
-    pub reason: &'static str,
-    pub count: u64,
-}
-
-/// What one `POST /events/v1/bulk` carries.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Batch {
-    pub format: u32,
-    pub sdk: &'static str,
-    /// The summary window: from `start_ms` to `end_ms`.
-    pub start_ms: i64,
-    pub end_ms: i64,
-    pub summaries: Vec<Summary>,
-    pub events: Vec<Event>,
-    /// Events dropped on this client since the previous batch (queue full).
-    pub dropped: u64,
 }
 
 /// Summary counters: flag → (version, variation index, reason) → (variation key, count).
@@ -215,7 +162,7 @@ impl Recorder {
                 flag: evaluated.flag.to_owned(),
                 version: evaluated.version,
                 variation: variation.to_owned(),
-                reason: evaluated.reason,
+                reason: evaluated.reason.to_owned(),
             });
         }
     }
@@ -261,7 +208,7 @@ impl Recorder {
                     flag: flag.clone(),
                     version,
                     variation,
-                    reason,
+                    reason: reason.to_owned(),
                     count,
                 });
             }
@@ -279,7 +226,7 @@ impl Recorder {
         }
         Some(Batch {
             format: EVENTS_FORMAT,
-            sdk: concat!("switchyard-rust/", env!("CARGO_PKG_VERSION")),
+            sdk: concat!("switchyard-rust/", env!("CARGO_PKG_VERSION")).to_owned(),
             start_ms,
             end_ms: now_ms,
             summaries,

@@ -12,6 +12,7 @@ pub mod api;
 pub mod auth;
 pub mod delivery;
 pub mod error;
+pub mod events;
 mod ofrep;
 mod ops;
 pub mod policy;
@@ -43,6 +44,7 @@ pub struct AppState {
     pub store: Store,
     pub metrics: Arc<Metrics>,
     pub delivery: Arc<Delivery>,
+    pub intake: events::Intake,
 }
 
 impl AppState {
@@ -60,6 +62,7 @@ impl AppState {
             store,
             metrics: Arc::new(metrics),
             delivery,
+            intake: events::Intake::default(),
         })
     }
 }
@@ -68,6 +71,7 @@ impl AppState {
 pub fn app(state: Arc<AppState>) -> Router {
     let control = Router::new()
         .nest("/api/v1", api::router())
+        .merge(events::router())
         .merge(ops::router())
         .with_state(state.clone());
     delivery_app(control, state.delivery.clone(), state.metrics.clone())

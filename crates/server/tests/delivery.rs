@@ -8,7 +8,7 @@ mod common;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use common::Server;
+use common::{PROD, Server, sdk_key, seed};
 use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -22,44 +22,12 @@ use switchyard_server::delivery::DeliveryConfig;
 use switchyard_testkit::postgres::TempCluster;
 
 const FLAGS: &str = "/api/v1/projects/default/flags";
-const PROD: &str = "/api/v1/projects/default/environments/production";
 const WAIT: Duration = Duration::from_secs(10);
 
 fn quick() -> DeliveryConfig {
     DeliveryConfig {
         heartbeat: Duration::from_millis(200),
         ..DeliveryConfig::default()
-    }
-}
-
-async fn sdk_key(server: &Server, kind: &str) -> String {
-    let created = server
-        .admin(
-            Method::POST,
-            &format!("{PROD}/sdk-keys"),
-            Some(json!({"kind": kind})),
-        )
-        .await;
-    created["key"].as_str().unwrap().to_owned()
-}
-
-/// The flags of `testdata/delivery-flags.json`: boolean `checkout` (on, client-visible),
-/// string `banner` (a rule for Germany), number `limit` (split 50/50), object `theme` (off).
-async fn seed(server: &Server) {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../testdata/delivery-flags.json"
-    );
-    let fixture: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    for flag in fixture["flags"].as_array().unwrap() {
-        server.admin(Method::POST, FLAGS, Some(flag.clone())).await;
-    }
-    for (flag, body) in fixture["production"].as_object().unwrap() {
-        let path = format!("{PROD}/flags/{flag}");
-        let current = server.admin(Method::GET, &path, None).await;
-        let mut body = body.clone();
-        body["version"] = current["version"].clone();
-        server.admin(Method::PUT, &path, Some(body)).await;
     }
 }
 

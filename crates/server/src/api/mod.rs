@@ -4,6 +4,7 @@
 pub(crate) mod access;
 mod audit;
 mod flags;
+mod insights;
 mod openapi;
 mod projects;
 mod segments;
@@ -51,6 +52,7 @@ macro_rules! routes {
 use access::*;
 use audit::*;
 use flags::*;
+use insights::*;
 use projects::*;
 use segments::*;
 
@@ -73,6 +75,9 @@ routes! {
     get "/projects/{project}/environments/{env}/flags/{flag}" => get_targeting, "flag:read", "Get a flag's targeting in one environment", returns: TargetingView;
     put "/projects/{project}/environments/{env}/flags/{flag}" => update_targeting, "flag:update", "Replace a flag's targeting in one environment", body: TargetingInput, returns: TargetingView;
     post "/projects/{project}/environments/{env}/flags/{flag}/toggle" => toggle_flag, "flag:toggle", "Turn a flag on or off in one environment (flips it when `on` is absent)", body: ToggleInput, returns: TargetingView;
+    get "/projects/{project}/environments/{env}/flags/{flag}/evaluations" => flag_evaluations, "flag:read", "A flag's evaluations per minute, version, variation and reason (from, to: Unix ms; default the last 24 h)", returns: Vec<EvaluationPoint>;
+    get "/projects/{project}/environments/{env}/flags/{flag}/exposures" => flag_exposures, "flag:read", "Contexts exposed to a flag, most recently seen first (filters: variation, from, to, limit)", returns: Vec<ExposedContextView>;
+    get "/projects/{project}/environments/{env}/flags/{flag}/metrics" => flag_metrics, "flag:read", "Each metric's count, sum, mean and standard deviation per variation cohort of a flag (from, to)", returns: Vec<CohortStatistics>;
     get "/projects/{project}/environments/{env}/segments" => list_segments, "segment:read", "List segments", returns: Vec<SegmentView>;
     post "/projects/{project}/environments/{env}/segments" => create_segment, "segment:create", "Create a segment", body: SegmentInput, returns: SegmentView;
     get "/projects/{project}/environments/{env}/segments/{segment}" => get_segment, "segment:read", "Get a segment", returns: SegmentView;

@@ -105,3 +105,43 @@ impl Server {
         self.task.await.unwrap().unwrap();
     }
 }
+
+pub const PROD: &str = "/api/v1/projects/default/environments/production";
+
+/// A new SDK key (`server` or `client`) for production.
+pub async fn sdk_key(server: &Server, kind: &str) -> String {
+    let created = server
+        .admin(
+            Method::POST,
+            &format!("{PROD}/sdk-keys"),
+            Some(serde_json::json!({"kind": kind})),
+        )
+        .await;
+    created["key"].as_str().unwrap().to_owned()
+}
+
+/// The flags of `testdata/delivery-flags.json`: boolean `checkout` (on, client-visible),
+/// string `banner` (a rule for Germany), number `limit` (split 50/50), object `theme` (off).
+pub async fn seed(server: &Server) {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../testdata/delivery-flags.json"
+    );
+    let fixture: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for flag in fixture["flags"].as_array().unwrap() {
+        server
+            .admin(
+                Method::POST,
+                "/api/v1/projects/default/flags",
+                Some(flag.clone()),
+            )
+            .await;
+    }
+    for (flag, body) in fixture["production"].as_object().unwrap() {
+        let path = format!("{PROD}/flags/{flag}");
+        let current = server.admin(Method::GET, &path, None).await;
+        let mut body = body.clone();
+        body["version"] = current["version"].clone();
+        server.admin(Method::PUT, &path, Some(body)).await;
+    }
+}

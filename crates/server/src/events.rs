@@ -1,0 +1,255 @@
+//! Event intake: `POST /events/v1/bulk` (format in `docs/events.md`), authenticated by a
+//! server or client SDK key of the environment the events belong to.
+//!
+//! A batch is checked as a whole before anything is written (`400` naming the first bad
+//! field), then written in one transaction ([`switchyard_store::Store::ingest_events`]):
+//! all of it or nothing. Bodies may be gzipped; too large a batch is `413`. While
+//! [`MAX_CONCURRENT_BATCHES`] batches are being written, more are turned away with `429` and
+//! `Retry-After`, so a flood of events never queues up inside the server.
+
+use std::io::Read as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::json;
+use switchyard_engine::wire::{EVENTS_FORMAT, Event, EventBatch};
+use switchyard_store::events::{
+    ContextPart, EvaluationCount, EventBatch as StoredBatch, Exposure, MetricEvent,
+};
+use tokio::sync::Semaphore;
+
+use crate::AppState;
+use crate::error::{ApiError, Code};
+use crate::sdk_routes::presented_key;
+
+/// Batches written at once; beyond this, `429`.
+pub const MAX_CONCURRENT_BATCHES: usize = 4;
+/// Summaries plus events in one batch.
+pub const MAX_BATCH_ITEMS: usize = 10_000;
+/// A gzipped body may expand to at most this.
+pub const MAX_DECODED_BYTES: u64 = 16 * 1024 * 1024;
+/// Exposures not seen for this long are forgotten.
+pub const EXPOSURE_RETENTION_MS: i64 = 90 * 86_400_000;
+const PRUNE_EVERY_MS: i64 = 3_600_000;
+const MAX_NAME_LEN: usize = 256;
+
+/// Intake state: the admission limit and when exposures were last pruned.
+#[derive(Debug)]
+pub struct Intake {
+    admission: Semaphore,
+    last_pruned_ms: AtomicI64,
+}
+
+impl Default for Intake {
+    fn default() -> Self {
+        Intake {
+            admission: Semaphore::new(MAX_CONCURRENT_BATCHES),
+            last_pruned_ms: AtomicI64::new(0),
+        }
+    }
+}
+
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new().route("/events/v1/bulk", post(bulk))
+}
+
+async fn bulk(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    match ingest(&state, &headers, &body).await {
+        Ok(accepted) => (StatusCode::ACCEPTED, Json(accepted)).into_response(),
+        Err(error) => {
+            let retry = error.code == Code::RateLimited;
+            let mut response = error.into_response();
+            if retry {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            response
+        }
+    }
+}
+
+async fn ingest(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<serde_json::Value, ApiError> {
+    let presented = presented_key(headers)
+        .ok_or_else(|| ApiError::new(Code::Unauthorized, "an SDK key is required"))?;
+    let access = state.delivery.authenticate(presented).await?;
+    let Ok(_admitted) = state.intake.admission.try_acquire() else {
+        return Err(ApiError::new(
+            Code::RateLimited,
+            "too many event batches at once; retry shortly",
+        ));
+    };
+    let batch = parse(headers, body)?;
+    let stored = check(&batch, &access.project, &access.env)?;
+    let attributed = state.store.ingest_events(&stored).await?;
+    prune_now_and_then(state);
+    Ok(json!({
+        "accepted": {
+            "summaries": stored.counts.len(),
+            "exposures": stored.exposures.len(),
+            "metrics": stored.metrics.len(),
+        },
+        "attributed_metrics": attributed,
+    }))
+}
+
+fn parse(headers: &HeaderMap, body: &[u8]) -> Result<EventBatch, ApiError> {
+    let gzipped = headers
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+    let decoded;
+    let json = if gzipped {
+        let mut text = Vec::new();
+        flate2::read::GzDecoder::new(body)
+            .take(MAX_DECODED_BYTES + 1)
+            .read_to_end(&mut text)
+            .map_err(|e| ApiError::bad_request(format!("the gzip body does not decode: {e}")))?;
+        if text.len() as u64 > MAX_DECODED_BYTES {
+            return Err(ApiError::new(
+                Code::PayloadTooLarge,
+                format!("the batch decodes to more than {MAX_DECODED_BYTES} bytes"),
+            ));
+        }
+        decoded = text;
+        &decoded[..]
+    } else {
+        body
+    };
+    serde_json::from_slice(json).map_err(|e| ApiError::bad_request(format!("invalid batch: {e}")))
+}
+
+/// Checks the whole batch and converts it for the store; the first problem names its field.
+fn check(batch: &EventBatch, project: &str, env: &str) -> Result<StoredBatch, ApiError> {
+    if batch.format != EVENTS_FORMAT {
+        return Err(ApiError::invalid(
+            "format",
+            format!("events format {} is not supported (1 is)", batch.format),
+        ));
+    }
+    if batch.summaries.len() + batch.events.len() > MAX_BATCH_ITEMS {
+        return Err(ApiError::new(
+            Code::PayloadTooLarge,
+            format!("at most {MAX_BATCH_ITEMS} summaries and events per batch"),
+        ));
+    }
+    let name = |field: String, value: &str| {
+        if value.is_empty() || value.len() > MAX_NAME_LEN {
+            Err(ApiError::invalid(
+                field,
+                format!("must be 1 to {MAX_NAME_LEN} bytes"),
+            ))
+        } else {
+            Ok(value.to_owned())
+        }
+    };
+    let version = |field: String, version: u64| {
+        i64::try_from(version).map_err(|_| ApiError::invalid(field, "out of range"))
+    };
+    let contexts = |field: String, parts: &[switchyard_engine::wire::ContextRef]| {
+        if parts.is_empty() {
+            return Err(ApiError::invalid(field, "at least one context"));
+        }
+        parts
+            .iter()
+            .enumerate()
+            .map(|(i, part)| {
+                Ok(ContextPart {
+                    kind: name(format!("{field}[{i}].kind"), &part.kind)?,
+                    // An anonymous context may have an empty key; it is still a context.
+                    key: part.key.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>, ApiError>>()
+    };
+    let mut stored = StoredBatch {
+        project: project.to_owned(),
+        env: env.to_owned(),
+        counted_at_ms: batch.end_ms,
+        counts: Vec::with_capacity(batch.summaries.len()),
+        exposures: Vec::new(),
+        metrics: Vec::new(),
+    };
+    for (i, summary) in batch.summaries.iter().enumerate() {
+        let field = |f: &str| format!("summaries[{i}].{f}");
+        stored.counts.push(EvaluationCount {
+            flag: name(field("flag"), &summary.flag)?,
+            version: version(field("version"), summary.version)?,
+            variation: match &summary.variation {
+                Some(variation) => name(field("variation"), variation)?,
+                None => String::new(),
+            },
+            reason: name(field("reason"), &summary.reason)?,
+            count: i64::try_from(summary.count)
+                .map_err(|_| ApiError::invalid(field("count"), "out of range"))?,
+        });
+    }
+    for (i, event) in batch.events.iter().enumerate() {
+        let field = |f: &str| format!("events[{i}].{f}");
+        match event {
+            Event::Exposure {
+                at_ms,
+                contexts: parts,
+                flag,
+                version: v,
+                variation,
+                reason,
+            } => stored.exposures.push(Exposure {
+                at_ms: *at_ms,
+                contexts: contexts(field("contexts"), parts)?,
+                flag: name(field("flag"), flag)?,
+                version: version(field("version"), *v)?,
+                variation: name(field("variation"), variation)?,
+                reason: name(field("reason"), reason)?,
+            }),
+            Event::Metric {
+                at_ms,
+                contexts: parts,
+                name: metric,
+                value,
+            } => {
+                if !value.is_finite() {
+                    return Err(ApiError::invalid(field("value"), "must be a finite number"));
+                }
+                stored.metrics.push(MetricEvent {
+                    at_ms: *at_ms,
+                    contexts: contexts(field("contexts"), parts)?,
+                    name: name(field("name"), metric)?,
+                    value: *value,
+                });
+            }
+        }
+    }
+    Ok(stored)
+}
+
+/// Applies exposure retention at most once an hour, off the request's path.
+fn prune_now_and_then(state: &AppState) {
+    let now = crate::now_ms();
+    let last = state.intake.last_pruned_ms.load(Ordering::Relaxed);
+    if now - last < PRUNE_EVERY_MS
+        || state
+            .intake
+            .last_pruned_ms
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+    {
+        return;
+    }
+    let store = state.store.clone();
+    tokio::spawn(async move {
+        if let Err(error) = store.prune_exposures(now - EXPOSURE_RETENTION_MS).await {
+            tracing::warn!(%error, "could not prune old exposures");
+        }
+    });
+}

@@ -1,0 +1,240 @@
+//! Events end to end: an application using the Rust SDK evaluates and tracks, and the numbers
+//! appear through the query API; the intake's refusals write nothing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write as _;
+use std::time::Duration;
+
+use common::{PROD, Server, sdk_key, seed};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use switchyard_sdk::{Client, Context, EventsConfig};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite() {
+    let dir = std::env::temp_dir().join(format!("switchyard-events-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = |name: &str| format!("sqlite://{}/{name}.db", dir.display());
+    sdk_events_reach_the_query_api(url("e2e")).await;
+    intake_refuses_whole_batches(url("intake")).await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres() {
+    let Some(cluster) = switchyard_testkit::postgres::TempCluster::start() else {
+        return;
+    };
+    sdk_events_reach_the_query_api(cluster.create_database()).await;
+}
+
+async fn sdk_events_reach_the_query_api(url: String) {
+    let server = Server::start(&url, None).await;
+    seed(&server).await;
+    let key = sdk_key(&server, "server").await;
+    let client = Client::builder(&server.base, &key)
+        .events(EventsConfig {
+            flush_interval: Duration::from_millis(100),
+            ..EventsConfig::default()
+        })
+        .build()
+        .await;
+    assert!(client.is_initialized());
+
+    // 300 evaluations of the 50/50 `limit` flag by 30 users; each user then reports a latency
+    // (the user's number) and every third user an error. What each user was served decides
+    // its cohort, so the expected statistics come from the SDK's own answers.
+    let mut served: BTreeMap<String, String> = BTreeMap::new();
+    let mut expected: BTreeMap<(String, String), (i64, f64)> = BTreeMap::new();
+    for round in 0..10 {
+        for i in 0..30 {
+            let user = Context::from_json(&json!({"key": format!("user-{i}")})).unwrap();
+            let detail = client.number_detail("limit", &user, -1.0);
+            let variation = detail.variation.clone().unwrap();
+            served.insert(format!("user-{i}"), variation.clone());
+            if round == 9 {
+                let latency = f64::from(i + 1);
+                client.track("latency_ms", &user, latency);
+                let cohort = expected
+                    .entry(("latency_ms".into(), variation.clone()))
+                    .or_default();
+                cohort.0 += 1;
+                cohort.1 += latency;
+                if i % 3 == 0 {
+                    client.track("error", &user, 1.0);
+                    let cohort = expected.entry(("error".into(), variation)).or_default();
+                    cohort.0 += 1;
+                    cohort.1 += 1.0;
+                }
+            }
+        }
+    }
+    // Sticky: every user got the same variation all ten times, and both variations occur.
+    let variations: BTreeSet<&String> = served.values().collect();
+    assert_eq!(variations.len(), 2, "{served:?}");
+    client.close().await;
+
+    let query = |what: &str| format!("{PROD}/flags/limit/{what}");
+    let series = server.admin(Method::GET, &query("evaluations"), None).await;
+    let mut per_variation: BTreeMap<String, i64> = BTreeMap::new();
+    for point in series.as_array().unwrap() {
+        assert_eq!(point["reason"], "FALLTHROUGH", "{point}");
+        *per_variation
+            .entry(point["variation"].as_str().unwrap().to_owned())
+            .or_default() += point["count"].as_i64().unwrap();
+    }
+    let mut expected_counts: BTreeMap<String, i64> = BTreeMap::new();
+    for variation in served.values() {
+        *expected_counts.entry(variation.clone()).or_default() += 10;
+    }
+    assert_eq!(per_variation, expected_counts);
+
+    let exposures = server
+        .admin(Method::GET, &query("exposures?limit=1000"), None)
+        .await;
+    let exposed: BTreeMap<String, String> = exposures
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            assert_eq!(e["kind"], "user");
+            (
+                e["key"].as_str().unwrap().to_owned(),
+                e["variation"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(exposed, served);
+    let low = server
+        .admin(Method::GET, &query("exposures?variation=low"), None)
+        .await;
+    assert!(
+        low.as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["variation"] == "low")
+    );
+
+    let metrics = server.admin(Method::GET, &query("metrics"), None).await;
+    let got: BTreeMap<(String, String), (i64, f64)> = metrics
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                (
+                    m["metric"].as_str().unwrap().to_owned(),
+                    m["variation"].as_str().unwrap().to_owned(),
+                ),
+                (m["count"].as_i64().unwrap(), m["sum"].as_f64().unwrap()),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected);
+    server.stop().await;
+}
+
+fn gzip(body: &Value) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(body.to_string().as_bytes()).unwrap();
+    encoder.finish().unwrap()
+}
+
+async fn intake_refuses_whole_batches(url: String) {
+    let server = Server::start(&url, None).await;
+    seed(&server).await;
+    let key = sdk_key(&server, "client").await;
+    let post = |body: Vec<u8>, key: Option<&str>| {
+        let mut request = server
+            .http
+            .post(format!("{}/events/v1/bulk", server.base))
+            .header("content-encoding", "gzip")
+            .body(body);
+        if let Some(key) = key {
+            request = request.header("authorization", key);
+        }
+        request.send()
+    };
+    let exposure = |flag: &str| {
+        json!({"type": "exposure", "at_ms": 1_700_000_000_000_i64, "flag": flag, "version": 1,
+               "variation": "on", "reason": "FALLTHROUGH", "contexts": [{"kind": "user", "key": "u1"}]})
+    };
+    let batch = |events: Vec<Value>| {
+        json!({"format": 1, "sdk": "test", "start_ms": 0, "end_ms": 1_700_000_000_000_i64,
+               "summaries": [{"flag": "checkout", "version": 1, "variation": "on", "reason": "FALLTHROUGH", "count": 5}],
+               "events": events})
+    };
+
+    let refused = post(gzip(&batch(vec![])), None).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+
+    // One bad event at the end: 400 naming it, and none of the batch is stored.
+    let bad_metric = json!({"type": "metric", "at_ms": 1, "name": "", "value": 1.0,
+                            "contexts": [{"kind": "user", "key": "u1"}]});
+    let response = post(
+        gzip(&batch(vec![exposure("checkout"), bad_metric])),
+        Some(&key),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["field"], "events[1].name", "{body}");
+    let wide = "?from=0&to=9999999999999";
+    let series = server
+        .admin(
+            Method::GET,
+            &format!("{PROD}/flags/checkout/evaluations{wide}"),
+            None,
+        )
+        .await;
+    assert_eq!(series, json!([]), "nothing of a refused batch is written");
+
+    let response = post(b"not gzip".to_vec(), Some(&key)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let mut wrong_format = batch(vec![]);
+    wrong_format["format"] = json!(2);
+    let response = post(gzip(&wrong_format), Some(&key)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let too_many = batch((0..10_001).map(|_| exposure("checkout")).collect());
+    let response = post(gzip(&too_many), Some(&key)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    // A good batch (with a client key) is accepted whole.
+    let response = post(gzip(&batch(vec![exposure("checkout")])), Some(&key))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let series = server
+        .admin(
+            Method::GET,
+            &format!("{PROD}/flags/checkout/evaluations{wide}"),
+            None,
+        )
+        .await;
+    assert_eq!(series[0]["count"], 5, "{series}");
+    let exposures = server
+        .admin(
+            Method::GET,
+            &format!("{PROD}/flags/checkout/exposures{wide}"),
+            None,
+        )
+        .await;
+    assert_eq!(exposures.as_array().unwrap().len(), 1);
+
+    // Reading needs a token that may read the flag.
+    let (status, _) = server
+        .call(
+            None,
+            Method::GET,
+            &format!("{PROD}/flags/checkout/exposures"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    server.stop().await;
+}
