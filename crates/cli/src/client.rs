@@ -211,6 +211,91 @@ impl Api<'_> {
     }
 }
 
+/// Which flag's events to show, and over what time.
+#[derive(Debug, Args)]
+pub struct InsightArgs {
+    flag: String,
+    #[arg(long)]
+    env: String,
+    /// How far back, in hours.
+    #[arg(long, default_value_t = 24)]
+    hours: i64,
+    /// Exposures only: one variation's contexts.
+    #[arg(long)]
+    variation: Option<String>,
+    /// Exposures only: at most this many.
+    #[arg(long, default_value_t = 100)]
+    limit: i64,
+}
+
+impl InsightArgs {
+    fn path(&self, args: &ClientArgs, what: &str) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let from = now - self.hours * 3_600_000;
+        format!(
+            "/projects/{}/environments/{}/flags/{}/{what}?from={from}&to={}",
+            args.project,
+            self.env,
+            self.flag,
+            now + 60_000
+        )
+    }
+}
+
+/// `switchyard exposures FLAG`: who has been exposed to the flag, and to which variation.
+pub async fn run_exposures(args: &ClientArgs, insight: &InsightArgs) -> anyhow::Result<()> {
+    let api = Api {
+        args,
+        http: reqwest::Client::new(),
+    };
+    let mut path = insight.path(args, "exposures");
+    path.push_str(&format!("&limit={}", insight.limit));
+    if let Some(variation) = &insight.variation {
+        path.push_str(&format!("&variation={}", query_escape(variation)));
+    }
+    let rows = api.get(&path).await?;
+    print(
+        args,
+        &rows,
+        &[
+            "kind",
+            "key",
+            "variation",
+            "version",
+            "reason",
+            "first_seen",
+            "last_seen",
+        ],
+        |row, column| match column {
+            "first_seen" | "last_seen" => row[format!("{column}_ms")]
+                .as_i64()
+                .map(switchyard_engine::time::format_rfc3339_ms)
+                .unwrap_or_default(),
+            other => cell(&row[other]),
+        },
+    )
+}
+
+/// `switchyard metrics FLAG`: each metric per variation cohort.
+pub async fn run_metrics(args: &ClientArgs, insight: &InsightArgs) -> anyhow::Result<()> {
+    let api = Api {
+        args,
+        http: reqwest::Client::new(),
+    };
+    let rows = api.get(&insight.path(args, "metrics")).await?;
+    print(
+        args,
+        &rows,
+        &["metric", "variation", "count", "mean", "std_dev", "sum"],
+        |row, column| match row[column].as_f64() {
+            Some(number) if column != "count" => format!("{number:.3}"),
+            _ => cell(&row[column]),
+        },
+    )
+}
+
 /// Loads a data file (native, LaunchDarkly or Unleash) into a project and one of its
 /// environments: segments, then every flag's definition, then every flag's targeting (so
 /// prerequisites and segment references resolve). Existing flags and segments are replaced.

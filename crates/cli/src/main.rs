@@ -70,6 +70,20 @@ enum Command {
         #[arg(long)]
         env: String,
     },
+    /// Contexts exposed to a flag in an environment, through the API.
+    Exposures {
+        #[command(flatten)]
+        client: client::ClientArgs,
+        #[command(flatten)]
+        insight: client::InsightArgs,
+    },
+    /// Metric statistics per variation cohort of a flag, through the API.
+    Metrics {
+        #[command(flatten)]
+        client: client::ClientArgs,
+        #[command(flatten)]
+        insight: client::InsightArgs,
+    },
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -132,6 +146,12 @@ fn run_async(command: Command) -> anyhow::Result<ExitCode> {
             }
             Command::Import { client, data, env } => {
                 client::run_import(&client, &data, &env).await.and(ok)
+            }
+            Command::Exposures { client, insight } => {
+                client::run_exposures(&client, &insight).await.and(ok)
+            }
+            Command::Metrics { client, insight } => {
+                client::run_metrics(&client, &insight).await.and(ok)
             }
             Command::Audit { command } => serve::run_audit(&command).await,
             Command::Eval(_) | Command::Validate(_) | Command::Openapi => {
