@@ -159,12 +159,18 @@ async fn intake_refuses_whole_batches(url: String) {
         }
         request.send()
     };
+    // Recent times: exposures older than the retention are pruned after any accepted batch.
+    let recent_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        - 60_000;
     let exposure = |flag: &str| {
-        json!({"type": "exposure", "at_ms": 1_700_000_000_000_i64, "flag": flag, "version": 1,
+        json!({"type": "exposure", "at_ms": recent_ms, "flag": flag, "version": 1,
                "variation": "on", "reason": "FALLTHROUGH", "contexts": [{"kind": "user", "key": "u1"}]})
     };
     let batch = |events: Vec<Value>| {
-        json!({"format": 1, "sdk": "test", "start_ms": 0, "end_ms": 1_700_000_000_000_i64,
+        json!({"format": 1, "sdk": "test", "start_ms": recent_ms - 1000, "end_ms": recent_ms,
                "summaries": [{"flag": "checkout", "version": 1, "variation": "on", "reason": "FALLTHROUGH", "count": 5}],
                "events": events})
     };
