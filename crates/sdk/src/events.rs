@@ -52,7 +52,25 @@ type Counters = HashMap<String, HashMap<(u64, Option<usize>, &'static str), (Opt
 struct Window {
     start_ms: i64,
     counters: Counters,
-    carried: Vec<Summary>,
+    carried: Carried,
+}
+
+/// Summaries not yet sent that came from elsewhere (a failed send, a relayed batch), merged by
+/// (flag, version, variation, reason) so that holding them while the server is away is bounded
+/// by the number of distinct slots, not by time.
+type Carried = HashMap<(String, u64, Option<String>, String), u64>;
+
+fn carry(carried: &mut Carried, summaries: Vec<Summary>) {
+    for summary in summaries {
+        *carried
+            .entry((
+                summary.flag,
+                summary.version,
+                summary.variation,
+                summary.reason,
+            ))
+            .or_default() += summary.count;
+    }
 }
 
 /// Everything recorded and not yet sent.
@@ -85,7 +103,7 @@ impl Recorder {
             window: Mutex::new(Window {
                 start_ms: now_ms,
                 counters: HashMap::new(),
-                carried: Vec::new(),
+                carried: HashMap::new(),
             }),
             seen: Mutex::default(),
             queue: Mutex::default(),
@@ -109,53 +127,61 @@ impl Recorder {
     /// Counts an evaluation and, the first time this context sees this variation, queues an
     /// exposure.
     pub fn evaluated(&self, evaluated: &Evaluated<'_>, context: &Context, now_ms: i64) {
-        if !self.is_recording() {
+        self.evaluated_all(std::slice::from_ref(evaluated), context, now_ms);
+    }
+
+    /// [`Recorder::evaluated`] for several flags evaluated for one context (an OFREP bulk
+    /// evaluation): each lock is taken once, and the context is hashed once.
+    pub fn evaluated_all(&self, evaluations: &[Evaluated<'_>], context: &Context, now_ms: i64) {
+        if !self.is_recording() || evaluations.is_empty() {
             return;
         }
         if let Ok(mut window) = self.window.lock() {
-            // Look up by `&str` first: the flag's key is copied only the first time.
-            let counters = match window.counters.get_mut(evaluated.flag) {
-                Some(counters) => counters,
-                None => window
-                    .counters
-                    .entry(evaluated.flag.to_owned())
-                    .or_default(),
-            };
-            let slot = (
-                evaluated.version,
-                evaluated.variation_index,
-                evaluated.reason,
-            );
-            counters
-                .entry(slot)
-                .or_insert_with(|| (evaluated.variation.map(str::to_owned), 0))
-                .1 += 1;
-        }
-        let Some(variation) = evaluated.variation else {
-            return;
-        };
-        let fingerprint = {
-            let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            for part in context.parts() {
-                part.kind().hash(&mut hasher);
-                part.key().hash(&mut hasher);
+            for evaluated in evaluations {
+                // Look up by `&str` first: the flag's key is copied only the first time.
+                let counters = match window.counters.get_mut(evaluated.flag) {
+                    Some(counters) => counters,
+                    None => window
+                        .counters
+                        .entry(evaluated.flag.to_owned())
+                        .or_default(),
+                };
+                let slot = (
+                    evaluated.version,
+                    evaluated.variation_index,
+                    evaluated.reason,
+                );
+                counters
+                    .entry(slot)
+                    .or_insert_with(|| (evaluated.variation.map(str::to_owned), 0))
+                    .1 += 1;
             }
-            evaluated.flag.hash(&mut hasher);
-            variation.hash(&mut hasher);
-            hasher.finish()
-        };
-        let first = match self.seen.lock() {
-            Ok(mut seen) => {
+        }
+        let mut context_hasher = std::collections::hash_map::DefaultHasher::new();
+        for part in context.parts() {
+            part.kind().hash(&mut context_hasher);
+            part.key().hash(&mut context_hasher);
+        }
+        let mut first_exposures = Vec::new();
+        if let Ok(mut seen) = self.seen.lock() {
+            for evaluated in evaluations {
+                let Some(variation) = evaluated.variation else {
+                    continue;
+                };
+                let mut hasher = context_hasher.clone();
+                evaluated.flag.hash(&mut hasher);
+                variation.hash(&mut hasher);
                 if seen.len() >= self.config.exposure_cache {
                     // Forgetting everything at once keeps the bound simple; a context seen
                     // again is reported again, which the server deduplicates.
                     seen.clear();
                 }
-                seen.insert(fingerprint)
+                if seen.insert(hasher.finish()) {
+                    first_exposures.push((evaluated, variation));
+                }
             }
-            Err(_) => false,
-        };
-        if first {
+        }
+        for (evaluated, variation) in first_exposures {
             self.enqueue(Event::Exposure {
                 at_ms: now_ms,
                 contexts: context_refs(context),
@@ -199,9 +225,18 @@ impl Recorder {
                 std::mem::take(&mut window.counters),
                 std::mem::take(&mut window.carried),
             ),
-            Err(_) => (now_ms, HashMap::new(), Vec::new()),
+            Err(_) => (now_ms, HashMap::new(), HashMap::new()),
         };
-        let mut summaries = carried;
+        let mut summaries: Vec<Summary> = carried
+            .into_iter()
+            .map(|((flag, version, variation, reason), count)| Summary {
+                flag,
+                version,
+                variation,
+                reason,
+                count,
+            })
+            .collect();
         for (flag, slots) in counters {
             for ((version, _, reason), (variation, count)) in slots {
                 summaries.push(Summary {
@@ -239,7 +274,7 @@ impl Recorder {
     pub fn restore(&self, batch: Batch) {
         if let Ok(mut window) = self.window.lock() {
             window.start_ms = window.start_ms.min(batch.start_ms);
-            window.carried.extend(batch.summaries);
+            carry(&mut window.carried, batch.summaries);
         }
         self.dropped.fetch_add(batch.dropped, Ordering::Relaxed);
         if let Ok(mut queue) = self.queue.lock() {
@@ -251,6 +286,21 @@ impl Recorder {
                 }
                 queue.push_front(event);
             }
+        }
+    }
+
+    /// Queues a batch recorded elsewhere (a relay forwarding what its SDKs posted) behind
+    /// what is already queued, within the same bounds.
+    pub fn absorb(&self, batch: Batch) {
+        if !self.is_recording() {
+            return;
+        }
+        if let Ok(mut window) = self.window.lock() {
+            carry(&mut window.carried, batch.summaries);
+        }
+        self.dropped.fetch_add(batch.dropped, Ordering::Relaxed);
+        for event in batch.events {
+            self.enqueue(event);
         }
     }
 }
@@ -512,5 +562,64 @@ mod tests {
         }
         let seen = events.seen.lock().unwrap().len();
         assert!(seen <= 4, "{seen}");
+    }
+
+    #[test]
+    fn relayed_batches_merge_summaries_and_queue_behind() {
+        let relay = recorder(3, 100);
+        relay.track("mine", &user("u0"), 0.0, 1);
+        let downstream = recorder(100, 100);
+        for _ in 0..3 {
+            downstream.evaluated(&evaluated("f", Some("on")), &user("u1"), 2);
+            downstream.track("theirs", &user("u1"), 1.0, 2);
+        }
+        let posted = downstream.take_batch(100, 3).unwrap();
+        // The same batch twice: summaries add up in one slot, the queue stays bounded.
+        relay.absorb(posted.clone());
+        relay.absorb(posted);
+        let sent = relay.take_batch(100, 4).unwrap();
+        assert_eq!(sent.summaries.len(), 1);
+        assert_eq!(sent.summaries[0].count, 6);
+        // 1 own + 2 × (1 exposure + 3 metrics) = 9 events into 3 places: the 6 oldest dropped.
+        assert_eq!(sent.events.len(), 3);
+        assert_eq!(sent.dropped, 6);
+        assert!(
+            sent.events
+                .iter()
+                .all(|e| matches!(e, Event::Metric { name, .. } if name == "theirs"))
+        );
+    }
+
+    #[test]
+    fn bulk_recording_matches_one_at_a_time() {
+        let one = recorder(100, 100);
+        let bulk = recorder(100, 100);
+        let flags = [
+            evaluated("a", Some("on")),
+            evaluated("b", Some("off")),
+            evaluated("a", Some("on")),
+            evaluated("c", None),
+        ];
+        for context in [user("u1"), user("u2"), user("u1")] {
+            for flag in &flags {
+                one.evaluated(flag, &context, 7);
+            }
+            bulk.evaluated_all(&flags, &context, 7);
+        }
+        let sorted = |recorder: &Recorder| {
+            let mut batch = recorder.take_batch(100, 8).unwrap();
+            batch
+                .summaries
+                .sort_by(|x, y| (&x.flag, &x.variation).cmp(&(&y.flag, &y.variation)));
+            batch
+        };
+        let (one, bulk) = (sorted(&one), sorted(&bulk));
+        assert_eq!(one.summaries, bulk.summaries);
+        assert_eq!(one.events, bulk.events);
+        assert_eq!(
+            bulk.events.len(),
+            4,
+            "2 contexts × 2 flags with a variation"
+        );
     }
 }

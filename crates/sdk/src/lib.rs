@@ -528,6 +528,13 @@ impl Client {
         self.inner.events.track(name, context, value, now_ms());
     }
 
+    /// This client's event recorder, for code that evaluates on others' behalf (a relay
+    /// answering OFREP, or forwarding what its own SDKs post) and wants the events sent
+    /// upstream by this client's sender: batched, retried, bounded while the server is away.
+    pub fn events_recorder(&self) -> Arc<events::Recorder> {
+        self.inner.events.clone()
+    }
+
     /// Stops syncing, sends the events still queued, and waits for both to finish. Evaluation
     /// keeps serving the last data.
     pub async fn close(&self) {
