@@ -166,6 +166,37 @@ async fn ofrep_values(base: &str, key: &str) -> (Value, Option<u64>) {
     (Value::Object(values), age)
 }
 
+/// One OFREP evaluation of `flag` for `user` through `base`: the variant served.
+async fn ofrep_variant(base: &str, key: &str, flag: &str, user: &str) -> String {
+    let response: Value = reqwest::Client::new()
+        .post(format!("{base}/ofrep/v1/evaluate/flags/{flag}"))
+        .bearer_auth(key)
+        .json(&json!({"context": {"targetingKey": user}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    response["variant"].as_str().unwrap().to_owned()
+}
+
+/// A production-environment API read on the control plane (`path` under the environment).
+async fn upstream_get(upstream: &Served, path: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!(
+            "{}/api/v1/projects/default/environments/production/{path}",
+            upstream.base
+        ))
+        .bearer_auth(upstream.first_start_token.as_deref().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_keeps_serving_while_its_upstream_is_away() {
     let dir = std::env::temp_dir().join(format!("switchyard-relay-{}", std::process::id()));
@@ -259,6 +290,16 @@ async fn relay_keeps_serving_while_its_upstream_is_away() {
     // The edge relay and its SDK came through the restart with the same data.
     assert!(!sdk.bool_value("checkout", &user, true));
 
+    // Events made while the upstream is away wait on the relay: an OFREP evaluation it
+    // answers, and an evaluation and a metric event from the SDK behind both relays.
+    let relayed_variant = ofrep_variant(&relay.base, &key, "limit", "relayed-user").await;
+    let sdk_user = Context::from_json(&json!({"key": "sdk-user"})).unwrap();
+    let sdk_variant = sdk
+        .number_detail("limit", &sdk_user, -1.0)
+        .variation
+        .unwrap();
+    sdk.track("latency_ms", &sdk_user, 42.0);
+
     // 3. The upstream comes back (on another address) and is changed while the relay still
     //    cannot reach it; then the way opens and everyone downstream receives those changes.
     let token = upstream.first_start_token.clone();
@@ -307,6 +348,42 @@ async fn relay_keeps_serving_while_its_upstream_is_away() {
                 && sdk.string_value("banner", &user, "x") == "hello"
         },
     )
+    .await;
+    // ...and reach the control plane once it is back.
+    let expected = json!({"relayed-user": relayed_variant, "sdk-user": sdk_variant});
+    eventually(
+        "events held by the relays reach the upstream",
+        60,
+        || async {
+            let exposed = upstream_get(&upstream, "flags/limit/exposures").await;
+            let exposed: serde_json::Map<String, Value> = exposed
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| {
+                    (
+                        e["key"].as_str().unwrap().to_owned(),
+                        e["variation"].clone(),
+                    )
+                })
+                .collect();
+            expected
+                .as_object()
+                .unwrap()
+                .iter()
+                .all(|(user, variant)| exposed.get(user) == Some(variant))
+        },
+    )
+    .await;
+    eventually("the metric event reaches the upstream", 30, || async {
+        let cohorts = upstream_get(&upstream, "flags/limit/metrics").await;
+        let cohorts = cohorts.as_array().unwrap();
+        cohorts.len() == 1
+            && cohorts[0]["metric"] == "latency_ms"
+            && cohorts[0]["variation"] == json!(sdk_variant)
+            && cohorts[0]["count"] == 1
+            && cohorts[0]["sum"] == 42.0
+    })
     .await;
     let (code, ready) = relay.readiness().await;
     assert_eq!((code, &ready["keys"][0]["data"]), (200, &json!("upstream")));

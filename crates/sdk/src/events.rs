@@ -337,12 +337,15 @@ enum Sent {
     Never,
 }
 
-/// Sends batches every flush interval until `closing`, then once more.
+/// Sends batches every flush interval until `closing`, then once more. After failures it backs
+/// off, but tries again at once when `sync` reports the flag stream reconnected: the server is
+/// back, and events held while it was away should not wait out a long backoff.
 pub fn spawn_sender(
     recorder: std::sync::Arc<Recorder>,
     base_url: String,
     sdk_key: String,
     mut closing: tokio::sync::watch::Receiver<bool>,
+    mut sync: tokio::sync::watch::Receiver<crate::SyncStatus>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let http = match reqwest::Client::builder()
@@ -366,6 +369,7 @@ pub fn spawn_sender(
                 || tokio::select! {
                     () = tokio::time::sleep(delay) => false,
                     _ = closing.wait_for(|closed| *closed) => true,
+                    () = reconnected(&mut sync), if failures > 0 => false,
                 };
             match send_all(&http, &url, &sdk_key, &recorder).await {
                 Sent::All => {
@@ -390,6 +394,16 @@ pub fn spawn_sender(
             }
         }
     })
+}
+
+/// Resolves when the flag stream next becomes open (never, if the client has stopped).
+async fn reconnected(sync: &mut tokio::sync::watch::Receiver<crate::SyncStatus>) {
+    while sync.changed().await.is_ok() {
+        if sync.borrow_and_update().state == crate::UpstreamState::Streaming {
+            return;
+        }
+    }
+    std::future::pending().await
 }
 
 async fn send_all(http: &reqwest::Client, url: &str, sdk_key: &str, recorder: &Recorder) -> Sent {

@@ -366,6 +366,7 @@ impl Client {
                 inner.config.base_url.clone(),
                 inner.config.sdk_key.clone(),
                 inner.closing.subscribe(),
+                inner.status.subscribe(),
             ));
         }
         if let Ok(mut slot) = inner.tasks.lock() {

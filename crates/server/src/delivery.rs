@@ -39,6 +39,7 @@ use crate::auth::{CLIENT_KEY_PREFIX, SERVER_KEY_PREFIX, parse_secret, sha256_hex
 use crate::error::{ApiError, ApiResult};
 use crate::resources::env_scope;
 use crate::validate::EnvData;
+use switchyard_sdk::events::{EventsConfig, Recorder};
 
 /// Tunables of delivery; the defaults suit production, tests shorten them.
 #[derive(Debug, Clone)]
@@ -54,6 +55,8 @@ pub struct DeliveryConfig {
     /// Open streams allowed at once (0: unlimited); beyond it, 503 with `Retry-After`. Each
     /// open stream costs some 50 KiB, so this bounds a relay's memory.
     pub max_streams: usize,
+    /// How often events recorded here (OFREP evaluations) are written to the store.
+    pub events_flush: Duration,
 }
 
 impl Default for DeliveryConfig {
@@ -64,6 +67,7 @@ impl Default for DeliveryConfig {
             history: 256,
             ofrep_rate_limit: 0,
             max_streams: 0,
+            events_flush: Duration::from_secs(1),
         }
     }
 }
@@ -270,6 +274,12 @@ pub struct Delivery {
     keys: RwLock<HashMap<String, SdkAccess>>,
     limiter: Mutex<HashMap<String, Bucket>>,
     closing: watch::Sender<bool>,
+    /// Per environment, where OFREP evaluations and posted event batches are recorded: written
+    /// to the store by [`crate::events::spawn_store_writer`], or sent upstream by a relay's
+    /// SDK client.
+    recorders: RwLock<HashMap<(String, String), Arc<Recorder>>>,
+    /// Admission of event batches (`POST /events/v1/bulk`).
+    pub intake: crate::events::Intake,
 }
 
 impl Delivery {
@@ -293,6 +303,8 @@ impl Delivery {
             keys: RwLock::default(),
             limiter: Mutex::default(),
             closing: watch::channel(false).0,
+            recorders: RwLock::default(),
+            intake: crate::events::Intake::default(),
         })
     }
 
@@ -302,6 +314,7 @@ impl Delivery {
         let Source::Store(store) = &self.source else {
             return;
         };
+        crate::events::spawn_store_writer(self, store.clone());
         let mut changes = store.changes();
         let mut closing = self.closing.subscribe();
         let delivery = Arc::downgrade(self);
@@ -442,6 +455,58 @@ impl Delivery {
             }
             None => self.insert_feed(scope, Feed::new(project, env, data)),
         }
+    }
+
+    /// The store this delivery serves from (`None` on a relay).
+    pub fn store(&self) -> Option<&Store> {
+        match &self.source {
+            Source::Store(store) => Some(store),
+            Source::Upstream(_) => None,
+        }
+    }
+
+    /// Where events of an environment are recorded: created on first use when serving from
+    /// the store; on a relay, only what [`Delivery::attach_recorder`] gave it.
+    pub fn recorder(&self, project: &str, env: &str) -> Option<Arc<Recorder>> {
+        let scope = (project.to_owned(), env.to_owned());
+        if let Some(recorder) = self.recorders.read().ok()?.get(&scope) {
+            return Some(recorder.clone());
+        }
+        let Source::Store(_) = &self.source else {
+            return None;
+        };
+        let config = EventsConfig {
+            // The store is local: a larger queue only costs memory while it is down.
+            capacity: 100_000,
+            ..EventsConfig::default()
+        };
+        let mut recorders = self.recorders.write().ok()?;
+        let recorder = recorders
+            .entry(scope)
+            .or_insert_with(|| Arc::new(Recorder::new(config, crate::now_ms())));
+        Some(recorder.clone())
+    }
+
+    /// Makes `recorder` the place an environment's events go (a relay's SDK client's).
+    pub fn attach_recorder(&self, project: &str, env: &str, recorder: Arc<Recorder>) {
+        if let Ok(mut recorders) = self.recorders.write() {
+            recorders.insert((project.to_owned(), env.to_owned()), recorder);
+        }
+    }
+
+    /// Every environment's recorder with its `(project, env)`.
+    pub fn recorders(&self) -> Vec<(String, String, Arc<Recorder>)> {
+        self.recorders
+            .read()
+            .map(|recorders| {
+                recorders
+                    .iter()
+                    .map(|((project, env), recorder)| {
+                        (project.clone(), env.clone(), recorder.clone())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Checks an SDK key (`sys_…` or `syc_…`).

@@ -1,11 +1,17 @@
 //! Event intake: `POST /events/v1/bulk` (format in `docs/events.md`), authenticated by a
-//! server or client SDK key of the environment the events belong to.
+//! server or client SDK key of the environment the events belong to, on `serve` and `relay`
+//! alike.
 //!
-//! A batch is checked as a whole before anything is written (`400` naming the first bad
+//! A batch is checked as a whole before anything is written (`422` naming the first bad
 //! field), then written in one transaction ([`switchyard_store::Store::ingest_events`]):
 //! all of it or nothing. Bodies may be gzipped; too large a batch is `413`. While
 //! [`MAX_CONCURRENT_BATCHES`] batches are being written, more are turned away with `429` and
 //! `Retry-After`, so a flood of events never queues up inside the server.
+//!
+//! A relay has no store: it queues posted batches on the recorder of its SDK client for that
+//! environment, whose sender forwards them upstream (retrying, bounded, while it is away).
+//! Evaluations answered over OFREP are recorded on the same per-environment recorders
+//! ([`Delivery::recorder`]); on `serve`, [`spawn_store_writer`] writes them to the store.
 
 use std::io::Read as _;
 use std::sync::Arc;
@@ -25,7 +31,10 @@ use switchyard_store::events::{
 };
 use tokio::sync::Semaphore;
 
-use crate::AppState;
+use switchyard_sdk::events::Recorder;
+use switchyard_store::Store;
+
+use crate::delivery::Delivery;
 use crate::error::{ApiError, Code};
 use crate::sdk_routes::presented_key;
 
@@ -56,12 +65,12 @@ impl Default for Intake {
     }
 }
 
-pub fn router() -> Router<Arc<AppState>> {
+pub fn router() -> Router<Arc<Delivery>> {
     Router::new().route("/events/v1/bulk", post(bulk))
 }
 
-async fn bulk(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    match ingest(&state, &headers, &body).await {
+async fn bulk(State(delivery): State<Arc<Delivery>>, headers: HeaderMap, body: Bytes) -> Response {
+    match ingest(&delivery, &headers, &body).await {
         Ok(accepted) => (StatusCode::ACCEPTED, Json(accepted)).into_response(),
         Err(error) => {
             let retry = error.code == Code::RateLimited;
@@ -77,14 +86,14 @@ async fn bulk(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Byte
 }
 
 async fn ingest(
-    state: &AppState,
+    delivery: &Delivery,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<serde_json::Value, ApiError> {
     let presented = presented_key(headers)
         .ok_or_else(|| ApiError::new(Code::Unauthorized, "an SDK key is required"))?;
-    let access = state.delivery.authenticate(presented).await?;
-    let Ok(_admitted) = state.intake.admission.try_acquire() else {
+    let access = delivery.authenticate(presented).await?;
+    let Ok(_admitted) = delivery.intake.admission.try_acquire() else {
         return Err(ApiError::new(
             Code::RateLimited,
             "too many event batches at once; retry shortly",
@@ -92,16 +101,70 @@ async fn ingest(
     };
     let batch = parse(headers, body)?;
     let stored = check(&batch, &access.project, &access.env)?;
-    let attributed = state.store.ingest_events(&stored).await?;
-    prune_now_and_then(state);
-    Ok(json!({
-        "accepted": {
-            "summaries": stored.counts.len(),
-            "exposures": stored.exposures.len(),
-            "metrics": stored.metrics.len(),
-        },
-        "attributed_metrics": attributed,
-    }))
+    let accepted = json!({
+        "summaries": stored.counts.len(),
+        "exposures": stored.exposures.len(),
+        "metrics": stored.metrics.len(),
+    });
+    let Some(store) = delivery.store() else {
+        // A relay: forwarded upstream by its SDK client's sender.
+        let recorder = delivery
+            .recorder(&access.project, &access.env)
+            .ok_or_else(|| ApiError::new(Code::Unavailable, "this relay cannot take events"))?;
+        recorder.absorb(batch);
+        return Ok(json!({"accepted": accepted, "forwarded": true}));
+    };
+    let attributed = store.ingest_events(&stored).await?;
+    prune_now_and_then(&delivery.intake, store);
+    Ok(json!({"accepted": accepted, "attributed_metrics": attributed}))
+}
+
+/// Writes what OFREP evaluations recorded to the store every `events_flush`, until the
+/// delivery closes (then [`write_recorded`] once more, from the server's shutdown).
+pub(crate) fn spawn_store_writer(delivery: &Arc<Delivery>, store: Store) {
+    let delivery = Arc::downgrade(delivery);
+    let Some(every) = delivery.upgrade().map(|d| d.config.events_flush) else {
+        return;
+    };
+    tokio::spawn(async move {
+        let mut timer = tokio::time::interval(every);
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            timer.tick().await;
+            let Some(delivery) = delivery.upgrade() else {
+                return;
+            };
+            if *delivery.closing().borrow() {
+                return;
+            }
+            write_recorded(&delivery, &store).await;
+        }
+    });
+}
+
+/// Writes every environment's recorded events to the store; what cannot be written now is
+/// kept for the next time.
+pub async fn write_recorded(delivery: &Delivery, store: &Store) {
+    for (project, env, recorder) in delivery.recorders() {
+        write_one(&recorder, store, &project, &env).await;
+    }
+}
+
+async fn write_one(recorder: &Recorder, store: &Store, project: &str, env: &str) {
+    while let Some(batch) = recorder.take_batch(MAX_BATCH_ITEMS / 2, crate::now_ms()) {
+        let stored = match check(&batch, project, env) {
+            Ok(stored) => stored,
+            Err(error) => {
+                tracing::warn!(project, env, error = %error.message, "recorded events dropped");
+                continue;
+            }
+        };
+        if let Err(error) = store.ingest_events(&stored).await {
+            tracing::warn!(%error, "recorded events not written; will retry");
+            recorder.restore(batch);
+            return;
+        }
+    }
 }
 
 fn parse(headers: &HeaderMap, body: &[u8]) -> Result<EventBatch, ApiError> {
@@ -234,22 +297,87 @@ fn check(batch: &EventBatch, project: &str, env: &str) -> Result<StoredBatch, Ap
 }
 
 /// Applies exposure retention at most once an hour, off the request's path.
-fn prune_now_and_then(state: &AppState) {
+fn prune_now_and_then(intake: &Intake, store: &Store) {
     let now = crate::now_ms();
-    let last = state.intake.last_pruned_ms.load(Ordering::Relaxed);
+    let last = intake.last_pruned_ms.load(Ordering::Relaxed);
     if now - last < PRUNE_EVERY_MS
-        || state
-            .intake
+        || intake
             .last_pruned_ms
             .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
             .is_err()
     {
         return;
     }
-    let store = state.store.clone();
+    let store = store.clone();
     tokio::spawn(async move {
         if let Err(error) = store.prune_exposures(now - EXPOSURE_RETENTION_MS).await {
             tracing::warn!(%error, "could not prune old exposures");
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::HashMap;
+
+    use switchyard_sdk::events::EventsConfig;
+
+    use super::*;
+    use crate::api::access::SdkKeyKind;
+    use crate::delivery::{DeliveryConfig, SdkAccess};
+
+    /// A relay-style delivery (no store) that knows one key and records into `recorder`.
+    fn relay_delivery(recorder: Arc<Recorder>) -> Arc<Delivery> {
+        let access = SdkAccess {
+            key_id: "k1".into(),
+            project: "upstream".into(),
+            env: "production".into(),
+            kind: SdkKeyKind::Server,
+            events_token: String::new(),
+        };
+        let delivery = Delivery::for_relay(
+            HashMap::from([("sys_test".to_owned(), access)]),
+            DeliveryConfig::default(),
+        );
+        delivery.attach_recorder("upstream", "production", recorder);
+        delivery
+    }
+
+    fn one_metric() -> Vec<u8> {
+        json!({"format": 1, "sdk": "test", "start_ms": 0, "end_ms": 10, "summaries": [],
+               "events": [{"type": "metric", "at_ms": 5, "name": "error", "value": 1.0,
+                           "contexts": [{"kind": "user", "key": "u1"}]}]})
+        .to_string()
+        .into_bytes()
+    }
+
+    async fn post(delivery: &Arc<Delivery>) -> Response {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("sys_test"));
+        bulk(State(delivery.clone()), headers, Bytes::from(one_metric())).await
+    }
+
+    #[tokio::test]
+    async fn overload_is_429_with_retry_after_and_queues_nothing() {
+        let recorder = Arc::new(Recorder::new(EventsConfig::default(), 0));
+        let delivery = relay_delivery(recorder.clone());
+        // Every admission slot taken, as by batches still being written.
+        let held = delivery
+            .intake
+            .admission
+            .try_acquire_many(MAX_CONCURRENT_BATCHES as u32)
+            .unwrap();
+        let refused = post(&delivery).await;
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(refused.headers()[header::RETRY_AFTER], "1");
+        assert!(recorder.take_batch(100, 20).is_none(), "nothing of it kept");
+
+        drop(held);
+        let accepted = post(&delivery).await;
+        assert_eq!(accepted.status(), StatusCode::ACCEPTED);
+        let forwarded = recorder.take_batch(100, 20).unwrap();
+        assert_eq!(forwarded.events.len(), 1);
+    }
 }

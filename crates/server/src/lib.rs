@@ -44,7 +44,6 @@ pub struct AppState {
     pub store: Store,
     pub metrics: Arc<Metrics>,
     pub delivery: Arc<Delivery>,
-    pub intake: events::Intake,
 }
 
 impl AppState {
@@ -62,7 +61,6 @@ impl AppState {
             store,
             metrics: Arc::new(metrics),
             delivery,
-            intake: events::Intake::default(),
         })
     }
 }
@@ -71,17 +69,17 @@ impl AppState {
 pub fn app(state: Arc<AppState>) -> Router {
     let control = Router::new()
         .nest("/api/v1", api::router())
-        .merge(events::router())
         .merge(ops::router())
         .with_state(state.clone());
     delivery_app(control, state.delivery.clone(), state.metrics.clone())
 }
 
-/// What `serve` and `relay` share: `routes` plus the delivery and OFREP endpoints,
-/// `/healthz` and `/metrics`, request ids, logs and metrics, and the body limit.
+/// What `serve` and `relay` share: `routes` plus the delivery, OFREP and event intake
+/// endpoints, `/healthz` and `/metrics`, request ids, logs and metrics, and the body limit.
 fn delivery_app(routes: Router, delivery: Arc<Delivery>, metrics: Arc<Metrics>) -> Router {
     routes
         .merge(sdk_routes::router().with_state(delivery.clone()))
+        .merge(events::router().with_state(delivery.clone()))
         .merge(ofrep::router().with_state(delivery))
         .merge(ops::health_and_metrics().with_state(metrics.clone()))
         .fallback(ops::not_found)
@@ -97,7 +95,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let delivery = state.delivery.clone();
-    serve_router(listener, app(state), delivery, shutdown).await
+    let result = serve_router(listener, app(state.clone()), delivery, shutdown).await;
+    // Evaluations answered until the end are counted too.
+    events::write_recorded(&state.delivery, &state.store).await;
+    result
 }
 
 /// Serves `router`; on `shutdown`, closes `delivery`'s streams so the graceful stop can finish.

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use switchyard_engine::{CompiledFlag, Context, Env, ErrorKind, RandomSource, Reason, Snapshot};
+use switchyard_sdk::events::{Evaluated, Recorder};
 
 use crate::api::access::SdkKeyKind;
 use crate::delivery::{Delivery, Feed, Published, SdkAccess};
@@ -98,12 +99,14 @@ impl From<ApiError> for Failure {
     }
 }
 
-/// An admitted OFREP request: who asked, what they asked, and the data to answer from.
+/// An admitted OFREP request: who asked, what they asked, the data to answer from, and where
+/// its evaluations are recorded.
 struct Admitted {
     access: SdkAccess,
     request: Request,
     feed: Arc<Feed>,
     published: Arc<Published>,
+    recorder: Option<Arc<Recorder>>,
 }
 
 /// Authenticates, rate-limits and parses one OFREP request, and finds its environment's data.
@@ -128,6 +131,7 @@ async fn admit(delivery: &Delivery, headers: &HeaderMap, body: &[u8]) -> Result<
     let request = Request::parse(body)?;
     let feed = delivery.feed(&access.project, &access.env).await?;
     Ok(Admitted {
+        recorder: delivery.recorder(&access.project, &access.env),
         access,
         request,
         published: feed.current(),
@@ -263,6 +267,38 @@ fn evaluate<'s>(snapshot: &'s Snapshot, flag: &'s CompiledFlag, request: &Reques
     }
 }
 
+impl Outcome<'_> {
+    /// What this evaluation contributes to the events, as an SDK evaluating locally would
+    /// record it (nothing when the request itself was at fault).
+    fn recorded<'f>(&self, flag: &'f CompiledFlag) -> Option<Evaluated<'f>> {
+        let (variation_index, reason) = match self {
+            Outcome::Served {
+                reason,
+                variation_index,
+                ..
+            } => (*variation_index, reason.kind_name()),
+            Outcome::Failed { status, .. } if status.is_server_error() => (None, "ERROR"),
+            Outcome::Failed { .. } => return None,
+        };
+        Some(Evaluated {
+            flag: flag.key(),
+            version: flag.version(),
+            variation_index,
+            variation: variation_index
+                .and_then(|i| flag.variations().get(i))
+                .map(|v| v.key.as_str()),
+            reason,
+        })
+    }
+}
+
+/// Records `evaluations` for the request's context.
+fn record(recorder: Option<&Recorder>, request: &Request, evaluations: &[Evaluated<'_>]) {
+    if let (Some(recorder), Ok(context)) = (recorder, &request.context) {
+        recorder.evaluated_all(evaluations, context, crate::now_ms());
+    }
+}
+
 /// Writes one flag's OFREP object. No variation (off without an off-variation) omits the
 /// value, which tells the client to use its own default.
 fn write_flag(out: &mut Vec<u8>, fragments: &FlagFragments, outcome: &Outcome<'_>) {
@@ -337,6 +373,7 @@ async fn evaluate_one_flag(
         request,
         feed,
         published,
+        recorder,
     } = admit(delivery, headers, body).await?;
     let (position, flag) = published
         .compiled
@@ -350,6 +387,8 @@ async fn evaluate_one_flag(
             )
         })?;
     let outcome = evaluate(&published.compiled, flag, &request);
+    let recorded: Vec<_> = outcome.recorded(flag).into_iter().collect();
+    record(recorder.as_deref(), &request, &recorded);
     if let Outcome::Failed {
         status,
         code,
@@ -375,6 +414,7 @@ async fn evaluate_all(
         request,
         feed,
         published,
+        recorder,
     } = match admit(&delivery, &headers, &body).await {
         Ok(admitted) => admitted,
         Err(failure) => return failure.into_response(),
@@ -400,6 +440,13 @@ async fn evaluate_all(
         let mut out = Vec::with_capacity(published.ofrep.flags.len() * 128 + 256);
         out.extend_from_slice(b"{\"flags\":[");
         let mut first = true;
+        // A bulk answer counts as an exposure to every flag in it: OFREP clients evaluate
+        // from it locally and tell nobody which flags they read.
+        let mut recorded = Vec::with_capacity(if recorder.is_some() {
+            published.ofrep.flags.len()
+        } else {
+            0
+        });
         for (flag, fragments) in snapshot.flags().zip(&published.ofrep.flags) {
             if access.kind != SdkKeyKind::Server && !flag.client_visible() {
                 continue;
@@ -408,8 +455,13 @@ async fn evaluate_all(
                 out.push(b',');
             }
             first = false;
-            write_flag(&mut out, fragments, &evaluate(snapshot, flag, &request));
+            let outcome = evaluate(snapshot, flag, &request);
+            write_flag(&mut out, fragments, &outcome);
+            if recorder.is_some() {
+                recorded.extend(outcome.recorded(flag));
+            }
         }
+        record(recorder.as_deref(), &request, &recorded);
         out.extend_from_slice(b"],\"metadata\":{\"revision\":");
         out.extend_from_slice(published.revision().to_string().as_bytes());
         out.extend_from_slice(b"},\"eventStreams\":[{\"type\":\"sse\",\"url\":");

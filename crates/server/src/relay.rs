@@ -27,6 +27,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use serde_json::{Value, json};
+use switchyard_sdk::events::EventsConfig;
 use switchyard_sdk::{Client, DataSource, SyncStatus, UpstreamState};
 
 use crate::api::access::SdkKeyKind;
@@ -72,6 +73,10 @@ struct Follower {
     access: SdkAccess,
     client: Client,
 }
+
+/// Events held per environment while the upstream cannot take them; beyond it the oldest go
+/// (and are counted).
+const RELAY_EVENTS_CAPACITY: usize = 200_000;
 
 /// `project` of every relay feed: a relay knows environments only by the keys it was given.
 const RELAY_PROJECT: &str = "upstream";
@@ -124,8 +129,14 @@ impl Relay {
                 .backoff(Duration::from_millis(100), config.reconnect_max)
                 .fallback_poll_interval(config.reconnect_max.max(Duration::from_secs(1)))
                 .init_timeout(Duration::ZERO)
+                .events(EventsConfig {
+                    // What the relay's own SDKs post is queued here too while upstream is away.
+                    capacity: RELAY_EVENTS_CAPACITY,
+                    ..EventsConfig::default()
+                })
                 .build()
                 .await;
+            delivery.attach_recorder(&access.project, &access.env, client.events_recorder());
             tokio::spawn(follow(
                 delivery.clone(),
                 access.clone(),

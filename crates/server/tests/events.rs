@@ -13,6 +13,7 @@ use common::{PROD, Server, sdk_key, seed};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use switchyard_sdk::{Client, Context, EventsConfig};
+use switchyard_server::delivery::DeliveryConfig;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite() {
@@ -21,6 +22,7 @@ async fn sqlite() {
     let url = |name: &str| format!("sqlite://{}/{name}.db", dir.display());
     sdk_events_reach_the_query_api(url("e2e")).await;
     intake_refuses_whole_batches(url("intake")).await;
+    ofrep_evaluations_are_recorded(url("ofrep")).await;
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -242,5 +244,90 @@ async fn intake_refuses_whole_batches(url: String) {
         )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    server.stop().await;
+}
+
+/// Remote evaluations count like local ones: each OFREP answer is summarised and each first
+/// exposure recorded, written to the store by the server itself.
+async fn ofrep_evaluations_are_recorded(url: String) {
+    let server = Server::start_with(
+        &url,
+        None,
+        DeliveryConfig {
+            events_flush: Duration::from_millis(50),
+            ..DeliveryConfig::default()
+        },
+    )
+    .await;
+    seed(&server).await;
+    let key = sdk_key(&server, "server").await;
+    let ofrep = |path: &str, user: &str| {
+        server
+            .http
+            .post(format!("{}/ofrep/v1/evaluate/flags{path}", server.base))
+            .bearer_auth(&key)
+            .json(&json!({"context": {"targetingKey": user}}))
+            .send()
+    };
+    let mut one = String::new();
+    for _ in 0..3 {
+        let answer: Value = ofrep("/limit", "user-1")
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        one = answer["variant"].as_str().unwrap().to_owned();
+    }
+    let bulk: Value = ofrep("", "user-2").await.unwrap().json().await.unwrap();
+    let in_bulk = bulk["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["key"] == "limit")
+        .unwrap()["variant"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let exposures = format!("{PROD}/flags/limit/exposures");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let exposed = loop {
+        let exposed = server.admin(Method::GET, &exposures, None).await;
+        if exposed.as_array().unwrap().len() >= 2 || std::time::Instant::now() > deadline {
+            break exposed;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let exposed: BTreeMap<String, String> = exposed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["key"].as_str().unwrap().to_owned(),
+                e["variation"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        exposed,
+        BTreeMap::from([("user-1".to_owned(), one), ("user-2".to_owned(), in_bulk)])
+    );
+    // Counts are written in the same batch as the exposures they came with.
+    let series = server
+        .admin(
+            Method::GET,
+            &format!("{PROD}/flags/limit/evaluations"),
+            None,
+        )
+        .await;
+    let total: i64 = series
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["count"].as_i64().unwrap())
+        .sum();
+    assert_eq!(total, 4, "{series}");
     server.stop().await;
 }
