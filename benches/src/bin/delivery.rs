@@ -7,12 +7,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use switchyard_bench::{Serve, machine};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, mpsc};
@@ -36,40 +36,10 @@ fn main() {
 async fn run(binary: &str, counts: &[usize]) {
     let dir = std::env::temp_dir().join(format!("switchyard-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let mut child = Command::new(binary)
-        .args(["serve", "--listen", &addr, "--log", "error"])
-        .arg("--data-dir")
-        .arg(&dir)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the switchyard binary (cargo build --release -p switchyard)");
-    let stdout = child.stdout.take().unwrap();
-    let token = tokio::task::spawn_blocking(move || {
-        use std::io::BufRead;
-        std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .find_map(|l| {
-                l.trim()
-                    .strip_prefix("admin API token: ")
-                    .map(str::to_owned)
-            })
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let base = format!("http://{addr}");
+    let serve = Serve::start(binary, &["--data-dir", dir.to_str().unwrap()]).await;
+    let (addr, token) = (serve.addr.clone(), serve.token.clone());
     let http = reqwest::Client::new();
-    while http.get(format!("{base}/readyz")).send().await.is_err() {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let api = format!("{base}/api/v1/projects/default");
+    let api = format!("{}/api/v1/projects/default", serve.base);
     let send = |method: reqwest::Method, path: &str, body: Value| {
         http.request(method, format!("{api}{path}"))
             .bearer_auth(&token)
@@ -104,7 +74,7 @@ async fn run(binary: &str, counts: &[usize]) {
     .await
     .unwrap();
     let key = key["key"].as_str().unwrap().to_owned();
-    let pid = child.id();
+    let pid = serve.pid();
 
     println!("# delivery benchmark, {}", machine());
     println!("| streams | toggles | p50 ms | p99 ms | max ms | server RSS per stream |");
@@ -179,8 +149,7 @@ async fn run(binary: &str, counts: &[usize]) {
     drop(opened);
     tokio::time::sleep(Duration::from_millis(500)).await;
     ofrep_bulk(&addr, &key).await;
-    child.kill().unwrap();
-    child.wait().unwrap();
+    serve.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -286,19 +255,4 @@ fn rss_kib(pid: u32) -> i64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("model name")
-                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
-        })
-        .unwrap_or_default();
-    format!(
-        "{} cores, {cpu}",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
-    )
 }

@@ -8,13 +8,14 @@
 //! retrying with backoff. The queue is bounded: when it is full the oldest event is dropped and
 //! counted, and the count is reported with the next batch.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::io::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
 use switchyard_engine::Context;
 pub use switchyard_engine::wire::{
     ContextRef, EVENTS_FORMAT, EvaluationSummary as Summary, Event, EventBatch as Batch,
@@ -45,14 +46,19 @@ impl Default for EventsConfig {
 }
 
 /// Summary counters: flag → (version, variation index, reason) → (variation key, count).
-type Counters = HashMap<String, HashMap<(u64, Option<usize>, &'static str), (Option<String>, u64)>>;
+/// Fx hashing: these maps are on every evaluation's path and their keys are not attacker-chosen.
+type Counters =
+    FxHashMap<String, FxHashMap<(u64, Option<usize>, &'static str), (Option<String>, u64)>>;
 
-/// The current summary window, and summaries of a batch that could not be sent.
+/// The current summary window, summaries of a batch that could not be sent, and the exposures
+/// already reported (one lock for all: an evaluation takes it once).
 #[derive(Debug)]
 struct Window {
     start_ms: i64,
     counters: Counters,
     carried: Carried,
+    /// Fingerprints of (context, flag, variation) exposures already queued.
+    seen: FxHashSet<u64>,
 }
 
 /// Summaries not yet sent that came from elsewhere (a failed send, a relayed batch), merged by
@@ -78,7 +84,6 @@ fn carry(carried: &mut Carried, summaries: Vec<Summary>) {
 pub struct Recorder {
     config: EventsConfig,
     window: Mutex<Window>,
-    seen: Mutex<HashSet<u64>>,
     queue: Mutex<VecDeque<Event>>,
     dropped: AtomicU64,
     /// Cleared when the server has no intake or refuses the key: recording stops too.
@@ -102,10 +107,10 @@ impl Recorder {
             config,
             window: Mutex::new(Window {
                 start_ms: now_ms,
-                counters: HashMap::new(),
+                counters: FxHashMap::default(),
                 carried: HashMap::new(),
+                seen: FxHashSet::default(),
             }),
-            seen: Mutex::default(),
             queue: Mutex::default(),
             dropped: AtomicU64::new(0),
         }
@@ -136,7 +141,14 @@ impl Recorder {
         if !self.is_recording() || evaluations.is_empty() {
             return;
         }
+        let mut context_hasher = FxHasher::default();
+        for part in context.parts() {
+            part.kind().hash(&mut context_hasher);
+            part.key().hash(&mut context_hasher);
+        }
+        let mut first_exposures = Vec::new();
         if let Ok(mut window) = self.window.lock() {
+            let window = &mut *window;
             for evaluated in evaluations {
                 // Look up by `&str` first: the flag's key is copied only the first time.
                 let counters = match window.counters.get_mut(evaluated.flag) {
@@ -155,28 +167,18 @@ impl Recorder {
                     .entry(slot)
                     .or_insert_with(|| (evaluated.variation.map(str::to_owned), 0))
                     .1 += 1;
-            }
-        }
-        let mut context_hasher = std::collections::hash_map::DefaultHasher::new();
-        for part in context.parts() {
-            part.kind().hash(&mut context_hasher);
-            part.key().hash(&mut context_hasher);
-        }
-        let mut first_exposures = Vec::new();
-        if let Ok(mut seen) = self.seen.lock() {
-            for evaluated in evaluations {
                 let Some(variation) = evaluated.variation else {
                     continue;
                 };
                 let mut hasher = context_hasher.clone();
                 evaluated.flag.hash(&mut hasher);
                 variation.hash(&mut hasher);
-                if seen.len() >= self.config.exposure_cache {
+                if window.seen.len() >= self.config.exposure_cache {
                     // Forgetting everything at once keeps the bound simple; a context seen
                     // again is reported again, which the server deduplicates.
-                    seen.clear();
+                    window.seen.clear();
                 }
-                if seen.insert(hasher.finish()) {
+                if window.seen.insert(hasher.finish()) {
                     first_exposures.push((evaluated, variation));
                 }
             }
@@ -225,7 +227,7 @@ impl Recorder {
                 std::mem::take(&mut window.counters),
                 std::mem::take(&mut window.carried),
             ),
-            Err(_) => (now_ms, HashMap::new(), HashMap::new()),
+            Err(_) => (now_ms, FxHashMap::default(), HashMap::new()),
         };
         let mut summaries: Vec<Summary> = carried
             .into_iter()
@@ -574,7 +576,7 @@ mod tests {
                 events.evaluated(&evaluated("f", Some("on")), &user(&format!("u{i}")), round);
             }
         }
-        let seen = events.seen.lock().unwrap().len();
+        let seen = events.window.lock().unwrap().seen.len();
         assert!(seen <= 4, "{seen}");
     }
 
