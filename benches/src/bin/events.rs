@@ -42,7 +42,7 @@ async fn run(binary: &str) {
     let dir = std::env::temp_dir().join(format!("switchyard-bench-events-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     println!(
-        "\n| store | batches accepted | events/s accepted and aggregated | p50 ms per batch | p99 ms | 429s |"
+        "\n| store | batches accepted | events/s accepted and aggregated | p50 ms per batch | p99 ms | refused (429/503) |"
     );
     println!("|---|---:|---:|---:|---:|---:|");
     let serve = Serve::start(binary, &["--data-dir", dir.to_str().unwrap()]).await;
@@ -158,6 +158,7 @@ async fn intake(store: &str, serve: &Serve, key: &str) {
     let mut senders = Vec::new();
     for _ in 0..SENDERS {
         let (bodies, next, url, key) = (bodies.clone(), next.clone(), url.clone(), key.to_owned());
+        let started_at = started;
         senders.push(tokio::spawn(async move {
             let http = reqwest::Client::new();
             let (mut accepted, mut refused, mut latencies) = (0_usize, 0_usize, Vec::new());
@@ -179,8 +180,16 @@ async fn intake(store: &str, serve: &Serve, key: &str) {
                     202 => {
                         accepted += 1;
                         latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
+                        if std::env::var_os("EVENTS_BENCH_TRACE").is_some() {
+                            eprintln!(
+                                "batch {n}: {:?} at {:?}",
+                                sent.elapsed(),
+                                started_at.elapsed()
+                            );
+                        }
                     }
-                    429 => refused += 1,
+                    // Overload (429) and an unavailable store (503) are what an SDK retries.
+                    429 | 503 => refused += 1,
                     other => panic!("intake answered {other}"),
                 }
             }

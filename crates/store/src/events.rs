@@ -122,6 +122,7 @@ struct Moments {
 impl Store {
     /// Writes a batch atomically; returns how many metric events were attributed to a cohort.
     pub async fn ingest_events(&self, batch: &EventBatch) -> Result<u64> {
+        let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await?;
         let minute = minute_of(batch.counted_at_ms);
         for count in &batch.counts {
@@ -336,6 +337,7 @@ impl Store {
 
     /// Forgets exposures last seen before `before_ms` (retention); returns how many.
     pub async fn prune_exposures(&self, before_ms: i64) -> Result<u64> {
+        let _turn = self.write_turn().await;
         let done = sqlx::query("DELETE FROM exposures WHERE last_seen < $1")
             .bind(before_ms)
             .execute(&self.pool)

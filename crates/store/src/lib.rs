@@ -120,6 +120,10 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     announcer: Arc<Announcer>,
+    /// SQLite has one writer at a time, and writers waiting in its busy handler are not served
+    /// in order: under a stream of event batches one could wait for seconds. Write
+    /// transactions on SQLite queue here first instead (fair, FIFO).
+    sqlite_writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Store {
@@ -161,6 +165,7 @@ impl Store {
             pool,
             backend,
             announcer: Arc::new(Announcer::new()),
+            sqlite_writer: Arc::default(),
         };
         migrations::apply(&store.pool, backend).await?;
         if backend == Backend::Postgres {
@@ -171,6 +176,14 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Waits for this process's turn to write (SQLite only; PostgreSQL takes row locks).
+    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.backend {
+            Backend::Sqlite => Some(self.sqlite_writer.lock().await),
+            Backend::Postgres => None,
+        }
     }
 
     /// Whether the database answers and every migration this build knows is applied.
@@ -224,6 +237,7 @@ impl Store {
     /// Applies `writes` and appends `audit` atomically: all of it is committed (and durable)
     /// before this returns `Ok`, or none of it is.
     pub async fn commit(&self, writes: &[Write], audit: &AuditRecord) -> Result<Committed> {
+        let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await?;
         // Taking the chain head first serializes writers (a row lock on PostgreSQL, the write
         // lock on SQLite, taken before any read so two writers can never deadlock) and gives
