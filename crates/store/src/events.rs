@@ -111,6 +111,24 @@ pub struct FlagRange<'a> {
     pub to_ms: i64,
 }
 
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+impl<'a> FlagRange<'a> {
+    /// Binds `$1`…`$5` of a per-minute aggregate query: project, env, flag, and the range
+    /// widened to the minute `from_ms` falls in.
+    fn bind_by_minute<'q>(&self, query: AnyQuery<'q>) -> AnyQuery<'q>
+    where
+        'a: 'q,
+    {
+        query
+            .bind(self.project)
+            .bind(self.env)
+            .bind(self.flag)
+            .bind(minute_of(self.from_ms))
+            .bind(self.to_ms)
+    }
+}
+
 /// Running aggregate of metric values.
 #[derive(Debug, Default, Clone, Copy)]
 struct Moments {
@@ -244,18 +262,12 @@ impl Store {
 
     /// A flag's evaluations per minute, version, variation and reason, oldest first.
     pub async fn evaluation_series(&self, range: FlagRange<'_>) -> Result<Vec<EvaluationBucket>> {
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT minute, version, variation, reason, count FROM evaluation_counts \
              WHERE project = $1 AND env = $2 AND flag = $3 AND minute >= $4 AND minute < $5 \
              ORDER BY minute, version, variation, reason",
-        )
-        .bind(range.project)
-        .bind(range.env)
-        .bind(range.flag)
-        .bind(minute_of(range.from_ms))
-        .bind(range.to_ms)
-        .fetch_all(&self.pool)
-        .await?;
+        );
+        let rows = range.bind_by_minute(query).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|row| {
                 Ok(EvaluationBucket {
@@ -309,19 +321,13 @@ impl Store {
 
     /// Each metric's count, sum and sum of squares per cohort of a flag over the range.
     pub async fn metric_cohorts(&self, range: FlagRange<'_>) -> Result<Vec<CohortAggregate>> {
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT metric, variation, CAST(SUM(count) AS BIGINT), SUM(sum), SUM(sum_sq) \
              FROM metric_aggregates \
              WHERE project = $1 AND env = $2 AND flag = $3 AND minute >= $4 AND minute < $5 \
              GROUP BY metric, variation ORDER BY metric, variation",
-        )
-        .bind(range.project)
-        .bind(range.env)
-        .bind(range.flag)
-        .bind(minute_of(range.from_ms))
-        .bind(range.to_ms)
-        .fetch_all(&self.pool)
-        .await?;
+        );
+        let rows = range.bind_by_minute(query).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|row| {
                 Ok(CohortAggregate {
