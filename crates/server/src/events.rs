@@ -122,10 +122,8 @@ async fn ingest(
 /// Writes what OFREP evaluations recorded to the store every `events_flush`, until the
 /// delivery closes (then [`write_recorded`] once more, from the server's shutdown).
 pub(crate) fn spawn_store_writer(delivery: &Arc<Delivery>, store: Store) {
+    let every = delivery.config.events_flush;
     let delivery = Arc::downgrade(delivery);
-    let Some(every) = delivery.upgrade().map(|d| d.config.events_flush) else {
-        return;
-    };
     tokio::spawn(async move {
         let mut timer = tokio::time::interval(every);
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

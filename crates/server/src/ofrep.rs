@@ -387,8 +387,13 @@ async fn evaluate_one_flag(
             )
         })?;
     let outcome = evaluate(&published.compiled, flag, &request);
-    let recorded: Vec<_> = outcome.recorded(flag).into_iter().collect();
-    record(recorder.as_deref(), &request, &recorded);
+    if let Some(recorded) = outcome.recorded(flag) {
+        record(
+            recorder.as_deref(),
+            &request,
+            std::slice::from_ref(&recorded),
+        );
+    }
     if let Outcome::Failed {
         status,
         code,

@@ -98,18 +98,7 @@ async fn sdk_events_reach_the_query_api(url: String) {
     let exposures = server
         .admin(Method::GET, &query("exposures?limit=1000"), None)
         .await;
-    let exposed: BTreeMap<String, String> = exposures
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            assert_eq!(e["kind"], "user");
-            (
-                e["key"].as_str().unwrap().to_owned(),
-                e["variation"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let exposed = exposed_users(&exposures);
     assert_eq!(exposed, served);
     let low = server
         .admin(Method::GET, &query("exposures?variation=low"), None)
@@ -138,6 +127,22 @@ async fn sdk_events_reach_the_query_api(url: String) {
         .collect();
     assert_eq!(got, expected);
     server.stop().await;
+}
+
+/// An exposures answer as user key → variation (every exposed context is a user here).
+fn exposed_users(exposures: &Value) -> BTreeMap<String, String> {
+    exposures
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            assert_eq!(e["kind"], "user", "{e}");
+            (
+                e["key"].as_str().unwrap().to_owned(),
+                e["variation"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
 }
 
 fn gzip(body: &Value) -> Vec<u8> {
@@ -299,17 +304,7 @@ async fn ofrep_evaluations_are_recorded(url: String) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let exposed: BTreeMap<String, String> = exposed
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["key"].as_str().unwrap().to_owned(),
-                e["variation"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let exposed = exposed_users(&exposed);
     assert_eq!(
         exposed,
         BTreeMap::from([("user-1".to_owned(), one), ("user-2".to_owned(), in_bulk)])
