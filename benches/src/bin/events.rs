@@ -117,6 +117,7 @@ fn batch(n: usize) -> Vec<u8> {
             version: 1,
             variation: if i % 2 == 0 { "on" } else { "off" }.into(),
             reason: "FALLTHROUGH".into(),
+            release: None,
         });
     }
     for i in 0..CONTEXTS_PER_BATCH {
@@ -133,6 +134,7 @@ fn batch(n: usize) -> Vec<u8> {
             version: 1,
             variation: Some("on".into()),
             reason: "FALLTHROUGH".into(),
+            release: None,
             count: 100,
         })
         .collect();

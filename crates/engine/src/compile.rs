@@ -112,6 +112,17 @@ pub(crate) struct CompiledRule {
 pub(crate) enum CompiledServe {
     Variation(usize),
     Rollout(CompiledRollout),
+    Release(Box<CompiledRelease>),
+}
+
+#[derive(Debug)]
+pub(crate) struct CompiledRelease {
+    pub stage: Box<str>,
+    pub variation: usize,
+    pub weight: u32,
+    pub bucket: BucketSource,
+    pub audience: Option<Cond>,
+    pub previous: CompiledServe,
 }
 
 #[derive(Debug)]
@@ -585,6 +596,56 @@ impl Compiler<'_> {
                 CompiledServe::Variation(*v)
             }
             Serve::Rollout(r) => CompiledServe::Rollout(self.rollout(r, flag, default_seed, field)),
+            Serve::Release(release) => {
+                let field = format!("{field}.release");
+                self.check_variation(
+                    release.variation,
+                    flag.variations.len(),
+                    format_args!("{field}.variation"),
+                );
+                if release.weight > 100_000 {
+                    self.problem(
+                        format_args!("{field}.weight"),
+                        format!("{} is over 100000 (100 %)", release.weight),
+                    );
+                }
+                if let Serve::Release(_) = release.previous {
+                    // One release per rule: its roll back restores exactly `previous`.
+                    self.problem(
+                        format_args!("{field}.previous"),
+                        "a release cannot be layered on another release",
+                    );
+                }
+                let audience = release.audience.as_ref().map(|condition| {
+                    self.condition(
+                        condition,
+                        flag.dialect,
+                        default_seed,
+                        &format!("{field}.audience"),
+                    )
+                });
+                let previous = self.serve(
+                    &release.previous,
+                    flag,
+                    default_seed,
+                    &format!("{field}.previous"),
+                );
+                CompiledServe::Release(Box::new(CompiledRelease {
+                    stage: release.stage.as_str().into(),
+                    variation: release.variation,
+                    weight: release.weight,
+                    bucket: bucket_source(
+                        Dialect::Native,
+                        &release.context_kind,
+                        release.bucket_by.as_deref(),
+                        &release.seed,
+                        0,
+                        100_000,
+                    ),
+                    audience,
+                    previous,
+                }))
+            }
         }
     }
 

@@ -115,6 +115,35 @@ impl serde::Serialize for RolloutInfo {
     }
 }
 
+/// Where a release layer put the context (`guardrail-statistics.md`, "Cohorts").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct ReleaseCohort<'a> {
+    /// The release and stage, `"{release}.{stage}"`.
+    pub stage: &'a str,
+    pub cohort: Cohort,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cohort {
+    /// In the release's audience (internal users): served the target, outside the comparison.
+    Audience,
+    /// Bucket below the stage's weight: served the target.
+    Treated,
+    /// The rest of the eligible contexts: served what the rule served before the release.
+    Control,
+}
+
+impl Cohort {
+    pub fn name(self) -> &'static str {
+        match self {
+            Cohort::Audience => "audience",
+            Cohort::Treated => "treated",
+            Cohort::Control => "control",
+        }
+    }
+}
+
 /// Why a value was served.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "SCREAMING_SNAKE_CASE")]
@@ -126,10 +155,14 @@ pub enum Reason<'a> {
         rule_id: &'a str,
         #[serde(flatten)]
         rollout: Option<RolloutInfo>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        release: Option<ReleaseCohort<'a>>,
     },
     Fallthrough {
         #[serde(flatten)]
         rollout: Option<RolloutInfo>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        release: Option<ReleaseCohort<'a>>,
     },
     PrerequisiteFailed {
         prerequisite_key: &'a str,
@@ -160,9 +193,11 @@ impl Reason<'_> {
             Reason::RuleMatch {
                 rollout: Some(_), ..
             }
-            | Reason::Fallthrough { rollout: Some(_) } => "SPLIT",
-            Reason::Fallthrough { rollout: None } if flag_is_static => "STATIC",
-            Reason::Fallthrough { rollout: None } => "DEFAULT",
+            | Reason::Fallthrough {
+                rollout: Some(_), ..
+            } => "SPLIT",
+            Reason::Fallthrough { rollout: None, .. } if flag_is_static => "STATIC",
+            Reason::Fallthrough { rollout: None, .. } => "DEFAULT",
             Reason::PrerequisiteFailed { .. } => "PREREQUISITE_FAILED",
             Reason::Error { .. } => "ERROR",
         }
@@ -170,7 +205,18 @@ impl Reason<'_> {
 
     pub fn rollout(&self) -> Option<RolloutInfo> {
         match self {
-            Reason::RuleMatch { rollout, .. } | Reason::Fallthrough { rollout } => *rollout,
+            Reason::RuleMatch { rollout, .. } | Reason::Fallthrough { rollout, .. } => *rollout,
+            _ => None,
+        }
+    }
+
+}
+
+impl<'a> Reason<'a> {
+    /// The release cohort, when a release layer decided the serving.
+    pub fn release(&self) -> Option<ReleaseCohort<'a>> {
+        match self {
+            Reason::RuleMatch { release, .. } | Reason::Fallthrough { release, .. } => *release,
             _ => None,
         }
     }
@@ -285,21 +331,63 @@ impl Snapshot {
         }
         for (rule_index, rule) in flag.rules.iter().enumerate() {
             if self.matches(&rule.condition, ctx, env)? {
-                let (variation, rollout) = serve(&rule.serve, ctx, env);
+                let (variation, rollout, release) = self.serve(&rule.serve, ctx, env)?;
                 let reason = Reason::RuleMatch {
                     rule_index,
                     rule_id: &rule.id,
                     rollout,
+                    release,
                 };
                 return Ok(served(flag, Some(variation), reason));
             }
         }
-        let (variation, rollout) = serve(&flag.fallthrough, ctx, env);
+        let (variation, rollout, release) = self.serve(&flag.fallthrough, ctx, env)?;
         Ok(served(
             flag,
             Some(variation),
-            Reason::Fallthrough { rollout },
+            Reason::Fallthrough { rollout, release },
         ))
+    }
+
+    fn serve<'s>(
+        &'s self,
+        serve: &'s CompiledServe,
+        ctx: &Context,
+        env: &Env,
+    ) -> Result<Served<'s>, Malformed> {
+        let release = match serve {
+            CompiledServe::Variation(v) => return Ok((*v, None, None)),
+            CompiledServe::Rollout(rollout) => {
+                let (variation, info) = place(rollout, ctx, env);
+                return Ok((variation, Some(info), None));
+            }
+            CompiledServe::Release(release) => release,
+        };
+        let cohort = |cohort| {
+            Some(ReleaseCohort {
+                stage: &release.stage,
+                cohort,
+            })
+        };
+        if let Some(audience) = &release.audience {
+            if self.matches(audience, ctx, env)? {
+                return Ok((release.variation, None, cohort(Cohort::Audience)));
+            }
+        }
+        // Natively a context without the bucketing attribute sits at 99999: control until 100 %.
+        let bucket = match bucket_of(&release.bucket, ctx, env) {
+            Some(Bucket::Int(b)) => b,
+            _ => 99_999,
+        };
+        if bucket < release.weight {
+            let info = RolloutInfo {
+                bucket,
+                in_experiment: false,
+            };
+            return Ok((release.variation, Some(info), cohort(Cohort::Treated)));
+        }
+        let (variation, rollout, _) = self.serve(&release.previous, ctx, env)?;
+        Ok((variation, rollout, cohort(Cohort::Control)))
     }
 
     fn matches(&self, cond: &Cond, ctx: &Context, env: &Env) -> Result<bool, Malformed> {
@@ -433,15 +521,9 @@ fn served<'s>(flag: &'s CompiledFlag, index: Option<usize>, reason: Reason<'s>) 
     }
 }
 
-fn serve(serve: &CompiledServe, ctx: &Context, env: &Env) -> (usize, Option<RolloutInfo>) {
-    match serve {
-        CompiledServe::Variation(v) => (*v, None),
-        CompiledServe::Rollout(rollout) => {
-            let (variation, info) = place(rollout, ctx, env);
-            (variation, Some(info))
-        }
-    }
-}
+/// What a rule or the fallthrough served: the variation, how a rollout placed the context, and
+/// the release cohort.
+type Served<'s> = (usize, Option<RolloutInfo>, Option<ReleaseCohort<'s>>);
 
 /// Picks the rollout slice for the context: the first whose running total exceeds its bucket.
 fn place(rollout: &CompiledRollout, ctx: &Context, env: &Env) -> (usize, RolloutInfo) {

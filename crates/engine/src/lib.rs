@@ -22,5 +22,7 @@ pub mod wire;
 
 pub use compile::{CompiledFlag, Problem, Snapshot};
 pub use context::{Context, ContextError, SingleContext};
-pub use eval::{Env, ErrorKind, Evaluation, RandomSource, Reason, RolloutInfo, ValueType};
+pub use eval::{
+    Cohort, Env, ErrorKind, Evaluation, RandomSource, Reason, ReleaseCohort, RolloutInfo, ValueType,
+};
 pub use model::{Dataset, Dialect, Flag, FlagKind, Segment};

@@ -168,6 +168,32 @@ pub struct Rule {
 pub enum Serve {
     Variation(usize),
     Rollout(Rollout),
+    Release(Box<ReleaseLayer>),
+}
+
+/// A guarded release in progress on one rule or the fallthrough (`product.md`, "Monotone
+/// ramps"): contexts matching `audience` are served `variation` outside both cohorts; of the
+/// rest, bucket < `weight` (treated) is served `variation` and everyone else (control) gets
+/// `previous`, evaluated unchanged. The release owns its own `seed`, so raising `weight`
+/// never moves a treated context back to control.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct ReleaseLayer {
+    /// The release and stage (`"{release}.{stage}"`); SDKs report cohorts under it, so counts
+    /// restart at every stage.
+    pub stage: String,
+    pub variation: usize,
+    /// Treated share of the eligible contexts, in 0.001 % units (0..=100000).
+    pub weight: u32,
+    pub seed: String,
+    #[serde(default = "default_kind")]
+    pub context_kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket_by: Option<String>,
+    /// Contexts served the target outside both cohorts (internal users).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<Condition>,
+    pub previous: Serve,
 }
 
 /// Weighted split over variations.

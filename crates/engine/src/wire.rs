@@ -177,7 +177,26 @@ pub struct EvaluationSummary {
     /// The reason's kind: `OFF`, `TARGET_MATCH`, `RULE_MATCH`, `FALLTHROUGH`,
     /// `PREREQUISITE_FAILED` or `ERROR`.
     pub reason: String,
+    /// Set when a release layer decided the serving.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<ReleaseCohortRef>,
     pub count: u64,
+}
+
+/// The release stage and cohort an evaluation fell in (owned [`crate::ReleaseCohort`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ReleaseCohortRef {
+    pub stage: String,
+    pub cohort: crate::Cohort,
+}
+
+impl From<crate::ReleaseCohort<'_>> for ReleaseCohortRef {
+    fn from(cohort: crate::ReleaseCohort<'_>) -> ReleaseCohortRef {
+        ReleaseCohortRef {
+            stage: cohort.stage.to_owned(),
+            cohort: cohort.cohort,
+        }
+    }
 }
 
 /// One context part an event is about.
@@ -198,6 +217,8 @@ pub enum Event {
         version: u64,
         variation: String,
         reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        release: Option<ReleaseCohortRef>,
     },
     Metric {
         at_ms: i64,

@@ -16,9 +16,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
-use switchyard_engine::Context;
+use switchyard_engine::{Cohort, Context, ReleaseCohort};
 pub use switchyard_engine::wire::{
     ContextRef, EVENTS_FORMAT, EvaluationSummary as Summary, Event, EventBatch as Batch,
+    ReleaseCohortRef,
 };
 
 /// Event settings (see [`crate::ClientBuilder::events`]).
@@ -45,10 +46,12 @@ impl Default for EventsConfig {
     }
 }
 
-/// Summary counters: flag → (version, variation index, reason) → (variation key, count).
+/// Summary counters: flag → (version, variation index, reason, release cohort) → (variation
+/// key, release, count). A flag version has at most one release stage, so the cohort alone
+/// tells its slots apart.
 /// Fx hashing: these maps are on every evaluation's path and their keys are not attacker-chosen.
-type Counters =
-    FxHashMap<String, FxHashMap<(u64, Option<usize>, &'static str), (Option<String>, u64)>>;
+type Counters = FxHashMap<String, FxHashMap<Slot, (Option<String>, Option<ReleaseCohortRef>, u64)>>;
+type Slot = (u64, Option<usize>, &'static str, Option<Cohort>);
 
 /// The current summary window, summaries of a batch that could not be sent, and the exposures
 /// already reported (one lock for all: an evaluation takes it once).
@@ -62,9 +65,9 @@ struct Window {
 }
 
 /// Summaries not yet sent that came from elsewhere (a failed send, a relayed batch), merged by
-/// (flag, version, variation, reason) so that holding them while the server is away is bounded
-/// by the number of distinct slots, not by time.
-type Carried = HashMap<(String, u64, Option<String>, String), u64>;
+/// (flag, version, variation, reason, release) so that holding them while the server is away is
+/// bounded by the number of distinct slots, not by time.
+type Carried = HashMap<(String, u64, Option<String>, String, Option<ReleaseCohortRef>), u64>;
 
 fn carry(carried: &mut Carried, summaries: Vec<Summary>) {
     for summary in summaries {
@@ -74,6 +77,7 @@ fn carry(carried: &mut Carried, summaries: Vec<Summary>) {
                 summary.version,
                 summary.variation,
                 summary.reason,
+                summary.release,
             ))
             .or_default() += summary.count;
     }
@@ -98,6 +102,7 @@ pub struct Evaluated<'a> {
     pub variation_index: Option<usize>,
     pub variation: Option<&'a str>,
     pub reason: &'static str,
+    pub release: Option<ReleaseCohort<'a>>,
 }
 
 impl Recorder {
@@ -162,17 +167,23 @@ impl Recorder {
                     evaluated.version,
                     evaluated.variation_index,
                     evaluated.reason,
+                    evaluated.release.map(|r| r.cohort),
                 );
                 counters
                     .entry(slot)
-                    .or_insert_with(|| (evaluated.variation.map(str::to_owned), 0))
-                    .1 += 1;
+                    .or_insert_with(|| {
+                        let release = evaluated.release.map(ReleaseCohortRef::from);
+                        (evaluated.variation.map(str::to_owned), release, 0)
+                    })
+                    .2 += 1;
                 let Some(variation) = evaluated.variation else {
                     continue;
                 };
                 let mut hasher = context_hasher.clone();
                 evaluated.flag.hash(&mut hasher);
                 variation.hash(&mut hasher);
+                // A new release stage or cohort is a new exposure: cohorts restart every stage.
+                evaluated.release.hash(&mut hasher);
                 if window.seen.len() >= self.config.exposure_cache {
                     // Forgetting everything at once keeps the bound simple; a context seen
                     // again is reported again, which the server deduplicates.
@@ -191,6 +202,7 @@ impl Recorder {
                 version: evaluated.version,
                 variation: variation.to_owned(),
                 reason: evaluated.reason.to_owned(),
+                release: evaluated.release.map(ReleaseCohortRef::from),
             });
         }
     }
@@ -231,21 +243,23 @@ impl Recorder {
         };
         let mut summaries: Vec<Summary> = carried
             .into_iter()
-            .map(|((flag, version, variation, reason), count)| Summary {
+            .map(|((flag, version, variation, reason, release), count)| Summary {
                 flag,
                 version,
                 variation,
                 reason,
+                release,
                 count,
             })
             .collect();
         for (flag, slots) in counters {
-            for ((version, _, reason), (variation, count)) in slots {
+            for ((version, _, reason, _), (variation, release, count)) in slots {
                 summaries.push(Summary {
                     flag: flag.clone(),
                     version,
                     variation,
                     reason: reason.to_owned(),
+                    release,
                     count,
                 });
             }
@@ -496,6 +510,7 @@ mod tests {
             variation_index: variation.map(|v| usize::from(v == "off")),
             variation,
             reason: "FALLTHROUGH",
+            release: None,
         }
     }
 

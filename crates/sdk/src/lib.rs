@@ -33,7 +33,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwapOption;
 use serde::Serialize;
 use serde_json::Value;
-use switchyard_engine::wire::FlagData;
+use switchyard_engine::wire::{FlagData, ReleaseCohortRef};
 use switchyard_engine::{Env, RandomSource, Snapshot, ValueType};
 use tokio::sync::{broadcast, watch};
 
@@ -223,9 +223,13 @@ pub enum Reason {
         rule_index: usize,
         rule_id: String,
         in_rollout: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        release: Option<ReleaseCohortRef>,
     },
     Fallthrough {
         in_rollout: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        release: Option<ReleaseCohortRef>,
     },
     PrerequisiteFailed {
         prerequisite_key: String,
@@ -249,13 +253,16 @@ impl Reason {
                 rule_index,
                 rule_id,
                 rollout,
+                release,
             } => Reason::RuleMatch {
                 rule_index,
                 rule_id: rule_id.to_owned(),
                 in_rollout: rollout.is_some(),
+                release: release.map(ReleaseCohortRef::from),
             },
-            R::Fallthrough { rollout } => Reason::Fallthrough {
+            R::Fallthrough { rollout, release } => Reason::Fallthrough {
                 in_rollout: rollout.is_some(),
+                release: release.map(ReleaseCohortRef::from),
             },
             R::PrerequisiteFailed { prerequisite_key } => Reason::PrerequisiteFailed {
                 prerequisite_key: prerequisite_key.to_owned(),
@@ -273,6 +280,19 @@ impl Reason {
             Reason::Fallthrough { .. } => "FALLTHROUGH",
             Reason::PrerequisiteFailed { .. } => "PREREQUISITE_FAILED",
             Reason::Error { .. } => "ERROR",
+        }
+    }
+
+    /// The release stage and cohort, when a release layer decided the serving.
+    pub fn release(&self) -> Option<switchyard_engine::ReleaseCohort<'_>> {
+        match self {
+            Reason::RuleMatch { release, .. } | Reason::Fallthrough { release, .. } => {
+                release.as_ref().map(|r| switchyard_engine::ReleaseCohort {
+                    stage: &r.stage,
+                    cohort: r.cohort,
+                })
+            }
+            _ => None,
         }
     }
 
@@ -505,6 +525,7 @@ impl Client {
                             variation_index: detail.variation_index,
                             variation: detail.variation.as_deref(),
                             reason: detail.reason.kind_name(),
+                            release: detail.reason.release(),
                         },
                         context,
                         now_ms(),

@@ -25,9 +25,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::json;
-use switchyard_engine::wire::{EVENTS_FORMAT, Event, EventBatch};
+use switchyard_engine::wire::{EVENTS_FORMAT, Event, EventBatch, ReleaseCohortRef};
 use switchyard_store::events::{
-    ContextPart, EvaluationCount, EventBatch as StoredBatch, Exposure, MetricEvent,
+    ContextPart, EvaluationCount, EventBatch as StoredBatch, Exposure, MetricEvent, ReleaseTag,
 };
 use tokio::sync::Semaphore;
 
@@ -214,6 +214,16 @@ fn check(batch: &EventBatch, project: &str, env: &str) -> Result<StoredBatch, Ap
             Ok(value.to_owned())
         }
     };
+    let release_tag = |field: String, release: Option<&ReleaseCohortRef>| {
+        release
+            .map(|release| {
+                Ok::<_, ApiError>(ReleaseTag {
+                    stage: name(format!("{field}.stage"), &release.stage)?,
+                    cohort: release.cohort.name().to_owned(),
+                })
+            })
+            .transpose()
+    };
     let version = |field: String, version: u64| {
         i64::try_from(version).map_err(|_| ApiError::invalid(field, "out of range"))
     };
@@ -251,6 +261,7 @@ fn check(batch: &EventBatch, project: &str, env: &str) -> Result<StoredBatch, Ap
                 None => String::new(),
             },
             reason: name(field("reason"), &summary.reason)?,
+            release: release_tag(field("release"), summary.release.as_ref())?,
             count: i64::try_from(summary.count)
                 .map_err(|_| ApiError::invalid(field("count"), "out of range"))?,
         });
@@ -265,6 +276,7 @@ fn check(batch: &EventBatch, project: &str, env: &str) -> Result<StoredBatch, Ap
                 version: v,
                 variation,
                 reason,
+                release,
             } => stored.exposures.push(Exposure {
                 at_ms: *at_ms,
                 contexts: contexts(field("contexts"), parts)?,
@@ -272,6 +284,7 @@ fn check(batch: &EventBatch, project: &str, env: &str) -> Result<StoredBatch, Ap
                 version: version(field("version"), *v)?,
                 variation: name(field("variation"), variation)?,
                 reason: name(field("reason"), reason)?,
+                release: release_tag(field("release"), release.as_ref())?,
             }),
             Event::Metric {
                 at_ms,

@@ -267,17 +267,20 @@ fn evaluate<'s>(snapshot: &'s Snapshot, flag: &'s CompiledFlag, request: &Reques
     }
 }
 
-impl Outcome<'_> {
+impl<'s> Outcome<'s> {
     /// What this evaluation contributes to the events, as an SDK evaluating locally would
     /// record it (nothing when the request itself was at fault).
-    fn recorded<'f>(&self, flag: &'f CompiledFlag) -> Option<Evaluated<'f>> {
-        let (variation_index, reason) = match self {
+    fn recorded<'f>(&self, flag: &'f CompiledFlag) -> Option<Evaluated<'f>>
+    where
+        's: 'f,
+    {
+        let (variation_index, reason, release) = match self {
             Outcome::Served {
                 reason,
                 variation_index,
                 ..
-            } => (*variation_index, reason.kind_name()),
-            Outcome::Failed { status, .. } if status.is_server_error() => (None, "ERROR"),
+            } => (*variation_index, reason.kind_name(), reason.release()),
+            Outcome::Failed { status, .. } if status.is_server_error() => (None, "ERROR", None),
             Outcome::Failed { .. } => return None,
         };
         Some(Evaluated {
@@ -288,6 +291,7 @@ impl Outcome<'_> {
                 .and_then(|i| flag.variations().get(i))
                 .map(|v| v.key.as_str()),
             reason,
+            release,
         })
     }
 }

@@ -4,7 +4,10 @@
 //! - `exposures`: one row per context × flag × variation, with first and last sight;
 //! - `metric_aggregates`: count, sum and sum of squares per metric × flag × variation cohort ×
 //!   minute, where a metric event's cohort for a flag is the variation the context was most
-//!   recently exposed to at or before the event.
+//!   recently exposed to at or before the event;
+//! - `release_counts`, `release_exposures`, `release_metrics`: the same three per release
+//!   stage and cohort, for guardrails. A metric event counts toward the cohort of the latest
+//!   release stage the context was exposed to at or before the event.
 //!
 //! **Invariant:** a batch is written in one transaction: all of it or none of it.
 
@@ -36,7 +39,15 @@ pub struct EvaluationCount {
     /// `""`: the caller's default was served.
     pub variation: String,
     pub reason: String,
+    pub release: Option<ReleaseTag>,
     pub count: i64,
+}
+
+/// The release stage and cohort an evaluation or exposure fell in.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ReleaseTag {
+    pub stage: String,
+    pub cohort: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +58,7 @@ pub struct Exposure {
     pub version: i64,
     pub variation: String,
     pub reason: String,
+    pub release: Option<ReleaseTag>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -101,6 +113,35 @@ pub struct CohortAggregate {
     pub sum_of_squares: f64,
 }
 
+/// What one release stage has seen, per cohort (`audience`, `treated`, `control`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StageCohorts {
+    /// cohort → evaluations.
+    pub evaluations: BTreeMap<String, i64>,
+    /// cohort → distinct context parts exposed.
+    pub contexts: BTreeMap<String, i64>,
+    /// Context parts exposed in more than one cohort of the stage.
+    pub crossed_contexts: i64,
+    /// (metric, cohort) → aggregate.
+    pub metrics: BTreeMap<(String, String), MetricMoments>,
+}
+
+/// Count, sum and sum of squares of a metric's values.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct MetricMoments {
+    pub count: i64,
+    pub sum: f64,
+    pub sum_of_squares: f64,
+}
+
+impl MetricMoments {
+    fn add(&mut self, value: f64) {
+        self.count += 1;
+        self.sum += value;
+        self.sum_of_squares += value * value;
+    }
+}
+
 /// Which rows a query reads: one flag of one environment, `from_ms <= t < to_ms`.
 #[derive(Debug, Clone, Copy)]
 pub struct FlagRange<'a> {
@@ -129,14 +170,6 @@ impl<'a> FlagRange<'a> {
     }
 }
 
-/// Running aggregate of metric values.
-#[derive(Debug, Default, Clone, Copy)]
-struct Moments {
-    count: i64,
-    sum: f64,
-    sum_of_squares: f64,
-}
-
 impl Store {
     /// Writes a batch atomically; returns how many metric events were attributed to a cohort.
     pub async fn ingest_events(&self, batch: &EventBatch) -> Result<u64> {
@@ -144,6 +177,22 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let minute = minute_of(batch.counted_at_ms);
         for count in &batch.counts {
+            if let Some(release) = &count.release {
+                sqlx::query(
+                    "INSERT INTO release_counts (project, env, flag, stage, cohort, evaluations) \
+                     VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (project, env, flag, stage, cohort) \
+                     DO UPDATE SET evaluations = release_counts.evaluations + excluded.evaluations",
+                )
+                .bind(&batch.project)
+                .bind(&batch.env)
+                .bind(&count.flag)
+                .bind(&release.stage)
+                .bind(&release.cohort)
+                .bind(count.count)
+                .execute(&mut *tx)
+                .await?;
+            }
             sqlx::query(
                 "INSERT INTO evaluation_counts \
                  (project, env, flag, version, variation, reason, minute, count) \
@@ -164,6 +213,26 @@ impl Store {
         }
         for exposure in &batch.exposures {
             for part in &exposure.contexts {
+                if let Some(release) = &exposure.release {
+                    sqlx::query(
+                        "INSERT INTO release_exposures (project, env, context_kind, context_key, \
+                         flag, stage, cohort, first_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                         ON CONFLICT (project, env, context_kind, context_key, flag, stage, cohort) \
+                         DO UPDATE SET first_seen = CASE WHEN excluded.first_seen < \
+                         release_exposures.first_seen THEN excluded.first_seen \
+                         ELSE release_exposures.first_seen END",
+                    )
+                    .bind(&batch.project)
+                    .bind(&batch.env)
+                    .bind(&part.kind)
+                    .bind(&part.key)
+                    .bind(&exposure.flag)
+                    .bind(&release.stage)
+                    .bind(&release.cohort)
+                    .bind(exposure.at_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 sqlx::query(
                     "INSERT INTO exposures (project, env, flag, context_kind, context_key, \
                      variation, version, reason, first_seen, last_seen) \
@@ -194,7 +263,10 @@ impl Store {
         }
         // Metric events join the exposures (this batch's included) to find their cohorts,
         // and are summed in memory so each aggregate row is written once per batch.
-        let mut aggregates: BTreeMap<(String, String, String, i64), Moments> = BTreeMap::new();
+        let mut aggregates: BTreeMap<(String, String, String, i64), MetricMoments> =
+            BTreeMap::new();
+        let mut release_aggregates: BTreeMap<(String, ReleaseTag, String), MetricMoments> =
+            BTreeMap::new();
         let mut attributed = 0;
         for event in &batch.metrics {
             // flag → (first seen, variation) of the latest exposure at or before the event.
@@ -226,13 +298,39 @@ impl Store {
                 attributed += 1;
             }
             for (flag, (_, variation)) in cohorts {
-                let moments = aggregates
+                aggregates
                     .entry((event.name.clone(), flag, variation, minute_of(event.at_ms)))
-                    .or_default();
-                moments.count += 1;
-                moments.sum += event.value;
-                moments.sum_of_squares += event.value * event.value;
+                    .or_default()
+                    .add(event.value);
             }
+            for (flag, release) in self.release_cohorts_at(&mut tx, batch, event).await? {
+                release_aggregates
+                    .entry((flag, release, event.name.clone()))
+                    .or_default()
+                    .add(event.value);
+            }
+        }
+        for ((flag, release, metric), moments) in release_aggregates {
+            sqlx::query(
+                "INSERT INTO release_metrics \
+                 (project, env, flag, stage, cohort, metric, count, sum, sum_sq) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 ON CONFLICT (project, env, flag, stage, cohort, metric) DO UPDATE SET \
+                 count = release_metrics.count + excluded.count, \
+                 sum = release_metrics.sum + excluded.sum, \
+                 sum_sq = release_metrics.sum_sq + excluded.sum_sq",
+            )
+            .bind(&batch.project)
+            .bind(&batch.env)
+            .bind(&flag)
+            .bind(&release.stage)
+            .bind(&release.cohort)
+            .bind(&metric)
+            .bind(moments.count)
+            .bind(moments.sum)
+            .bind(moments.sum_of_squares)
+            .execute(&mut *tx)
+            .await?;
         }
         for ((metric, flag, variation, minute), moments) in aggregates {
             sqlx::query(
@@ -258,6 +356,120 @@ impl Store {
         }
         tx.commit().await?;
         Ok(attributed)
+    }
+
+    /// flag → the release stage and cohort the event's context was most recently exposed to
+    /// at or before the event.
+    async fn release_cohorts_at(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        batch: &EventBatch,
+        event: &MetricEvent,
+    ) -> Result<HashMap<String, ReleaseTag>> {
+        let mut latest: HashMap<String, (i64, ReleaseTag)> = HashMap::new();
+        for part in &event.contexts {
+            let rows = sqlx::query(
+                "SELECT flag, stage, cohort, first_seen FROM release_exposures \
+                 WHERE project = $1 AND env = $2 AND context_kind = $3 AND context_key = $4 \
+                 AND first_seen <= $5",
+            )
+            .bind(&batch.project)
+            .bind(&batch.env)
+            .bind(&part.kind)
+            .bind(&part.key)
+            .bind(event.at_ms)
+            .fetch_all(&mut **tx)
+            .await?;
+            for row in rows {
+                let seen: i64 = row.try_get(3)?;
+                let tag = ReleaseTag {
+                    stage: row.try_get(1)?,
+                    cohort: row.try_get(2)?,
+                };
+                let slot = latest
+                    .entry(row.try_get(0)?)
+                    .or_insert_with(|| (seen, tag.clone()));
+                if (seen, &tag.stage, &tag.cohort) > (slot.0, &slot.1.stage, &slot.1.cohort) {
+                    *slot = (seen, tag);
+                }
+            }
+        }
+        Ok(latest
+            .into_iter()
+            .map(|(flag, (_, tag))| (flag, tag))
+            .collect())
+    }
+
+    /// What a release stage has seen so far, per cohort.
+    pub async fn stage_cohorts(
+        &self,
+        project: &str,
+        env: &str,
+        flag: &str,
+        stage: &str,
+    ) -> Result<StageCohorts> {
+        let mut cohorts = StageCohorts::default();
+        let rows = sqlx::query(
+            "SELECT cohort, evaluations FROM release_counts \
+             WHERE project = $1 AND env = $2 AND flag = $3 AND stage = $4",
+        )
+        .bind(project)
+        .bind(env)
+        .bind(flag)
+        .bind(stage)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in rows {
+            cohorts
+                .evaluations
+                .insert(row.try_get(0)?, row.try_get(1)?);
+        }
+        let rows = sqlx::query(
+            "SELECT cohort, CAST(COUNT(*) AS BIGINT) FROM release_exposures \
+             WHERE project = $1 AND env = $2 AND flag = $3 AND stage = $4 GROUP BY cohort",
+        )
+        .bind(project)
+        .bind(env)
+        .bind(flag)
+        .bind(stage)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in rows {
+            cohorts.contexts.insert(row.try_get(0)?, row.try_get(1)?);
+        }
+        cohorts.crossed_contexts = sqlx::query(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM (SELECT context_kind, context_key \
+             FROM release_exposures WHERE project = $1 AND env = $2 AND flag = $3 AND stage = $4 \
+             GROUP BY context_kind, context_key HAVING COUNT(*) > 1) AS crossed",
+        )
+        .bind(project)
+        .bind(env)
+        .bind(flag)
+        .bind(stage)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get(0)?;
+        let rows = sqlx::query(
+            "SELECT metric, cohort, count, sum, sum_sq FROM release_metrics \
+             WHERE project = $1 AND env = $2 AND flag = $3 AND stage = $4",
+        )
+        .bind(project)
+        .bind(env)
+        .bind(flag)
+        .bind(stage)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in rows {
+            let moments = MetricMoments {
+                count: row.try_get(2)?,
+                sum: row.try_get(3)?,
+                sum_of_squares: row.try_get(4)?,
+            };
+            cohorts
+                .metrics
+                .insert((row.try_get(0)?, row.try_get(1)?), moments);
+        }
+        Ok(cohorts)
     }
 
     /// A flag's evaluations per minute, version, variation and reason, oldest first.
@@ -344,10 +556,16 @@ impl Store {
     /// Forgets exposures last seen before `before_ms` (retention); returns how many.
     pub async fn prune_exposures(&self, before_ms: i64) -> Result<u64> {
         let _turn = self.write_turn().await;
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query("DELETE FROM exposures WHERE last_seen < $1")
             .bind(before_ms)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM release_exposures WHERE first_seen < $1")
+            .bind(before_ms)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(done.rows_affected())
     }
 }

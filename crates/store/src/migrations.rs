@@ -87,6 +87,45 @@ CREATE TABLE metric_aggregates (
 );
 ";
 
+/// Release cohorts (`events.rs`): evaluations, contexts and metrics per release stage and
+/// cohort. A stage is its own key, so counts restart at every stage without a time filter.
+const RELEASES: &str = "
+CREATE TABLE release_counts (
+    project TEXT NOT NULL,
+    env TEXT NOT NULL,
+    flag TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    cohort TEXT NOT NULL,
+    evaluations BIGINT NOT NULL,
+    PRIMARY KEY (project, env, flag, stage, cohort)
+);
+CREATE TABLE release_exposures (
+    project TEXT NOT NULL,
+    env TEXT NOT NULL,
+    context_kind TEXT NOT NULL,
+    context_key TEXT NOT NULL,
+    flag TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    cohort TEXT NOT NULL,
+    first_seen BIGINT NOT NULL,
+    PRIMARY KEY (project, env, context_kind, context_key, flag, stage, cohort)
+);
+CREATE INDEX release_exposures_by_stage ON release_exposures (project, env, flag, stage);
+CREATE INDEX release_exposures_by_first_seen ON release_exposures (first_seen);
+CREATE TABLE release_metrics (
+    project TEXT NOT NULL,
+    env TEXT NOT NULL,
+    flag TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    cohort TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    count BIGINT NOT NULL,
+    sum DOUBLE PRECISION NOT NULL,
+    sum_sq DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (project, env, flag, stage, cohort, metric)
+);
+";
+
 const SQLITE: &[Migration] = &[
     Migration {
         version: 1,
@@ -97,6 +136,11 @@ const SQLITE: &[Migration] = &[
         version: 2,
         name: "events",
         sql: EVENTS,
+    },
+    Migration {
+        version: 3,
+        name: "releases",
+        sql: RELEASES,
     },
 ];
 
@@ -110,6 +154,11 @@ const POSTGRES: &[Migration] = &[
         version: 2,
         name: "events",
         sql: EVENTS,
+    },
+    Migration {
+        version: 3,
+        name: "releases",
+        sql: RELEASES,
     },
 ];
 
