@@ -13,13 +13,16 @@ pub mod auth;
 pub mod delivery;
 pub mod error;
 pub mod events;
+pub mod guard;
 mod ofrep;
 mod ops;
 pub mod policy;
 pub mod relay;
+pub mod releases;
 mod resources;
 mod sdk_routes;
 pub mod validate;
+pub mod webhooks;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -44,6 +47,7 @@ pub struct AppState {
     pub store: Store,
     pub metrics: Arc<Metrics>,
     pub delivery: Arc<Delivery>,
+    pub guard: Arc<guard::Guard>,
 }
 
 impl AppState {
@@ -53,6 +57,17 @@ impl AppState {
     }
 
     pub fn with_delivery(store: Store, config: DeliveryConfig) -> Arc<AppState> {
+        AppState::with_config(store, config, guard::GuardConfig::default())
+    }
+
+    /// Also starts the release guard.
+    pub fn with_config(
+        store: Store,
+        config: DeliveryConfig,
+        guard_config: guard::GuardConfig,
+    ) -> Arc<AppState> {
+        let guard = guard::Guard::new(guard_config);
+        guard.spawn(store.clone());
         let delivery = Delivery::new(store.clone(), config);
         delivery.start();
         let mut metrics = Metrics::default();
@@ -61,6 +76,7 @@ impl AppState {
             store,
             metrics: Arc::new(metrics),
             delivery,
+            guard,
         })
     }
 }

@@ -23,6 +23,14 @@ pub fn segment(project: &str, env: &str, segment: &str) -> String {
     format!("proj/{project}:env/{env}:segment/{segment}")
 }
 
+pub fn release(project: &str, env: &str, release: &str) -> String {
+    format!("proj/{project}:env/{env}:release/{release}")
+}
+
+pub fn webhook(project: &str, webhook: &str) -> String {
+    format!("proj/{project}:webhook/{webhook}")
+}
+
 pub fn sdk_key(project: &str, env: &str, id: &str) -> String {
     format!("proj/{project}:env/{env}:sdk-key/{id}")
 }

@@ -444,12 +444,7 @@ pub async fn toggle_flag(
     body: axum::body::Bytes,
 ) -> ApiResult<Json<TargetingView>> {
     // The body is optional: an empty POST flips the flag.
-    let input: ToggleInput = if body.iter().all(u8::is_ascii_whitespace) {
-        ToggleInput::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("invalid toggle body: {e}")))?
-    };
+    let input: ToggleInput = super::optional_body(&body)?;
     ctx.authorize("flag:toggle", &res::env_flag(&project, &env, &flag))
         .await?;
     // A toggle carries no version: it re-reads and retries, so it never overwrites another

@@ -7,6 +7,7 @@ mod flags;
 mod insights;
 mod openapi;
 mod projects;
+mod releases;
 mod segments;
 
 use std::sync::Arc;
@@ -54,6 +55,7 @@ use audit::*;
 use flags::*;
 use insights::*;
 use projects::*;
+use releases::*;
 use segments::*;
 
 routes! {
@@ -78,6 +80,22 @@ routes! {
     get "/projects/{project}/environments/{env}/flags/{flag}/evaluations" => flag_evaluations, "flag:read", "A flag's evaluations per minute, version, variation and reason (from, to: Unix ms; default the last 24 h)", returns: Vec<EvaluationPoint>;
     get "/projects/{project}/environments/{env}/flags/{flag}/exposures" => flag_exposures, "flag:read", "Contexts exposed to a flag, most recently seen first (filters: variation, from, to, limit)", returns: Vec<ExposedContextView>;
     get "/projects/{project}/environments/{env}/flags/{flag}/metrics" => flag_metrics, "flag:read", "Each metric's count, sum, mean and standard deviation per variation cohort of a flag (from, to)", returns: Vec<CohortStatistics>;
+    post "/projects/{project}/environments/{env}/flags/{flag}/kill" => kill_flag, "flag:toggle", "Kill switch: turn a flag off in one environment and abort its active releases there", body: ActionInput, returns: Killed;
+    get "/projects/{project}/environments/{env}/flags/{flag}/triggers" => list_triggers, "trigger:read", "List a flag's kill triggers", returns: Vec<Trigger>;
+    post "/projects/{project}/environments/{env}/flags/{flag}/triggers" => create_trigger, "trigger:create", "Create a kill trigger URL (shown once) that an alerting system can POST to", body: TriggerInput, returns: Trigger;
+    delete "/projects/{project}/environments/{env}/flags/{flag}/triggers/{id}" => delete_trigger, "trigger:delete", "Delete a kill trigger", returns: Deleted;
+    post "/triggers/{secret}" => call_trigger, "", "Call a kill trigger: the URL's secret is the credential", body: ActionInput, returns: Killed;
+    get "/projects/{project}/environments/{env}/releases" => list_releases, "release:read", "List releases, newest first", returns: Vec<Release>;
+    post "/projects/{project}/environments/{env}/releases" => start_release, "release:create", "Start (or schedule) a guarded release of a flag", body: ReleaseInput, returns: ReleaseStatus;
+    get "/projects/{project}/environments/{env}/releases/{id}" => get_release, "release:read", "A release's status: stage, cohorts, each guardrail's evidence, next decision", returns: ReleaseStatus;
+    post "/projects/{project}/environments/{env}/releases/{id}/pause" => pause_release, "release:update", "Hold a release until resumed (no timeout)", body: ActionInput, returns: ReleaseStatus;
+    post "/projects/{project}/environments/{env}/releases/{id}/resume" => resume_release, "release:update", "Resume a held release", body: ActionInput, returns: ReleaseStatus;
+    post "/projects/{project}/environments/{env}/releases/{id}/advance" => advance_release, "release:update", "Go to the next stage now (or complete after the last)", body: ActionInput, returns: ReleaseStatus;
+    post "/projects/{project}/environments/{env}/releases/{id}/rollback" => roll_back_release, "release:update", "Roll back: restore the flag's serving from before the release", body: ActionInput, returns: ReleaseStatus;
+    post "/projects/{project}/environments/{env}/releases/{id}/abort" => abort_release, "release:update", "Abort: stop the release and restore the previous serving", body: ActionInput, returns: ReleaseStatus;
+    get "/projects/{project}/webhooks" => list_webhooks, "webhook:read", "List a project's webhooks", returns: Vec<WebhookView>;
+    post "/projects/{project}/webhooks" => create_webhook, "webhook:create", "Subscribe a URL to release and kill events (HMAC-signed; the secret is shown once)", body: WebhookInput, returns: WebhookView;
+    delete "/projects/{project}/webhooks/{id}" => delete_webhook, "webhook:delete", "Delete a webhook", returns: Deleted;
     get "/projects/{project}/environments/{env}/segments" => list_segments, "segment:read", "List segments", returns: Vec<SegmentView>;
     post "/projects/{project}/environments/{env}/segments" => create_segment, "segment:create", "Create a segment", body: SegmentInput, returns: SegmentView;
     get "/projects/{project}/environments/{env}/segments/{segment}" => get_segment, "segment:read", "Get a segment", returns: SegmentView;
@@ -343,6 +361,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
 }
 
 /// Parses a stored document body; stored data that does not parse is a server fault.
+/// A JSON body that may be absent (an empty `POST`).
+pub fn optional_body<T: DeserializeOwned + Default>(body: &[u8]) -> ApiResult<T> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))
+}
+
 pub fn parse_doc<T: DeserializeOwned>(doc: &Document) -> ApiResult<T> {
     serde_json::from_value(doc.body.clone()).map_err(ApiError::internal)
 }
