@@ -485,6 +485,200 @@ pub async fn run_flags(args: &ClientArgs, command: &FlagsCommand) -> anyhow::Res
     Ok(())
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ReleaseCommand {
+    /// Start (or schedule) a guarded release of a flag in an environment.
+    Start {
+        #[arg(long)]
+        env: String,
+        #[arg(long)]
+        flag: String,
+        /// The target variation's key.
+        #[arg(long)]
+        variation: String,
+        /// A JSON file with the rest of the release (stages or template, guardrails, audience,
+        /// windows…); --flag and --variation override it.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// A release's stage, cohort sizes, each guardrail's evidence and the next decision.
+    Status {
+        id: String,
+        #[arg(long)]
+        env: String,
+    },
+    /// Releases of an environment, newest first.
+    List {
+        #[arg(long)]
+        env: String,
+    },
+    /// Hold a release until resumed.
+    Pause(ReleaseAction),
+    /// Resume a held release.
+    Resume(ReleaseAction),
+    /// Go to the next stage now (or complete after the last).
+    Advance(ReleaseAction),
+    /// Restore the flag's serving from before the release.
+    Rollback(ReleaseAction),
+    /// Stop the release and restore the previous serving.
+    Abort(ReleaseAction),
+}
+
+#[derive(Debug, Args)]
+pub struct ReleaseAction {
+    id: String,
+    #[arg(long)]
+    env: String,
+    #[arg(long)]
+    comment: Option<String>,
+}
+
+pub async fn run_release(args: &ClientArgs, command: &ReleaseCommand) -> anyhow::Result<()> {
+    use reqwest::Method;
+    let api = Api {
+        args,
+        http: reqwest::Client::new(),
+    };
+    let base = |env: &str| format!("/projects/{}/environments/{env}/releases", args.project);
+    let (verb, action) = match command {
+        ReleaseCommand::Start {
+            env,
+            flag,
+            variation,
+            file,
+            comment,
+        } => {
+            let mut body = match file {
+                Some(path) => read_json(path)?,
+                None => json!({}),
+            };
+            body["flag"] = json!(flag);
+            body["variation"] = json!(variation);
+            if comment.is_some() {
+                body["comment"] = json!(comment);
+            }
+            let status = api.call(Method::POST, &base(env), Some(body)).await?;
+            return print_release(args, &status);
+        }
+        ReleaseCommand::Status { id, env } => {
+            let status = api.get(&format!("{}/{id}", base(env))).await?;
+            return print_release(args, &status);
+        }
+        ReleaseCommand::List { env } => {
+            let releases = api.get(&base(env)).await?;
+            return print(
+                args,
+                &releases,
+                &["id", "flag", "variation", "state", "stage"],
+                |release, column| cell(&release[column]),
+            );
+        }
+        ReleaseCommand::Pause(action) => ("pause", action),
+        ReleaseCommand::Resume(action) => ("resume", action),
+        ReleaseCommand::Advance(action) => ("advance", action),
+        ReleaseCommand::Rollback(action) => ("rollback", action),
+        ReleaseCommand::Abort(action) => ("abort", action),
+    };
+    let path = format!("{}/{}/{verb}", base(&action.env), action.id);
+    let status = api
+        .call(Method::POST, &path, Some(json!({"comment": action.comment})))
+        .await?;
+    print_release(args, &status)
+}
+
+/// A release status for people: state and stage, cohorts, each guardrail's evidence.
+fn print_release(args: &ClientArgs, status: &Value) -> anyhow::Result<()> {
+    if args.output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(status)?);
+        return Ok(());
+    }
+    let stage = status["stage"].as_u64().unwrap_or_default() as usize;
+    let stages = status["stages"].as_array().map_or(0, Vec::len);
+    println!(
+        "release {} of {} → {:?}: {} at stage {stage} of {stages} ({})",
+        cell(&status["id"]),
+        cell(&status["flag"]),
+        cell(&status["variation"]),
+        cell(&status["state"]),
+        cell(&status["stages"][stage]["name"]),
+    );
+    if let Some(hold) = status["hold"].as_object() {
+        println!("  holding: {}", cell(&hold["reason"]));
+    }
+    if let Some(assessment) = status["assessment"].as_object() {
+        let count = |map: &str, cohort: &str| assessment[map][cohort].as_i64().unwrap_or(0);
+        println!(
+            "  evaluations: treated {} / control {} / audience {}; contexts: treated {} / control {}",
+            count("evaluations", "treated"),
+            count("evaluations", "control"),
+            count("evaluations", "audience"),
+            count("contexts", "treated"),
+            count("contexts", "control"),
+        );
+        for guardrail in assessment["guardrails"].as_array().into_iter().flatten() {
+            let mut line = format!(
+                "  {}: treated {} / control {}",
+                cell(&guardrail["metric"]),
+                guardrail["treated"],
+                guardrail["control"]
+            );
+            if let (Some(total), Some(threshold)) = (
+                guardrail["ln_e_total"].as_f64(),
+                guardrail["threshold"].as_f64(),
+            ) {
+                line += &format!(", ln E {total:.3} of {threshold:.3}");
+            }
+            if let Some(interval) = guardrail["interval"].as_array() {
+                line += &format!(", interval [{}, {}]", interval[0], interval[1]);
+            }
+            if guardrail["breached"] == json!(true) {
+                line += ", BREACHED";
+            }
+            if let Some(note) = guardrail["note"].as_str() {
+                line += &format!(" ({note})");
+            }
+            println!("{line}");
+        }
+        println!("  verdict: {}", assessment["verdict"]);
+    }
+    if let Some(next) = status["next_decision_ms"].as_i64() {
+        println!("  next decision at {next} (Unix ms)");
+    }
+    Ok(())
+}
+
+/// `switchyard kill FLAG --env ENV`: the flag serves its off-variation there, and its active
+/// releases there are aborted.
+pub async fn run_kill(
+    args: &ClientArgs,
+    flag: &str,
+    env: &str,
+    comment: Option<&str>,
+) -> anyhow::Result<()> {
+    let api = Api {
+        args,
+        http: reqwest::Client::new(),
+    };
+    let path = format!(
+        "/projects/{}/environments/{env}/flags/{flag}/kill",
+        args.project
+    );
+    let answer = api
+        .call(reqwest::Method::POST, &path, Some(json!({"comment": comment})))
+        .await?;
+    if args.output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+    } else {
+        println!("{flag} is OFF in {env} (version {})", answer["version"]);
+        for id in answer["aborted_releases"].as_array().into_iter().flatten() {
+            println!("  release {} aborted", cell(id));
+        }
+    }
+    Ok(())
+}
+
 pub async fn run_segments(args: &ClientArgs, command: &SegmentsCommand) -> anyhow::Result<()> {
     use reqwest::Method;
     let api = Api {

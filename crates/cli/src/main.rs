@@ -84,6 +84,23 @@ enum Command {
         #[command(flatten)]
         insight: client::InsightArgs,
     },
+    /// Guarded releases, through the API.
+    Release {
+        #[command(flatten)]
+        client: client::ClientArgs,
+        #[command(subcommand)]
+        command: client::ReleaseCommand,
+    },
+    /// Kill switch: turn a flag off in an environment and abort its releases there.
+    Kill {
+        #[command(flatten)]
+        client: client::ClientArgs,
+        flag: String,
+        #[arg(long)]
+        env: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -153,6 +170,17 @@ fn run_async(command: Command) -> anyhow::Result<ExitCode> {
             Command::Metrics { client, insight } => {
                 client::run_metrics(&client, &insight).await.and(ok)
             }
+            Command::Release { client, command } => {
+                client::run_release(&client, &command).await.and(ok)
+            }
+            Command::Kill {
+                client,
+                flag,
+                env,
+                comment,
+            } => client::run_kill(&client, &flag, &env, comment.as_deref())
+                .await
+                .and(ok),
             Command::Audit { command } => serve::run_audit(&command).await,
             Command::Eval(_) | Command::Validate(_) | Command::Openapi => {
                 unreachable!("handled synchronously")

@@ -93,6 +93,9 @@ pub struct ServeArgs {
     /// OFREP evaluation requests per second allowed per SDK key (0: unlimited); over it, 429.
     #[arg(long, env = "SWITCHYARD_OFREP_RATE_LIMIT", default_value_t = 0)]
     ofrep_rate_limit: u32,
+    /// How often the release guard assesses running releases (milliseconds).
+    #[arg(long, env = "SWITCHYARD_GUARD_INTERVAL_MS", default_value_t = 2000)]
+    guard_interval_ms: u64,
 }
 
 pub async fn run_serve(args: &ServeArgs) -> anyhow::Result<()> {
@@ -120,7 +123,10 @@ pub async fn run_serve(args: &ServeArgs) -> anyhow::Result<()> {
         ofrep_rate_limit: args.ofrep_rate_limit,
         ..DeliveryConfig::default()
     };
-    let state = AppState::with_delivery(store.clone(), delivery);
+    let guard = switchyard_server::guard::GuardConfig {
+        interval: std::time::Duration::from_millis(args.guard_interval_ms.max(50)),
+    };
+    let state = AppState::with_config(store.clone(), delivery, guard);
     switchyard_server::serve(listener, state, shutdown_signal()).await?;
     store.close().await;
     tracing::info!("stopped");

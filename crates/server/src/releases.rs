@@ -363,7 +363,7 @@ impl Release {
             ));
         }
         let scheduled = input.start_at_ms.is_some_and(|t| t > now_ms);
-        Ok(Release {
+        let mut release = Release {
             seed: format!("release-{id}"),
             id,
             project: project.to_owned(),
@@ -392,7 +392,12 @@ impl Release {
             created_ms: now_ms,
             ended_ms: None,
             history: Vec::new(),
-        })
+        };
+        // The first stage is a new stage too: outside the windows, it waits for one.
+        if !release.in_window(now_ms) {
+            release.state = State::Scheduled;
+        }
+        Ok(release)
     }
 
     /// The current stage's cohort label, as the layer and the SDKs' events carry it.

@@ -5,6 +5,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use switchyard_server::delivery::DeliveryConfig;
+use switchyard_server::guard::GuardConfig;
 use switchyard_server::{AppState, bootstrap};
 use switchyard_store::Store;
 use tokio::sync::oneshot;
@@ -25,6 +26,15 @@ impl Server {
     }
 
     pub async fn start_with(url: &str, admin: Option<&str>, delivery: DeliveryConfig) -> Server {
+        Server::start_full(url, admin, delivery, GuardConfig::default()).await
+    }
+
+    pub async fn start_full(
+        url: &str,
+        admin: Option<&str>,
+        delivery: DeliveryConfig,
+        guard: GuardConfig,
+    ) -> Server {
         let store = Store::open(url).await.unwrap();
         let admin = match admin {
             Some(token) => token.to_owned(),
@@ -41,7 +51,7 @@ impl Server {
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(switchyard_server::serve(
             listener,
-            AppState::with_delivery(store, delivery),
+            AppState::with_config(store, delivery, guard),
             async {
                 let _ = stopped.await;
             },
