@@ -39,7 +39,7 @@ impl Default for EventsConfig {
     fn default() -> Self {
         EventsConfig {
             enabled: true,
-            flush_interval: Duration::from_secs(5),
+            flush_interval: Duration::from_secs(2),
             capacity: 10_000,
             exposure_cache: 100_000,
         }

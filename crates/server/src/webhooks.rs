@@ -42,6 +42,7 @@ impl Webhook {
 
 /// Every type a webhook may receive.
 pub const EVENT_TYPES: &[&str] = &[
+    "release.scheduled",
     "release.started",
     "release.stage_changed",
     "release.held",

@@ -171,7 +171,10 @@ pub async fn start_release(
     };
     let done = Change {
         action: "release:create",
-        event: "release.started",
+        event: match release.state {
+            State::Scheduled => "release.scheduled",
+            _ => "release.started",
+        },
         detail: comment.unwrap_or(detail),
         evidence: None,
     };
@@ -228,7 +231,8 @@ async fn act(
         };
         let change = match verb {
             Verb::Pause => {
-                if !matches!(r.state, State::Running | State::Scheduled) {
+                // A scheduled release has nothing to pause: abort it, or let it wait.
+                if r.state != State::Running {
                     return refuse("pause");
                 }
                 guard::hold(r, format!("paused by {}", who.name), now, false);

@@ -1,0 +1,333 @@
+//! Guarded release benchmark.
+//!
+//! 1. **Decision procedure, simulated** (many seeded runs, in-process): the guard's own
+//!    `releases::assess` is fed the cohort counts a 5 % stage would accumulate at 1,000
+//!    evaluations/s with 0.5 % errors, one look every 2 s (the guard's default interval).
+//!    - A/A (both cohorts 0.5 %) for up to 20,000 bad events: the false roll back rate, which
+//!      product.md bounds at 1 % (`alpha` 0.01, one guardrail);
+//!    - 5× (treated 2.5 %): bad events and seconds of traffic until the roll back, beside
+//!      `guardrail-statistics.md`'s expectation (about 45 bad events, about 10 s, at α_j 0.0025;
+//!      one guardrail here is α 0.01, a lower threshold).
+//! 2. **End to end** (a release `switchyard serve`, the Rust SDK as the application): traffic at
+//!    several rates through a 5 % stage with 0.5 % errors; after 10 s the treated error rate
+//!    jumps 5×; the time from the onset until the SDK serves the old variation to every treated
+//!    user, median of 3 runs per rate, beside the simulated decision time at that rate (the
+//!    difference is the pipeline: SDK flush 2 s, guard look 2 s, stream).
+//!
+//! Run with `bash benches/guard.sh`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use switchyard_bench::{Serve, machine};
+use switchyard_sdk::{Client, Context};
+use switchyard_server::releases::{Freshness, Release, ReleaseInput, Verdict, assess};
+use switchyard_store::events::{MetricMoments, StageCohorts};
+
+const STAGE_PERCENT: f64 = 5.0;
+const BASE_RATE: f64 = 0.005;
+const LOOK_EVERY_S: f64 = 2.0;
+
+fn main() {
+    println!("# guarded release benchmark, {}", machine());
+    simulate();
+    let binary = std::env::var("SWITCHYARD_BIN").unwrap_or("target/release/switchyard".into());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(end_to_end(&binary));
+}
+
+/// A small, fast, seeded generator (SplitMix64).
+struct Rng(u64);
+
+impl Rng {
+    fn next_f64(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Poisson(mean) by inversion (means here are small, at most a few hundred).
+    fn poisson(&mut self, mean: f64) -> i64 {
+        if mean > 500.0 {
+            // Normal approximation for the evaluation counts.
+            let u1 = self.next_f64().max(1e-300);
+            let u2 = self.next_f64();
+            let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+            return (mean + z * mean.sqrt()).round().max(0.0) as i64;
+        }
+        let (mut k, mut p, mut sum) = (0i64, (-mean).exp(), (-mean).exp());
+        let u = self.next_f64();
+        while u > sum && k < 10_000 {
+            k += 1;
+            p *= mean / k as f64;
+            sum += p;
+        }
+        k
+    }
+}
+
+fn release() -> Release {
+    let input: ReleaseInput = serde_json::from_value(json!({
+        "flag": "f", "variation": "on",
+        "stages": [{"percent": STAGE_PERCENT, "min_bake_s": 1_000_000_000}],
+        "guardrails": [{"metric": "error"}],
+    }))
+    .unwrap();
+    let targeting = serde_json::from_value(json!({"on": true, "fallthrough": {"variation": 1}}))
+        .unwrap();
+    Release::new(
+        "sim".into(),
+        ("p", "e"),
+        input,
+        &["on".into(), "off".into()],
+        &targeting,
+        0,
+    )
+    .unwrap()
+}
+
+/// One simulated stage: looks every 2 s at `rate` evaluations/s until a roll back or
+/// `max_bad` bad events. Returns (bad events, seconds) at the roll back, if there was one.
+fn run(rng: &mut Rng, release: &Release, rate: f64, ratio: f64, max_bad: i64) -> Option<(i64, f64)> {
+    let rho = STAGE_PERCENT / 100.0;
+    let mut cohorts = StageCohorts::default();
+    let (mut treated, mut control, mut y_t, mut y_c) = (0i64, 0i64, 0i64, 0i64);
+    let mut look = 0;
+    while y_t + y_c < max_bad {
+        look += 1;
+        let n = rate * LOOK_EVERY_S;
+        treated += rng.poisson(n * rho);
+        control += rng.poisson(n * (1.0 - rho));
+        y_t += rng.poisson(n * rho * BASE_RATE * ratio);
+        y_c += rng.poisson(n * (1.0 - rho) * BASE_RATE);
+        cohorts.evaluations = BTreeMap::from([("treated".into(), treated), ("control".into(), control)]);
+        for (cohort, count) in [("treated", y_t), ("control", y_c)] {
+            cohorts.metrics.insert(
+                ("error".into(), cohort.into()),
+                MetricMoments {
+                    count,
+                    sum: count as f64,
+                    sum_of_squares: count as f64,
+                },
+            );
+        }
+        let now = (look as f64 * LOOK_EVERY_S * 1000.0) as i64;
+        let fresh = Freshness {
+            evaluations: treated + control,
+            changed_ms: now,
+        };
+        if let Verdict::Breach { .. } = assess(release, &cohorts, fresh, now).verdict {
+            return Some((y_t + y_c, look as f64 * LOOK_EVERY_S));
+        }
+    }
+    None
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn simulate() {
+    let release = release();
+    let rate = 1000.0;
+    println!(
+        "\n## Decision procedure (simulated, {STAGE_PERCENT} % stage, {rate} evaluations/s, {} % errors, a look every {LOOK_EVERY_S} s)\n",
+        BASE_RATE * 100.0
+    );
+    let runs = 2000;
+    let mut rng = Rng(2026);
+    let started = Instant::now();
+    let false_alarms = (0..runs)
+        .filter(|_| run(&mut rng, &release, rate, 1.0, 20_000).is_some())
+        .count();
+    let p = false_alarms as f64 / runs as f64;
+    let se = (p.max(1.0 / runs as f64) * (1.0 - p) / runs as f64).sqrt();
+    println!("| scenario | runs | result | expectation |");
+    println!("|---|---:|---|---|");
+    println!(
+        "| A/A, up to 20,000 bad events | {runs} | {false_alarms} rolled back: {:.2} % (± {:.2} % s.e.) | ≤ 1 % (product.md) |",
+        p * 100.0,
+        se * 100.0
+    );
+    for ratio in [5.0, 2.0] {
+        let mut bad = Vec::new();
+        let mut seconds = Vec::new();
+        let runs = 500;
+        for _ in 0..runs {
+            if let Some((b, s)) = run(&mut rng, &release, rate, ratio, 200_000) {
+                bad.push(b as f64);
+                seconds.push(s);
+            }
+        }
+        let expected = if ratio == 5.0 {
+            "about 45 bad events, about 10 s (α_j 0.0025)"
+        } else {
+            "about 370 bad events, about 75 s (α_j 0.0025)"
+        };
+        println!(
+            "| {ratio}× regression | {runs} | detected in {} runs; median {:.0} bad events, {:.0} s of traffic | {expected} |",
+            bad.len(),
+            median(&mut bad),
+            median(&mut seconds)
+        );
+    }
+    println!("\n(simulation took {:.1} s)", started.elapsed().as_secs_f64());
+}
+
+/// The simulated median decision time at `rate`, for comparison with the end-to-end runs.
+fn simulated_seconds(rate: f64) -> f64 {
+    let release = release();
+    let mut rng = Rng(7);
+    let mut seconds: Vec<f64> = (0..300)
+        .filter_map(|_| run(&mut rng, &release, rate, 5.0, 200_000).map(|(_, s)| s))
+        .collect();
+    median(&mut seconds)
+}
+
+async fn end_to_end(binary: &str) {
+    println!(
+        "\n## End to end: 5× error regression at a {STAGE_PERCENT} % stage, onset → the SDK serves the old variation\n"
+    );
+    println!("| evaluations/s | runs | median s (min–max) | simulated decision s | pipeline s |");
+    println!("|---:|---:|---:|---:|---:|");
+    for rate in [1_000.0, 4_000.0, 16_000.0] {
+        let mut times = Vec::new();
+        for attempt in 0..3 {
+            let dir = std::env::temp_dir().join(format!(
+                "switchyard-bench-guard-{}-{rate}-{attempt}",
+                std::process::id()
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            let serve = Serve::start(binary, &["--data-dir", dir.to_str().unwrap()]).await;
+            match scenario(&serve, rate).await {
+                Some(t) => times.push(t),
+                None => println!("<!-- {rate}/s run {attempt}: no roll back within 120 s -->"),
+            }
+            serve.stop();
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        let simulated = simulated_seconds(rate);
+        if times.is_empty() {
+            println!("| {rate} | 3 | none rolled back | {simulated:.1} | |");
+            continue;
+        }
+        let (min, max) = (
+            times.iter().copied().fold(f64::INFINITY, f64::min),
+            times.iter().copied().fold(0.0, f64::max),
+        );
+        let m = median(&mut times);
+        println!(
+            "| {rate} | {} | {m:.1} ({min:.1}–{max:.1}) | {simulated:.1} | {:.1} |",
+            times.len(),
+            m - simulated
+        );
+    }
+}
+
+/// One run: returns seconds from the onset until every treated user is served `off` again.
+async fn scenario(serve: &Serve, rate: f64) -> Option<f64> {
+    let http = reqwest::Client::new();
+    let api = format!("{}/api/v1/projects/default", serve.base);
+    let call = |method: reqwest::Method, path: String, body: Value| {
+        let request = http
+            .request(method, format!("{api}{path}"))
+            .bearer_auth(&serve.token)
+            .json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            assert!(response.status().is_success(), "{}", response.text().await.unwrap());
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    call(reqwest::Method::POST, "/flags".into(), json!({"key": "checkout-v2", "kind": "boolean"})).await;
+    call(
+        reqwest::Method::PUT,
+        "/environments/production/flags/checkout-v2".into(),
+        json!({"version": 0, "on": true, "off_variation": 1, "fallthrough": {"variation": 1}}),
+    )
+    .await;
+    let key = call(
+        reqwest::Method::POST,
+        "/environments/production/sdk-keys".into(),
+        json!({"kind": "server"}),
+    )
+    .await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    call(
+        reqwest::Method::POST,
+        "/environments/production/releases".into(),
+        json!({"flag": "checkout-v2", "variation": "on",
+               "stages": [{"percent": STAGE_PERCENT, "min_bake_s": 3600}],
+               "guardrails": [{"metric": "error"}]}),
+    )
+    .await;
+    // The application: default SDK settings (events flushed every 2 s).
+    let client = Arc::new(Client::builder(&serve.base, &key).build().await);
+    let users: Vec<Context> = (0..20_000)
+        .map(|i| Context::from_json(&json!({"key": format!("user-{i}")})).unwrap())
+        .collect();
+    let treated: Vec<usize> = (0..users.len())
+        .filter(|i| client.bool_value("checkout-v2", &users[*i], false))
+        .collect();
+    let regressed = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let users = Arc::new(users);
+    let traffic = {
+        let (client, users, regressed, stop) =
+            (client.clone(), users.clone(), regressed.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut rng = Rng(rate as u64);
+            let per_tick = (rate / 100.0) as usize;
+            let mut tick = tokio::time::interval(Duration::from_millis(10));
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                tick.tick().await;
+                for _ in 0..per_tick {
+                    let user = &users[i % users.len()];
+                    i += 1;
+                    let on = client.bool_value("checkout-v2", user, false);
+                    let p = if on && regressed.load(Ordering::Relaxed) {
+                        BASE_RATE * 5.0
+                    } else {
+                        BASE_RATE
+                    };
+                    if rng.next_f64() < p {
+                        client.track("error", user, 1.0);
+                    }
+                }
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let onset = Instant::now();
+    regressed.store(true, Ordering::Relaxed);
+    let mut result = None;
+    while onset.elapsed() < Duration::from_secs(120) {
+        if treated
+            .iter()
+            .all(|i| !client.bool_value("checkout-v2", &users[*i], true))
+        {
+            result = Some(onset.elapsed().as_secs_f64());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    traffic.await.unwrap();
+    client.close().await;
+    result
+}
