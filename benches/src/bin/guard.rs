@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use switchyard_bench::{Serve, machine};
-use switchyard_sdk::{Client, Context};
+use switchyard_sdk::{Client, Context, EventsConfig};
 use switchyard_server::releases::{Freshness, Release, ReleaseInput, Verdict, assess};
 use switchyard_store::events::{MetricMoments, StageCohorts};
 
@@ -84,8 +84,8 @@ fn release() -> Release {
         "guardrails": [{"metric": "error"}],
     }))
     .unwrap();
-    let targeting = serde_json::from_value(json!({"on": true, "fallthrough": {"variation": 1}}))
-        .unwrap();
+    let targeting =
+        serde_json::from_value(json!({"on": true, "fallthrough": {"variation": 1}})).unwrap();
     Release::new(
         "sim".into(),
         ("p", "e"),
@@ -99,7 +99,13 @@ fn release() -> Release {
 
 /// One simulated stage: looks every 2 s at `rate` evaluations/s until a roll back or
 /// `max_bad` bad events. Returns (bad events, seconds) at the roll back, if there was one.
-fn run(rng: &mut Rng, release: &Release, rate: f64, ratio: f64, max_bad: i64) -> Option<(i64, f64)> {
+fn run(
+    rng: &mut Rng,
+    release: &Release,
+    rate: f64,
+    ratio: f64,
+    max_bad: i64,
+) -> Option<(i64, f64)> {
     let rho = STAGE_PERCENT / 100.0;
     let mut cohorts = StageCohorts::default();
     let (mut treated, mut control, mut y_t, mut y_c) = (0i64, 0i64, 0i64, 0i64);
@@ -111,7 +117,8 @@ fn run(rng: &mut Rng, release: &Release, rate: f64, ratio: f64, max_bad: i64) ->
         control += rng.poisson(n * (1.0 - rho));
         y_t += rng.poisson(n * rho * BASE_RATE * ratio);
         y_c += rng.poisson(n * (1.0 - rho) * BASE_RATE);
-        cohorts.evaluations = BTreeMap::from([("treated".into(), treated), ("control".into(), control)]);
+        cohorts.evaluations =
+            BTreeMap::from([("treated".into(), treated), ("control".into(), control)]);
         for (cohort, count) in [("treated", y_t), ("control", y_c)] {
             cohorts.metrics.insert(
                 ("error".into(), cohort.into()),
@@ -183,7 +190,10 @@ fn simulate() {
             median(&mut seconds)
         );
     }
-    println!("\n(simulation took {:.1} s)", started.elapsed().as_secs_f64());
+    println!(
+        "\n(simulation took {:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
 }
 
 /// The simulated median decision time at `rate`, for comparison with the end-to-end runs.
@@ -247,11 +257,20 @@ async fn scenario(serve: &Serve, rate: f64) -> Option<f64> {
             .json(&body);
         async move {
             let response = request.send().await.unwrap();
-            assert!(response.status().is_success(), "{}", response.text().await.unwrap());
+            assert!(
+                response.status().is_success(),
+                "{}",
+                response.text().await.unwrap()
+            );
             response.json::<Value>().await.unwrap()
         }
     };
-    call(reqwest::Method::POST, "/flags".into(), json!({"key": "checkout-v2", "kind": "boolean"})).await;
+    call(
+        reqwest::Method::POST,
+        "/flags".into(),
+        json!({"key": "checkout-v2", "kind": "boolean"}),
+    )
+    .await;
     call(
         reqwest::Method::PUT,
         "/environments/production/flags/checkout-v2".into(),
@@ -277,18 +296,31 @@ async fn scenario(serve: &Serve, rate: f64) -> Option<f64> {
     .await;
     // The application: default SDK settings (events flushed every 2 s).
     let client = Arc::new(Client::builder(&serve.base, &key).build().await);
+    // The stopwatch looks through its own SDK, which records nothing: its evaluations of
+    // the treated users would otherwise skew the cohorts (the guard holds on that, rightly).
+    let observer = Client::builder(&serve.base, &key)
+        .events(EventsConfig {
+            enabled: false,
+            ..EventsConfig::default()
+        })
+        .build()
+        .await;
     let users: Vec<Context> = (0..20_000)
         .map(|i| Context::from_json(&json!({"key": format!("user-{i}")})).unwrap())
         .collect();
     let treated: Vec<usize> = (0..users.len())
-        .filter(|i| client.bool_value("checkout-v2", &users[*i], false))
+        .filter(|i| observer.bool_value("checkout-v2", &users[*i], false))
         .collect();
     let regressed = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let users = Arc::new(users);
     let traffic = {
-        let (client, users, regressed, stop) =
-            (client.clone(), users.clone(), regressed.clone(), stop.clone());
+        let (client, users, regressed, stop) = (
+            client.clone(),
+            users.clone(),
+            regressed.clone(),
+            stop.clone(),
+        );
         tokio::spawn(async move {
             let mut rng = Rng(rate as u64);
             let per_tick = (rate / 100.0) as usize;
@@ -319,7 +351,7 @@ async fn scenario(serve: &Serve, rate: f64) -> Option<f64> {
     while onset.elapsed() < Duration::from_secs(120) {
         if treated
             .iter()
-            .all(|i| !client.bool_value("checkout-v2", &users[*i], true))
+            .all(|i| !observer.bool_value("checkout-v2", &users[*i], true))
         {
             result = Some(onset.elapsed().as_secs_f64());
             break;
@@ -329,5 +361,28 @@ async fn scenario(serve: &Serve, rate: f64) -> Option<f64> {
     stop.store(true, Ordering::Relaxed);
     traffic.await.unwrap();
     client.close().await;
+    observer.close().await;
+    if result.is_none() {
+        let releases = call(
+            reqwest::Method::GET,
+            "/environments/production/releases".into(),
+            Value::Null,
+        )
+        .await;
+        let release = &releases[0];
+        let status = call(
+            reqwest::Method::GET,
+            format!(
+                "/environments/production/releases/{}",
+                release["id"].as_str().unwrap()
+            ),
+            Value::Null,
+        )
+        .await;
+        println!(
+            "<!-- not rolled back: state {}, hold {}, history {}, assessment {} -->",
+            status["state"], status["hold"], status["history"], status["assessment"]
+        );
+    }
     result
 }

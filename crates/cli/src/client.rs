@@ -583,7 +583,11 @@ pub async fn run_release(args: &ClientArgs, command: &ReleaseCommand) -> anyhow:
     };
     let path = format!("{}/{}/{verb}", base(&action.env), action.id);
     let status = api
-        .call(Method::POST, &path, Some(json!({"comment": action.comment})))
+        .call(
+            Method::POST,
+            &path,
+            Some(json!({"comment": action.comment})),
+        )
         .await?;
     print_release(args, &status)
 }
@@ -666,7 +670,11 @@ pub async fn run_kill(
         args.project
     );
     let answer = api
-        .call(reqwest::Method::POST, &path, Some(json!({"comment": comment})))
+        .call(
+            reqwest::Method::POST,
+            &path,
+            Some(json!({"comment": comment})),
+        )
         .await?;
     if args.output == Output::Json {
         println!("{}", serde_json::to_string_pretty(&answer)?);

@@ -209,7 +209,6 @@ impl Reason<'_> {
             _ => None,
         }
     }
-
 }
 
 impl<'a> Reason<'a> {

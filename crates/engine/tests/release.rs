@@ -74,7 +74,10 @@ fn control_gets_the_previous_serving_unchanged_and_ramps_are_monotone() {
                     was_treated = true;
                 }
                 Cohort::Control => {
-                    assert!(!was_treated, "user-{i} left the treated side at stage {stage}");
+                    assert!(
+                        !was_treated,
+                        "user-{i} left the treated side at stage {stage}"
+                    );
                     assert_eq!(evaluation.variation_index, before.variation_index);
                     assert_eq!(evaluation.reason.rollout(), before.reason.rollout());
                 }
@@ -93,7 +96,10 @@ fn the_audience_is_served_the_target_outside_both_cohorts() {
     let snapshot = flag(Some(layer(0)));
     let evaluation = snapshot.evaluate("checkout", &user("alice"), &Env::default());
     assert_eq!(evaluation.variation_index, Some(2));
-    assert_eq!(evaluation.reason.release().unwrap().cohort, Cohort::Audience);
+    assert_eq!(
+        evaluation.reason.release().unwrap().cohort,
+        Cohort::Audience
+    );
 }
 
 #[test]
@@ -138,8 +144,14 @@ fn bad_layers_are_problems() {
         "one release per rule"
     );
     let heavy = fields(too_heavy);
-    assert!(heavy.iter().any(|f| f.ends_with("release.weight")), "{heavy:?}");
-    assert!(heavy.iter().any(|f| f.ends_with("release.variation")), "{heavy:?}");
+    assert!(
+        heavy.iter().any(|f| f.ends_with("release.weight")),
+        "{heavy:?}"
+    );
+    assert!(
+        heavy.iter().any(|f| f.ends_with("release.variation")),
+        "{heavy:?}"
+    );
     // A malformed flag evaluates to the caller's default with an error reason.
     let broken = Snapshot::compile(&data(json!({"release": {"stage": "r.1", "variation": 0,
         "weight": 100_001, "seed": "r", "previous": {"variation": 1}}})));

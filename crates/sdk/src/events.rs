@@ -16,11 +16,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
-use switchyard_engine::{Cohort, Context, ReleaseCohort};
 pub use switchyard_engine::wire::{
     ContextRef, EVENTS_FORMAT, EvaluationSummary as Summary, Event, EventBatch as Batch,
     ReleaseCohortRef,
 };
+use switchyard_engine::{Cohort, Context, ReleaseCohort};
 
 /// Event settings (see [`crate::ClientBuilder::events`]).
 #[derive(Debug, Clone)]
@@ -67,7 +67,16 @@ struct Window {
 /// Summaries not yet sent that came from elsewhere (a failed send, a relayed batch), merged by
 /// (flag, version, variation, reason, release) so that holding them while the server is away is
 /// bounded by the number of distinct slots, not by time.
-type Carried = HashMap<(String, u64, Option<String>, String, Option<ReleaseCohortRef>), u64>;
+type Carried = HashMap<
+    (
+        String,
+        u64,
+        Option<String>,
+        String,
+        Option<ReleaseCohortRef>,
+    ),
+    u64,
+>;
 
 fn carry(carried: &mut Carried, summaries: Vec<Summary>) {
     for summary in summaries {
@@ -243,14 +252,16 @@ impl Recorder {
         };
         let mut summaries: Vec<Summary> = carried
             .into_iter()
-            .map(|((flag, version, variation, reason, release), count)| Summary {
-                flag,
-                version,
-                variation,
-                reason,
-                release,
-                count,
-            })
+            .map(
+                |((flag, version, variation, reason, release), count)| Summary {
+                    flag,
+                    version,
+                    variation,
+                    reason,
+                    release,
+                    count,
+                },
+            )
             .collect();
         for (flag, slots) in counters {
             for ((version, _, reason, _), (variation, release, count)) in slots {

@@ -256,7 +256,10 @@ pub fn advance(
         return Ok(Change {
             action: "release:complete",
             event: "release.completed",
-            detail: format!("completed: everyone eligible is served {:?}", release.variation),
+            detail: format!(
+                "completed: everyone eligible is served {:?}",
+                release.variation
+            ),
             evidence: evidence.cloned(),
         });
     }
@@ -265,11 +268,7 @@ pub fn advance(
     Ok(Change {
         action: "release:advance",
         event: "release.stage_changed",
-        detail: format!(
-            "stage {} ({})",
-            release.stage,
-            release.current_stage().name
-        ),
+        detail: format!("stage {} ({})", release.stage, release.current_stage().name),
         evidence: evidence.cloned(),
     })
 }
@@ -388,7 +387,11 @@ async fn check(
                     if r.state != State::Holding {
                         return Ok(None);
                     }
-                    let reason = r.hold.as_ref().map(|h| h.reason.clone()).unwrap_or_default();
+                    let reason = r
+                        .hold
+                        .as_ref()
+                        .map(|h| h.reason.clone())
+                        .unwrap_or_default();
                     finish(r, flag, State::RolledBack)?;
                     Ok(Some(Change {
                         action: "release:roll_back",
@@ -418,7 +421,12 @@ async fn assess_now(
 ) -> ApiResult<Assessment> {
     let stage = release.stage_key();
     let cohorts = store
-        .stage_cohorts(&release.project, &release.environment, &release.flag, &stage)
+        .stage_cohorts(
+            &release.project,
+            &release.environment,
+            &release.flag,
+            &stage,
+        )
         .await?;
     let total: i64 = cohorts.evaluations.values().sum();
     let seen = {
@@ -537,11 +545,10 @@ pub async fn kill(
     let mut attempts = 0;
     loop {
         let data = EnvData::load(store, project, env).await?;
-        let (_, _, targeting, targeting_version) = data
-            .flags
-            .get(flag)
-            .cloned()
-            .ok_or_else(|| ApiError::not_found(format!("flag {flag:?} in project {project:?}")))?;
+        let (_, _, targeting, targeting_version) =
+            data.flags.get(flag).cloned().ok_or_else(|| {
+                ApiError::not_found(format!("flag {flag:?} in project {project:?}"))
+            })?;
         let mut after = targeting.clone();
         after.on = false;
         let now = now_ms();

@@ -146,7 +146,10 @@ pub fn builtin_role(name: &str) -> Option<Vec<Statement>> {
         "reader" => Some(vec![Statement::allow(READ, &["**"])]),
         "writer" => Some(vec![
             Statement::allow(READ, &["**"]),
-            Statement::allow(&["flag:*", "segment:*", "release:*", "trigger:*"], &["proj/**"]),
+            Statement::allow(
+                &["flag:*", "segment:*", "release:*", "trigger:*"],
+                &["proj/**"],
+            ),
         ]),
         "admin" => Some(vec![Statement::allow(&["*"], &["*"])]),
         _ => None,

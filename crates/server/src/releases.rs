@@ -567,7 +567,12 @@ pub fn template_stages(template: &Template, has_audience: bool) -> ApiResult<Vec
                 inputs.push(step("internal users", 0.0, 30 * 60, 0));
             }
             for (percent, minutes) in [(1.0, 10), (5.0, 15), (25.0, 30), (50.0, 30)] {
-                inputs.push(step(&format!("{percent} %"), percent, minutes * 60, min_treated));
+                inputs.push(step(
+                    &format!("{percent} %"),
+                    percent,
+                    minutes * 60,
+                    min_treated,
+                ));
             }
             inputs.push(final_stage(60 * 60, min_treated));
         }
@@ -610,7 +615,11 @@ pub fn template_stages(template: &Template, has_audience: bool) -> ApiResult<Vec
             inputs.push(final_stage(final_bake_s, min_treated));
         }
     }
-    inputs.iter().enumerate().map(|(i, s)| stage(i, s)).collect()
+    inputs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| stage(i, s))
+        .collect()
 }
 
 /// A parsed window: weekdays (bit 0 = Monday) and minutes of the UTC day.
@@ -799,7 +808,8 @@ pub fn assess(
         }
         match (guardrail.kind, rho) {
             (_, None) => {
-                e.note.get_or_insert_with(|| "no treated and control traffic yet".into());
+                e.note
+                    .get_or_insert_with(|| "no treated and control traffic yet".into());
             }
             (GuardrailKind::BadEvents, Some(rho)) => {
                 let stage_ln_e = ln_e_one_sided(
@@ -869,14 +879,25 @@ pub fn assess(
             }
         }
         if e.breached && breach.is_none() {
-            breach = Some(format!("{}: {}", e.metric, e.note.clone().unwrap_or_default()));
+            breach = Some(format!(
+                "{}: {}",
+                e.metric,
+                e.note.clone().unwrap_or_default()
+            ));
         }
         evidence.push(e);
     }
-    let srm = (stage.weight > 0 && stage.weight < 100_000 && treated + control > 0)
+    // SRM counts contexts, the unit the layer randomizes: evaluation counts are clustered (a
+    // busy user evaluates a thousand times), so a ratio test on them would hold healthy
+    // releases.
+    let (treated_units, control_units) = (
+        count(&cohorts.contexts, "treated"),
+        count(&cohorts.contexts, "control"),
+    );
+    let srm = (stage.weight > 0 && stage.weight < 100_000 && treated_units + control_units > 0)
         .then(|| {
             srm_check(
-                &[treated as u64, control as u64],
+                &[treated_units as u64, control_units as u64],
                 &[f64::from(stage.weight), f64::from(100_000 - stage.weight)],
             )
             .ok()
@@ -888,7 +909,7 @@ pub fn assess(
     } else if let Some(srm) = srm.as_ref().filter(|s| s.mismatch) {
         Verdict::Hold {
             reason: format!(
-                "sample ratio mismatch: {treated} treated vs {control} control evaluations at {} % (p = {:.3e})",
+                "sample ratio mismatch: {treated_units} treated vs {control_units} control contexts at {} % (p = {:.3e})",
                 f64::from(stage.weight) / 1000.0,
                 srm.chi_square_p
             ),
@@ -1047,7 +1068,9 @@ mod tests {
     fn sample_ratio_mismatch_and_stale_data_hold() {
         let r = release(vec![errors()]);
         let a = assess(&r, &cohorts(5000, 5000, 0, 0), fresh(1000), 1000);
-        assert!(matches!(a.verdict, Verdict::Hold { ref reason } if reason.contains("sample ratio")));
+        assert!(
+            matches!(a.verdict, Verdict::Hold { ref reason } if reason.contains("sample ratio"))
+        );
         let stale = Freshness {
             evaluations: 1,
             changed_ms: 0,
@@ -1084,7 +1107,10 @@ mod tests {
         )
         .unwrap();
         let weights: Vec<u32> = exponential.iter().map(|s| s.weight).collect();
-        assert_eq!(weights, [1000, 2000, 4000, 8000, 16000, 32000, 64000, 98000]);
+        assert_eq!(
+            weights,
+            [1000, 2000, 4000, 8000, 16000, 32000, 64000, 98000]
+        );
     }
 
     #[test]
@@ -1103,12 +1129,14 @@ mod tests {
         assert!(!window(&["tue"], "09:00", "17:00").contains(monday_10));
         assert!(!window(&[], "11:00", "17:00").contains(monday_10));
         assert!(window(&[], "22:00", "11:00").contains(monday_10));
-        assert!(parse_window(&Window {
-            days: vec!["someday".into()],
-            start: "09:00".into(),
-            end: "10:00".into()
-        })
-        .is_err());
+        assert!(
+            parse_window(&Window {
+                days: vec!["someday".into()],
+                start: "09:00".into(),
+                end: "10:00".into()
+            })
+            .is_err()
+        );
     }
 
     #[test]

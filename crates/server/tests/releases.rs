@@ -104,7 +104,11 @@ struct Traffic {
 
 const BASE_ERROR_RATE: f64 = 0.02;
 
-fn drive(client: Arc<Client>, flag: &'static str, traffic: Arc<Traffic>) -> tokio::task::JoinHandle<()> {
+fn drive(
+    client: Arc<Client>,
+    flag: &'static str,
+    traffic: Arc<Traffic>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut seed: u64 = 0x5eed;
         let mut next = move || {
@@ -186,7 +190,11 @@ async fn a_regression_rolls_back_by_itself(url: String) {
             Some(json!({"flag": "new-checkout", "variation": "on"})),
         )
         .await;
-    assert_eq!(code, StatusCode::CONFLICT, "one active release per flag: {body}");
+    assert_eq!(
+        code,
+        StatusCode::CONFLICT,
+        "one active release per flag: {body}"
+    );
 
     let key = sdk_key(&server, "server").await;
     let client = Arc::new(
@@ -200,7 +208,9 @@ async fn a_regression_rolls_back_by_itself(url: String) {
     );
     let alice = Context::from_json(&json!({"key": "alice"})).unwrap();
     eventually(10, "the release layer to reach the SDK", || async {
-        client.bool_value("new-checkout", &alice, false).then_some(())
+        client
+            .bool_value("new-checkout", &alice, false)
+            .then_some(())
     })
     .await;
     let treated: Vec<u64> = (0..3000)
@@ -257,7 +267,10 @@ async fn a_regression_rolls_back_by_itself(url: String) {
     );
     traffic.stop.store(true, Ordering::Relaxed);
     driver.await.unwrap();
-    assert!(!client.bool_value("new-checkout", &alice, true), "the audience too");
+    assert!(
+        !client.bool_value("new-checkout", &alice, true),
+        "the audience too"
+    );
 
     // Exactly the serving from before the release.
     let targeting = server
@@ -342,11 +355,18 @@ async fn ramps_controls_windows_and_the_kill_switch(url: String) {
         .iter()
         .map(|h| h["event"].as_str().unwrap())
         .collect();
-    assert_eq!(events, ["release:create", "release:advance", "release:complete"]);
+    assert_eq!(
+        events,
+        ["release:create", "release:advance", "release:complete"]
+    );
     let targeting = server
         .admin(Method::GET, &format!("{PROD}/flags/search-v2"), None)
         .await;
-    assert_eq!(targeting["fallthrough"], json!({"variation": 0}), "everyone gets `on`");
+    assert_eq!(
+        targeting["fallthrough"],
+        json!({"variation": 0}),
+        "everyone gets `on`"
+    );
 
     // Outside its time window a release waits, scheduled, and changes nothing.
     boolean_flag(&server, "later").await;
@@ -365,8 +385,10 @@ async fn ramps_controls_windows_and_the_kill_switch(url: String) {
         .admin(
             Method::POST,
             &releases,
-            Some(json!({"flag": "later", "variation": "on", "windows": closed,
-                        "stages": [{"percent": 10}]})),
+            Some(
+                json!({"flag": "later", "variation": "on", "windows": closed,
+                        "stages": [{"percent": 10}]}),
+            ),
         )
         .await;
     assert_eq!(waiting["state"], "scheduled", "{waiting}");
@@ -381,9 +403,17 @@ async fn ramps_controls_windows_and_the_kill_switch(url: String) {
             None,
         )
         .await;
-    assert_eq!(code, StatusCode::CONFLICT, "a scheduled release cannot advance");
+    assert_eq!(
+        code,
+        StatusCode::CONFLICT,
+        "a scheduled release cannot advance"
+    );
     server
-        .admin(Method::POST, &format!("{releases}/{waiting_id}/abort"), None)
+        .admin(
+            Method::POST,
+            &format!("{releases}/{waiting_id}/abort"),
+            None,
+        )
         .await;
     let targeting = server
         .admin(Method::GET, &format!("{PROD}/flags/later"), None)
@@ -410,7 +440,10 @@ async fn ramps_controls_windows_and_the_kill_switch(url: String) {
         )
         .await;
     assert_eq!(paused["state"], "holding");
-    assert!(paused["hold"]["rolls_back_at_ms"].is_null(), "a person's pause has no timeout");
+    assert!(
+        paused["hold"]["rolls_back_at_ms"].is_null(),
+        "a person's pause has no timeout"
+    );
     let resumed = server
         .admin(Method::POST, &format!("{releases}/{id}/resume"), None)
         .await;
@@ -418,11 +451,17 @@ async fn ramps_controls_windows_and_the_kill_switch(url: String) {
     let advanced = server
         .admin(Method::POST, &format!("{releases}/{id}/advance"), None)
         .await;
-    assert_eq!((advanced["state"].clone(), advanced["stage"].clone()), (json!("running"), json!(1)));
+    assert_eq!(
+        (advanced["state"].clone(), advanced["stage"].clone()),
+        (json!("running"), json!(1))
+    );
     let layer = &server
         .admin(Method::GET, &format!("{PROD}/flags/payments"), None)
         .await["fallthrough"]["release"];
-    assert_eq!((layer["weight"].clone(), layer["stage"].clone()), (json!(30000), json!(format!("{id}.1"))));
+    assert_eq!(
+        (layer["weight"].clone(), layer["stage"].clone()),
+        (json!(30000), json!(format!("{id}.1")))
+    );
 
     let key = sdk_key(&server, "server").await;
     let client = Client::builder(&server.base, &key).build().await;
@@ -451,7 +490,11 @@ async fn ramps_controls_windows_and_the_kill_switch(url: String) {
         .admin(Method::GET, &format!("{PROD}/flags/payments"), None)
         .await;
     assert_eq!(targeting["on"], false);
-    assert_eq!(targeting["fallthrough"], json!({"variation": 1}), "the layer is gone");
+    assert_eq!(
+        targeting["fallthrough"],
+        json!({"variation": 1}),
+        "the layer is gone"
+    );
     eventually(10, "the kill to reach the SDK", || async {
         (!client.bool_value("payments", &user(treated), true)).then_some(())
     })
@@ -502,7 +545,11 @@ impl Receiver {
                         }
                     }
                 };
-                let status = if first { "500 Internal Server Error" } else { "200 OK" };
+                let status = if first {
+                    "500 Internal Server Error"
+                } else {
+                    "200 OK"
+                };
                 if !first {
                     kept.lock().await.push((
                         header(&head, "x-switchyard-event").unwrap_or_default(),
@@ -511,7 +558,8 @@ impl Receiver {
                     ));
                 }
                 first = false;
-                let reply = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                let reply =
+                    format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
                 let _ = socket.write_all(reply.as_bytes()).await;
             }
         });

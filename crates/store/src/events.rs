@@ -420,9 +420,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         for row in rows {
-            cohorts
-                .evaluations
-                .insert(row.try_get(0)?, row.try_get(1)?);
+            cohorts.evaluations.insert(row.try_get(0)?, row.try_get(1)?);
         }
         let rows = sqlx::query(
             "SELECT cohort, CAST(COUNT(*) AS BIGINT) FROM release_exposures \

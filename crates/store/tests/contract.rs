@@ -444,8 +444,7 @@ async fn event_aggregates_are_exact(store: Store) {
     let mut latest: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new(); // who → variation → first seen
     // The same for release cohorts: who → (stage, cohort) → first seen; then per stage.
     let mut in_release: BTreeMap<String, BTreeMap<ReleaseTag, i64>> = BTreeMap::new();
-    let mut release_metrics: BTreeMap<(String, String, String), (i64, f64, f64)> =
-        BTreeMap::new();
+    let mut release_metrics: BTreeMap<(String, String, String), (i64, f64, f64)> = BTreeMap::new();
     for item in &stream {
         match item {
             Item::Exposure(e) => {

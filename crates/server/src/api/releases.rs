@@ -16,8 +16,8 @@ use crate::auth::{new_secret, parse_secret, random_hex};
 use crate::error::{ApiError, ApiResult, Code, current_request_id};
 pub use crate::guard::Killed;
 use crate::guard::{self, Actor, Change, KIND};
-pub use crate::releases::{Release, ReleaseInput};
 use crate::releases::{Assessment, State};
+pub use crate::releases::{Release, ReleaseInput};
 use crate::resources as res;
 use crate::validate::EnvData;
 use crate::webhooks::{EVENT_TYPES, Webhook};
@@ -282,14 +282,22 @@ async fn act(
                     return refuse("stop");
                 }
                 let (state, action, event) = match verb {
-                    Verb::RollBack => (State::RolledBack, "release:roll_back", "release.rolled_back"),
+                    Verb::RollBack => (
+                        State::RolledBack,
+                        "release:roll_back",
+                        "release.rolled_back",
+                    ),
                     _ => (State::Aborted, "release:abort", "release.aborted"),
                 };
                 guard::finish(r, flag, state)?;
                 Change {
                     action,
                     event,
-                    detail: note(format!("{} by {}", event.trim_start_matches("release."), who.name)),
+                    detail: note(format!(
+                        "{} by {}",
+                        event.trim_start_matches("release."),
+                        who.name
+                    )),
                     evidence: None,
                 }
             }
@@ -481,7 +489,11 @@ pub async fn call_trigger(
     let input: ActionInput = optional_body(&body)?;
     let unknown = || ApiError::new(Code::NotFound, "unknown or deleted trigger");
     let (id, secret_hash) = parse_secret(TRIGGER_PREFIX, &presented).ok_or_else(unknown)?;
-    let doc = state.store.get("trigger", "", id).await?.ok_or_else(unknown)?;
+    let doc = state
+        .store
+        .get("trigger", "", id)
+        .await?
+        .ok_or_else(unknown)?;
     let stored_hash = doc.body["secret_hash"].as_str().unwrap_or_default();
     if stored_hash.is_empty() || stored_hash != secret_hash {
         return Err(unknown());
@@ -548,7 +560,10 @@ pub async fn create_webhook(
     let resource = res::webhook(&project, &id);
     ctx.authorize("webhook:create", &resource).await?;
     if !(input.url.starts_with("http://") || input.url.starts_with("https://")) {
-        return Err(ApiError::invalid("url", "must be an http:// or https:// URL"));
+        return Err(ApiError::invalid(
+            "url",
+            "must be an http:// or https:// URL",
+        ));
     }
     for (i, pattern) in input.events.iter().enumerate() {
         let prefix = pattern.strip_suffix('*');
@@ -558,7 +573,10 @@ pub async fn create_webhook(
         if !known {
             return Err(ApiError::invalid(
                 format!("events[{i}]"),
-                format!("unknown event type {pattern:?} (known: {})", EVENT_TYPES.join(", ")),
+                format!(
+                    "unknown event type {pattern:?} (known: {})",
+                    EVENT_TYPES.join(", ")
+                ),
             ));
         }
     }
