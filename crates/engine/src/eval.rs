@@ -368,10 +368,10 @@ impl Snapshot {
                 cohort,
             })
         };
-        if let Some(audience) = &release.audience {
-            if self.matches(audience, ctx, env)? {
-                return Ok((release.variation, None, cohort(Cohort::Audience)));
-            }
+        if let Some(audience) = &release.audience
+            && self.matches(audience, ctx, env)?
+        {
+            return Ok((release.variation, None, cohort(Cohort::Audience)));
         }
         // Natively a context without the bucketing attribute sits at 99999: control until 100 %.
         let bucket = match bucket_of(&release.bucket, ctx, env) {

@@ -294,13 +294,13 @@ impl Release {
                 format!("the flag has no variation {:?}", input.variation),
             ));
         }
-        if let Some(rule) = &input.rule {
-            if !targeting.rules.iter().any(|r| &r.id == rule) {
-                return Err(ApiError::invalid(
-                    "rule",
-                    format!("no rule {rule:?} in this environment"),
-                ));
-            }
+        if let Some(rule) = &input.rule
+            && !targeting.rules.iter().any(|r| &r.id == rule)
+        {
+            return Err(ApiError::invalid(
+                "rule",
+                format!("no rule {rule:?} in this environment"),
+            ));
         }
         if !(input.alpha > 0.0 && input.alpha < 0.5) {
             return Err(ApiError::invalid("alpha", "must be in (0, 0.5)"));
@@ -794,16 +794,16 @@ pub fn assess(
         };
         // Tier 0 on everyone served the target (the audience included): no statistics.
         let exposed = treated + audience;
-        if let Some(limit) = guardrail.max_treated_rate {
-            if exposed >= TIER0_MIN_EVALUATIONS {
-                let rate = (t.count + a.count) as f64 / exposed as f64;
-                e.treated_rate = Some(rate);
-                if rate >= limit {
-                    e.breached = true;
-                    e.note = Some(format!(
-                        "treated bad-event rate {rate:.3} ≥ the absolute limit {limit}"
-                    ));
-                }
+        if let Some(limit) = guardrail.max_treated_rate
+            && exposed >= TIER0_MIN_EVALUATIONS
+        {
+            let rate = (t.count + a.count) as f64 / exposed as f64;
+            e.treated_rate = Some(rate);
+            if rate >= limit {
+                e.breached = true;
+                e.note = Some(format!(
+                    "treated bad-event rate {rate:.3} ≥ the absolute limit {limit}"
+                ));
             }
         }
         match (guardrail.kind, rho) {
@@ -965,7 +965,7 @@ pub fn assess(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
     use switchyard_store::events::MetricMoments;
 

@@ -229,7 +229,7 @@ async fn a_regression_rolls_back_by_itself(url: String) {
     let quiet = eventually(60, "60 treated bad events under A/A", || async {
         let s = status(&server, &id).await;
         let errors = &s["assessment"]["guardrails"][0];
-        (errors["treated"].as_i64().unwrap_or(0) >= 60).then(|| s)
+        (errors["treated"].as_i64().unwrap_or(0) >= 60).then_some(s)
     })
     .await;
     assert_eq!(quiet["state"], "running", "{quiet}");
