@@ -581,45 +581,53 @@ pub fn template_stages(template: &Template, has_audience: bool) -> ApiResult<Vec
             every_s,
             final_bake_s,
             min_treated,
-        } => {
-            if !(step_percent > 0.0 && step_percent < 100.0) {
-                return Err(ApiError::invalid(
-                    "template.step_percent",
-                    "must be in (0, 100)",
-                ));
-            }
-            let mut percent = step_percent;
-            while percent < 100.0 - FINAL_HOLDBACK_PERCENT {
-                inputs.push(step(&format!("{percent} %"), percent, every_s, min_treated));
-                percent += step_percent;
-            }
-            inputs.push(final_stage(final_bake_s, min_treated));
-        }
+        } => ramp(
+            &mut inputs,
+            ("template.step_percent", step_percent),
+            |percent| percent + step_percent,
+            (every_s, final_bake_s, min_treated),
+        )?,
         Template::Exponential {
             start_percent,
             every_s,
             final_bake_s,
             min_treated,
-        } => {
-            if !(start_percent > 0.0 && start_percent < 100.0) {
-                return Err(ApiError::invalid(
-                    "template.start_percent",
-                    "must be in (0, 100)",
-                ));
-            }
-            let mut percent = start_percent;
-            while percent < 100.0 - FINAL_HOLDBACK_PERCENT {
-                inputs.push(step(&format!("{percent} %"), percent, every_s, min_treated));
-                percent *= 2.0;
-            }
-            inputs.push(final_stage(final_bake_s, min_treated));
-        }
+        } => ramp(
+            &mut inputs,
+            ("template.start_percent", start_percent),
+            |percent| percent * 2.0,
+            (every_s, final_bake_s, min_treated),
+        )?,
     }
     inputs
         .iter()
         .enumerate()
         .map(|(i, s)| stage(i, s))
         .collect()
+}
+
+/// Stages from `first` % stepping by `next` up to the final bake's holdback.
+fn ramp(
+    inputs: &mut Vec<StageInput>,
+    (field, first): (&str, f64),
+    next: impl Fn(f64) -> f64,
+    (every_s, final_bake_s, min_treated): (u64, u64, u64),
+) -> ApiResult<()> {
+    if !(first > 0.0 && first < 100.0) {
+        return Err(ApiError::invalid(field, "must be in (0, 100)"));
+    }
+    let mut percent = first;
+    while percent < 100.0 - FINAL_HOLDBACK_PERCENT {
+        inputs.push(StageInput {
+            name: Some(format!("{percent} %")),
+            percent,
+            min_bake_s: every_s,
+            min_treated,
+        });
+        percent = next(percent);
+    }
+    inputs.push(final_stage(final_bake_s, min_treated));
+    Ok(())
 }
 
 /// A parsed window: weekdays (bit 0 = Monday) and minutes of the UTC day.

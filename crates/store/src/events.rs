@@ -170,6 +170,26 @@ impl<'a> FlagRange<'a> {
     }
 }
 
+const COUNTS_SQL: &str = "SELECT cohort, evaluations FROM release_counts \
+     WHERE project = $1 AND env = $2 AND flag = $3 AND stage = $4";
+const CONTEXTS_SQL: &str = "SELECT cohort, CAST(COUNT(*) AS BIGINT) FROM release_exposures \
+     WHERE project = $1 AND env = $2 AND flag = $3 AND stage = $4 GROUP BY cohort";
+/// Context parts exposed in more than one cohort of the stage.
+const CROSSED_SQL: &str = "SELECT CAST(COUNT(*) AS BIGINT) FROM (SELECT context_kind, \
+     context_key FROM release_exposures \
+     WHERE project = $1 AND env = $2 AND flag = $3 AND stage = $4 \
+     GROUP BY context_kind, context_key HAVING COUNT(*) > 1) AS crossed";
+const METRICS_SQL: &str = "SELECT metric, cohort, count, sum, sum_sq FROM release_metrics \
+     WHERE project = $1 AND env = $2 AND flag = $3 AND stage = $4";
+
+/// Binds `$1`…`$4` of a release stage query: project, env, flag, stage.
+fn bind_stage<'q>(
+    query: AnyQuery<'q>,
+    (project, env, flag, stage): (&'q str, &'q str, &'q str, &'q str),
+) -> AnyQuery<'q> {
+    query.bind(project).bind(env).bind(flag).bind(stage)
+}
+
 impl Store {
     /// Writes a batch atomically; returns how many metric events were attributed to a cohort.
     pub async fn ingest_events(&self, batch: &EventBatch) -> Result<u64> {
@@ -409,54 +429,15 @@ impl Store {
         stage: &str,
     ) -> Result<StageCohorts> {
         let mut cohorts = StageCohorts::default();
-        let rows = sqlx::query(
-            "SELECT cohort, evaluations FROM release_counts \
-             WHERE project = $1 AND env = $2 AND flag = $3 AND stage = $4",
-        )
-        .bind(project)
-        .bind(env)
-        .bind(flag)
-        .bind(stage)
-        .fetch_all(&self.pool)
-        .await?;
-        for row in rows {
+        let query = |sql: &'static str| bind_stage(sqlx::query(sql), (project, env, flag, stage));
+        for row in query(COUNTS_SQL).fetch_all(&self.pool).await? {
             cohorts.evaluations.insert(row.try_get(0)?, row.try_get(1)?);
         }
-        let rows = sqlx::query(
-            "SELECT cohort, CAST(COUNT(*) AS BIGINT) FROM release_exposures \
-             WHERE project = $1 AND env = $2 AND flag = $3 AND stage = $4 GROUP BY cohort",
-        )
-        .bind(project)
-        .bind(env)
-        .bind(flag)
-        .bind(stage)
-        .fetch_all(&self.pool)
-        .await?;
-        for row in rows {
+        for row in query(CONTEXTS_SQL).fetch_all(&self.pool).await? {
             cohorts.contexts.insert(row.try_get(0)?, row.try_get(1)?);
         }
-        cohorts.crossed_contexts = sqlx::query(
-            "SELECT CAST(COUNT(*) AS BIGINT) FROM (SELECT context_kind, context_key \
-             FROM release_exposures WHERE project = $1 AND env = $2 AND flag = $3 AND stage = $4 \
-             GROUP BY context_kind, context_key HAVING COUNT(*) > 1) AS crossed",
-        )
-        .bind(project)
-        .bind(env)
-        .bind(flag)
-        .bind(stage)
-        .fetch_one(&self.pool)
-        .await?
-        .try_get(0)?;
-        let rows = sqlx::query(
-            "SELECT metric, cohort, count, sum, sum_sq FROM release_metrics \
-             WHERE project = $1 AND env = $2 AND flag = $3 AND stage = $4",
-        )
-        .bind(project)
-        .bind(env)
-        .bind(flag)
-        .bind(stage)
-        .fetch_all(&self.pool)
-        .await?;
+        cohorts.crossed_contexts = query(CROSSED_SQL).fetch_one(&self.pool).await?.try_get(0)?;
+        let rows = query(METRICS_SQL).fetch_all(&self.pool).await?;
         for row in rows {
             let moments = MetricMoments {
                 count: row.try_get(2)?,
