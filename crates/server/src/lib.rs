@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod auth;
+mod console;
 pub mod delivery;
 pub mod error;
 pub mod events;
@@ -85,6 +86,7 @@ impl AppState {
 pub fn app(state: Arc<AppState>) -> Router {
     let control = Router::new()
         .nest("/api/v1", api::router())
+        .merge(console::router())
         .merge(ops::router())
         .with_state(state.clone());
     delivery_app(control, state.delivery.clone(), state.metrics.clone())

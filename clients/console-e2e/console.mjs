@@ -1,0 +1,115 @@
+// Drives the Switchyard console in Debian's headless Chromium (playwright-core, no browser
+// download). Usage: node console.mjs BASE_URL ADMIN_TOKEN RELEASE_ID SCREENSHOT_DIR
+// Accounts `editor` (writer) and `viewer` (reader) must exist with password PASSWORD below.
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+
+const [base, adminToken, releaseId, shots] = process.argv.slice(2);
+const PASSWORD = "correct horse battery staple";
+mkdirSync(shots, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+let step = 0;
+const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+page.on("pageerror", (e) => { console.error(`page error: ${e.message}`); process.exitCode = 1; });
+const shot = async (name) => page.screenshot({ path: `${shots}/${String(++step).padStart(2, "0")}-${name}.png`, fullPage: true });
+const api = async (method, path, body) => {
+  const r = await fetch(`${base}/api/v1${path}`, { method, headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" }, body: body && JSON.stringify(body) });
+  if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
+  return r.json();
+};
+const expectText = async (text) => page.getByText(text, { exact: false }).first().waitFor({ timeout: 10000 });
+
+async function signIn(account) {
+  await page.goto(base + "/");
+  await page.getByLabel("Account").fill(account);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.keyboard.press("Enter"); // the form works without a mouse
+  await page.getByRole("heading", { name: "Flags" }).waitFor();
+}
+
+try {
+  // Sign in.
+  await signIn("editor");
+  await shot("flags");
+
+  // Create a flag.
+  await page.getByLabel("New flag key").fill("console-flag");
+  await page.getByRole("button", { name: "Create flag" }).click();
+  await page.getByRole("heading", { name: "Flag console-flag" }).waitFor();
+  await shot("flag-created");
+
+  // Add a rule: country in DE serves the first variation.
+  await page.getByRole("button", { name: "Add rule" }).click();
+  await page.getByLabel("rule 1 clause 1 attribute").fill("country");
+  await page.getByLabel("rule 1 clause 1 values").fill("DE");
+  await page.getByLabel("Comment").fill("German launch");
+  await page.getByRole("button", { name: "Save targeting in production" }).click();
+  await expectText("version 1");
+  const stored = await api("GET", "/projects/default/environments/production/flags/console-flag");
+  if (stored.rules.length !== 1 || stored.rules[0].condition.all[0].values[0] !== "DE") throw new Error(`rule not stored: ${JSON.stringify(stored.rules)}`);
+  if ((await page.getByLabel("rule 1 clause 1 attribute").inputValue()) !== "country") throw new Error("rule not shown after save");
+  await shot("rule-added");
+
+  // Toggle it in production, with a confirmation that names the environment.
+  await page.getByRole("button", { name: "Turn on in production" }).click();
+  await expectText("Turn console-flag ON in production?");
+  await shot("toggle-confirmation");
+  await page.getByRole("button", { name: "Confirm" }).click();
+  await page.getByRole("button", { name: "Turn off in production" }).waitFor();
+  if (!(await api("GET", "/projects/default/environments/production/flags/console-flag")).on) throw new Error("toggle not stored");
+
+  // Live: another person's change appears without a reload.
+  const current = await api("GET", "/projects/default/environments/production/flags/console-flag");
+  await api("POST", "/projects/default/environments/production/flags/console-flag/toggle", { on: false, comment: "someone else" });
+  await page.getByRole("button", { name: "Turn on in production" }).waitFor({ timeout: 10000 });
+  void current;
+  await shot("live-update");
+
+  // The change is in the audit log, with its diff.
+  await page.getByRole("link", { name: "Audit log" }).click();
+  await page.getByRole("heading", { name: "Audit log" }).waitFor();
+  await expectText("flag:toggle proj/default:env/production:flag/console-flag");
+  await page.locator("#audit summary").first().click();
+  await page.locator(".diff-add").first().waitFor();
+  await shot("audit");
+
+  // A release's live chart, with its decisions.
+  await page.goto(`${base}/#/release/${releaseId}`);
+  await page.getByRole("heading", { name: `Release ${releaseId}` }).waitFor();
+  await page.locator("#release-chart").waitFor();
+  await page.waitForFunction(() => document.querySelectorAll("#release-chart .decision").length >= 1);
+  await page.waitForTimeout(3500); // the page re-reads the release: at least two samples
+  await shot("release-chart");
+
+  // Phone width.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(`${base}/#/flags`);
+  await page.getByRole("heading", { name: "Flags" }).waitFor();
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  if (overflow > 2) throw new Error(`the flag list overflows a phone screen by ${overflow}px`);
+  await shot("phone");
+  await page.setViewportSize({ width: 1280, height: 900 });
+
+  // Permission denied: a reader cannot toggle, and says so.
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await signIn("viewer");
+  await page.goto(`${base}/#/flag/console-flag`);
+  await page.getByRole("heading", { name: "Flag console-flag" }).waitFor();
+  await page.getByRole("button", { name: "Turn on in production" }).click();
+  await page.getByRole("button", { name: "Confirm" }).click();
+  await page.getByRole("alert").filter({ hasText: "Permission denied" }).waitFor();
+  await shot("permission-denied");
+  if ((await api("GET", "/projects/default/environments/production/flags/console-flag")).on) throw new Error("a reader's toggle was applied");
+  console.log(`OK ${step} screenshots in ${shots}`);
+} catch (error) {
+  await shot("failure").catch(() => {});
+  console.error(error.stack || String(error));
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}

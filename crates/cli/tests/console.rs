@@ -1,0 +1,117 @@
+//! The web console in a real headless Chromium (Debian's `chromium`, driven by playwright-core
+//! from `clients/console-e2e`, both installed by `.ci/run`) against the `switchyard` binary:
+//! sign in, create a flag, add a rule, toggle it in one environment, see another person's
+//! change arrive live, find the change in the audit log, watch a release's chart, a phone-width
+//! layout, and a reader's refused toggle. Screenshots go to `target/console-screenshots`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::serve;
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_in_headless_chromium() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let harness = root.join("clients/console-e2e");
+    let chromium = std::env::var("CHROMIUM").unwrap_or("/usr/bin/chromium".into());
+    if !harness.join("node_modules/playwright-core").exists() || !Path::new(&chromium).exists() {
+        switchyard_testkit::skip_or_fail(
+            "the console test needs Debian's chromium and npm ci --prefix clients/console-e2e",
+        );
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("switchyard-console-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut server = serve(&dir).await;
+    let token = server.first_start_token.clone().unwrap();
+    let http = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: &str, body: Value| {
+        let request = http
+            .request(method, format!("{}/api/v1{path}", server.base))
+            .bearer_auth(&token)
+            .json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            let body: Value = response.json().await.unwrap();
+            assert!(status.is_success(), "{status} {body}");
+            body
+        }
+    };
+    for (name, role) in [("editor", "writer"), ("viewer", "reader")] {
+        call(
+            reqwest::Method::POST,
+            "/accounts",
+            json!({"name": name, "password": PASSWORD, "roles": [role]}),
+        )
+        .await;
+    }
+    // A release to watch: a flag ramped by the guard, so its chart has decisions to mark.
+    call(
+        reqwest::Method::POST,
+        "/projects/default/flags",
+        json!({"key": "new-search", "kind": "boolean"}),
+    )
+    .await;
+    call(
+        reqwest::Method::PUT,
+        "/projects/default/environments/production/flags/new-search",
+        json!({"version": 0, "on": true, "off_variation": 1, "fallthrough": {"variation": 1}}),
+    )
+    .await;
+    let release = call(
+        reqwest::Method::POST,
+        "/projects/default/environments/production/releases",
+        json!({"flag": "new-search", "variation": "on",
+               "stages": [{"percent": 5, "min_bake_s": 3600}],
+               "guardrails": [{"metric": "error"}]}),
+    )
+    .await;
+    let release_id = release["id"].as_str().unwrap();
+
+    let shots = root.join("target/console-screenshots");
+    let output = Command::new("node")
+        .arg(harness.join("console.mjs"))
+        .args([&server.base, &token, release_id])
+        .arg(&shots)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "console run failed (screenshots in {}):\n{stdout}\n{stderr}",
+        shots.display()
+    );
+    assert!(stdout.starts_with("OK "), "{stdout}");
+    assert!(shots.join("02-flag-created.png").exists());
+
+    // What the browser did went through the API: audited, by the accounts that did it.
+    let audit = call(
+        reqwest::Method::GET,
+        "/audit?resource=proj/default:env/production:flag/console-flag",
+        Value::Null,
+    )
+    .await;
+    let records = audit["records"].as_array().unwrap();
+    let by = |action: &str, outcome: &str| {
+        records
+            .iter()
+            .find(|r| r["action"] == action && r["outcome"] == outcome)
+            .map(|r| r["actor"]["account"].clone())
+    };
+    assert_eq!(by("flag:update", "allowed"), Some(json!("editor")), "{audit}");
+    assert_eq!(by("flag:toggle", "denied"), Some(json!("viewer")), "{audit}");
+
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

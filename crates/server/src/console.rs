@@ -1,0 +1,116 @@
+//! The web console: static assets compiled into the binary (no build step), served at `/`.
+//! The page is a small script of our own that drives the same REST API as the CLI, with the
+//! signed-in account's token, so every action passes the same access control and is audited.
+//!
+//! `GET /api/v1/changes` tells open pages that something was committed (the kinds it touched,
+//! never keys or values), so they re-read what they show without a reload.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures_util::stream;
+use serde_json::json;
+use switchyard_store::StoreEvent;
+use tokio::sync::broadcast;
+
+use crate::AppState;
+use crate::api::Ctx;
+use crate::error::ApiResult;
+
+const INDEX: &str = include_str!("../console/index.html");
+const SCRIPT: &str = include_str!("../console/app.js");
+const STYLE: &str = include_str!("../console/app.css");
+
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/", get(|| async { asset(INDEX, "text/html; charset=utf-8") }))
+        .route(
+            "/console/app.js",
+            get(|| async { asset(SCRIPT, "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/console/app.css",
+            get(|| async { asset(STYLE, "text/css; charset=utf-8") }),
+        )
+        .route("/api/v1/changes", get(changes))
+}
+
+fn asset(text: &'static str, content_type: &'static str) -> Response {
+    let mut response = text.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // The console loads nothing from elsewhere and runs no inline script.
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'self'; img-src 'self' data:; frame-ancestors 'none'"),
+    );
+    response
+}
+
+/// Server-sent events: `event: change` with `{"seq", "kinds"}` after every commit, a comment
+/// every 15 s, until the server shuts down.
+async fn changes(ctx: Ctx) -> ApiResult<Response> {
+    struct Open {
+        changes: broadcast::Receiver<StoreEvent>,
+        closing: tokio::sync::watch::Receiver<bool>,
+        heartbeat: tokio::time::Interval,
+        first: bool,
+    }
+    let mut heartbeat = tokio::time::interval(Duration::from_secs(15));
+    heartbeat.reset();
+    let open = Open {
+        changes: ctx.state.store.changes(),
+        closing: ctx.state.delivery.closing(),
+        heartbeat,
+        first: true,
+    };
+    let body = Body::from_stream(stream::unfold(open, |mut open| async move {
+        if std::mem::take(&mut open.first) {
+            return Some((Ok::<_, Infallible>(Bytes::from_static(b": open\n\n")), open));
+        }
+        loop {
+            if *open.closing.borrow() {
+                return None;
+            }
+            let event = tokio::select! {
+                _ = open.closing.changed() => return None,
+                _ = open.heartbeat.tick() => return Some((Ok(Bytes::from_static(b": heartbeat\n\n")), open)),
+                event = open.changes.recv() => event,
+            };
+            let data = match event {
+                Ok(StoreEvent::Committed(note)) => {
+                    let mut kinds: Vec<&str> = note
+                        .touched
+                        .iter()
+                        .flatten()
+                        .map(|t| t.kind.as_str())
+                        .collect();
+                    kinds.sort_unstable();
+                    kinds.dedup();
+                    json!({"seq": note.seq, "kinds": kinds})
+                }
+                Ok(StoreEvent::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                    json!({"seq": null, "kinds": []})
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            };
+            let frame = format!("event: change\ndata: {data}\n\n");
+            return Some((Ok(Bytes::from(frame)), open));
+        }
+    }));
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}
