@@ -108,8 +108,16 @@ async fn console_in_headless_chromium() {
             .find(|r| r["action"] == action && r["outcome"] == outcome)
             .map(|r| r["actor"]["account"].clone())
     };
-    assert_eq!(by("flag:update", "allowed"), Some(json!("editor")), "{audit}");
-    assert_eq!(by("flag:toggle", "denied"), Some(json!("viewer")), "{audit}");
+    assert_eq!(
+        by("flag:update", "allowed"),
+        Some(json!("editor")),
+        "{audit}"
+    );
+    assert_eq!(
+        by("flag:toggle", "denied"),
+        Some(json!("viewer")),
+        "{audit}"
+    );
 
     server.child.kill().unwrap();
     server.child.wait().unwrap();

@@ -29,7 +29,10 @@ const STYLE: &str = include_str!("../console/app.css");
 
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
-        .route("/", get(|| async { asset(INDEX, "text/html; charset=utf-8") }))
+        .route(
+            "/",
+            get(|| async { asset(INDEX, "text/html; charset=utf-8") }),
+        )
         .route(
             "/console/app.js",
             get(|| async { asset(SCRIPT, "text/javascript; charset=utf-8") }),
@@ -49,7 +52,9 @@ fn asset(text: &'static str, content_type: &'static str) -> Response {
     // The console loads nothing from elsewhere and runs no inline script.
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'self'; img-src 'self' data:; frame-ancestors 'none'"),
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+        ),
     );
     response
 }
@@ -75,35 +80,33 @@ async fn changes(ctx: Ctx) -> ApiResult<Response> {
         if std::mem::take(&mut open.first) {
             return Some((Ok::<_, Infallible>(Bytes::from_static(b": open\n\n")), open));
         }
-        loop {
-            if *open.closing.borrow() {
-                return None;
-            }
-            let event = tokio::select! {
-                _ = open.closing.changed() => return None,
-                _ = open.heartbeat.tick() => return Some((Ok(Bytes::from_static(b": heartbeat\n\n")), open)),
-                event = open.changes.recv() => event,
-            };
-            let data = match event {
-                Ok(StoreEvent::Committed(note)) => {
-                    let mut kinds: Vec<&str> = note
-                        .touched
-                        .iter()
-                        .flatten()
-                        .map(|t| t.kind.as_str())
-                        .collect();
-                    kinds.sort_unstable();
-                    kinds.dedup();
-                    json!({"seq": note.seq, "kinds": kinds})
-                }
-                Ok(StoreEvent::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => {
-                    json!({"seq": null, "kinds": []})
-                }
-                Err(broadcast::error::RecvError::Closed) => return None,
-            };
-            let frame = format!("event: change\ndata: {data}\n\n");
-            return Some((Ok(Bytes::from(frame)), open));
+        if *open.closing.borrow() {
+            return None;
         }
+        let event = tokio::select! {
+            _ = open.closing.changed() => return None,
+            _ = open.heartbeat.tick() => return Some((Ok(Bytes::from_static(b": heartbeat\n\n")), open)),
+            event = open.changes.recv() => event,
+        };
+        let data = match event {
+            Ok(StoreEvent::Committed(note)) => {
+                let mut kinds: Vec<&str> = note
+                    .touched
+                    .iter()
+                    .flatten()
+                    .map(|t| t.kind.as_str())
+                    .collect();
+                kinds.sort_unstable();
+                kinds.dedup();
+                json!({"seq": note.seq, "kinds": kinds})
+            }
+            Ok(StoreEvent::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                json!({"seq": null, "kinds": []})
+            }
+            Err(broadcast::error::RecvError::Closed) => return None,
+        };
+        let frame = format!("event: change\ndata: {data}\n\n");
+        Some((Ok(Bytes::from(frame)), open))
     }));
     let mut response = body.into_response();
     let headers = response.headers_mut();
