@@ -70,6 +70,16 @@ try {
   void current;
   await shot("live-update");
 
+  // Concurrent edits: an edit in progress is never silently overwritten.
+  await page.getByLabel("rule 1 clause 1 values").fill("DE, AT");
+  await api("POST", "/projects/default/environments/production/flags/console-flag/toggle", { on: true, comment: "someone else again" });
+  await expectText("This was changed elsewhere");
+  await page.getByRole("button", { name: "Save targeting in production" }).click();
+  await page.getByRole("alert").filter({ hasText: "Conflict" }).waitFor();
+  await shot("conflict");
+  const kept = await api("GET", "/projects/default/environments/production/flags/console-flag");
+  if (kept.rules[0].condition.all[0].values.length !== 1 || !kept.on) throw new Error(`the stale edit overwrote: ${JSON.stringify(kept)}`);
+
   // The change is in the audit log, with its diff.
   await page.getByRole("link", { name: "Audit log" }).click();
   await page.getByRole("heading", { name: "Audit log" }).waitFor();
@@ -82,6 +92,7 @@ try {
   await page.goto(`${base}/#/release/${releaseId}`);
   await page.getByRole("heading", { name: `Release ${releaseId}` }).waitFor();
   await page.locator("#release-chart").waitFor();
+  await expectText("error: treated (blue) vs control (grey) per evaluation");
   await page.waitForFunction(() => document.querySelectorAll("#release-chart .decision").length >= 1);
   await page.waitForTimeout(3500); // the page re-reads the release: at least two samples
   await shot("release-chart");
@@ -100,11 +111,12 @@ try {
   await signIn("viewer");
   await page.goto(`${base}/#/flag/console-flag`);
   await page.getByRole("heading", { name: "Flag console-flag" }).waitFor();
-  await page.getByRole("button", { name: "Turn on in production" }).click();
+  await page.getByRole("button", { name: "Turn off in production" }).click();
+  await expectText("Turn console-flag OFF in production?");
   await page.getByRole("button", { name: "Confirm" }).click();
   await page.getByRole("alert").filter({ hasText: "Permission denied" }).waitFor();
   await shot("permission-denied");
-  if ((await api("GET", "/projects/default/environments/production/flags/console-flag")).on) throw new Error("a reader's toggle was applied");
+  if (!(await api("GET", "/projects/default/environments/production/flags/console-flag")).on) throw new Error("a reader's toggle was applied");
   console.log(`OK ${step} screenshots in ${shots}`);
 } catch (error) {
   await shot("failure").catch(() => {});
