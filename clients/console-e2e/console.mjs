@@ -88,6 +88,25 @@ try {
   await page.locator(".diff-add").first().waitFor();
   await shot("audit");
 
+  // Segments and SDK keys.
+  await page.getByRole("link", { name: "Segments" }).click();
+  await page.getByLabel("New segment key").fill("beta");
+  await page.getByRole("button", { name: "Create segment" }).click();
+  await page.getByLabel("users included in beta").fill("alice, bob");
+  await page.getByRole("button", { name: "Save beta" }).click();
+  await expectText("beta (version 2");
+  const beta = await api("GET", "/projects/default/environments/production/segments/beta");
+  if (JSON.stringify(beta.included) !== JSON.stringify([{ kind: "user", values: ["alice", "bob"] }])) throw new Error(`segment not stored: ${JSON.stringify(beta)}`);
+  await page.getByRole("link", { name: "Access" }).click();
+  await page.getByLabel("Token name").fill("laptop");
+  await page.getByRole("button", { name: "Create api token" }).click();
+  await expectText("API token created. Copy it now");
+  // A writer may not mint SDK keys: the console says so.
+  await page.getByLabel("SDK key name").fill("checkout-service");
+  await page.getByRole("button", { name: "Create sdk key" }).click();
+  await page.getByRole("alert").filter({ hasText: "Permission denied: not allowed to sdk-key:create" }).waitFor();
+  await shot("access");
+
   // A release's live chart, with its decisions.
   await page.goto(`${base}/#/release/${releaseId}`);
   await page.getByRole("heading", { name: `Release ${releaseId}` }).waitFor();

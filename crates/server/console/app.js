@@ -199,7 +199,7 @@ async function flagView(key) {
         markDirty();
       } }));
   });
-  const prereqs = h("div", {}, (working.prerequisites || []).map((p) => h("p", {}, `Requires ${p.key} serving variation ${p.variations.join(" or ")}`)));
+  const prereqs = await prerequisitesEditor(key, working, markDirty);
   const save = h("form", { onsubmit: async (e) => {
     e.preventDefault();
     const body = Object.assign({}, working, { version: flag.version, comment: e.target.comment.value || undefined });
@@ -216,9 +216,32 @@ async function flagView(key) {
     h("h2", {}, "Individual targets"), ...targets,
     h("h2", {}, "Rules"), rulesBox,
     h("h2", {}, "Everyone else"), fallthrough,
-    h("h2", {}, "Prerequisites"), prereqs.childNodes.length ? prereqs : h("p", { class: "muted" }, "None."),
+    h("h2", {}, "Prerequisites"), prereqs,
     save,
     h("h2", {}, "Exposures over time"), await exposuresChart(key, flag.variations));
+}
+
+async function prerequisitesEditor(key, working, markDirty) {
+  const box = h("div", {});
+  const others = (await api("GET", `${projectPath()}/flags`)).filter((f) => f.key !== key);
+  const variationsOf = (flagKey) => (others.find((f) => f.key === flagKey) || { variations: [] }).variations;
+  const render = () => {
+    const rows = working.prerequisites.map((p, i) => h("div", { class: "row" },
+      `Requires ${p.key} to serve ${p.variations.map((v) => (variationsOf(p.key)[v] || {}).key || v).join(" or ")}`,
+      h("button", { type: "button", onclick: () => { working.prerequisites.splice(i, 1); markDirty(); render(); } }, `Remove prerequisite ${p.key}`)));
+    const flagSelect = select("prerequisite flag", [["", "choose a flag"], ...others.map((f) => [f.key, f.key])], "", { onchange: () => {
+      variationSelect.replaceChildren(...variationsOf(flagSelect.value).map((v, i) => h("option", { value: i }, v.key)));
+    } });
+    const variationSelect = select("prerequisite variation", [], "");
+    const add = h("button", { type: "button", onclick: () => {
+      if (!flagSelect.value) return;
+      working.prerequisites.push({ key: flagSelect.value, variations: [Number(variationSelect.value || 0)] });
+      markDirty(); render();
+    } }, "Add prerequisite");
+    box.replaceChildren(...(rows.length ? rows : [h("p", { class: "muted" }, "None.")]), h("div", { class: "row" }, flagSelect, variationSelect, add));
+  };
+  render();
+  return box;
 }
 
 function serveEditor(serve, variationOptions, onChange, id) {
@@ -337,11 +360,30 @@ async function exposuresChart(key, variations) {
 
 async function segmentsView() {
   const segments = await api("GET", `${envPath()}/segments`);
-  page(`Segments in ${state.env}`, h("table", {}, h("thead", {}, h("tr", {}, ["Key", "Included", "Excluded", "Rules"].map((t) => h("th", { scope: "col" }, t)))),
-    h("tbody", {}, segments.map((s) => h("tr", {}, h("td", {}, s.key),
-      h("td", {}, (s.included || []).map((l) => `${l.kind}: ${l.values.join(", ")}`).join("; ")),
-      h("td", {}, (s.excluded || []).map((l) => `${l.kind}: ${l.values.join(", ")}`).join("; ")),
-      h("td", {}, String((s.rules || []).length)))))));
+  const keys = (lists) => (lists || []).filter((l) => (l.kind || "user") === "user").flatMap((l) => l.values).join(", ");
+  const parse = (text) => { const values = text.split(",").map((v) => v.trim()).filter(Boolean); return values.length ? [{ kind: "user", values }] : []; };
+  const editor = (segment) => {
+    const included = h("input", { value: keys(segment.included), size: 40, "aria-label": `users included in ${segment.key}` });
+    const excluded = h("input", { value: keys(segment.excluded), size: 40, "aria-label": `users excluded from ${segment.key}` });
+    const form = h("form", { onsubmit: async (e) => {
+      e.preventDefault();
+      const body = Object.assign({}, segment, { included: parse(included.value), excluded: parse(excluded.value) });
+      delete body.environment;
+      try { await api("PUT", `${envPath()}/segments/${encodeURIComponent(segment.key)}`, body); route(); }
+      catch (error) { showError(error, form); }
+    } }, h("fieldset", {}, h("legend", {}, `${segment.key} (version ${segment.version}, ${(segment.rules || []).length} rules)`),
+      h("div", { class: "row" }, h("span", {}, "Included users"), included),
+      h("div", { class: "row" }, h("span", {}, "Excluded users"), excluded),
+      h("button", { type: "submit" }, `Save ${segment.key}`)));
+    form.addEventListener("input", () => { state.dirty = true; });
+    return form;
+  };
+  const create = h("form", { class: "row", onsubmit: async (e) => {
+    e.preventDefault();
+    try { await api("POST", `${envPath()}/segments`, { key: e.target.key.value.trim(), included: [], excluded: [] }); route(); }
+    catch (error) { showError(error, create); }
+  } }, h("label", {}, "New segment key ", h("input", { name: "key", required: true })), h("button", { type: "submit", class: "primary" }, "Create segment"));
+  page(`Segments in ${state.env}`, create, ...segments.map(editor));
 }
 
 async function accessView() {
@@ -352,7 +394,25 @@ async function accessView() {
         h("tbody", {}, rows.map((r) => h("tr", {}, columns.map((c) => h("td", {}, typeof r[c] === "object" ? JSON.stringify(r[c]) : String(r[c] ?? "")))))))];
     } catch (error) { return [h("h2", {}, title), h("p", { class: "error" }, error.status === 403 ? `Permission denied: ${error.message}` : error.message)]; }
   };
-  page("Access", ...(await section("API tokens", "/tokens", ["id", "account", "name", "expires_at_ms"])),
+  const shown = h("p", { role: "status", id: "secret" });
+  const createForm = (label, path, fields, body, secretField) => {
+    const form = h("form", { class: "row", onsubmit: async (e) => {
+      e.preventDefault();
+      try {
+        const created = await api("POST", path, body(e.target));
+        shown.textContent = `${label} created. Copy it now, it is shown once: ${created[secretField]}`;
+      } catch (error) { showError(error, form); }
+    } }, ...fields, h("button", { type: "submit" }, `Create ${label.toLowerCase()}`));
+    return form;
+  };
+  const tokenForm = createForm("API token", "/tokens", [h("label", {}, "Token name ", h("input", { name: "name", required: true }))], (f) => ({ name: f.name.value }), "token");
+  const keyForm = createForm("SDK key", `${envPath()}/sdk-keys`, [h("label", {}, "SDK key name ", h("input", { name: "name", required: true })),
+    h("label", {}, "Kind ", select("kind", ["server", "client"], "server"))], (f) => ({ name: f.name.value, kind: f.kind.value }), "key");
+  const envForm = createForm("Environment", `${projectPath()}/environments`, [h("label", {}, "Environment key ", h("input", { name: "key", required: true }))],
+    (f) => ({ key: f.key.value, name: f.key.value }), "key");
+  page("Access", shown, tokenForm, keyForm, envForm,
+    ...(await section(`Environments of ${state.project}`, `${projectPath()}/environments`, ["key", "name", "critical"])),
+    ...(await section("API tokens", "/tokens", ["id", "account", "name", "expires_at_ms"])),
     ...(await section("Roles", "/roles", ["name", "builtin"])),
     ...(await section(`SDK keys in ${state.env}`, `${envPath()}/sdk-keys`, ["id", "kind", "name"])));
 }
