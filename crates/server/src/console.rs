@@ -108,12 +108,5 @@ async fn changes(ctx: Ctx) -> ApiResult<Response> {
         let frame = format!("event: change\ndata: {data}\n\n");
         Some((Ok(Bytes::from(frame)), open))
     }));
-    let mut response = body.into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    Ok(response)
+    Ok(crate::sdk_routes::sse_response(body))
 }

@@ -190,6 +190,13 @@ pub fn event_stream(
         let bytes = open.next_frame().await?;
         Some((Ok::<_, Infallible>(bytes), open))
     }));
+    let mut response = sse_response(body);
+    insert_data_age(response.headers_mut(), &open_feed);
+    response
+}
+
+/// A server-sent-event response of `body`.
+pub(crate) fn sse_response(body: Body) -> Response {
     let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -199,7 +206,6 @@ pub fn event_stream(
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     // Reverse proxies (nginx) would otherwise buffer the stream.
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    insert_data_age(headers, &open_feed);
     response
 }
 
