@@ -288,6 +288,17 @@ impl Store {
         let mut release_aggregates: BTreeMap<(String, ReleaseTag, String), MetricMoments> =
             BTreeMap::new();
         let mut attributed = 0;
+        // Most environments have no release running: one probe spares every metric event a
+        // second lookup (the batch's own release exposures are already written, so it sees them).
+        let releases_seen = !batch.metrics.is_empty()
+            && sqlx::query(
+                "SELECT 1 FROM release_exposures WHERE project = $1 AND env = $2 LIMIT 1",
+            )
+            .bind(&batch.project)
+            .bind(&batch.env)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
         for event in &batch.metrics {
             // flag → (first seen, variation) of the latest exposure at or before the event.
             let mut cohorts: HashMap<String, (i64, String)> = HashMap::new();
@@ -322,6 +333,9 @@ impl Store {
                     .entry((event.name.clone(), flag, variation, minute_of(event.at_ms)))
                     .or_default()
                     .add(event.value);
+            }
+            if !releases_seen {
+                continue;
             }
             for (flag, release) in self.release_cohorts_at(&mut tx, batch, event).await? {
                 release_aggregates
