@@ -1,11 +1,13 @@
 // Drives the Switchyard console in Debian's headless Chromium (playwright-core, no browser
 // download). Usage: node console.mjs BASE_URL ADMIN_TOKEN RELEASE_ID SCREENSHOT_DIR
-// Accounts `editor` (writer) and `viewer` (reader) must exist with password PASSWORD below.
+// Accounts `editor` (writer), `viewer` (reader) and `owner` (admin) must exist with password
+// PASSWORD below.
 import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 
 const [base, adminToken, releaseId, shots] = process.argv.slice(2);
 const PASSWORD = "correct horse battery staple";
+rmSync(shots, { recursive: true, force: true });
 mkdirSync(shots, { recursive: true });
 
 const browser = await chromium.launch({
@@ -22,6 +24,15 @@ const api = async (method, path, body) => {
   if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
   return r.json();
 };
+// The console sets aria-busy on <main> while it saves and re-renders.
+const settled = () => page.waitForFunction(() => !document.querySelector("main[aria-busy]"));
+// A critical environment's changes are confirmed by typing its name; Confirm waits for it.
+async function confirmCritical(env) {
+  const confirm = page.getByRole("button", { name: "Confirm" });
+  if (!(await confirm.isDisabled())) throw new Error(`a change in critical ${env} was confirmable without typing`);
+  await page.getByLabel(`${env} is critical: type its name to confirm`).fill(env);
+  await confirm.click();
+}
 const expectText = async (text) => page.getByText(text, { exact: false }).first().waitFor({ timeout: 10000 });
 
 async function signIn(account) {
@@ -47,7 +58,7 @@ try {
   await page.getByRole("button", { name: "Add rule" }).click();
   await page.getByLabel("rule 1 clause 1 attribute").fill("country");
   await page.getByLabel("rule 1 clause 1 values").fill("DE");
-  await page.getByLabel("Comment").fill("German launch");
+  await page.getByLabel("Comment on targeting change").fill("German launch");
   await page.getByRole("button", { name: "Save targeting in production" }).click();
   await expectText("version 1");
   const stored = await api("GET", "/projects/default/environments/production/flags/console-flag");
@@ -59,7 +70,7 @@ try {
   await page.getByRole("button", { name: "Turn on in production" }).click();
   await expectText("Turn console-flag ON in production?");
   await shot("toggle-confirmation");
-  await page.getByRole("button", { name: "Confirm" }).click();
+  await confirmCritical("production"); // a first start marks production critical
   await page.getByRole("button", { name: "Turn off in production" }).waitFor();
   if (!(await api("GET", "/projects/default/environments/production/flags/console-flag")).on) throw new Error("toggle not stored");
 
@@ -80,8 +91,10 @@ try {
   const kept = await api("GET", "/projects/default/environments/production/flags/console-flag");
   if (kept.rules[0].condition.all[0].values.length !== 1 || !kept.on) throw new Error(`the stale edit overwrote: ${JSON.stringify(kept)}`);
 
-  // The change is in the audit log, with its diff.
+  // The change is in the audit log, with its diff. Leaving the refused edit asks first.
   await page.getByRole("link", { name: "Audit log" }).click();
+  await expectText("Leave this page? Your unsaved changes will be lost.");
+  await page.getByRole("button", { name: "Confirm" }).click();
   await page.getByRole("heading", { name: "Audit log" }).waitFor();
   await expectText("flag:toggle proj/default:env/production:flag/console-flag");
   await page.locator("#audit summary").first().click();
@@ -97,6 +110,53 @@ try {
   await expectText("beta (version 2");
   const beta = await api("GET", "/projects/default/environments/production/segments/beta");
   if (JSON.stringify(beta.included) !== JSON.stringify([{ kind: "user", values: ["alice", "bob"] }])) throw new Error(`segment not stored: ${JSON.stringify(beta)}`);
+  // Segment rules use the same rule builder as flags.
+  await page.getByRole("button", { name: "Add rule to beta" }).click();
+  await page.getByLabel("beta rule 1 clause 1 attribute").fill("country");
+  await page.getByLabel("beta rule 1 clause 1 values").fill("NL");
+  await page.getByRole("button", { name: "Save beta" }).click();
+  await expectText("beta (version 3");
+  const ruled = await api("GET", "/projects/default/environments/production/segments/beta");
+  if (JSON.stringify(ruled.rules[0].condition.all[0].values) !== '["NL"]') throw new Error(`segment rule not stored: ${JSON.stringify(ruled)}`);
+
+  // Flag settings, and a JSON flag's values checked against its schema as you type.
+  await page.goto(`${base}/#/flag/console-flag`);
+  await page.getByRole("heading", { name: "Flag console-flag" }).waitFor();
+  await page.getByLabel("Description", { exact: true }).fill("Checkout redesign");
+  await page.getByLabel("Tags (comma separated)").fill("checkout, web");
+  await page.getByRole("button", { name: "Save flag settings" }).click();
+  await expectText("· Checkout redesign");
+  const described = await api("GET", "/projects/default/flags/console-flag");
+  if (described.description !== "Checkout redesign" || described.tags.join() !== "checkout,web") throw new Error(`settings not stored: ${JSON.stringify(described)}`);
+  await page.goto(`${base}/#/flags`);
+  await page.getByLabel("New flag key").fill("banner");
+  await page.getByLabel("kind", { exact: true }).last().selectOption("json");
+  await page.getByRole("button", { name: "Create flag" }).click();
+  await page.getByRole("heading", { name: "Flag banner" }).waitFor();
+  await page.getByLabel("JSON schema for values (optional)").fill('{"type": "object", "required": ["title"]}');
+  await expectText('value needs "title"');
+  await page.getByLabel("value of variation control").fill('{"title": "Hello"}');
+  await page.getByLabel("value of variation treatment").fill('{"title": 7');
+  await expectText("not valid JSON");
+  await shot("json-validation");
+  await page.getByRole("button", { name: "Save flag settings" }).click();
+  await page.getByRole("alert").filter({ hasText: "Fix the invalid values first" }).waitFor();
+  await page.getByLabel("value of variation treatment").fill('{"title": "Welcome"}');
+  await page.getByRole("button", { name: "Save flag settings" }).click();
+  await settled();
+  const banner = await api("GET", "/projects/default/flags/banner");
+  if (!banner.json_schema || banner.variations[1].value.title !== "Welcome") throw new Error(`json flag not stored: ${JSON.stringify(banner)}`);
+
+  // Start a guarded release from the flag page.
+  await page.goto(`${base}/#/flag/console-flag`);
+  await page.getByRole("heading", { name: "Flag console-flag" }).waitFor();
+  await page.getByLabel("Guardrail: bad-event metric").fill("checkout_error");
+  await page.getByRole("button", { name: "Start release in production" }).click();
+  await page.getByRole("heading", { name: /^Release / }).waitFor();
+  const started = (await api("GET", "/projects/default/environments/production/releases")).find((r) => r.flag === "console-flag");
+  if (!started || started.guardrails[0].metric !== "checkout_error") throw new Error(`release not started: ${JSON.stringify(started)}`);
+  await shot("release-started");
+
   await page.getByRole("link", { name: "Access" }).click();
   await page.getByLabel("Token name").fill("laptop");
   await page.getByRole("button", { name: "Create api token" }).click();
@@ -130,12 +190,64 @@ try {
   await signIn("viewer");
   await page.goto(`${base}/#/flag/console-flag`);
   await page.getByRole("heading", { name: "Flag console-flag" }).waitFor();
+  await page.getByRole("heading", { name: "Flag console-flag" }).waitFor();
   await page.getByRole("button", { name: "Turn off in production" }).click();
   await expectText("Turn console-flag OFF in production?");
-  await page.getByRole("button", { name: "Confirm" }).click();
+  await confirmCritical("production");
   await page.getByRole("alert").filter({ hasText: "Permission denied" }).waitFor();
   await shot("permission-denied");
   if (!(await api("GET", "/projects/default/environments/production/flags/console-flag")).on) throw new Error("a reader's toggle was applied");
+
+  // An administrator: projects, a critical environment, accounts and roles.
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await signIn("owner");
+  await page.getByRole("link", { name: "Projects" }).click();
+  await page.getByRole("heading", { name: "Projects and environments" }).waitFor();
+  await page.getByLabel("Critical (changes need the name typed)").nth(1).check(); // staging
+  await page.getByRole("button", { name: "Save staging" }).click();
+  await settled();
+  if (!(await api("GET", "/projects/default/environments/staging")).critical) throw new Error("staging not marked critical");
+  await page.getByLabel("Environment", { exact: true }).selectOption("staging");
+  await settled();
+  await page.goto(`${base}/#/flag/console-flag`);
+  await page.getByRole("heading", { name: "Flag console-flag" }).waitFor();
+  await page.getByRole("button", { name: "Turn on in staging" }).click();
+  await expectText("staging is critical: type its name to confirm");
+  await shot("critical-confirmation");
+  await confirmCritical("staging");
+  await page.getByRole("button", { name: "Turn off in staging" }).waitFor();
+  if (!(await api("GET", "/projects/default/environments/staging/flags/console-flag")).on) throw new Error("staging toggle not stored");
+  await page.getByRole("link", { name: "Projects" }).click();
+  await page.getByRole("heading", { name: "Projects and environments" }).waitFor();
+  await page.getByLabel("New project key").fill("mobile");
+  await page.getByLabel("new project name").fill("Mobile apps");
+  await page.getByRole("button", { name: "Create project" }).click();
+  await expectText("Environments of mobile");
+  await page.getByLabel("New environment key").fill("beta");
+  await page.getByRole("button", { name: "Create environment" }).click();
+  await settled();
+  if ((await api("GET", "/projects/mobile/environments")).map((e) => e.key).join() !== "beta") throw new Error("project environment not created");
+  await shot("projects");
+  await page.getByRole("link", { name: "Access" }).click();
+  await page.getByLabel("New account name").fill("colleague");
+  await page.getByLabel("Initial password (12 or more characters)").fill(PASSWORD);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await settled();
+  await page.getByLabel("New role name").fill("staging-toggler");
+  await page.getByRole("button", { name: "Create role" }).click();
+  await settled();
+  await page.getByRole("button", { name: "Add statement to staging-toggler" }).click();
+  await page.getByLabel("staging-toggler statement actions").last().fill("flag:toggle");
+  await page.getByLabel("staging-toggler statement resources").last().fill("proj/*:env/staging:flag/*");
+  await page.getByRole("button", { name: "Save role staging-toggler" }).click();
+  await settled();
+  await page.getByLabel("colleague has role staging-toggler").check();
+  await page.getByRole("button", { name: "Save colleague" }).click();
+  await settled();
+  const colleague = await api("GET", "/accounts/colleague"), role = await api("GET", "/roles/staging-toggler");
+  if (colleague.roles.join() !== "reader,staging-toggler") throw new Error(`account roles: ${JSON.stringify(colleague)}`);
+  if (role.statements.length !== 2 || role.statements[1].actions[0] !== "flag:toggle") throw new Error(`role: ${JSON.stringify(role)}`);
+  await shot("accounts-roles");
   console.log(`OK ${step} screenshots in ${shots}`);
 } catch (error) {
   await shot("failure").catch(() => {});

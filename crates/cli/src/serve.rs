@@ -101,19 +101,22 @@ pub struct ServeArgs {
 pub async fn run_serve(args: &ServeArgs) -> anyhow::Result<()> {
     args.log.init()?;
     let store = args.storage.open().await?;
-    if let Some(created) = bootstrap(&store).await? {
+    // Listen before the first start creates the admin: its password must not be lost to a busy port.
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let first_start = bootstrap(&store).await?;
+    if let Some(created) = first_start {
+        let url = format!("http://{}", listener.local_addr()?);
         println!(
             "First start: created account {:?} (role admin) and project \"default\" with \
              environments production and staging.\n\
              \n  admin password: {}\n  admin API token: {}\n\n\
-             Both are shown only now. Try:\n\
-             \n  export SWITCHYARD_TOKEN={}\n  switchyard flags list\n",
-            created.account, created.password, created.token, created.token
+             Both are shown only now. Open the console at {url}/ and sign in as {:?}, or try:\n\
+             \n  export SWITCHYARD_URL={url} SWITCHYARD_TOKEN={}\n  switchyard flags list\n",
+            created.account, created.password, created.token, created.account, created.token
         );
     }
-    let listener = tokio::net::TcpListener::bind(&args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
     tracing::info!(
         address = %listener.local_addr()?,
         storage = ?store.backend(),

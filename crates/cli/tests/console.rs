@@ -45,7 +45,11 @@ async fn console_in_headless_chromium() {
             body
         }
     };
-    for (name, role) in [("editor", "writer"), ("viewer", "reader")] {
+    for (name, role) in [
+        ("editor", "writer"),
+        ("viewer", "reader"),
+        ("owner", "admin"),
+    ] {
         call(
             reqwest::Method::POST,
             "/accounts",
@@ -117,6 +121,38 @@ async fn console_in_headless_chromium() {
         by("flag:toggle", "denied"),
         Some(json!("viewer")),
         "{audit}"
+    );
+
+    // The administrator's changes too: the critical staging toggle and the new account.
+    let staging = call(
+        reqwest::Method::GET,
+        "/audit?resource=proj/default:env/staging:flag/console-flag",
+        Value::Null,
+    )
+    .await;
+    assert!(
+        staging["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["action"] == "flag:toggle"
+                && r["outcome"] == "allowed"
+                && r["actor"]["account"] == "owner"),
+        "{staging}"
+    );
+    let accounts = call(
+        reqwest::Method::GET,
+        "/audit?resource=account/colleague",
+        Value::Null,
+    )
+    .await;
+    assert!(
+        accounts["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["action"] == "account:create" && r["actor"]["account"] == "owner"),
+        "{accounts}"
     );
 
     server.child.kill().unwrap();

@@ -7,8 +7,21 @@ const OPERATORS = ["in", "starts_with", "ends_with", "contains", "matches", "lt"
   "before", "after", "semver_eq", "semver_lt", "semver_lte", "semver_gt", "semver_gte", "in_cidr",
   "exists", "segment_match"];
 
-const state = { token: sessionStorage.getItem("sy_token"), project: "default", env: "production",
-  dirty: false, live: null, samples: {} };
+// The project and environment survive a reload of the tab, like the token.
+// Operators as people read them; the value sent is the engine's name.
+const OPERATOR_LABELS = { in: "is one of", starts_with: "starts with", ends_with: "ends with", contains: "contains",
+  matches: "matches regex", lt: "<", lte: "≤", gt: ">", gte: "≥", before: "is before (date)", after: "is after (date)",
+  semver_eq: "version =", semver_lt: "version <", semver_lte: "version ≤", semver_gt: "version >", semver_gte: "version ≥",
+  in_cidr: "IP in CIDR", exists: "exists", segment_match: "is in segment" };
+
+const state = { token: sessionStorage.getItem("sy_token"), project: sessionStorage.getItem("sy_project") || "default",
+  env: sessionStorage.getItem("sy_env") || "production", envs: [], dirty: false, live: null, samples: {}, busy: 0, ownWrites: 0, focusMain: true,
+  account: sessionStorage.getItem("sy_account"), after: null };
+
+function choose(project, env) {
+  if (project) sessionStorage.setItem("sy_project", (state.project = project));
+  if (env) sessionStorage.setItem("sy_env", (state.env = env));
+}
 
 // ---- DOM and API helpers -------------------------------------------------------------------
 
@@ -34,7 +47,25 @@ class ApiError extends Error {
   }
 }
 
-async function api(method, path, body) {
+// Marks the page busy (`aria-busy`) while requests and re-renders run: assistive technology
+// and tests wait for it to clear.
+function busy(delta) {
+  state.busy += delta;
+  if (state.busy > 0) main().setAttribute("aria-busy", "true"); else main().removeAttribute("aria-busy");
+}
+
+// This tab's own writes: the page re-renders after its own save, so the change notices those
+// writes cause are not news. Counted before sending, since a notice may beat the response.
+function api(method, path, body) {
+  const write = method !== "GET" && state.live !== null;
+  if (write) state.ownWrites++;
+  busy(1);
+  return request(method, path, body)
+    .catch((error) => { if (write) state.ownWrites = Math.max(0, state.ownWrites - 1); throw error; })
+    .finally(() => busy(-1));
+}
+
+async function request(method, path, body) {
   const response = await fetch(`/api/v1${path}`, {
     method, headers: Object.assign({ "content-type": "application/json" },
       state.token ? { authorization: `Bearer ${state.token}` } : {}),
@@ -54,22 +85,42 @@ const projectPath = () => `/projects/${encodeURIComponent(state.project)}`;
 function banner(text) { $("#banner").textContent = text || ""; }
 
 function showError(error, where) {
+  const detail = (error.body && error.body.error) || {};
+  // A stale edit carries the version now current; a create that collides does not.
+  const stale = detail.current_version !== undefined;
   const message = error.status === 403
     ? `Permission denied: ${error.message}`
-    : error.status === 409 || error.status === 412
+    : stale
       ? `Conflict: ${error.message}. Someone else changed this meanwhile; reload to see their change.`
-      : error.message;
+      : detail.field ? `${error.message} (${detail.field})` : error.message;
+  const box = where || main();
+  for (const old of box.querySelectorAll(":scope > .error[role=alert]")) old.remove();
   const el = h("p", { class: "error", role: "alert" }, message);
-  (where || main()).prepend(el);
+  box.prepend(el);
   return el;
 }
 
-function confirmAction(text) {
-  const dialog = $("#confirm");
+// A secret is shown once: it lives outside <main>, so live re-renders cannot take it away.
+function showSecret(text) {
+  const box = $("#secret");
+  box.replaceChildren(h("p", {}, text), h("button", { type: "button", onclick: () => { box.replaceChildren(); box.hidden = true; } }, "I have copied it"));
+  box.hidden = false;
+}
+
+// Asks before an action. A critical environment's name must be typed as well (the API marks
+// environments whose changes matter most as `critical`).
+function confirmAction(text, env) {
+  const dialog = $("#confirm"), typed = $("#confirm-typed"), name = $("#confirm-name"), ok = $("#confirm-ok");
+  const critical = env && (state.envs.find((e) => e.key === env) || {}).critical;
   $("#confirm-text").textContent = text;
+  typed.hidden = !critical;
+  name.value = "";
+  typed.querySelector("label").textContent = `${env} is critical: type its name to confirm`;
+  ok.disabled = !!critical;
+  name.oninput = () => { ok.disabled = name.value !== env; };
   dialog.returnValue = "";
   dialog.showModal();
-  $("#confirm-ok").focus();
+  (critical ? name : dialog.querySelector("button[value=cancel]")).focus();
   return new Promise((resolve) => dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true }));
 }
 
@@ -77,7 +128,8 @@ function page(title, ...children) {
   const m = main();
   m.replaceChildren(h("h1", {}, title), ...children);
   document.title = `${title} · Switchyard`;
-  m.focus({ preventScroll: true });
+  if (state.focusMain) m.focus({ preventScroll: true });
+  state.focusMain = false;
 }
 
 function time(ms) { return ms ? new Date(ms).toISOString().replace("T", " ").slice(0, 19) : ""; }
@@ -86,9 +138,11 @@ function time(ms) { return ms ? new Date(ms).toISOString().replace("T", " ").sli
 
 function signOut() {
   sessionStorage.removeItem("sy_token");
+  sessionStorage.removeItem("sy_account");
   state.token = null;
   if (state.live) state.live.abort();
   state.live = null;
+  state.ownWrites = 0;
   $("#top").hidden = true;
   location.hash = "#/signin";
 }
@@ -103,8 +157,12 @@ function signInView() {
       const token = await api("POST", "/auth/token", { account: name.value, password: password.value, token_name: "console", expires_in_days: 1 });
       state.token = token.token;
       sessionStorage.setItem("sy_token", state.token);
+      sessionStorage.setItem("sy_account", (state.account = token.account));
       await start();
-      location.hash = "#/flags";
+      const target = state.after || "#/flags";
+      state.after = null;
+      // Setting the hash it already has would not re-render.
+      if (location.hash === target) route(); else location.hash = target;
     } catch (error) { showError(error, form); }
   } },
   h("div", { class: "row" }, h("label", { for: "name" }, "Account"), name),
@@ -117,6 +175,9 @@ function signInView() {
 // ---- flags ---------------------------------------------------------------------------------
 
 async function flagsView(params) {
+  if (!state.envs.length) {
+    return page("Flags", h("p", {}, `Project ${state.project} has no environments yet. `, h("a", { href: "#/projects" }, "Create its first environment")));
+  }
   const q = params.get("q") || "", kind = params.get("kind") || "", tag = params.get("tag") || "",
     st = params.get("state") || "", stale = params.get("stale") === "1";
   const query = new URLSearchParams();
@@ -141,28 +202,61 @@ async function flagsView(params) {
     e.preventDefault();
     const key = e.target.key.value.trim();
     try {
-      await api("POST", `${projectPath()}/flags`, { key, kind: e.target.kind.value });
+      const kind = e.target.kind.value;
+      // Other kinds need their variations: two editable starters (booleans get on/off).
+      const starters = { string: ["a", "b"], number: [0, 1], json: [{}, { enabled: true }] }[kind];
+      const variations = starters && starters.map((value, i) => ({ key: ["control", "treatment"][i], value }));
+      await api("POST", `${projectPath()}/flags`, { key, kind, variations });
       location.hash = `#/flag/${encodeURIComponent(key)}`;
     } catch (error) { showError(error, create); }
   } },
-  h("label", {}, "New flag key ", h("input", { name: "key", required: true, pattern: "[A-Za-z0-9_.-]+" })),
+  h("label", {}, "New flag key ", h("input", { name: "key", required: true, pattern: "[A-Za-z0-9_.\\-]+", title: "letters, digits, _ . -" })),
   h("label", {}, "Kind ", select("kind", ["boolean", "string", "number", "json"], "boolean")),
   h("button", { type: "submit", class: "primary" }, "Create flag"));
+  // The selected environment's state comes first (it stays visible at phone width), then the others.
+  const envs = [state.env, ...state.envs.map((e) => e.key).filter((k) => k !== state.env)];
+  const onOff = (t) => (!t ? "–" : t.on ? h("span", { class: "on" }, "ON") : h("span", { class: "off" }, "OFF"));
   const rows = shown.map((f) => h("tr", {},
-    h("td", {}, h("a", { href: `#/flag/${encodeURIComponent(f.key)}` }, f.key)),
+    h("td", {}, h("a", { href: `#/flag/${encodeURIComponent(f.key)}` }, f.name ? `${f.key} (${f.name})` : f.key)),
     h("td", {}, f.kind),
-    h("td", {}, envState(f) ? h("span", { class: "on" }, "ON") : h("span", { class: "off" }, "OFF")),
+    ...envs.map((e) => h("td", {}, onOff(f.environments[e]))),
     h("td", {}, (f.tags || []).join(", ")),
     h("td", {}, f.description || "")));
   page("Flags", filters, create, h("table", {},
-    h("thead", {}, h("tr", {}, ["Key", "Kind", `In ${state.env}`, "Tags", "Description"].map((t) => h("th", { scope: "col" }, t)))),
-    h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 5 }, "No flags match.")))));
+    h("thead", {}, h("tr", {}, ["Key", "Kind", ...envs.map((e) => `In ${e}`), "Tags", "Description"].map((t) => h("th", { scope: "col" }, t)))),
+    h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 4 + envs.length },
+      flags.length || q || kind || tag ? "No flags match." : "No flags yet: create your first flag above.")))));
 }
 
 function select(name, options, current, attrs) {
   return h("select", Object.assign({ name, "aria-label": name }, attrs || {}),
     options.map((o) => { const [value, label] = Array.isArray(o) ? o : [o, o || "any"];
       return h("option", { value, selected: String(value) === String(current) }, label); }));
+}
+
+function describeServe(serve, variations) {
+  const name = (i) => (variations[i] ? `${variations[i].key} (${JSON.stringify(variations[i].value)})` : `variation ${i}`);
+  if (!serve) return "nothing";
+  if (serve.variation !== undefined) return name(serve.variation);
+  if (serve.rollout) return `a rollout: ${serve.rollout.variations.map((v) => `${variations[v.variation] ? variations[v.variation].key : v.variation} ${v.weight / 1000} %`).join(", ")}`;
+  if (serve.release) return `a release at ${serve.release.weight / 1000} % treated`;
+  return JSON.stringify(serve);
+}
+
+// What serving looks like in every environment, so a change in one is never mistaken for all.
+function environmentsOverview(definition) {
+  const envs = state.envs.filter((e) => definition.environments[e.key]);
+  return table(envs, [
+    ["Environment", (e) => (e.key === state.env ? h("strong", {}, `${e.key} (shown)`) : e.key)],
+    ["State", (e) => (definition.environments[e.key].on ? h("span", { class: "on" }, "ON") : h("span", { class: "off" }, "OFF"))],
+    ["Rules", (e) => String((definition.environments[e.key].rules || []).length)],
+    ["Individual targets", (e) => String((definition.environments[e.key].targets || []).reduce((n, t) => n + t.values.length, 0))],
+    ["Everyone else", (e) => describeServe(definition.environments[e.key].fallthrough, definition.variations)],
+    ["", (e) => (e.key === state.env ? "" : h("button", { type: "button", onclick: async () => {
+      if (!(await leave())) return;
+      choose(null, e.key); $("#env").value = e.key; route();
+    } }, `Show ${e.key}`))],
+  ]);
 }
 
 async function flagView(key) {
@@ -175,10 +269,14 @@ async function flagView(key) {
   const variationOptions = flag.variations.map((v, i) => [i, `${v.key} (${JSON.stringify(v.value)})`]);
   const toggle = h("button", { type: "button", class: flag.on ? "danger" : "primary", onclick: async () => {
     const verb = flag.on ? "OFF" : "ON";
-    if (!(await confirmAction(`Turn ${key} ${verb} in ${state.env}?`))) return;
+    const effect = flag.on
+      ? (flag.off_variation === undefined ? "Applications will get their own default value." : `Everyone will get ${describeServe({ variation: flag.off_variation }, flag.variations)}.`)
+      : `${working.rules.length} rules and ${working.targets.reduce((n, t) => n + t.values.length, 0)} individual targets apply; everyone else gets ${describeServe(flag.fallthrough, flag.variations)}.`;
+    if (!(await confirmAction(`Turn ${key} ${verb} in ${state.env}? ${effect}`, state.env))) return;
     try { await api("POST", `${envPath()}/flags/${encodeURIComponent(key)}/toggle`, { on: !flag.on }); route(); }
     catch (error) { showError(error); }
   } }, flag.on ? `Turn off in ${state.env}` : `Turn on in ${state.env}`);
+  // The kill switch is for emergencies: one confirmation, even in a critical environment.
   const kill = h("button", { type: "button", class: "danger", onclick: async () => {
     if (!(await confirmAction(`Kill ${key} in ${state.env}? It will serve its off variation and any release on it is aborted.`))) return;
     try { await api("POST", `${envPath()}/flags/${encodeURIComponent(key)}/kill`, {}); route(); }
@@ -206,19 +304,103 @@ async function flagView(key) {
     delete body.flag; delete body.environment; delete body.kind; delete body.variations;
     try { await api("PUT", `${envPath()}/flags/${encodeURIComponent(key)}`, body); state.dirty = false; banner(""); route(); }
     catch (error) { showError(error, save); }
-  } }, h("div", { class: "row" }, h("label", { for: "comment" }, "Comment"), h("input", { id: "comment", name: "comment", size: 40 }),
+  } }, h("div", { class: "row" }, h("label", { for: "comment" }, "Comment on targeting change"), h("input", { id: "comment", name: "comment", size: 40 }),
     h("button", { type: "submit", class: "primary" }, `Save targeting in ${state.env}`)));
   const fallthrough = serveEditor(working.fallthrough, variationOptions, (serve) => { working.fallthrough = serve; markDirty(); }, "fallthrough");
   page(`Flag ${key}`,
-    h("p", {}, `In ${state.env}: `, flag.on ? h("span", { class: "on" }, "ON") : h("span", { class: "off" }, "OFF"), ` · version ${flag.version}`),
-    h("div", { class: "row" }, toggle, kill),
-    h("h2", {}, "Variations"), variationsEditor(definition, key),
+    h("p", {}, `In ${state.env}: `, flag.on ? h("span", { class: "on" }, "ON") : h("span", { class: "off" }, "OFF"), ` · version ${flag.version}`,
+      definition.description ? ` · ${definition.description}` : ""),
+    h("div", { class: "row" }, toggle, kill,
+      h("a", { href: `#/audit?resource=${encodeURIComponent(`proj/${state.project}:env/${state.env}:flag/${key}`)}` }, `History in ${state.env}`)),
+    h("h2", {}, "In every environment"), environmentsOverview(definition),
+    await segmentKeysList(),
     h("h2", {}, "Individual targets"), ...targets,
     h("h2", {}, "Rules"), rulesBox,
     h("h2", {}, "Everyone else"), fallthrough,
     h("h2", {}, "Prerequisites"), prereqs,
     save,
-    h("h2", {}, "Exposures over time"), await exposuresChart(key, flag.variations));
+    h("h2", {}, `Guarded release in ${state.env}`), await releaseStarter(key, flag),
+    h("h2", {}, "Evaluations over time"), await exposuresChart(key, flag.variations),
+    h("h2", {}, "Exposed contexts"), await exposedContexts(key, flag.variations),
+    h("h2", {}, `Kill triggers in ${state.env}`), await triggersEditor(key),
+    h("h2", {}, "Flag settings and variations (all environments)"), definitionEditor(definition, key));
+}
+
+// Starts a guarded release of this flag, or points to the one running.
+async function releaseStarter(key, flag) {
+  const releases = await api("GET", `${envPath()}/releases`).catch(() => null);
+  if (!releases) return h("p", { class: "muted" }, "You may not read releases here.");
+  const active = releases.find((r) => r.flag === key && ["scheduled", "running", "holding"].includes(r.state));
+  if (active) return h("p", {}, `Release ${active.id} is ${active.state}. `, h("a", { href: `#/release/${active.id}` }, "Watch it"));
+  const segments = await api("GET", `${envPath()}/segments`).catch(() => []);
+  const form = h("form", { onsubmit: async (e) => {
+    e.preventDefault();
+    const f = e.target, number = (name) => Number(f[name].value);
+    const template = { default: { kind: "default", min_treated: number("min_treated") },
+      linear: { kind: "linear", step_percent: number("step"), every_s: number("every"), min_treated: number("min_treated") },
+      exponential: { kind: "exponential", start_percent: number("step"), every_s: number("every"), min_treated: number("min_treated") } }[f.template.value];
+    const guardrails = f.metric.value.trim() ? [{ metric: f.metric.value.trim(), kind: "bad_events", margin: number("margin") / 100,
+      max_treated_rate: f.max_rate.value ? number("max_rate") / 100 : undefined }] : [];
+    const body = { flag: key, variation: f.variation.value, rule: f.rule.value || undefined, template, audience: f.audience.value || undefined,
+      guardrails, on_breach: f.on_breach.value, comment: f.comment.value || undefined };
+    try { const started = await api("POST", `${envPath()}/releases`, body); location.hash = `#/release/${started.id}`; }
+    catch (error) { showError(error, form); }
+  } },
+  h("div", { class: "row" },
+    h("label", {}, "Release variation ", select("variation", flag.variations.map((v) => v.key), flag.variations[0].key)),
+    h("label", {}, "on ", select("rule", [["", "everyone else (fallthrough)"], ...(flag.rules || []).map((r, i) => [r.id, `rule ${i + 1}`])], ""))),
+  h("div", { class: "row" },
+    h("label", {}, "Ramp ", select("template", [["default", "default: 1, 5, 25, 50, 98 %"], ["linear", "linear steps"], ["exponential", "doubling"]], "default")),
+    h("label", {}, "Step or start % ", h("input", { name: "step", type: "number", min: 0.001, max: 100, step: "any", value: 10 })),
+    h("label", {}, "every (s) ", h("input", { name: "every", type: "number", min: 1, value: 300 })),
+    h("label", {}, "Minimum treated contexts per stage ", h("input", { name: "min_treated", type: "number", min: 0, value: 1000 }))),
+  h("div", { class: "row" },
+    h("label", {}, "Internal audience first ", select("audience", [["", "none"], ...segments.map((s) => [s.key, s.key])], "")),
+    h("label", {}, "Guardrail: bad-event metric ", h("input", { name: "metric", placeholder: "e.g. checkout_error" })),
+    h("label", {}, "tolerated increase % ", h("input", { name: "margin", type: "number", min: 0, step: "any", value: 10 })),
+    h("label", {}, "roll back at once above % of treated ", h("input", { name: "max_rate", type: "number", min: 0, max: 100, step: "any" })),
+    h("label", {}, "On breach ", select("on_breach", [["roll_back", "roll back"], ["hold", "hold for a person"]], "roll_back"))),
+  h("div", { class: "row" }, h("label", {}, "Comment ", h("input", { name: "comment", size: 30, "aria-label": "release comment" })),
+    h("button", { type: "submit", class: "primary" }, `Start release in ${state.env}`)));
+  return form;
+}
+
+async function exposedContexts(key, variations) {
+  const box = h("div", {});
+  const load = async (variation) => {
+    const query = new URLSearchParams({ limit: "50" });
+    if (variation) query.set("variation", variation);
+    try {
+      const rows = await api("GET", `${envPath()}/flags/${encodeURIComponent(key)}/exposures?${query}`);
+      exposures.replaceChildren(h("thead", {}, h("tr", {}, ["Context", "Variation", "Reason", "Flag version", "First seen", "Last seen"].map((t) => h("th", { scope: "col" }, t)))),
+        h("tbody", {}, rows.length ? rows.map((r) => h("tr", {}, h("td", {}, `${r.kind}:${r.key}`), h("td", {}, r.variation), h("td", {}, r.reason),
+          h("td", {}, String(r.version)), h("td", {}, time(r.first_seen_ms)), h("td", {}, time(r.last_seen_ms))))
+          : h("tr", {}, h("td", { colspan: 6 }, "No exposures reported."))));
+    } catch (error) { exposures.replaceChildren(h("caption", { class: "muted" }, error.message)); }
+  };
+  const exposures = h("table", { id: "exposures" });
+  box.append(h("label", {}, "Variation ", select("exposure variation", ["", ...variations.map((v) => v.key)], "", { onchange: (e) => load(e.target.value) })), exposures);
+  await load("");
+  return box;
+}
+
+async function triggersEditor(key) {
+  const path = `${envPath()}/flags/${encodeURIComponent(key)}/triggers`;
+  let triggers;
+  try { triggers = await api("GET", path); } catch (error) { return h("p", { class: "muted" }, error.message); }
+  const form = h("form", { class: "row", onsubmit: async (e) => {
+    e.preventDefault();
+    try {
+      const created = await api("POST", path, { description: e.target.description.value || undefined });
+      showSecret(`Trigger created. POST to this URL to kill ${key}; it is shown once: ${location.origin}${created.url}`);
+    } catch (error) { showError(error, form); }
+  } }, h("label", {}, "Trigger description ", h("input", { name: "description", placeholder: "e.g. PagerDuty checkout alert" })),
+    h("button", { type: "submit" }, "Create kill trigger"));
+  return h("div", {}, form, h("ul", {}, triggers.map((t) => h("li", {}, `${t.id} ${t.description || ""} (created ${time(t.created_ms)}) `,
+    h("button", { type: "button", onclick: async () => {
+      if (!(await confirmAction(`Delete kill trigger ${t.id} of ${key}?`))) return;
+      try { await api("DELETE", `${path}/${t.id}`); route(); } catch (error) { showError(error); }
+    } }, `Delete trigger ${t.id}`)))));
 }
 
 async function prerequisitesEditor(key, working, markDirty) {
@@ -268,24 +450,56 @@ function serveEditor(serve, variationOptions, onChange, id) {
   return box;
 }
 
-function ruleEditor(working, rule, index, variationOptions, rerender, markDirty) {
-  const clauses = rule.condition.all || [rule.condition];
-  if (!rule.condition.all) rule.condition = { all: clauses };
-  const clauseRows = clauses.map((clause, c) => h("div", { class: "row" },
-    h("input", { value: clause.attribute, "aria-label": `rule ${index + 1} clause ${c + 1} attribute`, placeholder: "attribute", oninput: (e) => { clause.attribute = e.target.value; markDirty(); } }),
-    h("label", {}, h("input", { type: "checkbox", checked: !!clause.negate, onchange: (e) => { clause.negate = e.target.checked; markDirty(); } }), " not"),
-    select(`rule ${index + 1} clause ${c + 1} operator`, OPERATORS, clause.op, { onchange: (e) => { clause.op = e.target.value; markDirty(); } }),
-    h("input", { value: (clause.values || []).join(", "), size: 30, "aria-label": `rule ${index + 1} clause ${c + 1} values`, placeholder: "values, comma separated", oninput: (e) => {
-      clause.values = e.target.value.split(",").map((s) => s.trim()).filter(Boolean).map((s) => (/^-?\d+(\.\d+)?$/.test(s) && clause.op !== "in" ? Number(s) : s));
+// The rule builder edits an all-of list of clauses. A condition the builder cannot show as one
+// (any-of, not, percentage, nesting; usually imported) is edited as JSON instead.
+function conditionEditor(holder, label, markDirty, rerender) {
+  const isClause = (c) => c && typeof c === "object" && "op" in c;
+  if (isClause(holder.condition)) holder.condition = { all: [holder.condition] };
+  const clauses = holder.condition.all;
+  if (!Array.isArray(clauses) || !clauses.every(isClause)) {
+    const problem = h("span", { class: "invalid", "aria-live": "polite" });
+    return [h("textarea", { rows: 6, "aria-label": `${label} condition (JSON)`, oninput: (e) => {
+      try { holder.condition = JSON.parse(e.target.value); problem.textContent = ""; e.target.setAttribute("aria-invalid", "false"); }
+      catch (_) { problem.textContent = "not valid JSON"; e.target.setAttribute("aria-invalid", "true"); }
       markDirty();
-    } }),
-    h("button", { type: "button", "aria-label": `remove clause ${c + 1} of rule ${index + 1}`, onclick: () => { clauses.splice(c, 1); markDirty(); rerender(); } }, "Remove clause")));
+    } }, JSON.stringify(holder.condition, null, 2)), problem];
+  }
+  const rows = clauses.map((clause, c) => {
+    const name = `${label} clause ${c + 1}`;
+    const values = h("input", { value: (clause.values || []).join(", "), size: 30, "aria-label": `${name} values`, placeholder: "values, comma separated",
+      list: clause.op === "segment_match" ? "segment-keys" : null, oninput: (e) => {
+        clause.values = e.target.value.split(",").map((s) => s.trim()).filter(Boolean).map((s) => (/^-?\d+(\.\d+)?$/.test(s) && clause.op !== "in" ? Number(s) : s));
+        markDirty();
+      } });
+    const attribute = h("input", { value: clause.attribute || "", "aria-label": `${name} attribute`, placeholder: "attribute", hidden: clause.op === "segment_match",
+      oninput: (e) => { clause.attribute = e.target.value; markDirty(); } });
+    return h("div", { class: "row" },
+      h("input", { value: clause.kind || "user", size: 6, "aria-label": `${name} context kind`, oninput: (e) => { clause.kind = e.target.value.trim() || "user"; markDirty(); } }),
+      attribute,
+      h("label", {}, h("input", { type: "checkbox", checked: !!clause.negate, onchange: (e) => { clause.negate = e.target.checked; markDirty(); } }), " not"),
+      select(`${name} operator`, OPERATORS.map((op) => [op, OPERATOR_LABELS[op]]), clause.op, { onchange: (e) => {
+        clause.op = e.target.value; markDirty();
+        if (clause.op === "segment_match") values.setAttribute("list", "segment-keys"); else values.removeAttribute("list");
+        attribute.hidden = clause.op === "segment_match"; // a segment decides by itself
+      } }),
+      values,
+      h("button", { type: "button", "aria-label": `remove ${name}`, onclick: () => { clauses.splice(c, 1); markDirty(); rerender(); } }, "Remove clause"));
+  });
+  return [...rows, h("button", { type: "button", "aria-label": `${label}: add clause`, onclick: () => { clauses.push({ kind: "user", attribute: "", op: "in", values: [] }); markDirty(); rerender(); } }, "Add clause")];
+}
+
+function ruleEditor(working, rule, index, variationOptions, rerender, markDirty) {
   return h("fieldset", {}, h("legend", {}, `Rule ${index + 1} (${rule.id})`),
-    ...clauseRows,
+    ...conditionEditor(rule, `rule ${index + 1}`, markDirty, rerender),
     h("div", { class: "row" },
-      h("button", { type: "button", onclick: () => { clauses.push({ kind: "user", attribute: "", op: "in", values: [] }); markDirty(); rerender(); } }, "Add clause"),
       h("span", {}, "Serve:"), serveEditor(rule.serve, variationOptions, (serve) => { rule.serve = serve; markDirty(); }, `rule-${index + 1}`),
-      h("button", { type: "button", onclick: () => { working.rules.splice(index, 1); markDirty(); rerender(); } }, "Delete rule")));
+      h("button", { type: "button", onclick: () => { working.rules.splice(index, 1); markDirty(); rerender(); } }, `Delete rule ${index + 1}`)));
+}
+
+// Segment keys offered to `segment_match` clauses.
+async function segmentKeysList() {
+  const segments = await api("GET", `${envPath()}/segments`).catch(() => []);
+  return h("datalist", { id: "segment-keys" }, segments.map((s) => h("option", { value: s.key })));
 }
 
 // A small JSON Schema subset, checked as you type (the server checks the full schema on save).
@@ -305,26 +519,66 @@ function schemaProblem(value, schema, path) {
   return null;
 }
 
-function variationsEditor(definition, key) {
-  const rows = definition.variations.map((v, i) => {
+const KIND_OF_VALUE = { boolean: "boolean", string: "string", number: "number" };
+
+// A flag's shared definition: metadata, variations (values validated as you type) and schema.
+function definitionEditor(definition, key) {
+  const flag = JSON.parse(JSON.stringify(definition));
+  let schema = flag.json_schema;
+  const field = (name, label, value, attrs) => h("div", { class: "row" }, h("label", { for: `flag-${name}` }, label),
+    h("input", Object.assign({ id: `flag-${name}`, name, value: value ?? "", size: 40 }, attrs || {})));
+  const valueProblem = (value) => {
+    const expected = KIND_OF_VALUE[flag.kind];
+    if (expected && typeof value !== expected) return `must be a ${expected}`;
+    return schemaProblem(value, schema, "");
+  };
+  const variationsBox = h("div", {});
+  const renderVariations = () => variationsBox.replaceChildren(...flag.variations.map((v, i) => {
     const message = h("span", { class: "invalid", id: `variation-${i}-problem`, "aria-live": "polite" });
-    const input = h("input", { value: JSON.stringify(v.value), size: 40, "aria-label": `value of variation ${v.key}`, "aria-describedby": `variation-${i}-problem`, oninput: (e) => {
+    const check = (input) => {
       let problem = null;
-      try { const parsed = JSON.parse(e.target.value); problem = schemaProblem(parsed, definition.json_schema, ""); v.value = parsed; }
+      try { const parsed = JSON.parse(input.value); problem = valueProblem(parsed); v.value = parsed; }
       catch (_) { problem = "not valid JSON"; }
       message.textContent = problem || "";
-      e.target.setAttribute("aria-invalid", problem ? "true" : "false");
-    } });
-    return h("div", { class: "row" }, h("strong", {}, v.key), input, message);
-  });
-  const save = h("button", { type: "button", onclick: async () => {
-    if (document.querySelector("[aria-invalid=true]")) return showError(new Error("fix the invalid values first"));
-    const body = Object.assign({}, definition, { version: definition.version });
+      input.setAttribute("aria-invalid", problem ? "true" : "false");
+    };
+    const input = h("input", { class: "variation-value", value: JSON.stringify(v.value), size: 40, "aria-label": `value of variation ${v.key || i + 1}`, "aria-describedby": `variation-${i}-problem`, oninput: (e) => check(e.target) });
+    return h("div", { class: "row" },
+      h("input", { value: v.key, size: 10, "aria-label": `key of variation ${i + 1}`, oninput: (e) => { v.key = e.target.value.trim(); } }),
+      input, message,
+      flag.variations.length > 2 ? h("button", { type: "button", onclick: () => { flag.variations.splice(i, 1); renderVariations(); } }, `Remove variation ${v.key}`) : null);
+  }), flag.kind === "boolean" ? h("span", {}) : h("button", { type: "button", onclick: () => {
+    const blank = { string: "", number: 0, json: {} }[flag.kind];
+    flag.variations.push({ key: `variation-${flag.variations.length + 1}`, value: blank }); renderVariations();
+  } }, "Add variation"));
+  renderVariations();
+  const schemaProblemText = h("span", { class: "invalid", "aria-live": "polite" });
+  const schemaInput = flag.kind === "json" ? [h("label", { for: "flag-schema" }, "JSON schema for values (optional)"),
+    h("textarea", { id: "flag-schema", rows: 4, oninput: (e) => {
+      try { schema = e.target.value.trim() ? JSON.parse(e.target.value) : undefined; schemaProblemText.textContent = ""; e.target.setAttribute("aria-invalid", "false"); }
+      catch (_) { schemaProblemText.textContent = "not valid JSON"; e.target.setAttribute("aria-invalid", "true"); }
+      for (const input of form.querySelectorAll(".variation-value")) input.dispatchEvent(new Event("input"));
+    } }, schema ? JSON.stringify(schema, null, 2) : ""), schemaProblemText] : [];
+  const form = h("form", { onsubmit: async (e) => {
+    e.preventDefault();
+    if (form.querySelector("[aria-invalid=true]")) return showError(new Error("Fix the invalid values first."), form);
+    const f = e.target, text = (name) => f[name].value.trim() || undefined;
+    const body = Object.assign({}, flag, { name: text("name"), description: text("description"), owner: text("owner"),
+      tags: f.tags.value.split(",").map((t) => t.trim()).filter(Boolean), temporary: f.temporary.checked,
+      client_visible: f.client_visible.checked, json_schema: schema, version: definition.version, comment: text("comment") });
     delete body.environments;
-    try { await api("PUT", `${projectPath()}/flags/${encodeURIComponent(key)}`, body); route(); }
-    catch (error) { showError(error); }
-  } }, "Save variations");
-  return h("div", {}, ...rows, save);
+    try { await api("PUT", `${projectPath()}/flags/${encodeURIComponent(key)}`, body); state.dirty = false; route(); }
+    catch (error) { showError(error, form); }
+  } },
+  field("name", "Name", flag.name), field("description", "Description", flag.description),
+  field("tags", "Tags (comma separated)", (flag.tags || []).join(", ")), field("owner", "Owner", flag.owner),
+  h("div", { class: "row" }, h("label", {}, h("input", { type: "checkbox", name: "temporary", checked: !!flag.temporary }), " Temporary (a release flag, to be removed)"),
+    h("label", {}, h("input", { type: "checkbox", name: "client_visible", checked: !!flag.client_visible }), " Visible to client-side SDKs")),
+  h("h3", {}, "Variations"), variationsBox, ...schemaInput,
+  field("comment", "Comment on settings change", ""),
+  h("button", { type: "submit", class: "primary" }, "Save flag settings"));
+  form.addEventListener("input", () => { state.dirty = true; });
+  return form;
 }
 
 async function exposuresChart(key, variations) {
@@ -348,12 +602,13 @@ async function exposuresChart(key, variations) {
       svg.append(r); }); });
   // Colours through the CSSOM: the page's content security policy forbids style attributes.
   const legend = h("p", {}, Object.keys(byVariation).map((k, c) => {
-    const swatch = h("span", {}, `■ ${k} `);
+    const total = Object.values(byVariation[k]).reduce((a, b) => a + b, 0);
+    const swatch = h("span", {}, `■ ${k}: ${total} `);
     swatch.style.color = colors[c % colors.length];
     return swatch;
   }));
   void variations;
-  return h("div", {}, svg, legend);
+  return h("div", {}, h("p", { class: "muted" }, `Evaluations per minute over the last 24 hours (${minutes.length} minutes with data, at most ${max} in one minute).`), svg, legend);
 }
 
 // ---- segments, access ----------------------------------------------------------------------
@@ -363,19 +618,36 @@ async function segmentsView() {
   const keys = (lists) => (lists || []).filter((l) => (l.kind || "user") === "user").flatMap((l) => l.values).join(", ");
   const parse = (text) => { const values = text.split(",").map((v) => v.trim()).filter(Boolean); return values.length ? [{ kind: "user", values }] : []; };
   const editor = (segment) => {
+    const working = JSON.parse(JSON.stringify(segment));
+    working.rules = working.rules || [];
+    const markDirty = () => { state.dirty = true; };
     const included = h("input", { value: keys(segment.included), size: 40, "aria-label": `users included in ${segment.key}` });
     const excluded = h("input", { value: keys(segment.excluded), size: 40, "aria-label": `users excluded from ${segment.key}` });
+    const rulesBox = h("div", {});
+    const renderRules = () => rulesBox.replaceChildren(...working.rules.map((rule, i) => h("fieldset", {},
+      h("legend", {}, `${segment.key} rule ${i + 1}: contexts matching all of`),
+      ...conditionEditor(rule, `${segment.key} rule ${i + 1}`, markDirty, renderRules),
+      h("button", { type: "button", onclick: () => { working.rules.splice(i, 1); markDirty(); renderRules(); } }, `Delete ${segment.key} rule ${i + 1}`))),
+    h("button", { type: "button", onclick: () => {
+      working.rules.push({ id: `rule-${Date.now().toString(36)}`, condition: { all: [{ kind: "user", attribute: "", op: "in", values: [] }] } });
+      markDirty(); renderRules();
+    } }, `Add rule to ${segment.key}`));
+    renderRules();
     const form = h("form", { onsubmit: async (e) => {
       e.preventDefault();
-      const body = Object.assign({}, segment, { included: parse(included.value), excluded: parse(excluded.value) });
+      // Key lists of other context kinds are kept as they are; the inputs edit the user lists.
+      const others = (lists) => (lists || []).filter((l) => (l.kind || "user") !== "user");
+      const body = Object.assign({}, working, { included: [...parse(included.value), ...others(segment.included)],
+        excluded: [...parse(excluded.value), ...others(segment.excluded)], version: segment.version });
       delete body.environment;
-      try { await api("PUT", `${envPath()}/segments/${encodeURIComponent(segment.key)}`, body); route(); }
+      try { await api("PUT", `${envPath()}/segments/${encodeURIComponent(segment.key)}`, body); state.dirty = false; route(); }
       catch (error) { showError(error, form); }
-    } }, h("fieldset", {}, h("legend", {}, `${segment.key} (version ${segment.version}, ${(segment.rules || []).length} rules)`),
+    } }, h("fieldset", {}, h("legend", {}, `${segment.key} (version ${segment.version})`),
       h("div", { class: "row" }, h("span", {}, "Included users"), included),
       h("div", { class: "row" }, h("span", {}, "Excluded users"), excluded),
+      h("p", { class: "muted" }, "Also included: contexts matching any of these rules."), rulesBox,
       h("button", { type: "submit" }, `Save ${segment.key}`)));
-    form.addEventListener("input", () => { state.dirty = true; });
+    form.addEventListener("input", markDirty);
     return form;
   };
   const create = h("form", { class: "row", onsubmit: async (e) => {
@@ -383,38 +655,137 @@ async function segmentsView() {
     try { await api("POST", `${envPath()}/segments`, { key: e.target.key.value.trim(), included: [], excluded: [] }); route(); }
     catch (error) { showError(error, create); }
   } }, h("label", {}, "New segment key ", h("input", { name: "key", required: true })), h("button", { type: "submit", class: "primary" }, "Create segment"));
-  page(`Segments in ${state.env}`, create, ...segments.map(editor));
+  page(`Segments in ${state.env}`, create, await segmentKeysList(), ...segments.map(editor));
+}
+
+// A table of `rows`; each column is [heading, cell(row)].
+function table(rows, columns, empty) {
+  return h("table", {}, h("thead", {}, h("tr", {}, columns.map(([title]) => h("th", { scope: "col" }, title)))),
+    h("tbody", {}, rows.length ? rows.map((r) => h("tr", {}, columns.map(([, cell]) => h("td", {}, cell(r)))))
+      : h("tr", {}, h("td", { colspan: columns.length }, empty || "None."))));
+}
+
+// A form that creates something through the API; a created secret is shown once in `shown`.
+function createForm(label, path, fields, body, after) {
+  const form = h("form", { class: "row", onsubmit: async (e) => {
+    e.preventDefault();
+    try { const created = await api("POST", typeof path === "function" ? path() : path, body(e.target)); await after(created); }
+    catch (error) { showError(error, form); }
+  } }, ...fields, h("button", { type: "submit" }, `Create ${label}`));
+  return form;
+}
+
+function deleteButton(label, what, path, env) {
+  return h("button", { type: "button", class: "danger", onclick: async () => {
+    if (!(await confirmAction(`${label} ${what}?`, env))) return;
+    try { await api("DELETE", path); route(); } catch (error) { showError(error); }
+  } }, `${label} ${what}`);
+}
+
+// Loads one section; a section the caller may not read says so instead of failing the page.
+async function section(title, load, render) {
+  try { return [h("h2", {}, title), render(await load())]; }
+  catch (error) { return [h("h2", {}, title), h("p", { class: "error" }, error.status === 403 ? `Permission denied: ${error.message}` : error.message)]; }
+}
+
+async function projectsView() {
+  const projects = await api("GET", "/projects");
+  const envEditor = (env) => {
+    const form = h("form", { class: "row", onsubmit: async (e) => {
+      e.preventDefault();
+      const f = e.target;
+      try {
+        await api("PUT", `${projectPath()}/environments/${encodeURIComponent(env.key)}`, { name: f.name.value, description: f.description.value,
+          critical: f.critical.checked, version: env.version });
+        await start(); route();
+      } catch (error) { showError(error, form); }
+    } }, h("strong", {}, env.key),
+    h("label", {}, "Name ", h("input", { name: "name", value: env.name, "aria-label": `name of ${env.key}` })),
+    h("label", {}, "Description ", h("input", { name: "description", value: env.description || "", "aria-label": `description of ${env.key}` })),
+    h("label", {}, h("input", { type: "checkbox", name: "critical", checked: env.critical }), " Critical (changes need the name typed)"),
+    h("button", { type: "submit" }, `Save ${env.key}`),
+    deleteButton("Delete environment", env.key, `${projectPath()}/environments/${encodeURIComponent(env.key)}`, env.key));
+    form.addEventListener("input", () => { state.dirty = true; });
+    return form;
+  };
+  const switchTo = async (key) => { choose(key); await start(); route(); };
+  page("Projects and environments",
+    createForm("project", "/projects", [h("label", {}, "New project key ", h("input", { name: "key", required: true, pattern: "[a-z0-9][a-z0-9_\\-]*", title: "lower-case letters, digits, _ -" })),
+      h("label", {}, "Name ", h("input", { name: "name", "aria-label": "new project name" }))],
+    (f) => ({ key: f.key.value.trim(), name: f.name.value.trim() || f.key.value.trim() }), (created) => switchTo(created.key)),
+    table(projects, [["Project", (p) => p.key], ["Name", (p) => p.name || ""], ["Description", (p) => p.description || ""],
+      ["", (p) => (p.key === state.project ? h("strong", {}, "current") : h("button", { type: "button", onclick: () => switchTo(p.key) }, `Open ${p.key}`))]]),
+    h("h2", {}, `Environments of ${state.project}`),
+    ...state.envs.map(envEditor),
+    createForm("environment", `${projectPath()}/environments`, [h("label", {}, "New environment key ", h("input", { name: "key", required: true })),
+      h("label", {}, h("input", { type: "checkbox", name: "critical" }), " Critical")],
+    (f) => ({ key: f.key.value.trim(), name: f.key.value.trim(), critical: f.critical.checked }), async () => { await start(); route(); }));
+}
+
+function statementsEditor(role, readOnly) {
+  const statements = role.statements;
+  const box = h("div", {});
+  const list = (text) => text.split(",").map((t) => t.trim()).filter(Boolean);
+  const render = () => box.replaceChildren(table(statements, [
+    ["Effect", (st) => select(`${role.name} statement effect`, ["allow", "deny"], st.effect, { disabled: readOnly, onchange: (e) => { st.effect = e.target.value; } })],
+    ["Actions", (st) => h("input", { value: st.actions.join(", "), size: 28, readonly: readOnly, "aria-label": `${role.name} statement actions`, oninput: (e) => { st.actions = list(e.target.value); } })],
+    ["Resources", (st) => h("input", { value: st.resources.join(", "), size: 36, readonly: readOnly, "aria-label": `${role.name} statement resources`, oninput: (e) => { st.resources = list(e.target.value); } })],
+    ["", (st) => (readOnly ? "" : h("button", { type: "button", onclick: () => { statements.splice(statements.indexOf(st), 1); render(); } }, "Remove statement"))],
+  ]), readOnly ? h("span", {}) : h("button", { type: "button", onclick: () => { statements.push({ effect: "allow", actions: [], resources: [] }); render(); } }, `Add statement to ${role.name}`));
+  render();
+  return box;
 }
 
 async function accessView() {
-  const section = async (title, path, columns) => {
-    try {
-      const rows = await api("GET", path);
-      return [h("h2", {}, title), h("table", {}, h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c)))),
-        h("tbody", {}, rows.map((r) => h("tr", {}, columns.map((c) => h("td", {}, typeof r[c] === "object" ? JSON.stringify(r[c]) : String(r[c] ?? "")))))))];
-    } catch (error) { return [h("h2", {}, title), h("p", { class: "error" }, error.status === 403 ? `Permission denied: ${error.message}` : error.message)]; }
-  };
-  const shown = h("p", { role: "status", id: "secret" });
-  const createForm = (label, path, fields, body, secretField) => {
+  const created = (label, secret) => showSecret(`${label} created. Copy it now, it is shown once: ${secret}`);
+  const roles = await api("GET", "/roles").catch(() => []);
+  const roleNames = roles.map((r) => r.name);
+  const accountRow = (account) => {
     const form = h("form", { class: "row", onsubmit: async (e) => {
       e.preventDefault();
-      try {
-        const created = await api("POST", path, body(e.target));
-        shown.textContent = `${label} created. Copy it now, it is shown once: ${created[secretField]}`;
-      } catch (error) { showError(error, form); }
-    } }, ...fields, h("button", { type: "submit" }, `Create ${label.toLowerCase()}`));
+      const picked = roleNames.filter((r) => e.target[`role-${r}`].checked);
+      try { await api("PUT", `/accounts/${encodeURIComponent(account.name)}`, { roles: picked, disabled: e.target.disabled.checked, version: account.version }); route(); }
+      catch (error) { showError(error, form); }
+    } }, h("strong", {}, account.name),
+    ...roleNames.map((r) => h("label", {}, h("input", { type: "checkbox", name: `role-${r}`, checked: account.roles.includes(r), "aria-label": `${account.name} has role ${r}` }), ` ${r}`)),
+    h("label", {}, h("input", { type: "checkbox", name: "disabled", checked: account.disabled }), " disabled"),
+    h("button", { type: "submit" }, `Save ${account.name}`));
+    form.addEventListener("input", () => { state.dirty = true; });
     return form;
   };
-  const tokenForm = createForm("API token", "/tokens", [h("label", {}, "Token name ", h("input", { name: "name", required: true }))], (f) => ({ name: f.name.value }), "token");
-  const keyForm = createForm("SDK key", `${envPath()}/sdk-keys`, [h("label", {}, "SDK key name ", h("input", { name: "name", required: true })),
-    h("label", {}, "Kind ", select("kind", ["server", "client"], "server"))], (f) => ({ name: f.name.value, kind: f.kind.value }), "key");
-  const envForm = createForm("Environment", `${projectPath()}/environments`, [h("label", {}, "Environment key ", h("input", { name: "key", required: true }))],
-    (f) => ({ key: f.key.value, name: f.key.value }), "key");
-  page("Access", shown, tokenForm, keyForm, envForm,
-    ...(await section(`Environments of ${state.project}`, `${projectPath()}/environments`, ["key", "name", "critical"])),
-    ...(await section("API tokens", "/tokens", ["id", "account", "name", "expires_at_ms"])),
-    ...(await section("Roles", "/roles", ["name", "builtin"])),
-    ...(await section(`SDK keys in ${state.env}`, `${envPath()}/sdk-keys`, ["id", "kind", "name"])));
+  const roleEditor = (role) => {
+    const working = JSON.parse(JSON.stringify(role));
+    const form = h("form", { onsubmit: async (e) => {
+      e.preventDefault();
+      try { await api("PUT", `/roles/${encodeURIComponent(role.name)}`, { description: working.description, statements: working.statements, version: role.version }); route(); }
+      catch (error) { showError(error, form); }
+    } }, h("fieldset", {}, h("legend", {}, `${role.name}${role.builtin ? " (built in)" : ""}: ${role.description || ""}`),
+      statementsEditor(working, role.builtin),
+      role.builtin ? null : h("div", { class: "row" }, h("button", { type: "submit" }, `Save role ${role.name}`), deleteButton("Delete role", role.name, `/roles/${encodeURIComponent(role.name)}`))));
+    form.addEventListener("input", () => { state.dirty = true; });
+    return form;
+  };
+  page("Access",
+    createForm("API token", "/tokens", [h("label", {}, "Token name ", h("input", { name: "name", required: true }))], (f) => ({ name: f.name.value }), (t) => created("API token", t.token)),
+    createForm("SDK key", `${envPath()}/sdk-keys`, [h("label", {}, "SDK key name ", h("input", { name: "name", required: true })),
+      h("label", {}, "Kind ", select("kind", ["server", "client"], "server"))], (f) => ({ name: f.name.value, kind: f.kind.value }),
+    (k) => created("SDK key", `${k.key}. Applications use it with the Rust SDK or any OpenFeature SDK's OFREP provider at ${location.origin} (see docs/delivery.md).`)),
+    ...(await section("Accounts", () => api("GET", "/accounts"), (accounts) => h("div", {}, ...accounts.map(accountRow),
+      createForm("account", "/accounts", [h("label", {}, "New account name ", h("input", { name: "name", required: true })),
+        h("label", {}, "Initial password (12 or more characters) ", h("input", { name: "password", type: "password", minlength: 12, required: true, autocomplete: "new-password" })),
+        h("label", {}, "Role ", select("role", roleNames, "reader"))],
+      (f) => ({ name: f.name.value.trim(), password: f.password.value, roles: [f.role.value] }), () => route())))),
+    ...(await section("API tokens", () => api("GET", "/tokens"), (tokens) => table(tokens, [["Name", (t) => t.name], ["Account", (t) => t.account],
+      ["Created", (t) => time(t.created_at_ms)], ["Expires", (t) => time(t.expires_at_ms) || "never"],
+      ["", (t) => deleteButton("Revoke token", t.name, `/tokens/${t.id}`)]]))),
+    ...(await section(`SDK keys in ${state.env}`, () => api("GET", `${envPath()}/sdk-keys`), (keys) => table(keys, [["Name", (k) => k.name], ["Kind", (k) => k.kind],
+      ["Created", (k) => time(k.created_at_ms)], ["", (k) => deleteButton("Revoke SDK key", k.name, `${envPath()}/sdk-keys/${k.id}`, state.env)]]))),
+    h("h2", {}, "Roles"),
+    h("p", { class: "muted" }, "Actions look like flag:toggle or flag:*; resources like proj/web:env/production:flag/checkout-* (* stays within one part, ** crosses parts). Deny wins."),
+    ...(roles.length ? roles.map(roleEditor) : [h("p", { class: "error" }, "Permission denied: you may not read roles.")]),
+    createForm("role", "/roles", [h("label", {}, "New role name ", h("input", { name: "name", required: true })),
+      h("label", {}, "Description ", h("input", { name: "description", "aria-label": "new role description" }))],
+    (f) => ({ name: f.name.value.trim(), description: f.description.value, statements: [{ effect: "allow", actions: ["flag:read"], resources: ["**"] }] }), () => route()));
 }
 
 // ---- releases ------------------------------------------------------------------------------
@@ -432,7 +803,7 @@ async function releaseView(id) {
   const a = s.assessment;
   if (a) samples.push({ at: a.at_ms, rho: a.rho || 0, guardrails: a.guardrails, evaluations: a.evaluations });
   const act = (verb, label, cls) => h("button", { type: "button", class: cls, onclick: async () => {
-    if (!(await confirmAction(`${label} release ${id} of ${s.flag} in ${state.env}?`))) return;
+    if (!(await confirmAction(`${label} release ${id} of ${s.flag} in ${state.env}?`, state.env))) return;
     try { await api("POST", `${envPath()}/releases/${id}/${verb}`, {}); route(); } catch (error) { showError(error); }
   } }, label);
   const kill = h("button", { type: "button", class: "danger", onclick: async () => {
@@ -509,19 +880,38 @@ function diff(before, after) {
     ...b.filter((l) => !inA.has(l)).map((l) => h("div", { class: "diff-add" }, `+ ${l}`)));
 }
 
-async function auditView() {
-  const [audit, chain] = await Promise.all([api("GET", "/audit?limit=50"), api("GET", "/audit/verify").catch((e) => ({ error: e.message }))]);
+async function auditView(params) {
+  const resource = params.get("resource") || "";
+  const query = new URLSearchParams({ limit: "50" });
+  if (resource) query.set("resource", resource);
+  const [audit, chain] = await Promise.all([api("GET", `/audit?${query}`), api("GET", "/audit/verify").catch((e) => ({ error: e.message }))]);
   const chainText = chain.error ? `Chain status unavailable: ${chain.error}` : chain.ok ? `Chain verified: ${chain.records} records intact.` : `Chain BROKEN at record ${chain.first_broken}`;
-  page("Audit log", h("p", { id: "chain-status" }, chainText),
-    h("ol", { id: "audit" }, audit.records.map((r) => h("li", {},
+  const filter = h("form", { class: "row", role: "search", onsubmit: (e) => {
+    e.preventDefault();
+    const value = e.target.resource.value.trim();
+    location.hash = value ? `#/audit?resource=${encodeURIComponent(value)}` : "#/audit";
+  } }, h("label", {}, "Resource starts with ", h("input", { name: "resource", value: resource, size: 50, placeholder: "proj/default:env/production:flag/" })),
+  h("button", { type: "submit" }, "Filter"));
+  page("Audit log", h("p", { id: "chain-status" }, chainText), filter,
+    h("ul", { id: "audit" }, audit.records.length ? audit.records.map((r) => h("li", {},
       h("details", {}, h("summary", {}, `#${r.seq} ${time(r.at_ms)} ${r.action} ${r.resource} — ${r.outcome} — ${r.actor.kind}:${r.actor.account || r.actor.id}${r.comment ? ` — ${r.comment}` : ""}`),
-        diff(r.before, r.after))))));
+        diff(r.before, r.after)))) : h("li", {}, "No records.")));
 }
 
 // ---- routing, live updates -----------------------------------------------------------------
 
 async function route() {
-  if (!state.token) return signInView();
+  busy(1);
+  try { await render(); } finally { busy(-1); }
+}
+
+async function render() {
+  state.dirty = false; // re-rendering discards edits in progress
+  banner("");
+  if (!state.token) {
+    if (!location.hash.startsWith("#/signin")) state.after = location.hash;
+    return signInView();
+  }
   const [path, query] = (location.hash.slice(1) || "/flags").split("?");
   const params = new URLSearchParams(query || "");
   const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
@@ -532,8 +922,9 @@ async function route() {
       case "segments": return await segmentsView();
       case "releases": return await releasesView();
       case "release": return await releaseView(parts[1]);
-      case "audit": return await auditView();
+      case "audit": return await auditView(params);
       case "access": return await accessView();
+      case "projects": return await projectsView();
       case "signin": return signInView();
       default: return await flagsView(params);
     }
@@ -548,7 +939,8 @@ let pending = null;
 function changed() {
   if (state.dirty) { banner("This was changed elsewhere. Saving now will be refused as a conflict; reload to see the change."); return; }
   clearTimeout(pending);
-  pending = setTimeout(route, 150);
+  // Edits may have begun while the re-render waited.
+  pending = setTimeout(() => (state.dirty ? changed() : route()), 150);
 }
 
 async function follow() {
@@ -558,6 +950,7 @@ async function follow() {
     try {
       const response = await fetch("/api/v1/changes", { headers: { authorization: `Bearer ${state.token}` }, signal: controller.signal });
       if (!response.ok) break;
+      state.ownWrites = 0; // notices from before this connection are gone
       const reader = response.body.getReader();
       const decoder = new TextDecoder();
       let buffer = "";
@@ -572,7 +965,9 @@ async function follow() {
           // A commit that wrote nothing is an audited refusal (possibly this page's own, such as
           // a reader's chain check): re-reading for it would loop.
           const note = JSON.parse(frame.slice(frame.indexOf("data: ") + 6) || "{}");
-          if (note.seq === null || (note.kinds || []).length) changed();
+          if (note.seq !== null && !(note.kinds || []).length) continue;
+          if (note.seq !== null && state.ownWrites > 0) { state.ownWrites--; continue; }
+          changed();
         }
       }
     } catch (_) { if (controller.signal.aborted) return; }
@@ -582,20 +977,35 @@ async function follow() {
 
 async function start() {
   $("#top").hidden = false;
+  $("#who").textContent = state.account ? `Signed in as ${state.account}` : "";
   const projects = await api("GET", "/projects");
+  if (!projects.some((p) => p.key === state.project) && projects.length) choose(projects[0].key);
   const projectSelect = $("#project");
   projectSelect.replaceChildren(...projects.map((p) => h("option", { value: p.key, selected: p.key === state.project }, p.name || p.key)));
-  const envs = await api("GET", `${projectPath()}/environments`);
-  if (!envs.some((e) => e.key === state.env) && envs.length) state.env = envs[0].key;
+  const envs = (state.envs = await api("GET", `${projectPath()}/environments`));
+  if (!envs.some((e) => e.key === state.env) && envs.length) choose(null, envs[0].key);
   $("#env").replaceChildren(...envs.map((e) => h("option", { value: e.key, selected: e.key === state.env }, e.name || e.key)));
   follow();
 }
 
-window.addEventListener("hashchange", () => { state.dirty = false; banner(""); route(); });
+let shownHash = location.hash;
+async function leave() {
+  return !state.dirty || confirmAction("Leave this page? Your unsaved changes will be lost.");
+}
+window.addEventListener("hashchange", async () => {
+  if (location.hash === shownHash) return;
+  if (!(await leave())) { history.replaceState(null, "", shownHash); return; }
+  shownHash = location.hash;
+  state.focusMain = true;
+  route();
+});
 window.addEventListener("DOMContentLoaded", async () => {
   $("#signout").addEventListener("click", signOut);
-  $("#project").addEventListener("change", async (e) => { state.project = e.target.value; await start(); route(); });
-  $("#env").addEventListener("change", (e) => { state.env = e.target.value; route(); });
+  $("#project").addEventListener("change", async (e) => { choose(e.target.value); await start(); route(); });
+  $("#env").addEventListener("change", async (e) => {
+    if (!(await leave())) { e.target.value = state.env; return; }
+    choose(null, e.target.value); route();
+  });
   if (state.token) { try { await start(); } catch (_) { signOut(); } }
   route();
 });

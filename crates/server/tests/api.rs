@@ -652,7 +652,11 @@ async fn operations_endpoints(url: String) {
     let toggle =
         &doc["paths"]["/api/v1/projects/{project}/environments/{env}/flags/{flag}/toggle"]["post"];
     assert_eq!(toggle["x-switchyard-action"], "flag:toggle");
-    assert_eq!(doc["paths"].as_object().unwrap().len(), 37);
+    assert_eq!(doc["paths"].as_object().unwrap().len(), 38);
+    assert!(
+        doc["paths"]["/api/v1/changes"]["get"]["responses"]["200"]["content"]["text/event-stream"]
+            .is_object()
+    );
     // Every schema reference resolves to a schema the document defines.
     let schemas = doc["components"]["schemas"].as_object().unwrap();
     let text = doc.to_string();

@@ -16,6 +16,14 @@ pub struct Served {
     pub first_start_token: Option<String>,
 }
 
+/// A failing test must not leave its server running (it would hold the test's output open).
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

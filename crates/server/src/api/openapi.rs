@@ -62,6 +62,20 @@ pub fn document() -> Value {
         let entry = paths.entry(path).or_insert_with(|| json!({}));
         entry[route.method] = operation;
     }
+    // The console's change stream lives outside the route table: it streams events, not JSON.
+    paths.insert(
+        "/api/v1/changes".into(),
+        json!({"get": {
+            "operationId": "get_changes",
+            "summary": "Server-sent events: `event: change` with `{\"seq\", \"kinds\"}` after every commit \
+                        (the kinds of resource it touched, never keys or values), so open pages re-read",
+            "parameters": [],
+            "responses": {
+                "200": {"description": "An event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                "default": {"description": "An error", "content": {"application/json": {"schema": error}}}
+            }
+        }}),
+    );
     let schemas: Map<String, Value> = generator.take_definitions(true).into_iter().collect();
     json!({
         "openapi": "3.0.3",
