@@ -1,8 +1,11 @@
 //! The web console in a real headless Chromium (Debian's `chromium`, driven by playwright-core
 //! from `clients/console-e2e`, both installed by `.ci/run`) against the `switchyard` binary:
-//! sign in, create a flag, add a rule, toggle it in one environment, see another person's
-//! change arrive live, find the change in the audit log, watch a release's chart, a phone-width
-//! layout, and a reader's refused toggle. Screenshots go to `target/console-screenshots`.
+//! sign in, create a flag, add a rule, toggle it in one (critical) environment, see another
+//! person's change arrive live and a concurrent edit refused, find the change in the audit log,
+//! edit segments, flag settings and a JSON flag's schema-checked values, start a release and
+//! watch a release's chart, a writer refused an SDK key, a phone-width layout, a reader's
+//! read-only flag page, and an administrator's projects, environments, accounts and roles.
+//! Screenshots go to `target/console-screenshots`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -117,11 +120,25 @@ async fn console_in_headless_chromium() {
         Some(json!("editor")),
         "{audit}"
     );
-    assert_eq!(
-        by("flag:toggle", "denied"),
-        Some(json!("viewer")),
-        "{audit}"
+    // The writer's refused SDK key: the server's check, shown in the page, audited.
+    let keys = call(
+        reqwest::Method::GET,
+        "/audit?resource=proj/default:env/production:sdk-key",
+        Value::Null,
+    )
+    .await;
+    assert!(
+        keys["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["action"] == "sdk-key:create"
+                && r["outcome"] == "denied"
+                && r["actor"]["account"] == "editor"),
+        "{keys}"
     );
+    // The reader's disabled controls sent nothing.
+    assert_eq!(by("flag:toggle", "denied"), None, "{audit}");
 
     // The administrator's changes too: the critical staging toggle and the new account.
     let staging = call(

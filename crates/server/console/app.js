@@ -234,6 +234,24 @@ function select(name, options, current, attrs) {
       return h("option", { value, selected: String(value) === String(current) }, label); }));
 }
 
+// What the signed-in token may do on `resource` (`GET /me`, which audits nothing): controls it
+// may not use are disabled and say why, instead of failing after a confirmation. The server
+// still checks every request.
+async function permissions(resource) {
+  const me = await api("GET", `/me?resource=${encodeURIComponent(resource)}`).catch(() => ({ actions: null }));
+  return (action) => !me.actions || me.actions.includes(action);
+}
+
+function gate(control, may, action) {
+  if (!may(action)) {
+    for (const button of control.matches("button") ? [control] : control.querySelectorAll("button[type=submit]")) {
+      button.disabled = true;
+      button.title = `Your access does not allow ${action} here`;
+    }
+  }
+  return control;
+}
+
 function describeServe(serve, variations) {
   const name = (i) => (variations[i] ? `${variations[i].key} (${JSON.stringify(variations[i].value)})` : `variation ${i}`);
   if (!serve) return "nothing";
@@ -262,6 +280,9 @@ function environmentsOverview(definition) {
 async function flagView(key) {
   const flag = await api("GET", `${envPath()}/flags/${encodeURIComponent(key)}`);
   const definition = await api("GET", `${projectPath()}/flags/${encodeURIComponent(key)}`);
+  const [may, mayDefine, mayRelease] = await Promise.all([permissions(`proj/${state.project}:env/${state.env}:flag/${key}`),
+    permissions(`proj/${state.project}:flag/${key}`), permissions(`proj/${state.project}:env/${state.env}:release/new`)]);
+  const refused = ["flag:toggle", "flag:update"].filter((action) => !may(action));
   const working = JSON.parse(JSON.stringify(flag));
   // Empty lists are left out of the API's answers.
   for (const list of ["rules", "targets", "prerequisites"]) working[list] = working[list] || [];
@@ -310,7 +331,8 @@ async function flagView(key) {
   page(`Flag ${key}`,
     h("p", {}, `In ${state.env}: `, flag.on ? h("span", { class: "on" }, "ON") : h("span", { class: "off" }, "OFF"), ` · version ${flag.version}`,
       definition.description ? ` · ${definition.description}` : ""),
-    h("div", { class: "row" }, toggle, kill,
+    refused.length ? h("p", { class: "notice", id: "read-only" }, `Read-only for you in ${state.env}: your access does not allow ${refused.join(" or ")} on this flag.`) : null,
+    h("div", { class: "row" }, gate(toggle, may, "flag:toggle"), gate(kill, may, "flag:toggle"),
       h("a", { href: `#/audit?resource=${encodeURIComponent(`proj/${state.project}:env/${state.env}:flag/${key}`)}` }, `History in ${state.env}`)),
     h("h2", {}, "In every environment"), environmentsOverview(definition),
     await segmentKeysList(),
@@ -318,12 +340,12 @@ async function flagView(key) {
     h("h2", {}, "Rules"), rulesBox,
     h("h2", {}, "Everyone else"), fallthrough,
     h("h2", {}, "Prerequisites"), prereqs,
-    save,
-    h("h2", {}, `Guarded release in ${state.env}`), await releaseStarter(key, flag),
+    gate(save, may, "flag:update"),
+    h("h2", {}, `Guarded release in ${state.env}`), gate(await releaseStarter(key, flag), mayRelease, "release:create"),
     h("h2", {}, "Evaluations over time"), await exposuresChart(key, flag.variations),
     h("h2", {}, "Exposed contexts"), await exposedContexts(key, flag.variations),
-    h("h2", {}, `Kill triggers in ${state.env}`), await triggersEditor(key),
-    h("h2", {}, "Flag settings and variations (all environments)"), definitionEditor(definition, key));
+    h("h2", {}, `Kill triggers in ${state.env}`), gate(await triggersEditor(key), may, "trigger:create"),
+    h("h2", {}, "Flag settings and variations (all environments)"), gate(definitionEditor(definition, key), mayDefine, "flag:update"));
 }
 
 // Starts a guarded release of this flag, or points to the one running.

@@ -553,6 +553,55 @@ async fn authorization_matrix(url: String) {
         .filter(|r| r["outcome"] == "denied")
         .count();
     assert_eq!(denied, denials);
+    // `GET /me` tells each token what the matrix above enforced, and audits nothing.
+    for (resource, toggles) in [
+        (
+            "proj/default:env/production:flag/checkout",
+            [true, false, true, false, false, false],
+        ),
+        (
+            "proj/default:env/staging:flag/checkout",
+            [true, false, true, false, true, true],
+        ),
+    ] {
+        for ((who, token), allowed) in principals.iter().zip(toggles) {
+            let path = format!("/api/v1/me?resource={resource}");
+            let (status, me) = server.call(Some(token), Method::GET, &path, None).await;
+            assert_eq!(status, StatusCode::OK, "{who}: {me}");
+            let actions: Vec<&str> = me["actions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            assert_eq!(
+                actions.contains(&"flag:toggle"),
+                allowed,
+                "{who} on {resource}: {me}"
+            );
+            assert_eq!(
+                actions.contains(&"flag:read"),
+                *who != "two-segments" && (*who != "staging-only" || resource.contains("staging")),
+                "{who}: {me}"
+            );
+        }
+    }
+    let (_, me) = server
+        .call(Some(&principals[1].1), Method::GET, "/api/v1/me", None)
+        .await;
+    assert_eq!(
+        (&me["account"], &me["actions"]),
+        (&json!("rita"), &json!([]))
+    );
+    let (status, _) = server.call(None, Method::GET, "/api/v1/me", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let audit_after = server
+        .admin(Method::GET, "/api/v1/audit?limit=1000", None)
+        .await;
+    assert_eq!(
+        audit_after["records"], audit["records"],
+        "a permission check is not audited"
+    );
     let staging_only = &principals[4].1;
     let (_, flags) = server
         .call(Some(staging_only), Method::GET, FLAGS, None)
@@ -652,7 +701,7 @@ async fn operations_endpoints(url: String) {
     let toggle =
         &doc["paths"]["/api/v1/projects/{project}/environments/{env}/flags/{flag}/toggle"]["post"];
     assert_eq!(toggle["x-switchyard-action"], "flag:toggle");
-    assert_eq!(doc["paths"].as_object().unwrap().len(), 38);
+    assert_eq!(doc["paths"].as_object().unwrap().len(), 39);
     assert!(
         doc["paths"]["/api/v1/changes"]["get"]["responses"]["200"]["content"]["text/event-stream"]
             .is_object()

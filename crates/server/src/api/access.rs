@@ -781,3 +781,40 @@ pub async fn delete_sdk_key(
     )
     .await
 }
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MeQuery {
+    /// A resource such as `proj/web:env/production:flag/checkout`.
+    #[serde(default)]
+    pub resource: Option<String>,
+}
+
+/// Who the caller is and what it may do, so a client can offer only what will be allowed.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Me {
+    pub account: String,
+    pub token: String,
+    pub resource: Option<String>,
+    /// The actions of the API the caller's token allows on `resource` (empty without one).
+    pub actions: Vec<String>,
+}
+
+pub async fn me(ctx: Ctx, Query(query): Query<MeQuery>) -> ApiResult<Json<Me>> {
+    let mut actions: Vec<String> = match &query.resource {
+        Some(resource) => super::ROUTE_ACTIONS
+            .iter()
+            .filter(|action| action.contains(':') && ctx.allows(action, resource))
+            .map(|action| (*action).to_owned())
+            .collect(),
+        None => Vec::new(),
+    };
+    actions.sort_unstable();
+    actions.dedup();
+    Ok(Json(Me {
+        account: ctx.caller.account.clone(),
+        token: ctx.caller.token_id.clone(),
+        resource: query.resource,
+        actions,
+    }))
+}

@@ -37,6 +37,9 @@ macro_rules! routes {
                 $( .route($path, axum::routing::$method($handler)) )*
         }
 
+        /// Every action a route checks (with repeats), for `GET /me`.
+        const ROUTE_ACTIONS: &[&str] = &[$( $action, )*];
+
         fn route_docs(generator: &mut schemars::SchemaGenerator) -> Vec<openapi::RouteDoc> {
             vec![$( openapi::RouteDoc {
                 method: stringify!($method),
@@ -118,6 +121,7 @@ routes! {
     post "/tokens" => create_token, "token:create", "Create an API token, optionally scoped narrower than its owner (shown once)", body: TokenInput, returns: TokenView;
     delete "/tokens/{id}" => delete_token, "token:delete", "Revoke an API token", returns: Deleted;
     post "/auth/token" => sign_in, "", "Exchange an account's name and password for a new API token", body: SignInInput, returns: TokenView;
+    get "/me" => me, "-", "The caller's account, and the actions its token allows on `resource` (a check, not an attempt: nothing is audited)", returns: Me;
     get "/audit" => list_audit, "audit:read", "Audit records, newest first (filters: resource prefix, before, limit)", returns: AuditPage;
     get "/audit/verify" => verify_audit, "audit:verify", "Recompute the audit hash chain and report the first broken link", returns: ChainReportView;
 }

@@ -11,7 +11,8 @@ use serde_json::{Map, Value, json};
 pub struct RouteDoc {
     pub method: &'static str,
     pub path: &'static str,
-    /// The access-control action the route checks (empty when it needs no token).
+    /// The access-control action the route checks ("" when it needs no token, "-" when any
+    /// valid token will do).
     pub action: &'static str,
     pub summary: &'static str,
     pub request: Option<Schema>,
@@ -53,10 +54,11 @@ pub fn document() -> Value {
             operation["requestBody"] =
                 json!({"required": true, "content": {"application/json": {"schema": request}}});
         }
-        if route.action.is_empty() {
-            operation["security"] = json!([]);
-        } else {
-            operation["x-switchyard-action"] = json!(route.action);
+        // "" needs no token; "-" needs any valid token and checks no action.
+        match route.action {
+            "" => operation["security"] = json!([]),
+            "-" => {}
+            action => operation["x-switchyard-action"] = json!(action),
         }
         let path = format!("/api/v1{}", route.path);
         let entry = paths.entry(path).or_insert_with(|| json!({}));
