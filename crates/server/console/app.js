@@ -344,7 +344,7 @@ async function flagView(key) {
     h("h2", {}, `Guarded release in ${state.env}`), gate(await releaseStarter(key, flag), mayRelease, "release:create"),
     h("h2", {}, "Evaluations over time"), await exposuresChart(key, flag.variations),
     h("h2", {}, "Exposed contexts"), await exposedContexts(key, flag.variations),
-    h("h2", {}, `Kill triggers in ${state.env}`), gate(await triggersEditor(key), may, "trigger:create"),
+    h("h2", {}, `Kill triggers in ${state.env}`), may("trigger:read") ? gate(await triggersEditor(key), may, "trigger:create") : h("p", { class: "muted" }, "Your access does not allow trigger:read here."),
     h("h2", {}, "Flag settings and variations (all environments)"), gate(definitionEditor(definition, key), mayDefine, "flag:update"));
 }
 
@@ -564,7 +564,8 @@ function definitionEditor(definition, key) {
       message.textContent = problem || "";
       input.setAttribute("aria-invalid", problem ? "true" : "false");
     };
-    const input = h("input", { class: "variation-value", value: JSON.stringify(v.value), size: 40, "aria-label": `value of variation ${v.key || i + 1}`, "aria-describedby": `variation-${i}-problem`, oninput: (e) => check(e.target) });
+    // A boolean flag's values are true and false by definition; only their keys are named.
+    const input = h("input", { class: "variation-value", value: JSON.stringify(v.value), size: 40, readonly: flag.kind === "boolean", "aria-label": `value of variation ${v.key || i + 1}`, "aria-describedby": `variation-${i}-problem`, oninput: (e) => check(e.target) });
     return h("div", { class: "row" },
       h("input", { value: v.key, size: 10, "aria-label": `key of variation ${i + 1}`, oninput: (e) => { v.key = e.target.value.trim(); } }),
       input, message,
