@@ -342,7 +342,7 @@ async function flagView(key) {
     h("h2", {}, "Prerequisites"), prereqs,
     gate(save, may, "flag:update"),
     h("h2", {}, `Guarded release in ${state.env}`), gate(await releaseStarter(key, flag), mayRelease, "release:create"),
-    h("h2", {}, "Evaluations over time"), await exposuresChart(key, flag.variations),
+    h("h2", {}, "Exposures over time"), await exposuresChart(key, flag.variations),
     h("h2", {}, "Exposed contexts"), await exposedContexts(key, flag.variations),
     h("h2", {}, `Kill triggers in ${state.env}`), may("trigger:read") ? gate(await triggersEditor(key), may, "trigger:create") : h("p", { class: "muted" }, "Your access does not allow trigger:read here."),
     h("h2", {}, "Flag settings and variations (all environments)"), gate(definitionEditor(definition, key), mayDefine, "flag:update"));
