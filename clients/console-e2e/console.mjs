@@ -27,11 +27,12 @@ const api = async (method, path, body) => {
 // The console sets aria-busy on <main> while it saves and re-renders.
 const settled = () => page.waitForFunction(() => !document.querySelector("main[aria-busy]"));
 // A critical environment's changes are confirmed by typing its name; Confirm waits for it.
-async function confirmCritical(env) {
+async function confirmCritical(env, how) {
   const confirm = page.getByRole("button", { name: "Confirm" });
   if (!(await confirm.isDisabled())) throw new Error(`a change in critical ${env} was confirmable without typing`);
-  await page.getByLabel(`${env} is critical: type its name to confirm`).fill(env);
-  await confirm.click();
+  const typed = page.getByLabel(`${env} is critical: type its name to confirm`);
+  await typed.fill(env);
+  if (how === "Enter") await typed.press("Enter"); else await confirm.click();
 }
 const expectText = async (text) => page.getByText(text, { exact: false }).first().waitFor({ timeout: 10000 });
 
@@ -152,6 +153,8 @@ try {
   await page.getByRole("heading", { name: "Flag console-flag" }).waitFor();
   await page.getByLabel("Guardrail: bad-event metric").fill("checkout_error");
   await page.getByRole("button", { name: "Start release in production" }).click();
+  await expectText("Start releasing on of console-flag to everyone else in production?");
+  await confirmCritical("production", "Enter"); // Enter in the name box confirms
   await page.getByRole("heading", { name: /^Release / }).waitFor();
   const started = (await api("GET", "/projects/default/environments/production/releases")).find((r) => r.flag === "console-flag");
   if (!started || started.guardrails[0].metric !== "checkout_error") throw new Error(`release not started: ${JSON.stringify(started)}`);
@@ -161,6 +164,8 @@ try {
   await page.getByLabel("Token name").fill("laptop");
   await page.getByRole("button", { name: "Create api token" }).click();
   await expectText("API token created. Copy it now");
+  await settled();
+  if (!(await page.getByRole("button", { name: "Revoke token laptop" }).isVisible())) throw new Error("the new token is not listed");
   // A writer may not mint SDK keys: the console says so.
   await page.getByLabel("SDK key name").fill("checkout-service");
   await page.getByRole("button", { name: "Create sdk key" }).click();

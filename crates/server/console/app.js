@@ -101,9 +101,9 @@ function showError(error, where) {
 }
 
 // A secret is shown once: it lives outside <main>, so live re-renders cannot take it away.
-function showSecret(text) {
+function showSecret(text, secret, after) {
   const box = $("#secret");
-  box.replaceChildren(h("p", {}, text), h("button", { type: "button", onclick: () => { box.replaceChildren(); box.hidden = true; } }, "I have copied it"));
+  box.replaceChildren(h("p", {}, text, " ", h("code", {}, secret), after ? ` ${after}` : ""), h("button", { type: "button", onclick: () => { box.replaceChildren(); box.hidden = true; } }, "I have copied it"));
   box.hidden = false;
 }
 
@@ -120,16 +120,24 @@ function confirmAction(text, env) {
   name.oninput = () => { ok.disabled = name.value !== env; };
   dialog.returnValue = "";
   dialog.showModal();
-  (critical ? name : dialog.querySelector("button[value=cancel]")).focus();
+  (critical ? name : $("#confirm-cancel")).focus();
   return new Promise((resolve) => dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true }));
 }
 
 function page(title, ...children) {
-  const m = main();
-  m.replaceChildren(h("h1", {}, title), ...children);
+  const m = main(), y = window.scrollY;
+  m.replaceChildren(h("h1", {}, title), ...children.flat().filter((c) => c !== null && c !== undefined));
   document.title = `${title} · Switchyard`;
-  if (state.focusMain) m.focus({ preventScroll: true });
+  if (state.focusMain) { m.focus({ preventScroll: true }); window.scrollTo(0, 0); } else window.scrollTo(0, y);
   state.focusMain = false;
+}
+
+const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
+// Says what a save did once the page has re-rendered with the saved data.
+function saved(what) {
+  state.notice = `${what} saved.`;
+  return route();
 }
 
 function time(ms) { return ms ? new Date(ms).toISOString().replace("T", " ").slice(0, 19) : ""; }
@@ -222,10 +230,10 @@ async function flagsView(params) {
     ...envs.map((e) => h("td", {}, onOff(f.environments[e]))),
     h("td", {}, (f.tags || []).join(", ")),
     h("td", {}, f.description || "")));
-  page("Flags", filters, create, h("table", {},
+  page("Flags", filters, create, h("div", { class: "scroll" }, h("table", {},
     h("thead", {}, h("tr", {}, ["Key", "Kind", ...envs.map((e) => `In ${e}`), "Tags", "Description"].map((t) => h("th", { scope: "col" }, t)))),
     h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 4 + envs.length },
-      flags.length || q || kind || tag ? "No flags match." : "No flags yet: create your first flag above.")))));
+      flags.length || q || kind || tag ? "No flags match." : "No flags yet: create your first flag above."))))));
 }
 
 function select(name, options, current, attrs) {
@@ -244,9 +252,10 @@ async function permissions(resource) {
 
 function gate(control, may, action) {
   if (!may(action)) {
-    for (const button of control.matches("button") ? [control] : control.querySelectorAll("button[type=submit]")) {
-      button.disabled = true;
-      button.title = `Your access does not allow ${action} here`;
+    const controls = control.matches("button, input, select, textarea") ? [control] : control.querySelectorAll("button, input, select, textarea");
+    for (const el of controls) {
+      el.disabled = true;
+      el.title = `Your access does not allow ${action} here`;
     }
   }
   return control;
@@ -292,7 +301,7 @@ async function flagView(key) {
     const verb = flag.on ? "OFF" : "ON";
     const effect = flag.on
       ? (flag.off_variation === undefined ? "Applications will get their own default value." : `Everyone will get ${describeServe({ variation: flag.off_variation }, flag.variations)}.`)
-      : `${working.rules.length} rules and ${working.targets.reduce((n, t) => n + t.values.length, 0)} individual targets apply; everyone else gets ${describeServe(flag.fallthrough, flag.variations)}.`;
+      : `${plural(working.rules.length, "rule")} and ${plural(working.targets.reduce((n, t) => n + t.values.length, 0), "individual target")} apply; everyone else gets ${describeServe(flag.fallthrough, flag.variations)}.`;
     if (!(await confirmAction(`Turn ${key} ${verb} in ${state.env}? ${effect}`, state.env))) return;
     try { await api("POST", `${envPath()}/flags/${encodeURIComponent(key)}/toggle`, { on: !flag.on }); route(); }
     catch (error) { showError(error); }
@@ -323,7 +332,7 @@ async function flagView(key) {
     e.preventDefault();
     const body = Object.assign({}, working, { version: flag.version, comment: e.target.comment.value || undefined });
     delete body.flag; delete body.environment; delete body.kind; delete body.variations;
-    try { await api("PUT", `${envPath()}/flags/${encodeURIComponent(key)}`, body); state.dirty = false; banner(""); route(); }
+    try { await api("PUT", `${envPath()}/flags/${encodeURIComponent(key)}`, body); saved(`Targeting of ${key} in ${state.env}`); }
     catch (error) { showError(error, save); }
   } }, h("div", { class: "row" }, h("label", { for: "comment" }, "Comment on targeting change"), h("input", { id: "comment", name: "comment", size: 40 }),
     h("button", { type: "submit", class: "primary" }, `Save targeting in ${state.env}`)));
@@ -336,11 +345,12 @@ async function flagView(key) {
       h("a", { href: `#/audit?resource=${encodeURIComponent(`proj/${state.project}:env/${state.env}:flag/${key}`)}` }, `History in ${state.env}`)),
     h("h2", {}, "In every environment"), environmentsOverview(definition),
     await segmentKeysList(),
-    h("h2", {}, "Individual targets"), ...targets,
-    h("h2", {}, "Rules"), rulesBox,
-    h("h2", {}, "Everyone else"), fallthrough,
-    h("h2", {}, "Prerequisites"), prereqs,
-    gate(save, may, "flag:update"),
+    gate(h("div", {},
+      h("h2", {}, `Individual targets in ${state.env}`), ...targets,
+      h("h2", {}, `Rules in ${state.env}`), rulesBox,
+      h("h2", {}, "Everyone else"), fallthrough,
+      h("h2", {}, "Prerequisites"), prereqs,
+      save), may, "flag:update"),
     h("h2", {}, `Guarded release in ${state.env}`), gate(await releaseStarter(key, flag), mayRelease, "release:create"),
     h("h2", {}, "Exposures over time"), await exposuresChart(key, flag.variations),
     h("h2", {}, "Exposed contexts"), await exposedContexts(key, flag.variations),
@@ -355,8 +365,16 @@ async function releaseStarter(key, flag) {
   const active = releases.find((r) => r.flag === key && ["scheduled", "running", "holding"].includes(r.state));
   if (active) return h("p", {}, `Release ${active.id} is ${active.state}. `, h("a", { href: `#/release/${active.id}` }, "Watch it"));
   const segments = await api("GET", `${envPath()}/segments`).catch(() => []);
+  const stepping = h("span", { class: "row", hidden: true },
+    h("label", {}, "Step or start % ", h("input", { name: "step", type: "number", min: 0.001, max: 100, step: "any", value: 10 })),
+    h("label", {}, "every (s) ", h("input", { name: "every", type: "number", min: 1, value: 300 })));
   const form = h("form", { onsubmit: async (e) => {
     e.preventDefault();
+    const target = flag.variations.findIndex((v) => v.key === e.target.variation.value);
+    const rule = (flag.rules || []).find((r) => r.id === e.target.rule.value);
+    const already = (rule ? rule.serve : flag.fallthrough).variation === target
+      ? ` ${e.target.variation.value} is already served there: the release will change nothing.` : "";
+    if (!(await confirmAction(`Start releasing ${e.target.variation.value} of ${key} to ${rule ? "its rule" : "everyone else"} in ${state.env}?${already}`, state.env))) return;
     const f = e.target, number = (name) => Number(f[name].value);
     const template = { default: { kind: "default", min_treated: number("min_treated") },
       linear: { kind: "linear", step_percent: number("step"), every_s: number("every"), min_treated: number("min_treated") },
@@ -372,9 +390,9 @@ async function releaseStarter(key, flag) {
     h("label", {}, "Release variation ", select("variation", flag.variations.map((v) => v.key), flag.variations[0].key)),
     h("label", {}, "on ", select("rule", [["", "everyone else (fallthrough)"], ...(flag.rules || []).map((r, i) => [r.id, `rule ${i + 1}`])], ""))),
   h("div", { class: "row" },
-    h("label", {}, "Ramp ", select("template", [["default", "default: 1, 5, 25, 50, 98 %"], ["linear", "linear steps"], ["exponential", "doubling"]], "default")),
-    h("label", {}, "Step or start % ", h("input", { name: "step", type: "number", min: 0.001, max: 100, step: "any", value: 10 })),
-    h("label", {}, "every (s) ", h("input", { name: "every", type: "number", min: 1, value: 300 })),
+    h("label", {}, "Ramp ", select("template", [["default", "default: 1, 5, 25, 50 %, then all but a 2 % holdback (baking 10 to 60 min per stage)"],
+      ["linear", "linear steps"], ["exponential", "doubling"]], "default", { onchange: (e) => { stepping.hidden = e.target.value === "default"; } })),
+    stepping,
     h("label", {}, "Minimum treated contexts per stage ", h("input", { name: "min_treated", type: "number", min: 0, value: 1000 }))),
   h("div", { class: "row" },
     h("label", {}, "Internal audience first ", select("audience", [["", "none"], ...segments.map((s) => [s.key, s.key])], "")),
@@ -414,7 +432,8 @@ async function triggersEditor(key) {
     e.preventDefault();
     try {
       const created = await api("POST", path, { description: e.target.description.value || undefined });
-      showSecret(`Trigger created. POST to this URL to kill ${key}; it is shown once: ${location.origin}${created.url}`);
+      showSecret(`Trigger created. POST to this URL to kill ${key} in ${state.env}; it is shown once:`, `${location.origin}${created.url}`);
+      route();
     } catch (error) { showError(error, form); }
   } }, h("label", {}, "Trigger description ", h("input", { name: "description", placeholder: "e.g. PagerDuty checkout alert" })),
     h("button", { type: "submit" }, "Create kill trigger"));
@@ -511,7 +530,7 @@ function conditionEditor(holder, label, markDirty, rerender) {
 }
 
 function ruleEditor(working, rule, index, variationOptions, rerender, markDirty) {
-  return h("fieldset", {}, h("legend", {}, `Rule ${index + 1} (${rule.id})`),
+  return h("fieldset", {}, h("legend", {}, `Rule ${index + 1}`),
     ...conditionEditor(rule, `rule ${index + 1}`, markDirty, rerender),
     h("div", { class: "row" },
       h("span", {}, "Serve:"), serveEditor(rule.serve, variationOptions, (serve) => { rule.serve = serve; markDirty(); }, `rule-${index + 1}`),
@@ -559,13 +578,13 @@ function definitionEditor(definition, key) {
     const message = h("span", { class: "invalid", id: `variation-${i}-problem`, "aria-live": "polite" });
     const check = (input) => {
       let problem = null;
-      try { const parsed = JSON.parse(input.value); problem = valueProblem(parsed); v.value = parsed; }
+      try { const parsed = flag.kind === "string" ? input.value : JSON.parse(input.value); problem = valueProblem(parsed); v.value = parsed; }
       catch (_) { problem = "not valid JSON"; }
       message.textContent = problem || "";
       input.setAttribute("aria-invalid", problem ? "true" : "false");
     };
     // A boolean flag's values are true and false by definition; only their keys are named.
-    const input = h("input", { class: "variation-value", value: JSON.stringify(v.value), size: 40, readonly: flag.kind === "boolean", "aria-label": `value of variation ${v.key || i + 1}`, "aria-describedby": `variation-${i}-problem`, oninput: (e) => check(e.target) });
+    const input = h("input", { class: "variation-value", value: flag.kind === "string" ? v.value : JSON.stringify(v.value), size: 40, readonly: flag.kind === "boolean", "aria-label": `value of variation ${v.key || i + 1}`, "aria-describedby": `variation-${i}-problem`, oninput: (e) => check(e.target) });
     return h("div", { class: "row" },
       h("input", { value: v.key, size: 10, "aria-label": `key of variation ${i + 1}`, oninput: (e) => { v.key = e.target.value.trim(); } }),
       input, message,
@@ -590,7 +609,7 @@ function definitionEditor(definition, key) {
       tags: f.tags.value.split(",").map((t) => t.trim()).filter(Boolean), temporary: f.temporary.checked,
       client_visible: f.client_visible.checked, json_schema: schema, version: definition.version, comment: text("comment") });
     delete body.environments;
-    try { await api("PUT", `${projectPath()}/flags/${encodeURIComponent(key)}`, body); state.dirty = false; route(); }
+    try { await api("PUT", `${projectPath()}/flags/${encodeURIComponent(key)}`, body); saved(`Settings of ${key}`); }
     catch (error) { showError(error, form); }
   } },
   field("name", "Name", flag.name), field("description", "Description", flag.description),
@@ -663,7 +682,7 @@ async function segmentsView() {
       const body = Object.assign({}, working, { included: [...parse(included.value), ...others(segment.included)],
         excluded: [...parse(excluded.value), ...others(segment.excluded)], version: segment.version });
       delete body.environment;
-      try { await api("PUT", `${envPath()}/segments/${encodeURIComponent(segment.key)}`, body); state.dirty = false; route(); }
+      try { await api("PUT", `${envPath()}/segments/${encodeURIComponent(segment.key)}`, body); saved(`Segment ${segment.key}`); }
       catch (error) { showError(error, form); }
     } }, h("fieldset", {}, h("legend", {}, `${segment.key} (version ${segment.version})`),
       h("div", { class: "row" }, h("span", {}, "Included users"), included),
@@ -683,9 +702,9 @@ async function segmentsView() {
 
 // A table of `rows`; each column is [heading, cell(row)].
 function table(rows, columns, empty) {
-  return h("table", {}, h("thead", {}, h("tr", {}, columns.map(([title]) => h("th", { scope: "col" }, title)))),
+  return h("div", { class: "scroll" }, h("table", {}, h("thead", {}, h("tr", {}, columns.map(([title]) => h("th", { scope: "col" }, title)))),
     h("tbody", {}, rows.length ? rows.map((r) => h("tr", {}, columns.map(([, cell]) => h("td", {}, cell(r)))))
-      : h("tr", {}, h("td", { colspan: columns.length }, empty || "None."))));
+      : h("tr", {}, h("td", { colspan: columns.length }, empty || "None.")))));
 }
 
 // A form that creates something through the API; a created secret is shown once in `shown`.
@@ -706,7 +725,10 @@ function deleteButton(label, what, path, env) {
 }
 
 // Loads one section; a section the caller may not read says so instead of failing the page.
-async function section(title, load, render) {
+// A section the caller may not read (`readable` false) says so without asking: a refused read
+// would be an audited denial on every visit.
+async function section(title, load, render, readable = true, action = "") {
+  if (!readable) return [h("h2", {}, title), h("p", { class: "muted" }, `Your access does not allow ${action} here.`)];
   try { return [h("h2", {}, title), render(await load())]; }
   catch (error) { return [h("h2", {}, title), h("p", { class: "error" }, error.status === 403 ? `Permission denied: ${error.message}` : error.message)]; }
 }
@@ -720,7 +742,7 @@ async function projectsView() {
       try {
         await api("PUT", `${projectPath()}/environments/${encodeURIComponent(env.key)}`, { name: f.name.value, description: f.description.value,
           critical: f.critical.checked, version: env.version });
-        await start(); route();
+        await start(); saved(`Environment ${env.key}`);
       } catch (error) { showError(error, form); }
     } }, h("strong", {}, env.key),
     h("label", {}, "Name ", h("input", { name: "name", value: env.name, "aria-label": `name of ${env.key}` })),
@@ -760,14 +782,16 @@ function statementsEditor(role, readOnly) {
 }
 
 async function accessView() {
-  const created = (label, secret) => showSecret(`${label} created. Copy it now, it is shown once: ${secret}`);
-  const roles = await api("GET", "/roles").catch(() => []);
+  const created = (label, secret, after) => { showSecret(`${label} created. Copy it now, it is shown once:`, secret, after); return route(); };
+  const [mayAccounts, mayRoles, mayKeys] = await Promise.all([permissions("account/new"), permissions("role/new"),
+    permissions(`proj/${state.project}:env/${state.env}:sdk-key/new`)]);
+  const roles = mayRoles("role:read") ? await api("GET", "/roles").catch(() => []) : [];
   const roleNames = roles.map((r) => r.name);
   const accountRow = (account) => {
     const form = h("form", { class: "row", onsubmit: async (e) => {
       e.preventDefault();
       const picked = roleNames.filter((r) => e.target[`role-${r}`].checked);
-      try { await api("PUT", `/accounts/${encodeURIComponent(account.name)}`, { roles: picked, disabled: e.target.disabled.checked, version: account.version }); route(); }
+      try { await api("PUT", `/accounts/${encodeURIComponent(account.name)}`, { roles: picked, disabled: e.target.disabled.checked, version: account.version }); saved(`Account ${account.name}`); }
       catch (error) { showError(error, form); }
     } }, h("strong", {}, account.name),
     ...roleNames.map((r) => h("label", {}, h("input", { type: "checkbox", name: `role-${r}`, checked: account.roles.includes(r), "aria-label": `${account.name} has role ${r}` }), ` ${r}`)),
@@ -780,7 +804,7 @@ async function accessView() {
     const working = JSON.parse(JSON.stringify(role));
     const form = h("form", { onsubmit: async (e) => {
       e.preventDefault();
-      try { await api("PUT", `/roles/${encodeURIComponent(role.name)}`, { description: working.description, statements: working.statements, version: role.version }); route(); }
+      try { await api("PUT", `/roles/${encodeURIComponent(role.name)}`, { description: working.description, statements: working.statements, version: role.version }); saved(`Role ${role.name}`); }
       catch (error) { showError(error, form); }
     } }, h("fieldset", {}, h("legend", {}, `${role.name}${role.builtin ? " (built in)" : ""}: ${role.description || ""}`),
       statementsEditor(working, role.builtin),
@@ -792,20 +816,21 @@ async function accessView() {
     createForm("API token", "/tokens", [h("label", {}, "Token name ", h("input", { name: "name", required: true }))], (f) => ({ name: f.name.value }), (t) => created("API token", t.token)),
     createForm("SDK key", `${envPath()}/sdk-keys`, [h("label", {}, "SDK key name ", h("input", { name: "name", required: true })),
       h("label", {}, "Kind ", select("kind", ["server", "client"], "server"))], (f) => ({ name: f.name.value, kind: f.kind.value }),
-    (k) => created("SDK key", `${k.key}. Applications use it with the Rust SDK or any OpenFeature SDK's OFREP provider at ${location.origin} (see docs/delivery.md).`)),
+    (k) => created(`SDK key for ${state.env}`, k.key, `Applications use it with the Rust SDK, or with any OpenFeature SDK's OFREP provider pointed at ${location.origin} (docs/delivery.md in the Switchyard repository).`)),
     ...(await section("Accounts", () => api("GET", "/accounts"), (accounts) => h("div", {}, ...accounts.map(accountRow),
       createForm("account", "/accounts", [h("label", {}, "New account name ", h("input", { name: "name", required: true })),
         h("label", {}, "Initial password (12 or more characters) ", h("input", { name: "password", type: "password", minlength: 12, required: true, autocomplete: "new-password" })),
         h("label", {}, "Role ", select("role", roleNames, "reader"))],
-      (f) => ({ name: f.name.value.trim(), password: f.password.value, roles: [f.role.value] }), () => route())))),
+      (f) => ({ name: f.name.value.trim(), password: f.password.value, roles: [f.role.value] }), () => route())), mayAccounts("account:read"), "account:read")),
     ...(await section("API tokens", () => api("GET", "/tokens"), (tokens) => table(tokens, [["Name", (t) => t.name], ["Account", (t) => t.account],
       ["Created", (t) => time(t.created_at_ms)], ["Expires", (t) => time(t.expires_at_ms) || "never"],
       ["", (t) => deleteButton("Revoke token", t.name, `/tokens/${t.id}`)]]))),
     ...(await section(`SDK keys in ${state.env}`, () => api("GET", `${envPath()}/sdk-keys`), (keys) => table(keys, [["Name", (k) => k.name], ["Kind", (k) => k.kind],
-      ["Created", (k) => time(k.created_at_ms)], ["", (k) => deleteButton("Revoke SDK key", k.name, `${envPath()}/sdk-keys/${k.id}`, state.env)]]))),
+      ["Created", (k) => time(k.created_at_ms)], ["", (k) => deleteButton("Revoke SDK key", k.name, `${envPath()}/sdk-keys/${k.id}`, state.env)]]),
+    mayKeys("sdk-key:read"), "sdk-key:read")),
     h("h2", {}, "Roles"),
     h("p", { class: "muted" }, "Actions look like flag:toggle or flag:*; resources like proj/web:env/production:flag/checkout-* (* stays within one part, ** crosses parts). Deny wins."),
-    ...(roles.length ? roles.map(roleEditor) : [h("p", { class: "error" }, "Permission denied: you may not read roles.")]),
+    ...(roles.length ? roles.map(roleEditor) : [h("p", { class: "muted" }, "Your access does not allow role:read here.")]),
     createForm("role", "/roles", [h("label", {}, "New role name ", h("input", { name: "name", required: true })),
       h("label", {}, "Description ", h("input", { name: "description", "aria-label": "new role description" }))],
     (f) => ({ name: f.name.value.trim(), description: f.description.value, statements: [{ effect: "allow", actions: ["flag:read"], resources: ["**"] }] }), () => route()));
@@ -825,7 +850,10 @@ async function releaseView(id) {
   const samples = (state.samples[id] = state.samples[id] || []);
   const a = s.assessment;
   if (a) samples.push({ at: a.at_ms, rho: a.rho || 0, guardrails: a.guardrails, evaluations: a.evaluations });
-  const act = (verb, label, cls) => h("button", { type: "button", class: cls, onclick: async () => {
+  // Each action only where the release's state admits it.
+  const admits = { pause: ["running"], resume: ["holding"], advance: ["running", "holding"], abort: ["scheduled", "running", "holding"] };
+  const act = (verb, label, cls) => h("button", { type: "button", class: cls, disabled: !admits[verb].includes(s.state),
+    title: admits[verb].includes(s.state) ? null : `Not while the release is ${s.state}`, onclick: async () => {
     if (!(await confirmAction(`${label} release ${id} of ${s.flag} in ${state.env}?`, state.env))) return;
     try { await api("POST", `${envPath()}/releases/${id}/${verb}`, {}); route(); } catch (error) { showError(error); }
   } }, label);
@@ -930,7 +958,8 @@ async function route() {
 
 async function render() {
   state.dirty = false; // re-rendering discards edits in progress
-  banner("");
+  banner(state.notice || "");
+  state.notice = "";
   if (!state.token) {
     if (!location.hash.startsWith("#/signin")) state.after = location.hash;
     return signInView();
@@ -1024,6 +1053,8 @@ window.addEventListener("hashchange", async () => {
 });
 window.addEventListener("DOMContentLoaded", async () => {
   $("#signout").addEventListener("click", signOut);
+  // Cancel is not a submit button, so Enter in the typed-name box confirms instead of cancelling.
+  $("#confirm-cancel").addEventListener("click", () => $("#confirm").close("cancel"));
   $("#project").addEventListener("change", async (e) => { choose(e.target.value); await start(); route(); });
   $("#env").addEventListener("change", async (e) => {
     if (!(await leave())) { e.target.value = state.env; return; }
@@ -1033,4 +1064,6 @@ window.addEventListener("DOMContentLoaded", async () => {
   route();
 });
 // Releases move by themselves: re-read a release page every few seconds even without commits.
-setInterval(() => { if (location.hash.startsWith("#/release/") && !state.dirty) route(); }, 3000);
+setInterval(() => {
+  if (location.hash.startsWith("#/release/") && !state.dirty && !main().querySelector(".error[role=alert]")) route();
+}, 3000);
