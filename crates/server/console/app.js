@@ -292,6 +292,8 @@ async function flagView(key) {
   const [may, mayDefine, mayRelease] = await Promise.all([permissions(`proj/${state.project}:env/${state.env}:flag/${key}`),
     permissions(`proj/${state.project}:flag/${key}`), permissions(`proj/${state.project}:env/${state.env}:release/new`)]);
   const refused = ["flag:toggle", "flag:update"].filter((action) => !may(action));
+  // Offered to `segment_match` clauses and as a release's audience.
+  const segments = await api("GET", `${envPath()}/segments`).catch(() => []);
   const working = JSON.parse(JSON.stringify(flag));
   // Empty lists are left out of the API's answers.
   for (const list of ["rules", "targets", "prerequisites"]) working[list] = working[list] || [];
@@ -344,14 +346,14 @@ async function flagView(key) {
     h("div", { class: "row" }, gate(toggle, may, "flag:toggle"), gate(kill, may, "flag:toggle"),
       h("a", { href: `#/audit?resource=${encodeURIComponent(`proj/${state.project}:env/${state.env}:flag/${key}`)}` }, `History in ${state.env}`)),
     h("h2", {}, "In every environment"), environmentsOverview(definition),
-    await segmentKeysList(),
+    segmentKeysList(segments),
     gate(h("div", {},
       h("h2", {}, `Individual targets in ${state.env}`), ...targets,
       h("h2", {}, `Rules in ${state.env}`), rulesBox,
       h("h2", {}, "Everyone else"), fallthrough,
       h("h2", {}, "Prerequisites"), prereqs,
       save), may, "flag:update"),
-    h("h2", {}, `Guarded release in ${state.env}`), gate(await releaseStarter(key, flag), mayRelease, "release:create"),
+    h("h2", {}, `Guarded release in ${state.env}`), gate(await releaseStarter(key, flag, segments), mayRelease, "release:create"),
     h("h2", {}, "Exposures over time"), await exposuresChart(key, flag.variations),
     h("h2", {}, "Exposed contexts"), await exposedContexts(key, flag.variations),
     h("h2", {}, `Kill triggers in ${state.env}`), may("trigger:read") ? gate(await triggersEditor(key), may, "trigger:create") : h("p", { class: "muted" }, "Your access does not allow trigger:read here."),
@@ -359,12 +361,11 @@ async function flagView(key) {
 }
 
 // Starts a guarded release of this flag, or points to the one running.
-async function releaseStarter(key, flag) {
+async function releaseStarter(key, flag, segments) {
   const releases = await api("GET", `${envPath()}/releases`).catch(() => null);
   if (!releases) return h("p", { class: "muted" }, "You may not read releases here.");
   const active = releases.find((r) => r.flag === key && ["scheduled", "running", "holding"].includes(r.state));
   if (active) return h("p", {}, `Release ${active.id} is ${active.state}. `, h("a", { href: `#/release/${active.id}` }, "Watch it"));
-  const segments = await api("GET", `${envPath()}/segments`).catch(() => []);
   const stepping = h("span", { class: "row", hidden: true },
     h("label", {}, "Step or start % ", h("input", { name: "step", type: "number", min: 0.001, max: 100, step: "any", value: 10 })),
     h("label", {}, "every (s) ", h("input", { name: "every", type: "number", min: 1, value: 300 })));
@@ -538,8 +539,7 @@ function ruleEditor(working, rule, index, variationOptions, rerender, markDirty)
 }
 
 // Segment keys offered to `segment_match` clauses.
-async function segmentKeysList() {
-  const segments = await api("GET", `${envPath()}/segments`).catch(() => []);
+function segmentKeysList(segments) {
   return h("datalist", { id: "segment-keys" }, segments.map((s) => h("option", { value: s.key })));
 }
 
@@ -697,7 +697,7 @@ async function segmentsView() {
     try { await api("POST", `${envPath()}/segments`, { key: e.target.key.value.trim(), included: [], excluded: [] }); route(); }
     catch (error) { showError(error, create); }
   } }, h("label", {}, "New segment key ", h("input", { name: "key", required: true })), h("button", { type: "submit", class: "primary" }, "Create segment"));
-  page(`Segments in ${state.env}`, create, await segmentKeysList(), ...segments.map(editor));
+  page(`Segments in ${state.env}`, create, segmentKeysList(segments), ...segments.map(editor));
 }
 
 // A table of `rows`; each column is [heading, cell(row)].
