@@ -354,7 +354,7 @@ async function flagView(key) {
       h("h2", {}, "Prerequisites"), prereqs,
       save), may, "flag:update"),
     h("h2", {}, `Guarded release in ${state.env}`), gate(await releaseStarter(key, flag, segments), mayRelease, "release:create"),
-    h("h2", {}, "Exposures over time"), await exposuresChart(key, flag.variations),
+    h("h2", {}, "Exposures over time"), await exposuresChart(key),
     h("h2", {}, "Exposed contexts"), await exposedContexts(key, flag.variations),
     h("h2", {}, `Kill triggers in ${state.env}`), may("trigger:read") ? gate(await triggersEditor(key), may, "trigger:create") : h("p", { class: "muted" }, "Your access does not allow trigger:read here."),
     h("h2", {}, "Flag settings and variations (all environments)"), gate(definitionEditor(definition, key), mayDefine, "flag:update"));
@@ -471,7 +471,6 @@ async function prerequisitesEditor(key, working, markDirty) {
 function serveEditor(serve, variationOptions, onChange, id) {
   if (serve.release) return h("p", {}, `A release is running here (stage ${serve.release.stage}, ${serve.release.weight / 1000} % treated). `, h("a", { href: "#/releases" }, "See releases"));
   const box = h("div", {});
-  const rollout = !!serve.rollout;
   const render = () => {
     const mode = select(`${id}-mode`, [["variation", "One variation"], ["rollout", "Percentage rollout"]], serve.rollout ? "rollout" : "variation", { onchange: (e) => {
       serve = e.target.value === "rollout" ? { rollout: { variations: variationOptions.map(([i], n) => ({ variation: i, weight: n === 0 ? 100000 : 0 })) } } : { variation: 0 };
@@ -487,7 +486,6 @@ function serveEditor(serve, variationOptions, onChange, id) {
       box.replaceChildren(h("div", { class: "row" }, mode, select(`${id}-variation`, variationOptions, serve.variation, { onchange: (e) => { serve = { variation: Number(e.target.value) }; onChange(serve); } })));
     }
   };
-  void rollout;
   render();
   return box;
 }
@@ -560,8 +558,6 @@ function schemaProblem(value, schema, path) {
   return null;
 }
 
-const KIND_OF_VALUE = { boolean: "boolean", string: "string", number: "number" };
-
 // A flag's shared definition: metadata, variations (values validated as you type) and schema.
 function definitionEditor(definition, key) {
   const flag = JSON.parse(JSON.stringify(definition));
@@ -569,7 +565,8 @@ function definitionEditor(definition, key) {
   const field = (name, label, value, attrs) => h("div", { class: "row" }, h("label", { for: `flag-${name}` }, label),
     h("input", Object.assign({ id: `flag-${name}`, name, value: value ?? "", size: 40 }, attrs || {})));
   const valueProblem = (value) => {
-    const expected = KIND_OF_VALUE[flag.kind];
+    // These kinds are also JavaScript's names for their values' types; JSON admits any value.
+    const expected = flag.kind === "json" ? null : flag.kind;
     if (expected && typeof value !== expected) return `must be a ${expected}`;
     return schemaProblem(value, schema, "");
   };
@@ -623,7 +620,7 @@ function definitionEditor(definition, key) {
   return form;
 }
 
-async function exposuresChart(key, variations) {
+async function exposuresChart(key) {
   let points;
   try { points = await api("GET", `${envPath()}/flags/${encodeURIComponent(key)}/evaluations`); }
   catch (error) { return h("p", { class: "muted" }, error.message); }
@@ -649,7 +646,6 @@ async function exposuresChart(key, variations) {
     swatch.style.color = colors[c % colors.length];
     return swatch;
   }));
-  void variations;
   return h("div", {}, h("p", { class: "muted" }, `Evaluations per minute over the last 24 hours (${minutes.length} minutes with data, at most ${max} in one minute).`), svg, legend);
 }
 
@@ -707,11 +703,11 @@ function table(rows, columns, empty) {
       : h("tr", {}, h("td", { colspan: columns.length }, empty || "None.")))));
 }
 
-// A form that creates something through the API; a created secret is shown once in `shown`.
+// A form that creates something through the API, then hands the created resource to `after`.
 function createForm(label, path, fields, body, after) {
   const form = h("form", { class: "row", onsubmit: async (e) => {
     e.preventDefault();
-    try { const created = await api("POST", typeof path === "function" ? path() : path, body(e.target)); await after(created); }
+    try { const created = await api("POST", path, body(e.target)); await after(created); }
     catch (error) { showError(error, form); }
   } }, ...fields, h("button", { type: "submit" }, `Create ${label}`));
   return form;
