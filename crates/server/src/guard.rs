@@ -524,7 +524,7 @@ fn removed(release: &mut Release, _flag: Flag<'_>) -> ApiResult<Option<Change>> 
 }
 
 /// What a kill did.
-#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema, serde::Deserialize)]
 pub struct Killed {
     pub flag: String,
     pub environment: String,

@@ -683,7 +683,7 @@ fn parse_window(window: &Window) -> Result<ParsedWindow, String> {
 }
 
 /// The evidence for one guardrail at one moment.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct GuardrailEvidence {
     pub metric: String,
     pub kind: GuardrailKind,
@@ -714,7 +714,7 @@ pub struct GuardrailEvidence {
 }
 
 /// What the guard concluded about a running stage.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Verdict {
     /// Keep going; nothing to do yet.
@@ -728,7 +728,7 @@ pub enum Verdict {
 }
 
 /// A stage's cohorts and each guardrail's evidence, with the verdict.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Assessment {
     pub stage: String,
     pub at_ms: i64,

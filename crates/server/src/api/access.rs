@@ -21,7 +21,7 @@ use crate::resources::{self as res, env_scope};
 
 const MIN_PASSWORD_CHARS: usize = 12;
 
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, JsonSchema, Serialize)]
 pub struct AccountInput {
     #[serde(default)]
     pub name: String,
@@ -38,7 +38,7 @@ pub struct AccountInput {
     pub comment: Option<String>,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema, Deserialize)]
 pub struct AccountView {
     pub name: String,
     pub roles: Vec<String>,
@@ -223,7 +223,7 @@ pub async fn delete_account(
     Ok(Json(Deleted { deleted: resource }))
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, JsonSchema, Serialize)]
 pub struct RoleInput {
     #[serde(default)]
     pub name: String,
@@ -236,7 +236,7 @@ pub struct RoleInput {
     pub comment: Option<String>,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema, Deserialize)]
 pub struct RoleView {
     pub name: String,
     pub description: String,
@@ -402,7 +402,7 @@ pub async fn delete_role(
     .await
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, JsonSchema, Serialize)]
 pub struct TokenInput {
     pub name: String,
     /// Whose token it is; defaults to the caller's account.
@@ -417,7 +417,7 @@ pub struct TokenInput {
     pub comment: Option<String>,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema, Deserialize)]
 pub struct TokenView {
     pub id: String,
     pub name: String,
@@ -568,7 +568,7 @@ pub async fn delete_token(
     .await
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, JsonSchema, Serialize)]
 pub struct SignInInput {
     pub account: String,
     pub password: String,
@@ -661,7 +661,7 @@ pub struct SdkKeyRecord {
     pub created_at_ms: i64,
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, JsonSchema, Serialize)]
 pub struct SdkKeyInput {
     pub kind: SdkKeyKind,
     #[serde(default)]
@@ -670,7 +670,7 @@ pub struct SdkKeyInput {
     pub comment: Option<String>,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema, Deserialize)]
 pub struct SdkKeyView {
     pub id: String,
     pub name: String,
@@ -791,7 +791,7 @@ pub struct MeQuery {
 }
 
 /// Who the caller is and what it may do, so a client can offer only what will be allowed.
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema, Deserialize)]
 pub struct Me {
     pub account: String,
     pub token: String,

@@ -19,7 +19,7 @@ pub struct AuditQuery {
     pub limit: Option<i64>,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema, Deserialize)]
 pub struct AuditEntry {
     pub seq: i64,
     pub at_ms: i64,
@@ -39,7 +39,7 @@ pub struct AuditEntry {
     pub hash: String,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema, Deserialize)]
 pub struct AuditPage {
     pub records: Vec<AuditEntry>,
     /// Pass as `before` for the next (older) page.
@@ -47,7 +47,7 @@ pub struct AuditPage {
     pub next_before: Option<i64>,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema, Deserialize)]
 pub struct ChainReportView {
     pub ok: bool,
     pub records: i64,

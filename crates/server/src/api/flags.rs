@@ -17,7 +17,7 @@ use crate::error::{ApiError, ApiResult, Code};
 use crate::resources::{self as res, env_scope};
 use crate::validate::{EnvData, FlagSpec, no_new_problems};
 
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, JsonSchema, Serialize)]
 pub struct FlagInput {
     #[serde(flatten)]
     pub spec: FlagSpec,
@@ -29,14 +29,14 @@ pub struct FlagInput {
 }
 
 /// A flag's targeting in one environment; `version` 0 means it was never edited (defaults).
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, JsonSchema, Deserialize)]
 pub struct EnvTargeting {
     #[serde(flatten)]
     pub targeting: Targeting,
     pub version: i64,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema, Deserialize)]
 pub struct FlagView {
     #[serde(flatten)]
     pub spec: FlagSpec,
@@ -45,7 +45,7 @@ pub struct FlagView {
     pub environments: BTreeMap<String, EnvTargeting>,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema, Deserialize)]
 pub struct TargetingView {
     pub flag: String,
     pub environment: String,
@@ -55,7 +55,7 @@ pub struct TargetingView {
     pub targeting: EnvTargeting,
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, JsonSchema, Serialize)]
 pub struct TargetingInput {
     #[serde(flatten)]
     pub targeting: Targeting,
@@ -65,7 +65,7 @@ pub struct TargetingInput {
     pub comment: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Default, Deserialize, JsonSchema, Serialize)]
 pub struct ToggleInput {
     /// The state to set; absent flips the current one.
     #[serde(default)]

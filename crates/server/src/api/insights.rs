@@ -24,7 +24,7 @@ pub struct RangeQuery {
     pub limit: Option<i64>,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema, Deserialize)]
 pub struct EvaluationPoint {
     pub minute_ms: i64,
     pub version: i64,
@@ -34,7 +34,7 @@ pub struct EvaluationPoint {
     pub count: i64,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema, Deserialize)]
 pub struct ExposedContextView {
     pub kind: String,
     pub key: String,
@@ -46,7 +46,7 @@ pub struct ExposedContextView {
 }
 
 /// One metric over one cohort: the contexts last exposed to `variation` when the event happened.
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema, Deserialize)]
 pub struct CohortStatistics {
     pub metric: String,
     pub variation: String,

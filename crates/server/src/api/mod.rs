@@ -53,77 +53,93 @@ macro_rules! routes {
     };
 }
 
-use access::*;
-use audit::*;
-use flags::*;
-use insights::*;
-use projects::*;
-use releases::*;
-use segments::*;
+use types::*;
+
+/// The request and response bodies of every route, for clients (the CLI, tests, benches) that
+/// speak the API in types instead of JSON trees.
+pub mod types {
+    pub use super::Deleted;
+    pub use super::access::{
+        AccountInput, AccountView, Me, RoleInput, RoleView, SdkKeyInput, SdkKeyKind, SdkKeyView,
+        SignInInput, TokenInput, TokenView,
+    };
+    pub use super::audit::{AuditEntry, AuditPage, ChainReportView};
+    pub use super::flags::{
+        EnvTargeting, FlagInput, FlagView, TargetingInput, TargetingView, ToggleInput,
+    };
+    pub use super::insights::{CohortStatistics, EvaluationPoint, ExposedContextView};
+    pub use super::projects::{Environment, EnvironmentInput, Project, ProjectInput};
+    pub use super::releases::{
+        ActionInput, Killed, Release, ReleaseInput, ReleaseStatus, Trigger, TriggerInput,
+        WebhookInput, WebhookView,
+    };
+    pub use super::segments::{SegmentInput, SegmentView};
+    pub use crate::validate::FlagSpec;
+}
 
 routes! {
-    get "/projects" => list_projects, "project:read", "List projects", returns: Vec<Project>;
-    post "/projects" => create_project, "project:create", "Create a project", body: ProjectInput, returns: Project;
-    get "/projects/{project}" => get_project, "project:read", "Get a project", returns: Project;
-    put "/projects/{project}" => update_project, "project:update", "Update a project's name or description", body: ProjectInput, returns: Project;
-    delete "/projects/{project}" => delete_project, "project:delete", "Delete an empty project", returns: Deleted;
-    get "/projects/{project}/environments" => list_environments, "env:read", "List a project's environments", returns: Vec<Environment>;
-    post "/projects/{project}/environments" => create_environment, "env:create", "Create an environment", body: EnvironmentInput, returns: Environment;
-    get "/projects/{project}/environments/{env}" => get_environment, "env:read", "Get an environment", returns: Environment;
-    put "/projects/{project}/environments/{env}" => update_environment, "env:update", "Update an environment", body: EnvironmentInput, returns: Environment;
-    delete "/projects/{project}/environments/{env}" => delete_environment, "env:delete", "Delete an environment with its targeting, segments and SDK keys", returns: Deleted;
-    get "/projects/{project}/flags" => list_flags, "flag:read", "List flags (filters: q, tag, kind, archived)", returns: Vec<FlagView>;
-    post "/projects/{project}/flags" => create_flag, "flag:create", "Create a flag", body: FlagInput, returns: FlagView;
-    get "/projects/{project}/flags/{flag}" => get_flag, "flag:read", "Get a flag with the targeting of every environment the caller may read", returns: FlagView;
-    put "/projects/{project}/flags/{flag}" => update_flag, "flag:update", "Update a flag's variations, schema and metadata", body: FlagInput, returns: FlagView;
-    delete "/projects/{project}/flags/{flag}" => delete_flag, "flag:delete", "Delete a flag in every environment", returns: Deleted;
-    get "/projects/{project}/environments/{env}/flags/{flag}" => get_targeting, "flag:read", "Get a flag's targeting in one environment", returns: TargetingView;
-    put "/projects/{project}/environments/{env}/flags/{flag}" => update_targeting, "flag:update", "Replace a flag's targeting in one environment", body: TargetingInput, returns: TargetingView;
-    post "/projects/{project}/environments/{env}/flags/{flag}/toggle" => toggle_flag, "flag:toggle", "Turn a flag on or off in one environment (flips it when `on` is absent)", body: ToggleInput, returns: TargetingView;
-    get "/projects/{project}/environments/{env}/flags/{flag}/evaluations" => flag_evaluations, "flag:read", "A flag's evaluations per minute, version, variation and reason (from, to: Unix ms; default the last 24 h)", returns: Vec<EvaluationPoint>;
-    get "/projects/{project}/environments/{env}/flags/{flag}/exposures" => flag_exposures, "flag:read", "Contexts exposed to a flag, most recently seen first (filters: variation, from, to, limit)", returns: Vec<ExposedContextView>;
-    get "/projects/{project}/environments/{env}/flags/{flag}/metrics" => flag_metrics, "flag:read", "Each metric's count, sum, mean and standard deviation per variation cohort of a flag (from, to)", returns: Vec<CohortStatistics>;
-    post "/projects/{project}/environments/{env}/flags/{flag}/kill" => kill_flag, "flag:toggle", "Kill switch: turn a flag off in one environment and abort its active releases there", body: ActionInput, returns: Killed;
-    get "/projects/{project}/environments/{env}/flags/{flag}/triggers" => list_triggers, "trigger:read", "List a flag's kill triggers", returns: Vec<Trigger>;
-    post "/projects/{project}/environments/{env}/flags/{flag}/triggers" => create_trigger, "trigger:create", "Create a kill trigger URL (shown once) that an alerting system can POST to", body: TriggerInput, returns: Trigger;
-    delete "/projects/{project}/environments/{env}/flags/{flag}/triggers/{id}" => delete_trigger, "trigger:delete", "Delete a kill trigger", returns: Deleted;
-    post "/triggers/{secret}" => call_trigger, "", "Call a kill trigger: the URL's secret is the credential", body: ActionInput, returns: Killed;
-    get "/projects/{project}/environments/{env}/releases" => list_releases, "release:read", "List releases, newest first", returns: Vec<Release>;
-    post "/projects/{project}/environments/{env}/releases" => start_release, "release:create", "Start (or schedule) a guarded release of a flag", body: ReleaseInput, returns: ReleaseStatus;
-    get "/projects/{project}/environments/{env}/releases/{id}" => get_release, "release:read", "A release's status: stage, cohorts, each guardrail's evidence, next decision", returns: ReleaseStatus;
-    post "/projects/{project}/environments/{env}/releases/{id}/pause" => pause_release, "release:update", "Hold a release until resumed (no timeout)", body: ActionInput, returns: ReleaseStatus;
-    post "/projects/{project}/environments/{env}/releases/{id}/resume" => resume_release, "release:update", "Resume a held release", body: ActionInput, returns: ReleaseStatus;
-    post "/projects/{project}/environments/{env}/releases/{id}/advance" => advance_release, "release:update", "Go to the next stage now (or complete after the last)", body: ActionInput, returns: ReleaseStatus;
-    post "/projects/{project}/environments/{env}/releases/{id}/rollback" => roll_back_release, "release:update", "Roll back: restore the flag's serving from before the release", body: ActionInput, returns: ReleaseStatus;
-    post "/projects/{project}/environments/{env}/releases/{id}/abort" => abort_release, "release:update", "Abort: stop the release and restore the previous serving", body: ActionInput, returns: ReleaseStatus;
-    get "/projects/{project}/webhooks" => list_webhooks, "webhook:read", "List a project's webhooks", returns: Vec<WebhookView>;
-    post "/projects/{project}/webhooks" => create_webhook, "webhook:create", "Subscribe a URL to release and kill events (HMAC-signed; the secret is shown once)", body: WebhookInput, returns: WebhookView;
-    delete "/projects/{project}/webhooks/{id}" => delete_webhook, "webhook:delete", "Delete a webhook", returns: Deleted;
-    get "/projects/{project}/environments/{env}/segments" => list_segments, "segment:read", "List segments", returns: Vec<SegmentView>;
-    post "/projects/{project}/environments/{env}/segments" => create_segment, "segment:create", "Create a segment", body: SegmentInput, returns: SegmentView;
-    get "/projects/{project}/environments/{env}/segments/{segment}" => get_segment, "segment:read", "Get a segment", returns: SegmentView;
-    put "/projects/{project}/environments/{env}/segments/{segment}" => update_segment, "segment:update", "Replace a segment", body: SegmentInput, returns: SegmentView;
-    delete "/projects/{project}/environments/{env}/segments/{segment}" => delete_segment, "segment:delete", "Delete a segment", returns: Deleted;
-    get "/projects/{project}/environments/{env}/sdk-keys" => list_sdk_keys, "sdk-key:read", "List an environment's SDK keys", returns: Vec<SdkKeyView>;
-    post "/projects/{project}/environments/{env}/sdk-keys" => create_sdk_key, "sdk-key:create", "Create a server or client SDK key (the key is shown once)", body: SdkKeyInput, returns: SdkKeyView;
-    delete "/projects/{project}/environments/{env}/sdk-keys/{id}" => delete_sdk_key, "sdk-key:delete", "Revoke an SDK key", returns: Deleted;
-    get "/accounts" => list_accounts, "account:read", "List accounts", returns: Vec<AccountView>;
-    post "/accounts" => create_account, "account:create", "Create an account", body: AccountInput, returns: AccountView;
-    get "/accounts/{name}" => get_account, "account:read", "Get an account", returns: AccountView;
-    put "/accounts/{name}" => update_account, "account:update", "Update an account's roles, password or disabled state", body: AccountInput, returns: AccountView;
-    delete "/accounts/{name}" => delete_account, "account:delete", "Delete an account", returns: Deleted;
-    get "/roles" => list_roles, "role:read", "List roles, built-in and custom", returns: Vec<RoleView>;
-    post "/roles" => create_role, "role:create", "Create a custom role", body: RoleInput, returns: RoleView;
-    get "/roles/{name}" => get_role, "role:read", "Get a role", returns: RoleView;
-    put "/roles/{name}" => update_role, "role:update", "Replace a custom role's statements", body: RoleInput, returns: RoleView;
-    delete "/roles/{name}" => delete_role, "role:delete", "Delete a custom role", returns: Deleted;
-    get "/tokens" => list_tokens, "token:read", "List API tokens (your own; all with token:read)", returns: Vec<TokenView>;
-    post "/tokens" => create_token, "token:create", "Create an API token, optionally scoped narrower than its owner (shown once)", body: TokenInput, returns: TokenView;
-    delete "/tokens/{id}" => delete_token, "token:delete", "Revoke an API token", returns: Deleted;
-    post "/auth/token" => sign_in, "", "Exchange an account's name and password for a new API token", body: SignInInput, returns: TokenView;
-    get "/me" => me, "-", "The caller's account, and the actions its token allows on `resource` (a check, not an attempt: nothing is audited)", returns: Me;
-    get "/audit" => list_audit, "audit:read", "Audit records, newest first (filters: resource prefix, before, limit)", returns: AuditPage;
-    get "/audit/verify" => verify_audit, "audit:verify", "Recompute the audit hash chain and report the first broken link", returns: ChainReportView;
+    get "/projects" => projects::list_projects, "project:read", "List projects", returns: Vec<Project>;
+    post "/projects" => projects::create_project, "project:create", "Create a project", body: ProjectInput, returns: Project;
+    get "/projects/{project}" => projects::get_project, "project:read", "Get a project", returns: Project;
+    put "/projects/{project}" => projects::update_project, "project:update", "Update a project's name or description", body: ProjectInput, returns: Project;
+    delete "/projects/{project}" => projects::delete_project, "project:delete", "Delete an empty project", returns: Deleted;
+    get "/projects/{project}/environments" => projects::list_environments, "env:read", "List a project's environments", returns: Vec<Environment>;
+    post "/projects/{project}/environments" => projects::create_environment, "env:create", "Create an environment", body: EnvironmentInput, returns: Environment;
+    get "/projects/{project}/environments/{env}" => projects::get_environment, "env:read", "Get an environment", returns: Environment;
+    put "/projects/{project}/environments/{env}" => projects::update_environment, "env:update", "Update an environment", body: EnvironmentInput, returns: Environment;
+    delete "/projects/{project}/environments/{env}" => projects::delete_environment, "env:delete", "Delete an environment with its targeting, segments and SDK keys", returns: Deleted;
+    get "/projects/{project}/flags" => flags::list_flags, "flag:read", "List flags (filters: q, tag, kind, archived)", returns: Vec<FlagView>;
+    post "/projects/{project}/flags" => flags::create_flag, "flag:create", "Create a flag", body: FlagInput, returns: FlagView;
+    get "/projects/{project}/flags/{flag}" => flags::get_flag, "flag:read", "Get a flag with the targeting of every environment the caller may read", returns: FlagView;
+    put "/projects/{project}/flags/{flag}" => flags::update_flag, "flag:update", "Update a flag's variations, schema and metadata", body: FlagInput, returns: FlagView;
+    delete "/projects/{project}/flags/{flag}" => flags::delete_flag, "flag:delete", "Delete a flag in every environment", returns: Deleted;
+    get "/projects/{project}/environments/{env}/flags/{flag}" => flags::get_targeting, "flag:read", "Get a flag's targeting in one environment", returns: TargetingView;
+    put "/projects/{project}/environments/{env}/flags/{flag}" => flags::update_targeting, "flag:update", "Replace a flag's targeting in one environment", body: TargetingInput, returns: TargetingView;
+    post "/projects/{project}/environments/{env}/flags/{flag}/toggle" => flags::toggle_flag, "flag:toggle", "Turn a flag on or off in one environment (flips it when `on` is absent)", body: ToggleInput, returns: TargetingView;
+    get "/projects/{project}/environments/{env}/flags/{flag}/evaluations" => insights::flag_evaluations, "flag:read", "A flag's evaluations per minute, version, variation and reason (from, to: Unix ms; default the last 24 h)", returns: Vec<EvaluationPoint>;
+    get "/projects/{project}/environments/{env}/flags/{flag}/exposures" => insights::flag_exposures, "flag:read", "Contexts exposed to a flag, most recently seen first (filters: variation, from, to, limit)", returns: Vec<ExposedContextView>;
+    get "/projects/{project}/environments/{env}/flags/{flag}/metrics" => insights::flag_metrics, "flag:read", "Each metric's count, sum, mean and standard deviation per variation cohort of a flag (from, to)", returns: Vec<CohortStatistics>;
+    post "/projects/{project}/environments/{env}/flags/{flag}/kill" => releases::kill_flag, "flag:toggle", "Kill switch: turn a flag off in one environment and abort its active releases there", body: ActionInput, returns: Killed;
+    get "/projects/{project}/environments/{env}/flags/{flag}/triggers" => releases::list_triggers, "trigger:read", "List a flag's kill triggers", returns: Vec<Trigger>;
+    post "/projects/{project}/environments/{env}/flags/{flag}/triggers" => releases::create_trigger, "trigger:create", "Create a kill trigger URL (shown once) that an alerting system can POST to", body: TriggerInput, returns: Trigger;
+    delete "/projects/{project}/environments/{env}/flags/{flag}/triggers/{id}" => releases::delete_trigger, "trigger:delete", "Delete a kill trigger", returns: Deleted;
+    post "/triggers/{secret}" => releases::call_trigger, "", "Call a kill trigger: the URL's secret is the credential", body: ActionInput, returns: Killed;
+    get "/projects/{project}/environments/{env}/releases" => releases::list_releases, "release:read", "List releases, newest first", returns: Vec<Release>;
+    post "/projects/{project}/environments/{env}/releases" => releases::start_release, "release:create", "Start (or schedule) a guarded release of a flag", body: ReleaseInput, returns: ReleaseStatus;
+    get "/projects/{project}/environments/{env}/releases/{id}" => releases::get_release, "release:read", "A release's status: stage, cohorts, each guardrail's evidence, next decision", returns: ReleaseStatus;
+    post "/projects/{project}/environments/{env}/releases/{id}/pause" => releases::pause_release, "release:update", "Hold a release until resumed (no timeout)", body: ActionInput, returns: ReleaseStatus;
+    post "/projects/{project}/environments/{env}/releases/{id}/resume" => releases::resume_release, "release:update", "Resume a held release", body: ActionInput, returns: ReleaseStatus;
+    post "/projects/{project}/environments/{env}/releases/{id}/advance" => releases::advance_release, "release:update", "Go to the next stage now (or complete after the last)", body: ActionInput, returns: ReleaseStatus;
+    post "/projects/{project}/environments/{env}/releases/{id}/rollback" => releases::roll_back_release, "release:update", "Roll back: restore the flag's serving from before the release", body: ActionInput, returns: ReleaseStatus;
+    post "/projects/{project}/environments/{env}/releases/{id}/abort" => releases::abort_release, "release:update", "Abort: stop the release and restore the previous serving", body: ActionInput, returns: ReleaseStatus;
+    get "/projects/{project}/webhooks" => releases::list_webhooks, "webhook:read", "List a project's webhooks", returns: Vec<WebhookView>;
+    post "/projects/{project}/webhooks" => releases::create_webhook, "webhook:create", "Subscribe a URL to release and kill events (HMAC-signed; the secret is shown once)", body: WebhookInput, returns: WebhookView;
+    delete "/projects/{project}/webhooks/{id}" => releases::delete_webhook, "webhook:delete", "Delete a webhook", returns: Deleted;
+    get "/projects/{project}/environments/{env}/segments" => segments::list_segments, "segment:read", "List segments", returns: Vec<SegmentView>;
+    post "/projects/{project}/environments/{env}/segments" => segments::create_segment, "segment:create", "Create a segment", body: SegmentInput, returns: SegmentView;
+    get "/projects/{project}/environments/{env}/segments/{segment}" => segments::get_segment, "segment:read", "Get a segment", returns: SegmentView;
+    put "/projects/{project}/environments/{env}/segments/{segment}" => segments::update_segment, "segment:update", "Replace a segment", body: SegmentInput, returns: SegmentView;
+    delete "/projects/{project}/environments/{env}/segments/{segment}" => segments::delete_segment, "segment:delete", "Delete a segment", returns: Deleted;
+    get "/projects/{project}/environments/{env}/sdk-keys" => access::list_sdk_keys, "sdk-key:read", "List an environment's SDK keys", returns: Vec<SdkKeyView>;
+    post "/projects/{project}/environments/{env}/sdk-keys" => access::create_sdk_key, "sdk-key:create", "Create a server or client SDK key (the key is shown once)", body: SdkKeyInput, returns: SdkKeyView;
+    delete "/projects/{project}/environments/{env}/sdk-keys/{id}" => access::delete_sdk_key, "sdk-key:delete", "Revoke an SDK key", returns: Deleted;
+    get "/accounts" => access::list_accounts, "account:read", "List accounts", returns: Vec<AccountView>;
+    post "/accounts" => access::create_account, "account:create", "Create an account", body: AccountInput, returns: AccountView;
+    get "/accounts/{name}" => access::get_account, "account:read", "Get an account", returns: AccountView;
+    put "/accounts/{name}" => access::update_account, "account:update", "Update an account's roles, password or disabled state", body: AccountInput, returns: AccountView;
+    delete "/accounts/{name}" => access::delete_account, "account:delete", "Delete an account", returns: Deleted;
+    get "/roles" => access::list_roles, "role:read", "List roles, built-in and custom", returns: Vec<RoleView>;
+    post "/roles" => access::create_role, "role:create", "Create a custom role", body: RoleInput, returns: RoleView;
+    get "/roles/{name}" => access::get_role, "role:read", "Get a role", returns: RoleView;
+    put "/roles/{name}" => access::update_role, "role:update", "Replace a custom role's statements", body: RoleInput, returns: RoleView;
+    delete "/roles/{name}" => access::delete_role, "role:delete", "Delete a custom role", returns: Deleted;
+    get "/tokens" => access::list_tokens, "token:read", "List API tokens (your own; all with token:read)", returns: Vec<TokenView>;
+    post "/tokens" => access::create_token, "token:create", "Create an API token, optionally scoped narrower than its owner (shown once)", body: TokenInput, returns: TokenView;
+    delete "/tokens/{id}" => access::delete_token, "token:delete", "Revoke an API token", returns: Deleted;
+    post "/auth/token" => access::sign_in, "", "Exchange an account's name and password for a new API token", body: SignInInput, returns: TokenView;
+    get "/me" => access::me, "-", "The caller's account, and the actions its token allows on `resource` (a check, not an attempt: nothing is audited)", returns: Me;
+    get "/audit" => audit::list_audit, "audit:read", "Audit records, newest first (filters: resource prefix, before, limit)", returns: AuditPage;
+    get "/audit/verify" => audit::verify_audit, "audit:verify", "Recompute the audit hash chain and report the first broken link", returns: ChainReportView;
 }
 
 pub fn router() -> Router<Arc<AppState>> {
@@ -131,7 +147,7 @@ pub fn router() -> Router<Arc<AppState>> {
 }
 
 /// A deleted resource's address.
-#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[derive(Debug, serde::Serialize, schemars::JsonSchema, serde::Deserialize)]
 pub struct Deleted {
     pub deleted: String,
 }

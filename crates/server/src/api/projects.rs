@@ -35,7 +35,7 @@ pub struct ProjectBody {
     pub description: String,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema, Deserialize)]
 pub struct Project {
     #[serde(flatten)]
     pub body: ProjectBody,
@@ -220,7 +220,7 @@ pub struct EnvironmentBody {
     pub critical: bool,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema, Deserialize)]
 pub struct Environment {
     pub project: String,
     #[serde(flatten)]

@@ -23,7 +23,7 @@ use crate::validate::EnvData;
 use crate::webhooks::{EVENT_TYPES, Webhook};
 
 /// A release with what the guard sees now.
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema, Deserialize)]
 pub struct ReleaseStatus {
     #[serde(flatten)]
     pub release: Release,
@@ -36,7 +36,7 @@ pub struct ReleaseStatus {
 }
 
 /// The optional body of a release action, a kill or a trigger call.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Default, Deserialize, JsonSchema, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActionInput {
     #[serde(default)]
@@ -382,7 +382,7 @@ pub struct Trigger {
     pub url: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Default, Deserialize, JsonSchema, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TriggerInput {
     #[serde(default)]
@@ -519,7 +519,7 @@ pub async fn call_trigger(
 }
 
 /// A webhook as the API shows it (the secret only at creation).
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema, Deserialize)]
 pub struct WebhookView {
     pub id: String,
     pub url: String,
@@ -539,7 +539,7 @@ fn webhook_view(hook: Webhook, with_secret: bool) -> WebhookView {
     }
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, JsonSchema, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookInput {
     pub url: String,

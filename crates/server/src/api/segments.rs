@@ -15,7 +15,7 @@ use crate::error::{ApiError, ApiResult, Code};
 use crate::resources::{self as res, env_scope};
 use crate::validate::{EnvData, no_new_problems};
 
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, JsonSchema, Serialize)]
 pub struct SegmentInput {
     #[serde(flatten)]
     pub segment: Segment,
@@ -25,7 +25,7 @@ pub struct SegmentInput {
     pub comment: Option<String>,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema, Deserialize)]
 pub struct SegmentView {
     pub environment: String,
     #[serde(flatten)]
