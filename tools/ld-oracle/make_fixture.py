@@ -1,5 +1,5 @@
-# Writes the inputs of crates/engine/tests/fixtures/launchdarkly.json (run from the repository root);
-# then `cargo run -p ld-oracle -- crates/engine/tests/fixtures/launchdarkly.json` fills in `expect`.
+# Writes the inputs of crates/import/tests/fixtures/launchdarkly.json (run from the repository root);
+# then `cargo run -p ld-oracle -- crates/import/tests/fixtures/launchdarkly.json` fills in `expect`.
 import json, random
 random.seed(7)
 def flag(key, variations, **kw):
@@ -113,7 +113,7 @@ for i in range(160):
 cases = [{"flag": k, "context": i} for k in flags for i in range(60)]
 cases += [{"flag": k, "context": i} for k in ["rollout", "rollout-seed", "rollout-negative-seed", "rollout-org", "experiment", "experiment-org", "op-segment-weighted", "op-segment-org", "multi-rule", "rollout-bucketby", "rollout-bucketby-email"] for i in range(60, len(contexts))]
 cases.append({"flag": "nonexistent", "context": 0})
-doc = {"about": "LaunchDarkly flags, segments and contexts; `expect` of every case was computed by the launchdarkly-server-sdk-evaluation crate 2.2.1 itself (tools/ld-oracle). Regenerate: cargo run -p ld-oracle -- crates/engine/tests/fixtures/launchdarkly.json",
+doc = {"about": "LaunchDarkly flags, segments and contexts; `expect` of every case was computed by the launchdarkly-server-sdk-evaluation crate 2.2.1 itself (tools/ld-oracle). Regenerate: cargo run -p ld-oracle -- crates/import/tests/fixtures/launchdarkly.json",
        "data": {"flags": flags, "segments": segments}, "contexts": contexts, "cases": cases}
-json.dump(doc, open("crates/engine/tests/fixtures/launchdarkly.json", "w"))
+json.dump(doc, open("crates/import/tests/fixtures/launchdarkly.json", "w"))
 print(len(cases))

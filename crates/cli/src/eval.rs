@@ -9,8 +9,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 use serde_json::{Value, json};
-use switchyard_engine::import::{launchdarkly, unleash};
 use switchyard_engine::{Context, Dataset, Env, ErrorKind, Evaluation, Snapshot, ValueType};
+use switchyard_import::{launchdarkly, native, unleash};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -93,8 +93,9 @@ pub fn load(args: &DataArgs) -> anyhow::Result<Dataset> {
         serde_json::from_str(&text).with_context(|| format!("{} is not JSON", args.data.display()))
     };
     Ok(match args.format {
-        Format::Native => Dataset::from_text(&text)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", args.data.display()))?,
+        Format::Native => {
+            native::from_text(&text).map_err(|e| anyhow::anyhow!("{}: {e}", args.data.display()))?
+        }
         Format::Launchdarkly => launchdarkly::import(&parse_json()?)?,
         Format::Unleash => unleash::import(&parse_json()?)?,
     })

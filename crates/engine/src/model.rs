@@ -1,6 +1,7 @@
-//! The serializable flag model: what people write (JSON or YAML), what the API stores and what
-//! the snapshot format carries. Plain data with no behaviour beyond (de)serialization and
-//! normalisation; [`crate::compile`] turns it into something fast to evaluate.
+//! The serializable flag model: what people write (JSON here; YAML through `switchyard-import`),
+//! what the API stores and what the snapshot format carries. Plain data with no behaviour beyond
+//! (de)serialization and normalisation; [`crate::compile`] turns it into something fast to
+//! evaluate.
 //!
 //! A [`Flag`] here is one environment's view of a flag: shared variations plus that environment's
 //! targeting. [`FlagDefinition`] is the project-level flag with targeting per environment.
@@ -448,15 +449,10 @@ pub struct Dataset {
 }
 
 impl Dataset {
-    /// Parses JSON or YAML (JSON is YAML, but JSON errors read better, so try it first).
-    pub fn from_text(text: &str) -> Result<Dataset, String> {
-        let mut data: Dataset = match serde_json::from_str(text) {
-            Ok(data) => data,
-            Err(json_err) if text.trim_start().starts_with('{') => {
-                return Err(json_err.to_string());
-            }
-            Err(_) => serde_yaml::from_str(text).map_err(|e| e.to_string())?,
-        };
+    /// Parses JSON and fills defaults ([`Dataset::normalize`]). YAML files are read by
+    /// `switchyard-import`, which keeps YAML out of the engine.
+    pub fn from_json(text: &str) -> Result<Dataset, String> {
+        let mut data: Dataset = serde_json::from_str(text).map_err(|e| e.to_string())?;
         data.normalize();
         Ok(data)
     }
@@ -542,75 +538,12 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    const YAML: &str = r#"
-flags:
-  - key: new-checkout
-    kind: boolean
-    salt: f3a9c1
-    variations: [{key: off, value: false}, {value: true}]
-    on: true
-    off_variation: 0
-    prerequisites: [{key: base, variation: 1}, {key: other, variations: [0, 2]}]
-    targets: [{variation: 1, values: [alice]}]
-    rules:
-      - id: eu
-        condition:
-          all:
-            - {kind: tenant, attribute: /billing/plan, op: in, values: [gold]}
-            - {not: {attribute: country, op: equals, values: [US], negate: true}}
-            - {any: [{percentage: {weight: 5000}}, {attribute: x, op: frobnicate}]}
-        serve: {rollout: {variations: [{variation: 0, weight: 95000}, {variation: 1, weight: 5000}], bucket_by: /org/id}}
-    fallthrough: {variation: 0}
-segments:
-  - key: beta
-    included: [{values: [carol]}]
-    rules: [{condition: {attribute: email, op: ends_with, values: ["@beta.example"]}}]
-"#;
-
-    #[test]
-    fn yaml_parses_and_json_round_trips() {
-        let data = Dataset::from_text(YAML).unwrap();
-        let flag = &data.flags[0];
-        assert_eq!(
-            flag.variations[1].key, "1",
-            "missing keys default to the index"
-        );
-        assert_eq!(flag.targeting.prerequisites[0].variations, [1]);
-        assert_eq!(flag.targeting.prerequisites[1].variations, [0, 2]);
-        assert_eq!(flag.targeting.targets[0].kind, "user");
-        let Condition::All(all) = &flag.targeting.rules[0].condition else {
-            panic!()
-        };
-        let Condition::Not(not) = &all[1] else {
-            panic!()
-        };
-        let Condition::Clause(clause) = not.as_ref() else {
-            panic!()
-        };
-        assert_eq!((clause.op.clone(), clause.negate), (Operator::In, true));
-        let Condition::Any(any) = &all[2] else {
-            panic!()
-        };
-        assert!(
-            matches!(&any[1], Condition::Clause(c) if c.op == Operator::Unknown("frobnicate".into()))
-        );
-
-        let json = serde_json::to_string(&data).unwrap();
-        let again = Dataset::from_text(&json).unwrap();
-        assert_eq!(again, data);
-        assert!(
-            json.contains(r#""op":"frobnicate""#),
-            "unknown operators keep their name"
-        );
-        assert!(json.contains(r#"{"percentage":{"weight":5000"#));
-    }
-
     #[test]
     fn bad_input_gets_a_message_that_says_where() {
-        let err = Dataset::from_text(r#"{"flags":[{"key":"f","kind":"boolean","variations":[],"fallthrough":{"variation":0},"rules":[{"condition":5,"serve":{"variation":0}}]}]}"#)
+        let err = Dataset::from_json(r#"{"flags":[{"key":"f","kind":"boolean","variations":[],"fallthrough":{"variation":0},"rules":[{"condition":5,"serve":{"variation":0}}]}]}"#)
             .unwrap_err();
         assert!(err.contains("a condition must be an object"), "{err}");
-        let err = Dataset::from_text(r#"{"flags":[{"key":"f","kind":"colour","variations":[],"fallthrough":{"variation":0}}]}"#)
+        let err = Dataset::from_json(r#"{"flags":[{"key":"f","kind":"colour","variations":[],"fallthrough":{"variation":0}}]}"#)
             .unwrap_err();
         assert!(err.contains("colour"), "{err}");
         let err = serde_json::from_value::<Prerequisite>(json!({"key": "p"})).unwrap_err();

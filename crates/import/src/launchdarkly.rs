@@ -8,14 +8,14 @@
 //! segment store that the engine does not have: they import as segments that match no one.
 
 use serde_json::{Map, Value};
-
-use super::ImportError;
-use crate::context::{Context, ContextError, SingleContext};
-use crate::model::{
+use switchyard_engine::context::{Context, ContextError, SingleContext};
+use switchyard_engine::model::{
     Clause, Condition, Dataset, Dialect, Flag, FlagKind, KeyList, Operator, Percentage,
     Prerequisite, Rollout, Rule, Segment, SegmentRule, Serve, Target, Targeting, Variation,
     WeightedVariation,
 };
+
+use crate::ImportError;
 
 /// Imports flags and segments; deleted ones (tombstones) are left out.
 pub fn import(data: &Value) -> Result<Dataset, ImportError> {

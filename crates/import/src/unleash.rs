@@ -10,15 +10,15 @@
 //! prerequisites. [`variant`] turns a result back into Unleash's variant object.
 
 use serde_json::{Map, Value, json};
-
-use super::ImportError;
-use crate::compile::CompiledFlag;
-use crate::context::{Context, ContextError, SingleContext};
-use crate::eval::Evaluation;
-use crate::model::{
+use switchyard_engine::compile::CompiledFlag;
+use switchyard_engine::context::{Context, ContextError, SingleContext};
+use switchyard_engine::eval::Evaluation;
+use switchyard_engine::model::{
     Clause, Condition, Dataset, Dialect, Flag, FlagKind, Operator, Percentage, Prerequisite,
     Rollout, Rule, Segment, SegmentRule, Serve, Targeting, Variation, WeightedVariation,
 };
+
+use crate::ImportError;
 
 /// Variation 0: the feature is not enabled for the context.
 const NOT_ENABLED: usize = 0;

@@ -6,8 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use serde_json::{Map, Value, json};
-use switchyard_engine::import::launchdarkly;
 use switchyard_engine::{Env, Evaluation, Reason, Snapshot};
+use switchyard_import::launchdarkly;
 
 /// Our evaluation written as LaunchDarkly writes an evaluation detail.
 fn as_launchdarkly(evaluation: &Evaluation) -> Value {

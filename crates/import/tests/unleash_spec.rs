@@ -5,8 +5,8 @@
 use switchyard_testkit as shared;
 
 use serde_json::Value;
-use switchyard_engine::import::unleash;
 use switchyard_engine::{Context, Env, Snapshot};
+use switchyard_import::unleash;
 
 /// An Unleash context as an OpenFeature one: `userId` becomes `targetingKey` and properties
 /// become top-level attributes. `None` without a `userId` (no targeting key to send).
