@@ -1,0 +1,97 @@
+//! Where a context falls in a rollout or a percentage: its bucket in its flag's dialect, and the
+//! rollout slice that bucket selects.
+
+use serde_json::Value;
+
+use super::{Env, RolloutInfo};
+use crate::compile::{BucketSource, CompiledRollout, PrefixHasher};
+use crate::context::{AttributePath, Context, SingleContext};
+use crate::hash;
+use crate::model::Dialect;
+
+/// Picks the rollout slice for the context: the first whose running total exceeds its bucket.
+pub(super) fn place(rollout: &CompiledRollout, ctx: &Context, env: &Env) -> (usize, RolloutInfo) {
+    let source = &rollout.bucket;
+    let bucket = bucket_of(source, ctx, env);
+    let slice = rollout
+        .slices
+        .iter()
+        .find(|slice| match bucket {
+            Some(Bucket::Int(b)) => b < slice.cumulative,
+            Some(Bucket::LaunchDarkly(b)) => b < slice.cumulative_f32,
+            None => false,
+        })
+        // LaunchDarkly: weights short of 100 % leave the remainder to the last slice.
+        .or(rollout.slices.last());
+    let bucket_units = match bucket {
+        Some(Bucket::Int(b)) => b,
+        Some(Bucket::LaunchDarkly(b)) => (b * 100_000.0) as u32,
+        None => 0,
+    };
+    match slice {
+        Some(slice) => (
+            slice.variation,
+            RolloutInfo {
+                bucket: bucket_units,
+                in_experiment: rollout.experiment
+                    && !slice.untracked
+                    && ctx.part(&source.kind).is_some(),
+            },
+        ),
+        None => (
+            0,
+            RolloutInfo {
+                bucket: bucket_units,
+                in_experiment: false,
+            },
+        ),
+    }
+}
+
+pub(super) enum Bucket {
+    Int(u32),
+    LaunchDarkly(f32),
+}
+
+/// The context's bucket. A context with nothing to bucket by (missing kind or attribute, or a
+/// value that is neither a string nor an integer) sits where its dialect puts it: natively at
+/// 99999, the end of the range, so it is never in a small percentage; for LaunchDarkly at 0; for
+/// Unleash nowhere (`None`: not in any percentage).
+pub(super) fn bucket_of(source: &BucketSource, ctx: &Context, env: &Env) -> Option<Bucket> {
+    let part = ctx.part(&source.kind);
+    let attribute = part.and_then(|p| source.attributes.iter().find_map(|path| present(p, path)));
+    let mut digits = [0u8; 20];
+    let integer = |n: &serde_json::Number| match source.dialect {
+        Dialect::LaunchDarkly => n.as_f64().and_then(hash::launchdarkly_bucketable_int),
+        _ => n.as_i64(),
+    };
+    let value: Option<&str> = match attribute {
+        Some(Value::String(s)) => Some(s),
+        Some(Value::Number(n)) => integer(n).map(|i| hash::format_i64(i, &mut digits)),
+        Some(_) => None,
+        None if source.then_random => Some(hash::format_i64(i64::from(env.random), &mut digits)),
+        None => None,
+    };
+    let Some(value) = value else {
+        return match source.dialect {
+            Dialect::Native => Some(Bucket::Int(99_999)),
+            Dialect::LaunchDarkly => Some(Bucket::LaunchDarkly(0.0)),
+            Dialect::Unleash => None,
+        };
+    };
+    Some(match (&source.hasher, source.dialect) {
+        (PrefixHasher::Sha1(sha), _) => {
+            Bucket::LaunchDarkly(hash::launchdarkly_bucket_from(sha, value))
+        }
+        (PrefixHasher::Murmur3(murmur), Dialect::Unleash) => {
+            Bucket::Int(murmur.finish_with(value.as_bytes()) % source.modulus)
+        }
+        (PrefixHasher::Murmur3(murmur), _) => Bucket::Int(hash::native_bucket_of_hash(
+            murmur.finish_with(value.as_bytes()),
+        )),
+    })
+}
+
+fn present<'c>(part: &'c SingleContext, path: &AttributePath) -> Option<&'c Value> {
+    part.get(path).filter(|v| !v.is_null() && *v != "")
+}

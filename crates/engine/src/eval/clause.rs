@@ -1,0 +1,263 @@
+//! Conditions, clauses and segments: whether a context matches, and each operator's test of one
+//! attribute value.
+
+use std::net::IpAddr;
+
+use serde_json::Value;
+
+use super::bucket::{Bucket, bucket_of};
+use super::{Env, Malformed};
+use crate::compile::{CompiledClause, Cond, KeySet, NumberCmp, Snapshot, Test, number_of, time_of};
+use crate::context::Context;
+use crate::hash;
+use crate::model::Dialect;
+use crate::semver;
+
+impl Snapshot {
+    pub(super) fn matches(&self, cond: &Cond, ctx: &Context, env: &Env) -> Result<bool, Malformed> {
+        Ok(match cond {
+            Cond::AllClauses(clauses) => {
+                for clause in clauses.iter() {
+                    if !self.clause_matches(clause, ctx, env)? {
+                        return Ok(false);
+                    }
+                }
+                true
+            }
+            Cond::All(cs) => {
+                for c in cs.iter() {
+                    if !self.matches(c, ctx, env)? {
+                        return Ok(false);
+                    }
+                }
+                true
+            }
+            Cond::Any(cs) => {
+                for c in cs.iter() {
+                    if self.matches(c, ctx, env)? {
+                        return Ok(true);
+                    }
+                }
+                false
+            }
+            Cond::Not(c) => !self.matches(c, ctx, env)?,
+            Cond::Percentage { bucket, weight } => match bucket_of(bucket, ctx, env) {
+                Some(Bucket::Int(b)) => b < *weight,
+                Some(Bucket::LaunchDarkly(b)) => b < *weight as f32 / 100_000.0,
+                None => false,
+            },
+            Cond::Clause(clause) => self.clause_matches(clause, ctx, env)?,
+        })
+    }
+
+    #[inline]
+    fn clause_matches(
+        &self,
+        clause: &CompiledClause,
+        ctx: &Context,
+        env: &Env,
+    ) -> Result<bool, Malformed> {
+        if let Test::Segment(segments) = &clause.test {
+            let mut any = false;
+            for segment in segments.iter() {
+                match segment {
+                    Some(index) => any = any || self.segment_contains(*index, ctx, env)?,
+                    // Native data must reference segments that exist; imported data did not match.
+                    None if clause.dialect == Dialect::Native => return Err(Malformed),
+                    None => {}
+                }
+            }
+            return Ok(any != clause.negate);
+        }
+        if clause.dialect == Dialect::LaunchDarkly && clause.path.segments() == [Box::from("kind")]
+        {
+            // LaunchDarkly: a clause on `kind` tests every kind the context has.
+            let found = ctx
+                .parts()
+                .iter()
+                .filter_map(|p| p.attribute("kind"))
+                .any(|kind| clause.test.matches(kind, clause.dialect));
+            return Ok(found != clause.negate);
+        }
+        let part = ctx.part(&clause.kind);
+        let value = part.and_then(|p| p.get(&clause.path));
+        if let Test::Exists = clause.test {
+            return Ok(value.is_some_and(|v| !v.is_null()) != clause.negate);
+        }
+        let value = match value {
+            Some(Value::Null) | None => {
+                // A missing attribute never matches, negated or not, in every dialect (Unleash's
+                // `inverted` is imported as a logical `not` around the clause). Unleash alone
+                // reads a missing `currentTime` as the evaluation time.
+                let unleash_time = clause.dialect == Dialect::Unleash
+                    && part.is_some()
+                    && matches!(clause.test, Test::Before(_) | Test::After(_));
+                return Ok(unleash_time && clause.test.time_matches(env.now_ms) != clause.negate);
+            }
+            Some(v) => v,
+        };
+        if let Test::Never = clause.test {
+            return Ok(false);
+        }
+        let found = match value {
+            Value::Array(items) => items
+                .iter()
+                .any(|item| clause.test.matches(item, clause.dialect)),
+            single => clause.test.matches(single, clause.dialect),
+        };
+        Ok(found != clause.negate)
+    }
+
+    fn segment_contains(&self, index: usize, ctx: &Context, env: &Env) -> Result<bool, Malformed> {
+        let segment = &self.segments[index];
+        if segment.malformed {
+            return Err(Malformed);
+        }
+        let listed = |lists: &[(Box<str>, KeySet)]| {
+            lists
+                .iter()
+                .any(|(kind, keys)| ctx.part(kind).is_some_and(|p| keys.contains(p.key())))
+        };
+        if listed(&segment.included) {
+            return Ok(true);
+        }
+        if listed(&segment.excluded) {
+            return Ok(false);
+        }
+        for rule in segment.rules.iter() {
+            if self.matches(rule, ctx, env)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+impl Test {
+    /// Whether one (non-array, non-null) attribute value passes this test.
+    fn matches(&self, value: &Value, dialect: Dialect) -> bool {
+        match self {
+            Test::InStrings(keys) => value.as_str().is_some_and(|s| keys.contains(s)),
+            Test::InText(wanted, fold) => {
+                with_str(value, |s| wanted.iter().any(|w| eq_folded(s, w, *fold)))
+            }
+            Test::InValues(wanted) => wanted.iter().any(|w| json_equal(w, value)),
+            Test::StartsWith(wanted, fold) => value
+                .as_str()
+                .is_some_and(|s| wanted.iter().any(|w| starts_with(s, w, *fold))),
+            Test::EndsWith(wanted, fold) => value
+                .as_str()
+                .is_some_and(|s| wanted.iter().any(|w| ends_with(s, w, *fold))),
+            Test::Contains(wanted, fold) => value
+                .as_str()
+                .is_some_and(|s| wanted.iter().any(|w| contains(s, w, *fold))),
+            Test::Matches(regexes) => value
+                .as_str()
+                .is_some_and(|s| regexes.iter().any(|r| r.is_match(s))),
+            Test::Number(cmp, wanted) => number_of(value, dialect)
+                .is_some_and(|n| wanted.iter().any(|w| compare(*cmp, n.partial_cmp(w)))),
+            Test::Before(_) | Test::After(_) => {
+                time_of(value).is_some_and(|t| self.time_matches(t))
+            }
+            Test::Semver(cmp, wanted) => {
+                let lenient = dialect != Dialect::Unleash;
+                value
+                    .as_str()
+                    .and_then(|s| semver::parse(s, lenient))
+                    .is_some_and(|v| wanted.iter().any(|w| compare(*cmp, v.partial_cmp(w))))
+            }
+            Test::InCidr(nets) => value
+                .as_str()
+                .and_then(|s| s.trim().parse::<IpAddr>().ok())
+                .is_some_and(|ip| {
+                    // Unleash never matches an IPv4 network against an IPv4-mapped IPv6 address.
+                    let contains = if dialect == Dialect::Unleash {
+                        crate::cidr::IpNet::contains_same_family
+                    } else {
+                        crate::cidr::IpNet::contains
+                    };
+                    nets.iter().any(|n| contains(n, ip))
+                }),
+            Test::Exists | Test::Segment(_) | Test::Never => false,
+        }
+    }
+
+    fn time_matches(&self, t: i64) -> bool {
+        match self {
+            Test::Before(times) => times.iter().any(|w| t < *w),
+            Test::After(times) => times.iter().any(|w| t > *w),
+            _ => false,
+        }
+    }
+}
+
+fn compare(cmp: NumberCmp, ordering: Option<std::cmp::Ordering>) -> bool {
+    use std::cmp::Ordering::*;
+    matches!(
+        (cmp, ordering),
+        (NumberCmp::Eq, Some(Equal))
+            | (NumberCmp::Lt, Some(Less))
+            | (NumberCmp::Lte, Some(Less | Equal))
+            | (NumberCmp::Gt, Some(Greater))
+            | (NumberCmp::Gte, Some(Greater | Equal))
+    )
+}
+
+/// JSON equality where numbers compare by value (`1` equals `1.0`).
+fn json_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        _ => a == b,
+    }
+}
+
+/// Calls `f` with the value as a string: strings as they are, numbers and booleans as written.
+fn with_str(value: &Value, f: impl Fn(&str) -> bool) -> bool {
+    match value {
+        Value::String(s) => f(s),
+        Value::Bool(b) => f(if *b { "true" } else { "false" }),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => f(hash::format_i64(i, &mut [0u8; 20])),
+            None => false,
+        },
+        _ => false,
+    }
+}
+
+fn folded(s: &str) -> impl DoubleEndedIterator<Item = char> + '_ {
+    s.chars().flat_map(char::to_lowercase)
+}
+
+/// `wanted` is already lower-cased at compile time when `fold` is set.
+fn eq_folded(s: &str, wanted: &str, fold: bool) -> bool {
+    if fold {
+        folded(s).eq(wanted.chars())
+    } else {
+        s == wanted
+    }
+}
+
+fn starts_with(s: &str, prefix: &str, fold: bool) -> bool {
+    if !fold {
+        return s.starts_with(prefix);
+    }
+    let mut chars = folded(s);
+    prefix.chars().all(|c| chars.next() == Some(c))
+}
+
+fn ends_with(s: &str, suffix: &str, fold: bool) -> bool {
+    if !fold {
+        return s.ends_with(suffix);
+    }
+    let mut chars = s.chars().rev().flat_map(|c| c.to_lowercase().rev());
+    suffix.chars().rev().all(|c| chars.next() == Some(c))
+}
+
+fn contains(s: &str, needle: &str, fold: bool) -> bool {
+    if !fold {
+        return s.contains(needle);
+    }
+    s.char_indices()
+        .any(|(i, _)| starts_with(&s[i..], needle, true))
+        || needle.is_empty()
+}
