@@ -126,7 +126,7 @@ pub async fn run_serve(args: &ServeArgs) -> anyhow::Result<()> {
         ofrep_rate_limit: args.ofrep_rate_limit,
         ..DeliveryConfig::default()
     };
-    let guard = switchyard_server::guard::GuardConfig {
+    let guard = switchyard_server::releases::GuardConfig {
         interval: std::time::Duration::from_millis(args.guard_interval_ms.max(50)),
     };
     let state = AppState::with_config(store.clone(), delivery, guard);

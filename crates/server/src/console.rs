@@ -108,5 +108,5 @@ async fn changes(ctx: Ctx) -> ApiResult<Response> {
         let frame = format!("event: change\ndata: {data}\n\n");
         Some((Ok(Bytes::from(frame)), open))
     }));
-    Ok(crate::sdk_routes::sse_response(body))
+    Ok(crate::delivery::sse_response(body))
 }

@@ -16,9 +16,9 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use serde_json::json;
 
-use crate::AppState;
 use crate::delivery::Delivery;
 use crate::error::{ApiError, REQUEST_ID};
+use switchyard_store::Store;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -60,7 +60,7 @@ impl Default for Metrics {
             "HTTP request latency by route",
             durations.clone(),
         );
-        let seed = u64::from_str_radix(&crate::auth::random_hex(8), 16).unwrap_or_default();
+        let seed = u64::from_str_radix(&crate::access::random_hex(8), 16).unwrap_or_default();
         Metrics {
             registry,
             request_ids: switchyard_engine::RandomSource::new(seed),
@@ -98,15 +98,16 @@ pub fn health_and_metrics() -> axum::Router<Arc<Metrics>> {
         .route("/metrics", get(metrics))
 }
 
-/// The control plane's `/readyz`.
-pub fn router() -> axum::Router<Arc<AppState>> {
-    axum::Router::new().route("/readyz", get(readyz))
+/// The control plane's `/readyz`: ready only when `store` answers and is migrated.
+pub fn readiness(store: Store) -> axum::Router {
+    axum::Router::new()
+        .route("/readyz", get(readyz))
+        .with_state(store)
 }
 
-/// Ready only when the store answers and is migrated.
-async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    let backend = state.store.backend();
-    match state.store.ready().await {
+async fn readyz(State(store): State<Store>) -> Response {
+    let backend = store.backend();
+    match store.ready().await {
         Ok(true) => Json(json!({"ready": true, "storage": backend})).into_response(),
         Ok(false) => (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -30,10 +30,12 @@ use serde_json::{Value, json};
 use switchyard_sdk::events::EventsConfig;
 use switchyard_sdk::{Client, DataSource, SyncStatus, UpstreamState};
 
-use crate::api::access::SdkKeyKind;
-use crate::auth::{SERVER_KEY_PREFIX, parse_secret};
+use crate::access::{SERVER_KEY_PREFIX, SdkKeyKind, parse_secret};
 use crate::delivery::{Delivery, DeliveryConfig, SdkAccess, events_token};
 use crate::ops::Metrics;
+use crate::serving::{delivery_app, serve_router};
+use crate::state::TASK_DRAIN_DEADLINE;
+use crate::tasks::Tasks;
 
 /// The listening address `switchyard relay` uses by default (next to `serve`'s).
 pub const DEFAULT_RELAY_LISTEN: &str = "127.0.0.1:8471";
@@ -65,6 +67,7 @@ pub struct Relay {
     pub delivery: Arc<Delivery>,
     pub metrics: Arc<Metrics>,
     followers: Vec<Follower>,
+    tasks: Tasks,
 }
 
 /// One environment followed upstream.
@@ -96,7 +99,8 @@ impl Relay {
         if keys.is_empty() {
             return Err("give the relay at least one server SDK key (--sdk-key)".into());
         }
-        let delivery = Delivery::for_relay(keys.clone(), config.delivery.clone());
+        let tasks = Tasks::default();
+        let delivery = Delivery::for_relay(keys.clone(), config.delivery.clone(), tasks.clone());
         let mut metrics = Metrics::default();
         metrics.register_delivery(&delivery);
         let connected = Family::<KeyLabels, Gauge>::default();
@@ -137,7 +141,7 @@ impl Relay {
                 .build()
                 .await;
             delivery.attach_recorder(&access.project, &access.env, client.events_recorder());
-            tokio::spawn(follow(
+            tasks.spawn(follow(
                 delivery.clone(),
                 access.clone(),
                 client.clone(),
@@ -150,6 +154,7 @@ impl Relay {
             delivery,
             metrics: Arc::new(metrics),
             followers,
+            tasks,
         }))
     }
 
@@ -165,12 +170,25 @@ impl Relay {
         true
     }
 
-    /// Stops following upstream (open downstream streams end through the delivery's close).
+    /// Stops following upstream (open downstream streams end through the delivery's close)
+    /// and waits for the followers to finish.
     pub async fn close(&self) {
         self.delivery.close();
         for follower in &self.followers {
             follower.client.close().await;
         }
+        let left = self.tasks.stop(TASK_DRAIN_DEADLINE).await;
+        if left > 0 {
+            tracing::warn!(
+                tasks = left,
+                "relay tasks still running after the shutdown deadline"
+            );
+        }
+    }
+
+    /// Background tasks still running (0 after [`serve`] returns).
+    pub fn running_tasks(&self) -> usize {
+        self.tasks.running()
     }
 
     /// Per key: where the data came from, the upstream connection and the data's age.
@@ -299,7 +317,7 @@ pub fn app(relay: Arc<Relay>) -> Router {
     let readiness = Router::new()
         .route("/readyz", get(readyz))
         .with_state(relay.clone());
-    crate::delivery_app(readiness, relay.delivery.clone(), relay.metrics.clone())
+    delivery_app(readiness, relay.delivery.clone(), relay.metrics.clone())
 }
 
 /// Ready when every key has data, from upstream or from disk; the body says which.
@@ -319,7 +337,7 @@ pub async fn serve(
     relay: Arc<Relay>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let result = crate::serve_router(
+    let result = serve_router(
         listener,
         app(relay.clone()),
         relay.delivery.clone(),

@@ -17,7 +17,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use switchyard_sdk::{Client, Context, EventsConfig};
 use switchyard_server::delivery::DeliveryConfig;
-use switchyard_server::guard::GuardConfig;
+use switchyard_server::releases::GuardConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Mutex;
 
@@ -317,7 +317,7 @@ async fn a_regression_rolls_back_by_itself(url: String) {
             .unwrap();
         assert_eq!(
             signature,
-            &switchyard_server::webhooks::signature("s3cret", t, body.as_bytes()),
+            &switchyard_server::releases::webhooks::signature("s3cret", t, body.as_bytes()),
             "{event}"
         );
         let payload: Value = serde_json::from_str(body).unwrap();

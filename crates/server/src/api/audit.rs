@@ -6,9 +6,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::Ctx;
+use super::ctx::Ctx;
+use crate::access::Action;
+use crate::access::resources::AUDIT;
 use crate::error::{ApiError, ApiResult};
-use crate::resources::AUDIT;
 
 #[derive(Debug, Deserialize)]
 pub struct AuditQuery {
@@ -58,7 +59,7 @@ pub struct ChainReportView {
 }
 
 pub async fn list_audit(ctx: Ctx, Query(query): Query<AuditQuery>) -> ApiResult<Json<AuditPage>> {
-    ctx.authorize("audit:read", AUDIT).await?;
+    ctx.authorize(Action::AuditRead, AUDIT).await?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let rows = ctx
         .state
@@ -93,7 +94,7 @@ pub async fn list_audit(ctx: Ctx, Query(query): Query<AuditQuery>) -> ApiResult<
 }
 
 pub async fn verify_audit(ctx: Ctx) -> ApiResult<Json<ChainReportView>> {
-    ctx.authorize("audit:verify", AUDIT).await?;
+    ctx.authorize(Action::AuditVerify, AUDIT).await?;
     let report = ctx.state.store.verify_audit_chain().await?;
     Ok(Json(ChainReportView {
         ok: report.ok,

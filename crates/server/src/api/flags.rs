@@ -8,14 +8,17 @@ use axum::http::StatusCode;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use switchyard_engine::model::{FlagKind, Targeting, Variation};
-use switchyard_store::{Expected, Write};
+use switchyard_store::Expected;
 
+use super::ctx::{Body, Change, Ctx, Deleted, check_key, optional_body};
 use super::projects::{CommentQuery, already_exists, load_environment, load_project};
-use super::{Body, Change, Ctx, Deleted, check_key, expect_version, parse_doc, to_json};
-use crate::auth::random_hex;
+use crate::access::resources as res;
+use crate::access::{Action, random_hex};
 use crate::error::{ApiError, ApiResult, Code};
-use crate::resources::{self as res, env_scope};
-use crate::validate::{EnvData, FlagSpec, no_new_problems};
+use crate::records::{
+    self, EnvData, EnvFlag, EnvironmentRecord, FlagSpec, Record, env_scope, expect_version,
+    no_new_problems,
+};
 
 #[derive(Debug, Deserialize, JsonSchema, Serialize)]
 pub struct FlagInput {
@@ -87,7 +90,7 @@ async fn environments(ctx: &Ctx, project: &str) -> ApiResult<Vec<String>> {
     Ok(ctx
         .state
         .store
-        .list("environment", project)
+        .list(EnvironmentRecord::KIND, project)
         .await?
         .into_iter()
         .map(|d| d.key)
@@ -104,7 +107,7 @@ async fn flag_view(
 ) -> ApiResult<FlagView> {
     let mut readable = BTreeMap::new();
     for env in environments {
-        if ctx.allows("flag:read", &res::env_flag(project, env, &spec.key)) {
+        if ctx.allows(Action::FlagRead, &res::env_flag(project, env, &spec.key)) {
             readable.insert(env.clone(), load_targeting(ctx, project, env, &spec).await?);
         }
     }
@@ -121,33 +124,25 @@ async fn load_targeting(
     env: &str,
     spec: &FlagSpec,
 ) -> ApiResult<EnvTargeting> {
-    Ok(
-        match ctx
-            .state
-            .store
-            .get("targeting", &env_scope(project, env), &spec.key)
-            .await?
-        {
-            Some(doc) => EnvTargeting {
-                targeting: parse_doc(&doc)?,
-                version: doc.version,
-            },
-            None => EnvTargeting {
-                targeting: spec.default_targeting(),
-                version: 0,
-            },
+    let scope = env_scope(project, env);
+    let stored = records::get::<Targeting>(&ctx.state.store, &scope, &spec.key).await?;
+    Ok(match stored {
+        Some(stored) => EnvTargeting {
+            targeting: stored.record,
+            version: stored.version,
         },
-    )
+        None => EnvTargeting {
+            targeting: spec.default_targeting(),
+            version: 0,
+        },
+    })
 }
 
 async fn load_spec(ctx: &Ctx, project: &str, flag: &str) -> ApiResult<(FlagSpec, i64)> {
-    let doc = ctx
-        .state
-        .store
-        .get("flag", project, flag)
+    let stored = records::get::<FlagSpec>(&ctx.state.store, project, flag)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("flag {flag:?} in project {project:?}")))?;
-    Ok((parse_doc(&doc)?, doc.version))
+    Ok((stored.record, stored.version))
 }
 
 pub async fn list_flags(
@@ -158,11 +153,11 @@ pub async fn list_flags(
     let needle = filter.q.as_deref().map(str::to_lowercase);
     let environments = environments(&ctx, &project).await?;
     let mut flags = Vec::new();
-    for doc in ctx.state.store.list("flag", &project).await? {
-        if !ctx.allows("flag:read", &res::flag(&project, &doc.key)) {
+    for stored in records::list::<FlagSpec>(&ctx.state.store, &project).await? {
+        if !ctx.allows(Action::FlagRead, &res::flag(&project, &stored.key)) {
             continue;
         }
-        let spec: FlagSpec = parse_doc(&doc)?;
+        let spec = stored.record;
         let text = [
             Some(&spec.key),
             spec.name.as_ref(),
@@ -175,7 +170,7 @@ pub async fn list_flags(
             && filter.kind.is_none_or(|k| k == spec.kind)
             && filter.archived.unwrap_or(false) == spec.archived;
         if matches {
-            flags.push(flag_view(&ctx, &project, &environments, spec, doc.version).await?);
+            flags.push(flag_view(&ctx, &project, &environments, spec, stored.version).await?);
         }
     }
     Ok(Json(flags))
@@ -189,7 +184,7 @@ pub async fn create_flag(
     let mut spec = input.spec;
     check_key("key", &spec.key)?;
     let resource = res::flag(&project, &spec.key);
-    ctx.authorize("flag:create", &resource).await?;
+    ctx.authorize(Action::FlagCreate, &resource).await?;
     load_project(&ctx, &project).await?;
     spec.normalize_and_check()?;
     spec.salt = random_hex(4);
@@ -197,24 +192,21 @@ pub async fn create_flag(
     for env in &environments {
         let mut data = EnvData::load(&ctx.state.store, &project, env).await?;
         let before = data.dataset();
-        data.flags.insert(
-            spec.key.clone(),
-            (spec.clone(), 1, spec.default_targeting(), 0),
-        );
+        let new_flag = EnvFlag {
+            spec: spec.clone(),
+            spec_version: 1,
+            targeting: spec.default_targeting(),
+            targeting_version: 0,
+        };
+        data.flags.insert(spec.key.clone(), new_flag);
         no_new_problems(&before, &data.dataset())?;
     }
-    let write = Write::Put {
-        kind: "flag".into(),
-        scope: project.clone(),
-        key: spec.key.clone(),
-        body: to_json(&spec),
-        expected: Expected::Absent,
-    };
+    let write = records::put(&project, &spec.key, &spec, Expected::Absent);
     let change = Change {
-        action: "flag:create",
+        action: Action::FlagCreate.as_str(),
         resource: &resource,
         before: None,
-        after: Some(to_json(&spec)),
+        after: Some(records::encode(&spec)),
         comment: input.comment.as_deref(),
     };
     ctx.commit(&[write], change).await.map_err(already_exists)?;
@@ -228,7 +220,7 @@ pub async fn get_flag(
     ctx: Ctx,
     Path((project, flag)): Path<(String, String)>,
 ) -> ApiResult<Json<FlagView>> {
-    ctx.authorize("flag:read", &res::flag(&project, &flag))
+    ctx.authorize(Action::FlagRead, &res::flag(&project, &flag))
         .await?;
     let (spec, version) = load_spec(&ctx, &project, &flag).await?;
     let environments = environments(&ctx, &project).await?;
@@ -243,7 +235,7 @@ pub async fn update_flag(
     Body(input): Body<FlagInput>,
 ) -> ApiResult<Json<FlagView>> {
     let resource = res::flag(&project, &flag);
-    ctx.authorize("flag:update", &resource).await?;
+    ctx.authorize(Action::FlagUpdate, &resource).await?;
     let precondition = ctx.expected_version(input.version)?;
     let (before, version) = load_spec(&ctx, &project, &flag).await?;
     let expected = precondition.check(version)?;
@@ -258,23 +250,17 @@ pub async fn update_flag(
     for env in &environments {
         let mut data = EnvData::load(&ctx.state.store, &project, env).await?;
         let old = data.dataset();
-        if let Some(entry) = data.flags.get_mut(&flag) {
-            entry.0 = spec.clone();
+        if let Some(env_flag) = data.flags.get_mut(&flag) {
+            env_flag.spec = spec.clone();
         }
         no_new_problems(&old, &data.dataset())?;
     }
-    let write = Write::Put {
-        kind: "flag".into(),
-        scope: project.clone(),
-        key: flag,
-        body: to_json(&spec),
-        expected,
-    };
+    let write = records::put(&project, &flag, &spec, expected);
     let change = Change {
-        action: "flag:update",
+        action: Action::FlagUpdate.as_str(),
         resource: &resource,
-        before: Some(to_json(&before)),
-        after: Some(to_json(&spec)),
+        before: Some(records::encode(&before)),
+        after: Some(records::encode(&spec)),
         comment: input.comment.as_deref(),
     };
     let committed = ctx.commit(&[write], change).await?;
@@ -289,37 +275,34 @@ pub async fn delete_flag(
     Query(query): Query<CommentQuery>,
 ) -> ApiResult<Json<Deleted>> {
     let resource = res::flag(&project, &flag);
-    ctx.authorize("flag:delete", &resource).await?;
+    ctx.authorize(Action::FlagDelete, &resource).await?;
     let (spec, version) = load_spec(&ctx, &project, &flag).await?;
-    let mut writes = vec![Write::Delete {
-        kind: "flag".into(),
-        scope: project.clone(),
-        key: flag.clone(),
-        expected: Expected::Version(version),
-    }];
+    let mut writes = vec![records::delete::<FlagSpec>(
+        &project,
+        &flag,
+        Expected::Version(version),
+    )];
     for env in environments(&ctx, &project).await? {
         let mut data = EnvData::load(&ctx.state.store, &project, &env).await?;
         let old = data.dataset();
-        if let Some((_, _, _, targeting_version)) = data.flags.remove(&flag)
-            && targeting_version > 0
+        if let Some(removed) = data.flags.remove(&flag)
+            && removed.targeting_version > 0
         {
-            writes.push(Write::Delete {
-                kind: "targeting".into(),
-                scope: env_scope(&project, &env),
-                key: flag.clone(),
-                expected: Expected::Version(targeting_version),
-            });
+            writes.push(records::delete::<Targeting>(
+                &env_scope(&project, &env),
+                &flag,
+                Expected::Version(removed.targeting_version),
+            ));
         }
-        no_new_problems(&old, &data.dataset()).map_err(|e| ApiError {
-            code: Code::Conflict,
-            message: format!("other flags in {env} depend on this one: {}", e.message),
-            ..e
+        no_new_problems(&old, &data.dataset()).map_err(|e| {
+            let message = format!("other flags in {env} depend on this one: {}", e.message);
+            ApiError::new(Code::Conflict, message).field(e.field)
         })?;
     }
     let change = Change {
-        action: "flag:delete",
+        action: Action::FlagDelete.as_str(),
         resource: &resource,
-        before: Some(to_json(&spec)),
+        before: Some(records::encode(&spec)),
         after: None,
         comment: query.comment.as_deref(),
     };
@@ -331,7 +314,7 @@ pub async fn get_targeting(
     ctx: Ctx,
     Path((project, env, flag)): Path<(String, String, String)>,
 ) -> ApiResult<Json<TargetingView>> {
-    ctx.authorize("flag:read", &res::env_flag(&project, &env, &flag))
+    ctx.authorize(Action::FlagRead, &res::env_flag(&project, &env, &flag))
         .await?;
     load_environment(&ctx, &project, &env).await?;
     let (spec, _) = load_spec(&ctx, &project, &flag).await?;
@@ -355,82 +338,84 @@ pub async fn update_targeting(
     Body(input): Body<TargetingInput>,
 ) -> ApiResult<Json<TargetingView>> {
     let resource = res::env_flag(&project, &env, &flag);
-    ctx.authorize("flag:update", &resource).await?;
+    ctx.authorize(Action::FlagUpdate, &resource).await?;
     let precondition = ctx.expected_version(input.version)?;
-    let (data, spec, current) = load_env_flag(&ctx, &project, &env, &flag).await?;
-    let expected = precondition.check(current.version)?;
-    write_targeting(
-        &ctx,
-        &project,
-        &env,
-        data,
-        spec,
-        current,
-        input.targeting,
-        expected,
-        input.comment.as_deref(),
-        "flag:update",
-    )
-    .await
-    .map(Json)
+    let edit = load_env_flag(&ctx, &project, &env, &flag).await?;
+    let expected = precondition.check(edit.flag.targeting_version)?;
+    let audit = (Action::FlagUpdate, input.comment.as_deref());
+    write_targeting(&ctx, edit, input.targeting, expected, audit)
+        .await
+        .map(Json)
 }
 
-/// The environment's data with one flag's spec and current targeting (404 for a missing
-/// environment or flag).
-async fn load_env_flag(
+/// One environment's flag about to have its targeting written, with the environment it is
+/// validated in.
+struct TargetingEdit<'a> {
+    project: &'a str,
+    env: &'a str,
+    data: EnvData,
+    flag: EnvFlag,
+}
+
+/// The environment's data with one of its flags (404 for a missing environment or flag).
+async fn load_env_flag<'a>(
     ctx: &Ctx,
-    project: &str,
-    env: &str,
+    project: &'a str,
+    env: &'a str,
     flag: &str,
-) -> ApiResult<(EnvData, FlagSpec, EnvTargeting)> {
+) -> ApiResult<TargetingEdit<'a>> {
     load_environment(ctx, project, env).await?;
     let data = EnvData::load(&ctx.state.store, project, env).await?;
-    let (spec, _, targeting, version) = data
+    let flag = data
         .flags
         .get(flag)
         .cloned()
         .ok_or_else(|| ApiError::not_found(format!("flag {flag:?} in project {project:?}")))?;
-    Ok((data, spec, EnvTargeting { targeting, version }))
+    Ok(TargetingEdit {
+        project,
+        env,
+        data,
+        flag,
+    })
 }
 
-/// Validates and writes one environment's targeting, audited as `action`.
-#[allow(clippy::too_many_arguments)]
+/// Validates and writes one environment's targeting, audited as `action` with `comment`.
 async fn write_targeting(
     ctx: &Ctx,
-    project: &str,
-    env: &str,
-    mut data: EnvData,
-    spec: FlagSpec,
-    current: EnvTargeting,
+    edit: TargetingEdit<'_>,
     targeting: Targeting,
     expected: Expected,
-    comment: Option<&str>,
-    action: &str,
+    (action, comment): (Action, Option<&str>),
 ) -> ApiResult<TargetingView> {
+    let TargetingEdit {
+        project,
+        env,
+        mut data,
+        flag,
+    } = edit;
     let before = data.dataset();
-    if let Some(entry) = data.flags.get_mut(&spec.key) {
-        entry.2 = targeting.clone();
+    if let Some(changed) = data.flags.get_mut(&flag.spec.key) {
+        changed.targeting = targeting.clone();
     }
     no_new_problems(&before, &data.dataset())?;
-    let resource = res::env_flag(project, env, &spec.key);
-    let write = Write::Put {
-        kind: "targeting".into(),
-        scope: env_scope(project, env),
-        key: spec.key.clone(),
-        body: to_json(&targeting),
+    let resource = res::env_flag(project, env, &flag.spec.key);
+    let write = records::put(
+        &env_scope(project, env),
+        &flag.spec.key,
+        &targeting,
         expected,
-    };
+    );
     let change = Change {
-        action,
+        action: action.as_str(),
         resource: &resource,
-        before: Some(to_json(&current.targeting)),
-        after: Some(to_json(&targeting)),
+        before: Some(records::encode(&flag.targeting)),
+        after: Some(records::encode(&targeting)),
         comment,
     };
     let committed = ctx.commit(&[write], change).await?;
     Ok(targeting_view(
         env,
-        spec,
+        flag.spec,
         EnvTargeting {
             targeting,
             version: committed.versions[0],
@@ -444,30 +429,19 @@ pub async fn toggle_flag(
     body: axum::body::Bytes,
 ) -> ApiResult<Json<TargetingView>> {
     // The body is optional: an empty POST flips the flag.
-    let input: ToggleInput = super::optional_body(&body)?;
-    ctx.authorize("flag:toggle", &res::env_flag(&project, &env, &flag))
+    let input: ToggleInput = optional_body(&body)?;
+    ctx.authorize(Action::FlagToggle, &res::env_flag(&project, &env, &flag))
         .await?;
     // A toggle carries no version: it re-reads and retries, so it never overwrites another
     // change to the same targeting.
     let mut attempts = 0;
     loop {
-        let (data, spec, current) = load_env_flag(&ctx, &project, &env, &flag).await?;
-        let mut targeting = current.targeting.clone();
+        let edit = load_env_flag(&ctx, &project, &env, &flag).await?;
+        let mut targeting = edit.flag.targeting.clone();
         targeting.on = input.on.unwrap_or(!targeting.on);
-        let expected = expect_version(current.version);
-        let result = write_targeting(
-            &ctx,
-            &project,
-            &env,
-            data,
-            spec,
-            current,
-            targeting,
-            expected,
-            input.comment.as_deref(),
-            "flag:toggle",
-        )
-        .await;
+        let expected = expect_version(edit.flag.targeting_version);
+        let audit = (Action::FlagToggle, input.comment.as_deref());
+        let result = write_targeting(&ctx, edit, targeting, expected, audit).await;
         match result {
             Err(e) if e.code == Code::Conflict && attempts < 5 => attempts += 1,
             other => return other.map(Json),

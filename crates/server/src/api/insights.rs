@@ -7,10 +7,12 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use switchyard_store::events::FlagRange;
 
-use super::Ctx;
+use super::ctx::Ctx;
 use super::projects::load_environment;
+use crate::access::Action;
+use crate::access::resources as res;
+use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
-use crate::resources as res;
 
 /// The time range of a query, in Unix milliseconds: `from <= t < to`. Defaults: the last 24
 /// hours.
@@ -66,10 +68,10 @@ async fn flag_range<'a>(
     (project, env, flag): &'a (String, String, String),
     query: &RangeQuery,
 ) -> ApiResult<FlagRange<'a>> {
-    ctx.authorize("flag:read", &res::env_flag(project, env, flag))
+    ctx.authorize(Action::FlagRead, &res::env_flag(project, env, flag))
         .await?;
     load_environment(ctx, project, env).await?;
-    let to_ms = query.to.unwrap_or_else(|| crate::now_ms() + 60_000);
+    let to_ms = query.to.unwrap_or_else(|| now_ms() + 60_000);
     let from_ms = query.from.unwrap_or(to_ms - DAY_MS);
     if from_ms > to_ms {
         return Err(ApiError::invalid("from", "`from` is after `to`"));

@@ -1,8 +1,6 @@
 //! The OpenAPI 3.0 document (schemars' openapi3 settings), built from the route table and the types' JSON Schemas.
 
-use std::sync::OnceLock;
-
-use axum::Json;
+use schemars::SchemaGenerator;
 use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, Schema};
 use serde_json::{Map, Value, json};
@@ -19,15 +17,10 @@ pub struct RouteDoc {
     pub response: Schema,
 }
 
-pub async fn serve() -> Json<Value> {
-    static DOCUMENT: OnceLock<Value> = OnceLock::new();
-    Json(DOCUMENT.get_or_init(document).clone())
-}
-
-/// The whole document (also written by `switchyard openapi`).
-pub fn document() -> Value {
+/// The whole document of the routes `route_docs` describes.
+pub fn document(route_docs: fn(&mut SchemaGenerator) -> Vec<RouteDoc>) -> Value {
     let mut generator = SchemaSettings::openapi3().into_generator();
-    let routes = super::route_docs(&mut generator);
+    let routes = route_docs(&mut generator);
     let error = generator.subschema_for::<ErrorBody>();
     let mut paths = Map::new();
     for route in routes {

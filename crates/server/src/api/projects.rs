@@ -7,9 +7,14 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use switchyard_store::{Document, Expected, Write};
 
-use super::{Body, Change, Ctx, Deleted, check_key, parse_doc, to_json};
+use super::ctx::{Body, Change, Ctx, Deleted, check_key};
+use crate::access::Action;
+use crate::access::resources as res;
 use crate::error::{ApiError, ApiResult, Code};
-use crate::resources as res;
+use crate::records;
+use crate::records::EnvironmentRecord;
+use crate::records::ProjectRecord;
+use crate::records::env_scope;
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ProjectInput {
@@ -27,25 +32,17 @@ pub struct ProjectInput {
     pub comment: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-pub struct ProjectBody {
-    pub key: String,
-    pub name: String,
-    #[serde(default)]
-    pub description: String,
-}
-
 #[derive(Debug, Serialize, JsonSchema, Deserialize)]
 pub struct Project {
     #[serde(flatten)]
-    pub body: ProjectBody,
+    pub body: ProjectRecord,
     pub version: i64,
 }
 
 impl Project {
     fn from_doc(doc: &Document) -> ApiResult<Project> {
         Ok(Project {
-            body: parse_doc(doc)?,
+            body: records::parse(doc)?,
             version: doc.version,
         })
     }
@@ -60,7 +57,7 @@ pub async fn list_projects(ctx: Ctx) -> ApiResult<Json<Vec<Project>>> {
     let docs = ctx.state.store.list("project", "").await?;
     let readable = docs
         .iter()
-        .filter(|d| ctx.allows("project:read", &res::project(&d.key)));
+        .filter(|d| ctx.allows(Action::ProjectRead, &res::project(&d.key)));
     Ok(Json(
         readable.map(Project::from_doc).collect::<ApiResult<_>>()?,
     ))
@@ -72,8 +69,8 @@ pub async fn create_project(
 ) -> ApiResult<(StatusCode, Json<Project>)> {
     check_key("key", &input.key)?;
     let resource = res::project(&input.key);
-    ctx.authorize("project:create", &resource).await?;
-    let body = ProjectBody {
+    ctx.authorize(Action::ProjectCreate, &resource).await?;
+    let body = ProjectRecord {
         name: if input.name.is_empty() {
             input.key.clone()
         } else {
@@ -86,14 +83,14 @@ pub async fn create_project(
         kind: "project".into(),
         scope: String::new(),
         key: body.key.clone(),
-        body: to_json(&body),
+        body: records::encode(&body),
         expected: Expected::Absent,
     };
     let change = Change {
-        action: "project:create",
+        action: Action::ProjectCreate.as_str(),
         resource: &resource,
         before: None,
-        after: Some(to_json(&body)),
+        after: Some(records::encode(&body)),
         comment: input.comment.as_deref(),
     };
     ctx.commit(&[write], change).await.map_err(already_exists)?;
@@ -101,7 +98,7 @@ pub async fn create_project(
 }
 
 pub async fn get_project(ctx: Ctx, Path(project): Path<String>) -> ApiResult<Json<Project>> {
-    ctx.authorize("project:read", &res::project(&project))
+    ctx.authorize(Action::ProjectRead, &res::project(&project))
         .await?;
     Ok(Json(Project::from_doc(
         &load_project(&ctx, &project).await?,
@@ -114,12 +111,12 @@ pub async fn update_project(
     Body(input): Body<ProjectInput>,
 ) -> ApiResult<Json<Project>> {
     let resource = res::project(&project);
-    ctx.authorize("project:update", &resource).await?;
+    ctx.authorize(Action::ProjectUpdate, &resource).await?;
     let precondition = ctx.expected_version(input.version)?;
     let doc = load_project(&ctx, &project).await?;
     let expected = precondition.check(doc.version)?;
-    let before: ProjectBody = parse_doc(&doc)?;
-    let body = ProjectBody {
+    let before: ProjectRecord = records::parse(&doc)?;
+    let body = ProjectRecord {
         key: project.clone(),
         name: if input.name.is_empty() {
             before.name.clone()
@@ -132,14 +129,14 @@ pub async fn update_project(
         kind: "project".into(),
         scope: String::new(),
         key: project,
-        body: to_json(&body),
+        body: records::encode(&body),
         expected,
     };
     let change = Change {
-        action: "project:update",
+        action: Action::ProjectUpdate.as_str(),
         resource: &resource,
-        before: Some(to_json(&before)),
-        after: Some(to_json(&body)),
+        before: Some(records::encode(&before)),
+        after: Some(records::encode(&body)),
         comment: input.comment.as_deref(),
     };
     let committed = ctx.commit(&[write], change).await?;
@@ -155,7 +152,7 @@ pub async fn delete_project(
     Query(query): Query<CommentQuery>,
 ) -> ApiResult<Json<Deleted>> {
     let resource = res::project(&project);
-    ctx.authorize("project:delete", &resource).await?;
+    ctx.authorize(Action::ProjectDelete, &resource).await?;
     let doc = load_project(&ctx, &project).await?;
     let store = &ctx.state.store;
     if !store.list("environment", &project).await?.is_empty()
@@ -168,7 +165,7 @@ pub async fn delete_project(
     }
     ctx.delete_document(
         &doc,
-        "project:delete",
+        Action::ProjectDelete.as_str(),
         resource,
         doc.body.clone(),
         query.comment.as_deref(),
@@ -210,21 +207,11 @@ pub struct EnvironmentInput {
     pub comment: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-pub struct EnvironmentBody {
-    pub key: String,
-    pub name: String,
-    #[serde(default)]
-    pub description: String,
-    #[serde(default)]
-    pub critical: bool,
-}
-
 #[derive(Debug, Serialize, JsonSchema, Deserialize)]
 pub struct Environment {
     pub project: String,
     #[serde(flatten)]
-    pub body: EnvironmentBody,
+    pub body: EnvironmentRecord,
     pub version: i64,
 }
 
@@ -232,7 +219,7 @@ impl Environment {
     fn from_doc(doc: &Document) -> ApiResult<Environment> {
         Ok(Environment {
             project: doc.scope.clone(),
-            body: parse_doc(doc)?,
+            body: records::parse(doc)?,
             version: doc.version,
         })
     }
@@ -245,7 +232,7 @@ pub async fn list_environments(
     let docs = ctx.state.store.list("environment", &project).await?;
     let readable = docs
         .iter()
-        .filter(|d| ctx.allows("env:read", &res::env(&project, &d.key)));
+        .filter(|d| ctx.allows(Action::EnvRead, &res::env(&project, &d.key)));
     Ok(Json(
         readable
             .map(Environment::from_doc)
@@ -260,9 +247,9 @@ pub async fn create_environment(
 ) -> ApiResult<(StatusCode, Json<Environment>)> {
     check_key("key", &input.key)?;
     let resource = res::env(&project, &input.key);
-    ctx.authorize("env:create", &resource).await?;
+    ctx.authorize(Action::EnvCreate, &resource).await?;
     load_project(&ctx, &project).await?;
-    let body = EnvironmentBody {
+    let body = EnvironmentRecord {
         name: if input.name.is_empty() {
             input.key.clone()
         } else {
@@ -276,14 +263,14 @@ pub async fn create_environment(
         kind: "environment".into(),
         scope: project.clone(),
         key: body.key.clone(),
-        body: to_json(&body),
+        body: records::encode(&body),
         expected: Expected::Absent,
     };
     let change = Change {
-        action: "env:create",
+        action: Action::EnvCreate.as_str(),
         resource: &resource,
         before: None,
-        after: Some(to_json(&body)),
+        after: Some(records::encode(&body)),
         comment: input.comment.as_deref(),
     };
     ctx.commit(&[write], change).await.map_err(already_exists)?;
@@ -301,7 +288,8 @@ pub async fn get_environment(
     ctx: Ctx,
     Path((project, env)): Path<(String, String)>,
 ) -> ApiResult<Json<Environment>> {
-    ctx.authorize("env:read", &res::env(&project, &env)).await?;
+    ctx.authorize(Action::EnvRead, &res::env(&project, &env))
+        .await?;
     Ok(Json(Environment::from_doc(
         &load_environment(&ctx, &project, &env).await?,
     )?))
@@ -313,12 +301,12 @@ pub async fn update_environment(
     Body(input): Body<EnvironmentInput>,
 ) -> ApiResult<Json<Environment>> {
     let resource = res::env(&project, &env);
-    ctx.authorize("env:update", &resource).await?;
+    ctx.authorize(Action::EnvUpdate, &resource).await?;
     let precondition = ctx.expected_version(input.version)?;
     let doc = load_environment(&ctx, &project, &env).await?;
     let expected = precondition.check(doc.version)?;
-    let before: EnvironmentBody = parse_doc(&doc)?;
-    let body = EnvironmentBody {
+    let before: EnvironmentRecord = records::parse(&doc)?;
+    let body = EnvironmentRecord {
         key: env.clone(),
         name: if input.name.is_empty() {
             before.name.clone()
@@ -332,14 +320,14 @@ pub async fn update_environment(
         kind: "environment".into(),
         scope: project.clone(),
         key: env,
-        body: to_json(&body),
+        body: records::encode(&body),
         expected,
     };
     let change = Change {
-        action: "env:update",
+        action: Action::EnvUpdate.as_str(),
         resource: &resource,
-        before: Some(to_json(&before)),
-        after: Some(to_json(&body)),
+        before: Some(records::encode(&before)),
+        after: Some(records::encode(&body)),
         comment: input.comment.as_deref(),
     };
     let committed = ctx.commit(&[write], change).await?;
@@ -356,9 +344,9 @@ pub async fn delete_environment(
     Query(query): Query<CommentQuery>,
 ) -> ApiResult<Json<Deleted>> {
     let resource = res::env(&project, &env);
-    ctx.authorize("env:delete", &resource).await?;
+    ctx.authorize(Action::EnvDelete, &resource).await?;
     let doc = load_environment(&ctx, &project, &env).await?;
-    let scope = res::env_scope(&project, &env);
+    let scope = env_scope(&project, &env);
     let mut writes = vec![Write::Delete {
         kind: "environment".into(),
         scope: project.clone(),
@@ -376,7 +364,7 @@ pub async fn delete_environment(
         }
     }
     let change = Change {
-        action: "env:delete",
+        action: Action::EnvDelete.as_str(),
         resource: &resource,
         before: Some(doc.body.clone()),
         after: None,

@@ -6,14 +6,14 @@ use axum::http::StatusCode;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use switchyard_engine::model::Segment;
-use switchyard_store::{Expected, Write};
+use switchyard_store::Expected;
 
+use super::ctx::{Body, Change, Ctx, Deleted, check_key};
 use super::projects::{CommentQuery, already_exists, load_environment};
-use super::{Body, Change, Ctx, Deleted, check_key, parse_doc, to_json};
-use crate::auth::random_hex;
+use crate::access::resources as res;
+use crate::access::{Action, random_hex};
 use crate::error::{ApiError, ApiResult, Code};
-use crate::resources::{self as res, env_scope};
-use crate::validate::{EnvData, no_new_problems};
+use crate::records::{self, EnvData, Versioned, env_scope, no_new_problems};
 
 #[derive(Debug, Deserialize, JsonSchema, Serialize)]
 pub struct SegmentInput {
@@ -50,23 +50,24 @@ pub async fn list_segments(
     let readable = data
         .segments
         .into_iter()
-        .filter(|(key, _)| ctx.allows("segment:read", &res::segment(&project, &env, key)));
-    Ok(Json(readable.map(|(_, (s, v))| view(&env, s, v)).collect()))
+        .filter(|(key, _)| ctx.allows(Action::SegmentRead, &res::segment(&project, &env, key)));
+    Ok(Json(
+        readable
+            .map(|(_, stored)| view(&env, stored.record, stored.version))
+            .collect(),
+    ))
 }
 
 pub async fn get_segment(
     ctx: Ctx,
     Path((project, env, segment)): Path<(String, String, String)>,
 ) -> ApiResult<Json<SegmentView>> {
-    ctx.authorize("segment:read", &res::segment(&project, &env, &segment))
+    ctx.authorize(Action::SegmentRead, &res::segment(&project, &env, &segment))
         .await?;
-    let doc = ctx
-        .state
-        .store
-        .get("segment", &env_scope(&project, &env), &segment)
+    let stored = records::get::<Segment>(&ctx.state.store, &env_scope(&project, &env), &segment)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("segment {segment:?}")))?;
-    Ok(Json(view(&env, parse_doc(&doc)?, doc.version)))
+    Ok(Json(view(&env, stored.record, stored.version)))
 }
 
 pub async fn create_segment(
@@ -77,25 +78,23 @@ pub async fn create_segment(
     let mut segment = input.segment;
     check_key("key", &segment.key)?;
     let resource = res::segment(&project, &env, &segment.key);
-    ctx.authorize("segment:create", &resource).await?;
+    ctx.authorize(Action::SegmentCreate, &resource).await?;
     load_environment(&ctx, &project, &env).await?;
     if segment.salt.is_empty() {
         segment.salt = random_hex(4);
     }
     let data = EnvData::load(&ctx.state.store, &project, &env).await?;
-    let committed = write_segment(
-        &ctx,
-        &project,
-        &env,
+    let edit = SegmentEdit {
+        project: &project,
+        env: &env,
         data,
-        segment.clone(),
-        None,
-        Expected::Absent,
-        input.comment.as_deref(),
-        "segment:create",
-    )
-    .await
-    .map_err(already_exists)?;
+        before: None,
+        expected: Expected::Absent,
+    };
+    let audit = (Action::SegmentCreate, input.comment.as_deref());
+    let committed = write_segment(&ctx, edit, segment.clone(), audit)
+        .await
+        .map_err(already_exists)?;
     Ok((StatusCode::CREATED, Json(view(&env, segment, committed))))
 }
 
@@ -105,68 +104,76 @@ pub async fn update_segment(
     Body(input): Body<SegmentInput>,
 ) -> ApiResult<Json<SegmentView>> {
     let resource = res::segment(&project, &env, &key);
-    ctx.authorize("segment:update", &resource).await?;
+    ctx.authorize(Action::SegmentUpdate, &resource).await?;
     let precondition = ctx.expected_version(input.version)?;
     let data = EnvData::load(&ctx.state.store, &project, &env).await?;
-    let (before, version) = data
+    let before = data
         .segments
         .get(&key)
         .cloned()
         .ok_or_else(|| ApiError::not_found(format!("segment {key:?}")))?;
-    let expected = precondition.check(version)?;
+    let expected = precondition.check(before.version)?;
+    let before = before.record;
     let mut segment = input.segment;
     if segment.key != key {
         return Err(ApiError::invalid("key", "a segment's key cannot change"));
     }
     segment.salt = before.salt.clone();
-    let committed = write_segment(
-        &ctx,
-        &project,
-        &env,
+    let edit = SegmentEdit {
+        project: &project,
+        env: &env,
         data,
-        segment.clone(),
-        Some(before),
+        before: Some(before),
         expected,
-        input.comment.as_deref(),
-        "segment:update",
-    )
-    .await?;
+    };
+    let audit = (Action::SegmentUpdate, input.comment.as_deref());
+    let committed = write_segment(&ctx, edit, segment.clone(), audit).await?;
     Ok(Json(view(&env, segment, committed)))
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn write_segment(
-    ctx: &Ctx,
-    project: &str,
-    env: &str,
-    mut data: EnvData,
-    segment: Segment,
+/// A segment about to be written, with the environment it is validated in.
+struct SegmentEdit<'a> {
+    project: &'a str,
+    env: &'a str,
+    data: EnvData,
+    /// The segment as stored (`None` when it is new).
     before: Option<Segment>,
     expected: Expected,
-    comment: Option<&str>,
-    action: &str,
+}
+
+/// Validates and writes `segment`, audited as `action` with `comment`; returns its version.
+async fn write_segment(
+    ctx: &Ctx,
+    edit: SegmentEdit<'_>,
+    segment: Segment,
+    (action, comment): (Action, Option<&str>),
 ) -> ApiResult<i64> {
+    let SegmentEdit {
+        project,
+        env,
+        mut data,
+        before,
+        expected,
+    } = edit;
     let old = data.dataset();
-    data.segments
-        .insert(segment.key.clone(), (segment.clone(), 1));
+    let validated = Versioned {
+        key: segment.key.clone(),
+        version: 1,
+        record: segment.clone(),
+    };
+    data.segments.insert(segment.key.clone(), validated);
     no_new_problems(&old, &data.dataset())?;
     let resource = res::segment(project, env, &segment.key);
     let stored = Segment {
         version: 0,
         ..segment.clone()
     };
-    let write = Write::Put {
-        kind: "segment".into(),
-        scope: env_scope(project, env),
-        key: segment.key.clone(),
-        body: to_json(&stored),
-        expected,
-    };
+    let write = records::put(&env_scope(project, env), &segment.key, &stored, expected);
     let change = Change {
-        action,
+        action: action.as_str(),
         resource: &resource,
-        before: before.as_ref().map(to_json),
-        after: Some(to_json(&stored)),
+        before: before.as_ref().map(records::encode),
+        after: Some(records::encode(&stored)),
         comment,
     };
     Ok(ctx.commit(&[write], change).await?.versions[0])
@@ -178,28 +185,27 @@ pub async fn delete_segment(
     Query(query): Query<CommentQuery>,
 ) -> ApiResult<Json<Deleted>> {
     let resource = res::segment(&project, &env, &key);
-    ctx.authorize("segment:delete", &resource).await?;
+    ctx.authorize(Action::SegmentDelete, &resource).await?;
     let mut data = EnvData::load(&ctx.state.store, &project, &env).await?;
     let old = data.dataset();
-    let (before, version) = data
+    let before = data
         .segments
         .remove(&key)
         .ok_or_else(|| ApiError::not_found(format!("segment {key:?}")))?;
-    no_new_problems(&old, &data.dataset()).map_err(|e| ApiError {
-        code: Code::Conflict,
-        message: format!("flags or segments still use this segment: {}", e.message),
-        ..e
+    no_new_problems(&old, &data.dataset()).map_err(|e| {
+        let message = format!("flags or segments still use this segment: {}", e.message);
+        ApiError::new(Code::Conflict, message).field(e.field)
     })?;
-    let write = Write::Delete {
-        kind: "segment".into(),
-        scope: env_scope(&project, &env),
-        key,
-        expected: Expected::Version(version),
-    };
+    let write = records::delete::<Segment>(
+        &env_scope(&project, &env),
+        &key,
+        Expected::Version(before.version),
+    );
+    let before = before.record;
     let change = Change {
-        action: "segment:delete",
+        action: Action::SegmentDelete.as_str(),
         resource: &resource,
-        before: Some(to_json(&before)),
+        before: Some(records::encode(&before)),
         after: None,
         comment: query.comment.as_deref(),
     };

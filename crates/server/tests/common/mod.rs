@@ -5,7 +5,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use switchyard_server::delivery::DeliveryConfig;
-use switchyard_server::guard::GuardConfig;
+use switchyard_server::releases::GuardConfig;
 use switchyard_server::{AppState, bootstrap};
 use switchyard_store::Store;
 use tokio::sync::oneshot;

@@ -9,6 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::actions::Action;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Effect {
@@ -59,54 +61,10 @@ impl Statement {
     }
 }
 
-/// Every action the API checks. Patterns in statements must match at least one of them.
-pub const ACTIONS: &[&str] = &[
-    "project:read",
-    "project:create",
-    "project:update",
-    "project:delete",
-    "env:read",
-    "env:create",
-    "env:update",
-    "env:delete",
-    "flag:read",
-    "flag:create",
-    "flag:update",
-    "flag:toggle",
-    "flag:delete",
-    "segment:read",
-    "segment:create",
-    "segment:update",
-    "segment:delete",
-    "release:read",
-    "release:create",
-    "release:update",
-    "trigger:read",
-    "trigger:create",
-    "trigger:delete",
-    "webhook:read",
-    "webhook:create",
-    "webhook:delete",
-    "sdk-key:read",
-    "sdk-key:create",
-    "sdk-key:delete",
-    "account:read",
-    "account:create",
-    "account:update",
-    "account:delete",
-    "role:read",
-    "role:create",
-    "role:update",
-    "role:delete",
-    "token:read",
-    "token:create",
-    "token:delete",
-    "audit:read",
-    "audit:verify",
-];
-
 fn is_known_action_pattern(pattern: &str) -> bool {
-    ACTIONS.iter().any(|action| glob(pattern, action))
+    Action::ALL
+        .iter()
+        .any(|action| glob(pattern, action.as_str()))
 }
 
 /// A set of statements evaluated together.
@@ -135,12 +93,12 @@ impl Policy {
 /// The built-in roles; custom roles are stored like any other resource.
 pub fn builtin_role(name: &str) -> Option<Vec<Statement>> {
     const READ: &[&str] = &[
-        "project:read",
-        "env:read",
-        "flag:read",
-        "segment:read",
-        "release:read",
-        "audit:read",
+        Action::ProjectRead.as_str(),
+        Action::EnvRead.as_str(),
+        Action::FlagRead.as_str(),
+        Action::SegmentRead.as_str(),
+        Action::ReleaseRead.as_str(),
+        Action::AuditRead.as_str(),
     ];
     match name {
         "reader" => Some(vec![Statement::allow(READ, &["**"])]),

@@ -48,8 +48,3 @@ pub fn token(account: &str, id: &str) -> String {
 }
 
 pub const AUDIT: &str = "audit";
-
-/// The storage scope of per-environment documents (targeting, segments, SDK keys).
-pub fn env_scope(project: &str, env: &str) -> String {
-    format!("{project}/{env}")
-}

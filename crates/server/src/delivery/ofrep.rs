@@ -20,10 +20,13 @@ use sha2::{Digest, Sha256};
 use switchyard_engine::{CompiledFlag, Context, Env, ErrorKind, RandomSource, Reason, Snapshot};
 use switchyard_sdk::events::{Evaluated, Recorder};
 
-use crate::api::access::SdkKeyKind;
-use crate::delivery::{Delivery, Feed, Published, SdkAccess};
+use super::feed::{Feed, Published};
+use super::fragments::FlagFragments;
+use super::hub::{Delivery, SdkAccess};
+use super::sdk_routes::{StreamKind, event_stream, insert_data_age, last_event_id, presented_key};
+use crate::access::SdkKeyKind;
+use crate::clock::now_ms;
 use crate::error::{ApiError, Code};
-use crate::sdk_routes::{StreamKind, event_stream, insert_data_age, last_event_id, presented_key};
 
 /// Served by `switchyard serve` and `switchyard relay` alike.
 pub fn router() -> Router<Arc<Delivery>> {
@@ -173,49 +176,6 @@ impl Request {
     }
 }
 
-/// OFREP answer pieces that depend only on the published data, encoded once per revision so
-/// a bulk answer is mostly copying bytes (one entry per flag, in the snapshot's order).
-#[derive(Debug, Default)]
-pub struct OfrepFragments {
-    flags: Vec<FlagFragments>,
-}
-
-#[derive(Debug)]
-struct FlagFragments {
-    /// `"key":"…",`
-    key: Vec<u8>,
-    /// `"version":N`
-    version: Vec<u8>,
-    /// Per variation: `,"value":…,"variant":"…"`.
-    variations: Vec<Vec<u8>>,
-}
-
-impl OfrepFragments {
-    pub fn new(snapshot: &Snapshot) -> OfrepFragments {
-        OfrepFragments {
-            flags: snapshot
-                .flags()
-                .map(|flag| FlagFragments {
-                    key: format!("\"key\":{},", json(flag.key())).into_bytes(),
-                    version: format!("\"version\":{}", flag.version()).into_bytes(),
-                    variations: flag
-                        .variations()
-                        .iter()
-                        .map(|v| {
-                            format!(",\"value\":{},\"variant\":{}", json(&v.value), json(&v.key))
-                                .into_bytes()
-                        })
-                        .collect(),
-                })
-                .collect(),
-        }
-    }
-}
-
-fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
-}
-
 /// How one flag's evaluation turned out, before it is written.
 enum Outcome<'s> {
     Served {
@@ -249,7 +209,7 @@ fn evaluate<'s>(snapshot: &'s Snapshot, flag: &'s CompiledFlag, request: &Reques
         );
     }
     let env = Env {
-        now_ms: crate::now_ms(),
+        now_ms: now_ms(),
         random: RANDOM.next_u32(),
     };
     let evaluation = snapshot.evaluate_flag(flag, context, &env);
@@ -299,7 +259,7 @@ impl<'s> Outcome<'s> {
 /// Records `evaluations` for the request's context.
 fn record(recorder: Option<&Recorder>, request: &Request, evaluations: &[Evaluated<'_>]) {
     if let (Some(recorder), Ok(context)) = (recorder, &request.context) {
-        recorder.evaluated_all(evaluations, context, crate::now_ms());
+        recorder.evaluated_all(evaluations, context, now_ms());
     }
 }
 

@@ -11,11 +11,11 @@
 //! A relay has no store: it queues posted batches on the recorder of its SDK client for that
 //! environment, whose sender forwards them upstream (retrying, bounded, while it is away).
 //! Evaluations answered over OFREP are recorded on the same per-environment recorders
-//! ([`Delivery::recorder`]); on `serve`, [`spawn_store_writer`] writes them to the store.
+//! ([`Delivery::recorder`]); on `serve`, [`run_store_writer`] writes them to the store.
 
 use std::io::Read as _;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 
 use axum::Json;
 use axum::Router;
@@ -29,17 +29,17 @@ use switchyard_engine::wire::{EVENTS_FORMAT, Event, EventBatch, ReleaseCohortRef
 use switchyard_store::events::{
     ContextPart, EvaluationCount, EventBatch as StoredBatch, Exposure, MetricEvent, ReleaseTag,
 };
-use tokio::sync::Semaphore;
 
 use switchyard_sdk::events::Recorder;
 use switchyard_store::Store;
 
-use crate::delivery::Delivery;
+use super::hub::Delivery;
+use super::intake::Intake;
+use super::sdk_routes::presented_key;
+use crate::clock::now_ms;
 use crate::error::{ApiError, Code};
-use crate::sdk_routes::presented_key;
+use crate::tasks::Tasks;
 
-/// Batches written at once; beyond this, `429`.
-pub const MAX_CONCURRENT_BATCHES: usize = 4;
 /// Summaries plus events in one batch.
 pub const MAX_BATCH_ITEMS: usize = 10_000;
 /// A gzipped body may expand to at most this.
@@ -48,22 +48,6 @@ pub const MAX_DECODED_BYTES: u64 = 16 * 1024 * 1024;
 pub const EXPOSURE_RETENTION_MS: i64 = 90 * 86_400_000;
 const PRUNE_EVERY_MS: i64 = 3_600_000;
 const MAX_NAME_LEN: usize = 256;
-
-/// Intake state: the admission limit and when exposures were last pruned.
-#[derive(Debug)]
-pub struct Intake {
-    admission: Semaphore,
-    last_pruned_ms: AtomicI64,
-}
-
-impl Default for Intake {
-    fn default() -> Self {
-        Intake {
-            admission: Semaphore::new(MAX_CONCURRENT_BATCHES),
-            last_pruned_ms: AtomicI64::new(0),
-        }
-    }
-}
 
 pub fn router() -> Router<Arc<Delivery>> {
     Router::new().route("/events/v1/bulk", post(bulk))
@@ -115,29 +99,28 @@ async fn ingest(
         return Ok(json!({"accepted": accepted, "forwarded": true}));
     };
     let attributed = store.ingest_events(&stored).await?;
-    prune_now_and_then(&delivery.intake, store);
+    prune_now_and_then(&delivery.intake, &delivery.tasks, store);
     Ok(json!({"accepted": accepted, "attributed_metrics": attributed}))
 }
 
-/// Writes what OFREP evaluations recorded to the store every `events_flush`, until the
-/// delivery closes (then [`write_recorded`] once more, from the server's shutdown).
-pub(crate) fn spawn_store_writer(delivery: &Arc<Delivery>, store: Store) {
-    let every = delivery.config.events_flush;
-    let delivery = Arc::downgrade(delivery);
-    tokio::spawn(async move {
-        let mut timer = tokio::time::interval(every);
-        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            timer.tick().await;
-            let Some(delivery) = delivery.upgrade() else {
-                return;
-            };
-            if *delivery.closing().borrow() {
-                return;
-            }
-            write_recorded(&delivery, &store).await;
+/// Writes what OFREP evaluations recorded to the store every `events_flush` until `stopping`
+/// resolves, then once more, so nothing answered before the shutdown is lost. Its owner
+/// spawns it.
+pub async fn run_store_writer(
+    delivery: Arc<Delivery>,
+    store: Store,
+    stopping: impl std::future::Future<Output = ()>,
+) {
+    let mut timer = tokio::time::interval(delivery.config.events_flush);
+    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut stopping = std::pin::pin!(stopping);
+    loop {
+        tokio::select! {
+            _ = timer.tick() => write_recorded(&delivery, &store).await,
+            () = &mut stopping => break,
         }
-    });
+    }
+    write_recorded(&delivery, &store).await;
 }
 
 /// Writes every environment's recorded events to the store; what cannot be written now is
@@ -149,7 +132,7 @@ pub async fn write_recorded(delivery: &Delivery, store: &Store) {
 }
 
 async fn write_one(recorder: &Recorder, store: &Store, project: &str, env: &str) {
-    while let Some(batch) = recorder.take_batch(MAX_BATCH_ITEMS / 2, crate::now_ms()) {
+    while let Some(batch) = recorder.take_batch(MAX_BATCH_ITEMS / 2, now_ms()) {
         let stored = match check(&batch, project, env) {
             Ok(stored) => stored,
             Err(error) => {
@@ -308,8 +291,8 @@ fn check(batch: &EventBatch, project: &str, env: &str) -> Result<StoredBatch, Ap
 }
 
 /// Applies exposure retention at most once an hour, off the request's path.
-fn prune_now_and_then(intake: &Intake, store: &Store) {
-    let now = crate::now_ms();
+fn prune_now_and_then(intake: &Intake, tasks: &Tasks, store: &Store) {
+    let now = now_ms();
     let last = intake.last_pruned_ms.load(Ordering::Relaxed);
     if now - last < PRUNE_EVERY_MS
         || intake
@@ -320,7 +303,7 @@ fn prune_now_and_then(intake: &Intake, store: &Store) {
         return;
     }
     let store = store.clone();
-    tokio::spawn(async move {
+    tasks.spawn(async move {
         if let Err(error) = store.prune_exposures(now - EXPOSURE_RETENTION_MS).await {
             tracing::warn!(%error, "could not prune old exposures");
         }
@@ -336,8 +319,8 @@ mod tests {
     use switchyard_sdk::events::EventsConfig;
 
     use super::*;
-    use crate::api::access::SdkKeyKind;
-    use crate::delivery::{DeliveryConfig, SdkAccess};
+    use crate::access::SdkKeyKind;
+    use crate::delivery::{DeliveryConfig, MAX_CONCURRENT_BATCHES, SdkAccess};
 
     /// A relay-style delivery (no store) that knows one key and records into `recorder`.
     fn relay_delivery(recorder: Arc<Recorder>) -> Arc<Delivery> {
@@ -351,6 +334,7 @@ mod tests {
         let delivery = Delivery::for_relay(
             HashMap::from([("sys_test".to_owned(), access)]),
             DeliveryConfig::default(),
+            Tasks::default(),
         );
         delivery.attach_recorder("upstream", "production", recorder);
         delivery

@@ -18,27 +18,26 @@
 //! state, sends a patch only when the patch's base is what the stream last sent, and otherwise
 //! (a gap, a lagging receiver) sends the full state again.
 
-use std::collections::{HashMap, VecDeque};
-use std::io::Write as _;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
-use bytes::Bytes;
 use prometheus_client::metrics::gauge::Gauge;
-use serde_json::json;
-use switchyard_engine::Snapshot;
-use switchyard_engine::wire::{FORMAT, FlagData, Patch};
+use switchyard_engine::wire::{FORMAT, FlagData};
 use switchyard_store::{Store, StoreEvent, Touched};
 use tokio::sync::{broadcast, watch};
 
-use crate::api::access::{SdkKeyKind, SdkKeyRecord};
-use crate::api::parse_doc;
-use crate::auth::{CLIENT_KEY_PREFIX, SERVER_KEY_PREFIX, parse_secret, sha256_hex};
+use crate::access::{
+    CLIENT_KEY_PREFIX, SERVER_KEY_PREFIX, SdkKeyKind, SdkKeyRecord, parse_secret, sha256_hex,
+};
+use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
-use crate::resources::env_scope;
-use crate::validate::EnvData;
+use crate::records::{self, EnvData, env_scope};
+
+use super::feed::Feed;
+use super::intake::Intake;
+use crate::tasks::Tasks;
 use switchyard_sdk::events::{EventsConfig, Recorder};
 
 /// Tunables of delivery; the defaults suit production, tests shorten them.
@@ -84,176 +83,6 @@ pub struct SdkAccess {
     pub events_token: String,
 }
 
-/// One environment at one revision, with everything served from it pre-encoded.
-#[derive(Debug)]
-pub struct Published {
-    pub data: FlagData,
-    pub compiled: Snapshot,
-    pub etag: String,
-    pub snapshot_json: Bytes,
-    pub snapshot_gzip: Bytes,
-    /// `event: put` with the whole data.
-    pub put_frame: Bytes,
-    /// The change from the previous published state, with its `event: patch` frame.
-    pub patch: Option<(Arc<Patch>, Bytes)>,
-    /// The OFREP `refetchEvaluation` notification for this revision.
-    pub refetch_frame: Bytes,
-    /// OFREP answer pieces for this revision's flags.
-    pub ofrep: crate::ofrep::OfrepFragments,
-}
-
-impl Published {
-    fn new(data: FlagData, patch: Option<Patch>) -> Published {
-        let snapshot = serde_json::to_vec(&data).unwrap_or_default();
-        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        let snapshot_gzip = gzip
-            .write_all(&snapshot)
-            .and_then(|()| gzip.finish())
-            .unwrap_or_default();
-        let revision = data.revision;
-        let etag = format!("\"v{FORMAT}-{revision}\"");
-        let refetch = json!({"type": "refetchEvaluation", "etag": etag, "revision": revision});
-        let compiled = Snapshot::compile(&data.dataset());
-        Published {
-            ofrep: crate::ofrep::OfrepFragments::new(&compiled),
-            compiled,
-            put_frame: frame(revision, "put", &snapshot),
-            patch: patch.map(|patch| {
-                let body = serde_json::to_vec(&patch).unwrap_or_default();
-                let frame = frame(patch.revision, "patch", &body);
-                (Arc::new(patch), frame)
-            }),
-            refetch_frame: frame(revision, "message", refetch.to_string().as_bytes()),
-            snapshot_json: Bytes::from(snapshot),
-            snapshot_gzip: Bytes::from(snapshot_gzip),
-            etag,
-            data,
-        }
-    }
-
-    pub fn revision(&self) -> i64 {
-        self.data.revision
-    }
-}
-
-/// A server-sent event. Data is JSON, which never contains a raw newline.
-pub fn frame(id: i64, event: &str, data: &[u8]) -> Bytes {
-    let mut out = Vec::with_capacity(data.len() + 48);
-    out.extend_from_slice(format!("id: {id}\nevent: {event}\ndata: ").as_bytes());
-    out.extend_from_slice(data);
-    out.extend_from_slice(b"\n\n");
-    Bytes::from(out)
-}
-
-/// One environment's current state, its change broadcast and recent patches.
-#[derive(Debug)]
-pub struct Feed {
-    pub project: String,
-    pub env: String,
-    current: ArcSwap<Published>,
-    changes: broadcast::Sender<Arc<Published>>,
-    history: Mutex<VecDeque<Arc<Patch>>>,
-    /// The store revision of the last load, changed or not: announcements at or below it are
-    /// already reflected.
-    checked: AtomicI64,
-    /// Serializes reloads so published revisions only move forward.
-    reload: tokio::sync::Mutex<()>,
-    /// When the data was last known to be current, in Unix ms; [`CURRENT`] while it is.
-    verified_at_ms: AtomicI64,
-}
-
-/// `verified_at_ms` of a feed whose data is current (the store's, or a relay's while its
-/// upstream stream is open).
-const CURRENT: i64 = i64::MAX;
-/// `verified_at_ms` when nobody knows how old the data is.
-const UNKNOWN: i64 = i64::MIN;
-
-/// Response header with how many seconds old the served data may be (0: current).
-pub const DATA_AGE_HEADER: &str = "x-switchyard-data-age";
-
-impl Feed {
-    fn new(project: &str, env: &str, data: FlagData) -> Feed {
-        Feed {
-            checked: AtomicI64::new(data.revision),
-            project: project.to_owned(),
-            env: env.to_owned(),
-            current: ArcSwap::from_pointee(Published::new(data, None)),
-            changes: broadcast::channel(64).0,
-            history: Mutex::default(),
-            reload: tokio::sync::Mutex::new(()),
-            verified_at_ms: AtomicI64::new(CURRENT),
-        }
-    }
-
-    /// How old the data may be: zero while current, `None` when unknown.
-    pub fn data_age(&self) -> Option<Duration> {
-        match self.verified_at_ms.load(Ordering::Relaxed) {
-            CURRENT => Some(Duration::ZERO),
-            UNKNOWN => None,
-            at => Some(Duration::from_millis(
-                u64::try_from(crate::now_ms().saturating_sub(at)).unwrap_or(0),
-            )),
-        }
-    }
-
-    /// Records how fresh the data is: `None` for current, else when it was last verified.
-    pub fn set_verified(&self, verified_at: Option<Option<SystemTime>>) {
-        let ms = match verified_at {
-            None => CURRENT,
-            Some(None) => UNKNOWN,
-            Some(Some(at)) => at
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64),
-        };
-        self.verified_at_ms.store(ms, Ordering::Relaxed);
-    }
-
-    /// Makes `next` the current state when it is newer and differs in what is served: records
-    /// the patch for resuming streams and announces it. Returns whether it published.
-    fn publish(&self, next: FlagData, history_len: usize) -> bool {
-        let current = self.current();
-        if next.revision <= current.revision() {
-            return false;
-        }
-        let patch = current.data.diff(&next);
-        if patch.is_empty() {
-            // Nothing this environment serves changed; streams keep their revision.
-            return false;
-        }
-        let published = Arc::new(Published::new(next, Some(patch.clone())));
-        if let Ok(mut history) = self.history.lock() {
-            if history.len() >= history_len {
-                history.pop_front();
-            }
-            history.push_back(Arc::new(patch));
-        }
-        self.current.store(published.clone());
-        // No receivers is fine: nobody is streaming this environment right now.
-        let _ = self.changes.send(published);
-        true
-    }
-
-    pub fn current(&self) -> Arc<Published> {
-        self.current.load_full()
-    }
-
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
-        self.changes.subscribe()
-    }
-
-    /// The patch from `revision` to the current state, when the history reaches back that far.
-    pub fn patch_since(&self, revision: i64) -> Option<Patch> {
-        let history = self.history.lock().ok()?;
-        let start = history.iter().position(|p| p.revision > revision)?;
-        if history[start].base > revision {
-            return None;
-        }
-        let mut patches = history.range(start..);
-        let first = patches.next()?.as_ref().clone();
-        Some(patches.fold(first, |merged, later| merged.then(later)))
-    }
-}
-
 /// Where a [`Delivery`]'s data and SDK keys come from.
 #[derive(Debug)]
 enum Source {
@@ -279,22 +108,28 @@ pub struct Delivery {
     /// SDK client.
     recorders: RwLock<HashMap<(String, String), Arc<Recorder>>>,
     /// Admission of event batches (`POST /events/v1/bulk`).
-    pub intake: crate::events::Intake,
+    pub intake: Intake,
+    /// The owner's background work (exposure pruning runs there).
+    pub tasks: Tasks,
 }
 
 impl Delivery {
     /// The control plane's delivery; [`Delivery::start`] makes it follow the store.
-    pub fn new(store: Store, config: DeliveryConfig) -> Arc<Delivery> {
-        Delivery::with_source(Source::Store(store), config)
+    pub fn new(store: Store, config: DeliveryConfig, tasks: Tasks) -> Arc<Delivery> {
+        Delivery::with_source(Source::Store(store), config, tasks)
     }
 
     /// A relay's delivery: it knows only `keys` (presented key → access) and serves what
     /// [`Delivery::publish`] gives it.
-    pub fn for_relay(keys: HashMap<String, SdkAccess>, config: DeliveryConfig) -> Arc<Delivery> {
-        Delivery::with_source(Source::Upstream(keys), config)
+    pub fn for_relay(
+        keys: HashMap<String, SdkAccess>,
+        config: DeliveryConfig,
+        tasks: Tasks,
+    ) -> Arc<Delivery> {
+        Delivery::with_source(Source::Upstream(keys), config, tasks)
     }
 
-    fn with_source(source: Source, config: DeliveryConfig) -> Arc<Delivery> {
+    fn with_source(source: Source, config: DeliveryConfig, tasks: Tasks) -> Arc<Delivery> {
         Arc::new(Delivery {
             source,
             config,
@@ -304,39 +139,32 @@ impl Delivery {
             limiter: Mutex::default(),
             closing: watch::channel(false).0,
             recorders: RwLock::default(),
-            intake: crate::events::Intake::default(),
+            intake: Intake::default(),
+            tasks,
         })
     }
 
-    /// Follows the store's changes until the store goes away or [`Delivery::close`] (nothing
-    /// to follow for a relay).
-    pub fn start(self: &Arc<Self>) {
+    /// Follows the store's changes until `stopping` resolves or the store goes away (nothing to
+    /// follow for a relay). Its owner spawns it.
+    pub async fn follow_store(self: Arc<Self>, stopping: impl Future<Output = ()>) {
         let Source::Store(store) = &self.source else {
             return;
         };
-        crate::events::spawn_store_writer(self, store.clone());
         let mut changes = store.changes();
-        let mut closing = self.closing.subscribe();
-        let delivery = Arc::downgrade(self);
-        let resync_every = self.config.resync_every;
-        tokio::spawn(async move {
-            let mut timer = tokio::time::interval(resync_every);
-            loop {
-                let event = tokio::select! {
-                    event = changes.recv() => match event {
-                        Ok(event) => event,
-                        Err(broadcast::error::RecvError::Lagged(_)) => StoreEvent::Resync,
-                        Err(broadcast::error::RecvError::Closed) => return,
-                    },
-                    _ = timer.tick() => StoreEvent::Resync,
-                    _ = closing.changed() => return,
-                };
-                let Some(delivery) = delivery.upgrade() else {
-                    return;
-                };
-                delivery.on_store_event(event).await;
-            }
-        });
+        let mut timer = tokio::time::interval(self.config.resync_every);
+        let mut stopping = std::pin::pin!(stopping);
+        loop {
+            let event = tokio::select! {
+                event = changes.recv() => match event {
+                    Ok(event) => event,
+                    Err(broadcast::error::RecvError::Lagged(_)) => StoreEvent::Resync,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                _ = timer.tick() => StoreEvent::Resync,
+                () = &mut stopping => return,
+            };
+            self.on_store_event(event).await;
+        }
     }
 
     /// Ends every open stream (called when the server shuts down, so it can finish).
@@ -483,7 +311,7 @@ impl Delivery {
         let mut recorders = self.recorders.write().ok()?;
         let recorder = recorders
             .entry(scope)
-            .or_insert_with(|| Arc::new(Recorder::new(config, crate::now_ms())));
+            .or_insert_with(|| Arc::new(Recorder::new(config, now_ms())));
         Some(recorder.clone())
     }
 
@@ -564,7 +392,7 @@ impl Delivery {
             .find_by_key("sdk_key", id)
             .await?
             .ok_or_else(unknown_key)?;
-        let record: SdkKeyRecord = parse_doc(&doc)?;
+        let record: SdkKeyRecord = records::parse(&doc)?;
         let (project, env) = doc.scope.split_once('/').ok_or_else(unknown_key)?;
         let access = SdkAccess {
             key_id: record.id.clone(),

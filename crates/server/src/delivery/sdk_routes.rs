@@ -16,8 +16,9 @@ use bytes::Bytes;
 use futures_util::stream;
 use tokio::sync::{broadcast, watch};
 
-use crate::api::access::SdkKeyKind;
-use crate::delivery::{DATA_AGE_HEADER, Delivery, Feed, Published, SdkAccess, frame};
+use super::feed::{DATA_AGE_HEADER, Feed, Published, frame};
+use super::hub::{Delivery, SdkAccess};
+use crate::access::SdkKeyKind;
 use crate::error::{ApiError, ApiResult, Code};
 
 /// Served by `switchyard serve` and `switchyard relay` alike.
@@ -196,7 +197,7 @@ pub fn event_stream(
 }
 
 /// A server-sent-event response of `body`.
-pub(crate) fn sse_response(body: Body) -> Response {
+pub fn sse_response(body: Body) -> Response {
     let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(

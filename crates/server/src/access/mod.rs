@@ -1,0 +1,19 @@
+//! Who may do what: secrets and passwords, the authenticated [`Caller`], policies (statements
+//! of actions on resource patterns, deny wins), every action name ([`Action`], [`Event`]) and
+//! every resource name. The stored identities (accounts, tokens, roles, SDK keys) are records like any other.
+
+mod actions;
+mod caller;
+mod identities;
+mod policy;
+pub mod resources;
+mod secrets;
+
+pub use actions::{Action, Event};
+pub use caller::{Caller, role_statements};
+pub use identities::{AccountRecord, RoleRecord, SdkKeyKind, SdkKeyRecord, TokenRecord};
+pub use policy::{BUILTIN_ROLES, Effect, Policy, Statement, builtin_role, glob};
+pub use secrets::{
+    CLIENT_KEY_PREFIX, NewSecret, SERVER_KEY_PREFIX, TOKEN_PREFIX, hash_password, new_secret,
+    parse_secret, random_hex, sha256_hex, verify_password,
+};

@@ -1,0 +1,282 @@
+//! What every handler stands on: [`Ctx`] (an authenticated request that authorizes, audits
+//! and commits), request bodies with the API's error shape, optimistic-concurrency
+//! preconditions, and key checks.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use switchyard_store::{AuditRecord, Committed, Document, Write};
+
+use crate::AppState;
+use crate::access::{Action, Caller};
+use crate::clock::now_ms;
+use crate::error::{ApiError, ApiResult, Code, current_request_id};
+use crate::records::expect_version;
+use crate::releases::Services;
+
+/// Request bodies larger than this are refused with 413 `payload_too_large`.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// A deleted resource's address.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema, serde::Deserialize)]
+pub struct Deleted {
+    pub deleted: String,
+}
+
+/// An authenticated request: the state, the caller, the request's headers.
+#[derive(Debug)]
+pub struct Ctx {
+    pub state: Arc<AppState>,
+    pub caller: Caller,
+    pub headers: HeaderMap,
+}
+
+impl FromRequestParts<Arc<AppState>> for Ctx {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> ApiResult<Ctx> {
+        let presented = bearer(&parts.headers).unwrap_or_default();
+        let caller = Caller::authenticate(&state.store, presented, now_ms()).await?;
+        Ok(Ctx {
+            state: state.clone(),
+            caller,
+            headers: parts.headers.clone(),
+        })
+    }
+}
+
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+impl Ctx {
+    /// Checks `action` on `resource`; a refusal is written to the audit log before it is returned.
+    pub async fn authorize(&self, action: Action, resource: &str) -> ApiResult<()> {
+        if self.caller.allows(action, resource) {
+            return Ok(());
+        }
+        let action = action.as_str();
+        let record = self.audit_record(action, resource, "denied", None, None, None);
+        if let Err(error) = self.state.store.commit(&[], &record).await {
+            tracing::error!(%error, action, resource, "could not audit a denied attempt");
+        }
+        Err(ApiError::forbidden(action, resource))
+    }
+
+    /// What a release change needs from this server.
+    pub fn services(&self) -> Services<'_> {
+        self.state.services()
+    }
+
+    pub fn allows(&self, action: Action, resource: &str) -> bool {
+        self.caller.allows(action, resource)
+    }
+
+    /// Applies `writes` with the audit record describing them, in one transaction.
+    pub async fn commit(&self, writes: &[Write], change: Change<'_>) -> ApiResult<Committed> {
+        let record = self.audit_record(
+            change.action,
+            change.resource,
+            "allowed",
+            change.before,
+            change.after,
+            change.comment.map(str::to_owned),
+        );
+        Ok(self.state.store.commit(writes, &record).await?)
+    }
+
+    /// Deletes one document (at the version it was read at) with its audit record.
+    pub async fn delete_document(
+        &self,
+        doc: &Document,
+        action: &str,
+        resource: String,
+        before: Value,
+        comment: Option<&str>,
+    ) -> ApiResult<axum::Json<Deleted>> {
+        let write = Write::Delete {
+            kind: doc.kind.clone(),
+            scope: doc.scope.clone(),
+            key: doc.key.clone(),
+            expected: switchyard_store::Expected::Version(doc.version),
+        };
+        let change = Change {
+            action,
+            resource: &resource,
+            before: Some(before),
+            after: None,
+            comment,
+        };
+        self.commit(&[write], change).await?;
+        Ok(axum::Json(Deleted { deleted: resource }))
+    }
+
+    fn audit_record(
+        &self,
+        action: &str,
+        resource: &str,
+        outcome: &str,
+        before: Option<Value>,
+        after: Option<Value>,
+        comment: Option<String>,
+    ) -> AuditRecord {
+        AuditRecord {
+            at_ms: now_ms(),
+            actor: self.caller.actor(),
+            action: action.to_owned(),
+            resource: resource.to_owned(),
+            outcome: outcome.to_owned(),
+            before,
+            after,
+            comment,
+            request_id: Some(current_request_id()),
+        }
+    }
+
+    /// The version a write must expect: `If-Match` (stale → 412) or the body's `version`
+    /// (stale → 409). One of them is required.
+    pub fn expected_version(&self, body_version: Option<i64>) -> ApiResult<Precondition> {
+        if let Some(value) = self.headers.get(axum::http::header::IF_MATCH) {
+            let text = value
+                .to_str()
+                .unwrap_or_default()
+                .trim()
+                .trim_start_matches("W/")
+                .trim_matches('"');
+            return text.parse().map(Precondition::IfMatch).map_err(|_| {
+                ApiError::bad_request("If-Match must be a version number such as \"3\"")
+                    .field("If-Match")
+            });
+        }
+        body_version.map(Precondition::Body).ok_or_else(|| {
+            ApiError::bad_request(
+                "updates must carry the version they change (If-Match header or `version` field)",
+            )
+            .field("version")
+        })
+    }
+}
+
+/// Where an expected version came from, which decides the status of a stale one.
+#[derive(Debug, Clone, Copy)]
+pub enum Precondition {
+    IfMatch(i64),
+    Body(i64),
+}
+
+impl Precondition {
+    pub fn version(self) -> i64 {
+        match self {
+            Precondition::IfMatch(v) | Precondition::Body(v) => v,
+        }
+    }
+
+    /// Fails early (without writing) when the stored version already differs.
+    pub fn check(self, current: i64) -> ApiResult<switchyard_store::Expected> {
+        if self.version() != current {
+            let code = match self {
+                Precondition::IfMatch(_) => Code::PreconditionFailed,
+                Precondition::Body(_) => Code::Conflict,
+            };
+            let mut error = ApiError::new(
+                code,
+                format!(
+                    "the resource is at version {current}, not {}; reload and retry",
+                    self.version()
+                ),
+            )
+            .field("version");
+            error.current_version = Some(current);
+            return Err(error);
+        }
+        Ok(expect_version(current))
+    }
+}
+
+/// What an audited change says about itself.
+#[derive(Debug, Clone)]
+pub struct Change<'a> {
+    pub action: &'a str,
+    pub resource: &'a str,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    pub comment: Option<&'a str>,
+}
+
+/// A JSON body whose rejections use the API's error shape: a body too large is 413, broken JSON
+/// is 400, JSON of the wrong shape is 422 with the offending path.
+#[derive(Debug)]
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> ApiResult<Body<T>> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Body(value)),
+            Err(JsonRejection::JsonDataError(e)) => {
+                let detail = std::error::Error::source(&e)
+                    .map(ToString::to_string)
+                    .unwrap_or(e.body_text());
+                let field = detail
+                    .split(':')
+                    .next()
+                    .filter(|p| !p.contains(' '))
+                    .map(str::to_owned);
+                let mut error = ApiError::new(Code::ValidationFailed, detail.clone());
+                error.field = field;
+                Err(error)
+            }
+            Err(JsonRejection::BytesRejection(e))
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                Err(ApiError::new(
+                    Code::PayloadTooLarge,
+                    format!("request body is larger than {} bytes", MAX_BODY_BYTES),
+                ))
+            }
+            Err(e) => Err(ApiError::bad_request(e.body_text())),
+        }
+    }
+}
+
+/// A JSON body that may be absent (an empty `POST`).
+pub fn optional_body<T: DeserializeOwned + Default>(body: &[u8]) -> ApiResult<T> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))
+}
+
+/// Keys of projects, environments, flags, segments, accounts and roles.
+pub fn check_key(field: &str, key: &str) -> ApiResult<()> {
+    let valid = !key.is_empty()
+        && key.len() <= 128
+        && key
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            field,
+            format!(
+                "{key:?} is not a valid key: 1-128 letters, digits, '-', '_' or '.', starting with a letter or digit"
+            ),
+        ))
+    }
+}

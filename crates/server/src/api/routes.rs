@@ -1,0 +1,204 @@
+//! Every API route, declared once in [`routes!`], which builds the router, the OpenAPI
+//! document and the list of checks `GET /me` answers from, so they cannot drift apart.
+
+use std::sync::{Arc, OnceLock};
+
+use axum::Json;
+use axum::Router;
+use axum::extract::Query;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::ctx::{Ctx, Deleted};
+
+use super::types::{
+    AccountInput, AccountView, ActionInput, AuditPage, ChainReportView, CohortStatistics,
+    Environment, EnvironmentInput, EvaluationPoint, ExposedContextView, FlagInput, FlagView,
+    Project, ProjectInput, ReleaseStatus, RoleInput, RoleView, SdkKeyInput, SdkKeyView,
+    SegmentInput, SegmentView, SignInInput, TargetingInput, TargetingView, ToggleInput, TokenInput,
+    TokenView, Trigger, TriggerInput, WebhookInput, WebhookView,
+};
+use super::{
+    accounts, audit, flags, insights, openapi, projects, releases, roles, sdk_keys, segments,
+    tokens, triggers, webhooks,
+};
+use crate::AppState;
+use crate::access::Action;
+use crate::error::ApiResult;
+use crate::releases::{Killed, Release, ReleaseInput};
+
+/// Declares every API route: method, path, handler, the action it checks, a summary, and its
+/// request and response body types (for the OpenAPI document).
+macro_rules! routes {
+    ($( $method:ident $path:literal => $handler:path, $check:expr, $summary:literal,
+        $(body: $req:ty,)? returns: $res:ty; )*) => {
+        fn route_table() -> Router<Arc<AppState>> {
+            Router::new()
+                $( .route($path, axum::routing::$method($handler)) )*
+        }
+
+        /// What each route checks (with repeats), for `GET /me`.
+        fn route_checks() -> Vec<Check> {
+            vec![$( Check::from($check), )*]
+        }
+
+        fn route_docs(generator: &mut schemars::SchemaGenerator) -> Vec<openapi::RouteDoc> {
+            vec![$( openapi::RouteDoc {
+                method: stringify!($method),
+                path: $path,
+                action: Check::from($check).name(),
+                summary: $summary,
+                request: None $( .or(Some(generator.subschema_for::<$req>())) )?,
+                response: generator.subschema_for::<$res>(),
+            }, )*]
+        }
+    };
+}
+
+routes! {
+    get "/projects" => projects::list_projects, Action::ProjectRead, "List projects", returns: Vec<Project>;
+    post "/projects" => projects::create_project, Action::ProjectCreate, "Create a project", body: ProjectInput, returns: Project;
+    get "/projects/{project}" => projects::get_project, Action::ProjectRead, "Get a project", returns: Project;
+    put "/projects/{project}" => projects::update_project, Action::ProjectUpdate, "Update a project's name or description", body: ProjectInput, returns: Project;
+    delete "/projects/{project}" => projects::delete_project, Action::ProjectDelete, "Delete an empty project", returns: Deleted;
+    get "/projects/{project}/environments" => projects::list_environments, Action::EnvRead, "List a project's environments", returns: Vec<Environment>;
+    post "/projects/{project}/environments" => projects::create_environment, Action::EnvCreate, "Create an environment", body: EnvironmentInput, returns: Environment;
+    get "/projects/{project}/environments/{env}" => projects::get_environment, Action::EnvRead, "Get an environment", returns: Environment;
+    put "/projects/{project}/environments/{env}" => projects::update_environment, Action::EnvUpdate, "Update an environment", body: EnvironmentInput, returns: Environment;
+    delete "/projects/{project}/environments/{env}" => projects::delete_environment, Action::EnvDelete, "Delete an environment with its targeting, segments and SDK keys", returns: Deleted;
+    get "/projects/{project}/flags" => flags::list_flags, Action::FlagRead, "List flags (filters: q, tag, kind, archived)", returns: Vec<FlagView>;
+    post "/projects/{project}/flags" => flags::create_flag, Action::FlagCreate, "Create a flag", body: FlagInput, returns: FlagView;
+    get "/projects/{project}/flags/{flag}" => flags::get_flag, Action::FlagRead, "Get a flag with the targeting of every environment the caller may read", returns: FlagView;
+    put "/projects/{project}/flags/{flag}" => flags::update_flag, Action::FlagUpdate, "Update a flag's variations, schema and metadata", body: FlagInput, returns: FlagView;
+    delete "/projects/{project}/flags/{flag}" => flags::delete_flag, Action::FlagDelete, "Delete a flag in every environment", returns: Deleted;
+    get "/projects/{project}/environments/{env}/flags/{flag}" => flags::get_targeting, Action::FlagRead, "Get a flag's targeting in one environment", returns: TargetingView;
+    put "/projects/{project}/environments/{env}/flags/{flag}" => flags::update_targeting, Action::FlagUpdate, "Replace a flag's targeting in one environment", body: TargetingInput, returns: TargetingView;
+    post "/projects/{project}/environments/{env}/flags/{flag}/toggle" => flags::toggle_flag, Action::FlagToggle, "Turn a flag on or off in one environment (flips it when `on` is absent)", body: ToggleInput, returns: TargetingView;
+    get "/projects/{project}/environments/{env}/flags/{flag}/evaluations" => insights::flag_evaluations, Action::FlagRead, "A flag's evaluations per minute, version, variation and reason (from, to: Unix ms; default the last 24 h)", returns: Vec<EvaluationPoint>;
+    get "/projects/{project}/environments/{env}/flags/{flag}/exposures" => insights::flag_exposures, Action::FlagRead, "Contexts exposed to a flag, most recently seen first (filters: variation, from, to, limit)", returns: Vec<ExposedContextView>;
+    get "/projects/{project}/environments/{env}/flags/{flag}/metrics" => insights::flag_metrics, Action::FlagRead, "Each metric's count, sum, mean and standard deviation per variation cohort of a flag (from, to)", returns: Vec<CohortStatistics>;
+    post "/projects/{project}/environments/{env}/flags/{flag}/kill" => releases::kill_flag, Action::FlagToggle, "Kill switch: turn a flag off in one environment and abort its active releases there", body: ActionInput, returns: Killed;
+    get "/projects/{project}/environments/{env}/flags/{flag}/triggers" => triggers::list_triggers, Action::TriggerRead, "List a flag's kill triggers", returns: Vec<Trigger>;
+    post "/projects/{project}/environments/{env}/flags/{flag}/triggers" => triggers::create_trigger, Action::TriggerCreate, "Create a kill trigger URL (shown once) that an alerting system can POST to", body: TriggerInput, returns: Trigger;
+    delete "/projects/{project}/environments/{env}/flags/{flag}/triggers/{id}" => triggers::delete_trigger, Action::TriggerDelete, "Delete a kill trigger", returns: Deleted;
+    post "/triggers/{secret}" => triggers::call_trigger, Check::Nothing, "Call a kill trigger: the URL's secret is the credential", body: ActionInput, returns: Killed;
+    get "/projects/{project}/environments/{env}/releases" => releases::list_releases, Action::ReleaseRead, "List releases, newest first", returns: Vec<Release>;
+    post "/projects/{project}/environments/{env}/releases" => releases::start_release, Action::ReleaseCreate, "Start (or schedule) a guarded release of a flag", body: ReleaseInput, returns: ReleaseStatus;
+    get "/projects/{project}/environments/{env}/releases/{id}" => releases::get_release, Action::ReleaseRead, "A release's status: stage, cohorts, each guardrail's evidence, next decision", returns: ReleaseStatus;
+    post "/projects/{project}/environments/{env}/releases/{id}/pause" => releases::pause_release, Action::ReleaseUpdate, "Hold a release until resumed (no timeout)", body: ActionInput, returns: ReleaseStatus;
+    post "/projects/{project}/environments/{env}/releases/{id}/resume" => releases::resume_release, Action::ReleaseUpdate, "Resume a held release", body: ActionInput, returns: ReleaseStatus;
+    post "/projects/{project}/environments/{env}/releases/{id}/advance" => releases::advance_release, Action::ReleaseUpdate, "Go to the next stage now (or complete after the last)", body: ActionInput, returns: ReleaseStatus;
+    post "/projects/{project}/environments/{env}/releases/{id}/rollback" => releases::roll_back_release, Action::ReleaseUpdate, "Roll back: restore the flag's serving from before the release", body: ActionInput, returns: ReleaseStatus;
+    post "/projects/{project}/environments/{env}/releases/{id}/abort" => releases::abort_release, Action::ReleaseUpdate, "Abort: stop the release and restore the previous serving", body: ActionInput, returns: ReleaseStatus;
+    get "/projects/{project}/webhooks" => webhooks::list_webhooks, Action::WebhookRead, "List a project's webhooks", returns: Vec<WebhookView>;
+    post "/projects/{project}/webhooks" => webhooks::create_webhook, Action::WebhookCreate, "Subscribe a URL to release and kill events (HMAC-signed; the secret is shown once)", body: WebhookInput, returns: WebhookView;
+    delete "/projects/{project}/webhooks/{id}" => webhooks::delete_webhook, Action::WebhookDelete, "Delete a webhook", returns: Deleted;
+    get "/projects/{project}/environments/{env}/segments" => segments::list_segments, Action::SegmentRead, "List segments", returns: Vec<SegmentView>;
+    post "/projects/{project}/environments/{env}/segments" => segments::create_segment, Action::SegmentCreate, "Create a segment", body: SegmentInput, returns: SegmentView;
+    get "/projects/{project}/environments/{env}/segments/{segment}" => segments::get_segment, Action::SegmentRead, "Get a segment", returns: SegmentView;
+    put "/projects/{project}/environments/{env}/segments/{segment}" => segments::update_segment, Action::SegmentUpdate, "Replace a segment", body: SegmentInput, returns: SegmentView;
+    delete "/projects/{project}/environments/{env}/segments/{segment}" => segments::delete_segment, Action::SegmentDelete, "Delete a segment", returns: Deleted;
+    get "/projects/{project}/environments/{env}/sdk-keys" => sdk_keys::list_sdk_keys, Action::SdkKeyRead, "List an environment's SDK keys", returns: Vec<SdkKeyView>;
+    post "/projects/{project}/environments/{env}/sdk-keys" => sdk_keys::create_sdk_key, Action::SdkKeyCreate, "Create a server or client SDK key (the key is shown once)", body: SdkKeyInput, returns: SdkKeyView;
+    delete "/projects/{project}/environments/{env}/sdk-keys/{id}" => sdk_keys::delete_sdk_key, Action::SdkKeyDelete, "Revoke an SDK key", returns: Deleted;
+    get "/accounts" => accounts::list_accounts, Action::AccountRead, "List accounts", returns: Vec<AccountView>;
+    post "/accounts" => accounts::create_account, Action::AccountCreate, "Create an account", body: AccountInput, returns: AccountView;
+    get "/accounts/{name}" => accounts::get_account, Action::AccountRead, "Get an account", returns: AccountView;
+    put "/accounts/{name}" => accounts::update_account, Action::AccountUpdate, "Update an account's roles, password or disabled state", body: AccountInput, returns: AccountView;
+    delete "/accounts/{name}" => accounts::delete_account, Action::AccountDelete, "Delete an account", returns: Deleted;
+    get "/roles" => roles::list_roles, Action::RoleRead, "List roles, built-in and custom", returns: Vec<RoleView>;
+    post "/roles" => roles::create_role, Action::RoleCreate, "Create a custom role", body: RoleInput, returns: RoleView;
+    get "/roles/{name}" => roles::get_role, Action::RoleRead, "Get a role", returns: RoleView;
+    put "/roles/{name}" => roles::update_role, Action::RoleUpdate, "Replace a custom role's statements", body: RoleInput, returns: RoleView;
+    delete "/roles/{name}" => roles::delete_role, Action::RoleDelete, "Delete a custom role", returns: Deleted;
+    get "/tokens" => tokens::list_tokens, Action::TokenRead, "List API tokens (your own; all with token:read)", returns: Vec<TokenView>;
+    post "/tokens" => tokens::create_token, Action::TokenCreate, "Create an API token, optionally scoped narrower than its owner (shown once)", body: TokenInput, returns: TokenView;
+    delete "/tokens/{id}" => tokens::delete_token, Action::TokenDelete, "Revoke an API token", returns: Deleted;
+    post "/auth/token" => tokens::sign_in, Check::Nothing, "Exchange an account's name and password for a new API token", body: SignInInput, returns: TokenView;
+    get "/me" => me, Check::AnyToken, "The caller's account, and the actions its token allows on `resource` (a check, not an attempt: nothing is audited)", returns: Me;
+    get "/audit" => audit::list_audit, Action::AuditRead, "Audit records, newest first (filters: resource prefix, before, limit)", returns: AuditPage;
+    get "/audit/verify" => audit::verify_audit, Action::AuditVerify, "Recompute the audit hash chain and report the first broken link", returns: ChainReportView;
+}
+
+/// What a route checks before its handler looks at anything else.
+#[derive(Debug, Clone, Copy)]
+enum Check {
+    /// Needs no token: the path's secret (a trigger) or the body (sign-in) is the credential.
+    Nothing,
+    /// Needs a valid token and checks no action.
+    AnyToken,
+    Action(Action),
+}
+
+impl Check {
+    /// As the OpenAPI document's `x-switchyard-action` spells it.
+    const fn name(self) -> &'static str {
+        match self {
+            Check::Nothing => "",
+            Check::AnyToken => "-",
+            Check::Action(action) => action.as_str(),
+        }
+    }
+}
+
+impl From<Action> for Check {
+    fn from(action: Action) -> Check {
+        Check::Action(action)
+    }
+}
+
+pub fn router() -> Router<Arc<AppState>> {
+    route_table().route("/openapi.json", axum::routing::get(serve_openapi))
+}
+
+/// The OpenAPI document of every route (also written by `switchyard openapi`).
+pub fn openapi_document() -> Value {
+    openapi::document(route_docs)
+}
+
+async fn serve_openapi() -> Json<Value> {
+    static DOCUMENT: OnceLock<Value> = OnceLock::new();
+    Json(DOCUMENT.get_or_init(openapi_document).clone())
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MeQuery {
+    /// A resource such as `proj/web:env/production:flag/checkout`.
+    #[serde(default)]
+    pub resource: Option<String>,
+}
+
+/// Who the caller is and what it may do, so a client can offer only what will be allowed.
+#[derive(Debug, Serialize, JsonSchema, Deserialize)]
+pub struct Me {
+    pub account: String,
+    pub token: String,
+    pub resource: Option<String>,
+    /// The actions of the API the caller's token allows on `resource` (empty without one).
+    pub actions: Vec<String>,
+}
+
+pub async fn me(ctx: Ctx, Query(query): Query<MeQuery>) -> ApiResult<Json<Me>> {
+    let mut actions: Vec<String> = match &query.resource {
+        Some(resource) => route_checks()
+            .into_iter()
+            .filter_map(|check| match check {
+                Check::Action(action) if ctx.allows(action, resource) => {
+                    Some(action.as_str().to_owned())
+                }
+                _ => None,
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    actions.sort_unstable();
+    actions.dedup();
+    Ok(Json(Me {
+        account: ctx.caller.account.clone(),
+        token: ctx.caller.token_id.clone(),
+        resource: query.resource,
+        actions,
+    }))
+}

@@ -1,0 +1,139 @@
+//! Webhook subscriptions: URLs that receive signed release and kill events.
+
+use axum::Json;
+use axum::extract::Path;
+use axum::http::StatusCode;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use switchyard_store::{Expected, Write};
+
+use super::ctx::{Body, Change as AuditChange, Ctx, Deleted};
+use crate::access::Action;
+use crate::access::random_hex;
+use crate::access::resources as res;
+use crate::clock::now_ms;
+use crate::error::{ApiError, ApiResult};
+use crate::records;
+use crate::releases::{EVENT_TYPES, Webhook};
+
+/// A webhook as the API shows it (the secret only at creation).
+#[derive(Debug, Serialize, JsonSchema, Deserialize)]
+pub struct WebhookView {
+    pub id: String,
+    pub url: String,
+    pub events: Vec<String>,
+    pub created_ms: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+fn webhook_view(hook: Webhook, with_secret: bool) -> WebhookView {
+    WebhookView {
+        id: hook.id,
+        url: hook.url,
+        events: hook.events,
+        created_ms: hook.created_ms,
+        secret: with_secret.then_some(hook.secret),
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookInput {
+    pub url: String,
+    /// Event types (`release.*` allowed); empty: all.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// The signing secret; absent: generated.
+    #[serde(default)]
+    pub secret: Option<String>,
+}
+
+pub async fn create_webhook(
+    ctx: Ctx,
+    Path(project): Path<String>,
+    Body(input): Body<WebhookInput>,
+) -> ApiResult<(StatusCode, Json<WebhookView>)> {
+    let id = random_hex(4);
+    let resource = res::webhook(&project, &id);
+    ctx.authorize(Action::WebhookCreate, &resource).await?;
+    if !(input.url.starts_with("http://") || input.url.starts_with("https://")) {
+        return Err(ApiError::invalid(
+            "url",
+            "must be an http:// or https:// URL",
+        ));
+    }
+    for (i, pattern) in input.events.iter().enumerate() {
+        let prefix = pattern.strip_suffix('*');
+        let known = EVENT_TYPES
+            .iter()
+            .any(|t| *t == pattern || prefix.is_some_and(|p| t.starts_with(p)));
+        if !known {
+            return Err(ApiError::invalid(
+                format!("events[{i}]"),
+                format!(
+                    "unknown event type {pattern:?} (known: {})",
+                    EVENT_TYPES.join(", ")
+                ),
+            ));
+        }
+    }
+    ctx.state
+        .store
+        .get("project", "", &project)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("project {project:?}")))?;
+    let hook = Webhook {
+        id,
+        url: input.url,
+        events: input.events,
+        secret: input.secret.unwrap_or_else(|| random_hex(24)),
+        created_ms: now_ms(),
+    };
+    let write = Write::Put {
+        kind: "webhook".into(),
+        scope: project.clone(),
+        key: hook.id.clone(),
+        body: records::encode(&hook),
+        expected: Expected::Absent,
+    };
+    let change = AuditChange {
+        action: Action::WebhookCreate.as_str(),
+        resource: &resource,
+        before: None,
+        after: Some(records::encode(&webhook_view(hook.clone(), false))),
+        comment: None,
+    };
+    ctx.commit(&[write], change).await?;
+    Ok((StatusCode::CREATED, Json(webhook_view(hook, true))))
+}
+
+pub async fn list_webhooks(
+    ctx: Ctx,
+    Path(project): Path<String>,
+) -> ApiResult<Json<Vec<WebhookView>>> {
+    let mut hooks = Vec::new();
+    for doc in ctx.state.store.list("webhook", &project).await? {
+        if ctx.allows(Action::WebhookRead, &res::webhook(&project, &doc.key)) {
+            hooks.push(webhook_view(records::parse(&doc)?, false));
+        }
+    }
+    Ok(Json(hooks))
+}
+
+pub async fn delete_webhook(
+    ctx: Ctx,
+    Path((project, id)): Path<(String, String)>,
+) -> ApiResult<Json<Deleted>> {
+    let resource = res::webhook(&project, &id);
+    ctx.authorize(Action::WebhookDelete, &resource).await?;
+    let doc = ctx
+        .state
+        .store
+        .get("webhook", &project, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("webhook {id:?}")))?;
+    let before = records::encode(&webhook_view(records::parse(&doc)?, false));
+    ctx.delete_document(&doc, Action::WebhookDelete.as_str(), resource, before, None)
+        .await
+}

@@ -1,0 +1,31 @@
+//! Delivery: what SDKs, relays and OFREP clients are served, from the store (`serve`) or an
+//! upstream (`relay`). [`Delivery`] (in `hub.rs`) holds one [`Feed`] per environment, the SDK
+//! key cache and the event recorders; the routes (`sdk_routes`, `ofrep`, `events`) take only the
+//! `Delivery` as state, so `serve` and `relay` serve them from the same code. Nothing here
+//! imports the HTTP handler layer (`api`).
+
+mod events;
+mod feed;
+mod fragments;
+mod hub;
+mod intake;
+mod ofrep;
+mod sdk_routes;
+
+pub use events::{
+    EXPOSURE_RETENTION_MS, MAX_BATCH_ITEMS, MAX_DECODED_BYTES, run_store_writer, write_recorded,
+};
+pub use feed::{DATA_AGE_HEADER, Feed, Published};
+pub use hub::{Delivery, DeliveryConfig, SdkAccess, events_token};
+pub use intake::{Intake, MAX_CONCURRENT_BATCHES};
+pub use sdk_routes::sse_response;
+
+use axum::Router;
+use std::sync::Arc;
+
+/// The delivery endpoints: SDK snapshot and stream, OFREP, event intake.
+pub fn router() -> Router<Arc<Delivery>> {
+    sdk_routes::router()
+        .merge(events::router())
+        .merge(ofrep::router())
+}

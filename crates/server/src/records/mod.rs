@@ -1,0 +1,19 @@
+//! The floor under everything else in the server: what is stored, as which document kind, in
+//! which scope and under which key, and how a stored body is read and written. Each stored type
+//! implements [`Record`], so its kind is written once, here or beside the type.
+//!
+//! Nothing here knows HTTP, authorization or the route table; `api`, `delivery` and `releases`
+//! build on this floor, never the other way round.
+
+mod flags;
+mod projects;
+mod record;
+mod validate;
+
+pub use flags::{EnvData, EnvFlag, FlagSpec};
+pub use projects::{EnvironmentRecord, ProjectRecord};
+pub use record::{
+    GLOBAL, Record, Versioned, delete, encode, env_scope, expect_version, get, list, parse, put,
+    put_body,
+};
+pub use validate::no_new_problems;

@@ -1,0 +1,34 @@
+//! Stored projects and their environments.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::record::Record;
+
+/// A project (global scope, keyed by its key).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ProjectRecord {
+    pub key: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+impl Record for ProjectRecord {
+    const KIND: &'static str = "project";
+}
+
+/// An environment (scope: its project's key).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct EnvironmentRecord {
+    pub key: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub critical: bool,
+}
+
+impl Record for EnvironmentRecord {
+    const KIND: &'static str = "environment";
+}

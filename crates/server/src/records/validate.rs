@@ -1,0 +1,149 @@
+//! Validation of flags and segments, pure: data in, problems out. A change is checked the way
+//! it will be served: the environment's whole dataset is compiled by the engine before and after
+//! the change, and any problem the change introduces (in the changed resource or in one that
+//! depends on it, such as a prerequisite cycle or a removed variation another flag points at)
+//! rejects it.
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+use switchyard_engine::compile::Snapshot;
+use switchyard_engine::model::{
+    Clause, Condition, Dataset, FlagKind, Operator, Variation, default_variation_keys,
+};
+
+use super::flags::FlagSpec;
+use crate::error::Invalid;
+
+impl FlagSpec {
+    /// Fills defaults and checks what needs no environment: variations of the right kind with
+    /// unique keys, and values that satisfy the JSON Schema.
+    pub fn normalize_and_check(&mut self) -> Result<(), Invalid> {
+        if self.variations.is_empty() && self.kind == FlagKind::Boolean {
+            self.variations = [("on", true), ("off", false)]
+                .map(|(key, value)| Variation {
+                    key: key.into(),
+                    value: Value::Bool(value),
+                    name: None,
+                    description: None,
+                    payload: None,
+                })
+                .into();
+        }
+        if self.variations.len() < 2 {
+            return Err(Invalid::new(
+                "variations",
+                "a flag needs at least two variations",
+            ));
+        }
+        default_variation_keys(&mut self.variations);
+        let mut keys = HashSet::new();
+        for (i, variation) in self.variations.iter().enumerate() {
+            if !self.kind.admits(&variation.value) {
+                return Err(Invalid::new(
+                    format!("variations[{i}].value"),
+                    format!("a {:?} flag cannot serve {}", self.kind, variation.value)
+                        .to_lowercase(),
+                ));
+            }
+            if !keys.insert(variation.key.as_str()) {
+                return Err(Invalid::new(
+                    format!("variations[{i}].key"),
+                    format!("variation key {:?} is used twice", variation.key),
+                ));
+            }
+        }
+        if let Some(schema) = &self.json_schema {
+            let validator = jsonschema::validator_for(schema).map_err(|e| {
+                Invalid::new("json_schema", format!("not a valid JSON Schema: {e}"))
+            })?;
+            for (i, variation) in self.variations.iter().enumerate() {
+                if let Err(e) = validator.validate(&variation.value) {
+                    return Err(Invalid::new(
+                        format!("variations[{i}].value"),
+                        format!("does not match the flag's JSON Schema: {e}"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Rejects a change that introduces a problem `before` did not have.
+pub fn no_new_problems(before: &Dataset, after: &Dataset) -> Result<(), Invalid> {
+    let known: HashSet<(String, String)> = problems(before).into_iter().collect();
+    match problems(after).into_iter().find(|p| !known.contains(p)) {
+        Some((field, message)) => Err(Invalid::new(field, message)),
+        None => Ok(()),
+    }
+}
+
+/// What the engine reports, plus references the engine tolerates at evaluation time (a missing
+/// prerequisite fails, a missing segment never matches) but a stored change must not create.
+fn problems(data: &Dataset) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = Snapshot::compile(data)
+        .problems()
+        .iter()
+        .map(|p| (p.field.clone(), p.message.clone()))
+        .collect();
+    let flags: HashSet<&str> = data.flags.iter().map(|f| f.key.as_str()).collect();
+    let segments: HashSet<&str> = data.segments.iter().map(|s| s.key.as_str()).collect();
+    let conditions = data
+        .flags
+        .iter()
+        .flat_map(|flag| {
+            flag.targeting
+                .rules
+                .iter()
+                .enumerate()
+                .map(move |(i, rule)| {
+                    (
+                        format!("flags[{}].rules[{i}].condition", flag.key),
+                        &rule.condition,
+                    )
+                })
+        })
+        .chain(data.segments.iter().flat_map(|segment| {
+            segment.rules.iter().enumerate().map(move |(i, rule)| {
+                (
+                    format!("segments[{}].rules[{i}].condition", segment.key),
+                    &rule.condition,
+                )
+            })
+        }));
+    for (field, condition) in conditions {
+        visit_clauses(condition, &mut |clause| {
+            if clause.op != Operator::SegmentMatch {
+                return;
+            }
+            for value in clause.values.iter().filter_map(Value::as_str) {
+                if !segments.contains(value) {
+                    found.push((field.clone(), format!("segment {value:?} does not exist")));
+                }
+            }
+        });
+    }
+    for flag in &data.flags {
+        for (i, prerequisite) in flag.targeting.prerequisites.iter().enumerate() {
+            if !flags.contains(prerequisite.key.as_str()) {
+                found.push((
+                    format!("flags[{}].prerequisites[{i}].key", flag.key),
+                    format!("flag {:?} does not exist", prerequisite.key),
+                ));
+            }
+        }
+    }
+    found
+}
+
+fn visit_clauses(condition: &Condition, visit: &mut impl FnMut(&Clause)) {
+    match condition {
+        Condition::All(children) | Condition::Any(children) => {
+            children.iter().for_each(|c| visit_clauses(c, visit))
+        }
+        Condition::Not(child) => visit_clauses(child, visit),
+        Condition::Clause(clause) => visit(clause),
+        Condition::Percentage(_) => {}
+    }
+}

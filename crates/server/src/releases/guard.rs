@@ -1,0 +1,264 @@
+//! The guard: every `interval` it reads each active release's cohorts, assesses them
+//! ([`super::assess`]) and acts on the verdict through [`super::transition`]. Replicas may all
+//! run it: two guards deciding the same thing race on the documents' versions and one commit
+//! wins.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use switchyard_store::Store;
+
+use super::assess::{Assessment, Freshness, Verdict, assess};
+use super::document::{BreachAction, Release, State};
+use super::transition::{
+    Actor, Change, Services, advance, begin_stage, finish, hold, removed, transition,
+};
+use super::webhooks::Webhooks;
+use crate::access::Event;
+use crate::clock::now_ms;
+use crate::error::ApiResult;
+use crate::records::{self, GLOBAL, Record};
+
+/// The guard's settings.
+#[derive(Debug, Clone, Copy)]
+pub struct GuardConfig {
+    /// How often active releases are assessed.
+    pub interval: Duration,
+}
+
+impl Default for GuardConfig {
+    fn default() -> Self {
+        GuardConfig {
+            interval: Duration::from_secs(2),
+        }
+    }
+}
+
+/// The guard: its settings and what it remembers between passes.
+#[derive(Debug, Default)]
+pub struct Guard {
+    pub config: GuardConfig,
+    /// Stage key → when its evaluation count last moved (for the stale-data hold).
+    freshness: Mutex<HashMap<String, Freshness>>,
+}
+
+impl Guard {
+    pub fn new(config: GuardConfig) -> Arc<Guard> {
+        Arc::new(Guard {
+            config,
+            freshness: Mutex::default(),
+        })
+    }
+
+    /// The guard loop: a pass every `interval` until `stopping` resolves (a pass under way
+    /// finishes first). Its owner spawns it.
+    pub async fn run(
+        self: Arc<Guard>,
+        store: Store,
+        webhooks: Webhooks,
+        stopping: impl Future<Output = ()>,
+    ) {
+        let services = Services {
+            store: &store,
+            webhooks: &webhooks,
+        };
+        let mut tick = tokio::time::interval(self.config.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut stopping = std::pin::pin!(stopping);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = &mut stopping => return,
+            }
+            if let Err(error) = check_all(services, &self.freshness).await {
+                tracing::warn!(error = %error.message, "release guard pass failed");
+            }
+        }
+    }
+
+    /// A running release's assessment now (for status), with the guard's view of freshness.
+    pub async fn assess(&self, store: &Store, release: &Release) -> ApiResult<Assessment> {
+        assess_now(store, release, &self.freshness, now_ms()).await
+    }
+}
+
+async fn check_all(
+    services: Services<'_>,
+    freshness: &Mutex<HashMap<String, Freshness>>,
+) -> ApiResult<()> {
+    for doc in services.store.list(Release::KIND, GLOBAL).await? {
+        let Ok(release) = records::parse::<Release>(&doc) else {
+            continue;
+        };
+        if !release.state.is_active() {
+            continue;
+        }
+        if let Err(error) = check(services, release, freshness).await {
+            tracing::warn!(release = %doc.key, error = %error.message, "release guard check failed");
+        }
+    }
+    Ok(())
+}
+
+/// One look at one active release.
+async fn check(
+    services: Services<'_>,
+    release: Release,
+    freshness: &Mutex<HashMap<String, Freshness>>,
+) -> ApiResult<()> {
+    let now = now_ms();
+    let actor = Actor::release(&release.id);
+    match release.state {
+        State::Scheduled => {
+            if release.start_at_ms.is_none_or(|t| t <= now) && release.in_window(now) {
+                transition(services, &release.id, &actor, |r, flag, now| {
+                    if r.state != State::Scheduled {
+                        return Ok(None);
+                    }
+                    begin_stage(r, flag, now)?;
+                    Ok(Some(Change {
+                        action: Event::ReleaseStart.as_str(),
+                        event: "release.started",
+                        detail: format!("started at stage 0 ({})", r.current_stage().name),
+                        evidence: None,
+                    }))
+                })
+                .await?;
+            }
+        }
+        State::Holding => {
+            let due = release
+                .hold
+                .as_ref()
+                .and_then(|h| h.rolls_back_at_ms)
+                .is_some_and(|t| t <= now);
+            if due {
+                transition(services, &release.id, &actor, |r, flag, _| {
+                    if r.state != State::Holding {
+                        return Ok(None);
+                    }
+                    let reason = r
+                        .hold
+                        .as_ref()
+                        .map(|h| h.reason.clone())
+                        .unwrap_or_default();
+                    finish(r, flag, State::RolledBack)?;
+                    Ok(Some(Change {
+                        action: Event::ReleaseRollBack.as_str(),
+                        event: "release.rolled_back",
+                        detail: format!("the hold timed out unresolved ({reason})"),
+                        evidence: None,
+                    }))
+                })
+                .await?;
+            }
+        }
+        State::Running => {
+            let assessment = assess_now(services.store, &release, freshness, now).await?;
+            act(services, &release, &actor, assessment).await?;
+        }
+        State::Completed | State::RolledBack | State::Aborted => {}
+    }
+    Ok(())
+}
+
+/// Reads the stage's cohorts and assesses them, keeping track of when data last arrived.
+async fn assess_now(
+    store: &Store,
+    release: &Release,
+    freshness: &Mutex<HashMap<String, Freshness>>,
+    now: i64,
+) -> ApiResult<Assessment> {
+    let stage = release.stage_key();
+    let cohorts = store
+        .stage_cohorts(
+            &release.project,
+            &release.environment,
+            &release.flag,
+            &stage,
+        )
+        .await?;
+    let total: i64 = cohorts.evaluations.values().sum();
+    let seen = {
+        let mut map = freshness.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = map.entry(stage).or_insert(Freshness {
+            evaluations: total,
+            changed_ms: now,
+        });
+        if total != entry.evaluations {
+            *entry = Freshness {
+                evaluations: total,
+                changed_ms: now,
+            };
+        }
+        *entry
+    };
+    Ok(assess(release, &cohorts, seen, now))
+}
+
+async fn act(
+    services: Services<'_>,
+    release: &Release,
+    actor: &Actor,
+    assessment: Assessment,
+) -> ApiResult<()> {
+    let stage = release.stage;
+    let still_here = |r: &Release| r.state == State::Running && r.stage == stage;
+    match assessment.verdict.clone() {
+        Verdict::Continue { .. } => {}
+        Verdict::Advance => {
+            transition(services, &release.id, actor, |r, flag, now| {
+                if !still_here(r) {
+                    return Ok(None);
+                }
+                if !r.layer_present(flag.targeting) {
+                    return removed(r, flag);
+                }
+                advance(r, flag, now, Some(&assessment)).map(Some)
+            })
+            .await?;
+        }
+        Verdict::Breach { reason } => {
+            transition(services, &release.id, actor, |r, flag, now| {
+                if !still_here(r) {
+                    return Ok(None);
+                }
+                if r.on_breach == BreachAction::Hold {
+                    hold(r, format!("guardrail breached: {reason}"), now, true);
+                    return Ok(Some(Change {
+                        action: Event::ReleaseHold.as_str(),
+                        event: "release.breached",
+                        detail: format!("guardrail breached, holding: {reason}"),
+                        evidence: Some(assessment.clone()),
+                    }));
+                }
+                finish(r, flag, State::RolledBack)?;
+                Ok(Some(Change {
+                    action: Event::ReleaseRollBack.as_str(),
+                    event: "release.rolled_back",
+                    detail: format!("guardrail breached: {reason}"),
+                    evidence: Some(assessment.clone()),
+                }))
+            })
+            .await?;
+        }
+        Verdict::Hold { reason } => {
+            transition(services, &release.id, actor, |r, _, now| {
+                if !still_here(r) {
+                    return Ok(None);
+                }
+                hold(r, reason.clone(), now, true);
+                Ok(Some(Change {
+                    action: Event::ReleaseHold.as_str(),
+                    event: "release.held",
+                    detail: format!("holding: {reason}"),
+                    evidence: Some(assessment.clone()),
+                }))
+            })
+            .await?;
+        }
+    }
+    Ok(())
+}

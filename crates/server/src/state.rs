@@ -1,0 +1,101 @@
+//! What `serve` runs on: the store, delivery, the release guard, webhooks, metrics, and the
+//! [`Tasks`] that own the background work of all of them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchyard_store::Store;
+
+use crate::delivery::{self, Delivery, DeliveryConfig};
+use crate::ops::Metrics;
+use crate::releases::{Guard, GuardConfig, Services, Webhooks};
+use crate::tasks::Tasks;
+
+/// How long webhook deliveries in flight may take to finish once the server stops.
+pub const WEBHOOK_DRAIN_DEADLINE: Duration = Duration::from_secs(5);
+/// How long the other background tasks may take to finish their turn once the server stops.
+pub const TASK_DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+
+#[derive(Debug)]
+pub struct AppState {
+    pub store: Store,
+    pub metrics: Arc<Metrics>,
+    pub delivery: Arc<Delivery>,
+    pub guard: Arc<Guard>,
+    pub webhooks: Webhooks,
+    pub tasks: Tasks,
+}
+
+impl AppState {
+    pub fn new(store: Store) -> Arc<AppState> {
+        AppState::with_delivery(store, DeliveryConfig::default())
+    }
+
+    pub fn with_delivery(store: Store, config: DeliveryConfig) -> Arc<AppState> {
+        AppState::with_config(store, config, GuardConfig::default())
+    }
+
+    /// Builds the state; nothing runs until [`crate::serve`] starts it.
+    pub fn with_config(
+        store: Store,
+        config: DeliveryConfig,
+        guard_config: GuardConfig,
+    ) -> Arc<AppState> {
+        let tasks = Tasks::default();
+        let delivery = Delivery::new(store.clone(), config, tasks.clone());
+        let mut metrics = Metrics::default();
+        metrics.register_delivery(&delivery);
+        Arc::new(AppState {
+            store,
+            metrics: Arc::new(metrics),
+            delivery,
+            guard: Guard::new(guard_config),
+            webhooks: Webhooks::default(),
+            tasks,
+        })
+    }
+
+    /// Starts the background work: delivery following the store, the writer of recorded
+    /// evaluations, the release guard. Must be called within a Tokio runtime.
+    pub(crate) fn start(&self) {
+        let tasks = &self.tasks;
+        tasks.spawn(self.delivery.clone().follow_store(tasks.stopping()));
+        tasks.spawn(delivery::run_store_writer(
+            self.delivery.clone(),
+            self.store.clone(),
+            tasks.stopping(),
+        ));
+        tasks.spawn(self.guard.clone().run(
+            self.store.clone(),
+            self.webhooks.clone(),
+            tasks.stopping(),
+        ));
+    }
+
+    /// Stops the background work and waits for it: the guard finishes its pass, the event
+    /// writer writes what is still recorded, webhooks get [`WEBHOOK_DRAIN_DEADLINE`].
+    pub(crate) async fn stop(&self) {
+        let left = self.tasks.stop(TASK_DRAIN_DEADLINE).await;
+        if left > 0 {
+            tracing::warn!(
+                tasks = left,
+                "background tasks still running after the shutdown deadline"
+            );
+        }
+        self.webhooks.drain(WEBHOOK_DRAIN_DEADLINE).await;
+    }
+
+    /// What a release change needs: the store and the webhooks.
+    pub fn services(&self) -> Services<'_> {
+        Services {
+            store: &self.store,
+            webhooks: &self.webhooks,
+        }
+    }
+
+    /// Background tasks still running, webhook deliveries included (0 after [`crate::serve`]
+    /// returns).
+    pub fn running_tasks(&self) -> usize {
+        self.tasks.running() + self.webhooks.running()
+    }
+}
