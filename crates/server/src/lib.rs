@@ -15,6 +15,7 @@ mod clock;
 mod console;
 pub mod delivery;
 pub mod error;
+mod net;
 mod ops;
 pub mod records;
 pub mod relay;
@@ -28,15 +29,12 @@ use std::sync::Arc;
 
 use axum::Router;
 
+pub use net::{DEFAULT_LISTEN, MAX_BODY_BYTES};
 use serving::{delivery_app, serve_router};
 
-pub use api::MAX_BODY_BYTES;
 pub use bootstrap::{Bootstrap, bootstrap};
 pub use ops::Metrics;
 pub use state::AppState;
-
-/// The default listening address of `switchyard serve`.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8470";
 
 /// The control plane's whole HTTP surface.
 pub fn app(state: Arc<AppState>) -> Router {

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 
-use crate::api::MAX_BODY_BYTES;
 use crate::delivery::{self, Delivery};
 use crate::ops::{self, Metrics};
+
+use crate::net::MAX_BODY_BYTES;
 
 /// What `serve` and `relay` share: `routes` plus the delivery, OFREP and event intake
 /// endpoints, `/healthz` and `/metrics`, request ids, logs and metrics, and the body limit.

@@ -35,7 +35,7 @@ impl AppState {
         AppState::with_config(store, config, GuardConfig::default())
     }
 
-    /// Builds the state; nothing runs until [`crate::serve`] starts it.
+    /// Builds the state; nothing runs until `serve` starts it.
     pub fn with_config(
         store: Store,
         config: DeliveryConfig,
@@ -93,7 +93,7 @@ impl AppState {
         }
     }
 
-    /// Background tasks still running, webhook deliveries included (0 after [`crate::serve`]
+    /// Background tasks still running, webhook deliveries included (0 after `serve`
     /// returns).
     pub fn running_tasks(&self) -> usize {
         self.tasks.running() + self.webhooks.running()

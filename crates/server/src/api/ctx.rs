@@ -16,11 +16,9 @@ use crate::AppState;
 use crate::access::{Action, Caller};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult, Code, current_request_id};
+use crate::net::MAX_BODY_BYTES;
 use crate::records::expect_version;
 use crate::releases::Services;
-
-/// Request bodies larger than this are refused with 413 `payload_too_large`.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// A deleted resource's address.
 #[derive(Debug, serde::Serialize, schemars::JsonSchema, serde::Deserialize)]

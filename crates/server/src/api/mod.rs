@@ -18,7 +18,7 @@ mod triggers;
 mod webhooks;
 
 pub(crate) use ctx::Ctx;
-pub use ctx::{Deleted, MAX_BODY_BYTES};
+pub use ctx::Deleted;
 pub use routes::{openapi_document, router};
 
 /// The request and response bodies of every route, for clients (the CLI, tests, benches) that

@@ -8,7 +8,7 @@
 //!   environment to connect) and kept current by one task that follows the store's change
 //!   announcements ([`switchyard_store::StoreEvent`]), which on PostgreSQL include every other
 //!   replica's commits, and re-reads the store on a timer in case an announcement was lost;
-//! - **an upstream** (`switchyard relay`, see [`crate::relay`]): the relay publishes what its
+//! - **an upstream** (`switchyard relay`, see `relay.rs`): the relay publishes what its
 //!   upstream delivers with [`Delivery::publish`], and only the SDK keys it was given are known.
 //!
 //! Every feed knows how old its data may be ([`Feed::data_age`]); responses carry it in

@@ -453,7 +453,7 @@ fn events_url(headers: &HeaderMap, access: &SdkAccess) -> String {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let host = header("x-forwarded-host")
         .or_else(|| header("host"))
-        .unwrap_or(crate::DEFAULT_LISTEN);
+        .unwrap_or(crate::net::DEFAULT_LISTEN);
     let scheme = header("x-forwarded-proto").unwrap_or("http");
     format!(
         "{scheme}://{host}/ofrep/v1/events/{}?token={}",
