@@ -7,7 +7,7 @@ use crate::types::{
     AccountInput, AccountView, AuditPage, ChainReportView, Deleted, Me, RoleInput, RoleView,
     SdkKeyInput, SdkKeyView, SignInInput, TokenInput, TokenView,
 };
-use crate::{Client, Result};
+use crate::{Client, Result, in_env};
 
 /// The filters of `GET /audit`: a resource prefix, records before a sequence number, how many.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -28,8 +28,7 @@ struct MeQuery<'a> {
 
 impl Client {
     pub async fn sdk_keys(&self, project: &str, env: &str) -> Result<Vec<SdkKeyView>> {
-        self.get(&["projects", project, "environments", env, "sdk-keys"])
-            .await
+        self.get(&in_env((project, env), &["sdk-keys"])).await
     }
 
     /// Creates a server or client SDK key; the key is in the answer, once.
@@ -39,15 +38,12 @@ impl Client {
         env: &str,
         input: &SdkKeyInput,
     ) -> Result<SdkKeyView> {
-        self.post(
-            &["projects", project, "environments", env, "sdk-keys"],
-            input,
-        )
-        .await
+        self.post(&in_env((project, env), &["sdk-keys"]), input)
+            .await
     }
 
     pub async fn delete_sdk_key(&self, project: &str, env: &str, id: &str) -> Result<Deleted> {
-        let path = ["projects", project, "environments", env, "sdk-keys", id];
+        let path = in_env((project, env), &["sdk-keys", id]);
         self.delete(&path, None).await
     }
 

@@ -10,7 +10,7 @@ use crate::types::{
     FlagView, Killed, SegmentView, TargetingInput, TargetingView, ToggleInput, Trigger,
     TriggerInput,
 };
-use crate::{Client, ClientError, Result};
+use crate::{Client, ClientError, Result, in_env, in_flag};
 
 /// The filters of `GET /projects/{project}/flags`; `None` filters nothing.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -86,8 +86,7 @@ impl Client {
     }
 
     pub async fn targeting(&self, project: &str, env: &str, flag: &str) -> Result<TargetingView> {
-        self.get(&["projects", project, "environments", env, "flags", flag])
-            .await
+        self.get(&in_flag((project, env, flag), &[])).await
     }
 
     pub async fn update_targeting(
@@ -97,11 +96,7 @@ impl Client {
         flag: &str,
         input: &TargetingInput,
     ) -> Result<TargetingView> {
-        self.put(
-            &["projects", project, "environments", env, "flags", flag],
-            input,
-        )
-        .await
+        self.put(&in_flag((project, env, flag), &[]), input).await
     }
 
     /// Turns a flag on or off in one environment (flips it when `on` is `None`).
@@ -112,15 +107,7 @@ impl Client {
         flag: &str,
         input: &ToggleInput,
     ) -> Result<TargetingView> {
-        let path = [
-            "projects",
-            project,
-            "environments",
-            env,
-            "flags",
-            flag,
-            "toggle",
-        ];
+        let path = in_flag((project, env, flag), &["toggle"]);
         self.post(&path, input).await
     }
 
@@ -132,28 +119,12 @@ impl Client {
         flag: &str,
         input: &ActionInput,
     ) -> Result<Killed> {
-        let path = [
-            "projects",
-            project,
-            "environments",
-            env,
-            "flags",
-            flag,
-            "kill",
-        ];
+        let path = in_flag((project, env, flag), &["kill"]);
         self.post(&path, input).await
     }
 
     pub async fn triggers(&self, project: &str, env: &str, flag: &str) -> Result<Vec<Trigger>> {
-        let path = [
-            "projects",
-            project,
-            "environments",
-            env,
-            "flags",
-            flag,
-            "triggers",
-        ];
+        let path = in_flag((project, env, flag), &["triggers"]);
         self.get(&path).await
     }
 
@@ -165,15 +136,7 @@ impl Client {
         flag: &str,
         input: &TriggerInput,
     ) -> Result<Trigger> {
-        let path = [
-            "projects",
-            project,
-            "environments",
-            env,
-            "flags",
-            flag,
-            "triggers",
-        ];
+        let path = in_flag((project, env, flag), &["triggers"]);
         self.post(&path, input).await
     }
 
@@ -183,16 +146,7 @@ impl Client {
         id: &str,
         comment: Option<&str>,
     ) -> Result<Deleted> {
-        let path = [
-            "projects",
-            project,
-            "environments",
-            env,
-            "flags",
-            flag,
-            "triggers",
-            id,
-        ];
+        let path = in_flag((project, env, flag), &["triggers", id]);
         self.delete(&path, comment).await
     }
 
@@ -202,15 +156,7 @@ impl Client {
         (project, env, flag): (&str, &str, &str),
         range: &TimeRange,
     ) -> Result<Vec<EvaluationPoint>> {
-        let path = [
-            "projects",
-            project,
-            "environments",
-            env,
-            "flags",
-            flag,
-            "evaluations",
-        ];
+        let path = in_flag((project, env, flag), &["evaluations"]);
         self.get_query(&path, range).await
     }
 
@@ -220,15 +166,7 @@ impl Client {
         (project, env, flag): (&str, &str, &str),
         query: &ExposureQuery<'_>,
     ) -> Result<Vec<ExposedContextView>> {
-        let path = [
-            "projects",
-            project,
-            "environments",
-            env,
-            "flags",
-            flag,
-            "exposures",
-        ];
+        let path = in_flag((project, env, flag), &["exposures"]);
         self.get_query(&path, query).await
     }
 
@@ -238,32 +176,16 @@ impl Client {
         (project, env, flag): (&str, &str, &str),
         range: &TimeRange,
     ) -> Result<Vec<CohortStatistics>> {
-        let path = [
-            "projects",
-            project,
-            "environments",
-            env,
-            "flags",
-            flag,
-            "metrics",
-        ];
+        let path = in_flag((project, env, flag), &["metrics"]);
         self.get_query(&path, range).await
     }
 
     pub async fn segments(&self, project: &str, env: &str) -> Result<Vec<SegmentView>> {
-        self.get(&["projects", project, "environments", env, "segments"])
-            .await
+        self.get(&in_env((project, env), &["segments"])).await
     }
 
     pub async fn segment(&self, project: &str, env: &str, segment: &str) -> Result<SegmentView> {
-        let path = [
-            "projects",
-            project,
-            "environments",
-            env,
-            "segments",
-            segment,
-        ];
+        let path = in_env((project, env), &["segments", segment]);
         self.get(&path).await
     }
 
@@ -277,11 +199,8 @@ impl Client {
         comment: Option<&str>,
     ) -> Result<SegmentView> {
         let body = segment_body(segment, None, comment)?;
-        self.post(
-            &["projects", project, "environments", env, "segments"],
-            &body,
-        )
-        .await
+        self.post(&in_env((project, env), &["segments"]), &body)
+            .await
     }
 
     /// Replaces a segment that is at `version`.
@@ -293,7 +212,7 @@ impl Client {
         comment: Option<&str>,
     ) -> Result<SegmentView> {
         let key = segment.key.as_str();
-        let path = ["projects", project, "environments", env, "segments", key];
+        let path = in_env((project, env), &["segments", key]);
         let body = segment_body(segment, Some(version), comment)?;
         self.put(&path, &body).await
     }
@@ -305,14 +224,7 @@ impl Client {
         segment: &str,
         comment: Option<&str>,
     ) -> Result<Deleted> {
-        let path = [
-            "projects",
-            project,
-            "environments",
-            env,
-            "segments",
-            segment,
-        ];
+        let path = in_env((project, env), &["segments", segment]);
         self.delete(&path, comment).await
     }
 }

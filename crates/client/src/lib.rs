@@ -39,6 +39,21 @@ pub struct Client {
     token: Option<String>,
 }
 
+/// `projects/{project}/environments/{env}/{tail…}`: a path inside an environment.
+fn in_env<'a>((project, env): (&'a str, &'a str), tail: &[&'a str]) -> Vec<&'a str> {
+    let mut path = vec!["projects", project, "environments", env];
+    path.extend_from_slice(tail);
+    path
+}
+
+/// `projects/{project}/environments/{env}/flags/{flag}/{tail…}`: a path at one flag's targeting.
+fn in_flag<'a>(
+    (project, env, flag): (&'a str, &'a str, &'a str),
+    tail: &[&'a str],
+) -> Vec<&'a str> {
+    in_env((project, env), &[&["flags", flag], tail].concat())
+}
+
 /// `?comment=…` on deletes (absent when `None`).
 #[derive(Serialize)]
 struct Comment<'a> {

@@ -1,7 +1,7 @@
 //! Projects and their environments.
 
 use crate::types::{Deleted, Environment, EnvironmentInput, Project, ProjectInput};
-use crate::{Client, Result};
+use crate::{Client, Result, in_env};
 
 impl Client {
     pub async fn projects(&self) -> Result<Vec<Project>> {
@@ -29,7 +29,7 @@ impl Client {
     }
 
     pub async fn environment(&self, project: &str, env: &str) -> Result<Environment> {
-        self.get(&["projects", project, "environments", env]).await
+        self.get(&in_env((project, env), &[])).await
     }
 
     pub async fn create_environment(
@@ -47,8 +47,7 @@ impl Client {
         env: &str,
         input: &EnvironmentInput,
     ) -> Result<Environment> {
-        self.put(&["projects", project, "environments", env], input)
-            .await
+        self.put(&in_env((project, env), &[]), input).await
     }
 
     /// Deletes an environment with its targeting, segments and SDK keys.
@@ -58,7 +57,6 @@ impl Client {
         env: &str,
         comment: Option<&str>,
     ) -> Result<Deleted> {
-        self.delete(&["projects", project, "environments", env], comment)
-            .await
+        self.delete(&in_env((project, env), &[]), comment).await
     }
 }

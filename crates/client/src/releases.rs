@@ -3,7 +3,7 @@
 use crate::types::{
     ActionInput, Deleted, Release, ReleaseInput, ReleaseStatus, WebhookInput, WebhookView,
 };
-use crate::{Client, Result};
+use crate::{Client, Result, in_env};
 
 /// What a person can do to a running release.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,14 +35,12 @@ impl ReleaseAction {
 impl Client {
     /// An environment's releases, newest first.
     pub async fn releases(&self, project: &str, env: &str) -> Result<Vec<Release>> {
-        self.get(&["projects", project, "environments", env, "releases"])
-            .await
+        self.get(&in_env((project, env), &["releases"])).await
     }
 
     /// A release's status: stage, cohorts, each guardrail's evidence, next decision.
     pub async fn release(&self, project: &str, env: &str, id: &str) -> Result<ReleaseStatus> {
-        self.get(&["projects", project, "environments", env, "releases", id])
-            .await
+        self.get(&in_env((project, env), &["releases", id])).await
     }
 
     /// Starts (or schedules) a guarded release of a flag.
@@ -52,11 +50,8 @@ impl Client {
         env: &str,
         input: &ReleaseInput,
     ) -> Result<ReleaseStatus> {
-        self.post(
-            &["projects", project, "environments", env, "releases"],
-            input,
-        )
-        .await
+        self.post(&in_env((project, env), &["releases"]), input)
+            .await
     }
 
     pub async fn release_action(
@@ -65,15 +60,7 @@ impl Client {
         action: ReleaseAction,
         input: &ActionInput,
     ) -> Result<ReleaseStatus> {
-        let path = [
-            "projects",
-            project,
-            "environments",
-            env,
-            "releases",
-            id,
-            action.as_str(),
-        ];
+        let path = in_env((project, env), &["releases", id, action.as_str()]);
         self.post(&path, input).await
     }
 
