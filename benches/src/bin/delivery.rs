@@ -11,8 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-use switchyard_bench::{Serve, machine};
+use serde_json::json;
+use switchyard_bench::{SdkKeyKind, TestServer, machine, serve};
+use switchyard_client::types::ToggleInput;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, mpsc};
@@ -36,45 +37,15 @@ fn main() {
 async fn run(binary: &str, counts: &[usize]) {
     let dir = std::env::temp_dir().join(format!("switchyard-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let serve = Serve::start(binary, &["--data-dir", dir.to_str().unwrap()]).await;
-    let (addr, token) = (serve.addr.clone(), serve.token.clone());
-    let http = reqwest::Client::new();
-    let api = format!("{}/api/v1/projects/default", serve.base);
-    let send = |method: reqwest::Method, path: &str, body: Value| {
-        http.request(method, format!("{api}{path}"))
-            .bearer_auth(&token)
-            .json(&body)
-            .send()
-    };
+    let serve = serve(binary, &["--data-dir", dir.to_str().unwrap()]).await;
+    let addr = format!("127.0.0.1:{}", serve.port());
     // 20 flags like the engine benchmark's rule flag, plus the one that is toggled.
-    for i in 0..20 {
-        send(
-            reqwest::Method::POST,
-            "/flags",
-            json!({"key": format!("flag-{i}"), "kind": "boolean"}),
-        )
-        .await
-        .unwrap();
+    let flags = (0..20).map(|i| format!("flag-{i}"));
+    for key in flags.chain(["kill-switch".to_owned()]) {
+        create_boolean_flag(&serve, &key).await;
     }
-    send(
-        reqwest::Method::POST,
-        "/flags",
-        json!({"key": "kill-switch", "kind": "boolean"}),
-    )
-    .await
-    .unwrap();
-    let key: Value = send(
-        reqwest::Method::POST,
-        "/environments/production/sdk-keys",
-        json!({"kind": "server"}),
-    )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    let key = key["key"].as_str().unwrap().to_owned();
-    let pid = serve.pid();
+    let key = serve.sdk_key(SdkKeyKind::Server).await;
+    let pid = serve.pid().unwrap();
 
     println!("# delivery benchmark, {}", machine());
     println!("| streams | toggles | p50 ms | p99 ms | max ms | server RSS per stream |");
@@ -118,15 +89,14 @@ async fn run(binary: &str, counts: &[usize]) {
         let toggles = 10;
         for _ in 0..toggles {
             let on = round.fetch_add(1, Ordering::Relaxed).is_multiple_of(2);
-            let response = send(
-                reqwest::Method::POST,
-                "/environments/production/flags/kill-switch/toggle",
-                json!({"on": on}),
-            )
-            .await
-            .unwrap();
+            let toggle = ToggleInput {
+                on: Some(on),
+                comment: None,
+            };
+            let api = serve.client();
+            let toggled = api.toggle("default", "production", "kill-switch", &toggle);
+            toggled.await.unwrap();
             let acked = Instant::now();
-            assert!(response.status().is_success());
             for _ in 0..count {
                 let received = rx.recv().await.unwrap();
                 latencies.push(received.saturating_duration_since(acked).as_secs_f64() * 1000.0);
@@ -149,8 +119,17 @@ async fn run(binary: &str, counts: &[usize]) {
     drop(opened);
     tokio::time::sleep(Duration::from_millis(500)).await;
     ofrep_bulk(&addr, &key).await;
-    serve.stop();
+    serve.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Creates boolean flag `key` in project `default`.
+async fn create_boolean_flag(serve: &TestServer, key: &str) {
+    let flag = json!({"key": key, "kind": "boolean"});
+    let path = "/api/v1/projects/default/flags";
+    serve
+        .admin(switchyard_bench::Method::POST, path, Some(flag))
+        .await;
 }
 
 /// Reads one stream: signals `ready` at the first event, then reports when each later event

@@ -17,8 +17,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use serde_json::{Value, json};
-use switchyard_bench::{Serve, machine};
+use serde_json::json;
+use switchyard_bench::{Method, SdkKeyKind, TestServer, machine, serve};
+use switchyard_client::TimeRange;
 use switchyard_sdk::events::{Batch, ContextRef, EVENTS_FORMAT, Event, Summary, encode};
 use switchyard_sdk::{Client, Context, EventsConfig};
 
@@ -45,20 +46,20 @@ async fn run(binary: &str) {
         "\n| store | batches accepted | events/s accepted and aggregated | p50 ms per batch | p99 ms | refused (429/503) |"
     );
     println!("|---|---:|---:|---:|---:|---:|");
-    let serve = Serve::start(binary, &["--data-dir", dir.to_str().unwrap()]).await;
+    let serve = serve(binary, &["--data-dir", dir.to_str().unwrap()]).await;
     let key = seed(&serve).await;
     intake("SQLite", &serve, &key).await;
     let overhead = sdk_overhead(&serve, &key).await;
-    serve.stop();
+    serve.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 
     match switchyard_testkit::postgres::TempCluster::start() {
         Some(cluster) => {
             let url = cluster.create_database();
-            let serve = Serve::start(binary, &["--database-url", &url]).await;
+            let serve = switchyard_bench::serve(binary, &["--database-url", &url]).await;
             let key = seed(&serve).await;
             intake("PostgreSQL", &serve, &key).await;
-            serve.stop();
+            serve.stop().await;
         }
         None => println!("\nPostgreSQL binaries not found: the PostgreSQL intake run is skipped."),
     }
@@ -66,30 +67,13 @@ async fn run(binary: &str) {
 }
 
 /// Creates the flags and a server SDK key; returns the key.
-async fn seed(serve: &Serve) -> String {
-    let http = reqwest::Client::new();
-    let api = format!("{}/api/v1/projects/default", serve.base);
+async fn seed(serve: &TestServer) -> String {
     for i in 0..FLAGS {
-        let response = http
-            .post(format!("{api}/flags"))
-            .bearer_auth(&serve.token)
-            .json(&json!({"key": format!("flag-{i}"), "kind": "boolean"}))
-            .send()
-            .await
-            .unwrap();
-        assert!(response.status().is_success());
+        let flag = json!({"key": format!("flag-{i}"), "kind": "boolean"});
+        let path = "/api/v1/projects/default/flags";
+        serve.admin(Method::POST, path, Some(flag)).await;
     }
-    let key: Value = http
-        .post(format!("{api}/environments/production/sdk-keys"))
-        .bearer_auth(&serve.token)
-        .json(&json!({"kind": "server"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    key["key"].as_str().unwrap().to_owned()
+    serve.sdk_key(SdkKeyKind::Server).await
 }
 
 fn now_ms() -> i64 {
@@ -150,7 +134,7 @@ fn batch(n: usize) -> Vec<u8> {
     .unwrap()
 }
 
-async fn intake(store: &str, serve: &Serve, key: &str) {
+async fn intake(store: &str, serve: &TestServer, key: &str) {
     // Enough distinct batches that every exposure is a new context during the run.
     let bodies: Arc<Vec<Vec<u8>>> = Arc::new((0..400).map(batch).collect());
     let next = Arc::new(AtomicUsize::new(0));
@@ -210,26 +194,16 @@ async fn intake(store: &str, serve: &Serve, key: &str) {
     let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
 
     // Every accepted metric event is in exactly one cohort (its context saw one flag).
-    let http = reqwest::Client::new();
     let mut counted = 0;
     for f in 0..FLAGS {
-        let cohorts: Value = http
-            .get(format!(
-                "{}/api/v1/projects/default/environments/production/flags/flag-{f}/metrics",
-                serve.base
-            ))
-            .bearer_auth(&serve.token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let flag = ("default", "production", &*format!("flag-{f}"));
+        let all_time = TimeRange::default();
+        let cohorts = serve.client().metrics(flag, &all_time);
         counted += cohorts
-            .as_array()
+            .await
             .unwrap()
             .iter()
-            .map(|c| c["count"].as_u64().unwrap() as usize)
+            .map(|c| c.count as usize)
             .sum::<usize>();
     }
     assert_eq!(
@@ -247,7 +221,7 @@ async fn intake(store: &str, serve: &Serve, key: &str) {
 
 /// Median ns per evaluation over interleaved samples: events off, on with repeat contexts,
 /// on with a new context every time (a Markdown table).
-async fn sdk_overhead(serve: &Serve, key: &str) -> String {
+async fn sdk_overhead(serve: &TestServer, key: &str) -> String {
     let client = |enabled: bool| {
         Client::builder(&serve.base, key)
             .events(EventsConfig {

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use switchyard_bench::{Serve, machine};
+use switchyard_bench::{Method, SdkKeyKind, TestServer, machine, serve};
 use switchyard_sdk::{Client, Context, EventsConfig};
 use switchyard_server::releases::{Freshness, Release, ReleaseInput, Verdict, assess};
 use switchyard_store::events::{MetricMoments, StageCohorts};
@@ -220,12 +220,12 @@ async fn end_to_end(binary: &str) {
                 std::process::id()
             ));
             let _ = std::fs::remove_dir_all(&dir);
-            let serve = Serve::start(binary, &["--data-dir", dir.to_str().unwrap()]).await;
+            let serve = serve(binary, &["--data-dir", dir.to_str().unwrap()]).await;
             match scenario(&serve, rate).await {
                 Some(t) => times.push(t),
                 None => println!("<!-- {rate}/s run {attempt}: no roll back within 120 s -->"),
             }
-            serve.stop();
+            serve.stop().await;
             let _ = std::fs::remove_dir_all(&dir);
         }
         let simulated = simulated_seconds(rate);
@@ -247,47 +247,26 @@ async fn end_to_end(binary: &str) {
 }
 
 /// One run: returns seconds from the onset until every treated user is served `off` again.
-async fn scenario(serve: &Serve, rate: f64) -> Option<f64> {
-    let http = reqwest::Client::new();
-    let api = format!("{}/api/v1/projects/default", serve.base);
-    let call = |method: reqwest::Method, path: String, body: Value| {
-        let request = http
-            .request(method, format!("{api}{path}"))
-            .bearer_auth(&serve.token)
-            .json(&body);
-        async move {
-            let response = request.send().await.unwrap();
-            assert!(
-                response.status().is_success(),
-                "{}",
-                response.text().await.unwrap()
-            );
-            response.json::<Value>().await.unwrap()
-        }
+async fn scenario(serve: &TestServer, rate: f64) -> Option<f64> {
+    let call = |method: Method, path: String, body: Value| async move {
+        let path = format!("/api/v1/projects/default{path}");
+        serve.admin(method, &path, Some(body)).await
     };
     call(
-        reqwest::Method::POST,
+        Method::POST,
         "/flags".into(),
         json!({"key": "checkout-v2", "kind": "boolean"}),
     )
     .await;
     call(
-        reqwest::Method::PUT,
+        Method::PUT,
         "/environments/production/flags/checkout-v2".into(),
         json!({"version": 0, "on": true, "off_variation": 1, "fallthrough": {"variation": 1}}),
     )
     .await;
-    let key = call(
-        reqwest::Method::POST,
-        "/environments/production/sdk-keys".into(),
-        json!({"kind": "server"}),
-    )
-    .await["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key = serve.sdk_key(SdkKeyKind::Server).await;
     call(
-        reqwest::Method::POST,
+        Method::POST,
         "/environments/production/releases".into(),
         json!({"flag": "checkout-v2", "variation": "on",
                "stages": [{"percent": STAGE_PERCENT, "min_bake_s": 3600}],
@@ -364,14 +343,14 @@ async fn scenario(serve: &Serve, rate: f64) -> Option<f64> {
     observer.close().await;
     if result.is_none() {
         let releases = call(
-            reqwest::Method::GET,
+            Method::GET,
             "/environments/production/releases".into(),
             Value::Null,
         )
         .await;
         let release = &releases[0];
         let status = call(
-            reqwest::Method::GET,
+            Method::GET,
             format!(
                 "/environments/production/releases/{}",
                 release["id"].as_str().unwrap()

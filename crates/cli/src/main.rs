@@ -2,7 +2,7 @@
 //! readable from a `SWITCHYARD_*` environment variable), reads files, the clock and randomness,
 //! and prints. No evaluation, storage or authorization logic lives here.
 
-mod client;
+mod commands;
 mod eval;
 mod relay;
 mod serve;
@@ -35,35 +35,35 @@ enum Command {
     /// Flags of a project, through the API.
     Flags {
         #[command(flatten)]
-        client: client::ClientArgs,
+        client: commands::ClientArgs,
         #[command(subcommand)]
-        command: client::FlagsCommand,
+        command: commands::FlagsCommand,
     },
     /// Segments of an environment, through the API.
     Segments {
         #[command(flatten)]
-        client: client::ClientArgs,
+        client: commands::ClientArgs,
         #[command(subcommand)]
-        command: client::SegmentsCommand,
+        command: commands::SegmentsCommand,
     },
     /// Environments of a project, through the API.
     Envs {
         #[command(flatten)]
-        client: client::ClientArgs,
+        client: commands::ClientArgs,
         #[command(subcommand)]
-        command: client::EnvsCommand,
+        command: commands::EnvsCommand,
     },
     /// API tokens, through the API.
     Tokens {
         #[command(flatten)]
-        client: client::ClientArgs,
+        client: commands::ClientArgs,
         #[command(subcommand)]
-        command: client::TokensCommand,
+        command: commands::TokensCommand,
     },
     /// Load a data file (native, LaunchDarkly or Unleash) into an environment, through the API.
     Import {
         #[command(flatten)]
-        client: client::ClientArgs,
+        client: commands::ClientArgs,
         #[command(flatten)]
         data: eval::DataArgs,
         /// The environment that receives the targeting (flags are created project-wide).
@@ -73,28 +73,28 @@ enum Command {
     /// Contexts exposed to a flag in an environment, through the API.
     Exposures {
         #[command(flatten)]
-        client: client::ClientArgs,
+        client: commands::ClientArgs,
         #[command(flatten)]
-        insight: client::InsightArgs,
+        insight: commands::InsightArgs,
     },
     /// Metric statistics per variation cohort of a flag, through the API.
     Metrics {
         #[command(flatten)]
-        client: client::ClientArgs,
+        client: commands::ClientArgs,
         #[command(flatten)]
-        insight: client::InsightArgs,
+        insight: commands::InsightArgs,
     },
     /// Guarded releases, through the API.
     Release {
         #[command(flatten)]
-        client: client::ClientArgs,
+        client: commands::ClientArgs,
         #[command(subcommand)]
-        command: client::ReleaseCommand,
+        command: commands::ReleaseCommand,
     },
     /// Kill switch: turn a flag off in an environment and abort its releases there.
     Kill {
         #[command(flatten)]
-        client: client::ClientArgs,
+        client: commands::ClientArgs,
         flag: String,
         #[arg(long)]
         env: String,
@@ -152,33 +152,35 @@ fn run_async(command: Command) -> anyhow::Result<ExitCode> {
             Command::Serve(args) => serve::run_serve(&args).await.and(ok),
             Command::Relay(args) => relay::run_relay(&args).await.and(ok),
             Command::Flags { client, command } => {
-                client::run_flags(&client, &command).await.and(ok)
+                commands::run_flags(&client, &command).await.and(ok)
             }
             Command::Segments { client, command } => {
-                client::run_segments(&client, &command).await.and(ok)
+                commands::run_segments(&client, &command).await.and(ok)
             }
-            Command::Envs { client, command } => client::run_envs(&client, &command).await.and(ok),
+            Command::Envs { client, command } => {
+                commands::run_envs(&client, &command).await.and(ok)
+            }
             Command::Tokens { client, command } => {
-                client::run_tokens(&client, &command).await.and(ok)
+                commands::run_tokens(&client, &command).await.and(ok)
             }
             Command::Import { client, data, env } => {
-                client::run_import(&client, &data, &env).await.and(ok)
+                commands::run_import(&client, &data, &env).await.and(ok)
             }
             Command::Exposures { client, insight } => {
-                client::run_exposures(&client, &insight).await.and(ok)
+                commands::run_exposures(&client, &insight).await.and(ok)
             }
             Command::Metrics { client, insight } => {
-                client::run_metrics(&client, &insight).await.and(ok)
+                commands::run_metrics(&client, &insight).await.and(ok)
             }
             Command::Release { client, command } => {
-                client::run_release(&client, &command).await.and(ok)
+                commands::run_release(&client, &command).await.and(ok)
             }
             Command::Kill {
                 client,
                 flag,
                 env,
                 comment,
-            } => client::run_kill(&client, &flag, &env, comment.as_deref())
+            } => commands::run_kill(&client, &flag, &env, comment.as_deref())
                 .await
                 .and(ok),
             Command::Audit { command } => serve::run_audit(&command).await,

@@ -2,6 +2,7 @@
 //!
 //! - [`shared_dir`] finds third-party test data in `../shared` beside the repository.
 //! - [`postgres::TempCluster`] starts a throwaway PostgreSQL cluster with `initdb`/`pg_ctl`.
+//! - [`server::TestServer`] (feature `server`) starts a server in process or from the binary.
 //!
 //! Both skip loudly when what they need is absent, except under `CI=true`, where absence fails.
 //! Test support fails by panicking, like the tests that use it.
@@ -36,3 +37,6 @@ pub fn shared_dir(relative: &str) -> Option<PathBuf> {
     ));
     None
 }
+
+#[cfg(feature = "server")]
+pub mod server;

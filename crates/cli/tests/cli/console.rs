@@ -7,14 +7,10 @@
 //! read-only flag page, and an administrator's projects, environments, accounts and roles.
 //! Screenshots go to `target/console-screenshots`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::serve;
+use crate::serve_fresh;
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -30,9 +26,7 @@ async fn console_in_headless_chromium() {
         );
         return;
     }
-    let dir = std::env::temp_dir().join(format!("switchyard-console-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let mut server = serve(&dir).await;
+    let (mut server, dir) = serve_fresh("console").await;
     let token = server.first_start_token.clone().unwrap();
     let http = reqwest::Client::new();
     let call = |method: reqwest::Method, path: &str, body: Value| {
@@ -153,7 +147,6 @@ async fn console_in_headless_chromium() {
             .contains(&"owner".into())
     );
 
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
+    server.kill();
     let _ = std::fs::remove_dir_all(&dir);
 }

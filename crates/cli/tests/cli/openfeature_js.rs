@@ -2,14 +2,12 @@
 //! server SDK with its OFREP provider (`clients/openfeature-js`, installed by `.ci/run`) against
 //! the `switchyard serve` binary.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::{seed_delivery_fixture, serve};
+use switchyard_testkit::server::SdkKeyKind;
+
+use crate::serve_fresh;
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -25,10 +23,9 @@ async fn openfeature_js_server_sdk_over_ofrep() {
         );
         return;
     }
-    let dir = std::env::temp_dir().join(format!("switchyard-ofjs-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let mut server = serve(&dir).await;
-    let key = seed_delivery_fixture(&server).await;
+    let (mut server, dir) = serve_fresh("ofjs").await;
+    server.seed_delivery_flags().await;
+    let key = server.sdk_key(SdkKeyKind::Server).await;
 
     let de = json!({"targetingKey": "user-1", "country": "DE"});
     let us = json!({"targetingKey": "user-2", "country": "US"});
@@ -140,7 +137,6 @@ async fn openfeature_js_server_sdk_over_ofrep() {
         got[0]
     );
 
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
+    server.kill();
     let _ = std::fs::remove_dir_all(&dir);
 }

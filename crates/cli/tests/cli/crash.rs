@@ -1,22 +1,17 @@
 //! Durability: `switchyard serve` is killed with SIGKILL during a burst of writes; after a
 //! restart every acknowledged write is present and the audit chain verifies.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
-
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-use common::{BIN, serve};
+use switchyard_testkit::server::{Method, TestServer, eventually};
+
+use crate::{BIN, serve_fresh};
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_sigkill() {
-    let dir = std::env::temp_dir().join(format!("switchyard-crash-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let mut server = serve(&dir).await;
+    let (mut server, dir) = serve_fresh("crash").await;
     let token = server
         .first_start_token
         .clone()
@@ -49,32 +44,25 @@ async fn acknowledged_writes_survive_sigkill() {
         })
         .collect();
     // Kill in the middle of the burst, once a good number of writes has been acknowledged.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while acknowledged.lock().unwrap().len() < 150 {
-        assert!(Instant::now() < deadline, "writes are too slow");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    server.child.kill().unwrap(); // SIGKILL
-    server.child.wait().unwrap();
+    eventually("150 acknowledged writes", 60, || {
+        std::future::ready(acknowledged.lock().unwrap().len() >= 150)
+    })
+    .await;
+    server.kill(); // SIGKILL
     for writer in writers {
         writer.await.unwrap();
     }
     let acknowledged = acknowledged.lock().unwrap().clone();
 
-    let mut restarted = serve(&dir).await;
+    let restart = TestServer::binary(BIN).data_dir(&dir).admin(&token);
+    let mut restarted = restart.start().await;
     assert!(
         restarted.first_start_token.is_none(),
         "a restart must not bootstrap again"
     );
-    let flags: Value = reqwest::Client::new()
-        .get(format!("{}/api/v1/projects/default/flags", restarted.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let flags = restarted
+        .admin(Method::GET, "/api/v1/projects/default/flags", None)
+        .await;
     let stored: std::collections::HashSet<&str> = flags
         .as_array()
         .unwrap()
@@ -95,8 +83,7 @@ async fn acknowledged_writes_survive_sigkill() {
         acknowledged.len(),
         stored.len()
     );
-    restarted.child.kill().unwrap();
-    restarted.child.wait().unwrap();
+    restarted.kill();
 
     let verify = Command::new(BIN)
         .args(["audit", "verify", "--data-dir"])

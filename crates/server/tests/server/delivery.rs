@@ -1,14 +1,10 @@
 //! Delivery end to end: the snapshot and stream endpoints, the Rust SDK (and its OpenFeature
 //! provider) against a real server, OFREP, and two replicas on one PostgreSQL database.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
-
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use common::{PROD, Server, sdk_key, seed};
+use crate::PROD;
 use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -18,8 +14,8 @@ use switchyard_sdk::openfeature::open_feature::provider::FeatureProvider;
 use switchyard_sdk::openfeature::open_feature::{EvaluationContext, EvaluationReason};
 use switchyard_sdk::sse::{Event, EventParser};
 use switchyard_sdk::{Client, Context, DataSource, ErrorKind, Reason, SyncMode};
-use switchyard_server::delivery::DeliveryConfig;
 use switchyard_testkit::postgres::TempCluster;
+use switchyard_testkit::server::{DeliveryConfig, SdkKeyKind, TestServer, eventually};
 
 const FLAGS: &str = "/api/v1/projects/default/flags";
 const WAIT: Duration = Duration::from_secs(10);
@@ -31,7 +27,7 @@ fn quick() -> DeliveryConfig {
     }
 }
 
-async fn toggle(server: &Server, flag: &str, on: bool) -> Value {
+async fn toggle(server: &TestServer, flag: &str, on: bool) -> Value {
     server
         .admin(
             Method::POST,
@@ -103,11 +99,7 @@ fn user(key: &str, country: &str) -> Context {
 }
 
 async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(what, WAIT.as_secs(), || std::future::ready(done())).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,17 +131,15 @@ async fn postgres() {
 
 /// Open streams are counted and bounded; a stream that ends gives its place back.
 async fn stream_limit(url: String) {
-    let server = Server::start_with(
-        &url,
-        None,
-        DeliveryConfig {
+    let server = TestServer::in_process(&url)
+        .delivery(DeliveryConfig {
             max_streams: 2,
             ..quick()
-        },
-    )
-    .await;
-    seed(&server).await;
-    let key = sdk_key(&server, "server").await;
+        })
+        .start()
+        .await;
+    server.seed_delivery_flags().await;
+    let key = server.sdk_key(SdkKeyKind::Server).await;
     let open_streams = || async {
         let metrics = reqwest::get(format!("{}/metrics", server.base))
             .await
@@ -187,14 +177,12 @@ async fn stream_limit(url: String) {
     assert_eq!(snapshot.status(), StatusCode::OK);
     assert_eq!(snapshot.headers()["x-switchyard-data-age"], "0");
     drop(first);
-    let deadline = Instant::now() + WAIT;
-    while open_streams().await != Some(1) {
-        assert!(
-            Instant::now() < deadline,
-            "a closed stream gives its place back"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(
+        "a closed stream gives its place back",
+        WAIT.as_secs(),
+        || async { open_streams().await == Some(1) },
+    )
+    .await;
     let mut third = Stream::open(&server.base, &key, None).await;
     assert_eq!(third.next().await.unwrap().name, "put");
     drop((second, third));
@@ -202,10 +190,10 @@ async fn stream_limit(url: String) {
 }
 
 async fn snapshot_and_stream(url: String) {
-    let server = Server::start_with(&url, None, quick()).await;
-    seed(&server).await;
-    let key = sdk_key(&server, "server").await;
-    let client_key = sdk_key(&server, "client").await;
+    let server = TestServer::in_process(&url).delivery(quick()).start().await;
+    server.seed_delivery_flags().await;
+    let key = server.sdk_key(SdkKeyKind::Server).await;
+    let client_key = server.sdk_key(SdkKeyKind::Client).await;
     let http = reqwest::Client::new();
     let snapshot = format!("{}/sdk/v1/snapshot", server.base);
 
@@ -346,9 +334,9 @@ async fn snapshot_and_stream(url: String) {
 }
 
 async fn sdk_client(url: String, dir: &std::path::Path) {
-    let server = Server::start_with(&url, None, quick()).await;
-    seed(&server).await;
-    let key = sdk_key(&server, "server").await;
+    let server = TestServer::in_process(&url).delivery(quick()).start().await;
+    server.seed_delivery_flags().await;
+    let key = server.sdk_key(SdkKeyKind::Server).await;
     let cache = dir.join("last-known-good.json");
     let client = Client::builder(&server.base, &key)
         .cache_file(&cache)
@@ -478,10 +466,10 @@ async fn ofrep(url: String) {
         ofrep_rate_limit: 100,
         ..quick()
     };
-    let server = Server::start_with(&url, None, config).await;
-    seed(&server).await;
-    let key = sdk_key(&server, "server").await;
-    let client_key = sdk_key(&server, "client").await;
+    let server = TestServer::in_process(&url).delivery(config).start().await;
+    server.seed_delivery_flags().await;
+    let key = server.sdk_key(SdkKeyKind::Server).await;
+    let client_key = server.sdk_key(SdkKeyKind::Client).await;
     let http = reqwest::Client::new();
     let one = |flag: &str| format!("{}/ofrep/v1/evaluate/flags/{flag}", server.base);
     let post = |url: String, key: &str, body: &str| {
@@ -665,7 +653,7 @@ async fn ofrep(url: String) {
     drop(events);
 
     // Over the rate limit: 429 with Retry-After (a fresh key, so its budget is full at first).
-    let limited_key = sdk_key(&server, "server").await;
+    let limited_key = server.sdk_key(SdkKeyKind::Server).await;
     let mut limited = None;
     for _ in 0..3000 {
         let response = post(one("checkout"), &limited_key, ctx_de).await.unwrap();
@@ -693,10 +681,12 @@ async fn replicas_propagate_and_catch_up(cluster: &TempCluster) {
         resync_every: Duration::from_secs(3600),
         ..quick()
     };
-    let writer = Server::start_with(&url, None, config.clone()).await;
-    let reader = Server::start_with(&url, Some(&writer.admin), config).await;
-    seed(&writer).await;
-    let key = sdk_key(&writer, "server").await;
+    let writer = TestServer::in_process(&url).delivery(config.clone());
+    let writer = writer.start().await;
+    let reader = TestServer::in_process(&url).delivery(config);
+    let reader = reader.admin(&writer.admin).start().await;
+    writer.seed_delivery_flags().await;
+    let key = writer.sdk_key(SdkKeyKind::Server).await;
     let client = Client::builder(&reader.base, &key).build().await;
     let us = user("u-2", "US");
     assert!(client.bool_value("checkout", &us, false));

@@ -3,20 +3,19 @@
 //! being changed), a second relay following the first, an SDK client on the second and a raw
 //! stream on the first.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
-
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{BIN, Served, eventually, free_port, seed_delivery_fixture, serve};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
+use switchyard_client::types::TargetingInput;
 use switchyard_sdk::sse::EventParser;
 use switchyard_sdk::{Client, Context};
+use switchyard_testkit::server::{Method, SdkKeyKind, TestServer, eventually, free_port, wait_for};
+
+use crate::{BIN, fresh_dir};
 
 /// A running relay process.
 struct Relay {
@@ -110,39 +109,18 @@ impl Proxy {
     }
 }
 
-fn port_of(base: &str) -> u16 {
-    base.rsplit(':').next().unwrap().parse().unwrap()
-}
-
-async fn set_flag_on(upstream: &Served, flag: &str, on: bool) {
-    let http = reqwest::Client::new();
-    let token = upstream.first_start_token.clone().unwrap();
-    let url = format!(
-        "{}/api/v1/projects/default/environments/production/flags/{flag}",
-        upstream.base
-    );
-    let mut targeting: Value = http
-        .get(&url)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    targeting["on"] = json!(on);
-    let response = http
-        .put(&url)
-        .bearer_auth(&token)
-        .json(&targeting)
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        response.status().is_success(),
-        "{}",
-        response.text().await.unwrap()
-    );
+async fn set_flag_on(upstream: &TestServer, flag: &str, on: bool) {
+    let api = upstream.client();
+    let current = api.targeting("default", "production", flag).await.unwrap();
+    let mut targeting = current.targeting.targeting;
+    targeting.on = on;
+    let input = TargetingInput {
+        targeting,
+        version: Some(current.targeting.version),
+        comment: None,
+    };
+    let updated = api.update_targeting("default", "production", flag, &input);
+    updated.await.unwrap();
 }
 
 /// OFREP bulk evaluation through `base`: flag key → value, and the data-age header.
@@ -182,32 +160,23 @@ async fn ofrep_variant(base: &str, key: &str, flag: &str, user: &str) -> String 
 }
 
 /// A production-environment API read on the control plane (`path` under the environment).
-async fn upstream_get(upstream: &Served, path: &str) -> Value {
-    reqwest::Client::new()
-        .get(format!(
-            "{}/api/v1/projects/default/environments/production/{path}",
-            upstream.base
-        ))
-        .bearer_auth(upstream.first_start_token.as_deref().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+async fn upstream_get(upstream: &TestServer, path: &str) -> Value {
+    let path = format!("/api/v1/projects/default/environments/production/{path}");
+    upstream.admin(Method::GET, &path, None).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_keeps_serving_while_its_upstream_is_away() {
-    let dir = std::env::temp_dir().join(format!("switchyard-relay-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = fresh_dir("relay");
     let upstream_dir = dir.join("upstream");
     let relay_dir = dir.join("relay");
     let edge_dir = dir.join("edge");
 
-    let mut upstream = serve(&upstream_dir).await;
-    let key = seed_delivery_fixture(&upstream).await;
-    let proxy = Proxy::start(port_of(&upstream.base)).await;
+    let upstream_serve = TestServer::binary(BIN).data_dir(&upstream_dir);
+    let mut upstream = upstream_serve.clone().start().await;
+    upstream.seed_delivery_flags().await;
+    let key = upstream.sdk_key(SdkKeyKind::Server).await;
+    let proxy = Proxy::start(upstream.port()).await;
     let mut relay = Relay::start(&proxy.url, &key, &relay_dir, free_port()).await;
     eventually("the relay has upstream data", 30, || async {
         relay.readiness().await.0 == 200
@@ -247,8 +216,7 @@ async fn relay_keeps_serving_while_its_upstream_is_away() {
 
     // 1. The upstream dies: the relay keeps answering from memory and says the data ages.
     let (before, _) = relay.snapshot(&key).await;
-    upstream.child.kill().unwrap();
-    upstream.child.wait().unwrap();
+    upstream.kill();
     eventually("the relay notices its upstream is gone", 30, || async {
         relay.readiness().await.1["keys"][0]["upstream"] != "streaming"
     })
@@ -302,9 +270,8 @@ async fn relay_keeps_serving_while_its_upstream_is_away() {
 
     // 3. The upstream comes back (on another address) and is changed while the relay still
     //    cannot reach it; then the way opens and everyone downstream receives those changes.
-    let token = upstream.first_start_token.clone();
-    upstream = serve(&upstream_dir).await;
-    upstream.first_start_token = token;
+    let admin = upstream.admin.clone();
+    upstream = upstream_serve.admin(&admin).start().await;
     set_flag_on(&upstream, "checkout", true).await;
     set_flag_on(&upstream, "banner", false).await;
     let mut stream = reqwest::Client::new()
@@ -321,7 +288,7 @@ async fn relay_keeps_serving_while_its_upstream_is_away() {
         events.extend(parser.feed(&chunk));
     }
     assert_eq!(events[0].name, "put", "a new stream opens with the data");
-    proxy.point_to(port_of(&upstream.base));
+    proxy.point_to(upstream.port());
     let opened = Instant::now();
     let patch = tokio::time::timeout(Duration::from_secs(30), async {
         loop {
@@ -416,25 +383,17 @@ async fn relay_keeps_serving_while_its_upstream_is_away() {
         .status()
         .unwrap();
     assert!(terminated.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let exit = loop {
-        if let Some(status) = relay.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the relay did not stop on SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let exit = wait_for("the relay to stop on SIGTERM", 30, || {
+        std::future::ready(relay.child.try_wait().unwrap())
+    })
+    .await;
     assert!(exit.success(), "{exit}");
     while let Some(chunk) = open.next().await {
         if chunk.is_err() {
             break;
         }
     }
-    upstream.child.kill().unwrap();
-    upstream.child.wait().unwrap();
+    upstream.kill();
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -462,7 +421,7 @@ fn relay_refuses_keys_it_cannot_follow() {
         ])
         .args(["--listen", &format!("127.0.0.1:{}", free_port())])
         .arg("--data-dir")
-        .arg(std::env::temp_dir().join(format!("switchyard-relay-bad-{}", std::process::id())))
+        .arg(fresh_dir("relay-bad"))
         .output()
         .unwrap();
     assert!(!output.status.success());

@@ -2,13 +2,11 @@
 //! release from a file, read its status (people's and JSON), pause, resume, advance, and kill
 //! the flag, which aborts the release and restores the previous serving.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
-
 use std::process::Command;
 
-use common::{BIN, eventually, seed_delivery_fixture, serve};
+use switchyard_testkit::server::{Method, TestServer, eventually};
+
+use crate::{BIN, fresh_dir};
 use serde_json::{Value, json};
 
 /// Runs the CLI against `base` with `token`; returns (success, stdout, stderr).
@@ -31,11 +29,10 @@ fn json_of(out: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn release_commands_and_the_kill_switch() {
-    let dir = std::env::temp_dir().join(format!("switchyard-cli-release-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = fresh_dir("cli-release");
     std::fs::create_dir_all(&dir).unwrap();
-    let mut server = serve(&dir).await;
-    seed_delivery_fixture(&server).await;
+    let mut server = TestServer::binary(BIN).data_dir(&dir).start().await;
+    server.seed_delivery_flags().await;
     let token = server.first_start_token.clone().unwrap();
     let base = server.base.clone();
 
@@ -133,12 +130,10 @@ async fn release_commands_and_the_kill_switch() {
     assert!(ok, "{err}");
     assert!(out.contains("banner is OFF in production"), "{out}");
     assert!(out.contains(&format!("release {id} aborted")), "{out}");
-    let http = reqwest::Client::new();
+    let served = &server;
     let get = |path: String| {
-        let request = http
-            .get(format!("{base}/api/v1/projects/default{path}"))
-            .bearer_auth(&token);
-        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+        let path = format!("/api/v1/projects/default{path}");
+        async move { served.admin(Method::GET, &path, None).await }
     };
     let targeting = get("/environments/production/flags/banner".into()).await;
     assert_eq!(targeting["on"], false);
@@ -150,22 +145,15 @@ async fn release_commands_and_the_kill_switch() {
     let release = get(format!("/environments/production/releases/{id}")).await;
     assert_eq!(release["state"], "aborted");
     eventually("the audit log to show the kill", 5, || async {
-        let audit: Value = http
-            .get(format!("{base}/api/v1/audit?limit=5"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let audit = server
+            .admin(Method::GET, "/api/v1/audit?limit=5", None)
+            .await;
         audit["records"]
             .as_array()
             .is_some_and(|r| r.iter().any(|r| r["action"] == "flag:kill"))
     })
     .await;
 
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
+    server.kill();
     let _ = std::fs::remove_dir_all(&dir);
 }

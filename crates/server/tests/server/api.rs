@@ -1,19 +1,15 @@
 //! The control plane through HTTP: a real server started in-process on port 0, on SQLite and on
 //! a throwaway PostgreSQL cluster, with the same scenarios on both.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
-
 use std::future::Future;
 use std::pin::Pin;
 
-use common::Server;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use switchyard_server::bootstrap;
 use switchyard_store::Store;
 use switchyard_testkit::postgres::TempCluster;
+use switchyard_testkit::server::TestServer;
 
 type Scenario = fn(String) -> Pin<Box<dyn Future<Output = ()>>>;
 
@@ -59,7 +55,7 @@ const PROD: &str = "/api/v1/projects/default/environments/production";
 const STAGING: &str = "/api/v1/projects/default/environments/staging";
 
 async fn changes_validation_and_concurrency(url: String) {
-    let server = Server::start(&url, None).await;
+    let server = TestServer::in_process(&url).start().await;
     let admin = Some(server.admin.clone());
     let admin = admin.as_deref();
     let created = server
@@ -319,7 +315,7 @@ async fn changes_validation_and_concurrency(url: String) {
 
 /// Every principal × endpoint, with the expected allow or deny written out.
 async fn authorization_matrix(url: String) {
-    let server = Server::start(&url, None).await;
+    let server = TestServer::in_process(&url).start().await;
     // Data the endpoints act on.
     server
         .admin(
@@ -640,8 +636,11 @@ async fn authorization_matrix(url: String) {
 }
 
 async fn replicas_share_one_database(url: String) {
-    let first = Server::start(&url, None).await;
-    let second = Server::start(&url, Some(&first.admin)).await;
+    let first = TestServer::in_process(&url).start().await;
+    let second = TestServer::in_process(&url)
+        .admin(&first.admin)
+        .start()
+        .await;
     first
         .admin(
             Method::POST,
@@ -683,7 +682,7 @@ async fn replicas_share_one_database(url: String) {
 }
 
 async fn operations_endpoints(url: String) {
-    let server = Server::start(&url, None).await;
+    let server = TestServer::in_process(&url).start().await;
     let (status, body) = server.call(None, Method::GET, "/healthz", None).await;
     assert_eq!((status, &body["status"]), (StatusCode::OK, &json!("ok")));
     let (status, body) = server.call(None, Method::GET, "/readyz", None).await;
@@ -724,8 +723,7 @@ async fn operations_endpoints(url: String) {
         "unresolved schema references: {dangling:?}"
     );
     // A request id sent by the caller comes back.
-    let response = server
-        .http
+    let response = reqwest::Client::new()
         .get(format!("{}/healthz", server.base))
         .header("x-request-id", "abc-123")
         .send()

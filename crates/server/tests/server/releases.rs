@@ -4,20 +4,15 @@
 //! the manual controls, time windows, the kill switch through a trigger URL, and signed
 //! webhooks.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{PROD, Server, sdk_key, seed};
+use crate::PROD;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use switchyard_sdk::{Client, Context, EventsConfig};
-use switchyard_server::delivery::DeliveryConfig;
-use switchyard_server::releases::GuardConfig;
+use switchyard_testkit::server::{GuardConfig, SdkKeyKind, TestServer, wait_for};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Mutex;
 
@@ -39,17 +34,17 @@ async fn postgres() {
     a_regression_rolls_back_by_itself(cluster.create_database()).await;
 }
 
-async fn start(url: &str) -> Server {
+async fn start(url: &str) -> TestServer {
     let guard = GuardConfig {
         interval: Duration::from_millis(200),
     };
-    let server = Server::start_full(url, None, DeliveryConfig::default(), guard).await;
-    seed(&server).await;
+    let server = TestServer::in_process(url).guard(guard).start().await;
+    server.seed_delivery_flags().await;
     server
 }
 
 /// Creates a boolean flag that is on and serves `off` to everyone.
-async fn boolean_flag(server: &Server, key: &str) {
+async fn boolean_flag(server: &TestServer, key: &str) {
     server
         .admin(
             Method::POST,
@@ -68,26 +63,10 @@ async fn boolean_flag(server: &Server, key: &str) {
         .await;
 }
 
-async fn status(server: &Server, id: &str) -> Value {
+async fn status(server: &TestServer, id: &str) -> Value {
     server
         .admin(Method::GET, &format!("{PROD}/releases/{id}"), None)
         .await
-}
-
-/// Polls `check` until it returns `Some`, failing after `seconds`.
-async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
-    seconds: u64,
-    what: &str,
-    mut check: impl FnMut() -> F,
-) -> T {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn user(i: u64) -> Context {
@@ -196,7 +175,7 @@ async fn a_regression_rolls_back_by_itself(url: String) {
         "one active release per flag: {body}"
     );
 
-    let key = sdk_key(&server, "server").await;
+    let key = server.sdk_key(SdkKeyKind::Server).await;
     let client = Arc::new(
         Client::builder(&server.base, &key)
             .events(EventsConfig {
@@ -207,7 +186,7 @@ async fn a_regression_rolls_back_by_itself(url: String) {
             .await,
     );
     let alice = Context::from_json(&json!({"key": "alice"})).unwrap();
-    eventually(10, "the release layer to reach the SDK", || async {
+    wait_for("the release layer to reach the SDK", 10, || async {
         client
             .bool_value("new-checkout", &alice, false)
             .then_some(())
@@ -226,7 +205,7 @@ async fn a_regression_rolls_back_by_itself(url: String) {
         evaluations: AtomicU64::new(0),
     });
     let driver = drive(client.clone(), "new-checkout", traffic.clone());
-    let quiet = eventually(60, "60 treated bad events under A/A", || async {
+    let quiet = wait_for("60 treated bad events under A/A", 60, || async {
         let s = status(&server, &id).await;
         let errors = &s["assessment"]["guardrails"][0];
         (errors["treated"].as_i64().unwrap_or(0) >= 60).then_some(s)
@@ -244,14 +223,14 @@ async fn a_regression_rolls_back_by_itself(url: String) {
     // The regression: treated users now fail 5× as often.
     let onset = Instant::now();
     traffic.regressed.store(true, Ordering::Relaxed);
-    let rolled_back = eventually(60, "the automatic roll back", || async {
+    let rolled_back = wait_for("the automatic roll back", 60, || async {
         let s = status(&server, &id).await;
         (s["state"] != "running").then_some(s)
     })
     .await;
     let decided = onset.elapsed();
     assert_eq!(rolled_back["state"], "rolled_back", "{rolled_back}");
-    eventually(10, "the SDK to serve the old variation", || async {
+    wait_for("the SDK to serve the old variation", 10, || async {
         let back = treated
             .iter()
             .all(|i| !client.bool_value("new-checkout", &user(*i), true));
@@ -301,7 +280,7 @@ async fn a_regression_rolls_back_by_itself(url: String) {
     assert!(records.iter().any(|r| r["action"] == "release:create"));
 
     // Webhooks: the start and the roll back, each correctly signed.
-    let received = eventually(10, "the roll back webhook", || async {
+    let received = wait_for("the roll back webhook", 10, || async {
         let got = hooks.received.lock().await.clone();
         got.iter()
             .any(|(event, _, _)| event == "release.rolled_back")
@@ -344,7 +323,7 @@ async fn ramps_controls_windows_and_the_kill_switch(url: String) {
         )
         .await;
     let id = ramp["id"].as_str().unwrap().to_owned();
-    let done = eventually(20, "the ramp to complete", || async {
+    let done = wait_for("the ramp to complete", 20, || async {
         let s = status(&server, &id).await;
         (s["state"] == "completed").then_some(s)
     })
@@ -463,9 +442,9 @@ async fn ramps_controls_windows_and_the_kill_switch(url: String) {
         (json!(30000), json!(format!("{id}.1")))
     );
 
-    let key = sdk_key(&server, "server").await;
+    let key = server.sdk_key(SdkKeyKind::Server).await;
     let client = Client::builder(&server.base, &key).build().await;
-    let treated = eventually(10, "a treated user", || async {
+    let treated = wait_for("a treated user", 10, || async {
         (0..200).find(|i| client.bool_value("payments", &user(*i), false))
     })
     .await;
@@ -495,7 +474,7 @@ async fn ramps_controls_windows_and_the_kill_switch(url: String) {
         json!({"variation": 1}),
         "the layer is gone"
     );
-    eventually(10, "the kill to reach the SDK", || async {
+    wait_for("the kill to reach the SDK", 10, || async {
         (!client.bool_value("payments", &user(treated), true)).then_some(())
     })
     .await;

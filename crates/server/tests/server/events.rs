@@ -1,19 +1,15 @@
 //! Events end to end: an application using the Rust SDK evaluates and tracks, and the numbers
 //! appear through the query API; the intake's refusals write nothing.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
 use std::time::Duration;
 
-use common::{PROD, Server, sdk_key, seed};
+use crate::PROD;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use switchyard_sdk::{Client, Context, EventsConfig};
-use switchyard_server::delivery::DeliveryConfig;
+use switchyard_testkit::server::{DeliveryConfig, SdkKeyKind, TestServer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite() {
@@ -35,9 +31,9 @@ async fn postgres() {
 }
 
 async fn sdk_events_reach_the_query_api(url: String) {
-    let server = Server::start(&url, None).await;
-    seed(&server).await;
-    let key = sdk_key(&server, "server").await;
+    let server = TestServer::in_process(&url).start().await;
+    server.seed_delivery_flags().await;
+    let key = server.sdk_key(SdkKeyKind::Server).await;
     let client = Client::builder(&server.base, &key)
         .events(EventsConfig {
             flush_interval: Duration::from_millis(100),
@@ -152,12 +148,11 @@ fn gzip(body: &Value) -> Vec<u8> {
 }
 
 async fn intake_refuses_whole_batches(url: String) {
-    let server = Server::start(&url, None).await;
-    seed(&server).await;
-    let key = sdk_key(&server, "client").await;
+    let server = TestServer::in_process(&url).start().await;
+    server.seed_delivery_flags().await;
+    let key = server.sdk_key(SdkKeyKind::Client).await;
     let post = |body: Vec<u8>, key: Option<&str>| {
-        let mut request = server
-            .http
+        let mut request = reqwest::Client::new()
             .post(format!("{}/events/v1/bulk", server.base))
             .header("content-encoding", "gzip")
             .body(body);
@@ -255,20 +250,17 @@ async fn intake_refuses_whole_batches(url: String) {
 /// Remote evaluations count like local ones: each OFREP answer is summarised and each first
 /// exposure recorded, written to the store by the server itself.
 async fn ofrep_evaluations_are_recorded(url: String) {
-    let server = Server::start_with(
-        &url,
-        None,
-        DeliveryConfig {
+    let server = TestServer::in_process(&url)
+        .delivery(DeliveryConfig {
             events_flush: Duration::from_millis(50),
             ..DeliveryConfig::default()
-        },
-    )
-    .await;
-    seed(&server).await;
-    let key = sdk_key(&server, "server").await;
+        })
+        .start()
+        .await;
+    server.seed_delivery_flags().await;
+    let key = server.sdk_key(SdkKeyKind::Server).await;
     let ofrep = |path: &str, user: &str| {
-        server
-            .http
+        reqwest::Client::new()
             .post(format!("{}/ofrep/v1/evaluate/flags{path}", server.base))
             .bearer_auth(&key)
             .json(&json!({"context": {"targetingKey": user}}))

@@ -1,5 +1,4 @@
 //! `switchyard eval` and `validate` as a user runs them: the real binary, real files.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Write;
 use std::path::PathBuf;

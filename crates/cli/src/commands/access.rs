@@ -1,0 +1,118 @@
+//! `envs` and `tokens`.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use switchyard_client::types::{Environment, EnvironmentInput, TokenInput, TokenView};
+
+use super::{ClientArgs, Output, json_text, print_json, print_table, read_json, request};
+
+#[derive(Debug, Subcommand)]
+pub enum EnvsCommand {
+    List,
+    Create {
+        key: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    Delete {
+        key: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    List,
+    /// Create a token (printed once), optionally scoped by a JSON file of policy statements.
+    Create {
+        name: String,
+        #[arg(long)]
+        scope_file: Option<PathBuf>,
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+    Revoke {
+        id: String,
+    },
+}
+
+pub async fn run_envs(args: &ClientArgs, command: &EnvsCommand) -> anyhow::Result<()> {
+    let api = args.client();
+    let project = args.project.as_str();
+    match command {
+        EnvsCommand::List => {
+            let envs = api.environments(project).await?;
+            print_table(
+                args,
+                &envs,
+                &[
+                    ("key", |env: &Environment| env.body.key.clone()),
+                    ("name", |env| env.body.name.clone()),
+                    ("critical", |env| env.body.critical.to_string()),
+                    ("version", |env| env.version.to_string()),
+                ],
+            )
+        }
+        EnvsCommand::Create { key, name } => {
+            let input = EnvironmentInput {
+                key: key.clone(),
+                name: name.clone().unwrap_or_default(),
+                description: String::new(),
+                critical: false,
+                version: None,
+                comment: None,
+            };
+            print_json(&api.create_environment(project, &input).await?)
+        }
+        EnvsCommand::Delete { key } => {
+            print_json(&api.delete_environment(project, key, None).await?)
+        }
+    }
+}
+
+pub async fn run_tokens(args: &ClientArgs, command: &TokensCommand) -> anyhow::Result<()> {
+    let api = args.client();
+    match command {
+        TokensCommand::List => {
+            let tokens = api.tokens().await?;
+            print_table(
+                args,
+                &tokens,
+                &[
+                    ("id", |token: &TokenView| token.id.clone()),
+                    ("name", |token| token.name.clone()),
+                    ("account", |token| token.account.clone()),
+                    ("scoped", |token| token.statements.is_some().to_string()),
+                ],
+            )
+        }
+        TokensCommand::Create {
+            name,
+            scope_file,
+            expires_in_days,
+        } => {
+            let statements = match scope_file {
+                Some(path) => Some(request(read_json(path)?, "list of policy statements")?),
+                None => None,
+            };
+            let input = TokenInput {
+                name: name.clone(),
+                account: None,
+                statements,
+                expires_in_days: *expires_in_days,
+                comment: None,
+            };
+            let created = api.create_token(&input).await?;
+            if args.output == Output::Table {
+                println!("{}", created.token.as_deref().unwrap_or_default());
+                eprintln!(
+                    "token {} created; the secret above is shown only once",
+                    json_text(&created.id)
+                );
+                return Ok(());
+            }
+            print_json(&created)
+        }
+        TokensCommand::Revoke { id } => print_json(&api.delete_token(id).await?),
+    }
+}

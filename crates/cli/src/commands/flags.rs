@@ -1,0 +1,294 @@
+//! `flags`, `segments`, and what the events say about a flag (`exposures`, `metrics`).
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use serde_json::json;
+use switchyard_client::types::{
+    CohortStatistics, ExposedContextView, FlagView, SegmentView, TargetingInput, ToggleInput,
+};
+use switchyard_client::{ExposureQuery, FlagFilter, TimeRange};
+use switchyard_engine::Segment;
+use switchyard_engine::time::format_rfc3339_ms;
+
+use super::{ClientArgs, Output, cell, print_json, print_table, read_json, request};
+
+#[derive(Debug, Subcommand)]
+pub enum FlagsCommand {
+    /// List flags with their state in every environment.
+    List {
+        /// Search key, name and description.
+        #[arg(long)]
+        q: Option<String>,
+    },
+    /// Show one flag.
+    Get { key: String },
+    /// Create a flag (boolean unless --kind/--file say otherwise).
+    Create {
+        key: String,
+        #[arg(long, default_value = "boolean")]
+        kind: String,
+        /// A JSON file with the whole flag (variations, tags, …) instead of --kind.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Turn a flag on or off in one environment (flips it without --on/--off).
+    Toggle {
+        key: String,
+        #[arg(long)]
+        env: String,
+        #[arg(long, conflicts_with = "off")]
+        on: bool,
+        #[arg(long)]
+        off: bool,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Replace a flag's targeting in one environment from a JSON file.
+    Target {
+        key: String,
+        #[arg(long)]
+        env: String,
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    Delete {
+        key: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SegmentsCommand {
+    List {
+        #[arg(long)]
+        env: String,
+    },
+    Get {
+        key: String,
+        #[arg(long)]
+        env: String,
+    },
+    /// Create the segment in a JSON file, or replace it if it exists.
+    Apply {
+        #[arg(long)]
+        env: String,
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    Delete {
+        key: String,
+        #[arg(long)]
+        env: String,
+    },
+}
+
+pub async fn run_flags(args: &ClientArgs, command: &FlagsCommand) -> anyhow::Result<()> {
+    let api = args.client();
+    let project = args.project.as_str();
+    match command {
+        FlagsCommand::List { q } => {
+            let filter = FlagFilter {
+                q: q.as_deref(),
+                ..FlagFilter::default()
+            };
+            let flags = api.flags(project, &filter).await?;
+            print_table(
+                args,
+                &flags,
+                &[
+                    ("key", |flag: &FlagView| flag.spec.key.clone()),
+                    ("kind", |flag| cell(flag.spec.kind)),
+                    ("environments", |flag| {
+                        let states = flag.environments.iter().map(|(env, t)| {
+                            format!("{env}:{}", if t.targeting.on { "on" } else { "off" })
+                        });
+                        states.collect::<Vec<_>>().join(" ")
+                    }),
+                    ("version", |flag| flag.version.to_string()),
+                ],
+            )
+        }
+        FlagsCommand::Get { key } => print_json(&api.flag(project, key).await?),
+        FlagsCommand::Create {
+            key,
+            kind,
+            file,
+            comment,
+        } => {
+            let mut body = match file {
+                Some(path) => read_json(path)?,
+                None => json!({"kind": kind}),
+            };
+            body["key"] = json!(key);
+            body["comment"] = json!(comment);
+            print_json(&api.create_flag(project, &request(body, "flag")?).await?)
+        }
+        FlagsCommand::Toggle {
+            key,
+            env,
+            on,
+            off,
+            comment,
+        } => {
+            let input = ToggleInput {
+                on: (*on || *off).then_some(*on),
+                comment: comment.clone(),
+            };
+            let answer = api.toggle(project, env, key, &input).await?;
+            if args.output == Output::Table {
+                let state = if answer.targeting.targeting.on {
+                    "ON"
+                } else {
+                    "OFF"
+                };
+                let version = answer.targeting.version;
+                println!("{key} is {state} in {env} (version {version})");
+                return Ok(());
+            }
+            print_json(&answer)
+        }
+        FlagsCommand::Target {
+            key,
+            env,
+            file,
+            comment,
+        } => {
+            let current = api.targeting(project, env, key).await?;
+            let mut body = read_json(file)?;
+            body["version"] = json!(current.targeting.version);
+            body["comment"] = json!(comment);
+            let input: TargetingInput = request(body, "targeting")?;
+            print_json(&api.update_targeting(project, env, key, &input).await?)
+        }
+        FlagsCommand::Delete { key, comment } => {
+            print_json(&api.delete_flag(project, key, comment.as_deref()).await?)
+        }
+    }
+}
+
+pub async fn run_segments(args: &ClientArgs, command: &SegmentsCommand) -> anyhow::Result<()> {
+    let api = args.client();
+    let project = args.project.as_str();
+    match command {
+        SegmentsCommand::List { env } => {
+            let segments = api.segments(project, env).await?;
+            print_table(
+                args,
+                &segments,
+                &[
+                    ("key", |s: &SegmentView| s.segment.key.clone()),
+                    ("included", |s| s.segment.included.len().to_string()),
+                    ("rules", |s| s.segment.rules.len().to_string()),
+                    ("version", |s| s.segment.version.to_string()),
+                ],
+            )
+        }
+        SegmentsCommand::Get { key, env } => print_json(&api.segment(project, env, key).await?),
+        SegmentsCommand::Apply { env, file, comment } => {
+            let body = read_json(file)?;
+            body["key"]
+                .as_str()
+                .context("the document needs a \"key\"")?;
+            let segment: Segment = request(body, "segment")?;
+            let applied = super::import::put_segment(args, env, &segment, comment.as_deref());
+            print_json(&applied.await?)
+        }
+        SegmentsCommand::Delete { key, env } => {
+            print_json(&api.delete_segment(project, env, key, None).await?)
+        }
+    }
+}
+
+/// Which flag's events to show, and over what time.
+#[derive(Debug, Args)]
+pub struct InsightArgs {
+    flag: String,
+    #[arg(long)]
+    env: String,
+    /// How far back, in hours.
+    #[arg(long, default_value_t = 24)]
+    hours: i64,
+    /// Exposures only: one variation's contexts.
+    #[arg(long)]
+    variation: Option<String>,
+    /// Exposures only: at most this many.
+    #[arg(long, default_value_t = 100)]
+    limit: i64,
+}
+
+impl InsightArgs {
+    /// From `hours` ago to a minute from now.
+    fn range(&self) -> TimeRange {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        TimeRange {
+            from: Some(now - self.hours * 3_600_000),
+            to: Some(now + 60_000),
+        }
+    }
+}
+
+/// `switchyard exposures FLAG`: who has been exposed to the flag, and to which variation.
+pub async fn run_exposures(args: &ClientArgs, insight: &InsightArgs) -> anyhow::Result<()> {
+    let query = ExposureQuery {
+        range: insight.range(),
+        variation: insight.variation.as_deref(),
+        limit: Some(insight.limit),
+    };
+    let flag = (
+        args.project.as_str(),
+        insight.env.as_str(),
+        insight.flag.as_str(),
+    );
+    let rows = args.client().exposures(flag, &query).await?;
+    print_table(
+        args,
+        &rows,
+        &[
+            ("kind", |row: &ExposedContextView| row.kind.clone()),
+            ("key", |row| row.key.clone()),
+            ("variation", |row| row.variation.clone()),
+            ("version", |row| row.version.to_string()),
+            ("reason", |row| row.reason.clone()),
+            ("first_seen", |row| format_rfc3339_ms(row.first_seen_ms)),
+            ("last_seen", |row| format_rfc3339_ms(row.last_seen_ms)),
+        ],
+    )
+}
+
+/// `switchyard metrics FLAG`: each metric per variation cohort.
+pub async fn run_metrics(args: &ClientArgs, insight: &InsightArgs) -> anyhow::Result<()> {
+    let flag = (
+        args.project.as_str(),
+        insight.env.as_str(),
+        insight.flag.as_str(),
+    );
+    let rows = args.client().metrics(flag, &insight.range()).await?;
+    print_table(
+        args,
+        &rows,
+        &[
+            ("metric", |row: &CohortStatistics| row.metric.clone()),
+            ("variation", |row| row.variation.clone()),
+            ("count", |row| row.count.to_string()),
+            ("mean", |row| fixed3(row.mean)),
+            ("std_dev", |row| fixed3(row.std_dev)),
+            ("sum", |row| fixed3(Some(row.sum))),
+        ],
+    )
+}
+
+/// A statistic with three decimals; empty when there is none.
+fn fixed3(value: Option<f64>) -> String {
+    value.map(|n| format!("{n:.3}")).unwrap_or_default()
+}

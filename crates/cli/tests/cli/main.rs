@@ -1,0 +1,33 @@
+//! The `switchyard` binary's tests in one binary (one link, one run): `eval`/`validate` on real
+//! files, and the real `serve` (started by `switchyard_testkit::server`) under the CLI's client
+//! commands, a SIGKILL, relays, the web console and the OpenFeature JavaScript SDK.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod console;
+mod crash;
+mod eval;
+mod openfeature_js;
+mod relay;
+mod release;
+
+use std::path::PathBuf;
+
+use switchyard_testkit::server::TestServer;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
+
+/// `switchyard-{name}-{pid}` in the temporary directory, emptied of what a crashed run left.
+pub fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("switchyard-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// `switchyard serve` on a fresh data directory `switchyard-{name}-{pid}`: the server and the
+/// directory (for a restart, and to remove at the end).
+pub async fn serve_fresh(name: &str) -> (TestServer, PathBuf) {
+    let dir = fresh_dir(name);
+    let server = TestServer::binary(BIN).data_dir(&dir).start().await;
+    (server, dir)
+}

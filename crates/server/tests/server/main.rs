@@ -1,0 +1,13 @@
+//! The server's HTTP tests in one binary (one link, one run): the API, delivery, events and
+//! guarded releases, each against real servers started by `switchyard_testkit::server`, on
+//! SQLite and on a throwaway PostgreSQL cluster.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod api;
+mod delivery;
+mod events;
+mod releases;
+
+/// The API path of the seeded project's `production` environment.
+pub const PROD: &str = "/api/v1/projects/default/environments/production";

@@ -1,0 +1,404 @@
+//! [`TestServer`]: a running Switchyard server for tests and benchmarks, started one of two
+//! ways — in this process on port 0 ([`TestServer::in_process`], with the delivery and guard
+//! settings a test wants) or as a process of the real `switchyard serve` binary
+//! ([`TestServer::binary`], for crash, relay and end-to-end tests and the benchmarks) — and read
+//! the same way: its base URL, its admin token, a typed [`Client`], the raw [`TestServer::call`].
+//!
+//! This module is the only place tests and benchmarks touch the server's internals (its
+//! configuration types and `serve`/`bootstrap`), so moving those inside the server changes the
+//! lines here and nothing else.
+
+use std::future::Future;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+pub use switchyard_client::types::SdkKeyKind;
+use switchyard_client::types::{FlagInput, SdkKeyInput, TargetingInput};
+pub use switchyard_client::{Client, Method, StatusCode};
+pub use switchyard_server::delivery::DeliveryConfig;
+pub use switchyard_server::releases::GuardConfig;
+use tokio::sync::oneshot;
+
+/// Polls `check` until it returns `Some`, failing the test after `seconds`.
+pub async fn wait_for<T, F>(what: &str, seconds: u64, mut check: impl FnMut() -> F) -> T
+where
+    F: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Polls `check` until it holds, failing the test after `seconds`.
+pub async fn eventually<F>(what: &str, seconds: u64, mut check: impl FnMut() -> F)
+where
+    F: Future<Output = bool>,
+{
+    wait_for(what, seconds, || {
+        let holds = check();
+        async move { holds.await.then_some(()) }
+    })
+    .await
+}
+
+/// A loopback port nobody listens on (for a process that must be told its port).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A started server. Dropping it stops it (a process is killed).
+#[derive(Debug)]
+pub struct TestServer {
+    /// `http://127.0.0.1:{port}`.
+    pub base: String,
+    /// The admin API token: created by this start, or the one the start was given.
+    pub admin: String,
+    /// The admin token this start printed or created, when it bootstrapped a fresh database.
+    pub first_start_token: Option<String>,
+    client: Client,
+    running: Running,
+}
+
+#[derive(Debug)]
+enum Running {
+    InProcess {
+        stop: Option<oneshot::Sender<()>>,
+        task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    },
+    Process(Child),
+    Stopped,
+}
+
+/// How to start a server in this process: see [`TestServer::in_process`].
+#[derive(Debug, Clone)]
+pub struct InProcess {
+    database_url: String,
+    admin: Option<String>,
+    delivery: DeliveryConfig,
+    guard: GuardConfig,
+}
+
+/// How to start the `switchyard serve` binary: see [`TestServer::binary`].
+#[derive(Debug, Clone)]
+pub struct Binary {
+    path: PathBuf,
+    args: Vec<String>,
+    admin: Option<String>,
+    log: String,
+}
+
+impl TestServer {
+    /// A server in this process on `database_url`, on port 0. It bootstraps the database unless
+    /// given the admin token of one that is (a second replica).
+    pub fn in_process(database_url: &str) -> InProcess {
+        InProcess {
+            database_url: database_url.to_owned(),
+            admin: None,
+            delivery: DeliveryConfig::default(),
+            guard: GuardConfig::default(),
+        }
+    }
+
+    /// `binary serve` on a free port, logging warnings. A first start's printed admin token is
+    /// read from its standard output; a restart must be given the token.
+    pub fn binary(path: impl Into<PathBuf>) -> Binary {
+        Binary {
+            path: path.into(),
+            args: Vec::new(),
+            admin: None,
+            log: "warn".into(),
+        }
+    }
+
+    fn new(base: String, admin: String, first: Option<String>, running: Running) -> TestServer {
+        let client = Client::new(&base).with_token(Some(&admin));
+        TestServer {
+            base,
+            admin,
+            first_start_token: first,
+            client,
+            running,
+        }
+    }
+
+    /// A typed client holding the admin token.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// A typed client holding `token` (or none).
+    pub fn client_as(&self, token: Option<&str>) -> Client {
+        self.client.with_token(token)
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.base
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("the base URL ends with a port")
+    }
+
+    /// The process id of a server started from the binary.
+    pub fn pid(&self) -> Option<u32> {
+        match &self.running {
+            Running::Process(child) => Some(child.id()),
+            _ => None,
+        }
+    }
+
+    /// `path` (from the root: `/api/v1/…`, `/sdk/v1/…`) with `token`: the status and the body
+    /// (JSON, or the text as a JSON string).
+    pub async fn call(
+        &self,
+        token: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.call_with(token, method, path, body, &[]).await
+    }
+
+    /// [`TestServer::call`] with extra request headers.
+    pub async fn call_with(
+        &self,
+        token: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, String)],
+    ) -> (StatusCode, Value) {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        self.client_as(token)
+            .call_with(method.clone(), path, body, &headers)
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// [`TestServer::call`] as the admin, failing the test unless it succeeds.
+    pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+        let (status, body) = self
+            .call(Some(&self.admin), method.clone(), path, body)
+            .await;
+        assert!(status.is_success(), "{method} {path}: {status} {body}");
+        body
+    }
+
+    /// Seeds `testdata/delivery-flags.json`: boolean `checkout` (on, client-visible), string
+    /// `banner` (a rule for Germany), number `limit` (split 50/50), object `theme` (off) in
+    /// project `default`, with their targeting in `production`.
+    pub async fn seed_delivery_flags(&self) {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../testdata/delivery-flags.json"
+        );
+        let text = std::fs::read_to_string(path).expect("testdata/delivery-flags.json");
+        let fixture: Value = serde_json::from_str(&text).expect("the fixture is JSON");
+        let api = self.client();
+        for flag in fixture["flags"].as_array().into_iter().flatten() {
+            let input: FlagInput = serde_json::from_value(flag.clone()).expect("a flag");
+            api.create_flag("default", &input).await.expect("create");
+        }
+        for (flag, targeting) in fixture["production"].as_object().into_iter().flatten() {
+            let current = api.targeting("default", "production", flag).await;
+            let mut input: TargetingInput =
+                serde_json::from_value(targeting.clone()).expect("targeting");
+            input.version = Some(current.expect("read targeting").targeting.version);
+            let updated = api.update_targeting("default", "production", flag, &input);
+            updated.await.expect("update targeting");
+        }
+    }
+
+    /// A new SDK key of `kind` for `default`/`production`.
+    pub async fn sdk_key(&self, kind: SdkKeyKind) -> String {
+        let input = SdkKeyInput {
+            kind,
+            name: String::new(),
+            comment: None,
+        };
+        let created = self
+            .client()
+            .create_sdk_key("default", "production", &input);
+        created
+            .await
+            .expect("create an SDK key")
+            .key
+            .expect("shown once")
+    }
+
+    /// Stops the server: in process, gracefully (in-flight requests finish); a process is killed.
+    pub async fn stop(mut self) {
+        match std::mem::replace(&mut self.running, Running::Stopped) {
+            Running::InProcess { stop, task } => {
+                if let Some(stop) = stop {
+                    let _ = stop.send(());
+                }
+                if let Some(task) = task {
+                    task.await.expect("the server task").expect("the server");
+                }
+            }
+            Running::Process(child) => {
+                self.running = Running::Process(child);
+                self.kill();
+            }
+            Running::Stopped => {}
+        }
+    }
+
+    /// Kills a server process with SIGKILL (no chance to finish anything) and reaps it.
+    pub fn kill(&mut self) {
+        if let Running::Process(child) = &mut self.running {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.running = Running::Stopped;
+    }
+}
+
+/// A failing test must not leave its server running (it would hold the test's output open).
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        match &mut self.running {
+            Running::InProcess { stop, .. } => {
+                if let Some(stop) = stop.take() {
+                    let _ = stop.send(());
+                }
+            }
+            Running::Process(child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Running::Stopped => {}
+        }
+    }
+}
+
+impl InProcess {
+    /// Join a database that is already bootstrapped, as the admin with `token`.
+    pub fn admin(mut self, token: &str) -> InProcess {
+        self.admin = Some(token.to_owned());
+        self
+    }
+
+    pub fn delivery(mut self, delivery: DeliveryConfig) -> InProcess {
+        self.delivery = delivery;
+        self
+    }
+
+    pub fn guard(mut self, guard: GuardConfig) -> InProcess {
+        self.guard = guard;
+        self
+    }
+
+    pub async fn start(self) -> TestServer {
+        let store = switchyard_store::Store::open(&self.database_url)
+            .await
+            .expect("open the store");
+        let (admin, first) = match self.admin {
+            Some(token) => (token, None),
+            None => {
+                let created = switchyard_server::bootstrap(&store)
+                    .await
+                    .expect("bootstrap");
+                let token = created.expect("a fresh database").token;
+                (token.clone(), Some(token))
+            }
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("listen");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let state = switchyard_server::AppState::with_config(store, self.delivery, self.guard);
+        let task = tokio::spawn(switchyard_server::serve(listener, state, async {
+            let _ = stopped.await;
+        }));
+        let running = Running::InProcess {
+            stop: Some(stop),
+            task: Some(task),
+        };
+        TestServer::new(base, admin, first, running)
+    }
+}
+
+impl Binary {
+    /// Serve from a data directory (SQLite).
+    pub fn data_dir(self, dir: impl Into<PathBuf>) -> Binary {
+        let dir = dir.into().to_string_lossy().into_owned();
+        self.args(["--data-dir", &dir])
+    }
+
+    /// Serve from a database URL (`postgres://…`).
+    pub fn database_url(self, url: &str) -> Binary {
+        self.args(["--database-url", url])
+    }
+
+    /// More arguments to `serve`.
+    pub fn args<'a>(mut self, args: impl IntoIterator<Item = &'a str>) -> Binary {
+        self.args.extend(args.into_iter().map(str::to_owned));
+        self
+    }
+
+    /// The server's `--log` level (default `warn`).
+    pub fn log(mut self, level: &str) -> Binary {
+        self.log = level.to_owned();
+        self
+    }
+
+    /// The admin token of the database this (re)start serves, which prints none.
+    pub fn admin(mut self, token: &str) -> Binary {
+        self.admin = Some(token.to_owned());
+        self
+    }
+
+    /// Starts the process and waits (with a deadline) until it is ready.
+    pub async fn start(self) -> TestServer {
+        let listen = format!("127.0.0.1:{}", free_port());
+        let mut child = Command::new(&self.path)
+            .args(["serve", "--listen", &listen, "--log", &self.log])
+            .args(&self.args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", self.path.display()));
+        // Read every line, so the server never blocks on a full pipe; pass on the token.
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (found, token) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(value) = line.trim().strip_prefix("admin API token: ") {
+                    let _ = found.send(value.to_owned());
+                }
+            }
+        });
+        let base = format!("http://{listen}");
+        let ready = Client::new(&base);
+        eventually("the server to be ready", 30, || async {
+            let answer = ready.call(Method::GET, "/readyz", None).await;
+            answer.is_ok_and(|(status, _)| status.is_success())
+        })
+        .await;
+        // The token is printed before the server answers, so it is in the pipe by now.
+        let first = match &self.admin {
+            Some(_) => token.try_recv().ok(),
+            None => token.recv_timeout(Duration::from_secs(30)).ok(),
+        };
+        let admin = self.admin.or(first.clone()).expect(
+            "a first start prints the admin token; give a restart the token with .admin(…)",
+        );
+        TestServer::new(base, admin, first, Running::Process(child))
+    }
+}
