@@ -13,7 +13,7 @@ use switchyard_engine::{Context, Dataset, Env, ErrorKind, Evaluation, Snapshot, 
 use switchyard_import::{launchdarkly, native, unleash};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// Switchyard's own flags and segments (JSON or YAML).
     Native,
     /// LaunchDarkly server-SDK data: `{"flags":{…},"segments":{…}}`; LaunchDarkly contexts.
@@ -23,7 +23,7 @@ pub enum Format {
 }
 
 #[derive(Debug, Args)]
-pub struct DataArgs {
+pub(crate) struct DataArgs {
     /// Flags and segments to evaluate against.
     #[arg(long, env = "SWITCHYARD_DATA")]
     data: PathBuf,
@@ -33,7 +33,7 @@ pub struct DataArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct EvalArgs {
+pub(crate) struct EvalArgs {
     #[command(flatten)]
     data: DataArgs,
     /// The flag to evaluate.
@@ -57,7 +57,7 @@ pub struct EvalArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ValidateArgs {
+pub(crate) struct ValidateArgs {
     #[command(flatten)]
     data: DataArgs,
 }
@@ -86,7 +86,7 @@ impl From<TypeArg> for ValueType {
 }
 
 /// The data file as flags and segments, converted from its format.
-pub fn load(args: &DataArgs) -> anyhow::Result<Dataset> {
+pub(crate) fn load(args: &DataArgs) -> anyhow::Result<Dataset> {
     let text = std::fs::read_to_string(&args.data)
         .with_context(|| format!("cannot read {}", args.data.display()))?;
     let parse_json = || -> anyhow::Result<Value> {
@@ -101,7 +101,7 @@ pub fn load(args: &DataArgs) -> anyhow::Result<Dataset> {
     })
 }
 
-pub fn run_validate(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run_validate(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     let snapshot = Snapshot::compile(&load(&args.data)?);
     let mut out = std::io::stdout().lock();
     for problem in snapshot.problems() {
@@ -115,7 +115,7 @@ pub fn run_validate(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-pub fn run_eval(args: &EvalArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run_eval(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let snapshot = Snapshot::compile(&load(&args.data)?);
     for problem in snapshot.problems() {
         eprintln!("warning: {}: {}", problem.field, problem.message);

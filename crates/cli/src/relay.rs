@@ -11,7 +11,7 @@ use switchyard_server::relay::{DEFAULT_RELAY_LISTEN, Relay, RelayConfig};
 use crate::serve::{LogArgs, RuntimeArgs, shutdown_signal};
 
 #[derive(Debug, Args)]
-pub struct RelayArgs {
+pub(crate) struct RelayArgs {
     /// The control plane or relay to follow, such as `http://switchyard:8470`.
     #[arg(long, env = "SWITCHYARD_UPSTREAM")]
     upstream: String,
@@ -50,7 +50,7 @@ pub struct RelayArgs {
     pub runtime: RuntimeArgs,
 }
 
-pub async fn run_relay(args: &RelayArgs) -> anyhow::Result<()> {
+pub(crate) async fn run_relay(args: &RelayArgs) -> anyhow::Result<()> {
     args.log.init()?;
     let config = RelayConfig {
         upstream: args.upstream.trim_end_matches('/').to_owned(),

@@ -9,7 +9,7 @@ use switchyard_server::{AppState, DEFAULT_LISTEN, bootstrap};
 use switchyard_store::Store;
 
 #[derive(Debug, Args)]
-pub struct StorageArgs {
+pub(crate) struct StorageArgs {
     /// Where the embedded SQLite database lives (ignored with --database-url).
     #[arg(long, env = "SWITCHYARD_DATA_DIR", default_value = "switchyard-data")]
     data_dir: PathBuf,
@@ -35,14 +35,14 @@ impl StorageArgs {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     Pretty,
     Json,
 }
 
 /// Runtime options shared by the long-running commands.
 #[derive(Debug, Args)]
-pub struct RuntimeArgs {
+pub(crate) struct RuntimeArgs {
     /// Threads serving requests (default: one per CPU). On a machine shared with other busy
     /// processes, fewer threads can mean lower tail latency.
     #[arg(long, env = "SWITCHYARD_WORKERS")]
@@ -51,7 +51,7 @@ pub struct RuntimeArgs {
 
 /// Logging options shared by the long-running commands.
 #[derive(Debug, Args)]
-pub struct LogArgs {
+pub(crate) struct LogArgs {
     #[arg(
         long,
         env = "SWITCHYARD_LOG_FORMAT",
@@ -65,7 +65,7 @@ pub struct LogArgs {
 }
 
 impl LogArgs {
-    pub fn init(&self) -> anyhow::Result<()> {
+    pub(crate) fn init(&self) -> anyhow::Result<()> {
         let filter =
             tracing_subscriber::EnvFilter::try_new(&self.log).context("invalid --log filter")?;
         let builder = tracing_subscriber::fmt()
@@ -80,7 +80,7 @@ impl LogArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     #[command(flatten)]
     storage: StorageArgs,
     /// Address to listen on.
@@ -98,7 +98,7 @@ pub struct ServeArgs {
     guard_interval_ms: u64,
 }
 
-pub async fn run_serve(args: &ServeArgs) -> anyhow::Result<()> {
+pub(crate) async fn run_serve(args: &ServeArgs) -> anyhow::Result<()> {
     args.log.init()?;
     let store = args.storage.open().await?;
     // Listen before the first start creates the admin: its password must not be lost to a busy port.
@@ -137,7 +137,7 @@ pub async fn run_serve(args: &ServeArgs) -> anyhow::Result<()> {
 }
 
 /// Ctrl-C or SIGTERM: stop accepting, finish in-flight requests, exit.
-pub async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     let terminate = async {
@@ -158,12 +158,12 @@ pub async fn shutdown_signal() {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum AuditCommand {
+pub(crate) enum AuditCommand {
     /// Recompute the audit log's hash chain in the database; exit status 1 at a broken link.
     Verify(StorageArgs),
 }
 
-pub async fn run_audit(command: &AuditCommand) -> anyhow::Result<std::process::ExitCode> {
+pub(crate) async fn run_audit(command: &AuditCommand) -> anyhow::Result<std::process::ExitCode> {
     match command {
         AuditCommand::Verify(storage) => {
             let report = storage.open().await?.verify_audit_chain().await?;

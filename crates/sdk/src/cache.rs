@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use switchyard_engine::wire::{FORMAT, FlagData};
 
 /// The saved data, when there is a readable file in this format, and when it was written.
-pub fn read(path: &Path) -> Option<(FlagData, Option<SystemTime>)> {
+pub(crate) fn read(path: &Path) -> Option<(FlagData, Option<SystemTime>)> {
     let text = std::fs::read(path).ok()?;
     let written = std::fs::metadata(path).and_then(|m| m.modified()).ok();
     match serde_json::from_slice::<FlagData>(&text) {
@@ -24,7 +24,7 @@ pub fn read(path: &Path) -> Option<(FlagData, Option<SystemTime>)> {
     }
 }
 
-pub fn write(path: &Path, data: &FlagData) -> std::io::Result<()> {
+pub(crate) fn write(path: &Path, data: &FlagData) -> std::io::Result<()> {
     let body = serde_json::to_vec(data)?;
     let mut temporary = path.as_os_str().to_owned();
     temporary.push(".tmp");
@@ -42,7 +42,7 @@ pub fn write(path: &Path, data: &FlagData) -> std::io::Result<()> {
 }
 
 /// Marks the file as current at `at` (its modification time), without rewriting it.
-pub fn touch(path: &Path, at: SystemTime) {
+pub(crate) fn touch(path: &Path, at: SystemTime) {
     let touched = std::fs::File::options()
         .write(true)
         .open(path)

@@ -35,7 +35,7 @@ enum SyncError {
     Closing,
 }
 
-pub fn spawn(inner: Arc<Inner>) -> tokio::task::JoinHandle<()> {
+pub(crate) fn spawn(inner: Arc<Inner>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let http = match reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))

@@ -92,14 +92,14 @@ impl Metrics {
 }
 
 /// `/healthz` and `/metrics`, the same for the control plane and a relay.
-pub fn health_and_metrics() -> axum::Router<Arc<Metrics>> {
+pub(crate) fn health_and_metrics() -> axum::Router<Arc<Metrics>> {
     axum::Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/metrics", get(metrics))
 }
 
 /// The control plane's `/readyz`: ready only when `store` answers and is migrated.
-pub fn readiness(store: Store) -> axum::Router {
+pub(crate) fn readiness(store: Store) -> axum::Router {
     axum::Router::new()
         .route("/readyz", get(readyz))
         .with_state(store)
@@ -137,13 +137,13 @@ async fn metrics(State(metrics): State<Arc<Metrics>>) -> Response {
     }
 }
 
-pub async fn not_found() -> ApiError {
+pub(crate) async fn not_found() -> ApiError {
     ApiError::not_found("route")
 }
 
 /// Gives every request an id (the caller's `X-Request-Id` when it sends a sane one), logs it,
 /// and counts it.
-pub async fn observe(
+pub(crate) async fn observe(
     State(metrics): State<Arc<Metrics>>,
     request: Request,
     next: Next,

@@ -12,9 +12,9 @@ use crate::releases::{Guard, GuardConfig, Services, Webhooks};
 use crate::tasks::Tasks;
 
 /// How long webhook deliveries in flight may take to finish once the server stops.
-pub const WEBHOOK_DRAIN_DEADLINE: Duration = Duration::from_secs(5);
+pub(crate) const WEBHOOK_DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 /// How long the other background tasks may take to finish their turn once the server stops.
-pub const TASK_DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+pub(crate) const TASK_DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 
 #[derive(Debug)]
 pub struct AppState {

@@ -12,13 +12,14 @@ use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 pub use switchyard_client::types::SdkKeyKind;
 use switchyard_client::types::{FlagInput, SdkKeyInput, TargetingInput};
 pub use switchyard_client::{Client, Method, StatusCode};
+pub use switchyard_server::AppState;
 pub use switchyard_server::delivery::DeliveryConfig;
 pub use switchyard_server::releases::GuardConfig;
 use tokio::sync::oneshot;
@@ -76,6 +77,7 @@ enum Running {
     InProcess {
         stop: Option<oneshot::Sender<()>>,
         task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+        state: Arc<AppState>,
     },
     Process(Child),
     Stopped,
@@ -134,6 +136,14 @@ impl TestServer {
     }
 
     /// A typed client holding the admin token.
+    /// The server's state, when it runs in this process (to look at its background work).
+    pub fn state(&self) -> Option<Arc<AppState>> {
+        match &self.running {
+            Running::InProcess { state, .. } => Some(state.clone()),
+            _ => None,
+        }
+    }
+
     pub fn client(&self) -> &Client {
         &self.client
     }
@@ -242,7 +252,7 @@ impl TestServer {
     /// Stops the server: in process, gracefully (in-flight requests finish); a process is killed.
     pub async fn stop(mut self) {
         match std::mem::replace(&mut self.running, Running::Stopped) {
-            Running::InProcess { stop, task } => {
+            Running::InProcess { stop, task, .. } => {
                 if let Some(stop) = stop {
                     let _ = stop.send(());
                 }
@@ -322,13 +332,14 @@ impl InProcess {
             .expect("listen");
         let base = format!("http://{}", listener.local_addr().expect("address"));
         let (stop, stopped) = oneshot::channel::<()>();
-        let state = switchyard_server::AppState::with_config(store, self.delivery, self.guard);
-        let task = tokio::spawn(switchyard_server::serve(listener, state, async {
+        let state = AppState::with_config(store, self.delivery, self.guard);
+        let task = tokio::spawn(switchyard_server::serve(listener, state.clone(), async {
             let _ = stopped.await;
         }));
         let running = Running::InProcess {
             stop: Some(stop),
             task: Some(task),
+            state,
         };
         TestServer::new(base, admin, first, running)
     }

@@ -8,7 +8,7 @@ use switchyard_client::types::{Environment, EnvironmentInput, TokenInput, TokenV
 use super::{ClientArgs, Output, json_text, print_json, print_table, read_json, request};
 
 #[derive(Debug, Subcommand)]
-pub enum EnvsCommand {
+pub(crate) enum EnvsCommand {
     List,
     Create {
         key: String,
@@ -21,7 +21,7 @@ pub enum EnvsCommand {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum TokensCommand {
+pub(crate) enum TokensCommand {
     List,
     /// Create a token (printed once), optionally scoped by a JSON file of policy statements.
     Create {
@@ -36,7 +36,7 @@ pub enum TokensCommand {
     },
 }
 
-pub async fn run_envs(args: &ClientArgs, command: &EnvsCommand) -> anyhow::Result<()> {
+pub(crate) async fn run_envs(args: &ClientArgs, command: &EnvsCommand) -> anyhow::Result<()> {
     let api = args.client();
     let project = args.project.as_str();
     match command {
@@ -70,7 +70,7 @@ pub async fn run_envs(args: &ClientArgs, command: &EnvsCommand) -> anyhow::Resul
     }
 }
 
-pub async fn run_tokens(args: &ClientArgs, command: &TokensCommand) -> anyhow::Result<()> {
+pub(crate) async fn run_tokens(args: &ClientArgs, command: &TokensCommand) -> anyhow::Result<()> {
     let api = args.client();
     match command {
         TokensCommand::List => {

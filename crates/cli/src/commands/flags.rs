@@ -15,7 +15,7 @@ use switchyard_engine::time::format_rfc3339_ms;
 use super::{ClientArgs, Output, cell, print_json, print_table, read_json, request};
 
 #[derive(Debug, Subcommand)]
-pub enum FlagsCommand {
+pub(crate) enum FlagsCommand {
     /// List flags with their state in every environment.
     List {
         /// Search key, name and description.
@@ -65,7 +65,7 @@ pub enum FlagsCommand {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum SegmentsCommand {
+pub(crate) enum SegmentsCommand {
     List {
         #[arg(long)]
         env: String,
@@ -91,7 +91,7 @@ pub enum SegmentsCommand {
     },
 }
 
-pub async fn run_flags(args: &ClientArgs, command: &FlagsCommand) -> anyhow::Result<()> {
+pub(crate) async fn run_flags(args: &ClientArgs, command: &FlagsCommand) -> anyhow::Result<()> {
     let api = args.client();
     let project = args.project.as_str();
     match command {
@@ -175,7 +175,10 @@ pub async fn run_flags(args: &ClientArgs, command: &FlagsCommand) -> anyhow::Res
     }
 }
 
-pub async fn run_segments(args: &ClientArgs, command: &SegmentsCommand) -> anyhow::Result<()> {
+pub(crate) async fn run_segments(
+    args: &ClientArgs,
+    command: &SegmentsCommand,
+) -> anyhow::Result<()> {
     let api = args.client();
     let project = args.project.as_str();
     match command {
@@ -210,7 +213,7 @@ pub async fn run_segments(args: &ClientArgs, command: &SegmentsCommand) -> anyho
 
 /// Which flag's events to show, and over what time.
 #[derive(Debug, Args)]
-pub struct InsightArgs {
+pub(crate) struct InsightArgs {
     flag: String,
     #[arg(long)]
     env: String,
@@ -239,7 +242,7 @@ impl InsightArgs {
 }
 
 /// `switchyard exposures FLAG`: who has been exposed to the flag, and to which variation.
-pub async fn run_exposures(args: &ClientArgs, insight: &InsightArgs) -> anyhow::Result<()> {
+pub(crate) async fn run_exposures(args: &ClientArgs, insight: &InsightArgs) -> anyhow::Result<()> {
     let query = ExposureQuery {
         range: insight.range(),
         variation: insight.variation.as_deref(),
@@ -267,7 +270,7 @@ pub async fn run_exposures(args: &ClientArgs, insight: &InsightArgs) -> anyhow::
 }
 
 /// `switchyard metrics FLAG`: each metric per variation cohort.
-pub async fn run_metrics(args: &ClientArgs, insight: &InsightArgs) -> anyhow::Result<()> {
+pub(crate) async fn run_metrics(args: &ClientArgs, insight: &InsightArgs) -> anyhow::Result<()> {
     let flag = (
         args.project.as_str(),
         insight.env.as_str(),

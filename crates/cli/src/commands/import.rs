@@ -54,7 +54,7 @@ async fn put_flag(args: &ClientArgs, spec: FlagSpec) -> anyhow::Result<()> {
 /// Loads a data file (native, LaunchDarkly or Unleash) into a project and one of its
 /// environments: segments, then every flag's definition, then every flag's targeting (so
 /// prerequisites and segment references resolve). Existing flags and segments are replaced.
-pub async fn run_import(
+pub(crate) async fn run_import(
     args: &ClientArgs,
     data: &crate::eval::DataArgs,
     env: &str,

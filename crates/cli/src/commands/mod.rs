@@ -16,15 +16,15 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use switchyard_client::Client;
 
-pub use access::{EnvsCommand, TokensCommand, run_envs, run_tokens};
-pub use flags::{
+pub(crate) use access::{EnvsCommand, TokensCommand, run_envs, run_tokens};
+pub(crate) use flags::{
     FlagsCommand, InsightArgs, SegmentsCommand, run_exposures, run_flags, run_metrics, run_segments,
 };
-pub use import::run_import;
-pub use releases::{ReleaseCommand, run_kill, run_release};
+pub(crate) use import::run_import;
+pub(crate) use releases::{ReleaseCommand, run_kill, run_release};
 
 #[derive(Debug, Args)]
-pub struct ClientArgs {
+pub(crate) struct ClientArgs {
     /// The server's base URL.
     #[arg(
         long,
@@ -54,7 +54,7 @@ impl ClientArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Output {
+pub(crate) enum Output {
     Table,
     Json,
 }

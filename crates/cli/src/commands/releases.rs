@@ -10,7 +10,7 @@ use switchyard_client::types::{ActionInput, Release, ReleaseInput, ReleaseStatus
 use super::{ClientArgs, Output, cell, json_text, print_json, print_table, read_json, request};
 
 #[derive(Debug, Subcommand)]
-pub enum ReleaseCommand {
+pub(crate) enum ReleaseCommand {
     /// Start (or schedule) a guarded release of a flag in an environment.
     Start {
         #[arg(long)]
@@ -51,7 +51,7 @@ pub enum ReleaseCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct ReleaseActionArgs {
+pub(crate) struct ReleaseActionArgs {
     id: String,
     #[arg(long)]
     env: String,
@@ -59,7 +59,7 @@ pub struct ReleaseActionArgs {
     comment: Option<String>,
 }
 
-pub async fn run_release(args: &ClientArgs, command: &ReleaseCommand) -> anyhow::Result<()> {
+pub(crate) async fn run_release(args: &ClientArgs, command: &ReleaseCommand) -> anyhow::Result<()> {
     let api = args.client();
     let project = args.project.as_str();
     let (action, target) = match command {
@@ -178,7 +178,7 @@ fn print_release(args: &ClientArgs, status: &ReleaseStatus) -> anyhow::Result<()
 
 /// `switchyard kill FLAG --env ENV`: the flag serves its off-variation there, and its active
 /// releases there are aborted.
-pub async fn run_kill(
+pub(crate) async fn run_kill(
     args: &ClientArgs,
     flag: &str,
     env: &str,

@@ -84,7 +84,7 @@ impl KeySet {
         }
     }
 
-    pub fn contains(&self, key: &str) -> bool {
+    pub(crate) fn contains(&self, key: &str) -> bool {
         match self {
             KeySet::Few(keys) => keys.iter().any(|k| crate::context::short_str_eq(k, key)),
             KeySet::Many(keys) => keys.contains(key),

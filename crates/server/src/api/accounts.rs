@@ -82,7 +82,7 @@ fn check_password(password: &str) -> ApiResult<String> {
     hash_password(password)
 }
 
-pub async fn list_accounts(ctx: Ctx) -> ApiResult<Json<Vec<AccountView>>> {
+pub(super) async fn list_accounts(ctx: Ctx) -> ApiResult<Json<Vec<AccountView>>> {
     let mut views = Vec::new();
     for doc in ctx.state.store.list("account", "").await? {
         if ctx.allows(Action::AccountRead, &res::account(&doc.key)) {
@@ -92,7 +92,10 @@ pub async fn list_accounts(ctx: Ctx) -> ApiResult<Json<Vec<AccountView>>> {
     Ok(Json(views))
 }
 
-pub async fn get_account(ctx: Ctx, Path(name): Path<String>) -> ApiResult<Json<AccountView>> {
+pub(super) async fn get_account(
+    ctx: Ctx,
+    Path(name): Path<String>,
+) -> ApiResult<Json<AccountView>> {
     if name != ctx.caller.account {
         ctx.authorize(Action::AccountRead, &res::account(&name))
             .await?;
@@ -109,7 +112,7 @@ async fn load_account(ctx: &Ctx, name: &str) -> ApiResult<Document> {
         .ok_or_else(|| ApiError::not_found(format!("account {name:?}")))
 }
 
-pub async fn create_account(
+pub(super) async fn create_account(
     ctx: Ctx,
     Body(input): Body<AccountInput>,
 ) -> ApiResult<(StatusCode, Json<AccountView>)> {
@@ -142,7 +145,7 @@ pub async fn create_account(
     Ok((StatusCode::CREATED, Json(account_view(&record, 1))))
 }
 
-pub async fn update_account(
+pub(super) async fn update_account(
     ctx: Ctx,
     Path(name): Path<String>,
     Body(input): Body<AccountInput>,
@@ -181,7 +184,7 @@ pub async fn update_account(
     Ok(Json(account_view(&record, committed.versions[0])))
 }
 
-pub async fn delete_account(
+pub(super) async fn delete_account(
     ctx: Ctx,
     Path(name): Path<String>,
     Query(query): Query<CommentQuery>,

@@ -12,7 +12,7 @@ use crate::access::resources::AUDIT;
 use crate::error::{ApiError, ApiResult};
 
 #[derive(Debug, Deserialize)]
-pub struct AuditQuery {
+pub(super) struct AuditQuery {
     /// Only records whose resource starts with this, such as `proj/web:env/production:`.
     pub resource: Option<String>,
     /// Only records older than this sequence number (for paging).
@@ -58,7 +58,10 @@ pub struct ChainReportView {
     pub problem: Option<String>,
 }
 
-pub async fn list_audit(ctx: Ctx, Query(query): Query<AuditQuery>) -> ApiResult<Json<AuditPage>> {
+pub(super) async fn list_audit(
+    ctx: Ctx,
+    Query(query): Query<AuditQuery>,
+) -> ApiResult<Json<AuditPage>> {
     ctx.authorize(Action::AuditRead, AUDIT).await?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let rows = ctx
@@ -93,7 +96,7 @@ pub async fn list_audit(ctx: Ctx, Query(query): Query<AuditQuery>) -> ApiResult<
     }))
 }
 
-pub async fn verify_audit(ctx: Ctx) -> ApiResult<Json<ChainReportView>> {
+pub(super) async fn verify_audit(ctx: Ctx) -> ApiResult<Json<ChainReportView>> {
     ctx.authorize(Action::AuditVerify, AUDIT).await?;
     let report = ctx.state.store.verify_audit_chain().await?;
     Ok(Json(ChainReportView {

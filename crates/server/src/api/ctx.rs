@@ -28,7 +28,7 @@ pub struct Deleted {
 
 /// An authenticated request: the state, the caller, the request's headers.
 #[derive(Debug)]
-pub struct Ctx {
+pub(crate) struct Ctx {
     pub state: Arc<AppState>,
     pub caller: Caller,
     pub headers: HeaderMap,
@@ -48,7 +48,7 @@ impl FromRequestParts<Arc<AppState>> for Ctx {
     }
 }
 
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(axum::http::header::AUTHORIZATION)?
         .to_str()
@@ -59,12 +59,19 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 impl Ctx {
     /// Checks `action` on `resource`; a refusal is written to the audit log before it is returned.
-    pub async fn authorize(&self, action: Action, resource: &str) -> ApiResult<()> {
+    pub(crate) async fn authorize(&self, action: Action, resource: &str) -> ApiResult<()> {
         if self.caller.allows(action, resource) {
             return Ok(());
         }
         let action = action.as_str();
-        let record = self.audit_record(action, resource, "denied", None, None, None);
+        let attempt = Change {
+            action,
+            resource,
+            before: None,
+            after: None,
+            comment: None,
+        };
+        let record = self.audit_record(attempt, "denied");
         if let Err(error) = self.state.store.commit(&[], &record).await {
             tracing::error!(%error, action, resource, "could not audit a denied attempt");
         }
@@ -72,29 +79,26 @@ impl Ctx {
     }
 
     /// What a release change needs from this server.
-    pub fn services(&self) -> Services<'_> {
+    pub(crate) fn services(&self) -> Services<'_> {
         self.state.services()
     }
 
-    pub fn allows(&self, action: Action, resource: &str) -> bool {
+    pub(crate) fn allows(&self, action: Action, resource: &str) -> bool {
         self.caller.allows(action, resource)
     }
 
     /// Applies `writes` with the audit record describing them, in one transaction.
-    pub async fn commit(&self, writes: &[Write], change: Change<'_>) -> ApiResult<Committed> {
-        let record = self.audit_record(
-            change.action,
-            change.resource,
-            "allowed",
-            change.before,
-            change.after,
-            change.comment.map(str::to_owned),
-        );
+    pub(crate) async fn commit(
+        &self,
+        writes: &[Write],
+        change: Change<'_>,
+    ) -> ApiResult<Committed> {
+        let record = self.audit_record(change, "allowed");
         Ok(self.state.store.commit(writes, &record).await?)
     }
 
     /// Deletes one document (at the version it was read at) with its audit record.
-    pub async fn delete_document(
+    pub(crate) async fn delete_document(
         &self,
         doc: &Document,
         action: &str,
@@ -119,31 +123,23 @@ impl Ctx {
         Ok(axum::Json(Deleted { deleted: resource }))
     }
 
-    fn audit_record(
-        &self,
-        action: &str,
-        resource: &str,
-        outcome: &str,
-        before: Option<Value>,
-        after: Option<Value>,
-        comment: Option<String>,
-    ) -> AuditRecord {
+    fn audit_record(&self, change: Change<'_>, outcome: &str) -> AuditRecord {
         AuditRecord {
             at_ms: now_ms(),
             actor: self.caller.actor(),
-            action: action.to_owned(),
-            resource: resource.to_owned(),
+            action: change.action.to_owned(),
+            resource: change.resource.to_owned(),
             outcome: outcome.to_owned(),
-            before,
-            after,
-            comment,
+            before: change.before,
+            after: change.after,
+            comment: change.comment.map(str::to_owned),
             request_id: Some(current_request_id()),
         }
     }
 
     /// The version a write must expect: `If-Match` (stale → 412) or the body's `version`
     /// (stale → 409). One of them is required.
-    pub fn expected_version(&self, body_version: Option<i64>) -> ApiResult<Precondition> {
+    pub(crate) fn expected_version(&self, body_version: Option<i64>) -> ApiResult<Precondition> {
         if let Some(value) = self.headers.get(axum::http::header::IF_MATCH) {
             let text = value
                 .to_str()
@@ -167,20 +163,20 @@ impl Ctx {
 
 /// Where an expected version came from, which decides the status of a stale one.
 #[derive(Debug, Clone, Copy)]
-pub enum Precondition {
+pub(crate) enum Precondition {
     IfMatch(i64),
     Body(i64),
 }
 
 impl Precondition {
-    pub fn version(self) -> i64 {
+    pub(crate) fn version(self) -> i64 {
         match self {
             Precondition::IfMatch(v) | Precondition::Body(v) => v,
         }
     }
 
     /// Fails early (without writing) when the stored version already differs.
-    pub fn check(self, current: i64) -> ApiResult<switchyard_store::Expected> {
+    pub(crate) fn check(self, current: i64) -> ApiResult<switchyard_store::Expected> {
         if self.version() != current {
             let code = match self {
                 Precondition::IfMatch(_) => Code::PreconditionFailed,
@@ -203,7 +199,7 @@ impl Precondition {
 
 /// What an audited change says about itself.
 #[derive(Debug, Clone)]
-pub struct Change<'a> {
+pub(crate) struct Change<'a> {
     pub action: &'a str,
     pub resource: &'a str,
     pub before: Option<Value>,
@@ -214,7 +210,7 @@ pub struct Change<'a> {
 /// A JSON body whose rejections use the API's error shape: a body too large is 413, broken JSON
 /// is 400, JSON of the wrong shape is 422 with the offending path.
 #[derive(Debug)]
-pub struct Body<T>(pub T);
+pub(super) struct Body<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
@@ -249,7 +245,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
 }
 
 /// A JSON body that may be absent (an empty `POST`).
-pub fn optional_body<T: DeserializeOwned + Default>(body: &[u8]) -> ApiResult<T> {
+pub(super) fn optional_body<T: DeserializeOwned + Default>(body: &[u8]) -> ApiResult<T> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
@@ -257,7 +253,7 @@ pub fn optional_body<T: DeserializeOwned + Default>(body: &[u8]) -> ApiResult<T>
 }
 
 /// Keys of projects, environments, flags, segments, accounts and roles.
-pub fn check_key(field: &str, key: &str) -> ApiResult<()> {
+pub(super) fn check_key(field: &str, key: &str) -> ApiResult<()> {
     let valid = !key.is_empty()
         && key.len() <= 128
         && key

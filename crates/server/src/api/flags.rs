@@ -78,7 +78,7 @@ pub struct ToggleInput {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct FlagFilter {
+pub(super) struct FlagFilter {
     /// Matches key, name or description (case-insensitive).
     pub q: Option<String>,
     pub tag: Option<String>,
@@ -145,7 +145,7 @@ async fn load_spec(ctx: &Ctx, project: &str, flag: &str) -> ApiResult<(FlagSpec,
     Ok((stored.record, stored.version))
 }
 
-pub async fn list_flags(
+pub(super) async fn list_flags(
     ctx: Ctx,
     Path(project): Path<String>,
     Query(filter): Query<FlagFilter>,
@@ -176,7 +176,7 @@ pub async fn list_flags(
     Ok(Json(flags))
 }
 
-pub async fn create_flag(
+pub(super) async fn create_flag(
     ctx: Ctx,
     Path(project): Path<String>,
     Body(input): Body<FlagInput>,
@@ -216,7 +216,7 @@ pub async fn create_flag(
     ))
 }
 
-pub async fn get_flag(
+pub(super) async fn get_flag(
     ctx: Ctx,
     Path((project, flag)): Path<(String, String)>,
 ) -> ApiResult<Json<FlagView>> {
@@ -229,7 +229,7 @@ pub async fn get_flag(
     ))
 }
 
-pub async fn update_flag(
+pub(super) async fn update_flag(
     ctx: Ctx,
     Path((project, flag)): Path<(String, String)>,
     Body(input): Body<FlagInput>,
@@ -269,7 +269,7 @@ pub async fn update_flag(
     ))
 }
 
-pub async fn delete_flag(
+pub(super) async fn delete_flag(
     ctx: Ctx,
     Path((project, flag)): Path<(String, String)>,
     Query(query): Query<CommentQuery>,
@@ -310,7 +310,7 @@ pub async fn delete_flag(
     Ok(Json(Deleted { deleted: resource }))
 }
 
-pub async fn get_targeting(
+pub(super) async fn get_targeting(
     ctx: Ctx,
     Path((project, env, flag)): Path<(String, String, String)>,
 ) -> ApiResult<Json<TargetingView>> {
@@ -332,7 +332,7 @@ fn targeting_view(env: &str, spec: FlagSpec, targeting: EnvTargeting) -> Targeti
     }
 }
 
-pub async fn update_targeting(
+pub(super) async fn update_targeting(
     ctx: Ctx,
     Path((project, env, flag)): Path<(String, String, String)>,
     Body(input): Body<TargetingInput>,
@@ -423,7 +423,7 @@ async fn write_targeting(
     ))
 }
 
-pub async fn toggle_flag(
+pub(super) async fn toggle_flag(
     ctx: Ctx,
     Path((project, env, flag)): Path<(String, String, String)>,
     body: axum::body::Bytes,

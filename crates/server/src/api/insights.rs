@@ -17,7 +17,7 @@ use crate::error::{ApiError, ApiResult};
 /// The time range of a query, in Unix milliseconds: `from <= t < to`. Defaults: the last 24
 /// hours.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct RangeQuery {
+pub(super) struct RangeQuery {
     pub from: Option<i64>,
     pub to: Option<i64>,
     /// Exposures only: one variation's contexts.
@@ -85,7 +85,7 @@ async fn flag_range<'a>(
     })
 }
 
-pub async fn flag_evaluations(
+pub(super) async fn flag_evaluations(
     ctx: Ctx,
     Path(path): Path<(String, String, String)>,
     Query(query): Query<RangeQuery>,
@@ -106,7 +106,7 @@ pub async fn flag_evaluations(
     ))
 }
 
-pub async fn flag_exposures(
+pub(super) async fn flag_exposures(
     ctx: Ctx,
     Path(path): Path<(String, String, String)>,
     Query(query): Query<RangeQuery>,
@@ -137,7 +137,7 @@ pub async fn flag_exposures(
     ))
 }
 
-pub async fn flag_metrics(
+pub(super) async fn flag_metrics(
     ctx: Ctx,
     Path(path): Path<(String, String, String)>,
     Query(query): Query<RangeQuery>,

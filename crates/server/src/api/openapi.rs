@@ -6,7 +6,7 @@ use schemars::{JsonSchema, Schema};
 use serde_json::{Map, Value, json};
 
 #[derive(Debug)]
-pub struct RouteDoc {
+pub(super) struct RouteDoc {
     pub method: &'static str,
     pub path: &'static str,
     /// The access-control action the route checks ("" when it needs no token, "-" when any
@@ -18,7 +18,7 @@ pub struct RouteDoc {
 }
 
 /// The whole document of the routes `route_docs` describes.
-pub fn document(route_docs: fn(&mut SchemaGenerator) -> Vec<RouteDoc>) -> Value {
+pub(super) fn document(route_docs: fn(&mut SchemaGenerator) -> Vec<RouteDoc>) -> Value {
     let mut generator = SchemaSettings::openapi3().into_generator();
     let routes = route_docs(&mut generator);
     let error = generator.subschema_for::<ErrorBody>();

@@ -49,11 +49,11 @@ impl Project {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct CommentQuery {
+pub(super) struct CommentQuery {
     pub comment: Option<String>,
 }
 
-pub async fn list_projects(ctx: Ctx) -> ApiResult<Json<Vec<Project>>> {
+pub(super) async fn list_projects(ctx: Ctx) -> ApiResult<Json<Vec<Project>>> {
     let docs = ctx.state.store.list("project", "").await?;
     let readable = docs
         .iter()
@@ -63,7 +63,7 @@ pub async fn list_projects(ctx: Ctx) -> ApiResult<Json<Vec<Project>>> {
     ))
 }
 
-pub async fn create_project(
+pub(super) async fn create_project(
     ctx: Ctx,
     Body(input): Body<ProjectInput>,
 ) -> ApiResult<(StatusCode, Json<Project>)> {
@@ -97,7 +97,7 @@ pub async fn create_project(
     Ok((StatusCode::CREATED, Json(Project { body, version: 1 })))
 }
 
-pub async fn get_project(ctx: Ctx, Path(project): Path<String>) -> ApiResult<Json<Project>> {
+pub(super) async fn get_project(ctx: Ctx, Path(project): Path<String>) -> ApiResult<Json<Project>> {
     ctx.authorize(Action::ProjectRead, &res::project(&project))
         .await?;
     Ok(Json(Project::from_doc(
@@ -105,7 +105,7 @@ pub async fn get_project(ctx: Ctx, Path(project): Path<String>) -> ApiResult<Jso
     )?))
 }
 
-pub async fn update_project(
+pub(super) async fn update_project(
     ctx: Ctx,
     Path(project): Path<String>,
     Body(input): Body<ProjectInput>,
@@ -146,7 +146,7 @@ pub async fn update_project(
     }))
 }
 
-pub async fn delete_project(
+pub(super) async fn delete_project(
     ctx: Ctx,
     Path(project): Path<String>,
     Query(query): Query<CommentQuery>,
@@ -173,7 +173,7 @@ pub async fn delete_project(
     .await
 }
 
-pub async fn load_project(ctx: &Ctx, project: &str) -> ApiResult<Document> {
+pub(super) async fn load_project(ctx: &Ctx, project: &str) -> ApiResult<Document> {
     ctx.state
         .store
         .get("project", "", project)
@@ -182,7 +182,7 @@ pub async fn load_project(ctx: &Ctx, project: &str) -> ApiResult<Document> {
 }
 
 /// A `Conflict` on creation means the key is taken.
-pub fn already_exists(mut error: ApiError) -> ApiError {
+pub(super) fn already_exists(mut error: ApiError) -> ApiError {
     if error.code == Code::Conflict {
         error.message = "a resource with this key already exists".into();
         error.field = Some("key".into());
@@ -225,7 +225,7 @@ impl Environment {
     }
 }
 
-pub async fn list_environments(
+pub(super) async fn list_environments(
     ctx: Ctx,
     Path(project): Path<String>,
 ) -> ApiResult<Json<Vec<Environment>>> {
@@ -240,7 +240,7 @@ pub async fn list_environments(
     ))
 }
 
-pub async fn create_environment(
+pub(super) async fn create_environment(
     ctx: Ctx,
     Path(project): Path<String>,
     Body(input): Body<EnvironmentInput>,
@@ -284,7 +284,7 @@ pub async fn create_environment(
     ))
 }
 
-pub async fn get_environment(
+pub(super) async fn get_environment(
     ctx: Ctx,
     Path((project, env)): Path<(String, String)>,
 ) -> ApiResult<Json<Environment>> {
@@ -295,7 +295,7 @@ pub async fn get_environment(
     )?))
 }
 
-pub async fn update_environment(
+pub(super) async fn update_environment(
     ctx: Ctx,
     Path((project, env)): Path<(String, String)>,
     Body(input): Body<EnvironmentInput>,
@@ -338,7 +338,7 @@ pub async fn update_environment(
     }))
 }
 
-pub async fn delete_environment(
+pub(super) async fn delete_environment(
     ctx: Ctx,
     Path((project, env)): Path<(String, String)>,
     Query(query): Query<CommentQuery>,
@@ -374,7 +374,7 @@ pub async fn delete_environment(
     Ok(Json(Deleted { deleted: resource }))
 }
 
-pub async fn load_environment(ctx: &Ctx, project: &str, env: &str) -> ApiResult<Document> {
+pub(super) async fn load_environment(ctx: &Ctx, project: &str, env: &str) -> ApiResult<Document> {
     ctx.state
         .store
         .get("environment", project, env)

@@ -20,10 +20,10 @@ use crate::error::{ApiError, ApiResult, Code, current_request_id};
 use crate::records;
 use crate::records::EnvData;
 use crate::records::{EnvFlag, GLOBAL, Record};
-pub use crate::releases::Killed;
+pub(super) use crate::releases::Killed;
 use crate::releases::{self, Actor, Change, Commit};
 use crate::releases::{Assessment, State};
-pub use crate::releases::{Release, ReleaseInput};
+pub(super) use crate::releases::{Release, ReleaseInput};
 
 /// A release with what the guard sees now.
 #[derive(Debug, Serialize, JsonSchema, Deserialize)]
@@ -88,7 +88,7 @@ async fn status(ctx: &Ctx, release: Release) -> ApiResult<ReleaseStatus> {
     })
 }
 
-pub async fn list_releases(
+pub(super) async fn list_releases(
     ctx: Ctx,
     Path((project, env)): Path<(String, String)>,
 ) -> ApiResult<Json<Vec<Release>>> {
@@ -110,7 +110,7 @@ pub async fn list_releases(
     Ok(Json(releases))
 }
 
-pub async fn get_release(
+pub(super) async fn get_release(
     ctx: Ctx,
     Path((project, env, id)): Path<(String, String, String)>,
 ) -> ApiResult<Json<ReleaseStatus>> {
@@ -120,7 +120,7 @@ pub async fn get_release(
     Ok(Json(status(&ctx, release).await?))
 }
 
-pub async fn start_release(
+pub(super) async fn start_release(
     ctx: Ctx,
     Path((project, env)): Path<(String, String)>,
     Body(input): Body<ReleaseInput>,
@@ -323,7 +323,7 @@ async fn act(
     Ok(Json(status(&ctx, release).await?))
 }
 
-pub async fn pause_release(
+pub(super) async fn pause_release(
     ctx: Ctx,
     Path(path): Path<(String, String, String)>,
     body: axum::body::Bytes,
@@ -331,7 +331,7 @@ pub async fn pause_release(
     act(ctx, path, body, Verb::Pause).await
 }
 
-pub async fn resume_release(
+pub(super) async fn resume_release(
     ctx: Ctx,
     Path(path): Path<(String, String, String)>,
     body: axum::body::Bytes,
@@ -339,7 +339,7 @@ pub async fn resume_release(
     act(ctx, path, body, Verb::Resume).await
 }
 
-pub async fn advance_release(
+pub(super) async fn advance_release(
     ctx: Ctx,
     Path(path): Path<(String, String, String)>,
     body: axum::body::Bytes,
@@ -347,7 +347,7 @@ pub async fn advance_release(
     act(ctx, path, body, Verb::Advance).await
 }
 
-pub async fn roll_back_release(
+pub(super) async fn roll_back_release(
     ctx: Ctx,
     Path(path): Path<(String, String, String)>,
     body: axum::body::Bytes,
@@ -355,7 +355,7 @@ pub async fn roll_back_release(
     act(ctx, path, body, Verb::RollBack).await
 }
 
-pub async fn abort_release(
+pub(super) async fn abort_release(
     ctx: Ctx,
     Path(path): Path<(String, String, String)>,
     body: axum::body::Bytes,
@@ -363,7 +363,7 @@ pub async fn abort_release(
     act(ctx, path, body, Verb::Abort).await
 }
 
-pub async fn kill_flag(
+pub(super) async fn kill_flag(
     ctx: Ctx,
     Path((project, env, flag)): Path<(String, String, String)>,
     body: axum::body::Bytes,

@@ -70,7 +70,7 @@ pub(super) fn check_statements(statements: &[Statement]) -> ApiResult<()> {
     Ok(())
 }
 
-pub async fn list_roles(ctx: Ctx) -> ApiResult<Json<Vec<RoleView>>> {
+pub(super) async fn list_roles(ctx: Ctx) -> ApiResult<Json<Vec<RoleView>>> {
     let mut views: Vec<RoleView> = BUILTIN_ROLES
         .iter()
         .filter_map(|name| builtin_view(name))
@@ -82,7 +82,7 @@ pub async fn list_roles(ctx: Ctx) -> ApiResult<Json<Vec<RoleView>>> {
     Ok(Json(views))
 }
 
-pub async fn get_role(ctx: Ctx, Path(name): Path<String>) -> ApiResult<Json<RoleView>> {
+pub(super) async fn get_role(ctx: Ctx, Path(name): Path<String>) -> ApiResult<Json<RoleView>> {
     ctx.authorize(Action::RoleRead, &res::role(&name)).await?;
     if let Some(view) = builtin_view(&name) {
         return Ok(Json(view));
@@ -109,7 +109,7 @@ fn not_builtin(name: &str) -> ApiResult<()> {
     }
 }
 
-pub async fn create_role(
+pub(super) async fn create_role(
     ctx: Ctx,
     Body(input): Body<RoleInput>,
 ) -> ApiResult<(StatusCode, Json<RoleView>)> {
@@ -141,7 +141,7 @@ pub async fn create_role(
     Ok((StatusCode::CREATED, Json(role_view(record, 1))))
 }
 
-pub async fn update_role(
+pub(super) async fn update_role(
     ctx: Ctx,
     Path(name): Path<String>,
     Body(input): Body<RoleInput>,
@@ -176,7 +176,7 @@ pub async fn update_role(
     Ok(Json(role_view(record, committed.versions[0])))
 }
 
-pub async fn delete_role(
+pub(super) async fn delete_role(
     ctx: Ctx,
     Path(name): Path<String>,
     Query(query): Query<CommentQuery>,

@@ -164,7 +164,7 @@ async fn serve_openapi() -> Json<Value> {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct MeQuery {
+pub(super) struct MeQuery {
     /// A resource such as `proj/web:env/production:flag/checkout`.
     #[serde(default)]
     pub resource: Option<String>,
@@ -180,7 +180,7 @@ pub struct Me {
     pub actions: Vec<String>,
 }
 
-pub async fn me(ctx: Ctx, Query(query): Query<MeQuery>) -> ApiResult<Json<Me>> {
+pub(super) async fn me(ctx: Ctx, Query(query): Query<MeQuery>) -> ApiResult<Json<Me>> {
     let mut actions: Vec<String> = match &query.resource {
         Some(resource) => route_checks()
             .into_iter()

@@ -53,7 +53,7 @@ fn sdk_key_view(project: &str, env: &str, record: SdkKeyRecord, key: Option<Stri
     }
 }
 
-pub async fn list_sdk_keys(
+pub(super) async fn list_sdk_keys(
     ctx: Ctx,
     Path((project, env)): Path<(String, String)>,
 ) -> ApiResult<Json<Vec<SdkKeyView>>> {
@@ -71,7 +71,7 @@ pub async fn list_sdk_keys(
     Ok(Json(views))
 }
 
-pub async fn create_sdk_key(
+pub(super) async fn create_sdk_key(
     ctx: Ctx,
     Path((project, env)): Path<(String, String)>,
     Body(input): Body<SdkKeyInput>,
@@ -117,7 +117,7 @@ pub async fn create_sdk_key(
     ))
 }
 
-pub async fn delete_sdk_key(
+pub(super) async fn delete_sdk_key(
     ctx: Ctx,
     Path((project, env, id)): Path<(String, String, String)>,
     Query(query): Query<CommentQuery>,

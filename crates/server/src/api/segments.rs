@@ -42,7 +42,7 @@ fn view(env: &str, segment: Segment, version: i64) -> SegmentView {
     }
 }
 
-pub async fn list_segments(
+pub(super) async fn list_segments(
     ctx: Ctx,
     Path((project, env)): Path<(String, String)>,
 ) -> ApiResult<Json<Vec<SegmentView>>> {
@@ -58,7 +58,7 @@ pub async fn list_segments(
     ))
 }
 
-pub async fn get_segment(
+pub(super) async fn get_segment(
     ctx: Ctx,
     Path((project, env, segment)): Path<(String, String, String)>,
 ) -> ApiResult<Json<SegmentView>> {
@@ -70,7 +70,7 @@ pub async fn get_segment(
     Ok(Json(view(&env, stored.record, stored.version)))
 }
 
-pub async fn create_segment(
+pub(super) async fn create_segment(
     ctx: Ctx,
     Path((project, env)): Path<(String, String)>,
     Body(input): Body<SegmentInput>,
@@ -98,7 +98,7 @@ pub async fn create_segment(
     Ok((StatusCode::CREATED, Json(view(&env, segment, committed))))
 }
 
-pub async fn update_segment(
+pub(super) async fn update_segment(
     ctx: Ctx,
     Path((project, env, key)): Path<(String, String, String)>,
     Body(input): Body<SegmentInput>,
@@ -179,7 +179,7 @@ async fn write_segment(
     Ok(ctx.commit(&[write], change).await?.versions[0])
 }
 
-pub async fn delete_segment(
+pub(super) async fn delete_segment(
     ctx: Ctx,
     Path((project, env, key)): Path<(String, String, String)>,
     Query(query): Query<CommentQuery>,

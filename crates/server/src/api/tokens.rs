@@ -75,7 +75,7 @@ impl Ctx {
     }
 }
 
-pub async fn list_tokens(ctx: Ctx) -> ApiResult<Json<Vec<TokenView>>> {
+pub(super) async fn list_tokens(ctx: Ctx) -> ApiResult<Json<Vec<TokenView>>> {
     let mut views = Vec::new();
     for doc in ctx.state.store.list("token", "").await? {
         let record: TokenRecord = records::parse(&doc)?;
@@ -89,7 +89,7 @@ pub async fn list_tokens(ctx: Ctx) -> ApiResult<Json<Vec<TokenView>>> {
     Ok(Json(views))
 }
 
-pub async fn create_token(
+pub(super) async fn create_token(
     ctx: Ctx,
     Body(input): Body<TokenInput>,
 ) -> ApiResult<(StatusCode, Json<TokenView>)> {
@@ -142,7 +142,7 @@ pub async fn create_token(
     ))
 }
 
-pub async fn delete_token(
+pub(super) async fn delete_token(
     ctx: Ctx,
     Path(id): Path<String>,
     Query(query): Query<CommentQuery>,
@@ -179,7 +179,7 @@ pub struct SignInInput {
 }
 
 /// Exchanges a password for a new token (for the CLI and the console). Failures are audited.
-pub async fn sign_in(
+pub(super) async fn sign_in(
     State(state): State<Arc<AppState>>,
     Body(input): Body<SignInInput>,
 ) -> ApiResult<(StatusCode, Json<TokenView>)> {

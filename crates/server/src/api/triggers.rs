@@ -17,7 +17,7 @@ use crate::access::{new_secret, parse_secret};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult, Code, current_request_id};
 use crate::records;
-pub use crate::releases::Killed;
+pub(super) use crate::releases::Killed;
 use crate::releases::{self, Actor};
 
 /// A kill trigger: a secret URL an alerting system can call without an API token.
@@ -44,7 +44,7 @@ pub struct TriggerInput {
 
 const TRIGGER_PREFIX: &str = "sytr";
 
-pub async fn create_trigger(
+pub(super) async fn create_trigger(
     ctx: Ctx,
     Path((project, env, flag)): Path<(String, String, String)>,
     body: axum::body::Bytes,
@@ -90,7 +90,7 @@ pub async fn create_trigger(
     ))
 }
 
-pub async fn list_triggers(
+pub(super) async fn list_triggers(
     ctx: Ctx,
     Path((project, env, flag)): Path<(String, String, String)>,
 ) -> ApiResult<Json<Vec<Trigger>>> {
@@ -106,7 +106,7 @@ pub async fn list_triggers(
     Ok(Json(triggers))
 }
 
-pub async fn delete_trigger(
+pub(super) async fn delete_trigger(
     ctx: Ctx,
     Path((project, env, flag, id)): Path<(String, String, String, String)>,
 ) -> ApiResult<Json<Deleted>> {
@@ -134,7 +134,7 @@ pub async fn delete_trigger(
 }
 
 /// `POST /api/v1/triggers/{secret}`: kills the trigger's flag. The secret is the credential.
-pub async fn call_trigger(
+pub(super) async fn call_trigger(
     axum::extract::State(state): axum::extract::State<std::sync::Arc<crate::AppState>>,
     Path(presented): Path<String>,
     body: axum::body::Bytes,

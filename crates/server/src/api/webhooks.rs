@@ -49,7 +49,7 @@ pub struct WebhookInput {
     pub secret: Option<String>,
 }
 
-pub async fn create_webhook(
+pub(super) async fn create_webhook(
     ctx: Ctx,
     Path(project): Path<String>,
     Body(input): Body<WebhookInput>,
@@ -108,7 +108,7 @@ pub async fn create_webhook(
     Ok((StatusCode::CREATED, Json(webhook_view(hook, true))))
 }
 
-pub async fn list_webhooks(
+pub(super) async fn list_webhooks(
     ctx: Ctx,
     Path(project): Path<String>,
 ) -> ApiResult<Json<Vec<WebhookView>>> {
@@ -121,7 +121,7 @@ pub async fn list_webhooks(
     Ok(Json(hooks))
 }
 
-pub async fn delete_webhook(
+pub(super) async fn delete_webhook(
     ctx: Ctx,
     Path((project, id)): Path<(String, String)>,
 ) -> ApiResult<Json<Deleted>> {

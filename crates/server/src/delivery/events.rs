@@ -49,7 +49,7 @@ pub const EXPOSURE_RETENTION_MS: i64 = 90 * 86_400_000;
 const PRUNE_EVERY_MS: i64 = 3_600_000;
 const MAX_NAME_LEN: usize = 256;
 
-pub fn router() -> Router<Arc<Delivery>> {
+pub(super) fn router() -> Router<Arc<Delivery>> {
     Router::new().route("/events/v1/bulk", post(bulk))
 }
 

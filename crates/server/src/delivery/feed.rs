@@ -70,7 +70,7 @@ impl Published {
 }
 
 /// A server-sent event. Data is JSON, which never contains a raw newline.
-pub fn frame(id: i64, event: &str, data: &[u8]) -> Bytes {
+pub(super) fn frame(id: i64, event: &str, data: &[u8]) -> Bytes {
     let mut out = Vec::with_capacity(data.len() + 48);
     out.extend_from_slice(format!("id: {id}\nevent: {event}\ndata: ").as_bytes());
     out.extend_from_slice(data);

@@ -29,7 +29,7 @@ use crate::clock::now_ms;
 use crate::error::{ApiError, Code};
 
 /// Served by `switchyard serve` and `switchyard relay` alike.
-pub fn router() -> Router<Arc<Delivery>> {
+pub(super) fn router() -> Router<Arc<Delivery>> {
     Router::new()
         .route("/ofrep/v1/evaluate/flags/{key}", post(evaluate_one))
         .route("/ofrep/v1/evaluate/flags", post(evaluate_all))

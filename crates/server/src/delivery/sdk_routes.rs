@@ -22,7 +22,7 @@ use crate::access::SdkKeyKind;
 use crate::error::{ApiError, ApiResult, Code};
 
 /// Served by `switchyard serve` and `switchyard relay` alike.
-pub fn router() -> Router<Arc<Delivery>> {
+pub(super) fn router() -> Router<Arc<Delivery>> {
     Router::new()
         .route("/sdk/v1/snapshot", get(snapshot))
         .route("/sdk/v1/stream", get(stream_changes))
@@ -30,7 +30,7 @@ pub fn router() -> Router<Arc<Delivery>> {
 
 /// The SDK key a request presents: `Authorization: Bearer KEY`, a bare `Authorization: KEY`
 /// (as LaunchDarkly SDKs send it) or `X-API-Key: KEY` (as OFREP providers do).
-pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn presented_key(headers: &HeaderMap) -> Option<&str> {
     let value = headers
         .get(header::AUTHORIZATION)
         .or_else(|| headers.get("x-api-key"))?
@@ -88,7 +88,7 @@ async fn snapshot(
 }
 
 /// Says how old the served data may be (a relay cut off from its upstream serves old data).
-pub fn insert_data_age(headers: &mut HeaderMap, feed: &Feed) {
+pub(super) fn insert_data_age(headers: &mut HeaderMap, feed: &Feed) {
     if let Some(age) = feed.data_age() {
         headers.insert(DATA_AGE_HEADER, HeaderValue::from(age.as_secs()));
     }
@@ -106,7 +106,7 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
 
 /// What a stream sends to its client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StreamKind {
+pub(super) enum StreamKind {
     /// Flag data: `put` and `patch` events.
     FlagData,
     /// OFREP's change notification: a `refetchEvaluation` message per change.
@@ -129,7 +129,7 @@ async fn stream_changes(
 }
 
 /// The revision a reconnecting stream client already has.
-pub fn last_event_id(headers: &HeaderMap) -> Option<i64> {
+pub(super) fn last_event_id(headers: &HeaderMap) -> Option<i64> {
     headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -138,7 +138,7 @@ pub fn last_event_id(headers: &HeaderMap) -> Option<i64> {
 
 /// An open stream: subscribed before the first frame is chosen, so no change falls between.
 /// Over the open-stream limit, 503 with `Retry-After`.
-pub fn event_stream(
+pub(super) fn event_stream(
     delivery: &Delivery,
     feed: Arc<Feed>,
     kind: StreamKind,

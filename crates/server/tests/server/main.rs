@@ -3,11 +3,15 @@
 //! SQLite and on a throwaway PostgreSQL cluster.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Tests run receivers of their own (webhook endpoints) beside the server under test.
+#![allow(clippy::disallowed_methods)]
 
 mod api;
+mod architecture;
 mod delivery;
 mod events;
 mod releases;
+mod shutdown;
 
 /// The API path of the seeded project's `production` environment.
 pub const PROD: &str = "/api/v1/projects/default/environments/production";
