@@ -465,45 +465,59 @@ impl Dataset {
     }
 }
 
-/// A project-level flag: variations shared by all environments, targeting per environment.
+/// The project-level parts of a flag, shared by every environment: its variations, JSON
+/// Schema and metadata. The server stores it once per project; each environment adds its
+/// [`Targeting`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct FlagDefinition {
+pub struct FlagSpec {
     pub key: String,
-    #[serde(default)]
-    pub version: u64,
     pub kind: FlagKind,
+    /// Boolean flags default to `on` (true) and `off` (false).
+    #[serde(default)]
     pub variations: Vec<Variation>,
+    /// Set by the server on creation; the default rollout seed is `"{key}.{salt}"`.
     #[serde(default)]
     pub salt: String,
     #[serde(default, skip_serializing_if = "Dialect::is_native")]
     pub dialect: Dialect,
-    #[serde(default)]
-    pub client_visible: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub json_schema: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub tags: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
     #[serde(default)]
     pub temporary: bool,
     #[serde(default)]
+    pub client_visible: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json_schema: Option<Value>,
+    #[serde(default)]
     pub archived: bool,
-    pub environments: BTreeMap<String, Targeting>,
 }
 
-impl FlagDefinition {
-    /// The flag as one environment sees it; `None` when the environment has no targeting.
-    pub fn for_environment(&self, environment: &str) -> Option<Flag> {
-        let targeting = self.environments.get(environment)?.clone();
-        Some(Flag {
+impl FlagSpec {
+    /// What an environment serves until someone edits it: off, serving the last variation
+    /// (`false` for boolean flags); when turned on, the first.
+    pub fn default_targeting(&self) -> Targeting {
+        Targeting {
+            on: false,
+            off_variation: self.variations.len().checked_sub(1),
+            prerequisites: Vec::new(),
+            targets: Vec::new(),
+            rules: Vec::new(),
+            fallthrough: Serve::Variation(0),
+        }
+    }
+
+    /// The flag as one environment sees it, at `version`.
+    pub fn for_environment(&self, version: u64, targeting: Targeting) -> Flag {
+        Flag {
             key: self.key.clone(),
-            version: self.version,
+            version,
             kind: self.kind,
             variations: self.variations.clone(),
             salt: self.salt.clone(),
@@ -511,7 +525,26 @@ impl FlagDefinition {
             client_visible: self.client_visible,
             json_schema: self.json_schema.clone(),
             targeting,
-        })
+        }
+    }
+}
+
+/// A project-level flag with its targeting per environment, as one file can hold it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct FlagDefinition {
+    #[serde(flatten)]
+    pub spec: FlagSpec,
+    #[serde(default)]
+    pub version: u64,
+    pub environments: BTreeMap<String, Targeting>,
+}
+
+impl FlagDefinition {
+    /// The flag as one environment sees it; `None` when the environment has no targeting.
+    pub fn for_environment(&self, environment: &str) -> Option<Flag> {
+        let targeting = self.environments.get(environment)?.clone();
+        Some(self.spec.for_environment(self.version, targeting))
     }
 }
 

@@ -17,7 +17,7 @@ use crate::access::{Action, random_hex};
 use crate::error::{ApiError, ApiResult, Code};
 use crate::records::{
     self, EnvData, EnvFlag, EnvironmentRecord, FlagSpec, Record, env_scope, expect_version,
-    no_new_problems,
+    no_new_problems, normalize_flag_spec,
 };
 
 #[derive(Debug, Deserialize, JsonSchema, Serialize)]
@@ -186,7 +186,7 @@ pub(super) async fn create_flag(
     let resource = res::flag(&project, &spec.key);
     ctx.authorize(Action::FlagCreate, &resource).await?;
     load_project(&ctx, &project).await?;
-    spec.normalize_and_check()?;
+    normalize_flag_spec(&mut spec)?;
     spec.salt = random_hex(4);
     let environments = environments(&ctx, &project).await?;
     for env in &environments {
@@ -245,7 +245,7 @@ pub(super) async fn update_flag(
     }
     spec.salt = before.salt.clone();
     spec.dialect = before.dialect;
-    spec.normalize_and_check()?;
+    normalize_flag_spec(&mut spec)?;
     let environments = environments(&ctx, &project).await?;
     for env in &environments {
         let mut data = EnvData::load(&ctx.state.store, &project, env).await?;

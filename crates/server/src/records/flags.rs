@@ -1,83 +1,14 @@
-//! Flags as stored: the project-level [`FlagSpec`] (variations, schema, metadata; kind `flag`,
+//! Flags as stored: the project-level [`FlagSpec`] (the engine's type) (variations, schema, metadata; kind `flag`,
 //! scope the project) and one `targeting` record per environment (scope `{project}/{env}`),
 //! joined into an environment's [`EnvFlag`]s by [`EnvData`]; segments per environment.
 
 use std::collections::BTreeMap;
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use switchyard_engine::model::{
-    Dataset, Dialect, Flag, FlagKind, Segment, Serve, Targeting, Variation,
-};
+use switchyard_engine::model::{Dataset, Flag, FlagSpec, Segment, Targeting};
 use switchyard_store::Store;
 
 use super::record::{self, Record, Versioned, env_scope};
 use crate::error::ApiResult;
-
-/// The project-level parts of a flag, shared by every environment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct FlagSpec {
-    pub key: String,
-    pub kind: FlagKind,
-    /// Boolean flags default to `on` (true) and `off` (false).
-    #[serde(default)]
-    pub variations: Vec<Variation>,
-    /// Set by the server on creation; the default rollout seed is `"{key}.{salt}"`.
-    #[serde(default)]
-    pub salt: String,
-    #[serde(default, skip_serializing_if = "is_native")]
-    pub dialect: Dialect,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    #[serde(default)]
-    pub tags: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub owner: Option<String>,
-    #[serde(default)]
-    pub temporary: bool,
-    #[serde(default)]
-    pub client_visible: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub json_schema: Option<Value>,
-    #[serde(default)]
-    pub archived: bool,
-}
-
-fn is_native(dialect: &Dialect) -> bool {
-    *dialect == Dialect::Native
-}
-
-impl FlagSpec {
-    /// What a new environment serves until someone edits it: off, serving the last variation
-    /// (`false` for boolean flags); when turned on, the first.
-    pub fn default_targeting(&self) -> Targeting {
-        Targeting {
-            on: false,
-            off_variation: self.variations.len().checked_sub(1),
-            prerequisites: Vec::new(),
-            targets: Vec::new(),
-            rules: Vec::new(),
-            fallthrough: Serve::Variation(0),
-        }
-    }
-
-    pub fn for_environment(&self, version: u64, targeting: Targeting) -> Flag {
-        Flag {
-            key: self.key.clone(),
-            version,
-            kind: self.kind,
-            variations: self.variations.clone(),
-            salt: self.salt.clone(),
-            dialect: self.dialect,
-            client_visible: self.client_visible,
-            json_schema: self.json_schema.clone(),
-            targeting,
-        }
-    }
-}
 
 /// One flag as one environment has it: the project-level spec and this environment's targeting,
 /// each with its stored version (targeting version 0: never edited, the spec's defaults).

@@ -10,10 +10,12 @@ mod projects;
 mod record;
 mod validate;
 
-pub use flags::{EnvData, EnvFlag, FlagSpec};
+pub use flags::{EnvData, EnvFlag};
 pub use projects::{EnvironmentRecord, ProjectRecord};
 pub use record::{
     GLOBAL, Record, Versioned, delete, encode, env_scope, expect_version, get, list, parse, put,
     put_body,
 };
+pub use switchyard_engine::model::FlagSpec;
 pub use validate::no_new_problems;
+pub use validate::normalize_flag_spec;

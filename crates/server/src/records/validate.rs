@@ -9,65 +9,60 @@ use std::collections::HashSet;
 use serde_json::Value;
 use switchyard_engine::compile::Snapshot;
 use switchyard_engine::model::{
-    Clause, Condition, Dataset, FlagKind, Operator, Variation, default_variation_keys,
+    Clause, Condition, Dataset, FlagKind, FlagSpec, Operator, Variation, default_variation_keys,
 };
 
-use super::flags::FlagSpec;
 use crate::error::Invalid;
 
-impl FlagSpec {
-    /// Fills defaults and checks what needs no environment: variations of the right kind with
-    /// unique keys, and values that satisfy the JSON Schema.
-    pub fn normalize_and_check(&mut self) -> Result<(), Invalid> {
-        if self.variations.is_empty() && self.kind == FlagKind::Boolean {
-            self.variations = [("on", true), ("off", false)]
-                .map(|(key, value)| Variation {
-                    key: key.into(),
-                    value: Value::Bool(value),
-                    name: None,
-                    description: None,
-                    payload: None,
-                })
-                .into();
-        }
-        if self.variations.len() < 2 {
+/// Fills defaults and checks what needs no environment: variations of the right kind with
+/// unique keys, and values that satisfy the JSON Schema.
+pub fn normalize_flag_spec(spec: &mut FlagSpec) -> Result<(), Invalid> {
+    if spec.variations.is_empty() && spec.kind == FlagKind::Boolean {
+        spec.variations = [("on", true), ("off", false)]
+            .map(|(key, value)| Variation {
+                key: key.into(),
+                value: Value::Bool(value),
+                name: None,
+                description: None,
+                payload: None,
+            })
+            .into();
+    }
+    if spec.variations.len() < 2 {
+        return Err(Invalid::new(
+            "variations",
+            "a flag needs at least two variations",
+        ));
+    }
+    default_variation_keys(&mut spec.variations);
+    let mut keys = HashSet::new();
+    for (i, variation) in spec.variations.iter().enumerate() {
+        if !spec.kind.admits(&variation.value) {
             return Err(Invalid::new(
-                "variations",
-                "a flag needs at least two variations",
+                format!("variations[{i}].value"),
+                format!("a {:?} flag cannot serve {}", spec.kind, variation.value).to_lowercase(),
             ));
         }
-        default_variation_keys(&mut self.variations);
-        let mut keys = HashSet::new();
-        for (i, variation) in self.variations.iter().enumerate() {
-            if !self.kind.admits(&variation.value) {
+        if !keys.insert(variation.key.as_str()) {
+            return Err(Invalid::new(
+                format!("variations[{i}].key"),
+                format!("variation key {:?} is used twice", variation.key),
+            ));
+        }
+    }
+    if let Some(schema) = &spec.json_schema {
+        let validator = jsonschema::validator_for(schema)
+            .map_err(|e| Invalid::new("json_schema", format!("not a valid JSON Schema: {e}")))?;
+        for (i, variation) in spec.variations.iter().enumerate() {
+            if let Err(e) = validator.validate(&variation.value) {
                 return Err(Invalid::new(
                     format!("variations[{i}].value"),
-                    format!("a {:?} flag cannot serve {}", self.kind, variation.value)
-                        .to_lowercase(),
-                ));
-            }
-            if !keys.insert(variation.key.as_str()) {
-                return Err(Invalid::new(
-                    format!("variations[{i}].key"),
-                    format!("variation key {:?} is used twice", variation.key),
+                    format!("does not match the flag's JSON Schema: {e}"),
                 ));
             }
         }
-        if let Some(schema) = &self.json_schema {
-            let validator = jsonschema::validator_for(schema).map_err(|e| {
-                Invalid::new("json_schema", format!("not a valid JSON Schema: {e}"))
-            })?;
-            for (i, variation) in self.variations.iter().enumerate() {
-                if let Err(e) = validator.validate(&variation.value) {
-                    return Err(Invalid::new(
-                        format!("variations[{i}].value"),
-                        format!("does not match the flag's JSON Schema: {e}"),
-                    ));
-                }
-            }
-        }
-        Ok(())
     }
+    Ok(())
 }
 
 /// Rejects a change that introduces a problem `before` did not have.
