@@ -13,7 +13,7 @@ use super::document::{
     GuardrailKind, Release, ReleaseInput, Stage, StageInput, State, Template, Window,
     default_min_treated,
 };
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Invalid};
 
 /// The share kept on the previous serving during the final bake, so a control still exists.
 pub const FINAL_HOLDBACK_PERCENT: f64 = 2.0;
@@ -37,9 +37,9 @@ impl Release {
         variations: &[String],
         targeting: &Targeting,
         now_ms: i64,
-    ) -> ApiResult<Release> {
+    ) -> Result<Release, Invalid> {
         if !variations.contains(&input.variation) {
-            return Err(ApiError::invalid(
+            return Err(Invalid::new(
                 "variation",
                 format!("the flag has no variation {:?}", input.variation),
             ));
@@ -47,17 +47,17 @@ impl Release {
         if let Some(rule) = &input.rule
             && !targeting.rules.iter().any(|r| &r.id == rule)
         {
-            return Err(ApiError::invalid(
+            return Err(Invalid::new(
                 "rule",
                 format!("no rule {rule:?} in this environment"),
             ));
         }
         if !(input.alpha > 0.0 && input.alpha < 0.5) {
-            return Err(ApiError::invalid("alpha", "must be in (0, 0.5)"));
+            return Err(Invalid::new("alpha", "must be in (0, 0.5)"));
         }
         for (i, guardrail) in input.guardrails.iter().enumerate() {
             if guardrail.metric.is_empty() {
-                return Err(ApiError::invalid(
+                return Err(Invalid::new(
                     format!("guardrails[{i}].metric"),
                     "required",
                 ));
@@ -66,7 +66,7 @@ impl Release {
                 && (guardrail.margin >= 0.0)
                 && (guardrail.kind == GuardrailKind::Mean || guardrail.margin < 10.0);
             if !margin_ok {
-                return Err(ApiError::invalid(
+                return Err(Invalid::new(
                     format!("guardrails[{i}].margin"),
                     "must be a finite number ≥ 0 (and < 10 for bad events)",
                 ));
@@ -75,18 +75,18 @@ impl Release {
                 .max_treated_rate
                 .is_some_and(|r| !(r > 0.0 && r <= 1.0))
             {
-                return Err(ApiError::invalid(
+                return Err(Invalid::new(
                     format!("guardrails[{i}].max_treated_rate"),
                     "must be in (0, 1]",
                 ));
             }
         }
         for (i, window) in input.windows.iter().enumerate() {
-            parse_window(window).map_err(|m| ApiError::invalid(format!("windows[{i}]"), m))?;
+            parse_window(window).map_err(|m| Invalid::new(format!("windows[{i}]"), m))?;
         }
         let stages = match (&input.stages, &input.template) {
             (Some(_), Some(_)) => {
-                return Err(ApiError::invalid(
+                return Err(Invalid::new(
                     "template",
                     "give stages or a template, not both",
                 ));
@@ -95,7 +95,7 @@ impl Release {
                 .iter()
                 .enumerate()
                 .map(|(i, s)| stage(i, s))
-                .collect::<ApiResult<Vec<_>>>()?,
+                .collect::<Result<Vec<_>, Invalid>>()?,
             (None, template) => template_stages(
                 template.as_ref().unwrap_or(&Template::Default {
                     min_treated: default_min_treated(),
@@ -104,10 +104,10 @@ impl Release {
             )?,
         };
         if stages.is_empty() {
-            return Err(ApiError::invalid("stages", "at least one stage"));
+            return Err(Invalid::new("stages", "at least one stage"));
         }
         if stages.windows(2).any(|w| w[1].weight < w[0].weight) {
-            return Err(ApiError::invalid(
+            return Err(Invalid::new(
                 "stages",
                 "percentages must not decrease: nobody treated earlier may be untreated later",
             ));
@@ -198,7 +198,7 @@ impl Release {
         &self,
         targeting: &mut Targeting,
         finish: impl FnOnce(Serve) -> Serve,
-    ) -> ApiResult<bool> {
+    ) -> Result<bool, Invalid> {
         let Ok(serve) = self.serve_mut(targeting) else {
             return Ok(false);
         };
@@ -226,7 +226,7 @@ impl Release {
             .is_some_and(|rest| rest.starts_with('.'))
     }
 
-    fn serve_mut<'t>(&self, targeting: &'t mut Targeting) -> ApiResult<&'t mut Serve> {
+    fn serve_mut<'t>(&self, targeting: &'t mut Targeting) -> Result<&'t mut Serve, Invalid> {
         match &self.rule {
             None => Ok(&mut targeting.fallthrough),
             Some(rule) => targeting
@@ -234,14 +234,14 @@ impl Release {
                 .iter_mut()
                 .find(|r| &r.id == rule)
                 .map(|r| &mut r.serve)
-                .ok_or_else(|| ApiError::invalid("rule", format!("no rule {rule:?}"))),
+                .ok_or_else(|| Invalid::new("rule", format!("no rule {rule:?}"))),
         }
     }
 }
 
-fn stage(i: usize, input: &StageInput) -> ApiResult<Stage> {
+fn stage(i: usize, input: &StageInput) -> Result<Stage, Invalid> {
     if !(0.0..=100.0).contains(&input.percent) {
-        return Err(ApiError::invalid(
+        return Err(Invalid::new(
             format!("stages[{i}].percent"),
             "must be 0 to 100",
         ));
@@ -267,7 +267,10 @@ fn final_stage(final_bake_s: u64, min_treated: u64) -> StageInput {
 }
 
 /// The stages of a template (`guardrail-statistics.md`, "Default ramp").
-pub fn template_stages(template: &Template, has_audience: bool) -> ApiResult<Vec<Stage>> {
+pub fn template_stages(
+    template: &Template,
+    has_audience: bool,
+) -> Result<Vec<Stage>, Invalid> {
     let step = |name: &str, percent: f64, min_bake_s: u64, min_treated: u64| StageInput {
         name: Some(name.to_owned()),
         percent,
@@ -326,9 +329,9 @@ fn ramp(
     (field, first): (&str, f64),
     next: impl Fn(f64) -> f64,
     (every_s, final_bake_s, min_treated): (u64, u64, u64),
-) -> ApiResult<()> {
+) -> Result<(), Invalid> {
     if !(first > 0.0 && first < 100.0) {
-        return Err(ApiError::invalid(field, "must be in (0, 100)"));
+        return Err(Invalid::new(field, "must be in (0, 100)"));
     }
     let mut percent = first;
     while percent < 100.0 - FINAL_HOLDBACK_PERCENT {
