@@ -13,7 +13,7 @@ ROUNDS="${1:-3}"
 WORKERS="${WORKERS:-2}"
 DATA="${SWITCHYARD_BENCH_DATA:-../shared/bench-data}"
 # The version anchors.md pins; Edge has no --version flag.
-EDGE="${UNLEASH_EDGE:-$(command -v unleash-edge || echo /work/anchors/edge/install/bin/unleash-edge)}"
+EDGE="${UNLEASH_EDGE:-$(command -v unleash-edge || true)}"
 command -v wrk >/dev/null || { echo "wrk is missing (apt-get install wrk)"; exit 1; }
 [ -x "$EDGE" ] || { echo "unleash-edge is missing: build it as ../shared/anchors.md says, or set UNLEASH_EDGE"; exit 1; }
 [ -d "$DATA" ] || { echo "no datasets at $DATA"; exit 1; }
