@@ -24,7 +24,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use prometheus_client::metrics::gauge::Gauge;
+use switchyard_engine::model::{Segment, Targeting};
 use switchyard_engine::wire::{FORMAT, FlagData};
+use switchyard_sdk::events::{EventsConfig, Recorder};
 use switchyard_store::{Store, StoreEvent, Touched};
 use tokio::sync::{broadcast, watch};
 
@@ -33,12 +35,14 @@ use crate::access::{
 };
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
-use crate::records::{self, EnvData, env_scope};
+use crate::records::{
+    self, EnvData, EnvironmentRecord, FlagSpec, ProjectRecord, Record, env_scope,
+};
+
+use crate::tasks::Tasks;
 
 use super::feed::Feed;
 use super::intake::Intake;
-use crate::tasks::Tasks;
-use switchyard_sdk::events::{EventsConfig, Recorder};
 
 /// Tunables of delivery; the defaults suit production, tests shorten them.
 #[derive(Debug, Clone)]
@@ -186,7 +190,9 @@ impl Delivery {
         };
         match event {
             StoreEvent::Committed(note) => {
-                if note.touches(|t| t.kind == "sdk_key" || t.kind == "environment") {
+                if note
+                    .touches(|t| t.kind == SdkKeyRecord::KIND || t.kind == EnvironmentRecord::KIND)
+                {
                     self.forget_keys();
                 }
                 for feed in feeds {
@@ -389,7 +395,7 @@ impl Delivery {
             return Err(unknown_key());
         };
         let doc = store
-            .find_by_key("sdk_key", id)
+            .find_by_key(SdkKeyRecord::KIND, id)
             .await?
             .ok_or_else(unknown_key)?;
         let record: SdkKeyRecord = records::parse(&doc)?;
@@ -448,12 +454,17 @@ pub fn events_token(secret_hash: &str) -> String {
 
 /// Whether a touched document is part of what `feed` serves.
 fn affects(touched: &Touched, feed: &Feed) -> bool {
-    match touched.kind.as_str() {
-        "flag" => touched.scope == feed.project,
-        "targeting" | "segment" => touched.scope == env_scope(&feed.project, &feed.env),
-        "environment" => touched.scope == feed.project && touched.key == feed.env,
-        "project" => touched.key == feed.project,
-        _ => false,
+    let kind = touched.kind.as_str();
+    if kind == FlagSpec::KIND {
+        touched.scope == feed.project
+    } else if kind == Targeting::KIND || kind == Segment::KIND {
+        touched.scope == env_scope(&feed.project, &feed.env)
+    } else if kind == EnvironmentRecord::KIND {
+        touched.scope == feed.project && touched.key == feed.env
+    } else if kind == ProjectRecord::KIND {
+        touched.key == feed.project
+    } else {
+        false
     }
 }
 
