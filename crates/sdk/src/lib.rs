@@ -18,112 +18,33 @@
 //! revision, never a mix. The SDK depends on the engine and the wire format, not on the server.
 
 mod cache;
+mod config;
+mod detail;
 pub mod events;
 pub mod sse;
+mod status;
 mod sync;
 
 #[cfg(feature = "openfeature")]
 pub mod openfeature;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwapOption;
-use serde::Serialize;
 use serde_json::Value;
-use switchyard_engine::wire::{FlagData, ReleaseCohortRef};
+use switchyard_engine::wire::FlagData;
 use switchyard_engine::{Env, RandomSource, Snapshot, ValueType};
 use tokio::sync::{broadcast, watch};
 
+pub use config::{ClientBuilder, Config, SyncMode};
+pub use detail::{AllFlags, Detail, Reason};
 pub use events::EventsConfig;
+pub use status::{DataSource, FlagsChanged, SyncStatus, UpstreamState};
 pub use switchyard_engine::{Context, ContextError, ErrorKind, SingleContext};
 
 use events::{Evaluated, Recorder};
-
-/// How the SDK keeps its data current.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SyncMode {
-    /// A server-sent-event stream; while it cannot connect, the snapshot is polled instead.
-    Streaming,
-    /// Poll the snapshot at this interval (for networks that cut long-lived connections).
-    Polling(Duration),
-    /// No network: serve the last-known-good file only.
-    Offline,
-}
-
-/// Client settings. Build with [`Client::builder`].
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub base_url: String,
-    pub sdk_key: String,
-    /// How long [`ClientBuilder::build`] waits for data before it returns a client that serves
-    /// defaults (reason `ERROR`/`CLIENT_NOT_READY`) until data arrives.
-    pub init_timeout: Duration,
-    pub sync: SyncMode,
-    /// The last-known-good file: read at start, rewritten (atomically) on every change.
-    pub cache_file: Option<PathBuf>,
-    /// Reconnection delays grow from `backoff_initial` to `backoff_max`, with full jitter.
-    pub backoff_initial: Duration,
-    pub backoff_max: Duration,
-    /// A stream silent this long (no change, no heartbeat) is presumed dead and reopened.
-    pub stream_read_timeout: Duration,
-    /// While the stream is down, the snapshot is polled at most this often.
-    pub fallback_poll_interval: Duration,
-    /// Evaluation summaries, exposures and metric events (`docs/events.md`).
-    pub events: EventsConfig,
-}
-
-/// Builds a [`Client`].
-#[derive(Debug, Clone)]
-pub struct ClientBuilder {
-    config: Config,
-}
-
-impl ClientBuilder {
-    pub fn init_timeout(mut self, timeout: Duration) -> Self {
-        self.config.init_timeout = timeout;
-        self
-    }
-    pub fn sync(mut self, mode: SyncMode) -> Self {
-        self.config.sync = mode;
-        self
-    }
-    pub fn cache_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.config.cache_file = Some(path.into());
-        self
-    }
-    pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
-        self.config.backoff_initial = initial;
-        self.config.backoff_max = max;
-        self
-    }
-    pub fn stream_read_timeout(mut self, timeout: Duration) -> Self {
-        self.config.stream_read_timeout = timeout;
-        self
-    }
-    pub fn fallback_poll_interval(mut self, interval: Duration) -> Self {
-        self.config.fallback_poll_interval = interval;
-        self
-    }
-    /// Event settings; `EventsConfig { enabled: false, .. }` records and sends nothing.
-    pub fn events(mut self, events: EventsConfig) -> Self {
-        self.config.events = events;
-        self
-    }
-
-    /// Starts syncing (on the current Tokio runtime) and waits up to the init timeout for data.
-    /// Data from the last-known-good file counts: a client that found one returns at once.
-    /// Never fails: without data the client serves the caller's defaults until data arrives.
-    pub async fn build(self) -> Client {
-        let client = Client::start(self.config);
-        client
-            .wait_initialized(client.inner.config.init_timeout)
-            .await;
-        client
-    }
-}
 
 /// A live view of one environment's flags. Cheap to clone (one `Arc`); `Send + Sync`.
 #[derive(Debug, Clone)]
@@ -155,194 +76,7 @@ struct Loaded {
     from: DataSource,
 }
 
-/// Where the current data came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DataSource {
-    Server,
-    CacheFile,
-}
-
-/// How the client is connected to its upstream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UpstreamState {
-    /// Not yet connected since the client started.
-    Connecting,
-    /// The stream is open: the data is current.
-    Streaming,
-    /// Polling mode, and the last poll succeeded.
-    Polling,
-    /// The stream (or poll) failed; retrying with backoff.
-    Reconnecting,
-    /// The upstream refused the SDK key; the client no longer tries.
-    Refused,
-    /// Configured not to sync.
-    Offline,
-}
-
-/// What the client knows about the freshness of its data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SyncStatus {
-    pub state: UpstreamState,
-    /// When `state` was entered.
-    pub since: SystemTime,
-    /// The last moment the data was known to match the upstream (for data from the
-    /// last-known-good file, when the file was written).
-    pub verified_at: Option<SystemTime>,
-}
-
-impl SyncStatus {
-    /// How old the data may be: zero while streaming, otherwise the time since it was last known
-    /// to be current; `None` when that was never known.
-    pub fn data_age(&self) -> Option<Duration> {
-        if self.state == UpstreamState::Streaming {
-            return Some(Duration::ZERO);
-        }
-        self.verified_at
-            .map(|at| SystemTime::now().duration_since(at).unwrap_or_default())
-    }
-}
-
-/// Sent to subscribers when flag data changes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FlagsChanged {
-    pub revision: i64,
-    /// Flags whose configuration changed, appeared or disappeared; after a segment change,
-    /// every flag.
-    pub flags: Vec<String>,
-}
-
-/// Why a value was served (owned; see the engine's `Reason`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Reason {
-    Off,
-    TargetMatch,
-    RuleMatch {
-        rule_index: usize,
-        rule_id: String,
-        in_rollout: bool,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        release: Option<ReleaseCohortRef>,
-    },
-    Fallthrough {
-        in_rollout: bool,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        release: Option<ReleaseCohortRef>,
-    },
-    PrerequisiteFailed {
-        prerequisite_key: String,
-    },
-    Error {
-        error_kind: ErrorKind,
-    },
-}
-
-impl Reason {
-    fn error(error_kind: ErrorKind) -> Reason {
-        Reason::Error { error_kind }
-    }
-
-    fn from_engine(reason: &switchyard_engine::Reason<'_>) -> Reason {
-        use switchyard_engine::Reason as R;
-        match *reason {
-            R::Off => Reason::Off,
-            R::TargetMatch => Reason::TargetMatch,
-            R::RuleMatch {
-                rule_index,
-                rule_id,
-                rollout,
-                release,
-            } => Reason::RuleMatch {
-                rule_index,
-                rule_id: rule_id.to_owned(),
-                in_rollout: rollout.is_some(),
-                release: release.map(ReleaseCohortRef::from),
-            },
-            R::Fallthrough { rollout, release } => Reason::Fallthrough {
-                in_rollout: rollout.is_some(),
-                release: release.map(ReleaseCohortRef::from),
-            },
-            R::PrerequisiteFailed { prerequisite_key } => Reason::PrerequisiteFailed {
-                prerequisite_key: prerequisite_key.to_owned(),
-            },
-            R::Error { error_kind } => Reason::error(error_kind),
-        }
-    }
-
-    /// The reason's kind, as events and OFREP metadata name it (`RULE_MATCH`, …).
-    pub fn kind_name(&self) -> &'static str {
-        match self {
-            Reason::Off => "OFF",
-            Reason::TargetMatch => "TARGET_MATCH",
-            Reason::RuleMatch { .. } => "RULE_MATCH",
-            Reason::Fallthrough { .. } => "FALLTHROUGH",
-            Reason::PrerequisiteFailed { .. } => "PREREQUISITE_FAILED",
-            Reason::Error { .. } => "ERROR",
-        }
-    }
-
-    /// The release stage and cohort, when a release layer decided the serving.
-    pub fn release(&self) -> Option<switchyard_engine::ReleaseCohort<'_>> {
-        match self {
-            Reason::RuleMatch { release, .. } | Reason::Fallthrough { release, .. } => {
-                release.as_ref().map(|r| switchyard_engine::ReleaseCohort {
-                    stage: &r.stage,
-                    cohort: r.cohort,
-                })
-            }
-            _ => None,
-        }
-    }
-
-    pub fn error_kind(&self) -> Option<ErrorKind> {
-        match self {
-            Reason::Error { error_kind } => Some(*error_kind),
-            _ => None,
-        }
-    }
-}
-
-/// A value with how it was decided.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Detail<T> {
-    pub value: T,
-    /// The served variation's key (`None`: the caller's default was served).
-    pub variation: Option<String>,
-    pub variation_index: Option<usize>,
-    pub reason: Reason,
-    /// The flag's version in this environment (`None` when the flag is unknown).
-    pub flag_version: Option<u64>,
-    /// OpenFeature's name for the reason (`STATIC`, `TARGETING_MATCH`, `SPLIT`, …).
-    pub openfeature_reason: &'static str,
-}
-
-/// Every flag's evaluation for one context, as a front end would bootstrap from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AllFlags {
-    pub revision: Option<i64>,
-    pub flags: BTreeMap<String, Detail<Value>>,
-}
-
 impl Client {
-    pub fn builder(base_url: impl Into<String>, sdk_key: impl Into<String>) -> ClientBuilder {
-        ClientBuilder {
-            config: Config {
-                base_url: base_url.into().trim_end_matches('/').to_owned(),
-                sdk_key: sdk_key.into(),
-                init_timeout: Duration::from_secs(5),
-                sync: SyncMode::Streaming,
-                cache_file: None,
-                backoff_initial: Duration::from_millis(500),
-                backoff_max: Duration::from_secs(30),
-                stream_read_timeout: Duration::from_secs(60),
-                fallback_poll_interval: Duration::from_secs(30),
-                events: EventsConfig::default(),
-            },
-        }
-    }
-
     fn start(config: Config) -> Client {
         let seed = SystemTime::now()
             .duration_since(UNIX_EPOCH)

@@ -1,0 +1,171 @@
+//! The recorder and sender, tested in memory.
+
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+
+fn user(key: &str) -> Context {
+    Context::from_json(&serde_json::json!({"key": key})).unwrap()
+}
+
+fn recorder(capacity: usize, exposure_cache: usize) -> Recorder {
+    Recorder::new(
+        EventsConfig {
+            capacity,
+            exposure_cache,
+            ..EventsConfig::default()
+        },
+        0,
+    )
+}
+
+fn evaluated<'a>(flag: &'a str, variation: Option<&'a str>) -> Evaluated<'a> {
+    Evaluated {
+        flag,
+        version: 3,
+        variation_index: variation.map(|v| usize::from(v == "off")),
+        variation,
+        reason: "FALLTHROUGH",
+        release: None,
+    }
+}
+
+#[test]
+fn evaluations_are_counted_exactly_and_exposures_sent_once() {
+    let events = recorder(100, 100);
+    for i in 0..1_000 {
+        let context = user(&format!("u{}", i % 10));
+        let variation = if i % 4 == 0 { "off" } else { "on" };
+        events.evaluated(&evaluated("checkout", Some(variation)), &context, i);
+    }
+    events.evaluated(&evaluated("checkout", None), &user("u1"), 5);
+    let batch = events.take_batch(1_000, 2_000).unwrap();
+    let count = |variation: Option<&str>| {
+        batch
+            .summaries
+            .iter()
+            .find(|s| s.variation.as_deref() == variation)
+            .map(|s| s.count)
+    };
+    assert_eq!(count(Some("on")), Some(750));
+    assert_eq!(count(Some("off")), Some(250));
+    assert_eq!(
+        count(None),
+        Some(1),
+        "a default served is counted, not exposed"
+    );
+    assert_eq!((batch.start_ms, batch.end_ms), (0, 2_000));
+    // u0, u4, u8 saw `off` (i % 4 == 0 hits even contexts only) and every context saw `on`.
+    let exposures = batch
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Exposure { .. }))
+        .count();
+    assert_eq!(exposures, 10 + 5);
+    assert!(events.take_batch(1_000, 3_000).is_none(), "nothing twice");
+}
+
+#[test]
+fn a_full_queue_drops_the_oldest_and_counts_them() {
+    let events = recorder(3, 100);
+    for i in 0..5 {
+        events.track("latency", &user("u1"), f64::from(i), i64::from(i));
+    }
+    let batch = events.take_batch(100, 10).unwrap();
+    assert_eq!(batch.dropped, 2);
+    let values: Vec<f64> = batch
+        .events
+        .iter()
+        .map(|e| match e {
+            Event::Metric { value, .. } => *value,
+            Event::Exposure { .. } => -1.0,
+        })
+        .collect();
+    assert_eq!(values, vec![2.0, 3.0, 4.0]);
+}
+
+#[test]
+fn a_restored_batch_goes_out_again_before_newer_events() {
+    let events = recorder(10, 100);
+    events.track("a", &user("u1"), 1.0, 1);
+    events.evaluated(&evaluated("f", Some("on")), &user("u1"), 1);
+    let first = events.take_batch(100, 5).unwrap();
+    events.track("b", &user("u1"), 2.0, 6);
+    events.restore(first.clone());
+    let again = events.take_batch(100, 9).unwrap();
+    assert_eq!(again.start_ms, 0);
+    assert_eq!(again.summaries, first.summaries);
+    assert_eq!(&again.events[..first.events.len()], &first.events[..]);
+    assert_eq!(again.events.len(), first.events.len() + 1);
+}
+
+#[test]
+fn the_exposure_cache_is_bounded() {
+    let events = recorder(1_000, 4);
+    for round in 0..2 {
+        for i in 0..6 {
+            events.evaluated(&evaluated("f", Some("on")), &user(&format!("u{i}")), round);
+        }
+    }
+    let seen = events.window.lock().unwrap().seen.len();
+    assert!(seen <= 4, "{seen}");
+}
+
+#[test]
+fn relayed_batches_merge_summaries_and_queue_behind() {
+    let relay = recorder(3, 100);
+    relay.track("mine", &user("u0"), 0.0, 1);
+    let downstream = recorder(100, 100);
+    for _ in 0..3 {
+        downstream.evaluated(&evaluated("f", Some("on")), &user("u1"), 2);
+        downstream.track("theirs", &user("u1"), 1.0, 2);
+    }
+    let posted = downstream.take_batch(100, 3).unwrap();
+    // The same batch twice: summaries add up in one slot, the queue stays bounded.
+    relay.absorb(posted.clone());
+    relay.absorb(posted);
+    let sent = relay.take_batch(100, 4).unwrap();
+    assert_eq!(sent.summaries.len(), 1);
+    assert_eq!(sent.summaries[0].count, 6);
+    // 1 own + 2 × (1 exposure + 3 metrics) = 9 events into 3 places: the 6 oldest dropped.
+    assert_eq!(sent.events.len(), 3);
+    assert_eq!(sent.dropped, 6);
+    assert!(
+        sent.events
+            .iter()
+            .all(|e| matches!(e, Event::Metric { name, .. } if name == "theirs"))
+    );
+}
+
+#[test]
+fn bulk_recording_matches_one_at_a_time() {
+    let one = recorder(100, 100);
+    let bulk = recorder(100, 100);
+    let flags = [
+        evaluated("a", Some("on")),
+        evaluated("b", Some("off")),
+        evaluated("a", Some("on")),
+        evaluated("c", None),
+    ];
+    for context in [user("u1"), user("u2"), user("u1")] {
+        for flag in &flags {
+            one.evaluated(flag, &context, 7);
+        }
+        bulk.evaluated_all(&flags, &context, 7);
+    }
+    let sorted = |recorder: &Recorder| {
+        let mut batch = recorder.take_batch(100, 8).unwrap();
+        batch
+            .summaries
+            .sort_by(|x, y| (&x.flag, &x.variation).cmp(&(&y.flag, &y.variation)));
+        batch
+    };
+    let (one, bulk) = (sorted(&one), sorted(&bulk));
+    assert_eq!(one.summaries, bulk.summaries);
+    assert_eq!(one.events, bulk.events);
+    assert_eq!(
+        bulk.events.len(),
+        4,
+        "2 contexts × 2 flags with a variation"
+    );
+}
