@@ -57,10 +57,7 @@ impl Release {
         }
         for (i, guardrail) in input.guardrails.iter().enumerate() {
             if guardrail.metric.is_empty() {
-                return Err(Invalid::new(
-                    format!("guardrails[{i}].metric"),
-                    "required",
-                ));
+                return Err(Invalid::new(format!("guardrails[{i}].metric"), "required"));
             }
             let margin_ok = guardrail.margin.is_finite()
                 && (guardrail.margin >= 0.0)
@@ -267,10 +264,7 @@ fn final_stage(final_bake_s: u64, min_treated: u64) -> StageInput {
 }
 
 /// The stages of a template (`guardrail-statistics.md`, "Default ramp").
-pub fn template_stages(
-    template: &Template,
-    has_audience: bool,
-) -> Result<Vec<Stage>, Invalid> {
+pub fn template_stages(template: &Template, has_audience: bool) -> Result<Vec<Stage>, Invalid> {
     let step = |name: &str, percent: f64, min_bake_s: u64, min_treated: u64| StageInput {
         name: Some(name.to_owned()),
         percent,
