@@ -1,5 +1,6 @@
-//! Versioned schema migrations, one list per backend, applied in order on start. A migration is
-//! never edited once released; a change to the schema is a new migration appended to both lists.
+//! Versioned schema migrations, one list per backend (one shared list while they agree), applied
+//! in order on start. A migration is never edited once released; a change to the schema is a new
+//! migration appended to every backend's list.
 
 use sqlx::{AnyPool, Row};
 
@@ -126,25 +127,10 @@ CREATE TABLE release_metrics (
 );
 ";
 
-const SQLITE: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "initial",
-        sql: INITIAL,
-    },
-    Migration {
-        version: 2,
-        name: "events",
-        sql: EVENTS,
-    },
-    Migration {
-        version: 3,
-        name: "releases",
-        sql: RELEASES,
-    },
-];
-
-const POSTGRES: &[Migration] = &[
+/// Every migration so far is the same SQL on both backends, so they share one list. The first
+/// migration that must differ per backend splits it into one list per backend, each starting
+/// with these.
+const SHARED: &[Migration] = &[
     Migration {
         version: 1,
         name: "initial",
@@ -164,8 +150,7 @@ const POSTGRES: &[Migration] = &[
 
 pub fn for_backend(backend: Backend) -> &'static [Migration] {
     match backend {
-        Backend::Sqlite => SQLITE,
-        Backend::Postgres => POSTGRES,
+        Backend::Sqlite | Backend::Postgres => SHARED,
     }
 }
 

@@ -3,6 +3,7 @@
 //! - [`shared_dir`] finds third-party test data in `../shared` beside the repository.
 //! - [`postgres::TempCluster`] starts a throwaway PostgreSQL cluster with `initdb`/`pg_ctl`.
 //! - [`server::TestServer`] (feature `server`) starts a server in process or from the binary.
+//! - [`cases!`] lists the async scenarios a suite runs once per backend.
 //!
 //! Both skip loudly when what they need is absent, except under `CI=true`, where absence fails.
 //! Test support fails by panicking, like the tests that use it.
@@ -36,6 +37,16 @@ pub fn shared_dir(relative: &str) -> Option<PathBuf> {
         dir.display()
     ));
     None
+}
+
+/// A table of named async cases, for a suite that runs every case against each backend it
+/// starts: `cases![a, b]` is `&[("a", |x| Box::pin(a(x))), ("b", |x| Box::pin(b(x)))]`, typed
+/// by the constant it initialises (such as `&[(&str, fn(Store) -> Pin<Box<dyn Future…>>)]`).
+#[macro_export]
+macro_rules! cases {
+    ($($case:ident),* $(,)?) => {
+        &[$((stringify!($case), |input| Box::pin($case(input)))),*]
+    };
 }
 
 #[cfg(feature = "server")]
