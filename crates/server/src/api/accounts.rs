@@ -5,34 +5,26 @@ use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use switchyard_store::{Document, Expected, Write};
+use switchyard_store::Expected;
 
-use super::ctx::{Body, Change, Ctx, Deleted, check_key};
-use super::projects::{CommentQuery, already_exists};
-use crate::access::Action;
-use crate::access::builtin_role;
+use super::ctx::{Body, Change, CommentQuery, Ctx, Deleted, check_key};
 use crate::access::resources as res;
-use crate::access::{AccountRecord, TokenRecord, hash_password};
+use crate::access::{AccountRecord, Action, RoleRecord, TokenRecord, builtin_role, hash_password};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult, Code};
-use crate::records;
+use crate::records::{self, GLOBAL, Record, Versioned};
 
 const MIN_PASSWORD_CHARS: usize = 12;
 
-#[derive(Debug, Deserialize, JsonSchema, Serialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema, Serialize)]
+#[serde(default)]
 pub struct AccountInput {
-    #[serde(default)]
     pub name: String,
     /// At least 12 characters; stored only as an Argon2id hash. Absent on update keeps it.
-    #[serde(default)]
     pub password: Option<String>,
-    #[serde(default)]
     pub roles: Vec<String>,
-    #[serde(default)]
     pub disabled: bool,
-    #[serde(default)]
     pub version: Option<i64>,
-    #[serde(default)]
     pub comment: Option<String>,
 }
 
@@ -62,7 +54,14 @@ fn account_audit(record: &AccountRecord) -> serde_json::Value {
 
 async fn check_roles(ctx: &Ctx, roles: &[String]) -> ApiResult<()> {
     for (i, role) in roles.iter().enumerate() {
-        if builtin_role(role).is_none() && ctx.state.store.get("role", "", role).await?.is_none() {
+        if builtin_role(role).is_none()
+            && ctx
+                .state
+                .store
+                .get(RoleRecord::KIND, GLOBAL, role)
+                .await?
+                .is_none()
+        {
             return Err(ApiError::invalid(
                 format!("roles[{i}]"),
                 format!("no role named {role:?}"),
@@ -83,13 +82,10 @@ fn check_password(password: &str) -> ApiResult<String> {
 }
 
 pub(super) async fn list_accounts(ctx: Ctx) -> ApiResult<Json<Vec<AccountView>>> {
-    let mut views = Vec::new();
-    for doc in ctx.state.store.list("account", "").await? {
-        if ctx.allows(Action::AccountRead, &res::account(&doc.key)) {
-            views.push(account_view(&records::parse(&doc)?, doc.version));
-        }
-    }
-    Ok(Json(views))
+    let readable = ctx
+        .list_allowed(GLOBAL, Action::AccountRead, res::account)
+        .await?;
+    Ok(Json(readable.iter().map(stored_view).collect()))
 }
 
 pub(super) async fn get_account(
@@ -100,16 +96,16 @@ pub(super) async fn get_account(
         ctx.authorize(Action::AccountRead, &res::account(&name))
             .await?;
     }
-    let doc = load_account(&ctx, &name).await?;
-    Ok(Json(account_view(&records::parse(&doc)?, doc.version)))
+    Ok(Json(stored_view(&load_account(&ctx, &name).await?)))
 }
 
-async fn load_account(ctx: &Ctx, name: &str) -> ApiResult<Document> {
-    ctx.state
-        .store
-        .get("account", "", name)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("account {name:?}")))
+fn stored_view(stored: &Versioned<AccountRecord>) -> AccountView {
+    account_view(&stored.record, stored.version)
+}
+
+async fn load_account(ctx: &Ctx, name: &str) -> ApiResult<Versioned<AccountRecord>> {
+    ctx.load_or_404(GLOBAL, name, || format!("account {name:?}"))
+        .await
 }
 
 pub(super) async fn create_account(
@@ -127,21 +123,11 @@ pub(super) async fn create_account(
         disabled: input.disabled,
         created_at_ms: now_ms(),
     };
-    let write = Write::Put {
-        kind: "account".into(),
-        scope: String::new(),
-        key: record.name.clone(),
-        body: records::encode(&record),
-        expected: Expected::Absent,
-    };
-    let change = Change {
-        action: Action::AccountCreate.as_str(),
-        resource: &resource,
-        before: None,
-        after: Some(account_audit(&record)),
-        comment: input.comment.as_deref(),
-    };
-    ctx.commit(&[write], change).await.map_err(already_exists)?;
+    let change = Change::new(Action::AccountCreate, &resource)
+        .after(account_audit(&record))
+        .comment(input.comment.as_deref());
+    ctx.create_record((GLOBAL, &record.name), &record, change)
+        .await?;
     Ok((StatusCode::CREATED, Json(account_view(&record, 1))))
 }
 
@@ -153,9 +139,9 @@ pub(super) async fn update_account(
     let resource = res::account(&name);
     ctx.authorize(Action::AccountUpdate, &resource).await?;
     let precondition = ctx.expected_version(input.version)?;
-    let doc = load_account(&ctx, &name).await?;
-    let expected = precondition.check(doc.version)?;
-    let before: AccountRecord = records::parse(&doc)?;
+    let stored = load_account(&ctx, &name).await?;
+    let expected = precondition.check(stored.version)?;
+    let before = stored.record;
     check_roles(&ctx, &input.roles).await?;
     let record = AccountRecord {
         password_hash: match input.password.as_deref() {
@@ -166,22 +152,14 @@ pub(super) async fn update_account(
         disabled: input.disabled,
         ..before.clone()
     };
-    let write = Write::Put {
-        kind: "account".into(),
-        scope: String::new(),
-        key: name,
-        body: records::encode(&record),
-        expected,
-    };
-    let change = Change {
-        action: Action::AccountUpdate.as_str(),
-        resource: &resource,
-        before: Some(account_audit(&before)),
-        after: Some(account_audit(&record)),
-        comment: input.comment.as_deref(),
-    };
-    let committed = ctx.commit(&[write], change).await?;
-    Ok(Json(account_view(&record, committed.versions[0])))
+    let change = Change::new(Action::AccountUpdate, &resource)
+        .before(account_audit(&before))
+        .after(account_audit(&record))
+        .comment(input.comment.as_deref());
+    let version = ctx
+        .write_record((GLOBAL, &name), &record, expected, change)
+        .await?;
+    Ok(Json(account_view(&record, version)))
 }
 
 pub(super) async fn delete_account(
@@ -197,30 +175,24 @@ pub(super) async fn delete_account(
             "you cannot delete your own account",
         ));
     }
-    let doc = load_account(&ctx, &name).await?;
-    let mut writes = vec![Write::Delete {
-        kind: "account".into(),
-        scope: String::new(),
-        key: name.clone(),
-        expected: Expected::Version(doc.version),
-    }];
-    for token in ctx.state.store.list("token", "").await? {
-        if records::parse::<TokenRecord>(&token)?.account == name {
-            writes.push(Write::Delete {
-                kind: "token".into(),
-                scope: String::new(),
-                key: token.key,
-                expected: Expected::Version(token.version),
-            });
+    let stored = load_account(&ctx, &name).await?;
+    let mut writes = vec![records::delete::<AccountRecord>(
+        GLOBAL,
+        &name,
+        Expected::Version(stored.version),
+    )];
+    // The account's tokens go with it.
+    for token in records::list::<TokenRecord>(&ctx.state.store, GLOBAL).await? {
+        if token.record.account == name {
+            writes.push(records::delete::<TokenRecord>(
+                GLOBAL,
+                &token.key,
+                Expected::Version(token.version),
+            ));
         }
     }
-    let change = Change {
-        action: Action::AccountDelete.as_str(),
-        resource: &resource,
-        before: Some(account_audit(&records::parse(&doc)?)),
-        after: None,
-        comment: query.comment.as_deref(),
-    };
-    ctx.commit(&writes, change).await?;
-    Ok(Json(Deleted { deleted: resource }))
+    let change = Change::new(Action::AccountDelete, &resource)
+        .before(account_audit(&stored.record))
+        .comment(query.comment.as_deref());
+    ctx.commit_deletion(&writes, change).await
 }

@@ -4,26 +4,34 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use switchyard_store::{AuditRecord, Committed, Document, Write};
+use switchyard_store::{AuditRecord, Committed, Expected, Write};
 
 use crate::AppState;
 use crate::access::{Action, Caller};
 use crate::clock::now_ms;
-use crate::error::{ApiError, ApiResult, Code, current_request_id};
+use crate::error::{ApiError, ApiResult, Code, Invalid, current_request_id};
 use crate::net::MAX_BODY_BYTES;
-use crate::records::expect_version;
+use crate::records::{self, Record, Versioned, expect_version};
 use crate::releases::Services;
 
 /// A deleted resource's address.
 #[derive(Debug, serde::Serialize, schemars::JsonSchema, serde::Deserialize)]
 pub struct Deleted {
     pub deleted: String,
+}
+
+/// The optional `?comment=` of a `DELETE`, for its audit record.
+#[derive(Debug, Deserialize)]
+pub(super) struct CommentQuery {
+    pub comment: Option<String>,
 }
 
 /// An authenticated request: the state, the caller, the request's headers.
@@ -63,15 +71,9 @@ impl Ctx {
         if self.caller.allows(action, resource) {
             return Ok(());
         }
-        let action = action.as_str();
-        let attempt = Change {
-            action,
-            resource,
-            before: None,
-            after: None,
-            comment: None,
-        };
+        let attempt = Change::new(action, resource);
         let record = self.audit_record(attempt, "denied");
+        let action = action.as_str();
         if let Err(error) = self.state.store.commit(&[], &record).await {
             tracing::error!(%error, action, resource, "could not audit a denied attempt");
         }
@@ -97,30 +99,78 @@ impl Ctx {
         Ok(self.state.store.commit(writes, &record).await?)
     }
 
-    /// Deletes one document (at the version it was read at) with its audit record.
-    pub(crate) async fn delete_document(
+    /// Reads one record; an absent one is a 404 saying "`what` not found".
+    pub(crate) async fn load_or_404<R: Record>(
         &self,
-        doc: &Document,
-        action: &str,
-        resource: String,
-        before: Value,
-        comment: Option<&str>,
-    ) -> ApiResult<axum::Json<Deleted>> {
-        let write = Write::Delete {
-            kind: doc.kind.clone(),
-            scope: doc.scope.clone(),
-            key: doc.key.clone(),
-            expected: switchyard_store::Expected::Version(doc.version),
-        };
-        let change = Change {
-            action,
-            resource: &resource,
-            before: Some(before),
-            after: None,
-            comment,
-        };
-        self.commit(&[write], change).await?;
-        Ok(axum::Json(Deleted { deleted: resource }))
+        scope: &str,
+        key: &str,
+        what: impl FnOnce() -> String,
+    ) -> ApiResult<Versioned<R>> {
+        records::get(&self.state.store, scope, key)
+            .await?
+            .ok_or_else(|| ApiError::not_found(what()))
+    }
+
+    /// The records of kind `R` in `scope` the caller may `action`, by the resource each key
+    /// names. Records the caller may not see are never parsed.
+    pub(crate) async fn list_allowed<R: Record>(
+        &self,
+        scope: &str,
+        action: Action,
+        resource: impl Fn(&str) -> String,
+    ) -> ApiResult<Vec<Versioned<R>>> {
+        records::list_keys(&self.state.store, scope, |key| {
+            self.allows(action, &resource(key))
+        })
+        .await
+    }
+
+    /// Writes `record` (expecting `expected`) with its audit record; returns its new version.
+    pub(crate) async fn write_record<R: Record>(
+        &self,
+        (scope, key): (&str, &str),
+        record: &R,
+        expected: Expected,
+        change: Change<'_>,
+    ) -> ApiResult<i64> {
+        let write = records::put(scope, key, record, expected);
+        Ok(self.commit(&[write], change).await?.versions[0])
+    }
+
+    /// Writes a new record under a key the caller chose: a taken key is a 409 on `key`.
+    pub(crate) async fn create_record<R: Record>(
+        &self,
+        (scope, key): (&str, &str),
+        record: &R,
+        change: Change<'_>,
+    ) -> ApiResult<()> {
+        self.write_record((scope, key), record, Expected::Absent, change)
+            .await
+            .map_err(already_exists)?;
+        Ok(())
+    }
+
+    /// Deletes one record at the version it was read at, with its audit record.
+    pub(crate) async fn delete_record<R: Record>(
+        &self,
+        scope: &str,
+        stored: &Versioned<R>,
+        change: Change<'_>,
+    ) -> ApiResult<Json<Deleted>> {
+        let write = records::delete::<R>(scope, &stored.key, Expected::Version(stored.version));
+        self.commit_deletion(&[write], change).await
+    }
+
+    /// Applies `writes` that delete the change's resource (and what belongs to it), and answers
+    /// with its address.
+    pub(crate) async fn commit_deletion(
+        &self,
+        writes: &[Write],
+        change: Change<'_>,
+    ) -> ApiResult<Json<Deleted>> {
+        let deleted = change.resource.to_owned();
+        self.commit(writes, change).await?;
+        Ok(Json(Deleted { deleted }))
     }
 
     fn audit_record(&self, change: Change<'_>, outcome: &str) -> AuditRecord {
@@ -205,6 +255,57 @@ pub(crate) struct Change<'a> {
     pub before: Option<Value>,
     pub after: Option<Value>,
     pub comment: Option<&'a str>,
+}
+
+impl<'a> Change<'a> {
+    /// `action` on `resource`, with nothing before or after it and no comment yet.
+    pub(crate) fn new(action: impl Into<&'static str>, resource: &'a str) -> Change<'a> {
+        Change {
+            action: action.into(),
+            resource,
+            before: None,
+            after: None,
+            comment: None,
+        }
+    }
+
+    /// What the resource was (`None`: it did not exist).
+    pub(crate) fn before(self, before: impl Into<Option<Value>>) -> Change<'a> {
+        Change {
+            before: before.into(),
+            ..self
+        }
+    }
+
+    /// What the resource became.
+    pub(crate) fn after(self, after: Value) -> Change<'a> {
+        Change {
+            after: Some(after),
+            ..self
+        }
+    }
+
+    /// The caller's reason for the change.
+    pub(crate) fn comment(self, comment: Option<&'a str>) -> Change<'a> {
+        Change { comment, ..self }
+    }
+}
+
+/// A `Conflict` on creation means the key is taken.
+pub(super) fn already_exists(mut error: ApiError) -> ApiError {
+    if error.code == Code::Conflict {
+        error.message = "a resource with this key already exists".into();
+        error.field = Some("key".into());
+    }
+    error
+}
+
+/// A deletion that would break what still uses the resource: `why`, then the problem the
+/// removal would cause, as a `Conflict` on that problem's field.
+pub(super) fn still_used(why: String) -> impl FnOnce(Invalid) -> ApiError {
+    move |problem| {
+        ApiError::new(Code::Conflict, format!("{why}: {}", problem.message)).field(problem.field)
+    }
 }
 
 /// A JSON body whose rejections use the API's error shape: a body too large is 413, broken JSON

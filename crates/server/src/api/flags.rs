@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use switchyard_engine::model::{FlagKind, Targeting, Variation};
 use switchyard_store::Expected;
 
-use super::ctx::{Body, Change, Ctx, Deleted, check_key, optional_body};
-use super::projects::{CommentQuery, already_exists, load_environment, load_project};
+use super::ctx::{Body, Change, CommentQuery, Ctx, Deleted, check_key, optional_body, still_used};
+use super::projects::{load_environment, load_project};
 use crate::access::resources as res;
 use crate::access::{Action, random_hex};
 use crate::error::{ApiError, ApiResult, Code};
@@ -139,10 +139,15 @@ async fn load_targeting(
 }
 
 async fn load_spec(ctx: &Ctx, project: &str, flag: &str) -> ApiResult<(FlagSpec, i64)> {
-    let stored = records::get::<FlagSpec>(&ctx.state.store, project, flag)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("flag {flag:?} in project {project:?}")))?;
+    let stored = ctx
+        .load_or_404::<FlagSpec>(project, flag, || what(project, flag))
+        .await?;
     Ok((stored.record, stored.version))
+}
+
+/// How a 404 names a flag.
+fn what(project: &str, flag: &str) -> String {
+    format!("flag {flag:?} in project {project:?}")
 }
 
 pub(super) async fn list_flags(
@@ -201,15 +206,11 @@ pub(super) async fn create_flag(
         data.flags.insert(spec.key.clone(), new_flag);
         no_new_problems(&before, &data.dataset())?;
     }
-    let write = records::put(&project, &spec.key, &spec, Expected::Absent);
-    let change = Change {
-        action: Action::FlagCreate.as_str(),
-        resource: &resource,
-        before: None,
-        after: Some(records::encode(&spec)),
-        comment: input.comment.as_deref(),
-    };
-    ctx.commit(&[write], change).await.map_err(already_exists)?;
+    let change = Change::new(Action::FlagCreate, &resource)
+        .after(records::encode(&spec))
+        .comment(input.comment.as_deref());
+    ctx.create_record((&project, &spec.key), &spec, change)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(flag_view(&ctx, &project, &environments, spec, 1).await?),
@@ -255,17 +256,15 @@ pub(super) async fn update_flag(
         }
         no_new_problems(&old, &data.dataset())?;
     }
-    let write = records::put(&project, &flag, &spec, expected);
-    let change = Change {
-        action: Action::FlagUpdate.as_str(),
-        resource: &resource,
-        before: Some(records::encode(&before)),
-        after: Some(records::encode(&spec)),
-        comment: input.comment.as_deref(),
-    };
-    let committed = ctx.commit(&[write], change).await?;
+    let change = Change::new(Action::FlagUpdate, &resource)
+        .before(records::encode(&before))
+        .after(records::encode(&spec))
+        .comment(input.comment.as_deref());
+    let version = ctx
+        .write_record((&project, &flag), &spec, expected, change)
+        .await?;
     Ok(Json(
-        flag_view(&ctx, &project, &environments, spec, committed.versions[0]).await?,
+        flag_view(&ctx, &project, &environments, spec, version).await?,
     ))
 }
 
@@ -294,20 +293,14 @@ pub(super) async fn delete_flag(
                 Expected::Version(removed.targeting_version),
             ));
         }
-        no_new_problems(&old, &data.dataset()).map_err(|e| {
-            let message = format!("other flags in {env} depend on this one: {}", e.message);
-            ApiError::new(Code::Conflict, message).field(e.field)
-        })?;
+        no_new_problems(&old, &data.dataset()).map_err(still_used(format!(
+            "other flags in {env} depend on this one"
+        )))?;
     }
-    let change = Change {
-        action: Action::FlagDelete.as_str(),
-        resource: &resource,
-        before: Some(records::encode(&spec)),
-        after: None,
-        comment: query.comment.as_deref(),
-    };
-    ctx.commit(&writes, change).await?;
-    Ok(Json(Deleted { deleted: resource }))
+    let change = Change::new(Action::FlagDelete, &resource)
+        .before(records::encode(&spec))
+        .comment(query.comment.as_deref());
+    ctx.commit_deletion(&writes, change).await
 }
 
 pub(super) async fn get_targeting(
@@ -370,7 +363,7 @@ async fn load_env_flag<'a>(
         .flags
         .get(flag)
         .cloned()
-        .ok_or_else(|| ApiError::not_found(format!("flag {flag:?} in project {project:?}")))?;
+        .ok_or_else(|| ApiError::not_found(what(project, flag)))?;
     Ok(TargetingEdit {
         project,
         env,
@@ -399,28 +392,16 @@ async fn write_targeting(
     }
     no_new_problems(&before, &data.dataset())?;
     let resource = res::env_flag(project, env, &flag.spec.key);
-    let write = records::put(
-        &env_scope(project, env),
-        &flag.spec.key,
-        &targeting,
-        expected,
-    );
-    let change = Change {
-        action: action.as_str(),
-        resource: &resource,
-        before: Some(records::encode(&flag.targeting)),
-        after: Some(records::encode(&targeting)),
-        comment,
-    };
-    let committed = ctx.commit(&[write], change).await?;
-    Ok(targeting_view(
-        env,
-        flag.spec,
-        EnvTargeting {
-            targeting,
-            version: committed.versions[0],
-        },
-    ))
+    let change = Change::new(action, &resource)
+        .before(records::encode(&flag.targeting))
+        .after(records::encode(&targeting))
+        .comment(comment);
+    let scope = env_scope(project, env);
+    let version = ctx
+        .write_record((&scope, &flag.spec.key), &targeting, expected, change)
+        .await?;
+    let targeting = EnvTargeting { targeting, version };
+    Ok(targeting_view(env, flag.spec, targeting))
 }
 
 pub(super) async fn toggle_flag(

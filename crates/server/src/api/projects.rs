@@ -5,30 +5,26 @@ use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use switchyard_store::{Document, Expected, Write};
+use switchyard_engine::model::{Segment, Targeting};
+use switchyard_store::{Expected, Write};
 
-use super::ctx::{Body, Change, Ctx, Deleted, check_key};
-use crate::access::Action;
+use super::ctx::{Body, Change, CommentQuery, Ctx, Deleted, check_key};
 use crate::access::resources as res;
+use crate::access::{Action, SdkKeyRecord};
 use crate::error::{ApiError, ApiResult, Code};
-use crate::records;
-use crate::records::EnvironmentRecord;
-use crate::records::ProjectRecord;
-use crate::records::env_scope;
+use crate::records::{
+    self, EnvironmentRecord, FlagSpec, GLOBAL, ProjectRecord, Record, Versioned, env_scope,
+};
 
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
 pub struct ProjectInput {
     /// Required on create; ignored on update (the path names the project).
-    #[serde(default)]
     pub key: String,
-    #[serde(default)]
     pub name: String,
-    #[serde(default)]
     pub description: String,
     /// The version being replaced (or send `If-Match`); updates only.
-    #[serde(default)]
     pub version: Option<i64>,
-    #[serde(default)]
     pub comment: Option<String>,
 }
 
@@ -39,28 +35,30 @@ pub struct Project {
     pub version: i64,
 }
 
-impl Project {
-    fn from_doc(doc: &Document) -> ApiResult<Project> {
-        Ok(Project {
-            body: records::parse(doc)?,
-            version: doc.version,
-        })
+impl From<Versioned<ProjectRecord>> for Project {
+    fn from(stored: Versioned<ProjectRecord>) -> Project {
+        Project {
+            body: stored.record,
+            version: stored.version,
+        }
     }
 }
 
-#[derive(Debug, Deserialize)]
-pub(super) struct CommentQuery {
-    pub comment: Option<String>,
+/// The name a resource is given: the one asked for, or else `fallback` (its key on creation,
+/// its current name on update).
+fn name_or(name: String, fallback: &str) -> String {
+    if name.is_empty() {
+        fallback.to_owned()
+    } else {
+        name
+    }
 }
 
 pub(super) async fn list_projects(ctx: Ctx) -> ApiResult<Json<Vec<Project>>> {
-    let docs = ctx.state.store.list("project", "").await?;
-    let readable = docs
-        .iter()
-        .filter(|d| ctx.allows(Action::ProjectRead, &res::project(&d.key)));
-    Ok(Json(
-        readable.map(Project::from_doc).collect::<ApiResult<_>>()?,
-    ))
+    let readable = ctx
+        .list_allowed(GLOBAL, Action::ProjectRead, res::project)
+        .await?;
+    Ok(Json(readable.into_iter().map(Project::from).collect()))
 }
 
 pub(super) async fn create_project(
@@ -71,38 +69,22 @@ pub(super) async fn create_project(
     let resource = res::project(&input.key);
     ctx.authorize(Action::ProjectCreate, &resource).await?;
     let body = ProjectRecord {
-        name: if input.name.is_empty() {
-            input.key.clone()
-        } else {
-            input.name
-        },
+        name: name_or(input.name, &input.key),
         key: input.key,
         description: input.description,
     };
-    let write = Write::Put {
-        kind: "project".into(),
-        scope: String::new(),
-        key: body.key.clone(),
-        body: records::encode(&body),
-        expected: Expected::Absent,
-    };
-    let change = Change {
-        action: Action::ProjectCreate.as_str(),
-        resource: &resource,
-        before: None,
-        after: Some(records::encode(&body)),
-        comment: input.comment.as_deref(),
-    };
-    ctx.commit(&[write], change).await.map_err(already_exists)?;
+    let change = Change::new(Action::ProjectCreate, &resource)
+        .after(records::encode(&body))
+        .comment(input.comment.as_deref());
+    ctx.create_record((GLOBAL, &body.key), &body, change)
+        .await?;
     Ok((StatusCode::CREATED, Json(Project { body, version: 1 })))
 }
 
 pub(super) async fn get_project(ctx: Ctx, Path(project): Path<String>) -> ApiResult<Json<Project>> {
     ctx.authorize(Action::ProjectRead, &res::project(&project))
         .await?;
-    Ok(Json(Project::from_doc(
-        &load_project(&ctx, &project).await?,
-    )?))
+    Ok(Json(load_project(&ctx, &project).await?.into()))
 }
 
 pub(super) async fn update_project(
@@ -113,37 +95,22 @@ pub(super) async fn update_project(
     let resource = res::project(&project);
     ctx.authorize(Action::ProjectUpdate, &resource).await?;
     let precondition = ctx.expected_version(input.version)?;
-    let doc = load_project(&ctx, &project).await?;
-    let expected = precondition.check(doc.version)?;
-    let before: ProjectRecord = records::parse(&doc)?;
+    let stored = load_project(&ctx, &project).await?;
+    let expected = precondition.check(stored.version)?;
+    let before = stored.record;
     let body = ProjectRecord {
         key: project.clone(),
-        name: if input.name.is_empty() {
-            before.name.clone()
-        } else {
-            input.name
-        },
+        name: name_or(input.name, &before.name),
         description: input.description,
     };
-    let write = Write::Put {
-        kind: "project".into(),
-        scope: String::new(),
-        key: project,
-        body: records::encode(&body),
-        expected,
-    };
-    let change = Change {
-        action: Action::ProjectUpdate.as_str(),
-        resource: &resource,
-        before: Some(records::encode(&before)),
-        after: Some(records::encode(&body)),
-        comment: input.comment.as_deref(),
-    };
-    let committed = ctx.commit(&[write], change).await?;
-    Ok(Json(Project {
-        body,
-        version: committed.versions[0],
-    }))
+    let change = Change::new(Action::ProjectUpdate, &resource)
+        .before(records::encode(&before))
+        .after(records::encode(&body))
+        .comment(input.comment.as_deref());
+    let version = ctx
+        .write_record((GLOBAL, &project), &body, expected, change)
+        .await?;
+    Ok(Json(Project { body, version }))
 }
 
 pub(super) async fn delete_project(
@@ -153,57 +120,39 @@ pub(super) async fn delete_project(
 ) -> ApiResult<Json<Deleted>> {
     let resource = res::project(&project);
     ctx.authorize(Action::ProjectDelete, &resource).await?;
-    let doc = load_project(&ctx, &project).await?;
+    let stored = load_project(&ctx, &project).await?;
     let store = &ctx.state.store;
-    if !store.list("environment", &project).await?.is_empty()
-        || !store.list("flag", &project).await?.is_empty()
+    if !store
+        .list(EnvironmentRecord::KIND, &project)
+        .await?
+        .is_empty()
+        || !store.list(FlagSpec::KIND, &project).await?.is_empty()
     {
         return Err(ApiError::new(
             Code::Conflict,
             "the project still has environments or flags; delete them first",
         ));
     }
-    ctx.delete_document(
-        &doc,
-        Action::ProjectDelete.as_str(),
-        resource,
-        doc.body.clone(),
-        query.comment.as_deref(),
-    )
-    .await
+    let change = Change::new(Action::ProjectDelete, &resource)
+        .before(records::encode(&stored.record))
+        .comment(query.comment.as_deref());
+    ctx.delete_record(GLOBAL, &stored, change).await
 }
 
-pub(super) async fn load_project(ctx: &Ctx, project: &str) -> ApiResult<Document> {
-    ctx.state
-        .store
-        .get("project", "", project)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("project {project:?}")))
+pub(super) async fn load_project(ctx: &Ctx, project: &str) -> ApiResult<Versioned<ProjectRecord>> {
+    ctx.load_or_404(GLOBAL, project, || format!("project {project:?}"))
+        .await
 }
 
-/// A `Conflict` on creation means the key is taken.
-pub(super) fn already_exists(mut error: ApiError) -> ApiError {
-    if error.code == Code::Conflict {
-        error.message = "a resource with this key already exists".into();
-        error.field = Some("key".into());
-    }
-    error
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
 pub struct EnvironmentInput {
-    #[serde(default)]
     pub key: String,
-    #[serde(default)]
     pub name: String,
-    #[serde(default)]
     pub description: String,
     /// Marks an environment whose changes matter most (the console asks twice).
-    #[serde(default)]
     pub critical: bool,
-    #[serde(default)]
     pub version: Option<i64>,
-    #[serde(default)]
     pub comment: Option<String>,
 }
 
@@ -216,12 +165,12 @@ pub struct Environment {
 }
 
 impl Environment {
-    fn from_doc(doc: &Document) -> ApiResult<Environment> {
-        Ok(Environment {
-            project: doc.scope.clone(),
-            body: records::parse(doc)?,
-            version: doc.version,
-        })
+    fn new(project: &str, stored: Versioned<EnvironmentRecord>) -> Environment {
+        Environment {
+            project: project.to_owned(),
+            body: stored.record,
+            version: stored.version,
+        }
     }
 }
 
@@ -229,14 +178,14 @@ pub(super) async fn list_environments(
     ctx: Ctx,
     Path(project): Path<String>,
 ) -> ApiResult<Json<Vec<Environment>>> {
-    let docs = ctx.state.store.list("environment", &project).await?;
-    let readable = docs
-        .iter()
-        .filter(|d| ctx.allows(Action::EnvRead, &res::env(&project, &d.key)));
+    let readable = ctx
+        .list_allowed(&project, Action::EnvRead, |env| res::env(&project, env))
+        .await?;
     Ok(Json(
         readable
-            .map(Environment::from_doc)
-            .collect::<ApiResult<_>>()?,
+            .into_iter()
+            .map(|stored| Environment::new(&project, stored))
+            .collect(),
     ))
 }
 
@@ -250,30 +199,16 @@ pub(super) async fn create_environment(
     ctx.authorize(Action::EnvCreate, &resource).await?;
     load_project(&ctx, &project).await?;
     let body = EnvironmentRecord {
-        name: if input.name.is_empty() {
-            input.key.clone()
-        } else {
-            input.name
-        },
+        name: name_or(input.name, &input.key),
         key: input.key,
         description: input.description,
         critical: input.critical,
     };
-    let write = Write::Put {
-        kind: "environment".into(),
-        scope: project.clone(),
-        key: body.key.clone(),
-        body: records::encode(&body),
-        expected: Expected::Absent,
-    };
-    let change = Change {
-        action: Action::EnvCreate.as_str(),
-        resource: &resource,
-        before: None,
-        after: Some(records::encode(&body)),
-        comment: input.comment.as_deref(),
-    };
-    ctx.commit(&[write], change).await.map_err(already_exists)?;
+    let change = Change::new(Action::EnvCreate, &resource)
+        .after(records::encode(&body))
+        .comment(input.comment.as_deref());
+    ctx.create_record((&project, &body.key), &body, change)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(Environment {
@@ -290,9 +225,8 @@ pub(super) async fn get_environment(
 ) -> ApiResult<Json<Environment>> {
     ctx.authorize(Action::EnvRead, &res::env(&project, &env))
         .await?;
-    Ok(Json(Environment::from_doc(
-        &load_environment(&ctx, &project, &env).await?,
-    )?))
+    let stored = load_environment(&ctx, &project, &env).await?;
+    Ok(Json(Environment::new(&project, stored)))
 }
 
 pub(super) async fn update_environment(
@@ -303,38 +237,26 @@ pub(super) async fn update_environment(
     let resource = res::env(&project, &env);
     ctx.authorize(Action::EnvUpdate, &resource).await?;
     let precondition = ctx.expected_version(input.version)?;
-    let doc = load_environment(&ctx, &project, &env).await?;
-    let expected = precondition.check(doc.version)?;
-    let before: EnvironmentRecord = records::parse(&doc)?;
+    let stored = load_environment(&ctx, &project, &env).await?;
+    let expected = precondition.check(stored.version)?;
+    let before = stored.record;
     let body = EnvironmentRecord {
         key: env.clone(),
-        name: if input.name.is_empty() {
-            before.name.clone()
-        } else {
-            input.name
-        },
+        name: name_or(input.name, &before.name),
         description: input.description,
         critical: input.critical,
     };
-    let write = Write::Put {
-        kind: "environment".into(),
-        scope: project.clone(),
-        key: env,
-        body: records::encode(&body),
-        expected,
-    };
-    let change = Change {
-        action: Action::EnvUpdate.as_str(),
-        resource: &resource,
-        before: Some(records::encode(&before)),
-        after: Some(records::encode(&body)),
-        comment: input.comment.as_deref(),
-    };
-    let committed = ctx.commit(&[write], change).await?;
+    let change = Change::new(Action::EnvUpdate, &resource)
+        .before(records::encode(&before))
+        .after(records::encode(&body))
+        .comment(input.comment.as_deref());
+    let version = ctx
+        .write_record((&project, &env), &body, expected, change)
+        .await?;
     Ok(Json(Environment {
         project,
         body,
-        version: committed.versions[0],
+        version,
     }))
 }
 
@@ -345,15 +267,15 @@ pub(super) async fn delete_environment(
 ) -> ApiResult<Json<Deleted>> {
     let resource = res::env(&project, &env);
     ctx.authorize(Action::EnvDelete, &resource).await?;
-    let doc = load_environment(&ctx, &project, &env).await?;
+    let stored = load_environment(&ctx, &project, &env).await?;
     let scope = env_scope(&project, &env);
-    let mut writes = vec![Write::Delete {
-        kind: "environment".into(),
-        scope: project.clone(),
-        key: env.clone(),
-        expected: Expected::Version(doc.version),
-    }];
-    for kind in ["targeting", "segment", "sdk_key"] {
+    let mut writes = vec![records::delete::<EnvironmentRecord>(
+        &project,
+        &env,
+        Expected::Version(stored.version),
+    )];
+    // What only this environment has goes with it.
+    for kind in [Targeting::KIND, Segment::KIND, SdkKeyRecord::KIND] {
         for child in ctx.state.store.list(kind, &scope).await? {
             writes.push(Write::Delete {
                 kind: kind.into(),
@@ -363,21 +285,19 @@ pub(super) async fn delete_environment(
             });
         }
     }
-    let change = Change {
-        action: Action::EnvDelete.as_str(),
-        resource: &resource,
-        before: Some(doc.body.clone()),
-        after: None,
-        comment: query.comment.as_deref(),
-    };
-    ctx.commit(&writes, change).await?;
-    Ok(Json(Deleted { deleted: resource }))
+    let change = Change::new(Action::EnvDelete, &resource)
+        .before(records::encode(&stored.record))
+        .comment(query.comment.as_deref());
+    ctx.commit_deletion(&writes, change).await
 }
 
-pub(super) async fn load_environment(ctx: &Ctx, project: &str, env: &str) -> ApiResult<Document> {
-    ctx.state
-        .store
-        .get("environment", project, env)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("environment {env:?} of project {project:?}")))
+pub(super) async fn load_environment(
+    ctx: &Ctx,
+    project: &str,
+    env: &str,
+) -> ApiResult<Versioned<EnvironmentRecord>> {
+    ctx.load_or_404(project, env, || {
+        format!("environment {env:?} of project {project:?}")
+    })
+    .await
 }

@@ -17,9 +17,7 @@ use crate::access::random_hex;
 use crate::access::resources as res;
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult, Code, current_request_id};
-use crate::records;
-use crate::records::EnvData;
-use crate::records::{EnvFlag, GLOBAL, Record};
+use crate::records::{self, EnvData, EnvFlag, GLOBAL};
 pub(super) use crate::releases::Killed;
 use crate::releases::{self, Actor, Change, Commit};
 use crate::releases::{Assessment, State};
@@ -55,18 +53,22 @@ fn actor(ctx: &Ctx) -> Actor {
 }
 
 async fn load_release(ctx: &Ctx, project: &str, env: &str, id: &str) -> ApiResult<Release> {
-    let not_found = || ApiError::not_found(format!("release {id:?} in {project}/{env}"));
-    let doc = ctx
-        .state
-        .store
-        .get(Release::KIND, GLOBAL, id)
-        .await?
-        .ok_or_else(not_found)?;
-    let release: Release = records::parse(&doc)?;
+    let what = || format!("release {id:?} in {project}/{env}");
+    let release = ctx.load_or_404::<Release>(GLOBAL, id, what).await?.record;
     if release.project != project || release.environment != env {
-        return Err(not_found());
+        return Err(ApiError::not_found(what()));
     }
     Ok(release)
+}
+
+/// Every release of one environment, in id order.
+async fn environment_releases(ctx: &Ctx, project: &str, env: &str) -> ApiResult<Vec<Release>> {
+    let all = records::list::<Release>(&ctx.state.store, GLOBAL).await?;
+    Ok(all
+        .into_iter()
+        .map(|stored| stored.record)
+        .filter(|release| release.project == project && release.environment == env)
+        .collect())
 }
 
 async fn status(ctx: &Ctx, release: Release) -> ApiResult<ReleaseStatus> {
@@ -93,19 +95,13 @@ pub(super) async fn list_releases(
     Path((project, env)): Path<(String, String)>,
 ) -> ApiResult<Json<Vec<Release>>> {
     load_environment(&ctx, &project, &env).await?;
-    let mut releases = Vec::new();
-    for doc in ctx.state.store.list(Release::KIND, GLOBAL).await? {
-        let release: Release = records::parse(&doc)?;
-        if release.project == project
-            && release.environment == env
-            && ctx.allows(
-                Action::ReleaseRead,
-                &res::release(&project, &env, &release.id),
-            )
-        {
-            releases.push(release);
-        }
-    }
+    let mut releases = environment_releases(&ctx, &project, &env).await?;
+    releases.retain(|release| {
+        ctx.allows(
+            Action::ReleaseRead,
+            &res::release(&project, &env, &release.id),
+        )
+    });
     releases.sort_by_key(|r| std::cmp::Reverse(r.created_ms));
     Ok(Json(releases))
 }
@@ -139,13 +135,8 @@ pub(super) async fn start_release(
     } = data.flags.get(&input.flag).cloned().ok_or_else(|| {
         ApiError::not_found(format!("flag {:?} in project {project:?}", input.flag))
     })?;
-    for doc in store.list(Release::KIND, GLOBAL).await? {
-        let other: Release = records::parse(&doc)?;
-        if other.project == project
-            && other.environment == env
-            && other.flag == input.flag
-            && other.state.is_active()
-        {
+    for other in environment_releases(&ctx, &project, &env).await? {
+        if other.flag == input.flag && other.state.is_active() {
             return Err(ApiError::new(
                 Code::Conflict,
                 format!(

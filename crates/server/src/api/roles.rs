@@ -5,16 +5,12 @@ use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use switchyard_store::{Document, Expected, Write};
 
-use super::ctx::{Body, Change, Ctx, Deleted, check_key};
-use super::projects::{CommentQuery, already_exists};
-use crate::access::Action;
-use crate::access::RoleRecord;
+use super::ctx::{Body, Change, CommentQuery, Ctx, Deleted, check_key};
 use crate::access::resources as res;
-use crate::access::{BUILTIN_ROLES, Statement, builtin_role};
+use crate::access::{Action, BUILTIN_ROLES, RoleRecord, Statement, builtin_role};
 use crate::error::{ApiError, ApiResult};
-use crate::records;
+use crate::records::{self, GLOBAL, Versioned};
 
 #[derive(Debug, Deserialize, JsonSchema, Serialize)]
 pub struct RoleInput {
@@ -75,9 +71,12 @@ pub(super) async fn list_roles(ctx: Ctx) -> ApiResult<Json<Vec<RoleView>>> {
         .iter()
         .filter_map(|name| builtin_view(name))
         .collect();
-    for doc in ctx.state.store.list("role", "").await? {
-        views.push(role_view(records::parse(&doc)?, doc.version));
-    }
+    let custom = records::list(&ctx.state.store, GLOBAL).await?;
+    views.extend(
+        custom
+            .into_iter()
+            .map(|role| role_view(role.record, role.version)),
+    );
     views.retain(|role| ctx.allows(Action::RoleRead, &res::role(&role.name)));
     Ok(Json(views))
 }
@@ -87,16 +86,13 @@ pub(super) async fn get_role(ctx: Ctx, Path(name): Path<String>) -> ApiResult<Js
     if let Some(view) = builtin_view(&name) {
         return Ok(Json(view));
     }
-    let doc = load_role(&ctx, &name).await?;
-    Ok(Json(role_view(records::parse(&doc)?, doc.version)))
+    let stored = load_role(&ctx, &name).await?;
+    Ok(Json(role_view(stored.record, stored.version)))
 }
 
-async fn load_role(ctx: &Ctx, name: &str) -> ApiResult<Document> {
-    ctx.state
-        .store
-        .get("role", "", name)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("role {name:?}")))
+async fn load_role(ctx: &Ctx, name: &str) -> ApiResult<Versioned<RoleRecord>> {
+    ctx.load_or_404(GLOBAL, name, || format!("role {name:?}"))
+        .await
 }
 
 fn not_builtin(name: &str) -> ApiResult<()> {
@@ -123,21 +119,11 @@ pub(super) async fn create_role(
         description: input.description,
         statements: input.statements,
     };
-    let write = Write::Put {
-        kind: "role".into(),
-        scope: String::new(),
-        key: record.name.clone(),
-        body: records::encode(&record),
-        expected: Expected::Absent,
-    };
-    let change = Change {
-        action: Action::RoleCreate.as_str(),
-        resource: &resource,
-        before: None,
-        after: Some(records::encode(&record)),
-        comment: input.comment.as_deref(),
-    };
-    ctx.commit(&[write], change).await.map_err(already_exists)?;
+    let change = Change::new(Action::RoleCreate, &resource)
+        .after(records::encode(&record))
+        .comment(input.comment.as_deref());
+    ctx.create_record((GLOBAL, &record.name), &record, change)
+        .await?;
     Ok((StatusCode::CREATED, Json(role_view(record, 1))))
 }
 
@@ -150,30 +136,22 @@ pub(super) async fn update_role(
     let resource = res::role(&name);
     ctx.authorize(Action::RoleUpdate, &resource).await?;
     let precondition = ctx.expected_version(input.version)?;
-    let doc = load_role(&ctx, &name).await?;
-    let expected = precondition.check(doc.version)?;
+    let stored = load_role(&ctx, &name).await?;
+    let expected = precondition.check(stored.version)?;
     check_statements(&input.statements)?;
     let record = RoleRecord {
         name: name.clone(),
         description: input.description,
         statements: input.statements,
     };
-    let write = Write::Put {
-        kind: "role".into(),
-        scope: String::new(),
-        key: name,
-        body: records::encode(&record),
-        expected,
-    };
-    let change = Change {
-        action: Action::RoleUpdate.as_str(),
-        resource: &resource,
-        before: Some(doc.body.clone()),
-        after: Some(records::encode(&record)),
-        comment: input.comment.as_deref(),
-    };
-    let committed = ctx.commit(&[write], change).await?;
-    Ok(Json(role_view(record, committed.versions[0])))
+    let change = Change::new(Action::RoleUpdate, &resource)
+        .before(records::encode(&stored.record))
+        .after(records::encode(&record))
+        .comment(input.comment.as_deref());
+    let version = ctx
+        .write_record((GLOBAL, &name), &record, expected, change)
+        .await?;
+    Ok(Json(role_view(record, version)))
 }
 
 pub(super) async fn delete_role(
@@ -184,13 +162,9 @@ pub(super) async fn delete_role(
     not_builtin(&name)?;
     let resource = res::role(&name);
     ctx.authorize(Action::RoleDelete, &resource).await?;
-    let doc = load_role(&ctx, &name).await?;
-    ctx.delete_document(
-        &doc,
-        Action::RoleDelete.as_str(),
-        resource,
-        doc.body.clone(),
-        query.comment.as_deref(),
-    )
-    .await
+    let stored = load_role(&ctx, &name).await?;
+    let change = Change::new(Action::RoleDelete, &resource)
+        .before(records::encode(&stored.record))
+        .comment(query.comment.as_deref());
+    ctx.delete_record(GLOBAL, &stored, change).await
 }

@@ -5,19 +5,17 @@ use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use switchyard_store::{Expected, Write};
+use switchyard_store::Expected;
 
-use super::ctx::{Body, Change, Ctx, Deleted};
-use super::projects::{CommentQuery, load_environment};
-use crate::access::Action;
-use crate::access::SdkKeyKind;
-use crate::access::SdkKeyRecord;
+use super::ctx::{Body, Change, CommentQuery, Ctx, Deleted};
+use super::projects::load_environment;
 use crate::access::resources as res;
-use crate::access::{CLIENT_KEY_PREFIX, SERVER_KEY_PREFIX, new_secret};
+use crate::access::{
+    Action, CLIENT_KEY_PREFIX, SERVER_KEY_PREFIX, SdkKeyKind, SdkKeyRecord, new_secret,
+};
 use crate::clock::now_ms;
-use crate::error::{ApiError, ApiResult};
-use crate::records;
-use crate::records::env_scope;
+use crate::error::ApiResult;
+use crate::records::{self, env_scope};
 
 #[derive(Debug, Deserialize, JsonSchema, Serialize)]
 pub struct SdkKeyInput {
@@ -59,16 +57,11 @@ pub(super) async fn list_sdk_keys(
 ) -> ApiResult<Json<Vec<SdkKeyView>>> {
     ctx.authorize(Action::SdkKeyRead, &res::sdk_key(&project, &env, "*"))
         .await?;
-    let docs = ctx
-        .state
-        .store
-        .list("sdk_key", &env_scope(&project, &env))
-        .await?;
-    let views = docs
-        .iter()
-        .map(|doc| Ok(sdk_key_view(&project, &env, records::parse(doc)?, None)))
-        .collect::<ApiResult<_>>()?;
-    Ok(Json(views))
+    let keys = records::list(&ctx.state.store, &env_scope(&project, &env)).await?;
+    let views = keys
+        .into_iter()
+        .map(|stored| sdk_key_view(&project, &env, stored.record, None));
+    Ok(Json(views.collect()))
 }
 
 pub(super) async fn create_sdk_key(
@@ -95,22 +88,13 @@ pub(super) async fn create_sdk_key(
         created_at_ms: now_ms(),
     };
     let resource = res::sdk_key(&project, &env, &record.id);
-    let write = Write::Put {
-        kind: "sdk_key".into(),
-        scope: env_scope(&project, &env),
-        key: record.id.clone(),
-        body: records::encode(&record),
-        expected: Expected::Absent,
-    };
     let view = sdk_key_view(&project, &env, record.clone(), None);
-    let change = Change {
-        action: Action::SdkKeyCreate.as_str(),
-        resource: &resource,
-        before: None,
-        after: Some(records::encode(&view)),
-        comment: input.comment.as_deref(),
-    };
-    ctx.commit(&[write], change).await?;
+    let change = Change::new(Action::SdkKeyCreate, &resource)
+        .after(records::encode(&view))
+        .comment(input.comment.as_deref());
+    let scope = env_scope(&project, &env);
+    ctx.write_record((&scope, &record.id), &record, Expected::Absent, change)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(sdk_key_view(&project, &env, record, Some(secret.plaintext))),
@@ -124,18 +108,13 @@ pub(super) async fn delete_sdk_key(
 ) -> ApiResult<Json<Deleted>> {
     let resource = res::sdk_key(&project, &env, &id);
     ctx.authorize(Action::SdkKeyDelete, &resource).await?;
-    let doc = ctx
-        .state
-        .store
-        .get("sdk_key", &env_scope(&project, &env), &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("SDK key {id:?}")))?;
-    ctx.delete_document(
-        &doc,
-        Action::SdkKeyDelete.as_str(),
-        resource,
-        records::encode(&sdk_key_view(&project, &env, records::parse(&doc)?, None)),
-        query.comment.as_deref(),
-    )
-    .await
+    let scope = env_scope(&project, &env);
+    let stored = ctx
+        .load_or_404::<SdkKeyRecord>(&scope, &id, || format!("SDK key {id:?}"))
+        .await?;
+    let view = sdk_key_view(&project, &env, stored.record.clone(), None);
+    let change = Change::new(Action::SdkKeyDelete, &resource)
+        .before(records::encode(&view))
+        .comment(query.comment.as_deref());
+    ctx.delete_record(&scope, &stored, change).await
 }

@@ -8,11 +8,11 @@ use serde::{Deserialize, Serialize};
 use switchyard_engine::model::Segment;
 use switchyard_store::Expected;
 
-use super::ctx::{Body, Change, Ctx, Deleted, check_key};
-use super::projects::{CommentQuery, already_exists, load_environment};
+use super::ctx::{Body, Change, CommentQuery, Ctx, Deleted, already_exists, check_key, still_used};
+use super::projects::load_environment;
 use crate::access::resources as res;
 use crate::access::{Action, random_hex};
-use crate::error::{ApiError, ApiResult, Code};
+use crate::error::{ApiError, ApiResult};
 use crate::records::{self, EnvData, Versioned, env_scope, no_new_problems};
 
 #[derive(Debug, Deserialize, JsonSchema, Serialize)]
@@ -30,6 +30,11 @@ pub struct SegmentView {
     pub environment: String,
     #[serde(flatten)]
     pub segment: Segment,
+}
+
+/// How a 404 names a segment.
+fn what(segment: &str) -> String {
+    format!("segment {segment:?}")
 }
 
 fn view(env: &str, segment: Segment, version: i64) -> SegmentView {
@@ -64,9 +69,10 @@ pub(super) async fn get_segment(
 ) -> ApiResult<Json<SegmentView>> {
     ctx.authorize(Action::SegmentRead, &res::segment(&project, &env, &segment))
         .await?;
-    let stored = records::get::<Segment>(&ctx.state.store, &env_scope(&project, &env), &segment)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("segment {segment:?}")))?;
+    let scope = env_scope(&project, &env);
+    let stored = ctx
+        .load_or_404::<Segment>(&scope, &segment, || what(&segment))
+        .await?;
     Ok(Json(view(&env, stored.record, stored.version)))
 }
 
@@ -111,7 +117,7 @@ pub(super) async fn update_segment(
         .segments
         .get(&key)
         .cloned()
-        .ok_or_else(|| ApiError::not_found(format!("segment {key:?}")))?;
+        .ok_or_else(|| ApiError::not_found(what(&key)))?;
     let expected = precondition.check(before.version)?;
     let before = before.record;
     let mut segment = input.segment;
@@ -169,13 +175,10 @@ async fn write_segment(
         ..segment.clone()
     };
     let write = records::put(&env_scope(project, env), &segment.key, &stored, expected);
-    let change = Change {
-        action: action.as_str(),
-        resource: &resource,
-        before: before.as_ref().map(records::encode),
-        after: Some(records::encode(&stored)),
-        comment,
-    };
+    let change = Change::new(action, &resource)
+        .before(before.as_ref().map(records::encode))
+        .after(records::encode(&stored))
+        .comment(comment);
     Ok(ctx.commit(&[write], change).await?.versions[0])
 }
 
@@ -191,24 +194,13 @@ pub(super) async fn delete_segment(
     let before = data
         .segments
         .remove(&key)
-        .ok_or_else(|| ApiError::not_found(format!("segment {key:?}")))?;
-    no_new_problems(&old, &data.dataset()).map_err(|e| {
-        let message = format!("flags or segments still use this segment: {}", e.message);
-        ApiError::new(Code::Conflict, message).field(e.field)
-    })?;
-    let write = records::delete::<Segment>(
-        &env_scope(&project, &env),
-        &key,
-        Expected::Version(before.version),
-    );
-    let before = before.record;
-    let change = Change {
-        action: Action::SegmentDelete.as_str(),
-        resource: &resource,
-        before: Some(records::encode(&before)),
-        after: None,
-        comment: query.comment.as_deref(),
-    };
-    ctx.commit(&[write], change).await?;
-    Ok(Json(Deleted { deleted: resource }))
+        .ok_or_else(|| ApiError::not_found(what(&key)))?;
+    no_new_problems(&old, &data.dataset()).map_err(still_used(
+        "flags or segments still use this segment".into(),
+    ))?;
+    let change = Change::new(Action::SegmentDelete, &resource)
+        .before(records::encode(&before.record))
+        .comment(query.comment.as_deref());
+    ctx.delete_record(&env_scope(&project, &env), &before, change)
+        .await
 }

@@ -6,20 +6,16 @@ use axum::http::StatusCode;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use switchyard_store::{Expected, Write};
+use switchyard_store::Expected;
 
-use super::ctx::{Body, Change, Ctx, Deleted};
-use super::projects::CommentQuery;
+use super::ctx::{Body, Change, CommentQuery, Ctx, Deleted};
 use super::roles::check_statements;
 use crate::AppState;
-use crate::access::Action;
-use crate::access::Event;
-use crate::access::Statement;
 use crate::access::resources as res;
-use crate::access::{AccountRecord, TokenRecord, verify_password};
+use crate::access::{AccountRecord, Action, Event, Statement, TokenRecord, verify_password};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult, Code};
-use crate::records;
+use crate::records::{self, GLOBAL, Record};
 
 #[derive(Debug, Deserialize, JsonSchema, Serialize)]
 pub struct TokenInput {
@@ -77,8 +73,8 @@ impl Ctx {
 
 pub(super) async fn list_tokens(ctx: Ctx) -> ApiResult<Json<Vec<TokenView>>> {
     let mut views = Vec::new();
-    for doc in ctx.state.store.list("token", "").await? {
-        let record: TokenRecord = records::parse(&doc)?;
+    for stored in records::list::<TokenRecord>(&ctx.state.store, GLOBAL).await? {
+        let record = stored.record;
         let resource = res::token(&record.account, &record.id);
         let own = record.account == ctx.caller.account
             && ctx.caller.scope_allows(Action::TokenRead, &resource);
@@ -99,10 +95,9 @@ pub(super) async fn create_token(
         .unwrap_or_else(|| ctx.caller.account.clone());
     ctx.authorize_token(Action::TokenCreate, &account, "*")
         .await?;
-    if ctx
-        .state
-        .store
-        .get("account", "", &account)
+    let store = &ctx.state.store;
+    if store
+        .get(AccountRecord::KIND, GLOBAL, &account)
         .await?
         .is_none()
     {
@@ -121,21 +116,11 @@ pub(super) async fn create_token(
         input.expires_in_days,
     );
     let resource = res::token(&account, &record.id);
-    let write = Write::Put {
-        kind: "token".into(),
-        scope: String::new(),
-        key: record.id.clone(),
-        body: records::encode(&record),
-        expected: Expected::Absent,
-    };
-    let change = Change {
-        action: Action::TokenCreate.as_str(),
-        resource: &resource,
-        before: None,
-        after: Some(records::encode(&token_view(record.clone(), None))),
-        comment: input.comment.as_deref(),
-    };
-    ctx.commit(&[write], change).await?;
+    let change = Change::new(Action::TokenCreate, &resource)
+        .after(records::encode(&token_view(record.clone(), None)))
+        .comment(input.comment.as_deref());
+    ctx.write_record((GLOBAL, &record.id), &record, Expected::Absent, change)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(token_view(record, Some(plaintext))),
@@ -147,24 +132,17 @@ pub(super) async fn delete_token(
     Path(id): Path<String>,
     Query(query): Query<CommentQuery>,
 ) -> ApiResult<Json<Deleted>> {
-    let doc = ctx
-        .state
-        .store
-        .get("token", "", &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("token {id:?}")))?;
-    let record: TokenRecord = records::parse(&doc)?;
-    ctx.authorize_token(Action::TokenDelete, &record.account, &id)
+    let stored = ctx
+        .load_or_404::<TokenRecord>(GLOBAL, &id, || format!("token {id:?}"))
         .await?;
-    let resource = res::token(&record.account, &id);
-    ctx.delete_document(
-        &doc,
-        Action::TokenDelete.as_str(),
-        resource,
-        records::encode(&token_view(record, None)),
-        query.comment.as_deref(),
-    )
-    .await
+    let account = &stored.record.account;
+    ctx.authorize_token(Action::TokenDelete, account, &id)
+        .await?;
+    let resource = res::token(account, &id);
+    let change = Change::new(Action::TokenDelete, &resource)
+        .before(records::encode(&token_view(stored.record.clone(), None)))
+        .comment(query.comment.as_deref());
+    ctx.delete_record(GLOBAL, &stored, change).await
 }
 
 #[derive(Debug, Deserialize, JsonSchema, Serialize)]
@@ -183,12 +161,9 @@ pub(super) async fn sign_in(
     State(state): State<Arc<AppState>>,
     Body(input): Body<SignInInput>,
 ) -> ApiResult<(StatusCode, Json<TokenView>)> {
-    let record: Option<AccountRecord> = match state.store.get("account", "", &input.account).await?
-    {
-        Some(doc) => Some(records::parse(&doc)?),
-        None => None,
-    };
-    let valid = record.as_ref().is_some_and(|account| {
+    let account = records::get::<AccountRecord>(&state.store, GLOBAL, &input.account).await?;
+    let valid = account.is_some_and(|stored| {
+        let account = stored.record;
         !account.disabled
             && account
                 .password_hash
@@ -222,13 +197,7 @@ pub(super) async fn sign_in(
         None,
         Some(input.expires_in_days.unwrap_or(30)),
     );
-    let write = Write::Put {
-        kind: "token".into(),
-        scope: String::new(),
-        key: token.id.clone(),
-        body: records::encode(&token),
-        expected: Expected::Absent,
-    };
+    let write = records::put(GLOBAL, &token.id, &token, Expected::Absent);
     state
         .store
         .commit(

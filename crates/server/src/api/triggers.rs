@@ -6,17 +6,16 @@ use axum::http::StatusCode;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use switchyard_store::{Expected, Write};
+use switchyard_store::Expected;
 
-use super::ctx::{Change as AuditChange, Ctx, Deleted, optional_body};
+use super::ctx::{Change, Ctx, Deleted, optional_body};
 use super::projects::load_environment;
 use super::releases::ActionInput;
-use crate::access::Action;
 use crate::access::resources as res;
-use crate::access::{new_secret, parse_secret};
+use crate::access::{Action, new_secret, parse_secret};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult, Code, current_request_id};
-use crate::records;
+use crate::records::{self, GLOBAL, Record};
 pub(super) use crate::releases::Killed;
 use crate::releases::{self, Actor};
 
@@ -33,6 +32,17 @@ pub struct Trigger {
     /// Shown once, at creation: `POST` it to kill the flag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+}
+
+/// Stored in the global scope under its id, with its secret's hash beside it.
+impl Record for Trigger {
+    const KIND: &'static str = "trigger";
+}
+
+impl Trigger {
+    fn is_of(&self, project: &str, env: &str, flag: &str) -> bool {
+        self.project == project && self.environment == env && self.flag == flag
+    }
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema, Serialize)]
@@ -66,20 +76,8 @@ pub(super) async fn create_trigger(
     // Only the secret's hash is kept, beside the trigger.
     let mut stored = records::encode(&trigger);
     stored["secret_hash"] = json!(secret.secret_hash);
-    let write = Write::Put {
-        kind: "trigger".into(),
-        scope: String::new(),
-        key: trigger.id.clone(),
-        body: stored,
-        expected: Expected::Absent,
-    };
-    let change = AuditChange {
-        action: Action::TriggerCreate.as_str(),
-        resource: &resource,
-        before: None,
-        after: Some(records::encode(&trigger)),
-        comment: None,
-    };
+    let write = records::put_body::<Trigger>(GLOBAL, &trigger.id, stored, Expected::Absent);
+    let change = Change::new(Action::TriggerCreate, &resource).after(records::encode(&trigger));
     ctx.commit(&[write], change).await?;
     Ok((
         StatusCode::CREATED,
@@ -96,14 +94,12 @@ pub(super) async fn list_triggers(
 ) -> ApiResult<Json<Vec<Trigger>>> {
     ctx.authorize(Action::TriggerRead, &res::env_flag(&project, &env, &flag))
         .await?;
-    let mut triggers = Vec::new();
-    for doc in ctx.state.store.list("trigger", "").await? {
-        let trigger: Trigger = records::parse(&doc)?;
-        if trigger.project == project && trigger.environment == env && trigger.flag == flag {
-            triggers.push(trigger);
-        }
-    }
-    Ok(Json(triggers))
+    let all = records::list::<Trigger>(&ctx.state.store, GLOBAL).await?;
+    let triggers = all
+        .into_iter()
+        .map(|stored| stored.record)
+        .filter(|trigger| trigger.is_of(&project, &env, &flag));
+    Ok(Json(triggers.collect()))
 }
 
 pub(super) async fn delete_trigger(
@@ -112,25 +108,14 @@ pub(super) async fn delete_trigger(
 ) -> ApiResult<Json<Deleted>> {
     let resource = res::env_flag(&project, &env, &flag);
     ctx.authorize(Action::TriggerDelete, &resource).await?;
-    let doc = ctx
-        .state
-        .store
-        .get("trigger", "", &id)
+    let stored = records::get::<Trigger>(&ctx.state.store, GLOBAL, &id)
         .await?
-        .filter(|doc| {
-            records::parse::<Trigger>(doc)
-                .is_ok_and(|t| t.project == project && t.environment == env && t.flag == flag)
-        })
+        .filter(|stored| stored.record.is_of(&project, &env, &flag))
         .ok_or_else(|| ApiError::not_found(format!("trigger {id:?}")))?;
-    let before = records::encode(&records::parse::<Trigger>(&doc)?);
-    ctx.delete_document(
-        &doc,
-        Action::TriggerDelete.as_str(),
-        format!("{resource}:trigger/{id}"),
-        before,
-        None,
-    )
-    .await
+    let audited = format!("{resource}:trigger/{id}");
+    let change =
+        Change::new(Action::TriggerDelete, &audited).before(records::encode(&stored.record));
+    ctx.delete_record(GLOBAL, &stored, change).await
 }
 
 /// `POST /api/v1/triggers/{secret}`: kills the trigger's flag. The secret is the credential.
@@ -144,7 +129,7 @@ pub(super) async fn call_trigger(
     let (id, secret_hash) = parse_secret(TRIGGER_PREFIX, &presented).ok_or_else(unknown)?;
     let doc = state
         .store
-        .get("trigger", "", id)
+        .get(Trigger::KIND, GLOBAL, id)
         .await?
         .ok_or_else(unknown)?;
     let stored_hash = doc.body["secret_hash"].as_str().unwrap_or_default();

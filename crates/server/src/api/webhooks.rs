@@ -5,12 +5,12 @@ use axum::extract::Path;
 use axum::http::StatusCode;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use switchyard_store::{Expected, Write};
+use switchyard_store::Expected;
 
-use super::ctx::{Body, Change as AuditChange, Ctx, Deleted};
-use crate::access::Action;
-use crate::access::random_hex;
+use super::ctx::{Body, Change, Ctx, Deleted};
+use super::projects::load_project;
 use crate::access::resources as res;
+use crate::access::{Action, random_hex};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::records;
@@ -78,11 +78,7 @@ pub(super) async fn create_webhook(
             ));
         }
     }
-    ctx.state
-        .store
-        .get("project", "", &project)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("project {project:?}")))?;
+    load_project(&ctx, &project).await?;
     let hook = Webhook {
         id,
         url: input.url,
@@ -90,21 +86,10 @@ pub(super) async fn create_webhook(
         secret: input.secret.unwrap_or_else(|| random_hex(24)),
         created_ms: now_ms(),
     };
-    let write = Write::Put {
-        kind: "webhook".into(),
-        scope: project.clone(),
-        key: hook.id.clone(),
-        body: records::encode(&hook),
-        expected: Expected::Absent,
-    };
-    let change = AuditChange {
-        action: Action::WebhookCreate.as_str(),
-        resource: &resource,
-        before: None,
-        after: Some(records::encode(&webhook_view(hook.clone(), false))),
-        comment: None,
-    };
-    ctx.commit(&[write], change).await?;
+    let change = Change::new(Action::WebhookCreate, &resource)
+        .after(records::encode(&webhook_view(hook.clone(), false)));
+    ctx.write_record((&project, &hook.id), &hook, Expected::Absent, change)
+        .await?;
     Ok((StatusCode::CREATED, Json(webhook_view(hook, true))))
 }
 
@@ -112,13 +97,15 @@ pub(super) async fn list_webhooks(
     ctx: Ctx,
     Path(project): Path<String>,
 ) -> ApiResult<Json<Vec<WebhookView>>> {
-    let mut hooks = Vec::new();
-    for doc in ctx.state.store.list("webhook", &project).await? {
-        if ctx.allows(Action::WebhookRead, &res::webhook(&project, &doc.key)) {
-            hooks.push(webhook_view(records::parse(&doc)?, false));
-        }
-    }
-    Ok(Json(hooks))
+    let readable = ctx
+        .list_allowed(&project, Action::WebhookRead, |id| {
+            res::webhook(&project, id)
+        })
+        .await?;
+    let views = readable
+        .into_iter()
+        .map(|stored| webhook_view(stored.record, false));
+    Ok(Json(views.collect()))
 }
 
 pub(super) async fn delete_webhook(
@@ -127,13 +114,10 @@ pub(super) async fn delete_webhook(
 ) -> ApiResult<Json<Deleted>> {
     let resource = res::webhook(&project, &id);
     ctx.authorize(Action::WebhookDelete, &resource).await?;
-    let doc = ctx
-        .state
-        .store
-        .get("webhook", &project, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("webhook {id:?}")))?;
-    let before = records::encode(&webhook_view(records::parse(&doc)?, false));
-    ctx.delete_document(&doc, Action::WebhookDelete.as_str(), resource, before, None)
-        .await
+    let stored = ctx
+        .load_or_404::<Webhook>(&project, &id, || format!("webhook {id:?}"))
+        .await?;
+    let change = Change::new(Action::WebhookDelete, &resource)
+        .before(records::encode(&webhook_view(stored.record.clone(), false)));
+    ctx.delete_record(&project, &stored, change).await
 }

@@ -13,8 +13,8 @@ mod validate;
 pub use flags::{EnvData, EnvFlag};
 pub use projects::{EnvironmentRecord, ProjectRecord};
 pub use record::{
-    GLOBAL, Record, Versioned, delete, encode, env_scope, expect_version, get, list, parse, put,
-    put_body,
+    GLOBAL, Record, Versioned, delete, encode, env_scope, expect_version, get, list, list_keys,
+    parse, put, put_body,
 };
 pub use switchyard_engine::model::FlagSpec;
 pub use validate::no_new_problems;

@@ -35,10 +35,21 @@ pub async fn get<R: Record>(
 
 /// Every record of kind `R` in `scope`, in key order.
 pub async fn list<R: Record>(store: &Store, scope: &str) -> ApiResult<Vec<Versioned<R>>> {
+    list_keys(store, scope, |_| true).await
+}
+
+/// The records of kind `R` in `scope` whose key passes `keep`, in key order; the others are
+/// not parsed.
+pub async fn list_keys<R: Record>(
+    store: &Store,
+    scope: &str,
+    keep: impl Fn(&str) -> bool,
+) -> ApiResult<Vec<Versioned<R>>> {
     store
         .list(R::KIND, scope)
         .await?
         .iter()
+        .filter(|doc| keep(&doc.key))
         .map(versioned)
         .collect()
 }
