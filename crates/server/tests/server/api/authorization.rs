@@ -1,0 +1,329 @@
+//! Authorization: every principal × endpoint, with the expected allow or deny written out.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use switchyard_testkit::server::TestServer;
+
+use super::{FLAGS, PROD, STAGING};
+
+/// Every principal × endpoint, with the expected allow or deny written out.
+pub(super) async fn authorization_matrix(url: String) {
+    let server = TestServer::in_process(&url).start().await;
+    // Data the endpoints act on.
+    server
+        .admin(
+            Method::POST,
+            FLAGS,
+            Some(json!({"key": "checkout", "kind": "boolean"})),
+        )
+        .await;
+    for (env, segment) in [
+        ("staging", "beta-1"),
+        ("staging", "beta-2"),
+        ("staging", "gamma"),
+        ("production", "beta-1"),
+    ] {
+        let path = format!("/api/v1/projects/default/environments/{env}/segments");
+        server
+            .admin(Method::POST, &path, Some(json!({"key": segment})))
+            .await;
+    }
+    server
+        .admin(Method::POST, "/api/v1/roles", Some(json!({"name": "ops", "statements": [
+            {"effect": "allow", "actions": ["project:read", "env:read", "flag:*", "segment:*", "audit:read"], "resources": ["**"]},
+            {"effect": "deny", "actions": ["flag:toggle"], "resources": ["proj/default:env/production:**"]}
+        ]})))
+        .await;
+    for (name, role) in [("rita", "reader"), ("walt", "writer"), ("olga", "ops")] {
+        let body = json!({"name": name, "roles": [role], "password": "a long enough password"});
+        server
+            .admin(Method::POST, "/api/v1/accounts", Some(body))
+            .await;
+    }
+    let token = |account: &str, statements: Value| {
+        let body = json!({"name": format!("{account} token"), "account": account, "statements": statements});
+        let server = &server;
+        async move {
+            server
+                .admin(Method::POST, "/api/v1/tokens", Some(body))
+                .await["token"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let principals: Vec<(&str, String)> = vec![
+        ("admin", server.admin.clone()),
+        ("reader", token("rita", Value::Null).await),
+        ("writer", token("walt", Value::Null).await),
+        // May only edit two segments in one environment.
+        ("two-segments", token("walt", json!([
+            {"effect": "allow", "actions": ["segment:read", "segment:update"],
+             "resources": ["proj/default:env/staging:segment/beta-1", "proj/default:env/staging:segment/beta-2"]}
+        ])).await),
+        // Everything in staging, but never more than its owner (a writer) may do.
+        ("staging-only", token("walt", json!([{"effect": "allow", "actions": ["*"], "resources": ["proj/default:env/staging:**"]}])).await),
+        ("ops-no-prod-toggle", token("olga", Value::Null).await),
+    ];
+    // Columns follow `principals`: admin, reader, writer, two-segments, staging-only, ops.
+    let matrix: Vec<(Method, String, Option<&str>, [bool; 6])> = vec![
+        (
+            Method::GET,
+            "/api/v1/projects/default".into(),
+            None,
+            [true, true, true, false, false, true],
+        ),
+        (
+            Method::GET,
+            format!("{FLAGS}/checkout"),
+            None,
+            [true, true, true, false, false, true],
+        ),
+        (
+            Method::GET,
+            format!("{STAGING}/flags/checkout"),
+            None,
+            [true, true, true, false, true, true],
+        ),
+        (
+            Method::POST,
+            format!("{STAGING}/flags/checkout/toggle"),
+            None,
+            [true, false, true, false, true, true],
+        ),
+        (
+            Method::POST,
+            format!("{PROD}/flags/checkout/toggle"),
+            None,
+            [true, false, true, false, false, false],
+        ),
+        (
+            Method::PUT,
+            format!("{PROD}/flags/checkout"),
+            Some("targeting"),
+            [true, false, true, false, false, true],
+        ),
+        (
+            Method::PUT,
+            format!("{FLAGS}/checkout"),
+            Some("flag"),
+            [true, false, true, false, false, true],
+        ),
+        (
+            Method::POST,
+            FLAGS.into(),
+            Some("new-flag"),
+            [true, false, true, false, false, true],
+        ),
+        (
+            Method::PUT,
+            format!("{STAGING}/segments/beta-1"),
+            Some("segment"),
+            [true, false, true, true, true, true],
+        ),
+        (
+            Method::PUT,
+            format!("{STAGING}/segments/beta-2"),
+            Some("segment"),
+            [true, false, true, true, true, true],
+        ),
+        (
+            Method::PUT,
+            format!("{STAGING}/segments/gamma"),
+            Some("segment"),
+            [true, false, true, false, true, true],
+        ),
+        (
+            Method::PUT,
+            format!("{PROD}/segments/beta-1"),
+            Some("segment"),
+            [true, false, true, false, false, true],
+        ),
+        (
+            Method::GET,
+            format!("{STAGING}/segments/gamma"),
+            None,
+            [true, true, true, false, true, true],
+        ),
+        (
+            Method::GET,
+            format!("{STAGING}/sdk-keys"),
+            None,
+            [true, false, false, false, false, false],
+        ),
+        (
+            Method::POST,
+            "/api/v1/projects/default/environments".into(),
+            Some("new-env"),
+            [true, false, false, false, false, false],
+        ),
+        (
+            Method::GET,
+            "/api/v1/audit".into(),
+            None,
+            [true, true, true, false, false, true],
+        ),
+        (
+            Method::GET,
+            "/api/v1/audit/verify".into(),
+            None,
+            [true, false, false, false, false, false],
+        ),
+        (
+            Method::POST,
+            "/api/v1/accounts".into(),
+            Some("new-account"),
+            [true, false, false, false, false, false],
+        ),
+        (
+            Method::GET,
+            "/api/v1/roles/reader".into(),
+            None,
+            [true, false, false, false, false, false],
+        ),
+    ];
+    let mut denials = 0;
+    for (method, path, body_kind, expected) in &matrix {
+        for ((who, token), allowed) in principals.iter().zip(expected) {
+            // A body that would succeed: fresh version, fresh key.
+            let version = || async {
+                let current = server.admin(Method::GET, path, None).await;
+                current["version"].clone()
+            };
+            let body = match *body_kind {
+                None => None,
+                Some("targeting") => {
+                    Some(json!({"version": version().await, "fallthrough": {"variation": 0}}))
+                }
+                Some("flag") => Some(
+                    json!({"version": version().await, "key": "checkout", "kind": "boolean", "tags": [who]}),
+                ),
+                Some("segment") => {
+                    let key = path.rsplit('/').next().unwrap();
+                    Some(
+                        json!({"version": version().await, "key": key, "included": [{"values": [who]}]}),
+                    )
+                }
+                Some(kind) => Some(
+                    json!({"key": format!("{kind}-{who}"), "name": format!("{kind}-{who}"), "kind": "boolean"}),
+                ),
+            };
+            let (status, answer) = server.call(Some(token), method.clone(), path, body).await;
+            if *allowed {
+                assert!(
+                    status.is_success(),
+                    "{who} should be allowed {method} {path}: {status} {answer}"
+                );
+            } else {
+                assert_eq!(
+                    status,
+                    StatusCode::FORBIDDEN,
+                    "{who} should be denied {method} {path}: {answer}"
+                );
+                assert_eq!(answer["error"]["code"], "forbidden");
+                denials += 1;
+            }
+            let (status, _) = server.call(None, method.clone(), path, None).await;
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "anonymous {method} {path}"
+            );
+        }
+    }
+    // Every denied attempt is in the audit log, and lists show only what a token may read.
+    let audit = server
+        .admin(Method::GET, "/api/v1/audit?limit=1000", None)
+        .await;
+    let denied = audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["outcome"] == "denied")
+        .count();
+    assert_eq!(denied, denials);
+    // `GET /me` tells each token what the matrix above enforced, and audits nothing.
+    for (resource, toggles) in [
+        (
+            "proj/default:env/production:flag/checkout",
+            [true, false, true, false, false, false],
+        ),
+        (
+            "proj/default:env/staging:flag/checkout",
+            [true, false, true, false, true, true],
+        ),
+    ] {
+        for ((who, token), allowed) in principals.iter().zip(toggles) {
+            let path = format!("/api/v1/me?resource={resource}");
+            let (status, me) = server.call(Some(token), Method::GET, &path, None).await;
+            assert_eq!(status, StatusCode::OK, "{who}: {me}");
+            let actions: Vec<&str> = me["actions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            assert_eq!(
+                actions.contains(&"flag:toggle"),
+                allowed,
+                "{who} on {resource}: {me}"
+            );
+            assert_eq!(
+                actions.contains(&"flag:read"),
+                *who != "two-segments" && (*who != "staging-only" || resource.contains("staging")),
+                "{who}: {me}"
+            );
+        }
+    }
+    let (_, me) = server
+        .call(Some(&principals[1].1), Method::GET, "/api/v1/me", None)
+        .await;
+    assert_eq!(
+        (&me["account"], &me["actions"]),
+        (&json!("rita"), &json!([]))
+    );
+    let (status, _) = server.call(None, Method::GET, "/api/v1/me", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let audit_after = server
+        .admin(Method::GET, "/api/v1/audit?limit=1000", None)
+        .await;
+    assert_eq!(
+        audit_after["records"], audit["records"],
+        "a permission check is not audited"
+    );
+    let staging_only = &principals[4].1;
+    let (_, flags) = server
+        .call(Some(staging_only), Method::GET, FLAGS, None)
+        .await;
+    assert_eq!(flags, json!([]));
+    let (_, segments) = server
+        .call(
+            Some(&principals[3].1),
+            Method::GET,
+            &format!("{STAGING}/segments"),
+            None,
+        )
+        .await;
+    let keys: Vec<&str> = segments
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["beta-1", "beta-2"]);
+    // A scoped token cannot mint itself a wider one.
+    let (status, _) = server
+        .call(
+            Some(&principals[3].1),
+            Method::POST,
+            "/api/v1/tokens",
+            Some(json!({"name": "wider"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let verified = server
+        .admin(Method::GET, "/api/v1/audit/verify", None)
+        .await;
+    assert_eq!(verified["ok"], true);
+    server.stop().await;
+}
