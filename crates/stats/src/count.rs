@@ -15,7 +15,7 @@
 //! 10⁻⁸ up to 10⁸ events per stage (checked against a 60-digit evaluation).
 
 use crate::special::{ln_beta, ln_inc_beta};
-use crate::{StatsError, check_open};
+use crate::{StatsError, check_open, finite};
 
 /// Family-wise false-alarm budget across all guardrail metrics of a release.
 pub const DEFAULT_ALPHA_TOTAL: f64 = 0.01;
@@ -238,13 +238,5 @@ impl Prior {
                 value: k,
             })
         }
-    }
-}
-
-fn finite(v: f64) -> Result<f64, StatsError> {
-    if v.is_finite() {
-        Ok(v)
-    } else {
-        Err(StatsError::NoConvergence)
     }
 }

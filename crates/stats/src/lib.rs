@@ -61,6 +61,15 @@ pub enum StatsError {
     NoConvergence,
 }
 
+/// `v` when it is finite; otherwise the computation did not converge.
+pub(crate) fn finite(v: f64) -> Result<f64, StatsError> {
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(StatsError::NoConvergence)
+    }
+}
+
 /// Checks that `value` is finite and strictly inside `(lo, hi)`.
 pub(crate) fn check_open(
     name: &'static str,

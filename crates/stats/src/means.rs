@@ -6,7 +6,7 @@
 //! about 1 − α, so it may be recomputed as often as data arrive. It is asymptotic (it leans on the
 //! central limit theorem), hence [`MIN_SAMPLES_PER_ARM`] before acting on it.
 
-use crate::{StatsError, check_open};
+use crate::{StatsError, check_open, finite};
 
 /// The sample size (both arms together) at which the sequence is tightest; `gbstats`' default.
 pub const DEFAULT_N_TUNE: f64 = 5000.0;
@@ -148,11 +148,7 @@ pub fn cs_half_width(
         Alternative::Greater | Alternative::Less => (nr2.sqrt() / (2.0 * alpha)).ln_1p(),
     };
     let h = (s2 * 2.0 * nr2 / (n * rho).powi(2) * log_term).sqrt();
-    if h.is_finite() {
-        Ok(h)
-    } else {
-        Err(StatsError::NoConvergence)
-    }
+    finite(h)
 }
 
 /// A confidence sequence for Δ = mean(treated) − mean(control) at one moment.

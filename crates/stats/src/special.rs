@@ -3,7 +3,7 @@
 //! space and underflows to 0 exactly where a guardrail most needs it (overwhelming evidence that
 //! the treatment is *not* worse, which must stay a finite, very negative log).
 
-use crate::StatsError;
+use crate::{StatsError, finite};
 use statrs::function::gamma::ln_gamma;
 
 /// ln B(a, b) for a, b > 0.
@@ -48,11 +48,7 @@ pub(crate) fn ln_inc_beta(p: f64, q: f64, x: f64, y: f64) -> Result<f64, StatsEr
             }
         }
         let v = ln_b + ln_1m_exp(ln_i_other);
-        if v.is_finite() {
-            Ok(v)
-        } else {
-            Err(StatsError::NoConvergence)
-        }
+        finite(v)
     }
 }
 
@@ -73,40 +69,24 @@ fn beta_cf(a: f64, b: f64, x: f64) -> Result<f64, StatsError> {
     let qab = a + b;
     let qap = a + 1.0;
     let qam = a - 1.0;
+    // Lentz's guard: a denominator too close to zero is replaced by a tiny one.
+    let nonzero = |v: f64| if v.abs() < TINY { TINY } else { v };
     let mut c = 1.0;
-    let mut d = 1.0 - qab * x / qap;
-    if d.abs() < TINY {
-        d = TINY;
-    }
-    d = 1.0 / d;
+    let mut d = 1.0 / nonzero(1.0 - qab * x / qap);
     let mut h = d;
+    // One step with the next coefficient `aa`: updates C and D, returns the factor C·D.
+    let mut step = |aa: f64| {
+        d = 1.0 / nonzero(1.0 + aa * d);
+        c = nonzero(1.0 + aa / c);
+        d * c
+    };
     for m in 1..=max_iter {
         let m = m as f64;
         let m2 = 2.0 * m;
         // Even step.
-        let aa = m * (b - m) * x / ((qam + m2) * (a + m2));
-        d = 1.0 + aa * d;
-        if d.abs() < TINY {
-            d = TINY;
-        }
-        c = 1.0 + aa / c;
-        if c.abs() < TINY {
-            c = TINY;
-        }
-        d = 1.0 / d;
-        h *= d * c;
+        h *= step(m * (b - m) * x / ((qam + m2) * (a + m2)));
         // Odd step.
-        let aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2));
-        d = 1.0 + aa * d;
-        if d.abs() < TINY {
-            d = TINY;
-        }
-        c = 1.0 + aa / c;
-        if c.abs() < TINY {
-            c = TINY;
-        }
-        d = 1.0 / d;
-        let del = d * c;
+        let del = step(-(a + m) * (qab + m) * x / ((a + m2) * (qap + m2)));
         h *= del;
         if (del - 1.0).abs() < EPS {
             return if h.is_finite() && h > 0.0 {

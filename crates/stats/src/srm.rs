@@ -6,7 +6,7 @@
 //! reported), and the sequential multinomial test of Lindon & Malek (a Dirichlet-multinomial
 //! mixture e-value, valid under continuous monitoring) for gating.
 
-use crate::{StatsError, check_open};
+use crate::{StatsError, check_open, finite};
 use statrs::function::gamma::{checked_gamma_ur, ln_gamma};
 
 /// Prior concentration of the sequential SRM test.
@@ -73,11 +73,7 @@ pub fn srm_sequential_ln_e(counts: &[u64], weights: &[f64], k: f64) -> Result<f6
         v += ln_gamma(a + y) - ln_gamma(a) - y * p.ln();
     }
     v += ln_gamma(k) - ln_gamma(k + n);
-    if v.is_finite() {
-        Ok(v)
-    } else {
-        Err(StatsError::NoConvergence)
-    }
+    finite(v)
 }
 
 /// Both SRM views of one set of counts, with the default thresholds.

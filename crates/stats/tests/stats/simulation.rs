@@ -11,54 +11,68 @@ fn treated_share(rho: f64, ratio: f64) -> f64 {
     ratio * rho / (ratio * rho + 1.0 - rho)
 }
 
-/// Feeds up to `max_events` bad events one at a time and evaluates ln E after *every* event.
-/// Returns the number of events seen when ln E first reached `threshold`, if it did.
-fn monitor_every_event(
-    rng: &mut SplitMix64,
+/// A monitored stage: `rho` is the treated share of evaluations, `theta` the treated share of bad
+/// events, `k` the prior concentration; monitoring stops when ln E reaches `threshold` or after
+/// `max_events` bad events.
+struct Monitor {
     rho: f64,
     theta: f64,
     k: f64,
     threshold: f64,
     max_events: u64,
-) -> Option<u64> {
-    let (mut y_t, mut y_c) = (0, 0);
-    for n in 1..=max_events {
-        if rng.uniform() < theta {
-            y_t += 1;
-        } else {
-            y_c += 1;
-        }
-        if ln_e_one_sided(y_t, y_c, rho, k, 0.0).unwrap() >= threshold {
-            return Some(n);
-        }
-    }
-    None
 }
 
-/// Same process, but draws the run of control events before each treated one at once
-/// (geometric) and evaluates only after treated events. That is exact, not an approximation:
-/// the one-sided ln E never increases with a control event (`properties::one_sided_is_monotone`),
-/// so it can only first cross the threshold right after a treated one.
-fn monitor_treated_events(
-    rng: &mut SplitMix64,
-    rho: f64,
-    theta: f64,
-    k: f64,
-    threshold: f64,
-    max_events: u64,
-) -> Option<u64> {
-    let ln_miss = (1.0 - theta).ln();
-    let (mut y_t, mut y_c) = (0u64, 0u64);
-    loop {
-        let u = 1.0 - rng.uniform(); // (0, 1]
-        let gap = (u.ln() / ln_miss).floor() as u64;
-        y_c += gap;
-        y_t += 1;
-        if y_t + y_c > max_events {
-            return None;
+impl Monitor {
+    fn new(rho: f64, theta: f64, k: f64, threshold: f64, max_events: u64) -> Monitor {
+        Monitor {
+            rho,
+            theta,
+            k,
+            threshold,
+            max_events,
         }
-        if ln_e_one_sided(y_t, y_c, rho, k, 0.0).unwrap() >= threshold {
-            return Some(y_t + y_c);
+    }
+
+    fn crossed(&self, y_t: u64, y_c: u64) -> bool {
+        ln_e_one_sided(y_t, y_c, self.rho, self.k, 0.0).unwrap() >= self.threshold
+    }
+
+    /// Feeds up to `max_events` bad events one at a time and evaluates ln E after *every* event.
+    /// Returns the number of events seen when ln E first reached `threshold`, if it did.
+    fn every_event(&self, rng: &mut SplitMix64) -> Option<u64> {
+        let (mut y_t, mut y_c) = (0, 0);
+        for n in 1..=self.max_events {
+            if rng.uniform() < self.theta {
+                y_t += 1;
+            } else {
+                y_c += 1;
+            }
+            if self.crossed(y_t, y_c) {
+                return Some(n);
+            }
+        }
+        None
+    }
+
+    /// Same process, but draws the run of control events before each treated one at once
+    /// (geometric) and evaluates only after treated events. That is exact, not an approximation:
+    /// the one-sided ln E never increases with a control event
+    /// (`properties::one_sided_is_monotone`), so it can only first cross the threshold right
+    /// after a treated one.
+    fn treated_events(&self, rng: &mut SplitMix64) -> Option<u64> {
+        let ln_miss = (1.0 - self.theta).ln();
+        let (mut y_t, mut y_c) = (0u64, 0u64);
+        loop {
+            let u = 1.0 - rng.uniform(); // (0, 1]
+            let gap = (u.ln() / ln_miss).floor() as u64;
+            y_c += gap;
+            y_t += 1;
+            if y_t + y_c > self.max_events {
+                return None;
+            }
+            if self.crossed(y_t, y_c) {
+                return Some(y_t + y_c);
+            }
         }
     }
 }
@@ -82,7 +96,8 @@ fn aa_false_alarms_stay_below_alpha() {
     let mut alarms = 0u64;
     for run in 0..RUNS {
         let rho = stages[(run % stages.len() as u64) as usize];
-        if monitor_every_event(&mut rng, rho, rho, k, threshold, 1_000).is_some() {
+        let monitor = Monitor::new(rho, rho, k, threshold, 1_000);
+        if monitor.every_event(&mut rng).is_some() {
             alarms += 1;
         }
     }
@@ -101,9 +116,10 @@ fn five_fold_regression_is_detected() {
     let k = k_for(100.0, 0.0025).unwrap();
     let threshold = rollback_threshold(4, 0.01).unwrap();
     let theta = treated_share(rho, 5.0);
+    let monitor = Monitor::new(rho, theta, k, threshold, 1_000);
     let mut rng = SplitMix64::new(0x5EED_0005);
     let detected: Vec<u64> = (0..RUNS)
-        .filter_map(|_| monitor_every_event(&mut rng, rho, theta, k, threshold, 1_000))
+        .filter_map(|_| monitor.every_event(&mut rng))
         .collect();
     let power = detected.len() as f64 / RUNS as f64;
     let med = median(detected);
@@ -129,8 +145,9 @@ fn full_alpha_j_check() {
 
     let mut rng = SplitMix64::new(0x5EED_F011);
     const AA_RUNS: u64 = 100_000;
+    let aa = Monitor::new(rho, rho, k, threshold, MAX_EVENTS);
     let alarms = (0..AA_RUNS)
-        .filter(|_| monitor_treated_events(&mut rng, rho, rho, k, threshold, MAX_EVENTS).is_some())
+        .filter(|_| aa.treated_events(&mut rng).is_some())
         .count();
     let rate = alarms as f64 / AA_RUNS as f64;
     let bound = ALPHA_J + 3.0 * (ALPHA_J * (1.0 - ALPHA_J) / AA_RUNS as f64).sqrt();
@@ -140,8 +157,9 @@ fn full_alpha_j_check() {
     for (ratio, expected_median) in [(1.5, 1_300.0), (2.0, 370.0), (5.0, 45.0)] {
         const RUNS: u64 = 4_000;
         let theta = treated_share(rho, ratio);
+        let regression = Monitor::new(rho, theta, k, threshold, MAX_EVENTS);
         let detected: Vec<u64> = (0..RUNS)
-            .filter_map(|_| monitor_treated_events(&mut rng, rho, theta, k, threshold, MAX_EVENTS))
+            .filter_map(|_| regression.treated_events(&mut rng))
             .collect();
         let power = detected.len() as f64 / RUNS as f64;
         let med = median(detected) as f64;

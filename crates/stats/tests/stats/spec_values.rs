@@ -132,25 +132,24 @@ fn margin_values() {
 
 #[test]
 fn savvi_cross_checks() {
-    // savvi `Multinomial(0.05, [0.2, 0.8], k=77.75351)` on (135, 490): the two-sided count
-    // e-value and the sequential multinomial test are the same statistic for two cells.
-    assert_rounds_to(
-        ln_e_two_sided(135, 490, 0.2, 77.75351, 0.0).unwrap(),
-        "-0.6941012",
-    );
-    assert_rounds_to(
-        srm_sequential_ln_e(&[135, 490], &[0.2, 0.8], 77.75351).unwrap(),
-        "-0.6941012",
-    );
-    // `Multinomial(0.05, [0.5, 0.5], k=100)` on (30, 10).
-    assert_rounds_to(
-        ln_e_two_sided(30, 10, 0.5, 100.0, 0.0).unwrap(),
-        "1.2748795",
-    );
-    assert_rounds_to(
-        srm_sequential_ln_e(&[30, 10], &[0.5, 0.5], 100.0).unwrap(),
-        "1.2748795",
-    );
+    // The two-sided count e-value and the sequential multinomial test are the same statistic
+    // for two cells: both must give savvi's value.
+    let cases = [
+        // savvi `Multinomial(0.05, [0.2, 0.8], k=77.75351)` on (135, 490).
+        ((135, 490), 0.2, 77.75351, "-0.6941012"),
+        // `Multinomial(0.05, [0.5, 0.5], k=100)` on (30, 10).
+        ((30, 10), 0.5, 100.0, "1.2748795"),
+    ];
+    for ((treated, control), rho, k, expected) in cases {
+        assert_rounds_to(
+            ln_e_two_sided(treated, control, rho, k, 0.0).unwrap(),
+            expected,
+        );
+        assert_rounds_to(
+            srm_sequential_ln_e(&[treated, control], &[rho, 1.0 - rho], k).unwrap(),
+            expected,
+        );
+    }
 }
 
 /// Regression test for the underflow trap: ρ = 0.5, k = 6.66, y_T = 0, y_C = 100000. A linear
