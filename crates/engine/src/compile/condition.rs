@@ -240,37 +240,16 @@ impl Compiler<'_> {
                     .collect(),
             ),
             Operator::Lt | Operator::Lte | Operator::Gt | Operator::Gte => {
-                let numbers = clause
-                    .values
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, v)| {
-                        let n = number_of(v, dialect);
-                        if n.is_none() {
-                            bad(self, i, "expected a number");
-                        }
-                        n
-                    })
-                    .collect();
+                let numbers =
+                    parse_each(self, &clause.values, &mut bad, "expected a number", |v| {
+                        number_of(v, dialect)
+                    });
                 Test::Number(number_cmp(&clause.op), numbers)
             }
             Operator::Before | Operator::After => {
-                let times: Box<[i64]> = clause
-                    .values
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, v)| {
-                        let t = time_of(v);
-                        if t.is_none() {
-                            bad(
-                                self,
-                                i,
-                                "expected an RFC 3339 date-time or Unix milliseconds",
-                            );
-                        }
-                        t
-                    })
-                    .collect();
+                let expected = "expected an RFC 3339 date-time or Unix milliseconds";
+                let times: Box<[i64]> =
+                    parse_each(self, &clause.values, &mut bad, expected, time_of);
                 if clause.op == Operator::Before {
                     Test::Before(times)
                 } else {
@@ -283,36 +262,19 @@ impl Compiler<'_> {
             | Operator::SemverGt
             | Operator::SemverGte => {
                 let lenient = dialect != Dialect::Unleash;
-                let versions = clause
-                    .values
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, v)| {
-                        let version = v
-                            .as_str()
-                            .and_then(|s| semver::OwnedVersion::parse(s, lenient));
-                        if version.is_none() {
-                            bad(self, i, "expected a semantic version");
-                        }
-                        version
-                    })
-                    .collect();
+                let expected = "expected a semantic version";
+                let versions = parse_each(self, &clause.values, &mut bad, expected, |v| {
+                    v.as_str()
+                        .and_then(|s| semver::OwnedVersion::parse(s, lenient))
+                });
                 Test::Semver(number_cmp(&clause.op), versions)
             }
-            Operator::InCidr => Test::InCidr(
-                clause
-                    .values
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, v)| {
-                        let net = v.as_str().and_then(IpNet::parse);
-                        if net.is_none() {
-                            bad(self, i, "expected an IP address or CIDR block");
-                        }
-                        net
-                    })
-                    .collect(),
-            ),
+            Operator::InCidr => {
+                let expected = "expected an IP address or CIDR block";
+                Test::InCidr(parse_each(self, &clause.values, &mut bad, expected, |v| {
+                    v.as_str().and_then(IpNet::parse)
+                }))
+            }
             Operator::Exists => Test::Exists,
             Operator::SegmentMatch => Test::Segment(
                 clause
@@ -366,4 +328,26 @@ pub(crate) fn time_of(v: &Value) -> Option<i64> {
         Value::String(s) => time::parse_rfc3339_ms(s),
         _ => None,
     }
+}
+
+/// `values`, each parsed by `parse`; a value that does not parse is reported through `bad` as
+/// `expected` and left out.
+fn parse_each<C, T, Out: FromIterator<T>>(
+    this: &mut C,
+    values: &[Value],
+    bad: &mut dyn FnMut(&mut C, usize, &str),
+    expected: &str,
+    parse: impl Fn(&Value) -> Option<T>,
+) -> Out {
+    values
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| {
+            let parsed = parse(v);
+            if parsed.is_none() {
+                bad(this, i, expected);
+            }
+            parsed
+        })
+        .collect()
 }

@@ -144,12 +144,8 @@ impl Snapshot {
             .segments
             .iter()
             .map(|segment| {
-                let mut c = Compiler {
-                    segments: &segment_index,
-                    lazy_variations: false,
-                    problems: Vec::new(),
-                    field: format!("segments[{}]", segment.key),
-                };
+                let field = format!("segments[{}]", segment.key);
+                let mut c = Compiler::new(&segment_index, false, field);
                 let compiled = c.segment(segment);
                 problems.append(&mut c.problems);
                 compiled
@@ -168,12 +164,9 @@ impl Snapshot {
             .flags
             .iter()
             .map(|flag| {
-                let mut c = Compiler {
-                    segments: &segment_index,
-                    lazy_variations: flag.dialect == Dialect::LaunchDarkly,
-                    problems: Vec::new(),
-                    field: format!("flags[{}]", flag.key),
-                };
+                let lazy_variations = flag.dialect == Dialect::LaunchDarkly;
+                let field = format!("flags[{}]", flag.key);
+                let mut c = Compiler::new(&segment_index, lazy_variations, field);
                 let mut compiled = c.flag(flag, &flag_index);
                 compiled.malformed = c.problems.iter().any(|p| p.malformed);
                 problems.append(&mut c.problems);
@@ -229,7 +222,20 @@ struct Compiler<'a> {
     field: String,
 }
 
-impl Compiler<'_> {
+impl<'a> Compiler<'a> {
+    fn new(
+        segments: &'a FxHashMap<&'a str, usize>,
+        lazy_variations: bool,
+        field: String,
+    ) -> Compiler<'a> {
+        Compiler {
+            segments,
+            lazy_variations,
+            problems: Vec::new(),
+            field,
+        }
+    }
+
     fn problem(&mut self, field: impl std::fmt::Display, message: impl Into<String>) {
         self.problems.push(Problem {
             field: format!("{}.{field}", self.field),
