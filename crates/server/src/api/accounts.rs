@@ -47,9 +47,9 @@ fn account_view(record: &AccountRecord, version: i64) -> AccountView {
     }
 }
 
-/// The audit log never sees a password hash.
-fn account_audit(record: &AccountRecord) -> serde_json::Value {
-    records::encode(&account_view(record, 0))
+/// An account as the audit log sees it: never with its password hash.
+fn audited(record: &AccountRecord) -> AccountView {
+    account_view(record, 0)
 }
 
 async fn check_roles(ctx: &Ctx, roles: &[String]) -> ApiResult<()> {
@@ -123,8 +123,7 @@ pub(super) async fn create_account(
         disabled: input.disabled,
         created_at_ms: now_ms(),
     };
-    let change = Change::new(Action::AccountCreate, &resource)
-        .after(account_audit(&record))
+    let change = Change::created(Action::AccountCreate, &resource, &audited(&record))
         .comment(input.comment.as_deref());
     ctx.create_record((GLOBAL, &record.name), &record, change)
         .await?;
@@ -138,10 +137,9 @@ pub(super) async fn update_account(
 ) -> ApiResult<Json<AccountView>> {
     let resource = res::account(&name);
     ctx.authorize(Action::AccountUpdate, &resource).await?;
-    let precondition = ctx.expected_version(input.version)?;
-    let stored = load_account(&ctx, &name).await?;
-    let expected = precondition.check(stored.version)?;
-    let before = stored.record;
+    let (before, expected) = ctx
+        .load_for_update(input.version, load_account(&ctx, &name))
+        .await?;
     check_roles(&ctx, &input.roles).await?;
     let record = AccountRecord {
         password_hash: match input.password.as_deref() {
@@ -152,10 +150,13 @@ pub(super) async fn update_account(
         disabled: input.disabled,
         ..before.clone()
     };
-    let change = Change::new(Action::AccountUpdate, &resource)
-        .before(account_audit(&before))
-        .after(account_audit(&record))
-        .comment(input.comment.as_deref());
+    let change = Change::updated(
+        Action::AccountUpdate,
+        &resource,
+        &audited(&before),
+        &audited(&record),
+    )
+    .comment(input.comment.as_deref());
     let version = ctx
         .write_record((GLOBAL, &name), &record, expected, change)
         .await?;
@@ -191,8 +192,7 @@ pub(super) async fn delete_account(
             ));
         }
     }
-    let change = Change::new(Action::AccountDelete, &resource)
-        .before(account_audit(&stored.record))
+    let change = Change::deleted(Action::AccountDelete, &resource, &audited(&stored.record))
         .comment(query.comment.as_deref());
     ctx.commit_deletion(&writes, change).await
 }

@@ -5,12 +5,14 @@
 use std::sync::Arc;
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
-use serde::Deserialize;
+use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use switchyard_store::{AuditRecord, Committed, Expected, Write};
 
@@ -71,8 +73,7 @@ impl Ctx {
         if self.caller.allows(action, resource) {
             return Ok(());
         }
-        let attempt = Change::new(action, resource);
-        let record = self.audit_record(attempt, "denied");
+        let record = self.audit_record(Change::new(action, resource), "denied");
         let action = action.as_str();
         if let Err(error) = self.state.store.commit(&[], &record).await {
             tracing::error!(%error, action, resource, "could not audit a denied attempt");
@@ -109,6 +110,20 @@ impl Ctx {
         records::get(&self.state.store, scope, key)
             .await?
             .ok_or_else(|| ApiError::not_found(what()))
+    }
+
+    /// The record an update replaces, and the version its write must expect. The checks come
+    /// in the API's order: no version given is 400, no record 404, a stale version 409 (412
+    /// for `If-Match`).
+    pub(crate) async fn load_for_update<R>(
+        &self,
+        body_version: Option<i64>,
+        load: impl Future<Output = ApiResult<Versioned<R>>>,
+    ) -> ApiResult<(R, Expected)> {
+        let precondition = self.expected_version(body_version)?;
+        let stored = load.await?;
+        let expected = precondition.check(stored.version)?;
+        Ok((stored.record, expected))
     }
 
     /// The records of kind `R` in `scope` the caller may `action`, by the resource each key
@@ -259,9 +274,9 @@ pub(crate) struct Change<'a> {
 
 impl<'a> Change<'a> {
     /// `action` on `resource`, with nothing before or after it and no comment yet.
-    pub(crate) fn new(action: impl Into<&'static str>, resource: &'a str) -> Change<'a> {
+    pub(crate) fn new(action: Action, resource: &'a str) -> Change<'a> {
         Change {
-            action: action.into(),
+            action: action.as_str(),
             resource,
             before: None,
             after: None,
@@ -269,20 +284,38 @@ impl<'a> Change<'a> {
         }
     }
 
-    /// What the resource was (`None`: it did not exist).
-    pub(crate) fn before(self, before: impl Into<Option<Value>>) -> Change<'a> {
-        Change {
-            before: before.into(),
-            ..self
-        }
+    /// `resource` created as `after`.
+    pub(crate) fn created(action: Action, resource: &'a str, after: &impl Serialize) -> Change<'a> {
+        Change::new(action, resource).after(after)
     }
 
-    /// What the resource became.
-    pub(crate) fn after(self, after: Value) -> Change<'a> {
-        Change {
-            after: Some(after),
-            ..self
-        }
+    /// `resource` changed from `before` to `after`.
+    pub(crate) fn updated(
+        action: Action,
+        resource: &'a str,
+        before: &impl Serialize,
+        after: &impl Serialize,
+    ) -> Change<'a> {
+        Change::new(action, resource).before(before).after(after)
+    }
+
+    /// `resource`, which was `before`, deleted.
+    pub(crate) fn deleted(
+        action: Action,
+        resource: &'a str,
+        before: &impl Serialize,
+    ) -> Change<'a> {
+        Change::new(action, resource).before(before)
+    }
+
+    fn before(mut self, before: &impl Serialize) -> Change<'a> {
+        self.before = Some(records::encode(before));
+        self
+    }
+
+    fn after(mut self, after: &impl Serialize) -> Change<'a> {
+        self.after = Some(records::encode(after));
+        self
     }
 
     /// The caller's reason for the change.
@@ -345,12 +378,25 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     }
 }
 
-/// A JSON body that may be absent (an empty `POST`).
-pub(super) fn optional_body<T: DeserializeOwned + Default>(body: &[u8]) -> ApiResult<T> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
+/// A JSON body that may be absent (an empty `POST`), which is `T::default()`; broken JSON is
+/// 400.
+#[derive(Debug)]
+pub(super) struct OptionalBody<T>(pub T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalBody<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<OptionalBody<T>, Response> {
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalBody(T::default()));
+        }
+        serde_json::from_slice(&body)
+            .map(OptionalBody)
+            .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")).into_response())
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))
 }
 
 /// Keys of projects, environments, flags, segments, accounts and roles.

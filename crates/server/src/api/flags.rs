@@ -10,14 +10,14 @@ use serde::{Deserialize, Serialize};
 use switchyard_engine::model::{FlagKind, Targeting, Variation};
 use switchyard_store::Expected;
 
-use super::ctx::{Body, Change, CommentQuery, Ctx, Deleted, check_key, optional_body, still_used};
+use super::ctx::{Body, Change, CommentQuery, Ctx, Deleted, OptionalBody, check_key, still_used};
 use super::projects::{load_environment, load_project};
 use crate::access::resources as res;
 use crate::access::{Action, random_hex};
 use crate::error::{ApiError, ApiResult, Code};
 use crate::records::{
-    self, EnvData, EnvFlag, EnvironmentRecord, FlagSpec, Record, env_scope, expect_version,
-    no_new_problems, normalize_flag_spec,
+    self, EnvData, EnvFlag, EnvironmentRecord, FlagSpec, Record, Versioned, env_scope,
+    expect_version, no_new_problems, normalize_flag_spec,
 };
 
 #[derive(Debug, Deserialize, JsonSchema, Serialize)]
@@ -138,11 +138,8 @@ async fn load_targeting(
     })
 }
 
-async fn load_spec(ctx: &Ctx, project: &str, flag: &str) -> ApiResult<(FlagSpec, i64)> {
-    let stored = ctx
-        .load_or_404::<FlagSpec>(project, flag, || what(project, flag))
-        .await?;
-    Ok((stored.record, stored.version))
+async fn load_spec(ctx: &Ctx, project: &str, flag: &str) -> ApiResult<Versioned<FlagSpec>> {
+    ctx.load_or_404(project, flag, || what(project, flag)).await
 }
 
 /// How a 404 names a flag.
@@ -206,9 +203,8 @@ pub(super) async fn create_flag(
         data.flags.insert(spec.key.clone(), new_flag);
         no_new_problems(&before, &data.dataset())?;
     }
-    let change = Change::new(Action::FlagCreate, &resource)
-        .after(records::encode(&spec))
-        .comment(input.comment.as_deref());
+    let change =
+        Change::created(Action::FlagCreate, &resource, &spec).comment(input.comment.as_deref());
     ctx.create_record((&project, &spec.key), &spec, change)
         .await?;
     Ok((
@@ -223,10 +219,10 @@ pub(super) async fn get_flag(
 ) -> ApiResult<Json<FlagView>> {
     ctx.authorize(Action::FlagRead, &res::flag(&project, &flag))
         .await?;
-    let (spec, version) = load_spec(&ctx, &project, &flag).await?;
+    let stored = load_spec(&ctx, &project, &flag).await?;
     let environments = environments(&ctx, &project).await?;
     Ok(Json(
-        flag_view(&ctx, &project, &environments, spec, version).await?,
+        flag_view(&ctx, &project, &environments, stored.record, stored.version).await?,
     ))
 }
 
@@ -237,9 +233,9 @@ pub(super) async fn update_flag(
 ) -> ApiResult<Json<FlagView>> {
     let resource = res::flag(&project, &flag);
     ctx.authorize(Action::FlagUpdate, &resource).await?;
-    let precondition = ctx.expected_version(input.version)?;
-    let (before, version) = load_spec(&ctx, &project, &flag).await?;
-    let expected = precondition.check(version)?;
+    let (before, expected) = ctx
+        .load_for_update(input.version, load_spec(&ctx, &project, &flag))
+        .await?;
     let mut spec = input.spec;
     if spec.key != flag {
         return Err(ApiError::invalid("key", "a flag's key cannot change"));
@@ -256,9 +252,7 @@ pub(super) async fn update_flag(
         }
         no_new_problems(&old, &data.dataset())?;
     }
-    let change = Change::new(Action::FlagUpdate, &resource)
-        .before(records::encode(&before))
-        .after(records::encode(&spec))
+    let change = Change::updated(Action::FlagUpdate, &resource, &before, &spec)
         .comment(input.comment.as_deref());
     let version = ctx
         .write_record((&project, &flag), &spec, expected, change)
@@ -275,11 +269,11 @@ pub(super) async fn delete_flag(
 ) -> ApiResult<Json<Deleted>> {
     let resource = res::flag(&project, &flag);
     ctx.authorize(Action::FlagDelete, &resource).await?;
-    let (spec, version) = load_spec(&ctx, &project, &flag).await?;
+    let stored = load_spec(&ctx, &project, &flag).await?;
     let mut writes = vec![records::delete::<FlagSpec>(
         &project,
         &flag,
-        Expected::Version(version),
+        Expected::Version(stored.version),
     )];
     for env in environments(&ctx, &project).await? {
         let mut data = EnvData::load(&ctx.state.store, &project, &env).await?;
@@ -297,8 +291,7 @@ pub(super) async fn delete_flag(
             "other flags in {env} depend on this one"
         )))?;
     }
-    let change = Change::new(Action::FlagDelete, &resource)
-        .before(records::encode(&spec))
+    let change = Change::deleted(Action::FlagDelete, &resource, &stored.record)
         .comment(query.comment.as_deref());
     ctx.commit_deletion(&writes, change).await
 }
@@ -310,7 +303,7 @@ pub(super) async fn get_targeting(
     ctx.authorize(Action::FlagRead, &res::env_flag(&project, &env, &flag))
         .await?;
     load_environment(&ctx, &project, &env).await?;
-    let (spec, _) = load_spec(&ctx, &project, &flag).await?;
+    let spec = load_spec(&ctx, &project, &flag).await?.record;
     let targeting = load_targeting(&ctx, &project, &env, &spec).await?;
     Ok(Json(targeting_view(&env, spec, targeting)))
 }
@@ -392,10 +385,7 @@ async fn write_targeting(
     }
     no_new_problems(&before, &data.dataset())?;
     let resource = res::env_flag(project, env, &flag.spec.key);
-    let change = Change::new(action, &resource)
-        .before(records::encode(&flag.targeting))
-        .after(records::encode(&targeting))
-        .comment(comment);
+    let change = Change::updated(action, &resource, &flag.targeting, &targeting).comment(comment);
     let scope = env_scope(project, env);
     let version = ctx
         .write_record((&scope, &flag.spec.key), &targeting, expected, change)
@@ -407,10 +397,9 @@ async fn write_targeting(
 pub(super) async fn toggle_flag(
     ctx: Ctx,
     Path((project, env, flag)): Path<(String, String, String)>,
-    body: axum::body::Bytes,
-) -> ApiResult<Json<TargetingView>> {
     // The body is optional: an empty POST flips the flag.
-    let input: ToggleInput = optional_body(&body)?;
+    OptionalBody(input): OptionalBody<ToggleInput>,
+) -> ApiResult<Json<TargetingView>> {
     ctx.authorize(Action::FlagToggle, &res::env_flag(&project, &env, &flag))
         .await?;
     // A toggle carries no version: it re-reads and retries, so it never overwrites another

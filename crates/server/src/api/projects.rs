@@ -73,9 +73,8 @@ pub(super) async fn create_project(
         key: input.key,
         description: input.description,
     };
-    let change = Change::new(Action::ProjectCreate, &resource)
-        .after(records::encode(&body))
-        .comment(input.comment.as_deref());
+    let change =
+        Change::created(Action::ProjectCreate, &resource, &body).comment(input.comment.as_deref());
     ctx.create_record((GLOBAL, &body.key), &body, change)
         .await?;
     Ok((StatusCode::CREATED, Json(Project { body, version: 1 })))
@@ -94,18 +93,15 @@ pub(super) async fn update_project(
 ) -> ApiResult<Json<Project>> {
     let resource = res::project(&project);
     ctx.authorize(Action::ProjectUpdate, &resource).await?;
-    let precondition = ctx.expected_version(input.version)?;
-    let stored = load_project(&ctx, &project).await?;
-    let expected = precondition.check(stored.version)?;
-    let before = stored.record;
+    let (before, expected) = ctx
+        .load_for_update(input.version, load_project(&ctx, &project))
+        .await?;
     let body = ProjectRecord {
         key: project.clone(),
         name: name_or(input.name, &before.name),
         description: input.description,
     };
-    let change = Change::new(Action::ProjectUpdate, &resource)
-        .before(records::encode(&before))
-        .after(records::encode(&body))
+    let change = Change::updated(Action::ProjectUpdate, &resource, &before, &body)
         .comment(input.comment.as_deref());
     let version = ctx
         .write_record((GLOBAL, &project), &body, expected, change)
@@ -133,8 +129,7 @@ pub(super) async fn delete_project(
             "the project still has environments or flags; delete them first",
         ));
     }
-    let change = Change::new(Action::ProjectDelete, &resource)
-        .before(records::encode(&stored.record))
+    let change = Change::deleted(Action::ProjectDelete, &resource, &stored.record)
         .comment(query.comment.as_deref());
     ctx.delete_record(GLOBAL, &stored, change).await
 }
@@ -204,9 +199,8 @@ pub(super) async fn create_environment(
         description: input.description,
         critical: input.critical,
     };
-    let change = Change::new(Action::EnvCreate, &resource)
-        .after(records::encode(&body))
-        .comment(input.comment.as_deref());
+    let change =
+        Change::created(Action::EnvCreate, &resource, &body).comment(input.comment.as_deref());
     ctx.create_record((&project, &body.key), &body, change)
         .await?;
     Ok((
@@ -236,19 +230,16 @@ pub(super) async fn update_environment(
 ) -> ApiResult<Json<Environment>> {
     let resource = res::env(&project, &env);
     ctx.authorize(Action::EnvUpdate, &resource).await?;
-    let precondition = ctx.expected_version(input.version)?;
-    let stored = load_environment(&ctx, &project, &env).await?;
-    let expected = precondition.check(stored.version)?;
-    let before = stored.record;
+    let (before, expected) = ctx
+        .load_for_update(input.version, load_environment(&ctx, &project, &env))
+        .await?;
     let body = EnvironmentRecord {
         key: env.clone(),
         name: name_or(input.name, &before.name),
         description: input.description,
         critical: input.critical,
     };
-    let change = Change::new(Action::EnvUpdate, &resource)
-        .before(records::encode(&before))
-        .after(records::encode(&body))
+    let change = Change::updated(Action::EnvUpdate, &resource, &before, &body)
         .comment(input.comment.as_deref());
     let version = ctx
         .write_record((&project, &env), &body, expected, change)
@@ -285,8 +276,7 @@ pub(super) async fn delete_environment(
             });
         }
     }
-    let change = Change::new(Action::EnvDelete, &resource)
-        .before(records::encode(&stored.record))
+    let change = Change::deleted(Action::EnvDelete, &resource, &stored.record)
         .comment(query.comment.as_deref());
     ctx.commit_deletion(&writes, change).await
 }

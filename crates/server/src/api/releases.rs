@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use switchyard_store::Expected;
 
-use super::ctx::{Body, Ctx, optional_body};
+use super::ctx::{Body, Ctx, OptionalBody};
 use super::projects::load_environment;
 use crate::access::Action;
 use crate::access::Event;
@@ -207,10 +207,9 @@ enum Verb {
 async fn act(
     ctx: Ctx,
     (project, env, id): (String, String, String),
-    body: axum::body::Bytes,
+    input: ActionInput,
     verb: Verb,
 ) -> ApiResult<Json<ReleaseStatus>> {
-    let input: ActionInput = optional_body(&body)?;
     ctx.authorize(Action::ReleaseUpdate, &res::release(&project, &env, &id))
         .await?;
     let current = load_release(&ctx, &project, &env, &id).await?;
@@ -238,12 +237,7 @@ async fn act(
                     return refuse("pause");
                 }
                 releases::hold(r, format!("paused by {}", who.name), now, false);
-                Change {
-                    action: Event::ReleasePause.as_str(),
-                    event: "release.held",
-                    detail: note("paused".into()),
-                    evidence: None,
-                }
+                Change::new(Event::ReleasePause, "release.held", note("paused".into()))
             }
             Verb::Resume => {
                 if r.state != State::Holding {
@@ -255,12 +249,11 @@ async fn act(
                 } else {
                     releases::begin_stage(r, flag, now)?;
                 }
-                Change {
-                    action: Event::ReleaseResume.as_str(),
-                    event: "release.resumed",
-                    detail: note(format!("resumed at stage {}", r.stage)),
-                    evidence: None,
-                }
+                Change::new(
+                    Event::ReleaseResume,
+                    "release.resumed",
+                    note(format!("resumed at stage {}", r.stage)),
+                )
             }
             Verb::Advance => {
                 if !matches!(r.state, State::Running | State::Holding) {
@@ -317,49 +310,48 @@ async fn act(
 pub(super) async fn pause_release(
     ctx: Ctx,
     Path(path): Path<(String, String, String)>,
-    body: axum::body::Bytes,
+    OptionalBody(input): OptionalBody<ActionInput>,
 ) -> ApiResult<Json<ReleaseStatus>> {
-    act(ctx, path, body, Verb::Pause).await
+    act(ctx, path, input, Verb::Pause).await
 }
 
 pub(super) async fn resume_release(
     ctx: Ctx,
     Path(path): Path<(String, String, String)>,
-    body: axum::body::Bytes,
+    OptionalBody(input): OptionalBody<ActionInput>,
 ) -> ApiResult<Json<ReleaseStatus>> {
-    act(ctx, path, body, Verb::Resume).await
+    act(ctx, path, input, Verb::Resume).await
 }
 
 pub(super) async fn advance_release(
     ctx: Ctx,
     Path(path): Path<(String, String, String)>,
-    body: axum::body::Bytes,
+    OptionalBody(input): OptionalBody<ActionInput>,
 ) -> ApiResult<Json<ReleaseStatus>> {
-    act(ctx, path, body, Verb::Advance).await
+    act(ctx, path, input, Verb::Advance).await
 }
 
 pub(super) async fn roll_back_release(
     ctx: Ctx,
     Path(path): Path<(String, String, String)>,
-    body: axum::body::Bytes,
+    OptionalBody(input): OptionalBody<ActionInput>,
 ) -> ApiResult<Json<ReleaseStatus>> {
-    act(ctx, path, body, Verb::RollBack).await
+    act(ctx, path, input, Verb::RollBack).await
 }
 
 pub(super) async fn abort_release(
     ctx: Ctx,
     Path(path): Path<(String, String, String)>,
-    body: axum::body::Bytes,
+    OptionalBody(input): OptionalBody<ActionInput>,
 ) -> ApiResult<Json<ReleaseStatus>> {
-    act(ctx, path, body, Verb::Abort).await
+    act(ctx, path, input, Verb::Abort).await
 }
 
 pub(super) async fn kill_flag(
     ctx: Ctx,
     Path((project, env, flag)): Path<(String, String, String)>,
-    body: axum::body::Bytes,
+    OptionalBody(input): OptionalBody<ActionInput>,
 ) -> ApiResult<Json<Killed>> {
-    let input: ActionInput = optional_body(&body)?;
     ctx.authorize(Action::FlagToggle, &res::env_flag(&project, &env, &flag))
         .await?;
     load_environment(&ctx, &project, &env).await?;

@@ -119,9 +119,8 @@ pub(super) async fn create_role(
         description: input.description,
         statements: input.statements,
     };
-    let change = Change::new(Action::RoleCreate, &resource)
-        .after(records::encode(&record))
-        .comment(input.comment.as_deref());
+    let change =
+        Change::created(Action::RoleCreate, &resource, &record).comment(input.comment.as_deref());
     ctx.create_record((GLOBAL, &record.name), &record, change)
         .await?;
     Ok((StatusCode::CREATED, Json(role_view(record, 1))))
@@ -135,18 +134,16 @@ pub(super) async fn update_role(
     not_builtin(&name)?;
     let resource = res::role(&name);
     ctx.authorize(Action::RoleUpdate, &resource).await?;
-    let precondition = ctx.expected_version(input.version)?;
-    let stored = load_role(&ctx, &name).await?;
-    let expected = precondition.check(stored.version)?;
+    let (before, expected) = ctx
+        .load_for_update(input.version, load_role(&ctx, &name))
+        .await?;
     check_statements(&input.statements)?;
     let record = RoleRecord {
         name: name.clone(),
         description: input.description,
         statements: input.statements,
     };
-    let change = Change::new(Action::RoleUpdate, &resource)
-        .before(records::encode(&stored.record))
-        .after(records::encode(&record))
+    let change = Change::updated(Action::RoleUpdate, &resource, &before, &record)
         .comment(input.comment.as_deref());
     let version = ctx
         .write_record((GLOBAL, &name), &record, expected, change)
@@ -163,8 +160,7 @@ pub(super) async fn delete_role(
     let resource = res::role(&name);
     ctx.authorize(Action::RoleDelete, &resource).await?;
     let stored = load_role(&ctx, &name).await?;
-    let change = Change::new(Action::RoleDelete, &resource)
-        .before(records::encode(&stored.record))
+    let change = Change::deleted(Action::RoleDelete, &resource, &stored.record)
         .comment(query.comment.as_deref());
     ctx.delete_record(GLOBAL, &stored, change).await
 }

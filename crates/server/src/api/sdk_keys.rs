@@ -89,9 +89,8 @@ pub(super) async fn create_sdk_key(
     };
     let resource = res::sdk_key(&project, &env, &record.id);
     let view = sdk_key_view(&project, &env, record.clone(), None);
-    let change = Change::new(Action::SdkKeyCreate, &resource)
-        .after(records::encode(&view))
-        .comment(input.comment.as_deref());
+    let change =
+        Change::created(Action::SdkKeyCreate, &resource, &view).comment(input.comment.as_deref());
     let scope = env_scope(&project, &env);
     ctx.write_record((&scope, &record.id), &record, Expected::Absent, change)
         .await?;
@@ -113,8 +112,7 @@ pub(super) async fn delete_sdk_key(
         .load_or_404::<SdkKeyRecord>(&scope, &id, || format!("SDK key {id:?}"))
         .await?;
     let view = sdk_key_view(&project, &env, stored.record.clone(), None);
-    let change = Change::new(Action::SdkKeyDelete, &resource)
-        .before(records::encode(&view))
-        .comment(query.comment.as_deref());
+    let change =
+        Change::deleted(Action::SdkKeyDelete, &resource, &view).comment(query.comment.as_deref());
     ctx.delete_record(&scope, &stored, change).await
 }

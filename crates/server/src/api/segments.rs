@@ -13,7 +13,7 @@ use super::projects::load_environment;
 use crate::access::resources as res;
 use crate::access::{Action, random_hex};
 use crate::error::{ApiError, ApiResult};
-use crate::records::{self, EnvData, Versioned, env_scope, no_new_problems};
+use crate::records::{EnvData, Versioned, env_scope, no_new_problems};
 
 #[derive(Debug, Deserialize, JsonSchema, Serialize)]
 pub struct SegmentInput {
@@ -174,12 +174,14 @@ async fn write_segment(
         version: 0,
         ..segment.clone()
     };
-    let write = records::put(&env_scope(project, env), &segment.key, &stored, expected);
-    let change = Change::new(action, &resource)
-        .before(before.as_ref().map(records::encode))
-        .after(records::encode(&stored))
-        .comment(comment);
-    Ok(ctx.commit(&[write], change).await?.versions[0])
+    let change = match &before {
+        Some(before) => Change::updated(action, &resource, before, &stored),
+        None => Change::created(action, &resource, &stored),
+    }
+    .comment(comment);
+    let scope = env_scope(project, env);
+    ctx.write_record((&scope, &segment.key), &stored, expected, change)
+        .await
 }
 
 pub(super) async fn delete_segment(
@@ -198,8 +200,7 @@ pub(super) async fn delete_segment(
     no_new_problems(&old, &data.dataset()).map_err(still_used(
         "flags or segments still use this segment".into(),
     ))?;
-    let change = Change::new(Action::SegmentDelete, &resource)
-        .before(records::encode(&before.record))
+    let change = Change::deleted(Action::SegmentDelete, &resource, &before.record)
         .comment(query.comment.as_deref());
     ctx.delete_record(&env_scope(&project, &env), &before, change)
         .await

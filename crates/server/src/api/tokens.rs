@@ -116,9 +116,12 @@ pub(super) async fn create_token(
         input.expires_in_days,
     );
     let resource = res::token(&account, &record.id);
-    let change = Change::new(Action::TokenCreate, &resource)
-        .after(records::encode(&token_view(record.clone(), None)))
-        .comment(input.comment.as_deref());
+    let change = Change::created(
+        Action::TokenCreate,
+        &resource,
+        &token_view(record.clone(), None),
+    )
+    .comment(input.comment.as_deref());
     ctx.write_record((GLOBAL, &record.id), &record, Expected::Absent, change)
         .await?;
     Ok((
@@ -139,9 +142,12 @@ pub(super) async fn delete_token(
     ctx.authorize_token(Action::TokenDelete, account, &id)
         .await?;
     let resource = res::token(account, &id);
-    let change = Change::new(Action::TokenDelete, &resource)
-        .before(records::encode(&token_view(stored.record.clone(), None)))
-        .comment(query.comment.as_deref());
+    let change = Change::deleted(
+        Action::TokenDelete,
+        &resource,
+        &token_view(stored.record.clone(), None),
+    )
+    .comment(query.comment.as_deref());
     ctx.delete_record(GLOBAL, &stored, change).await
 }
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use switchyard_store::Expected;
 
-use super::ctx::{Change, Ctx, Deleted, optional_body};
+use super::ctx::{Change, Ctx, Deleted, OptionalBody};
 use super::projects::load_environment;
 use super::releases::ActionInput;
 use crate::access::resources as res;
@@ -57,9 +57,8 @@ const TRIGGER_PREFIX: &str = "sytr";
 pub(super) async fn create_trigger(
     ctx: Ctx,
     Path((project, env, flag)): Path<(String, String, String)>,
-    body: axum::body::Bytes,
+    OptionalBody(input): OptionalBody<TriggerInput>,
 ) -> ApiResult<(StatusCode, Json<Trigger>)> {
-    let input: TriggerInput = optional_body(&body)?;
     let resource = res::env_flag(&project, &env, &flag);
     ctx.authorize(Action::TriggerCreate, &resource).await?;
     load_environment(&ctx, &project, &env).await?;
@@ -77,7 +76,7 @@ pub(super) async fn create_trigger(
     let mut stored = records::encode(&trigger);
     stored["secret_hash"] = json!(secret.secret_hash);
     let write = records::put_body::<Trigger>(GLOBAL, &trigger.id, stored, Expected::Absent);
-    let change = Change::new(Action::TriggerCreate, &resource).after(records::encode(&trigger));
+    let change = Change::created(Action::TriggerCreate, &resource, &trigger);
     ctx.commit(&[write], change).await?;
     Ok((
         StatusCode::CREATED,
@@ -113,8 +112,7 @@ pub(super) async fn delete_trigger(
         .filter(|stored| stored.record.is_of(&project, &env, &flag))
         .ok_or_else(|| ApiError::not_found(format!("trigger {id:?}")))?;
     let audited = format!("{resource}:trigger/{id}");
-    let change =
-        Change::new(Action::TriggerDelete, &audited).before(records::encode(&stored.record));
+    let change = Change::deleted(Action::TriggerDelete, &audited, &stored.record);
     ctx.delete_record(GLOBAL, &stored, change).await
 }
 
@@ -122,9 +120,8 @@ pub(super) async fn delete_trigger(
 pub(super) async fn call_trigger(
     axum::extract::State(state): axum::extract::State<std::sync::Arc<crate::AppState>>,
     Path(presented): Path<String>,
-    body: axum::body::Bytes,
+    OptionalBody(input): OptionalBody<ActionInput>,
 ) -> ApiResult<Json<Killed>> {
-    let input: ActionInput = optional_body(&body)?;
     let unknown = || ApiError::new(Code::NotFound, "unknown or deleted trigger");
     let (id, secret_hash) = parse_secret(TRIGGER_PREFIX, &presented).ok_or_else(unknown)?;
     let doc = state

@@ -13,7 +13,6 @@ use crate::access::resources as res;
 use crate::access::{Action, random_hex};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
-use crate::records;
 use crate::releases::{EVENT_TYPES, Webhook};
 
 /// A webhook as the API shows it (the secret only at creation).
@@ -86,8 +85,11 @@ pub(super) async fn create_webhook(
         secret: input.secret.unwrap_or_else(|| random_hex(24)),
         created_ms: now_ms(),
     };
-    let change = Change::new(Action::WebhookCreate, &resource)
-        .after(records::encode(&webhook_view(hook.clone(), false)));
+    let change = Change::created(
+        Action::WebhookCreate,
+        &resource,
+        &webhook_view(hook.clone(), false),
+    );
     ctx.write_record((&project, &hook.id), &hook, Expected::Absent, change)
         .await?;
     Ok((StatusCode::CREATED, Json(webhook_view(hook, true))))
@@ -117,7 +119,10 @@ pub(super) async fn delete_webhook(
     let stored = ctx
         .load_or_404::<Webhook>(&project, &id, || format!("webhook {id:?}"))
         .await?;
-    let change = Change::new(Action::WebhookDelete, &resource)
-        .before(records::encode(&webhook_view(stored.record.clone(), false)));
+    let change = Change::deleted(
+        Action::WebhookDelete,
+        &resource,
+        &webhook_view(stored.record.clone(), false),
+    );
     ctx.delete_record(&project, &stored, change).await
 }
