@@ -118,12 +118,11 @@ async fn check(
                         return Ok(None);
                     }
                     begin_stage(r, flag, now)?;
-                    Ok(Some(Change {
-                        action: Event::ReleaseStart.as_str(),
-                        event: "release.started",
-                        detail: format!("started at stage 0 ({})", r.current_stage().name),
-                        evidence: None,
-                    }))
+                    Ok(Some(Change::new(
+                        Event::ReleaseStart,
+                        "release.started",
+                        format!("started at stage 0 ({})", r.current_stage().name),
+                    )))
                 })
                 .await?;
             }
@@ -145,12 +144,11 @@ async fn check(
                         .map(|h| h.reason.clone())
                         .unwrap_or_default();
                     finish(r, flag, State::RolledBack)?;
-                    Ok(Some(Change {
-                        action: Event::ReleaseRollBack.as_str(),
-                        event: "release.rolled_back",
-                        detail: format!("the hold timed out unresolved ({reason})"),
-                        evidence: None,
-                    }))
+                    Ok(Some(Change::new(
+                        Event::ReleaseRollBack,
+                        "release.rolled_back",
+                        format!("the hold timed out unresolved ({reason})"),
+                    )))
                 })
                 .await?;
             }
@@ -227,20 +225,24 @@ async fn act(
                 }
                 if r.on_breach == BreachAction::Hold {
                     hold(r, format!("guardrail breached: {reason}"), now, true);
-                    return Ok(Some(Change {
-                        action: Event::ReleaseHold.as_str(),
-                        event: "release.breached",
-                        detail: format!("guardrail breached, holding: {reason}"),
-                        evidence: Some(assessment.clone()),
-                    }));
+                    return Ok(Some(
+                        Change::new(
+                            Event::ReleaseHold,
+                            "release.breached",
+                            format!("guardrail breached, holding: {reason}"),
+                        )
+                        .decided_on(&assessment),
+                    ));
                 }
                 finish(r, flag, State::RolledBack)?;
-                Ok(Some(Change {
-                    action: Event::ReleaseRollBack.as_str(),
-                    event: "release.rolled_back",
-                    detail: format!("guardrail breached: {reason}"),
-                    evidence: Some(assessment.clone()),
-                }))
+                Ok(Some(
+                    Change::new(
+                        Event::ReleaseRollBack,
+                        "release.rolled_back",
+                        format!("guardrail breached: {reason}"),
+                    )
+                    .decided_on(&assessment),
+                ))
             })
             .await?;
         }
@@ -250,12 +252,14 @@ async fn act(
                     return Ok(None);
                 }
                 hold(r, reason.clone(), now, true);
-                Ok(Some(Change {
-                    action: Event::ReleaseHold.as_str(),
-                    event: "release.held",
-                    detail: format!("holding: {reason}"),
-                    evidence: Some(assessment.clone()),
-                }))
+                Ok(Some(
+                    Change::new(
+                        Event::ReleaseHold,
+                        "release.held",
+                        format!("holding: {reason}"),
+                    )
+                    .decided_on(&assessment),
+                ))
             })
             .await?;
         }

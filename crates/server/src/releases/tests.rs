@@ -8,6 +8,18 @@ use switchyard_store::events::{MetricMoments, StageCohorts};
 use super::plan::parse_window;
 use super::*;
 
+/// A flag that is on and serves everyone `off`, with no rules.
+fn serving_off() -> Targeting {
+    Targeting {
+        on: true,
+        off_variation: Some(1),
+        prerequisites: vec![],
+        targets: vec![],
+        rules: vec![],
+        fallthrough: Serve::Variation(1),
+    }
+}
+
 fn release(guardrails: Vec<Guardrail>) -> Release {
     let input: ReleaseInput = serde_json::from_value(serde_json::json!({
         "flag": "checkout", "variation": "on",
@@ -23,14 +35,7 @@ fn release(guardrails: Vec<Guardrail>) -> Release {
             ..input
         },
         &["on".into(), "off".into()],
-        &Targeting {
-            on: true,
-            off_variation: Some(1),
-            prerequisites: vec![],
-            targets: vec![],
-            rules: vec![],
-            fallthrough: Serve::Variation(1),
-        },
+        &serving_off(),
         0,
     )
     .unwrap();
@@ -179,14 +184,7 @@ fn windows_are_utc_days_and_times() {
 #[test]
 fn stages_apply_as_one_layer_and_roll_back_to_exactly_the_previous_serving() {
     let mut r = release(vec![]);
-    let mut targeting = Targeting {
-        on: true,
-        off_variation: Some(1),
-        prerequisites: vec![],
-        targets: vec![],
-        rules: vec![],
-        fallthrough: Serve::Variation(1),
-    };
+    let mut targeting = serving_off();
     let before = targeting.clone();
     r.apply_stage(&mut targeting, 0).unwrap();
     r.stage = 1;

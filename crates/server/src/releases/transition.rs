@@ -53,6 +53,26 @@ pub struct Change {
     pub evidence: Option<Assessment>,
 }
 
+impl Change {
+    /// A change audited as `action` and announced to webhooks as `event`.
+    pub fn new(action: impl Into<&'static str>, event: &'static str, detail: String) -> Change {
+        Change {
+            action: action.into(),
+            event,
+            detail,
+            evidence: None,
+        }
+    }
+
+    /// The same change, decided on `evidence` (kept in the audit record's `after`).
+    pub fn decided_on(self, evidence: &Assessment) -> Change {
+        Change {
+            evidence: Some(evidence.clone()),
+            ..self
+        }
+    }
+}
+
 /// The flag's targeting as a transition sees it: mutable, with the target variation's index.
 #[derive(Debug)]
 pub struct Flag<'a> {
@@ -302,17 +322,15 @@ pub fn hold(release: &mut Release, reason: String, now: i64, timeout: bool) {
     });
 }
 
-/// The guard's settings.
 /// Someone removed the release's layer from the rule: the release cannot go on.
 pub(super) fn removed(release: &mut Release, _flag: Flag<'_>) -> ApiResult<Option<Change>> {
     release.state = State::Aborted;
     release.hold = None;
-    Ok(Some(Change {
-        action: Event::ReleaseAbort.as_str(),
-        event: "release.aborted",
-        detail: "the release layer was removed from the flag by another change".into(),
-        evidence: None,
-    }))
+    Ok(Some(Change::new(
+        Event::ReleaseAbort,
+        "release.aborted",
+        "the release layer was removed from the flag by another change".into(),
+    )))
 }
 
 /// What a kill did.

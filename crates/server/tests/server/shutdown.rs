@@ -49,17 +49,11 @@ async fn shutdown_stops_every_task_and_loses_no_recorded_evaluation() {
         .await;
 
     let http = reqwest::Client::new();
+    let evaluate = format!("{}/ofrep/v1/evaluate/flags/limit", server.base);
     for i in 0..EVALUATIONS {
-        let answer: Value = http
-            .post(format!("{}/ofrep/v1/evaluate/flags/limit", server.base))
-            .bearer_auth(&key)
-            .json(&json!({"context": {"targetingKey": format!("user-{i}")}}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let context = json!({"context": {"targetingKey": format!("user-{i}")}});
+        let request = http.post(&evaluate).bearer_auth(&key).json(&context);
+        let answer: Value = request.send().await.unwrap().json().await.unwrap();
         assert!(answer["variant"].is_string(), "{answer}");
     }
     server
