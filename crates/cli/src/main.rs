@@ -147,46 +147,35 @@ fn run_async(command: Command) -> anyhow::Result<ExitCode> {
     }
     let runtime = runtime.enable_all().build()?;
     runtime.block_on(async move {
-        let ok = Ok(ExitCode::SUCCESS);
-        match command {
-            Command::Serve(args) => serve::run_serve(&args).await.and(ok),
-            Command::Relay(args) => relay::run_relay(&args).await.and(ok),
-            Command::Flags { client, command } => {
-                commands::run_flags(&client, &command).await.and(ok)
-            }
+        let done = match command {
+            Command::Serve(args) => serve::run_serve(&args).await,
+            Command::Relay(args) => relay::run_relay(&args).await,
+            Command::Flags { client, command } => commands::run_flags(&client, &command).await,
             Command::Segments { client, command } => {
-                commands::run_segments(&client, &command).await.and(ok)
+                commands::run_segments(&client, &command).await
             }
-            Command::Envs { client, command } => {
-                commands::run_envs(&client, &command).await.and(ok)
-            }
-            Command::Tokens { client, command } => {
-                commands::run_tokens(&client, &command).await.and(ok)
-            }
+            Command::Envs { client, command } => commands::run_envs(&client, &command).await,
+            Command::Tokens { client, command } => commands::run_tokens(&client, &command).await,
             Command::Import { client, data, env } => {
-                commands::run_import(&client, &data, &env).await.and(ok)
+                commands::run_import(&client, &data, &env).await
             }
             Command::Exposures { client, insight } => {
-                commands::run_exposures(&client, &insight).await.and(ok)
+                commands::run_exposures(&client, &insight).await
             }
-            Command::Metrics { client, insight } => {
-                commands::run_metrics(&client, &insight).await.and(ok)
-            }
-            Command::Release { client, command } => {
-                commands::run_release(&client, &command).await.and(ok)
-            }
+            Command::Metrics { client, insight } => commands::run_metrics(&client, &insight).await,
+            Command::Release { client, command } => commands::run_release(&client, &command).await,
             Command::Kill {
                 client,
                 flag,
                 env,
                 comment,
-            } => commands::run_kill(&client, &flag, &env, comment.as_deref())
-                .await
-                .and(ok),
-            Command::Audit { command } => serve::run_audit(&command).await,
+            } => commands::run_kill(&client, &flag, &env, comment.as_deref()).await,
+            // The audit check chooses its own exit status.
+            Command::Audit { command } => return serve::run_audit(&command).await,
             Command::Eval(_) | Command::Validate(_) | Command::Openapi => {
                 unreachable!("handled synchronously")
             }
-        }
+        };
+        done.map(|()| ExitCode::SUCCESS)
     })
 }

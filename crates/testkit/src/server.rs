@@ -207,6 +207,16 @@ impl TestServer {
         body
     }
 
+    /// `GET path` as the admin, failing the test unless it succeeds: the body.
+    pub async fn admin_get(&self, path: &str) -> Value {
+        self.admin(Method::GET, path, None).await
+    }
+
+    /// `POST path` with `body` as the admin, failing the test unless it succeeds: the answer.
+    pub async fn admin_post(&self, path: &str, body: Value) -> Value {
+        self.admin(Method::POST, path, Some(body)).await
+    }
+
     /// Seeds `testdata/delivery-flags.json`: boolean `checkout` (on, client-visible), string
     /// `banner` (a rule for Germany), number `limit` (split 50/50), object `theme` (off) in
     /// project `default`, with their targeting in `production`.

@@ -229,6 +229,11 @@ pub(crate) struct InsightArgs {
 }
 
 impl InsightArgs {
+    /// The flag in `project`, as the client addresses it: (project, env, flag).
+    fn flag_in<'a>(&'a self, project: &'a str) -> (&'a str, &'a str, &'a str) {
+        (project, &self.env, &self.flag)
+    }
+
     /// From `hours` ago to a minute from now.
     fn range(&self) -> TimeRange {
         let now = std::time::SystemTime::now()
@@ -248,11 +253,7 @@ pub(crate) async fn run_exposures(args: &ClientArgs, insight: &InsightArgs) -> a
         variation: insight.variation.as_deref(),
         limit: Some(insight.limit),
     };
-    let flag = (
-        args.project.as_str(),
-        insight.env.as_str(),
-        insight.flag.as_str(),
-    );
+    let flag = insight.flag_in(&args.project);
     let rows = args.client().exposures(flag, &query).await?;
     print_table(
         args,
@@ -271,11 +272,7 @@ pub(crate) async fn run_exposures(args: &ClientArgs, insight: &InsightArgs) -> a
 
 /// `switchyard metrics FLAG`: each metric per variation cohort.
 pub(crate) async fn run_metrics(args: &ClientArgs, insight: &InsightArgs) -> anyhow::Result<()> {
-    let flag = (
-        args.project.as_str(),
-        insight.env.as_str(),
-        insight.flag.as_str(),
-    );
+    let flag = insight.flag_in(&args.project);
     let rows = args.client().metrics(flag, &insight.range()).await?;
     print_table(
         args,

@@ -116,36 +116,42 @@ async fn console_in_headless_chromium() {
         }
     };
     let flag = "proj/default:env/production:flag/console-flag";
-    assert!(
-        actors(flag, "flag:update", "allowed")
-            .await
-            .contains(&"editor".into())
-    );
-    // The writer's refused SDK key: the server's check, shown in the page, audited.
-    let keys = "proj/default:env/production:sdk-key";
-    assert!(
-        actors(keys, "sdk-key:create", "denied")
-            .await
-            .contains(&"editor".into())
-    );
-    // The reader's disabled controls sent nothing.
-    assert_eq!(
-        actors(flag, "flag:toggle", "denied").await,
-        Vec::<String>::new()
-    );
-    // The administrator's changes too: the critical staging toggle and the new account.
-    let staging = "proj/default:env/staging:flag/console-flag";
-    assert!(
-        actors(staging, "flag:toggle", "allowed")
-            .await
-            .contains(&"owner".into())
-    );
-    let colleague = "account/colleague";
-    assert!(
-        actors(colleague, "account:create", "allowed")
-            .await
-            .contains(&"owner".into())
-    );
+    // (resource, action, outcome, an actor that must be among those audited; `None`: nobody).
+    let audited = [
+        (flag, "flag:update", "allowed", Some("editor")),
+        // The writer's refused SDK key: the server's check, shown in the page, audited.
+        (
+            "proj/default:env/production:sdk-key",
+            "sdk-key:create",
+            "denied",
+            Some("editor"),
+        ),
+        // The reader's disabled controls sent nothing.
+        (flag, "flag:toggle", "denied", None),
+        // The administrator's changes too: the critical staging toggle and the new account.
+        (
+            "proj/default:env/staging:flag/console-flag",
+            "flag:toggle",
+            "allowed",
+            Some("owner"),
+        ),
+        (
+            "account/colleague",
+            "account:create",
+            "allowed",
+            Some("owner"),
+        ),
+    ];
+    for (resource, action, outcome, actor) in audited {
+        let actors = actors(resource, action, outcome).await;
+        match actor {
+            Some(actor) => assert!(
+                actors.contains(&actor.into()),
+                "{resource} {action} {outcome}: {actors:?}"
+            ),
+            None => assert_eq!(actors, Vec::<String>::new()),
+        }
+    }
 
     server.kill();
     let _ = std::fs::remove_dir_all(&dir);

@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use switchyard_testkit::server::{Method, TestServer, eventually};
+use switchyard_testkit::server::{TestServer, eventually};
 
 use crate::{BIN, serve_fresh};
 use serde_json::{Value, json};
@@ -60,9 +60,7 @@ async fn acknowledged_writes_survive_sigkill() {
         restarted.first_start_token.is_none(),
         "a restart must not bootstrap again"
     );
-    let flags = restarted
-        .admin(Method::GET, "/api/v1/projects/default/flags", None)
-        .await;
+    let flags = restarted.admin_get("/api/v1/projects/default/flags").await;
     let stored: std::collections::HashSet<&str> = flags
         .as_array()
         .unwrap()

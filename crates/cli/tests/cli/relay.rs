@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use switchyard_client::types::TargetingInput;
 use switchyard_sdk::sse::EventParser;
 use switchyard_sdk::{Client, Context};
-use switchyard_testkit::server::{Method, SdkKeyKind, TestServer, eventually, free_port, wait_for};
+use switchyard_testkit::server::{SdkKeyKind, TestServer, eventually, free_port, wait_for};
 
 use crate::{BIN, fresh_dir};
 
@@ -144,6 +144,20 @@ async fn ofrep_values(base: &str, key: &str) -> (Value, Option<u64>) {
     (Value::Object(values), age)
 }
 
+/// The SDK event stream of the server at `base`, opened with `key`.
+async fn open_stream(
+    base: &str,
+    key: &str,
+) -> impl futures_util::Stream<Item = reqwest::Result<impl AsRef<[u8]>>> + Unpin {
+    reqwest::Client::new()
+        .get(format!("{base}/sdk/v1/stream"))
+        .header("Authorization", key)
+        .send()
+        .await
+        .unwrap()
+        .bytes_stream()
+}
+
 /// One OFREP evaluation of `flag` for `user` through `base`: the variant served.
 async fn ofrep_variant(base: &str, key: &str, flag: &str, user: &str) -> String {
     let response: Value = reqwest::Client::new()
@@ -162,7 +176,7 @@ async fn ofrep_variant(base: &str, key: &str, flag: &str, user: &str) -> String 
 /// A production-environment API read on the control plane (`path` under the environment).
 async fn upstream_get(upstream: &TestServer, path: &str) -> Value {
     let path = format!("/api/v1/projects/default/environments/production/{path}");
-    upstream.admin(Method::GET, &path, None).await
+    upstream.admin_get(&path).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -274,18 +288,12 @@ async fn relay_keeps_serving_while_its_upstream_is_away() {
     upstream = upstream_serve.admin(&admin).start().await;
     set_flag_on(&upstream, "checkout", true).await;
     set_flag_on(&upstream, "banner", false).await;
-    let mut stream = reqwest::Client::new()
-        .get(format!("{}/sdk/v1/stream", relay.base))
-        .header("Authorization", &key)
-        .send()
-        .await
-        .unwrap()
-        .bytes_stream();
+    let mut stream = open_stream(&relay.base, &key).await;
     let mut parser = EventParser::default();
     let mut events = Vec::new();
     while events.is_empty() {
         let chunk = stream.next().await.unwrap().unwrap();
-        events.extend(parser.feed(&chunk));
+        events.extend(parser.feed(chunk.as_ref()));
     }
     assert_eq!(events[0].name, "put", "a new stream opens with the data");
     proxy.point_to(upstream.port());
@@ -293,7 +301,11 @@ async fn relay_keeps_serving_while_its_upstream_is_away() {
     let patch = tokio::time::timeout(Duration::from_secs(30), async {
         loop {
             let chunk = stream.next().await.unwrap().unwrap();
-            if let Some(event) = parser.feed(&chunk).into_iter().find(|e| e.name == "patch") {
+            if let Some(event) = parser
+                .feed(chunk.as_ref())
+                .into_iter()
+                .find(|e| e.name == "patch")
+            {
                 return event;
             }
         }
@@ -370,13 +382,7 @@ async fn relay_keeps_serving_while_its_upstream_is_away() {
     // SIGTERM with a stream open: the relay ends its streams and exits cleanly.
     sdk.close().await;
     edge.kill();
-    let mut open = reqwest::Client::new()
-        .get(format!("{}/sdk/v1/stream", relay.base))
-        .header("Authorization", &key)
-        .send()
-        .await
-        .unwrap()
-        .bytes_stream();
+    let mut open = open_stream(&relay.base, &key).await;
     assert!(open.next().await.is_some());
     let terminated = Command::new("kill")
         .args(["-TERM", &relay.child.id().to_string()])

@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use switchyard_testkit::server::{Method, TestServer, eventually};
+use switchyard_testkit::server::{TestServer, eventually};
 
 use crate::{BIN, fresh_dir};
 use serde_json::{Value, json};
@@ -133,7 +133,7 @@ async fn release_commands_and_the_kill_switch() {
     let served = &server;
     let get = |path: String| {
         let path = format!("/api/v1/projects/default{path}");
-        async move { served.admin(Method::GET, &path, None).await }
+        async move { served.admin_get(&path).await }
     };
     let targeting = get("/environments/production/flags/banner".into()).await;
     assert_eq!(targeting["on"], false);
@@ -145,9 +145,7 @@ async fn release_commands_and_the_kill_switch() {
     let release = get(format!("/environments/production/releases/{id}")).await;
     assert_eq!(release["state"], "aborted");
     eventually("the audit log to show the kill", 5, || async {
-        let audit = server
-            .admin(Method::GET, "/api/v1/audit?limit=5", None)
-            .await;
+        let audit = server.admin_get("/api/v1/audit?limit=5").await;
         audit["records"]
             .as_array()
             .is_some_and(|r| r.iter().any(|r| r["action"] == "flag:kill"))

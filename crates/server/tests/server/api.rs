@@ -60,15 +60,9 @@ async fn replicas_share_one_database(url: String) {
         .start()
         .await;
     first
-        .admin(
-            Method::POST,
-            FLAGS,
-            Some(json!({"key": "shared", "kind": "boolean"})),
-        )
+        .admin_post(FLAGS, json!({"key": "shared", "kind": "boolean"}))
         .await;
-    let seen = second
-        .admin(Method::GET, &format!("{FLAGS}/shared"), None)
-        .await;
+    let seen = second.admin_get(&format!("{FLAGS}/shared")).await;
     assert_eq!(seen["version"], 1);
     // The same stale version through both replicas: one wins, no lost update.
     let body = |tag: &str| json!({"key": "shared", "kind": "boolean", "tags": [tag], "version": 1});
@@ -83,9 +77,7 @@ async fn replicas_share_one_database(url: String) {
     assert_eq!(statuses, [200, 409]);
     let winner = if a.0.is_success() { "first" } else { "second" };
     assert_eq!(
-        second
-            .admin(Method::GET, &format!("{FLAGS}/shared"), None)
-            .await["tags"],
+        second.admin_get(&format!("{FLAGS}/shared")).await["tags"],
         json!([winner])
     );
     // A second bootstrap on the same database does nothing.
@@ -105,7 +97,7 @@ async fn operations_endpoints(url: String) {
     assert_eq!((status, &body["status"]), (StatusCode::OK, &json!("ok")));
     let (status, body) = server.call(None, Method::GET, "/readyz", None).await;
     assert_eq!((status, &body["ready"]), (StatusCode::OK, &json!(true)));
-    server.admin(Method::GET, "/api/v1/projects", None).await;
+    server.admin_get("/api/v1/projects").await;
     let (status, metrics) = server.call(None, Method::GET, "/metrics", None).await;
     let metrics = metrics.as_str().unwrap_or_default().to_owned();
     assert_eq!(status, StatusCode::OK);

@@ -32,11 +32,7 @@ fn quick() -> DeliveryConfig {
 
 async fn toggle(server: &TestServer, flag: &str, on: bool) -> Value {
     server
-        .admin(
-            Method::POST,
-            &format!("{PROD}/flags/{flag}/toggle"),
-            Some(json!({"on": on})),
-        )
+        .admin_post(&format!("{PROD}/flags/{flag}/toggle"), json!({"on": on}))
         .await
 }
 
@@ -271,10 +267,9 @@ async fn snapshot_and_stream(url: String) {
     let after_toggle = patch.revision;
     // A change to staging is not production's business: the next production change comes next.
     server
-        .admin(
-            Method::POST,
+        .admin_post(
             "/api/v1/projects/default/environments/staging/flags/checkout/toggle",
-            Some(json!({"on": true})),
+            json!({"on": true}),
         )
         .await;
     server

@@ -77,7 +77,7 @@ async fn sdk_events_reach_the_query_api(url: String) {
     client.close().await;
 
     let query = |what: &str| format!("{PROD}/flags/limit/{what}");
-    let series = server.admin(Method::GET, &query("evaluations"), None).await;
+    let series = server.admin_get(&query("evaluations")).await;
     let mut per_variation: BTreeMap<String, i64> = BTreeMap::new();
     for point in series.as_array().unwrap() {
         assert_eq!(point["reason"], "FALLTHROUGH", "{point}");
@@ -91,14 +91,10 @@ async fn sdk_events_reach_the_query_api(url: String) {
     }
     assert_eq!(per_variation, expected_counts);
 
-    let exposures = server
-        .admin(Method::GET, &query("exposures?limit=1000"), None)
-        .await;
+    let exposures = server.admin_get(&query("exposures?limit=1000")).await;
     let exposed = exposed_users(&exposures);
     assert_eq!(exposed, served);
-    let low = server
-        .admin(Method::GET, &query("exposures?variation=low"), None)
-        .await;
+    let low = server.admin_get(&query("exposures?variation=low")).await;
     assert!(
         low.as_array()
             .unwrap()
@@ -106,7 +102,7 @@ async fn sdk_events_reach_the_query_api(url: String) {
             .all(|e| e["variation"] == "low")
     );
 
-    let metrics = server.admin(Method::GET, &query("metrics"), None).await;
+    let metrics = server.admin_get(&query("metrics")).await;
     let got: BTreeMap<(String, String), (i64, f64)> = metrics
         .as_array()
         .unwrap()
@@ -194,11 +190,7 @@ async fn intake_refuses_whole_batches(url: String) {
     assert_eq!(body["error"]["field"], "events[1].name", "{body}");
     let wide = "?from=0&to=9999999999999";
     let series = server
-        .admin(
-            Method::GET,
-            &format!("{PROD}/flags/checkout/evaluations{wide}"),
-            None,
-        )
+        .admin_get(&format!("{PROD}/flags/checkout/evaluations{wide}"))
         .await;
     assert_eq!(series, json!([]), "nothing of a refused batch is written");
 
@@ -218,19 +210,11 @@ async fn intake_refuses_whole_batches(url: String) {
         .unwrap();
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let series = server
-        .admin(
-            Method::GET,
-            &format!("{PROD}/flags/checkout/evaluations{wide}"),
-            None,
-        )
+        .admin_get(&format!("{PROD}/flags/checkout/evaluations{wide}"))
         .await;
     assert_eq!(series[0]["count"], 5, "{series}");
     let exposures = server
-        .admin(
-            Method::GET,
-            &format!("{PROD}/flags/checkout/exposures{wide}"),
-            None,
-        )
+        .admin_get(&format!("{PROD}/flags/checkout/exposures{wide}"))
         .await;
     assert_eq!(exposures.as_array().unwrap().len(), 1);
 
@@ -290,7 +274,7 @@ async fn ofrep_evaluations_are_recorded(url: String) {
     let exposures = format!("{PROD}/flags/limit/exposures");
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let exposed = loop {
-        let exposed = server.admin(Method::GET, &exposures, None).await;
+        let exposed = server.admin_get(&exposures).await;
         if exposed.as_array().unwrap().len() >= 2 || std::time::Instant::now() > deadline {
             break exposed;
         }
@@ -303,11 +287,7 @@ async fn ofrep_evaluations_are_recorded(url: String) {
     );
     // Counts are written in the same batch as the exposures they came with.
     let series = server
-        .admin(
-            Method::GET,
-            &format!("{PROD}/flags/limit/evaluations"),
-            None,
-        )
+        .admin_get(&format!("{PROD}/flags/limit/evaluations"))
         .await;
     let total: i64 = series
         .as_array()

@@ -46,10 +46,9 @@ async fn start(url: &str) -> TestServer {
 /// Creates a boolean flag that is on and serves `off` to everyone.
 async fn boolean_flag(server: &TestServer, key: &str) {
     server
-        .admin(
-            Method::POST,
+        .admin_post(
             "/api/v1/projects/default/flags",
-            Some(json!({"key": key, "kind": "boolean"})),
+            json!({"key": key, "kind": "boolean"}),
         )
         .await;
     let path = format!("{PROD}/flags/{key}");
@@ -64,9 +63,7 @@ async fn boolean_flag(server: &TestServer, key: &str) {
 }
 
 async fn status(server: &TestServer, id: &str) -> Value {
-    server
-        .admin(Method::GET, &format!("{PROD}/releases/{id}"), None)
-        .await
+    server.admin_get(&format!("{PROD}/releases/{id}")).await
 }
 
 fn user(i: u64) -> Context {
@@ -121,18 +118,16 @@ async fn a_regression_rolls_back_by_itself(url: String) {
     let server = start(&url).await;
     boolean_flag(&server, "new-checkout").await;
     server
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{PROD}/segments"),
-            Some(json!({"key": "staff", "included": [{"kind": "user", "values": ["alice"]}]})),
+            json!({"key": "staff", "included": [{"kind": "user", "values": ["alice"]}]}),
         )
         .await;
     let hooks = Receiver::start().await;
     server
-        .admin(
-            Method::POST,
+        .admin_post(
             "/api/v1/projects/default/webhooks",
-            Some(json!({"url": hooks.url, "secret": "s3cret", "events": ["release.*"]})),
+            json!({"url": hooks.url, "secret": "s3cret", "events": ["release.*"]}),
         )
         .await;
 
@@ -149,14 +144,13 @@ async fn a_regression_rolls_back_by_itself(url: String) {
     assert_eq!(body["error"]["field"], "variation");
 
     let started = server
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{PROD}/releases"),
-            Some(json!({
+            json!({
                 "flag": "new-checkout", "variation": "on", "audience": "staff",
                 "stages": [{"percent": 20, "min_bake_s": 3600}],
                 "guardrails": [{"metric": "error", "kind": "bad_events"}],
-            })),
+            }),
         )
         .await;
     let id = started["id"].as_str().unwrap().to_owned();
@@ -253,17 +247,15 @@ async fn a_regression_rolls_back_by_itself(url: String) {
 
     // Exactly the serving from before the release.
     let targeting = server
-        .admin(Method::GET, &format!("{PROD}/flags/new-checkout"), None)
+        .admin_get(&format!("{PROD}/flags/new-checkout"))
         .await;
     assert_eq!(targeting["fallthrough"], json!({"variation": 1}));
 
     // The decision is audited by the release itself, with its evidence.
     let audit = server
-        .admin(
-            Method::GET,
-            &format!("/api/v1/audit?resource=proj/default:env/production:release/{id}"),
-            None,
-        )
+        .admin_get(&format!(
+            "/api/v1/audit?resource=proj/default:env/production:release/{id}"
+        ))
         .await;
     let records = audit["records"].as_array().unwrap();
     let decision = records
@@ -315,11 +307,10 @@ async fn ramps_controls_windows_and_the_kill_switch(url: String) {
     // No traffic, no guardrails, no bake: the guard ramps through both stages and completes.
     boolean_flag(&server, "search-v2").await;
     let ramp = server
-        .admin(
-            Method::POST,
+        .admin_post(
             &releases,
-            Some(json!({"flag": "search-v2", "variation": "on",
-                        "stages": [{"percent": 5}, {"percent": 50}]})),
+            json!({"flag": "search-v2", "variation": "on",
+                        "stages": [{"percent": 5}, {"percent": 50}]}),
         )
         .await;
     let id = ramp["id"].as_str().unwrap().to_owned();
@@ -338,9 +329,7 @@ async fn ramps_controls_windows_and_the_kill_switch(url: String) {
         events,
         ["release:create", "release:advance", "release:complete"]
     );
-    let targeting = server
-        .admin(Method::GET, &format!("{PROD}/flags/search-v2"), None)
-        .await;
+    let targeting = server.admin_get(&format!("{PROD}/flags/search-v2")).await;
     assert_eq!(
         targeting["fallthrough"],
         json!({"variation": 0}),
@@ -361,13 +350,10 @@ async fn ramps_controls_windows_and_the_kill_switch(url: String) {
         json!([{"start": hhmm(start), "end": hhmm((start + 1) % (24 * 60))}])
     };
     let waiting = server
-        .admin(
-            Method::POST,
+        .admin_post(
             &releases,
-            Some(
-                json!({"flag": "later", "variation": "on", "windows": closed,
+            json!({"flag": "later", "variation": "on", "windows": closed,
                         "stages": [{"percent": 10}]}),
-            ),
         )
         .await;
     assert_eq!(waiting["state"], "scheduled", "{waiting}");
@@ -394,28 +380,24 @@ async fn ramps_controls_windows_and_the_kill_switch(url: String) {
             None,
         )
         .await;
-    let targeting = server
-        .admin(Method::GET, &format!("{PROD}/flags/later"), None)
-        .await;
+    let targeting = server.admin_get(&format!("{PROD}/flags/later")).await;
     assert_eq!(targeting["fallthrough"], json!({"variation": 1}));
 
     // Pause, resume, advance by hand; then the kill switch through a trigger URL.
     boolean_flag(&server, "payments").await;
     let manual = server
-        .admin(
-            Method::POST,
+        .admin_post(
             &releases,
-            Some(json!({"flag": "payments", "variation": "on",
+            json!({"flag": "payments", "variation": "on",
                         "stages": [{"percent": 10, "min_bake_s": 3600},
-                                   {"percent": 30, "min_bake_s": 3600}]})),
+                                   {"percent": 30, "min_bake_s": 3600}]}),
         )
         .await;
     let id = manual["id"].as_str().unwrap().to_owned();
     let paused = server
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{releases}/{id}/pause"),
-            Some(json!({"comment": "waiting for the on-call"})),
+            json!({"comment": "waiting for the on-call"}),
         )
         .await;
     assert_eq!(paused["state"], "holding");
@@ -434,9 +416,8 @@ async fn ramps_controls_windows_and_the_kill_switch(url: String) {
         (advanced["state"].clone(), advanced["stage"].clone()),
         (json!("running"), json!(1))
     );
-    let layer = &server
-        .admin(Method::GET, &format!("{PROD}/flags/payments"), None)
-        .await["fallthrough"]["release"];
+    let layer =
+        &server.admin_get(&format!("{PROD}/flags/payments")).await["fallthrough"]["release"];
     assert_eq!(
         (layer["weight"].clone(), layer["stage"].clone()),
         (json!(30000), json!(format!("{id}.1")))
@@ -449,10 +430,9 @@ async fn ramps_controls_windows_and_the_kill_switch(url: String) {
     })
     .await;
     let trigger = server
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{PROD}/flags/payments/triggers"),
-            Some(json!({"description": "pager: payments error budget"})),
+            json!({"description": "pager: payments error budget"}),
         )
         .await;
     let url = trigger["url"].as_str().unwrap();
@@ -465,9 +445,7 @@ async fn ramps_controls_windows_and_the_kill_switch(url: String) {
     assert_eq!(killed["aborted_releases"], json!([id]));
     let after = status(&server, &id).await;
     assert_eq!(after["state"], "aborted");
-    let targeting = server
-        .admin(Method::GET, &format!("{PROD}/flags/payments"), None)
-        .await;
+    let targeting = server.admin_get(&format!("{PROD}/flags/payments")).await;
     assert_eq!(targeting["on"], false);
     assert_eq!(
         targeting["fallthrough"],

@@ -11,11 +11,7 @@ pub(super) async fn authorization_matrix(url: String) {
     let server = TestServer::in_process(&url).start().await;
     // Data the endpoints act on.
     server
-        .admin(
-            Method::POST,
-            FLAGS,
-            Some(json!({"key": "checkout", "kind": "boolean"})),
-        )
+        .admin_post(FLAGS, json!({"key": "checkout", "kind": "boolean"}))
         .await;
     for (env, segment) in [
         ("staging", "beta-1"),
@@ -24,29 +20,23 @@ pub(super) async fn authorization_matrix(url: String) {
         ("production", "beta-1"),
     ] {
         let path = format!("/api/v1/projects/default/environments/{env}/segments");
-        server
-            .admin(Method::POST, &path, Some(json!({"key": segment})))
-            .await;
+        server.admin_post(&path, json!({"key": segment})).await;
     }
     server
-        .admin(Method::POST, "/api/v1/roles", Some(json!({"name": "ops", "statements": [
+        .admin_post("/api/v1/roles", json!({"name": "ops", "statements": [
             {"effect": "allow", "actions": ["project:read", "env:read", "flag:*", "segment:*", "audit:read"], "resources": ["**"]},
             {"effect": "deny", "actions": ["flag:toggle"], "resources": ["proj/default:env/production:**"]}
-        ]})))
+        ]}))
         .await;
     for (name, role) in [("rita", "reader"), ("walt", "writer"), ("olga", "ops")] {
         let body = json!({"name": name, "roles": [role], "password": "a long enough password"});
-        server
-            .admin(Method::POST, "/api/v1/accounts", Some(body))
-            .await;
+        server.admin_post("/api/v1/accounts", body).await;
     }
     let token = |account: &str, statements: Value| {
         let body = json!({"name": format!("{account} token"), "account": account, "statements": statements});
         let server = &server;
         async move {
-            server
-                .admin(Method::POST, "/api/v1/tokens", Some(body))
-                .await["token"]
+            server.admin_post("/api/v1/tokens", body).await["token"]
                 .as_str()
                 .unwrap()
                 .to_owned()
@@ -187,7 +177,7 @@ pub(super) async fn authorization_matrix(url: String) {
         for ((who, token), allowed) in principals.iter().zip(expected) {
             // A body that would succeed: fresh version, fresh key.
             let version = || async {
-                let current = server.admin(Method::GET, path, None).await;
+                let current = server.admin_get(path).await;
                 current["version"].clone()
             };
             let body = match *body_kind {
@@ -232,9 +222,7 @@ pub(super) async fn authorization_matrix(url: String) {
         }
     }
     // Every denied attempt is in the audit log, and lists show only what a token may read.
-    let audit = server
-        .admin(Method::GET, "/api/v1/audit?limit=1000", None)
-        .await;
+    let audit = server.admin_get("/api/v1/audit?limit=1000").await;
     let denied = audit["records"]
         .as_array()
         .unwrap()
@@ -284,9 +272,7 @@ pub(super) async fn authorization_matrix(url: String) {
     );
     let (status, _) = server.call(None, Method::GET, "/api/v1/me", None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let audit_after = server
-        .admin(Method::GET, "/api/v1/audit?limit=1000", None)
-        .await;
+    let audit_after = server.admin_get("/api/v1/audit?limit=1000").await;
     assert_eq!(
         audit_after["records"], audit["records"],
         "a permission check is not audited"
@@ -321,9 +307,7 @@ pub(super) async fn authorization_matrix(url: String) {
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let verified = server
-        .admin(Method::GET, "/api/v1/audit/verify", None)
-        .await;
+    let verified = server.admin_get("/api/v1/audit/verify").await;
     assert_eq!(verified["ok"], true);
     server.stop().await;
 }

@@ -12,10 +12,9 @@ pub(super) async fn changes_validation_and_concurrency(url: String) {
     let admin = Some(server.admin.clone());
     let admin = admin.as_deref();
     let created = server
-        .admin(
-            Method::POST,
+        .admin_post(
             FLAGS,
-            Some(json!({"key": "checkout", "kind": "boolean", "comment": "new flow"})),
+            json!({"key": "checkout", "kind": "boolean", "comment": "new flow"}),
         )
         .await;
     assert_eq!(created["variations"][0]["key"], "on");
@@ -87,10 +86,9 @@ pub(super) async fn changes_validation_and_concurrency(url: String) {
 
     // A toggle needs no version and cannot lose a concurrent change.
     let toggled = server
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("{PROD}/flags/checkout/toggle"),
-            Some(json!({"on": true, "comment": "go"})),
+            json!({"on": true, "comment": "go"}),
         )
         .await;
     assert_eq!(toggled["on"], true);
@@ -159,18 +157,10 @@ pub(super) async fn changes_validation_and_concurrency(url: String) {
     }
     // Prerequisite cycles are refused.
     server
-        .admin(
-            Method::POST,
-            FLAGS,
-            Some(json!({"key": "a", "kind": "boolean"})),
-        )
+        .admin_post(FLAGS, json!({"key": "a", "kind": "boolean"}))
         .await;
     server
-        .admin(
-            Method::POST,
-            FLAGS,
-            Some(json!({"key": "b", "kind": "boolean"})),
-        )
+        .admin_post(FLAGS, json!({"key": "b", "kind": "boolean"}))
         .await;
     let prereq = |on: &str| json!({"version": 0, "fallthrough": {"variation": 0}, "prerequisites": [{"key": on, "variation": 0}]});
     server
@@ -190,7 +180,7 @@ pub(super) async fn changes_validation_and_concurrency(url: String) {
         .call(admin, Method::DELETE, &format!("{FLAGS}/b"), None)
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
-    server.admin(Method::GET, &format!("{FLAGS}/b"), None).await;
+    server.admin_get(&format!("{FLAGS}/b")).await;
 
     // Malformed bodies, huge bodies, unknown routes, missing tokens: clear 4xx in one shape.
     let (status, body) = server
@@ -237,11 +227,7 @@ pub(super) async fn changes_validation_and_concurrency(url: String) {
 
     // Every change is in the audit log with its comment, and the chain verifies.
     let audit = server
-        .admin(
-            Method::GET,
-            "/api/v1/audit?resource=proj/default:env/production:flag/checkout",
-            None,
-        )
+        .admin_get("/api/v1/audit?resource=proj/default:env/production:flag/checkout")
         .await;
     let records = audit["records"].as_array().unwrap();
     let actions: Vec<&str> = records
@@ -259,9 +245,7 @@ pub(super) async fn changes_validation_and_concurrency(url: String) {
         (&json!(true), &json!(false))
     );
     assert_eq!(records[3]["comment"], "launch");
-    let verified = server
-        .admin(Method::GET, "/api/v1/audit/verify", None)
-        .await;
+    let verified = server.admin_get("/api/v1/audit/verify").await;
     assert_eq!(verified["ok"], true, "{verified}");
     server.stop().await;
 }
