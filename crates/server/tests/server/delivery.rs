@@ -93,6 +93,16 @@ impl Stream {
     }
 }
 
+/// `GET /sdk/v1/{endpoint}` with an SDK key.
+async fn sdk_get(server: &TestServer, key: &str, endpoint: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(format!("{}/sdk/v1/{endpoint}", server.base))
+        .header("authorization", key)
+        .send()
+        .await
+        .unwrap()
+}
+
 fn user(key: &str, country: &str) -> Context {
     Context::from_json(&json!({"key": key, "country": country})).unwrap()
 }
@@ -156,23 +166,13 @@ async fn stream_limit(url: String) {
     let mut second = Stream::open(&server.base, &key, None).await;
     assert_eq!(second.next().await.unwrap().name, "put");
     assert_eq!(open_streams().await, Some(2));
-    let refused = reqwest::Client::new()
-        .get(format!("{}/sdk/v1/stream", server.base))
-        .header("authorization", &key)
-        .send()
-        .await
-        .unwrap();
+    let refused = sdk_get(&server, &key, "stream").await;
     assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(refused.headers()["retry-after"], "5");
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["error"]["code"], "unavailable", "{body}");
     // The snapshot is still served over the limit.
-    let snapshot = reqwest::Client::new()
-        .get(format!("{}/sdk/v1/snapshot", server.base))
-        .header("authorization", &key)
-        .send()
-        .await
-        .unwrap();
+    let snapshot = sdk_get(&server, &key, "snapshot").await;
     assert_eq!(snapshot.status(), StatusCode::OK);
     assert_eq!(snapshot.headers()["x-switchyard-data-age"], "0");
     drop(first);

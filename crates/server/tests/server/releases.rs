@@ -132,20 +132,18 @@ async fn a_regression_rolls_back_by_itself(url: String) {
         .await;
 
     // Bad input is refused whole.
-    let (code, body) = server
-        .call(
-            Some(&server.admin),
-            Method::POST,
-            &format!("{PROD}/releases"),
-            Some(json!({"flag": "new-checkout", "variation": "maybe"})),
-        )
-        .await;
+    let releases = format!("{PROD}/releases");
+    let try_start = |body: Value| {
+        let admin = Some(server.admin.as_str());
+        server.call(admin, Method::POST, &releases, Some(body))
+    };
+    let (code, body) = try_start(json!({"flag": "new-checkout", "variation": "maybe"})).await;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["error"]["field"], "variation");
 
     let started = server
         .admin_post(
-            &format!("{PROD}/releases"),
+            &releases,
             json!({
                 "flag": "new-checkout", "variation": "on", "audience": "staff",
                 "stages": [{"percent": 20, "min_bake_s": 3600}],
@@ -155,14 +153,7 @@ async fn a_regression_rolls_back_by_itself(url: String) {
         .await;
     let id = started["id"].as_str().unwrap().to_owned();
     assert_eq!(started["state"], "running");
-    let (code, body) = server
-        .call(
-            Some(&server.admin),
-            Method::POST,
-            &format!("{PROD}/releases"),
-            Some(json!({"flag": "new-checkout", "variation": "on"})),
-        )
-        .await;
+    let (code, body) = try_start(json!({"flag": "new-checkout", "variation": "on"})).await;
     assert_eq!(
         code,
         StatusCode::CONFLICT,

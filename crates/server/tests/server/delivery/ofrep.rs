@@ -130,27 +130,14 @@ pub(super) async fn ofrep(url: String) {
             .status(),
         401
     );
-    assert_eq!(
-        post(one("checkout"), "sys_x_y", ctx_de)
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
-    assert_eq!(
-        post(one("checkout"), &client_key, ctx_de)
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        post(one("banner"), &client_key, ctx_de)
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
+    for (flag, key, status) in [
+        ("checkout", "sys_x_y", 401),
+        ("checkout", client_key.as_str(), 200),
+        ("banner", client_key.as_str(), 404),
+    ] {
+        let response = post(one(flag), key, ctx_de).await.unwrap();
+        assert_eq!(response.status(), status, "{flag} with {key}");
+    }
 
     // Bulk: every flag, ETag → 304, a change → new body; the advertised stream announces it.
     let bulk = format!("{}/ofrep/v1/evaluate/flags", server.base);
