@@ -17,7 +17,7 @@ use futures_util::stream;
 use tokio::sync::{broadcast, watch};
 
 use super::feed::{DATA_AGE_HEADER, Feed, Published, frame};
-use super::hub::{Delivery, SdkAccess};
+use super::hub::Delivery;
 use crate::access::SdkKeyKind;
 use crate::error::{ApiError, ApiResult, Code};
 
@@ -40,7 +40,8 @@ pub(super) fn presented_key(headers: &HeaderMap) -> Option<&str> {
     Some(value.strip_prefix("Bearer ").unwrap_or(value).trim())
 }
 
-async fn server_key(delivery: &Delivery, headers: &HeaderMap) -> ApiResult<SdkAccess> {
+/// The feed of the environment whose server SDK key the request presents.
+async fn server_feed(delivery: &Delivery, headers: &HeaderMap) -> ApiResult<Arc<Feed>> {
     let presented = presented_key(headers)
         .ok_or_else(|| ApiError::new(Code::Unauthorized, "an SDK key is required"))?;
     let access = delivery.authenticate(presented).await?;
@@ -50,15 +51,14 @@ async fn server_key(delivery: &Delivery, headers: &HeaderMap) -> ApiResult<SdkAc
             "client SDK keys evaluate through OFREP; flag data needs a server SDK key",
         ));
     }
-    Ok(access)
+    delivery.feed(&access.project, &access.env).await
 }
 
 async fn snapshot(
     State(delivery): State<Arc<Delivery>>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let access = server_key(&delivery, &headers).await?;
-    let feed = delivery.feed(&access.project, &access.env).await?;
+    let feed = server_feed(&delivery, &headers).await?;
     let published = feed.current();
     let etag = HeaderValue::from_str(&published.etag).map_err(ApiError::internal)?;
     let unchanged = headers
@@ -117,8 +117,7 @@ async fn stream_changes(
     State(delivery): State<Arc<Delivery>>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let access = server_key(&delivery, &headers).await?;
-    let feed = delivery.feed(&access.project, &access.env).await?;
+    let feed = server_feed(&delivery, &headers).await?;
     let resume_from = last_event_id(&headers);
     Ok(event_stream(
         &delivery,
