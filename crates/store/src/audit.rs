@@ -8,7 +8,6 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 
 use crate::{Result, StoreError};
 
@@ -47,7 +46,20 @@ pub struct AuditRow {
     pub hash: String,
 }
 
+/// The columns an [`AuditRow`] is read from: `seq, at, record, prev_hash, hash`.
+type RowColumns = (i64, i64, String, String, String);
+
 impl AuditRow {
+    pub(crate) fn from_columns((seq, at_ms, record, prev_hash, hash): RowColumns) -> Self {
+        AuditRow {
+            seq,
+            at_ms,
+            record,
+            prev_hash,
+            hash,
+        }
+    }
+
     pub fn parsed(&self) -> Result<AuditRecord> {
         serde_json::from_str(&self.record).map_err(|e| StoreError::Corrupt(e.to_string()))
     }
@@ -85,15 +97,9 @@ pub(crate) fn seal(seq: i64, prev_hash: &str, record: &AuditRecord) -> Result<Au
     })
 }
 
-pub(crate) fn row(row: &sqlx::any::AnyRow) -> Result<AuditRow> {
-    Ok(AuditRow {
-        seq: row.try_get(0)?,
-        at_ms: row.try_get(1)?,
-        record: row.try_get(2)?,
-        prev_hash: row.try_get(3)?,
-        hash: row.try_get(4)?,
-    })
-}
+/// An [`AuditRow`]'s columns followed by the `action, resource, outcome` columns kept beside the
+/// record for filtering, as [`Verifier::check`] reads them.
+pub(crate) type VerifiedColumns = (i64, i64, String, String, String, String, String, String);
 
 /// Walks the chain in sequence order and remembers the first broken link.
 #[derive(Debug)]

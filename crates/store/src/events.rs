@@ -13,8 +13,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use sqlx::Row;
-
 use crate::{Result, Store};
 
 const MINUTE_MS: i64 = 60_000;
@@ -91,6 +89,21 @@ pub struct EvaluationBucket {
     pub count: i64,
 }
 
+impl EvaluationBucket {
+    /// From the columns `minute, version, variation, reason, count`.
+    fn from_columns(
+        (minute_ms, version, variation, reason, count): (i64, i64, String, String, i64),
+    ) -> Self {
+        EvaluationBucket {
+            minute_ms,
+            version,
+            variation,
+            reason,
+            count,
+        }
+    }
+}
+
 /// A context exposed to a flag variation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExposedContext {
@@ -103,6 +116,26 @@ pub struct ExposedContext {
     pub last_seen_ms: i64,
 }
 
+/// The columns an [`ExposedContext`] is read from: `context_kind, context_key, variation,
+/// version, reason, first_seen, last_seen`.
+type ExposedColumns = (String, String, String, i64, String, i64, i64);
+
+impl ExposedContext {
+    fn from_columns(
+        (kind, key, variation, version, reason, first_seen_ms, last_seen_ms): ExposedColumns,
+    ) -> Self {
+        ExposedContext {
+            kind,
+            key,
+            variation,
+            version,
+            reason,
+            first_seen_ms,
+            last_seen_ms,
+        }
+    }
+}
+
 /// A metric's aggregate over one cohort (variation) of a flag.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CohortAggregate {
@@ -111,6 +144,21 @@ pub struct CohortAggregate {
     pub count: i64,
     pub sum: f64,
     pub sum_of_squares: f64,
+}
+
+impl CohortAggregate {
+    /// From the columns `metric, variation, count, sum, sum of squares`.
+    fn from_columns(
+        (metric, variation, count, sum, sum_of_squares): (String, String, i64, f64, f64),
+    ) -> Self {
+        CohortAggregate {
+            metric,
+            variation,
+            count,
+            sum,
+            sum_of_squares,
+        }
+    }
 }
 
 /// What one release stage has seen, per cohort (`audience`, `treated`, `control`).
@@ -153,15 +201,54 @@ pub struct FlagRange<'a> {
 }
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+/// A query whose rows are read as `O` (a tuple of the selected columns, in order).
+type AnyQueryAs<'q, O> = sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>>;
+
+impl EventBatch {
+    /// A statement on the batch's environment, with `$1` and `$2` bound to its project and env.
+    fn statement<'q>(&'q self, sql: &'q str) -> AnyQuery<'q> {
+        sqlx::query(sql).bind(&self.project).bind(&self.env)
+    }
+
+    /// A query for what `part` had been exposed to by `at_ms`, with `$1`…`$5` bound to the
+    /// batch's project and env, the part's kind and key, and `at_ms`.
+    fn exposures_by<'q, O>(
+        &'q self,
+        sql: &'q str,
+        part: &'q ContextPart,
+        at_ms: i64,
+    ) -> AnyQueryAs<'q, O>
+    where
+        O: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+    {
+        sqlx::query_as(sql)
+            .bind(&self.project)
+            .bind(&self.env)
+            .bind(&part.kind)
+            .bind(&part.key)
+            .bind(at_ms)
+    }
+}
+
+impl MetricMoments {
+    /// Binds the next three parameters to the count, sum and sum of squares.
+    fn bind_to<'q>(self, query: AnyQuery<'q>) -> AnyQuery<'q> {
+        query
+            .bind(self.count)
+            .bind(self.sum)
+            .bind(self.sum_of_squares)
+    }
+}
 
 impl<'a> FlagRange<'a> {
-    /// Binds `$1`…`$5` of a per-minute aggregate query: project, env, flag, and the range
+    /// A per-minute aggregate query with `$1`…`$5` bound: project, env, flag, and the range
     /// widened to the minute `from_ms` falls in.
-    fn bind_by_minute<'q>(&self, query: AnyQuery<'q>) -> AnyQuery<'q>
+    fn select_by_minute<'q, O>(&self, sql: &'q str) -> AnyQueryAs<'q, O>
     where
         'a: 'q,
+        O: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
     {
-        query
+        sqlx::query_as(sql)
             .bind(self.project)
             .bind(self.env)
             .bind(self.flag)
@@ -182,12 +269,19 @@ const CROSSED_SQL: &str = "SELECT CAST(COUNT(*) AS BIGINT) FROM (SELECT context_
 const METRICS_SQL: &str = "SELECT metric, cohort, count, sum, sum_sq FROM release_metrics \
      WHERE project = $1 AND env = $2 AND flag = $3 AND stage = $4";
 
-/// Binds `$1`…`$4` of a release stage query: project, env, flag, stage.
-fn bind_stage<'q>(
-    query: AnyQuery<'q>,
+/// A release stage query with `$1`…`$4` bound: project, env, flag, stage.
+fn select_stage<'q, O>(
+    sql: &'q str,
     (project, env, flag, stage): (&'q str, &'q str, &'q str, &'q str),
-) -> AnyQuery<'q> {
-    query.bind(project).bind(env).bind(flag).bind(stage)
+) -> AnyQueryAs<'q, O>
+where
+    O: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+{
+    sqlx::query_as(sql)
+        .bind(project)
+        .bind(env)
+        .bind(flag)
+        .bind(stage)
 }
 
 impl Store {
@@ -198,14 +292,12 @@ impl Store {
         let minute = minute_of(batch.counted_at_ms);
         for count in &batch.counts {
             if let Some(release) = &count.release {
-                sqlx::query(
+                batch.statement(
                     "INSERT INTO release_counts (project, env, flag, stage, cohort, evaluations) \
                      VALUES ($1, $2, $3, $4, $5, $6) \
                      ON CONFLICT (project, env, flag, stage, cohort) \
                      DO UPDATE SET evaluations = release_counts.evaluations + excluded.evaluations",
                 )
-                .bind(&batch.project)
-                .bind(&batch.env)
                 .bind(&count.flag)
                 .bind(&release.stage)
                 .bind(&release.cohort)
@@ -213,28 +305,27 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
-            sqlx::query(
-                "INSERT INTO evaluation_counts \
-                 (project, env, flag, version, variation, reason, minute, count) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                 ON CONFLICT (project, env, flag, version, variation, reason, minute) \
-                 DO UPDATE SET count = evaluation_counts.count + excluded.count",
-            )
-            .bind(&batch.project)
-            .bind(&batch.env)
-            .bind(&count.flag)
-            .bind(count.version)
-            .bind(&count.variation)
-            .bind(&count.reason)
-            .bind(minute)
-            .bind(count.count)
-            .execute(&mut *tx)
-            .await?;
+            batch
+                .statement(
+                    "INSERT INTO evaluation_counts \
+                     (project, env, flag, version, variation, reason, minute, count) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                     ON CONFLICT (project, env, flag, version, variation, reason, minute) \
+                     DO UPDATE SET count = evaluation_counts.count + excluded.count",
+                )
+                .bind(&count.flag)
+                .bind(count.version)
+                .bind(&count.variation)
+                .bind(&count.reason)
+                .bind(minute)
+                .bind(count.count)
+                .execute(&mut *tx)
+                .await?;
         }
         for exposure in &batch.exposures {
             for part in &exposure.contexts {
                 if let Some(release) = &exposure.release {
-                    sqlx::query(
+                    batch.statement(
                         "INSERT INTO release_exposures (project, env, context_kind, context_key, \
                          flag, stage, cohort, first_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
                          ON CONFLICT (project, env, context_kind, context_key, flag, stage, cohort) \
@@ -242,8 +333,6 @@ impl Store {
                          release_exposures.first_seen THEN excluded.first_seen \
                          ELSE release_exposures.first_seen END",
                     )
-                    .bind(&batch.project)
-                    .bind(&batch.env)
                     .bind(&part.kind)
                     .bind(&part.key)
                     .bind(&exposure.flag)
@@ -253,32 +342,31 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 }
-                sqlx::query(
-                    "INSERT INTO exposures (project, env, flag, context_kind, context_key, \
-                     variation, version, reason, first_seen, last_seen) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
-                     ON CONFLICT (project, env, flag, context_kind, context_key, variation) \
-                     DO UPDATE SET \
-                     version = CASE WHEN excluded.last_seen >= exposures.last_seen \
-                       THEN excluded.version ELSE exposures.version END, \
-                     reason = CASE WHEN excluded.last_seen >= exposures.last_seen \
-                       THEN excluded.reason ELSE exposures.reason END, \
-                     first_seen = CASE WHEN excluded.first_seen < exposures.first_seen \
-                       THEN excluded.first_seen ELSE exposures.first_seen END, \
-                     last_seen = CASE WHEN excluded.last_seen > exposures.last_seen \
-                       THEN excluded.last_seen ELSE exposures.last_seen END",
-                )
-                .bind(&batch.project)
-                .bind(&batch.env)
-                .bind(&exposure.flag)
-                .bind(&part.kind)
-                .bind(&part.key)
-                .bind(&exposure.variation)
-                .bind(exposure.version)
-                .bind(&exposure.reason)
-                .bind(exposure.at_ms)
-                .execute(&mut *tx)
-                .await?;
+                batch
+                    .statement(
+                        "INSERT INTO exposures (project, env, flag, context_kind, context_key, \
+                         variation, version, reason, first_seen, last_seen) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+                         ON CONFLICT (project, env, flag, context_kind, context_key, variation) \
+                         DO UPDATE SET \
+                         version = CASE WHEN excluded.last_seen >= exposures.last_seen \
+                         THEN excluded.version ELSE exposures.version END, \
+                         reason = CASE WHEN excluded.last_seen >= exposures.last_seen \
+                         THEN excluded.reason ELSE exposures.reason END, \
+                         first_seen = CASE WHEN excluded.first_seen < exposures.first_seen \
+                         THEN excluded.first_seen ELSE exposures.first_seen END, \
+                         last_seen = CASE WHEN excluded.last_seen > exposures.last_seen \
+                         THEN excluded.last_seen ELSE exposures.last_seen END",
+                    )
+                    .bind(&exposure.flag)
+                    .bind(&part.kind)
+                    .bind(&part.key)
+                    .bind(&exposure.variation)
+                    .bind(exposure.version)
+                    .bind(&exposure.reason)
+                    .bind(exposure.at_ms)
+                    .execute(&mut *tx)
+                    .await?;
             }
         }
         // Metric events join the exposures (this batch's included) to find their cohorts,
@@ -291,34 +379,28 @@ impl Store {
         // Most environments have no release running: one probe spares every metric event a
         // second lookup (the batch's own release exposures are already written, so it sees them).
         let releases_seen = !batch.metrics.is_empty()
-            && sqlx::query(
-                "SELECT 1 FROM release_exposures WHERE project = $1 AND env = $2 LIMIT 1",
-            )
-            .bind(&batch.project)
-            .bind(&batch.env)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
+            && batch
+                .statement(
+                    "SELECT 1 FROM release_exposures WHERE project = $1 AND env = $2 LIMIT 1",
+                )
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
         for event in &batch.metrics {
             // flag → (first seen, variation) of the latest exposure at or before the event.
             let mut cohorts: HashMap<String, (i64, String)> = HashMap::new();
             for part in &event.contexts {
-                let rows = sqlx::query(
-                    "SELECT flag, variation, first_seen FROM exposures \
-                     WHERE project = $1 AND env = $2 AND context_kind = $3 AND context_key = $4 \
-                     AND first_seen <= $5",
-                )
-                .bind(&batch.project)
-                .bind(&batch.env)
-                .bind(&part.kind)
-                .bind(&part.key)
-                .bind(event.at_ms)
-                .fetch_all(&mut *tx)
-                .await?;
-                for row in rows {
-                    let flag: String = row.try_get(0)?;
-                    let variation: String = row.try_get(1)?;
-                    let first_seen: i64 = row.try_get(2)?;
+                let rows: Vec<(String, String, i64)> = batch
+                    .exposures_by(
+                        "SELECT flag, variation, first_seen FROM exposures \
+                         WHERE project = $1 AND env = $2 AND context_kind = $3 AND context_key = $4 \
+                         AND first_seen <= $5",
+                        part,
+                        event.at_ms,
+                    )
+                    .fetch_all(&mut *tx)
+                    .await?;
+                for (flag, variation, first_seen) in rows {
                     let latest = cohorts.entry(flag).or_insert((i64::MIN, String::new()));
                     if (first_seen, &variation) > (latest.0, &latest.1) {
                         *latest = (first_seen, variation);
@@ -345,48 +427,38 @@ impl Store {
             }
         }
         for ((flag, release, metric), moments) in release_aggregates {
-            sqlx::query(
-                "INSERT INTO release_metrics \
-                 (project, env, flag, stage, cohort, metric, count, sum, sum_sq) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                 ON CONFLICT (project, env, flag, stage, cohort, metric) DO UPDATE SET \
-                 count = release_metrics.count + excluded.count, \
-                 sum = release_metrics.sum + excluded.sum, \
-                 sum_sq = release_metrics.sum_sq + excluded.sum_sq",
-            )
-            .bind(&batch.project)
-            .bind(&batch.env)
-            .bind(&flag)
-            .bind(&release.stage)
-            .bind(&release.cohort)
-            .bind(&metric)
-            .bind(moments.count)
-            .bind(moments.sum)
-            .bind(moments.sum_of_squares)
-            .execute(&mut *tx)
-            .await?;
+            let insert = batch
+                .statement(
+                    "INSERT INTO release_metrics \
+                     (project, env, flag, stage, cohort, metric, count, sum, sum_sq) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (project, env, flag, stage, cohort, metric) DO UPDATE SET \
+                     count = release_metrics.count + excluded.count, \
+                     sum = release_metrics.sum + excluded.sum, \
+                     sum_sq = release_metrics.sum_sq + excluded.sum_sq",
+                )
+                .bind(&flag)
+                .bind(&release.stage)
+                .bind(&release.cohort)
+                .bind(&metric);
+            moments.bind_to(insert).execute(&mut *tx).await?;
         }
         for ((metric, flag, variation, minute), moments) in aggregates {
-            sqlx::query(
-                "INSERT INTO metric_aggregates \
-                 (project, env, metric, flag, variation, minute, count, sum, sum_sq) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                 ON CONFLICT (project, env, metric, flag, variation, minute) DO UPDATE SET \
-                 count = metric_aggregates.count + excluded.count, \
-                 sum = metric_aggregates.sum + excluded.sum, \
-                 sum_sq = metric_aggregates.sum_sq + excluded.sum_sq",
-            )
-            .bind(&batch.project)
-            .bind(&batch.env)
-            .bind(&metric)
-            .bind(&flag)
-            .bind(&variation)
-            .bind(minute)
-            .bind(moments.count)
-            .bind(moments.sum)
-            .bind(moments.sum_of_squares)
-            .execute(&mut *tx)
-            .await?;
+            let insert = batch
+                .statement(
+                    "INSERT INTO metric_aggregates \
+                     (project, env, metric, flag, variation, minute, count, sum, sum_sq) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (project, env, metric, flag, variation, minute) DO UPDATE SET \
+                     count = metric_aggregates.count + excluded.count, \
+                     sum = metric_aggregates.sum + excluded.sum, \
+                     sum_sq = metric_aggregates.sum_sq + excluded.sum_sq",
+                )
+                .bind(&metric)
+                .bind(&flag)
+                .bind(&variation)
+                .bind(minute);
+            moments.bind_to(insert).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(attributed)
@@ -402,27 +474,19 @@ impl Store {
     ) -> Result<HashMap<String, ReleaseTag>> {
         let mut latest: HashMap<String, (i64, ReleaseTag)> = HashMap::new();
         for part in &event.contexts {
-            let rows = sqlx::query(
-                "SELECT flag, stage, cohort, first_seen FROM release_exposures \
-                 WHERE project = $1 AND env = $2 AND context_kind = $3 AND context_key = $4 \
-                 AND first_seen <= $5",
-            )
-            .bind(&batch.project)
-            .bind(&batch.env)
-            .bind(&part.kind)
-            .bind(&part.key)
-            .bind(event.at_ms)
-            .fetch_all(&mut **tx)
-            .await?;
-            for row in rows {
-                let seen: i64 = row.try_get(3)?;
-                let tag = ReleaseTag {
-                    stage: row.try_get(1)?,
-                    cohort: row.try_get(2)?,
-                };
-                let slot = latest
-                    .entry(row.try_get(0)?)
-                    .or_insert_with(|| (seen, tag.clone()));
+            let rows: Vec<(String, String, String, i64)> = batch
+                .exposures_by(
+                    "SELECT flag, stage, cohort, first_seen FROM release_exposures \
+                     WHERE project = $1 AND env = $2 AND context_kind = $3 AND context_key = $4 \
+                     AND first_seen <= $5",
+                    part,
+                    event.at_ms,
+                )
+                .fetch_all(&mut **tx)
+                .await?;
+            for (flag, stage, cohort, seen) in rows {
+                let tag = ReleaseTag { stage, cohort };
+                let slot = latest.entry(flag).or_insert_with(|| (seen, tag.clone()));
                 if (seen, &tag.stage, &tag.cohort) > (slot.0, &slot.1.stage, &slot.1.cohort) {
                     *slot = (seen, tag);
                 }
@@ -442,48 +506,51 @@ impl Store {
         flag: &str,
         stage: &str,
     ) -> Result<StageCohorts> {
-        let mut cohorts = StageCohorts::default();
-        let query = |sql: &'static str| bind_stage(sqlx::query(sql), (project, env, flag, stage));
-        for row in query(COUNTS_SQL).fetch_all(&self.pool).await? {
-            cohorts.evaluations.insert(row.try_get(0)?, row.try_get(1)?);
-        }
-        for row in query(CONTEXTS_SQL).fetch_all(&self.pool).await? {
-            cohorts.contexts.insert(row.try_get(0)?, row.try_get(1)?);
-        }
-        cohorts.crossed_contexts = query(CROSSED_SQL).fetch_one(&self.pool).await?.try_get(0)?;
-        let rows = query(METRICS_SQL).fetch_all(&self.pool).await?;
-        for row in rows {
-            let moments = MetricMoments {
-                count: row.try_get(2)?,
-                sum: row.try_get(3)?,
-                sum_of_squares: row.try_get(4)?,
-            };
-            cohorts
-                .metrics
-                .insert((row.try_get(0)?, row.try_get(1)?), moments);
-        }
-        Ok(cohorts)
+        let stage = (project, env, flag, stage);
+        let evaluations: Vec<(String, i64)> = select_stage(COUNTS_SQL, stage)
+            .fetch_all(&self.pool)
+            .await?;
+        let contexts: Vec<(String, i64)> = select_stage(CONTEXTS_SQL, stage)
+            .fetch_all(&self.pool)
+            .await?;
+        let (crossed_contexts,) = select_stage(CROSSED_SQL, stage)
+            .fetch_one(&self.pool)
+            .await?;
+        let metrics: Vec<(String, String, i64, f64, f64)> = select_stage(METRICS_SQL, stage)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(StageCohorts {
+            evaluations: evaluations.into_iter().collect(),
+            contexts: contexts.into_iter().collect(),
+            crossed_contexts,
+            metrics: metrics
+                .into_iter()
+                .map(|(metric, cohort, count, sum, sum_of_squares)| {
+                    let moments = MetricMoments {
+                        count,
+                        sum,
+                        sum_of_squares,
+                    };
+                    ((metric, cohort), moments)
+                })
+                .collect(),
+        })
     }
 
     /// A flag's evaluations per minute, version, variation and reason, oldest first.
     pub async fn evaluation_series(&self, range: FlagRange<'_>) -> Result<Vec<EvaluationBucket>> {
-        let query = sqlx::query(
-            "SELECT minute, version, variation, reason, count FROM evaluation_counts \
-             WHERE project = $1 AND env = $2 AND flag = $3 AND minute >= $4 AND minute < $5 \
-             ORDER BY minute, version, variation, reason",
-        );
-        let rows = range.bind_by_minute(query).fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|row| {
-                Ok(EvaluationBucket {
-                    minute_ms: row.try_get(0)?,
-                    version: row.try_get(1)?,
-                    variation: row.try_get(2)?,
-                    reason: row.try_get(3)?,
-                    count: row.try_get(4)?,
-                })
-            })
-            .collect()
+        let rows = range
+            .select_by_minute(
+                "SELECT minute, version, variation, reason, count FROM evaluation_counts \
+                 WHERE project = $1 AND env = $2 AND flag = $3 AND minute >= $4 AND minute < $5 \
+                 ORDER BY minute, version, variation, reason",
+            )
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(EvaluationBucket::from_columns)
+            .collect())
     }
 
     /// Contexts exposed to a flag (optionally one variation) and last seen in the range,
@@ -494,7 +561,7 @@ impl Store {
         variation: Option<&str>,
         limit: i64,
     ) -> Result<Vec<ExposedContext>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as(
             "SELECT context_kind, context_key, variation, version, reason, first_seen, last_seen \
              FROM exposures WHERE project = $1 AND env = $2 AND flag = $3 \
              AND last_seen >= $4 AND first_seen < $5 AND ($6 = '' OR variation = $6) \
@@ -509,41 +576,24 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(ExposedContext {
-                    kind: row.try_get(0)?,
-                    key: row.try_get(1)?,
-                    variation: row.try_get(2)?,
-                    version: row.try_get(3)?,
-                    reason: row.try_get(4)?,
-                    first_seen_ms: row.try_get(5)?,
-                    last_seen_ms: row.try_get(6)?,
-                })
-            })
-            .collect()
+        Ok(rows.into_iter().map(ExposedContext::from_columns).collect())
     }
 
     /// Each metric's count, sum and sum of squares per cohort of a flag over the range.
     pub async fn metric_cohorts(&self, range: FlagRange<'_>) -> Result<Vec<CohortAggregate>> {
-        let query = sqlx::query(
-            "SELECT metric, variation, CAST(SUM(count) AS BIGINT), SUM(sum), SUM(sum_sq) \
-             FROM metric_aggregates \
-             WHERE project = $1 AND env = $2 AND flag = $3 AND minute >= $4 AND minute < $5 \
-             GROUP BY metric, variation ORDER BY metric, variation",
-        );
-        let rows = range.bind_by_minute(query).fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|row| {
-                Ok(CohortAggregate {
-                    metric: row.try_get(0)?,
-                    variation: row.try_get(1)?,
-                    count: row.try_get(2)?,
-                    sum: row.try_get(3)?,
-                    sum_of_squares: row.try_get(4)?,
-                })
-            })
-            .collect()
+        let rows = range
+            .select_by_minute(
+                "SELECT metric, variation, CAST(SUM(count) AS BIGINT), SUM(sum), SUM(sum_sq) \
+                 FROM metric_aggregates \
+                 WHERE project = $1 AND env = $2 AND flag = $3 AND minute >= $4 AND minute < $5 \
+                 GROUP BY metric, variation ORDER BY metric, variation",
+            )
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(CohortAggregate::from_columns)
+            .collect())
     }
 
     /// Forgets exposures last seen before `before_ms` (retention); returns how many.

@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sqlx::AnyPool;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Row};
 
 pub use audit::{AuditRecord, AuditRow, ChainReport, GENESIS_HASH};
 pub use changes::{ChangeNote, StoreEvent, Touched};
@@ -188,15 +188,14 @@ impl Store {
 
     /// Whether the database answers and every migration this build knows is applied.
     pub async fn ready(&self) -> Result<bool> {
-        let applied: i64 = sqlx::query("SELECT COUNT(*) FROM schema_migrations")
+        let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schema_migrations")
             .fetch_one(&self.pool)
-            .await?
-            .try_get(0)?;
+            .await?;
         Ok(applied as usize == migrations::for_backend(self.backend).len())
     }
 
     pub async fn get(&self, kind: &str, scope: &str, key: &str) -> Result<Option<Document>> {
-        let row = sqlx::query(
+        let row = sqlx::query_as(
             "SELECT kind, scope, key, version, revision, updated_at, body FROM documents \
              WHERE kind = $1 AND scope = $2 AND key = $3",
         )
@@ -205,12 +204,12 @@ impl Store {
         .bind(key)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|row| document(&row)).transpose()
+        row.map(Document::from_columns).transpose()
     }
 
     /// Every document of `kind` in `scope`, ordered by key.
     pub async fn list(&self, kind: &str, scope: &str) -> Result<Vec<Document>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as(
             "SELECT kind, scope, key, version, revision, updated_at, body FROM documents \
              WHERE kind = $1 AND scope = $2 ORDER BY key",
         )
@@ -218,12 +217,12 @@ impl Store {
         .bind(scope)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(document).collect()
+        rows.into_iter().map(Document::from_columns).collect()
     }
 
     /// Every document of `kind` whose key is `key`, in any scope (for lookups by a unique id).
     pub async fn find_by_key(&self, kind: &str, key: &str) -> Result<Option<Document>> {
-        let row = sqlx::query(
+        let row = sqlx::query_as(
             "SELECT kind, scope, key, version, revision, updated_at, body FROM documents \
              WHERE kind = $1 AND key = $2 ORDER BY scope LIMIT 1",
         )
@@ -231,7 +230,7 @@ impl Store {
         .bind(key)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|row| document(&row)).transpose()
+        row.map(Document::from_columns).transpose()
     }
 
     /// Applies `writes` and appends `audit` atomically: all of it is committed (and durable)
@@ -242,12 +241,10 @@ impl Store {
         // Taking the chain head first serializes writers (a row lock on PostgreSQL, the write
         // lock on SQLite, taken before any read so two writers can never deadlock) and gives
         // this change its sequence number.
-        let head =
-            sqlx::query("UPDATE chain_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+        let (seq, prev_hash): (i64, String) =
+            sqlx::query_as("UPDATE chain_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
                 .fetch_one(&mut *tx)
                 .await?;
-        let seq: i64 = head.try_get(0)?;
-        let prev_hash: String = head.try_get(1)?;
         let mut versions = Vec::with_capacity(writes.len());
         for write in writes {
             versions.push(apply_write(&mut tx, write, seq, audit.at_ms).await?);
@@ -294,7 +291,7 @@ impl Store {
         resource_prefix: Option<&str>,
         limit: i64,
     ) -> Result<Vec<AuditRow>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as(
             "SELECT seq, at, record, prev_hash, hash FROM audit_log \
              WHERE seq < $1 AND substr(resource, 1, CAST($2 AS INTEGER)) = $3 ORDER BY seq DESC LIMIT $4",
         )
@@ -304,20 +301,19 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(audit::row).collect()
+        Ok(rows.into_iter().map(AuditRow::from_columns).collect())
     }
 
     /// Recomputes the whole chain and reports the first broken link.
     pub async fn verify_audit_chain(&self) -> Result<ChainReport> {
-        let head = sqlx::query("SELECT seq, hash FROM chain_head WHERE id = 1")
-            .fetch_one(&self.pool)
-            .await?;
-        let head_seq: i64 = head.try_get(0)?;
-        let head_hash: String = head.try_get(1)?;
+        let (head_seq, head_hash): (i64, String) =
+            sqlx::query_as("SELECT seq, hash FROM chain_head WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?;
         let mut verifier = audit::Verifier::default();
         let mut after = 0_i64;
         loop {
-            let rows = sqlx::query(
+            let rows: Vec<audit::VerifiedColumns> = sqlx::query_as(
                 "SELECT seq, at, record, prev_hash, hash, action, resource, outcome FROM audit_log \
                  WHERE seq > $1 ORDER BY seq LIMIT 1000",
             )
@@ -325,10 +321,10 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
             let Some(last) = rows.last() else { break };
-            after = last.try_get(0)?;
-            for row in &rows {
-                let columns = (row.try_get(5)?, row.try_get(6)?, row.try_get(7)?);
-                verifier.check(&audit::row(row)?, columns);
+            after = last.0;
+            for (seq, at_ms, record, prev_hash, hash, action, resource, outcome) in rows {
+                let row = AuditRow::from_columns((seq, at_ms, record, prev_hash, hash));
+                verifier.check(&row, (action, resource, outcome));
             }
             if verifier.broken().is_some() {
                 break;
@@ -344,10 +340,10 @@ impl Store {
 
     /// The highest audit sequence number (the store's revision).
     pub async fn revision(&self) -> Result<i64> {
-        Ok(sqlx::query("SELECT seq FROM chain_head WHERE id = 1")
+        let seq = sqlx::query_scalar("SELECT seq FROM chain_head WHERE id = 1")
             .fetch_one(&self.pool)
-            .await?
-            .try_get(0)?)
+            .await?;
+        Ok(seq)
     }
 
     /// The pool, for tests that need to tamper with rows behind the store's back.
@@ -382,15 +378,14 @@ async fn apply_write(
             expected,
         } => (kind, scope, key, *expected),
     };
-    let current: Option<i64> =
-        sqlx::query("SELECT version FROM documents WHERE kind = $1 AND scope = $2 AND key = $3")
-            .bind(kind)
-            .bind(scope)
-            .bind(key)
-            .fetch_optional(&mut **tx)
-            .await?
-            .map(|row| row.try_get(0))
-            .transpose()?;
+    let current: Option<i64> = sqlx::query_scalar(
+        "SELECT version FROM documents WHERE kind = $1 AND scope = $2 AND key = $3",
+    )
+    .bind(kind)
+    .bind(scope)
+    .bind(key)
+    .fetch_optional(&mut **tx)
+    .await?;
     let matches = match expected {
         Expected::Any => true,
         Expected::Absent => current.is_none(),
@@ -439,15 +434,22 @@ async fn apply_write(
     }
 }
 
-fn document(row: &sqlx::any::AnyRow) -> Result<Document> {
-    let body: String = row.try_get(6)?;
-    Ok(Document {
-        kind: row.try_get(0)?,
-        scope: row.try_get(1)?,
-        key: row.try_get(2)?,
-        version: row.try_get(3)?,
-        revision: row.try_get(4)?,
-        updated_at_ms: row.try_get(5)?,
-        body: serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-    })
+/// The columns a [`Document`] is read from: `kind, scope, key, version, revision, updated_at,
+/// body`.
+type DocumentColumns = (String, String, String, i64, i64, i64, String);
+
+impl Document {
+    fn from_columns(
+        (kind, scope, key, version, revision, updated_at_ms, body): DocumentColumns,
+    ) -> Result<Self> {
+        Ok(Document {
+            kind,
+            scope,
+            key,
+            version,
+            revision,
+            updated_at_ms,
+            body: serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        })
+    }
 }
