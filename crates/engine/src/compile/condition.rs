@@ -186,19 +186,14 @@ impl Compiler<'_> {
         };
         let strings =
             |this: &mut Self, bad: &mut dyn FnMut(&mut Self, usize, &str)| -> Box<[Box<str>]> {
-                clause
-                    .values
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, v)| match v.as_str() {
-                        Some(s) if fold => Some(s.to_lowercase().into_boxed_str()),
-                        Some(s) => Some(s.into()),
-                        None => {
-                            bad(this, i, "expected a string");
-                            None
-                        }
+                parse_each(this, &clause.values, bad, "expected a string", |v| {
+                    let s = v.as_str()?;
+                    Some(if fold {
+                        s.to_lowercase().into_boxed_str()
+                    } else {
+                        s.into()
                     })
-                    .collect()
+                })
             };
         match &clause.op {
             Operator::In if dialect == Dialect::Unleash || fold => {
