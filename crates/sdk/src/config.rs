@@ -46,35 +46,36 @@ pub struct ClientBuilder {
 }
 
 impl ClientBuilder {
-    pub fn init_timeout(mut self, timeout: Duration) -> Self {
-        self.config.init_timeout = timeout;
+    /// Changes one setting (every setter below is one of these).
+    fn with(mut self, set: impl FnOnce(&mut Config)) -> Self {
+        set(&mut self.config);
         self
     }
-    pub fn sync(mut self, mode: SyncMode) -> Self {
-        self.config.sync = mode;
-        self
+
+    pub fn init_timeout(self, timeout: Duration) -> Self {
+        self.with(|c| c.init_timeout = timeout)
     }
-    pub fn cache_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.config.cache_file = Some(path.into());
-        self
+    pub fn sync(self, mode: SyncMode) -> Self {
+        self.with(|c| c.sync = mode)
     }
-    pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
-        self.config.backoff_initial = initial;
-        self.config.backoff_max = max;
-        self
+    pub fn cache_file(self, path: impl Into<PathBuf>) -> Self {
+        self.with(|c| c.cache_file = Some(path.into()))
     }
-    pub fn stream_read_timeout(mut self, timeout: Duration) -> Self {
-        self.config.stream_read_timeout = timeout;
-        self
+    pub fn backoff(self, initial: Duration, max: Duration) -> Self {
+        self.with(|c| {
+            c.backoff_initial = initial;
+            c.backoff_max = max;
+        })
     }
-    pub fn fallback_poll_interval(mut self, interval: Duration) -> Self {
-        self.config.fallback_poll_interval = interval;
-        self
+    pub fn stream_read_timeout(self, timeout: Duration) -> Self {
+        self.with(|c| c.stream_read_timeout = timeout)
+    }
+    pub fn fallback_poll_interval(self, interval: Duration) -> Self {
+        self.with(|c| c.fallback_poll_interval = interval)
     }
     /// Event settings; `EventsConfig { enabled: false, .. }` records and sends nothing.
-    pub fn events(mut self, events: EventsConfig) -> Self {
-        self.config.events = events;
-        self
+    pub fn events(self, events: EventsConfig) -> Self {
+        self.with(|c| c.events = events)
     }
 
     /// Starts syncing (on the current Tokio runtime) and waits up to the init timeout for data.
