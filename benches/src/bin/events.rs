@@ -196,9 +196,11 @@ async fn intake(store: &str, serve: &TestServer, key: &str) {
     // Every accepted metric event is in exactly one cohort (its context saw one flag).
     let mut counted = 0;
     for f in 0..FLAGS {
-        let flag = ("default", "production", &*format!("flag-{f}"));
+        let flag = format!("flag-{f}");
         let all_time = TimeRange::default();
-        let cohorts = serve.client().metrics(flag, &all_time);
+        let cohorts = serve
+            .client()
+            .metrics("default", "production", &flag, &all_time);
         counted += cohorts
             .await
             .unwrap()

@@ -1,7 +1,9 @@
 //! `switchyard-client`: a typed client of Switchyard's REST API (`/api/v1`) for the CLI, the
-//! tests and the benchmarks. Each route is a method that sends the server's own request type and
-//! returns its response type (`switchyard_server::api::types`, re-exported as [`types`]), so a
-//! field renamed on the server fails to compile here instead of at run time. A refusal is a
+//! tests and the benchmarks. Each route is a method, declared as one line of the `endpoints!`
+//! table, that sends the server's own request type and returns its response type
+//! (`switchyard_server::api::types`, re-exported as [`types`]), so a field renamed on the server
+//! fails to compile here instead of at run time, and a test holds the table to the server's
+//! routes. A refusal is a
 //! [`ClientError::Api`] carrying the HTTP status and the parsed error body; whether something
 //! exists is decided by its 404 status, never by reading error text. [`Client::call`] is the raw
 //! escape hatch, for tests that assert on error shapes and on routes outside `/api/v1`.
@@ -11,17 +13,16 @@
 //! depends on it.
 
 mod access;
+mod endpoints;
 mod error;
 mod flags;
-mod projects;
 mod releases;
 
 use reqwest::{RequestBuilder, Url};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-pub use access::AuditQuery;
+pub use access::{AuditQuery, MeQuery};
 pub use error::{ApiFailure, ClientError};
 pub use flags::{ExposureQuery, FlagFilter, TimeRange};
 pub use releases::ReleaseAction;
@@ -37,28 +38,6 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
-}
-
-/// `projects/{project}/environments/{env}/{tail…}`: a path inside an environment.
-fn in_env<'a>((project, env): (&'a str, &'a str), tail: &[&'a str]) -> Vec<&'a str> {
-    let mut path = vec!["projects", project, "environments", env];
-    path.extend_from_slice(tail);
-    path
-}
-
-/// `projects/{project}/environments/{env}/flags/{flag}/{tail…}`: a path at one flag's targeting.
-fn in_flag<'a>(
-    (project, env, flag): (&'a str, &'a str, &'a str),
-    tail: &[&'a str],
-) -> Vec<&'a str> {
-    in_env((project, env), &[&["flags", flag], tail].concat())
-}
-
-/// `?comment=…` on deletes (absent when `None`).
-#[derive(Serialize)]
-struct Comment<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    comment: Option<&'a str>,
 }
 
 impl Client {
@@ -130,11 +109,20 @@ impl Client {
         }
     }
 
-    /// A request to `/api/v1/{segments…}`, each segment escaped as a path segment.
-    fn api(&self, method: Method, segments: &[&str]) -> Result<RequestBuilder> {
+    /// A request to the endpoint at `template` (`/projects/{project}/flags`) under `/api/v1`,
+    /// each `{…}` filled with the next of `params`, escaped as a path segment.
+    fn endpoint(&self, method: Method, template: &str, params: &[&str]) -> Result<RequestBuilder> {
         let bad = || ClientError::BadUrl {
             url: self.base.clone(),
         };
+        let mut params = params.iter();
+        let segments = template.split('/').skip(1).map(|segment| {
+            if segment.starts_with('{') {
+                params.next().copied().unwrap_or(segment)
+            } else {
+                segment
+            }
+        });
         let mut url = Url::parse(&self.base).map_err(|_| bad())?;
         url.path_segments_mut()
             .map_err(|()| bad())?
@@ -165,41 +153,5 @@ impl Client {
             return Err(ApiFailure::from_body(status, &body).into());
         }
         serde_json::from_slice(&bytes).map_err(|source| ClientError::Decode { url, source })
-    }
-
-    async fn get<T: DeserializeOwned>(&self, segments: &[&str]) -> Result<T> {
-        self.send(self.api(Method::GET, segments)?).await
-    }
-
-    async fn get_query<T: DeserializeOwned>(
-        &self,
-        segments: &[&str],
-        query: &impl Serialize,
-    ) -> Result<T> {
-        self.send(self.api(Method::GET, segments)?.query(query))
-            .await
-    }
-
-    async fn post<T: DeserializeOwned>(
-        &self,
-        segments: &[&str],
-        body: &impl Serialize,
-    ) -> Result<T> {
-        self.send(self.api(Method::POST, segments)?.json(body))
-            .await
-    }
-
-    async fn put<T: DeserializeOwned>(
-        &self,
-        segments: &[&str],
-        body: &impl Serialize,
-    ) -> Result<T> {
-        self.send(self.api(Method::PUT, segments)?.json(body)).await
-    }
-
-    async fn delete(&self, segments: &[&str], comment: Option<&str>) -> Result<types::Deleted> {
-        let query = Comment { comment };
-        self.send(self.api(Method::DELETE, segments)?.query(&query))
-            .await
     }
 }

@@ -229,11 +229,6 @@ pub(crate) struct InsightArgs {
 }
 
 impl InsightArgs {
-    /// The flag in `project`, as the client addresses it: (project, env, flag).
-    fn flag_in<'a>(&'a self, project: &'a str) -> (&'a str, &'a str, &'a str) {
-        (project, &self.env, &self.flag)
-    }
-
     /// From `hours` ago to a minute from now.
     fn range(&self) -> TimeRange {
         let now = std::time::SystemTime::now()
@@ -253,8 +248,8 @@ pub(crate) async fn run_exposures(args: &ClientArgs, insight: &InsightArgs) -> a
         variation: insight.variation.as_deref(),
         limit: Some(insight.limit),
     };
-    let flag = insight.flag_in(&args.project);
-    let rows = args.client().exposures(flag, &query).await?;
+    let (api, env, flag) = (args.client(), &insight.env, &insight.flag);
+    let rows = api.exposures(&args.project, env, flag, &query).await?;
     print_table(
         args,
         &rows,
@@ -272,8 +267,9 @@ pub(crate) async fn run_exposures(args: &ClientArgs, insight: &InsightArgs) -> a
 
 /// `switchyard metrics FLAG`: each metric per variation cohort.
 pub(crate) async fn run_metrics(args: &ClientArgs, insight: &InsightArgs) -> anyhow::Result<()> {
-    let flag = insight.flag_in(&args.project);
-    let rows = args.client().metrics(flag, &insight.range()).await?;
+    let (api, env, flag) = (args.client(), &insight.env, &insight.flag);
+    let range = insight.range();
+    let rows = api.metrics(&args.project, env, flag, &range).await?;
     print_table(
         args,
         &rows,

@@ -19,7 +19,7 @@ pub(super) async fn put_segment(
     Ok(match api.segment(project, env, &segment.key).await {
         Ok(current) => {
             let version = current.segment.version as i64;
-            api.update_segment((project, env), segment, version, comment)
+            api.update_segment(project, env, segment, version, comment)
                 .await?
         }
         Err(absent) if absent.is_not_found() => {
@@ -41,7 +41,7 @@ async fn put_flag(args: &ClientArgs, spec: FlagSpec) -> anyhow::Result<()> {
     match api.flag(project, &input.spec.key).await {
         Ok(current) => {
             input.version = Some(current.version);
-            api.update_flag(project, &input).await?;
+            api.update_flag(project, &input.spec.key, &input).await?;
         }
         Err(absent) if absent.is_not_found() => {
             api.create_flag(project, &input).await?;

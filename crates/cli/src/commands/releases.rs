@@ -109,8 +109,8 @@ pub(crate) async fn run_release(args: &ClientArgs, command: &ReleaseCommand) -> 
     let input = ActionInput {
         comment: target.comment.clone(),
     };
-    let release = (project, target.env.as_str(), target.id.as_str());
-    print_release(args, &api.release_action(release, action, &input).await?)
+    let status = api.release_action(project, &target.env, &target.id, action, &input);
+    print_release(args, &status.await?)
 }
 
 /// A release status for people: state and stage, cohorts, each guardrail's evidence.
