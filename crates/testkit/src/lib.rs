@@ -3,12 +3,14 @@
 //! - [`shared_dir`] finds third-party test data in `../shared` beside the repository.
 //! - [`postgres::TempCluster`] starts a throwaway PostgreSQL cluster with `initdb`/`pg_ctl`.
 //! - [`server::TestServer`] (feature `server`) starts a server in process or from the binary.
-//! - [`cases!`] lists the async scenarios a suite runs once per backend.
+//! - [`cases!`] lists the async scenarios a suite runs once per backend, and
+//!   [`backend_tests!`] declares a suite's `sqlite` and `postgres` tests that run them.
 //!
 //! Both skip loudly when what they need is absent, except under `CI=true`, where absence fails.
 //! Test support fails by panicking, like the tests that use it.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod backends;
 pub mod postgres;
 
 use std::path::PathBuf;

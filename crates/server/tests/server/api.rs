@@ -4,50 +4,21 @@
 mod authorization;
 mod changes;
 
-use std::future::Future;
-use std::pin::Pin;
-
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use switchyard_server::bootstrap;
 use switchyard_store::Store;
-use switchyard_testkit::cases;
-use switchyard_testkit::postgres::TempCluster;
 use switchyard_testkit::server::TestServer;
 
 use authorization::authorization_matrix;
 use changes::changes_validation_and_concurrency;
 
-type Scenario = fn(String) -> Pin<Box<dyn Future<Output = ()>>>;
-
-const SCENARIOS: &[(&str, Scenario)] = cases![
+switchyard_testkit::backend_tests![
     changes_validation_and_concurrency,
     authorization_matrix,
     replicas_share_one_database,
     operations_endpoints,
 ];
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite() {
-    let dir = std::env::temp_dir().join(format!("switchyard-api-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    for (i, (name, scenario)) in SCENARIOS.iter().enumerate() {
-        eprintln!("sqlite: {name}");
-        scenario(format!("sqlite://{}/s{i}.db", dir.display())).await;
-    }
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres() {
-    let Some(cluster) = TempCluster::start() else {
-        return;
-    };
-    for (name, scenario) in SCENARIOS {
-        eprintln!("postgres: {name}");
-        scenario(cluster.create_database()).await;
-    }
-}
 
 const FLAGS: &str = "/api/v1/projects/default/flags";
 const PROD: &str = "/api/v1/projects/default/environments/production";

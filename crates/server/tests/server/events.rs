@@ -11,23 +11,13 @@ use serde_json::{Value, json};
 use switchyard_sdk::{Client, Context, EventsConfig};
 use switchyard_testkit::server::{DeliveryConfig, SdkKeyKind, TestServer};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite() {
-    let dir = std::env::temp_dir().join(format!("switchyard-events-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let url = |name: &str| format!("sqlite://{}/{name}.db", dir.display());
-    sdk_events_reach_the_query_api(url("e2e")).await;
-    intake_refuses_whole_batches(url("intake")).await;
-    ofrep_evaluations_are_recorded(url("ofrep")).await;
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres() {
-    let Some(cluster) = switchyard_testkit::postgres::TempCluster::start() else {
-        return;
-    };
-    sdk_events_reach_the_query_api(cluster.create_database()).await;
+switchyard_testkit::backend_tests! {
+    sqlite: [
+        sdk_events_reach_the_query_api,
+        intake_refuses_whole_batches,
+        ofrep_evaluations_are_recorded,
+    ],
+    postgres: [sdk_events_reach_the_query_api],
 }
 
 async fn sdk_events_reach_the_query_api(url: String) {

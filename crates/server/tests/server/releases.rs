@@ -16,22 +16,12 @@ use switchyard_testkit::server::{GuardConfig, SdkKeyKind, TestServer, wait_for};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Mutex;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite() {
-    let dir = std::env::temp_dir().join(format!("switchyard-releases-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let url = |name: &str| format!("sqlite://{}/{name}.db", dir.display());
-    a_regression_rolls_back_by_itself(url("regression")).await;
-    ramps_controls_windows_and_the_kill_switch(url("controls")).await;
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres() {
-    let Some(cluster) = switchyard_testkit::postgres::TempCluster::start() else {
-        return;
-    };
-    a_regression_rolls_back_by_itself(cluster.create_database()).await;
+switchyard_testkit::backend_tests! {
+    sqlite: [
+        a_regression_rolls_back_by_itself,
+        ramps_controls_windows_and_the_kill_switch,
+    ],
+    postgres: [a_regression_rolls_back_by_itself],
 }
 
 async fn start(url: &str) -> TestServer {

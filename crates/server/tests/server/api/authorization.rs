@@ -6,6 +6,18 @@ use switchyard_testkit::server::TestServer;
 
 use super::{FLAGS, PROD, STAGING};
 
+/// Allowed, and denied, in a row of the matrix.
+const Y: bool = true;
+const N: bool = false;
+
+/// The matrix's rows, one a line: `METHOD path, body => [allowed for each principal]`, where
+/// `body` names the request body that would succeed (`None` for no body).
+macro_rules! matrix {
+    ($($method:ident $path:expr, $body:expr => $allowed:expr;)*) => {
+        vec![$((Method::$method, String::from($path), $body, $allowed)),*]
+    };
+}
+
 /// Every principal × endpoint, with the expected allow or deny written out.
 pub(super) async fn authorization_matrix(url: String) {
     let server = TestServer::in_process(&url).start().await;
@@ -56,122 +68,27 @@ pub(super) async fn authorization_matrix(url: String) {
         ("ops-no-prod-toggle", token("olga", Value::Null).await),
     ];
     // Columns follow `principals`: admin, reader, writer, two-segments, staging-only, ops.
-    let matrix: Vec<(Method, String, Option<&str>, [bool; 6])> = vec![
-        (
-            Method::GET,
-            "/api/v1/projects/default".into(),
-            None,
-            [true, true, true, false, false, true],
-        ),
-        (
-            Method::GET,
-            format!("{FLAGS}/checkout"),
-            None,
-            [true, true, true, false, false, true],
-        ),
-        (
-            Method::GET,
-            format!("{STAGING}/flags/checkout"),
-            None,
-            [true, true, true, false, true, true],
-        ),
-        (
-            Method::POST,
-            format!("{STAGING}/flags/checkout/toggle"),
-            None,
-            [true, false, true, false, true, true],
-        ),
-        (
-            Method::POST,
-            format!("{PROD}/flags/checkout/toggle"),
-            None,
-            [true, false, true, false, false, false],
-        ),
-        (
-            Method::PUT,
-            format!("{PROD}/flags/checkout"),
-            Some("targeting"),
-            [true, false, true, false, false, true],
-        ),
-        (
-            Method::PUT,
-            format!("{FLAGS}/checkout"),
-            Some("flag"),
-            [true, false, true, false, false, true],
-        ),
-        (
-            Method::POST,
-            FLAGS.into(),
-            Some("new-flag"),
-            [true, false, true, false, false, true],
-        ),
-        (
-            Method::PUT,
-            format!("{STAGING}/segments/beta-1"),
-            Some("segment"),
-            [true, false, true, true, true, true],
-        ),
-        (
-            Method::PUT,
-            format!("{STAGING}/segments/beta-2"),
-            Some("segment"),
-            [true, false, true, true, true, true],
-        ),
-        (
-            Method::PUT,
-            format!("{STAGING}/segments/gamma"),
-            Some("segment"),
-            [true, false, true, false, true, true],
-        ),
-        (
-            Method::PUT,
-            format!("{PROD}/segments/beta-1"),
-            Some("segment"),
-            [true, false, true, false, false, true],
-        ),
-        (
-            Method::GET,
-            format!("{STAGING}/segments/gamma"),
-            None,
-            [true, true, true, false, true, true],
-        ),
-        (
-            Method::GET,
-            format!("{STAGING}/sdk-keys"),
-            None,
-            [true, false, false, false, false, false],
-        ),
-        (
-            Method::POST,
-            "/api/v1/projects/default/environments".into(),
-            Some("new-env"),
-            [true, false, false, false, false, false],
-        ),
-        (
-            Method::GET,
-            "/api/v1/audit".into(),
-            None,
-            [true, true, true, false, false, true],
-        ),
-        (
-            Method::GET,
-            "/api/v1/audit/verify".into(),
-            None,
-            [true, false, false, false, false, false],
-        ),
-        (
-            Method::POST,
-            "/api/v1/accounts".into(),
-            Some("new-account"),
-            [true, false, false, false, false, false],
-        ),
-        (
-            Method::GET,
-            "/api/v1/roles/reader".into(),
-            None,
-            [true, false, false, false, false, false],
-        ),
-    ];
+    let matrix = matrix! {
+        GET "/api/v1/projects/default", None => [Y, Y, Y, N, N, Y];
+        GET format!("{FLAGS}/checkout"), None => [Y, Y, Y, N, N, Y];
+        GET format!("{STAGING}/flags/checkout"), None => [Y, Y, Y, N, Y, Y];
+        POST format!("{STAGING}/flags/checkout/toggle"), None => [Y, N, Y, N, Y, Y];
+        POST format!("{PROD}/flags/checkout/toggle"), None => [Y, N, Y, N, N, N];
+        PUT format!("{PROD}/flags/checkout"), Some("targeting") => [Y, N, Y, N, N, Y];
+        PUT format!("{FLAGS}/checkout"), Some("flag") => [Y, N, Y, N, N, Y];
+        POST FLAGS, Some("new-flag") => [Y, N, Y, N, N, Y];
+        PUT format!("{STAGING}/segments/beta-1"), Some("segment") => [Y, N, Y, Y, Y, Y];
+        PUT format!("{STAGING}/segments/beta-2"), Some("segment") => [Y, N, Y, Y, Y, Y];
+        PUT format!("{STAGING}/segments/gamma"), Some("segment") => [Y, N, Y, N, Y, Y];
+        PUT format!("{PROD}/segments/beta-1"), Some("segment") => [Y, N, Y, N, N, Y];
+        GET format!("{STAGING}/segments/gamma"), None => [Y, Y, Y, N, Y, Y];
+        GET format!("{STAGING}/sdk-keys"), None => [Y, N, N, N, N, N];
+        POST "/api/v1/projects/default/environments", Some("new-env") => [Y, N, N, N, N, N];
+        GET "/api/v1/audit", None => [Y, Y, Y, N, N, Y];
+        GET "/api/v1/audit/verify", None => [Y, N, N, N, N, N];
+        POST "/api/v1/accounts", Some("new-account") => [Y, N, N, N, N, N];
+        GET "/api/v1/roles/reader", None => [Y, N, N, N, N, N];
+    };
     let mut denials = 0;
     for (method, path, body_kind, expected) in &matrix {
         for ((who, token), allowed) in principals.iter().zip(expected) {
