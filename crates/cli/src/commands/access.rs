@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use switchyard_client::types::{Environment, EnvironmentInput, TokenInput, TokenView};
 
-use super::{ClientArgs, Output, json_text, print_json, print_table, read_json, request};
+use super::{
+    ClientArgs, Column, Output, Row, json_text, print_json, print_table, read_json, request,
+};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum EnvsCommand {
@@ -36,23 +38,20 @@ pub(crate) enum TokensCommand {
     },
 }
 
+impl Row for Environment {
+    const COLUMNS: &[Column<Self>] = &[
+        ("key", |env| env.body.key.clone()),
+        ("name", |env| env.body.name.clone()),
+        ("critical", |env| env.body.critical.to_string()),
+        ("version", |env| env.version.to_string()),
+    ];
+}
+
 pub(crate) async fn run_envs(args: &ClientArgs, command: &EnvsCommand) -> anyhow::Result<()> {
     let api = args.client();
     let project = args.project.as_str();
     match command {
-        EnvsCommand::List => {
-            let envs = api.environments(project).await?;
-            print_table(
-                args,
-                &envs,
-                &[
-                    ("key", |env: &Environment| env.body.key.clone()),
-                    ("name", |env| env.body.name.clone()),
-                    ("critical", |env| env.body.critical.to_string()),
-                    ("version", |env| env.version.to_string()),
-                ],
-            )
-        }
+        EnvsCommand::List => print_table(args, &api.environments(project).await?),
         EnvsCommand::Create { key, name } => {
             let input = EnvironmentInput {
                 key: key.clone(),
@@ -70,22 +69,19 @@ pub(crate) async fn run_envs(args: &ClientArgs, command: &EnvsCommand) -> anyhow
     }
 }
 
+impl Row for TokenView {
+    const COLUMNS: &[Column<Self>] = &[
+        ("id", |token| token.id.clone()),
+        ("name", |token| token.name.clone()),
+        ("account", |token| token.account.clone()),
+        ("scoped", |token| token.statements.is_some().to_string()),
+    ];
+}
+
 pub(crate) async fn run_tokens(args: &ClientArgs, command: &TokensCommand) -> anyhow::Result<()> {
     let api = args.client();
     match command {
-        TokensCommand::List => {
-            let tokens = api.tokens().await?;
-            print_table(
-                args,
-                &tokens,
-                &[
-                    ("id", |token: &TokenView| token.id.clone()),
-                    ("name", |token| token.name.clone()),
-                    ("account", |token| token.account.clone()),
-                    ("scoped", |token| token.statements.is_some().to_string()),
-                ],
-            )
-        }
+        TokensCommand::List => print_table(args, &api.tokens().await?),
         TokensCommand::Create {
             name,
             scope_file,

@@ -12,7 +12,7 @@ use switchyard_client::{ExposureQuery, FlagFilter, TimeRange};
 use switchyard_engine::Segment;
 use switchyard_engine::time::format_rfc3339_ms;
 
-use super::{ClientArgs, Output, cell, print_json, print_table, read_json, request};
+use super::{ClientArgs, Column, Output, Row, cell, print_json, print_table, read_json, request};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum FlagsCommand {
@@ -50,18 +50,26 @@ pub(crate) enum FlagsCommand {
     /// Replace a flag's targeting in one environment from a JSON file.
     Target {
         key: String,
-        #[arg(long)]
-        env: String,
-        #[arg(long)]
-        file: PathBuf,
-        #[arg(long)]
-        comment: Option<String>,
+        #[command(flatten)]
+        input: EnvFile,
     },
     Delete {
         key: String,
         #[arg(long)]
         comment: Option<String>,
     },
+}
+
+// A JSON file of what to write in one environment, and the audit comment. (No doc comment:
+// clap would show it as the help of the commands that take these arguments.)
+#[derive(Debug, Args)]
+pub(crate) struct EnvFile {
+    #[arg(long)]
+    env: String,
+    #[arg(long)]
+    file: PathBuf,
+    #[arg(long)]
+    comment: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,19 +84,27 @@ pub(crate) enum SegmentsCommand {
         env: String,
     },
     /// Create the segment in a JSON file, or replace it if it exists.
-    Apply {
-        #[arg(long)]
-        env: String,
-        #[arg(long)]
-        file: PathBuf,
-        #[arg(long)]
-        comment: Option<String>,
-    },
+    Apply(EnvFile),
     Delete {
         key: String,
         #[arg(long)]
         env: String,
     },
+}
+
+impl Row for FlagView {
+    const COLUMNS: &[Column<Self>] = &[
+        ("key", |flag| flag.spec.key.clone()),
+        ("kind", |flag| cell(flag.spec.kind)),
+        ("environments", |flag| {
+            let states = flag
+                .environments
+                .iter()
+                .map(|(env, t)| format!("{env}:{}", if t.targeting.on { "on" } else { "off" }));
+            states.collect::<Vec<_>>().join(" ")
+        }),
+        ("version", |flag| flag.version.to_string()),
+    ];
 }
 
 pub(crate) async fn run_flags(args: &ClientArgs, command: &FlagsCommand) -> anyhow::Result<()> {
@@ -100,22 +116,7 @@ pub(crate) async fn run_flags(args: &ClientArgs, command: &FlagsCommand) -> anyh
                 q: q.as_deref(),
                 ..FlagFilter::default()
             };
-            let flags = api.flags(project, &filter).await?;
-            print_table(
-                args,
-                &flags,
-                &[
-                    ("key", |flag: &FlagView| flag.spec.key.clone()),
-                    ("kind", |flag| cell(flag.spec.kind)),
-                    ("environments", |flag| {
-                        let states = flag.environments.iter().map(|(env, t)| {
-                            format!("{env}:{}", if t.targeting.on { "on" } else { "off" })
-                        });
-                        states.collect::<Vec<_>>().join(" ")
-                    }),
-                    ("version", |flag| flag.version.to_string()),
-                ],
-            )
+            print_table(args, &api.flags(project, &filter).await?)
         }
         FlagsCommand::Get { key } => print_json(&api.flag(project, key).await?),
         FlagsCommand::Create {
@@ -156,12 +157,8 @@ pub(crate) async fn run_flags(args: &ClientArgs, command: &FlagsCommand) -> anyh
             }
             print_json(&answer)
         }
-        FlagsCommand::Target {
-            key,
-            env,
-            file,
-            comment,
-        } => {
+        FlagsCommand::Target { key, input } => {
+            let EnvFile { env, file, comment } = input;
             let current = api.targeting(project, env, key).await?;
             let mut body = read_json(file)?;
             body["version"] = json!(current.targeting.version);
@@ -175,6 +172,15 @@ pub(crate) async fn run_flags(args: &ClientArgs, command: &FlagsCommand) -> anyh
     }
 }
 
+impl Row for SegmentView {
+    const COLUMNS: &[Column<Self>] = &[
+        ("key", |s| s.segment.key.clone()),
+        ("included", |s| s.segment.included.len().to_string()),
+        ("rules", |s| s.segment.rules.len().to_string()),
+        ("version", |s| s.segment.version.to_string()),
+    ];
+}
+
 pub(crate) async fn run_segments(
     args: &ClientArgs,
     command: &SegmentsCommand,
@@ -182,21 +188,9 @@ pub(crate) async fn run_segments(
     let api = args.client();
     let project = args.project.as_str();
     match command {
-        SegmentsCommand::List { env } => {
-            let segments = api.segments(project, env).await?;
-            print_table(
-                args,
-                &segments,
-                &[
-                    ("key", |s: &SegmentView| s.segment.key.clone()),
-                    ("included", |s| s.segment.included.len().to_string()),
-                    ("rules", |s| s.segment.rules.len().to_string()),
-                    ("version", |s| s.segment.version.to_string()),
-                ],
-            )
-        }
+        SegmentsCommand::List { env } => print_table(args, &api.segments(project, env).await?),
         SegmentsCommand::Get { key, env } => print_json(&api.segment(project, env, key).await?),
-        SegmentsCommand::Apply { env, file, comment } => {
+        SegmentsCommand::Apply(EnvFile { env, file, comment }) => {
             let body = read_json(file)?;
             body["key"]
                 .as_str()
@@ -249,39 +243,40 @@ pub(crate) async fn run_exposures(args: &ClientArgs, insight: &InsightArgs) -> a
         limit: Some(insight.limit),
     };
     let (api, env, flag) = (args.client(), &insight.env, &insight.flag);
-    let rows = api.exposures(&args.project, env, flag, &query).await?;
     print_table(
         args,
-        &rows,
-        &[
-            ("kind", |row: &ExposedContextView| row.kind.clone()),
-            ("key", |row| row.key.clone()),
-            ("variation", |row| row.variation.clone()),
-            ("version", |row| row.version.to_string()),
-            ("reason", |row| row.reason.clone()),
-            ("first_seen", |row| format_rfc3339_ms(row.first_seen_ms)),
-            ("last_seen", |row| format_rfc3339_ms(row.last_seen_ms)),
-        ],
+        &api.exposures(&args.project, env, flag, &query).await?,
     )
+}
+
+impl Row for ExposedContextView {
+    const COLUMNS: &[Column<Self>] = &[
+        ("kind", |row| row.kind.clone()),
+        ("key", |row| row.key.clone()),
+        ("variation", |row| row.variation.clone()),
+        ("version", |row| row.version.to_string()),
+        ("reason", |row| row.reason.clone()),
+        ("first_seen", |row| format_rfc3339_ms(row.first_seen_ms)),
+        ("last_seen", |row| format_rfc3339_ms(row.last_seen_ms)),
+    ];
 }
 
 /// `switchyard metrics FLAG`: each metric per variation cohort.
 pub(crate) async fn run_metrics(args: &ClientArgs, insight: &InsightArgs) -> anyhow::Result<()> {
     let (api, env, flag) = (args.client(), &insight.env, &insight.flag);
     let range = insight.range();
-    let rows = api.metrics(&args.project, env, flag, &range).await?;
-    print_table(
-        args,
-        &rows,
-        &[
-            ("metric", |row: &CohortStatistics| row.metric.clone()),
-            ("variation", |row| row.variation.clone()),
-            ("count", |row| row.count.to_string()),
-            ("mean", |row| fixed3(row.mean)),
-            ("std_dev", |row| fixed3(row.std_dev)),
-            ("sum", |row| fixed3(Some(row.sum))),
-        ],
-    )
+    print_table(args, &api.metrics(&args.project, env, flag, &range).await?)
+}
+
+impl Row for CohortStatistics {
+    const COLUMNS: &[Column<Self>] = &[
+        ("metric", |row| row.metric.clone()),
+        ("variation", |row| row.variation.clone()),
+        ("count", |row| row.count.to_string()),
+        ("mean", |row| fixed3(row.mean)),
+        ("std_dev", |row| fixed3(row.std_dev)),
+        ("sum", |row| fixed3(Some(row.sum))),
+    ];
 }
 
 /// A statistic with three decimals; empty when there is none.

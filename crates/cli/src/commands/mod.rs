@@ -96,15 +96,17 @@ fn cell(value: impl Serialize) -> String {
 /// A table column: its name and how a row fills it.
 type Column<T> = (&'static str, fn(&T) -> String);
 
-/// Prints rows as JSON or as an aligned table of `columns`.
-fn print_table<T: Serialize>(
-    args: &ClientArgs,
-    rows: &[T],
-    columns: &[Column<T>],
-) -> anyhow::Result<()> {
+/// A listed type, as a table shows it: one row per item, in these columns.
+trait Row: Serialize + Sized + 'static {
+    const COLUMNS: &'static [Column<Self>];
+}
+
+/// Prints rows as JSON or as an aligned table of their columns.
+fn print_table<T: Row>(args: &ClientArgs, rows: &[T]) -> anyhow::Result<()> {
     if args.output == Output::Json {
         return print_json(&rows);
     }
+    let columns = T::COLUMNS;
     let table: Vec<Vec<String>> = rows
         .iter()
         .map(|row| columns.iter().map(|(_, cell_of)| cell_of(row)).collect())

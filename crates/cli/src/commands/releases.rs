@@ -7,7 +7,9 @@ use serde_json::{Value, json};
 use switchyard_client::ReleaseAction;
 use switchyard_client::types::{ActionInput, Release, ReleaseInput, ReleaseStatus};
 
-use super::{ClientArgs, Output, cell, json_text, print_json, print_table, read_json, request};
+use super::{
+    ClientArgs, Column, Output, Row, cell, json_text, print_json, print_table, read_json, request,
+};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ReleaseCommand {
@@ -87,18 +89,7 @@ pub(crate) async fn run_release(args: &ClientArgs, command: &ReleaseCommand) -> 
             return print_release(args, &api.release(project, env, id).await?);
         }
         ReleaseCommand::List { env } => {
-            let releases = api.releases(project, env).await?;
-            return print_table(
-                args,
-                &releases,
-                &[
-                    ("id", |release: &Release| release.id.clone()),
-                    ("flag", |release| release.flag.clone()),
-                    ("variation", |release| release.variation.clone()),
-                    ("state", |release| cell(release.state)),
-                    ("stage", |release| release.stage.to_string()),
-                ],
-            );
+            return print_table(args, &api.releases(project, env).await?);
         }
         ReleaseCommand::Pause(target) => (ReleaseAction::Pause, target),
         ReleaseCommand::Resume(target) => (ReleaseAction::Resume, target),
@@ -111,6 +102,16 @@ pub(crate) async fn run_release(args: &ClientArgs, command: &ReleaseCommand) -> 
     };
     let status = api.release_action(project, &target.env, &target.id, action, &input);
     print_release(args, &status.await?)
+}
+
+impl Row for Release {
+    const COLUMNS: &[Column<Self>] = &[
+        ("id", |release| release.id.clone()),
+        ("flag", |release| release.flag.clone()),
+        ("variation", |release| release.variation.clone()),
+        ("state", |release| cell(release.state)),
+        ("stage", |release| release.stage.to_string()),
+    ];
 }
 
 /// A release status for people: state and stage, cohorts, each guardrail's evidence.
