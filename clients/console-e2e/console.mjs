@@ -98,8 +98,17 @@ try {
   await page.getByRole("button", { name: "Confirm" }).click();
   await page.getByRole("heading", { name: "Audit log" }).waitFor();
   await expectText("flag:toggle proj/default:env/production:flag/console-flag");
-  await page.locator("#audit summary").first().click();
-  await page.locator(".diff-add").first().waitFor();
+  // A live notice of an earlier change can re-render the log just after the click, closing
+  // the entry again: open it until its diff shows.
+  for (let attempt = 1; ; attempt++) {
+    await page.locator("#audit summary").first().click();
+    try {
+      await page.locator("#audit details[open] .diff-add").first().waitFor({ timeout: 3000 });
+      break;
+    } catch (error) {
+      if (attempt === 5) throw error;
+    }
+  }
   await shot("audit");
 
   // Segments and SDK keys.
