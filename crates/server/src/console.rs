@@ -19,9 +19,9 @@ use serde_json::json;
 use switchyard_store::StoreEvent;
 use tokio::sync::broadcast;
 
-use crate::AppState;
 use crate::api::Ctx;
 use crate::error::ApiResult;
+use crate::state::AppState;
 
 const INDEX: &str = include_str!("../console/index.html");
 const SCRIPT: &str = include_str!("../console/app.js");

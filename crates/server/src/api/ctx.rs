@@ -16,13 +16,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use switchyard_store::{AuditRecord, Committed, Expected, Write};
 
-use crate::AppState;
 use crate::access::{Action, Caller};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult, Code, Invalid, current_request_id};
 use crate::net::MAX_BODY_BYTES;
 use crate::records::{self, Record, Versioned, expect_version};
 use crate::releases::Services;
+use crate::state::AppState;
 
 /// A deleted resource's address.
 #[derive(Debug, serde::Serialize, schemars::JsonSchema, serde::Deserialize)]

@@ -23,10 +23,10 @@ use super::{
     accounts, audit, flags, insights, openapi, projects, releases, roles, sdk_keys, segments,
     tokens, triggers, webhooks,
 };
-use crate::AppState;
 use crate::access::Action;
 use crate::error::ApiResult;
 use crate::releases::{Killed, Release, ReleaseInput};
+use crate::state::AppState;
 
 /// Declares every API route: method, path, handler, the action it checks, a summary, and its
 /// request and response body types (for the OpenAPI document).

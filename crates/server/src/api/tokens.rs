@@ -10,12 +10,12 @@ use switchyard_store::Expected;
 
 use super::ctx::{Body, Change, CommentQuery, Ctx, Deleted};
 use super::roles::check_statements;
-use crate::AppState;
 use crate::access::resources as res;
 use crate::access::{AccountRecord, Action, Event, Statement, TokenRecord, verify_password};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::records::{self, GLOBAL, Record};
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize, JsonSchema, Serialize)]
 pub struct TokenInput {

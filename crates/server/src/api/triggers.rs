@@ -118,7 +118,7 @@ pub(super) async fn delete_trigger(
 
 /// `POST /api/v1/triggers/{secret}`: kills the trigger's flag. The secret is the credential.
 pub(super) async fn call_trigger(
-    axum::extract::State(state): axum::extract::State<std::sync::Arc<crate::AppState>>,
+    axum::extract::State(state): axum::extract::State<std::sync::Arc<crate::state::AppState>>,
     Path(presented): Path<String>,
     OptionalBody(input): OptionalBody<ActionInput>,
 ) -> ApiResult<Json<Killed>> {
