@@ -307,44 +307,25 @@ async fn act(
     Ok(Json(status(&ctx, release).await?))
 }
 
-pub(super) async fn pause_release(
-    ctx: Ctx,
-    Path(path): Path<(String, String, String)>,
-    OptionalBody(input): OptionalBody<ActionInput>,
-) -> ApiResult<Json<ReleaseStatus>> {
-    act(ctx, path, input, Verb::Pause).await
+/// One handler per release verb: the same request, acted on as that verb.
+macro_rules! verb_handlers {
+    ($($handler:ident => $verb:ident,)*) => {$(
+        pub(super) async fn $handler(
+            ctx: Ctx,
+            Path(path): Path<(String, String, String)>,
+            OptionalBody(input): OptionalBody<ActionInput>,
+        ) -> ApiResult<Json<ReleaseStatus>> {
+            act(ctx, path, input, Verb::$verb).await
+        }
+    )*};
 }
 
-pub(super) async fn resume_release(
-    ctx: Ctx,
-    Path(path): Path<(String, String, String)>,
-    OptionalBody(input): OptionalBody<ActionInput>,
-) -> ApiResult<Json<ReleaseStatus>> {
-    act(ctx, path, input, Verb::Resume).await
-}
-
-pub(super) async fn advance_release(
-    ctx: Ctx,
-    Path(path): Path<(String, String, String)>,
-    OptionalBody(input): OptionalBody<ActionInput>,
-) -> ApiResult<Json<ReleaseStatus>> {
-    act(ctx, path, input, Verb::Advance).await
-}
-
-pub(super) async fn roll_back_release(
-    ctx: Ctx,
-    Path(path): Path<(String, String, String)>,
-    OptionalBody(input): OptionalBody<ActionInput>,
-) -> ApiResult<Json<ReleaseStatus>> {
-    act(ctx, path, input, Verb::RollBack).await
-}
-
-pub(super) async fn abort_release(
-    ctx: Ctx,
-    Path(path): Path<(String, String, String)>,
-    OptionalBody(input): OptionalBody<ActionInput>,
-) -> ApiResult<Json<ReleaseStatus>> {
-    act(ctx, path, input, Verb::Abort).await
+verb_handlers! {
+    pause_release => Pause,
+    resume_release => Resume,
+    advance_release => Advance,
+    roll_back_release => RollBack,
+    abort_release => Abort,
 }
 
 pub(super) async fn kill_flag(
