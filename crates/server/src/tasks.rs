@@ -29,10 +29,6 @@ impl Tasks {
         self.stop.clone().cancelled_owned()
     }
 
-    pub fn is_stopping(&self) -> bool {
-        self.stop.is_cancelled()
-    }
-
     /// Tells every task to stop, then waits up to `deadline` for them to finish; returns how
     /// many were still running then (each is left to the runtime, and the caller logs them).
     pub async fn stop(&self, deadline: Duration) -> usize {

@@ -14,7 +14,7 @@ pub use flags::{EnvData, EnvFlag};
 pub use projects::{EnvironmentRecord, ProjectRecord};
 pub use record::{
     GLOBAL, Record, Versioned, delete, encode, env_scope, expect_version, get, list, list_keys,
-    parse, put, put_body,
+    list_readable, parse, put, put_body,
 };
 pub use switchyard_engine::model::FlagSpec;
 pub use validate::no_new_problems;

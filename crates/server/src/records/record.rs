@@ -54,6 +54,23 @@ pub async fn list_keys<R: Record>(
         .collect()
 }
 
+/// Every record of kind `R` in `scope` whose body parses, in key order, passing over the rest:
+/// for work that must go on past one unreadable record (the guard's pass, a kill, webhooks).
+pub async fn list_readable<R: Record>(store: &Store, scope: &str) -> ApiResult<Vec<Versioned<R>>> {
+    let docs = store.list(R::KIND, scope).await?;
+    Ok(docs
+        .into_iter()
+        .filter_map(|doc| {
+            let record = serde_json::from_value(doc.body).ok()?;
+            Some(Versioned {
+                key: doc.key,
+                version: doc.version,
+                record,
+            })
+        })
+        .collect())
+}
+
 fn versioned<R: Record>(doc: &Document) -> ApiResult<Versioned<R>> {
     Ok(Versioned {
         key: doc.key.clone(),

@@ -19,7 +19,7 @@ use super::webhooks::Webhooks;
 use crate::access::Event;
 use crate::clock::now_ms;
 use crate::error::ApiResult;
-use crate::records::{self, GLOBAL, Record};
+use crate::records::{self, GLOBAL};
 
 /// The guard's settings.
 #[derive(Debug, Clone, Copy)]
@@ -88,15 +88,12 @@ async fn check_all(
     services: Services<'_>,
     freshness: &Mutex<HashMap<String, Freshness>>,
 ) -> ApiResult<()> {
-    for doc in services.store.list(Release::KIND, GLOBAL).await? {
-        let Ok(release) = records::parse::<Release>(&doc) else {
-            continue;
-        };
-        if !release.state.is_active() {
+    for stored in records::list_readable::<Release>(services.store, GLOBAL).await? {
+        if !stored.record.state.is_active() {
             continue;
         }
-        if let Err(error) = check(services, release, freshness).await {
-            tracing::warn!(release = %doc.key, error = %error.message, "release guard check failed");
+        if let Err(error) = check(services, stored.record, freshness).await {
+            tracing::warn!(release = %stored.key, error = %error.message, "release guard check failed");
         }
     }
     Ok(())

@@ -368,7 +368,7 @@ pub async fn kill(
         let now = now_ms();
         let mut writes = Vec::new();
         let mut aborted = Vec::new();
-        for stored in records::list::<Release>(services.store, GLOBAL).await? {
+        for stored in records::list_readable::<Release>(services.store, GLOBAL).await? {
             let mut release = stored.record;
             if release.project != project
                 || release.environment != env

@@ -98,7 +98,7 @@ impl Webhooks {
         let project = project.to_owned();
         let webhooks = self.clone();
         self.deliveries.spawn(async move {
-            let hooks = match records::list::<Webhook>(&store, &project).await {
+            let hooks = match records::list_readable::<Webhook>(&store, &project).await {
                 Ok(hooks) => hooks,
                 Err(error) => {
                     tracing::warn!(error = %error.message, "could not read webhooks");
@@ -170,10 +170,6 @@ impl Webhooks {
                 tracing::warn!(webhook = %hook.id, %event_type, %failure, "webhook delivery gave up");
                 return;
             };
-            if self.deliveries.is_stopping() {
-                tracing::warn!(webhook = %hook.id, %event_type, %failure, "webhook delivery not retried: shutting down");
-                return;
-            }
             tracing::info!(webhook = %hook.id, %event_type, %failure, "webhook delivery failed; retrying");
             tokio::select! {
                 () = tokio::time::sleep(*delay) => {}
