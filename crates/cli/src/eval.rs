@@ -164,6 +164,7 @@ pub(crate) fn run_eval(args: &EvalArgs) -> anyhow::Result<ExitCode> {
 }
 
 #[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 struct BatchLine {
     flag: String,
     #[serde(default)]

@@ -19,6 +19,8 @@ pub mod model;
 #[cfg(feature = "schema")]
 mod schema;
 pub mod semver;
+#[cfg(feature = "schema")]
+pub mod strict;
 pub mod time;
 pub mod wire;
 

@@ -4,19 +4,33 @@
 //! `off`, `yes` and `no` stay strings). `tests/yaml_golden.rs` holds every YAML file in the
 //! repository to what `serde_yaml` made of it before YAML moved here.
 
+use serde_json::Value;
 use switchyard_engine::Dataset;
+use switchyard_engine::strict::unknown_fields;
 
-/// Parses JSON or YAML (JSON is YAML, but JSON errors read better, so try it first).
+/// Parses JSON or YAML (JSON is YAML, but JSON errors read better, so try it first). A field the
+/// format does not know is refused, naming it: these files are written by people, and a
+/// misspelling must not change what is served.
 pub fn from_text(text: &str) -> Result<Dataset, String> {
-    match Dataset::from_json(text) {
-        Ok(data) => Ok(data),
-        Err(json_err) if text.trim_start().starts_with('{') => Err(json_err),
-        Err(_) => {
-            let mut data: Dataset = serde_norway::from_str(text).map_err(|e| e.to_string())?;
-            data.normalize();
-            Ok(data)
-        }
+    let (document, is_json): (Value, bool) = match serde_json::from_str(text) {
+        Ok(document) => (document, true),
+        Err(json_err) if text.trim_start().starts_with('{') => return Err(json_err.to_string()),
+        Err(_) => (
+            serde_norway::from_str(text).map_err(|e| e.to_string())?,
+            false,
+        ),
+    };
+    let unknown = unknown_fields::<Dataset>(&document);
+    if !unknown.is_empty() {
+        return Err(format!("unknown field `{}`", unknown.join("`, `")));
     }
+    // Parsed again from the text, so type errors keep their line and column.
+    if is_json {
+        return Dataset::from_json(text);
+    }
+    let mut data: Dataset = serde_norway::from_str(text).map_err(|e| e.to_string())?;
+    data.normalize();
+    Ok(data)
 }
 
 #[cfg(test)]
@@ -85,5 +99,20 @@ segments:
             "unknown operators keep their name"
         );
         assert!(json.contains(r#"{"percentage":{"weight":5000"#));
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_in_json_and_yaml() {
+        let yaml = "flags:\n  - key: f\n    kind: boolean\n    tgas: [x]\n    fallthrough: {variation: 0}\n";
+        assert_eq!(
+            from_text(yaml).unwrap_err(),
+            "unknown field `flags[0].tgas`"
+        );
+        let json = r#"{"flags": [{"key": "f", "kind": "boolean", "fallthrough": {"variation": 0},
+            "rules": [{"clauses": [], "serve": {"variation": 1}}]}]}"#;
+        assert_eq!(
+            from_text(json).unwrap_err(),
+            "unknown field `flags[0].rules[0].clauses`"
+        );
     }
 }

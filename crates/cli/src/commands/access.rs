@@ -25,11 +25,15 @@ pub(crate) enum EnvsCommand {
 #[derive(Debug, Subcommand)]
 pub(crate) enum TokensCommand {
     List,
-    /// Create a token (printed once), optionally scoped by a JSON file of policy statements.
+    /// Create a token (printed once), scoped by a JSON file of policy statements, or
+    /// `--unscoped` with all of its owner's rights.
     Create {
         name: String,
-        #[arg(long)]
+        #[arg(long, required_unless_present = "unscoped")]
         scope_file: Option<PathBuf>,
+        /// All of the owner's rights (said explicitly, never by omission).
+        #[arg(long, conflicts_with = "scope_file")]
+        unscoped: bool,
         #[arg(long)]
         expires_in_days: Option<u32>,
     },
@@ -85,6 +89,7 @@ pub(crate) async fn run_tokens(args: &ClientArgs, command: &TokensCommand) -> an
         TokensCommand::Create {
             name,
             scope_file,
+            unscoped,
             expires_in_days,
         } => {
             let statements = match scope_file {
@@ -95,6 +100,7 @@ pub(crate) async fn run_tokens(args: &ClientArgs, command: &TokensCommand) -> an
                 name: name.clone(),
                 account: None,
                 statements,
+                unscoped: *unscoped,
                 expires_in_days: *expires_in_days,
                 comment: None,
             };

@@ -15,6 +15,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use switchyard_client::Client;
+use switchyard_engine::strict::JsonSchema;
 
 pub(crate) use access::{EnvsCommand, TokensCommand, run_envs, run_tokens};
 pub(crate) use flags::{
@@ -66,7 +67,21 @@ fn read_json(path: &PathBuf) -> anyhow::Result<Value> {
 }
 
 /// A request body from JSON (a file with the CLI's fields set on it), as the route's type.
-fn request<T: DeserializeOwned>(body: Value, what: &str) -> anyhow::Result<T> {
+/// Fields the type does not know are refused here, as the server would: the typed body sent on
+/// would silently drop them.
+fn request<T: DeserializeOwned + JsonSchema>(body: Value, what: &str) -> anyhow::Result<T> {
+    let unknown = switchyard_engine::strict::unknown_fields::<T>(&body);
+    if !unknown.is_empty() {
+        anyhow::bail!(
+            "not a valid {what}: unknown field{} {}",
+            if unknown.len() == 1 { "" } else { "s" },
+            unknown
+                .iter()
+                .map(|field| format!("`{field}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     serde_json::from_value(body).with_context(|| format!("not a valid {what}"))
 }
 

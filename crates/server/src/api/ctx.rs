@@ -10,9 +10,9 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
-use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use schemars::JsonSchema;
 use serde_json::Value;
 use switchyard_store::{AuditRecord, Committed, Expected, Write};
 
@@ -342,62 +342,83 @@ pub(super) fn still_used(why: String) -> impl FnOnce(Invalid) -> ApiError {
 }
 
 /// A JSON body whose rejections use the API's error shape: a body too large is 413, broken JSON
-/// is 400, JSON of the wrong shape is 422 with the offending path.
+/// is 400, JSON of the wrong shape or with a field its type does not know is 422 naming the
+/// field (strict input: a misspelling must never change behaviour).
 #[derive(Debug)]
 pub(super) struct Body<T>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+impl<T: DeserializeOwned + JsonSchema, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> ApiResult<Body<T>> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Body(value)),
-            Err(JsonRejection::JsonDataError(e)) => {
-                let detail = std::error::Error::source(&e)
-                    .map(ToString::to_string)
-                    .unwrap_or(e.body_text());
-                let field = detail
-                    .split(':')
-                    .next()
-                    .filter(|p| !p.contains(' '))
-                    .map(str::to_owned);
-                let mut error = ApiError::new(Code::ValidationFailed, detail.clone());
-                error.field = field;
-                Err(error)
-            }
-            Err(JsonRejection::BytesRejection(e))
-                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
-            {
-                Err(ApiError::new(
-                    Code::PayloadTooLarge,
-                    format!("request body is larger than {} bytes", MAX_BODY_BYTES),
-                ))
-            }
-            Err(e) => Err(ApiError::bad_request(e.body_text())),
-        }
+        strict_json(&body_bytes(req, state).await?).map(Body)
     }
 }
 
-/// A JSON body that may be absent (an empty `POST`), which is `T::default()`; broken JSON is
-/// 400.
+/// A JSON body that may be absent (an empty `POST`), which is `T::default()`; otherwise as
+/// [`Body`].
 #[derive(Debug)]
 pub(super) struct OptionalBody<T>(pub T);
 
-impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalBody<T> {
-    type Rejection = Response;
+impl<T: DeserializeOwned + JsonSchema + Default, S: Send + Sync> FromRequest<S>
+    for OptionalBody<T>
+{
+    type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<OptionalBody<T>, Response> {
-        let body = Bytes::from_request(req, state)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        if body.iter().all(u8::is_ascii_whitespace) {
+    async fn from_request(req: Request, state: &S) -> ApiResult<OptionalBody<T>> {
+        let bytes = body_bytes(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalBody(T::default()));
         }
-        serde_json::from_slice(&body)
-            .map(OptionalBody)
-            .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")).into_response())
+        strict_json(&bytes).map(OptionalBody)
     }
 }
+
+async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> ApiResult<Bytes> {
+    Bytes::from_request(req, state)
+        .await
+        .map_err(|e| match e.status() {
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                Code::PayloadTooLarge,
+                format!("request body is larger than {MAX_BODY_BYTES} bytes"),
+            ),
+            _ => ApiError::bad_request(e.body_text()),
+        })
+}
+
+/// `bytes` as `T`, refusing fields `T` does not know before serde would drop them.
+fn strict_json<T: DeserializeOwned + JsonSchema>(bytes: &[u8]) -> ApiResult<T> {
+    let document: Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
+    if let Some(field) = switchyard_engine::strict::unknown_fields::<T>(&document)
+        .into_iter()
+        .next()
+    {
+        return Err(ApiError::invalid(
+            field.clone(),
+            format!("unknown field `{field}` (misspelt? see the API reference for this body)"),
+        ));
+    }
+    // Deserialized from the bytes, not the parsed value, so errors carry their path.
+    match Json::<T>::from_bytes(bytes) {
+        Ok(Json(value)) => Ok(value),
+        Err(JsonRejection::JsonDataError(e)) => {
+            let detail = std::error::Error::source(&e)
+                .map(ToString::to_string)
+                .unwrap_or(e.body_text());
+            let field = detail
+                .split(':')
+                .next()
+                .filter(|p| !p.contains(' '))
+                .map(str::to_owned);
+            let mut error = ApiError::new(Code::ValidationFailed, detail.clone());
+            error.field = field;
+            Err(error)
+        }
+        Err(e) => Err(ApiError::bad_request(e.body_text())),
+    }
+}
+
 
 /// Keys of projects, environments, flags, segments, accounts and roles.
 pub(super) fn check_key(field: &str, key: &str) -> ApiResult<()> {

@@ -3,6 +3,7 @@
 
 mod authorization;
 mod changes;
+mod strict_input;
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -12,12 +13,14 @@ use switchyard_testkit::server::TestServer;
 
 use authorization::authorization_matrix;
 use changes::changes_validation_and_concurrency;
+use strict_input::strict_input;
 
 switchyard_testkit::backend_tests![
     changes_validation_and_concurrency,
     authorization_matrix,
     replicas_share_one_database,
     operations_endpoints,
+    strict_input,
 ];
 
 const FLAGS: &str = "/api/v1/projects/default/flags";
