@@ -74,7 +74,9 @@ impl SingleContext {
         for segment in rest {
             value = match value {
                 Value::Object(map) => map.get(segment.as_ref())?,
-                Value::Array(items) => items.get(segment.parse::<usize>().ok()?)?,
+                Value::Array(items) if path.into_arrays => {
+                    items.get(segment.parse::<usize>().ok()?)?
+                }
                 _ => return None,
             };
         }
@@ -105,6 +107,9 @@ fn name_hash(name: &str) -> u64 {
 pub struct AttributePath {
     first_hash: u64,
     segments: Box<[Box<str>]>,
+    /// A segment may index into an array (`/list/0`). LaunchDarkly's references reach only
+    /// into objects.
+    into_arrays: bool,
 }
 
 impl AttributePath {
@@ -230,7 +235,33 @@ pub fn attribute_path(reference: &str) -> AttributePath {
     AttributePath {
         first_hash: segments.first().map_or(0, |s| name_hash(s)),
         segments,
+        into_arrays: true,
     }
+}
+
+/// An attribute reference as LaunchDarkly reads it: like [`attribute_path`], but reaching only
+/// into objects; `None` when LaunchDarkly holds the reference invalid (empty, `/`, an empty
+/// segment as in `//a` or `/a/`, or a `~` not followed by `0` or `1`).
+pub fn launchdarkly_attribute_path(reference: &str) -> Option<AttributePath> {
+    if reference.is_empty() || reference == "/" {
+        return None;
+    }
+    if let Some(pointer) = reference.strip_prefix('/') {
+        let valid_segment = |segment: &str| {
+            !segment.is_empty()
+                && segment
+                    .split('~')
+                    .skip(1)
+                    .all(|after| after.starts_with(['0', '1']))
+        };
+        if !pointer.split('/').all(valid_segment) {
+            return None;
+        }
+    }
+    Some(AttributePath {
+        into_arrays: false,
+        ..attribute_path(reference)
+    })
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::serve::{BucketSource, bucket_source};
 use super::{Compiler, Problem};
 use crate::cidr::IpNet;
-use crate::context::{AttributePath, attribute_path};
+use crate::context::{AttributePath, attribute_path, launchdarkly_attribute_path};
 use crate::model::{Clause, Condition, Dialect, Operator, Percentage};
 use crate::{semver, time};
 
@@ -33,6 +33,19 @@ pub(crate) struct CompiledClause {
     pub negate: bool,
     pub dialect: Dialect,
     pub test: Test,
+    /// What a missing (or null) attribute is read as.
+    pub when_missing: WhenMissing,
+}
+
+/// How a clause reads an attribute the context lacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WhenMissing {
+    /// The clause does not match, negated or not.
+    NoMatch,
+    /// Unleash's `currentTime`: the evaluation time.
+    Clock,
+    /// LaunchDarkly's built-in `anonymous`: `false`.
+    False,
 }
 
 /// A clause's operator with its values pre-parsed.
@@ -54,6 +67,9 @@ pub(crate) enum Test {
     Exists,
     Segment(Box<[Option<usize>]>),
     Never,
+    /// LaunchDarkly: the attribute reference is invalid, which makes the flag malformed when
+    /// the clause is evaluated (not before: an earlier rule may match first).
+    InvalidReference,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -164,13 +180,32 @@ impl Compiler<'_> {
     }
 
     fn clause(&mut self, clause: &Clause, dialect: Dialect, field: &str) -> CompiledClause {
-        let test = self.test(clause, dialect, field);
+        let mut test = self.test(clause, dialect, field);
+        let path = match dialect {
+            // LaunchDarkly ignores the attribute of a segment clause.
+            Dialect::LaunchDarkly if clause.op != Operator::SegmentMatch => {
+                launchdarkly_attribute_path(&clause.attribute).unwrap_or_else(|| {
+                    test = Test::InvalidReference;
+                    attribute_path(&clause.attribute)
+                })
+            }
+            _ => attribute_path(&clause.attribute),
+        };
+        let single = |name: &str| path.segments().len() == 1 && &*path.segments()[0] == name;
+        let when_missing = match (&test, dialect) {
+            (Test::Before(_) | Test::After(_), Dialect::Unleash) if single("currentTime") => {
+                WhenMissing::Clock
+            }
+            (_, Dialect::LaunchDarkly) if single("anonymous") => WhenMissing::False,
+            _ => WhenMissing::NoMatch,
+        };
         CompiledClause {
             kind: clause.kind.as_str().into(),
-            path: attribute_path(&clause.attribute),
+            path,
             negate: clause.negate,
             dialect,
             test,
+            when_missing,
         }
     }
 

@@ -13,7 +13,9 @@ use crate::model::{Dataset, Dialect, Flag, FlagKind, KeyList, Segment, Variation
 
 use cycles::{cycles, note_duplicates, segment_references};
 
-pub(crate) use condition::{CompiledClause, Cond, KeySet, NumberCmp, Test, number_of, time_of};
+pub(crate) use condition::{
+    CompiledClause, Cond, KeySet, NumberCmp, Test, WhenMissing, number_of, time_of,
+};
 pub(crate) use serve::{BucketSource, CompiledRollout, CompiledServe, PrefixHasher};
 
 /// A problem found while compiling, located by a path such as `flags[checkout].rules[0].serve`.
@@ -39,6 +41,8 @@ pub struct Snapshot {
 #[derive(Debug)]
 pub struct CompiledFlag {
     pub(crate) key: Box<str>,
+    /// Where this flag sits in [`Snapshot::flags`].
+    pub(crate) position: u32,
     pub(crate) version: u64,
     pub(crate) kind: FlagKind,
     pub(crate) dialect: Dialect,
@@ -116,6 +120,11 @@ pub(crate) struct CompiledSegment {
     pub rules: Box<[Cond]>,
     /// Part of a reference cycle, or has a problem of its own.
     pub malformed: bool,
+    /// A LaunchDarkly segment: a reference cycle is an error only when evaluation goes round
+    /// it, tracked by the evaluation's chain (`on_cycle` is the fallback when
+    /// no chain is kept).
+    pub launchdarkly: bool,
+    pub on_cycle: bool,
 }
 
 impl Snapshot {
@@ -152,22 +161,27 @@ impl Snapshot {
             })
             .collect();
         for cyclic in cycles(&segment_references(&data.segments, &segment_index)) {
-            segments[cyclic].malformed = true;
+            let segment = &mut segments[cyclic];
+            segment.on_cycle = true;
+            // LaunchDarkly fails only an evaluation that goes round the cycle.
+            segment.malformed = !segment.launchdarkly;
             problems.push(Problem {
                 field: format!("segments[{}].rules", data.segments[cyclic].key),
                 message: "segment references form a cycle".into(),
-                malformed: true,
+                malformed: segment.malformed,
             });
         }
 
         let mut flags: Vec<CompiledFlag> = data
             .flags
             .iter()
-            .map(|flag| {
+            .enumerate()
+            .map(|(position, flag)| {
                 let lazy_variations = flag.dialect == Dialect::LaunchDarkly;
                 let field = format!("flags[{}]", flag.key);
                 let mut c = Compiler::new(&segment_index, lazy_variations, field);
                 let mut compiled = c.flag(flag, &flag_index);
+                compiled.position = u32::try_from(position).unwrap_or(u32::MAX);
                 compiled.malformed = c.problems.iter().any(|p| p.malformed);
                 problems.append(&mut c.problems);
                 compiled
@@ -178,11 +192,15 @@ impl Snapshot {
             .map(|f| f.prerequisites.iter().filter_map(|p| p.flag).collect())
             .collect();
         for cyclic in cycles(&prerequisite_graph) {
-            flags[cyclic].malformed = true;
+            let flag = &mut flags[cyclic];
+            // LaunchDarkly answers an off flag on a cycle `OFF`, and fails only an evaluation
+            // that goes round the cycle (tracked as it evaluates).
+            let malformed = flag.dialect != Dialect::LaunchDarkly;
+            flag.malformed |= malformed;
             problems.push(Problem {
-                field: format!("flags[{}].prerequisites", flags[cyclic].key),
+                field: format!("flags[{}].prerequisites", flag.key),
                 message: "prerequisites form a cycle".into(),
-                malformed: true,
+                malformed,
             });
         }
         Snapshot {
@@ -214,8 +232,8 @@ impl Snapshot {
 
 struct Compiler<'a> {
     segments: &'a FxHashMap<&'a str, usize>,
-    /// A missing variation is an error only where evaluation serves it (LaunchDarkly's way),
-    /// rather than making the whole flag malformed.
+    /// A missing variation, an empty rollout or a flag requiring itself is an error only where
+    /// evaluation meets it (LaunchDarkly's way), rather than making the whole flag malformed.
     lazy_variations: bool,
     problems: Vec<Problem>,
     /// Path of the item being compiled, for problem reports.
@@ -236,6 +254,15 @@ impl<'a> Compiler<'a> {
         }
     }
 
+    /// A problem that LaunchDarkly reports only when evaluation meets it.
+    fn lazy_problem(&mut self, field: impl std::fmt::Display, message: impl Into<String>) {
+        self.problems.push(Problem {
+            field: format!("{}.{field}", self.field),
+            message: message.into(),
+            malformed: !self.lazy_variations,
+        });
+    }
+
     fn problem(&mut self, field: impl std::fmt::Display, message: impl Into<String>) {
         self.problems.push(Problem {
             field: format!("{}.{field}", self.field),
@@ -248,7 +275,7 @@ impl<'a> Compiler<'a> {
         let t = &flag.targeting;
         let count = flag.variations.len();
         if count == 0 {
-            self.problem("variations", "a flag needs at least one variation");
+            self.lazy_problem("variations", "a flag needs at least one variation");
         }
         for (i, v) in flag.variations.iter().enumerate() {
             if !flag.kind.admits(&v.value) {
@@ -273,7 +300,7 @@ impl<'a> Compiler<'a> {
             .enumerate()
             .map(|(i, p)| {
                 if p.key == flag.key {
-                    self.problem(
+                    self.lazy_problem(
                         format_args!("prerequisites[{i}]"),
                         "a flag cannot require itself",
                     );
@@ -331,6 +358,7 @@ impl<'a> Compiler<'a> {
             && matches!(fallthrough, CompiledServe::Variation(_));
         CompiledFlag {
             key: flag.key.as_str().into(),
+            position: 0,
             version: flag.version,
             kind: flag.kind,
             dialect: flag.dialect,
@@ -353,12 +381,10 @@ impl<'a> Compiler<'a> {
 
     fn check_variation(&mut self, index: usize, count: usize, field: impl std::fmt::Display) {
         if index >= count {
-            self.problems.push(Problem {
-                field: format!("{}.{field}", self.field),
-                message: format!("variation {index} does not exist ({count} variations)"),
-                // LaunchDarkly reports a bad variation only when evaluation reaches it.
-                malformed: !self.lazy_variations,
-            });
+            self.lazy_problem(
+                field,
+                format!("variation {index} does not exist ({count} variations)"),
+            );
         }
     }
 
@@ -393,6 +419,8 @@ impl<'a> Compiler<'a> {
             excluded: key_lists(&segment.excluded),
             rules,
             malformed: self.problems.iter().any(|p| p.malformed),
+            launchdarkly: segment.dialect == Dialect::LaunchDarkly,
+            on_cycle: false,
         }
     }
 }

@@ -3,7 +3,7 @@
 //! rollouts, releases and percentage conditions bucket by.
 
 use super::{Compiler, Cond};
-use crate::context::{AttributePath, attribute_path};
+use crate::context::{AttributePath, attribute_path, launchdarkly_attribute_path};
 use crate::hash;
 use crate::model::{Dialect, Flag, Rollout, Serve};
 
@@ -54,6 +54,8 @@ pub(crate) struct BucketSource {
     pub hasher: PrefixHasher,
     /// Unleash: the modulus (100 for percentages, the total weight for variants).
     pub modulus: u32,
+    /// LaunchDarkly: `bucketBy` is an invalid reference, which makes bucketing an error.
+    pub invalid: bool,
 }
 
 #[derive(Clone)]
@@ -163,7 +165,7 @@ impl Compiler<'_> {
             });
         }
         if slices.is_empty() {
-            self.problem(
+            self.lazy_problem(
                 format_args!("{field}.rollout.variations"),
                 "a rollout needs variations",
             );
@@ -208,6 +210,7 @@ pub(super) fn bucket_source(
     // and a custom stickiness field that is missing falls back to random too; gradual rollouts
     // use userId, sessionId, else random, and a missing custom field is simply not in them.
     let for_variants = unleash_seed != 0;
+    let mut invalid = false;
     let (attributes, then_random) = match (dialect, bucket_by) {
         (Dialect::Unleash, None | Some("default")) if for_variants => {
             (paths(&["userId", "sessionId", "remoteAddress"]), true)
@@ -216,6 +219,13 @@ pub(super) fn bucket_source(
         (Dialect::Unleash, Some("random")) => (paths(&[]), true),
         (Dialect::Unleash, Some(attribute)) => (paths(&[attribute]), for_variants),
         (_, None) => (paths(&["key"]), false),
+        (Dialect::LaunchDarkly, Some(attribute)) => match launchdarkly_attribute_path(attribute) {
+            Some(path) => (Box::new([path]) as Box<[AttributePath]>, false),
+            None => {
+                invalid = true;
+                (paths(&[]), false)
+            }
+        },
         (_, Some(attribute)) => (paths(&[attribute]), false),
     };
     let hasher = match dialect {
@@ -243,5 +253,6 @@ pub(super) fn bucket_source(
         then_random,
         hasher,
         modulus,
+        invalid,
     }
 }

@@ -10,8 +10,16 @@ use crate::hash;
 use crate::model::Dialect;
 
 /// Picks the rollout slice for the context: the first whose running total exceeds its bucket.
-pub(super) fn place(rollout: &CompiledRollout, ctx: &Context, env: &Env) -> (usize, RolloutInfo) {
+/// `None` for a rollout without slices or with an invalid `bucketBy` (malformed).
+pub(super) fn place(
+    rollout: &CompiledRollout,
+    ctx: &Context,
+    env: &Env,
+) -> Option<(usize, RolloutInfo)> {
     let source = &rollout.bucket;
+    if source.invalid {
+        return None;
+    }
     let bucket = bucket_of(source, ctx, env);
     let slice = rollout
         .slices
@@ -22,30 +30,21 @@ pub(super) fn place(rollout: &CompiledRollout, ctx: &Context, env: &Env) -> (usi
             None => false,
         })
         // LaunchDarkly: weights short of 100 % leave the remainder to the last slice.
-        .or(rollout.slices.last());
+        .or(rollout.slices.last())?;
     let bucket_units = match bucket {
         Some(Bucket::Int(b)) => b,
         Some(Bucket::LaunchDarkly(b)) => (b * 100_000.0) as u32,
         None => 0,
     };
-    match slice {
-        Some(slice) => (
-            slice.variation,
-            RolloutInfo {
-                bucket: bucket_units,
-                in_experiment: rollout.experiment
-                    && !slice.untracked
-                    && ctx.part(&source.kind).is_some(),
-            },
-        ),
-        None => (
-            0,
-            RolloutInfo {
-                bucket: bucket_units,
-                in_experiment: false,
-            },
-        ),
-    }
+    Some((
+        slice.variation,
+        RolloutInfo {
+            bucket: bucket_units,
+            in_experiment: rollout.experiment
+                && !slice.untracked
+                && ctx.part(&source.kind).is_some(),
+        },
+    ))
 }
 
 pub(super) enum Bucket {
@@ -59,7 +58,12 @@ pub(super) enum Bucket {
 /// Unleash nowhere (`None`: not in any percentage).
 pub(super) fn bucket_of(source: &BucketSource, ctx: &Context, env: &Env) -> Option<Bucket> {
     let part = ctx.part(&source.kind);
-    let attribute = part.and_then(|p| source.attributes.iter().find_map(|path| present(p, path)));
+    let attribute = part.and_then(|p| {
+        source
+            .attributes
+            .iter()
+            .find_map(|path| present(p, path, source.dialect))
+    });
     let mut digits = [0u8; 20];
     let integer = |n: &serde_json::Number| match source.dialect {
         Dialect::LaunchDarkly => n.as_f64().and_then(hash::launchdarkly_bucketable_int),
@@ -92,6 +96,13 @@ pub(super) fn bucket_of(source: &BucketSource, ctx: &Context, env: &Env) -> Opti
     })
 }
 
-fn present<'c>(part: &'c SingleContext, path: &AttributePath) -> Option<&'c Value> {
-    part.get(path).filter(|v| !v.is_null() && *v != "")
+/// The attribute to bucket by. An empty string is absent, except to LaunchDarkly, which hashes
+/// it like any other string.
+fn present<'c>(
+    part: &'c SingleContext,
+    path: &AttributePath,
+    dialect: Dialect,
+) -> Option<&'c Value> {
+    part.get(path)
+        .filter(|v| !v.is_null() && (*v != "" || dialect == Dialect::LaunchDarkly))
 }

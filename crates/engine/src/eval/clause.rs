@@ -6,19 +6,31 @@ use std::net::IpAddr;
 use serde_json::Value;
 
 use super::bucket::{Bucket, bucket_of};
-use super::{Env, Malformed};
-use crate::compile::{CompiledClause, Cond, KeySet, NumberCmp, Snapshot, Test, number_of, time_of};
+use super::{Chain, Env, Malformed};
+use crate::compile::{
+    CompiledClause, CompiledSegment, Cond, KeySet, NumberCmp, Snapshot, Test, WhenMissing,
+    number_of, time_of,
+};
 use crate::context::Context;
 use crate::hash;
 use crate::model::Dialect;
 use crate::semver;
 
+/// What LaunchDarkly reads a missing `anonymous` as.
+static FALSE: Value = Value::Bool(false);
+
 impl Snapshot {
-    pub(super) fn matches(&self, cond: &Cond, ctx: &Context, env: &Env) -> Result<bool, Malformed> {
+    pub(super) fn matches(
+        &self,
+        cond: &Cond,
+        ctx: &Context,
+        env: &Env,
+        chain: &mut Chain<'_>,
+    ) -> Result<bool, Malformed> {
         Ok(match cond {
             Cond::AllClauses(clauses) => {
                 for clause in clauses.iter() {
-                    if !self.clause_matches(clause, ctx, env)? {
+                    if !self.clause_matches(clause, ctx, env, chain)? {
                         return Ok(false);
                     }
                 }
@@ -26,7 +38,7 @@ impl Snapshot {
             }
             Cond::All(cs) => {
                 for c in cs.iter() {
-                    if !self.matches(c, ctx, env)? {
+                    if !self.matches(c, ctx, env, chain)? {
                         return Ok(false);
                     }
                 }
@@ -34,19 +46,20 @@ impl Snapshot {
             }
             Cond::Any(cs) => {
                 for c in cs.iter() {
-                    if self.matches(c, ctx, env)? {
+                    if self.matches(c, ctx, env, chain)? {
                         return Ok(true);
                     }
                 }
                 false
             }
-            Cond::Not(c) => !self.matches(c, ctx, env)?,
+            Cond::Not(c) => !self.matches(c, ctx, env, chain)?,
+            Cond::Percentage { bucket, .. } if bucket.invalid => return Err(Malformed),
             Cond::Percentage { bucket, weight } => match bucket_of(bucket, ctx, env) {
                 Some(Bucket::Int(b)) => b < *weight,
                 Some(Bucket::LaunchDarkly(b)) => b < *weight as f32 / 100_000.0,
                 None => false,
             },
-            Cond::Clause(clause) => self.clause_matches(clause, ctx, env)?,
+            Cond::Clause(clause) => self.clause_matches(clause, ctx, env, chain)?,
         })
     }
 
@@ -56,18 +69,22 @@ impl Snapshot {
         clause: &CompiledClause,
         ctx: &Context,
         env: &Env,
+        chain: &mut Chain<'_>,
     ) -> Result<bool, Malformed> {
         if let Test::Segment(segments) = &clause.test {
             let mut any = false;
             for segment in segments.iter() {
                 match segment {
-                    Some(index) => any = any || self.segment_contains(*index, ctx, env)?,
+                    Some(index) => any = any || self.segment_contains(*index, ctx, env, chain)?,
                     // Native data must reference segments that exist; imported data did not match.
                     None if clause.dialect == Dialect::Native => return Err(Malformed),
                     None => {}
                 }
             }
             return Ok(any != clause.negate);
+        }
+        if let Test::InvalidReference = clause.test {
+            return Err(Malformed);
         }
         if clause.dialect == Dialect::LaunchDarkly && clause.path.segments() == [Box::from("kind")]
         {
@@ -85,18 +102,26 @@ impl Snapshot {
             return Ok(value.is_some_and(|v| !v.is_null()) != clause.negate);
         }
         let value = match value {
-            Some(Value::Null) | None => {
+            Some(Value::Null) | None => match clause.when_missing {
                 // A missing attribute never matches, negated or not, in every dialect (Unleash's
-                // `inverted` is imported as a logical `not` around the clause). Unleash alone
-                // reads a missing `currentTime` as the evaluation time.
-                let unleash_time = clause.dialect == Dialect::Unleash
-                    && part.is_some()
-                    && matches!(clause.test, Test::Before(_) | Test::After(_));
-                return Ok(unleash_time && clause.test.time_matches(env.now_ms) != clause.negate);
-            }
+                // `inverted` is imported as a logical `not` around the clause).
+                WhenMissing::NoMatch => return Ok(false),
+                // Unleash reads a missing `currentTime` (that field only) as the evaluation time.
+                WhenMissing::Clock => {
+                    let matched = part.is_some() && clause.test.time_matches(env.now_ms);
+                    return Ok(part.is_some() && matched != clause.negate);
+                }
+                // LaunchDarkly's built-in `anonymous` is `false` unless set.
+                WhenMissing::False if part.is_some() => &FALSE,
+                WhenMissing::False => return Ok(false),
+            },
             Some(v) => v,
         };
-        if let Test::Never = clause.test {
+        // LaunchDarkly tests an operator it does not know as a non-match, which negation turns
+        // into a match; natively such a clause never matches.
+        if let Test::Never = clause.test
+            && clause.dialect != Dialect::LaunchDarkly
+        {
             return Ok(false);
         }
         let found = match value {
@@ -108,11 +133,45 @@ impl Snapshot {
         Ok(found != clause.negate)
     }
 
-    fn segment_contains(&self, index: usize, ctx: &Context, env: &Env) -> Result<bool, Malformed> {
+    fn segment_contains(
+        &self,
+        index: usize,
+        ctx: &Context,
+        env: &Env,
+        chain: &mut Chain<'_>,
+    ) -> Result<bool, Malformed> {
         let segment = &self.segments[index];
         if segment.malformed {
             return Err(Malformed);
         }
+        if !segment.launchdarkly {
+            return self.segment_contains_in(segment, ctx, env, chain);
+        }
+        // LaunchDarkly: meeting a segment again while evaluating it is a cycle, an error only
+        // when evaluation goes round it. Without a chain, the cycle found when compiling.
+        if !chain.tracks_segments() {
+            if segment.on_cycle {
+                return Err(Malformed);
+            }
+            return self.segment_contains_in(segment, ctx, env, chain);
+        }
+        let position = u32::try_from(index).map_err(|_| Malformed)?;
+        if chain.holds_segment(position) {
+            return Err(Malformed);
+        }
+        chain.push_segment(position)?;
+        let contains = self.segment_contains_in(segment, ctx, env, chain)?;
+        chain.pop_segment();
+        Ok(contains)
+    }
+
+    fn segment_contains_in(
+        &self,
+        segment: &CompiledSegment,
+        ctx: &Context,
+        env: &Env,
+        chain: &mut Chain<'_>,
+    ) -> Result<bool, Malformed> {
         let listed = |lists: &[(Box<str>, KeySet)]| {
             lists
                 .iter()
@@ -125,7 +184,7 @@ impl Snapshot {
             return Ok(false);
         }
         for rule in segment.rules.iter() {
-            if self.matches(rule, ctx, env)? {
+            if self.matches(rule, ctx, env, chain)? {
                 return Ok(true);
             }
         }
@@ -178,7 +237,7 @@ impl Test {
                     };
                     nets.iter().any(|n| contains(n, ip))
                 }),
-            Test::Exists | Test::Segment(_) | Test::Never => false,
+            Test::Exists | Test::Segment(_) | Test::Never | Test::InvalidReference => false,
         }
     }
 

@@ -280,10 +280,26 @@ impl Snapshot {
         ctx: &Context,
         env: &Env,
     ) -> Evaluation<'s> {
-        if flag.malformed {
+        if flag.dialect == Dialect::LaunchDarkly {
+            let (mut flags, mut segments) = ([0u32; Chain::FLAGS], [0u32; Chain::SEGMENTS]);
+            let mut chain = Chain::new(&mut flags, &mut segments);
+            return self.evaluate_in(flag, ctx, env, &mut chain);
+        }
+        self.evaluate_in(flag, ctx, env, &mut Chain::new(&mut [], &mut []))
+    }
+
+    fn evaluate_in<'s>(
+        &'s self,
+        flag: &'s CompiledFlag,
+        ctx: &Context,
+        env: &Env,
+        chain: &mut Chain<'_>,
+    ) -> Evaluation<'s> {
+        // LaunchDarkly answers an off flag `OFF` whatever else is wrong with it.
+        if flag.malformed && (flag.on || flag.dialect != Dialect::LaunchDarkly) {
             return Evaluation::error(ErrorKind::MalformedFlag);
         }
-        match self.evaluate_targeting(flag, ctx, env) {
+        match self.evaluate_targeting(flag, ctx, env, chain) {
             Ok(evaluation) => evaluation,
             Err(Malformed) => Evaluation::error(ErrorKind::MalformedFlag),
         }
@@ -294,26 +310,15 @@ impl Snapshot {
         flag: &'s CompiledFlag,
         ctx: &Context,
         env: &Env,
+        chain: &mut Chain<'_>,
     ) -> Result<Evaluation<'s>, Malformed> {
         if !flag.on {
             return Ok(served(flag, flag.off_variation, Reason::Off));
         }
-        for prerequisite in flag.prerequisites.iter() {
-            let met = prerequisite.flag.is_some_and(|index| {
-                let required = &self.flags[index];
-                // Unleash's dependent features may require a parent to be disabled; LaunchDarkly
-                // and native prerequisites require the parent to be on.
-                let on_enough = required.on || flag.dialect == Dialect::Unleash;
-                let result = self.evaluate_flag(required, ctx, env);
-                on_enough
-                    && result
-                        .variation_index
-                        .is_some_and(|v| prerequisite.variations.contains(&v))
-                    && !matches!(result.reason, Reason::Error { .. })
-            });
-            if !met {
+        if !flag.prerequisites.is_empty() {
+            if let Some(failed) = self.failed_prerequisite(flag, ctx, env, chain)? {
                 let reason = Reason::PrerequisiteFailed {
-                    prerequisite_key: &prerequisite.key,
+                    prerequisite_key: failed,
                 };
                 return Ok(served(flag, flag.off_variation, reason));
             }
@@ -327,8 +332,8 @@ impl Snapshot {
             }
         }
         for (rule_index, rule) in flag.rules.iter().enumerate() {
-            if self.matches(&rule.condition, ctx, env)? {
-                let (variation, rollout, release) = self.serve(&rule.serve, ctx, env)?;
+            if self.matches(&rule.condition, ctx, env, chain)? {
+                let (variation, rollout, release) = self.serve(&rule.serve, ctx, env, chain)?;
                 let reason = Reason::RuleMatch {
                     rule_index,
                     rule_id: &rule.id,
@@ -338,7 +343,7 @@ impl Snapshot {
                 return Ok(served(flag, Some(variation), reason));
             }
         }
-        let (variation, rollout, release) = self.serve(&flag.fallthrough, ctx, env)?;
+        let (variation, rollout, release) = self.serve(&flag.fallthrough, ctx, env, chain)?;
         Ok(served(
             flag,
             Some(variation),
@@ -346,16 +351,81 @@ impl Snapshot {
         ))
     }
 
+    /// The key of the first prerequisite `flag` fails, if any.
+    fn failed_prerequisite<'s>(
+        &'s self,
+        flag: &'s CompiledFlag,
+        ctx: &Context,
+        env: &Env,
+        chain: &mut Chain<'_>,
+    ) -> Result<Option<&'s str>, Malformed> {
+        if flag.dialect != Dialect::LaunchDarkly {
+            for prerequisite in flag.prerequisites.iter() {
+                let met = prerequisite.flag.is_some_and(|index| {
+                    let required = &self.flags[index];
+                    // Unleash's dependent features may require a parent to be disabled; native
+                    // prerequisites require the parent to be on.
+                    let on_enough = required.on || flag.dialect == Dialect::Unleash;
+                    let result = self.evaluate_flag(required, ctx, env);
+                    on_enough
+                        && result
+                            .variation_index
+                            .is_some_and(|v| prerequisite.variations.contains(&v))
+                        && !matches!(result.reason, Reason::Error { .. })
+                });
+                if !met {
+                    return Ok(Some(&prerequisite.key));
+                }
+            }
+            return Ok(None);
+        }
+        // LaunchDarkly keeps the flags whose prerequisites it is checking in a chain: meeting
+        // one of them again is a cycle, and any error below fails this flag too. A flag leaves
+        // the chain only once its prerequisites are met (as LaunchDarkly's engine does).
+        let me = flag.position;
+        if chain.holds_flag(me) {
+            return Err(Malformed);
+        }
+        chain.push_flag(me)?;
+        for prerequisite in flag.prerequisites.iter() {
+            let Some(index) = prerequisite.flag else {
+                return Ok(Some(&prerequisite.key));
+            };
+            if chain.holds_flag(index as u32) {
+                return Err(Malformed);
+            }
+            let required = &self.flags[index];
+            let result = if required.dialect == Dialect::LaunchDarkly {
+                self.evaluate_in(required, ctx, env, chain)
+            } else {
+                self.evaluate_flag(required, ctx, env)
+            };
+            if let Reason::Error { .. } = result.reason {
+                return Err(Malformed);
+            }
+            let met = required.on
+                && result
+                    .variation_index
+                    .is_some_and(|v| prerequisite.variations.contains(&v));
+            if !met {
+                return Ok(Some(&prerequisite.key));
+            }
+        }
+        chain.remove_flag(me);
+        Ok(None)
+    }
+
     fn serve<'s>(
         &'s self,
         serve: &'s CompiledServe,
         ctx: &Context,
         env: &Env,
+        chain: &mut Chain<'_>,
     ) -> Result<Served<'s>, Malformed> {
         let release = match serve {
             CompiledServe::Variation(v) => return Ok((*v, None, None)),
             CompiledServe::Rollout(rollout) => {
-                let (variation, info) = place(rollout, ctx, env);
+                let (variation, info) = place(rollout, ctx, env).ok_or(Malformed)?;
                 return Ok((variation, Some(info), None));
             }
             CompiledServe::Release(release) => release,
@@ -367,7 +437,7 @@ impl Snapshot {
             })
         };
         if let Some(audience) = &release.audience
-            && self.matches(audience, ctx, env)?
+            && self.matches(audience, ctx, env, chain)?
         {
             return Ok((release.variation, None, cohort(Cohort::Audience)));
         }
@@ -383,7 +453,7 @@ impl Snapshot {
             };
             return Ok((release.variation, Some(info), cohort(Cohort::Treated)));
         }
-        let (variation, rollout, _) = self.serve(&release.previous, ctx, env)?;
+        let (variation, rollout, _) = self.serve(&release.previous, ctx, env, chain)?;
         Ok((variation, rollout, cohort(Cohort::Control)))
     }
 }
@@ -403,3 +473,70 @@ fn served<'s>(flag: &'s CompiledFlag, index: Option<usize>, reason: Reason<'s>) 
 /// What a rule or the fallthrough served: the variation, how a rollout placed the context, and
 /// the release cohort.
 type Served<'s> = (usize, Option<RolloutInfo>, Option<ReleaseCohort<'s>>);
+
+/// LaunchDarkly's evaluation stack, kept without allocating: the flags whose prerequisites are
+/// being checked and the segments being evaluated, so that evaluation going round a cycle is
+/// an error (`MALFORMED_FLAG`), as LaunchDarkly reports it, only when it happens. A chain
+/// deeper than its room is reported the same way. Other dialects keep an empty chain: their
+/// cycles are found when compiling.
+struct Chain<'c> {
+    flags: &'c mut [u32],
+    flag_count: usize,
+    segments: &'c mut [u32],
+    segment_count: usize,
+}
+
+impl<'c> Chain<'c> {
+    const FLAGS: usize = 32;
+    const SEGMENTS: usize = 16;
+
+    fn new(flags: &'c mut [u32], segments: &'c mut [u32]) -> Chain<'c> {
+        Chain {
+            flags,
+            flag_count: 0,
+            segments,
+            segment_count: 0,
+        }
+    }
+
+    fn holds_flag(&self, index: u32) -> bool {
+        self.flags[..self.flag_count].contains(&index)
+    }
+
+    fn push_flag(&mut self, index: u32) -> Result<(), Malformed> {
+        let slot = self.flags.get_mut(self.flag_count).ok_or(Malformed)?;
+        *slot = index;
+        self.flag_count += 1;
+        Ok(())
+    }
+
+    fn remove_flag(&mut self, index: u32) {
+        if let Some(at) = self.flags[..self.flag_count]
+            .iter()
+            .position(|f| *f == index)
+        {
+            self.flags.copy_within(at + 1..self.flag_count, at);
+            self.flag_count -= 1;
+        }
+    }
+
+    /// Whether segments are tracked (a LaunchDarkly flag's evaluation).
+    fn tracks_segments(&self) -> bool {
+        !self.segments.is_empty()
+    }
+
+    fn holds_segment(&self, index: u32) -> bool {
+        self.segments[..self.segment_count].contains(&index)
+    }
+
+    fn push_segment(&mut self, index: u32) -> Result<(), Malformed> {
+        let slot = self.segments.get_mut(self.segment_count).ok_or(Malformed)?;
+        *slot = index;
+        self.segment_count += 1;
+        Ok(())
+    }
+
+    fn pop_segment(&mut self) {
+        self.segment_count = self.segment_count.saturating_sub(1);
+    }
+}
