@@ -12,6 +12,7 @@
 //! JSON; the server decides what the JSON means.
 
 mod audit;
+mod audit_key;
 pub mod changes;
 pub mod events;
 pub mod migrations;
@@ -25,7 +26,8 @@ use serde_json::Value;
 use sqlx::AnyPool;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 
-pub use audit::{AuditRecord, AuditRow, ChainReport, GENESIS_HASH};
+pub use audit::{AuditRecord, AuditRow, ChainLink, ChainReport, GENESIS_HASH, SignedHead};
+pub use audit_key::{AuditPublicKey, AuditSigner, SIGNATURE_CONTEXT};
 pub use changes::{ChangeNote, StoreEvent, Touched};
 
 use changes::Announcer;
@@ -124,6 +126,8 @@ pub struct Store {
     /// in order: under a stream of event batches one could wait for seconds. Write
     /// transactions on SQLite queue here first instead (fair, FIFO).
     sqlite_writer: Arc<tokio::sync::Mutex<()>>,
+    /// Signs new audit records; without it they are hashed but not signed.
+    audit_signer: Option<Arc<AuditSigner>>,
 }
 
 impl Store {
@@ -166,12 +170,25 @@ impl Store {
             backend,
             announcer: Arc::new(Announcer::new()),
             sqlite_writer: Arc::default(),
+            audit_signer: None,
         };
         migrations::apply(&store.pool, backend).await?;
         if backend == Backend::Postgres {
             store.announcer.listen_to_postgres(&url)?;
         }
         Ok(store)
+    }
+
+    /// Signs every audit record this store writes from now on with `signer`, and checks
+    /// signatures with its public key in [`Store::verify_audit_chain`].
+    pub fn with_audit_signer(mut self, signer: AuditSigner) -> Store {
+        self.audit_signer = Some(Arc::new(signer));
+        self
+    }
+
+    /// The public key of the configured audit signer.
+    pub fn audit_public_key(&self) -> Option<AuditPublicKey> {
+        self.audit_signer.as_ref().map(|signer| signer.public_key())
     }
 
     pub fn backend(&self) -> Backend {
@@ -241,33 +258,22 @@ impl Store {
         // Taking the chain head first serializes writers (a row lock on PostgreSQL, the write
         // lock on SQLite, taken before any read so two writers can never deadlock) and gives
         // this change its sequence number.
-        let (seq, prev_hash): (i64, String) =
-            sqlx::query_as("UPDATE chain_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
-                .fetch_one(&mut *tx)
-                .await?;
+        let (seq, prev_hash, signed_from): (i64, String, i64) = sqlx::query_as(
+            "UPDATE chain_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash, signed_from",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
         let mut versions = Vec::with_capacity(writes.len());
         for write in writes {
             versions.push(apply_write(&mut tx, write, seq, audit.at_ms).await?);
         }
-        let row = audit::seal(seq, &prev_hash, audit)?;
-        sqlx::query(
-            "INSERT INTO audit_log (seq, at, action, resource, outcome, record, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        audit::append(
+            &mut tx,
+            (seq, &prev_hash, signed_from),
+            audit,
+            self.audit_signer.as_deref(),
         )
-        .bind(row.seq)
-        .bind(row.at_ms)
-        .bind(&audit.action)
-        .bind(&audit.resource)
-        .bind(&audit.outcome)
-        .bind(&row.record)
-        .bind(&row.prev_hash)
-        .bind(&row.hash)
-        .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE chain_head SET hash = $1 WHERE id = 1")
-            .bind(&row.hash)
-            .execute(&mut *tx)
-            .await?;
         let note = ChangeNote::of(seq, writes);
         if self.backend == Backend::Postgres {
             // Delivered to every listening replica when (and only if) the transaction commits.
@@ -292,7 +298,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<AuditRow>> {
         let rows = sqlx::query_as(
-            "SELECT seq, at, record, prev_hash, hash FROM audit_log \
+            "SELECT seq, at, record, prev_hash, hash, signature FROM audit_log \
              WHERE seq < $1 AND substr(resource, 1, CAST($2 AS INTEGER)) = $3 ORDER BY seq DESC LIMIT $4",
         )
         .bind(before.unwrap_or(i64::MAX))
@@ -304,33 +310,19 @@ impl Store {
         Ok(rows.into_iter().map(AuditRow::from_columns).collect())
     }
 
-    /// Recomputes the whole chain and reports the first broken link.
+    /// Recomputes the whole chain and reports the first broken link, checking signatures with
+    /// the configured signer's public key (only hashes without one).
     pub async fn verify_audit_chain(&self) -> Result<ChainReport> {
-        let (head_seq, head_hash): (i64, String) =
-            sqlx::query_as("SELECT seq, hash FROM chain_head WHERE id = 1")
-                .fetch_one(&self.pool)
-                .await?;
-        let mut verifier = audit::Verifier::default();
-        let mut after = 0_i64;
-        loop {
-            let rows: Vec<audit::VerifiedColumns> = sqlx::query_as(
-                "SELECT seq, at, record, prev_hash, hash, action, resource, outcome FROM audit_log \
-                 WHERE seq > $1 ORDER BY seq LIMIT 1000",
-            )
-            .bind(after)
-            .fetch_all(&self.pool)
-            .await?;
-            let Some(last) = rows.last() else { break };
-            after = last.0;
-            for (seq, at_ms, record, prev_hash, hash, action, resource, outcome) in rows {
-                let row = AuditRow::from_columns((seq, at_ms, record, prev_hash, hash));
-                verifier.check(&row, (action, resource, outcome));
-            }
-            if verifier.broken().is_some() {
-                break;
-            }
-        }
-        Ok(verifier.finish(head_seq, &head_hash))
+        audit::verify_chain(&self.pool, self.audit_public_key()).await
+    }
+
+    /// [`Store::verify_audit_chain`] with signatures checked against `key` (only hashes when
+    /// `None`), as a verifier that holds only the public key does.
+    pub async fn verify_audit_chain_with(
+        &self,
+        key: Option<AuditPublicKey>,
+    ) -> Result<ChainReport> {
+        audit::verify_chain(&self.pool, key).await
     }
 
     /// Announcements of committed changes, this replica's and (on PostgreSQL) every other's.

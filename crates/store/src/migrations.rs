@@ -127,6 +127,15 @@ CREATE TABLE release_metrics (
 );
 ";
 
+/// Signed audit records (`audit.rs`): a nullable signature per record, and the sequence number
+/// where the signed form starts (the head's next record now, so every record written before this
+/// migration stays in the legacy form and verifies as it did).
+const AUDIT_SIGNATURES: &str = "
+ALTER TABLE audit_log ADD COLUMN signature TEXT;
+ALTER TABLE chain_head ADD COLUMN signed_from BIGINT NOT NULL DEFAULT 1;
+UPDATE chain_head SET signed_from = seq + 1 WHERE id = 1;
+";
+
 /// Every migration so far is the same SQL on both backends, so they share one list. The first
 /// migration that must differ per backend splits it into one list per backend, each starting
 /// with these.
@@ -145,6 +154,11 @@ const SHARED: &[Migration] = &[
         version: 3,
         name: "releases",
         sql: RELEASES,
+    },
+    Migration {
+        version: 4,
+        name: "audit_signatures",
+        sql: AUDIT_SIGNATURES,
     },
 ];
 

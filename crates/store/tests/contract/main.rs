@@ -15,7 +15,10 @@ use switchyard_store::{AuditRecord, Committed, Expected, Store, StoreError, Writ
 use switchyard_testkit::cases;
 use switchyard_testkit::postgres::TempCluster;
 
-use audit::{audit_chain_verifies_and_detects_tampering, audit_pages_filter_by_resource};
+use audit::{
+    audit_chain_verifies_and_detects_tampering, audit_pages_filter_by_resource,
+    legacy_records_still_verify, signed_chain_detects_a_recomputed_chain,
+};
 use events::event_aggregates_are_exact;
 use writes::{
     concurrent_writers_lose_nothing, deletes_expect_a_version,
@@ -30,6 +33,7 @@ const CASES: &[(&str, Case)] = cases![
     stale_writes_conflict_and_change_nothing,
     deletes_expect_a_version,
     audit_chain_verifies_and_detects_tampering,
+    signed_chain_detects_a_recomputed_chain,
     concurrent_writers_lose_nothing,
     racing_updates_of_one_version_admit_one,
     audit_pages_filter_by_resource,
@@ -49,6 +53,8 @@ async fn sqlite() {
         assert!(reopened.ready().await.unwrap());
         assert!(reopened.verify_audit_chain().await.unwrap().records >= 0);
     }
+    eprintln!("sqlite: legacy_records_still_verify");
+    legacy_records_still_verify(&format!("sqlite://{}/legacy.db", dir.display())).await;
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -63,6 +69,8 @@ async fn postgres() {
         case(Store::open(&url).await.unwrap()).await;
         assert!(Store::open(&url).await.unwrap().ready().await.unwrap());
     }
+    eprintln!("postgres: legacy_records_still_verify");
+    legacy_records_still_verify(&cluster.create_database()).await;
 }
 
 fn record(action: &str, resource: &str) -> AuditRecord {
