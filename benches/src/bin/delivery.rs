@@ -90,7 +90,7 @@ async fn run(binary: &str, counts: &[usize]) {
         for _ in 0..toggles {
             let on = round.fetch_add(1, Ordering::Relaxed).is_multiple_of(2);
             let toggle = ToggleInput {
-                on: Some(on),
+                on,
                 comment: None,
             };
             let api = serve.client();

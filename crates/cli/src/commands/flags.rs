@@ -40,7 +40,9 @@ pub(crate) enum FlagsCommand {
         key: String,
         #[arg(long)]
         env: String,
-        #[arg(long, conflicts_with = "off")]
+        /// One of --on or --off is required: a toggle sets a state, it never flips (a retried
+        /// flip would undo itself).
+        #[arg(long, conflicts_with = "off", required_unless_present = "off")]
         on: bool,
         #[arg(long)]
         off: bool,
@@ -141,7 +143,7 @@ pub(crate) async fn run_flags(args: &ClientArgs, command: &FlagsCommand) -> anyh
             comment,
         } => {
             let input = ToggleInput {
-                on: (*on || *off).then_some(*on),
+                on: *on && !*off,
                 comment: comment.clone(),
             };
             let answer = api.toggle(project, env, key, &input).await?;

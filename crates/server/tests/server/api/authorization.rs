@@ -45,7 +45,11 @@ pub(super) async fn authorization_matrix(url: String) {
         server.admin_post("/api/v1/accounts", body).await;
     }
     let token = |account: &str, statements: Value| {
-        let body = json!({"name": format!("{account} token"), "account": account, "statements": statements});
+        let mut body = json!({"name": format!("{account} token"), "account": account});
+        match statements {
+            Value::Null => body["unscoped"] = json!(true),
+            statements => body["statements"] = statements,
+        }
         let server = &server;
         async move {
             server.admin_post("/api/v1/tokens", body).await["token"]

@@ -92,10 +92,20 @@ pub(super) async fn changes_validation_and_concurrency(url: String) {
         )
         .await;
     assert_eq!(toggled["on"], true);
-    let flipped = server
-        .admin(Method::POST, &format!("{PROD}/flags/checkout/toggle"), None)
+    // Without `on` it is refused: a flip would not be idempotent.
+    let (status, refused) = server
+        .call(
+            Some(&server.admin),
+            Method::POST,
+            &format!("{PROD}/flags/checkout/toggle"),
+            None,
+        )
         .await;
-    assert_eq!(flipped["on"], false);
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    let off = server
+        .admin_post(&format!("{PROD}/flags/checkout/toggle"), json!({"on": false}))
+        .await;
+    assert_eq!(off["on"], false);
 
     // Field-level validation, all 4xx, nothing written.
     let invalid_cases = [
