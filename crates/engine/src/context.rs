@@ -136,6 +136,14 @@ pub enum ContextError {
     EmptyMulti,
     #[error("context kind `{0}` appears twice")]
     DuplicateKind(String),
+    #[error("context kind `{0}` has an empty `key`")]
+    EmptyKey(String),
+    #[error("context kind `{kind}`: `{attribute}` must be {expected}")]
+    InvalidAttribute {
+        kind: String,
+        attribute: String,
+        expected: &'static str,
+    },
 }
 
 impl Context {

@@ -43,55 +43,153 @@ pub fn import(data: &Value) -> Result<Dataset, ImportError> {
     Ok(Dataset { flags, segments })
 }
 
-/// Builds a context from a LaunchDarkly context: single- or multi-kind (`_meta` is ignored), or a
-/// legacy user (no `kind`) whose `custom` attributes become top-level attributes (built-in
-/// attributes win a clash, as in LaunchDarkly).
+/// Builds a context from a LaunchDarkly context, refusing what LaunchDarkly refuses: single- or
+/// multi-kind (`_meta` is checked, then ignored), or a legacy user (no `kind`) whose built-in
+/// attributes (`name`, `email`, `country`…) must be strings and whose `custom` attributes become
+/// top-level attributes, overriding the built-ins except `key`, `kind`, `name`, `anonymous` and
+/// `_meta` (as in LaunchDarkly). A legacy user's other top-level fields are ignored.
 pub fn context(ld: &Value) -> Result<Context, ContextError> {
     let Value::Object(object) = ld else {
         return Err(ContextError::NotAnObject);
     };
-    if object.contains_key("kind") {
-        return Context::from_json(&strip_meta(ld));
+    match object.get("kind") {
+        None => legacy_user(object),
+        Some(Value::String(kind)) if kind == "multi" => {
+            let parts = object
+                .iter()
+                .filter(|(name, _)| name.as_str() != "kind")
+                .map(|(kind, body)| single_kind(kind, body))
+                .collect::<Result<Vec<_>, _>>()?;
+            Context::multi(parts)
+        }
+        Some(Value::String(kind)) => Ok(Context::single(single_kind(kind, ld)?)),
+        Some(other) => Err(ContextError::InvalidKind(other.to_string())),
     }
+}
+
+fn single_kind(kind: &str, body: &Value) -> Result<SingleContext, ContextError> {
+    let valid_kind = !kind.is_empty()
+        && kind != "kind"
+        && kind != "multi"
+        && kind
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
+    if !valid_kind {
+        return Err(ContextError::InvalidKind(kind.to_owned()));
+    }
+    let Value::Object(object) = body else {
+        return Err(ContextError::NotAnObject);
+    };
+    let key = match object.get("key") {
+        Some(Value::String(key)) if key.is_empty() => {
+            return Err(ContextError::EmptyKey(kind.to_owned()));
+        }
+        Some(Value::String(key)) => key,
+        _ => return Err(ContextError::MissingKey(kind.to_owned())),
+    };
+    let invalid = |attribute: &str, expected| ContextError::InvalidAttribute {
+        kind: kind.to_owned(),
+        attribute: attribute.to_owned(),
+        expected,
+    };
+    let mut attributes = Map::new();
+    for (name, value) in object {
+        match (name.as_str(), value) {
+            ("kind" | "key" | "", _) | (_, Value::Null) => {}
+            ("name", Value::String(_)) | ("anonymous", Value::Bool(_)) => {
+                attributes.insert(name.clone(), value.clone());
+            }
+            ("name", _) => return Err(invalid(name, "a string")),
+            ("anonymous", _) => return Err(invalid(name, "a boolean")),
+            ("_meta", Value::Object(meta)) => {
+                if !matches!(
+                    meta.get("secondary"),
+                    None | Some(Value::Null | Value::String(_))
+                ) {
+                    return Err(invalid("_meta.secondary", "a string"));
+                }
+                if !optional_strings(meta.get("privateAttributes")) {
+                    return Err(invalid("_meta.privateAttributes", "a list of strings"));
+                }
+            }
+            ("_meta", _) => return Err(invalid(name, "an object")),
+            _ => {
+                attributes.insert(name.clone(), value.clone());
+            }
+        }
+    }
+    Ok(SingleContext::new(kind, key, attributes))
+}
+
+/// LaunchDarkly's built-in attributes of a legacy user, each a string when present.
+const LEGACY_STRINGS: [&str; 8] = [
+    "name",
+    "secondary",
+    "firstName",
+    "lastName",
+    "avatar",
+    "email",
+    "country",
+    "ip",
+];
+
+fn legacy_user(object: &Map<String, Value>) -> Result<Context, ContextError> {
+    let invalid = |attribute: &str, expected| ContextError::InvalidAttribute {
+        kind: "user".to_owned(),
+        attribute: attribute.to_owned(),
+        expected,
+    };
     let Some(Value::String(key)) = object.get("key") else {
         return Err(ContextError::MissingKey("user".into()));
     };
     let mut attributes = Map::new();
-    for (name, value) in object {
-        if !matches!(
-            name.as_str(),
-            "custom" | "privateAttributeNames" | "privateAttrs"
-        ) {
-            attributes.insert(name.clone(), value.clone());
+    for name in LEGACY_STRINGS {
+        match object.get(name) {
+            None | Some(Value::Null) => {}
+            // `secondary` only ever fed bucketing: it is no attribute.
+            Some(Value::String(_)) if name == "secondary" => {}
+            Some(value @ Value::String(_)) => {
+                attributes.insert(name.to_owned(), value.clone());
+            }
+            Some(_) => return Err(invalid(name, "a string")),
         }
     }
-    if let Some(Value::Object(custom)) = object.get("custom") {
-        for (name, value) in custom {
-            attributes
-                .entry(name.clone())
-                .or_insert_with(|| value.clone());
+    match object.get("anonymous") {
+        None | Some(Value::Null) => {}
+        Some(value @ Value::Bool(_)) => {
+            attributes.insert("anonymous".to_owned(), value.clone());
         }
+        Some(_) => return Err(invalid("anonymous", "a boolean")),
+    }
+    if !optional_strings(object.get("privateAttributeNames")) {
+        return Err(invalid("privateAttributeNames", "a list of strings"));
+    }
+    match object.get("custom") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(custom)) => {
+            for (name, value) in custom {
+                match (name.as_str(), value) {
+                    ("kind" | "key" | "name" | "anonymous" | "_meta" | "", _) => {}
+                    (_, Value::Null) => {
+                        attributes.remove(name);
+                    }
+                    _ => {
+                        attributes.insert(name.clone(), value.clone());
+                    }
+                }
+            }
+        }
+        Some(_) => return Err(invalid("custom", "an object")),
     }
     Ok(Context::single(SingleContext::new("user", key, attributes)))
 }
 
-fn strip_meta(value: &Value) -> Value {
+/// Absent, null, or a list of strings.
+fn optional_strings(value: Option<&Value>) -> bool {
     match value {
-        Value::Object(object) => Value::Object(
-            object
-                .iter()
-                .filter(|(name, _)| name.as_str() != "_meta")
-                .map(|(name, v)| {
-                    let v = if object.get("kind") == Some(&Value::String("multi".into())) {
-                        strip_meta(v)
-                    } else {
-                        v.clone()
-                    };
-                    (name.clone(), v)
-                })
-                .collect(),
-        ),
-        other => other.clone(),
+        None | Some(Value::Null) => true,
+        Some(Value::Array(items)) => items.iter().all(Value::is_string),
+        Some(_) => false,
     }
 }
 
@@ -151,10 +249,12 @@ fn import_flag(key: &str, flag: &Value, path: &str) -> Result<Flag, ImportError>
         json_schema: None,
         targeting: Targeting {
             on: flag.get("on").and_then(Value::as_bool).unwrap_or(false),
-            off_variation: flag
-                .get("offVariation")
-                .and_then(Value::as_u64)
-                .map(|v| usize::try_from(v).unwrap_or(nothing)),
+            // A negative off variation is malformed when served, as one out of range.
+            off_variation: flag.get("offVariation").and_then(|v| {
+                v.as_u64()
+                    .map(|v| usize::try_from(v).unwrap_or(nothing))
+                    .or_else(|| v.as_i64().map(|_| nothing))
+            }),
             prerequisites: array(flag, "prerequisites")
                 .iter()
                 .map(|p| Prerequisite {
