@@ -23,7 +23,7 @@ impl StorageArgs {
         let url = match &self.database_url {
             Some(url) => url.clone(),
             None => {
-                std::fs::create_dir_all(&self.data_dir)
+                switchyard_store::create_private_dir(&self.data_dir)
                     .with_context(|| format!("cannot create {}", self.data_dir.display()))?;
                 format!("sqlite://{}", self.data_dir.join("switchyard.db").display())
             }
@@ -96,10 +96,18 @@ pub(crate) struct ServeArgs {
     /// How often the release guard assesses running releases (milliseconds).
     #[arg(long, env = "SWITCHYARD_GUARD_INTERVAL_MS", default_value_t = 2000)]
     guard_interval_ms: u64,
+    /// Internal hosts webhooks may target, comma-separated: host names, addresses or CIDR
+    /// networks (such as `127.0.0.0/8,::1,hooks.internal`). Loopback, private, link-local and
+    /// cloud-metadata targets are refused unless listed here.
+    #[arg(long, env = "SWITCHYARD_WEBHOOK_ALLOW_HOSTS", default_value = "")]
+    webhook_allow_hosts: String,
 }
 
 pub(crate) async fn run_serve(args: &ServeArgs) -> anyhow::Result<()> {
     args.log.init()?;
+    let webhook_targets =
+        switchyard_server::releases::WebhookTargets::parse(&args.webhook_allow_hosts)
+            .map_err(|e| anyhow::anyhow!("invalid --webhook-allow-hosts: {e}"))?;
     let store = args.storage.open().await?;
     // Listen before the first start creates the admin: its password must not be lost to a busy port.
     let listener = tokio::net::TcpListener::bind(&args.listen)
@@ -130,6 +138,7 @@ pub(crate) async fn run_serve(args: &ServeArgs) -> anyhow::Result<()> {
         interval: std::time::Duration::from_millis(args.guard_interval_ms.max(50)),
     };
     let state = AppState::with_config(store.clone(), delivery, guard);
+    state.webhooks.allow_targets(webhook_targets);
     switchyard_server::serve(listener, state, shutdown_signal()).await?;
     store.close().await;
     tracing::info!("stopped");

@@ -29,7 +29,7 @@ pub(crate) fn write(path: &Path, data: &FlagData) -> std::io::Result<()> {
     let mut temporary = path.as_os_str().to_owned();
     temporary.push(".tmp");
     let temporary = std::path::PathBuf::from(temporary);
-    let mut file = std::fs::File::create(&temporary)?;
+    let mut file = private_file(&temporary)?;
     file.write_all(&body)?;
     file.sync_all()?;
     drop(file);
@@ -39,6 +39,23 @@ pub(crate) fn write(path: &Path, data: &FlagData) -> std::io::Result<()> {
         std::fs::File::open(dir)?.sync_all()?;
     }
     Ok(())
+}
+
+/// The data may be private (rules name users, segments list keys): only the owner may read
+/// the file, whatever the umask, also when a stale temporary file was left with another mode.
+fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::File::options();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let file = options.open(path)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    options.open(path)
 }
 
 /// Marks the file as current at `at` (its modification time), without rewriting it.

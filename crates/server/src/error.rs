@@ -172,3 +172,91 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Errors made before any handler runs (a method the route does not have, a body limit's 413,
+/// a path segment that does not parse) come from axum as plain text; every error the API
+/// answers is JSON, so they are rewritten in the API's shape, keeping status and headers.
+pub(crate) async fn json_errors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json") || v.contains("+json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    // What axum says is short; a body that is not is not worth echoing.
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let reason = status.canonical_reason().unwrap_or("error");
+    let message = match std::str::from_utf8(&text).map(str::trim) {
+        Ok(text) if !text.is_empty() => text.to_owned(),
+        _ => reason.to_owned(),
+    };
+    let body = serde_json::json!({"error": {
+        "code": code_of(status),
+        "message": message,
+        "request_id": current_request_id(),
+    }});
+    parts.headers.remove(CONTENT_LENGTH);
+    parts.headers.insert(
+        CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, axum::body::Body::from(body.to_string()))
+}
+
+/// The error code of a status: the API's own where it has one (`payload_too_large`), else the
+/// status's reason in snake case (`method_not_allowed`, `uri_too_long`).
+fn code_of(status: StatusCode) -> String {
+    const CODES: [Code; 11] = [
+        Code::BadRequest,
+        Code::ValidationFailed,
+        Code::Unauthorized,
+        Code::Forbidden,
+        Code::NotFound,
+        Code::Conflict,
+        Code::PreconditionFailed,
+        Code::PayloadTooLarge,
+        Code::RateLimited,
+        Code::Unavailable,
+        Code::Internal,
+    ];
+    if let Some(code) = CODES.iter().find(|code| code.status() == status) {
+        return serde_json::to_value(code)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+    }
+    status
+        .canonical_reason()
+        .unwrap_or("error")
+        .to_ascii_lowercase()
+        .replace(['-', ' '], "_")
+        .replace('\'', "")
+}
+
+#[cfg(test)]
+mod json_error_tests {
+    use super::*;
+
+    #[test]
+    fn statuses_map_to_codes() {
+        assert_eq!(code_of(StatusCode::PAYLOAD_TOO_LARGE), "payload_too_large");
+        assert_eq!(
+            code_of(StatusCode::METHOD_NOT_ALLOWED),
+            "method_not_allowed"
+        );
+        assert_eq!(code_of(StatusCode::URI_TOO_LONG), "uri_too_long");
+        assert_eq!(
+            code_of(StatusCode::UNPROCESSABLE_ENTITY),
+            "validation_failed"
+        );
+    }
+}

@@ -166,7 +166,7 @@ pub(crate) async fn observe(
         .get::<MatchedPath>()
         .map_or("unmatched", |p| p.as_str())
         .to_owned();
-    let path = request.uri().path().to_owned();
+    let path = loggable_path(request.uri().path());
     let started = Instant::now();
     let mut response = REQUEST_ID
         .scope(request_id.clone(), next.run(request))
@@ -200,4 +200,32 @@ pub(crate) async fn observe(
         "request"
     );
     response
+}
+
+/// Kill-trigger URLs carry their secret (the URL is the credential): the log keeps the route,
+/// never the secret.
+fn loggable_path(path: &str) -> String {
+    const TRIGGERS: &str = "/api/v1/triggers/";
+    match path.strip_prefix(TRIGGERS) {
+        Some(secret) if !secret.is_empty() => format!("{TRIGGERS}[redacted]"),
+        _ => path.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod log_tests {
+    use super::loggable_path;
+
+    #[test]
+    fn trigger_secrets_are_not_logged() {
+        assert_eq!(
+            loggable_path("/api/v1/triggers/trg_abc123secret"),
+            "/api/v1/triggers/[redacted]"
+        );
+        assert_eq!(
+            loggable_path("/api/v1/triggers/a/b"),
+            "/api/v1/triggers/[redacted]"
+        );
+        assert_eq!(loggable_path("/api/v1/flags"), "/api/v1/flags");
+    }
 }

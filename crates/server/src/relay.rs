@@ -12,7 +12,7 @@
 //! key has data, and says where it came from.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -27,6 +27,8 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use serde_json::{Value, json};
+use switchyard_engine::Snapshot;
+use switchyard_engine::wire::FlagData;
 use switchyard_sdk::events::EventsConfig;
 use switchyard_sdk::{Client, DataSource, SyncStatus, UpstreamState};
 
@@ -89,7 +91,7 @@ impl Relay {
     /// that is not a server SDK key or a data directory that cannot be created; an unreachable
     /// upstream is normal.
     pub async fn start(config: RelayConfig) -> Result<Arc<Relay>, String> {
-        std::fs::create_dir_all(&config.data_dir)
+        switchyard_store::create_private_dir(&config.data_dir)
             .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
         let mut keys = HashMap::new();
         for presented in &config.sdk_keys {
@@ -128,8 +130,10 @@ impl Relay {
         };
         let mut followers = Vec::new();
         for (presented, access) in keys {
+            let saved = config.data_dir.join(format!("{}.json", access.key_id));
+            discard_invalid_snapshot(&saved);
             let client = Client::builder(&config.upstream, presented)
-                .cache_file(config.data_dir.join(format!("{}.json", access.key_id)))
+                .cache_file(saved)
                 .backoff(Duration::from_millis(100), config.reconnect_max)
                 .fallback_poll_interval(config.reconnect_max.max(Duration::from_secs(1)))
                 .init_timeout(Duration::ZERO)
@@ -216,6 +220,45 @@ impl Relay {
             .collect();
         (ready, keys)
     }
+}
+
+/// A saved snapshot that parses but that no upstream could have sent (a flag or segment the
+/// engine finds malformed, an entry filed under another key) was damaged or edited on disk:
+/// serving it would hand every SDK wrong answers, so it is removed and the relay waits for its
+/// upstream. What does not parse at all the SDK already ignores.
+fn discard_invalid_snapshot(path: &Path) {
+    let Ok(text) = std::fs::read(path) else {
+        return;
+    };
+    let Ok(data) = serde_json::from_slice::<FlagData>(&text) else {
+        return;
+    };
+    let Some(problem) = snapshot_problem(&data) else {
+        return;
+    };
+    tracing::error!(
+        path = %path.display(),
+        %problem,
+        "saved snapshot is invalid: discarded, waiting for the upstream"
+    );
+    if let Err(error) = std::fs::remove_file(path) {
+        tracing::error!(path = %path.display(), %error, "cannot remove the invalid snapshot");
+    }
+}
+
+/// Why `data` cannot be served, checked as the SDK compiles it.
+fn snapshot_problem(data: &FlagData) -> Option<String> {
+    if let Some((key, flag)) = data.flags.iter().find(|(key, flag)| flag.key != **key) {
+        return Some(format!("flags.{key} holds flag {:?}", flag.key));
+    }
+    if let Some((key, segment)) = data.segments.iter().find(|(key, s)| s.key != **key) {
+        return Some(format!("segments.{key} holds segment {:?}", segment.key));
+    }
+    Snapshot::compile(&data.dataset())
+        .problems()
+        .iter()
+        .find(|problem| problem.malformed)
+        .map(|problem| format!("{}: {}", problem.field, problem.message))
 }
 
 /// The relay's id-only view of a key it was given.

@@ -23,6 +23,7 @@ pub(crate) fn delivery_app(
         .merge(delivery::router().with_state(delivery))
         .merge(ops::health_and_metrics().with_state(metrics.clone()))
         .fallback(ops::not_found)
+        .layer(axum::middleware::from_fn(crate::error::json_errors))
         .layer(axum::middleware::from_fn_with_state(metrics, ops::observe))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }

@@ -343,6 +343,10 @@ impl InProcess {
         let base = format!("http://{}", listener.local_addr().expect("address"));
         let (stop, stopped) = oneshot::channel::<()>();
         let state = AppState::with_config(store, self.delivery, self.guard);
+        // Test receivers listen on loopback, which a real server refuses by default.
+        state
+            .webhooks
+            .allow_targets(switchyard_server::releases::WebhookTargets::loopback());
         let task = tokio::spawn(switchyard_server::serve(listener, state.clone(), async {
             let _ = stopped.await;
         }));

@@ -6,9 +6,11 @@
 
 mod console;
 mod crash;
+mod data_at_rest;
 mod eval;
 mod openfeature_js;
 mod relay;
+mod relay_saved;
 mod release;
 
 use std::path::PathBuf;

@@ -1,13 +1,14 @@
 //! Accounts: people who sign in, with their roles.
 
 use axum::Json;
-use axum::extract::{Path, Query};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use switchyard_store::Expected;
 
 use super::ctx::{Body, Change, CommentQuery, Ctx, Deleted, check_key};
+use super::query::Query;
 use crate::access::resources as res;
 use crate::access::{AccountRecord, Action, RoleRecord, TokenRecord, builtin_role, hash_password};
 use crate::clock::now_ms;

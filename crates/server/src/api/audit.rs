@@ -1,12 +1,12 @@
 //! Reading and verifying the audit log.
 
 use axum::Json;
-use axum::extract::Query;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::ctx::Ctx;
+use super::query::Query;
 use crate::access::Action;
 use crate::access::resources::AUDIT;
 use crate::error::{ApiError, ApiResult};

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, Query};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -12,6 +12,7 @@ use switchyard_store::Expected;
 
 use super::ctx::{Body, Change, CommentQuery, Ctx, Deleted, OptionalBody, check_key, still_used};
 use super::projects::{load_environment, load_project};
+use super::query::Query;
 use crate::access::resources as res;
 use crate::access::{Action, random_hex};
 use crate::error::{ApiError, ApiResult, Code};

@@ -2,13 +2,14 @@
 //! it, and per-cohort metric statistics (fed by `POST /events/v1/bulk`, see `crate::events`).
 
 use axum::Json;
-use axum::extract::{Path, Query};
+use axum::extract::Path;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use switchyard_store::events::FlagRange;
 
 use super::ctx::Ctx;
 use super::projects::load_environment;
+use super::query::Query;
 use crate::access::Action;
 use crate::access::resources as res;
 use crate::clock::now_ms;

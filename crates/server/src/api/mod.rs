@@ -8,6 +8,7 @@ mod flags;
 mod insights;
 mod openapi;
 mod projects;
+mod query;
 mod releases;
 mod roles;
 mod routes;

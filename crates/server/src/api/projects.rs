@@ -1,7 +1,7 @@
 //! Projects and their environments.
 
 use axum::Json;
-use axum::extract::{Path, Query};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -9,6 +9,7 @@ use switchyard_engine::model::{Segment, Targeting};
 use switchyard_store::{Expected, Write};
 
 use super::ctx::{Body, Change, CommentQuery, Ctx, Deleted, check_key};
+use super::query::Query;
 use crate::access::resources as res;
 use crate::access::{Action, SdkKeyRecord};
 use crate::error::{ApiError, ApiResult, Code};

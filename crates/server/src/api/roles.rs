@@ -1,12 +1,13 @@
 //! Custom roles (statements of allowed and denied actions); the built-in ones are listed too.
 
 use axum::Json;
-use axum::extract::{Path, Query};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::ctx::{Body, Change, CommentQuery, Ctx, Deleted, check_key};
+use super::query::Query;
 use crate::access::resources as res;
 use crate::access::{Action, BUILTIN_ROLES, RoleRecord, Statement, builtin_role};
 use crate::error::{ApiError, ApiResult};

@@ -5,13 +5,13 @@ use std::sync::{Arc, OnceLock};
 
 use axum::Json;
 use axum::Router;
-use axum::extract::Query;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::ctx::{Ctx, Deleted};
 
+use super::query::Query;
 use super::types::{
     AccountInput, AccountView, ActionInput, AuditPage, ChainReportView, CohortStatistics,
     Environment, EnvironmentInput, EvaluationPoint, ExposedContextView, FlagInput, FlagView,

@@ -1,7 +1,7 @@
 //! SDK keys: server and client credentials of one environment.
 
 use axum::Json;
-use axum::extract::{Path, Query};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -9,6 +9,7 @@ use switchyard_store::Expected;
 
 use super::ctx::{Body, Change, CommentQuery, Ctx, Deleted};
 use super::projects::load_environment;
+use super::query::Query;
 use crate::access::resources as res;
 use crate::access::{
     Action, CLIENT_KEY_PREFIX, SERVER_KEY_PREFIX, SdkKeyKind, SdkKeyRecord, new_secret,

@@ -62,6 +62,11 @@ pub(super) async fn create_webhook(
             "must be an http:// or https:// URL",
         ));
     }
+    // Internal targets are refused here for literal addresses and known names, and again at
+    // every delivery for what the name resolves to then.
+    if let Err(refused) = ctx.state.webhooks.targets().check_url(&input.url) {
+        return Err(ApiError::invalid("url", refused));
+    }
     for (i, pattern) in input.events.iter().enumerate() {
         let prefix = pattern.strip_suffix('*');
         let known = EVENT_TYPES

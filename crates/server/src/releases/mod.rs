@@ -14,6 +14,7 @@ mod plan;
 #[cfg(test)]
 mod tests;
 mod transition;
+pub mod webhook_targets;
 pub mod webhooks;
 
 pub use assess::{
@@ -30,4 +31,5 @@ pub use transition::{
     Actor, Change, Commit, Flag, Killed, Services, advance, begin_stage, commit_change, finish,
     hold, kill, transition,
 };
+pub use webhook_targets::WebhookTargets;
 pub use webhooks::{EVENT_TYPES, Webhook, Webhooks};

@@ -6,8 +6,10 @@
 //! Deliveries are kept in memory only: a restart loses the retries in flight (the audit log
 //! still has every event).
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use hmac::{Hmac, Mac};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -20,6 +22,8 @@ use crate::access::random_hex;
 use crate::clock::now_ms;
 use crate::records::{self, Record};
 use crate::tasks::Tasks;
+
+use super::webhook_targets::{Unsafe, WebhookTargets};
 
 /// A stored subscription (kind `webhook`, scope the project).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -86,11 +90,23 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct Webhooks {
     deliveries: Tasks,
+    /// Where deliveries may go beyond public addresses (set by `serve`).
+    targets: Arc<ArcSwap<WebhookTargets>>,
     /// Cancelled when the drain deadline has passed: sends still in flight give up.
     cut_off: CancellationToken,
 }
 
 impl Webhooks {
+    /// Allows deliveries to these internal hosts and networks (`serve --webhook-allow-hosts`).
+    pub fn allow_targets(&self, targets: WebhookTargets) {
+        self.targets.store(Arc::new(targets));
+    }
+
+    /// Where webhooks may be created and delivered.
+    pub fn targets(&self) -> Arc<WebhookTargets> {
+        self.targets.load_full()
+    }
+
     /// Sends `event` (an object with at least `type`) to every matching webhook of `project`,
     /// in the background.
     pub fn notify(&self, store: &Store, project: &str, mut event: Value) {
@@ -136,35 +152,59 @@ impl Webhooks {
         self.deliveries.running()
     }
 
-    async fn deliver(self, hook: Webhook, event_type: String, body: Vec<u8>) {
-        let client = reqwest::Client::builder()
+    /// A client for one attempt: redirects are not followed (one could point inside), and a
+    /// resolved name is pinned to the address that was checked (DNS rebinding).
+    async fn client_for(&self, url: &str) -> Result<reqwest::Client, Unsafe> {
+        let pinned = self.targets().resolve(url).await?;
+        let mut builder = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some((name, address)) = pinned {
+            builder = builder.resolve(&name, address);
+        }
+        builder
             .build()
-            .unwrap_or_default();
+            .map_err(|e| Unsafe::Unresolved(e.to_string()))
+    }
+
+    async fn deliver(self, hook: Webhook, event_type: String, body: Vec<u8>) {
         let mut delays = RETRY_DELAYS.iter();
         loop {
             let timestamp = now_ms() / 1000;
-            let request = client
-                .post(&hook.url)
-                .header("content-type", "application/json")
-                .header("x-switchyard-event", &event_type)
-                .header(
-                    "x-switchyard-signature",
-                    signature(&hook.secret, timestamp, &body),
-                )
-                .body(body.clone())
-                .send();
-            let sent = tokio::select! {
-                sent = request => sent,
-                () = self.cut_off.cancelled() => {
-                    tracing::warn!(webhook = %hook.id, %event_type, "webhook delivery cut off at shutdown");
+            let client = match self.client_for(&hook.url).await {
+                Ok(client) => Ok(client),
+                Err(Unsafe::Refused(refused)) => {
+                    tracing::warn!(webhook = %hook.id, %event_type, %refused, "webhook delivery refused: internal target");
                     return;
                 }
+                Err(Unsafe::Unresolved(failure)) => Err(failure),
             };
-            let failure = match sent {
-                Ok(response) if response.status().is_success() => return,
-                Ok(response) => format!("status {}", response.status()),
-                Err(error) => error.to_string(),
+            let failure = match client {
+                Err(failure) => failure,
+                Ok(client) => {
+                    let request = client
+                        .post(&hook.url)
+                        .header("content-type", "application/json")
+                        .header("x-switchyard-event", &event_type)
+                        .header(
+                            "x-switchyard-signature",
+                            signature(&hook.secret, timestamp, &body),
+                        )
+                        .body(body.clone())
+                        .send();
+                    let sent = tokio::select! {
+                        sent = request => sent,
+                        () = self.cut_off.cancelled() => {
+                            tracing::warn!(webhook = %hook.id, %event_type, "webhook delivery cut off at shutdown");
+                            return;
+                        }
+                    };
+                    match sent {
+                        Ok(response) if response.status().is_success() => return,
+                        Ok(response) => format!("status {}", response.status()),
+                        Err(error) => error.to_string(),
+                    }
+                }
             };
             let Some(delay) = delays.next() else {
                 tracing::warn!(webhook = %hook.id, %event_type, %failure, "webhook delivery gave up");
