@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use switchyard_store::Store;
 
+use crate::access::{AccessConfig, SignInThrottle};
 use crate::delivery::{self, Delivery, DeliveryConfig};
 use crate::ops::Metrics;
 use crate::releases::{Guard, GuardConfig, Services, Webhooks};
@@ -24,6 +25,10 @@ pub struct AppState {
     pub guard: Arc<Guard>,
     pub webhooks: Webhooks,
     pub tasks: Tasks,
+    /// Token lifetimes and sign-in limits.
+    pub access: AccessConfig,
+    /// Failed sign-ins per account and address (in memory, per replica).
+    pub sign_in: SignInThrottle,
 }
 
 impl AppState {
@@ -41,10 +46,27 @@ impl AppState {
         config: DeliveryConfig,
         guard_config: GuardConfig,
     ) -> Arc<AppState> {
+        AppState::with_access(store, config, guard_config, AccessConfig::default())
+    }
+
+    /// [`AppState::with_config`] with token lifetime and sign-in limits of its own.
+    pub fn with_access(
+        store: Store,
+        config: DeliveryConfig,
+        guard_config: GuardConfig,
+        access: AccessConfig,
+    ) -> Arc<AppState> {
         let tasks = Tasks::default();
         let delivery = Delivery::new(store.clone(), config, tasks.clone());
         let mut metrics = Metrics::default();
         metrics.register_delivery(&delivery);
+        let sign_in = SignInThrottle::new(access.sign_in.clone());
+        register_sign_in(&mut metrics, &sign_in);
+        metrics.register(
+            "events_dropped",
+            "Events reported with a client key that intake dropped, by reason",
+            delivery.intake.dropped.clone(),
+        );
         Arc::new(AppState {
             store,
             metrics: Arc::new(metrics),
@@ -52,6 +74,8 @@ impl AppState {
             guard: Guard::new(guard_config),
             webhooks: Webhooks::default(),
             tasks,
+            access,
+            sign_in,
         })
     }
 
@@ -98,4 +122,27 @@ impl AppState {
     pub fn running_tasks(&self) -> usize {
         self.tasks.running() + self.webhooks.running()
     }
+}
+
+fn register_sign_in(metrics: &mut Metrics, sign_in: &SignInThrottle) {
+    metrics.register(
+        "sign_in_failures",
+        "Failed sign-ins",
+        sign_in.failures.clone(),
+    );
+    metrics.register(
+        "sign_in_failures_unaudited",
+        "Failed sign-ins only counted here, not written to the audit log",
+        sign_in.unaudited.clone(),
+    );
+    metrics.register(
+        "sign_in_refused",
+        "Sign-ins refused with 429 (locked account or address over its limit)",
+        sign_in.refused.clone(),
+    );
+    metrics.register(
+        "sign_in_lockouts",
+        "Accounts locked after too many failed sign-ins",
+        sign_in.lockouts.clone(),
+    );
 }

@@ -78,7 +78,10 @@ names! {
     /// A change the audit log records under a name of its own.
     Event {
         SignIn = "account:sign-in",
+        SignInLockout = "account:lockout",
         FlagKill = "flag:kill",
+        // The upgrade that made every flag's off variation explicit (`bootstrap`).
+        FlagOffVariationUpgrade = "flag:upgrade-off-variation",
         ReleaseStart = "release:start",
         ReleasePause = "release:pause",
         ReleaseResume = "release:resume",

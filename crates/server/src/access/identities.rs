@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::policy::Statement;
 use super::secrets::{TOKEN_PREFIX, new_secret};
+use super::throttle::SignInLimits;
 use crate::clock::now_ms;
 use crate::records::Record;
 
@@ -67,6 +68,43 @@ impl TokenRecord {
     }
 }
 
+/// The longest an API token may live unless `serve --max-token-lifetime` says otherwise.
+pub const DEFAULT_MAX_TOKEN_LIFETIME_DAYS: u32 = 90;
+/// What a sign-in token lives when the sign-in does not ask (within the maximum).
+pub const SIGN_IN_TOKEN_DAYS: u32 = 7;
+
+/// Limits on credentials: how long tokens may live and how sign-in is throttled.
+#[derive(Debug, Clone)]
+pub struct AccessConfig {
+    pub max_token_lifetime_days: u32,
+    pub sign_in: SignInLimits,
+}
+
+impl Default for AccessConfig {
+    fn default() -> Self {
+        AccessConfig {
+            max_token_lifetime_days: DEFAULT_MAX_TOKEN_LIFETIME_DAYS,
+            sign_in: SignInLimits::default(),
+        }
+    }
+}
+
+impl AccessConfig {
+    /// The days a new token lives: `requested`, or `default` (capped at the maximum) when it
+    /// is absent; `Err` says why a requested lifetime is refused (zero, or over the maximum).
+    pub fn token_days(&self, requested: Option<u32>, default: u32) -> Result<u32, String> {
+        let max = self.max_token_lifetime_days.max(1);
+        match requested {
+            None => Ok(default.min(max)),
+            Some(days) if (1..=max).contains(&days) => Ok(days),
+            Some(days) => Err(format!(
+                "{days} days is not allowed: a token lives 1 to {max} days (the server's \
+                 maximum token lifetime)"
+            )),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RoleRecord {
     pub name: String,
@@ -100,4 +138,23 @@ pub struct SdkKeyRecord {
 
 impl Record for SdkKeyRecord {
     const KIND: &'static str = "sdk_key";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_lifetimes_stay_within_the_maximum() {
+        let config = AccessConfig {
+            max_token_lifetime_days: 90,
+            ..AccessConfig::default()
+        };
+        assert_eq!(config.token_days(None, 90), Ok(90));
+        assert_eq!(config.token_days(None, 365), Ok(90));
+        assert_eq!(config.token_days(Some(30), 90), Ok(30));
+        assert_eq!(config.token_days(Some(90), 90), Ok(90));
+        assert!(config.token_days(Some(91), 90).is_err());
+        assert!(config.token_days(Some(0), 90).is_err());
+    }
 }

@@ -8,12 +8,17 @@ mod identities;
 mod policy;
 pub mod resources;
 mod secrets;
+mod throttle;
 
 pub use actions::{Action, Event};
 pub use caller::{Caller, role_statements};
-pub use identities::{AccountRecord, RoleRecord, SdkKeyKind, SdkKeyRecord, TokenRecord};
+pub use identities::{
+    AccessConfig, AccountRecord, DEFAULT_MAX_TOKEN_LIFETIME_DAYS, RoleRecord, SIGN_IN_TOKEN_DAYS,
+    SdkKeyKind, SdkKeyRecord, TokenRecord,
+};
 pub use policy::{BUILTIN_ROLES, Effect, Policy, Statement, builtin_role, glob};
 pub use secrets::{
     CLIENT_KEY_PREFIX, NewSecret, SERVER_KEY_PREFIX, TOKEN_PREFIX, hash_password, new_secret,
-    parse_secret, random_hex, sha256_hex, verify_password,
+    parse_secret, random_hex, sha256_hex, verify_password, verify_password_or_dummy,
 };
+pub use throttle::{Failure, SignInLimits, SignInThrottle};

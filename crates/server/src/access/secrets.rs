@@ -62,6 +62,22 @@ pub fn hash_password(password: &str) -> ApiResult<String> {
         .map_err(ApiError::internal)
 }
 
+/// Checks `password` against `phc`, or, when there is no hash to check (an unknown account,
+/// one without a password), against a fixed dummy hash and answers `false`: both cost one
+/// Argon2 verification, so the answer's timing does not tell whether an account exists.
+pub fn verify_password_or_dummy(password: &str, phc: Option<&str>) -> bool {
+    static DUMMY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        hash_password("no account has this password").unwrap_or_default()
+    });
+    match phc {
+        Some(phc) => verify_password(password, phc),
+        None => {
+            verify_password(password, &DUMMY);
+            false
+        }
+    }
+}
+
 pub fn verify_password(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc)
         .map(|hash| {
@@ -94,5 +110,10 @@ mod tests {
         assert!(verify_password("correct horse", &phc));
         assert!(!verify_password("wrong", &phc));
         assert!(!verify_password("correct horse", "not a hash"));
+        assert!(verify_password_or_dummy("correct horse", Some(&phc)));
+        assert!(!verify_password_or_dummy(
+            "no account has this password",
+            None
+        ));
     }
 }

@@ -110,10 +110,11 @@ pub(super) async fn create_role(
     ctx: Ctx,
     Body(input): Body<RoleInput>,
 ) -> ApiResult<(StatusCode, Json<RoleView>)> {
-    check_key("name", &input.name)?;
-    not_builtin(&input.name)?;
+    // Authorization before validation: a caller without the right learns nothing from a 422.
     let resource = res::role(&input.name);
     ctx.authorize(Action::RoleCreate, &resource).await?;
+    check_key("name", &input.name)?;
+    not_builtin(&input.name)?;
     check_statements(&input.statements)?;
     let record = RoleRecord {
         name: input.name,
@@ -132,9 +133,9 @@ pub(super) async fn update_role(
     Path(name): Path<String>,
     Body(input): Body<RoleInput>,
 ) -> ApiResult<Json<RoleView>> {
-    not_builtin(&name)?;
     let resource = res::role(&name);
     ctx.authorize(Action::RoleUpdate, &resource).await?;
+    not_builtin(&name)?;
     let (before, expected) = ctx
         .load_for_update(input.version, load_role(&ctx, &name))
         .await?;
@@ -157,9 +158,9 @@ pub(super) async fn delete_role(
     Path(name): Path<String>,
     Query(query): Query<CommentQuery>,
 ) -> ApiResult<Json<Deleted>> {
-    not_builtin(&name)?;
     let resource = res::role(&name);
     ctx.authorize(Action::RoleDelete, &resource).await?;
+    not_builtin(&name)?;
     let stored = load_role(&ctx, &name).await?;
     let change = Change::deleted(Action::RoleDelete, &resource, &stored.record)
         .comment(query.comment.as_deref());

@@ -1,17 +1,23 @@
 //! API tokens (optionally scoped narrower than their owner) and sign-in with a password.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{Extensions, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use switchyard_store::Expected;
 
 use super::ctx::{Body, Change, CommentQuery, Ctx, Deleted};
 use super::roles::check_statements;
 use crate::access::resources as res;
-use crate::access::{AccountRecord, Action, Event, Statement, TokenRecord, verify_password};
+use crate::access::{
+    AccountRecord, Action, Event, SIGN_IN_TOKEN_DAYS, Statement, TokenRecord,
+    verify_password_or_dummy,
+};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::records::{self, GLOBAL, Record};
@@ -26,6 +32,8 @@ pub struct TokenInput {
     /// Narrows the owner's permissions (it can never widen them).
     #[serde(default)]
     pub statements: Option<Vec<Statement>>,
+    /// Days until it expires: 1 to the server's maximum token lifetime (90 days unless
+    /// configured); absent, the maximum.
     #[serde(default)]
     pub expires_in_days: Option<u32>,
     #[serde(default)]
@@ -109,12 +117,13 @@ pub(super) async fn create_token(
     if let Some(statements) = &input.statements {
         check_statements(statements)?;
     }
-    let (record, plaintext) = TokenRecord::mint(
-        &account,
-        &input.name,
-        input.statements,
-        input.expires_in_days,
-    );
+    // Every token expires: absent, the server's maximum lifetime; longer is refused.
+    let access = &ctx.state.access;
+    let days = access
+        .token_days(input.expires_in_days, access.max_token_lifetime_days)
+        .map_err(|message| ApiError::invalid("expires_in_days", message))?;
+    let (record, plaintext) =
+        TokenRecord::mint(&account, &input.name, input.statements, Some(days));
     let resource = res::token(&account, &record.id);
     let change = Change::created(
         Action::TokenCreate,
@@ -158,64 +167,128 @@ pub struct SignInInput {
     /// A name for the token this creates.
     #[serde(default)]
     pub token_name: Option<String>,
+    /// Days until the token expires: 1 to the server's maximum; absent, 7 (or the maximum,
+    /// if lower).
     #[serde(default)]
     pub expires_in_days: Option<u32>,
 }
 
-/// Exchanges a password for a new token (for the CLI and the console). Failures are audited.
+/// Exchanges a password for a new token (for the CLI and the console). Throttled per account
+/// and per client address (`access::SignInThrottle`); an unknown account costs the same
+/// Argon2 verification as a known one and answers the same `401`. Failure audit records are
+/// bounded (the first of an account's window, within a server-wide budget; a lockout once),
+/// and written off the request's path so their cost does not time the answer.
 pub(super) async fn sign_in(
     State(state): State<Arc<AppState>>,
+    extensions: Extensions,
     Body(input): Body<SignInInput>,
-) -> ApiResult<(StatusCode, Json<TokenView>)> {
-    let account = records::get::<AccountRecord>(&state.store, GLOBAL, &input.account).await?;
-    let valid = account.is_some_and(|stored| {
-        let account = stored.record;
-        !account.disabled
-            && account
-                .password_hash
-                .as_deref()
-                .is_some_and(|hash| verify_password(&input.password, hash))
-    });
-    let resource = res::account(&input.account);
-    let actor = serde_json::json!({"kind": "account", "id": input.account});
-    let audit = |outcome: &str, after| switchyard_store::AuditRecord {
-        at_ms: now_ms(),
-        actor: actor.clone(),
-        action: Event::SignIn.as_str().into(),
-        resource: resource.clone(),
-        outcome: outcome.into(),
-        before: None,
-        after,
-        comment: None,
-        request_id: Some(crate::error::current_request_id()),
+) -> Result<(StatusCode, Json<TokenView>), Response> {
+    let address = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip());
+    let days = state
+        .access
+        .token_days(input.expires_in_days, SIGN_IN_TOKEN_DAYS)
+        .map_err(|message| ApiError::invalid("expires_in_days", message).into_response())?;
+    let now = Instant::now();
+    if let Err(wait) = state.sign_in.check(&input.account, address, now) {
+        return Err(rate_limited(wait));
+    }
+    let account = records::get::<AccountRecord>(&state.store, GLOBAL, &input.account)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let exists = account.is_some();
+    let hash = account
+        .map(|stored| stored.record)
+        .filter(|account| !account.disabled)
+        .and_then(|account| account.password_hash);
+    let valid = verify_password_or_dummy(&input.password, hash.as_deref());
+    let audit = SignInAudit {
+        account: input.account.clone(),
+        request_id: crate::error::current_request_id(),
     };
     if !valid {
-        state.store.commit(&[], &audit("denied", None)).await?;
-        return Err(ApiError::new(
-            Code::Unauthorized,
-            "unknown account or wrong password",
-        ));
+        let failure = state.sign_in.failed(&input.account, address, now);
+        if failure.audit {
+            audit.write_later(&state, Event::SignIn, None);
+        }
+        if let Some(locked_for) = failure.locked_for
+            && (exists || state.sign_in.take_audit_budget(now))
+        {
+            let after = serde_json::json!({
+                "locked_for_seconds": locked_for.as_secs(),
+                "failures": state.sign_in.limits().account_failures,
+            });
+            audit.write_later(&state, Event::SignInLockout, Some(after));
+        }
+        return Err(
+            ApiError::new(Code::Unauthorized, "unknown account or wrong password").into_response(),
+        );
     }
+    state.sign_in.succeeded(&input.account);
     let name = input.token_name.unwrap_or_else(|| "sign-in".into());
-    let (token, plaintext) = TokenRecord::mint(
-        &input.account,
-        &name,
-        None,
-        Some(input.expires_in_days.unwrap_or(30)),
-    );
+    let (token, plaintext) = TokenRecord::mint(&input.account, &name, None, Some(days));
     let write = records::put(GLOBAL, &token.id, &token, Expected::Absent);
+    let after = records::encode(&token_view(token.clone(), None));
     state
         .store
         .commit(
             &[write],
-            &audit(
-                "allowed",
-                Some(records::encode(&token_view(token.clone(), None))),
-            ),
+            &audit.record(Event::SignIn, "allowed", Some(after)),
         )
-        .await?;
+        .await
+        .map_err(|error| ApiError::from(error).into_response())?;
     Ok((
         StatusCode::CREATED,
         Json(token_view(token, Some(plaintext))),
     ))
+}
+
+/// `429 rate_limited` with `Retry-After` (whole seconds, at least one).
+fn rate_limited(wait: Duration) -> Response {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let mut response =
+        ApiError::new(Code::RateLimited, "too many failed sign-ins; retry later").into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+    response
+}
+
+/// The audit records of one sign-in attempt.
+struct SignInAudit {
+    account: String,
+    request_id: String,
+}
+
+impl SignInAudit {
+    fn record(
+        &self,
+        event: Event,
+        outcome: &str,
+        after: Option<serde_json::Value>,
+    ) -> switchyard_store::AuditRecord {
+        switchyard_store::AuditRecord {
+            at_ms: now_ms(),
+            actor: serde_json::json!({"kind": "account", "id": self.account}),
+            action: event.as_str().into(),
+            resource: res::account(&self.account),
+            outcome: outcome.into(),
+            before: None,
+            after,
+            comment: None,
+            request_id: Some(self.request_id.clone()),
+        }
+    }
+
+    /// A refusal's audit record, written by a background task.
+    fn write_later(&self, state: &AppState, event: Event, after: Option<serde_json::Value>) {
+        let record = self.record(event, "denied", after);
+        let store = state.store.clone();
+        state.tasks.spawn(async move {
+            if let Err(error) = store.commit(&[], &record).await {
+                tracing::warn!(%error, action = %record.action, "sign-in audit record not written");
+            }
+        });
+    }
 }

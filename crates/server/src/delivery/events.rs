@@ -8,14 +8,21 @@
 //! [`MAX_CONCURRENT_BATCHES`] batches are being written, more are turned away with `429` and
 //! `Retry-After`, so a flood of events never queues up inside the server.
 //!
+//! A batch sent with a client (public) key is screened first: events of flags that are not
+//! client-visible are dropped, and so is what exceeds the key's and each context's rate
+//! (`intake.rs`); its metric events count only toward client-visible flags. Dropped events
+//! are counted, and the `202` says how many.
+//!
 //! A relay has no store: it queues posted batches on the recorder of its SDK client for that
 //! environment, whose sender forwards them upstream (retrying, bounded, while it is away).
 //! Evaluations answered over OFREP are recorded on the same per-environment recorders
 //! ([`Delivery::recorder`]); on `serve`, [`run_store_writer`] writes them to the store.
 
+use std::collections::BTreeSet;
 use std::io::Read as _;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use axum::Json;
 use axum::Router;
@@ -34,8 +41,9 @@ use switchyard_sdk::events::Recorder;
 use switchyard_store::Store;
 
 use super::hub::Delivery;
-use super::intake::Intake;
+use super::intake::{DropReason, Intake};
 use super::sdk_routes::presented_key;
+use crate::access::SdkKeyKind;
 use crate::clock::now_ms;
 use crate::error::{ApiError, Code};
 use crate::tasks::Tasks;
@@ -83,24 +91,115 @@ async fn ingest(
             "too many event batches at once; retry shortly",
         ));
     };
-    let batch = parse(headers, body)?;
-    let stored = check(&batch, &access.project, &access.env)?;
+    let mut batch = parse(headers, body)?;
+    // A client key is public: what it reports is screened (see `screen`).
+    let mut screened = None;
+    if access.kind == SdkKeyKind::Client {
+        let feed = delivery.feed(&access.project, &access.env).await?;
+        let visible: BTreeSet<String> = feed
+            .current()
+            .compiled
+            .flags()
+            .filter(|flag| flag.client_visible())
+            .map(|flag| flag.key().to_owned())
+            .collect();
+        let dropped = screen(
+            &delivery.intake,
+            &access.key_id,
+            &mut batch,
+            &visible,
+            Instant::now(),
+        );
+        screened = Some((visible, dropped));
+    }
+    let mut stored = check(&batch, &access.project, &access.env)?;
     let accepted = json!({
         "summaries": stored.counts.len(),
         "exposures": stored.exposures.len(),
         "metrics": stored.metrics.len(),
     });
+    let mut answer = json!({"accepted": accepted});
+    if let Some((visible, dropped)) = screened {
+        answer["dropped"] = dropped.to_json();
+        stored.metric_flags = Some(visible);
+    }
     let Some(store) = delivery.store() else {
         // A relay: forwarded upstream by its SDK client's sender.
         let recorder = delivery
             .recorder(&access.project, &access.env)
             .ok_or_else(|| ApiError::new(Code::Unavailable, "this relay cannot take events"))?;
         recorder.absorb(batch);
-        return Ok(json!({"accepted": accepted, "forwarded": true}));
+        answer["forwarded"] = json!(true);
+        return Ok(answer);
     };
     let attributed = store.ingest_events(&stored).await?;
     prune_now_and_then(&delivery.intake, &delivery.tasks, store);
-    Ok(json!({"accepted": accepted, "attributed_metrics": attributed}))
+    answer["attributed_metrics"] = json!(attributed);
+    Ok(answer)
+}
+
+/// What screening dropped from a client key's batch, by reason.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Dropped {
+    not_client_visible: usize,
+    key_rate: usize,
+    context_rate: usize,
+}
+
+impl Dropped {
+    fn to_json(self) -> serde_json::Value {
+        json!({
+            "not_client_visible": self.not_client_visible,
+            "key_rate": self.key_rate,
+            "context_rate": self.context_rate,
+        })
+    }
+}
+
+/// Screens a client (public) key's batch, dropping and counting instead of refusing it:
+/// summaries and exposures of flags that are not client-visible in the environment (or do not
+/// exist), then whatever is over the key's rate, then exposures and metric events over their
+/// context's rate. Metric events that stay count only toward client-visible flags' cohorts
+/// (`metric_flags` on the stored batch).
+fn screen(
+    intake: &Intake,
+    key_id: &str,
+    batch: &mut EventBatch,
+    visible: &BTreeSet<String>,
+    now: Instant,
+) -> Dropped {
+    let mut dropped = Dropped::default();
+    let before = batch.summaries.len() + batch.events.len();
+    batch
+        .summaries
+        .retain(|summary| visible.contains(&summary.flag));
+    batch.events.retain(|event| match event {
+        Event::Exposure { flag, .. } => visible.contains(flag),
+        Event::Metric { .. } => true,
+    });
+    dropped.not_client_visible = before - batch.summaries.len() - batch.events.len();
+
+    let wanted = batch.summaries.len() + batch.events.len();
+    let mut granted = intake.take_key_budget(key_id, wanted, now);
+    dropped.key_rate = wanted - granted;
+    let summaries = batch.summaries.len().min(granted);
+    batch.summaries.truncate(summaries);
+    granted -= summaries;
+    batch.events.truncate(granted);
+
+    let before = batch.events.len();
+    batch.events.retain(|event| {
+        let contexts = match event {
+            Event::Exposure { contexts, .. } | Event::Metric { contexts, .. } => contexts,
+        };
+        intake.admit_context(key_id, contexts, now)
+    });
+    dropped.context_rate = before - batch.events.len();
+
+    intake.count_dropped(DropReason::NotClientVisible, dropped.not_client_visible);
+    intake.count_dropped(DropReason::KeyRate, dropped.key_rate);
+    intake.count_dropped(DropReason::ContextRate, dropped.context_rate);
+    dropped
 }
 
 /// Writes what OFREP evaluations recorded to the store every `events_flush` until `stopping`
@@ -233,6 +332,7 @@ fn check(batch: &EventBatch, project: &str, env: &str) -> Result<StoredBatch, Ap
         counts: Vec::with_capacity(batch.summaries.len()),
         exposures: Vec::new(),
         metrics: Vec::new(),
+        metric_flags: None,
     };
     for (i, summary) in batch.summaries.iter().enumerate() {
         let field = |f: &str| format!("summaries[{i}].{f}");
@@ -319,7 +419,6 @@ mod tests {
     use switchyard_sdk::events::EventsConfig;
 
     use super::*;
-    use crate::access::SdkKeyKind;
     use crate::delivery::{DeliveryConfig, MAX_CONCURRENT_BATCHES, SdkAccess};
 
     /// A relay-style delivery (no store) that knows one key and records into `recorder`.

@@ -1,18 +1,86 @@
 //! Admission of event batches: at most [`MAX_CONCURRENT_BATCHES`] are written at once (more
-//! are turned away with `429`), and when exposures were last pruned.
+//! are turned away with `429`), when exposures were last pruned, and the caps on what a
+//! client (public) SDK key may report: [`CLIENT_KEY_EVENTS_PER_SECOND`] per key and
+//! [`CLIENT_EVENTS_PER_CONTEXT_PER_MINUTE`] per context. Events over a cap are dropped and
+//! counted (`switchyard_events_dropped_total{reason}`), never an error for the whole batch.
+//!
+//! The caps' state is in memory, per replica, and bounded ([`MAX_TRACKED_CONTEXTS`]).
 
+use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::sync::Mutex;
 use std::sync::atomic::AtomicI64;
+use std::time::{Duration, Instant};
 
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use switchyard_engine::wire::ContextRef;
 use tokio::sync::Semaphore;
 
 /// Batches written at once; beyond this, `429`.
 pub const MAX_CONCURRENT_BATCHES: usize = 4;
+/// Summaries and events a client SDK key may report per second, sustained.
+pub const CLIENT_KEY_EVENTS_PER_SECOND: u32 = 1_000;
+/// What a client key may report at once after a quiet spell (one full batch).
+pub const CLIENT_KEY_EVENTS_BURST: u32 = 10_000;
+/// Exposures and metric events one context (any part of it) may report through a client key
+/// per minute.
+pub const CLIENT_EVENTS_PER_CONTEXT_PER_MINUTE: u32 = 120;
+/// Contexts whose counts are kept; a full table starts over.
+pub const MAX_TRACKED_CONTEXTS: usize = 100_000;
+const CONTEXT_WINDOW: Duration = Duration::from_secs(60);
 
-/// Intake state: the admission limit and when exposures were last pruned.
+/// Why an event was dropped at intake.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum DropReason {
+    /// A client key reported a flag that is not client-visible, or does not exist.
+    NotClientVisible,
+    /// Over its key's rate.
+    KeyRate,
+    /// Over its context's rate.
+    ContextRate,
+}
+
+impl DropReason {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DropReason::NotClientVisible => "not_client_visible",
+            DropReason::KeyRate => "key_rate",
+            DropReason::ContextRate => "context_rate",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DropLabels {
+    reason: String,
+}
+
+/// Intake state: the admission limit, when exposures were last pruned, the client-key caps.
 #[derive(Debug)]
 pub struct Intake {
     pub(super) admission: Semaphore,
     pub(super) last_pruned_ms: AtomicI64,
+    caps: Mutex<Caps>,
+    /// Events dropped at intake, by reason.
+    pub dropped: Family<DropLabels, Counter>,
+}
+
+#[derive(Debug)]
+struct Caps {
+    /// Key id → its token bucket.
+    keys: HashMap<String, Bucket>,
+    /// Hash of (key id, context kind, key) → its window.
+    contexts: HashMap<u64, (Instant, u32)>,
+    hasher: RandomState,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
 }
 
 impl Default for Intake {
@@ -20,6 +88,134 @@ impl Default for Intake {
         Intake {
             admission: Semaphore::new(MAX_CONCURRENT_BATCHES),
             last_pruned_ms: AtomicI64::new(0),
+            caps: Mutex::new(Caps {
+                keys: HashMap::new(),
+                contexts: HashMap::new(),
+                hasher: RandomState::new(),
+            }),
+            dropped: Family::default(),
         }
+    }
+}
+
+impl Intake {
+    /// Counts `n` events dropped for `reason`.
+    pub fn count_dropped(&self, reason: DropReason, n: usize) {
+        if n > 0 {
+            self.dropped
+                .get_or_create(&DropLabels {
+                    reason: reason.as_str().to_owned(),
+                })
+                .inc_by(n as u64);
+        }
+    }
+
+    /// How many of `wanted` items a client key may report now (taken from its budget).
+    pub(super) fn take_key_budget(&self, key_id: &str, wanted: usize, now: Instant) -> usize {
+        let Ok(mut caps) = self.caps.lock() else {
+            return wanted;
+        };
+        let burst = f64::from(CLIENT_KEY_EVENTS_BURST);
+        if !caps.keys.contains_key(key_id) && caps.keys.len() >= MAX_TRACKED_CONTEXTS {
+            // Keys are few; a table this full is stale entries from deleted keys.
+            caps.keys.clear();
+        }
+        let bucket = caps.keys.entry(key_id.to_owned()).or_insert(Bucket {
+            tokens: burst,
+            at: now,
+        });
+        let refill = now.saturating_duration_since(bucket.at).as_secs_f64()
+            * f64::from(CLIENT_KEY_EVENTS_PER_SECOND);
+        bucket.tokens = (bucket.tokens + refill).min(burst);
+        bucket.at = now;
+        let granted = (wanted as f64).min(bucket.tokens.floor()).max(0.0);
+        bucket.tokens -= granted;
+        granted as usize
+    }
+
+    /// Whether an event of `contexts` through key `key_id` is within every part's
+    /// per-minute cap (and counts it when it is).
+    pub(super) fn admit_context(
+        &self,
+        key_id: &str,
+        contexts: &[ContextRef],
+        now: Instant,
+    ) -> bool {
+        let Ok(mut caps) = self.caps.lock() else {
+            return true;
+        };
+        let hashes: Vec<u64> = contexts
+            .iter()
+            .map(|part| caps.hasher.hash_one((key_id, &part.kind, &part.key)))
+            .collect();
+        let fresh =
+            |entry: &(Instant, u32)| now.saturating_duration_since(entry.0) < CONTEXT_WINDOW;
+        let over = hashes.iter().any(|hash| {
+            caps.contexts.get(hash).is_some_and(|entry| {
+                fresh(entry) && entry.1 >= CLIENT_EVENTS_PER_CONTEXT_PER_MINUTE
+            })
+        });
+        if over {
+            return false;
+        }
+        if caps.contexts.len() + hashes.len() > MAX_TRACKED_CONTEXTS {
+            caps.contexts.retain(|_, entry| fresh(entry));
+            if caps.contexts.len() + hashes.len() > MAX_TRACKED_CONTEXTS {
+                // Bounded memory over exact counts: a full table starts over.
+                caps.contexts.clear();
+            }
+        }
+        for hash in hashes {
+            let entry = caps.contexts.entry(hash).or_insert((now, 0));
+            if !fresh(entry) {
+                *entry = (now, 0);
+            }
+            entry.1 += 1;
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(key: &str) -> Vec<ContextRef> {
+        vec![ContextRef {
+            kind: "user".into(),
+            key: key.into(),
+        }]
+    }
+
+    #[test]
+    fn a_client_key_gets_its_burst_then_its_rate() {
+        let intake = Intake::default();
+        let t0 = Instant::now();
+        assert_eq!(intake.take_key_budget("k", 8_000, t0), 8_000);
+        assert_eq!(intake.take_key_budget("k", 8_000, t0), 2_000);
+        assert_eq!(intake.take_key_budget("k", 10, t0), 0);
+        assert_eq!(intake.take_key_budget("other", 10, t0), 10);
+        let later = t0 + Duration::from_secs(2);
+        assert_eq!(intake.take_key_budget("k", 5_000, later), 2_000);
+    }
+
+    #[test]
+    fn a_context_is_capped_per_minute_and_per_key() {
+        let intake = Intake::default();
+        let t0 = Instant::now();
+        let admitted = (0..200)
+            .filter(|_| intake.admit_context("k", &user("u1"), t0))
+            .count();
+        assert_eq!(admitted, CLIENT_EVENTS_PER_CONTEXT_PER_MINUTE as usize);
+        assert!(intake.admit_context("k", &user("u2"), t0));
+        assert!(intake.admit_context("k2", &user("u1"), t0));
+        // A made-up second part does not get a capped context past its cap.
+        let mut mixed = user("u1");
+        mixed.extend(vec![ContextRef {
+            kind: "device".into(),
+            key: "fresh".into(),
+        }]);
+        assert!(!intake.admit_context("k", &mixed, t0));
+        assert!(intake.admit_context("k", &user("u1"), t0 + CONTEXT_WINDOW));
     }
 }

@@ -17,7 +17,10 @@ pub use events::{
 };
 pub use feed::{DATA_AGE_HEADER, Feed, Published};
 pub use hub::{Delivery, DeliveryConfig, SdkAccess, events_token};
-pub use intake::{Intake, MAX_CONCURRENT_BATCHES};
+pub use intake::{
+    CLIENT_EVENTS_PER_CONTEXT_PER_MINUTE, CLIENT_KEY_EVENTS_BURST, CLIENT_KEY_EVENTS_PER_SECOND,
+    DropReason, Intake, MAX_CONCURRENT_BATCHES, MAX_TRACKED_CONTEXTS,
+};
 pub use sdk_routes::sse_response;
 
 use axum::Router;

@@ -3,6 +3,7 @@
 
 mod authorization;
 mod changes;
+mod sign_in;
 mod strict_input;
 
 use reqwest::{Method, StatusCode};
@@ -13,11 +14,13 @@ use switchyard_testkit::server::TestServer;
 
 use authorization::authorization_matrix;
 use changes::changes_validation_and_concurrency;
+use sign_in::sign_in_throttling_and_token_lifetimes;
 use strict_input::strict_input;
 
 switchyard_testkit::backend_tests![
     changes_validation_and_concurrency,
     authorization_matrix,
+    sign_in_throttling_and_token_lifetimes,
     replicas_share_one_database,
     operations_endpoints,
     strict_input,

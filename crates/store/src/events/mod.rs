@@ -11,7 +11,7 @@
 //!
 //! **Invariant:** a batch is written in one transaction: all of it or none of it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::{Result, Store};
 
@@ -79,6 +79,9 @@ pub struct EventBatch {
     pub counts: Vec<EvaluationCount>,
     pub exposures: Vec<Exposure>,
     pub metrics: Vec<MetricEvent>,
+    /// When set, metric events count only toward these flags' cohorts (a public client key's
+    /// batch counts toward client-visible flags only).
+    pub metric_flags: Option<BTreeSet<String>>,
 }
 
 /// A row of a flag's evaluation time series.
@@ -382,6 +385,9 @@ impl Store {
                     }
                 }
             }
+            if let Some(allowed) = &batch.metric_flags {
+                cohorts.retain(|flag, _| allowed.contains(flag));
+            }
             if !cohorts.is_empty() {
                 attributed += 1;
             }
@@ -395,6 +401,13 @@ impl Store {
                 continue;
             }
             for (flag, release) in self.release_cohorts_at(&mut tx, batch, event).await? {
+                if batch
+                    .metric_flags
+                    .as_ref()
+                    .is_some_and(|allowed| !allowed.contains(&flag))
+                {
+                    continue;
+                }
                 release_aggregates
                     .entry((flag, release, event.name.clone()))
                     .or_default()

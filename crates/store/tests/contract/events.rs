@@ -141,6 +141,7 @@ pub(crate) async fn event_aggregates_are_exact(store: Store) {
             }],
             exposures: Vec::new(),
             metrics: Vec::new(),
+            metric_flags: None,
         };
         total_evaluations += size as i64;
         batches += 1;

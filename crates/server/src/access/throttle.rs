@@ -1,0 +1,444 @@
+//! Sign-in throttling (`docs/security.md`, "Sign-in"): failures are counted per account and
+//! per client address; an account with too many failures in a window is locked for a period
+//! that doubles with each lockout, an address with too many failures a minute is refused until
+//! the minute is over. Unknown accounts are counted like known ones, so a lockout says nothing
+//! about whether an account exists.
+//!
+//! The state is in memory, per replica (behind a load balancer the limits apply per replica),
+//! and bounded: each table holds at most [`SignInLimits::max_entries`] keys; when one is full,
+//! spent entries go first, then the least recently seen.
+//!
+//! Failure audit records are bounded too: an account's first failure in its window is audited
+//! while a server-wide budget ([`SignInLimits::audits_per_minute`]) lasts; the rest are only
+//! counted (`switchyard_sign_in_failures_unaudited`).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use prometheus_client::metrics::counter::Counter;
+
+use super::secrets::sha256_hex;
+
+/// The limits; the defaults suit production.
+#[derive(Debug, Clone)]
+pub struct SignInLimits {
+    /// Failures of one account within `account_window` that lock it.
+    pub account_failures: u32,
+    pub account_window: Duration,
+    /// The first lockout's length; each further one doubles it, up to `longest_lockout`.
+    pub first_lockout: Duration,
+    pub longest_lockout: Duration,
+    /// Failures from one address within `address_window` after which it is refused.
+    pub address_failures: u32,
+    pub address_window: Duration,
+    /// Keys kept per table (accounts, addresses).
+    pub max_entries: usize,
+    /// Failure audit records written per minute, server-wide (lockouts of existing accounts
+    /// are always audited).
+    pub audits_per_minute: u32,
+}
+
+impl Default for SignInLimits {
+    fn default() -> Self {
+        SignInLimits {
+            account_failures: 5,
+            account_window: Duration::from_secs(15 * 60),
+            first_lockout: Duration::from_secs(60),
+            longest_lockout: Duration::from_secs(60 * 60),
+            address_failures: 20,
+            address_window: Duration::from_secs(60),
+            max_entries: 10_000,
+            audits_per_minute: 30,
+        }
+    }
+}
+
+/// A fixed window counter.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    started: Instant,
+    count: u32,
+}
+
+impl Window {
+    fn new(now: Instant) -> Window {
+        Window {
+            started: now,
+            count: 0,
+        }
+    }
+
+    /// Restarts the window when `length` has passed.
+    fn roll(&mut self, now: Instant, length: Duration) {
+        if now.saturating_duration_since(self.started) >= length {
+            *self = Window::new(now);
+        }
+    }
+
+    fn ends(&self, length: Duration) -> Instant {
+        self.started + length
+    }
+}
+
+#[derive(Debug)]
+struct AccountEntry {
+    failures: Window,
+    /// Whether this window's failure was audited already.
+    audited: bool,
+    locked_until: Option<Instant>,
+    /// Lockouts so far (the next one lasts longer); reset by a successful sign-in.
+    lockouts: u32,
+    last_seen: Instant,
+}
+
+#[derive(Debug)]
+struct Tables {
+    accounts: HashMap<String, AccountEntry>,
+    addresses: HashMap<IpAddr, Window>,
+    audit_budget: Window,
+}
+
+/// What a failure led to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failure {
+    /// Write a failure audit record (the first of the account's window, within the budget).
+    pub audit: bool,
+    /// The account became locked by this failure, for this long.
+    pub locked_for: Option<Duration>,
+}
+
+/// Sign-in throttle state and its counters (registered as metrics by the state).
+#[derive(Debug)]
+pub struct SignInThrottle {
+    limits: SignInLimits,
+    tables: Mutex<Tables>,
+    /// Failed sign-ins.
+    pub failures: Counter,
+    /// Failed sign-ins not written to the audit log.
+    pub unaudited: Counter,
+    /// Sign-ins refused with 429 (locked account or address over its limit).
+    pub refused: Counter,
+    /// Accounts locked.
+    pub lockouts: Counter,
+}
+
+impl Default for SignInThrottle {
+    fn default() -> Self {
+        SignInThrottle::new(SignInLimits::default())
+    }
+}
+
+/// An account's key in the table: fixed size, whatever was typed.
+fn account_key(account: &str) -> String {
+    sha256_hex(account)
+}
+
+impl SignInThrottle {
+    pub fn new(limits: SignInLimits) -> SignInThrottle {
+        let now = Instant::now();
+        SignInThrottle {
+            limits,
+            tables: Mutex::new(Tables {
+                accounts: HashMap::new(),
+                addresses: HashMap::new(),
+                audit_budget: Window::new(now),
+            }),
+            failures: Counter::default(),
+            unaudited: Counter::default(),
+            refused: Counter::default(),
+            lockouts: Counter::default(),
+        }
+    }
+
+    pub fn limits(&self) -> &SignInLimits {
+        &self.limits
+    }
+
+    /// Before a password is checked: `Err(retry after)` when the account is locked or the
+    /// address is over its limit.
+    pub fn check(
+        &self,
+        account: &str,
+        address: Option<IpAddr>,
+        now: Instant,
+    ) -> Result<(), Duration> {
+        let Ok(tables) = self.tables.lock() else {
+            return Ok(());
+        };
+        let limits = &self.limits;
+        let mut wait = Duration::ZERO;
+        if let Some(until) = tables
+            .accounts
+            .get(&account_key(account))
+            .and_then(|entry| entry.locked_until)
+        {
+            wait = wait.max(until.saturating_duration_since(now));
+        }
+        if let Some(window) = address.and_then(|a| tables.addresses.get(&a)) {
+            let ends = window.ends(limits.address_window);
+            if window.count >= limits.address_failures && ends > now {
+                wait = wait.max(ends.saturating_duration_since(now));
+            }
+        }
+        if wait.is_zero() {
+            Ok(())
+        } else {
+            self.refused.inc();
+            Err(wait)
+        }
+    }
+
+    /// Counts a failed sign-in; says whether to audit it and whether it locked the account.
+    pub fn failed(&self, account: &str, address: Option<IpAddr>, now: Instant) -> Failure {
+        self.failures.inc();
+        let Ok(mut tables) = self.tables.lock() else {
+            return Failure {
+                audit: false,
+                locked_for: None,
+            };
+        };
+        let limits = &self.limits;
+        if let Some(address) = address {
+            if !tables.addresses.contains_key(&address) {
+                make_room(
+                    &mut tables.addresses,
+                    limits.max_entries,
+                    |window| window.ends(limits.address_window) <= now,
+                    |window| window.started,
+                );
+            }
+            let window = tables
+                .addresses
+                .entry(address)
+                .or_insert_with(|| Window::new(now));
+            window.roll(now, limits.address_window);
+            window.count = window.count.saturating_add(1);
+        }
+        let key = account_key(account);
+        if !tables.accounts.contains_key(&key) {
+            // A locked account is evicted last: a flood of made-up names must not unlock it.
+            make_room(
+                &mut tables.accounts,
+                limits.max_entries,
+                |entry| spent(entry, limits, now),
+                |entry| (entry.locked_until.is_some_and(|u| u > now), entry.last_seen),
+            );
+        }
+        let entry = tables.accounts.entry(key).or_insert_with(|| AccountEntry {
+            failures: Window::new(now),
+            audited: false,
+            locked_until: None,
+            lockouts: 0,
+            last_seen: now,
+        });
+        entry.last_seen = now;
+        if now.saturating_duration_since(entry.failures.started) >= limits.account_window {
+            entry.failures = Window::new(now);
+            entry.audited = false;
+        }
+        entry.failures.count = entry.failures.count.saturating_add(1);
+        let first_of_window = !entry.audited;
+        entry.audited = true;
+        let mut locked_for = None;
+        if entry.failures.count >= limits.account_failures {
+            let doubled = limits
+                .first_lockout
+                .saturating_mul(1_u32 << entry.lockouts.min(16));
+            let length = doubled.min(limits.longest_lockout);
+            entry.lockouts = entry.lockouts.saturating_add(1);
+            entry.locked_until = Some(now + length);
+            entry.failures = Window::new(now);
+            entry.audited = false;
+            locked_for = Some(length);
+            self.lockouts.inc();
+        }
+        let audit = first_of_window && take_budget(&mut tables, limits, now);
+        if !audit {
+            self.unaudited.inc();
+        }
+        Failure { audit, locked_for }
+    }
+
+    /// Takes one audit record from the server-wide budget (for a lockout of an account that
+    /// does not exist, audited like a failure).
+    pub fn take_audit_budget(&self, now: Instant) -> bool {
+        self.tables
+            .lock()
+            .is_ok_and(|mut tables| take_budget(&mut tables, &self.limits, now))
+    }
+
+    /// A successful sign-in forgets the account's failures and lockouts.
+    pub fn succeeded(&self, account: &str) {
+        if let Ok(mut tables) = self.tables.lock() {
+            tables.accounts.remove(&account_key(account));
+        }
+    }
+
+    /// Keys held (accounts, addresses).
+    pub fn entries(&self) -> (usize, usize) {
+        self.tables
+            .lock()
+            .map(|t| (t.accounts.len(), t.addresses.len()))
+            .unwrap_or_default()
+    }
+}
+
+fn take_budget(tables: &mut Tables, limits: &SignInLimits, now: Instant) -> bool {
+    let budget = &mut tables.audit_budget;
+    budget.roll(now, Duration::from_secs(60));
+    if budget.count < limits.audits_per_minute {
+        budget.count += 1;
+        true
+    } else {
+        false
+    }
+}
+
+/// Whether an account entry holds nothing that matters any more: not locked, its window over,
+/// and no recent lockout whose doubling it must remember.
+fn spent(entry: &AccountEntry, limits: &SignInLimits, now: Instant) -> bool {
+    let unlocked = entry.locked_until.is_none_or(|until| until <= now);
+    let quiet = now.saturating_duration_since(entry.last_seen);
+    unlocked
+        && quiet >= limits.account_window
+        && (entry.lockouts == 0 || quiet >= limits.longest_lockout * 24)
+}
+
+/// Frees a slot in a full table: spent entries go first, else the one that ranks lowest.
+fn make_room<K: Clone + Eq + std::hash::Hash, V, R: Ord>(
+    table: &mut HashMap<K, V>,
+    max: usize,
+    spent: impl Fn(&V) -> bool,
+    rank: impl Fn(&V) -> R,
+) {
+    if table.len() < max.max(1) {
+        return;
+    }
+    table.retain(|_, value| !spent(value));
+    if table.len() < max.max(1) {
+        return;
+    }
+    if let Some(oldest) = table
+        .iter()
+        .min_by_key(|(_, value)| rank(value))
+        .map(|(key, _)| key.clone())
+    {
+        table.remove(&oldest);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> SignInLimits {
+        SignInLimits {
+            max_entries: 3,
+            audits_per_minute: 100,
+            ..SignInLimits::default()
+        }
+    }
+
+    #[test]
+    fn an_account_locks_after_its_failures_for_a_doubling_period() {
+        let throttle = SignInThrottle::new(limits());
+        let t0 = Instant::now();
+        for i in 0..4 {
+            let failure = throttle.failed("alice", None, t0);
+            assert_eq!(
+                failure.audit,
+                i == 0,
+                "only the window's first failure is audited"
+            );
+            assert_eq!(failure.locked_for, None);
+            assert!(throttle.check("alice", None, t0).is_ok());
+        }
+        let fifth = throttle.failed("alice", None, t0);
+        assert_eq!(fifth.locked_for, Some(Duration::from_secs(60)));
+        assert_eq!(
+            throttle.check("alice", None, t0),
+            Err(Duration::from_secs(60))
+        );
+        assert!(
+            throttle.check("bob", None, t0).is_ok(),
+            "others are not locked"
+        );
+        let later = t0 + Duration::from_secs(61);
+        assert!(throttle.check("alice", None, later).is_ok());
+        for _ in 0..4 {
+            throttle.failed("alice", None, later);
+        }
+        let again = throttle.failed("alice", None, later);
+        assert_eq!(again.locked_for, Some(Duration::from_secs(120)));
+        throttle.succeeded("alice");
+        assert!(throttle.check("alice", None, later).is_ok());
+    }
+
+    #[test]
+    fn an_address_is_refused_for_the_rest_of_its_minute() {
+        let throttle = SignInThrottle::new(SignInLimits {
+            max_entries: 1000,
+            ..limits()
+        });
+        let t0 = Instant::now();
+        let address: IpAddr = [10, 0, 0, 1].into();
+        for i in 0..20 {
+            throttle.failed(&format!("user-{i}"), Some(address), t0);
+        }
+        let later = t0 + Duration::from_secs(20);
+        assert_eq!(
+            throttle.check("user-99", Some(address), later),
+            Err(Duration::from_secs(40))
+        );
+        assert!(
+            throttle
+                .check("user-99", Some([10, 0, 0, 2].into()), later)
+                .is_ok()
+        );
+        assert!(
+            throttle
+                .check("user-99", Some(address), t0 + Duration::from_secs(60))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn the_tables_stay_bounded_and_keep_locked_accounts_longest() {
+        let throttle = SignInThrottle::new(limits());
+        let t0 = Instant::now();
+        for _ in 0..5 {
+            throttle.failed("locked", None, t0);
+        }
+        for i in 0..100 {
+            let at = t0 + Duration::from_millis(i + 1);
+            throttle.failed(&format!("guess-{i}"), Some([10, 0, 0, i as u8].into()), at);
+        }
+        assert_eq!(throttle.entries(), (3, 3));
+        let soon = t0 + Duration::from_secs(1);
+        assert!(
+            throttle.check("locked", None, soon).is_err(),
+            "a flood of made-up names does not unlock an account"
+        );
+    }
+
+    #[test]
+    fn failure_audits_stop_at_the_budget() {
+        let throttle = SignInThrottle::new(SignInLimits {
+            audits_per_minute: 2,
+            ..limits()
+        });
+        let t0 = Instant::now();
+        let audited = (0..10)
+            .filter(|i| throttle.failed(&format!("u{i}"), None, t0).audit)
+            .count();
+        assert_eq!(audited, 2);
+        assert_eq!(throttle.unaudited.get(), 8);
+        assert!(
+            throttle
+                .failed("u0", None, t0 + Duration::from_secs(61))
+                .audit
+        );
+    }
+}
