@@ -102,7 +102,9 @@ pub struct Flag {
 pub struct Targeting {
     #[serde(default)]
     pub on: bool,
-    /// Served when the flag is off or a prerequisite fails; `None` serves the caller's default.
+    /// The index of the variation served when the flag is off or a prerequisite fails. `None`
+    /// serves the caller's default: imported flags whose origin does so, and native targeting
+    /// stored before off variations were explicit (the server fills it in on every new write).
     #[serde(default)]
     pub off_variation: Option<usize>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -326,15 +328,32 @@ pub struct FlagSpec {
     pub json_schema: Option<Value>,
     #[serde(default)]
     pub archived: bool,
+    /// The key of the variation served when the flag is off (turned off, killed, archived, or a
+    /// prerequisite fails): every environment inherits it and may choose another in its
+    /// [`Targeting::off_variation`]. Required for native flags (booleans default to their
+    /// `false` variation); `None` only on imported flags whose origin serves the caller's
+    /// default when off (LaunchDarkly's `offVariation: null`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub off_variation: Option<String>,
 }
 
 impl FlagSpec {
-    /// What an environment serves until someone edits it: off, serving the last variation
-    /// (`false` for boolean flags); when turned on, the first.
+    /// The index of the variation keyed `key`.
+    pub fn variation_index(&self, key: &str) -> Option<usize> {
+        self.variations.iter().position(|v| v.key == key)
+    }
+
+    /// The index of the flag's off variation (`None`: the caller's default).
+    pub fn off_variation_index(&self) -> Option<usize> {
+        self.variation_index(self.off_variation.as_deref()?)
+    }
+
+    /// What an environment serves until someone edits it: off, serving the flag's off
+    /// variation; when turned on, the first.
     pub fn default_targeting(&self) -> Targeting {
         Targeting {
             on: false,
-            off_variation: self.variations.len().checked_sub(1),
+            off_variation: self.off_variation_index(),
             prerequisites: Vec::new(),
             targets: Vec::new(),
             rules: Vec::new(),
@@ -423,9 +442,32 @@ mod tests {
             }
         }))
         .unwrap();
+        assert_eq!(definition.spec.off_variation, None);
         let production = definition.for_environment("production").unwrap();
         assert!(!production.targeting.on);
         assert!(definition.for_environment("staging").unwrap().targeting.on);
         assert!(definition.for_environment("eu-west").is_none());
+    }
+
+    #[test]
+    fn environments_never_edited_serve_the_flags_off_variation() {
+        let spec = |off: Option<&str>| -> FlagSpec {
+            serde_json::from_value(json!({
+                "key": "model", "kind": "string", "off_variation": off,
+                "variations": [{"key": "small", "value": "s"}, {"key": "large", "value": "l"}]
+            }))
+            .unwrap()
+        };
+        assert_eq!(
+            spec(Some("small")).default_targeting().off_variation,
+            Some(0)
+        );
+        assert_eq!(
+            spec(Some("large")).default_targeting().off_variation,
+            Some(1)
+        );
+        // No off variation (an imported flag): the caller's default, never the last variation.
+        assert_eq!(spec(None).default_targeting().off_variation, None);
+        assert_eq!(spec(Some("gone")).default_targeting().off_variation, None);
     }
 }

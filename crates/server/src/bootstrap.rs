@@ -1,4 +1,7 @@
-//! The first start of an empty database: an admin account and token, a default project.
+//! What every start does before serving: upgrade stored data ([`off_state`]), and on the first
+//! start of an empty database create an admin account and token and a default project.
+
+mod off_state;
 
 use serde_json::json;
 use switchyard_store::{AuditRecord, Expected, Store, StoreError};
@@ -15,10 +18,14 @@ pub struct Bootstrap {
     pub token: String,
 }
 
-/// On an empty database: an `admin` account with an admin token, and a `default` project with
-/// `production` and `staging` environments. Replicas starting together race on the account's
-/// creation and exactly one wins; the others return `None`, as does every later start.
+/// Upgrades stored data written by an earlier version (once, audited). Then, on an empty
+/// database: an `admin` account with an admin token, and a `default` project with `production`
+/// and `staging` environments. Replicas starting together race on the account's creation and
+/// exactly one wins; the others return `None`, as does every later start.
 pub async fn bootstrap(store: &Store) -> Result<Option<Bootstrap>, StoreError> {
+    if let Some(flags) = off_state::upgrade(store).await? {
+        tracing::info!(flags, "upgrade: every flag's off variation is now explicit");
+    }
     if !store.list(AccountRecord::KIND, GLOBAL).await?.is_empty() {
         return Ok(None);
     }
@@ -41,6 +48,7 @@ pub async fn bootstrap(store: &Store) -> Result<Option<Bootstrap>, StoreError> {
         records::put(GLOBAL, &account.name, &account, Expected::Absent),
         records::put(GLOBAL, &token.id, &token, Expected::Absent),
         records::put(GLOBAL, &project.key, &project, Expected::Absent),
+        off_state::marker_for_new_database(),
     ];
     for env in ["production", "staging"] {
         let environment = EnvironmentRecord {

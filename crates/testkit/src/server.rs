@@ -327,12 +327,13 @@ impl InProcess {
         let store = switchyard_store::Store::open(&self.database_url)
             .await
             .expect("open the store");
+        // Every start bootstraps, as `serve` does: it also upgrades data an earlier version wrote.
+        let created = switchyard_server::bootstrap(&store)
+            .await
+            .expect("bootstrap");
         let (admin, first) = match self.admin {
             Some(token) => (token, None),
             None => {
-                let created = switchyard_server::bootstrap(&store)
-                    .await
-                    .expect("bootstrap");
                 let token = created.expect("a fresh database").token;
                 (token.clone(), Some(token))
             }

@@ -7,7 +7,7 @@ use axum::extract::Path;
 use axum::http::StatusCode;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use switchyard_engine::model::{FlagKind, Targeting, Variation};
+use switchyard_engine::model::{Dialect, FlagKind, Targeting, Variation};
 use switchyard_store::Expected;
 
 use super::ctx::{Body, Change, CommentQuery, Ctx, Deleted, OptionalBody, check_key, still_used};
@@ -17,7 +17,7 @@ use crate::access::resources as res;
 use crate::access::{Action, random_hex};
 use crate::error::{ApiError, ApiResult, Code};
 use crate::records::{
-    self, EnvData, EnvFlag, EnvironmentRecord, FlagSpec, Record, Versioned, env_scope,
+    self, EnvData, EnvFlag, EnvironmentRecord, FlagSpec, OffServing, Record, Versioned, env_scope,
     expect_version, no_new_problems, normalize_flag_spec,
 };
 
@@ -57,6 +57,8 @@ pub struct TargetingView {
     pub variations: Vec<Variation>,
     #[serde(flatten)]
     pub targeting: EnvTargeting,
+    /// What everyone gets while the flag is off here (`null`: the application's own default).
+    pub serves_when_off: Option<OffServing>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema, Serialize)]
@@ -243,6 +245,11 @@ pub(super) async fn update_flag(
     }
     spec.salt = before.salt.clone();
     spec.dialect = before.dialect;
+    // A definition sent without its off variation keeps the one it has (variations that drop
+    // its key are refused by `normalize_flag_spec`).
+    if spec.off_variation.is_none() {
+        spec.off_variation = before.off_variation.clone();
+    }
     normalize_flag_spec(&mut spec)?;
     let environments = environments(&ctx, &project).await?;
     for env in &environments {
@@ -311,6 +318,7 @@ pub(super) async fn get_targeting(
 
 fn targeting_view(env: &str, spec: FlagSpec, targeting: EnvTargeting) -> TargetingView {
     TargetingView {
+        serves_when_off: OffServing::of(&spec, &targeting.targeting),
         flag: spec.key,
         environment: env.to_owned(),
         kind: spec.kind,
@@ -329,8 +337,15 @@ pub(super) async fn update_targeting(
     let precondition = ctx.expected_version(input.version)?;
     let edit = load_env_flag(&ctx, &project, &env, &flag).await?;
     let expected = precondition.check(edit.flag.targeting_version)?;
+    let mut targeting = input.targeting;
+    // Targeting written without an off variation inherits the flag's, stored explicitly (so a
+    // later change to the flag's default does not move it). Imported flags keep their origin's
+    // meaning of none: the caller's default.
+    if targeting.off_variation.is_none() && edit.flag.spec.dialect == Dialect::Native {
+        targeting.off_variation = edit.flag.spec.off_variation_index();
+    }
     let audit = (Action::FlagUpdate, input.comment.as_deref());
-    write_targeting(&ctx, edit, input.targeting, expected, audit)
+    write_targeting(&ctx, edit, targeting, expected, audit)
         .await
         .map(Json)
 }

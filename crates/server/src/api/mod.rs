@@ -42,6 +42,6 @@ pub mod types {
     pub use super::triggers::{Trigger, TriggerInput};
     pub use super::webhooks::{WebhookInput, WebhookView};
     pub use crate::access::SdkKeyKind;
-    pub use crate::records::FlagSpec;
+    pub use crate::records::{FlagSpec, OffServing};
     pub use crate::releases::{Killed, Release, ReleaseInput};
 }

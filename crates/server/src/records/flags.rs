@@ -4,6 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use switchyard_engine::model::{Dataset, Flag, FlagSpec, Segment, Targeting};
 use switchyard_store::Store;
 
@@ -22,10 +25,39 @@ pub struct EnvFlag {
 
 impl EnvFlag {
     /// The flag as the engine (and SDKs) see it. Its served version is the sum of the spec and
-    /// targeting versions, which grows with every change to either.
+    /// targeting versions, which grows with every change to either. An archived flag is off in
+    /// every environment: it serves its off variation, and flags that require it fail their
+    /// prerequisite (`PREREQUISITE_FAILED`, as LaunchDarkly answers for an off prerequisite).
     pub fn served(&self) -> Flag {
         let version = (self.spec_version + self.targeting_version) as u64;
-        self.spec.for_environment(version, self.targeting.clone())
+        let mut targeting = self.targeting.clone();
+        targeting.on &= !self.spec.archived;
+        self.spec.for_environment(version, targeting)
+    }
+
+    /// What this environment serves when the flag is off.
+    pub fn serves_when_off(&self) -> Option<OffServing> {
+        OffServing::of(&self.spec, &self.targeting)
+    }
+}
+
+/// The variation a flag serves when it is off (turned off, killed, archived, or a prerequisite
+/// fails), named for people: every answer that turns a flag off says what everyone now gets.
+/// Absent (`null`) means applications get their own default value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct OffServing {
+    /// The variation's key.
+    pub variation: String,
+    pub value: Value,
+}
+
+impl OffServing {
+    pub fn of(spec: &FlagSpec, targeting: &Targeting) -> Option<OffServing> {
+        let variation = spec.variations.get(targeting.off_variation?)?;
+        Some(OffServing {
+            variation: variation.key.clone(),
+            value: variation.value.clone(),
+        })
     }
 }
 

@@ -10,7 +10,7 @@ mod projects;
 mod record;
 mod validate;
 
-pub use flags::{EnvData, EnvFlag};
+pub use flags::{EnvData, EnvFlag, OffServing};
 pub use projects::{EnvironmentRecord, ProjectRecord};
 pub use record::{
     GLOBAL, Record, Versioned, delete, encode, env_scope, expect_version, get, list, list_keys,

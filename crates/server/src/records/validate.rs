@@ -9,7 +9,8 @@ use std::collections::HashSet;
 use serde_json::Value;
 use switchyard_engine::compile::Snapshot;
 use switchyard_engine::model::{
-    Clause, Condition, Dataset, FlagKind, FlagSpec, Operator, Variation, default_variation_keys,
+    Clause, Condition, Dataset, Dialect, FlagKind, FlagSpec, Operator, Variation,
+    default_variation_keys,
 };
 
 use crate::error::Invalid;
@@ -62,7 +63,54 @@ pub fn normalize_flag_spec(spec: &mut FlagSpec) -> Result<(), Invalid> {
             }
         }
     }
-    Ok(())
+    normalize_off_variation(spec)
+}
+
+/// What the flag serves when off, by variation key (`product.md`, "Off state"): a boolean flag
+/// defaults to its `false` variation; any other native flag must name one (there is no
+/// sensible guess: "the last variation" once moved every user of a killed AI config to the
+/// large model). Imported flags may have none: their origin serves the caller's default.
+fn normalize_off_variation(spec: &mut FlagSpec) -> Result<(), Invalid> {
+    let keys = || {
+        let keys: Vec<&str> = spec.variations.iter().map(|v| v.key.as_str()).collect();
+        keys.join(", ")
+    };
+    match &spec.off_variation {
+        Some(key) if spec.variation_index(key).is_none() => Err(Invalid::new(
+            "off_variation",
+            format!(
+                "no variation has key {key:?}: the off variation must be one of {}",
+                keys()
+            ),
+        )),
+        Some(_) => Ok(()),
+        None if spec.kind == FlagKind::Boolean => {
+            match spec
+                .variations
+                .iter()
+                .find(|v| v.value == Value::Bool(false))
+            {
+                Some(off) => {
+                    spec.off_variation = Some(off.key.clone());
+                    Ok(())
+                }
+                None => Err(Invalid::new(
+                    "off_variation",
+                    "this boolean flag has no false variation: name the variation it serves when off",
+                )),
+            }
+        }
+        None if spec.dialect != Dialect::Native => Ok(()),
+        None => Err(Invalid::new(
+            "off_variation",
+            format!(
+                "a {} flag needs `off_variation`: the key of the variation it serves when off \
+                 (one of {})",
+                format!("{:?}", spec.kind).to_lowercase(),
+                keys()
+            ),
+        )),
+    }
 }
 
 /// Rejects a change that introduces a problem `before` did not have.

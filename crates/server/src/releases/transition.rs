@@ -19,7 +19,9 @@ use crate::access::Event;
 use crate::access::resources as res;
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult, Code};
-use crate::records::{self, EnvData, EnvFlag, GLOBAL, env_scope, expect_version, no_new_problems};
+use crate::records::{
+    self, EnvData, EnvFlag, GLOBAL, OffServing, env_scope, expect_version, no_new_problems,
+};
 
 /// Who makes a change.
 #[derive(Debug, Clone)]
@@ -342,6 +344,8 @@ pub struct Killed {
     pub version: i64,
     /// Releases of this flag that the kill aborted.
     pub aborted_releases: Vec<String>,
+    /// What everyone now gets (`null`: the application's own default).
+    pub serves_when_off: Option<OffServing>,
 }
 
 /// Turns a flag off in one environment and aborts its active releases there (each restored
@@ -356,6 +360,7 @@ pub async fn kill(
     loop {
         let data = EnvData::load(services.store, project, env).await?;
         let EnvFlag {
+            spec,
             targeting,
             targeting_version,
             ..
@@ -437,6 +442,7 @@ pub async fn kill(
                     environment: env.to_owned(),
                     version: committed.versions.last().copied().unwrap_or_default(),
                     aborted_releases: aborted,
+                    serves_when_off: OffServing::of(&spec, &after),
                 });
             }
             Err(e) => {

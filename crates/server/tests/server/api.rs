@@ -3,6 +3,7 @@
 
 mod authorization;
 mod changes;
+mod off_state;
 mod sign_in;
 mod strict_input;
 
