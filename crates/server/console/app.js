@@ -206,20 +206,26 @@ async function flagsView(params) {
   h("label", {}, `State in ${state.env} `, select("state", ["", "on", "off"], st)),
   h("label", {}, h("input", { type: "checkbox", name: "stale", value: "1", checked: stale }), " Stale"),
   h("button", { type: "submit" }, "Filter"));
+  // A boolean flag serves `false` when off; any other kind names its off variation.
+  const offChoice = h("label", { hidden: true }, "Served when off ", select("off_variation", ["control", "treatment"], "control"));
   const create = h("form", { class: "row", onsubmit: async (e) => {
     e.preventDefault();
     const key = e.target.key.value.trim();
     try {
       const kind = e.target.kind.value;
-      // Other kinds need their variations: two editable starters (booleans get on/off).
+      // Other kinds need their variations: two editable starters (booleans get on/off), and
+      // the one served when off, chosen here: there is no safe guess.
       const starters = { string: ["a", "b"], number: [0, 1], json: [{}, { enabled: true }] }[kind];
       const variations = starters && starters.map((value, i) => ({ key: ["control", "treatment"][i], value }));
-      await api("POST", `${projectPath()}/flags`, { key, kind, variations });
+      const off_variation = starters ? e.target.off_variation.value : undefined;
+      await api("POST", `${projectPath()}/flags`, { key, kind, variations, off_variation });
       location.hash = `#/flag/${encodeURIComponent(key)}`;
     } catch (error) { showError(error, create); }
   } },
   h("label", {}, "New flag key ", h("input", { name: "key", required: true, pattern: "[A-Za-z0-9_.\\-]+", title: "letters, digits, _ . -" })),
-  h("label", {}, "Kind ", select("kind", ["boolean", "string", "number", "json"], "boolean")),
+  h("label", {}, "Kind ", select("kind", ["boolean", "string", "number", "json"], "boolean", {
+    onchange: (e) => { offChoice.hidden = e.target.value === "boolean"; } })),
+  offChoice,
   h("button", { type: "submit", class: "primary" }, "Create flag"));
   // The selected environment's state comes first (it stays visible at phone width), then the others.
   const envs = [state.env, ...state.envs.map((e) => e.key).filter((k) => k !== state.env)];
@@ -259,6 +265,11 @@ function gate(control, may, action) {
     }
   }
   return control;
+}
+
+// What turning a flag off (or killing it) serves, said before it is done.
+function offEffect(flag) {
+  return flag.off_variation == null ? "Applications will get their own default value." : `Everyone will get ${describeServe({ variation: flag.off_variation }, flag.variations)}.`;
 }
 
 function describeServe(serve, variations) {
@@ -302,7 +313,7 @@ async function flagView(key) {
   const toggle = h("button", { type: "button", class: flag.on ? "danger" : "primary", onclick: async () => {
     const verb = flag.on ? "OFF" : "ON";
     const effect = flag.on
-      ? (flag.off_variation === undefined ? "Applications will get their own default value." : `Everyone will get ${describeServe({ variation: flag.off_variation }, flag.variations)}.`)
+      ? offEffect(flag)
       : `${plural(working.rules.length, "rule")} and ${plural(working.targets.reduce((n, t) => n + t.values.length, 0), "individual target")} apply; everyone else gets ${describeServe(flag.fallthrough, flag.variations)}.`;
     if (!(await confirmAction(`Turn ${key} ${verb} in ${state.env}? ${effect}`, state.env))) return;
     try { await api("POST", `${envPath()}/flags/${encodeURIComponent(key)}/toggle`, { on: !flag.on }); route(); }
@@ -310,7 +321,7 @@ async function flagView(key) {
   } }, flag.on ? `Turn off in ${state.env}` : `Turn on in ${state.env}`);
   // The kill switch is for emergencies: one confirmation, even in a critical environment.
   const kill = h("button", { type: "button", class: "danger", onclick: async () => {
-    if (!(await confirmAction(`Kill ${key} in ${state.env}? It will serve its off variation and any release on it is aborted.`))) return;
+    if (!(await confirmAction(`Kill ${key} in ${state.env}? ${offEffect(flag)} Any release on it is aborted.`))) return;
     try { await api("POST", `${envPath()}/flags/${encodeURIComponent(key)}/kill`, {}); route(); }
     catch (error) { showError(error); }
   } }, "Kill");
@@ -583,7 +594,11 @@ function definitionEditor(definition, key) {
     // A boolean flag's values are true and false by definition; only their keys are named.
     const input = h("input", { class: "variation-value", value: flag.kind === "string" ? v.value : JSON.stringify(v.value), size: 40, readonly: flag.kind === "boolean", "aria-label": `value of variation ${v.key || i + 1}`, "aria-describedby": `variation-${i}-problem`, oninput: (e) => check(e.target) });
     return h("div", { class: "row" },
-      h("input", { value: v.key, size: 10, "aria-label": `key of variation ${i + 1}`, oninput: (e) => { v.key = e.target.value.trim(); } }),
+      // Renaming the flag's off variation renames what it serves when off, too.
+      h("input", { value: v.key, size: 10, "aria-label": `key of variation ${i + 1}`, oninput: (e) => {
+        if (flag.off_variation === v.key) flag.off_variation = e.target.value.trim();
+        v.key = e.target.value.trim();
+      } }),
       input, message,
       flag.variations.length > 2 ? h("button", { type: "button", onclick: () => { flag.variations.splice(i, 1); renderVariations(); } }, `Remove variation ${v.key}`) : null);
   }), flag.kind === "boolean" ? h("span", {}) : h("button", { type: "button", onclick: () => {

@@ -6,7 +6,8 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use serde_json::json;
 use switchyard_client::types::{
-    CohortStatistics, ExposedContextView, FlagView, SegmentView, TargetingInput, ToggleInput,
+    CohortStatistics, ExposedContextView, FlagView, OffServing, SegmentView, TargetingInput,
+    ToggleInput,
 };
 use switchyard_client::{ExposureQuery, FlagFilter, TimeRange};
 use switchyard_engine::Segment;
@@ -32,6 +33,11 @@ pub(crate) enum FlagsCommand {
         /// A JSON file with the whole flag (variations, tags, …) instead of --kind.
         #[arg(long)]
         file: Option<PathBuf>,
+        /// The key of the variation served when the flag is off, in every environment that
+        /// does not choose its own. Required for non-boolean flags (unless the file has
+        /// `off_variation`); booleans default to their `false` variation.
+        #[arg(long, value_name = "KEY")]
+        off_variation: Option<String>,
         #[arg(long)]
         comment: Option<String>,
     },
@@ -125,6 +131,7 @@ pub(crate) async fn run_flags(args: &ClientArgs, command: &FlagsCommand) -> anyh
             key,
             kind,
             file,
+            off_variation,
             comment,
         } => {
             let mut body = match file {
@@ -132,6 +139,9 @@ pub(crate) async fn run_flags(args: &ClientArgs, command: &FlagsCommand) -> anyh
                 None => json!({"kind": kind}),
             };
             body["key"] = json!(key);
+            if let Some(off) = off_variation {
+                body["off_variation"] = json!(off);
+            }
             body["comment"] = json!(comment);
             print_json(&api.create_flag(project, &request(body, "flag")?).await?)
         }
@@ -155,6 +165,9 @@ pub(crate) async fn run_flags(args: &ClientArgs, command: &FlagsCommand) -> anyh
                 };
                 let version = answer.targeting.version;
                 println!("{key} is {state} in {env} (version {version})");
+                if !answer.targeting.targeting.on {
+                    println!("  {}", describe_off(answer.serves_when_off.as_ref()));
+                }
                 return Ok(());
             }
             print_json(&answer)
@@ -171,6 +184,14 @@ pub(crate) async fn run_flags(args: &ClientArgs, command: &FlagsCommand) -> anyh
         FlagsCommand::Delete { key, comment } => {
             print_json(&api.delete_flag(project, key, comment.as_deref()).await?)
         }
+    }
+}
+
+/// What a flag that is off serves, for people: every surface that turns a flag off says it.
+pub(super) fn describe_off(serves: Option<&OffServing>) -> String {
+    match serves {
+        Some(off) => format!("everyone gets {} ({})", off.variation, off.value),
+        None => "applications get their own default value".to_owned(),
     }
 }
 

@@ -74,7 +74,12 @@ pub(crate) async fn run_import(
         if let (Some(spec), Some(targeting)) = (spec.as_object_mut(), targeting.as_object()) {
             spec.retain(|field, _| !targeting.contains_key(field) && field != "version");
         }
-        let spec: FlagSpec = serde_json::from_value(spec)?;
+        let mut spec: FlagSpec = serde_json::from_value(spec)?;
+        // The environment's off variation becomes the flag's, by key. A flag whose origin
+        // serves the caller's default when off (LaunchDarkly's `offVariation: null`) has none.
+        spec.off_variation = (flag.targeting.off_variation)
+            .and_then(|index| flag.variations.get(index))
+            .map(|variation| variation.key.clone());
         put_flag(args, spec)
             .await
             .with_context(|| format!("flag {}", flag.key))?;

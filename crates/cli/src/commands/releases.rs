@@ -193,6 +193,8 @@ pub(crate) async fn run_kill(
         return print_json(&killed);
     }
     println!("{flag} is OFF in {env} (version {})", killed.version);
+    let serves = super::flags::describe_off(killed.serves_when_off.as_ref());
+    println!("  {serves}");
     for id in &killed.aborted_releases {
         println!("  release {id} aborted");
     }
