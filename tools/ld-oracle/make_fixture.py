@@ -5,7 +5,8 @@
 # prerequisite and segment cycles, bad off variations, refused contexts, built-in attributes,
 # empty bucketing values), then randomly generated flags, segments and contexts.
 import json, random
-random.seed(7)
+import os
+random.seed(int(os.environ.get("SEED", "7")))  # another seed explores other random shapes
 def flag(key, variations, **kw):
     f = {"key": key, "version": 3, "on": True, "salt": f"salt-{key}", "variations": variations,
          "offVariation": 0, "fallthrough": {"variation": 0}, "targets": [], "contextTargets": [],
