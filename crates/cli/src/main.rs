@@ -2,6 +2,7 @@
 //! readable from a `SWITCHYARD_*` environment variable), reads files, the clock and randomness,
 //! and prints. No evaluation, storage or authorization logic lives here.
 
+mod audit;
 mod commands;
 mod eval;
 mod relay;
@@ -104,7 +105,7 @@ enum Command {
     /// The audit log.
     Audit {
         #[command(subcommand)]
-        command: serve::AuditCommand,
+        command: audit::AuditCommand,
     },
     /// Print the API's OpenAPI document.
     Openapi,
@@ -171,7 +172,7 @@ fn run_async(command: Command) -> anyhow::Result<ExitCode> {
                 comment,
             } => commands::run_kill(&client, &flag, &env, comment.as_deref()).await,
             // The audit check chooses its own exit status.
-            Command::Audit { command } => return serve::run_audit(&command).await,
+            Command::Audit { command } => return audit::run_audit(&command).await,
             Command::Eval(_) | Command::Validate(_) | Command::Openapi => {
                 unreachable!("handled synchronously")
             }

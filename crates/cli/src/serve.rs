@@ -1,9 +1,9 @@
-//! `switchyard serve` and the commands that work on the database directly (`audit verify`).
+//! `switchyard serve`, and the storage options it shares with `audit verify`.
 
 use std::path::PathBuf;
 
-use anyhow::{Context as _, bail};
-use clap::{Args, Subcommand, ValueEnum};
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
 use switchyard_server::delivery::DeliveryConfig;
 use switchyard_server::{AppState, DEFAULT_LISTEN, bootstrap};
 use switchyard_store::Store;
@@ -19,7 +19,11 @@ pub(crate) struct StorageArgs {
 }
 
 impl StorageArgs {
-    async fn open(&self) -> anyhow::Result<Store> {
+    pub(crate) fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+
+    pub(crate) async fn open(&self) -> anyhow::Result<Store> {
         let url = match &self.database_url {
             Some(url) => url.clone(),
             None => {
@@ -90,6 +94,8 @@ pub(crate) struct ServeArgs {
     log: LogArgs,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
+    #[command(flatten)]
+    audit_key: crate::audit::AuditKeyArgs,
     /// OFREP evaluation requests per second allowed per SDK key (0: unlimited); over it, 429.
     #[arg(long, env = "SWITCHYARD_OFREP_RATE_LIMIT", default_value_t = 0)]
     ofrep_rate_limit: u32,
@@ -108,7 +114,11 @@ pub(crate) async fn run_serve(args: &ServeArgs) -> anyhow::Result<()> {
     let webhook_targets =
         switchyard_server::releases::WebhookTargets::parse(&args.webhook_allow_hosts)
             .map_err(|e| anyhow::anyhow!("invalid --webhook-allow-hosts: {e}"))?;
-    let store = args.storage.open().await?;
+    let store = args
+        .storage
+        .open()
+        .await?
+        .with_audit_signer(args.audit_key.signer(&args.storage)?);
     // Listen before the first start creates the admin: its password must not be lost to a busy port.
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
@@ -164,27 +174,4 @@ pub(crate) async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutting down: finishing in-flight requests");
-}
-
-#[derive(Debug, Subcommand)]
-pub(crate) enum AuditCommand {
-    /// Recompute the audit log's hash chain in the database; exit status 1 at a broken link.
-    Verify(StorageArgs),
-}
-
-pub(crate) async fn run_audit(command: &AuditCommand) -> anyhow::Result<std::process::ExitCode> {
-    match command {
-        AuditCommand::Verify(storage) => {
-            let report = storage.open().await?.verify_audit_chain().await?;
-            println!("{}", serde_json::to_string_pretty(&report)?);
-            if !report.ok {
-                bail!(
-                    "audit chain broken at record {}: {}",
-                    report.first_broken.unwrap_or_default(),
-                    report.problem.unwrap_or_default()
-                );
-            }
-            Ok(std::process::ExitCode::SUCCESS)
-        }
-    }
 }

@@ -53,3 +53,5 @@ macro_rules! cases {
 
 #[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "server")]
+pub mod tamper;

@@ -324,9 +324,11 @@ impl InProcess {
     }
 
     pub async fn start(self) -> TestServer {
+        // One fixed audit key for every in-process server, as replicas share one by configuration.
         let store = switchyard_store::Store::open(&self.database_url)
             .await
-            .expect("open the store");
+            .expect("open the store")
+            .with_audit_signer(switchyard_store::AuditSigner::from_seed([0x5a; 32]));
         // Every start bootstraps, as `serve` does: it also upgrades data an earlier version wrote.
         let created = switchyard_server::bootstrap(&store)
             .await

@@ -38,6 +38,12 @@ pub struct AuditEntry {
     pub request_id: Option<String>,
     pub prev_hash: String,
     pub hash: String,
+    /// The Ed25519 signature of `hash` in hex (records in the signed form).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    /// The record's JSON text exactly as hashed, so an export can be verified offline
+    /// (`docs/security.md`, "Audit log").
+    pub record: String,
 }
 
 #[derive(Debug, Serialize, JsonSchema, Deserialize)]
@@ -51,11 +57,29 @@ pub struct AuditPage {
 #[derive(Debug, Serialize, JsonSchema, Deserialize)]
 pub struct ChainReportView {
     pub ok: bool,
+    /// Records checked before stopping.
     pub records: i64,
+    /// The sequence number of the first record that does not verify.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_broken: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// The first record in the signed form (every column hashed, signed); earlier records are
+    /// in the legacy form.
+    pub signed_from: i64,
+    /// The Ed25519 public key (hex) signatures were checked with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+    /// The newest record whose signature verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed_head: Option<SignedHeadView>,
+}
+
+#[derive(Debug, Serialize, JsonSchema, Deserialize)]
+pub struct SignedHeadView {
+    pub seq: i64,
+    pub hash: String,
+    pub signature: String,
 }
 
 pub(super) async fn list_audit(
@@ -85,6 +109,8 @@ pub(super) async fn list_audit(
             request_id: record.request_id,
             prev_hash: row.prev_hash.clone(),
             hash: row.hash.clone(),
+            signature: row.signature.clone(),
+            record: row.record.clone(),
         });
     }
     let next_before = (records.len() as i64 == limit)
@@ -104,5 +130,12 @@ pub(super) async fn verify_audit(ctx: Ctx) -> ApiResult<Json<ChainReportView>> {
         records: report.records,
         first_broken: report.first_broken,
         problem: report.problem,
+        signed_from: report.signed_from,
+        public_key: report.public_key,
+        signed_head: report.signed_head.map(|head| SignedHeadView {
+            seq: head.seq,
+            hash: head.hash,
+            signature: head.signature,
+        }),
     }))
 }

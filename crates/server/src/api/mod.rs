@@ -27,7 +27,7 @@ pub use routes::{openapi_document, router};
 pub mod types {
     pub use super::Deleted;
     pub use super::accounts::{AccountInput, AccountView};
-    pub use super::audit::{AuditEntry, AuditPage, ChainReportView};
+    pub use super::audit::{AuditEntry, AuditPage, ChainReportView, SignedHeadView};
     pub use super::flags::{
         EnvTargeting, FlagInput, FlagView, TargetingInput, TargetingView, ToggleInput,
     };

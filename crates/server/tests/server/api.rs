@@ -1,6 +1,7 @@
 //! The control plane through HTTP: a real server started in-process on port 0, on SQLite and on
 //! a throwaway PostgreSQL cluster, with the same scenarios on both.
 
+mod audit;
 mod authorization;
 mod changes;
 mod off_state;
@@ -13,12 +14,14 @@ use switchyard_server::bootstrap;
 use switchyard_store::Store;
 use switchyard_testkit::server::TestServer;
 
+use audit::audit_tamper_evidence;
 use authorization::authorization_matrix;
 use changes::changes_validation_and_concurrency;
 use sign_in::sign_in_throttling_and_token_lifetimes;
 use strict_input::strict_input;
 
 switchyard_testkit::backend_tests![
+    audit_tamper_evidence,
     changes_validation_and_concurrency,
     authorization_matrix,
     sign_in_throttling_and_token_lifetimes,
