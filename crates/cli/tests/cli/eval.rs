@@ -269,3 +269,50 @@ fn unleash_specification_through_the_cli() {
         failures.join("\n")
     );
 }
+
+/// A data file with a misspelt field is refused, naming it, instead of being evaluated without
+/// it (`clauses` for `condition` used to make a rule match everyone); so is a batch line.
+#[test]
+fn misspelt_fields_in_data_files_and_batch_lines_are_refused() {
+    let dir = std::env::temp_dir().join(format!("switchyard-cli-strict-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("flags.yaml");
+    std::fs::write(
+        &file,
+        "flags:\n  - key: f\n    kind: boolean\n    on: true\n    fallthrough: {variation: 0}\n    \
+         rules:\n      - clauses: [{attribute: email, op: ends_with, values: [\"@x\"]}]\n        \
+         serve: {variation: 1}\n",
+    )
+    .unwrap();
+    let file = file.to_string_lossy().into_owned();
+    let out = switchyard(
+        &["eval", "--data", &file, "--flag", "f", "--context", "{}"],
+        "",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("flags[0].rules[0].clauses"), "{stderr}");
+
+    std::fs::write(
+        dir.join("ok.json"),
+        json!({"flags": [{"key": "f", "kind": "boolean", "on": true,
+            "variations": [{"value": false}, {"value": true}], "fallthrough": {"variation": 1}}]})
+        .to_string(),
+    )
+    .unwrap();
+    let ok = dir.join("ok.json").to_string_lossy().into_owned();
+    let out = switchyard(
+        &["eval", "--data", &ok, "--batch"],
+        "{\"flag\": \"f\", \"contxt\": {\"key\": \"a\"}}\n",
+    );
+    let answer = json_lines(&out);
+    assert_eq!(answer[0]["error"]["code"], "bad_request", "{answer:?}");
+    assert!(
+        answer[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("contxt"),
+        "{answer:?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -10,9 +10,9 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
+use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use schemars::JsonSchema;
 use serde_json::Value;
 use switchyard_store::{AuditRecord, Committed, Expected, Write};
 
@@ -387,7 +387,31 @@ async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> ApiResult<Bytes>
 }
 
 /// `bytes` as `T`, refusing fields `T` does not know before serde would drop them.
+/// The field a serde error is about: its path (`rules[0].serve: …`), and the field a
+/// `missing field `name`` message names.
+fn field_of(detail: &str) -> Option<String> {
+    let (path, message) = match detail.split_once(": ") {
+        Some((path, message)) if !path.contains(' ') => (path, message),
+        _ => ("", detail),
+    };
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    match (path, missing) {
+        ("", None) => None,
+        ("", Some(name)) => Some(name.to_owned()),
+        (path, None) => Some(path.to_owned()),
+        (path, Some(name)) => Some(format!("{path}.{name}")),
+    }
+}
+
+/// An empty body reads as `{}`, so it is refused for the fields it lacks, by name.
 fn strict_json<T: DeserializeOwned + JsonSchema>(bytes: &[u8]) -> ApiResult<T> {
+    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        bytes
+    };
     let document: Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
     if let Some(field) = switchyard_engine::strict::unknown_fields::<T>(&document)
@@ -406,19 +430,13 @@ fn strict_json<T: DeserializeOwned + JsonSchema>(bytes: &[u8]) -> ApiResult<T> {
             let detail = std::error::Error::source(&e)
                 .map(ToString::to_string)
                 .unwrap_or(e.body_text());
-            let field = detail
-                .split(':')
-                .next()
-                .filter(|p| !p.contains(' '))
-                .map(str::to_owned);
             let mut error = ApiError::new(Code::ValidationFailed, detail.clone());
-            error.field = field;
+            error.field = field_of(&detail);
             Err(error)
         }
         Err(e) => Err(ApiError::bad_request(e.body_text())),
     }
 }
-
 
 /// Keys of projects, environments, flags, segments, accounts and roles.
 pub(super) fn check_key(field: &str, key: &str) -> ApiResult<()> {

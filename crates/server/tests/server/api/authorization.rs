@@ -76,8 +76,8 @@ pub(super) async fn authorization_matrix(url: String) {
         GET "/api/v1/projects/default", None => [Y, Y, Y, N, N, Y];
         GET format!("{FLAGS}/checkout"), None => [Y, Y, Y, N, N, Y];
         GET format!("{STAGING}/flags/checkout"), None => [Y, Y, Y, N, Y, Y];
-        POST format!("{STAGING}/flags/checkout/toggle"), None => [Y, N, Y, N, Y, Y];
-        POST format!("{PROD}/flags/checkout/toggle"), None => [Y, N, Y, N, N, N];
+        POST format!("{STAGING}/flags/checkout/toggle"), Some("toggle") => [Y, N, Y, N, Y, Y];
+        POST format!("{PROD}/flags/checkout/toggle"), Some("toggle") => [Y, N, Y, N, N, N];
         PUT format!("{PROD}/flags/checkout"), Some("targeting") => [Y, N, Y, N, N, Y];
         PUT format!("{FLAGS}/checkout"), Some("flag") => [Y, N, Y, N, N, Y];
         POST FLAGS, Some("new-flag") => [Y, N, Y, N, N, Y];
@@ -115,9 +115,14 @@ pub(super) async fn authorization_matrix(url: String) {
                         json!({"version": version().await, "key": key, "included": [{"values": [who]}]}),
                     )
                 }
-                Some(kind) => Some(
-                    json!({"key": format!("{kind}-{who}"), "name": format!("{kind}-{who}"), "kind": "boolean"}),
+                Some("toggle") => Some(json!({"on": true})),
+                Some("new-flag") => Some(
+                    json!({"key": format!("new-flag-{who}"), "name": format!("new-flag-{who}"), "kind": "boolean"}),
                 ),
+                Some("new-account") => Some(json!({"name": format!("new-account-{who}")})),
+                Some(kind) => {
+                    Some(json!({"key": format!("{kind}-{who}"), "name": format!("{kind}-{who}")}))
+                }
             };
             let (status, answer) = server.call(Some(token), method.clone(), path, body).await;
             if *allowed {

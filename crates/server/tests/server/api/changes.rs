@@ -103,7 +103,10 @@ pub(super) async fn changes_validation_and_concurrency(url: String) {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
     let off = server
-        .admin_post(&format!("{PROD}/flags/checkout/toggle"), json!({"on": false}))
+        .admin_post(
+            &format!("{PROD}/flags/checkout/toggle"),
+            json!({"on": false}),
+        )
         .await;
     assert_eq!(off["on"], false);
 
@@ -202,9 +205,20 @@ pub(super) async fn changes_validation_and_concurrency(url: String) {
             &[("content-type", "application/json".into())],
         )
         .await;
+    // An empty body reads as `{}`: refused for the fields it lacks.
     assert_eq!(
         (status, &body["error"]["code"]),
-        (StatusCode::BAD_REQUEST, &json!("bad_request"))
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &json!("validation_failed")
+        )
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing field"),
+        "{body}"
     );
     let huge = json!({"key": "huge", "kind": "string", "description": "x".repeat(2 * 1024 * 1024)});
     // On its own connection: the server answers 413 without reading the rest and closes it.
