@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
-use switchyard_server::delivery::DeliveryConfig;
+use switchyard_server::delivery::{DEFAULT_MAX_STREAMS_PER_KEY, DeliveryConfig};
 use switchyard_server::relay::{DEFAULT_RELAY_LISTEN, Relay, RelayConfig};
 
 use crate::serve::{LogArgs, RuntimeArgs, shutdown_signal};
@@ -41,6 +41,9 @@ pub(crate) struct RelayArgs {
     /// Open streams allowed at once (0: unlimited); beyond it, 503 with Retry-After.
     #[arg(long, env = "SWITCHYARD_MAX_STREAMS", default_value_t = 20_000)]
     max_streams: usize,
+    /// Open streams allowed at once per SDK key (0: unlimited); beyond it, 429 with Retry-After.
+    #[arg(long, env = "SWITCHYARD_MAX_STREAMS_PER_KEY", default_value_t = DEFAULT_MAX_STREAMS_PER_KEY)]
+    max_streams_per_key: usize,
     /// OFREP evaluation requests per second allowed per SDK key (0: unlimited); over it, 429.
     #[arg(long, env = "SWITCHYARD_OFREP_RATE_LIMIT", default_value_t = 0)]
     ofrep_rate_limit: u32,
@@ -59,6 +62,7 @@ pub(crate) async fn run_relay(args: &RelayArgs) -> anyhow::Result<()> {
         delivery: DeliveryConfig {
             ofrep_rate_limit: args.ofrep_rate_limit,
             max_streams: args.max_streams,
+            max_streams_per_key: args.max_streams_per_key,
             ..DeliveryConfig::default()
         },
         reconnect_max: Duration::from_millis(args.reconnect_max_ms.max(10)),

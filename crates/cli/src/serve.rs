@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
-use switchyard_server::delivery::DeliveryConfig;
+use switchyard_server::delivery::{
+    DEFAULT_MAX_STREAMS, DEFAULT_MAX_STREAMS_PER_KEY, DeliveryConfig,
+};
 use switchyard_server::{AppState, DEFAULT_LISTEN, bootstrap};
 use switchyard_store::Store;
 
@@ -99,6 +101,12 @@ pub(crate) struct ServeArgs {
     /// OFREP evaluation requests per second allowed per SDK key (0: unlimited); over it, 429.
     #[arg(long, env = "SWITCHYARD_OFREP_RATE_LIMIT", default_value_t = 0)]
     ofrep_rate_limit: u32,
+    /// SDK and OFREP change streams open at once (0: unlimited); beyond it, 503 with Retry-After.
+    #[arg(long, env = "SWITCHYARD_MAX_STREAMS", default_value_t = DEFAULT_MAX_STREAMS)]
+    max_streams: usize,
+    /// Change streams open at once per SDK key (0: unlimited); beyond it, 429 with Retry-After.
+    #[arg(long, env = "SWITCHYARD_MAX_STREAMS_PER_KEY", default_value_t = DEFAULT_MAX_STREAMS_PER_KEY)]
+    max_streams_per_key: usize,
     /// How often the release guard assesses running releases (milliseconds).
     #[arg(long, env = "SWITCHYARD_GUARD_INTERVAL_MS", default_value_t = 2000)]
     guard_interval_ms: u64,
@@ -142,6 +150,8 @@ pub(crate) async fn run_serve(args: &ServeArgs) -> anyhow::Result<()> {
     );
     let delivery = DeliveryConfig {
         ofrep_rate_limit: args.ofrep_rate_limit,
+        max_streams: args.max_streams,
+        max_streams_per_key: args.max_streams_per_key,
         ..DeliveryConfig::default()
     };
     let guard = switchyard_server::releases::GuardConfig {

@@ -3,7 +3,8 @@
 //! signed-in account's token, so every action passes the same access control and is audited.
 //!
 //! `GET /api/v1/changes` tells open pages that something was committed (the kinds it touched,
-//! never keys or values), so they re-read what they show without a reload.
+//! never keys or values), so they re-read what they show without a reload. It ends when its
+//! token is revoked or expires, or its account is disabled or deleted, on whichever replica.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -16,11 +17,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::stream;
 use serde_json::json;
-use switchyard_store::StoreEvent;
+use switchyard_store::{Store, StoreEvent};
 use tokio::sync::broadcast;
 
+use crate::access::{AccountRecord, Caller, TokenRecord};
 use crate::api::Ctx;
-use crate::error::ApiResult;
+use crate::clock::now_ms;
+use crate::error::{ApiResult, Code};
+use crate::records::{self, GLOBAL, Record};
 use crate::state::AppState;
 
 const INDEX: &str = include_str!("../console/index.html");
@@ -60,21 +64,38 @@ fn asset(text: &'static str, content_type: &'static str) -> Response {
 }
 
 /// Server-sent events: `event: change` with `{"seq", "kinds"}` after every commit, a comment
-/// every 15 s, until the server shuts down.
+/// every 15 s, until the server shuts down or the caller's token stops being valid (checked
+/// again whenever a token or account changes, on every heartbeat, and when it expires).
 async fn changes(ctx: Ctx) -> ApiResult<Response> {
     struct Open {
         changes: broadcast::Receiver<StoreEvent>,
         closing: tokio::sync::watch::Receiver<bool>,
         heartbeat: tokio::time::Interval,
         first: bool,
+        credential: Credential,
+        expiry: std::pin::Pin<Box<tokio::time::Sleep>>,
     }
     let mut heartbeat = tokio::time::interval(Duration::from_secs(15));
     heartbeat.reset();
+    let credential = Credential {
+        store: ctx.state.store.clone(),
+        presented: presented_token(&ctx),
+    };
+    let expires_at_ms = records::get::<TokenRecord>(&ctx.state.store, GLOBAL, &ctx.caller.token_id)
+        .await?
+        .and_then(|token| token.record.expires_at_ms);
+    let expiry = match expires_at_ms {
+        Some(at) => Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0)),
+        // Some 30 years: never, without overflowing the clock.
+        None => Duration::from_secs(1 << 30),
+    };
     let open = Open {
         changes: ctx.state.store.changes(),
         closing: ctx.state.delivery.closing(),
         heartbeat,
         first: true,
+        credential,
+        expiry: Box::pin(tokio::time::sleep(expiry)),
     };
     let body = Body::from_stream(stream::unfold(open, |mut open| async move {
         if std::mem::take(&mut open.first) {
@@ -85,9 +106,24 @@ async fn changes(ctx: Ctx) -> ApiResult<Response> {
         }
         let event = tokio::select! {
             _ = open.closing.changed() => return None,
-            _ = open.heartbeat.tick() => return Some((Ok(Bytes::from_static(b": heartbeat\n\n")), open)),
+            () = &mut open.expiry => return None,
+            _ = open.heartbeat.tick() => {
+                if open.credential.revoked().await {
+                    return None;
+                }
+                return Some((Ok(Bytes::from_static(b": heartbeat\n\n")), open));
+            }
             event = open.changes.recv() => event,
         };
+        let may_revoke = match &event {
+            Ok(StoreEvent::Committed(note)) => note.touches(|t| {
+                t.kind == TokenRecord::KIND || t.kind == AccountRecord::KIND
+            }),
+            Ok(StoreEvent::Resync) | Err(_) => true,
+        };
+        if may_revoke && open.credential.revoked().await {
+            return None;
+        }
         let data = match event {
             Ok(StoreEvent::Committed(note)) => {
                 let mut kinds: Vec<&str> = note
@@ -109,4 +145,30 @@ async fn changes(ctx: Ctx) -> ApiResult<Response> {
         Some((Ok(Bytes::from(frame)), open))
     }));
     Ok(crate::delivery::sse_response(body))
+}
+
+/// The API token a change stream was opened with, to check again while it is open.
+struct Credential {
+    store: Store,
+    presented: String,
+}
+
+impl Credential {
+    /// Whether the token no longer authenticates (deleted, expired, account disabled or
+    /// deleted). A store that cannot answer right now revokes nothing.
+    async fn revoked(&self) -> bool {
+        match Caller::authenticate(&self.store, &self.presented, now_ms()).await {
+            Ok(_) => false,
+            Err(error) => error.code == Code::Unauthorized,
+        }
+    }
+}
+
+fn presented_token(ctx: &Ctx) -> String {
+    ctx.headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(|token| token.trim().to_owned())
+        .unwrap_or_default()
 }

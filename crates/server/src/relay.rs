@@ -9,7 +9,9 @@
 //!
 //! **Invariants:** the relay never answers a key it was not given; every response says how old
 //! its data may be ([`crate::delivery::DATA_AGE_HEADER`]); `/readyz` is ready only when every
-//! key has data, and says where it came from.
+//! key has data, and says where it came from. A key the upstream refuses (401/403: revoked) is
+//! answered 401 from then on, its streams end, its saved snapshot is deleted and the relay is not
+//! ready; an unreachable upstream (connection error, 5xx) only makes the data older.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -150,6 +152,7 @@ impl Relay {
                 access.clone(),
                 client.clone(),
                 gauges.clone(),
+                config.data_dir.join(format!("{}.json", access.key_id)),
             ));
             followers.push(Follower { access, client });
         }
@@ -203,7 +206,9 @@ impl Relay {
             .iter()
             .map(|follower| {
                 let status = follower.client.sync_status();
-                let source = follower.client.data_source();
+                // A refused key's data (the saved file included) is no longer served.
+                let refused = status.state == UpstreamState::Refused;
+                let source = follower.client.data_source().filter(|_| !refused);
                 ready &= source.is_some();
                 json!({
                     "key": follower.access.key_id,
@@ -212,7 +217,7 @@ impl Relay {
                         Some(DataSource::CacheFile) => "disk",
                         None => "none",
                     },
-                    "revision": follower.client.revision(),
+                    "revision": follower.client.revision().filter(|_| !refused),
                     "upstream": status.state,
                     "data_age_seconds": status.data_age().map(|a| a.as_secs()),
                 })
@@ -294,8 +299,14 @@ struct Gauges {
 }
 
 /// Publishes every data set the client installs and keeps the feed's freshness and the
-/// metrics current, until the relay closes.
-async fn follow(delivery: Arc<Delivery>, access: SdkAccess, client: Client, gauges: Gauges) {
+/// metrics current, until the relay closes or the upstream refuses the key.
+async fn follow(
+    delivery: Arc<Delivery>,
+    access: SdkAccess,
+    client: Client,
+    gauges: Gauges,
+    saved: PathBuf,
+) {
     let mut revisions = client.watch_revision();
     let mut status = client.watch_sync_status();
     let mut closing = delivery.closing();
@@ -309,6 +320,13 @@ async fn follow(delivery: Arc<Delivery>, access: SdkAccess, client: Client, gaug
     loop {
         let sync = *status.borrow_and_update();
         let revision = *revisions.borrow_and_update();
+        if sync.state == UpstreamState::Refused {
+            stop_serving_refused(&delivery, &access, &saved);
+            gauges.connected.get_or_create(&labels).set(0);
+            gauges.age.get_or_create(&labels).set(f64::NAN);
+            gauges.revision.get_or_create(&labels).set(0);
+            return;
+        }
         if revision != published
             && let Some(data) = client.flag_data()
         {
@@ -343,6 +361,22 @@ async fn follow(delivery: Arc<Delivery>, access: SdkAccess, client: Client, gaug
             changed = status.changed() => if changed.is_err() { return },
             _ = tick.tick() => {}
             _ = closing.wait_for(|closed| *closed) => return,
+        }
+    }
+}
+
+/// The upstream refused the key (revoked): stop serving it and delete its saved snapshot, so
+/// a restart does not serve it either. The SDK client stops syncing before it reports a
+/// refusal, so the file is not written again.
+fn stop_serving_refused(delivery: &Delivery, access: &SdkAccess, saved: &std::path::Path) {
+    tracing::error!(key = %access.key_id,
+        "the upstream refused this SDK key (revoked): no longer serving it, saved snapshot deleted");
+    delivery.refuse_key(access);
+    match std::fs::remove_file(saved) {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => {
+            tracing::error!(path = %saved.display(), %error, "cannot delete the refused key's snapshot");
         }
     }
 }

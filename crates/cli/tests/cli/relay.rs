@@ -403,6 +403,90 @@ async fn relay_keeps_serving_while_its_upstream_is_away() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A key the upstream refuses (deleted there: 401) is no longer relayed: the relay's open
+/// stream ends, it answers 401, stops being ready and deletes the saved snapshot; a relay
+/// restarted with that key and an old saved snapshot stops serving it once the upstream refuses.
+/// (An unreachable upstream still means serving from disk: see the test above.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_stops_serving_a_revoked_key() {
+    let dir = fresh_dir("relay-revoked");
+    let relay_dir = dir.join("relay");
+    let upstream = TestServer::binary(BIN).data_dir(dir.join("upstream")).start().await;
+    upstream.seed_delivery_flags().await;
+    let key = upstream.sdk_key(SdkKeyKind::Server).await;
+    let key_id = key.split('_').nth(1).unwrap().to_owned();
+    let saved = relay_dir.join(format!("{key_id}.json"));
+    let relay = Relay::start(&upstream.base, &key, &relay_dir, free_port()).await;
+    eventually("the relay has upstream data", 30, || async {
+        relay.readiness().await.0 == 200
+    })
+    .await;
+    assert!(saved.exists(), "the relay saves what it serves");
+    let old_snapshot = std::fs::read(&saved).unwrap();
+    let mut stream = open_stream(&relay.base, &key).await;
+    assert!(stream.next().await.is_some());
+
+    upstream
+        .admin(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/projects/default/environments/production/sdk-keys/{key_id}"),
+            None,
+        )
+        .await;
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(_)) = stream.next().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the relay ends the revoked key's stream");
+    drop(stream);
+    let (code, ready) = relay.readiness().await;
+    assert_eq!(code, 503, "{ready}");
+    assert_eq!(ready["ready"], false, "{ready}");
+    assert_eq!(ready["keys"][0]["data"], "none", "{ready}");
+    assert_eq!(ready["keys"][0]["upstream"], "refused", "{ready}");
+    assert_refused(&relay.base, &key).await;
+    assert!(!saved.exists(), "the revoked key's snapshot is deleted");
+
+    // A restart with the old snapshot back on disk: served at most until the upstream refuses.
+    let port = relay.port;
+    relay.kill();
+    std::fs::write(&saved, &old_snapshot).unwrap();
+    let relay = Relay::start(&upstream.base, &key, &relay_dir, port).await;
+    eventually("the restarted relay hears the refusal", 30, || async {
+        relay.readiness().await.1["keys"][0]["upstream"] == "refused"
+    })
+    .await;
+    assert_eq!(relay.readiness().await.0, 503);
+    assert_refused(&relay.base, &key).await;
+    assert!(!saved.exists(), "the old snapshot is deleted again");
+    relay.kill();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every delivery endpoint of `base` answers `key` with 401 in the API's error shape.
+async fn assert_refused(base: &str, key: &str) {
+    let http = reqwest::Client::new();
+    for path in ["/sdk/v1/snapshot", "/sdk/v1/stream"] {
+        let response = http
+            .get(format!("{base}{path}"))
+            .header("Authorization", key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "unauthorized", "{path}: {body}");
+    }
+    let ofrep = http
+        .post(format!("{base}/ofrep/v1/evaluate/flags"))
+        .bearer_auth(key)
+        .json(&json!({"context": {"targetingKey": "user-1"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ofrep.status(), 401);
+}
+
 async fn snapshot_at(base: &str, key: &str) -> (Value, Option<u64>) {
     let response = reqwest::Client::new()
         .get(format!("{base}/sdk/v1/snapshot"))

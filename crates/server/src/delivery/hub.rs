@@ -18,7 +18,7 @@
 //! state, sends a patch only when the patch's base is what the stream last sent, and otherwise
 //! (a gap, a lagging receiver) sends the full state again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -43,6 +43,7 @@ use crate::tasks::Tasks;
 
 use super::feed::Feed;
 use super::intake::Intake;
+use super::streams::{OpenStreams, Refusal, StreamLimits, StreamSlot};
 
 /// Tunables of delivery; the defaults suit production, tests shorten them.
 #[derive(Debug, Clone)]
@@ -56,8 +57,11 @@ pub struct DeliveryConfig {
     /// OFREP requests per second per SDK key (0: unlimited).
     pub ofrep_rate_limit: u32,
     /// Open streams allowed at once (0: unlimited); beyond it, 503 with `Retry-After`. Each
-    /// open stream costs some 50 KiB, so this bounds a relay's memory.
+    /// open stream costs some 50 KiB, so this bounds the server's or relay's memory.
     pub max_streams: usize,
+    /// Open streams allowed at once per SDK key (0: unlimited); beyond it, 429 with
+    /// `Retry-After`. High by default: one key is often shared by a whole fleet.
+    pub max_streams_per_key: usize,
     /// How often events recorded here (OFREP evaluations) are written to the store.
     pub events_flush: Duration,
 }
@@ -69,11 +73,17 @@ impl Default for DeliveryConfig {
             resync_every: Duration::from_secs(5),
             history: 256,
             ofrep_rate_limit: 0,
-            max_streams: 0,
+            max_streams: DEFAULT_MAX_STREAMS,
+            max_streams_per_key: DEFAULT_MAX_STREAMS_PER_KEY,
             events_flush: Duration::from_secs(1),
         }
     }
 }
+
+/// `serve`'s default limit of open streams (some 2.5 GB of memory at 50 KiB each).
+pub const DEFAULT_MAX_STREAMS: usize = 50_000;
+/// The default limit of open streams per SDK key: a fleet of 20,000 instances can share a key.
+pub const DEFAULT_MAX_STREAMS_PER_KEY: usize = 20_000;
 
 /// Who presented an SDK key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +112,10 @@ pub struct Delivery {
     pub config: DeliveryConfig,
     /// Streams open now (exported as a metric; bounded by `config.max_streams`).
     pub open_streams: Gauge,
+    /// Open streams per key, and their revocation.
+    streams: Arc<OpenStreams>,
+    /// Keys a relay's upstream refused (401/403): answered 401 from then on.
+    refused: RwLock<HashSet<String>>,
     feeds: RwLock<HashMap<String, Arc<Feed>>>,
     /// Presented key → who it is; cleared whenever an SDK key changes.
     keys: RwLock<HashMap<String, SdkAccess>>,
@@ -134,10 +148,13 @@ impl Delivery {
     }
 
     fn with_source(source: Source, config: DeliveryConfig, tasks: Tasks) -> Arc<Delivery> {
+        let streams = Arc::new(OpenStreams::default());
         Arc::new(Delivery {
             source,
             config,
-            open_streams: Gauge::default(),
+            open_streams: streams.gauge.clone(),
+            streams,
+            refused: RwLock::default(),
             feeds: RwLock::default(),
             keys: RwLock::default(),
             limiter: Mutex::default(),
@@ -194,6 +211,16 @@ impl Delivery {
                     .touches(|t| t.kind == SdkKeyRecord::KIND || t.kind == EnvironmentRecord::KIND)
                 {
                     self.forget_keys();
+                    // Deleting an environment or project deletes its keys in the same commit.
+                    let touched_keys = note.touched.as_ref().map(|touched| {
+                        touched
+                            .iter()
+                            .filter(|t| t.kind == SdkKeyRecord::KIND)
+                            .map(|t| t.key.clone())
+                            .collect::<HashSet<_>>()
+                    });
+                    self.end_streams_of_deleted_keys(store, touched_keys.as_ref())
+                        .await;
                 }
                 for feed in feeds {
                     if note.seq > feed.checked.load(Ordering::Relaxed)
@@ -210,6 +237,7 @@ impl Delivery {
                 // Cheap to refill, and a revoked key must stop working even when its
                 // announcement was lost.
                 self.forget_keys();
+                self.end_streams_of_deleted_keys(store, None).await;
                 for feed in feeds {
                     if revision > feed.checked.load(Ordering::Relaxed) {
                         self.reload_logged(store, &feed).await;
@@ -217,6 +245,53 @@ impl Delivery {
                 }
             }
         }
+    }
+
+    /// Ends the open streams of every key (of `among`, when given) that the store no longer
+    /// holds: a deleted key's streams end within a change announcement, on every replica.
+    async fn end_streams_of_deleted_keys(&self, store: &Store, among: Option<&HashSet<String>>) {
+        for key_id in self.streams.keys() {
+            if among.is_some_and(|among| !among.contains(&key_id)) {
+                continue;
+            }
+            match store.find_by_key(SdkKeyRecord::KIND, &key_id).await {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    tracing::info!(key = %key_id, "SDK key deleted: ending its open streams");
+                    self.streams.revoke(&key_id);
+                }
+                Err(error) => {
+                    tracing::warn!(key = %key_id, %error, "cannot check an SDK key; will retry");
+                }
+            }
+        }
+    }
+
+    /// A relay's upstream refused `access`'s key (401/403: revoked): from now on the key is
+    /// answered 401, its open streams end and its environment is no longer served.
+    pub fn refuse_key(&self, access: &SdkAccess) {
+        if let Ok(mut refused) = self.refused.write() {
+            refused.insert(access.key_id.clone());
+        }
+        self.streams.revoke(&access.key_id);
+        if let Ok(mut feeds) = self.feeds.write() {
+            feeds.remove(&env_scope(&access.project, &access.env));
+        }
+    }
+
+    fn is_refused(&self, key_id: &str) -> bool {
+        self.refused
+            .read()
+            .is_ok_and(|refused| refused.contains(key_id))
+    }
+
+    /// A place for a stream of `key_id` under the configured limits.
+    pub(super) fn open_stream(&self, key_id: &str) -> Result<StreamSlot, Refusal> {
+        let limits = StreamLimits {
+            total: self.config.max_streams,
+            per_key: self.config.max_streams_per_key,
+        };
+        self.streams.take(key_id, limits)
     }
 
     fn forget_keys(&self) {
@@ -346,7 +421,11 @@ impl Delivery {
     /// Checks an SDK key (`sys_…` or `syc_…`).
     pub async fn authenticate(&self, presented: &str) -> ApiResult<SdkAccess> {
         if let Source::Upstream(keys) = &self.source {
-            return keys.get(presented).cloned().ok_or_else(unknown_key);
+            let access = keys.get(presented).cloned().ok_or_else(unknown_key)?;
+            if self.is_refused(&access.key_id) {
+                return Err(refused_key());
+            }
+            return Ok(access);
         }
         if let Some(access) = self
             .keys
@@ -385,6 +464,9 @@ impl Delivery {
         };
         if access.events_token != token {
             return Err(unknown_key());
+        }
+        if self.is_refused(&access.key_id) {
+            return Err(refused_key());
         }
         Ok(access)
     }
@@ -444,6 +526,13 @@ struct Bucket {
 
 fn unknown_key() -> ApiError {
     ApiError::new(crate::error::Code::Unauthorized, "unknown SDK key")
+}
+
+fn refused_key() -> ApiError {
+    ApiError::new(
+        crate::error::Code::Unauthorized,
+        "the upstream refused this SDK key (revoked); the relay no longer serves it",
+    )
 }
 
 /// The OFREP events-URL token of a key, from the hash of its secret (as stored, or as a relay

@@ -11,12 +11,16 @@ mod hub;
 mod intake;
 mod ofrep;
 mod sdk_routes;
+mod streams;
 
 pub use events::{
     EXPOSURE_RETENTION_MS, MAX_BATCH_ITEMS, MAX_DECODED_BYTES, run_store_writer, write_recorded,
 };
 pub use feed::{DATA_AGE_HEADER, Feed, Published};
-pub use hub::{Delivery, DeliveryConfig, SdkAccess, events_token};
+pub use hub::{
+    DEFAULT_MAX_STREAMS, DEFAULT_MAX_STREAMS_PER_KEY, Delivery, DeliveryConfig, SdkAccess,
+    events_token,
+};
 pub use intake::{
     CLIENT_EVENTS_PER_CONTEXT_PER_MINUTE, CLIENT_KEY_EVENTS_BURST, CLIENT_KEY_EVENTS_PER_SECOND,
     DropReason, Intake, MAX_CONCURRENT_BATCHES, MAX_TRACKED_CONTEXTS,

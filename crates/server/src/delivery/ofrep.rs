@@ -477,6 +477,7 @@ async fn events(
     let feed = delivery.feed(&access.project, &access.env).await?;
     Ok(event_stream(
         &delivery,
+        &access,
         feed,
         StreamKind::Refetch,
         last_event_id(&headers),

@@ -1,7 +1,8 @@
 //! The SDK delivery endpoints (format in `docs/delivery.md`), authenticated by an environment's
 //! server SDK key: `GET /sdk/v1/snapshot` (ETag/304, gzip) and `GET /sdk/v1/stream`, a
 //! server-sent-event stream that opens with the data (or only what a resuming client missed)
-//! and then sends one event per change, with heartbeats, until the server shuts down.
+//! and then sends one event per change, with heartbeats, until the server shuts down or the
+//! key is revoked.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -17,7 +18,8 @@ use futures_util::stream;
 use tokio::sync::{broadcast, watch};
 
 use super::feed::{DATA_AGE_HEADER, Feed, Published, frame};
-use super::hub::Delivery;
+use super::hub::{Delivery, SdkAccess};
+use super::streams::{Refusal, StreamSlot};
 use crate::access::SdkKeyKind;
 use crate::error::{ApiError, ApiResult, Code};
 
@@ -40,8 +42,11 @@ pub(super) fn presented_key(headers: &HeaderMap) -> Option<&str> {
     Some(value.strip_prefix("Bearer ").unwrap_or(value).trim())
 }
 
-/// The feed of the environment whose server SDK key the request presents.
-async fn server_feed(delivery: &Delivery, headers: &HeaderMap) -> ApiResult<Arc<Feed>> {
+/// The feed of the environment whose server SDK key the request presents, and who that is.
+async fn server_feed(
+    delivery: &Delivery,
+    headers: &HeaderMap,
+) -> ApiResult<(Arc<Feed>, SdkAccess)> {
     let presented = presented_key(headers)
         .ok_or_else(|| ApiError::new(Code::Unauthorized, "an SDK key is required"))?;
     let access = delivery.authenticate(presented).await?;
@@ -51,14 +56,15 @@ async fn server_feed(delivery: &Delivery, headers: &HeaderMap) -> ApiResult<Arc<
             "client SDK keys evaluate through OFREP; flag data needs a server SDK key",
         ));
     }
-    delivery.feed(&access.project, &access.env).await
+    let feed = delivery.feed(&access.project, &access.env).await?;
+    Ok((feed, access))
 }
 
 async fn snapshot(
     State(delivery): State<Arc<Delivery>>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let feed = server_feed(&delivery, &headers).await?;
+    let (feed, _) = server_feed(&delivery, &headers).await?;
     let published = feed.current();
     let etag = HeaderValue::from_str(&published.etag).map_err(ApiError::internal)?;
     let unchanged = headers
@@ -117,10 +123,11 @@ async fn stream_changes(
     State(delivery): State<Arc<Delivery>>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let feed = server_feed(&delivery, &headers).await?;
+    let (feed, access) = server_feed(&delivery, &headers).await?;
     let resume_from = last_event_id(&headers);
     Ok(event_stream(
         &delivery,
+        &access,
         feed,
         StreamKind::FlagData,
         resume_from,
@@ -135,24 +142,19 @@ pub(super) fn last_event_id(headers: &HeaderMap) -> Option<i64> {
         .and_then(|v| v.trim().parse::<i64>().ok())
 }
 
-/// An open stream: subscribed before the first frame is chosen, so no change falls between.
-/// Over the open-stream limit, 503 with `Retry-After`.
+/// An open stream of `access`'s key: subscribed before the first frame is chosen, so no
+/// change falls between; it ends when the key is revoked. Over the open-stream limit, 503 with
+/// `Retry-After`; over the key's own limit, 429 with `Retry-After`.
 pub(super) fn event_stream(
     delivery: &Delivery,
+    access: &SdkAccess,
     feed: Arc<Feed>,
     kind: StreamKind,
     resume_from: Option<i64>,
 ) -> Response {
-    let Some(slot) = StreamSlot::take(delivery) else {
-        let mut response = ApiError::new(
-            Code::Unavailable,
-            "too many open streams; retry later or poll the snapshot",
-        )
-        .into_response();
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-        return response;
+    let slot = match delivery.open_stream(&access.key_id) {
+        Ok(slot) => slot,
+        Err(refusal) => return refused_stream(refusal),
     };
     let changes = feed.subscribe();
     let current = feed.current();
@@ -184,7 +186,7 @@ pub(super) fn event_stream(
         first,
         heartbeat,
         closing: delivery.closing(),
-        _slot: slot,
+        slot,
     };
     let body = Body::from_stream(stream::unfold(open, |mut open| async move {
         let bytes = open.next_frame().await?;
@@ -209,26 +211,24 @@ pub fn sse_response(body: Body) -> Response {
     response
 }
 
-/// One of the delivery's open-stream places, given back when the stream ends.
-struct StreamSlot(prometheus_client::metrics::gauge::Gauge);
-
-impl StreamSlot {
-    fn take(delivery: &Delivery) -> Option<StreamSlot> {
-        let open = delivery.open_streams.clone();
-        let before = open.inc();
-        let limit = delivery.config.max_streams;
-        if limit > 0 && usize::try_from(before).unwrap_or(0) >= limit {
-            open.dec();
-            return None;
-        }
-        Some(StreamSlot(open))
-    }
-}
-
-impl Drop for StreamSlot {
-    fn drop(&mut self) {
-        self.0.dec();
-    }
+/// The answer to a stream over a limit: the API's error with `Retry-After`.
+fn refused_stream(refusal: Refusal) -> Response {
+    let error = match refusal {
+        Refusal::Total => ApiError::new(
+            Code::Unavailable,
+            "too many open streams; retry later or poll the snapshot",
+        ),
+        Refusal::PerKey => ApiError::new(
+            Code::RateLimited,
+            "this SDK key has as many open streams as one key may (--max-streams-per-key); \
+             retry later or poll the snapshot",
+        ),
+    };
+    let mut response = error.into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    response
 }
 
 struct OpenStream {
@@ -240,24 +240,29 @@ struct OpenStream {
     first: Option<Bytes>,
     heartbeat: tokio::time::Interval,
     closing: watch::Receiver<bool>,
-    _slot: StreamSlot,
+    /// Counts the stream against the limits; says when its key is revoked.
+    slot: StreamSlot,
 }
 
 const HEARTBEAT: &[u8] = b":\n\n";
 
 impl OpenStream {
-    /// The next frame, or `None` to end the stream (server shutting down).
+    /// The next frame, or `None` to end the stream (server shutting down, key revoked).
     async fn next_frame(&mut self) -> Option<Bytes> {
+        if *self.slot.revoked.borrow() {
+            return None;
+        }
         if let Some(first) = self.first.take() {
             return Some(first);
         }
         loop {
-            if *self.closing.borrow() {
+            if *self.closing.borrow() || *self.slot.revoked.borrow() {
                 return None;
             }
             let published = tokio::select! {
                 biased;
                 _ = self.closing.changed() => return None,
+                Ok(_) = self.slot.revoked.wait_for(|revoked| *revoked) => return None,
                 change = self.changes.recv() => match change {
                     Ok(published) => published,
                     // Too slow to keep up: resend the whole current state.

@@ -2,6 +2,7 @@
 //! provider) against a real server, OFREP, and two replicas on one PostgreSQL database.
 
 mod ofrep;
+mod revocation;
 mod sdk;
 
 use std::io::Read;

@@ -1,0 +1,175 @@
+//! The open streams of a [`super::Delivery`], per SDK key: counted against the total and
+//! per-key limits, and ended when their key is revoked (deleted on any replica, or refused by a
+//! relay's upstream).
+//!
+//! **Invariant:** a stream holds a [`StreamSlot`] for as long as it is open; the slot's
+//! `revoked` receiver turns `true` when its key is revoked, and the stream then ends.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use prometheus_client::metrics::gauge::Gauge;
+use tokio::sync::watch;
+
+/// Streams open at once, in all and per SDK key (0: unlimited).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct StreamLimits {
+    pub(super) total: usize,
+    pub(super) per_key: usize,
+}
+
+/// Why a stream was not opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Refusal {
+    /// The server or relay holds as many streams as it allows.
+    Total,
+    /// This key holds as many streams as one key may.
+    PerKey,
+}
+
+#[derive(Debug, Default)]
+struct Open {
+    total: usize,
+    by_key: HashMap<String, KeyStreams>,
+}
+
+#[derive(Debug)]
+struct KeyStreams {
+    open: usize,
+    revoked: watch::Sender<bool>,
+}
+
+/// Every open stream, by the id of the key that opened it.
+#[derive(Debug, Default)]
+pub(super) struct OpenStreams {
+    open: Mutex<Open>,
+    /// The total, exported as `switchyard_sdk_streams_open`.
+    pub(super) gauge: Gauge,
+}
+
+impl OpenStreams {
+    /// Takes a place for a stream of `key_id`, or says which limit refused it. A key revoked
+    /// while some of its streams are still closing hands new streams a revoked receiver, so a
+    /// stream authenticated just before the revocation ends too.
+    pub(super) fn take(
+        self: &std::sync::Arc<Self>,
+        key_id: &str,
+        limits: StreamLimits,
+    ) -> Result<StreamSlot, Refusal> {
+        let Ok(mut open) = self.open.lock() else {
+            return Err(Refusal::Total);
+        };
+        if limits.total > 0 && open.total >= limits.total {
+            return Err(Refusal::Total);
+        }
+        let streams = open
+            .by_key
+            .entry(key_id.to_owned())
+            .or_insert_with(|| KeyStreams {
+                open: 0,
+                revoked: watch::channel(false).0,
+            });
+        if limits.per_key > 0 && streams.open >= limits.per_key {
+            return Err(Refusal::PerKey);
+        }
+        streams.open += 1;
+        let revoked = streams.revoked.subscribe();
+        open.total += 1;
+        self.gauge.set(i64::try_from(open.total).unwrap_or(i64::MAX));
+        Ok(StreamSlot {
+            streams: self.clone(),
+            key_id: key_id.to_owned(),
+            revoked,
+        })
+    }
+
+    /// The ids of the keys with open streams.
+    pub(super) fn keys(&self) -> Vec<String> {
+        self.open
+            .lock()
+            .map(|open| open.by_key.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Ends every open stream of `key_id`.
+    pub(super) fn revoke(&self, key_id: &str) {
+        if let Ok(open) = self.open.lock()
+            && let Some(streams) = open.by_key.get(key_id)
+        {
+            streams.revoked.send_replace(true);
+        }
+    }
+
+    fn give_back(&self, key_id: &str) {
+        let Ok(mut open) = self.open.lock() else {
+            return;
+        };
+        open.total = open.total.saturating_sub(1);
+        if let Some(streams) = open.by_key.get_mut(key_id) {
+            streams.open = streams.open.saturating_sub(1);
+            if streams.open == 0 {
+                open.by_key.remove(key_id);
+            }
+        }
+        self.gauge.set(i64::try_from(open.total).unwrap_or(i64::MAX));
+    }
+}
+
+/// One stream's place, given back when the stream ends.
+#[derive(Debug)]
+pub(super) struct StreamSlot {
+    streams: std::sync::Arc<OpenStreams>,
+    key_id: String,
+    /// Turns `true` when the key is revoked.
+    pub(super) revoked: watch::Receiver<bool>,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.streams.give_back(&self.key_id);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn limits_count_per_key_and_in_all_and_places_come_back() {
+        let streams = Arc::new(OpenStreams::default());
+        let limits = StreamLimits {
+            total: 3,
+            per_key: 2,
+        };
+        let a1 = streams.take("a", limits).unwrap();
+        let _a2 = streams.take("a", limits).unwrap();
+        assert_eq!(streams.take("a", limits).unwrap_err(), Refusal::PerKey);
+        let _b1 = streams.take("b", limits).unwrap();
+        assert_eq!(streams.take("c", limits).unwrap_err(), Refusal::Total);
+        assert_eq!(streams.gauge.get(), 3);
+        drop(a1);
+        assert_eq!(streams.gauge.get(), 2);
+        assert!(streams.take("a", limits).is_ok());
+    }
+
+    #[test]
+    fn revoking_a_key_ends_its_streams_only() {
+        let streams = Arc::new(OpenStreams::default());
+        let unlimited = StreamLimits {
+            total: 0,
+            per_key: 0,
+        };
+        let a = streams.take("a", unlimited).unwrap();
+        let b = streams.take("b", unlimited).unwrap();
+        streams.revoke("a");
+        assert!(*a.revoked.borrow());
+        assert!(!*b.revoked.borrow());
+        // A stream of the revoked key opened while the others close is revoked from the start.
+        let late = streams.take("a", unlimited).unwrap();
+        assert!(*late.revoked.borrow());
+        drop((a, late));
+        assert_eq!(streams.keys(), ["b"]);
+    }
+}
