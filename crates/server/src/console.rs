@@ -116,9 +116,9 @@ async fn changes(ctx: Ctx) -> ApiResult<Response> {
             event = open.changes.recv() => event,
         };
         let may_revoke = match &event {
-            Ok(StoreEvent::Committed(note)) => note.touches(|t| {
-                t.kind == TokenRecord::KIND || t.kind == AccountRecord::KIND
-            }),
+            Ok(StoreEvent::Committed(note)) => {
+                note.touches(|t| t.kind == TokenRecord::KIND || t.kind == AccountRecord::KIND)
+            }
             Ok(StoreEvent::Resync) | Err(_) => true,
         };
         if may_revoke && open.credential.revoked().await {

@@ -411,7 +411,10 @@ async fn relay_keeps_serving_while_its_upstream_is_away() {
 async fn relay_stops_serving_a_revoked_key() {
     let dir = fresh_dir("relay-revoked");
     let relay_dir = dir.join("relay");
-    let upstream = TestServer::binary(BIN).data_dir(dir.join("upstream")).start().await;
+    let upstream = TestServer::binary(BIN)
+        .data_dir(dir.join("upstream"))
+        .start()
+        .await;
     upstream.seed_delivery_flags().await;
     let key = upstream.sdk_key(SdkKeyKind::Server).await;
     let key_id = key.split('_').nth(1).unwrap().to_owned();

@@ -75,7 +75,7 @@ impl OpenStreams {
         streams.open += 1;
         let revoked = streams.revoked.subscribe();
         open.total += 1;
-        self.gauge.set(i64::try_from(open.total).unwrap_or(i64::MAX));
+        self.show(open.total);
         Ok(StreamSlot {
             streams: self.clone(),
             key_id: key_id.to_owned(),
@@ -100,6 +100,10 @@ impl OpenStreams {
         }
     }
 
+    fn show(&self, total: usize) {
+        self.gauge.set(i64::try_from(total).unwrap_or(i64::MAX));
+    }
+
     fn give_back(&self, key_id: &str) {
         let Ok(mut open) = self.open.lock() else {
             return;
@@ -111,7 +115,7 @@ impl OpenStreams {
                 open.by_key.remove(key_id);
             }
         }
-        self.gauge.set(i64::try_from(open.total).unwrap_or(i64::MAX));
+        self.show(open.total);
     }
 }
 

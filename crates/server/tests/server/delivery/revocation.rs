@@ -184,8 +184,10 @@ async fn token_revocation_ends_change_streams(deleting: &TestServer, watched: &T
         .admin(
             Method::PUT,
             "/api/v1/accounts/watcher",
-            Some(json!({"name": "watcher", "roles": ["reader"], "disabled": true,
-                "version": account["version"]})),
+            Some(
+                json!({"name": "watcher", "roles": ["reader"], "disabled": true,
+                "version": account["version"]}),
+            ),
         )
         .await;
     ends_soon("a disabled account's change stream", &mut disabled).await;
