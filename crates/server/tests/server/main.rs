@@ -10,6 +10,7 @@ mod api;
 mod architecture;
 mod delivery;
 mod events;
+mod events_forged;
 mod low_findings;
 mod releases;
 mod shutdown;
