@@ -331,6 +331,25 @@ mod tests {
     }
 
     #[test]
+    fn launchdarkly_references_are_checked_and_stop_at_arrays() {
+        for invalid in ["", "/", "//email", "/email/", "/a~2b", "/a~", "/a//b"] {
+            assert!(launchdarkly_attribute_path(invalid).is_none(), "{invalid}");
+        }
+        let ctx = Context::from_json(&json!({
+            "key": "u1", "address": {"city": "Oslo"}, "a/b": 1, "m~n": 2, "list": [10, 20]
+        }))
+        .unwrap();
+        let user = ctx.part("user").unwrap();
+        let get = |reference: &str| user.get(&launchdarkly_attribute_path(reference).unwrap());
+        assert_eq!(get("/address/city"), Some(&json!("Oslo")));
+        assert_eq!(get("/a~1b"), Some(&json!(1)));
+        assert_eq!(get("/m~0n"), Some(&json!(2)));
+        assert_eq!(get("a/b"), Some(&json!(1)));
+        assert_eq!(get("/list"), Some(&json!([10, 20])));
+        assert_eq!(get("/list/1"), None, "LaunchDarkly never indexes arrays");
+    }
+
+    #[test]
     fn openfeature_context_uses_targeting_key() {
         let ctx = Context::from_openfeature(&json!({"targetingKey": "u9", "plan": "pro"})).unwrap();
         let user = ctx.part("user").unwrap();

@@ -86,7 +86,8 @@ impl Snapshot {
         if let Test::InvalidReference = clause.test {
             return Err(Malformed);
         }
-        if clause.dialect == Dialect::LaunchDarkly && clause.path.segments() == [Box::from("kind")]
+        if clause.dialect == Dialect::LaunchDarkly
+            && matches!(clause.path.segments(), [only] if &**only == "kind")
         {
             // LaunchDarkly: a clause on `kind` tests every kind the context has.
             let found = ctx
