@@ -9,6 +9,7 @@ mod console;
 mod crash;
 mod data_at_rest;
 mod eval;
+mod off_state;
 mod openfeature_js;
 mod relay;
 mod relay_saved;
