@@ -466,6 +466,70 @@ async fn relay_stops_serving_a_revoked_key() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `--max-streams` and `--max-streams-per-key` reach `serve` and `relay`: over the key's
+/// limit a stream is refused with 429 `rate_limited`, over the total with 503 `unavailable`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_limits_are_configurable() {
+    let dir = fresh_dir("stream-limits");
+    let serve = TestServer::binary(BIN)
+        .data_dir(dir.join("upstream"))
+        .args(["--max-streams", "2", "--max-streams-per-key", "1"]);
+    let upstream = serve.start().await;
+    upstream.seed_delivery_flags().await;
+    let key = upstream.sdk_key(SdkKeyKind::Server).await;
+    let other = upstream.sdk_key(SdkKeyKind::Server).await;
+    let third = upstream.sdk_key(SdkKeyKind::Server).await;
+    let mut first = open_stream(&upstream.base, &key).await;
+    assert!(first.next().await.is_some());
+    assert_stream_refused(&upstream.base, &key, 429, "rate_limited").await;
+    let mut second = open_stream(&upstream.base, &other).await;
+    assert!(second.next().await.is_some());
+    assert_stream_refused(&upstream.base, &third, 503, "unavailable").await;
+    drop((first, second));
+
+    let port = free_port();
+    let relay = Command::new(BIN)
+        .args(["relay", "--upstream", &upstream.base, "--sdk-key", &key])
+        .args(["--max-streams-per-key", "1", "--log", "warn"])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(dir.join("relay"))
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let relay = Relay {
+        child: relay,
+        base: format!("http://127.0.0.1:{port}"),
+        port,
+    };
+    eventually("the relay has data", 30, || async {
+        reqwest::get(format!("{}/readyz", relay.base))
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    let mut relayed = open_stream(&relay.base, &key).await;
+    assert!(relayed.next().await.is_some());
+    assert_stream_refused(&relay.base, &key, 429, "rate_limited").await;
+    drop(relayed);
+    relay.kill();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A stream request of `key` at `base` is refused with `status`, `code` and `Retry-After`.
+async fn assert_stream_refused(base: &str, key: &str, status: u16, code: &str) {
+    let response = reqwest::Client::new()
+        .get(format!("{base}/sdk/v1/stream"))
+        .header("Authorization", key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), status);
+    assert_eq!(response.headers()["retry-after"], "5");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], code, "{body}");
+}
+
 /// Every delivery endpoint of `base` answers `key` with 401 in the API's error shape.
 async fn assert_refused(base: &str, key: &str) {
     let http = reqwest::Client::new();
