@@ -8,7 +8,7 @@ use clap::Args;
 use switchyard_server::delivery::{DEFAULT_MAX_STREAMS_PER_KEY, DeliveryConfig};
 use switchyard_server::relay::{DEFAULT_RELAY_LISTEN, Relay, RelayConfig};
 
-use crate::serve::{LogArgs, RuntimeArgs, shutdown_signal};
+use crate::serve::{ConnectionArgs, LogArgs, RuntimeArgs, shutdown_signal};
 
 #[derive(Debug, Args)]
 pub(crate) struct RelayArgs {
@@ -51,6 +51,8 @@ pub(crate) struct RelayArgs {
     log: LogArgs,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
+    #[command(flatten)]
+    connections: ConnectionArgs,
 }
 
 pub(crate) async fn run_relay(args: &RelayArgs) -> anyhow::Result<()> {
@@ -77,7 +79,8 @@ pub(crate) async fn run_relay(args: &RelayArgs) -> anyhow::Result<()> {
         keys = args.sdk_keys.len(),
         "switchyard relay is listening"
     );
-    switchyard_server::relay::serve(listener, relay, shutdown_signal()).await?;
+    let limits = args.connections.limits();
+    switchyard_server::relay::serve_with(listener, relay, limits, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -55,6 +55,58 @@ pub(crate) struct RuntimeArgs {
     pub workers: Option<usize>,
 }
 
+/// Connection hygiene shared by `serve` and `relay` (docs/delivery.md, "Connections").
+#[derive(Debug, Args)]
+pub(crate) struct ConnectionArgs {
+    /// Connections held at once; one more is answered 503 `unavailable` and closed (default:
+    /// 25,000, lowered to the open-file limit less a reserve of a tenth, 64 to 1,024 files).
+    #[arg(long, env = "SWITCHYARD_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections: Option<u64>,
+    /// Time a client has to send a whole request head (`10s`, `500ms`, or seconds), from the
+    /// accept or the previous response; so also how long an idle keep-alive connection stays.
+    #[arg(long, env = "SWITCHYARD_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]
+    header_timeout: std::time::Duration,
+    /// Time a connection may go without a byte moving either way (a stalled body, a client
+    /// that stops reading); keep it above the streams' 15 s heartbeat.
+    #[arg(long, env = "SWITCHYARD_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_timeout)]
+    idle_timeout: std::time::Duration,
+}
+
+impl ConnectionArgs {
+    pub(crate) fn limits(&self) -> switchyard_server::ConnectionLimits {
+        let defaults = switchyard_server::ConnectionLimits::default();
+        switchyard_server::ConnectionLimits {
+            max_connections: self.max_connections.map_or(defaults.max_connections, |n| {
+                usize::try_from(n).unwrap_or(usize::MAX)
+            }),
+            header_timeout: self.header_timeout,
+            idle_timeout: self.idle_timeout,
+        }
+    }
+}
+
+/// `10s`, `500ms`, `2m` or a number of seconds; more than zero.
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 10s or 500ms"))?;
+    let duration = match unit {
+        "ms" => std::time::Duration::from_millis(number),
+        "s" => std::time::Duration::from_secs(number),
+        "m" => std::time::Duration::from_secs(number.saturating_mul(60)),
+        _ => return Err(format!("{text:?}: the unit is ms, s or m")),
+    };
+    if duration.is_zero() {
+        return Err("a timeout must be more than zero".into());
+    }
+    Ok(duration)
+}
+
 /// Logging options shared by the long-running commands.
 #[derive(Debug, Args)]
 pub(crate) struct LogArgs {
@@ -98,6 +150,8 @@ pub(crate) struct ServeArgs {
     pub runtime: RuntimeArgs,
     #[command(flatten)]
     audit_key: crate::audit::AuditKeyArgs,
+    #[command(flatten)]
+    connections: ConnectionArgs,
     /// OFREP evaluation requests per second allowed per SDK key (0: unlimited); over it, 429.
     #[arg(long, env = "SWITCHYARD_OFREP_RATE_LIMIT", default_value_t = 0)]
     ofrep_rate_limit: u32,
@@ -159,7 +213,8 @@ pub(crate) async fn run_serve(args: &ServeArgs) -> anyhow::Result<()> {
     };
     let state = AppState::with_config(store.clone(), delivery, guard);
     state.webhooks.allow_targets(webhook_targets);
-    switchyard_server::serve(listener, state, shutdown_signal()).await?;
+    let limits = args.connections.limits();
+    switchyard_server::serve_with(listener, state, limits, shutdown_signal()).await?;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

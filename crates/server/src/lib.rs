@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use axum::Router;
 
-pub use net::{DEFAULT_LISTEN, MAX_BODY_BYTES};
+pub use net::{ConnectionLimits, DEFAULT_LISTEN, MAX_BODY_BYTES};
 use serving::{delivery_app, serve_router};
 
 pub use bootstrap::{Bootstrap, bootstrap};
@@ -54,9 +54,20 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, state, ConnectionLimits::default(), shutdown).await
+}
+
+/// [`serve`] with these connection limits.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     state.start();
-    let delivery = state.delivery.clone();
-    let result = serve_router(listener, app(state.clone()), delivery, shutdown).await;
+    let (delivery, metrics) = (state.delivery.clone(), state.metrics.clone());
+    let app = app(state.clone());
+    let result = serve_router(listener, app, delivery, metrics, limits, shutdown).await;
     state.stop().await;
     result
 }

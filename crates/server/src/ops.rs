@@ -12,6 +12,7 @@ use axum::routing::get;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use serde_json::json;
@@ -41,6 +42,10 @@ pub struct Metrics {
     request_ids: switchyard_engine::RandomSource,
     requests: Family<RequestLabels, Counter>,
     durations: Family<RouteLabels, Histogram>,
+    /// Connections being served now (serving.rs keeps it).
+    pub(crate) connections_open: Gauge,
+    /// Connections refused because `connections_open` was at the limit.
+    pub(crate) connections_refused: Counter,
 }
 
 impl Default for Metrics {
@@ -60,12 +65,26 @@ impl Default for Metrics {
             "HTTP request latency by route",
             durations.clone(),
         );
+        let connections_open = Gauge::default();
+        let connections_refused = Counter::default();
+        registry.register(
+            "http_connections_open",
+            "HTTP connections being served",
+            connections_open.clone(),
+        );
+        registry.register(
+            "http_connections_refused",
+            "HTTP connections refused at the connection limit",
+            connections_refused.clone(),
+        );
         let seed = u64::from_str_radix(&crate::access::random_hex(8), 16).unwrap_or_default();
         Metrics {
             registry,
             request_ids: switchyard_engine::RandomSource::new(seed),
             requests,
             durations,
+            connections_open,
+            connections_refused,
         }
     }
 }

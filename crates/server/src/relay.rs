@@ -36,6 +36,7 @@ use switchyard_sdk::{Client, DataSource, SyncStatus, UpstreamState};
 
 use crate::access::{SERVER_KEY_PREFIX, SdkKeyKind, parse_secret};
 use crate::delivery::{Delivery, DeliveryConfig, SdkAccess, events_token};
+use crate::net::ConnectionLimits;
 use crate::ops::Metrics;
 use crate::serving::{delivery_app, serve_router};
 use crate::state::TASK_DRAIN_DEADLINE;
@@ -414,13 +415,19 @@ pub async fn serve(
     relay: Arc<Relay>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let result = serve_router(
-        listener,
-        app(relay.clone()),
-        relay.delivery.clone(),
-        shutdown,
-    )
-    .await;
+    serve_with(listener, relay, ConnectionLimits::default(), shutdown).await
+}
+
+/// [`serve`] with these connection limits.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    relay: Arc<Relay>,
+    limits: ConnectionLimits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (delivery, metrics) = (relay.delivery.clone(), relay.metrics.clone());
+    let app = app(relay.clone());
+    let result = serve_router(listener, app, delivery, metrics, limits, shutdown).await;
     relay.close().await;
     result
 }
