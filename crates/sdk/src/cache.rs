@@ -55,7 +55,9 @@ fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
         Ok(file)
     }
     #[cfg(not(unix))]
-    options.open(path)
+    {
+        options.open(path)
+    }
 }
 
 /// Marks the file as current at `at` (its modification time), without rewriting it.
