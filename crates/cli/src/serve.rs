@@ -169,6 +169,12 @@ pub(crate) struct ServeArgs {
     /// cloud-metadata targets are refused unless listed here.
     #[arg(long, env = "SWITCHYARD_WEBHOOK_ALLOW_HOSTS", default_value = "")]
     webhook_allow_hosts: String,
+    /// The longest an API token may live, in days: a longer `expires_in_days` is refused, and
+    /// a token created without one lives this long.
+    #[arg(long, env = "SWITCHYARD_MAX_TOKEN_LIFETIME", value_name = "DAYS",
+          default_value_t = switchyard_server::access::DEFAULT_MAX_TOKEN_LIFETIME_DAYS,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_token_lifetime: u32,
 }
 
 pub(crate) async fn run_serve(args: &ServeArgs) -> anyhow::Result<()> {
@@ -211,7 +217,11 @@ pub(crate) async fn run_serve(args: &ServeArgs) -> anyhow::Result<()> {
     let guard = switchyard_server::releases::GuardConfig {
         interval: std::time::Duration::from_millis(args.guard_interval_ms.max(50)),
     };
-    let state = AppState::with_config(store.clone(), delivery, guard);
+    let access = switchyard_server::access::AccessConfig {
+        max_token_lifetime_days: args.max_token_lifetime,
+        ..Default::default()
+    };
+    let state = AppState::with_access(store.clone(), delivery, guard, access);
     state.webhooks.allow_targets(webhook_targets);
     let limits = args.connections.limits();
     switchyard_server::serve_with(listener, state, limits, shutdown_signal()).await?;

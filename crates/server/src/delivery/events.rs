@@ -92,6 +92,8 @@ async fn ingest(
         ));
     };
     let mut batch = parse(headers, body)?;
+    // The whole batch is checked as sent, so a bad field is a 422 whatever screening drops.
+    let mut stored = check(&batch, &access.project, &access.env)?;
     // A client key is public: what it reports is screened (see `screen`).
     let mut screened = None;
     if access.kind == SdkKeyKind::Client {
@@ -110,9 +112,9 @@ async fn ingest(
             &visible,
             Instant::now(),
         );
+        stored = check(&batch, &access.project, &access.env)?;
         screened = Some((visible, dropped));
     }
-    let mut stored = check(&batch, &access.project, &access.env)?;
     let accepted = json!({
         "summaries": stored.counts.len(),
         "exposures": stored.exposures.len(),
