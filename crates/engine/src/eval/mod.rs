@@ -315,13 +315,13 @@ impl Snapshot {
         if !flag.on {
             return Ok(served(flag, flag.off_variation, Reason::Off));
         }
-        if !flag.prerequisites.is_empty() {
-            if let Some(failed) = self.failed_prerequisite(flag, ctx, env, chain)? {
-                let reason = Reason::PrerequisiteFailed {
-                    prerequisite_key: failed,
-                };
-                return Ok(served(flag, flag.off_variation, reason));
-            }
+        if !flag.prerequisites.is_empty()
+            && let Some(failed) = self.failed_prerequisite(flag, ctx, env, chain)?
+        {
+            let reason = Reason::PrerequisiteFailed {
+                prerequisite_key: failed,
+            };
+            return Ok(served(flag, flag.off_variation, reason));
         }
         for target in flag.targets.iter() {
             if ctx
