@@ -238,7 +238,9 @@ impl Verifier {
         match self.problem(row, &columns) {
             Some(problem) => self.broken = Some((self.expected_seq, problem)),
             None => {
-                if let (Some(_), Some(signature)) = (&self.key, &row.signature) {
+                // Only a signature that was checked makes a signed head.
+                let checked = self.key.is_some() && row.seq >= self.signed_from;
+                if let (true, Some(signature)) = (checked, &row.signature) {
                     self.signed_head = Some(SignedHead {
                         seq: row.seq,
                         hash: row.hash.clone(),
