@@ -82,8 +82,6 @@ names! {
         FlagKill = "flag:kill",
         // The upgrade that made every flag's off variation explicit (`bootstrap`).
         FlagOffVariationUpgrade = "flag:upgrade-off-variation",
-        // The upgrade that made every flag's off variation explicit (`bootstrap`).
-        FlagOffVariationUpgrade = "flag:upgrade-off-variation",
         ReleaseStart = "release:start",
         ReleasePause = "release:pause",
         ReleaseResume = "release:resume",
