@@ -1,6 +1,6 @@
 //! Hostile connections: `switchyard serve` in its own process, allowed 500 connections, is
-//! attacked by 1,000 at once — idle sockets that send nothing, slowloris heads sent a byte at a
-//! time, request bodies that stop arriving. The connections over the limit get the documented
+//! attacked by 1,050 at once — idle sockets that send nothing, slowloris heads sent a byte at a
+//! time, request bodies that stop arriving, keep-alive connections left idle after a request. The connections over the limit get the documented
 //! 503; the header and idle timeouts drop the attackers, so `/healthz` and the API answer again
 //! as soon as the header timeout has passed; the open-connections gauge returns to idle; and a
 //! second identical attack does not grow the server's memory.
@@ -20,7 +20,8 @@ const LIMIT: usize = 500;
 const IDLE_SOCKETS: usize = 800;
 const SLOWLORIS: usize = 150;
 const STALLED_BODIES: usize = 50;
-const ATTACKERS: usize = IDLE_SOCKETS + SLOWLORIS + STALLED_BODIES;
+const IDLE_KEEP_ALIVES: usize = 50;
+const ATTACKERS: usize = IDLE_SOCKETS + SLOWLORIS + STALLED_BODIES + IDLE_KEEP_ALIVES;
 const HEADER_TIMEOUT: Duration = Duration::from_secs(2);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long past its timeout an attacker may still be connected before the test fails.
@@ -112,6 +113,10 @@ async fn attack(server: &TestServer) -> Report {
         let stream = TcpStream::connect(&address).await.expect("connect");
         let stalled = stalled_body(stream, server.admin.clone());
         attackers.push(("stalled body", tokio::spawn(stalled)));
+    }
+    for _ in 0..IDLE_KEEP_ALIVES {
+        let stream = TcpStream::connect(&address).await.expect("connect");
+        attackers.push(("idle keep-alive", tokio::spawn(idle_keep_alive(stream))));
     }
     for _ in 0..IDLE_SOCKETS {
         let stream = TcpStream::connect(&address).await.expect("connect");
@@ -234,6 +239,23 @@ async fn stalled_body(mut stream: TcpStream, token: String) -> Outcome {
         return Outcome::Dropped;
     }
     outcome(stream, IDLE_TIMEOUT + GRACE).await
+}
+
+/// Sends one request, reads its answer, then keeps the connection open without a word.
+async fn idle_keep_alive(mut stream: TcpStream) -> Outcome {
+    let request = b"GET /healthz HTTP/1.1\r\nhost: localhost\r\n\r\n";
+    if stream.write_all(request).await.is_err() {
+        return Outcome::Dropped;
+    }
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 1024];
+    while !String::from_utf8_lossy(&answer).ends_with(r#"{"status":"ok"}"#) {
+        match stream.read(&mut buffer).await {
+            Ok(0) | Err(_) => return classify(&answer),
+            Ok(n) => answer.extend_from_slice(&buffer[..n]),
+        }
+    }
+    outcome(stream, HEADER_TIMEOUT + GRACE).await
 }
 
 /// Reads until the server closes `stream` or `patience` runs out.
