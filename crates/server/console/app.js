@@ -344,7 +344,7 @@ async function flagView(key) {
   const save = h("form", { onsubmit: async (e) => {
     e.preventDefault();
     const body = Object.assign({}, working, { version: flag.version, comment: e.target.comment.value || undefined });
-    delete body.flag; delete body.environment; delete body.kind; delete body.variations;
+    delete body.flag; delete body.environment; delete body.kind; delete body.variations; delete body.serves_when_off;
     try { await api("PUT", `${envPath()}/flags/${encodeURIComponent(key)}`, body); saved(`Targeting of ${key} in ${state.env}`); }
     catch (error) { showError(error, save); }
   } }, h("div", { class: "row" }, h("label", { for: "comment" }, "Comment on targeting change"), h("input", { id: "comment", name: "comment", size: 40 }),
