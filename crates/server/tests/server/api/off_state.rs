@@ -23,6 +23,7 @@ async fn off_state(url: String) {
     creating_a_flag_names_its_off_variation(&server).await;
     off_kill_and_targeting_serve_it(&server).await;
     an_archived_prerequisite_is_off(&server).await;
+    imported_flags_keep_their_origins_off(&server).await;
 
     // A database as the previous version left it: old-form flags, no upgrade marker.
     let store = server.state().unwrap().store.clone();
@@ -251,6 +252,33 @@ async fn an_archived_prerequisite_is_off(server: &TestServer) {
         (variation.as_deref(), reason.as_str()),
         (Some("off"), "PREREQUISITE_FAILED")
     );
+}
+
+/// A LaunchDarkly flag may have no off variation: off, it serves the caller's default (its
+/// `offVariation: null`), and targeting written without one keeps that meaning.
+async fn imported_flags_keep_their_origins_off(server: &TestServer) {
+    let created = server
+        .admin_post(
+            FLAGS,
+            json!({"key": "ld-flag", "kind": "string", "dialect": "launchdarkly",
+                   "variations": [{"key": "a", "value": "x"}, {"key": "b", "value": "y"}]}),
+        )
+        .await;
+    assert!(created["off_variation"].is_null(), "{created}");
+    let written = server
+        .admin(
+            Method::PUT,
+            &format!("{PROD}/flags/ld-flag"),
+            Some(json!({"version": 0, "on": false, "fallthrough": {"variation": 1}})),
+        )
+        .await;
+    assert!(written["off_variation"].is_null(), "{written}");
+    assert!(written["serves_when_off"].is_null(), "{written}");
+    let store = &server.state().unwrap().store;
+    for env in ["production", "staging"] {
+        let (variation, reason) = evaluate(store, env, "ld-flag").await;
+        assert_eq!((variation, reason.as_str()), (None, "OFF"), "{env}");
+    }
 }
 
 /// One environment's flag evaluated the way delivery serves it: the variation's key (`None`:
