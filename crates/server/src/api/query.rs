@@ -41,8 +41,14 @@ fn query_error(rejection: &QueryRejection) -> ApiError {
     }
 }
 
-/// `limit: invalid digit found in string` names the parameter before the colon (serde's path).
+/// `limit: invalid digit found in string` names the parameter before the colon (serde's path);
+/// `unknown field `x`, expected …` names it between backquotes.
 fn parameter_of(detail: &str) -> Option<(String, String)> {
+    if let Some(rest) = detail.strip_prefix("unknown field `")
+        && let Some((name, _)) = rest.split_once('`')
+    {
+        return Some((name.to_owned(), detail.to_owned()));
+    }
     let (path, message) = detail.split_once(": ")?;
     let plain = !path.is_empty()
         && path
@@ -60,6 +66,13 @@ mod tests {
         assert_eq!(
             parameter_of("limit: invalid digit found in string"),
             Some(("limit".into(), "invalid digit found in string".into()))
+        );
+        assert_eq!(
+            parameter_of("unknown field `resourse`, expected `resource`"),
+            Some((
+                "resourse".into(),
+                "unknown field `resourse`, expected `resource`".into()
+            ))
         );
         assert_eq!(parameter_of("missing field `x`"), None);
         assert_eq!(parameter_of("a b: c"), None);

@@ -109,6 +109,15 @@ async fn every_api_error_is_json() {
     assert_eq!(body["error"]["code"], "validation_failed");
     assert_eq!(body["error"]["field"], "limit", "{body}");
 
+    // A query parameter the route does not know is named too.
+    let (status, body) = json_answer(
+        http.get(url("/api/v1/me?resourse=audit"))
+            .bearer_auth(&server.admin),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "resourse", "{body}");
+
     // A 2 MB body, announced by its length: the server answers before reading it, so it is
     // sent by hand (a client sending all of it would see the connection close first).
     let paths = [
