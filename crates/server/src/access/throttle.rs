@@ -14,7 +14,8 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prometheus_client::metrics::counter::Counter;
@@ -122,6 +123,18 @@ pub struct SignInThrottle {
     pub refused: Counter,
     /// Accounts locked.
     pub lockouts: Counter,
+    /// Failure audit records being written (off the request's path).
+    pending_audits: Arc<AtomicUsize>,
+}
+
+/// One failure audit record being written; dropping it says the write is over.
+#[derive(Debug)]
+pub struct PendingAudit(Arc<AtomicUsize>);
+
+impl Drop for PendingAudit {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Default for SignInThrottle {
@@ -149,7 +162,19 @@ impl SignInThrottle {
             unaudited: Counter::default(),
             refused: Counter::default(),
             lockouts: Counter::default(),
+            pending_audits: Arc::default(),
         }
+    }
+
+    /// Marks a failure audit record as being written until the returned guard is dropped.
+    pub fn audit_started(&self) -> PendingAudit {
+        self.pending_audits.fetch_add(1, Ordering::Relaxed);
+        PendingAudit(self.pending_audits.clone())
+    }
+
+    /// Failure audit records still being written.
+    pub fn pending_audits(&self) -> usize {
+        self.pending_audits.load(Ordering::Relaxed)
     }
 
     pub fn limits(&self) -> &SignInLimits {

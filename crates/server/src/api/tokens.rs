@@ -285,7 +285,9 @@ impl SignInAudit {
     fn write_later(&self, state: &AppState, event: Event, after: Option<serde_json::Value>) {
         let record = self.record(event, "denied", after);
         let store = state.store.clone();
+        let pending = state.sign_in.audit_started();
         state.tasks.spawn(async move {
+            let _pending = pending;
             if let Err(error) = store.commit(&[], &record).await {
                 tracing::warn!(%error, action = %record.action, "sign-in audit record not written");
             }
