@@ -168,14 +168,48 @@ pub struct Rule {
     pub serve: Serve,
 }
 
-/// What a rule or the fallthrough serves.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What a rule or the fallthrough serves: `{"variation": 1}`, `{"rollout": …}` or
+/// `{"release": …}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Serve {
     Variation(usize),
     Rollout(Rollout),
     Release(Box<ReleaseLayer>),
+}
+
+impl<'de> Deserialize<'de> for Serve {
+    /// Reads past keys it does not know, as every other delivered object does (serde's
+    /// externally tagged enums refuse a second key), so a newer server can add one.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Raw {
+            variation: Option<usize>,
+            rollout: Option<Rollout>,
+            release: Option<Box<ReleaseLayer>>,
+        }
+        match Raw::deserialize(d)? {
+            Raw {
+                variation: Some(variation),
+                rollout: None,
+                release: None,
+            } => Ok(Serve::Variation(variation)),
+            Raw {
+                variation: None,
+                rollout: Some(rollout),
+                release: None,
+            } => Ok(Serve::Rollout(rollout)),
+            Raw {
+                variation: None,
+                rollout: None,
+                release: Some(release),
+            } => Ok(Serve::Release(release)),
+            _ => Err(serde::de::Error::custom(
+                "serve needs exactly one of `variation`, `rollout` or `release`",
+            )),
+        }
+    }
 }
 
 /// A guarded release in progress on one rule or the fallthrough (`product.md`, "Monotone

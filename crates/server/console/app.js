@@ -824,7 +824,7 @@ async function accessView() {
     return form;
   };
   page("Access",
-    createForm("API token", "/tokens", [h("label", {}, "Token name ", h("input", { name: "name", required: true }))], (f) => ({ name: f.name.value }), (t) => created("API token", t.token)),
+    createForm("API token", "/tokens", [h("label", {}, "Token name ", h("input", { name: "name", required: true }))], (f) => ({ name: f.name.value, unscoped: true }), (t) => created("API token", t.token)),
     createForm("SDK key", `${envPath()}/sdk-keys`, [h("label", {}, "SDK key name ", h("input", { name: "name", required: true })),
       h("label", {}, "Kind ", select("kind", ["server", "client"], "server"))], (f) => ({ name: f.name.value, kind: f.kind.value }),
     (k) => created(`SDK key for ${state.env}`, k.key, `Applications use it with the Rust SDK, or with any OpenFeature SDK's OFREP provider pointed at ${location.origin} (docs/delivery.md in the Switchyard repository).`)),

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use switchyard_engine::model::{Dialect, FlagKind, Targeting, Variation};
 use switchyard_store::Expected;
 
-use super::ctx::{Body, Change, CommentQuery, Ctx, Deleted, OptionalBody, check_key, still_used};
+use super::ctx::{Body, Change, CommentQuery, Ctx, Deleted, check_key, still_used};
 use super::projects::{load_environment, load_project};
 use super::query::Query;
 use crate::access::resources as res;
@@ -71,11 +71,11 @@ pub struct TargetingInput {
     pub comment: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize, JsonSchema, Serialize)]
+#[derive(Debug, Deserialize, JsonSchema, Serialize)]
 pub struct ToggleInput {
-    /// The state to set; absent flips the current one.
-    #[serde(default)]
-    pub on: Option<bool>,
+    /// The state to set. Required: a flip would not be idempotent (a retried request would
+    /// undo it).
+    pub on: bool,
     #[serde(default)]
     pub comment: Option<String>,
 }
@@ -414,7 +414,7 @@ pub(super) async fn toggle_flag(
     ctx: Ctx,
     Path((project, env, flag)): Path<(String, String, String)>,
     // The body is optional: an empty POST flips the flag.
-    OptionalBody(input): OptionalBody<ToggleInput>,
+    Body(input): Body<ToggleInput>,
 ) -> ApiResult<Json<TargetingView>> {
     ctx.authorize(Action::FlagToggle, &res::env_flag(&project, &env, &flag))
         .await?;
@@ -424,7 +424,7 @@ pub(super) async fn toggle_flag(
     loop {
         let edit = load_env_flag(&ctx, &project, &env, &flag).await?;
         let mut targeting = edit.flag.targeting.clone();
-        targeting.on = input.on.unwrap_or(!targeting.on);
+        targeting.on = input.on;
         let expected = expect_version(edit.flag.targeting_version);
         let audit = (Action::FlagToggle, input.comment.as_deref());
         let result = write_targeting(&ctx, edit, targeting, expected, audit).await;

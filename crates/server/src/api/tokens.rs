@@ -29,9 +29,13 @@ pub struct TokenInput {
     /// Whose token it is; defaults to the caller's account.
     #[serde(default)]
     pub account: Option<String>,
-    /// Narrows the owner's permissions (it can never widen them).
+    /// Narrows the owner's permissions (it can never widen them). Required unless `unscoped`.
     #[serde(default)]
     pub statements: Option<Vec<Statement>>,
+    /// `true` gives the token all of its owner's rights; it must be said, so a misspelt or
+    /// forgotten `statements` never creates an all-powerful token.
+    #[serde(default)]
+    pub unscoped: bool,
     /// Days until it expires: 1 to the server's maximum token lifetime (90 days unless
     /// configured); absent, the maximum.
     #[serde(default)]
@@ -114,8 +118,22 @@ pub(super) async fn create_token(
             format!("no account named {account:?}"),
         ));
     }
-    if let Some(statements) = &input.statements {
-        check_statements(statements)?;
+    match (&input.statements, input.unscoped) {
+        (Some(statements), false) => check_statements(statements)?,
+        (None, true) => {}
+        (Some(_), true) => {
+            return Err(ApiError::invalid(
+                "unscoped",
+                "a token is either scoped by `statements` or `unscoped`, not both",
+            ));
+        }
+        (None, false) => {
+            return Err(ApiError::invalid(
+                "statements",
+                "say what the token may do: `statements`, or `\"unscoped\": true` for all of \
+                 its owner's rights",
+            ));
+        }
     }
     // Every token expires: absent, the server's maximum lifetime; longer is refused.
     let access = &ctx.state.access;
