@@ -8,7 +8,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -138,6 +138,7 @@ fn is_connection_error(e: &io::Error) -> bool {
 struct Door {
     router: Router,
     http: http1::Builder,
+    header_timeout: Duration,
     idle_timeout: Duration,
     permits: Arc<Semaphore>,
     lingering_refusals: Arc<Semaphore>,
@@ -147,15 +148,16 @@ struct Door {
 impl Door {
     fn new(router: Router, metrics: Arc<Metrics>, limits: ConnectionLimits) -> Door {
         let mut http = http1::Builder::new();
-        // hyper runs this timer whenever it waits for a request head: from the accept (a
-        // client that never sends a byte), after each response (an idle keep-alive connection)
-        // and across a head sent a byte at a time (slowloris); receiving bytes does not reset it.
+        // hyper runs this timer whenever it waits for a request head: from the first byte (the
+        // wait for it is `serve`'s), after each response (an idle keep-alive connection) and
+        // across a head sent a byte at a time (slowloris); receiving bytes does not reset it.
         http.timer(TokioTimer::new())
             .header_read_timeout(limits.header_timeout)
             .max_buf_size(MAX_CONNECTION_BUFFER);
         Door {
             router,
             http,
+            header_timeout: limits.header_timeout,
             idle_timeout: limits.idle_timeout,
             permits: Arc::new(Semaphore::new(limits.max_connections.max(1))),
             lingering_refusals: Arc::new(Semaphore::new(LINGERING_REFUSALS)),
@@ -190,21 +192,42 @@ impl Door {
     ) {
         let _open = Counted::new(&self.metrics.connections_open);
         let activity = Arc::new(Activity::new());
+        let first_head_by = activity.opened + self.header_timeout;
+        let mut stopping = pin!(stopping);
+        // hyper gives a connection its 8 KiB read buffer before the first byte arrives: wait for
+        // that byte here, so a socket that sends nothing costs a task, not a buffer.
+        let mut first_byte = [0u8; 1];
+        tokio::select! {
+            first = tokio::time::timeout(self.header_timeout, stream.peek(&mut first_byte)) => {
+                if !matches!(first, Ok(Ok(read)) if read > 0) {
+                    return;
+                }
+            }
+            () = &mut stopping => return,
+        }
         let io = TokioIo::new(Tracked {
             stream,
             activity: activity.clone(),
         });
         let router = self.router.clone();
+        let requested = activity.clone();
         // The peer's address for handlers that want it (`ConnectInfo<SocketAddr>`).
         let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+            requested.note_request();
             request.extensions_mut().insert(ConnectInfo(peer));
             router.clone().call(request)
         });
         let mut connection = pin!(self.http.serve_connection(io, service));
-        let mut stopping = pin!(stopping);
         let mut draining = false;
         loop {
+            // hyper's header timer starts with the first byte; the first head is still due
+            // within the header timeout of the accept.
             let idle_until = activity.last() + self.idle_timeout;
+            let wake = if activity.requested() {
+                idle_until
+            } else {
+                idle_until.min(first_head_by)
+            };
             tokio::select! {
                 ended = connection.as_mut() => {
                     if let Err(e) = ended {
@@ -216,9 +239,14 @@ impl Door {
                     connection.as_mut().graceful_shutdown();
                     draining = true;
                 }
-                () = tokio::time::sleep_until(idle_until.into()) => {
-                    if activity.last() + self.idle_timeout <= Instant::now() {
+                () = tokio::time::sleep_until(wake.into()) => {
+                    let now = Instant::now();
+                    if activity.last() + self.idle_timeout <= now {
                         tracing::debug!(%peer, "idle timeout: closing the connection");
+                        return;
+                    }
+                    if !activity.requested() && first_head_by <= now {
+                        tracing::debug!(%peer, "header timeout: closing the connection");
                         return;
                     }
                 }
@@ -277,11 +305,12 @@ impl Drop for Counted {
     }
 }
 
-/// When a connection last moved a byte either way.
+/// When a connection last moved a byte either way, and whether a request has come.
 struct Activity {
     opened: Instant,
     /// Milliseconds from `opened` to the last byte.
     last_ms: AtomicU64,
+    requested: AtomicBool,
 }
 
 impl Activity {
@@ -289,7 +318,16 @@ impl Activity {
         Activity {
             opened: Instant::now(),
             last_ms: AtomicU64::new(0),
+            requested: AtomicBool::new(false),
         }
+    }
+
+    fn note_request(&self) {
+        self.requested.store(true, Ordering::Relaxed);
+    }
+
+    fn requested(&self) -> bool {
+        self.requested.load(Ordering::Relaxed)
     }
 
     fn touch(&self) {
