@@ -43,6 +43,7 @@ pub struct AuditEntry {
     pub signature: Option<String>,
     /// The record's JSON text exactly as hashed, so an export can be verified offline
     /// (`docs/security.md`, "Audit log").
+    #[serde(default)]
     pub record: String,
 }
 
@@ -65,7 +66,8 @@ pub struct ChainReportView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
     /// The first record in the signed form (every column hashed, signed); earlier records are
-    /// in the legacy form.
+    /// in the legacy form. (Absent from servers before signing: read as 0.)
+    #[serde(default)]
     pub signed_from: i64,
     /// The Ed25519 public key (hex) signatures were checked with.
     #[serde(skip_serializing_if = "Option::is_none")]
