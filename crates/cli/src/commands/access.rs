@@ -34,6 +34,8 @@ pub(crate) enum TokensCommand {
         /// All of the owner's rights (said explicitly, never by omission).
         #[arg(long, conflicts_with = "scope_file")]
         unscoped: bool,
+        /// Days until it expires: at most the server's maximum token lifetime (90 days unless
+        /// `serve --max-token-lifetime` says otherwise); absent, the maximum.
         #[arg(long)]
         expires_in_days: Option<u32>,
     },
