@@ -138,10 +138,12 @@ impl<'s> Walker<'s> {
         if depth > 64 {
             return;
         }
-        if let Some(target) = schema.get("$ref").and_then(Value::as_str) {
-            if let Some(resolved) = self.resolve(target) {
-                self.leaves(resolved, out, depth + 1);
-            }
+        if let Some(resolved) = schema
+            .get("$ref")
+            .and_then(Value::as_str)
+            .and_then(|target| self.resolve(target))
+        {
+            self.leaves(resolved, out, depth + 1);
         }
         for combinator in ["allOf", "anyOf", "oneOf"] {
             for branch in schema
