@@ -128,6 +128,8 @@ async fn console_in_headless_chromium() {
         ),
         // The reader's disabled controls sent nothing.
         (flag, "flag:toggle", "denied", None),
+        // The audit page checks the chain only for those allowed to: no audited refusal.
+        ("audit", "audit:verify", "denied", None),
         // The administrator's changes too: the critical staging toggle and the new account.
         (
             "proj/default:env/staging:flag/console-flag",
