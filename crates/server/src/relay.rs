@@ -233,6 +233,10 @@ impl Relay {
 /// serving it would hand every SDK wrong answers, so it is removed and the relay waits for its
 /// upstream. What does not parse at all the SDK already ignores.
 fn discard_invalid_snapshot(path: &Path) {
+    // One saved by an older version may be readable by others.
+    if let Err(error) = switchyard_store::restrict_file(path) {
+        tracing::warn!(path = %path.display(), %error, "cannot make the saved snapshot private");
+    }
     let Ok(text) = std::fs::read(path) else {
         return;
     };

@@ -33,6 +33,28 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
+/// Takes group and other access away from an existing file (one written by an older version);
+/// a missing file is fine.
+pub fn restrict_file(path: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            }
+            Ok(_) => Ok(()),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(())
+    }
+}
+
 /// The file a `sqlite:` URL names, unless it is an in-memory database.
 fn sqlite_file(url: &str) -> Option<&str> {
     let rest = url
@@ -52,7 +74,7 @@ pub(crate) fn restrict_sqlite_files(url: &str, create: bool) -> io::Result<()> {
     };
     #[cfg(unix)]
     {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        use std::os::unix::fs::OpenOptionsExt;
         if create {
             std::fs::OpenOptions::new()
                 .create(true)
@@ -61,15 +83,7 @@ pub(crate) fn restrict_sqlite_files(url: &str, create: bool) -> io::Result<()> {
                 .open(path)?;
         }
         for suffix in ["", "-wal", "-shm"] {
-            let file = format!("{path}{suffix}");
-            match std::fs::metadata(&file) {
-                Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
-                    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
-                }
-                Ok(_) => {}
-                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
-                Err(error) => return Err(error),
-            }
+            restrict_file(Path::new(&format!("{path}{suffix}")))?;
         }
     }
     #[cfg(not(unix))]

@@ -30,7 +30,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 pub use audit::{AuditRecord, AuditRow, ChainLink, ChainReport, GENESIS_HASH, SignedHead};
 pub use audit_key::{AuditPublicKey, AuditSigner, SIGNATURE_CONTEXT};
 pub use changes::{ChangeNote, StoreEvent, Touched};
-pub use files::create_private_dir;
+pub use files::{create_private_dir, restrict_file};
 
 use changes::Announcer;
 

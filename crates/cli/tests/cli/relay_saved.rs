@@ -81,13 +81,21 @@ async fn a_saved_snapshot_is_private_and_an_invalid_one_is_not_served() {
     upstream.kill();
     let good = std::fs::read(&saved).unwrap();
 
-    // Upstream away: the valid saved file is served.
+    // Upstream away: the valid saved file is served, and made private if an older version
+    // left it readable by others.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&saved, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
     let relay = Relay::start(&upstream.base, &key, &relay_dir).await;
     eventually("the relay serves its saved file", 30, || async {
         relay.readiness().await.0 == 200
     })
     .await;
     assert_eq!(relay.readiness().await.1["keys"][0]["data"], "disk");
+    #[cfg(unix)]
+    assert_eq!(mode(&saved), 0o600, "an old open snapshot is tightened");
     relay.kill();
 
     // The same file, still well-formed JSON of the right format, with one flag serving a
