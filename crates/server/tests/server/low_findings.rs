@@ -221,3 +221,80 @@ async fn raw_request(
     let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
     (head.to_owned(), body.to_owned())
 }
+
+/// Accepts webhook deliveries on loopback and keeps each body.
+async fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = received.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut data = Vec::new();
+            let mut buffer = [0_u8; 4096];
+            let body = loop {
+                let n = socket.read(&mut buffer).await.unwrap_or(0);
+                if n == 0 {
+                    break String::new();
+                }
+                data.extend_from_slice(&buffer[..n]);
+                let text = String::from_utf8_lossy(&data).into_owned();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length: ")
+                                .and_then(|v| v.trim().parse::<usize>().ok())
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= length {
+                        break body.to_owned();
+                    }
+                }
+            };
+            kept.lock().unwrap().push(body);
+            let ok = "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+            let _ = socket.write_all(ok.as_bytes()).await;
+        }
+    });
+    (url, received)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_to_a_target_no_longer_allowed_is_refused() {
+    let (server, dir) = sqlite_server("webhook-delivery").await;
+    let state = server.state().expect("in process");
+    server.seed_delivery_flags().await;
+    let (url, received) = receiver().await;
+    // Created while loopback is allowed (as the test servers allow it)…
+    server
+        .admin_post(WEBHOOKS, json!({"url": url, "events": ["flag.killed"]}))
+        .await;
+    // …then the allowlist no longer has it: the delivery checks again and does not send.
+    state.webhooks.allow_targets(WebhookTargets::default());
+    let prod = "/api/v1/projects/default/environments/production";
+    server
+        .admin(Method::POST, &format!("{prod}/flags/theme/kill"), None)
+        .await;
+    switchyard_testkit::server::wait_for("the refused delivery to finish", 30, || async {
+        (state.webhooks.running() == 0).then_some(())
+    })
+    .await;
+    assert_eq!(received.lock().unwrap().len(), 0, "nothing was sent");
+    // Allowed again, the next event arrives (so the receiver and the event did work).
+    state.webhooks.allow_targets(WebhookTargets::loopback());
+    server
+        .admin(Method::POST, &format!("{prod}/flags/checkout/kill"), None)
+        .await;
+    let bodies = switchyard_testkit::server::wait_for("the allowed delivery", 30, || async {
+        let bodies = received.lock().unwrap().clone();
+        (!bodies.is_empty()).then_some(bodies)
+    })
+    .await;
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    assert!(bodies[0].contains("checkout"), "{}", bodies[0]);
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
