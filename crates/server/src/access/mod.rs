@@ -21,4 +21,4 @@ pub use secrets::{
     CLIENT_KEY_PREFIX, NewSecret, SERVER_KEY_PREFIX, TOKEN_PREFIX, hash_password, new_secret,
     parse_secret, random_hex, sha256_hex, verify_password, verify_password_or_dummy,
 };
-pub use throttle::{Failure, PendingAudit, SignInLimits, SignInThrottle};
+pub use throttle::{Attempt, Failure, PendingAudit, SignInLimits, SignInThrottle};

@@ -99,6 +99,51 @@ struct Tables {
     accounts: HashMap<String, AccountEntry>,
     addresses: HashMap<IpAddr, Window>,
     audit_budget: Window,
+    /// Attempts whose password is being checked (bounded by the requests in flight).
+    in_flight_accounts: HashMap<String, u32>,
+    in_flight_addresses: HashMap<IpAddr, u32>,
+}
+
+/// A sign-in attempt in flight: counted against its account's and address's limits until it
+/// is dropped.
+#[derive(Debug)]
+pub struct Attempt<'a> {
+    throttle: &'a SignInThrottle,
+    tracked: Option<(String, Option<IpAddr>)>,
+}
+
+impl<'a> Attempt<'a> {
+    fn untracked(throttle: &'a SignInThrottle) -> Attempt<'a> {
+        Attempt {
+            throttle,
+            tracked: None,
+        }
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        let Some((key, address)) = self.tracked.take() else {
+            return;
+        };
+        let Ok(mut tables) = self.throttle.tables.lock() else {
+            return;
+        };
+        release(&mut tables.in_flight_accounts, key);
+        if let Some(address) = address {
+            release(&mut tables.in_flight_addresses, address);
+        }
+    }
+}
+
+/// One fewer in flight for `key`; the entry goes at zero, so the maps stay small.
+fn release<K: Eq + std::hash::Hash>(counts: &mut HashMap<K, u32>, key: K) {
+    if let std::collections::hash_map::Entry::Occupied(mut entry) = counts.entry(key) {
+        *entry.get_mut() = entry.get().saturating_sub(1);
+        if *entry.get() == 0 {
+            entry.remove();
+        }
+    }
 }
 
 /// What a failure led to.
@@ -157,6 +202,8 @@ impl SignInThrottle {
                 accounts: HashMap::new(),
                 addresses: HashMap::new(),
                 audit_budget: Window::new(now),
+                in_flight_accounts: HashMap::new(),
+                in_flight_addresses: HashMap::new(),
             }),
             failures: Counter::default(),
             unaudited: Counter::default(),
@@ -181,38 +228,68 @@ impl SignInThrottle {
         &self.limits
     }
 
-    /// Before a password is checked: `Err(retry after)` when the account is locked or the
-    /// address is over its limit.
+    /// Before a password is checked: `Err(retry after)` when the account is locked, the
+    /// address is over its limit, or the attempts already in flight for either would reach
+    /// it (so a burst of parallel guesses gets no more tries than a sequence). `Ok` holds the
+    /// attempt in flight until it is dropped; record its outcome with
+    /// [`SignInThrottle::failed`] or [`SignInThrottle::succeeded`] before dropping it.
     pub fn check(
         &self,
         account: &str,
         address: Option<IpAddr>,
         now: Instant,
-    ) -> Result<(), Duration> {
-        let Ok(tables) = self.tables.lock() else {
-            return Ok(());
+    ) -> Result<Attempt<'_>, Duration> {
+        let key = account_key(account);
+        let Ok(mut tables) = self.tables.lock() else {
+            return Ok(Attempt::untracked(self));
         };
         let limits = &self.limits;
         let mut wait = Duration::ZERO;
-        if let Some(until) = tables
-            .accounts
-            .get(&account_key(account))
-            .and_then(|entry| entry.locked_until)
-        {
-            wait = wait.max(until.saturating_duration_since(now));
+        let in_flight = tables.in_flight_accounts.get(&key).copied().unwrap_or(0);
+        if let Some(entry) = tables.accounts.get(&key) {
+            if let Some(until) = entry.locked_until {
+                wait = wait.max(until.saturating_duration_since(now));
+            }
+            let current =
+                now.saturating_duration_since(entry.failures.started) < limits.account_window;
+            let failures = if current { entry.failures.count } else { 0 };
+            if failures + in_flight >= limits.account_failures {
+                wait = wait.max(Duration::from_secs(1));
+            }
+        } else if in_flight >= limits.account_failures {
+            wait = wait.max(Duration::from_secs(1));
         }
-        if let Some(window) = address.and_then(|a| tables.addresses.get(&a)) {
-            let ends = window.ends(limits.address_window);
-            if window.count >= limits.address_failures && ends > now {
+        if let Some(address) = address {
+            let in_flight = tables
+                .in_flight_addresses
+                .get(&address)
+                .copied()
+                .unwrap_or(0);
+            let (failures, ends) = match tables.addresses.get(&address) {
+                Some(window) if window.ends(limits.address_window) > now => {
+                    (window.count, window.ends(limits.address_window))
+                }
+                _ => (0, now),
+            };
+            if failures >= limits.address_failures {
                 wait = wait.max(ends.saturating_duration_since(now));
             }
+            if failures + in_flight >= limits.address_failures {
+                wait = wait.max(Duration::from_secs(1));
+            }
         }
-        if wait.is_zero() {
-            Ok(())
-        } else {
+        if !wait.is_zero() {
             self.refused.inc();
-            Err(wait)
+            return Err(wait);
         }
+        *tables.in_flight_accounts.entry(key.clone()).or_default() += 1;
+        if let Some(address) = address {
+            *tables.in_flight_addresses.entry(address).or_default() += 1;
+        }
+        Ok(Attempt {
+            throttle: self,
+            tracked: Some((key, address)),
+        })
     }
 
     /// Counts a failed sign-in; says whether to audit it and whether it locked the account.
@@ -251,7 +328,12 @@ impl SignInThrottle {
                 |entry| (entry.locked_until.is_some_and(|u| u > now), entry.last_seen),
             );
         }
-        let entry = tables.accounts.entry(key).or_insert_with(|| AccountEntry {
+        let Tables {
+            accounts,
+            audit_budget,
+            ..
+        } = &mut *tables;
+        let entry = accounts.entry(key).or_insert_with(|| AccountEntry {
             failures: Window::new(now),
             audited: false,
             locked_until: None,
@@ -264,8 +346,10 @@ impl SignInThrottle {
             entry.audited = false;
         }
         entry.failures.count = entry.failures.count.saturating_add(1);
-        let first_of_window = !entry.audited;
-        entry.audited = true;
+        // The window's first failure is audited while the budget lasts; if it did not, a later
+        // one of the same window may be.
+        let audit = !entry.audited && take_budget(audit_budget, limits, now);
+        entry.audited |= audit;
         let mut locked_for = None;
         if entry.failures.count >= limits.account_failures {
             let doubled = limits
@@ -279,7 +363,6 @@ impl SignInThrottle {
             locked_for = Some(length);
             self.lockouts.inc();
         }
-        let audit = first_of_window && take_budget(&mut tables, limits, now);
         if !audit {
             self.unaudited.inc();
         }
@@ -291,7 +374,7 @@ impl SignInThrottle {
     pub fn take_audit_budget(&self, now: Instant) -> bool {
         self.tables
             .lock()
-            .is_ok_and(|mut tables| take_budget(&mut tables, &self.limits, now))
+            .is_ok_and(|mut tables| take_budget(&mut tables.audit_budget, &self.limits, now))
     }
 
     /// A successful sign-in forgets the account's failures and lockouts.
@@ -310,8 +393,7 @@ impl SignInThrottle {
     }
 }
 
-fn take_budget(tables: &mut Tables, limits: &SignInLimits, now: Instant) -> bool {
-    let budget = &mut tables.audit_budget;
+fn take_budget(budget: &mut Window, limits: &SignInLimits, now: Instant) -> bool {
     budget.roll(now, Duration::from_secs(60));
     if budget.count < limits.audits_per_minute {
         budget.count += 1;
@@ -383,8 +465,8 @@ mod tests {
         let fifth = throttle.failed("alice", None, t0);
         assert_eq!(fifth.locked_for, Some(Duration::from_secs(60)));
         assert_eq!(
-            throttle.check("alice", None, t0),
-            Err(Duration::from_secs(60))
+            throttle.check("alice", None, t0).err(),
+            Some(Duration::from_secs(60))
         );
         assert!(
             throttle.check("bob", None, t0).is_ok(),
@@ -402,6 +484,46 @@ mod tests {
     }
 
     #[test]
+    fn attempts_in_flight_count_against_the_limits() {
+        let throttle = SignInThrottle::new(SignInLimits {
+            max_entries: 1000,
+            ..limits()
+        });
+        let t0 = Instant::now();
+        // Five guesses at once: a sixth waits for them, and their failures lock the account.
+        let held: Vec<Attempt<'_>> = (0..5)
+            .filter_map(|_| throttle.check("alice", None, t0).ok())
+            .collect();
+        assert_eq!(held.len(), 5);
+        assert_eq!(
+            throttle.check("alice", None, t0).err(),
+            Some(Duration::from_secs(1))
+        );
+        for attempt in held {
+            throttle.failed("alice", None, t0);
+            drop(attempt);
+        }
+        assert_eq!(
+            throttle.check("alice", None, t0).err(),
+            Some(Duration::from_secs(60))
+        );
+        // A right password in flight does not count once it is done.
+        let attempt = throttle.check("bob", None, t0);
+        throttle.succeeded("bob");
+        drop(attempt);
+        assert_eq!(throttle.entries(), (1, 0));
+        // Twenty at once from one address, whatever the accounts.
+        let address: IpAddr = [10, 0, 0, 1].into();
+        let held: Vec<Attempt<'_>> = (0..20)
+            .filter_map(|i| throttle.check(&format!("u{i}"), Some(address), t0).ok())
+            .collect();
+        assert_eq!(held.len(), 20);
+        assert!(throttle.check("u99", Some(address), t0).is_err());
+        drop(held);
+        assert!(throttle.check("u99", Some(address), t0).is_ok());
+    }
+
+    #[test]
     fn an_address_is_refused_for_the_rest_of_its_minute() {
         let throttle = SignInThrottle::new(SignInLimits {
             max_entries: 1000,
@@ -414,8 +536,8 @@ mod tests {
         }
         let later = t0 + Duration::from_secs(20);
         assert_eq!(
-            throttle.check("user-99", Some(address), later),
-            Err(Duration::from_secs(40))
+            throttle.check("user-99", Some(address), later).err(),
+            Some(Duration::from_secs(40))
         );
         assert!(
             throttle
@@ -452,6 +574,7 @@ mod tests {
     fn failure_audits_stop_at_the_budget() {
         let throttle = SignInThrottle::new(SignInLimits {
             audits_per_minute: 2,
+            max_entries: 1000,
             ..limits()
         });
         let t0 = Instant::now();
@@ -460,10 +583,10 @@ mod tests {
             .count();
         assert_eq!(audited, 2);
         assert_eq!(throttle.unaudited.get(), 8);
-        assert!(
-            throttle
-                .failed("u0", None, t0 + Duration::from_secs(61))
-                .audit
-        );
+        // A minute later the budget is back: an account whose failure went unaudited gets one
+        // audited; one already audited this window does not.
+        let later = t0 + Duration::from_secs(61);
+        assert!(throttle.failed("u9", None, later).audit);
+        assert!(!throttle.failed("u0", None, later).audit);
     }
 }

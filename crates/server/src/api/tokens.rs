@@ -209,9 +209,11 @@ pub(super) async fn sign_in(
         .token_days(input.expires_in_days, SIGN_IN_TOKEN_DAYS)
         .map_err(|message| ApiError::invalid("expires_in_days", message).into_response())?;
     let now = Instant::now();
-    if let Err(wait) = state.sign_in.check(&input.account, address, now) {
-        return Err(rate_limited(wait));
-    }
+    // Held until the answer: parallel guesses count against the limits while in flight.
+    let _attempt = state
+        .sign_in
+        .check(&input.account, address, now)
+        .map_err(rate_limited)?;
     let account = records::get::<AccountRecord>(&state.store, GLOBAL, &input.account)
         .await
         .map_err(IntoResponse::into_response)?;
