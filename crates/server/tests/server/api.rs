@@ -17,7 +17,7 @@ use switchyard_testkit::server::TestServer;
 use audit::audit_tamper_evidence;
 use authorization::authorization_matrix;
 use changes::changes_validation_and_concurrency;
-use sign_in::sign_in_throttling_and_token_lifetimes;
+use sign_in::{parallel_guesses_get_no_more_tries, sign_in_throttling_and_token_lifetimes};
 use strict_input::strict_input;
 
 switchyard_testkit::backend_tests![
@@ -25,6 +25,7 @@ switchyard_testkit::backend_tests![
     changes_validation_and_concurrency,
     authorization_matrix,
     sign_in_throttling_and_token_lifetimes,
+    parallel_guesses_get_no_more_tries,
     replicas_share_one_database,
     operations_endpoints,
     strict_input,

@@ -249,3 +249,30 @@ pub(super) async fn sign_in_throttling_and_token_lifetimes(url: String) {
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
     assert!((1..=60).contains(&retry_after.unwrap()));
 }
+
+/// Thirty wrong passwords sent at once get no more tries than five sent in a row: the attempts
+/// in flight count against the account's limit.
+pub(super) async fn parallel_guesses_get_no_more_tries(url: String) {
+    let server = TestServer::in_process(&url).start().await;
+    let body = json!({"name": "dana", "roles": ["reader"], "password": PASSWORD});
+    server.admin_post("/api/v1/accounts", body).await;
+    let guesses = (0..30).map(|i| {
+        let server = &server;
+        async move { attempt(server, "dana", &format!("guess {i}")).await.0 }
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!(checked + refused, 30, "{statuses:?}");
+    assert!(checked <= 5, "{checked} passwords checked");
+    // However many got through at once, the account is locked now.
+    let (status, _) = attempt(&server, "dana", PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    server.stop().await;
+}
