@@ -89,10 +89,7 @@ async fn run(binary: &str, counts: &[usize]) {
         let toggles = 10;
         for _ in 0..toggles {
             let on = round.fetch_add(1, Ordering::Relaxed).is_multiple_of(2);
-            let toggle = ToggleInput {
-                on,
-                comment: None,
-            };
+            let toggle = ToggleInput { on, comment: None };
             let api = serve.client();
             let toggled = api.toggle("default", "production", "kill-switch", &toggle);
             toggled.await.unwrap();
