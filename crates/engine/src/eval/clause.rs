@@ -83,19 +83,19 @@ impl Snapshot {
             }
             return Ok(any != clause.negate);
         }
-        if let Test::InvalidReference = clause.test {
-            return Err(Malformed);
-        }
-        if clause.dialect == Dialect::LaunchDarkly
-            && matches!(clause.path.segments(), [only] if &**only == "kind")
-        {
-            // LaunchDarkly: a clause on `kind` tests every kind the context has.
-            let found = ctx
-                .parts()
-                .iter()
-                .filter_map(|p| p.attribute("kind"))
-                .any(|kind| clause.test.matches(kind, clause.dialect));
-            return Ok(found != clause.negate);
+        if clause.dialect == Dialect::LaunchDarkly {
+            if let Test::InvalidReference = clause.test {
+                return Err(Malformed);
+            }
+            if matches!(clause.path.segments(), [only] if &**only == "kind") {
+                // LaunchDarkly: a clause on `kind` tests every kind the context has.
+                let found = ctx
+                    .parts()
+                    .iter()
+                    .filter_map(|p| p.attribute("kind"))
+                    .any(|kind| clause.test.matches(kind, clause.dialect));
+                return Ok(found != clause.negate);
+            }
         }
         let part = ctx.part(&clause.kind);
         let value = part.and_then(|p| p.get(&clause.path));
@@ -145,27 +145,27 @@ impl Snapshot {
         if segment.malformed {
             return Err(Malformed);
         }
-        if !segment.launchdarkly {
-            return self.segment_contains_in(segment, ctx, env, chain);
-        }
         // LaunchDarkly: meeting a segment again while evaluating it is a cycle, an error only
         // when evaluation goes round it. Without a chain, the cycle found when compiling.
-        if !chain.tracks_segments() {
-            if segment.on_cycle {
-                return Err(Malformed);
-            }
-            return self.segment_contains_in(segment, ctx, env, chain);
-        }
-        let position = u32::try_from(index).map_err(|_| Malformed)?;
-        if chain.holds_segment(position) {
+        let tracked = segment.launchdarkly && chain.tracks_segments();
+        if segment.launchdarkly && !tracked && segment.on_cycle {
             return Err(Malformed);
         }
-        chain.push_segment(position)?;
+        if tracked {
+            let position = u32::try_from(index).map_err(|_| Malformed)?;
+            if chain.holds_segment(position) {
+                return Err(Malformed);
+            }
+            chain.push_segment(position)?;
+        }
         let contains = self.segment_contains_in(segment, ctx, env, chain)?;
-        chain.pop_segment();
+        if tracked {
+            chain.pop_segment();
+        }
         Ok(contains)
     }
 
+    #[inline]
     fn segment_contains_in(
         &self,
         segment: &CompiledSegment,

@@ -281,13 +281,28 @@ impl Snapshot {
         env: &Env,
     ) -> Evaluation<'s> {
         if flag.dialect == Dialect::LaunchDarkly {
-            let (mut flags, mut segments) = ([0u32; Chain::FLAGS], [0u32; Chain::SEGMENTS]);
-            let mut chain = Chain::new(&mut flags, &mut segments);
-            return self.evaluate_in(flag, ctx, env, &mut chain);
+            return self.evaluate_launchdarkly(flag, ctx, env);
         }
         self.evaluate_in(flag, ctx, env, &mut Chain::new(&mut [], &mut []))
     }
 
+    /// A LaunchDarkly flag, with room for its evaluation chain (kept out of the other
+    /// dialects' frames).
+    #[inline(never)]
+    fn evaluate_launchdarkly<'s>(
+        &'s self,
+        flag: &'s CompiledFlag,
+        ctx: &Context,
+        env: &Env,
+    ) -> Evaluation<'s> {
+        let (mut flags, mut segments) = ([0u32; Chain::FLAGS], [0u32; Chain::SEGMENTS]);
+        let mut chain = Chain::new(&mut flags, &mut segments);
+        self.evaluate_in(flag, ctx, env, &mut chain)
+    }
+
+    // Inlined, with the targeting, into `evaluate_flag`: returned through memory instead, the
+    // evaluation cost a store-forwarding stall that made a plain flag 60 % slower (measured).
+    #[inline(always)]
     fn evaluate_in<'s>(
         &'s self,
         flag: &'s CompiledFlag,
@@ -305,6 +320,7 @@ impl Snapshot {
         }
     }
 
+    #[inline(always)]
     fn evaluate_targeting<'s>(
         &'s self,
         flag: &'s CompiledFlag,
@@ -352,6 +368,7 @@ impl Snapshot {
     }
 
     /// The key of the first prerequisite `flag` fails, if any.
+    #[inline(never)]
     fn failed_prerequisite<'s>(
         &'s self,
         flag: &'s CompiledFlag,
