@@ -1,8 +1,10 @@
 //! LaunchDarkly data imported and evaluated by our engine must give what LaunchDarkly's own
 //! engine gives: `fixtures/launchdarkly.json` holds flags, segments and contexts (multi-kind,
 //! legacy users, every clause operator, targets, rollouts, experiments, prerequisites, weighted
-//! segments), and each case's `expect` was computed by `launchdarkly-server-sdk-evaluation`
-//! (see `tools/ld-oracle`). We compare in LaunchDarkly's own result shape.
+//! segments, invalid and array attribute references, prerequisite and segment cycles, bad off
+//! variations, contexts LaunchDarkly refuses, plus random flags, segments and contexts), and each
+//! case's `expect` was computed by `launchdarkly-server-sdk-evaluation` (see `tools/ld-oracle`).
+//! We compare in LaunchDarkly's own result shape.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use serde_json::{Map, Value, json};
