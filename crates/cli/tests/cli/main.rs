@@ -11,6 +11,7 @@ mod crash;
 mod data_at_rest;
 mod eval;
 mod off_state;
+mod openapi;
 mod openfeature_js;
 mod relay;
 mod relay_saved;

@@ -39,8 +39,11 @@ pub struct GuardrailEvidence {
     pub ln_e_total: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f64>,
-    /// Tier 2: the confidence sequence for mean(treated) − mean(control).
+    /// Tier 2: the confidence sequence for mean(treated) − mean(control), as `[lower, upper]`.
+    // Described as a two-number array: OpenAPI 3.0 has no tuple `items`, and client generators
+    // refuse the document that has one.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<Vec<f64>>", length(min = 2, max = 2))]
     pub interval: Option<(f64, f64)>,
     /// Tier 0: bad events per treated evaluation.
     #[serde(skip_serializing_if = "Option::is_none")]
