@@ -11,6 +11,66 @@ use serde_json::{Map, Value, json};
 use switchyard_engine::{Env, ErrorKind, Evaluation, Reason, Snapshot};
 use switchyard_import::launchdarkly;
 
+/// The fixture as `tools/ld-oracle` last wrote it: its size, how its expected results split by
+/// kind, and a digest of every case (flag, context and LaunchDarkly's answer) with the data and
+/// contexts. A regenerated or edited fixture fails here until these are updated on purpose, so
+/// the fixture cannot silently shrink or lose a kind of result.
+const EXPECTED_CASES: usize = 15_582;
+const EXPECTED_KINDS: [(&str, usize); 8] = [
+    ("ERROR/FLAG_NOT_FOUND", 1),
+    ("ERROR/MALFORMED_FLAG", 2_962),
+    ("ERROR/USER_NOT_SPECIFIED", 621),
+    ("FALLTHROUGH", 8_619),
+    ("OFF", 726),
+    ("PREREQUISITE_FAILED", 1_264),
+    ("RULE_MATCH", 1_315),
+    ("TARGET_MATCH", 74),
+];
+const EXPECTED_DIGEST: u64 = 0x9ac3_eb85_d57b_9082;
+
+/// FNV-1a over a canonical walk of a JSON value (object keys sorted, lengths and types tagged),
+/// so the digest depends on the content only, not on formatting or `serde_json`'s map order.
+fn digest(value: &Value, hash: &mut u64) {
+    fn feed(hash: &mut u64, bytes: &[u8]) {
+        for byte in bytes {
+            *hash = (*hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn feed_str(hash: &mut u64, s: &str) {
+        feed(hash, &(s.len() as u64).to_le_bytes());
+        feed(hash, s.as_bytes());
+    }
+    match value {
+        Value::Null => feed(hash, b"n"),
+        Value::Bool(b) => feed(hash, if *b { b"t" } else { b"f" }),
+        Value::Number(n) => {
+            feed(hash, b"#");
+            feed_str(hash, &n.to_string());
+        }
+        Value::String(s) => {
+            feed(hash, b"s");
+            feed_str(hash, s);
+        }
+        Value::Array(items) => {
+            feed(hash, b"[");
+            feed(hash, &(items.len() as u64).to_le_bytes());
+            for item in items {
+                digest(item, hash);
+            }
+        }
+        Value::Object(map) => {
+            feed(hash, b"{");
+            feed(hash, &(map.len() as u64).to_le_bytes());
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            for key in keys {
+                feed_str(hash, key);
+                digest(&map[key], hash);
+            }
+        }
+    }
+}
+
 /// Our evaluation written as LaunchDarkly writes an evaluation detail.
 fn as_launchdarkly(evaluation: &Evaluation) -> Value {
     let mut reason = Map::new();
@@ -98,23 +158,20 @@ fn imported_launchdarkly_flags_evaluate_as_launchdarkly_does() {
             ));
         }
     }
-    assert!(cases.len() > 15_000, "fixture too small");
-    // The fixture must exercise every kind of result, or it proves less than it claims.
-    for kind in [
-        "OFF",
-        "TARGET_MATCH",
-        "RULE_MATCH",
-        "FALLTHROUGH",
-        "PREREQUISITE_FAILED",
-        "ERROR/MALFORMED_FLAG",
-        "ERROR/USER_NOT_SPECIFIED",
-        "ERROR/FLAG_NOT_FOUND",
-    ] {
-        assert!(
-            kinds.get(kind).is_some_and(|n| *n > 0),
-            "no {kind} case: {kinds:?}"
-        );
-    }
+    // Exactly the fixture the oracle wrote: every kind of result, in the counts it had.
+    assert_eq!(cases.len(), EXPECTED_CASES, "the fixture changed size");
+    let expected_kinds: std::collections::BTreeMap<String, usize> = EXPECTED_KINDS
+        .iter()
+        .map(|(kind, n)| ((*kind).to_owned(), *n))
+        .collect();
+    assert_eq!(kinds, expected_kinds, "the fixture's results changed");
+    let mut hash = 0xcbf2_9ce4_8422_2325;
+    digest(&fixture, &mut hash);
+    assert_eq!(
+        hash, EXPECTED_DIGEST,
+        "the fixture's content changed (digest {hash:#018x}); if it was regenerated on purpose, \
+         update EXPECTED_CASES, EXPECTED_KINDS and EXPECTED_DIGEST"
+    );
     assert!(
         failures.is_empty(),
         "{} of {} cases differ from LaunchDarkly:\n{}",
