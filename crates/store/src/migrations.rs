@@ -169,7 +169,8 @@ pub fn for_backend(backend: Backend) -> &'static [Migration] {
 }
 
 /// Applies every migration not yet recorded in `schema_migrations`, each in its own transaction.
-/// Replicas starting together on one PostgreSQL database serialize on an advisory lock.
+/// Replicas starting together on one PostgreSQL database serialize on an advisory lock; on
+/// SQLite each migration takes the write lock first and is skipped if another opener applied it.
 pub(crate) async fn apply(pool: &AnyPool, backend: Backend) -> Result<()> {
     let mut conn = pool.acquire().await?;
     if backend == Backend::Postgres {
@@ -203,7 +204,21 @@ async fn apply_pending(conn: &mut sqlx::AnyConnection, backend: Backend) -> Resu
         if applied.contains(&migration.version) {
             continue;
         }
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let mut tx = match backend {
+            // SQLite has no advisory lock: take the write lock before looking (waiting in the
+            // busy handler for another opener's migration), then look again, so stores opening
+            // one fresh file together apply each migration once.
+            Backend::Sqlite => sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?,
+            Backend::Postgres => sqlx::Connection::begin(&mut *conn).await?,
+        };
+        let done: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                .bind(migration.version)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if done.is_some() {
+            continue;
+        }
         sqlx::raw_sql(migration.sql).execute(&mut *tx).await?;
         sqlx::query(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
