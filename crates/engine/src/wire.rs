@@ -152,6 +152,10 @@ pub const EVENTS_FORMAT: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventBatch {
     pub format: u32,
+    /// The sender's id for this batch, the same on every retry of it: the server counts a batch
+    /// once per id (`docs/events.md`, "Batch ids"). Absent from older senders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_id: Option<String>,
     /// The sender, such as `switchyard-rust/0.1.0`.
     #[serde(default)]
     pub sdk: String,

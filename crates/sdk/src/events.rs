@@ -7,6 +7,10 @@
 //! that batches, gzips and posts to `POST /events/v1/bulk` every flush interval and on close,
 //! retrying with backoff. The queue is bounded: when it is full the oldest event is dropped and
 //! counted, and the count is reported with the next batch.
+//!
+//! Every batch carries a random id ([`Batch::batch_id`]). A batch that may not have arrived is
+//! held and sent again unchanged, with its id, before anything newer, so a server that did count
+//! it (only its answer was lost) counts it once.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
@@ -21,6 +25,8 @@ pub use switchyard_engine::wire::{
     ReleaseCohortRef,
 };
 use switchyard_engine::{Cohort, Context, ReleaseCohort};
+
+use held::{Held, new_batch_id};
 
 /// Event settings (see [`crate::ClientBuilder::events`]).
 #[derive(Debug, Clone)]
@@ -98,6 +104,9 @@ pub struct Recorder {
     config: EventsConfig,
     window: Mutex<Window>,
     queue: Mutex<VecDeque<Event>>,
+    /// Whole batches to send as they are, with their ids, before anything else: one whose send
+    /// failed, and batches a relay took from its SDKs.
+    held: Mutex<Held>,
     dropped: AtomicU64,
     /// Cleared when the server has no intake or refuses the key: recording stops too.
     accepting: AtomicBool,
@@ -126,6 +135,7 @@ impl Recorder {
                 seen: FxHashSet::default(),
             }),
             queue: Mutex::default(),
+            held: Mutex::default(),
             dropped: AtomicU64::new(0),
         }
     }
@@ -239,9 +249,13 @@ impl Recorder {
         queue.push_back(event);
     }
 
-    /// Everything recorded since the last batch (at most `max_events` events), or `None` when
-    /// there is nothing to send.
+    /// The next batch to send: a held one (see [`Recorder::retry_later`]) as it was, else
+    /// everything recorded since the last batch (at most `max_events` events) under a new id;
+    /// `None` when there is nothing to send.
     pub fn take_batch(&self, max_events: usize, now_ms: i64) -> Option<Batch> {
+        if let Some(held) = self.held.lock().ok().and_then(|mut held| held.pop_front()) {
+            return Some(held);
+        }
         let (start_ms, counters, carried) = match self.window.lock() {
             Ok(mut window) => (
                 std::mem::replace(&mut window.start_ms, now_ms),
@@ -288,6 +302,7 @@ impl Recorder {
         }
         Some(Batch {
             format: EVENTS_FORMAT,
+            batch_id: new_batch_id(),
             sdk: concat!("switchyard-rust/", env!("CARGO_PKG_VERSION")).to_owned(),
             start_ms,
             end_ms: now_ms,
@@ -297,8 +312,21 @@ impl Recorder {
         })
     }
 
-    /// Puts back a batch that could not be sent, ahead of newer events, within the bounds.
-    pub fn restore(&self, batch: Batch) {
+    /// Holds a batch that may not have arrived (no answer, `429`, `5xx`, a failed write) to be
+    /// taken again first, unchanged: with the same id, a receiver that did count it counts it
+    /// once. A batch without an id is merged back instead, ahead of newer events.
+    pub fn retry_later(&self, batch: Batch) {
+        if batch.batch_id.is_none() {
+            self.merge_back(batch);
+            return;
+        }
+        if let Ok(mut held) = self.held.lock() {
+            held.push_front(batch);
+        }
+    }
+
+    /// Puts a batch's contents back ahead of newer events, within the bounds.
+    fn merge_back(&self, batch: Batch) {
         if let Ok(mut window) = self.window.lock() {
             window.start_ms = window.start_ms.min(batch.start_ms);
             carry(&mut window.carried, batch.summaries);
@@ -316,18 +344,36 @@ impl Recorder {
         }
     }
 
-    /// Queues a batch recorded elsewhere (a relay forwarding what its SDKs posted) behind
-    /// what is already queued, within the same bounds.
+    /// Queues a batch recorded elsewhere (a relay forwarding what its SDKs posted). One with
+    /// an id is kept whole and sent on as it is, so the upstream counts a downstream retry
+    /// once; while held batches already fill the capacity, and for a batch without an id, its
+    /// summaries are merged and its events queued behind what is already queued (its id is
+    /// then lost: it goes out in a batch of the relay's own).
     pub fn absorb(&self, batch: Batch) {
         if !self.is_recording() {
             return;
         }
+        let batch = match self.hold_whole(batch) {
+            Ok(()) => return,
+            Err(batch) => batch,
+        };
         if let Ok(mut window) = self.window.lock() {
             carry(&mut window.carried, batch.summaries);
         }
         self.dropped.fetch_add(batch.dropped, Ordering::Relaxed);
         for event in batch.events {
             self.enqueue(event);
+        }
+    }
+
+    /// Keeps an identified batch whole behind the other held ones, if it fits the capacity.
+    fn hold_whole(&self, batch: Batch) -> Result<(), Batch> {
+        if batch.batch_id.is_none() {
+            return Err(batch);
+        }
+        match self.held.lock() {
+            Ok(mut held) => held.push_back_within(batch, self.config.capacity),
+            Err(_) => Err(batch),
         }
     }
 }
@@ -454,7 +500,7 @@ async fn send_all(http: &reqwest::Client, url: &str, sdk_key: &str, recorder: &R
             Ok(response) => response,
             Err(error) => {
                 tracing::debug!(%error, "events not sent; will retry");
-                recorder.restore(batch);
+                recorder.retry_later(batch);
                 return Sent::Retry(None);
             }
         };
@@ -470,7 +516,7 @@ async fn send_all(http: &reqwest::Client, url: &str, sdk_key: &str, recorder: &R
             .map(Duration::from_secs);
         match code.as_u16() {
             429 | 500..=599 => {
-                recorder.restore(batch);
+                recorder.retry_later(batch);
                 return Sent::Retry(retry_after);
             }
             404 => {
@@ -493,5 +539,6 @@ async fn send_all(http: &reqwest::Client, url: &str, sdk_key: &str, recorder: &R
     Sent::All
 }
 
+mod held;
 #[cfg(test)]
 mod tests;

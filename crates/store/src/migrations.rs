@@ -136,6 +136,20 @@ ALTER TABLE chain_head ADD COLUMN signed_from BIGINT NOT NULL DEFAULT 1;
 UPDATE chain_head SET signed_from = seq + 1 WHERE id = 1;
 ";
 
+/// Ids of event batches already counted (`events/batch_ids.rs`), per environment, so a batch
+/// retried after a lost answer is counted once; forgotten after a day (`seen_at`).
+const EVENT_BATCH_IDS: &str = "
+CREATE TABLE event_batches (
+    project TEXT NOT NULL,
+    env TEXT NOT NULL,
+    batch_id TEXT NOT NULL,
+    seen_at BIGINT NOT NULL,
+    attributed BIGINT NOT NULL,
+    PRIMARY KEY (project, env, batch_id)
+);
+CREATE INDEX event_batches_by_seen_at ON event_batches (seen_at);
+";
+
 /// Every migration so far is the same SQL on both backends, so they share one list. The first
 /// migration that must differ per backend splits it into one list per backend, each starting
 /// with these.
@@ -159,6 +173,11 @@ const SHARED: &[Migration] = &[
         version: 4,
         name: "audit_signatures",
         sql: AUDIT_SIGNATURES,
+    },
+    Migration {
+        version: 5,
+        name: "event_batch_ids",
+        sql: EVENT_BATCH_IDS,
     },
 ];
 

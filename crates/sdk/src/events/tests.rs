@@ -85,18 +85,60 @@ fn a_full_queue_drops_the_oldest_and_counts_them() {
 }
 
 #[test]
-fn a_restored_batch_goes_out_again_before_newer_events() {
+fn every_batch_has_its_own_random_id() {
+    let events = recorder(10, 100);
+    let mut ids = std::collections::BTreeSet::new();
+    for i in 0..50 {
+        events.track("a", &user("u1"), 1.0, i);
+        let id = events.take_batch(100, i).unwrap().batch_id.unwrap();
+        assert_eq!(id.len(), 32, "{id}");
+        assert!(id.chars().all(|c| c.is_ascii_hexdigit()), "{id}");
+        ids.insert(id);
+    }
+    assert_eq!(ids.len(), 50);
+}
+
+#[test]
+fn a_batch_retried_later_goes_out_unchanged_before_newer_events() {
     let events = recorder(10, 100);
     events.track("a", &user("u1"), 1.0, 1);
     events.evaluated(&evaluated("f", Some("on")), &user("u1"), 1);
     let first = events.take_batch(100, 5).unwrap();
     events.track("b", &user("u1"), 2.0, 6);
-    events.restore(first.clone());
+    events.evaluated(&evaluated("f", Some("on")), &user("u1"), 6);
+    events.retry_later(first.clone());
+    // The same batch, id and all: a server that counted it the first time skips it.
+    let again = events.take_batch(100, 9).unwrap();
+    assert_eq!(again, first);
+    events.retry_later(again);
+    assert_eq!(
+        events.take_batch(100, 10).unwrap(),
+        first,
+        "as often as it fails"
+    );
+    // Then what was recorded meanwhile, under a new id.
+    let newer = events.take_batch(100, 11).unwrap();
+    assert_ne!(newer.batch_id, first.batch_id);
+    assert_eq!(newer.events.len(), 1);
+    assert_eq!(newer.summaries[0].count, 1);
+    assert!(events.take_batch(100, 12).is_none());
+}
+
+#[test]
+fn a_batch_without_an_id_is_merged_back_before_newer_events() {
+    let events = recorder(10, 100);
+    events.track("a", &user("u1"), 1.0, 1);
+    events.evaluated(&evaluated("f", Some("on")), &user("u1"), 1);
+    let mut first = events.take_batch(100, 5).unwrap();
+    first.batch_id = None;
+    events.track("b", &user("u1"), 2.0, 6);
+    events.retry_later(first.clone());
     let again = events.take_batch(100, 9).unwrap();
     assert_eq!(again.start_ms, 0);
     assert_eq!(again.summaries, first.summaries);
     assert_eq!(&again.events[..first.events.len()], &first.events[..]);
     assert_eq!(again.events.len(), first.events.len() + 1);
+    assert!(again.batch_id.is_some(), "sent again as a new batch");
 }
 
 #[test]
@@ -112,7 +154,7 @@ fn the_exposure_cache_is_bounded() {
 }
 
 #[test]
-fn relayed_batches_merge_summaries_and_queue_behind() {
+fn relayed_batches_without_an_id_merge_summaries_and_queue_behind() {
     let relay = recorder(3, 100);
     relay.track("mine", &user("u0"), 0.0, 1);
     let downstream = recorder(100, 100);
@@ -120,7 +162,9 @@ fn relayed_batches_merge_summaries_and_queue_behind() {
         downstream.evaluated(&evaluated("f", Some("on")), &user("u1"), 2);
         downstream.track("theirs", &user("u1"), 1.0, 2);
     }
-    let posted = downstream.take_batch(100, 3).unwrap();
+    let mut posted = downstream.take_batch(100, 3).unwrap();
+    // An older SDK's batch.
+    posted.batch_id = None;
     // The same batch twice: summaries add up in one slot, the queue stays bounded.
     relay.absorb(posted.clone());
     relay.absorb(posted);
@@ -135,6 +179,44 @@ fn relayed_batches_merge_summaries_and_queue_behind() {
             .iter()
             .all(|e| matches!(e, Event::Metric { name, .. } if name == "theirs"))
     );
+}
+
+#[test]
+fn relayed_batches_with_an_id_go_on_whole_within_the_capacity() {
+    let relay = recorder(10, 100);
+    relay.track("mine", &user("u0"), 0.0, 1);
+    let downstream = recorder(100, 100);
+    let mut posted = Vec::new();
+    for round in 0..3 {
+        downstream.evaluated(&evaluated("f", Some("on")), &user("u1"), round);
+        for _ in 0..3 {
+            downstream.track("theirs", &user("u1"), 1.0, round);
+        }
+        posted.push(downstream.take_batch(100, round + 1).unwrap());
+    }
+    // 1 summary + 4 events (the exposure is sent once), then 1 + 3 twice: the first two fit in
+    // 10, the third does not.
+    assert_eq!(posted[0].events.len(), 4);
+    assert_eq!(posted[1].events.len(), 3);
+    for batch in &posted {
+        relay.absorb(batch.clone());
+    }
+    assert_eq!(relay.take_batch(100, 10).unwrap(), posted[0]);
+    // A downstream retry of the first batch is kept whole too (the upstream skips it), now
+    // that there is room again.
+    relay.absorb(posted[0].clone());
+    assert_eq!(relay.take_batch(100, 10).unwrap(), posted[1]);
+    assert_eq!(relay.take_batch(100, 10).unwrap(), posted[0]);
+    // What did not fit went out merged with the relay's own, under the relay's id.
+    let own = relay.take_batch(100, 10).unwrap();
+    assert!(
+        ![&posted[0], &posted[1], &posted[2]]
+            .iter()
+            .any(|b| b.batch_id == own.batch_id)
+    );
+    assert_eq!(own.summaries[0].count, 1);
+    assert_eq!(own.events.len(), 1 + 3);
+    assert!(relay.take_batch(100, 11).is_none());
 }
 
 #[test]

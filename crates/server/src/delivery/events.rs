@@ -8,6 +8,11 @@
 //! [`MAX_CONCURRENT_BATCHES`] batches are being written, more are turned away with `429` and
 //! `Retry-After`, so a flood of events never queues up inside the server.
 //!
+//! A batch may carry its sender's id (`batch_id`); the store records it in the transaction that
+//! counts the batch, and a batch whose id it has seen in the last [`BATCH_ID_RETENTION_MS`] is
+//! answered like the first time (with `"duplicate": true`) and not counted again. A batch
+//! without one (older SDKs and relays) is counted every time it is received.
+//!
 //! A batch sent with a client (public) key is screened first: events of flags that are not
 //! client-visible are dropped, and so is what exceeds the key's and each context's rate
 //! (`intake.rs`); its metric events count only toward client-visible flags. Dropped events
@@ -54,8 +59,12 @@ pub const MAX_BATCH_ITEMS: usize = 10_000;
 pub const MAX_DECODED_BYTES: u64 = 16 * 1024 * 1024;
 /// Exposures not seen for this long are forgotten.
 pub const EXPOSURE_RETENTION_MS: i64 = 90 * 86_400_000;
+/// Batch ids are remembered at least this long: a retry within it is counted once.
+pub const BATCH_ID_RETENTION_MS: i64 = 86_400_000;
 const PRUNE_EVERY_MS: i64 = 3_600_000;
 const MAX_NAME_LEN: usize = 256;
+/// A batch id's length bounds, in bytes; a UUID (36) and the Rust SDK's 32 hex digits fit.
+const BATCH_ID_LEN: std::ops::RangeInclusive<usize> = 16..=64;
 
 pub(super) fn router() -> Router<Arc<Delivery>> {
     Router::new().route("/events/v1/bulk", post(bulk))
@@ -134,9 +143,20 @@ async fn ingest(
         answer["forwarded"] = json!(true);
         return Ok(answer);
     };
-    let attributed = store.ingest_events(&stored).await?;
+    match &batch.batch_id {
+        Some(batch_id) => {
+            let ingested = store
+                .ingest_events_once(&stored, batch_id, now_ms())
+                .await?;
+            answer["attributed_metrics"] = json!(ingested.attributed);
+            answer["duplicate"] = json!(ingested.duplicate);
+        }
+        None => {
+            let attributed = store.ingest_events(&stored).await?;
+            answer["attributed_metrics"] = json!(attributed);
+        }
+    }
     prune_now_and_then(&delivery.intake, &delivery.tasks, store);
-    answer["attributed_metrics"] = json!(attributed);
     Ok(answer)
 }
 
@@ -241,9 +261,18 @@ async fn write_one(recorder: &Recorder, store: &Store, project: &str, env: &str)
                 continue;
             }
         };
-        if let Err(error) = store.ingest_events(&stored).await {
+        let written = match &batch.batch_id {
+            Some(batch_id) => store
+                .ingest_events_once(&stored, batch_id, now_ms())
+                .await
+                .map(drop),
+            None => store.ingest_events(&stored).await.map(drop),
+        };
+        if let Err(error) = written {
+            // Perhaps written after all (a commit whose answer was lost): the same batch, with
+            // its id, is tried again.
             tracing::warn!(%error, "recorded events not written; will retry");
-            recorder.restore(batch);
+            recorder.retry_later(batch);
             return;
         }
     }
@@ -281,6 +310,15 @@ fn check(batch: &EventBatch, project: &str, env: &str) -> Result<StoredBatch, Ap
             "format",
             format!("events format {} is not supported (1 is)", batch.format),
         ));
+    }
+    if let Some(batch_id) = &batch.batch_id {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+        if !BATCH_ID_LEN.contains(&batch_id.len()) || !batch_id.chars().all(allowed) {
+            return Err(ApiError::invalid(
+                "batch_id",
+                "must be 16 to 64 letters, digits, '-' or '_'",
+            ));
+        }
     }
     if batch.summaries.len() + batch.events.len() > MAX_BATCH_ITEMS {
         return Err(ApiError::new(
@@ -392,7 +430,7 @@ fn check(batch: &EventBatch, project: &str, env: &str) -> Result<StoredBatch, Ap
     Ok(stored)
 }
 
-/// Applies exposure retention at most once an hour, off the request's path.
+/// Applies retention at most once an hour, off the request's path.
 fn prune_now_and_then(intake: &Intake, tasks: &Tasks, store: &Store) {
     let now = now_ms();
     let last = intake.last_pruned_ms.load(Ordering::Relaxed);
@@ -405,11 +443,21 @@ fn prune_now_and_then(intake: &Intake, tasks: &Tasks, store: &Store) {
         return;
     }
     let store = store.clone();
-    tasks.spawn(async move {
-        if let Err(error) = store.prune_exposures(now - EXPOSURE_RETENTION_MS).await {
-            tracing::warn!(%error, "could not prune old exposures");
-        }
-    });
+    tasks.spawn(async move { apply_event_retention(&store, now).await });
+}
+
+/// Forgets, as of `now_ms`, exposures not seen for [`EXPOSURE_RETENTION_MS`] and batch ids
+/// recorded more than [`BATCH_ID_RETENTION_MS`] ago.
+pub async fn apply_event_retention(store: &Store, now_ms: i64) {
+    if let Err(error) = store.prune_exposures(now_ms - EXPOSURE_RETENTION_MS).await {
+        tracing::warn!(%error, "could not prune old exposures");
+    }
+    if let Err(error) = store
+        .prune_event_batch_ids(now_ms - BATCH_ID_RETENTION_MS)
+        .await
+    {
+        tracing::warn!(%error, "could not forget old event batch ids");
+    }
 }
 
 #[cfg(test)]

@@ -14,7 +14,8 @@ mod sdk_routes;
 mod streams;
 
 pub use events::{
-    EXPOSURE_RETENTION_MS, MAX_BATCH_ITEMS, MAX_DECODED_BYTES, run_store_writer, write_recorded,
+    BATCH_ID_RETENTION_MS, EXPOSURE_RETENTION_MS, MAX_BATCH_ITEMS, MAX_DECODED_BYTES,
+    apply_event_retention, run_store_writer, write_recorded,
 };
 pub use feed::{DATA_AGE_HEADER, Feed, Published};
 pub use hub::{

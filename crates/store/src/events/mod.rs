@@ -15,7 +15,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::{Result, Store};
 
+mod batch_ids;
 mod queries;
+
+pub use batch_ids::Ingested;
 
 const MINUTE_MS: i64 = 60_000;
 
@@ -264,9 +267,22 @@ impl<'a> FlagRange<'a> {
 
 impl Store {
     /// Writes a batch atomically; returns how many metric events were attributed to a cohort.
+    /// A batch with its sender's id goes through [`Store::ingest_events_once`] instead.
     pub async fn ingest_events(&self, batch: &EventBatch) -> Result<u64> {
         let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await?;
+        let attributed = self.write_batch(&mut tx, batch).await?;
+        tx.commit().await?;
+        Ok(attributed)
+    }
+
+    /// Adds a batch to the aggregates within `tx`; returns how many metric events were
+    /// attributed to a cohort.
+    async fn write_batch(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        batch: &EventBatch,
+    ) -> Result<u64> {
         let minute = minute_of(batch.counted_at_ms);
         for count in &batch.counts {
             if let Some(release) = &count.release {
@@ -280,7 +296,7 @@ impl Store {
                 .bind(&release.stage)
                 .bind(&release.cohort)
                 .bind(count.count)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
             }
             batch
@@ -297,7 +313,7 @@ impl Store {
                 .bind(&count.reason)
                 .bind(minute)
                 .bind(count.count)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
         }
         for exposure in &batch.exposures {
@@ -317,7 +333,7 @@ impl Store {
                     .bind(&release.stage)
                     .bind(&release.cohort)
                     .bind(exposure.at_ms)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?;
                 }
                 batch
@@ -343,7 +359,7 @@ impl Store {
                     .bind(exposure.version)
                     .bind(&exposure.reason)
                     .bind(exposure.at_ms)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?;
             }
         }
@@ -361,7 +377,7 @@ impl Store {
                 .statement(
                     "SELECT 1 FROM release_exposures WHERE project = $1 AND env = $2 LIMIT 1",
                 )
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut **tx)
                 .await?
                 .is_some();
         for event in &batch.metrics {
@@ -376,7 +392,7 @@ impl Store {
                         part,
                         event.at_ms,
                     )
-                    .fetch_all(&mut *tx)
+                    .fetch_all(&mut **tx)
                     .await?;
                 for (flag, variation, first_seen) in rows {
                     let latest = cohorts.entry(flag).or_insert((i64::MIN, String::new()));
@@ -400,7 +416,7 @@ impl Store {
             if !releases_seen {
                 continue;
             }
-            for (flag, release) in self.release_cohorts_at(&mut tx, batch, event).await? {
+            for (flag, release) in self.release_cohorts_at(tx, batch, event).await? {
                 if batch
                     .metric_flags
                     .as_ref()
@@ -429,7 +445,7 @@ impl Store {
                 .bind(&release.stage)
                 .bind(&release.cohort)
                 .bind(&metric);
-            moments.bind_to(insert).execute(&mut *tx).await?;
+            moments.bind_to(insert).execute(&mut **tx).await?;
         }
         for ((metric, flag, variation, minute), moments) in aggregates {
             let insert = batch
@@ -446,9 +462,8 @@ impl Store {
                 .bind(&flag)
                 .bind(&variation)
                 .bind(minute);
-            moments.bind_to(insert).execute(&mut *tx).await?;
+            moments.bind_to(insert).execute(&mut **tx).await?;
         }
-        tx.commit().await?;
         Ok(attributed)
     }
 
