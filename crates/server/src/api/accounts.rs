@@ -23,8 +23,10 @@ pub struct AccountInput {
     pub name: String,
     /// At least 12 characters; stored only as an Argon2id hash. Absent on update keeps it.
     pub password: Option<String>,
-    pub roles: Vec<String>,
-    pub disabled: bool,
+    /// Absent on update keeps the account's roles (an update names only what it changes).
+    pub roles: Option<Vec<String>>,
+    /// Absent on update keeps the account's state.
+    pub disabled: Option<bool>,
     pub version: Option<i64>,
     pub comment: Option<String>,
 }
@@ -116,12 +118,13 @@ pub(super) async fn create_account(
     check_key("name", &input.name)?;
     let resource = res::account(&input.name);
     ctx.authorize(Action::AccountCreate, &resource).await?;
-    check_roles(&ctx, &input.roles).await?;
+    let roles = input.roles.unwrap_or_default();
+    check_roles(&ctx, &roles).await?;
     let record = AccountRecord {
         password_hash: input.password.as_deref().map(check_password).transpose()?,
         name: input.name,
-        roles: input.roles,
-        disabled: input.disabled,
+        roles,
+        disabled: input.disabled.unwrap_or(false),
         created_at_ms: now_ms(),
     };
     let change = Change::created(Action::AccountCreate, &resource, &audited(&record))
@@ -141,14 +144,15 @@ pub(super) async fn update_account(
     let (before, expected) = ctx
         .load_for_update(input.version, load_account(&ctx, &name))
         .await?;
-    check_roles(&ctx, &input.roles).await?;
+    let roles = input.roles.unwrap_or_else(|| before.roles.clone());
+    check_roles(&ctx, &roles).await?;
     let record = AccountRecord {
         password_hash: match input.password.as_deref() {
             Some(password) => Some(check_password(password)?),
             None => before.password_hash.clone(),
         },
-        roles: input.roles,
-        disabled: input.disabled,
+        roles,
+        disabled: input.disabled.unwrap_or(before.disabled),
         ..before.clone()
     };
     let change = Change::updated(

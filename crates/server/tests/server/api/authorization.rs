@@ -1,153 +1,135 @@
-//! Authorization: every principal × endpoint, with the expected allow or deny written out.
+//! Authorization: every route of the OpenAPI document (built from the `routes!` table) × every
+//! kind of principal. The expected outcome is computed from the route's action and the
+//! principal's policy (built-in roles, token statements), not written out by hand; a route the
+//! table below does not know fails the test, so a new route cannot go untested.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use switchyard_server::access::{Policy, Statement, TokenRecord, builtin_role, resources as res};
+use switchyard_server::records::{self, GLOBAL};
+use switchyard_store::{AuditRecord, Expected};
 use switchyard_testkit::server::TestServer;
 
-use super::{FLAGS, PROD, STAGING};
+use super::{FLAGS, STAGING};
 
-/// Allowed, and denied, in a row of the matrix.
-const Y: bool = true;
-const N: bool = false;
-
-/// The matrix's rows, one a line: `METHOD path, body => [allowed for each principal]`, where
-/// `body` names the request body that would succeed (`None` for no body).
-macro_rules! matrix {
-    ($($method:ident $path:expr, $body:expr => $allowed:expr;)*) => {
-        vec![$((Method::$method, String::from($path), $body, $allowed)),*]
-    };
+/// Who calls, and what the server should make of the credential.
+struct Principal {
+    name: &'static str,
+    token: Option<String>,
+    /// The owner's roles and the token's own statements; `None`: the credential is refused.
+    access: Option<Access>,
+    account: &'static str,
 }
 
-/// Every principal × endpoint, with the expected allow or deny written out.
+struct Access {
+    owner: Policy,
+    scope: Option<Policy>,
+}
+
+impl Access {
+    fn allows(&self, action: &str, resource: &str) -> bool {
+        self.owner.allows(action, resource) && self.scope_allows(action, resource)
+    }
+
+    fn scope_allows(&self, action: &str, resource: &str) -> bool {
+        self.scope
+            .as_ref()
+            .is_none_or(|scope| scope.allows(action, resource))
+    }
+}
+
+/// How a route decides, for the resource one attempt touches.
+enum Decides {
+    /// `authorize(action, resource)`: allowed when owner and token both allow.
+    On(String),
+    /// The caller's own token: its scope alone suffices (see `authorize_token`).
+    OwnToken(String),
+    /// A list: answers every valid token, showing only what it may read.
+    Filtered,
+    /// Any valid token (`GET /me`).
+    AnyToken,
+    /// No token at all: the path's secret or the body is the credential.
+    Credential,
+}
+
+/// One attempt at a route: a real resource's path, a body that would succeed.
+struct Attempt {
+    path: String,
+    body: Option<Value>,
+    decides: Decides,
+    /// An event stream: only its status and headers are read.
+    stream: bool,
+}
+
+const ENV: &str = "proj/default:env/staging";
+/// Stands for an id the server picks when it creates the resource.
+const NEW_ID: &str = "(new)";
+
 pub(super) async fn authorization_matrix(url: String) {
     let server = TestServer::in_process(&url).start().await;
-    // Data the endpoints act on.
-    server
-        .admin_post(FLAGS, json!({"key": "checkout", "kind": "boolean"}))
-        .await;
-    for (env, segment) in [
-        ("staging", "beta-1"),
-        ("staging", "beta-2"),
-        ("staging", "gamma"),
-        ("production", "beta-1"),
-    ] {
-        let path = format!("/api/v1/projects/default/environments/{env}/segments");
-        server.admin_post(&path, json!({"key": segment})).await;
-    }
-    server
-        .admin_post("/api/v1/roles", json!({"name": "ops", "statements": [
-            {"effect": "allow", "actions": ["project:read", "env:read", "flag:*", "segment:*", "audit:read"], "resources": ["**"]},
-            {"effect": "deny", "actions": ["flag:toggle"], "resources": ["proj/default:env/production:**"]}
-        ]}))
-        .await;
-    for (name, role) in [("rita", "reader"), ("walt", "writer"), ("olga", "ops")] {
-        let body = json!({"name": name, "roles": [role], "password": "a long enough password"});
-        server.admin_post("/api/v1/accounts", body).await;
-    }
-    let token = |account: &str, statements: Value| {
-        let mut body = json!({"name": format!("{account} token"), "account": account});
-        match statements {
-            Value::Null => body["unscoped"] = json!(true),
-            statements => body["statements"] = statements,
-        }
-        let server = &server;
-        async move {
-            server.admin_post("/api/v1/tokens", body).await["token"]
+    let principals = principals(&server).await;
+    let document = server.admin_get("/api/v1/openapi.json").await;
+    let mut routes = Vec::new();
+    for (path, operations) in document["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            let action = operation["x-switchyard-action"]
                 .as_str()
-                .unwrap()
-                .to_owned()
-        }
-    };
-    let principals: Vec<(&str, String)> = vec![
-        ("admin", server.admin.clone()),
-        ("reader", token("rita", Value::Null).await),
-        ("writer", token("walt", Value::Null).await),
-        // May only edit two segments in one environment.
-        ("two-segments", token("walt", json!([
-            {"effect": "allow", "actions": ["segment:read", "segment:update"],
-             "resources": ["proj/default:env/staging:segment/beta-1", "proj/default:env/staging:segment/beta-2"]}
-        ])).await),
-        // Everything in staging, but never more than its owner (a writer) may do.
-        ("staging-only", token("walt", json!([{"effect": "allow", "actions": ["*"], "resources": ["proj/default:env/staging:**"]}])).await),
-        ("ops-no-prod-toggle", token("olga", Value::Null).await),
-    ];
-    // Columns follow `principals`: admin, reader, writer, two-segments, staging-only, ops.
-    let matrix = matrix! {
-        GET "/api/v1/projects/default", None => [Y, Y, Y, N, N, Y];
-        GET format!("{FLAGS}/checkout"), None => [Y, Y, Y, N, N, Y];
-        GET format!("{STAGING}/flags/checkout"), None => [Y, Y, Y, N, Y, Y];
-        POST format!("{STAGING}/flags/checkout/toggle"), Some("toggle") => [Y, N, Y, N, Y, Y];
-        POST format!("{PROD}/flags/checkout/toggle"), Some("toggle") => [Y, N, Y, N, N, N];
-        PUT format!("{PROD}/flags/checkout"), Some("targeting") => [Y, N, Y, N, N, Y];
-        PUT format!("{FLAGS}/checkout"), Some("flag") => [Y, N, Y, N, N, Y];
-        POST FLAGS, Some("new-flag") => [Y, N, Y, N, N, Y];
-        PUT format!("{STAGING}/segments/beta-1"), Some("segment") => [Y, N, Y, Y, Y, Y];
-        PUT format!("{STAGING}/segments/beta-2"), Some("segment") => [Y, N, Y, Y, Y, Y];
-        PUT format!("{STAGING}/segments/gamma"), Some("segment") => [Y, N, Y, N, Y, Y];
-        PUT format!("{PROD}/segments/beta-1"), Some("segment") => [Y, N, Y, N, N, Y];
-        GET format!("{STAGING}/segments/gamma"), None => [Y, Y, Y, N, Y, Y];
-        GET format!("{STAGING}/sdk-keys"), None => [Y, N, N, N, N, N];
-        POST "/api/v1/projects/default/environments", Some("new-env") => [Y, N, N, N, N, N];
-        GET "/api/v1/audit", None => [Y, Y, Y, N, N, Y];
-        GET "/api/v1/audit/verify", None => [Y, N, N, N, N, N];
-        POST "/api/v1/accounts", Some("new-account") => [Y, N, N, N, N, N];
-        GET "/api/v1/roles/reader", None => [Y, N, N, N, N, N];
-    };
-    let mut denials = 0;
-    for (method, path, body_kind, expected) in &matrix {
-        for ((who, token), allowed) in principals.iter().zip(expected) {
-            // A body that would succeed: fresh version, fresh key.
-            let version = || async {
-                let current = server.admin_get(path).await;
-                current["version"].clone()
-            };
-            let body = match *body_kind {
-                None => None,
-                Some("targeting") => {
-                    Some(json!({"version": version().await, "fallthrough": {"variation": 0}}))
-                }
-                Some("flag") => Some(
-                    json!({"version": version().await, "key": "checkout", "kind": "boolean", "tags": [who]}),
-                ),
-                Some("segment") => {
-                    let key = path.rsplit('/').next().unwrap();
-                    Some(
-                        json!({"version": version().await, "key": key, "included": [{"values": [who]}]}),
-                    )
-                }
-                Some("toggle") => Some(json!({"on": true})),
-                Some("new-flag") => Some(
-                    json!({"key": format!("new-flag-{who}"), "name": format!("new-flag-{who}"), "kind": "boolean"}),
-                ),
-                Some("new-account") => Some(json!({"name": format!("new-account-{who}")})),
-                Some(kind) => {
-                    Some(json!({"key": format!("{kind}-{who}"), "name": format!("{kind}-{who}")}))
-                }
-            };
-            let (status, answer) = server.call(Some(token), method.clone(), path, body).await;
-            if *allowed {
-                assert!(
-                    status.is_success(),
-                    "{who} should be allowed {method} {path}: {status} {answer}"
-                );
-            } else {
-                assert_eq!(
-                    status,
-                    StatusCode::FORBIDDEN,
-                    "{who} should be denied {method} {path}: {answer}"
-                );
-                assert_eq!(answer["error"]["code"], "forbidden");
-                denials += 1;
-            }
-            let (status, _) = server.call(None, method.clone(), path, None).await;
-            assert_eq!(
-                status,
-                StatusCode::UNAUTHORIZED,
-                "anonymous {method} {path}"
-            );
+                .unwrap_or_default();
+            routes.push((method.to_uppercase(), path.clone(), action.to_owned()));
         }
     }
-    // Every denied attempt is in the audit log, and lists show only what a token may read.
+    // 62 routes when this was written; fewer means the document lost some.
+    assert!(
+        routes.len() >= 62,
+        "only {} routes in the OpenAPI document",
+        routes.len()
+    );
+    let (mut attempts, mut denials) = (0, 0);
+    for (method, path, action) in &routes {
+        let route = format!("{method} {path}");
+        for who in &principals {
+            attempts += 1;
+            let Some(attempt) = prepare(&server, &route, who, attempts).await else {
+                panic!("no authorization matrix entry for {route}: add one to `prepare`");
+            };
+            let expected = expect(who, action, &attempt.decides);
+            let method = Method::from_bytes(method.as_bytes()).unwrap();
+            let (status, answer) = if attempt.stream {
+                open_stream(&server, who.token.as_deref(), &attempt.path).await
+            } else {
+                server
+                    .call(who.token.as_deref(), method, &attempt.path, attempt.body)
+                    .await
+            };
+            let what = format!("{} {route} ({})", who.name, attempt.path);
+            match expected {
+                StatusCode::OK => assert!(status.is_success(), "{what}: {status} {answer}"),
+                StatusCode::FORBIDDEN => {
+                    assert_eq!(status, expected, "{what}: {answer}");
+                    assert_eq!(answer["error"]["code"], "forbidden", "{what}");
+                    // The denial is the newest audit record.
+                    let newest = server.admin_get("/api/v1/audit?limit=1").await;
+                    let record = &newest["records"][0];
+                    assert_eq!(
+                        (&record["outcome"], &record["action"]),
+                        (&json!("denied"), &json!(action)),
+                        "{what}: {record}"
+                    );
+                    if let Decides::On(resource) | Decides::OwnToken(resource) = &attempt.decides {
+                        if !resource.contains(NEW_ID) {
+                            assert_eq!(record["resource"], json!(resource), "{what}");
+                        }
+                    }
+                    denials += 1;
+                }
+                _ => {
+                    assert_eq!(status, expected, "{what}: {answer}");
+                    assert_eq!(answer["error"]["code"], "unauthorized", "{what}");
+                }
+            }
+        }
+    }
+    // Every denial was audited once, and nothing else was audited as denied.
     let audit = server.admin_get("/api/v1/audit?limit=1000").await;
     let denied = audit["records"]
         .as_array()
@@ -156,84 +138,655 @@ pub(super) async fn authorization_matrix(url: String) {
         .filter(|r| r["outcome"] == "denied")
         .count();
     assert_eq!(denied, denials);
-    // `GET /me` tells each token what the matrix above enforced, and audits nothing.
-    for (resource, toggles) in [
-        (
-            "proj/default:env/production:flag/checkout",
-            [true, false, true, false, false, false],
-        ),
-        (
-            "proj/default:env/staging:flag/checkout",
-            [true, false, true, false, true, true],
-        ),
-    ] {
-        for ((who, token), allowed) in principals.iter().zip(toggles) {
-            let path = format!("/api/v1/me?resource={resource}");
-            let (status, me) = server.call(Some(token), Method::GET, &path, None).await;
-            assert_eq!(status, StatusCode::OK, "{who}: {me}");
-            let actions: Vec<&str> = me["actions"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter_map(Value::as_str)
-                .collect();
-            assert_eq!(
-                actions.contains(&"flag:toggle"),
-                allowed,
-                "{who} on {resource}: {me}"
-            );
-            assert_eq!(
-                actions.contains(&"flag:read"),
-                *who != "two-segments" && (*who != "staging-only" || resource.contains("staging")),
-                "{who}: {me}"
-            );
-        }
-    }
-    let (_, me) = server
-        .call(Some(&principals[1].1), Method::GET, "/api/v1/me", None)
-        .await;
-    assert_eq!(
-        (&me["account"], &me["actions"]),
-        (&json!("rita"), &json!([]))
-    );
-    let (status, _) = server.call(None, Method::GET, "/api/v1/me", None).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let audit_after = server.admin_get("/api/v1/audit?limit=1000").await;
-    assert_eq!(
-        audit_after["records"], audit["records"],
-        "a permission check is not audited"
-    );
-    let staging_only = &principals[4].1;
-    let (_, flags) = server
-        .call(Some(staging_only), Method::GET, FLAGS, None)
-        .await;
-    assert_eq!(flags, json!([]));
-    let (_, segments) = server
-        .call(
-            Some(&principals[3].1),
-            Method::GET,
-            &format!("{STAGING}/segments"),
-            None,
-        )
-        .await;
-    let keys: Vec<&str> = segments
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["key"].as_str().unwrap())
-        .collect();
-    assert_eq!(keys, ["beta-1", "beta-2"]);
-    // A scoped token cannot mint itself a wider one.
-    let (status, _) = server
-        .call(
-            Some(&principals[3].1),
-            Method::POST,
-            "/api/v1/tokens",
-            Some(json!({"name": "wider"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Each principal kind met both outcomes somewhere, or the matrix proves little.
+    assert!(denials > 100, "{denials} denials");
+    me_answers_what_the_matrix_enforced(&server, &principals).await;
     let verified = server.admin_get("/api/v1/audit/verify").await;
     assert_eq!(verified["ok"], true);
     server.stop().await;
+}
+
+/// What the server should answer `who` on a route checking `action`.
+fn expect(who: &Principal, action: &str, decides: &Decides) -> StatusCode {
+    if let Decides::Credential = decides {
+        return StatusCode::OK;
+    }
+    let Some(access) = &who.access else {
+        return StatusCode::UNAUTHORIZED;
+    };
+    let allowed = match decides {
+        Decides::On(resource) => access.allows(action, resource),
+        Decides::OwnToken(resource) => {
+            access.scope_allows(action, resource) || access.allows(action, resource)
+        }
+        Decides::Filtered | Decides::AnyToken | Decides::Credential => true,
+    };
+    if allowed {
+        StatusCode::OK
+    } else {
+        StatusCode::FORBIDDEN
+    }
+}
+
+fn policy(statements: Value) -> Policy {
+    Policy {
+        statements: serde_json::from_value::<Vec<Statement>>(statements).unwrap(),
+    }
+}
+
+fn role(name: &str) -> Policy {
+    Policy {
+        statements: builtin_role(name).unwrap(),
+    }
+}
+
+/// Every kind of principal: built-in roles, narrower tokens, and refused credentials.
+async fn principals(server: &TestServer) -> Vec<Principal> {
+    server
+        .admin_post(FLAGS, json!({"key": "checkout", "kind": "boolean"}))
+        .await;
+    server
+        .admin_post(&format!("{STAGING}/segments"), json!({"key": "beta"}))
+        .await;
+    server
+        .admin_post(
+            "/api/v1/roles",
+            json!({"name": "ops", "statements": [
+            {"effect": "allow", "actions": ["flag:*"], "resources": ["**"]}]}),
+        )
+        .await;
+    for (name, role) in [
+        ("rita", "reader"),
+        ("walt", "writer"),
+        ("olga", "reader"),
+        ("dora", "writer"),
+    ] {
+        let body = json!({"name": name, "roles": [role], "password": "a long enough password"});
+        server.admin_post("/api/v1/accounts", body).await;
+    }
+    let token = |account: &str, statements: &Value| {
+        let mut body = json!({"name": format!("{account} token"), "account": account});
+        match statements {
+            Value::Null => body["unscoped"] = json!(true),
+            statements => body["statements"] = statements.clone(),
+        }
+        async move { server.admin_post("/api/v1/tokens", body).await }
+    };
+    let secret = |token: &Value| token["token"].as_str().unwrap().to_owned();
+    // May read and toggle flags and edit segments, in the default project only.
+    let scoped = json!([{"effect": "allow",
+        "actions": ["flag:read", "flag:toggle", "segment:read", "segment:update"],
+        "resources": ["proj/default:**"]}]);
+    // Everything in staging, but never more than its owner (a writer) may do.
+    let staging = json!([{"effect": "allow", "actions": ["*"], "resources": ["proj/default:env/staging:**"]}]);
+    let revoked = token("walt", &Value::Null).await;
+    server
+        .admin(
+            Method::DELETE,
+            &format!("/api/v1/tokens/{}", revoked["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    let expired = token("walt", &Value::Null).await;
+    expire(server, expired["id"].as_str().unwrap()).await;
+    let disabled = token("dora", &Value::Null).await;
+    server
+        .admin(
+            Method::PUT,
+            "/api/v1/accounts/dora",
+            Some(json!({"version": 1, "disabled": true})),
+        )
+        .await;
+    let sdk_key = server
+        .sdk_key(switchyard_server::access::SdkKeyKind::Server)
+        .await;
+    let valid = |owner: &str, scope: &Value| {
+        Some(Access {
+            owner: role(owner),
+            scope: (!scope.is_null()).then(|| policy(scope.clone())),
+        })
+    };
+    vec![
+        Principal {
+            name: "admin",
+            token: Some(server.admin.clone()),
+            access: valid("admin", &Value::Null),
+            account: "admin",
+        },
+        Principal {
+            name: "reader",
+            token: Some(secret(&token("rita", &Value::Null).await)),
+            access: valid("reader", &Value::Null),
+            account: "rita",
+        },
+        Principal {
+            name: "writer",
+            token: Some(secret(&token("walt", &Value::Null).await)),
+            access: valid("writer", &Value::Null),
+            account: "walt",
+        },
+        Principal {
+            name: "scoped",
+            token: Some(secret(&token("walt", &scoped).await)),
+            access: valid("writer", &scoped),
+            account: "walt",
+        },
+        Principal {
+            name: "staging-only",
+            token: Some(secret(&token("walt", &staging).await)),
+            access: valid("writer", &staging),
+            account: "walt",
+        },
+        Principal {
+            name: "anonymous",
+            token: None,
+            access: None,
+            account: "walt",
+        },
+        Principal {
+            name: "revoked",
+            token: Some(secret(&revoked)),
+            access: None,
+            account: "walt",
+        },
+        Principal {
+            name: "expired",
+            token: Some(secret(&expired)),
+            access: None,
+            account: "walt",
+        },
+        Principal {
+            name: "disabled-account",
+            token: Some(secret(&disabled)),
+            access: None,
+            account: "dora",
+        },
+        Principal {
+            name: "sdk-key",
+            token: Some(sdk_key),
+            access: None,
+            account: "walt",
+        },
+    ]
+}
+
+/// Moves a token's expiry into the past, as time passing would.
+async fn expire(server: &TestServer, id: &str) {
+    let store = &server.state().unwrap().store;
+    let stored = records::get::<TokenRecord>(store, GLOBAL, id)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut token = stored.record;
+    token.expires_at_ms = Some(token.created_at_ms - 1);
+    let write = records::put(GLOBAL, id, &token, Expected::Version(stored.version));
+    let audit = AuditRecord {
+        at_ms: 0,
+        actor: json!({"kind": "system", "id": "test"}),
+        action: "test:expire".into(),
+        resource: "test".into(),
+        outcome: "allowed".into(),
+        before: None,
+        after: None,
+        comment: None,
+        request_id: None,
+    };
+    store.commit(&[write], &audit).await.unwrap();
+}
+
+/// The matrix's entry for `route`: the resources an attempt needs (made fresh when the
+/// attempt may consume them), its path and body. `None` for a route without an entry.
+async fn prepare(server: &TestServer, route: &str, who: &Principal, n: usize) -> Option<Attempt> {
+    let fresh = format!("{}-{n}", who.name);
+    let on = |path: String, body: Option<Value>, resource: String| Attempt {
+        path,
+        body,
+        decides: Decides::On(resource),
+        stream: false,
+    };
+    let version = |path: String| async move { server.admin_get(&path).await["version"].clone() };
+    let filtered = |path: &str| Attempt {
+        path: path.to_owned(),
+        body: None,
+        decides: Decides::Filtered,
+        stream: false,
+    };
+    let checkout = res::env_flag("default", "staging", "checkout");
+    let flag_path = format!("{STAGING}/flags/checkout");
+    let attempt = match route {
+        "GET /api/v1/projects" => filtered("/api/v1/projects"),
+        "POST /api/v1/projects" => on(
+            "/api/v1/projects".into(),
+            Some(json!({"key": fresh, "name": fresh})),
+            res::project(&fresh),
+        ),
+        "GET /api/v1/projects/{project}" => on(
+            "/api/v1/projects/default".into(),
+            None,
+            res::project("default"),
+        ),
+        "PUT /api/v1/projects/{project}" => {
+            let version = version("/api/v1/projects/default".into()).await;
+            on(
+                "/api/v1/projects/default".into(),
+                Some(json!({"key": "default", "name": fresh, "version": version})),
+                res::project("default"),
+            )
+        }
+        "DELETE /api/v1/projects/{project}" => {
+            server
+                .admin_post("/api/v1/projects", json!({"key": fresh, "name": fresh}))
+                .await;
+            on(
+                format!("/api/v1/projects/{fresh}"),
+                None,
+                res::project(&fresh),
+            )
+        }
+        "GET /api/v1/projects/{project}/environments" => {
+            filtered("/api/v1/projects/default/environments")
+        }
+        "POST /api/v1/projects/{project}/environments" => on(
+            "/api/v1/projects/default/environments".into(),
+            Some(json!({"key": fresh, "name": fresh})),
+            res::env("default", &fresh),
+        ),
+        "GET /api/v1/projects/{project}/environments/{env}" => on(STAGING.into(), None, ENV.into()),
+        "PUT /api/v1/projects/{project}/environments/{env}" => {
+            let version = version(STAGING.into()).await;
+            on(
+                STAGING.into(),
+                Some(json!({"key": "staging", "name": fresh, "version": version})),
+                ENV.into(),
+            )
+        }
+        "DELETE /api/v1/projects/{project}/environments/{env}" => {
+            let body = json!({"key": fresh, "name": fresh});
+            server
+                .admin_post("/api/v1/projects/default/environments", body)
+                .await;
+            on(
+                format!("/api/v1/projects/default/environments/{fresh}"),
+                None,
+                res::env("default", &fresh),
+            )
+        }
+        "GET /api/v1/projects/{project}/flags" => filtered(FLAGS),
+        "POST /api/v1/projects/{project}/flags" => on(
+            FLAGS.into(),
+            Some(json!({"key": fresh, "kind": "boolean"})),
+            res::flag("default", &fresh),
+        ),
+        "GET /api/v1/projects/{project}/flags/{flag}" => on(
+            format!("{FLAGS}/checkout"),
+            None,
+            res::flag("default", "checkout"),
+        ),
+        "PUT /api/v1/projects/{project}/flags/{flag}" => {
+            let version = version(format!("{FLAGS}/checkout")).await;
+            on(
+                format!("{FLAGS}/checkout"),
+                Some(
+                    json!({"key": "checkout", "kind": "boolean", "tags": [fresh], "version": version}),
+                ),
+                res::flag("default", "checkout"),
+            )
+        }
+        "DELETE /api/v1/projects/{project}/flags/{flag}" => {
+            server
+                .admin_post(FLAGS, json!({"key": fresh, "kind": "boolean"}))
+                .await;
+            on(
+                format!("{FLAGS}/{fresh}"),
+                None,
+                res::flag("default", &fresh),
+            )
+        }
+        "GET /api/v1/projects/{project}/environments/{env}/flags/{flag}" => {
+            on(flag_path, None, checkout)
+        }
+        "PUT /api/v1/projects/{project}/environments/{env}/flags/{flag}" => {
+            let version = version(flag_path.clone()).await;
+            on(
+                flag_path,
+                Some(json!({"version": version, "fallthrough": {"variation": 0}})),
+                checkout,
+            )
+        }
+        "POST /api/v1/projects/{project}/environments/{env}/flags/{flag}/toggle" => on(
+            format!("{flag_path}/toggle"),
+            Some(json!({"on": true})),
+            checkout,
+        ),
+        "GET /api/v1/projects/{project}/environments/{env}/flags/{flag}/evaluations" => {
+            on(format!("{flag_path}/evaluations"), None, checkout)
+        }
+        "GET /api/v1/projects/{project}/environments/{env}/flags/{flag}/exposures" => {
+            on(format!("{flag_path}/exposures"), None, checkout)
+        }
+        "GET /api/v1/projects/{project}/environments/{env}/flags/{flag}/metrics" => {
+            on(format!("{flag_path}/metrics"), None, checkout)
+        }
+        "POST /api/v1/projects/{project}/environments/{env}/flags/{flag}/kill" => on(
+            format!("{flag_path}/kill"),
+            Some(json!({"comment": fresh})),
+            checkout,
+        ),
+        "GET /api/v1/projects/{project}/environments/{env}/flags/{flag}/triggers" => {
+            on(format!("{flag_path}/triggers"), None, checkout)
+        }
+        "POST /api/v1/projects/{project}/environments/{env}/flags/{flag}/triggers" => on(
+            format!("{flag_path}/triggers"),
+            Some(json!({"description": fresh})),
+            checkout,
+        ),
+        "DELETE /api/v1/projects/{project}/environments/{env}/flags/{flag}/triggers/{id}" => {
+            let trigger = server
+                .admin_post(&format!("{flag_path}/triggers"), json!({}))
+                .await;
+            let id = trigger["id"].as_str().unwrap();
+            on(format!("{flag_path}/triggers/{id}"), None, checkout)
+        }
+        "POST /api/v1/triggers/{secret}" => {
+            let trigger = server
+                .admin_post(&format!("{flag_path}/triggers"), json!({}))
+                .await;
+            Attempt {
+                path: trigger["url"].as_str().unwrap().to_owned(),
+                body: Some(json!({})),
+                decides: Decides::Credential,
+                stream: false,
+            }
+        }
+        "GET /api/v1/projects/{project}/environments/{env}/releases" => {
+            filtered(&format!("{STAGING}/releases"))
+        }
+        "POST /api/v1/projects/{project}/environments/{env}/releases" => {
+            releasable_flag(server, &fresh).await;
+            on(
+                format!("{STAGING}/releases"),
+                Some(release_body(&fresh)),
+                res::release("default", "staging", NEW_ID),
+            )
+        }
+        "GET /api/v1/projects/{project}/environments/{env}/releases/{id}" => {
+            let id = release(server, &fresh, false).await;
+            on(
+                format!("{STAGING}/releases/{id}"),
+                None,
+                res::release("default", "staging", &id),
+            )
+        }
+        "POST /api/v1/projects/{project}/environments/{env}/releases/{id}/pause"
+        | "POST /api/v1/projects/{project}/environments/{env}/releases/{id}/resume"
+        | "POST /api/v1/projects/{project}/environments/{env}/releases/{id}/advance"
+        | "POST /api/v1/projects/{project}/environments/{env}/releases/{id}/rollback"
+        | "POST /api/v1/projects/{project}/environments/{env}/releases/{id}/abort" => {
+            let id = release(server, &fresh, route.ends_with("/resume")).await;
+            let verb = route.rsplit('/').next().unwrap();
+            on(
+                format!("{STAGING}/releases/{id}/{verb}"),
+                Some(json!({"comment": fresh})),
+                res::release("default", "staging", &id),
+            )
+        }
+        "GET /api/v1/projects/{project}/webhooks" => filtered("/api/v1/projects/default/webhooks"),
+        "POST /api/v1/projects/{project}/webhooks" => on(
+            "/api/v1/projects/default/webhooks".into(),
+            Some(json!({"url": "https://hooks.example.com/switchyard"})),
+            res::webhook("default", NEW_ID),
+        ),
+        "DELETE /api/v1/projects/{project}/webhooks/{id}" => {
+            let hook = server
+                .admin_post(
+                    "/api/v1/projects/default/webhooks",
+                    json!({"url": "https://hooks.example.com/switchyard"}),
+                )
+                .await;
+            let id = hook["id"].as_str().unwrap();
+            on(
+                format!("/api/v1/projects/default/webhooks/{id}"),
+                None,
+                res::webhook("default", id),
+            )
+        }
+        "GET /api/v1/projects/{project}/environments/{env}/segments" => {
+            filtered(&format!("{STAGING}/segments"))
+        }
+        "POST /api/v1/projects/{project}/environments/{env}/segments" => on(
+            format!("{STAGING}/segments"),
+            Some(json!({"key": fresh})),
+            res::segment("default", "staging", &fresh),
+        ),
+        "GET /api/v1/projects/{project}/environments/{env}/segments/{segment}" => on(
+            format!("{STAGING}/segments/beta"),
+            None,
+            res::segment("default", "staging", "beta"),
+        ),
+        "PUT /api/v1/projects/{project}/environments/{env}/segments/{segment}" => {
+            let path = format!("{STAGING}/segments/beta");
+            let version = version(path.clone()).await;
+            on(
+                path,
+                Some(json!({"key": "beta", "version": version, "included": [{"values": [fresh]}]})),
+                res::segment("default", "staging", "beta"),
+            )
+        }
+        "DELETE /api/v1/projects/{project}/environments/{env}/segments/{segment}" => {
+            server
+                .admin_post(&format!("{STAGING}/segments"), json!({"key": fresh}))
+                .await;
+            on(
+                format!("{STAGING}/segments/{fresh}"),
+                None,
+                res::segment("default", "staging", &fresh),
+            )
+        }
+        "GET /api/v1/projects/{project}/environments/{env}/sdk-keys" => on(
+            format!("{STAGING}/sdk-keys"),
+            None,
+            res::sdk_key("default", "staging", "*"),
+        ),
+        "POST /api/v1/projects/{project}/environments/{env}/sdk-keys" => on(
+            format!("{STAGING}/sdk-keys"),
+            Some(json!({"kind": "server", "name": fresh})),
+            res::sdk_key("default", "staging", "*"),
+        ),
+        "DELETE /api/v1/projects/{project}/environments/{env}/sdk-keys/{id}" => {
+            let key = server
+                .admin_post(&format!("{STAGING}/sdk-keys"), json!({"kind": "server"}))
+                .await;
+            let id = key["id"].as_str().unwrap();
+            on(
+                format!("{STAGING}/sdk-keys/{id}"),
+                None,
+                res::sdk_key("default", "staging", id),
+            )
+        }
+        "GET /api/v1/accounts" => filtered("/api/v1/accounts"),
+        "POST /api/v1/accounts" => on(
+            "/api/v1/accounts".into(),
+            Some(json!({"name": fresh})),
+            res::account(&fresh),
+        ),
+        "GET /api/v1/accounts/{name}" => {
+            on("/api/v1/accounts/olga".into(), None, res::account("olga"))
+        }
+        "PUT /api/v1/accounts/{name}" => {
+            let version = version("/api/v1/accounts/olga".into()).await;
+            on(
+                "/api/v1/accounts/olga".into(),
+                Some(json!({"version": version, "roles": ["reader"]})),
+                res::account("olga"),
+            )
+        }
+        "DELETE /api/v1/accounts/{name}" => {
+            server
+                .admin_post("/api/v1/accounts", json!({"name": fresh}))
+                .await;
+            on(
+                format!("/api/v1/accounts/{fresh}"),
+                None,
+                res::account(&fresh),
+            )
+        }
+        "GET /api/v1/roles" => filtered("/api/v1/roles"),
+        "POST /api/v1/roles" => on(
+            "/api/v1/roles".into(),
+            Some(json!({"name": fresh, "statements": []})),
+            res::role(&fresh),
+        ),
+        "GET /api/v1/roles/{name}" => on("/api/v1/roles/ops".into(), None, res::role("ops")),
+        "PUT /api/v1/roles/{name}" => {
+            let version = version("/api/v1/roles/ops".into()).await;
+            on(
+                "/api/v1/roles/ops".into(),
+                Some(json!({"version": version, "statements": [
+                    {"effect": "allow", "actions": ["flag:*"], "resources": ["**"]}]})),
+                res::role("ops"),
+            )
+        }
+        "DELETE /api/v1/roles/{name}" => {
+            server
+                .admin_post("/api/v1/roles", json!({"name": fresh, "statements": []}))
+                .await;
+            on(format!("/api/v1/roles/{fresh}"), None, res::role(&fresh))
+        }
+        "GET /api/v1/tokens" => filtered("/api/v1/tokens"),
+        "POST /api/v1/tokens" => Attempt {
+            path: "/api/v1/tokens".into(),
+            body: Some(json!({"name": fresh, "statements": [
+                {"effect": "allow", "actions": ["flag:read"], "resources": ["proj/default:**"]}]})),
+            decides: Decides::OwnToken(res::token(who.account, "*")),
+            stream: false,
+        },
+        "DELETE /api/v1/tokens/{id}" => {
+            let body = json!({"name": fresh, "account": who.account, "unscoped": true});
+            let token = server.admin_post("/api/v1/tokens", body).await;
+            let id = token["id"].as_str().unwrap();
+            Attempt {
+                path: format!("/api/v1/tokens/{id}"),
+                body: None,
+                decides: Decides::OwnToken(res::token(who.account, id)),
+                stream: false,
+            }
+        }
+        "POST /api/v1/auth/token" => Attempt {
+            path: "/api/v1/auth/token".into(),
+            body: Some(json!({"account": "rita", "password": "a long enough password"})),
+            decides: Decides::Credential,
+            stream: false,
+        },
+        "GET /api/v1/me" => Attempt {
+            path: "/api/v1/me".into(),
+            body: None,
+            decides: Decides::AnyToken,
+            stream: false,
+        },
+        "GET /api/v1/changes" => Attempt {
+            path: "/api/v1/changes".into(),
+            body: None,
+            decides: Decides::AnyToken,
+            stream: true,
+        },
+        "GET /api/v1/audit" => on("/api/v1/audit".into(), None, res::AUDIT.into()),
+        "GET /api/v1/audit/verify" => on("/api/v1/audit/verify".into(), None, res::AUDIT.into()),
+        _ => return None,
+    };
+    Some(attempt)
+}
+
+/// Opens an event stream and reads its status (and the body only of a refusal).
+async fn open_stream(server: &TestServer, token: Option<&str>, path: &str) -> (StatusCode, Value) {
+    let mut request = reqwest::Client::new().get(format!("{}{path}", server.base));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    if status.is_success() {
+        let kind = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(kind.starts_with("text/event-stream"), "{path}: {kind}");
+        return (status, Value::Null);
+    }
+    (status, response.json().await.unwrap())
+}
+
+/// A flag on in staging, serving `off`, ready for a release to `on`.
+async fn releasable_flag(server: &TestServer, key: &str) {
+    server
+        .admin_post(FLAGS, json!({"key": key, "kind": "boolean"}))
+        .await;
+    server
+        .admin(
+            Method::PUT,
+            &format!("{STAGING}/flags/{key}"),
+            Some(json!({"version": 0, "on": true, "fallthrough": {"variation": 1}})),
+        )
+        .await;
+}
+
+fn release_body(flag: &str) -> Value {
+    json!({"flag": flag, "variation": "on", "stages": [{"percent": 50, "min_bake_s": 3600}]})
+}
+
+/// A running release of a fresh flag (held, when `paused`); its id.
+async fn release(server: &TestServer, key: &str, paused: bool) -> String {
+    releasable_flag(server, key).await;
+    let started = server
+        .admin_post(&format!("{STAGING}/releases"), release_body(key))
+        .await;
+    let id = started["id"].as_str().unwrap().to_owned();
+    if paused {
+        server
+            .admin_post(
+                &format!("{STAGING}/releases/{id}/pause"),
+                json!({"comment": "so it can resume"}),
+            )
+            .await;
+    }
+    id
+}
+
+/// `GET /me` tells each token what the matrix enforced, and audits nothing.
+async fn me_answers_what_the_matrix_enforced(server: &TestServer, principals: &[Principal]) {
+    let before = server.admin_get("/api/v1/audit?limit=1000").await;
+    for resource in [
+        res::env_flag("default", "production", "checkout"),
+        res::env_flag("default", "staging", "checkout"),
+        res::project("default"),
+    ] {
+        for who in principals {
+            let path = format!("/api/v1/me?resource={resource}");
+            let (status, me) = server
+                .call(who.token.as_deref(), Method::GET, &path, None)
+                .await;
+            let Some(access) = &who.access else {
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "{}: {me}", who.name);
+                continue;
+            };
+            assert_eq!(status, StatusCode::OK, "{}: {me}", who.name);
+            for action in ["flag:toggle", "flag:read", "project:update"] {
+                let listed = me["actions"].as_array().unwrap().contains(&json!(action));
+                assert_eq!(
+                    listed,
+                    access.allows(action, &resource),
+                    "{} {action} on {resource}: {me}",
+                    who.name
+                );
+            }
+        }
+    }
+    let after = server.admin_get("/api/v1/audit?limit=1000").await;
+    assert_eq!(
+        after["records"], before["records"],
+        "a permission check is not audited"
+    );
+    // A list shows only what the token may read.
+    let staging_only = principals[4].token.as_deref();
+    let (_, flags) = server.call(staging_only, Method::GET, FLAGS, None).await;
+    assert_eq!(flags, json!([]));
 }
