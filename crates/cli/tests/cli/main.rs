@@ -6,6 +6,7 @@
 
 mod attack;
 mod audit;
+mod commands;
 mod console;
 mod crash;
 mod data_at_rest;
