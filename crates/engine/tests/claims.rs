@@ -12,7 +12,14 @@ use std::path::{Path, PathBuf};
 const SECTION: &str = "## Claims and their evidence";
 
 /// Where evidence may live; a backticked path starting elsewhere is not a reference.
-const EVIDENCE_ROOTS: &[&str] = &["crates/", "benches/", "clients/", "tools/", "conformance/"];
+const EVIDENCE_ROOTS: &[&str] = &[
+    "crates/",
+    "benches/",
+    "clients/",
+    "tools/",
+    "conformance/",
+    ".ci/",
+];
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
