@@ -5,6 +5,7 @@
 
 mod audit;
 mod durability;
+mod event_batches;
 mod events;
 mod writes;
 
@@ -19,6 +20,9 @@ use switchyard_testkit::postgres::TempCluster;
 use audit::{
     audit_chain_verifies_and_detects_tampering, audit_pages_filter_by_resource,
     legacy_records_still_verify, signed_chain_detects_a_recomputed_chain,
+};
+use event_batches::{
+    a_batch_id_is_counted_once_until_forgotten, racing_copies_of_a_batch_count_once,
 };
 use events::event_aggregates_are_exact;
 use writes::{
@@ -39,6 +43,8 @@ const CASES: &[(&str, Case)] = cases![
     racing_updates_of_one_version_admit_one,
     audit_pages_filter_by_resource,
     event_aggregates_are_exact,
+    a_batch_id_is_counted_once_until_forgotten,
+    racing_copies_of_a_batch_count_once,
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
