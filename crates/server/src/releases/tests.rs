@@ -8,6 +8,8 @@ use switchyard_store::events::{MetricMoments, StageCohorts};
 use super::plan::parse_window;
 use super::*;
 
+mod simulation;
+
 /// A flag that is on and serves everyone `off`, with no rules.
 fn serving_off() -> Targeting {
     Targeting {
