@@ -279,13 +279,25 @@ fn shapes_reach_every_dialect_and_compile_cleanly_often() {
     use proptest::strategy::{Strategy, ValueTree};
     let mut runner = proptest::test_runner::TestRunner::deterministic();
     let mut dialects = BTreeMap::new();
+    let mut reasons = BTreeMap::new();
     let mut accepted = 0;
     for _ in 0..300 {
         let document = shapes::dataset().new_tree(&mut runner).unwrap().current();
-        if let Some(data) = dataset_of(&document) {
-            accepted += 1;
-            for flag in &data.flags {
-                *dialects.entry(format!("{:?}", flag.dialect)).or_insert(0) += 1;
+        let Some(data) = dataset_of(&document) else {
+            continue;
+        };
+        accepted += 1;
+        let snapshot = Snapshot::compile(&data);
+        for flag in &data.flags {
+            *dialects.entry(format!("{:?}", flag.dialect)).or_insert(0) += 1;
+            for _ in 0..3 {
+                let context = shapes::context().new_tree(&mut runner).unwrap().current();
+                if let Ok(context) = Context::from_json(&context) {
+                    let reason = snapshot
+                        .evaluate(&flag.key, &context, &Env::default())
+                        .reason;
+                    *reasons.entry(reason.kind_name()).or_insert(0) += 1;
+                }
             }
         }
     }
@@ -294,4 +306,17 @@ fn shapes_reach_every_dialect_and_compile_cleanly_often() {
         "only {accepted} of 300 generated datasets deserialized"
     );
     assert_eq!(dialects.len(), 3, "{dialects:?}");
+    // Evaluation gets past the errors: every outcome occurs, and errors are not the rule.
+    let errors = reasons.get("ERROR").copied().unwrap_or(0);
+    assert!(errors * 2 < reasons.values().sum::<usize>(), "{reasons:?}");
+    for kind in [
+        "OFF",
+        "TARGET_MATCH",
+        "RULE_MATCH",
+        "FALLTHROUGH",
+        "PREREQUISITE_FAILED",
+        "ERROR",
+    ] {
+        assert!(reasons.contains_key(kind), "no {kind} among {reasons:?}");
+    }
 }

@@ -139,47 +139,89 @@ pub fn json_value() -> BoxedStrategy<Value> {
     .boxed()
 }
 
+/// A variation index: mostly one that exists (flags have at least two variations mostly).
 fn small_index() -> BoxedStrategy<Value> {
-    prop_oneof![8 => (0u64..4).prop_map(Value::from), 1 => any::<u64>().prop_map(Value::from)]
-        .boxed()
-}
-
-fn weight() -> BoxedStrategy<Value> {
     prop_oneof![
-        Just(json!(0)),
-        Just(json!(100_000)),
-        Just(json!(50)),
-        (0u32..=100_000).prop_map(Value::from),
-        any::<u32>().prop_map(Value::from),
+        30 => (0u64..2).prop_map(Value::from),
+        2 => (0u64..4).prop_map(Value::from),
+        1 => any::<u64>().prop_map(Value::from),
     ]
     .boxed()
+}
+
+/// A weight in 0.001 % units: mostly valid, sometimes over 100 %.
+fn weight() -> BoxedStrategy<Value> {
+    prop_oneof![
+        3 => Just(json!(0)),
+        3 => Just(json!(100_000)),
+        20 => (0u32..=100_000).prop_map(Value::from),
+        1 => any::<u32>().prop_map(Value::from),
+    ]
+    .boxed()
+}
+
+/// Clause values that suit the operator (so most clauses compile), sometimes anything.
+fn values_for(op: &str) -> BoxedStrategy<Vec<Value>> {
+    let strings = |pool: &'static [&'static str]| {
+        collection::vec(pick(pool).prop_map(Value::String), 1..4).boxed()
+    };
+    let suitable = match op {
+        "matches" => strings(&["^a", "b$", "[0-9]+", "(?i)DE", "é.*"]),
+        "lt" | "lte" | "gt" | "gte" => {
+            collection::vec((-50i64..200).prop_map(Value::from), 1..3).boxed()
+        }
+        "before" | "after" => prop_oneof![
+            strings(&[
+                "2020-01-01T00:00:00Z",
+                "1999-12-31T23:59:60.5+01:00",
+                "2030-06-01t12:00:00.123z"
+            ]),
+            collection::vec((0i64..4_102_444_800_000).prop_map(Value::from), 1..3).boxed(),
+        ]
+        .boxed(),
+        "semver_eq" | "semver_lt" | "semver_lte" | "semver_gt" | "semver_gte" => {
+            strings(&["1.2.3", "1.2.3-rc.1", "2.0.0", "0.0.1+b", "10.20.30"])
+        }
+        "in_cidr" => strings(&["10.0.0.0/8", "192.168.0.1", "2001:db8::/32", "::1/128"]),
+        "exists" => Just(Vec::new()).boxed(),
+        "segment_match" => strings(KEYS),
+        _ => collection::vec(
+            prop_oneof![3 => text().prop_map(Value::String), 1 => (-5i64..5).prop_map(Value::from)],
+            0..4,
+        )
+        .boxed(),
+    };
+    prop_oneof![12 => suitable, 1 => collection::vec(json_value(), 0..3)].boxed()
 }
 
 fn clause() -> BoxedStrategy<Value> {
     (
         option::of(pick(KINDS)),
         pick(ATTRIBUTES),
-        pick(OPERATORS),
-        collection::vec(
-            prop_oneof![4 => text().prop_map(Value::String), 1 => json_value()],
-            0..4,
-        ),
+        pick(OPERATORS).prop_flat_map(|op| {
+            let values = values_for(&op);
+            (Just(op), values)
+        }),
         any::<bool>(),
         any::<bool>(),
     )
-        .prop_map(|(kind, attribute, op, values, negate, case_insensitive)| {
-            let mut clause = json!({"attribute": attribute, "op": op, "values": values,
+        .prop_map(
+            |(kind, attribute, (op, values), negate, case_insensitive)| {
+                let mut clause = json!({"attribute": attribute, "op": op, "values": values,
                                     "negate": negate, "case_insensitive": case_insensitive});
-            if let Some(kind) = kind {
-                clause["kind"] = json!(kind);
-            }
-            clause
-        })
+                if let Some(kind) = kind {
+                    clause["kind"] = json!(kind);
+                }
+                clause
+            },
+        )
         .boxed()
 }
 
 fn percentage() -> BoxedStrategy<Value> {
-    (weight(), pick(KINDS), option::of(pick(BUCKET_BY)), option::of(pick(KEYS)))
+    // At most 100 suits every dialect (Unleash counts percent, the others 0.001 %).
+    let weight = prop_oneof![10 => (0u32..=100).prop_map(Value::from), 1 => weight()];
+    (weight, pick(KINDS), option::of(pick(BUCKET_BY)), option::of(pick(KEYS)))
         .prop_map(|(weight, kind, bucket_by, seed)| {
             json!({"percentage": {"weight": weight, "context_kind": kind, "bucket_by": bucket_by, "seed": seed}})
         })
@@ -199,48 +241,66 @@ pub fn condition() -> BoxedStrategy<Value> {
 }
 
 fn rollout() -> BoxedStrategy<Value> {
+    let slices = prop_oneof![
+        // Two slices summing to 100 % (native and LaunchDarkly; relative weights for Unleash).
+        8 => (0u32..=100_000, any::<bool>()).prop_map(|(w, untracked)| {
+            vec![json!({"variation": 0, "weight": w}),
+                 json!({"variation": 1, "weight": 100_000 - w, "untracked": untracked})]
+        }),
+        1 => collection::vec((small_index(), weight(), any::<bool>()), 0..4).prop_map(|slices| {
+            slices
+                .into_iter()
+                .map(|(variation, weight, untracked)| json!({"variation": variation, "weight": weight, "untracked": untracked}))
+                .collect()
+        }),
+    ];
     (
-        collection::vec((small_index(), weight(), any::<bool>()), 0..4),
+        slices,
         pick(KINDS),
         option::of(pick(BUCKET_BY)),
         option::of(pick(KEYS)),
         any::<bool>(),
     )
-        .prop_map(|(slices, kind, bucket_by, seed, experiment)| {
-            let variations: Vec<_> = slices
-                .into_iter()
-                .map(|(variation, weight, untracked)| json!({"variation": variation, "weight": weight, "untracked": untracked}))
-                .collect();
+        .prop_map(|(variations, kind, bucket_by, seed, experiment)| {
             json!({"rollout": {"variations": variations, "context_kind": kind,
                                "bucket_by": bucket_by, "seed": seed, "experiment": experiment}})
         })
         .boxed()
 }
 
-/// `{"variation"}`, `{"rollout"}` or `{"release"}` (releases nest a previous serve).
+/// `{"variation"}`, `{"rollout"}` or `{"release"}` over one of the first two (a release on a
+/// release is refused by the compiler, and generated now and then).
 pub fn serve() -> BoxedStrategy<Value> {
-    prop_oneof![3 => small_index().prop_map(|v| json!({"variation": v})), 2 => rollout()]
-        .prop_recursive(2, 4, 1, |previous| {
-            (small_index(), weight(), pick(KEYS), pick(KINDS), option::of(pick(BUCKET_BY)), option::of(condition()), previous)
-                .prop_map(|(variation, weight, seed, kind, bucket_by, audience, previous)| {
-                    json!({"release": {"stage": format!("r.{seed}"), "variation": variation, "weight": weight,
-                                       "seed": seed, "context_kind": kind, "bucket_by": bucket_by,
-                                       "audience": audience, "previous": previous}})
-                })
-        })
+    let plain =
+        prop_oneof![3 => small_index().prop_map(|v| json!({"variation": v})), 2 => rollout()]
+            .boxed();
+    let release = |previous: BoxedStrategy<Value>| {
+        (small_index(), weight(), pick(KEYS), pick(KINDS), option::of(pick(BUCKET_BY)), option::of(condition()), previous)
+            .prop_map(|(variation, weight, seed, kind, bucket_by, audience, previous)| {
+                json!({"release": {"stage": format!("r.{seed}"), "variation": variation, "weight": weight,
+                                   "seed": seed, "context_kind": kind, "bucket_by": bucket_by,
+                                   "audience": audience, "previous": previous}})
+            })
+            .boxed()
+    };
+    prop_oneof![8 => plain.clone(), 3 => release(plain.clone()), 1 => release(release(plain))]
         .boxed()
 }
 
 fn flag() -> BoxedStrategy<Value> {
     let kind_and_values = prop_oneof![
-        collection::vec(any::<bool>().prop_map(Value::Bool), 1..4).prop_map(|v| ("boolean", v)),
-        collection::vec(text().prop_map(Value::String), 1..4).prop_map(|v| ("string", v)),
-        collection::vec((-5i64..5).prop_map(Value::from), 1..4).prop_map(|v| ("number", v)),
-        collection::vec(json_value(), 0..4).prop_map(|v| ("json", v)),
+        Just(("boolean", vec![json!(false), json!(true)])),
+        collection::vec(any::<bool>().prop_map(Value::Bool), 0..4).prop_map(|v| ("boolean", v)),
+        collection::vec(text().prop_map(Value::String), 2..4).prop_map(|v| ("string", v)),
+        collection::vec((-5i64..5).prop_map(Value::from), 2..4).prop_map(|v| ("number", v)),
+        collection::vec(json_value(), 1..4).prop_map(|v| ("json", v)),
     ];
     (
         (pick(KEYS), pick(DIALECTS), kind_and_values, any::<bool>(), option::of(small_index())),
-        collection::vec((pick(KEYS), collection::vec(small_index(), 1..3)), 0..3),
+        prop_oneof![
+            3 => Just(Vec::new()),
+            1 => collection::vec((pick(KEYS), collection::vec(small_index(), 1..3)), 1..3),
+        ],
         collection::vec((pick(KINDS), small_index(), collection::vec(pick(KEYS), 0..4)), 0..3),
         collection::vec((condition(), serve()), 0..4),
         serve(),
