@@ -41,7 +41,7 @@ pub(crate) enum FlagsCommand {
         #[arg(long)]
         comment: Option<String>,
     },
-    /// Turn a flag on or off in one environment (flips it without --on/--off).
+    /// Turn a flag on or off in one environment (--on or --off: a toggle never flips).
     Toggle {
         key: String,
         #[arg(long)]
