@@ -11,10 +11,12 @@ mod architecture;
 mod delivery;
 mod events;
 mod events_forged;
+mod events_idempotent;
 mod guards;
 mod low_findings;
 mod releases;
 mod shutdown;
+mod upgrade;
 
 /// The API path of the seeded project's `production` environment.
 pub const PROD: &str = "/api/v1/projects/default/environments/production";
