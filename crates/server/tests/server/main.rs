@@ -11,7 +11,6 @@ mod architecture;
 mod delivery;
 mod events;
 mod events_forged;
-mod events_idempotent;
 mod guards;
 mod low_findings;
 mod releases;
