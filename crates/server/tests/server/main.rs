@@ -11,6 +11,7 @@ mod architecture;
 mod delivery;
 mod events;
 mod events_forged;
+mod events_idempotent;
 mod guards;
 mod low_findings;
 mod releases;
