@@ -135,6 +135,8 @@ async fn postgres() {
     };
     eprintln!("postgres: snapshot and stream");
     snapshot_and_stream(cluster.create_database()).await;
+    eprintln!("postgres: ofrep");
+    ofrep(cluster.create_database()).await;
     eprintln!("postgres: replicas");
     replicas_propagate_and_catch_up(&cluster).await;
 }

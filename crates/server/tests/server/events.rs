@@ -17,7 +17,11 @@ switchyard_testkit::backend_tests! {
         intake_refuses_whole_batches,
         ofrep_evaluations_are_recorded,
     ],
-    postgres: [sdk_events_reach_the_query_api],
+    postgres: [
+        sdk_events_reach_the_query_api,
+        intake_refuses_whole_batches,
+        ofrep_evaluations_are_recorded,
+    ],
 }
 
 async fn sdk_events_reach_the_query_api(url: String) {

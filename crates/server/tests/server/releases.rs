@@ -21,7 +21,10 @@ switchyard_testkit::backend_tests! {
         a_regression_rolls_back_by_itself,
         ramps_controls_windows_and_the_kill_switch,
     ],
-    postgres: [a_regression_rolls_back_by_itself],
+    postgres: [
+        a_regression_rolls_back_by_itself,
+        ramps_controls_windows_and_the_kill_switch,
+    ],
 }
 
 async fn start(url: &str) -> TestServer {
