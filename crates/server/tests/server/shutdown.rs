@@ -16,12 +16,9 @@ use crate::PROD;
 /// OFREP answers recorded between flushes.
 const EVALUATIONS: i64 = 25;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_stops_every_task_and_loses_no_recorded_evaluation() {
-    let dir = std::env::temp_dir().join(format!("switchyard-shutdown-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let url = format!("sqlite://{}/switchyard.db", dir.display());
+switchyard_testkit::backend_tests![shutdown_stops_every_task_and_loses_no_recorded_evaluation];
+
+async fn shutdown_stops_every_task_and_loses_no_recorded_evaluation(url: String) {
     let server = TestServer::in_process(&url)
         // Nothing is flushed on a timer during the test: only the shutdown writes.
         .delivery(DeliveryConfig {
@@ -90,5 +87,4 @@ async fn shutdown_stops_every_task_and_loses_no_recorded_evaluation() {
         .map(|bucket| bucket.count)
         .sum();
     assert_eq!(written, EVALUATIONS, "evaluations recorded before the stop");
-    let _ = std::fs::remove_dir_all(&dir);
 }
