@@ -136,10 +136,8 @@ async fn a_silent_stream_is_dropped_after_the_read_timeout_and_resumed() {
     assert_eq!(last_event_id(&head), Some("1"), "{head}");
     let mut rest = Vec::new();
     let closed = tokio::time::timeout(DEADLINE, silent.read_to_end(&mut rest)).await;
-    assert!(
-        matches!(closed, Ok(Ok(_))),
-        "the SDK kept the silent connection"
-    );
+    // End of file or a reset: either way the SDK let go; only the deadline means it did not.
+    assert!(closed.is_ok(), "the SDK kept the silent connection");
     send_event(&mut second, "put", 2, &data(2, &[boolean_flag("a", false)])).await;
     wait_for_revision(&client, 2).await;
     assert!(!client.bool_value("a", &user(), true));
@@ -200,6 +198,7 @@ async fn a_corrupt_cache_file_is_ignored_then_replaced_by_fresh_data() {
     // Nothing usable yet: not ready, defaults with the not-ready reason, no panic.
     assert!(!client.is_initialized());
     assert_eq!(client.revision(), None);
+    assert_eq!(client.data_source(), None);
     let detail = client.bool_detail("a", &user(), false);
     assert!(!detail.value);
     assert!(
@@ -215,6 +214,10 @@ async fn a_corrupt_cache_file_is_ignored_then_replaced_by_fresh_data() {
     send_event(&mut stream, "put", 3, &data(3, &[boolean_flag("a", true)])).await;
     wait_for_revision(&client, 3).await;
     assert!(client.is_initialized());
+    assert_eq!(
+        client.data_source(),
+        Some(switchyard_sdk::DataSource::Server)
+    );
     assert!(client.bool_value("a", &user(), false));
     // The file now holds the fresh data, whole.
     let saved: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
