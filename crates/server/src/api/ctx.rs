@@ -405,6 +405,16 @@ fn field_of(detail: &str) -> Option<String> {
     }
 }
 
+/// A 422 naming the field a serde error is about.
+fn shape_error(e: &impl std::error::Error) -> ApiError {
+    let detail = std::error::Error::source(e)
+        .map(ToString::to_string)
+        .unwrap_or_else(|| e.to_string());
+    let mut error = ApiError::new(Code::ValidationFailed, detail.clone());
+    error.field = field_of(&detail);
+    error
+}
+
 /// An empty body reads as `{}`, so it is refused for the fields it lacks, by name.
 fn strict_json<T: DeserializeOwned + JsonSchema>(bytes: &[u8]) -> ApiResult<T> {
     let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -423,17 +433,13 @@ fn strict_json<T: DeserializeOwned + JsonSchema>(bytes: &[u8]) -> ApiResult<T> {
             format!("unknown field `{field}` (misspelt? see the API reference for this body)"),
         ));
     }
-    // Deserialized from the bytes, not the parsed value, so errors carry their path.
+    // Deserialized from the bytes, not the parsed value, so errors carry their path. The bytes
+    // parsed as JSON above, so whatever serde refuses now is the shape (serde calls some shape
+    // errors, such as a number where an enum goes, syntax errors).
     match Json::<T>::from_bytes(bytes) {
         Ok(Json(value)) => Ok(value),
-        Err(JsonRejection::JsonDataError(e)) => {
-            let detail = std::error::Error::source(&e)
-                .map(ToString::to_string)
-                .unwrap_or(e.body_text());
-            let mut error = ApiError::new(Code::ValidationFailed, detail.clone());
-            error.field = field_of(&detail);
-            Err(error)
-        }
+        Err(JsonRejection::JsonDataError(e)) => Err(shape_error(&e)),
+        Err(JsonRejection::JsonSyntaxError(e)) => Err(shape_error(&e)),
         Err(e) => Err(ApiError::bad_request(e.body_text())),
     }
 }

@@ -3,6 +3,7 @@
 
 mod audit;
 mod authorization;
+mod bad_input;
 mod changes;
 mod off_state;
 mod sign_in;
@@ -16,6 +17,7 @@ use switchyard_testkit::server::TestServer;
 
 use audit::audit_tamper_evidence;
 use authorization::authorization_matrix;
+use bad_input::bad_input;
 use changes::changes_validation_and_concurrency;
 use sign_in::{parallel_guesses_get_no_more_tries, sign_in_throttling_and_token_lifetimes};
 use strict_input::strict_input;
@@ -24,6 +26,7 @@ switchyard_testkit::backend_tests![
     audit_tamper_evidence,
     changes_validation_and_concurrency,
     authorization_matrix,
+    bad_input,
     sign_in_throttling_and_token_lifetimes,
     parallel_guesses_get_no_more_tries,
     replicas_share_one_database,
