@@ -201,7 +201,12 @@ try {
   await page.locator("#release-chart").waitFor();
   await expectText("error: treated (blue) vs control (grey) per evaluation");
   await page.waitForFunction(() => document.querySelectorAll("#release-chart .decision").length >= 1);
-  await page.waitForTimeout(3500); // the page re-reads the release: at least two samples
+  // The page re-reads the release: wait until the chart has drawn at least two samples.
+  await page.waitForFunction(() => {
+    const label = document.querySelector("#release-chart")?.getAttribute("aria-label") || "";
+    const drawn = /, (\d+) samples;/.exec(label);
+    return drawn !== null && Number(drawn[1]) >= 2;
+  }, null, { timeout: 30000 });
   await shot("release-chart");
 
   // Phone width.

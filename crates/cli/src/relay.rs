@@ -79,6 +79,8 @@ pub(crate) async fn run_relay(args: &RelayArgs) -> anyhow::Result<()> {
         keys = args.sdk_keys.len(),
         "switchyard relay is listening"
     );
+    // Always on stdout, whatever the log level: who started `--listen 127.0.0.1:0` reads the port.
+    println!("listening on {}", listener.local_addr()?);
     let limits = args.connections.limits();
     switchyard_server::relay::serve_with(listener, relay, limits, shutdown_signal()).await?;
     tracing::info!("stopped");

@@ -208,6 +208,8 @@ pub(crate) async fn run_serve(args: &ServeArgs) -> anyhow::Result<()> {
         storage = ?store.backend(),
         "switchyard serve is listening"
     );
+    // Always on stdout, whatever the log level: who started `--listen 127.0.0.1:0` reads the port.
+    println!("listening on {}", listener.local_addr()?);
     let delivery = DeliveryConfig {
         ofrep_rate_limit: args.ofrep_rate_limit,
         max_streams: args.max_streams,

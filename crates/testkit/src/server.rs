@@ -51,12 +51,59 @@ where
     .await
 }
 
-/// A loopback port nobody listens on (for a process that must be told its port).
+/// A loopback port nobody listens on at the moment of asking. Racy (another process may take
+/// it before it is bound): prefer [`spawn_listening`] with `--listen 127.0.0.1:0`, and keep
+/// this for restarting on a port a process already had.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free loopback port")
+}
+
+/// A started `switchyard serve` or `relay` process and the address it printed
+/// (`listening on ADDR`), so it can bind `127.0.0.1:0` itself.
+#[derive(Debug)]
+pub struct Listening {
+    pub child: Child,
+    pub address: std::net::SocketAddr,
+    /// Every line the process printed on stdout before and after `listening on`.
+    pub lines: mpsc::Receiver<String>,
+}
+
+/// Spawns `command` with its stdout piped and waits (30 s at most) for its `listening on ADDR`
+/// line. Every stdout line is read (so the process never blocks on a full pipe) and passed on.
+pub fn spawn_listening(command: &mut Command) -> Listening {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {command:?}: {e}"));
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (sender, lines) = mpsc::channel();
+    let (found, address) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(address) = line.trim().strip_prefix("listening on ") {
+                let _ = found.send(address.to_owned());
+            }
+            let _ = sender.send(line);
+        }
+    });
+    let address = match address.recv_timeout(Duration::from_secs(30)) {
+        Ok(address) => address
+            .parse()
+            .unwrap_or_else(|e| panic!("{command:?} printed an address {address:?}: {e}")),
+        Err(_) => {
+            let _ = child.kill();
+            let status = child.wait();
+            panic!("{command:?} printed no `listening on` line ({status:?})");
+        }
+    };
+    Listening {
+        child,
+        address,
+        lines,
+    }
 }
 
 /// A started server. Dropping it stops it (a process is killed).
@@ -392,41 +439,35 @@ impl Binary {
         self
     }
 
-    /// Starts the process and waits (with a deadline) until it is ready.
+    /// Starts the process on a port it picks (`--listen 127.0.0.1:0`, unless the arguments
+    /// name one) and waits (with a deadline) until it is ready.
     pub async fn start(self) -> TestServer {
-        let listen = format!("127.0.0.1:{}", free_port());
-        let mut child = Command::new(&self.path)
-            .args(["serve", "--listen", &listen, "--log", &self.log])
-            .args(&self.args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", self.path.display()));
-        // Read every line, so the server never blocks on a full pipe; pass on the token.
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (found, token) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(value) = line.trim().strip_prefix("admin API token: ") {
-                    let _ = found.send(value.to_owned());
-                }
-            }
-        });
-        let base = format!("http://{listen}");
+        let listen: &[&str] = match self.args.iter().any(|arg| arg == "--listen") {
+            true => &[],
+            false => &["--listen", "127.0.0.1:0"],
+        };
+        let started = spawn_listening(
+            Command::new(&self.path)
+                .args(["serve", "--log", &self.log])
+                .args(listen)
+                .args(&self.args)
+                .stderr(Stdio::inherit()),
+        );
+        let base = format!("http://{}", started.address);
         let ready = Client::new(&base);
         eventually("the server to be ready", 30, || async {
             let answer = ready.call(Method::GET, "/readyz", None).await;
             answer.is_ok_and(|(status, _)| status.is_success())
         })
         .await;
-        // The token is printed before the server answers, so it is in the pipe by now.
-        let first = match &self.admin {
-            Some(_) => token.try_recv().ok(),
-            None => token.recv_timeout(Duration::from_secs(30)).ok(),
-        };
+        // A first start prints the token before `listening on`, so it has been read by now.
+        let first = started
+            .lines
+            .try_iter()
+            .find_map(|line| Some(line.trim().strip_prefix("admin API token: ")?.to_owned()));
         let admin = self.admin.or(first.clone()).expect(
             "a first start prints the admin token; give a restart the token with .admin(…)",
         );
-        TestServer::new(base, admin, first, Running::Process(child))
+        TestServer::new(base, admin, first, Running::Process(started.child))
     }
 }

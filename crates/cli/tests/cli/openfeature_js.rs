@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use switchyard_engine::hash::native_bucket;
 use switchyard_testkit::server::SdkKeyKind;
 
 use crate::serve_fresh;
@@ -127,12 +128,22 @@ async fn openfeature_js_server_sdk_over_ofrep() {
         }
     }
 
-    // The split flag: a number from one of its two variations, reason SPLIT.
+    // The split flag, reason SPLIT: user-2's side of the 50/50 split follows from the flag's
+    // random salt by the native hashing (bucket below 50,000: `low`).
     let split = json!([{"type": "number", "flag": "limit", "default": -1, "context": us}]);
     let got = evaluate_in_js(&split);
     assert_eq!(got[0]["reason"], "SPLIT");
-    assert!(
-        got[0]["value"] == json!(10) || got[0]["value"] == json!(20.5),
+    let flag = server
+        .admin_get("/api/v1/projects/default/flags/limit")
+        .await;
+    let prefix = format!("limit.{}", flag["salt"].as_str().unwrap());
+    let expected = match native_bucket(&prefix, "user-2") < 50_000 {
+        true => (json!(10), json!("low")),
+        false => (json!(20.5), json!("high")),
+    };
+    assert_eq!(
+        (got[0]["value"].clone(), got[0]["variant"].clone()),
+        expected,
         "{}",
         got[0]
     );

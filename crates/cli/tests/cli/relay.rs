@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use switchyard_client::types::TargetingInput;
 use switchyard_sdk::sse::EventParser;
 use switchyard_sdk::{Client, Context};
-use switchyard_testkit::server::{SdkKeyKind, TestServer, eventually, free_port, wait_for};
+use switchyard_testkit::server::{SdkKeyKind, TestServer, eventually, spawn_listening, wait_for};
 
 use crate::{BIN, fresh_dir};
 
@@ -25,34 +25,38 @@ struct Relay {
 }
 
 impl Relay {
-    /// Starts a relay on `port` and waits until it listens (ready or not: its upstream may be
-    /// down and its disk empty).
+    /// Starts a relay on `port` (0: one it picks and prints) and waits until it listens (ready
+    /// or not: its upstream may be down and its disk empty).
     async fn start(upstream: &str, key: &str, data_dir: &Path, port: u16) -> Relay {
-        let child = Command::new(BIN)
-            .args([
-                "relay",
-                "--upstream",
-                upstream,
-                "--sdk-key",
-                key,
-                "--log",
-                "warn",
-            ])
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--reconnect-max-ms", "200"])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let base = format!("http://127.0.0.1:{port}");
+        let started = spawn_listening(
+            Command::new(BIN)
+                .args([
+                    "relay",
+                    "--upstream",
+                    upstream,
+                    "--sdk-key",
+                    key,
+                    "--log",
+                    "warn",
+                ])
+                .args(["--listen", &format!("127.0.0.1:{port}")])
+                .args(["--reconnect-max-ms", "200"])
+                .arg("--data-dir")
+                .arg(data_dir)
+                .stderr(Stdio::inherit()),
+        );
+        let base = format!("http://{}", started.address);
         let health = format!("{base}/healthz");
         eventually("the relay listens", 30, || async {
             reqwest::get(&health).await.is_ok()
         })
         .await;
-        Relay { child, base, port }
+        let port = started.address.port();
+        Relay {
+            child: started.child,
+            base,
+            port,
+        }
     }
 
     async fn readiness(&self) -> (u16, Value) {
@@ -191,7 +195,7 @@ async fn relay_keeps_serving_while_its_upstream_is_away() {
     upstream.seed_delivery_flags().await;
     let key = upstream.sdk_key(SdkKeyKind::Server).await;
     let proxy = Proxy::start(upstream.port()).await;
-    let mut relay = Relay::start(&proxy.url, &key, &relay_dir, free_port()).await;
+    let mut relay = Relay::start(&proxy.url, &key, &relay_dir, 0).await;
     eventually("the relay has upstream data", 30, || async {
         relay.readiness().await.0 == 200
     })
@@ -202,7 +206,7 @@ async fn relay_keeps_serving_while_its_upstream_is_away() {
     assert_eq!(ready["keys"][0]["upstream"], "streaming", "{ready}");
 
     // A relay can follow a relay; an application's SDK follows the second one.
-    let edge = Relay::start(&relay.base, &key, &edge_dir, free_port()).await;
+    let edge = Relay::start(&relay.base, &key, &edge_dir, 0).await;
     let sdk = Client::builder(&edge.base, &key)
         .backoff(Duration::from_millis(50), Duration::from_millis(300))
         .init_timeout(Duration::from_secs(30))
@@ -250,9 +254,13 @@ async fn relay_keeps_serving_while_its_upstream_is_away() {
         .text()
         .await
         .unwrap();
+    let connected: Vec<&str> = metrics
+        .lines()
+        .filter(|line| line.starts_with("switchyard_relay_upstream_connected{key="))
+        .collect();
     assert!(
-        metrics.contains("switchyard_relay_upstream_connected{key=") && metrics.contains("} 0"),
-        "{metrics}"
+        connected.len() == 1 && connected[0].ends_with("} 0"),
+        "the one key's upstream is disconnected: {metrics}"
     );
     assert!(
         metrics.contains("switchyard_relay_data_age_seconds"),
@@ -419,7 +427,7 @@ async fn relay_stops_serving_a_revoked_key() {
     let key = upstream.sdk_key(SdkKeyKind::Server).await;
     let key_id = key.split('_').nth(1).unwrap().to_owned();
     let saved = relay_dir.join(format!("{key_id}.json"));
-    let relay = Relay::start(&upstream.base, &key, &relay_dir, free_port()).await;
+    let relay = Relay::start(&upstream.base, &key, &relay_dir, 0).await;
     eventually("the relay has upstream data", 30, || async {
         relay.readiness().await.0 == 200
     })
@@ -487,20 +495,18 @@ async fn stream_limits_are_configurable() {
     assert_stream_refused(&upstream.base, &third, 503, "unavailable").await;
     drop((first, second));
 
-    let port = free_port();
-    let relay = Command::new(BIN)
-        .args(["relay", "--upstream", &upstream.base, "--sdk-key", &key])
-        .args(["--max-streams-per-key", "1", "--log", "warn"])
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .arg("--data-dir")
-        .arg(dir.join("relay"))
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let started = spawn_listening(
+        Command::new(BIN)
+            .args(["relay", "--upstream", &upstream.base, "--sdk-key", &key])
+            .args(["--max-streams-per-key", "1", "--log", "warn"])
+            .args(["--listen", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(dir.join("relay")),
+    );
     let relay = Relay {
-        child: relay,
-        base: format!("http://127.0.0.1:{port}"),
-        port,
+        child: started.child,
+        base: format!("http://{}", started.address),
+        port: started.address.port(),
     };
     eventually("the relay has data", 30, || async {
         reqwest::get(format!("{}/readyz", relay.base))
@@ -576,7 +582,7 @@ fn relay_refuses_keys_it_cannot_follow() {
             "--sdk-key",
             "syc_abc_def",
         ])
-        .args(["--listen", &format!("127.0.0.1:{}", free_port())])
+        .args(["--listen", "127.0.0.1:0"])
         .arg("--data-dir")
         .arg(fresh_dir("relay-bad"))
         .output()

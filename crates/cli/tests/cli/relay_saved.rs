@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
-use switchyard_testkit::server::{SdkKeyKind, TestServer, eventually, free_port};
+use switchyard_testkit::server::{SdkKeyKind, TestServer, eventually, spawn_listening};
 
 use crate::{BIN, fresh_dir};
 
@@ -17,24 +17,25 @@ struct Relay {
 
 impl Relay {
     async fn start(upstream: &str, key: &str, data_dir: &Path) -> Relay {
-        let port = free_port();
-        let child = Command::new(BIN)
-            .args(["relay", "--upstream", upstream, "--sdk-key", key])
-            .args(["--log", "warn", "--reconnect-max-ms", "200"])
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let base = format!("http://127.0.0.1:{port}");
+        let started = spawn_listening(
+            Command::new(BIN)
+                .args(["relay", "--upstream", upstream, "--sdk-key", key])
+                .args(["--log", "warn", "--reconnect-max-ms", "200"])
+                .args(["--listen", "127.0.0.1:0"])
+                .arg("--data-dir")
+                .arg(data_dir)
+                .stderr(Stdio::inherit()),
+        );
+        let base = format!("http://{}", started.address);
         let health = format!("{base}/healthz");
         eventually("the relay listens", 30, || async {
             reqwest::get(&health).await.is_ok()
         })
         .await;
-        Relay { child, base }
+        Relay {
+            child: started.child,
+            base,
+        }
     }
 
     async fn readiness(&self) -> (u16, Value) {

@@ -85,6 +85,22 @@ impl Stream {
         }
     }
 
+    /// Reads until a heartbeat comment arrives; panics after [`WAIT`]. Events read on the way
+    /// are kept for [`Stream::next`].
+    async fn heartbeat(&mut self) {
+        let deadline = Instant::now() + WAIT;
+        let from = self.raw.len();
+        while !self.raw[from..].windows(3).any(|w| w == b":\n\n") {
+            let chunk = tokio::time::timeout_at(deadline.into(), self.body.next())
+                .await
+                .expect("no heartbeat within the deadline")
+                .expect("stream ended")
+                .unwrap();
+            self.raw.extend_from_slice(&chunk);
+            self.pending.extend(self.parser.feed(&chunk));
+        }
+    }
+
     async fn patch(&mut self) -> Patch {
         let event = self.next().await.expect("stream ended");
         assert_eq!(event.name, "patch", "{}", event.data);
@@ -285,11 +301,10 @@ async fn snapshot_and_stream(url: String) {
         "a deletion is a null"
     );
     assert_eq!(patch.flags.len(), 1);
-    tokio::time::sleep(Duration::from_millis(450)).await;
-    let _ = tokio::time::timeout(Duration::from_millis(50), stream.next()).await;
+    stream.heartbeat().await;
     assert!(
-        stream.raw.windows(3).any(|w| w == b":\n\n"),
-        "heartbeats while idle"
+        stream.pending.is_empty(),
+        "nothing but heartbeats while idle"
     );
     drop(stream);
 

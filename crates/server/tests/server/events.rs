@@ -9,7 +9,7 @@ use crate::PROD;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use switchyard_sdk::{Client, Context, EventsConfig};
-use switchyard_testkit::server::{DeliveryConfig, SdkKeyKind, TestServer};
+use switchyard_testkit::server::{DeliveryConfig, SdkKeyKind, TestServer, wait_for};
 
 switchyard_testkit::backend_tests! {
     sqlite: [
@@ -266,14 +266,11 @@ async fn ofrep_evaluations_are_recorded(url: String) {
         .to_owned();
 
     let exposures = format!("{PROD}/flags/limit/exposures");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let exposed = loop {
+    let exposed = wait_for("both users' exposures to be written", 20, || async {
         let exposed = server.admin_get(&exposures).await;
-        if exposed.as_array().unwrap().len() >= 2 || std::time::Instant::now() > deadline {
-            break exposed;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+        (exposed.as_array().unwrap().len() >= 2).then_some(exposed)
+    })
+    .await;
     let exposed = exposed_users(&exposed);
     assert_eq!(
         exposed,

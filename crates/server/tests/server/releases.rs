@@ -342,7 +342,20 @@ async fn ramps_controls_windows_and_the_kill_switch(url: String) {
         .await;
     assert_eq!(waiting["state"], "scheduled", "{waiting}");
     let waiting_id = waiting["id"].as_str().unwrap();
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // A witness release, created after it, completes only after the guard has made passes over
+    // every release: by then the closed window has been looked at and kept closed.
+    boolean_flag(&server, "witness").await;
+    let witness = server
+        .admin_post(
+            &releases,
+            json!({"flag": "witness", "variation": "on", "stages": [{"percent": 10}]}),
+        )
+        .await;
+    let witness_id = witness["id"].as_str().unwrap().to_owned();
+    wait_for("the witness release to complete", 20, || async {
+        (status(&server, &witness_id).await["state"] == "completed").then_some(())
+    })
+    .await;
     assert_eq!(status(&server, waiting_id).await["state"], "scheduled");
     let (code, _) = server
         .call(

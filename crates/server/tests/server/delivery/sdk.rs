@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use switchyard_engine::hash::native_bucket;
 use switchyard_sdk::openfeature::SwitchyardProvider;
 use switchyard_sdk::openfeature::open_feature::provider::FeatureProvider;
 use switchyard_sdk::openfeature::open_feature::{EvaluationContext, EvaluationReason};
@@ -38,7 +39,22 @@ pub(super) async fn sdk_client(url: String, dir: &std::path::Path) {
     assert_eq!(banner.openfeature_reason, "TARGETING_MATCH");
     assert_eq!(client.string_value("banner", &us, "fallback"), "hello");
     let limit = client.number_detail("limit", &us, -1.0);
-    assert!(limit.value == 10.0 || limit.value == 20.5);
+    // u-2's bucket in the 50/50 split is fixed by the hashing the conformance suite pins.
+    // u-2's side of the 50/50 split follows from the flag's random salt by the native hashing
+    // (bucket below 50,000: `low`), which the conformance suite pins.
+    let flag = server
+        .admin_get("/api/v1/projects/default/flags/limit")
+        .await;
+    let prefix = format!("limit.{}", flag["salt"].as_str().unwrap());
+    let expected = match native_bucket(&prefix, "u-2") < 50_000 {
+        true => (10.0, Some("low")),
+        false => (20.5, Some("high")),
+    };
+    assert_eq!(
+        (limit.value, limit.variation.as_deref()),
+        expected,
+        "{limit:?}"
+    );
     assert_eq!(limit.openfeature_reason, "SPLIT");
     let theme = client.json_detail("theme", &us, json!(null));
     assert_eq!(theme.value, json!({"bg": "white"}));
