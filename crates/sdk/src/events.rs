@@ -353,9 +353,8 @@ impl Recorder {
         if !self.is_recording() {
             return;
         }
-        let batch = match self.hold_whole(batch) {
-            Ok(()) => return,
-            Err(batch) => batch,
+        let Some(batch) = self.hold_whole(batch) else {
+            return;
         };
         if let Ok(mut window) = self.window.lock() {
             carry(&mut window.carried, batch.summaries);
@@ -366,14 +365,15 @@ impl Recorder {
         }
     }
 
-    /// Keeps an identified batch whole behind the other held ones, if it fits the capacity.
-    fn hold_whole(&self, batch: Batch) -> Result<(), Batch> {
+    /// Keeps an identified batch whole behind the other held ones, if it fits the capacity;
+    /// gives it back otherwise.
+    fn hold_whole(&self, batch: Batch) -> Option<Batch> {
         if batch.batch_id.is_none() {
-            return Err(batch);
+            return Some(batch);
         }
         match self.held.lock() {
             Ok(mut held) => held.push_back_within(batch, self.config.capacity),
-            Err(_) => Err(batch),
+            Err(_) => Some(batch),
         }
     }
 }

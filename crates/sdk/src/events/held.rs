@@ -19,15 +19,15 @@ impl Held {
         self.batches.push_front(batch);
     }
 
-    /// Last out, if the held batches' items stay within `capacity`.
-    pub(super) fn push_back_within(&mut self, batch: Batch, capacity: usize) -> Result<(), Batch> {
+    /// Last out, if the held batches' items stay within `capacity`; gives it back otherwise.
+    pub(super) fn push_back_within(&mut self, batch: Batch, capacity: usize) -> Option<Batch> {
         let items = batch_items(&batch);
         if self.items + items > capacity {
-            return Err(batch);
+            return Some(batch);
         }
         self.items += items;
         self.batches.push_back(batch);
-        Ok(())
+        None
     }
 
     pub(super) fn pop_front(&mut self) -> Option<Batch> {
