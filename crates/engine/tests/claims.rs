@@ -19,6 +19,7 @@ const EVIDENCE_ROOTS: &[&str] = &[
     "tools/",
     "conformance/",
     ".ci/",
+    "fuzz/",
 ];
 
 fn repo_root() -> PathBuf {
