@@ -362,3 +362,65 @@ fn five_fold_latency_regressions_roll_back_as_soon_as_the_mean_test_may_judge() 
     // ~1e-6). Seed 5: median 102, maximum 107.
     assert_five_fold_rolled_back(Scenario::Latency { ratio: 5.0 }, 110, 120, 0);
 }
+
+/// Mean and variance of a latency sample: lognormal with median `LATENCY_MEDIAN_MS` × `ratio`.
+fn latency_moments(ratio: f64) -> (f64, f64) {
+    let s2 = LATENCY_LOG_SD * LATENCY_LOG_SD;
+    let mean = LATENCY_MEDIAN_MS * ratio * (s2 / 2.0).exp();
+    (mean, mean * mean * (s2.exp() - 1.0))
+}
+
+#[test]
+fn a_ten_percent_latency_regression_rolls_back_where_the_confidence_sequence_predicts() {
+    // The evidence Tier 2 needs: the first N (treated + control samples) at which the
+    // one-sided half-width at α = 0.01 falls below the true difference, with s² = SE²·N for a
+    // 5 % treated share (`guardrail-statistics.md`, Tier 2). About half the runs cross there;
+    // by twice that N the half-width has shrunk by a third and nearly all have. Seed 10:
+    // expected 635 treated samples, median 573, all 50 rolled back at 5 %, the last at 1,160.
+    let (rho, ratio) = (0.05, 1.1);
+    let ((treated_mean, treated_var), (control_mean, control_var)) =
+        (latency_moments(ratio), latency_moments(1.0));
+    let difference = treated_mean - control_mean;
+    let s2 = treated_var / rho + control_var / (1.0 - rho);
+    let expected_total = (1..)
+        .map(|hundreds| f64::from(hundreds) * 100.0)
+        .find(|n| {
+            switchyard_stats::cs_half_width(
+                s2,
+                *n,
+                0.01,
+                switchyard_stats::DEFAULT_N_TUNE,
+                switchyard_stats::Alternative::Greater,
+            )
+            .unwrap()
+                <= difference
+        })
+        .unwrap();
+    let expected_treated = (expected_total * rho) as i64;
+    assert!((500..800).contains(&expected_treated), "{expected_treated}");
+
+    const RUNS: usize = 50;
+    let outcomes = outcomes(10, RUNS, Scenario::Latency { ratio });
+    let mut first_stage: Vec<i64> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::RolledBack { stage: 0, evidence } => Some(*evidence),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, Outcome::RolledBack { .. })),
+        "a 10 % latency regression got through the ramp: {outcomes:?}"
+    );
+    // The 5 % stage holds about 1,500 treated samples, where the half-width is about 2/3 of
+    // the difference: a few runs may reach the next stage, which judges afresh.
+    assert!(first_stage.len() >= 45, "{outcomes:?}");
+    first_stage.sort_unstable();
+    let median = first_stage[first_stage.len() / 2];
+    assert!(
+        median <= 2 * expected_treated,
+        "median {median} treated samples, expected about {expected_treated}: {first_stage:?}"
+    );
+}
