@@ -143,7 +143,15 @@ async fn ingest(
         answer["forwarded"] = json!(true);
         return Ok(answer);
     };
+    let nothing_to_count =
+        stored.counts.is_empty() && stored.exposures.is_empty() && stored.metrics.is_empty();
     match &batch.batch_id {
+        // An empty batch (or one screening emptied) is not remembered: counting it again
+        // counts nothing, and a flood of them leaves no rows behind.
+        Some(_) if nothing_to_count => {
+            answer["attributed_metrics"] = json!(0);
+            answer["duplicate"] = json!(false);
+        }
         Some(batch_id) => {
             let ingested = store
                 .ingest_events_once(&stored, batch_id, now_ms())

@@ -150,6 +150,15 @@ async fn an_id_is_forgotten_after_the_retention(url: String) {
         (status, &answer["duplicate"]),
         (StatusCode::ACCEPTED, &json!(false))
     );
+    let seen = |id: &'static str| store.event_batch_seen("default", "production", id);
+    assert!(seen("0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0").await.unwrap());
+    // An empty batch counts nothing however often it comes: its id is not kept.
+    let mut empty = batch(Some("an-empty-batch-0123456789"), 0, false);
+    empty["summaries"] = json!([]);
+    let (status, answer) = post(&server.base, &key, &empty).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(answer["duplicate"], false, "{answer}");
+    assert!(!seen("an-empty-batch-0123456789").await.unwrap());
 
     // A minute short of the retention: remembered.
     apply_event_retention(&store, posted_at + BATCH_ID_RETENTION_MS - 60_000).await;
