@@ -115,10 +115,10 @@ pub(super) async fn authorization_matrix(url: String) {
                         (&json!("denied"), &json!(action)),
                         "{what}: {record}"
                     );
-                    if let Decides::On(resource) | Decides::OwnToken(resource) = &attempt.decides {
-                        if !resource.contains(NEW_ID) {
-                            assert_eq!(record["resource"], json!(resource), "{what}");
-                        }
+                    if let Decides::On(resource) | Decides::OwnToken(resource) = &attempt.decides
+                        && !resource.contains(NEW_ID)
+                    {
+                        assert_eq!(record["resource"], json!(resource), "{what}");
                     }
                     denials += 1;
                 }
