@@ -277,6 +277,24 @@ fn check_glob((pattern, text): &GlobInput) {
     assert_eq!(matched, reference, "differs from the regex reading");
 }
 
+/// `Flag`'s fields (its own and its flattened `Targeting`'s).
+const FLAG_FIELDS: &[&str] = &[
+    "key",
+    "version",
+    "kind",
+    "variations",
+    "salt",
+    "dialect",
+    "client_visible",
+    "json_schema",
+    "on",
+    "off_variation",
+    "prerequisites",
+    "targets",
+    "rules",
+    "fallthrough",
+];
+
 type StrictInput = (Value, Option<(usize, String)>);
 
 fn strict_input() -> BoxedStrategy<StrictInput> {
@@ -308,24 +326,8 @@ fn check_strict((document, extra): &StrictInput) {
     let index = index % flags.len();
     let mut document = document.clone();
     document["flags"][index][name.as_str()] = Value::from(1);
-    let known = serde_json::from_value::<Dataset>(document.clone()).is_ok()
-        && [
-            "key",
-            "version",
-            "kind",
-            "variations",
-            "salt",
-            "dialect",
-            "client_visible",
-            "json_schema",
-            "on",
-            "off_variation",
-            "prerequisites",
-            "targets",
-            "rules",
-            "fallthrough",
-        ]
-        .contains(&name.as_str());
+    // A known field's name (given a wrong value here) is the type's business, not the walker's.
+    let known = FLAG_FIELDS.contains(&name.as_str());
     let unknown = switchyard_engine::strict::unknown_fields::<Dataset>(&document);
     if !known {
         assert!(
