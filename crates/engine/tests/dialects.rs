@@ -2,45 +2,15 @@
 //! "Imported dialects"), and that LaunchDarkly-dialect evaluation stays allocation-free on its
 //! own paths (prerequisite chains, nested segments, cycles, invalid references). The full
 //! comparison with LaunchDarkly's engine is `crates/import/tests/launchdarkly.rs`.
-#![allow(unsafe_code)] // a GlobalAlloc impl is unsafe by definition
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+use switchyard_testkit::alloc::{Counting, allocations};
 
 use serde_json::{Value, json};
 use switchyard_engine::{Context, Dataset, Env, Snapshot};
 
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|n| n.set(n.get() + 1));
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.with(|n| n.set(n.get() + 1));
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-/// Allocations made by this thread so far (tests run on threads of their own).
-fn allocations() -> usize {
-    ALLOCATIONS.with(Cell::get)
-}
 
 fn boolean_flag(dialect: &str, key: &str, extra: Value) -> Value {
     let mut flag = json!({"key": key, "kind": "boolean", "salt": "s", "on": true, "dialect": dialect,

@@ -2,46 +2,17 @@
 //! LaunchDarkly, Unleash, release layers, segments, prerequisites) and generated contexts: the
 //! hand-written `no_alloc.rs` covers each native path once, this covers the shapes nobody wrote
 //! down. Its own test binary, for its counting global allocator.
-#![allow(unsafe_code)] // a GlobalAlloc impl is unsafe by definition
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod shapes;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+use switchyard_testkit::alloc::{Counting, allocations};
 
 use proptest::prelude::{ProptestConfig, prop_assert_eq, proptest};
 use switchyard_engine::{Context, Dataset, Env, Snapshot, ValueType};
 
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|n| n.set(n.get() + 1));
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.with(|n| n.set(n.get() + 1));
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-fn allocations() -> usize {
-    ALLOCATIONS.with(Cell::get)
-}
 
 const TYPES: [ValueType; 6] = [
     ValueType::Bool,

@@ -12,6 +12,7 @@
 //! Test support fails by panicking, like the tests that use it.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod alloc;
 pub mod backends;
 pub mod postgres;
 
