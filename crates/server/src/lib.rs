@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use axum::Router;
 
-pub use net::{ConnectionLimits, DEFAULT_LISTEN, MAX_BODY_BYTES};
+pub use net::{ConnectionLimits, DEFAULT_LISTEN, MAX_BODY_BYTES, open_files_limit};
 use serving::{delivery_app, serve_router};
 
 pub use bootstrap::{Bootstrap, bootstrap};

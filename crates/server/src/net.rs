@@ -53,7 +53,7 @@ fn fitting_open_files(wanted: usize, limit: Option<u64>) -> usize {
 }
 
 /// The soft limit on open files of this process, on Linux (`None` elsewhere, or unlimited).
-fn open_files_limit() -> Option<u64> {
+pub fn open_files_limit() -> Option<u64> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
     line["Max open files".len()..]

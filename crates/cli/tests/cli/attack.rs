@@ -43,7 +43,7 @@ enum Outcome {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_connections_are_refused_or_dropped_and_cost_nothing_lasting() {
     let needed = ATTACKERS as u64 + 200;
-    match open_files_limit() {
+    match switchyard_server::open_files_limit() {
         Some(limit) if limit >= needed => {}
         limit => {
             let what = format!("the attack needs {needed} open files, the limit is {limit:?}");
@@ -345,15 +345,4 @@ fn memory_kib(pid: u32) -> u64 {
         .find_map(|line| line.strip_prefix("VmRSS:"))
         .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmRSS")
-}
-
-/// This process's soft limit on open files (the server inherits it).
-fn open_files_limit() -> Option<u64> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    line["Max open files".len()..]
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
 }
