@@ -100,12 +100,18 @@ impl Metrics {
         self.registry.register(name, help, metric);
     }
 
-    /// The delivery's own metrics: open SDK and OFREP streams.
+    /// The delivery's own metrics: open SDK and OFREP streams, and client-key events dropped.
     pub fn register_delivery(&mut self, delivery: &Delivery) {
         self.register(
             "sdk_streams_open",
             "Open SDK and OFREP change streams",
             delivery.open_streams.clone(),
+        );
+        // Both serve and relay screen client-key batches, so both say what they dropped.
+        self.register(
+            "events_dropped",
+            "Events reported with a client key that intake dropped, by reason",
+            delivery.intake.dropped.clone(),
         );
     }
 }

@@ -62,11 +62,6 @@ impl AppState {
         metrics.register_delivery(&delivery);
         let sign_in = SignInThrottle::new(access.sign_in.clone());
         register_sign_in(&mut metrics, &sign_in);
-        metrics.register(
-            "events_dropped",
-            "Events reported with a client key that intake dropped, by reason",
-            delivery.intake.dropped.clone(),
-        );
         Arc::new(AppState {
             store,
             metrics: Arc::new(metrics),

@@ -266,6 +266,11 @@ async fn relay_keeps_serving_while_its_upstream_is_away() {
         metrics.contains("switchyard_relay_data_age_seconds"),
         "{metrics}"
     );
+    // A relay screens client-key batches too, and says what it dropped.
+    assert!(
+        metrics.contains("# TYPE switchyard_events_dropped counter"),
+        "{metrics}"
+    );
 
     // 2. The relay restarts while the upstream is still down: it serves from disk.
     let relay_port = relay.port;
