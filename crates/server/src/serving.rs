@@ -36,7 +36,14 @@ pub(crate) fn delivery_app(
     metrics: Arc<Metrics>,
 ) -> Router {
     routes
-        .merge(delivery::router().with_state(delivery))
+        .merge(
+            delivery::router()
+                .layer(axum::middleware::from_fn_with_state(
+                    delivery.clone(),
+                    delivery::cors,
+                ))
+                .with_state(delivery),
+        )
         .merge(ops::health_and_metrics().with_state(metrics.clone()))
         .fallback(ops::not_found)
         .layer(axum::middleware::from_fn(crate::error::json_errors))

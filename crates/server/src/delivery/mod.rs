@@ -4,6 +4,7 @@
 //! `Delivery` as state, so `serve` and `relay` serve them from the same code. Nothing here
 //! imports the HTTP handler layer (`api`).
 
+mod cors;
 mod events;
 mod feed;
 mod fragments;
@@ -13,6 +14,7 @@ mod ofrep;
 mod sdk_routes;
 mod streams;
 
+pub(crate) use cors::cors;
 pub use events::{
     BATCH_ID_RETENTION_MS, EXPOSURE_RETENTION_MS, MAX_BATCH_ITEMS, MAX_DECODED_BYTES,
     apply_event_retention, run_store_writer, write_recorded,

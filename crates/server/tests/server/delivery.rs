@@ -1,6 +1,7 @@
 //! Delivery end to end: the snapshot and stream endpoints, the Rust SDK (and its OpenFeature
 //! provider) against a real server, OFREP, and two replicas on one PostgreSQL database.
 
+mod cors;
 mod ofrep;
 mod revocation;
 mod sdk;
@@ -141,6 +142,15 @@ async fn sqlite() {
     ofrep(url("ofrep")).await;
     eprintln!("stream limit");
     stream_limit(url("limit")).await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// CORS for browsers (its own test: it needs nothing from the others' servers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browsers_and_cors() {
+    let dir = std::env::temp_dir().join(format!("switchyard-cors-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    cors::cors(format!("sqlite://{}/cors.db", dir.display())).await;
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -1,0 +1,118 @@
+//! CORS for the endpoints browsers use (OFREP evaluation and its event stream, event intake):
+//! client keys are public, so what a client key reaches answers cross-origin requests.
+//!
+//! A preflight carries no key, so it cannot know the environment: it is answered for any
+//! origin (it reveals nothing; a browser still needs the real answer's
+//! `Access-Control-Allow-Origin` to read anything). The real answer carries that header only
+//! when the request presents a valid *client* key; a server key, no key or a wrong key gets
+//! none, so a browser cannot read what a leaked server key returns. The SDK snapshot and
+//! stream, the admin API and everything else answer no CORS at all.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::hub::Delivery;
+use super::sdk_routes::presented_key;
+use crate::access::SdkKeyKind;
+
+/// What a browser may send cross-origin.
+const ALLOWED_METHODS: &str = "GET, POST, OPTIONS";
+/// The request headers the OFREP web provider, `EventSource` and the events intake send.
+const ALLOWED_HEADERS: &str =
+    "Authorization, Content-Type, Content-Encoding, If-None-Match, Last-Event-ID, X-API-Key";
+/// How long a browser may reuse a preflight (Chromium caps it at two hours).
+const MAX_AGE_SECONDS: &str = "7200";
+
+/// The paths a client key reaches, so the only ones that answer CORS.
+fn is_browser_path(path: &str) -> bool {
+    path.starts_with("/ofrep/v1/evaluate/flags")
+        || path.starts_with("/ofrep/v1/events/")
+        || path == "/events/v1/bulk"
+}
+
+/// The layer over the delivery routes: answers preflights, and marks real answers readable
+/// cross-origin when a client key asked.
+pub(crate) async fn cors(
+    State(delivery): State<Arc<Delivery>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path().to_owned();
+    let origin = request.headers().get(header::ORIGIN).cloned();
+    let (Some(origin), true) = (origin, is_browser_path(&path)) else {
+        return next.run(request).await;
+    };
+    if request.method() == Method::OPTIONS
+        && request
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+    {
+        return preflight(origin);
+    }
+    let client_key =
+        is_client_key(&delivery, &path, request.uri().query(), request.headers()).await;
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.append(header::VARY, HeaderValue::from_static("Origin"));
+    if client_key {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(EXPOSED_HEADERS),
+        );
+    }
+    response
+}
+
+/// What a browser's script may read from an answer: the OFREP web provider reads `ETag` (bulk
+/// evaluation's cache) and `Retry-After` (rate limit); `X-Switchyard-Data-Age` says how old a
+/// relay's data is (`DATA_AGE_HEADER`).
+const EXPOSED_HEADERS: &str = "ETag, Retry-After, X-Switchyard-Data-Age";
+
+fn preflight(origin: HeaderValue) -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static(ALLOWED_METHODS),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static(ALLOWED_HEADERS),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static(MAX_AGE_SECONDS),
+    );
+    response
+}
+
+/// Whether the request presents a valid client key: in its headers, or (the OFREP event
+/// stream, opened by `EventSource`, which sends no headers) as key id and token in its URL.
+async fn is_client_key(
+    delivery: &Delivery,
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> bool {
+    let access = if let Some(key_id) = path.strip_prefix("/ofrep/v1/events/") {
+        let token = query
+            .unwrap_or_default()
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("token="))
+            .unwrap_or_default();
+        delivery.authenticate_events(key_id, token).await
+    } else {
+        let Some(presented) = presented_key(headers) else {
+            return false;
+        };
+        delivery.authenticate(presented).await
+    };
+    access.is_ok_and(|access| access.kind == SdkKeyKind::Client)
+}

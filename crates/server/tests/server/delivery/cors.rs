@@ -1,0 +1,162 @@
+//! CORS on the endpoints browsers use: preflights are answered from the origin list, real
+//! answers are readable cross-origin only with a client key, and everything else (server-key
+//! endpoints, the admin API) answers no CORS.
+
+use reqwest::{Method, StatusCode};
+use switchyard_testkit::server::{SdkKeyKind, TestServer};
+
+use super::quick;
+
+const ORIGIN: &str = "https://app.example";
+
+pub(super) async fn cors(url: String) {
+    let server = TestServer::in_process(&url).delivery(quick()).start().await;
+    server.seed_delivery_flags().await;
+    let server_key = server.sdk_key(SdkKeyKind::Server).await;
+    let client_key = server.sdk_key(SdkKeyKind::Client).await;
+    let http = reqwest::Client::new();
+    let at = |path: &str| format!("{}{path}", server.base);
+    let header = |response: &reqwest::Response, name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+
+    // Preflights carry no key: answered 204 with what a browser needs to send the real request.
+    for (path, method) in [
+        ("/ofrep/v1/evaluate/flags", "POST"),
+        ("/ofrep/v1/evaluate/flags/checkout", "POST"),
+        ("/ofrep/v1/events/some-key", "GET"),
+        ("/events/v1/bulk", "POST"),
+    ] {
+        let response = http
+            .request(Method::OPTIONS, at(path))
+            .header("origin", ORIGIN)
+            .header("access-control-request-method", method)
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::NO_CONTENT,
+            "preflight {path}"
+        );
+        assert_eq!(
+            header(&response, "access-control-allow-origin").as_deref(),
+            Some(ORIGIN)
+        );
+        assert_eq!(header(&response, "vary").as_deref(), Some("Origin"));
+        let methods = header(&response, "access-control-allow-methods").unwrap();
+        assert!(methods.contains(method), "{path}: {methods}");
+        let allowed = header(&response, "access-control-allow-headers").unwrap();
+        for needed in [
+            "Authorization",
+            "Content-Type",
+            "If-None-Match",
+            "Last-Event-ID",
+        ] {
+            assert!(allowed.contains(needed), "{path}: {allowed}");
+        }
+        assert!(header(&response, "access-control-max-age").is_some());
+    }
+
+    // The real answer: readable cross-origin with a client key, never with a server key.
+    let evaluate = |key: &str| {
+        http.post(at("/ofrep/v1/evaluate/flags"))
+            .header("origin", ORIGIN)
+            .header("authorization", format!("Bearer {key}"))
+            .header("content-type", "application/json")
+            .body(r#"{"context": {"targetingKey": "u-1"}}"#)
+            .send()
+    };
+    let response = evaluate(&client_key).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(header(&response, "etag").is_some());
+    assert_eq!(
+        header(&response, "access-control-allow-origin").as_deref(),
+        Some(ORIGIN)
+    );
+    let exposed = header(&response, "access-control-expose-headers").unwrap();
+    for needed in ["ETag", "X-Switchyard-Data-Age"] {
+        assert!(exposed.contains(needed), "{exposed}");
+    }
+    let response = evaluate(&server_key).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(header(&response, "access-control-allow-origin"), None);
+    assert_eq!(header(&response, "access-control-expose-headers"), None);
+    let response = evaluate("syc_nope").await.unwrap();
+    assert_eq!(header(&response, "access-control-allow-origin"), None);
+
+    // The OFREP event stream (opened by `EventSource`, key in its URL) with a client key.
+    let response = evaluate(&client_key).await.unwrap();
+    let body: serde_json::Value = response.json().await.unwrap();
+    let events_url = body["eventStreams"][0]["url"].as_str().unwrap().to_owned();
+    let stream = http
+        .get(&events_url)
+        .header("origin", ORIGIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert_eq!(
+        header(&stream, "access-control-allow-origin").as_deref(),
+        Some(ORIGIN)
+    );
+    drop(stream);
+
+    // Client keys never receive raw rules: the snapshot and stream stay server-key only, and
+    // answer no CORS.
+    for path in ["/sdk/v1/snapshot", "/sdk/v1/stream"] {
+        let response = http
+            .get(at(path))
+            .header("origin", ORIGIN)
+            .header("authorization", format!("Bearer {client_key}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+        assert_eq!(
+            header(&response, "access-control-allow-origin"),
+            None,
+            "{path}"
+        );
+        let preflight = http
+            .request(Method::OPTIONS, at(path))
+            .header("origin", ORIGIN)
+            .header("access-control-request-method", "GET")
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(preflight.status(), StatusCode::NO_CONTENT, "{path}");
+        assert_eq!(
+            header(&preflight, "access-control-allow-origin"),
+            None,
+            "{path}"
+        );
+    }
+
+    // The admin API answers no CORS.
+    let preflight = http
+        .request(Method::OPTIONS, at("/api/v1/projects"))
+        .header("origin", ORIGIN)
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(preflight.status(), StatusCode::NO_CONTENT);
+    assert_eq!(header(&preflight, "access-control-allow-origin"), None);
+    let response = http
+        .get(at("/api/v1/projects"))
+        .header("origin", ORIGIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&response, "access-control-allow-origin"), None);
+
+    server.stop().await;
+}
