@@ -32,6 +32,11 @@ impl Caller {
             .is_none_or(|s| s.allows(action.as_str(), resource))
     }
 
+    /// The token's own statements, when it is scoped narrower than its owner.
+    pub fn scope(&self) -> Option<&[Statement]> {
+        self.scope.as_ref().map(|scope| scope.statements.as_slice())
+    }
+
     /// The audit log's `actor`.
     pub fn actor(&self) -> Value {
         json!({"kind": "token", "id": self.token_id, "account": self.account})

@@ -73,12 +73,17 @@ impl Ctx {
         if self.caller.allows(action, resource) {
             return Ok(());
         }
+        Err(self.deny(action, resource).await)
+    }
+
+    /// Audits a refused attempt at `action` on `resource`: the `forbidden` error to answer.
+    pub(crate) async fn deny(&self, action: Action, resource: &str) -> ApiError {
         let record = self.audit_record(Change::new(action, resource), "denied");
         let action = action.as_str();
         if let Err(error) = self.state.store.commit(&[], &record).await {
             tracing::error!(%error, action, resource, "could not audit a denied attempt");
         }
-        Err(ApiError::forbidden(action, resource))
+        ApiError::forbidden(action, resource)
     }
 
     /// What a release change needs from this server.

@@ -15,7 +15,7 @@ use super::ctx::{Body, Change, CommentQuery, Ctx, Deleted};
 use super::roles::check_statements;
 use crate::access::resources as res;
 use crate::access::{
-    AccountRecord, Action, Event, SIGN_IN_TOKEN_DAYS, Statement, TokenRecord,
+    AccountRecord, Action, Effect, Event, SIGN_IN_TOKEN_DAYS, Statement, TokenRecord,
     verify_password_or_dummy,
 };
 use crate::clock::now_ms;
@@ -134,6 +134,15 @@ pub(super) async fn create_token(
                  its owner's rights",
             ));
         }
+    }
+    // A scoped token mints nothing wider than itself: the new token's scope must be its own
+    // allow statements (some of them) with all of its denies, never unscoped.
+    if let Some(scope) = ctx.caller.scope()
+        && !within_scope(input.statements.as_deref(), scope)
+    {
+        return Err(ctx
+            .deny(Action::TokenCreate, &res::token(&account, "*"))
+            .await);
     }
     // Every token expires: absent, the server's maximum lifetime; longer is refused.
     let access = &ctx.state.access;
@@ -313,4 +322,19 @@ impl SignInAudit {
             }
         });
     }
+}
+
+/// Whether a token scoped by `wanted` can do no more than one scoped by `scope`: each of its
+/// allow statements is one of `scope`'s, and it keeps every one of `scope`'s denies.
+fn within_scope(wanted: Option<&[Statement]>, scope: &[Statement]) -> bool {
+    let Some(wanted) = wanted else {
+        return false;
+    };
+    wanted
+        .iter()
+        .all(|statement| statement.effect == Effect::Deny || scope.contains(statement))
+        && scope
+            .iter()
+            .filter(|statement| statement.effect == Effect::Deny)
+            .all(|deny| wanted.contains(deny))
 }

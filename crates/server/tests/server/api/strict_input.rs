@@ -146,6 +146,7 @@ async fn misspellings_that_used_to_change_behaviour(server: &TestServer) {
         json!("statements")
     );
     server.admin_post(&toggle, json!({"on": true})).await;
+    a_scoped_token_mints_nothing_wider(server).await;
     let token = server
         .admin_post("/api/v1/tokens", json!({"name": "ci", "unscoped": true}))
         .await;
@@ -196,4 +197,47 @@ async fn readers_of_peer_data_stay_lenient(server: &TestServer) {
     store.commit(&[write], &audit).await.unwrap();
     let read = server.admin_get(&format!("{PROD}/flags/strict")).await;
     assert_eq!(read["on"], true, "{read}");
+}
+
+/// `"unscoped": true` from a token that is itself scoped would hand out its owner's full rights:
+/// a scoped token may mint only some of its own allow statements, keeping its denies.
+async fn a_scoped_token_mints_nothing_wider(server: &TestServer) {
+    let read = json!({"effect": "allow", "actions": ["flag:read"], "resources": ["**"]});
+    let mint = json!({"effect": "allow", "actions": ["token:create"], "resources": ["**"]});
+    let no_prod = json!({"effect": "deny", "actions": ["flag:read"],
+        "resources": ["proj/default:env/production:**"]});
+    let minter = server
+        .admin_post(
+            "/api/v1/tokens",
+            json!({"name": "minter", "statements": [read, mint, no_prod]}),
+        )
+        .await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let everything = json!({"effect": "allow", "actions": ["*"], "resources": ["**"]});
+    for (body, allowed) in [
+        (json!({"name": "wider", "unscoped": true}), false),
+        (json!({"name": "wider", "statements": [everything]}), false),
+        (json!({"name": "no-denies", "statements": [read]}), false),
+        (
+            json!({"name": "narrower", "statements": [read, no_prod]}),
+            true,
+        ),
+    ] {
+        let (status, answer) = server
+            .call(
+                Some(&minter),
+                Method::POST,
+                "/api/v1/tokens",
+                Some(body.clone()),
+            )
+            .await;
+        let expected = if allowed {
+            StatusCode::CREATED
+        } else {
+            StatusCode::FORBIDDEN
+        };
+        assert_eq!(status, expected, "{body}: {answer}");
+    }
 }
