@@ -161,6 +161,16 @@ impl Webhooks {
             .redirect(reqwest::redirect::Policy::none());
         if let Some((name, address)) = pinned {
             builder = builder.resolve(&name, address);
+            // reqwest looks the pin up by the URL's host exactly as written, which may keep a
+            // trailing dot the checked name dropped (`internal.example.`): pin that form too,
+            // or the client would resolve it again for itself.
+            if let Some(written) = reqwest::Url::parse(url)
+                .ok()
+                .and_then(|parsed| parsed.host_str().map(str::to_owned))
+                .filter(|written| *written != name)
+            {
+                builder = builder.resolve(&written, address);
+            }
         }
         builder
             .build()
