@@ -56,6 +56,7 @@ pub async fn bootstrap(store: &Store) -> Result<Option<Bootstrap>, StoreError> {
             name: env.into(),
             description: String::new(),
             critical: env == "production",
+            allowed_origins: Vec::new(),
         };
         writes.push(records::put(
             &project.key,

@@ -148,6 +148,8 @@ pub struct EnvironmentInput {
     pub description: String,
     /// Marks an environment whose changes matter most (the console asks twice).
     pub critical: bool,
+    /// Browser origins that may read client-key answers (CORS); empty: any origin.
+    pub allowed_origins: Vec<String>,
     pub version: Option<i64>,
     pub comment: Option<String>,
 }
@@ -199,6 +201,7 @@ pub(super) async fn create_environment(
         key: input.key,
         description: input.description,
         critical: input.critical,
+        allowed_origins: checked_origins(input.allowed_origins)?,
     };
     let change =
         Change::created(Action::EnvCreate, &resource, &body).comment(input.comment.as_deref());
@@ -239,6 +242,7 @@ pub(super) async fn update_environment(
         name: name_or(input.name, &before.name),
         description: input.description,
         critical: input.critical,
+        allowed_origins: checked_origins(input.allowed_origins)?,
     };
     let change = Change::updated(Action::EnvUpdate, &resource, &before, &body)
         .comment(input.comment.as_deref());
@@ -291,4 +295,27 @@ pub(super) async fn load_environment(
         format!("environment {env:?} of project {project:?}")
     })
     .await
+}
+
+/// An environment's CORS origins, normalised: each a bare origin (`scheme://host[:port]`, no
+/// path), lower-cased, without a trailing slash.
+fn checked_origins(origins: Vec<String>) -> ApiResult<Vec<String>> {
+    origins
+        .into_iter()
+        .map(|origin| {
+            let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+            let host = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"));
+            match host {
+                Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', ' ', '*']) => {
+                    Ok(origin)
+                }
+                _ => Err(ApiError::invalid(
+                    "allowed_origins",
+                    format!("{origin:?} is not an origin like https://app.example"),
+                )),
+            }
+        })
+        .collect()
 }

@@ -4,8 +4,9 @@
 //! A preflight carries no key, so it cannot know the environment: it is answered for any
 //! origin (it reveals nothing; a browser still needs the real answer's
 //! `Access-Control-Allow-Origin` to read anything). The real answer carries that header only
-//! when the request presents a valid *client* key; a server key, no key or a wrong key gets
-//! none, so a browser cannot read what a leaked server key returns. The SDK snapshot and
+//! when the request presents a valid *client* key and the key's environment allows the origin
+//! (any, unless it lists `allowed_origins`); a server key, no key or a wrong key gets none, so
+//! a browser cannot read what a leaked server key returns. The SDK snapshot and
 //! stream, the admin API and everything else answer no CORS at all.
 
 use std::sync::Arc;
@@ -15,9 +16,10 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::hub::Delivery;
+use super::hub::{Delivery, SdkAccess};
 use super::sdk_routes::presented_key;
 use crate::access::SdkKeyKind;
+use crate::records::{self, EnvironmentRecord};
 
 /// What a browser may send cross-origin.
 const ALLOWED_METHODS: &str = "GET, POST, OPTIONS";
@@ -53,12 +55,15 @@ pub(crate) async fn cors(
     {
         return preflight(origin);
     }
-    let client_key =
-        is_client_key(&delivery, &path, request.uri().query(), request.headers()).await;
+    let client = client_access(&delivery, &path, request.uri().query(), request.headers()).await;
+    let readable = match client {
+        Some(access) => origin_allowed(&delivery, &access, &origin).await,
+        None => false,
+    };
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     headers.append(header::VARY, HeaderValue::from_static("Origin"));
-    if client_key {
+    if readable {
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         headers.insert(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
@@ -93,14 +98,14 @@ fn preflight(origin: HeaderValue) -> Response {
     response
 }
 
-/// Whether the request presents a valid client key: in its headers, or (the OFREP event
-/// stream, opened by `EventSource`, which sends no headers) as key id and token in its URL.
-async fn is_client_key(
+/// The valid client key the request presents: in its headers, or (the OFREP event stream,
+/// opened by `EventSource`, which sends no headers) as key id and token in its URL.
+async fn client_access(
     delivery: &Delivery,
     path: &str,
     query: Option<&str>,
     headers: &HeaderMap,
-) -> bool {
+) -> Option<SdkAccess> {
     let access = if let Some(key_id) = path.strip_prefix("/ofrep/v1/events/") {
         let token = query
             .unwrap_or_default()
@@ -109,10 +114,26 @@ async fn is_client_key(
             .unwrap_or_default();
         delivery.authenticate_events(key_id, token).await
     } else {
-        let Some(presented) = presented_key(headers) else {
-            return false;
-        };
-        delivery.authenticate(presented).await
+        delivery.authenticate(presented_key(headers)?).await
     };
-    access.is_ok_and(|access| access.kind == SdkKeyKind::Client)
+    access
+        .ok()
+        .filter(|access| access.kind == SdkKeyKind::Client)
+}
+
+/// Whether the key's environment lets `origin` read its answers: any origin unless the
+/// environment lists `allowed_origins`. A relay knows environments only through its keys, so
+/// it lets any origin read (the list is enforced where the store is: `serve`).
+async fn origin_allowed(delivery: &Delivery, access: &SdkAccess, origin: &HeaderValue) -> bool {
+    let Some(store) = delivery.store() else {
+        return true;
+    };
+    let Ok(Some(environment)) =
+        records::get::<EnvironmentRecord>(store, &access.project, &access.env).await
+    else {
+        return false;
+    };
+    let allowed = &environment.record.allowed_origins;
+    let origin = origin.to_str().unwrap_or_default().to_ascii_lowercase();
+    allowed.is_empty() || allowed.contains(&origin)
 }

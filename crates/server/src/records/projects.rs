@@ -27,6 +27,10 @@ pub struct EnvironmentRecord {
     pub description: String,
     #[serde(default)]
     pub critical: bool,
+    /// The browser origins (`https://app.example`) that may read what this environment's client
+    /// keys are answered; empty: any origin.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_origins: Vec<String>,
 }
 
 impl Record for EnvironmentRecord {

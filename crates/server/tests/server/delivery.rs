@@ -151,6 +151,7 @@ async fn browsers_and_cors() {
     let dir = std::env::temp_dir().join(format!("switchyard-cors-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     cors::cors(format!("sqlite://{}/cors.db", dir.display())).await;
+    cors::narrowed(format!("sqlite://{}/narrowed.db", dir.display())).await;
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -160,3 +160,64 @@ pub(super) async fn cors(url: String) {
 
     server.stop().await;
 }
+
+/// An environment narrowed to one origin: that origin reads client-key answers, another gets
+/// no `Access-Control-Allow-Origin`; the preflight (no key, no environment) stays permissive.
+pub(super) async fn narrowed(url: String) {
+    let server = TestServer::in_process(&url).delivery(quick()).start().await;
+    server.seed_delivery_flags().await;
+    let client_key = server.sdk_key(SdkKeyKind::Client).await;
+    let path = "/api/v1/projects/default/environments/production";
+    let current = server.admin_get(path).await;
+    let mut input = serde_json::json!({
+        "key": "production",
+        "name": current["name"],
+        "critical": current["critical"],
+        "version": current["version"],
+        "allowed_origins": ["https://App.example/"],
+    });
+    let updated = server.admin(Method::PUT, path, Some(input.clone())).await;
+    assert_eq!(updated["allowed_origins"], serde_json::json!([ORIGIN]));
+    input["allowed_origins"] = serde_json::json!(["https://app.example/login"]);
+    input["version"] = updated["version"].clone();
+    let (status, body) = server
+        .call(Some(&server.admin), Method::PUT, path, Some(input))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "allowed_origins");
+
+    let http = reqwest::Client::new();
+    let evaluate = |origin: &str| {
+        http.post(format!("{}/ofrep/v1/evaluate/flags", server.base))
+            .header("origin", origin)
+            .header("authorization", format!("Bearer {client_key}"))
+            .header("content-type", "application/json")
+            .body(r#"{"context": {"targetingKey": "u-1"}}"#)
+            .send()
+    };
+    let allow_origin = |response: &reqwest::Response| {
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let response = evaluate(ORIGIN).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(allow_origin(&response).as_deref(), Some(ORIGIN));
+    let response = evaluate("https://evil.example").await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(allow_origin(&response), None);
+    let preflight = http
+        .request(
+            Method::OPTIONS,
+            format!("{}/ofrep/v1/evaluate/flags", server.base),
+        )
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), StatusCode::NO_CONTENT);
+
+    server.stop().await;
+}
