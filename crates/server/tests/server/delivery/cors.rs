@@ -109,6 +109,29 @@ pub(super) async fn cors(url: String) {
     );
     drop(stream);
 
+    // Event intake with a client key (a browser's `track`) is readable cross-origin too.
+    let batch = r#"{"format": 1, "sdk": "browser-test", "start_ms": 1700000000000,
+        "end_ms": 1700000005000, "dropped": 0, "summaries": [], "events": [{"type": "metric",
+        "at_ms": 1700000001000, "contexts": [{"kind": "user", "key": "u-1"}],
+        "name": "clicks", "value": 1.0}]}"#;
+    let intake = |key: &str| {
+        http.post(at("/events/v1/bulk"))
+            .header("origin", ORIGIN)
+            .header("authorization", format!("Bearer {key}"))
+            .header("content-type", "application/json")
+            .body(batch)
+            .send()
+    };
+    let response = intake(&client_key).await.unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    assert_eq!(
+        header(&response, "access-control-allow-origin").as_deref(),
+        Some(ORIGIN)
+    );
+    let response = intake(&server_key).await.unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    assert_eq!(header(&response, "access-control-allow-origin"), None);
+
     // Client keys never receive raw rules: the snapshot and stream stay server-key only, and
     // answer no CORS.
     for path in ["/sdk/v1/snapshot", "/sdk/v1/stream"] {
