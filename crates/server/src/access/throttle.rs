@@ -240,6 +240,7 @@ impl SignInThrottle {
         now: Instant,
     ) -> Result<Attempt<'_>, Duration> {
         let key = account_key(account);
+        let address = address.map(address_key);
         let Ok(mut tables) = self.tables.lock() else {
             return Ok(Attempt::untracked(self));
         };
@@ -293,8 +294,17 @@ impl SignInThrottle {
     }
 
     /// Counts a failed sign-in; says whether to audit it and whether it locked the account.
-    pub fn failed(&self, account: &str, address: Option<IpAddr>, now: Instant) -> Failure {
+    /// A real account's (`known`) first failure of a window is always audited; unknown names
+    /// draw on the server-wide budget, so they cannot crowd a real account's record out.
+    pub fn failed(
+        &self,
+        account: &str,
+        address: Option<IpAddr>,
+        now: Instant,
+        known: bool,
+    ) -> Failure {
         self.failures.inc();
+        let address = address.map(address_key);
         let Ok(mut tables) = self.tables.lock() else {
             return Failure {
                 audit: false,
@@ -348,7 +358,7 @@ impl SignInThrottle {
         entry.failures.count = entry.failures.count.saturating_add(1);
         // The window's first failure is audited while the budget lasts; if it did not, a later
         // one of the same window may be.
-        let audit = !entry.audited && take_budget(audit_budget, limits, now);
+        let audit = !entry.audited && (known || take_budget(audit_budget, limits, now));
         entry.audited |= audit;
         let mut locked_for = None;
         if entry.failures.count >= limits.account_failures {
@@ -390,6 +400,18 @@ impl SignInThrottle {
             .lock()
             .map(|t| (t.accounts.len(), t.addresses.len()))
             .unwrap_or_default()
+    }
+}
+
+/// The address a client is counted under: an IPv6 client holds a whole /64 (one host's usual
+/// allocation), so it is counted per /64, not per address; IPv4-mapped addresses as IPv4.
+fn address_key(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        },
     }
 }
 
@@ -453,7 +475,7 @@ mod tests {
         let throttle = SignInThrottle::new(limits());
         let t0 = Instant::now();
         for i in 0..4 {
-            let failure = throttle.failed("alice", None, t0);
+            let failure = throttle.failed("alice", None, t0, false);
             assert_eq!(
                 failure.audit,
                 i == 0,
@@ -462,7 +484,7 @@ mod tests {
             assert_eq!(failure.locked_for, None);
             assert!(throttle.check("alice", None, t0).is_ok());
         }
-        let fifth = throttle.failed("alice", None, t0);
+        let fifth = throttle.failed("alice", None, t0, false);
         assert_eq!(fifth.locked_for, Some(Duration::from_secs(60)));
         assert_eq!(
             throttle.check("alice", None, t0).err(),
@@ -475,9 +497,9 @@ mod tests {
         let later = t0 + Duration::from_secs(61);
         assert!(throttle.check("alice", None, later).is_ok());
         for _ in 0..4 {
-            throttle.failed("alice", None, later);
+            throttle.failed("alice", None, later, false);
         }
-        let again = throttle.failed("alice", None, later);
+        let again = throttle.failed("alice", None, later, false);
         assert_eq!(again.locked_for, Some(Duration::from_secs(120)));
         throttle.succeeded("alice");
         assert!(throttle.check("alice", None, later).is_ok());
@@ -500,7 +522,7 @@ mod tests {
             Some(Duration::from_secs(1))
         );
         for attempt in held {
-            throttle.failed("alice", None, t0);
+            throttle.failed("alice", None, t0, false);
             drop(attempt);
         }
         assert_eq!(
@@ -532,7 +554,7 @@ mod tests {
         let t0 = Instant::now();
         let address: IpAddr = [10, 0, 0, 1].into();
         for i in 0..20 {
-            throttle.failed(&format!("user-{i}"), Some(address), t0);
+            throttle.failed(&format!("user-{i}"), Some(address), t0, false);
         }
         let later = t0 + Duration::from_secs(20);
         assert_eq!(
@@ -556,11 +578,16 @@ mod tests {
         let throttle = SignInThrottle::new(limits());
         let t0 = Instant::now();
         for _ in 0..5 {
-            throttle.failed("locked", None, t0);
+            throttle.failed("locked", None, t0, false);
         }
         for i in 0..100 {
             let at = t0 + Duration::from_millis(i + 1);
-            throttle.failed(&format!("guess-{i}"), Some([10, 0, 0, i as u8].into()), at);
+            throttle.failed(
+                &format!("guess-{i}"),
+                Some([10, 0, 0, i as u8].into()),
+                at,
+                false,
+            );
         }
         assert_eq!(throttle.entries(), (3, 3));
         let soon = t0 + Duration::from_secs(1);
@@ -579,14 +606,29 @@ mod tests {
         });
         let t0 = Instant::now();
         let audited = (0..10)
-            .filter(|i| throttle.failed(&format!("u{i}"), None, t0).audit)
+            .filter(|i| throttle.failed(&format!("u{i}"), None, t0, false).audit)
             .count();
         assert_eq!(audited, 2);
         assert_eq!(throttle.unaudited.get(), 8);
         // A minute later the budget is back: an account whose failure went unaudited gets one
         // audited; one already audited this window does not.
         let later = t0 + Duration::from_secs(61);
-        assert!(throttle.failed("u9", None, later).audit);
-        assert!(!throttle.failed("u0", None, later).audit);
+        assert!(throttle.failed("u9", None, later, false).audit);
+        assert!(!throttle.failed("u0", None, later, false).audit);
+        // Made-up names spending the budget do not keep a real account's failure out.
+        let spent = (10..20).all(|i| !throttle.failed(&format!("u{i}"), None, later, false).audit);
+        assert!(!spent, "the budget lets some through first");
+        assert!(throttle.failed("admin", None, later, true).audit);
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_per_64() {
+        let one = IpAddr::from([0x2001, 0xdb8, 1, 2, 0, 0, 0, 1]);
+        let other = IpAddr::from([0x2001, 0xdb8, 1, 2, 0xffff, 0, 0, 9]);
+        let elsewhere = IpAddr::from([0x2001, 0xdb8, 1, 3, 0, 0, 0, 1]);
+        assert_eq!(address_key(one), address_key(other));
+        assert_ne!(address_key(one), address_key(elsewhere));
+        let mapped = IpAddr::from([0, 0, 0, 0, 0, 0xffff, 0x0a00, 0x0001]);
+        assert_eq!(address_key(mapped), IpAddr::from([10, 0, 0, 1]));
     }
 }

@@ -237,7 +237,7 @@ pub(super) async fn sign_in(
         request_id: crate::error::current_request_id(),
     };
     if !valid {
-        let failure = state.sign_in.failed(&input.account, address, now);
+        let failure = state.sign_in.failed(&input.account, address, now, exists);
         if failure.audit {
             audit.write_later(&state, Event::SignIn, None);
         }
