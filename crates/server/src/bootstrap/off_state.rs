@@ -159,8 +159,9 @@ async fn plan(
 impl Plan {
     fn audit(&self, flags: usize) -> AuditRecord {
         let mut comment = format!(
-            "off variations made explicit; nothing served changes: {flags} flag(s) now name \
-             the variation their environments never edited served when off (the last one)"
+            "off variations made explicit: {flags} flag(s) now name the variation their \
+             environments never edited served when off (the last one), so what they serve when \
+             off does not change"
         );
         if !self.callers_default.is_empty() {
             comment.push_str(&format!(
