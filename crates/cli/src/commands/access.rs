@@ -64,7 +64,7 @@ pub(crate) async fn run_envs(args: &ClientArgs, command: &EnvsCommand) -> anyhow
                 name: name.clone().unwrap_or_default(),
                 description: String::new(),
                 critical: false,
-                allowed_origins: Vec::new(),
+                allowed_origins: None,
                 version: None,
                 comment: None,
             };

@@ -148,8 +148,10 @@ pub struct EnvironmentInput {
     pub description: String,
     /// Marks an environment whose changes matter most (the console asks twice).
     pub critical: bool,
-    /// Browser origins that may read client-key answers (CORS); empty: any origin.
-    pub allowed_origins: Vec<String>,
+    /// Browser origins that may read client-key answers (CORS); empty: any origin. Absent on
+    /// update keeps the stored list (a form that does not know it must not widen it to any).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_origins: Option<Vec<String>>,
     pub version: Option<i64>,
     pub comment: Option<String>,
 }
@@ -201,7 +203,7 @@ pub(super) async fn create_environment(
         key: input.key,
         description: input.description,
         critical: input.critical,
-        allowed_origins: checked_origins(input.allowed_origins)?,
+        allowed_origins: checked_origins(input.allowed_origins.unwrap_or_default())?,
     };
     let change =
         Change::created(Action::EnvCreate, &resource, &body).comment(input.comment.as_deref());
@@ -242,7 +244,10 @@ pub(super) async fn update_environment(
         name: name_or(input.name, &before.name),
         description: input.description,
         critical: input.critical,
-        allowed_origins: checked_origins(input.allowed_origins)?,
+        allowed_origins: match input.allowed_origins {
+            Some(origins) => checked_origins(origins)?,
+            None => before.allowed_origins.clone(),
+        },
     };
     let change = Change::updated(Action::EnvUpdate, &resource, &before, &body)
         .comment(input.comment.as_deref());

@@ -208,6 +208,18 @@ pub(super) async fn narrowed(url: String) {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["error"]["field"], "allowed_origins");
+    // An update that does not name the list (a form that does not know it) keeps it: absent
+    // must never widen a narrowed environment back to any origin.
+    let unnamed = serde_json::json!({
+        "name": updated["name"], "critical": updated["critical"],
+        "description": "renamed", "version": updated["version"],
+    });
+    let kept = server.admin(Method::PUT, path, Some(unnamed)).await;
+    assert_eq!(
+        kept["allowed_origins"],
+        serde_json::json!([ORIGIN]),
+        "{kept}"
+    );
 
     let http = reqwest::Client::new();
     let evaluate = |origin: &str| {
