@@ -17,17 +17,17 @@ use switchyard_testkit::server::{SdkKeyKind, TestServer, eventually, spawn_liste
 
 use crate::{BIN, fresh_dir};
 
-/// A running relay process.
-struct Relay {
+/// A running relay process (also used by `relay_saved.rs`).
+pub(crate) struct Relay {
     child: Child,
-    base: String,
+    pub(crate) base: String,
     port: u16,
 }
 
 impl Relay {
     /// Starts a relay on `port` (0: one it picks and prints) and waits until it listens (ready
     /// or not: its upstream may be down and its disk empty).
-    async fn start(upstream: &str, key: &str, data_dir: &Path, port: u16) -> Relay {
+    pub(crate) async fn start(upstream: &str, key: &str, data_dir: &Path, port: u16) -> Relay {
         let started = spawn_listening(
             Command::new(BIN)
                 .args([
@@ -59,7 +59,7 @@ impl Relay {
         }
     }
 
-    async fn readiness(&self) -> (u16, Value) {
+    pub(crate) async fn readiness(&self) -> (u16, Value) {
         let response = reqwest::get(format!("{}/readyz", self.base)).await.unwrap();
         (response.status().as_u16(), response.json().await.unwrap())
     }
@@ -68,7 +68,7 @@ impl Relay {
         snapshot_at(&self.base, key).await
     }
 
-    fn kill(mut self) {
+    pub(crate) fn kill(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }

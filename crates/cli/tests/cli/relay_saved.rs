@@ -3,51 +3,12 @@
 //! is discarded at start instead of served; the relay waits for its upstream.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
-use switchyard_testkit::server::{SdkKeyKind, TestServer, eventually, spawn_listening};
+use switchyard_testkit::server::{SdkKeyKind, TestServer, eventually};
 
 use crate::{BIN, fresh_dir};
-
-struct Relay {
-    child: Child,
-    base: String,
-}
-
-impl Relay {
-    async fn start(upstream: &str, key: &str, data_dir: &Path) -> Relay {
-        let started = spawn_listening(
-            Command::new(BIN)
-                .args(["relay", "--upstream", upstream, "--sdk-key", key])
-                .args(["--log", "warn", "--reconnect-max-ms", "200"])
-                .args(["--listen", "127.0.0.1:0"])
-                .arg("--data-dir")
-                .arg(data_dir)
-                .stderr(Stdio::inherit()),
-        );
-        let base = format!("http://{}", started.address);
-        let health = format!("{base}/healthz");
-        eventually("the relay listens", 30, || async {
-            reqwest::get(&health).await.is_ok()
-        })
-        .await;
-        Relay {
-            child: started.child,
-            base,
-        }
-    }
-
-    async fn readiness(&self) -> (u16, Value) {
-        let response = reqwest::get(format!("{}/readyz", self.base)).await.unwrap();
-        (response.status().as_u16(), response.json().await.unwrap())
-    }
-
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
+use crate::relay::Relay;
 
 #[cfg(unix)]
 fn mode(path: &Path) -> u32 {
@@ -68,7 +29,7 @@ async fn a_saved_snapshot_is_private_and_an_invalid_one_is_not_served() {
     let key_id = key.split('_').nth(1).unwrap().to_owned();
     let saved = relay_dir.join(format!("{key_id}.json"));
 
-    let relay = Relay::start(&upstream.base, &key, &relay_dir).await;
+    let relay = Relay::start(&upstream.base, &key, &relay_dir, 0).await;
     eventually("the relay saves upstream data", 30, || async {
         relay.readiness().await.0 == 200 && saved.exists()
     })
@@ -89,7 +50,7 @@ async fn a_saved_snapshot_is_private_and_an_invalid_one_is_not_served() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&saved, std::fs::Permissions::from_mode(0o644)).unwrap();
     }
-    let relay = Relay::start(&upstream.base, &key, &relay_dir).await;
+    let relay = Relay::start(&upstream.base, &key, &relay_dir, 0).await;
     eventually("the relay serves its saved file", 30, || async {
         relay.readiness().await.0 == 200
     })
@@ -110,7 +71,7 @@ async fn a_saved_snapshot_is_private_and_an_invalid_one_is_not_served() {
         .unwrap();
     flag["fallthrough"] = serde_json::json!({"variation": 99});
     std::fs::write(&saved, serde_json::to_vec(&data).unwrap()).unwrap();
-    let relay = Relay::start(&upstream.base, &key, &relay_dir).await;
+    let relay = Relay::start(&upstream.base, &key, &relay_dir, 0).await;
     let (code, ready) = relay.readiness().await;
     assert_eq!(code, 503, "{ready}");
     assert_eq!(ready["keys"][0]["data"], "none", "{ready}");
