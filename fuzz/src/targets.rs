@@ -255,25 +255,7 @@ fn check_glob((pattern, text): &GlobInput) {
     let matched = switchyard_server::access::glob(pattern, text);
     let took = started.elapsed();
     assert!(took < Duration::from_millis(250), "took {took:?}");
-    let reference = pattern == "*" || {
-        let mut expression = String::from("(?s)^");
-        let mut rest = pattern.as_str();
-        while !rest.is_empty() {
-            if let Some(tail) = rest.strip_prefix("**") {
-                expression.push_str(".*");
-                rest = tail;
-            } else if let Some(tail) = rest.strip_prefix('*') {
-                expression.push_str("[^:]*");
-                rest = tail;
-            } else {
-                let end = rest.find('*').unwrap_or(rest.len());
-                expression.push_str(&regex::escape(&rest[..end]));
-                rest = &rest[end..];
-            }
-        }
-        expression.push('$');
-        regex::Regex::new(&expression).unwrap().is_match(text)
-    };
+    let reference = switchyard_testkit::glob::glob_by_regex(pattern, text);
     assert_eq!(matched, reference, "differs from the regex reading");
 }
 

@@ -14,6 +14,7 @@
 
 pub mod alloc;
 pub mod backends;
+pub mod glob;
 pub mod postgres;
 
 use std::io::Write;
