@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use switchyard_testkit::postgres::TempCluster;
 use switchyard_testkit::server::{DeliveryConfig, SdkKeyKind, TestServer, wait_for};
 
 use super::{Stream, quick, sdk_get, toggle};
@@ -269,30 +268,13 @@ async fn per_key_stream_limit(url: String) {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn revocation_sqlite() {
-    let dir = std::env::temp_dir().join(format!("switchyard-revocation-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let url = |name: &str| format!("sqlite://{}/{name}.db", dir.display());
-    eprintln!("sdk key deletion");
-    sdk_key_deletion_ends_its_streams(url("sdk-key")).await;
-    eprintln!("change streams");
-    change_streams(url("changes")).await;
-    eprintln!("per-key stream limit");
-    per_key_stream_limit(url("per-key")).await;
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
-/// Replicas learn of each other's commits through PostgreSQL's announcements.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn revocation_postgres() {
-    let Some(cluster) = TempCluster::start() else {
-        return;
-    };
-    eprintln!("postgres: sdk key deletion");
-    sdk_key_deletion_ends_its_streams(cluster.create_database()).await;
-    eprintln!("postgres: sdk key deletion on every replica");
-    sdk_key_deletion_ends_streams_on_every_replica(cluster.create_database()).await;
-    eprintln!("postgres: change streams on every replica");
-    change_streams_on_every_replica(cluster.create_database()).await;
+// Replicas learn of each other's commits through PostgreSQL's announcements, so the
+// every-replica scenarios run there.
+switchyard_testkit::backend_tests! {
+    sqlite: [sdk_key_deletion_ends_its_streams, change_streams, per_key_stream_limit],
+    postgres: [
+        sdk_key_deletion_ends_its_streams,
+        sdk_key_deletion_ends_streams_on_every_replica,
+        change_streams_on_every_replica,
+    ],
 }
