@@ -7,8 +7,8 @@ use std::path::Path;
 use serde_json::Value;
 use switchyard_testkit::server::{SdkKeyKind, TestServer, eventually};
 
-use crate::{BIN, fresh_dir};
 use crate::relay::Relay;
+use crate::{BIN, fresh_dir};
 
 #[cfg(unix)]
 fn mode(path: &Path) -> u32 {
