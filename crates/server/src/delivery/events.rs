@@ -431,6 +431,7 @@ fn check(batch: &EventBatch, project: &str, env: &str) -> Result<StoredBatch, Ap
                     contexts: contexts(field("contexts"), parts)?,
                     name: name(field("name"), metric)?,
                     value: *value,
+                    about: None,
                 });
             }
         }

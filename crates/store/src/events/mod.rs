@@ -70,6 +70,22 @@ pub struct MetricEvent {
     pub contexts: Vec<ContextPart>,
     pub name: String,
     pub value: f64,
+    /// Set when the event is about one flag evaluation (an OpenTelemetry span that carries a
+    /// `feature_flag.evaluation` event): it counts toward that flag only.
+    pub about: Option<MetricSubject>,
+}
+
+/// The flag evaluation a metric event is about, as its reporter saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricSubject {
+    pub flag: String,
+    /// The variation the evaluation served: the event's variation cohort, whatever the
+    /// context's exposures say.
+    pub variation: String,
+    /// The release stage and cohort the server resolved from the variation alone, when it is
+    /// unambiguous. Used when the event's contexts (possibly none) were never exposed to the
+    /// flag's release; `None` then leaves the event unattributed, never guessed.
+    pub release: Option<ReleaseTag>,
 }
 
 /// One intake batch for one environment.

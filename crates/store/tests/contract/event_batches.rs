@@ -39,6 +39,7 @@ fn batch(env: &str) -> EventBatch {
             contexts: user,
             name: "latency_ms".into(),
             value: 7.0,
+            about: None,
         }],
         metric_flags: None,
     }

@@ -58,6 +58,7 @@ pub(crate) async fn event_aggregates_are_exact(store: Store) {
                 name: if next(4) == 0 { "error" } else { "latency_ms" }.into(),
                 // Whole numbers: their sums are exact in f64, so "exact" means equal.
                 value: (next(500) + 1) as f64,
+                about: None,
             }));
         }
     }
