@@ -9,13 +9,17 @@
 //!   stage and cohort, for guardrails. A metric event counts toward the cohort of the latest
 //!   release stage the context was exposed to at or before the event.
 //!
+//! A metric event [`about`](MetricEvent::about) one flag evaluation (telemetry) is attributed
+//! differently: see `metrics.rs`.
+//!
 //! **Invariant:** a batch is written in one transaction: all of it or none of it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::{Result, Store};
 
 mod batch_ids;
+mod metrics;
 mod queries;
 
 pub use batch_ids::Ingested;
@@ -379,141 +383,6 @@ impl Store {
                     .await?;
             }
         }
-        // Metric events join the exposures (this batch's included) to find their cohorts,
-        // and are summed in memory so each aggregate row is written once per batch.
-        let mut aggregates: BTreeMap<(String, String, String, i64), MetricMoments> =
-            BTreeMap::new();
-        let mut release_aggregates: BTreeMap<(String, ReleaseTag, String), MetricMoments> =
-            BTreeMap::new();
-        let mut attributed = 0;
-        // Most environments have no release running: one probe spares every metric event a
-        // second lookup (the batch's own release exposures are already written, so it sees them).
-        let releases_seen = !batch.metrics.is_empty()
-            && batch
-                .statement(
-                    "SELECT 1 FROM release_exposures WHERE project = $1 AND env = $2 LIMIT 1",
-                )
-                .fetch_optional(&mut **tx)
-                .await?
-                .is_some();
-        for event in &batch.metrics {
-            // flag → (first seen, variation) of the latest exposure at or before the event.
-            let mut cohorts: HashMap<String, (i64, String)> = HashMap::new();
-            for part in &event.contexts {
-                let rows: Vec<(String, String, i64)> = batch
-                    .exposures_by(
-                        "SELECT flag, variation, first_seen FROM exposures \
-                         WHERE project = $1 AND env = $2 AND context_kind = $3 AND context_key = $4 \
-                         AND first_seen <= $5",
-                        part,
-                        event.at_ms,
-                    )
-                    .fetch_all(&mut **tx)
-                    .await?;
-                for (flag, variation, first_seen) in rows {
-                    let latest = cohorts.entry(flag).or_insert((i64::MIN, String::new()));
-                    if (first_seen, &variation) > (latest.0, &latest.1) {
-                        *latest = (first_seen, variation);
-                    }
-                }
-            }
-            if let Some(allowed) = &batch.metric_flags {
-                cohorts.retain(|flag, _| allowed.contains(flag));
-            }
-            if !cohorts.is_empty() {
-                attributed += 1;
-            }
-            for (flag, (_, variation)) in cohorts {
-                aggregates
-                    .entry((event.name.clone(), flag, variation, minute_of(event.at_ms)))
-                    .or_default()
-                    .add(event.value);
-            }
-            if !releases_seen {
-                continue;
-            }
-            for (flag, release) in self.release_cohorts_at(tx, batch, event).await? {
-                if batch
-                    .metric_flags
-                    .as_ref()
-                    .is_some_and(|allowed| !allowed.contains(&flag))
-                {
-                    continue;
-                }
-                release_aggregates
-                    .entry((flag, release, event.name.clone()))
-                    .or_default()
-                    .add(event.value);
-            }
-        }
-        for ((flag, release, metric), moments) in release_aggregates {
-            let insert = batch
-                .statement(
-                    "INSERT INTO release_metrics \
-                     (project, env, flag, stage, cohort, metric, count, sum, sum_sq) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                     ON CONFLICT (project, env, flag, stage, cohort, metric) DO UPDATE SET \
-                     count = release_metrics.count + excluded.count, \
-                     sum = release_metrics.sum + excluded.sum, \
-                     sum_sq = release_metrics.sum_sq + excluded.sum_sq",
-                )
-                .bind(&flag)
-                .bind(&release.stage)
-                .bind(&release.cohort)
-                .bind(&metric);
-            moments.bind_to(insert).execute(&mut **tx).await?;
-        }
-        for ((metric, flag, variation, minute), moments) in aggregates {
-            let insert = batch
-                .statement(
-                    "INSERT INTO metric_aggregates \
-                     (project, env, metric, flag, variation, minute, count, sum, sum_sq) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                     ON CONFLICT (project, env, metric, flag, variation, minute) DO UPDATE SET \
-                     count = metric_aggregates.count + excluded.count, \
-                     sum = metric_aggregates.sum + excluded.sum, \
-                     sum_sq = metric_aggregates.sum_sq + excluded.sum_sq",
-                )
-                .bind(&metric)
-                .bind(&flag)
-                .bind(&variation)
-                .bind(minute);
-            moments.bind_to(insert).execute(&mut **tx).await?;
-        }
-        Ok(attributed)
-    }
-
-    /// flag → the release stage and cohort the event's context was most recently exposed to
-    /// at or before the event.
-    async fn release_cohorts_at(
-        &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        batch: &EventBatch,
-        event: &MetricEvent,
-    ) -> Result<HashMap<String, ReleaseTag>> {
-        let mut latest: HashMap<String, (i64, ReleaseTag)> = HashMap::new();
-        for part in &event.contexts {
-            let rows: Vec<(String, String, String, i64)> = batch
-                .exposures_by(
-                    "SELECT flag, stage, cohort, first_seen FROM release_exposures \
-                     WHERE project = $1 AND env = $2 AND context_kind = $3 AND context_key = $4 \
-                     AND first_seen <= $5",
-                    part,
-                    event.at_ms,
-                )
-                .fetch_all(&mut **tx)
-                .await?;
-            for (flag, stage, cohort, seen) in rows {
-                let tag = ReleaseTag { stage, cohort };
-                let slot = latest.entry(flag).or_insert_with(|| (seen, tag.clone()));
-                if (seen, &tag.stage, &tag.cohort) > (slot.0, &slot.1.stage, &slot.1.cohort) {
-                    *slot = (seen, tag);
-                }
-            }
-        }
-        Ok(latest
-            .into_iter()
-            .map(|(flag, (_, tag))| (flag, tag))
-            .collect())
+        self.write_metrics(tx, batch).await
     }
 }

@@ -7,9 +7,16 @@ use switchyard_store::Store;
 pub(crate) async fn event_aggregates_are_exact(store: Store) {
     use std::collections::BTreeMap;
     use switchyard_store::events::{
-        ContextPart, EvaluationCount, EventBatch, Exposure, FlagRange, MetricEvent, ReleaseTag,
-        minute_of,
+        ContextPart, EvaluationCount, EventBatch, Exposure, FlagRange, MetricEvent, MetricSubject,
+        ReleaseTag, minute_of,
     };
+
+    fn add<K: Ord>(value: f64, sums: &mut BTreeMap<K, (i64, f64, f64)>, key: K) {
+        let cohort = sums.entry(key).or_insert((0, 0.0, 0.0));
+        cohort.0 += 1;
+        cohort.1 += value;
+        cohort.2 += value * value;
+    }
 
     let mut seed: u64 = 42;
     let mut next = move |bound: u64| {
@@ -52,20 +59,50 @@ pub(crate) async fn event_aggregates_are_exact(store: Store) {
                 }),
             }));
         } else {
+            // Some events are about one evaluation (telemetry spans): of `checkout`, with or
+            // without the cohort the variation resolves to, or of `search`, which no context
+            // was exposed to; some of them have no context at all.
+            let version = 1 + (step / 1_000);
+            let about = match next(6) {
+                0 => {
+                    let on = next(2) == 0;
+                    Some(MetricSubject {
+                        flag: "checkout".into(),
+                        variation: if on { "on" } else { "off" }.into(),
+                        release: (next(2) == 0).then(|| ReleaseTag {
+                            stage: format!("r.{version}"),
+                            cohort: if on { "treated" } else { "control" }.into(),
+                        }),
+                    })
+                }
+                1 => Some(MetricSubject {
+                    flag: "search".into(),
+                    variation: "on".into(),
+                    release: None,
+                }),
+                _ => None,
+            };
+            let contexts = if about.is_some() && next(4) == 0 {
+                Vec::new()
+            } else {
+                user(who)
+            };
             stream.push(Item::Metric(MetricEvent {
                 at_ms,
-                contexts: user(who),
+                contexts,
                 name: if next(4) == 0 { "error" } else { "latency_ms" }.into(),
                 // Whole numbers: their sums are exact in f64, so "exact" means equal.
                 value: (next(500) + 1) as f64,
-                about: None,
+                about,
             }));
         }
     }
 
     // The independent computation: for each metric event, the variation of the context's
-    // most recent exposure to the flag at or before the event (ties: the larger variation).
+    // most recent exposure to the flag at or before the event (ties: the larger variation);
+    // for an event about an evaluation, the variation it names.
     let mut expected: BTreeMap<(String, String), (i64, f64, f64)> = BTreeMap::new();
+    let mut search_expected: BTreeMap<(String, String), (i64, f64, f64)> = BTreeMap::new();
     let mut exposed: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
     let mut latest: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new(); // who → variation → first seen
     // The same for release cohorts: who → (stage, cohort) → first seen; then per stage.
@@ -93,31 +130,48 @@ pub(crate) async fn event_aggregates_are_exact(store: Store) {
                 seen.1 = e.at_ms;
             }
             Item::Metric(m) => {
-                if let Some(tags) = in_release.get(&m.contexts[0].key) {
-                    let (tag, _) = tags
-                        .iter()
-                        .max_by_key(|(tag, first)| (**first, (*tag).clone()))
-                        .unwrap();
-                    let cohort = release_metrics
-                        .entry((tag.stage.clone(), tag.cohort.clone(), m.name.clone()))
-                        .or_insert((0, 0.0, 0.0));
-                    cohort.0 += 1;
-                    cohort.1 += m.value;
-                    cohort.2 += m.value * m.value;
-                }
-                let Some(variations) = latest.get(&m.contexts[0].key) else {
+                if let Some(subject) = &m.about
+                    && subject.flag == "search"
+                {
+                    add(
+                        m.value,
+                        &mut search_expected,
+                        (m.name.clone(), subject.variation.clone()),
+                    );
                     continue;
+                }
+                // Every exposure in the stream is to `checkout`.
+                let who = m.contexts.first().map(|part| part.key.clone());
+                let exposed_tag = who
+                    .as_ref()
+                    .and_then(|who| in_release.get(who))
+                    .and_then(|tags| {
+                        tags.iter()
+                            .max_by_key(|(tag, first)| (**first, (*tag).clone()))
+                    })
+                    .map(|(tag, _)| tag.clone());
+                let subject_tag = m.about.as_ref().and_then(|s| s.release.clone());
+                if let Some(tag) = exposed_tag.or(subject_tag) {
+                    add(
+                        m.value,
+                        &mut release_metrics,
+                        (tag.stage.clone(), tag.cohort.clone(), m.name.clone()),
+                    );
+                }
+                let variation = match &m.about {
+                    Some(subject) => subject.variation.clone(),
+                    None => {
+                        let Some(variations) = who.as_ref().and_then(|who| latest.get(who)) else {
+                            continue;
+                        };
+                        let (variation, _) = variations
+                            .iter()
+                            .max_by_key(|(variation, first)| (**first, (*variation).clone()))
+                            .unwrap();
+                        variation.clone()
+                    }
                 };
-                let (variation, _) = variations
-                    .iter()
-                    .max_by_key(|(variation, first)| (**first, (*variation).clone()))
-                    .unwrap();
-                let cohort = expected
-                    .entry((m.name.clone(), variation.clone()))
-                    .or_insert((0, 0.0, 0.0));
-                cohort.0 += 1;
-                cohort.1 += m.value;
-                cohort.2 += m.value * m.value;
+                add(m.value, &mut expected, (m.name.clone(), variation));
             }
         }
     }
@@ -182,6 +236,18 @@ pub(crate) async fn event_aggregates_are_exact(store: Store) {
         .collect();
     assert!(!expected.is_empty());
     assert_eq!(got, expected);
+    let search: BTreeMap<(String, String), (i64, f64, f64)> = store
+        .metric_cohorts(FlagRange {
+            flag: "search",
+            ..range
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| ((c.metric, c.variation), (c.count, c.sum, c.sum_of_squares)))
+        .collect();
+    assert!(!search_expected.is_empty());
+    assert_eq!(search, search_expected);
 
     let series = store.evaluation_series(range).await.unwrap();
     assert_eq!(series.len(), 2);

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod about;
 mod audit;
 mod durability;
 mod event_batches;
@@ -17,6 +18,7 @@ use switchyard_store::{AuditRecord, Committed, Expected, Store, StoreError, Writ
 use switchyard_testkit::cases;
 use switchyard_testkit::postgres::TempCluster;
 
+use about::metric_events_about_a_flag_count_toward_it_only;
 use audit::{
     audit_chain_verifies_and_detects_tampering, audit_pages_filter_by_resource,
     legacy_records_still_verify, signed_chain_detects_a_recomputed_chain,
@@ -43,6 +45,7 @@ const CASES: &[(&str, Case)] = cases![
     racing_updates_of_one_version_admit_one,
     audit_pages_filter_by_resource,
     event_aggregates_are_exact,
+    metric_events_about_a_flag_count_toward_it_only,
     a_batch_id_is_counted_once_until_forgotten,
     racing_copies_of_a_batch_count_once,
 ];
