@@ -16,7 +16,8 @@ pub(crate) struct RelayArgs {
     #[arg(long, env = "SWITCHYARD_UPSTREAM")]
     upstream: String,
     /// A server SDK key to relay (repeat for several environments; the environment variable
-    /// takes a comma-separated list and keeps keys out of the process list).
+    /// takes a comma-separated list and keeps keys out of the process list). The environment's
+    /// client keys are served too, as the upstream lists them.
     #[arg(
         long = "sdk-key",
         env = "SWITCHYARD_SDK_KEYS",
@@ -38,6 +39,14 @@ pub(crate) struct RelayArgs {
     /// Longest wait, in milliseconds, between attempts to reach an unreachable upstream.
     #[arg(long, env = "SWITCHYARD_RECONNECT_MAX_MS", default_value_t = 1000)]
     reconnect_max_ms: u64,
+    /// How often, in milliseconds, each environment's client keys and allowed origins are read
+    /// from the upstream: a client key revoked upstream stops working here within this.
+    #[arg(
+        long,
+        env = "SWITCHYARD_CLIENT_KEYS_REFRESH_MS",
+        default_value_t = 10_000
+    )]
+    client_keys_refresh_ms: u64,
     /// Open streams allowed at once (0: unlimited); beyond it, 503 with Retry-After.
     #[arg(long, env = "SWITCHYARD_MAX_STREAMS", default_value_t = 20_000)]
     max_streams: usize,
@@ -68,6 +77,7 @@ pub(crate) async fn run_relay(args: &RelayArgs) -> anyhow::Result<()> {
             ..DeliveryConfig::default()
         },
         reconnect_max: Duration::from_millis(args.reconnect_max_ms.max(10)),
+        client_keys_refresh: Duration::from_millis(args.client_keys_refresh_ms.max(100)),
     };
     let relay = Relay::start(config).await.map_err(anyhow::Error::msg)?;
     let listener = tokio::net::TcpListener::bind(&args.listen)

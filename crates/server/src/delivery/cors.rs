@@ -19,7 +19,6 @@ use axum::response::{IntoResponse, Response};
 use super::hub::{Delivery, SdkAccess};
 use super::sdk_routes::presented_key;
 use crate::access::SdkKeyKind;
-use crate::records::{self, EnvironmentRecord};
 
 /// What a browser may send cross-origin.
 const ALLOWED_METHODS: &str = "GET, POST, OPTIONS";
@@ -53,7 +52,7 @@ pub(crate) async fn cors(
             .headers()
             .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
     {
-        return preflight(origin);
+        return preflight(&delivery, origin).await;
     }
     let client = client_access(&delivery, &path, request.uri().query(), request.headers()).await;
     let readable = match client {
@@ -78,7 +77,19 @@ pub(crate) async fn cors(
 /// relay's data is (`DATA_AGE_HEADER`).
 const EXPOSED_HEADERS: &str = "ETag, Retry-After, X-Switchyard-Data-Age";
 
-fn preflight(origin: HeaderValue) -> Response {
+/// A preflight from an origin no environment served here allows is refused (`403`, no CORS
+/// headers); otherwise answered `204` with what a browser needs.
+async fn preflight(delivery: &Delivery, origin: HeaderValue) -> Response {
+    if !delivery
+        .preflight_allowed(origin.to_str().unwrap_or_default())
+        .await
+    {
+        let mut refused = StatusCode::FORBIDDEN.into_response();
+        refused
+            .headers_mut()
+            .insert(header::VARY, HeaderValue::from_static("Origin"));
+        return refused;
+    }
     let mut response = StatusCode::NO_CONTENT.into_response();
     let headers = response.headers_mut();
     headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
@@ -122,18 +133,9 @@ async fn client_access(
 }
 
 /// Whether the key's environment lets `origin` read its answers: any origin unless the
-/// environment lists `allowed_origins`. A relay knows environments only through its keys, so
-/// it lets any origin read (the list is enforced where the store is: `serve`).
+/// environment lists `allowed_origins` (read from the store on `serve`, from what the upstream
+/// reported on a relay: `environment_info.rs`).
 async fn origin_allowed(delivery: &Delivery, access: &SdkAccess, origin: &HeaderValue) -> bool {
-    let Some(store) = delivery.store() else {
-        return true;
-    };
-    let Ok(Some(environment)) =
-        records::get::<EnvironmentRecord>(store, &access.project, &access.env).await
-    else {
-        return false;
-    };
-    let allowed = &environment.record.allowed_origins;
-    let origin = origin.to_str().unwrap_or_default().to_ascii_lowercase();
-    allowed.is_empty() || allowed.contains(&origin)
+    let origin = origin.to_str().unwrap_or_default();
+    delivery.origin_allowed(access, origin).await
 }

@@ -41,6 +41,7 @@ use crate::records::{
 
 use crate::tasks::Tasks;
 
+use super::environment_info::{PreflightOrigins, UpstreamKeys};
 use super::feed::Feed;
 use super::intake::Intake;
 use super::streams::{OpenStreams, Refusal, StreamLimits, StreamSlot};
@@ -99,21 +100,23 @@ pub struct SdkAccess {
 
 /// Where a [`Delivery`]'s data and SDK keys come from.
 #[derive(Debug)]
-enum Source {
+pub(super) enum Source {
     Store(Store),
-    /// A relay: presented key → the access it was configured with.
-    Upstream(HashMap<String, SdkAccess>),
+    /// A relay: the server keys it was given and the client keys its upstream lists.
+    Upstream(UpstreamKeys),
 }
 
 /// Every environment's feed, the SDK key cache and the streams' shutdown signal.
 #[derive(Debug)]
 pub struct Delivery {
-    source: Source,
+    pub(super) source: Source,
     pub config: DeliveryConfig,
     /// Streams open now (exported as a metric; bounded by `config.max_streams`).
     pub open_streams: Gauge,
     /// Open streams per key, and their revocation.
-    streams: Arc<OpenStreams>,
+    pub(super) streams: Arc<OpenStreams>,
+    /// `serve`'s environments' origins, as last read for a preflight.
+    pub(super) preflight_origins: Mutex<Option<PreflightOrigins>>,
     /// Keys a relay's upstream refused (401/403): answered 401 from then on.
     refused: RwLock<HashSet<String>>,
     feeds: RwLock<HashMap<String, Arc<Feed>>>,
@@ -144,7 +147,7 @@ impl Delivery {
         config: DeliveryConfig,
         tasks: Tasks,
     ) -> Arc<Delivery> {
-        Delivery::with_source(Source::Upstream(keys), config, tasks)
+        Delivery::with_source(Source::Upstream(UpstreamKeys::new(keys)), config, tasks)
     }
 
     fn with_source(source: Source, config: DeliveryConfig, tasks: Tasks) -> Arc<Delivery> {
@@ -154,6 +157,7 @@ impl Delivery {
             config,
             open_streams: streams.gauge.clone(),
             streams,
+            preflight_origins: Mutex::default(),
             refused: RwLock::default(),
             feeds: RwLock::default(),
             keys: RwLock::default(),
@@ -421,7 +425,7 @@ impl Delivery {
     /// Checks an SDK key (`sys_…` or `syc_…`).
     pub async fn authenticate(&self, presented: &str) -> ApiResult<SdkAccess> {
         if let Source::Upstream(keys) = &self.source {
-            let access = keys.get(presented).cloned().ok_or_else(unknown_key)?;
+            let access = keys.authenticate(presented).ok_or_else(unknown_key)?;
             if self.is_refused(&access.key_id) {
                 return Err(refused_key());
             }
@@ -455,11 +459,7 @@ impl Delivery {
     /// The key behind an OFREP event-stream URL, when its token is right.
     pub async fn authenticate_events(&self, key_id: &str, token: &str) -> ApiResult<SdkAccess> {
         let access = match &self.source {
-            Source::Upstream(keys) => keys
-                .values()
-                .find(|access| access.key_id == key_id)
-                .cloned()
-                .ok_or_else(unknown_key)?,
+            Source::Upstream(keys) => keys.by_id(key_id).ok_or_else(unknown_key)?,
             Source::Store(_) => self.key_by_id(key_id).await?.1,
         };
         if access.events_token != token {

@@ -5,6 +5,7 @@
 //! imports the HTTP handler layer (`api`).
 
 mod cors;
+mod environment_info;
 mod events;
 mod feed;
 mod fragments;
@@ -15,6 +16,7 @@ mod sdk_routes;
 mod streams;
 
 pub(crate) use cors::cors;
+pub use environment_info::{ClientKeyHash, EnvironmentInfo};
 pub use events::{
     BATCH_ID_RETENTION_MS, EXPOSURE_RETENTION_MS, MAX_BATCH_ITEMS, MAX_DECODED_BYTES,
     apply_event_retention, run_store_writer, write_recorded,
@@ -36,6 +38,7 @@ use std::sync::Arc;
 /// The delivery endpoints: SDK snapshot and stream, OFREP, event intake.
 pub fn router() -> Router<Arc<Delivery>> {
     sdk_routes::router()
+        .merge(environment_info::router())
         .merge(events::router())
         .merge(ofrep::router())
 }

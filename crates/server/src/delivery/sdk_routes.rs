@@ -47,6 +47,16 @@ async fn server_feed(
     delivery: &Delivery,
     headers: &HeaderMap,
 ) -> ApiResult<(Arc<Feed>, SdkAccess)> {
+    let access = server_access(delivery, headers).await?;
+    let feed = delivery.feed(&access.project, &access.env).await?;
+    Ok((feed, access))
+}
+
+/// Who presents the request's server SDK key (a client key is refused: server-only route).
+pub(super) async fn server_access(
+    delivery: &Delivery,
+    headers: &HeaderMap,
+) -> ApiResult<SdkAccess> {
     let presented = presented_key(headers)
         .ok_or_else(|| ApiError::new(Code::Unauthorized, "an SDK key is required"))?;
     let access = delivery.authenticate(presented).await?;
@@ -56,8 +66,7 @@ async fn server_feed(
             "client SDK keys evaluate through OFREP; flag data needs a server SDK key",
         ));
     }
-    let feed = delivery.feed(&access.project, &access.env).await?;
-    Ok((feed, access))
+    Ok(access)
 }
 
 async fn snapshot(

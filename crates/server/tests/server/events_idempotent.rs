@@ -307,6 +307,7 @@ async fn a_relay_forwards_a_batch_with_its_id(url: String) {
         data_dir: data_dir.clone(),
         delivery: DeliveryConfig::default(),
         reconnect_max: Duration::from_secs(1),
+        client_keys_refresh: Duration::from_secs(1),
     })
     .await
     .unwrap();

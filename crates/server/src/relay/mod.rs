@@ -1,13 +1,15 @@
 //! `switchyard relay`: an edge node that serves the delivery and OFREP endpoints of
-//! `switchyard serve` from memory, for the SDK keys it was given, and keeps serving when its
-//! upstream (a control plane or another relay) is unreachable.
+//! `switchyard serve` from memory, for the server SDK keys it was given and the client keys of
+//! their environments (`client_keys.rs`), and keeps serving when its upstream (a control plane
+//! or another relay) is unreachable.
 //!
 //! Each key's environment is followed with the Rust SDK's own sync (stream with resume,
 //! backoff, fallback polling, last-known-good file), so the relay is an SDK client whose data
 //! is published into a [`Delivery`] instead of being evaluated. The SDK writes each change to
 //! `DATA_DIR/KEY_ID.json` atomically and starts from that file when the upstream is down.
 //!
-//! **Invariants:** the relay never answers a key it was not given; every response says how old
+//! **Invariants:** the relay never answers a server key it was not given, nor a client key its
+//! upstream did not list (`client_keys.rs`); every response says how old
 //! its data may be ([`crate::delivery::DATA_AGE_HEADER`]); `/readyz` is ready only when every
 //! key has data, and says where it came from. A key the upstream refuses (401/403: revoked) is
 //! answered 401 from then on, its streams end, its saved snapshot is deleted and the relay is not
@@ -42,6 +44,10 @@ use crate::serving::{delivery_app, serve_router};
 use crate::state::TASK_DRAIN_DEADLINE;
 use crate::tasks::Tasks;
 
+mod client_keys;
+
+pub use client_keys::DEFAULT_CLIENT_KEYS_REFRESH;
+
 /// The listening address `switchyard relay` uses by default (next to `serve`'s).
 pub const DEFAULT_RELAY_LISTEN: &str = "127.0.0.1:8471";
 
@@ -58,6 +64,9 @@ pub struct RelayConfig {
     /// The longest wait between reconnection attempts, so the relay notices a returning
     /// upstream quickly.
     pub reconnect_max: Duration,
+    /// How often each environment's client keys and allowed origins are read from the
+    /// upstream: how long a client key revoked upstream may keep working here.
+    pub client_keys_refresh: Duration,
 }
 
 /// Labels of the per-key relay metrics: the key's id, never its secret.
@@ -135,7 +144,7 @@ impl Relay {
         for (presented, access) in keys {
             let saved = config.data_dir.join(format!("{}.json", access.key_id));
             discard_invalid_snapshot(&saved);
-            let client = Client::builder(&config.upstream, presented)
+            let client = Client::builder(&config.upstream, presented.clone())
                 .cache_file(saved)
                 .backoff(Duration::from_millis(100), config.reconnect_max)
                 .fallback_poll_interval(config.reconnect_max.max(Duration::from_secs(1)))
@@ -148,6 +157,17 @@ impl Relay {
                 .build()
                 .await;
             delivery.attach_recorder(&access.project, &access.env, client.events_recorder());
+            let saved_keys = client_keys::saved_path(&config.data_dir, &access);
+            client_keys::serve_saved(&delivery, &access, &saved_keys);
+            tasks.spawn(client_keys::follow_client_keys(
+                delivery.clone(),
+                access.clone(),
+                presented,
+                config.upstream.clone(),
+                config.client_keys_refresh,
+                client.clone(),
+                saved_keys,
+            ));
             tasks.spawn(follow(
                 delivery.clone(),
                 access.clone(),

@@ -1,0 +1,207 @@
+//! The client keys a relay serves: per server key it was given, the relay reads its
+//! upstream's `GET /sdk/v1/environment` (the environment's client keys as SHA-256 hashes, and
+//! its `allowed_origins`) at start, every `client_keys_refresh`, and whenever its SDK client
+//! reconnects, and installs the answer in its delivery ([`Delivery::install_environment_info`]).
+//!
+//! **Invariants:** a client key is accepted only when the upstream listed it: until the first
+//! answer (or a saved one) a relay refuses every client key. A key missing from a newer answer
+//! is refused from then on and its open OFREP streams end, so a client key revoked upstream
+//! stops working on the relay within one refresh period while the upstream is reachable.
+//! While it is unreachable, the last answer stays in force (as the flag data does). The last
+//! answer is saved next to the snapshot (`KEY_ID.environment.json`, owner-only) holding hashes
+//! only, never a secret, so a relay restarted while its upstream is away still serves browsers.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::header;
+use switchyard_sdk::{Client, UpstreamState};
+
+use crate::delivery::{Delivery, EnvironmentInfo, SdkAccess};
+
+/// `serve`'s and `relay`'s default period between readings of the upstream's client keys: the
+/// bound on how long a client key revoked upstream keeps working on a relay.
+pub const DEFAULT_CLIENT_KEYS_REFRESH: Duration = Duration::from_secs(10);
+
+/// The longest an upstream may take to answer.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest answer read (some 30,000 keys).
+const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
+
+/// Where the last answer for `access`'s key is saved.
+pub(super) fn saved_path(data_dir: &Path, access: &SdkAccess) -> PathBuf {
+    data_dir.join(format!("{}.environment.json", access.key_id))
+}
+
+/// Serves what was saved last time, if anything (the upstream may be away at start).
+pub(super) fn serve_saved(delivery: &Delivery, access: &SdkAccess, saved: &Path) {
+    if let Err(error) = switchyard_store::restrict_file(saved) {
+        tracing::warn!(path = %saved.display(), %error, "cannot make the saved client keys private");
+    }
+    let Ok(text) = std::fs::read(saved) else {
+        return;
+    };
+    match serde_json::from_slice::<EnvironmentInfo>(&text) {
+        Ok(info) => delivery.install_environment_info(access, info),
+        Err(error) => {
+            tracing::warn!(path = %saved.display(), %error, "ignoring unreadable saved client keys");
+        }
+    }
+}
+
+/// What one reading of the upstream gave.
+enum Fetched {
+    Info(EnvironmentInfo),
+    /// 401/403: the server key is refused (revoked).
+    Refused,
+    /// 404: an upstream from before client keys were relayed.
+    NotOffered,
+    Failed(String),
+}
+
+/// Keeps `access`'s environment's client keys current until the relay closes or the upstream
+/// refuses the server key.
+pub(super) async fn follow_client_keys(
+    delivery: Arc<Delivery>,
+    access: SdkAccess,
+    presented: String,
+    upstream: String,
+    every: Duration,
+    client: Client,
+    saved: PathBuf,
+) {
+    let http = match reqwest::Client::builder().timeout(FETCH_TIMEOUT).build() {
+        Ok(http) => http,
+        Err(error) => {
+            tracing::error!(%error, "cannot build an HTTP client: client keys are not relayed");
+            return;
+        }
+    };
+    let url = format!("{upstream}/sdk/v1/environment");
+    let mut status = client.watch_sync_status();
+    let mut closing = delivery.closing();
+    let mut streaming = status.borrow_and_update().state == UpstreamState::Streaming;
+    let mut last: Option<EnvironmentInfo> = None;
+    let mut warned_not_offered = false;
+    loop {
+        match fetch(&http, &url, &presented).await {
+            Fetched::Info(info) => {
+                let info = info.sanitized();
+                if last.as_ref() != Some(&info) {
+                    save(&saved, &info);
+                    delivery.install_environment_info(&access, info.clone());
+                    last = Some(info);
+                }
+            }
+            Fetched::Refused => {
+                stop_serving(&delivery, &access, &saved);
+                return;
+            }
+            Fetched::NotOffered if !warned_not_offered => {
+                warned_not_offered = true;
+                tracing::warn!(key = %access.key_id,
+                    "the upstream does not list client keys (GET /sdk/v1/environment: 404): \
+                     client keys are not served by this relay");
+            }
+            Fetched::NotOffered => {}
+            Fetched::Failed(error) => {
+                tracing::debug!(key = %access.key_id, %error,
+                    "cannot read the upstream's client keys; serving the last ones");
+            }
+        }
+        let next = tokio::time::sleep(every);
+        let mut next = std::pin::pin!(next);
+        loop {
+            tokio::select! {
+                () = &mut next => break,
+                changed = status.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    let state = status.borrow_and_update().state;
+                    if state == UpstreamState::Refused {
+                        stop_serving(&delivery, &access, &saved);
+                        return;
+                    }
+                    // A reconnection may follow changes missed while away: read again now.
+                    let reconnected = state == UpstreamState::Streaming && !streaming;
+                    streaming = state == UpstreamState::Streaming;
+                    if reconnected {
+                        break;
+                    }
+                }
+                _ = closing.wait_for(|closed| *closed) => return,
+            }
+        }
+    }
+}
+
+async fn fetch(http: &reqwest::Client, url: &str, presented: &str) -> Fetched {
+    let response = match http
+        .get(url)
+        .header(
+            header::AUTHORIZATION.as_str(),
+            format!("Bearer {presented}"),
+        )
+        .send()
+        .await
+    {
+        Ok(response) => response,
+        Err(error) => return Fetched::Failed(error.to_string()),
+    };
+    match response.status().as_u16() {
+        200 => {}
+        401 | 403 => return Fetched::Refused,
+        404 => return Fetched::NotOffered,
+        other => return Fetched::Failed(format!("answered {other}")),
+    }
+    if response
+        .content_length()
+        .is_some_and(|length| length > MAX_ANSWER_BYTES as u64)
+    {
+        return Fetched::Failed("the answer is too large".into());
+    }
+    let body = match response.bytes().await {
+        Ok(body) if body.len() <= MAX_ANSWER_BYTES => body,
+        Ok(_) => return Fetched::Failed("the answer is too large".into()),
+        Err(error) => return Fetched::Failed(error.to_string()),
+    };
+    match serde_json::from_slice::<EnvironmentInfo>(&body) {
+        Ok(info) => Fetched::Info(info),
+        Err(error) => Fetched::Failed(format!("unreadable answer: {error}")),
+    }
+}
+
+/// The server key is refused: no client key of its environment is served, and the saved list
+/// goes too.
+fn stop_serving(delivery: &Delivery, access: &SdkAccess, saved: &Path) {
+    delivery.forget_environment_info(access);
+    remove_saved(saved);
+}
+
+pub(super) fn remove_saved(saved: &Path) {
+    match std::fs::remove_file(saved) {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => {
+            tracing::error!(path = %saved.display(), %error, "cannot delete saved client keys");
+        }
+    }
+}
+
+/// Replaces the saved list atomically (a temporary file renamed over it), owner-only.
+fn save(saved: &Path, info: &EnvironmentInfo) {
+    let written = (|| {
+        let body = serde_json::to_vec(info)?;
+        let mut temporary = saved.as_os_str().to_owned();
+        temporary.push(".tmp");
+        let temporary = PathBuf::from(temporary);
+        std::fs::write(&temporary, body)?;
+        switchyard_store::restrict_file(&temporary)?;
+        std::fs::rename(&temporary, saved)
+    })();
+    if let Err(error) = written {
+        tracing::warn!(path = %saved.display(), %error, "cannot save the client keys");
+    }
+}
