@@ -8,6 +8,8 @@
 //!   (Waudby-Smith et al. 2023, as in GrowthBook's `gbstats`).
 //! - [`srm`] — health checks for sample-ratio mismatch: Pearson's chi-square p-value and a
 //!   sequential Dirichlet-multinomial e-value for gating.
+//! - [`histogram`] — mergeable log-bucketed histograms (DDSketch's mapping, 1 % relative
+//!   accuracy) for the quantiles of a metric per cohort; descriptive, no test decides on them.
 //!
 //! The methods, defaults and cross-check values are those of the shared document
 //! `guardrail-statistics.md`; the tests reproduce every value in it.
@@ -19,6 +21,7 @@
 //! it counts and acts on the answers.
 
 pub mod count;
+pub mod histogram;
 pub mod means;
 mod special;
 pub mod srm;
@@ -27,6 +30,7 @@ pub use count::{
     CountEvidence, DEFAULT_ALPHA_TOTAL, DEFAULT_N_OPT, Decision, decide, k_for, ln_e_one_sided,
     ln_e_two_sided, rho_with_margin, rollback_threshold,
 };
+pub use histogram::{Histogram, RELATIVE_ACCURACY};
 pub use means::{
     Alternative, ArmMoments, DEFAULT_N_TUNE, Interval, MIN_SAMPLES_PER_ARM, cs_half_width, cs_rho,
     mean_difference_cs,

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod histogram;
 mod properties;
 mod simulation;
 mod spec_values;
