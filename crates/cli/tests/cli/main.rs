@@ -6,6 +6,7 @@
 
 mod attack;
 mod audit;
+mod browser;
 mod commands;
 mod console;
 mod crash;
