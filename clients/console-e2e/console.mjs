@@ -16,7 +16,8 @@ const browser = await chromium.launch({
     "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 });
 let step = 0;
-const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+// The SDK setup page's copy buttons write to the clipboard; the test reads it back.
+const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, permissions: ["clipboard-read", "clipboard-write"] });
 page.on("pageerror", (e) => { console.error(`page error: ${e.message}`); process.exitCode = 1; });
 const shot = async (name) => page.screenshot({ path: `${shots}/${String(++step).padStart(2, "0")}-${name}.png`, fullPage: true });
 const api = async (method, path, body) => {
@@ -228,6 +229,10 @@ try {
     if (!(await page.getByRole("button", { name, exact: true }).isDisabled())) throw new Error(`a reader may press ${name}`);
   }
   await shot("permission-denied");
+  // A reader sees the setup page but may not change the environment's allowed origins.
+  await page.getByRole("link", { name: "SDK setup" }).click();
+  await page.getByRole("heading", { name: "SDK setup for production" }).waitFor();
+  if (!(await page.getByRole("button", { name: "Save allowed origins of production" }).isDisabled())) throw new Error("a reader may change allowed origins");
   if (!(await api("GET", "/projects/default/environments/production/flags/console-flag")).on) throw new Error("a reader's toggle was applied");
 
   // An administrator: projects, a critical environment, accounts and roles.
@@ -249,6 +254,50 @@ try {
   await confirmCritical("staging");
   await page.getByRole("button", { name: "Turn off in staging" }).waitFor();
   if (!(await api("GET", "/projects/default/environments/staging/flags/console-flag")).on) throw new Error("staging toggle not stored");
+
+  // SDK keys: the hint after creating one says where each kind goes (client keys: browsers only).
+  await page.getByRole("link", { name: "Access" }).click();
+  await page.getByLabel("SDK key name").fill("web-page");
+  await page.getByLabel("kind", { exact: true }).selectOption("client");
+  await page.getByRole("button", { name: "Create sdk key" }).click();
+  await expectText("Client SDK key for staging created");
+  const hint = await page.locator("#secret").innerText();
+  if (!hint.includes("@openfeature/ofrep-web-provider") || hint.includes("Rust SDK")) throw new Error(`client key hint: ${hint}`);
+  await page.getByRole("button", { name: "I have copied it" }).click();
+  await settled();
+
+  // The SDK setup page, reached from the SDK keys section: every snippet names this server and
+  // the environment, a copy button copies it, and the allowed origins can be edited.
+  await page.getByRole("link", { name: "How to connect an application to staging" }).click();
+  await page.getByRole("heading", { name: "SDK setup for staging" }).waitFor();
+  await settled();
+  const snippets = await page.locator("section.snippet").evaluateAll((sections) => sections.map((s) => ({
+    id: s.id, kind: s.dataset.keyKind, code: s.querySelector("pre").textContent })));
+  const expected = ["rust", "node", "python", "go", "java", "browser"].map((id) => `snippet-${id}`);
+  for (const id of expected) if (!snippets.some((s) => s.id === id)) throw new Error(`no ${id} on the setup page: ${snippets.map((s) => s.id)}`);
+  for (const s of snippets) {
+    if (!s.code.includes(base)) throw new Error(`${s.id} does not name ${base}:\n${s.code}`);
+    if (!/environment staging/.test(s.code)) throw new Error(`${s.id} does not name environment staging:\n${s.code}`);
+  }
+  if (snippets.find((s) => s.id === "snippet-browser").kind !== "client" || snippets.find((s) => s.id === "snippet-node").kind !== "server") throw new Error("wrong key kinds");
+  await page.getByRole("button", { name: "Copy the Node.js (OpenFeature over OFREP) snippet" }).click();
+  await page.locator("#snippet-node .copied", { hasText: "Copied" }).waitFor();
+  const copied = await page.evaluate(() => navigator.clipboard.readText());
+  if (copied !== snippets.find((s) => s.id === "snippet-node").code) throw new Error(`clipboard holds:\n${copied}`);
+  await page.getByLabel("Allowed origins (space or comma separated; empty: any origin)").fill("https://app.example, http://localhost:3000");
+  await page.getByRole("button", { name: "Save allowed origins of staging" }).click();
+  await expectText("Pages from https://app.example, http://localhost:3000 may read staging's client-key answers.");
+  const staging = await api("GET", "/projects/default/environments/staging");
+  if (JSON.stringify(staging.allowed_origins) !== '["https://app.example","http://localhost:3000"]' || !staging.critical) throw new Error(`allowed origins not stored: ${JSON.stringify(staging)}`);
+  await page.getByRole("button", { name: "Copy the Rust SDK (local evaluation) snippet" }).click();
+  await page.locator("#snippet-rust .copied", { hasText: "Copied" }).waitFor();
+  await shot("sdk-setup");
+  // Without the clipboard API (plain HTTP from another host) the snippet is selected instead.
+  await page.evaluate(() => Object.defineProperty(navigator, "clipboard", { value: undefined }));
+  await page.getByRole("button", { name: "Copy the Python (OpenFeature over OFREP) snippet" }).click();
+  await page.locator("#snippet-python .copied", { hasText: "Selected" }).waitFor();
+  const selected = await page.evaluate(() => window.getSelection().toString());
+  if (selected.trimEnd() !== snippets.find((s) => s.id === "snippet-python").code.trimEnd()) throw new Error(`selection holds:\n${selected}`);
   await page.getByRole("link", { name: "Projects" }).click();
   await page.getByRole("heading", { name: "Projects and environments" }).waitFor();
   await page.getByLabel("New project key").fill("mobile");

@@ -103,7 +103,7 @@ function showError(error, where) {
 // A secret is shown once: it lives outside <main>, so live re-renders cannot take it away.
 function showSecret(text, secret, after) {
   const box = $("#secret");
-  box.replaceChildren(h("p", {}, text, " ", h("code", {}, secret), after ? ` ${after}` : ""), h("button", { type: "button", onclick: () => { box.replaceChildren(); box.hidden = true; } }, "I have copied it"));
+  box.replaceChildren(h("p", {}, text, " ", h("code", {}, secret), after ? [" ", after] : ""), h("button", { type: "button", onclick: () => { box.replaceChildren(); box.hidden = true; } }, "I have copied it"));
   box.hidden = false;
 }
 
@@ -792,6 +792,14 @@ function statementsEditor(role, readOnly) {
   return box;
 }
 
+// Where a new SDK key goes: client keys only work in browsers (the Rust SDK refuses them).
+function sdkKeyUse(kind) {
+  const setup = h("a", { href: "#/setup" }, "SDK setup");
+  return kind === "client"
+    ? h("span", {}, `Use it in browser pages with @openfeature/web-sdk and @openfeature/ofrep-web-provider pointed at ${location.origin}: it sees only client-visible flags, from the origins ${state.env} allows. See `, setup, ".")
+    : h("span", {}, `Use it on servers: with the Rust SDK, an OpenFeature OFREP provider, event intake or OpenTelemetry traces (OTLP), at ${location.origin}. See `, setup, ".");
+}
+
 async function accessView() {
   const created = (label, secret, after) => { showSecret(`${label} created. Copy it now, it is shown once:`, secret, after); return route(); };
   const [mayAccounts, mayRoles, mayKeys] = await Promise.all([permissions("account/new"), permissions("role/new"),
@@ -827,7 +835,7 @@ async function accessView() {
     createForm("API token", "/tokens", [h("label", {}, "Token name ", h("input", { name: "name", required: true }))], (f) => ({ name: f.name.value, unscoped: true }), (t) => created("API token", t.token)),
     createForm("SDK key", `${envPath()}/sdk-keys`, [h("label", {}, "SDK key name ", h("input", { name: "name", required: true })),
       h("label", {}, "Kind ", select("kind", ["server", "client"], "server"))], (f) => ({ name: f.name.value, kind: f.kind.value }),
-    (k) => created(`SDK key for ${state.env}`, k.key, `Applications use it with the Rust SDK, or with any OpenFeature SDK's OFREP provider pointed at ${location.origin} (docs/delivery.md in the Switchyard repository).`)),
+    (k) => created(`${k.kind === "client" ? "Client" : "Server"} SDK key for ${state.env}`, k.key, sdkKeyUse(k.kind))),
     ...(await section("Accounts", () => api("GET", "/accounts"), (accounts) => h("div", {}, ...accounts.map(accountRow),
       createForm("account", "/accounts", [h("label", {}, "New account name ", h("input", { name: "name", required: true })),
         h("label", {}, "Initial password (12 or more characters) ", h("input", { name: "password", type: "password", minlength: 12, required: true, autocomplete: "new-password" })),
@@ -836,8 +844,10 @@ async function accessView() {
     ...(await section("API tokens", () => api("GET", "/tokens"), (tokens) => table(tokens, [["Name", (t) => t.name], ["Account", (t) => t.account],
       ["Created", (t) => time(t.created_at_ms)], ["Expires", (t) => time(t.expires_at_ms) || "never"],
       ["", (t) => deleteButton("Revoke token", t.name, `/tokens/${t.id}`)]]))),
-    ...(await section(`SDK keys in ${state.env}`, () => api("GET", `${envPath()}/sdk-keys`), (keys) => table(keys, [["Name", (k) => k.name], ["Kind", (k) => k.kind],
-      ["Created", (k) => time(k.created_at_ms)], ["", (k) => deleteButton("Revoke SDK key", k.name, `${envPath()}/sdk-keys/${k.id}`, state.env)]]),
+    ...(await section(`SDK keys in ${state.env}`, () => api("GET", `${envPath()}/sdk-keys`), (keys) => h("div", {},
+      h("p", {}, "Server keys are for servers; client keys for browser pages. ", h("a", { href: "#/setup" }, `How to connect an application to ${state.env}`)),
+      table(keys, [["Name", (k) => k.name], ["Kind", (k) => k.kind],
+        ["Created", (k) => time(k.created_at_ms)], ["", (k) => deleteButton("Revoke SDK key", k.name, `${envPath()}/sdk-keys/${k.id}`, state.env)]])),
     mayKeys("sdk-key:read"), "sdk-key:read")),
     h("h2", {}, "Roles"),
     h("p", { class: "muted" }, "Actions look like flag:toggle or flag:*; resources like proj/web:env/production:flag/checkout-* (* stays within one part, ** crosses parts). Deny wins."),
@@ -845,6 +855,205 @@ async function accessView() {
     createForm("role", "/roles", [h("label", {}, "New role name ", h("input", { name: "name", required: true })),
       h("label", {}, "Description ", h("input", { name: "description", "aria-label": "new role description" }))],
     (f) => ({ name: f.name.value.trim(), description: f.description.value, statements: [{ effect: "allow", actions: ["flag:read"], resources: ["**"] }] }), () => route()));
+}
+
+// ---- SDK setup -----------------------------------------------------------------------------
+// How to connect an application to the chosen environment: one snippet per SDK, each naming
+// this server's origin and the environment, with a copy button. Keys stay placeholders: a
+// secret is shown once, when it is created (under Access).
+
+// Copies a snippet. Without the clipboard API (a page served over plain HTTP from another host,
+// or a refused permission) the snippet is selected instead, for the person to copy.
+async function copySnippet(code, status) {
+  clearTimeout(status.clearing);
+  try {
+    if (!navigator.clipboard) throw new Error("no clipboard");
+    await navigator.clipboard.writeText(code.textContent);
+    status.textContent = "Copied";
+  } catch (_) {
+    const range = document.createRange();
+    range.selectNodeContents(code);
+    const selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+    status.textContent = "Selected: press Ctrl+C (⌘C) to copy";
+  }
+  status.clearing = setTimeout(() => { status.textContent = ""; }, 5000);
+}
+
+function snippetBlock(snippet) {
+  const code = h("code", {}, snippet.code);
+  const status = h("span", { class: "copied", role: "status", "aria-live": "polite" });
+  return h("section", { class: "snippet", id: `snippet-${snippet.id}`, "data-key-kind": snippet.key },
+    h("h3", {}, snippet.title),
+    h("p", {}, h("span", { class: `key-kind key-${snippet.key}` }, `${snippet.key} key`), " ", snippet.note),
+    h("div", { class: "row" }, h("button", { type: "button", class: "copy", "aria-label": `Copy the ${snippet.title} snippet`,
+      onclick: () => copySnippet(code, status) }, "Copy"), status),
+    h("pre", {}, code));
+}
+
+// The snippets for project `p`, environment `e`, served at `origin`; `flag` is a flag key of the
+// project to show (a client-visible one for the browser).
+function setupSnippets(origin, p, e, flag, clientFlag) {
+  const where = `project ${p}, environment ${e}`;
+  const serverKey = `a server key of ${e} (sys_…)`;
+  return [
+    { id: "rust", title: "Rust SDK (local evaluation)", key: "server",
+      note: "Evaluates in your process from a live stream of the environment's flags, and sends exposures and metric events.",
+      code: `// Cargo.toml: switchyard-sdk (crates/sdk of the Switchyard repository, as a path or git
+// dependency), tokio and serde_json.
+// export SWITCHYARD_SDK_KEY=...   # ${serverKey}
+// Switchyard at ${origin}: ${where}
+use switchyard_sdk::{Client, Context};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let key = std::env::var("SWITCHYARD_SDK_KEY")?;
+    let client = Client::builder("${origin}", key).build().await;
+    let user = Context::from_json(&serde_json::json!({"key": "user-42", "country": "DE"}))?;
+    if client.bool_value("${flag}", &user, false) {
+        // the new behaviour
+    }
+    client.track("checkout_error", &user, 1.0); // a metric event, for guardrails
+    client.close().await; // sends what is still queued
+    Ok(())
+}
+` },
+    { id: "node", title: "Node.js (OpenFeature over OFREP)", key: "server",
+      note: "The official OpenFeature server SDK with its OFREP provider; evaluates remotely.",
+      code: `// npm install @openfeature/server-sdk @openfeature/ofrep-provider
+// export SWITCHYARD_SDK_KEY=...   # ${serverKey}
+// Switchyard at ${origin}: ${where}
+import { OpenFeature } from '@openfeature/server-sdk';
+import { OFREPProvider } from '@openfeature/ofrep-provider';
+
+await OpenFeature.setProviderAndWait(new OFREPProvider({
+  baseUrl: '${origin}',
+  headers: [['Authorization', \`Bearer \${process.env.SWITCHYARD_SDK_KEY}\`]],
+}));
+const client = OpenFeature.getClient();
+const on = await client.getBooleanValue('${flag}', false, { targetingKey: 'user-42', country: 'DE' });
+` },
+    { id: "python", title: "Python (OpenFeature over OFREP)", key: "server",
+      note: "The official OpenFeature Python SDK with the OFREP provider.",
+      code: `# pip install openfeature-sdk openfeature-provider-ofrep
+# export SWITCHYARD_SDK_KEY=...   # ${serverKey}
+# Switchyard at ${origin}: ${where}
+import os
+from openfeature import api
+from openfeature.evaluation_context import EvaluationContext
+from openfeature.contrib.provider.ofrep import OFREPProvider
+
+key = os.environ["SWITCHYARD_SDK_KEY"]
+api.set_provider_and_wait(OFREPProvider("${origin}", headers_factory=lambda: {"Authorization": f"Bearer {key}"}))
+client = api.get_client()
+on = client.get_boolean_value("${flag}", False, EvaluationContext("user-42", {"country": "DE"}))
+` },
+    { id: "go", title: "Go (OpenFeature over OFREP)", key: "server",
+      note: "The official OpenFeature Go SDK with the OFREP provider from go-sdk-contrib.",
+      code: `// go get github.com/open-feature/go-sdk github.com/open-feature/go-sdk-contrib/providers/ofrep
+// export SWITCHYARD_SDK_KEY=...   # ${serverKey}
+// Switchyard at ${origin}: ${where}
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/open-feature/go-sdk-contrib/providers/ofrep"
+	"github.com/open-feature/go-sdk/openfeature"
+)
+
+func main() {
+	provider := ofrep.NewProvider("${origin}", ofrep.WithBearerToken(os.Getenv("SWITCHYARD_SDK_KEY")))
+	if err := openfeature.SetProviderAndWait(provider); err != nil {
+		panic(err)
+	}
+	client := openfeature.NewClient("my-service")
+	user := openfeature.NewEvaluationContext("user-42", map[string]any{"country": "DE"})
+	on, err := client.BooleanValue(context.Background(), "${flag}", false, user)
+	fmt.Println(on, err)
+}
+` },
+    { id: "java", title: "Java (OpenFeature over OFREP)", key: "server",
+      note: "The official OpenFeature Java SDK with the OFREP provider from java-sdk-contrib.",
+      code: `// Maven: dev.openfeature:sdk and dev.openfeature.contrib.providers:ofrep
+// export SWITCHYARD_SDK_KEY=...   # ${serverKey}
+// Switchyard at ${origin}: ${where}
+import com.google.common.collect.ImmutableList;
+import com.google.common.collect.ImmutableMap;
+import dev.openfeature.contrib.providers.ofrep.OfrepProvider;
+import dev.openfeature.contrib.providers.ofrep.OfrepProviderOptions;
+import dev.openfeature.sdk.Client;
+import dev.openfeature.sdk.MutableContext;
+import dev.openfeature.sdk.OpenFeatureAPI;
+
+// at start-up:
+OfrepProviderOptions options = OfrepProviderOptions.builder()
+    .baseUrl("${origin}")
+    .headers(ImmutableMap.of("Authorization", ImmutableList.of("Bearer " + System.getenv("SWITCHYARD_SDK_KEY"))))
+    .build();
+OpenFeatureAPI openFeature = OpenFeatureAPI.getInstance();
+openFeature.setProviderAndWait(OfrepProvider.constructProvider(options));
+Client client = openFeature.getClient();
+MutableContext user = new MutableContext("user-42");
+user.add("country", "DE");
+boolean on = client.getBooleanValue("${flag}", false, user);
+` },
+    { id: "browser", title: "Browser (OpenFeature web SDK over OFREP)", key: "client",
+      note: `A client key is public (it ships in the page): it sees only flags marked visible to client-side SDKs, and the page's origin must be one ${e} allows (Browser origins, above).`,
+      code: `// npm install @openfeature/web-sdk @openfeature/ofrep-web-provider   (bundled with your page)
+// Switchyard at ${origin}: ${where}. Use a CLIENT key of ${e} (syc_…).
+import { OpenFeature } from '@openfeature/web-sdk';
+import { OFREPWebProvider } from '@openfeature/ofrep-web-provider';
+
+await OpenFeature.setContext({ targetingKey: 'user-42', country: 'DE' });
+await OpenFeature.setProviderAndWait(new OFREPWebProvider({
+  baseUrl: '${origin}',
+  headers: [['Authorization', 'Bearer syc_YOUR_CLIENT_KEY']],
+  pollInterval: 30000, // changes arrive on OFREP's event stream; this polls should it fail
+}));
+const client = OpenFeature.getClient();
+const on = client.getBooleanValue('${clientFlag}', false); // synchronous: from the provider's cache
+` },
+  ];
+}
+
+async function setupView() {
+  const [env, flags, may] = await Promise.all([api("GET", envPath()), api("GET", `${projectPath()}/flags`).catch(() => []),
+    permissions(`proj/${state.project}:env/${state.env}`)]);
+  const booleans = flags.filter((f) => f.kind === "boolean");
+  const flag = (booleans[0] || { key: "new-checkout" }).key;
+  const clientFlag = (booleans.find((f) => f.client_visible) || { key: flag }).key;
+  const keys = may("sdk-key:read") ? await api("GET", `${envPath()}/sdk-keys`).catch(() => null) : null;
+  const origins = env.allowed_origins || [];
+  const originsForm = h("form", { class: "row", onsubmit: async (e) => {
+    e.preventDefault();
+    const list = e.target.origins.value.split(/[\s,]+/).filter(Boolean);
+    try {
+      await api("PUT", envPath(), { name: env.name, description: env.description, critical: env.critical, allowed_origins: list, version: env.version });
+      await start(); saved(`Allowed origins of ${state.env}`);
+    } catch (error) { showError(error, originsForm); }
+  } },
+  h("label", { for: "allowed-origins" }, "Allowed origins (space or comma separated; empty: any origin)"),
+  h("input", { id: "allowed-origins", name: "origins", size: 60, value: origins.join(" "), placeholder: "https://app.example https://admin.example" }),
+  h("button", { type: "submit" }, `Save allowed origins of ${state.env}`));
+  originsForm.addEventListener("input", () => { state.dirty = true; });
+  page(`SDK setup for ${state.env}`,
+    h("p", {}, `Connect an application to environment ${state.env} of project ${state.project}, served at `, h("code", {}, location.origin), "."),
+    h("h2", {}, "Keys"),
+    h("ul", {},
+      h("li", {}, h("strong", {}, "Server keys"), " (sys_…) are secret: the Rust SDK, OpenFeature's OFREP providers on servers, event intake and OpenTelemetry traces use them."),
+      h("li", {}, h("strong", {}, "Client keys"), " (syc_…) are public: browsers use them with the OFREP web provider. They see only flags marked visible to client-side SDKs, and only pages from the allowed origins below can read the answers.")),
+    h("p", {}, "A key is shown once, when it is created: the snippets show a placeholder. ",
+      keys ? `${state.env} has ${plural(keys.filter((k) => k.kind === "server").length, "server key")} and ${plural(keys.filter((k) => k.kind === "client").length, "client key")}. ` : "",
+      h("a", { href: "#/access" }, "Create a key under Access"), "."),
+    h("h2", {}, "Browser origins"),
+    h("p", { id: "allowed-origins-now" }, origins.length ? `Pages from ${origins.join(", ")} may read ${state.env}'s client-key answers.` : `Any origin may read ${state.env}'s client-key answers (no list).`),
+    gate(originsForm, may, "env:update"),
+    h("h2", {}, "Snippets"),
+    ...setupSnippets(location.origin, state.project, state.env, flag, clientFlag).map(snippetBlock));
 }
 
 // ---- releases ------------------------------------------------------------------------------
@@ -1025,6 +1234,7 @@ async function render() {
       case "audit": return await auditView(params);
       case "access": return await accessView();
       case "projects": return await projectsView();
+      case "setup": return await setupView();
       case "signin": return signInView();
       default: return await flagsView(params);
     }
