@@ -98,7 +98,11 @@ try {
   let serverDown = false;
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
   page.on("console", (m) => { if (m.type() === "error" && !serverDown) problems.push(`console: ${m.text()}`); });
-  page.on("requestfailed", (r) => { if (!serverDown) problems.push(`request failed: ${r.method()} ${r.url()} ${r.failure()?.errorText}`); });
+  // (A request the page itself abandons is no refusal.)
+  page.on("requestfailed", (r) => {
+    const why = r.failure()?.errorText;
+    if (!serverDown && why !== "net::ERR_ABORTED") problems.push(`request failed: ${r.method()} ${r.url()} ${why}`);
+  });
   const failIfProblems = () => { if (problems.length) throw new Error(problems.join("\n")); };
 
   // (a) The values show, with their reasons; a flag the client key may not see is not found.
