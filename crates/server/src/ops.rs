@@ -113,6 +113,11 @@ impl Metrics {
             "Events reported with a client key that intake dropped, by reason",
             delivery.intake.dropped.clone(),
         );
+        self.register(
+            "otlp_spans",
+            "Spans received at /v1/traces, by outcome (once per flag a span reports)",
+            delivery.intake.otlp_spans.clone(),
+        );
     }
 }
 

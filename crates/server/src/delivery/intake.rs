@@ -66,6 +66,8 @@ pub struct Intake {
     caps: Mutex<Caps>,
     /// Events dropped at intake, by reason.
     pub dropped: Family<DropLabels, Counter>,
+    /// Spans received at `/v1/traces`, by outcome (`otlp/`).
+    pub otlp_spans: super::otlp::SpanCounters,
 }
 
 #[derive(Debug)]
@@ -94,6 +96,7 @@ impl Default for Intake {
                 hasher: RandomState::new(),
             }),
             dropped: Family::default(),
+            otlp_spans: Family::default(),
         }
     }
 }

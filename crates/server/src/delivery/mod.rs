@@ -12,6 +12,7 @@ mod fragments;
 mod hub;
 mod intake;
 mod ofrep;
+mod otlp;
 mod sdk_routes;
 mod streams;
 
@@ -30,6 +31,7 @@ pub use intake::{
     CLIENT_EVENTS_PER_CONTEXT_PER_MINUTE, CLIENT_KEY_EVENTS_BURST, CLIENT_KEY_EVENTS_PER_SECOND,
     DropReason, Intake, MAX_CONCURRENT_BATCHES, MAX_TRACKED_CONTEXTS,
 };
+pub use otlp::{DURATION_METRIC, ERROR_METRIC, SpanCounters};
 pub use sdk_routes::sse_response;
 
 use axum::Router;
@@ -41,4 +43,5 @@ pub fn router() -> Router<Arc<Delivery>> {
         .merge(environment_info::router())
         .merge(events::router())
         .merge(ofrep::router())
+        .merge(otlp::router())
 }

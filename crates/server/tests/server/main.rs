@@ -14,6 +14,7 @@ mod events_forged;
 mod events_idempotent;
 mod guards;
 mod low_findings;
+mod otlp;
 mod releases;
 mod shutdown;
 mod upgrade;

@@ -1,0 +1,254 @@
+//! OpenTelemetry trace intake: `POST /v1/traces` (OTLP/HTTP, binary protobuf or JSON,
+//! optionally gzipped) on `serve`, so a release's error-rate and latency guardrails work from
+//! standard telemetry with no Switchyard SDK (`docs/opentelemetry.md`).
+//!
+//! Each span that reports a flag evaluation (`spans.rs`) becomes metric events about that
+//! flag ([`MetricSubject`]): `span.duration_ms` always and `span.error` when its status is
+//! ERROR, with the span's context id as a `user` context part (as OFREP keys `targetingKey`).
+//! The store counts them toward the served variation's cohort, and toward the release cohort
+//! of the context's exposures, or else the one the variant identifies on its own under the
+//! flag's current targeting (`cohort.rs`); none is guessed. What could not be attributed is
+//! still accepted, with OTLP's partial success saying how many.
+//!
+//! Authenticated by a server SDK key; admitted by the same bound as event batches
+//! ([`super::Intake`]); written in one transaction, all of a request or nothing. A relay has
+//! no store and answers `404` pointing at `serve`.
+
+mod cohort;
+mod spans;
+mod wire;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use switchyard_engine::model::Flag;
+use switchyard_store::events::{
+    ContextPart, EventBatch as StoredBatch, MetricEvent, MetricSubject,
+};
+
+use super::hub::Delivery;
+use super::sdk_routes::presented_key;
+use crate::access::SdkKeyKind;
+use crate::clock::now_ms;
+use crate::error::{ApiError, Code};
+use spans::Reported;
+use wire::Encoding;
+
+/// The metric a span about a flag always reports: its duration in milliseconds.
+pub const DURATION_METRIC: &str = "span.duration_ms";
+/// The metric a span about a flag reports (value 1) when its status is ERROR.
+pub const ERROR_METRIC: &str = "span.error";
+
+/// What became of the spans received, by outcome
+/// (`switchyard_otlp_spans_total{outcome}`); a span about several flags counts once per flag.
+pub type SpanCounters = Family<SpanLabels, Counter>;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SpanLabels {
+    outcome: &'static str,
+}
+
+pub(super) fn router() -> Router<Arc<Delivery>> {
+    Router::new().route("/v1/traces", post(traces))
+}
+
+async fn traces(
+    State(delivery): State<Arc<Delivery>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    export(&delivery, &headers, &body)
+        .await
+        .unwrap_or_else(|refused| refused)
+}
+
+/// The error's answer, with `Retry-After` when it says to retry.
+fn refuse(error: ApiError) -> Response {
+    let retry = error.code == Code::RateLimited;
+    let mut response = error.into_response();
+    if retry {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
+}
+
+async fn export(
+    delivery: &Delivery,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, Response> {
+    let Some(store) = delivery.store() else {
+        return Err(refuse(ApiError::new(
+            Code::NotFound,
+            "a relay does not take OpenTelemetry traces: send them to `switchyard serve` \
+             (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=<control plane>/v1/traces)",
+        )));
+    };
+    let presented = presented_key(headers)
+        .ok_or_else(|| refuse(ApiError::new(Code::Unauthorized, "an SDK key is required")))?;
+    let access = delivery.authenticate(presented).await.map_err(refuse)?;
+    if access.kind != SdkKeyKind::Server {
+        let field = if headers.contains_key(header::AUTHORIZATION) {
+            "Authorization"
+        } else {
+            "X-API-Key"
+        };
+        return Err(refuse(
+            ApiError::new(
+                Code::Forbidden,
+                "trace intake needs a server SDK key; client keys are public",
+            )
+            .field(field),
+        ));
+    }
+    let encoding = Encoding::of(headers)?;
+    let Ok(_admitted) = delivery.intake.admission.try_acquire() else {
+        return Err(refuse(ApiError::new(
+            Code::RateLimited,
+            "too many exports being written at once; retry shortly",
+        )));
+    };
+    let request = wire::decode(headers, encoding, body).map_err(refuse)?;
+    let reported = spans::read(&request).map_err(refuse)?;
+    let feed = delivery
+        .feed(&access.project, &access.env)
+        .await
+        .map_err(refuse)?;
+    let (metrics, tally) = attribute(&reported, &feed.current().data.flags).map_err(refuse)?;
+    if !metrics.is_empty() {
+        let batch = StoredBatch {
+            project: access.project.clone(),
+            env: access.env.clone(),
+            counted_at_ms: now_ms(),
+            counts: Vec::new(),
+            exposures: Vec::new(),
+            metrics,
+            metric_flags: None,
+        };
+        store
+            .ingest_events(&batch)
+            .await
+            .map_err(|e| refuse(e.into()))?;
+    }
+    tally.count(&delivery.intake.otlp_spans);
+    Ok(wire::answer(encoding, tally.warning()))
+}
+
+/// How the spans of one request were attributed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Tally {
+    /// Evaluations of a flag a release runs on whose cohort is known or left to the context's
+    /// exposures (the span has a context id).
+    attributed: u64,
+    /// Evaluations of a flag a release runs on that name no cohort: no context id and an
+    /// ambiguous variant, or a variant the flag does not have.
+    unattributed: u64,
+    /// Evaluations of a flag no release runs on: counted toward the variation only.
+    no_release: u64,
+    /// Spans about no flag.
+    no_flag: u64,
+}
+
+impl Tally {
+    fn count(self, counters: &SpanCounters) {
+        for (outcome, n) in [
+            ("attributed", self.attributed),
+            ("unattributed", self.unattributed),
+            ("no_release", self.no_release),
+            ("no_flag", self.no_flag),
+        ] {
+            if n > 0 {
+                counters.get_or_create(&SpanLabels { outcome }).inc_by(n);
+            }
+        }
+    }
+
+    /// OTLP's "accepted with a warning", when something could not be attributed.
+    fn warning(self) -> Option<String> {
+        (self.unattributed > 0).then(|| {
+            let about_flags = self.attributed + self.unattributed + self.no_release;
+            format!(
+                "{} of {about_flags} flag evaluations reported by these spans were not \
+                 attributed to a release cohort (no feature_flag.context.id, and a variant \
+                 that does not identify the cohort or is not one of the flag's variations)",
+                self.unattributed
+            )
+        })
+    }
+}
+
+/// The metric events the spans report about the environment's `flags`, and how they were
+/// attributed. A flag the environment does not have is `422` naming where the span said it.
+fn attribute(
+    reported: &Reported,
+    flags: &BTreeMap<String, Flag>,
+) -> Result<(Vec<MetricEvent>, Tally), ApiError> {
+    let mut tally = Tally {
+        no_flag: reported.without_flags,
+        ..Tally::default()
+    };
+    let mut metrics = Vec::with_capacity(reported.evaluations() * 2);
+    for span in &reported.spans {
+        for evaluation in &span.flags {
+            let flag = flags.get(&evaluation.flag).ok_or_else(|| {
+                ApiError::invalid(
+                    &evaluation.field,
+                    format!("no flag {:?} in this environment", evaluation.flag),
+                )
+            })?;
+            let known = evaluation
+                .variant
+                .as_ref()
+                .filter(|variant| flag.variations.iter().any(|v| &v.key == *variant));
+            let Some(variant) = known else {
+                // An error default or a stale variant: no cohort of this flag served it.
+                tally.unattributed += 1;
+                continue;
+            };
+            let release = cohort::release_cohort(flag, variant);
+            if !cohort::has_release(&flag.targeting) {
+                tally.no_release += 1;
+            } else if release.is_some() || evaluation.context_id.is_some() {
+                tally.attributed += 1;
+            } else {
+                tally.unattributed += 1;
+            }
+            let contexts: Vec<ContextPart> = evaluation
+                .context_id
+                .iter()
+                .map(|id| ContextPart {
+                    kind: "user".into(),
+                    key: id.clone(),
+                })
+                .collect();
+            let about = MetricSubject {
+                flag: evaluation.flag.clone(),
+                variation: variant.clone(),
+                release,
+            };
+            let event = |name: &str, value: f64| MetricEvent {
+                at_ms: span.end_ms,
+                contexts: contexts.clone(),
+                name: name.to_owned(),
+                value,
+                about: Some(about.clone()),
+            };
+            metrics.push(event(DURATION_METRIC, span.duration_ms));
+            if span.error {
+                metrics.push(event(ERROR_METRIC, 1.0));
+            }
+        }
+    }
+    Ok((metrics, tally))
+}

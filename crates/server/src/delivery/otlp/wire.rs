@@ -1,0 +1,113 @@
+//! OTLP/HTTP encodings: a request body (binary protobuf or OTLP JSON, optionally gzipped) in,
+//! an `ExportTraceServiceResponse` out in the request's encoding.
+
+use std::io::Read as _;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message as _;
+
+use crate::delivery::MAX_DECODED_BYTES;
+use crate::error::{ApiError, Code};
+
+/// How a request is encoded, and so its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Encoding {
+    Protobuf,
+    Json,
+}
+
+impl Encoding {
+    /// From `Content-Type`; anything else is `415`.
+    pub(super) fn of(headers: &HeaderMap) -> Result<Encoding, Response> {
+        let media = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim().to_ascii_lowercase());
+        match media.as_deref() {
+            Some("application/x-protobuf") => Ok(Encoding::Protobuf),
+            Some("application/json") => Ok(Encoding::Json),
+            _ => {
+                let mut refused = ApiError::bad_request(
+                    "OTLP/HTTP bodies are application/x-protobuf or application/json",
+                )
+                .field("Content-Type")
+                .into_response();
+                *refused.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
+                Err(refused)
+            }
+        }
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            Encoding::Protobuf => "application/x-protobuf",
+            Encoding::Json => "application/json",
+        }
+    }
+}
+
+/// The export request in `body`: `400` when it does not decode, `413` when a gzipped body
+/// expands past [`MAX_DECODED_BYTES`].
+pub(super) fn decode(
+    headers: &HeaderMap,
+    encoding: Encoding,
+    body: &[u8],
+) -> Result<ExportTraceServiceRequest, ApiError> {
+    let gzipped = headers
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+    let inflated;
+    let bytes = if gzipped {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(body)
+            .take(MAX_DECODED_BYTES + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| ApiError::bad_request(format!("the gzip body does not decode: {e}")))?;
+        if out.len() as u64 > MAX_DECODED_BYTES {
+            return Err(ApiError::new(
+                Code::PayloadTooLarge,
+                format!("the body decodes to more than {MAX_DECODED_BYTES} bytes"),
+            ));
+        }
+        inflated = out;
+        &inflated[..]
+    } else {
+        body
+    };
+    match encoding {
+        Encoding::Protobuf => ExportTraceServiceRequest::decode(bytes)
+            .map_err(|e| ApiError::bad_request(format!("invalid OTLP protobuf: {e}"))),
+        Encoding::Json => serde_json::from_slice(bytes)
+            .map_err(|e| ApiError::bad_request(format!("invalid OTLP JSON: {e}"))),
+    }
+}
+
+/// `200` with an `ExportTraceServiceResponse`; `warning` becomes its partial success (no span
+/// rejected, a message to read).
+pub(super) fn answer(encoding: Encoding, warning: Option<String>) -> Response {
+    let partial_success = warning.map(|error_message| ExportTracePartialSuccess {
+        rejected_spans: 0,
+        error_message,
+    });
+    let body = match encoding {
+        Encoding::Protobuf => ExportTraceServiceResponse { partial_success }.encode_to_vec(),
+        // Written by hand so an absent partial success is `{}`, not `null`.
+        Encoding::Json => match partial_success {
+            Some(partial) => serde_json::json!({ "partialSuccess": partial }),
+            None => serde_json::json!({}),
+        }
+        .to_string()
+        .into_bytes(),
+    };
+    let mut response = (StatusCode::OK, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(encoding.content_type()),
+    );
+    response
+}
