@@ -273,13 +273,14 @@ try {
   await settled();
   const snippets = await page.locator("section.snippet").evaluateAll((sections) => sections.map((s) => ({
     id: s.id, kind: s.dataset.keyKind, code: s.querySelector("pre").textContent })));
-  const expected = ["rust", "node", "python", "go", "java", "browser"].map((id) => `snippet-${id}`);
+  const expected = ["rust", "node", "python", "go", "java", "browser", "otlp-env", "otel-node", "otel-python"].map((id) => `snippet-${id}`);
   for (const id of expected) if (!snippets.some((s) => s.id === id)) throw new Error(`no ${id} on the setup page: ${snippets.map((s) => s.id)}`);
   for (const s of snippets) {
     if (!s.code.includes(base)) throw new Error(`${s.id} does not name ${base}:\n${s.code}`);
     if (!/environment staging/.test(s.code)) throw new Error(`${s.id} does not name environment staging:\n${s.code}`);
   }
   if (snippets.find((s) => s.id === "snippet-browser").kind !== "client" || snippets.find((s) => s.id === "snippet-node").kind !== "server") throw new Error("wrong key kinds");
+  if (!snippets.find((s) => s.id === "snippet-otlp-env").code.includes(`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=${base}/v1/traces`)) throw new Error("the OTLP endpoint is not this server's");
   await page.getByRole("button", { name: "Copy the Node.js (OpenFeature over OFREP) snippet" }).click();
   await page.locator("#snippet-node .copied", { hasText: "Copied" }).waitFor();
   const copied = await page.evaluate(() => navigator.clipboard.readText());

@@ -1020,6 +1020,77 @@ const on = client.getBooleanValue('${clientFlag}', false); // synchronous: from 
   ];
 }
 
+// OpenTelemetry: spans with the OpenFeature hooks' `feature_flag.evaluation` event, exported with
+// OTLP/HTTP to this server, become the metrics span.error and span.duration_ms of the flag's
+// cohorts (docs/opentelemetry.md), which guardrails watch.
+function telemetrySnippets(origin, p, e, flag) {
+  const where = `project ${p}, environment ${e}`;
+  const environment = `# Switchyard at ${origin}: ${where}. A server key of ${e} (sys_…).
+export OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=${origin}/v1/traces
+export OTEL_EXPORTER_OTLP_HEADERS="authorization=$SWITCHYARD_SDK_KEY"
+export OTEL_SERVICE_NAME=checkout
+`;
+  return [
+    { id: "otlp-env", title: "OpenTelemetry exporter settings", key: "server",
+      note: "The standard variables every OTLP/HTTP exporter reads (protobuf or JSON, gzip or not).",
+      code: environment },
+    { id: "otel-node", title: "Node.js spans (OpenFeature OpenTelemetry hooks)", key: "server",
+      note: "The SpanEventHook puts each evaluation on the active span; the span's status and duration feed the guardrails.",
+      code: `// npm install @opentelemetry/api @opentelemetry/sdk-trace-node @opentelemetry/exporter-trace-otlp-proto @openfeature/open-telemetry-hooks
+// With the OpenTelemetry exporter settings above (Switchyard at ${origin}: ${where}),
+// and the OFREP provider set as in the Node.js snippet.
+import { trace, SpanStatusCode } from '@opentelemetry/api';
+import { NodeTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-node';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { OpenFeature } from '@openfeature/server-sdk';
+import { SpanEventHook } from '@openfeature/open-telemetry-hooks';
+
+const tracing = new NodeTracerProvider({ spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter())] });
+tracing.register();
+OpenFeature.addHooks(new SpanEventHook());
+const client = OpenFeature.getClient();
+const tracer = trace.getTracer('checkout');
+
+await tracer.startActiveSpan('GET /checkout', async (span) => {
+  try {
+    const on = await client.getBooleanValue('${flag}', false, { targetingKey: 'user-42' });
+    // … serve the request
+  } catch (error) {
+    span.setStatus({ code: SpanStatusCode.ERROR }); // counted as span.error
+    throw error;
+  } finally {
+    span.end();
+  }
+});
+// at exit: await tracing.shutdown(); // sends the spans still queued
+` },
+    { id: "otel-python", title: "Python spans (OpenFeature OpenTelemetry hook)", key: "server",
+      note: "The TracingHook puts each evaluation on the current span; an exception leaving the span marks it as an error.",
+      code: `# pip install opentelemetry-sdk opentelemetry-exporter-otlp-proto-http openfeature-hooks-opentelemetry
+# With the OpenTelemetry exporter settings above (Switchyard at ${origin}: ${where}),
+# and the OFREP provider set as in the Python snippet.
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from openfeature import api
+from openfeature.contrib.hook.opentelemetry import TracingHook
+from openfeature.evaluation_context import EvaluationContext
+
+tracing = TracerProvider()
+tracing.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+trace.set_tracer_provider(tracing)
+api.add_hooks([TracingHook()])
+client = api.get_client()
+tracer = trace.get_tracer("checkout")
+
+with tracer.start_as_current_span("GET /checkout"):
+    on = client.get_boolean_value("${flag}", False, EvaluationContext("user-42"))
+    # … serve the request; an exception here sets the span's status to ERROR
+` },
+  ];
+}
+
 async function setupView() {
   const [env, flags, may] = await Promise.all([api("GET", envPath()), api("GET", `${projectPath()}/flags`).catch(() => []),
     permissions(`proj/${state.project}:env/${state.env}`)]);
@@ -1053,7 +1124,12 @@ async function setupView() {
     h("p", { id: "allowed-origins-now" }, origins.length ? `Pages from ${origins.join(", ")} may read ${state.env}'s client-key answers.` : `Any origin may read ${state.env}'s client-key answers (no list).`),
     gate(originsForm, may, "env:update"),
     h("h2", {}, "Snippets"),
-    ...setupSnippets(location.origin, state.project, state.env, flag, clientFlag).map(snippetBlock));
+    ...setupSnippets(location.origin, state.project, state.env, flag, clientFlag).map(snippetBlock),
+    h("h2", {}, "Guardrails from OpenTelemetry"),
+    h("p", {}, "With no Switchyard package at all: spans that carry a flag evaluation (the OpenFeature OpenTelemetry hooks add it), exported with OTLP/HTTP to ",
+      h("code", {}, `${location.origin}/v1/traces`), " with a server key, become the metrics ", h("code", {}, "span.error"), " and ", h("code", {}, "span.duration_ms"),
+      " of the flag's cohorts. Name them in a release's guardrails like any metric."),
+    ...telemetrySnippets(location.origin, state.project, state.env, flag).map(snippetBlock));
 }
 
 // ---- releases ------------------------------------------------------------------------------
