@@ -4,8 +4,10 @@
 //! person's change arrive live and a concurrent edit refused, find the change in the audit log,
 //! edit segments, flag settings and a JSON flag's schema-checked values, start a release and
 //! watch a release's chart, a writer refused an SDK key, a phone-width layout, a reader's
-//! read-only flag page, and an administrator's projects, environments, accounts and roles.
-//! Screenshots go to `target/console-screenshots`.
+//! read-only flag and setup pages, an administrator's projects, environments, accounts and
+//! roles, and the SDK setup page (snippets naming this server and the environment, a copy
+//! read back from the clipboard, the allowed origins edited). Screenshots go to
+//! `target/console-screenshots`.
 
 use std::path::Path;
 use std::process::Command;
