@@ -150,6 +150,22 @@ CREATE TABLE event_batches (
 CREATE INDEX event_batches_by_seen_at ON event_batches (seen_at);
 ";
 
+/// Release cohorts' metric distributions (`events/metrics.rs`): per release stage, cohort and
+/// metric, how many values fell in each histogram bucket (`switchyard_stats::histogram` keys).
+const RELEASE_HISTOGRAMS: &str = "
+CREATE TABLE release_histograms (
+    project TEXT NOT NULL,
+    env TEXT NOT NULL,
+    flag TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    cohort TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    bucket BIGINT NOT NULL,
+    count BIGINT NOT NULL,
+    PRIMARY KEY (project, env, flag, stage, cohort, metric, bucket)
+);
+";
+
 /// Every migration so far is the same SQL on both backends, so they share one list. The first
 /// migration that must differ per backend splits it into one list per backend, each starting
 /// with these.
@@ -178,6 +194,11 @@ const SHARED: &[Migration] = &[
         version: 5,
         name: "event_batch_ids",
         sql: EVENT_BATCH_IDS,
+    },
+    Migration {
+        version: 6,
+        name: "release_histograms",
+        sql: RELEASE_HISTOGRAMS,
     },
 ];
 

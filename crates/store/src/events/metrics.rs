@@ -15,6 +15,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use switchyard_stats::histogram::bucket_of;
+
 use super::{ContextPart, EventBatch, MetricEvent, MetricMoments, ReleaseTag, minute_of};
 use crate::{Result, Store};
 
@@ -40,6 +42,8 @@ struct Sums {
     variations: BTreeMap<(String, String, String, i64), MetricMoments>,
     /// (flag, release cohort, metric) → moments.
     releases: BTreeMap<(String, ReleaseTag, String), MetricMoments>,
+    /// (flag, release cohort, metric, histogram bucket) → values.
+    histograms: BTreeMap<(String, ReleaseTag, String, i32), i64>,
 }
 
 impl Sums {
@@ -51,6 +55,13 @@ impl Sums {
     }
 
     fn add_release(&mut self, event: &MetricEvent, flag: String, release: ReleaseTag) {
+        // Intake refuses values that are not finite, the only ones without a bucket.
+        if let Some(bucket) = bucket_of(event.value) {
+            *self
+                .histograms
+                .entry((flag.clone(), release.clone(), event.name.clone(), bucket))
+                .or_default() += 1;
+        }
         self.releases
             .entry((flag, release, event.name.clone()))
             .or_default()
@@ -114,6 +125,24 @@ impl Store {
                 .bind(&release.cohort)
                 .bind(&metric);
             moments.bind_to(insert).execute(&mut **tx).await?;
+        }
+        for ((flag, release, metric, bucket), count) in sums.histograms {
+            batch
+                .statement(
+                    "INSERT INTO release_histograms \
+                     (project, env, flag, stage, cohort, metric, bucket, count) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                     ON CONFLICT (project, env, flag, stage, cohort, metric, bucket) \
+                     DO UPDATE SET count = release_histograms.count + excluded.count",
+                )
+                .bind(&flag)
+                .bind(&release.stage)
+                .bind(&release.cohort)
+                .bind(&metric)
+                .bind(i64::from(bucket))
+                .bind(count)
+                .execute(&mut **tx)
+                .await?;
         }
         for ((metric, flag, variation, minute), moments) in sums.variations {
             let insert = batch

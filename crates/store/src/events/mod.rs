@@ -7,7 +7,9 @@
 //!   recently exposed to at or before the event;
 //! - `release_counts`, `release_exposures`, `release_metrics`: the same three per release
 //!   stage and cohort, for guardrails. A metric event counts toward the cohort of the latest
-//!   release stage the context was exposed to at or before the event.
+//!   release stage the context was exposed to at or before the event;
+//! - `release_histograms`: per release stage, cohort and metric, the values counted per
+//!   histogram bucket (`switchyard_stats::histogram`), for the cohorts' quantiles.
 //!
 //! A metric event [`about`](MetricEvent::about) one flag evaluation (telemetry) is attributed
 //! differently: see `metrics.rs`.
@@ -15,6 +17,8 @@
 //! **Invariant:** a batch is written in one transaction: all of it or none of it.
 
 use std::collections::{BTreeMap, BTreeSet};
+
+use switchyard_stats::Histogram;
 
 use crate::{Result, Store};
 
@@ -200,6 +204,8 @@ pub struct StageCohorts {
     pub crossed_contexts: i64,
     /// (metric, cohort) → aggregate.
     pub metrics: BTreeMap<(String, String), MetricMoments>,
+    /// (metric, cohort) → the distribution of its values (1 % relative accuracy).
+    pub histograms: BTreeMap<(String, String), Histogram>,
 }
 
 /// Count, sum and sum of squares of a metric's values.

@@ -1,5 +1,9 @@
-//! Reading the event aggregates: a release stage's cohorts, a flag's evaluation series, its
+//! Reading the event aggregates: a release stage's cohorts (with their histograms), a flag's evaluation series, its
 //! exposed contexts and metric cohorts; and pruning old exposures.
+
+use std::collections::BTreeMap;
+
+use switchyard_stats::Histogram;
 
 use super::{
     AnyQueryAs, CohortAggregate, EvaluationBucket, ExposedContext, FlagRange, MetricMoments,
@@ -17,6 +21,8 @@ const CROSSED_SQL: &str = "SELECT CAST(COUNT(*) AS BIGINT) FROM (SELECT context_
      WHERE project = $1 AND env = $2 AND flag = $3 AND stage = $4 \
      GROUP BY context_kind, context_key HAVING COUNT(*) > 1) AS crossed";
 const METRICS_SQL: &str = "SELECT metric, cohort, count, sum, sum_sq FROM release_metrics \
+     WHERE project = $1 AND env = $2 AND flag = $3 AND stage = $4";
+const HISTOGRAMS_SQL: &str = "SELECT metric, cohort, bucket, count FROM release_histograms \
      WHERE project = $1 AND env = $2 AND flag = $3 AND stage = $4";
 
 /// A release stage query with `$1`…`$4` bound: project, env, flag, stage.
@@ -56,6 +62,19 @@ impl Store {
         let metrics: Vec<(String, String, i64, f64, f64)> = select_stage(METRICS_SQL, stage)
             .fetch_all(&self.pool)
             .await?;
+        let buckets: Vec<(String, String, i64, i64)> = select_stage(HISTOGRAMS_SQL, stage)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut histograms: BTreeMap<(String, String), Histogram> = BTreeMap::new();
+        for (metric, cohort, bucket, count) in buckets {
+            // Rows this version did not write (keys out of range, negative counts) are skipped.
+            if let (Ok(bucket), Ok(count)) = (i32::try_from(bucket), u64::try_from(count)) {
+                histograms
+                    .entry((metric, cohort))
+                    .or_default()
+                    .add_to_bucket(bucket, count);
+            }
+        }
         Ok(StageCohorts {
             evaluations: evaluations.into_iter().collect(),
             contexts: contexts.into_iter().collect(),
@@ -71,6 +90,7 @@ impl Store {
                     ((metric, cohort), moments)
                 })
                 .collect(),
+            histograms,
         })
     }
 

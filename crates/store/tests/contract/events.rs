@@ -6,6 +6,7 @@ use switchyard_store::Store;
 /// aggregate with a computation of its own, straight from the stream.
 pub(crate) async fn event_aggregates_are_exact(store: Store) {
     use std::collections::BTreeMap;
+    use switchyard_stats::Histogram;
     use switchyard_store::events::{
         ContextPart, EvaluationCount, EventBatch, Exposure, FlagRange, MetricEvent, MetricSubject,
         ReleaseTag, minute_of,
@@ -108,6 +109,8 @@ pub(crate) async fn event_aggregates_are_exact(store: Store) {
     // The same for release cohorts: who → (stage, cohort) → first seen; then per stage.
     let mut in_release: BTreeMap<String, BTreeMap<ReleaseTag, i64>> = BTreeMap::new();
     let mut release_metrics: BTreeMap<(String, String, String), (i64, f64, f64)> = BTreeMap::new();
+    // And the histogram of each release cohort's values, counted one by one.
+    let mut release_histograms: BTreeMap<(String, String, String), Histogram> = BTreeMap::new();
     for item in &stream {
         match item {
             Item::Exposure(e) => {
@@ -157,6 +160,11 @@ pub(crate) async fn event_aggregates_are_exact(store: Store) {
                         &mut release_metrics,
                         (tag.stage.clone(), tag.cohort.clone(), m.name.clone()),
                     );
+                    release_histograms
+                        .entry((tag.stage.clone(), tag.cohort.clone(), m.name.clone()))
+                        .or_default()
+                        .add(m.value)
+                        .unwrap();
                 }
                 let variation = match &m.about {
                     Some(subject) => subject.variation.clone(),
@@ -273,6 +281,16 @@ pub(crate) async fn event_aggregates_are_exact(store: Store) {
             .collect();
         assert!(!want_metrics.is_empty(), "{stage}");
         assert_eq!(got_metrics, want_metrics, "{stage}");
+        let want_histograms: BTreeMap<(String, String), Histogram> = release_histograms
+            .iter()
+            .filter(|((s, _, _), _)| s == stage)
+            .map(|((_, cohort, metric), h)| ((metric.clone(), cohort.clone()), h.clone()))
+            .collect();
+        assert_eq!(got.histograms, want_histograms, "{stage}");
+        for ((metric, cohort), histogram) in &got.histograms {
+            let moments = &got.metrics[&(metric.clone(), cohort.clone())];
+            assert_eq!(histogram.count(), moments.count as u64, "{stage}");
+        }
         let mut want_contexts: BTreeMap<String, i64> = BTreeMap::new();
         let mut crossed = 0;
         for tags in in_release.values() {
