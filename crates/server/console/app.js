@@ -901,7 +901,7 @@ function setupSnippets(origin, p, e, flag, clientFlag) {
     { id: "rust", title: "Rust SDK (local evaluation)", key: "server",
       note: "Evaluates in your process from a live stream of the environment's flags, and sends exposures and metric events.",
       code: `// Cargo.toml: switchyard-sdk (crates/sdk of the Switchyard repository, as a path or git
-// dependency), tokio and serde_json.
+// dependency), tokio (features "macros", "rt-multi-thread") and serde_json.
 // export SWITCHYARD_SDK_KEY=...   # ${serverKey}
 // Switchyard at ${origin}: ${where}
 use switchyard_sdk::{Client, Context};
