@@ -112,7 +112,7 @@ async fn export(
             .field(field),
         ));
     }
-    let encoding = Encoding::of(headers)?;
+    let encoding = Encoding::of(headers).ok_or_else(wire::unsupported)?;
     let Ok(_admitted) = delivery.intake.admission.try_acquire() else {
         return Err(refuse(ApiError::new(
             Code::RateLimited,
@@ -251,4 +251,44 @@ fn attribute(
         }
     }
     Ok((metrics, tally))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::HashMap;
+
+    use axum::http::StatusCode;
+
+    use super::*;
+    use crate::delivery::{DeliveryConfig, SdkAccess};
+    use crate::tasks::Tasks;
+
+    #[tokio::test]
+    async fn a_relay_answers_404_pointing_at_serve() {
+        let access = SdkAccess {
+            key_id: "k1".into(),
+            project: "default".into(),
+            env: "production".into(),
+            kind: SdkKeyKind::Server,
+            events_token: String::new(),
+        };
+        let keys = HashMap::from([("sys_test".to_owned(), access)]);
+        let relay = Delivery::for_relay(keys, DeliveryConfig::default(), Tasks::default());
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("sys_test"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-protobuf"),
+        );
+        let response = traces(State(relay), headers, Bytes::new()).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("switchyard serve"), "{message}");
+    }
 }

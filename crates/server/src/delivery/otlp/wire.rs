@@ -21,25 +21,17 @@ pub(super) enum Encoding {
 }
 
 impl Encoding {
-    /// From `Content-Type`; anything else is `415`.
-    pub(super) fn of(headers: &HeaderMap) -> Result<Encoding, Response> {
+    /// From `Content-Type`; anything else is [`unsupported`].
+    pub(super) fn of(headers: &HeaderMap) -> Option<Encoding> {
         let media = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(';').next())
             .map(|v| v.trim().to_ascii_lowercase());
         match media.as_deref() {
-            Some("application/x-protobuf") => Ok(Encoding::Protobuf),
-            Some("application/json") => Ok(Encoding::Json),
-            _ => {
-                let mut refused = ApiError::bad_request(
-                    "OTLP/HTTP bodies are application/x-protobuf or application/json",
-                )
-                .field("Content-Type")
-                .into_response();
-                *refused.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
-                Err(refused)
-            }
+            Some("application/x-protobuf") => Some(Encoding::Protobuf),
+            Some("application/json") => Some(Encoding::Json),
+            _ => None,
         }
     }
 
@@ -49,6 +41,16 @@ impl Encoding {
             Encoding::Json => "application/json",
         }
     }
+}
+
+/// `415` (in the house error shape) for a body that is neither protobuf nor JSON.
+pub(super) fn unsupported() -> Response {
+    let mut refused =
+        ApiError::bad_request("OTLP/HTTP bodies are application/x-protobuf or application/json")
+            .field("Content-Type")
+            .into_response();
+    *refused.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
+    refused
 }
 
 /// The export request in `body`: `400` when it does not decode, `413` when a gzipped body
