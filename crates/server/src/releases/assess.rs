@@ -9,7 +9,7 @@ use super::document::{Direction, GuardrailKind, Release};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use switchyard_stats::{
-    Alternative, ArmMoments, DEFAULT_N_OPT, DEFAULT_N_TUNE, MIN_SAMPLES_PER_ARM, k_for,
+    Alternative, ArmMoments, DEFAULT_N_OPT, DEFAULT_N_TUNE, Histogram, MIN_SAMPLES_PER_ARM, k_for,
     ln_e_one_sided, mean_difference_cs, rollback_threshold, srm_check,
 };
 use switchyard_store::events::StageCohorts;
@@ -32,6 +32,12 @@ pub struct GuardrailEvidence {
     pub treated_mean: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub control_mean: Option<f64>,
+    /// `mean` guardrails: the treated and control values' p50, p90 and p99 this stage, from
+    /// their histograms (within 1 %). Shown beside the means; no decision uses them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub treated_quantiles: Option<Quantiles>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control_quantiles: Option<Quantiles>,
     /// Tier 1: this stage's ln E, the ramp's total and the roll back threshold.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ln_e_stage: Option<f64>,
@@ -52,6 +58,26 @@ pub struct GuardrailEvidence {
     /// Why it breached, or why it cannot judge yet.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+}
+
+/// A cohort's distribution of a metric: quantiles of its histogram, each within
+/// [`switchyard_stats::RELATIVE_ACCURACY`] (1 %) of the sample's own.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Quantiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+}
+
+impl Quantiles {
+    /// `None` for an empty histogram.
+    pub fn of(histogram: &Histogram) -> Option<Quantiles> {
+        Some(Quantiles {
+            p50: histogram.quantile(0.5).ok()?,
+            p90: histogram.quantile(0.9).ok()?,
+            p99: histogram.quantile(0.99).ok()?,
+        })
+    }
 }
 
 /// What the guard concluded about a running stage.
@@ -133,6 +159,8 @@ pub fn assess(
             control: c.count,
             treated_mean: None,
             control_mean: None,
+            treated_quantiles: None,
+            control_quantiles: None,
             ln_e_stage: None,
             ln_e_total: None,
             threshold: None,
@@ -141,6 +169,16 @@ pub fn assess(
             breached: false,
             note: None,
         };
+        if guardrail.kind == GuardrailKind::Mean {
+            let quantiles = |cohort: &str| {
+                cohorts
+                    .histograms
+                    .get(&(guardrail.metric.clone(), cohort.to_owned()))
+                    .and_then(Quantiles::of)
+            };
+            e.treated_quantiles = quantiles("treated");
+            e.control_quantiles = quantiles("control");
+        }
         // Tier 0 on everyone served the target (the audience included): no statistics.
         let exposed = treated + audience;
         if let Some(limit) = guardrail.max_treated_rate

@@ -18,8 +18,8 @@ pub mod webhook_targets;
 pub mod webhooks;
 
 pub use assess::{
-    Assessment, CROSSED_CONTEXTS_MAX_SHARE, Freshness, GuardrailEvidence, TIER0_MIN_EVALUATIONS,
-    Verdict, assess,
+    Assessment, CROSSED_CONTEXTS_MAX_SHARE, Freshness, GuardrailEvidence, Quantiles,
+    TIER0_MIN_EVALUATIONS, Verdict, assess,
 };
 pub use document::{
     BreachAction, Direction, Guardrail, GuardrailKind, HistoryEntry, Hold, Release, ReleaseInput,

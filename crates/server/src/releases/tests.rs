@@ -205,3 +205,57 @@ fn stages_apply_as_one_layer_and_roll_back_to_exactly_the_previous_serving() {
     assert_eq!(targeting, before);
     assert!(!r.remove_layer(&mut targeting, |p| p).unwrap());
 }
+
+#[test]
+fn mean_guardrails_report_each_cohorts_quantiles_and_decide_as_without_them() {
+    let latency = Guardrail {
+        metric: "latency_ms".into(),
+        kind: GuardrailKind::Mean,
+        direction: Direction::IncreaseIsBad,
+        margin: 0.0,
+        max_treated_rate: None,
+    };
+    let r = release(vec![errors(), latency]);
+    let mut c = cohorts(500, 9500, 5, 95);
+    // Treated: 1…200 ms; control: 1…100 ms.
+    for (cohort, top) in [("treated", 200), ("control", 100)] {
+        let mut histogram = switchyard_stats::Histogram::new();
+        let mut moments = MetricMoments::default();
+        for v in 1..=top {
+            histogram.add(f64::from(v)).unwrap();
+            moments.count += 1;
+            moments.sum += f64::from(v);
+            moments.sum_of_squares += f64::from(v * v);
+        }
+        c.metrics
+            .insert(("latency_ms".into(), cohort.into()), moments);
+        c.histograms
+            .insert(("latency_ms".into(), cohort.into()), histogram);
+    }
+    let a = assess(&r, &c, fresh(1000), 1000);
+    let (errors_evidence, latency_evidence) = (&a.guardrails[0], &a.guardrails[1]);
+    assert_eq!(errors_evidence.treated_quantiles, None, "bad_events: none");
+    let near = |got: f64, exact: f64| (got - exact).abs() <= 0.01 * exact * (1.0 + 1e-9);
+    let treated = latency_evidence.treated_quantiles.unwrap();
+    let control = latency_evidence.control_quantiles.unwrap();
+    // Exact sample quantiles at rank ⌊q (n − 1)⌋.
+    for (got, exact) in [
+        (treated.p50, 100.0),
+        (treated.p90, 180.0),
+        (treated.p99, 198.0),
+        (control.p50, 50.0),
+        (control.p90, 90.0),
+        (control.p99, 99.0),
+    ] {
+        assert!(near(got, exact), "{got} for {exact}: {latency_evidence:?}");
+    }
+    assert!(latency_evidence.treated_mean.is_some());
+    let json = serde_json::to_value(latency_evidence).unwrap();
+    assert!(json["treated_quantiles"]["p99"].is_number(), "{json}");
+    // The distributions are shown, not judged: without them the decision is the same.
+    c.histograms.clear();
+    let without = assess(&r, &c, fresh(1000), 1000);
+    assert_eq!(without.verdict, a.verdict);
+    assert_eq!(without.guardrails[1].interval, latency_evidence.interval);
+    assert_eq!(without.guardrails[1].treated_quantiles, None);
+}

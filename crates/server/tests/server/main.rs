@@ -16,6 +16,7 @@ mod guards;
 mod low_findings;
 mod otlp;
 mod releases;
+mod releases_quantiles;
 mod shutdown;
 mod upgrade;
 
