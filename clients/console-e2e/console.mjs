@@ -217,6 +217,11 @@ try {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   if (overflow > 2) throw new Error(`the flag list overflows a phone screen by ${overflow}px`);
   await shot("phone");
+  await page.goto(`${base}/#/setup`);
+  await page.getByRole("heading", { name: "SDK setup for production" }).waitFor();
+  await settled();
+  const setupOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  if (setupOverflow > 2) throw new Error(`the SDK setup page overflows a phone screen by ${setupOverflow}px`);
   await page.setViewportSize({ width: 1280, height: 900 });
 
   // Permission denied: a reader is told the flag is read-only, and its controls are disabled.

@@ -1111,8 +1111,14 @@ async function setupView() {
   h("input", { id: "allowed-origins", name: "origins", size: 60, value: origins.join(" "), placeholder: "https://app.example https://admin.example" }),
   h("button", { type: "submit" }, `Save allowed origins of ${state.env}`));
   originsForm.addEventListener("input", () => { state.dirty = true; });
+  const snippets = setupSnippets(location.origin, state.project, state.env, flag, clientFlag);
+  const telemetry = telemetrySnippets(location.origin, state.project, state.env, flag);
+  // Buttons, not links: the hash is the page's route.
+  const jump = h("nav", { class: "row", "aria-label": "Jump to a snippet" }, "Jump to:", [...snippets, telemetry[0]].map((s) =>
+    h("button", { type: "button", onclick: () => document.getElementById(`snippet-${s.id}`).scrollIntoView() }, s.id === "otlp-env" ? "OpenTelemetry" : s.title.split(" (")[0])));
   page(`SDK setup for ${state.env}`,
     h("p", {}, `Connect an application to environment ${state.env} of project ${state.project}, served at `, h("code", {}, location.origin), "."),
+    jump,
     h("h2", {}, "Keys"),
     h("ul", {},
       h("li", {}, h("strong", {}, "Server keys"), " (sys_…) are secret: the Rust SDK, OpenFeature's OFREP providers on servers, event intake and OpenTelemetry traces use them."),
@@ -1124,12 +1130,12 @@ async function setupView() {
     h("p", { id: "allowed-origins-now" }, origins.length ? `Pages from ${origins.join(", ")} may read ${state.env}'s client-key answers.` : `Any origin may read ${state.env}'s client-key answers (no list).`),
     gate(originsForm, may, "env:update"),
     h("h2", {}, "Snippets"),
-    ...setupSnippets(location.origin, state.project, state.env, flag, clientFlag).map(snippetBlock),
+    ...snippets.map(snippetBlock),
     h("h2", {}, "Guardrails from OpenTelemetry"),
     h("p", {}, "With no Switchyard package at all: spans that carry a flag evaluation (the OpenFeature OpenTelemetry hooks add it), exported with OTLP/HTTP to ",
       h("code", {}, `${location.origin}/v1/traces`), " with a server key, become the metrics ", h("code", {}, "span.error"), " and ", h("code", {}, "span.duration_ms"),
       " of the flag's cohorts. Name them in a release's guardrails like any metric."),
-    ...telemetrySnippets(location.origin, state.project, state.env, flag).map(snippetBlock));
+    ...telemetry.map(snippetBlock));
 }
 
 // ---- releases ------------------------------------------------------------------------------
