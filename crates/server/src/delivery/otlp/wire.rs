@@ -113,3 +113,55 @@ pub(super) fn answer(encoding: Encoding, warning: Option<String>) -> Response {
     );
     response
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// OTLP JSON as exporters write it by hand: hex ids, enums as integers, 64-bit integers as
+    /// strings or numbers, unknown fields ignored.
+    #[test]
+    fn otlp_json_reads_as_the_specification_writes_it() {
+        let body = br#"{"resourceSpans": [{"resource": {"attributes": [
+            {"key": "service.name", "value": {"stringValue": "shop"}}]},
+          "scopeSpans": [{"scope": {"name": "manual"}, "spans": [{
+            "traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174",
+            "name": "GET /checkout", "kind": 2, "someFutureField": true,
+            "startTimeUnixNano": "1544712660000000000", "endTimeUnixNano": 1544712661000000000,
+            "status": {"code": 2, "message": "boom"},
+            "events": [{"name": "feature_flag.evaluation", "timeUnixNano": "1544712660300000000",
+              "attributes": [{"key": "feature_flag.key", "value": {"stringValue": "checkout"}},
+                             {"key": "feature_flag.version", "value": {"intValue": "3"}}]}]}]}]}]}"#;
+        let request = decode(&HeaderMap::new(), Encoding::Json, body).unwrap();
+        let span = &request.resource_spans[0].scope_spans[0].spans[0];
+        assert_eq!(span.trace_id.len(), 16);
+        assert_eq!(
+            span.span_id,
+            vec![0xee, 0xe1, 0x9b, 0x7e, 0xc3, 0xc1, 0xb1, 0x74]
+        );
+        assert_eq!(span.kind, 2);
+        assert_eq!(span.start_time_unix_nano, 1_544_712_660_000_000_000);
+        assert_eq!(span.end_time_unix_nano, 1_544_712_661_000_000_000);
+        assert_eq!(span.status.as_ref().unwrap().code, 2);
+        assert_eq!(span.events[0].attributes[0].key, "feature_flag.key");
+    }
+
+    #[test]
+    fn content_types_pick_the_encoding() {
+        let with = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(value));
+            Encoding::of(&headers)
+        };
+        assert_eq!(with("application/x-protobuf"), Some(Encoding::Protobuf));
+        assert_eq!(
+            with("application/json; charset=utf-8"),
+            Some(Encoding::Json)
+        );
+        assert_eq!(with("text/plain"), None);
+        assert_eq!(Encoding::of(&HeaderMap::new()), None);
+        assert_eq!(unsupported().status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+}
