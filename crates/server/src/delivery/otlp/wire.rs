@@ -148,6 +148,25 @@ mod tests {
         assert_eq!(span.events[0].attributes[0].key, "feature_flag.key");
     }
 
+    /// What the official Python hook (`openfeature-hooks-opentelemetry` 0.3.1, `TracingHook`)
+    /// and OTLP/HTTP exporter (1.45.2, gzip) sent for one failed request that evaluated
+    /// `new-checkout` to `on` for `user-1` (captured once; see `testdata/`).
+    #[test]
+    fn the_python_hooks_export_reads_as_one_failed_evaluation() {
+        let body = include_bytes!("testdata/python-tracing-hook.pb.gz");
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        let request = decode(&headers, Encoding::Protobuf, body).unwrap();
+        let reported = super::super::spans::read(&request).unwrap();
+        assert_eq!(reported.spans.len(), 1);
+        let span = &reported.spans[0];
+        assert!(span.error);
+        let flag = &span.flags[0];
+        assert_eq!(flag.flag, "new-checkout");
+        assert_eq!(flag.variant.as_deref(), Some("on"));
+        assert_eq!(flag.context_id.as_deref(), Some("user-1"));
+    }
+
     #[test]
     fn content_types_pick_the_encoding() {
         let with = |value: &'static str| {
