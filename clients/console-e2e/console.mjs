@@ -278,7 +278,7 @@ try {
   await settled();
   const snippets = await page.locator("section.snippet").evaluateAll((sections) => sections.map((s) => ({
     id: s.id, kind: s.dataset.keyKind, code: s.querySelector("pre").textContent })));
-  const expected = ["rust", "node", "python", "go", "java", "browser", "otlp-env", "otel-node", "otel-python"].map((id) => `snippet-${id}`);
+  const expected = ["rust", "node", "python", "go", "java", "browser", "track-node", "track-python", "otlp-env", "otel-node", "otel-python"].map((id) => `snippet-${id}`);
   for (const id of expected) if (!snippets.some((s) => s.id === id)) throw new Error(`no ${id} on the setup page: ${snippets.map((s) => s.id)}`);
   for (const s of snippets) {
     if (!s.code.includes(base)) throw new Error(`${s.id} does not name ${base}:\n${s.code}`);

@@ -1020,6 +1020,58 @@ const on = client.getBooleanValue('${clientFlag}', false); // synchronous: from 
   ];
 }
 
+// Tracking: OpenFeature's `track` through Switchyard's wrappers around the OFREP providers
+// (clients/openfeature-tracking-js and -py), which post metric events to the events intake.
+function trackingSnippets(origin, p, e, flag) {
+  const where = `project ${p}, environment ${e}`;
+  const serverKey = `a server key of ${e} (sys_…)`;
+  return [
+    { id: "track-node", title: "Node.js tracking (track)", key: "server",
+      note: "Wraps the OFREP provider so that client.track(…) sends metric events; the same wrapper works around the browser's OFREPWebProvider with a client key.",
+      code: `// npm install @openfeature/server-sdk @openfeature/ofrep-provider <switchyard>/clients/openfeature-tracking-js
+// export SWITCHYARD_SDK_KEY=...   # ${serverKey}
+// Switchyard at ${origin}: ${where}
+import { OpenFeature } from '@openfeature/server-sdk';
+import { OFREPProvider } from '@openfeature/ofrep-provider';
+import { withTracking } from '@switchyard/openfeature-tracking';
+
+const url = '${origin}';
+const sdkKey = process.env.SWITCHYARD_SDK_KEY;
+await OpenFeature.setProviderAndWait(
+  withTracking(new OFREPProvider({ baseUrl: url, headers: [['Authorization', \`Bearer \${sdkKey}\`]] }), { url, sdkKey }),
+);
+const client = OpenFeature.getClient();
+const context = { targetingKey: 'user-42' };
+const on = await client.getBooleanValue('${flag}', false, context);
+client.track('checkout_error', context);               // value 1
+client.track('latency_ms', context, { value: 183 });
+await OpenFeature.close();                             // at exit: sends what is queued
+` },
+    { id: "track-python", title: "Python tracking (track)", key: "server",
+      note: "Wraps the OFREP provider so that client.track(…) sends metric events, from a background thread.",
+      code: `# pip install openfeature-sdk openfeature-provider-ofrep <switchyard>/clients/openfeature-tracking-py
+# export SWITCHYARD_SDK_KEY=...   # ${serverKey}
+# Switchyard at ${origin}: ${where}
+import os
+from openfeature import api
+from openfeature.contrib.provider.ofrep import OFREPProvider
+from openfeature.evaluation_context import EvaluationContext
+from openfeature.track import TrackingEventDetails
+from switchyard_openfeature_tracking import SwitchyardTrackingProvider
+
+url, key = "${origin}", os.environ["SWITCHYARD_SDK_KEY"]
+ofrep = OFREPProvider(url, headers_factory=lambda: {"Authorization": f"Bearer {key}"})
+api.set_provider_and_wait(SwitchyardTrackingProvider(ofrep, url=url, sdk_key=key))
+client = api.get_client()
+context = EvaluationContext("user-42")
+on = client.get_boolean_value("${flag}", False, context)
+client.track("checkout_error", context)                                # value 1
+client.track("latency_ms", context, TrackingEventDetails(value=183.0))
+api.shutdown()                                                         # at exit: sends what is queued
+` },
+  ];
+}
+
 // OpenTelemetry: spans with the OpenFeature hooks' `feature_flag.evaluation` event, exported with
 // OTLP/HTTP to this server, become the metrics span.error and span.duration_ms of the flag's
 // cohorts (docs/opentelemetry.md), which guardrails watch.
@@ -1092,12 +1144,13 @@ with tracer.start_as_current_span("GET /checkout"):
 }
 
 async function setupView() {
-  const [env, flags, may] = await Promise.all([api("GET", envPath()), api("GET", `${projectPath()}/flags`).catch(() => []),
-    permissions(`proj/${state.project}:env/${state.env}`)]);
+  const [env, flags, may, mayKeys] = await Promise.all([api("GET", envPath()), api("GET", `${projectPath()}/flags`).catch(() => []),
+    permissions(`proj/${state.project}:env/${state.env}`), permissions(`proj/${state.project}:env/${state.env}:sdk-key/new`)]);
   const booleans = flags.filter((f) => f.kind === "boolean");
   const flag = (booleans[0] || { key: "new-checkout" }).key;
   const clientFlag = (booleans.find((f) => f.client_visible) || { key: flag }).key;
-  const keys = may("sdk-key:read") ? await api("GET", `${envPath()}/sdk-keys`).catch(() => null) : null;
+  // Counted only when readable: a refused read would be an audited denial on every visit.
+  const keys = mayKeys("sdk-key:read") ? await api("GET", `${envPath()}/sdk-keys`).catch(() => null) : null;
   const origins = env.allowed_origins || [];
   const originsForm = h("form", { class: "row", onsubmit: async (e) => {
     e.preventDefault();
@@ -1112,10 +1165,12 @@ async function setupView() {
   h("button", { type: "submit" }, `Save allowed origins of ${state.env}`));
   originsForm.addEventListener("input", () => { state.dirty = true; });
   const snippets = setupSnippets(location.origin, state.project, state.env, flag, clientFlag);
+  const tracking = trackingSnippets(location.origin, state.project, state.env, flag);
   const telemetry = telemetrySnippets(location.origin, state.project, state.env, flag);
   // Buttons, not links: the hash is the page's route.
-  const jump = h("nav", { class: "row", "aria-label": "Jump to a snippet" }, "Jump to:", [...snippets, telemetry[0]].map((s) =>
-    h("button", { type: "button", onclick: () => document.getElementById(`snippet-${s.id}`).scrollIntoView() }, s.id === "otlp-env" ? "OpenTelemetry" : s.title.split(" (")[0])));
+  const jump = h("nav", { class: "row", "aria-label": "Jump to a snippet" }, "Jump to:", [...snippets, tracking[0], telemetry[0]].map((s) =>
+    h("button", { type: "button", onclick: () => document.getElementById(`snippet-${s.id}`).scrollIntoView() },
+      { "otlp-env": "OpenTelemetry", "track-node": "Tracking" }[s.id] || s.title.split(" (")[0])));
   page(`SDK setup for ${state.env}`,
     h("p", {}, `Connect an application to environment ${state.env} of project ${state.project}, served at `, h("code", {}, location.origin), "."),
     jump,
@@ -1131,6 +1186,11 @@ async function setupView() {
     gate(originsForm, may, "env:update"),
     h("h2", {}, "Snippets"),
     ...snippets.map(snippetBlock),
+    h("h2", {}, "Metric events from OpenFeature (track)"),
+    h("p", {}, "OFREP has no tracking endpoint: Switchyard's small OpenFeature tracking packages (in the Switchyard repository, clients/openfeature-tracking-js and clients/openfeature-tracking-py) wrap the OFREP provider, and send what ",
+      h("code", {}, "client.track(name, context, {value})"), " records to ", h("code", {}, `${location.origin}/events/v1/bulk`),
+      ". Guardrails and per-cohort metrics name these events."),
+    ...tracking.map(snippetBlock),
     h("h2", {}, "Guardrails from OpenTelemetry"),
     h("p", {}, "With no Switchyard package at all: spans that carry a flag evaluation (the OpenFeature OpenTelemetry hooks add it), exported with OTLP/HTTP to ",
       h("code", {}, `${location.origin}/v1/traces`), " with a server key, become the metrics ", h("code", {}, "span.error"), " and ", h("code", {}, "span.duration_ms"),
