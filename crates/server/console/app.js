@@ -1144,6 +1144,9 @@ with tracer.start_as_current_span("GET /checkout"):
 }
 
 async function setupView() {
+  if (!state.envs.length) {
+    return page("SDK setup", h("p", {}, `Project ${state.project} has no environments yet. `, h("a", { href: "#/projects" }, "Create its first environment")));
+  }
   const [env, flags, may, mayKeys] = await Promise.all([api("GET", envPath()), api("GET", `${projectPath()}/flags`).catch(() => []),
     permissions(`proj/${state.project}:env/${state.env}`), permissions(`proj/${state.project}:env/${state.env}:sdk-key/new`)]);
   const booleans = flags.filter((f) => f.kind === "boolean");
