@@ -37,6 +37,7 @@ use switchyard_store::events::{
 
 use super::hub::Delivery;
 use super::sdk_routes::presented_key;
+use super::write_recorded;
 use crate::access::SdkKeyKind;
 use crate::clock::now_ms;
 use crate::error::{ApiError, Code};
@@ -126,6 +127,11 @@ async fn export(
         .await
         .map_err(refuse)?;
     let (metrics, tally) = attribute(&reported, &feed.current().data.flags).map_err(refuse)?;
+    if metrics.iter().any(|event| !event.contexts.is_empty()) {
+        // Exposures OFREP answered before these spans ended are still in memory for up to a
+        // flush interval: written first, so a context evaluated just now is found in its cohort.
+        write_recorded(delivery, store).await;
+    }
     if !metrics.is_empty() {
         let batch = StoredBatch {
             project: access.project.clone(),
