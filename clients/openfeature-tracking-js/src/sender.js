@@ -170,7 +170,8 @@ export class EventSender {
     const youngest = this.#queue.at(-1)?.at;
     if (youngest === undefined) return;
     const wait = Math.min(this.#settleMs, youngest + this.#settleMs - Date.now());
-    if (wait > 0) await new Promise((resolve) => unref(setTimeout(resolve, wait)));
+    // Not unref'd: whoever awaits a flush or close wants it to happen before the process ends.
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
   }
 
   #schedule(delayMs) {

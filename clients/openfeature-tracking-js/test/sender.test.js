@@ -254,6 +254,22 @@ test("the sender's timers do not keep a Node process alive", async (t) => {
   assert.equal(code, 0);
 });
 
+test('an awaited close keeps a Node process alive until the events are sent', async (t) => {
+  const stub = await startStub();
+  t.after(() => stub.close());
+  const module = fileURLToPath(new URL('../src/index.js', import.meta.url));
+  const script = `
+    const { EventSender } = await import(${JSON.stringify(module)});
+    const sender = new EventSender({ url: ${JSON.stringify(stub.url)}, sdkKey: 'k', settleMs: 200 });
+    sender.track('e', { targetingKey: 'u1' });
+    await sender.close();
+  `;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'inherit' });
+  const code = await new Promise((resolve) => child.on('exit', resolve));
+  assert.equal(code, 0, 'exit code 13 would mean the close was abandoned mid-await');
+  assert.equal(stub.requests.length, 1);
+});
+
 test('Retry-After is read as seconds or as an HTTP date', () => {
   assert.equal(retryAfterMs('3'), 3000);
   assert.equal(retryAfterMs(null), null);

@@ -18,6 +18,7 @@ mod openfeature_js;
 mod relay;
 mod relay_saved;
 mod release;
+mod tracking;
 
 use std::path::PathBuf;
 
