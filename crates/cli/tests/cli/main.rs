@@ -15,6 +15,7 @@ mod eval;
 mod off_state;
 mod openapi;
 mod openfeature_js;
+mod otlp_python;
 mod relay;
 mod relay_saved;
 mod release;
