@@ -341,10 +341,12 @@ async fn node_app_guarded_release_rolls_back() {
         treated_bad.as_u64().unwrap() > control_bad.as_u64().unwrap(),
         "{evidence}"
     );
+    let first_pass_ms = first["ended_ms"].as_i64().unwrap() - first["started_ms"].as_i64().unwrap();
     println!(
         "node app guarded release: rolled back {:.1} s after the release started, on {treated_bad} \
-         treated vs {control_bad} control bad events",
-        (rolled_back_ms - started_ms) as f64 / 1000.0
+         treated vs {control_bad} control bad events, at about {} evaluations/s",
+        (rolled_back_ms - started_ms) as f64 / 1000.0,
+        users * 1000 / first_pass_ms.max(1)
     );
 
     // A whole pass that began after the roll back served the previous variation to everyone.
