@@ -17,6 +17,7 @@ mod openapi;
 mod openfeature_js;
 mod otlp_python;
 mod relay;
+mod relay_browsers;
 mod relay_saved;
 mod release;
 mod tracking;

@@ -41,6 +41,7 @@ impl Relay {
                 ])
                 .args(["--listen", &format!("127.0.0.1:{port}")])
                 .args(["--reconnect-max-ms", "200"])
+                .args(["--client-keys-refresh-ms", "200"])
                 .arg("--data-dir")
                 .arg(data_dir)
                 .stderr(Stdio::inherit()),
@@ -71,6 +72,14 @@ impl Relay {
     pub(crate) fn kill(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
+    }
+}
+
+/// A failed test does not leave its relay running (and holding the test's output open).
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
