@@ -6,7 +6,17 @@
 //!    accepted and aggregated. Afterwards the per-cohort metric counts read back through the
 //!    query API must equal the metric events accepted, so nothing is counted as stored that
 //!    was not.
-//! 2. **SDK overhead:** nanoseconds per `bool_value` with events on versus off, for repeat
+//! 2. **OTLP intake** (`POST /v1/traces`, protobuf, gzip), in the same run and alternating with
+//!    the native intake, 3 rounds of 10 s each: requests of 512 spans (what OpenTelemetry's
+//!    batch span processors send at most), each span with a `feature_flag.evaluation` event
+//!    (flag key, variant, context id), 1 in 20 with status ERROR. Spans per second accepted and
+//!    aggregated beside the native intake's events per second, and their ratio per round. Twice
+//!    per store: with no release running (the spans' contexts were never exposed), then with a
+//!    release on every flag and every span's context exposed in its release cohort beforehand
+//!    (each metric event then looks its context's release exposure up, as guardrails need).
+//!    Afterwards the `span.duration_ms` and `span.error` counts read back must equal the spans
+//!    and error spans accepted.
+//! 3. **SDK overhead:** nanoseconds per `bool_value` with events on versus off, for repeat
 //!    contexts (exposures already remembered) and for a new context on every evaluation.
 //!
 //! Run with `bash benches/events.sh`.
@@ -17,9 +27,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::span::{Event as SpanEvent, SpanKind};
+use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
+use prost::Message;
 use serde_json::json;
 use switchyard_bench::{Method, SdkKeyKind, TestServer, machine, serve};
 use switchyard_client::TimeRange;
+use switchyard_engine::Cohort;
+use switchyard_engine::wire::ReleaseCohortRef;
 use switchyard_sdk::events::{Batch, ContextRef, EVENTS_FORMAT, Event, Summary, encode};
 use switchyard_sdk::{Client, Context, EventsConfig};
 
@@ -27,6 +48,17 @@ const FLAGS: usize = 5;
 const CONTEXTS_PER_BATCH: usize = 1_000;
 const SENDERS: usize = 4;
 const SECONDS: u64 = 10;
+/// Native and OTLP runs alternate this many times per store; the table gives medians.
+const ROUNDS: usize = 3;
+/// What the OpenTelemetry SDKs' batch span processors send at most per request by default.
+const SPANS_PER_REQUEST: usize = 512;
+/// Spans `2k` and `2k + 1` (`on` and `off`) have status ERROR when `k` is a multiple of this.
+const ERROR_PAIR_EVERY: usize = 20;
+const ERRORS_PER_REQUEST: usize = 2 * (SPANS_PER_REQUEST / 2).div_ceil(ERROR_PAIR_EVERY);
+/// Distinct OTLP request bodies per run, posted over and over.
+const OTLP_BODIES: usize = 50;
+/// Span and trace ids, unique in the run.
+static NEXT_SPAN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 fn main() {
     let binary = std::env::var("SWITCHYARD_BIN").unwrap_or("target/release/switchyard".into());
@@ -42,13 +74,22 @@ async fn run(binary: &str) {
     println!("# events benchmark, {}", machine());
     let dir = std::env::temp_dir().join(format!("switchyard-bench-events-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    println!(
-        "\n| store | batches accepted | events/s accepted and aggregated | p50 ms per batch | p99 ms | refused (429/503) |"
+    let mut table = format!(
+        "\n| store | intake | requests accepted | per second accepted and aggregated (median of {ROUNDS}) | \
+         p50 ms per request | p99 ms | refused (429/503) |\n|---|---|---:|---:|---:|---:|---:|\n"
     );
-    println!("|---|---:|---:|---:|---:|---:|");
+    let mut ratios =
+        String::from("\nOTLP spans/s ÷ native events/s, per round (native first in each round):\n");
     let serve = serve(binary, &["--data-dir", dir.to_str().unwrap()]).await;
     let key = seed(&serve).await;
-    intake("SQLite", &serve, &key).await;
+    let mut expected = Expected::default();
+    let (rows, ratio) = intakes("SQLite", &serve, &key, &[], &mut expected).await;
+    table += &rows;
+    ratios += &ratio;
+    let stages = start_releases(&serve).await;
+    let (rows, ratio) = intakes("SQLite", &serve, &key, &stages, &mut expected).await;
+    table += &rows;
+    ratios += &ratio;
     let overhead = sdk_overhead(&serve, &key).await;
     serve.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
@@ -58,12 +99,20 @@ async fn run(binary: &str) {
             let url = cluster.create_database();
             let serve = switchyard_bench::serve(binary, &["--database-url", &url]).await;
             let key = seed(&serve).await;
-            intake("PostgreSQL", &serve, &key).await;
+            let mut expected = Expected::default();
+            let (rows, ratio) = intakes("PostgreSQL", &serve, &key, &[], &mut expected).await;
+            table += &rows;
+            ratios += &ratio;
+            let stages = start_releases(&serve).await;
+            let phase = intakes("PostgreSQL", &serve, &key, &stages, &mut expected);
+            let (rows, ratio) = phase.await;
+            table += &rows;
+            ratios += &ratio;
             serve.stop().await;
         }
         None => println!("\nPostgreSQL binaries not found: the PostgreSQL intake run is skipped."),
     }
-    println!("{overhead}");
+    println!("{table}{ratios}{overhead}");
 }
 
 /// Creates the flags and a server SDK key; returns the key.
@@ -83,8 +132,10 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-/// Batch `n`: contexts `user-{n}-{i}`, each exposed to one flag and then reporting one metric.
-fn batch(n: usize) -> Vec<u8> {
+/// Batch `n`: contexts `user-{n}-{i}`, each exposed to one flag (`on` for even `i`) and then
+/// reporting one metric, unless only `exposures` are wanted. With release `stages` (one per
+/// flag), each exposure is in that flag's release stage, `on` treated and `off` control.
+fn batch(n: usize, stages: &[String], exposures_only: bool) -> Vec<u8> {
     let at_ms = now_ms();
     let mut events = Vec::with_capacity(2 * CONTEXTS_PER_BATCH);
     let contexts = |i: usize| {
@@ -94,17 +145,21 @@ fn batch(n: usize) -> Vec<u8> {
         }]
     };
     for i in 0..CONTEXTS_PER_BATCH {
+        let on = i % 2 == 0;
         events.push(Event::Exposure {
             at_ms,
             contexts: contexts(i),
             flag: format!("flag-{}", i % FLAGS),
             version: 1,
-            variation: if i % 2 == 0 { "on" } else { "off" }.into(),
+            variation: if on { "on" } else { "off" }.into(),
             reason: "FALLTHROUGH".into(),
-            release: None,
+            release: stages.get(i % FLAGS).map(|stage| ReleaseCohortRef {
+                stage: stage.clone(),
+                cohort: if on { Cohort::Treated } else { Cohort::Control },
+            }),
         });
     }
-    for i in 0..CONTEXTS_PER_BATCH {
+    for i in (0..CONTEXTS_PER_BATCH).filter(|_| !exposures_only) {
         events.push(Event::Metric {
             at_ms: at_ms + 1,
             contexts: contexts(i),
@@ -136,91 +191,316 @@ fn batch(n: usize) -> Vec<u8> {
     .unwrap()
 }
 
-async fn intake(store: &str, serve: &TestServer, key: &str) {
-    // Enough distinct batches that every exposure is a new context during the run.
-    let bodies: Arc<Vec<Vec<u8>>> = Arc::new((0..400).map(batch).collect());
+/// What one timed run of posting bodies gave.
+#[derive(Default)]
+struct Posted {
+    accepted: usize,
+    refused: usize,
+    latencies: Vec<f64>,
+    seconds: f64,
+}
+
+impl Posted {
+    fn add(&mut self, other: Posted) {
+        self.accepted += other.accepted;
+        self.refused += other.refused;
+        self.latencies.extend(other.latencies);
+    }
+}
+
+/// `SENDERS` concurrent senders post `bodies` (gzipped, of `content_type`) to `url` for
+/// `SECONDS`, each body once in turn, or over and over when `cycle`.
+async fn post_all(
+    url: &str,
+    key: &str,
+    bodies: Vec<Vec<u8>>,
+    content_type: &str,
+    cycle: bool,
+) -> Posted {
+    let bodies = Arc::new(bodies);
     let next = Arc::new(AtomicUsize::new(0));
-    let url = format!("{}/events/v1/bulk", serve.base);
     let deadline = Instant::now() + Duration::from_secs(SECONDS);
     let started = Instant::now();
     let mut senders = Vec::new();
     for _ in 0..SENDERS {
-        let (bodies, next, url, key) = (bodies.clone(), next.clone(), url.clone(), key.to_owned());
-        let started_at = started;
+        let (bodies, next) = (bodies.clone(), next.clone());
+        let (url, key, content_type) = (url.to_owned(), key.to_owned(), content_type.to_owned());
         senders.push(tokio::spawn(async move {
             let http = reqwest::Client::new();
-            let (mut accepted, mut refused, mut latencies) = (0_usize, 0_usize, Vec::new());
+            let mut posted = Posted::default();
             while Instant::now() < deadline {
                 let n = next.fetch_add(1, Ordering::Relaxed);
-                let Some(body) = bodies.get(n) else {
+                let Some(body) = bodies.get(if cycle { n % bodies.len() } else { n }) else {
                     break;
                 };
                 let sent = Instant::now();
                 let response = http
                     .post(&url)
                     .header("authorization", &key)
+                    .header("content-type", &content_type)
                     .header("content-encoding", "gzip")
                     .body(body.clone())
                     .send()
                     .await
                     .unwrap();
                 match response.status().as_u16() {
-                    202 => {
-                        accepted += 1;
-                        latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
+                    200 | 202 => {
+                        posted.accepted += 1;
+                        posted.latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
                         if std::env::var_os("EVENTS_BENCH_TRACE").is_some() {
-                            eprintln!(
-                                "batch {n}: {:?} at {:?}",
-                                sent.elapsed(),
-                                started_at.elapsed()
-                            );
+                            eprintln!("{url} {n}: {:?} at {:?}", sent.elapsed(), started.elapsed());
                         }
                     }
                     // Overload (429) and an unavailable store (503) are what an SDK retries.
-                    429 | 503 => refused += 1,
-                    other => panic!("intake answered {other}"),
+                    429 | 503 => posted.refused += 1,
+                    other => panic!(
+                        "{url} answered {other}: {}",
+                        response.text().await.unwrap_or_default()
+                    ),
                 }
             }
-            (accepted, refused, latencies)
+            posted
         }));
     }
-    let (mut accepted, mut refused, mut latencies) = (0, 0, Vec::new());
+    let mut all = Posted::default();
     for sender in senders {
-        let (a, r, l) = sender.await.unwrap();
-        accepted += a;
-        refused += r;
-        latencies.extend(l);
+        all.add(sender.await.unwrap());
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    latencies.sort_by(f64::total_cmp);
-    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+    all.seconds = started.elapsed().as_secs_f64();
+    all
+}
 
-    // Every accepted metric event is in exactly one cohort (its context saw one flag).
-    let mut counted = 0;
+/// Metric events the server must have aggregated by now, by name.
+#[derive(Default)]
+struct Expected {
+    latency: usize,
+    durations: usize,
+    errors: usize,
+}
+
+/// The native intake and the OTLP intake, alternating for `ROUNDS`: the table's rows for
+/// `store` and the per-round ratios. Without release `stages`, the spans' contexts were never
+/// exposed; with them (a release on every flag), each span's context has a release exposure,
+/// which the store looks up per metric event. Checks that what was accepted was aggregated.
+async fn intakes(
+    store: &str,
+    serve: &TestServer,
+    key: &str,
+    stages: &[String],
+    expected: &mut Expected,
+) -> (String, String) {
+    let phase = match stages.is_empty() {
+        true => "no release",
+        false => "a release on every flag",
+    };
+    // With releases: contexts `user-{n}-{i}` exposed in their release cohort before the spans.
+    const EXPOSED: usize = 900_000;
+    if !stages.is_empty() {
+        let url = format!("{}/events/v1/bulk", serve.base);
+        let bodies = (0..OTLP_BODIES)
+            .map(|n| batch(EXPOSED + n, stages, true))
+            .collect();
+        let primed = post_all(&url, key, bodies, "application/json", false).await;
+        assert_eq!(primed.accepted, OTLP_BODIES, "every priming batch accepted");
+    }
+    let (mut native, mut otlp) = (Vec::new(), Vec::new());
+    let (mut native_all, mut otlp_all) = (Posted::default(), Posted::default());
+    let mut ratios = format!("- {store}, {phase}:");
+    for round in 0..ROUNDS {
+        // Enough distinct batches that every exposure is a new context during the run.
+        let first = (ROUNDS * usize::from(!stages.is_empty()) + round) * 1_000;
+        let bodies = (0..400).map(|n| batch(first + n, stages, false)).collect();
+        let url = format!("{}/events/v1/bulk", serve.base);
+        let posted = post_all(&url, key, bodies, "application/json", false).await;
+        let events_per_s = (posted.accepted * 2 * CONTEXTS_PER_BATCH) as f64 / posted.seconds;
+        native_all.add(posted);
+        native.push(events_per_s);
+
+        let bodies = (0..OTLP_BODIES)
+            .map(|n| match stages.is_empty() {
+                true => otlp_request(&format!("otlp-{}", first + n)),
+                false => otlp_request(&format!("user-{}", EXPOSED + n)),
+            })
+            .collect();
+        let url = format!("{}/v1/traces", serve.base);
+        let posted = post_all(&url, key, bodies, "application/x-protobuf", true).await;
+        let spans_per_s = (posted.accepted * SPANS_PER_REQUEST) as f64 / posted.seconds;
+        otlp_all.add(posted);
+        otlp.push(spans_per_s);
+        ratios += &format!(" {:.2}", spans_per_s / events_per_s);
+    }
+
+    // Every accepted metric event is in exactly one variation cohort (its context saw one
+    // flag; a span names its flag and variant).
+    expected.latency += native_all.accepted * CONTEXTS_PER_BATCH;
+    expected.durations += otlp_all.accepted * SPANS_PER_REQUEST;
+    expected.errors += otlp_all.accepted * ERRORS_PER_REQUEST;
+    let counted = metric_counts(serve).await;
+    assert_eq!(
+        counted("latency_ms"),
+        expected.latency,
+        "metric events aggregated = accepted"
+    );
+    assert_eq!(
+        counted("span.duration_ms"),
+        expected.durations,
+        "span durations = spans accepted"
+    );
+    assert_eq!(
+        counted("span.error"),
+        expected.errors,
+        "span errors = error spans accepted"
+    );
+
+    let row = |what: &str, unit: &str, mut posted: Posted, mut rates: Vec<f64>| {
+        posted.latencies.sort_by(f64::total_cmp);
+        let at = |q: f64| posted.latencies[((posted.latencies.len() - 1) as f64 * q) as usize];
+        format!(
+            "| {store} | {what}, {phase} | {} | {:.0} {unit}/s | {:.1} | {:.1} | {} |\n",
+            posted.accepted,
+            median(&mut rates),
+            at(0.5),
+            at(0.99),
+            posted.refused
+        )
+    };
+    let mut ratio: Vec<f64> = native.iter().zip(&otlp).map(|(n, o)| o / n).collect();
+    ratios += &format!(" (median {:.2})\n", median(&mut ratio));
+    let rows = row("native, 2,000 events a batch", "events", native_all, native)
+        + &row(
+            &format!("OTLP, {SPANS_PER_REQUEST} spans a request"),
+            "spans",
+            otlp_all,
+            otlp,
+        );
+    (rows, ratios)
+}
+
+/// Starts a release of `on` at 50 % on every flag, watching `span.error` with a margin an
+/// A/A run never breaches; returns each flag's stage key.
+async fn start_releases(serve: &TestServer) -> Vec<String> {
+    let mut stages = Vec::new();
+    for f in 0..FLAGS {
+        let release = serve
+            .admin(
+                Method::POST,
+                "/api/v1/projects/default/environments/production/releases",
+                Some(json!({"flag": format!("flag-{f}"), "variation": "on",
+                            "stages": [{"percent": 50, "min_bake_s": 86_400}],
+                            "guardrails": [{"metric": "span.error", "margin": 9.0}]})),
+            )
+            .await;
+        stages.push(format!("{}.0", release["id"].as_str().unwrap()));
+    }
+    stages
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Metric events counted per name over every flag's cohorts (all time).
+async fn metric_counts(serve: &TestServer) -> impl Fn(&str) -> usize + use<> {
+    let mut counts = std::collections::HashMap::<String, usize>::new();
     for f in 0..FLAGS {
         let flag = format!("flag-{f}");
         let all_time = TimeRange::default();
         let cohorts = serve
             .client()
             .metrics("default", "production", &flag, &all_time);
-        counted += cohorts
-            .await
-            .unwrap()
-            .iter()
-            .map(|c| c.count as usize)
-            .sum::<usize>();
+        for cohort in cohorts.await.unwrap() {
+            *counts.entry(cohort.metric.clone()).or_default() += cohort.count as usize;
+        }
     }
-    assert_eq!(
-        counted,
-        accepted * CONTEXTS_PER_BATCH,
-        "metric events aggregated = metric events accepted"
-    );
-    println!(
-        "| {store} | {accepted} | {:.0} | {:.1} | {:.1} | {refused} |",
-        (accepted * 2 * CONTEXTS_PER_BATCH) as f64 / elapsed,
-        at(0.5),
-        at(0.99)
-    );
+    move |name: &str| counts.get(name).copied().unwrap_or(0)
+}
+
+fn string(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value.into())),
+        }),
+        ..KeyValue::default()
+    }
+}
+
+/// An OTLP request, gzipped protobuf: `SPANS_PER_REQUEST` server spans of a checkout service,
+/// each with the `feature_flag.evaluation` event OpenFeature's tracing hooks add: flag
+/// `flag-{i % FLAGS}`, variant `on` for even `i` (as [`batch`] exposes), context id
+/// `{contexts}-{i}`. Durations 5–204 ms; `ERRORS_PER_REQUEST` errors, as many `on` as `off`.
+fn otlp_request(contexts: &str) -> Vec<u8> {
+    let now_ns = now_ms() as u64 * 1_000_000;
+    let spans = (0..SPANS_PER_REQUEST)
+        .map(|i| {
+            let duration_ns = (5 + (i * 7) % 200) as u64 * 1_000_000;
+            let start = now_ns - duration_ns;
+            let id = NEXT_SPAN.fetch_add(1, Ordering::Relaxed);
+            let mut trace_id = id.to_be_bytes().to_vec();
+            trace_id.extend(id.to_le_bytes());
+            let evaluation = SpanEvent {
+                time_unix_nano: start + 200_000,
+                name: "feature_flag.evaluation".into(),
+                attributes: vec![
+                    string("feature_flag.key", &format!("flag-{}", i % FLAGS)),
+                    string(
+                        "feature_flag.result.variant",
+                        if i % 2 == 0 { "on" } else { "off" },
+                    ),
+                    string("feature_flag.result.reason", "targeting_match"),
+                    string("feature_flag.context.id", &format!("{contexts}-{i}")),
+                    string(
+                        "feature_flag.provider.name",
+                        "OpenFeature Remote Evaluation Protocol Provider",
+                    ),
+                ],
+                ..SpanEvent::default()
+            };
+            let code = match (i / 2) % ERROR_PAIR_EVERY == 0 {
+                true => StatusCode::Error,
+                false => StatusCode::Unset,
+            };
+            Span {
+                trace_id,
+                span_id: id.to_be_bytes().to_vec(),
+                name: "POST /checkout".into(),
+                kind: SpanKind::Server as i32,
+                start_time_unix_nano: start,
+                end_time_unix_nano: now_ns,
+                attributes: vec![
+                    string("http.request.method", "POST"),
+                    string("http.route", "/checkout"),
+                ],
+                events: vec![evaluation],
+                status: Some(Status {
+                    code: code as i32,
+                    message: String::new(),
+                }),
+                ..Span::default()
+            }
+        })
+        .collect();
+    let request = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![string("service.name", "checkout")],
+                ..Resource::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                scope: Some(InstrumentationScope {
+                    name: "checkout".into(),
+                    ..InstrumentationScope::default()
+                }),
+                spans,
+                ..ScopeSpans::default()
+            }],
+            ..ResourceSpans::default()
+        }],
+    };
+    let mut gzip = GzEncoder::new(Vec::new(), Compression::default());
+    std::io::Write::write_all(&mut gzip, &request.encode_to_vec()).unwrap();
+    gzip.finish().unwrap()
 }
 
 /// Median ns per evaluation over interleaved samples: events off, on with repeat contexts,
