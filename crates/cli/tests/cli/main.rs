@@ -18,6 +18,7 @@ mod openfeature_js;
 mod otlp_python;
 mod relay;
 mod relay_browsers;
+mod relay_process;
 mod relay_saved;
 mod release;
 mod tracking;

@@ -3,8 +3,7 @@
 //! being changed), a second relay following the first, an SDK client on the second and a raw
 //! stream on the first.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,71 +16,7 @@ use switchyard_testkit::server::{SdkKeyKind, TestServer, eventually, spawn_liste
 
 use crate::{BIN, fresh_dir};
 
-/// A running relay process (also used by `relay_saved.rs`).
-pub(crate) struct Relay {
-    child: Child,
-    pub(crate) base: String,
-    port: u16,
-}
-
-impl Relay {
-    /// Starts a relay on `port` (0: one it picks and prints) and waits until it listens (ready
-    /// or not: its upstream may be down and its disk empty).
-    pub(crate) async fn start(upstream: &str, key: &str, data_dir: &Path, port: u16) -> Relay {
-        let started = spawn_listening(
-            Command::new(BIN)
-                .args([
-                    "relay",
-                    "--upstream",
-                    upstream,
-                    "--sdk-key",
-                    key,
-                    "--log",
-                    "warn",
-                ])
-                .args(["--listen", &format!("127.0.0.1:{port}")])
-                .args(["--reconnect-max-ms", "200"])
-                .args(["--client-keys-refresh-ms", "200"])
-                .arg("--data-dir")
-                .arg(data_dir)
-                .stderr(Stdio::inherit()),
-        );
-        let base = format!("http://{}", started.address);
-        let health = format!("{base}/healthz");
-        eventually("the relay listens", 30, || async {
-            reqwest::get(&health).await.is_ok()
-        })
-        .await;
-        let port = started.address.port();
-        Relay {
-            child: started.child,
-            base,
-            port,
-        }
-    }
-
-    pub(crate) async fn readiness(&self) -> (u16, Value) {
-        let response = reqwest::get(format!("{}/readyz", self.base)).await.unwrap();
-        (response.status().as_u16(), response.json().await.unwrap())
-    }
-
-    async fn snapshot(&self, key: &str) -> (Value, Option<u64>) {
-        snapshot_at(&self.base, key).await
-    }
-
-    pub(crate) fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-/// A failed test does not leave its relay running (and holding the test's output open).
-impl Drop for Relay {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+pub(crate) use crate::relay_process::Relay;
 
 fn data_age(headers: &reqwest::header::HeaderMap) -> Option<u64> {
     headers
@@ -574,7 +509,7 @@ async fn assert_refused(base: &str, key: &str) {
     assert_eq!(ofrep.status(), 401);
 }
 
-async fn snapshot_at(base: &str, key: &str) -> (Value, Option<u64>) {
+pub(crate) async fn snapshot_at(base: &str, key: &str) -> (Value, Option<u64>) {
     let response = reqwest::Client::new()
         .get(format!("{base}/sdk/v1/snapshot"))
         .header("Authorization", key)

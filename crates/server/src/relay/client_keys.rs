@@ -60,17 +60,31 @@ enum Fetched {
     Failed(String),
 }
 
-/// Keeps `access`'s environment's client keys current until the relay closes or the upstream
-/// refuses the server key.
-pub(super) async fn follow_client_keys(
-    delivery: Arc<Delivery>,
-    access: SdkAccess,
-    presented: String,
-    upstream: String,
-    every: Duration,
-    client: Client,
-    saved: PathBuf,
-) {
+/// What keeps one relayed environment's client keys current.
+pub(super) struct ClientKeys {
+    pub delivery: Arc<Delivery>,
+    /// The server key's access, and the key as presented to the upstream.
+    pub access: SdkAccess,
+    pub presented: String,
+    pub upstream: String,
+    pub every: Duration,
+    /// The relay's SDK client for the key: its reconnections trigger a reading.
+    pub client: Client,
+    pub saved: PathBuf,
+}
+
+/// Keeps the environment's client keys current until the relay closes or the upstream refuses
+/// the server key.
+pub(super) async fn follow_client_keys(follower: ClientKeys) {
+    let ClientKeys {
+        delivery,
+        access,
+        presented,
+        upstream,
+        every,
+        client,
+        saved,
+    } = follower;
     let http = match reqwest::Client::builder().timeout(FETCH_TIMEOUT).build() {
         Ok(http) => http,
         Err(error) => {

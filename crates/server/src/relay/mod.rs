@@ -159,15 +159,15 @@ impl Relay {
             delivery.attach_recorder(&access.project, &access.env, client.events_recorder());
             let saved_keys = client_keys::saved_path(&config.data_dir, &access);
             client_keys::serve_saved(&delivery, &access, &saved_keys);
-            tasks.spawn(client_keys::follow_client_keys(
-                delivery.clone(),
-                access.clone(),
+            tasks.spawn(client_keys::follow_client_keys(client_keys::ClientKeys {
+                delivery: delivery.clone(),
+                access: access.clone(),
                 presented,
-                config.upstream.clone(),
-                config.client_keys_refresh,
-                client.clone(),
-                saved_keys,
-            ));
+                upstream: config.upstream.clone(),
+                every: config.client_keys_refresh,
+                client: client.clone(),
+                saved: saved_keys,
+            }));
             tasks.spawn(follow(
                 delivery.clone(),
                 access.clone(),
