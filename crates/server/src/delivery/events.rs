@@ -143,6 +143,11 @@ async fn ingest(
         answer["forwarded"] = json!(true);
         return Ok(answer);
     };
+    if !stored.metrics.is_empty() {
+        // What OFREP answered waits in memory for up to a flush interval: written first, so a
+        // metric tracked right after a remote evaluation finds the context's cohort.
+        write_recorded(delivery, store).await;
+    }
     let nothing_to_count =
         stored.counts.is_empty() && stored.exposures.is_empty() && stored.metrics.is_empty();
     match &batch.batch_id {

@@ -16,6 +16,7 @@ switchyard_testkit::backend_tests! {
         sdk_events_reach_the_query_api,
         intake_refuses_whole_batches,
         ofrep_evaluations_are_recorded,
+        a_metric_right_after_an_ofrep_answer_finds_its_cohort,
     ],
     postgres: [
         sdk_events_reach_the_query_api,
@@ -287,5 +288,62 @@ async fn ofrep_evaluations_are_recorded(url: String) {
         .map(|p| p["count"].as_i64().unwrap())
         .sum();
     assert_eq!(total, 4, "{series}");
+    server.stop().await;
+}
+
+/// A metric tracked right after a remote evaluation counts toward the variation OFREP
+/// answered, though the server's own writer has not yet stored that exposure: the intake writes
+/// what OFREP recorded before it counts metric events.
+async fn a_metric_right_after_an_ofrep_answer_finds_its_cohort(url: String) {
+    let server = TestServer::in_process(&url)
+        .delivery(DeliveryConfig {
+            // Far beyond the test: only the intake itself can write the exposure in time.
+            events_flush: Duration::from_secs(3600),
+            ..DeliveryConfig::default()
+        })
+        .start()
+        .await;
+    server.seed_delivery_flags().await;
+    let key = server.sdk_key(SdkKeyKind::Server).await;
+    let http = reqwest::Client::new();
+    let answer: Value = http
+        .post(format!("{}/ofrep/v1/evaluate/flags/limit", server.base))
+        .bearer_auth(&key)
+        .json(&json!({"context": {"targetingKey": "user-7"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let variant = answer["variant"].as_str().unwrap().to_owned();
+    let at_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let posted: Value = http
+        .post(format!("{}/events/v1/bulk", server.base))
+        .bearer_auth(&key)
+        .json(
+            &json!({"format": 1, "sdk": "test", "start_ms": at_ms, "end_ms": at_ms,
+            "summaries": [], "events": [{"type": "metric", "at_ms": at_ms,
+            "contexts": [{"kind": "user", "key": "user-7"}], "name": "latency_ms", "value": 5.0}]}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(posted["attributed_metrics"], 1, "{posted}");
+    let metrics = server
+        .admin_get(&format!("{PROD}/flags/limit/metrics"))
+        .await;
+    assert!(
+        metrics
+            .to_string()
+            .contains(&format!("\"variation\":\"{variant}\"")),
+        "{metrics}"
+    );
     server.stop().await;
 }
