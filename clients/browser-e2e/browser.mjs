@@ -25,15 +25,18 @@ const here = dirname(fileURLToPath(import.meta.url));
 rmSync(shots, { recursive: true, force: true });
 mkdirSync(shots, { recursive: true });
 
-// The page, its script, and the published packages it imports: nothing else is served.
+// The page, its script, the published packages it imports and the tracking wrapper's source:
+// nothing else is served.
 const TYPES = { ".html": "text/html", ".mjs": "text/javascript", ".js": "text/javascript" };
+const tracking = join(here, "../openfeature-tracking-js/src");
 const pages = createServer((request, response) => {
   const path = normalize(decodeURIComponent(new URL(request.url, "http://page").pathname));
-  const file = path === "/" ? join(here, "page/index.html")
-    : path.startsWith("/node_modules/@openfeature/") ? join(here, path)
-    : join(here, "page", path);
+  const [file, under] = path === "/" ? [join(here, "page/index.html"), here]
+    : path.startsWith("/node_modules/@openfeature/") ? [join(here, path), join(here, "node_modules/@openfeature")]
+    : path.startsWith("/tracking/") ? [join(tracking, path.slice("/tracking/".length)), tracking]
+    : [join(here, "page", path), join(here, "page")];
   const type = TYPES[file.slice(file.lastIndexOf("."))];
-  if (!file.startsWith(here) || !type) {
+  if (!file.startsWith(under + "/") || !type) {
     response.writeHead(404).end();
     return;
   }
@@ -115,6 +118,22 @@ try {
   if (now.flags["internal-only"].errorCode !== "FLAG_NOT_FOUND") throw new Error(`internal-only: ${JSON.stringify(now.flags["internal-only"])}`);
   failIfProblems();
   await shot("values");
+
+  // A click is tracked through the tracking wrapper: its batch crosses origins to the event
+  // intake (readable, so counted as sent), and the metric lands in the visitor's cohort.
+  await page.getByRole("button", { name: "Buy" }).click();
+  await page.waitForFunction(() => window.trackingStats().sent >= 1, null, { timeout: 15000, polling: 50 });
+  const stats = await page.evaluate(() => window.trackingStats());
+  if (stats.dropped || stats.invalid) throw new Error(`tracking: ${JSON.stringify(stats)}`);
+  const metrics = `/projects/default/environments/production/flags/new-checkout/metrics`;
+  const deadline = Date.now() + 15000;
+  let cohort;
+  while (!(cohort = (await api("GET", metrics)).find((m) => m.metric === "checkout-clicked" && m.variation === "on" && m.count >= 1))) {
+    if (Date.now() > deadline) throw new Error(`checkout-clicked never reached the cohort: ${JSON.stringify(await api("GET", metrics))}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  console.log(`note tracked checkout-clicked from the page: ${cohort.count} in cohort ${cohort.variation}`);
+  failIfProblems();
 
   // (b) A toggle through the API reaches the page (a generous deadline; the time is reported).
   let since = Date.now();

@@ -1,8 +1,10 @@
 // A page on its own origin that evaluates Switchyard flags with the official OpenFeature web
-// SDK and OFREP web provider, a client SDK key, and nothing else. Parameters come from the
+// SDK and OFREP web provider and a client SDK key, and tracks a click through Switchyard's
+// OpenFeature tracking wrapper (clients/openfeature-tracking-js). Parameters come from the
 // URL: ?server=http://flags.example:8080&key=syc_…
 import { OpenFeature, ProviderEvents } from "@openfeature/web-sdk";
 import { OFREPWebProvider } from "@openfeature/ofrep-web-provider";
+import { withTracking } from "@switchyard/openfeature-tracking";
 
 const params = new URLSearchParams(location.search);
 const server = params.get("server");
@@ -57,10 +59,18 @@ for (const type of [ProviderEvents.Ready, ProviderEvents.ConfigurationChanged, P
 }
 
 await OpenFeature.setContext({ targetingKey: "visitor-1", country: "DE" });
-await OpenFeature.setProviderAndWait(new OFREPWebProvider({
+const provider = withTracking(new OFREPWebProvider({
   baseUrl: server,
   headers: [["Authorization", `Bearer ${key}`]],
   // Changes arrive on the OFREP event stream; should it fail, the provider polls this often.
   pollInterval: 300,
-}));
+}), { url: server, sdkKey: key, flushIntervalMs: 200 });
+await OpenFeature.setProviderAndWait(provider);
 render();
+
+// A click is a metric event for the visitor's cohorts (sent cross-origin to the event intake).
+document.getElementById("buy").addEventListener("click", () => {
+  client.track("checkout-clicked", { value: 1 });
+  window.shown.tracking = provider.tracking.stats();
+});
+window.trackingStats = () => provider.tracking.stats();
