@@ -3,6 +3,8 @@
 //! and allowed origins from its upstream, and answers a client key exactly as `serve` does:
 //! client-visible flags only, CORS for the environment's origins, no flag data, screened
 //! events; a client key revoked upstream stops working on the relay within its refresh period.
+//! Preflights are answered from the origin lists: the relay's, and `serve`'s once no
+//! environment allows every origin.
 
 use std::time::Duration;
 
@@ -234,6 +236,27 @@ async fn a_relay_serves_client_keys_as_serve_does() {
         (status, &listed["client_keys"]),
         (StatusCode::OK, &json!([]))
     );
+
+    // `serve` answers preflights from all its environments' lists: staging lists none (any
+    // origin) until it is narrowed too.
+    let upstream_preflight = preflight(&upstream.base, ELSEWHERE).await;
+    assert_eq!(upstream_preflight.status(), StatusCode::NO_CONTENT);
+    let staging = "/api/v1/projects/default/environments/staging";
+    let current = upstream.admin_get(staging).await;
+    let narrowed = json!({
+        "key": "staging", "name": current["name"], "critical": current["critical"],
+        "version": current["version"], "allowed_origins": [APP],
+    });
+    upstream.admin(Method::PUT, staging, Some(narrowed)).await;
+    eventually(
+        "serve refuses a preflight no environment allows",
+        30,
+        || async { preflight(&upstream.base, ELSEWHERE).await.status() == StatusCode::FORBIDDEN },
+    )
+    .await;
+    let allowed = preflight(&upstream.base, APP).await;
+    assert_eq!(allowed.status(), StatusCode::NO_CONTENT);
+    assert_eq!(allow_origin(&allowed).as_deref(), Some(APP));
 
     relay.kill();
     upstream.kill();

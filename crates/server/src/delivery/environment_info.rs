@@ -331,3 +331,117 @@ async fn store_origins(store: &switchyard_store::Store) -> ApiResult<Option<BTre
     }
     Ok(Some(origins))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::access::sha256_hex;
+
+    fn server() -> SdkAccess {
+        SdkAccess {
+            key_id: "srv".into(),
+            project: "upstream".into(),
+            env: "srv".into(),
+            kind: SdkKeyKind::Server,
+            events_token: String::new(),
+        }
+    }
+
+    fn listing(ids: &[&str], origins: &[&str]) -> EnvironmentInfo {
+        EnvironmentInfo {
+            client_keys: ids
+                .iter()
+                .map(|id| ClientKeyHash {
+                    id: (*id).to_owned(),
+                    secret_sha256: sha256_hex(&format!("secret-of-{id}")),
+                })
+                .collect(),
+            allowed_origins: origins.iter().map(|o| (*o).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_client_key_is_accepted_only_while_listed_and_with_its_secret() {
+        let keys = UpstreamKeys::new(HashMap::from([("sys_srv_x".to_owned(), server())]));
+        assert!(
+            keys.authenticate("syc_c1_secret-of-c1").is_none(),
+            "nothing listed yet"
+        );
+        assert_eq!(
+            keys.authenticate("sys_srv_x").unwrap().kind,
+            SdkKeyKind::Server
+        );
+
+        assert!(
+            keys.install(&server(), listing(&["c1", "c2"], &[]))
+                .is_empty()
+        );
+        let client = keys.authenticate("syc_c1_secret-of-c1").unwrap();
+        assert_eq!(
+            (client.kind, client.env.as_str()),
+            (SdkKeyKind::Client, "srv")
+        );
+        assert_eq!(
+            client.events_token,
+            events_token(&sha256_hex("secret-of-c1"))
+        );
+        assert_eq!(keys.by_id("c1"), Some(client));
+        assert!(
+            keys.authenticate("syc_c1_secret-of-c2").is_none(),
+            "another key's secret"
+        );
+        assert!(
+            keys.authenticate("sys_c1_secret-of-c1").is_none(),
+            "a server prefix"
+        );
+
+        let gone = keys.install(&server(), listing(&["c2"], &[]));
+        assert_eq!(gone, ["c1"]);
+        assert!(keys.authenticate("syc_c1_secret-of-c1").is_none());
+        assert!(keys.by_id("c1").is_none());
+        assert!(keys.authenticate("syc_c2_secret-of-c2").is_some());
+
+        assert_eq!(keys.forget(&server()), ["c2"]);
+        assert!(keys.authenticate("syc_c2_secret-of-c2").is_none());
+    }
+
+    #[test]
+    fn preflights_follow_the_relayed_origin_lists() {
+        let keys = UpstreamKeys::new(HashMap::new());
+        assert!(
+            !keys.any_allows("https://app.example"),
+            "nothing relayed yet"
+        );
+        keys.install(&server(), listing(&[], &["https://app.example"]));
+        assert!(keys.any_allows("https://app.example"));
+        assert!(keys.any_allows("https://APP.example"));
+        assert!(!keys.any_allows("https://elsewhere.example"));
+        keys.install(&server(), listing(&[], &[]));
+        assert!(
+            keys.any_allows("https://elsewhere.example"),
+            "empty: any origin"
+        );
+    }
+
+    #[test]
+    fn entries_no_server_could_send_are_dropped() {
+        let mut info = listing(&["ok"], &[]);
+        info.client_keys.push(ClientKeyHash {
+            id: "../etc".into(),
+            secret_sha256: sha256_hex("x"),
+        });
+        info.client_keys.push(ClientKeyHash {
+            id: "short".into(),
+            secret_sha256: "abc".into(),
+        });
+        let kept: Vec<String> = info
+            .sanitized()
+            .client_keys
+            .into_iter()
+            .map(|k| k.id)
+            .collect();
+        assert_eq!(kept, ["ok"]);
+    }
+}
