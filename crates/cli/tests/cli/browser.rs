@@ -1,10 +1,11 @@
 //! A browser page on another origin, built with the official OpenFeature web SDK and OFREP web
 //! provider and a client SDK key, in Debian's headless Chromium (`clients/browser-e2e`, driven
 //! by playwright-core; both installed by `.ci/run`) against the real `serve` binary: the page
-//! shows the evaluated values with their reasons, a toggle reaches it, and it keeps its values
-//! while the server is down and follows it again once the server is back on the same origin.
-//! Beside it, in plain HTTP, the CORS answers a browser relies on. Screenshots go to
-//! `target/browser-screenshots`.
+//! shows the evaluated values with their reasons, a click tracked through Switchyard's
+//! OpenFeature tracking wrapper (`clients/openfeature-tracking-js`) reaches the visitor's cohort,
+//! a toggle reaches the page, and it keeps its values while the server is down and follows it
+//! again once the server is back on the same origin. Beside it, in plain HTTP, the CORS answers
+//! a browser relies on. Screenshots go to `target/browser-screenshots`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
