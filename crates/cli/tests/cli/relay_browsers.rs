@@ -11,7 +11,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
-use switchyard_testkit::server::{SdkKeyKind, TestServer, eventually};
+use switchyard_testkit::server::{SdkKeyKind, TestServer, eventually, wait_for};
 
 use crate::relay::Relay;
 use crate::{BIN, fresh_dir};
@@ -258,7 +258,44 @@ async fn a_relay_serves_client_keys_as_serve_does() {
     assert_eq!(allowed.status(), StatusCode::NO_CONTENT);
     assert_eq!(allow_origin(&allowed).as_deref(), Some(APP));
 
+    // A client key created upstream is served within the refresh period; the list is saved
+    // (hashes only, owner-only), so a relay restarted while its upstream is away still serves
+    // it, and still refuses the revoked one.
+    let kept = upstream.sdk_key(SdkKeyKind::Client).await;
+    eventually("the relay serves a new client key", 30, || async {
+        bulk(&relay.base, &kept, APP).await.status() == StatusCode::OK
+    })
+    .await;
+    let server_id = server_key.split('_').nth(1).unwrap();
+    let saved = dir
+        .join("relay")
+        .join(format!("{server_id}.environment.json"));
+    let text = std::fs::read_to_string(&saved).unwrap();
+    assert!(
+        !text.contains(kept.rsplit('_').next().unwrap()),
+        "no secret: {text}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
     relay.kill();
     upstream.kill();
+    let relay = Relay::start(&upstream.base, &server_key, &dir.join("relay"), 0).await;
+    // (The saved snapshot is published by a task the relay starts: 503 until it ran.)
+    let from_disk = wait_for("the restarted relay serves from disk", 30, || async {
+        let response = bulk(&relay.base, &kept, APP).await;
+        (response.status() != StatusCode::SERVICE_UNAVAILABLE).then_some(response)
+    })
+    .await;
+    assert_eq!(from_disk.status(), StatusCode::OK);
+    assert_eq!(allow_origin(&from_disk).as_deref(), Some(APP));
+    assert_eq!(flag_keys(from_disk).await, ["checkout"]);
+    let revoked = bulk(&relay.base, &client_key, APP).await;
+    assert_eq!(revoked.status(), StatusCode::UNAUTHORIZED);
+
+    relay.kill();
     let _ = std::fs::remove_dir_all(&dir);
 }

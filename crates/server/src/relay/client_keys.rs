@@ -99,7 +99,12 @@ pub(super) async fn follow_client_keys(follower: ClientKeys) {
     let mut last: Option<EnvironmentInfo> = None;
     let mut warned_not_offered = false;
     loop {
-        match fetch(&http, &url, &presented).await {
+        // Shutting down does not wait for a slow upstream.
+        let fetched = tokio::select! {
+            fetched = fetch(&http, &url, &presented) => fetched,
+            _ = closing.wait_for(|closed| *closed) => return,
+        };
+        match fetched {
             Fetched::Info(info) => {
                 let info = info.sanitized();
                 if last.as_ref() != Some(&info) {
