@@ -117,13 +117,18 @@ pub(super) async fn follow_client_keys(follower: ClientKeys) {
                 stop_serving(&delivery, &access, &saved);
                 return;
             }
-            Fetched::NotOffered if !warned_not_offered => {
-                warned_not_offered = true;
-                tracing::warn!(key = %access.key_id,
-                    "the upstream does not list client keys (GET /sdk/v1/environment: 404): \
-                     client keys are not served by this relay");
+            Fetched::NotOffered => {
+                // A reachable upstream that cannot confirm a saved list: serve none of it.
+                if last.take().is_some() || !warned_not_offered {
+                    stop_serving(&delivery, &access, &saved);
+                }
+                if !warned_not_offered {
+                    warned_not_offered = true;
+                    tracing::warn!(key = %access.key_id,
+                        "the upstream does not list client keys (GET /sdk/v1/environment: 404): \
+                         client keys are not served by this relay");
+                }
             }
-            Fetched::NotOffered => {}
             Fetched::Failed(error) => {
                 tracing::debug!(key = %access.key_id, %error,
                     "cannot read the upstream's client keys; serving the last ones");
