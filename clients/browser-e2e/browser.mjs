@@ -86,6 +86,8 @@ function expectFlag(flags, flag, value, reason) {
 }
 
 let browser;
+// What the page or its requests reported going wrong (shown with any failure).
+const problems = [];
 try {
   await ask(`origin ${origin}`, "go");
   browser = await chromium.launch({
@@ -97,7 +99,6 @@ try {
   page = await browser.newPage({ viewport: { width: 900, height: 500 } });
   // A blocked cross-origin request shows only as a console error: any before the server is
   // stopped fails the run.
-  const problems = [];
   let serverDown = false;
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
   page.on("console", (m) => { if (m.type() === "error" && !serverDown) problems.push(`console: ${m.text()}`); });
@@ -174,6 +175,7 @@ try {
   console.log(`OK ${step} screenshots`);
 } catch (error) {
   console.error(error?.stack ?? String(error));
+  if (problems.length) console.error(`the page reported:\n${problems.join("\n")}`);
   if (page) await shot("failure").catch(() => {});
   process.exitCode = 1;
 } finally {
