@@ -158,9 +158,17 @@ try {
   expectFlag(now.flags, "new-checkout", false);
   expectFlag(now.flags, "greeting", "hello");
   console.log(`note while down the provider is ${now.status} (${now.event?.message}) and the page still shows the last values`);
+  // Even a reload while it is down shows them (the provider's local cache), and the reloaded
+  // page's stream, once it connects, must still hear of a change it did not see.
+  await page.reload();
+  await page.waitForFunction(() => window.shown?.flags["new-checkout"] !== undefined, null, { timeout: 15000 });
+  now = await shown();
+  expectFlag(now.flags, "new-checkout", false, "CACHED");
+  expectFlag(now.flags, "greeting", "hello", "CACHED");
   await shot("server-down");
 
-  // … and once it is back (same origin, same data), a further toggle reaches the page.
+  // … and once it is back (same origin, same data), a further toggle reaches the page, even
+  // when it is made before the page's stream has reconnected.
   await ask("restart", "up");
   serverDown = false;
   since = Date.now();

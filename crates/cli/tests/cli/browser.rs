@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use switchyard_testkit::server::{SdkKeyKind, TestServer, free_port};
+use switchyard_testkit::server::{SdkKeyKind, TestServer, free_port, wait_for};
 
 use crate::{BIN, fresh_dir};
 
@@ -116,8 +116,63 @@ async fn web_sdk_page_on_another_origin() {
         assert!(shots.join(format!("{shot}.png")).exists(), "{shot}");
     }
 
+    stream_catches_up(&server, &client_key).await;
     server.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The OFREP stream's URL names the revision its answer was evaluated at: connected later (a
+/// page restored from its cache), it announces a change made since at once; connected up to
+/// date, it says only that it is open.
+async fn stream_catches_up(server: &TestServer, client_key: &str) {
+    let http = reqwest::Client::new();
+    let stream_url = || async {
+        let answer: Value = http
+            .post(format!("{}/ofrep/v1/evaluate/flags", server.base))
+            .bearer_auth(client_key)
+            .json(&json!({"context": {"targetingKey": "visitor-1"}}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answer["eventStreams"][0]["url"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    // The first frame a stream sends.
+    let first_frame = |url: String| async move {
+        let mut stream = reqwest::get(&url).await.unwrap();
+        assert_eq!(stream.status(), StatusCode::OK);
+        let mut frame = String::new();
+        while !frame.contains("\n\n") {
+            let chunk = tokio::time::timeout(Duration::from_secs(10), stream.chunk()).await;
+            let chunk = chunk.expect("a first frame within 10 s").unwrap().unwrap();
+            frame.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        frame
+    };
+    let before = stream_url().await;
+    assert!(before.contains("&revision="), "{before}");
+    let path = "/api/v1/projects/default/environments/production/flags/greeting/toggle";
+    server
+        .admin_post(
+            path,
+            json!({"on": true, "comment": "made while no stream listened"}),
+        )
+        .await;
+    // Once the change is served (its answers name a new revision), the old URL catches up.
+    let after = wait_for("the change to be served", 10, || async {
+        let url = stream_url().await;
+        (url != before).then_some(url)
+    })
+    .await;
+    let frame = first_frame(before).await;
+    assert!(frame.contains("refetchEvaluation"), "{frame}");
+    let frame = first_frame(after).await;
+    assert!(frame.starts_with(": open"), "{frame}");
 }
 
 /// `serve` on `listen` from `dir`; a restart names the admin token it cannot print again.

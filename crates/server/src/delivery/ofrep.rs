@@ -434,7 +434,8 @@ async fn evaluate_all(
         out.extend_from_slice(b"],\"metadata\":{\"revision\":");
         out.extend_from_slice(published.revision().to_string().as_bytes());
         out.extend_from_slice(b"},\"eventStreams\":[{\"type\":\"sse\",\"url\":");
-        let _ = serde_json::to_writer(&mut out, &events_url(&headers, &access));
+        let events_url = events_url(&headers, &access, published.revision());
+        let _ = serde_json::to_writer(&mut out, &events_url);
         out.extend_from_slice(b",\"inactivityDelaySec\":");
         out.extend_from_slice(INACTIVITY_DELAY_SEC.to_string().as_bytes());
         out.extend_from_slice(b"}]}");
@@ -448,15 +449,18 @@ async fn evaluate_all(
 }
 
 /// The absolute URL of the change stream for this key: `EventSource` cannot send headers, so
-/// the URL carries a token derived from the stored key hash (it reveals no flag data).
-fn events_url(headers: &HeaderMap, access: &SdkAccess) -> String {
+/// the URL carries a token derived from the stored key hash (it reveals no flag data). It also
+/// carries the revision the answer was evaluated at: a client that connects later (a page
+/// restored from its cache while the server was away) is told to refetch at once if anything
+/// changed since, instead of waiting for the next change.
+fn events_url(headers: &HeaderMap, access: &SdkAccess, revision: i64) -> String {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let host = header("x-forwarded-host")
         .or_else(|| header("host"))
         .unwrap_or(crate::net::DEFAULT_LISTEN);
     let scheme = header("x-forwarded-proto").unwrap_or("http");
     format!(
-        "{scheme}://{host}/ofrep/v1/events/{}?token={}",
+        "{scheme}://{host}/ofrep/v1/events/{}?token={}&revision={revision}",
         access.key_id, access.events_token
     )
 }
@@ -465,6 +469,9 @@ fn events_url(headers: &HeaderMap, access: &SdkAccess) -> String {
 struct EventsQuery {
     #[serde(default)]
     token: String,
+    /// The revision the client evaluated at (see [`events_url`]); not a number: unknown.
+    #[serde(default)]
+    revision: Option<String>,
 }
 
 async fn events(
@@ -475,12 +482,15 @@ async fn events(
 ) -> Result<Response, Failure> {
     let access = delivery.authenticate_events(&key_id, &query.token).await?;
     let feed = delivery.feed(&access.project, &access.env).await?;
+    // A reconnecting `EventSource` names the last event it saw; a first connection, the
+    // revision its URL was handed out at.
+    let evaluated_at = query.revision.and_then(|revision| revision.parse().ok());
     Ok(event_stream(
         &delivery,
         &access,
         feed,
         StreamKind::Refetch,
-        last_event_id(&headers),
+        last_event_id(&headers).or(evaluated_at),
     ))
 }
 

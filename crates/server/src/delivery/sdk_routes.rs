@@ -168,6 +168,10 @@ pub(super) fn event_stream(
     let changes = feed.subscribe();
     let current = feed.current();
     let (first, sent) = match (kind, resume_from) {
+        // An OFREP client that is up to date still hears that the stream is open.
+        (StreamKind::Refetch, Some(id)) if id == current.revision() => {
+            (Some(Bytes::from_static(b": open\n\n")), id)
+        }
         (_, Some(id)) if id == current.revision() => (None, id),
         (StreamKind::FlagData, Some(id)) => match feed.patch_since(id) {
             Some(patch) => {
