@@ -16,7 +16,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use switchyard_testkit::server::{SdkKeyKind, TestServer, free_port, wait_for};
 
-use crate::{BIN, fresh_dir};
+use crate::{BIN, fresh_dir, serve_fresh};
 
 /// An origin no environment lists once the test has narrowed them all.
 const STRANGER: &str = "http://stranger.test:8080";
@@ -116,6 +116,16 @@ async fn web_sdk_page_on_another_origin() {
         assert!(shots.join(format!("{shot}.png")).exists(), "{shot}");
     }
 
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// What the page relies on after a reload while the server was down, without a browser.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ofrep_stream_catches_up_from_its_url() {
+    let (server, dir) = serve_fresh("browser-stream").await;
+    seed_flags(&server).await;
+    let client_key = server.sdk_key(SdkKeyKind::Client).await;
     stream_catches_up(&server, &client_key).await;
     server.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
@@ -160,7 +170,7 @@ async fn stream_catches_up(server: &TestServer, client_key: &str) {
     server
         .admin_post(
             path,
-            json!({"on": true, "comment": "made while no stream listened"}),
+            json!({"on": false, "comment": "made while no stream listened"}),
         )
         .await;
     // Once the change is served (its answers name a new revision), the old URL catches up.
