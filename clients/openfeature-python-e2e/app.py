@@ -8,7 +8,7 @@ server's `/v1/traces`, with the same key. The server turns each such span into t
 `span.error` (when the span's status is ERROR) and `span.duration_ms`, attributed to the flag's
 release cohort, which is what a release's guardrails watch.
 
-    SWITCHYARD_URL=http://127.0.0.1:8470 SWITCHYARD_SDK_KEY=sysk_… \
+    SWITCHYARD_URL=http://127.0.0.1:8470 SWITCHYARD_SDK_KEY=sys_… \
         python3 app.py --flag checkout-v2 --users 1000
 
 Each request is one span: the flag is evaluated with the user as targeting key inside it, and

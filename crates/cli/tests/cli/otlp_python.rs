@@ -7,8 +7,9 @@
 //! after which the application gets the previous variation again.
 //!
 //! The Python hook sets `feature_flag.context.id` (the targeting key), so spans are attributed by
-//! the context's release exposure; a span that arrives before its OFREP exposure is written falls
-//! back to its variant, which identifies the cohort unambiguously here (`on` is treated only).
+//! the context's release exposure (the intake writes what OFREP recorded first, so the exposure
+//! of the evaluation inside the span is there). The variant would name the same cohort here
+//! (`on` is served to treated users only), so this test does not tell the two paths apart.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
