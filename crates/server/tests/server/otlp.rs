@@ -480,6 +480,26 @@ async fn bad_input_is_refused_whole(url: String) {
         ),
         (2, 2.0)
     );
+
+    // An evaluation the application itself reports as failed because the flag is missing (the
+    // hooks' `error.type`, no variant) is reported, not refused: the export's other spans count.
+    let mut missing = span("chekout-typo", "on", Some("u1"), 5, true);
+    let attributes = &mut missing.events[0].attributes;
+    attributes.retain(|kv| kv.key != "feature_flag.result.variant");
+    attributes.push(text("error.type", "flag_not_found"));
+    let body = export(vec![span("new-checkout", "on", None, 5, true), missing]).encode_to_vec();
+    let answer = protobuf_answer(post(&server, Some(&key), PROTOBUF, body, false).await).await;
+    let (rejected, message) = answer.expect("a partial success");
+    assert_eq!(rejected, 0);
+    assert!(message.starts_with("1 of 2 flag evaluations"), "{message}");
+    assert_eq!(
+        moments(
+            &cohorts(&server, "new-checkout", &stage).await,
+            "span.error",
+            "treated"
+        ),
+        (3, 3.0)
+    );
     server.stop().await;
 }
 

@@ -195,7 +195,8 @@ impl Tally {
 }
 
 /// The metric events the spans report about the environment's `flags`, and how they were
-/// attributed. A flag the environment does not have is `422` naming where the span said it.
+/// attributed. A flag the environment does not have is `422` naming where the span said it,
+/// unless the span itself reports that evaluation as failed.
 fn attribute(
     reported: &Reported,
     flags: &BTreeMap<String, Flag>,
@@ -207,12 +208,18 @@ fn attribute(
     let mut metrics = Vec::with_capacity(reported.evaluations() * 2);
     for span in &reported.spans {
         for evaluation in &span.flags {
-            let flag = flags.get(&evaluation.flag).ok_or_else(|| {
-                ApiError::invalid(
+            let Some(flag) = flags.get(&evaluation.flag) else {
+                if evaluation.failed {
+                    // The application saw the flag missing (`flag_not_found`) and says so: its
+                    // span reports no cohort, and the export's other spans still count.
+                    tally.unattributed += 1;
+                    continue;
+                }
+                return Err(ApiError::invalid(
                     &evaluation.field,
                     format!("no flag {:?} in this environment", evaluation.flag),
-                )
-            })?;
+                ));
+            };
             let known = evaluation
                 .variant
                 .as_ref()

@@ -31,6 +31,8 @@ pub(super) const KEY: &str = "feature_flag.key";
 pub(super) const VARIANT: &str = "feature_flag.result.variant";
 pub(super) const LEGACY_VARIANT: &str = "feature_flag.variant";
 pub(super) const CONTEXT_ID: &str = "feature_flag.context.id";
+/// Set by the hooks when the evaluation failed (`flag_not_found`, `type_mismatch` …).
+pub(super) const ERROR_TYPE: &str = "error.type";
 
 /// One flag evaluation a span reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +43,9 @@ pub(super) struct SpanFlag {
     pub(super) field: String,
     pub(super) variant: Option<String>,
     pub(super) context_id: Option<String>,
+    /// The application reported the evaluation as failed (`error.type`), so it served the
+    /// caller's default, not a variation.
+    pub(super) failed: bool,
 }
 
 /// A span about at least one flag: its outcome, and the evaluations it reports.
@@ -162,6 +167,7 @@ fn read_attributes(attributes: &[KeyValue], at: &str) -> Result<Option<SpanFlag>
         field,
         variant,
         context_id: string(attributes, CONTEXT_ID, at)?.filter(|id| !id.is_empty()),
+        failed: attributes.iter().any(|kv| kv.key == ERROR_TYPE),
     }))
 }
 
@@ -267,6 +273,7 @@ mod tests {
                     .into(),
                 variant: Some("on".into()),
                 context_id: Some("u1".into()),
+                failed: false,
             }
         );
         assert_eq!(first.flags[1].variant.as_deref(), Some("plain"));
