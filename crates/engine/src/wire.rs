@@ -169,6 +169,11 @@ pub struct EventBatch {
     /// Events the sender dropped since its previous batch (its queue was full).
     #[serde(default)]
     pub dropped: u64,
+    /// Set by a relay on a batch a public client key posted to it: the receiver counts its
+    /// metric events only toward client-visible flags, whatever key forwards it. It only
+    /// narrows what a batch may count toward, so any key may set it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub client_visible_only: bool,
 }
 
 /// Evaluations of one flag version's variation for one reason kind, within the window.

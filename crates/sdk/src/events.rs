@@ -256,6 +256,11 @@ impl Recorder {
         if let Some(held) = self.held.lock().ok().and_then(|mut held| held.pop_front()) {
             return Some(held);
         }
+        self.cut(max_events, now_ms)
+    }
+
+    /// Everything recorded since the last batch (at most `max_events` events) as a new batch.
+    fn cut(&self, max_events: usize, now_ms: i64) -> Option<Batch> {
         let (start_ms, counters, carried) = match self.window.lock() {
             Ok(mut window) => (
                 std::mem::replace(&mut window.start_ms, now_ms),
@@ -309,14 +314,16 @@ impl Recorder {
             summaries,
             events,
             dropped,
+            client_visible_only: false,
         })
     }
 
     /// Holds a batch that may not have arrived (no answer, `429`, `5xx`, a failed write) to be
     /// taken again first, unchanged: with the same id, a receiver that did count it counts it
-    /// once. A batch without an id is merged back instead, ahead of newer events.
+    /// once. A batch without an id is merged back instead, ahead of newer events (one that
+    /// must stay whole, [`Batch::client_visible_only`], is held all the same).
     pub fn retry_later(&self, batch: Batch) {
-        if batch.batch_id.is_none() {
+        if !must_stay_whole(&batch) {
             self.merge_back(batch);
             return;
         }
@@ -344,18 +351,8 @@ impl Recorder {
         }
     }
 
-    /// Queues a batch recorded elsewhere (a relay forwarding what its SDKs posted). One with
-    /// an id is kept whole and sent on as it is, so the upstream counts a downstream retry
-    /// once; while held batches already fill the capacity, and for a batch without an id, its
-    /// summaries are merged and its events queued behind what is already queued (its id is
-    /// then lost: it goes out in a batch of the relay's own).
-    pub fn absorb(&self, batch: Batch) {
-        if !self.is_recording() {
-            return;
-        }
-        let Some(batch) = self.hold_whole(batch) else {
-            return;
-        };
+    /// Puts a batch's summaries, dropped count and events behind what is already recorded.
+    fn merge_in(&self, batch: Batch) {
         if let Ok(mut window) = self.window.lock() {
             carry(&mut window.carried, batch.summaries);
         }
@@ -364,18 +361,13 @@ impl Recorder {
             self.enqueue(event);
         }
     }
+}
 
-    /// Keeps an identified batch whole behind the other held ones, if it fits the capacity;
-    /// gives it back otherwise.
-    fn hold_whole(&self, batch: Batch) -> Option<Batch> {
-        if batch.batch_id.is_none() {
-            return Some(batch);
-        }
-        match self.held.lock() {
-            Ok(mut held) => held.push_back_within(batch, self.config.capacity),
-            Err(_) => Some(batch),
-        }
-    }
+/// Whether a batch goes on as it is: one with an id (the upstream counts it once), and one a
+/// public client key posted to a relay (its `client_visible_only` must cover exactly its own
+/// events).
+fn must_stay_whole(batch: &Batch) -> bool {
+    batch.batch_id.is_some() || batch.client_visible_only
 }
 
 fn context_refs(context: &Context) -> Vec<ContextRef> {

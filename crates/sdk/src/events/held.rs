@@ -1,9 +1,54 @@
-//! Batches kept whole to be sent as they are, and the ids that make a resent batch count once.
+//! Batches kept whole to be sent as they are, and the ids that make a resent batch count once;
+//! how a relay takes in what its SDKs posted ([`Recorder::absorb`]).
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 
-use super::Batch;
+use super::{Batch, Recorder, must_stay_whole};
+
+impl Recorder {
+    /// Queues a batch recorded elsewhere (a relay forwarding what its SDKs posted). One with an
+    /// id is kept whole and sent on as it is, so the upstream counts a downstream retry once. A
+    /// batch without an id, and one with an id while the
+    /// held batches would exceed the capacity, is merged instead: its summaries merged and its
+    /// events queued behind what is already queued (its id is then lost).
+    ///
+    /// A [`Batch::client_visible_only`] batch is never merged (its restriction must cover
+    /// exactly its own events): it is given an id if it has none, and when it does not fit it
+    /// is given back, for the caller to refuse (the sender retries later).
+    pub fn absorb(&self, mut batch: Batch, now_ms: i64) -> Result<(), Batch> {
+        if !self.is_recording() {
+            return Ok(());
+        }
+        if batch.client_visible_only && batch.batch_id.is_none() {
+            batch.batch_id = new_batch_id();
+        }
+        if !must_stay_whole(&batch) {
+            self.merge_in(batch);
+            return Ok(());
+        }
+        match self.hold_whole(batch, now_ms) {
+            None => Ok(()),
+            Some(batch) if batch.client_visible_only => Err(batch),
+            Some(batch) => {
+                self.merge_in(batch);
+                Ok(())
+            }
+        }
+    }
+
+    /// Holds `batch` behind the held ones if it fits the capacity; gives it back otherwise.
+    fn hold_whole(&self, batch: Batch, _now_ms: i64) -> Option<Batch> {
+        let Ok(mut held) = self.held.lock() else {
+            return Some(batch);
+        };
+        if held.items + batch_items(&batch) > self.config.capacity {
+            return Some(batch);
+        }
+        held.push_back(batch);
+        None
+    }
+}
 
 /// Batches held whole, and their summaries plus events (bounded by the capacity).
 #[derive(Debug, Default)]
@@ -19,15 +64,10 @@ impl Held {
         self.batches.push_front(batch);
     }
 
-    /// Last out, if the held batches' items stay within `capacity`; gives it back otherwise.
-    pub(super) fn push_back_within(&mut self, batch: Batch, capacity: usize) -> Option<Batch> {
-        let items = batch_items(&batch);
-        if self.items + items > capacity {
-            return Some(batch);
-        }
-        self.items += items;
+    /// Last out (the caller checked the capacity).
+    fn push_back(&mut self, batch: Batch) {
+        self.items += batch_items(&batch);
         self.batches.push_back(batch);
-        None
     }
 
     pub(super) fn pop_front(&mut self) -> Option<Batch> {

@@ -166,8 +166,8 @@ fn relayed_batches_without_an_id_merge_summaries_and_queue_behind() {
     // An older SDK's batch.
     posted.batch_id = None;
     // The same batch twice: summaries add up in one slot, the queue stays bounded.
-    relay.absorb(posted.clone());
-    relay.absorb(posted);
+    relay.absorb(posted.clone(), 3).unwrap();
+    relay.absorb(posted, 3).unwrap();
     let sent = relay.take_batch(100, 4).unwrap();
     assert_eq!(sent.summaries.len(), 1);
     assert_eq!(sent.summaries[0].count, 6);
@@ -199,12 +199,12 @@ fn relayed_batches_with_an_id_go_on_whole_within_the_capacity() {
     assert_eq!(posted[0].events.len(), 4);
     assert_eq!(posted[1].events.len(), 3);
     for batch in &posted {
-        relay.absorb(batch.clone());
+        relay.absorb(batch.clone(), 5).unwrap();
     }
     assert_eq!(relay.take_batch(100, 10).unwrap(), posted[0]);
     // A downstream retry of the first batch is kept whole too (the upstream skips it), now
     // that there is room again.
-    relay.absorb(posted[0].clone());
+    relay.absorb(posted[0].clone(), 11).unwrap();
     assert_eq!(relay.take_batch(100, 10).unwrap(), posted[1]);
     assert_eq!(relay.take_batch(100, 10).unwrap(), posted[0]);
     // What did not fit went out merged with the relay's own, under the relay's id.
@@ -217,6 +217,39 @@ fn relayed_batches_with_an_id_go_on_whole_within_the_capacity() {
     assert_eq!(own.summaries[0].count, 1);
     assert_eq!(own.events.len(), 1 + 3);
     assert!(relay.take_batch(100, 11).is_none());
+}
+
+#[test]
+fn a_client_key_batch_stays_whole_with_its_marker_and_is_given_back_when_full() {
+    let relay = recorder(5, 100);
+    let downstream = recorder(100, 100);
+    for _ in 0..4 {
+        downstream.track("error", &user("u1"), 1.0, 1);
+    }
+    let mut posted = downstream.take_batch(100, 2).unwrap();
+    posted.batch_id = None;
+    posted.client_visible_only = true;
+    relay.absorb(posted.clone(), 3).unwrap();
+    // No room for a second: given back for the relay to refuse, never merged.
+    let refused = relay.absorb(posted.clone(), 3).unwrap_err();
+    assert_eq!(refused.events, posted.events);
+    let forwarded = relay.take_batch(100, 4).unwrap();
+    assert!(forwarded.client_visible_only);
+    assert!(forwarded.batch_id.is_some(), "given an id");
+    assert_eq!(forwarded.events, posted.events);
+    assert!(relay.take_batch(100, 4).is_none());
+    // A failed send holds it whole too, even without an id.
+    relay.retry_later(posted.clone());
+    assert_eq!(relay.take_batch(100, 5).unwrap(), posted);
+    // Its marker reaches the wire only when set.
+    let text = serde_json::to_string(&posted).unwrap();
+    assert!(text.contains("\"client_visible_only\":true"), "{text}");
+    let mut plain = posted;
+    plain.client_visible_only = false;
+    let text = serde_json::to_string(&plain).unwrap();
+    assert!(!text.contains("client_visible_only"), "{text}");
+    let parsed: Batch = serde_json::from_str(&text).unwrap();
+    assert!(!parsed.client_visible_only);
 }
 
 #[test]

@@ -19,7 +19,9 @@
 //! are counted, and the `202` says how many.
 //!
 //! A relay has no store: it queues posted batches on the recorder of its SDK client for that
-//! environment, whose sender forwards them upstream (retrying, bounded, while it is away).
+//! environment, whose sender forwards them upstream (retrying, bounded, while it is away). A
+//! client key's batch goes on whole, marked `client_visible_only`, and the upstream restricts
+//! its metric events as if the client key had posted it there.
 //! Evaluations answered over OFREP are recorded on the same per-environment recorders
 //! ([`Delivery::recorder`]); on `serve`, [`run_store_writer`] writes them to the store.
 
@@ -106,14 +108,7 @@ async fn ingest(
     // A client key is public: what it reports is screened (see `screen`).
     let mut screened = None;
     if access.kind == SdkKeyKind::Client {
-        let feed = delivery.feed(&access.project, &access.env).await?;
-        let visible: BTreeSet<String> = feed
-            .current()
-            .compiled
-            .flags()
-            .filter(|flag| flag.client_visible())
-            .map(|flag| flag.key().to_owned())
-            .collect();
+        let visible = client_visible_flags(delivery, &access.project, &access.env).await?;
         let dropped = screen(
             &delivery.intake,
             &access.key_id,
@@ -123,6 +118,8 @@ async fn ingest(
         );
         stored = check(&batch, &access.project, &access.env)?;
         screened = Some((visible, dropped));
+        // Forwarded by a relay, the batch carries the restriction upstream.
+        batch.client_visible_only = true;
     }
     let accepted = json!({
         "summaries": stored.counts.len(),
@@ -139,10 +136,22 @@ async fn ingest(
         let recorder = delivery
             .recorder(&access.project, &access.env)
             .ok_or_else(|| ApiError::new(Code::Unavailable, "this relay cannot take events"))?;
-        recorder.absorb(batch);
+        if recorder.absorb(batch, now_ms()).is_err() {
+            return Err(ApiError::new(
+                Code::RateLimited,
+                "this relay holds as many event batches as it may while its upstream is away; \
+                 retry later",
+            ));
+        }
         answer["forwarded"] = json!(true);
         return Ok(answer);
     };
+    if batch.client_visible_only && stored.metric_flags.is_none() {
+        // A client key's batch a relay forwarded under its server key: restricted as if posted
+        // here (the marker only narrows, so any key may set it).
+        let visible = client_visible_flags(delivery, &access.project, &access.env).await?;
+        stored.metric_flags = Some(visible);
+    }
     if !stored.metrics.is_empty() {
         // What OFREP answered waits in memory for up to a flush interval: written first, so a
         // metric tracked right after a remote evaluation finds the context's cohort.
@@ -171,6 +180,23 @@ async fn ingest(
     }
     prune_now_and_then(&delivery.intake, &delivery.tasks, store);
     Ok(answer)
+}
+
+/// The environment's client-visible flags: all a client key's metric events may count toward.
+async fn client_visible_flags(
+    delivery: &Delivery,
+    project: &str,
+    env: &str,
+) -> Result<BTreeSet<String>, ApiError> {
+    let feed = delivery.feed(project, env).await?;
+    let visible = feed
+        .current()
+        .compiled
+        .flags()
+        .filter(|flag| flag.client_visible())
+        .map(|flag| flag.key().to_owned())
+        .collect();
+    Ok(visible)
 }
 
 /// What screening dropped from a client key's batch, by reason.

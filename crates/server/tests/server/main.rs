@@ -16,6 +16,7 @@ mod guards;
 mod low_findings;
 mod otlp;
 mod releases;
+mod relay_events;
 mod releases_quantiles;
 mod shutdown;
 mod upgrade;

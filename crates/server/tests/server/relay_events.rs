@@ -1,0 +1,181 @@
+//! Events through a relay (`docs/events.md`, "Relays"): what a public client key posts to a
+//! relay counts upstream exactly as if it had posted it there (its metric events only toward
+//! client-visible flags), and the relay forwards everything in the order it arrived, so a
+//! metric tracked after an OFREP evaluation the relay answered finds that evaluation's exposure.
+//! A relay that has not yet learned its environments' client keys asks client keys to retry.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::PROD;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use switchyard_server::delivery::DeliveryConfig;
+use switchyard_server::relay::{Relay, RelayConfig};
+use switchyard_testkit::server::{SdkKeyKind, TestServer, eventually};
+use tokio::net::TcpListener;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// A fresh SQLite database for one test.
+fn sqlite_url(name: &str) -> (String, PathBuf) {
+    let dir = std::env::temp_dir().join(format!(
+        "switchyard-relay-events-{name}-{}-{}",
+        std::process::id(),
+        now_ms()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    (format!("sqlite://{}/server.db", dir.display()), dir)
+}
+
+/// A relay serving over HTTP in this process.
+struct Running {
+    relay: Arc<Relay>,
+    base: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    serving: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    async fn start(upstream: &str, key: &str, data_dir: PathBuf) -> Running {
+        let relay = Relay::start(RelayConfig {
+            upstream: upstream.to_owned(),
+            sdk_keys: vec![key.to_owned()],
+            data_dir,
+            delivery: DeliveryConfig::default(),
+            reconnect_max: Duration::from_millis(200),
+            client_keys_refresh: Duration::from_millis(200),
+        })
+        .await
+        .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(switchyard_server::relay::serve(
+            listener,
+            relay.clone(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Running {
+            relay,
+            base,
+            stop,
+            serving,
+        }
+    }
+
+    /// Stops the relay: what it holds is sent upstream first.
+    async fn stop(self) {
+        self.stop.send(()).unwrap();
+        self.serving.await.unwrap().unwrap();
+    }
+}
+
+/// `POST /events/v1/bulk` on `base` with `key`: the status, its `Retry-After` and the answer.
+async fn post(base: &str, key: &str, batch: &Value) -> (StatusCode, Option<String>, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/events/v1/bulk"))
+        .header("authorization", key)
+        .json(batch)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (
+        status,
+        retry_after,
+        response.json().await.unwrap_or(Value::Null),
+    )
+}
+
+fn batch(events: Value) -> Value {
+    let at = now_ms();
+    json!({"format": 1, "sdk": "test", "start_ms": at - 1000, "end_ms": at, "summaries": [],
+           "events": events})
+}
+
+fn exposure(flag: &str, variation: &str, user: &str, at_ms: i64) -> Value {
+    json!({"type": "exposure", "at_ms": at_ms, "flag": flag, "version": 1,
+           "variation": variation, "reason": "FALLTHROUGH",
+           "contexts": [{"kind": "user", "key": user}]})
+}
+
+fn metric(user: &str, at_ms: i64) -> Value {
+    json!({"type": "metric", "at_ms": at_ms, "name": "error", "value": 1.0,
+           "contexts": [{"kind": "user", "key": user}]})
+}
+
+/// The `error` metric events `flag`'s variation cohorts counted upstream, per variation.
+async fn counted(server: &TestServer, flag: &str) -> Vec<(String, i64)> {
+    let path = format!("{PROD}/flags/{flag}/metrics?from=0&to=9999999999999");
+    let rows = server.admin_get(&path).await;
+    let mut counted: Vec<(String, i64)> = rows
+        .as_array()
+        .unwrap_or_else(|| panic!("{rows}"))
+        .iter()
+        .filter(|row| row["metric"] == "error")
+        .map(|row| {
+            let variation = row["variation"].as_str().unwrap().to_owned();
+            (variation, row["count"].as_i64().unwrap())
+        })
+        .collect();
+    counted.sort();
+    counted
+}
+
+/// `checkout` is client-visible, `banner` is not: a context a server key exposed to both, then
+/// reporting an error through a client key posted to the relay, counts toward `checkout` only,
+/// exactly as when the client key posts to `serve`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_key_through_a_relay_counts_toward_client_visible_flags_only() {
+    let (url, dir) = sqlite_url("client-visible");
+    let server = TestServer::in_process(&url).start().await;
+    server.seed_delivery_flags().await;
+    let server_key = server.sdk_key(SdkKeyKind::Server).await;
+    let client_key = server.sdk_key(SdkKeyKind::Client).await;
+    let relay = Running::start(&server.base, &server_key, dir.join("relay")).await;
+    assert!(relay.relay.wait_ready(Duration::from_secs(20)).await);
+
+    let at = now_ms() - 5_000;
+    let exposed = batch(json!([
+        exposure("checkout", "on", "u1", at),
+        exposure("banner", "plain", "u1", at),
+    ]));
+    let (status, _, answer) = post(&server.base, &server_key, &exposed).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+
+    eventually("the relay learns the client key", 30, || async {
+        post(&relay.base, &client_key, &batch(json!([]))).await.0 == StatusCode::ACCEPTED
+    })
+    .await;
+    let reported = batch(json!([metric("u1", at + 1_000)]));
+    let (status, _, answer) = post(&relay.base, &client_key, &reported).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(answer["forwarded"], true, "{answer}");
+    relay.stop().await;
+
+    assert_eq!(counted(&server, "checkout").await, [("on".to_owned(), 1)]);
+    assert_eq!(
+        counted(&server, "banner").await,
+        [],
+        "a client key's metric reached a server-side flag through the relay"
+    );
+    // The same event through the server key counts toward both.
+    let (status, _, answer) = post(&server.base, &server_key, &reported).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(counted(&server, "banner").await, [("plain".to_owned(), 1)]);
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
