@@ -46,7 +46,11 @@ pub fn random_hex(bytes: usize) -> String {
 }
 
 pub fn sha256_hex(text: &str) -> String {
-    hex(&Sha256::digest(text.as_bytes()))
+    sha256_hex_of(text.as_bytes())
+}
+
+pub fn sha256_hex_of(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -155,7 +155,7 @@ async fn ingest(
     if !stored.metrics.is_empty() {
         // What OFREP answered waits in memory for up to a flush interval: written first, so a
         // metric tracked right after a remote evaluation finds the context's cohort.
-        write_recorded(delivery, store).await;
+        write_recorded_of(delivery, store, &access.project, &access.env).await;
     }
     let nothing_to_count =
         stored.counts.is_empty() && stored.exposures.is_empty() && stored.metrics.is_empty();
@@ -286,8 +286,19 @@ pub async fn run_store_writer(
 /// Writes every environment's recorded events to the store; what cannot be written now is
 /// kept for the next time.
 pub async fn write_recorded(delivery: &Delivery, store: &Store) {
+    let _writing = delivery.intake.recorded_writes.lock().await;
     for (project, env, recorder) in delivery.recorders() {
         write_one(&recorder, store, &project, &env).await;
+    }
+}
+
+/// Writes what OFREP answers recorded in one environment, once no other write of recorded
+/// events is under way: an intake calls it before counting metric events, so the exposures
+/// those events follow are stored first.
+pub async fn write_recorded_of(delivery: &Delivery, store: &Store, project: &str, env: &str) {
+    let _writing = delivery.intake.recorded_writes.lock().await;
+    if let Some(recorder) = delivery.recorder(project, env) {
+        write_one(&recorder, store, project, env).await;
     }
 }
 

@@ -68,6 +68,10 @@ pub struct Intake {
     pub dropped: Family<DropLabels, Counter>,
     /// Spans received at `/v1/traces`, by outcome (`otlp/`).
     pub otlp_spans: super::otlp::SpanCounters,
+    /// Held while OFREP's recorded events are written to the store, so an intake that writes
+    /// them before counting metric events waits for a write already under way instead of
+    /// finding the recorder emptied by it and counting first.
+    pub(super) recorded_writes: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug)]
@@ -97,6 +101,7 @@ impl Default for Intake {
             }),
             dropped: Family::default(),
             otlp_spans: Family::default(),
+            recorded_writes: tokio::sync::Mutex::new(()),
         }
     }
 }

@@ -20,7 +20,7 @@ pub(crate) use cors::cors;
 pub use environment_info::{ClientKeyHash, EnvironmentInfo};
 pub use events::{
     BATCH_ID_RETENTION_MS, EXPOSURE_RETENTION_MS, MAX_BATCH_ITEMS, MAX_DECODED_BYTES,
-    apply_event_retention, run_store_writer, write_recorded,
+    apply_event_retention, run_store_writer, write_recorded, write_recorded_of,
 };
 pub use feed::{DATA_AGE_HEADER, Feed, Published};
 pub use hub::{

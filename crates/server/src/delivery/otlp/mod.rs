@@ -11,9 +11,12 @@
 //! still accepted, with OTLP's partial success saying how many.
 //!
 //! Authenticated by a server SDK key; admitted by the same bound as event batches
-//! ([`super::Intake`]); written in one transaction, all of a request or nothing. A relay has
+//! ([`super::Intake`]); bounded in messages before decoding (`bound.rs`); written in one
+//! transaction, all of a request or nothing, once per distinct body (its digest is the batch
+//! id, so an exporter's retry is not counted twice). A relay has
 //! no store and answers `404` pointing at `serve`.
 
+mod bound;
 mod cohort;
 mod spans;
 mod wire;
@@ -37,7 +40,7 @@ use switchyard_store::events::{
 
 use super::hub::Delivery;
 use super::sdk_routes::presented_key;
-use super::write_recorded;
+use super::write_recorded_of;
 use crate::access::SdkKeyKind;
 use crate::clock::now_ms;
 use crate::error::{ApiError, Code};
@@ -120,8 +123,8 @@ async fn export(
             "too many exports being written at once; retry shortly",
         )));
     };
-    let request = wire::decode(headers, encoding, body).map_err(refuse)?;
-    let reported = spans::read(&request).map_err(refuse)?;
+    let decoded = wire::decode(headers, encoding, body).map_err(refuse)?;
+    let reported = spans::read(&decoded.request).map_err(refuse)?;
     let feed = delivery
         .feed(&access.project, &access.env)
         .await
@@ -130,8 +133,9 @@ async fn export(
     if metrics.iter().any(|event| !event.contexts.is_empty()) {
         // Exposures OFREP answered before these spans ended are still in memory for up to a
         // flush interval: written first, so a context evaluated just now is found in its cohort.
-        write_recorded(delivery, store).await;
+        write_recorded_of(delivery, store, &access.project, &access.env).await;
     }
+    let mut duplicate = false;
     if !metrics.is_empty() {
         let batch = StoredBatch {
             project: access.project.clone(),
@@ -142,12 +146,17 @@ async fn export(
             metrics,
             metric_flags: None,
         };
-        store
-            .ingest_events(&batch)
+        // An exporter retries an export it got no answer to with the same bytes: their digest
+        // is the batch id, so a retry of an export already written counts nothing again.
+        duplicate = store
+            .ingest_events_once(&batch, &decoded.digest, now_ms())
             .await
-            .map_err(|e| refuse(e.into()))?;
+            .map_err(|e| refuse(e.into()))?
+            .duplicate;
     }
-    tally.count(&delivery.intake.otlp_spans);
+    if !duplicate {
+        tally.count(&delivery.intake.otlp_spans);
+    }
     Ok(wire::answer(encoding, tally.warning()))
 }
 

@@ -34,6 +34,10 @@ pub(super) const CONTEXT_ID: &str = "feature_flag.context.id";
 /// Set by the hooks when the evaluation failed (`flag_not_found`, `type_mismatch` …).
 pub(super) const ERROR_TYPE: &str = "error.type";
 
+/// The longest span counted: a longer one is a clock or instrumentation error, and one such
+/// value would decide a latency guardrail's mean on its own.
+const MAX_SPAN_NANOS: u64 = 24 * 3600 * 1_000_000_000;
+
 /// One flag evaluation a span reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct SpanFlag {
@@ -129,10 +133,23 @@ fn read_span(span: &Span, at: &str) -> Result<Option<FlagSpan>, ApiError> {
         return Ok(None);
     }
     let (start, end) = (span.start_time_unix_nano, span.end_time_unix_nano);
+    if start == 0 {
+        // Unset: its duration would be decades and swamp a latency guardrail's mean.
+        return Err(ApiError::invalid(
+            format!("{at}.startTimeUnixNano"),
+            "a span about a flag needs a start time",
+        ));
+    }
     if end == 0 || end < start {
         return Err(ApiError::invalid(
             format!("{at}.endTimeUnixNano"),
             "a span about a flag needs an end time at or after its start",
+        ));
+    }
+    if end - start > MAX_SPAN_NANOS {
+        return Err(ApiError::invalid(
+            format!("{at}.startTimeUnixNano"),
+            "a span about a flag lasts at most 24 hours",
         ));
     }
     let end_ms = i64::try_from(end / 1_000_000)
@@ -311,6 +328,16 @@ mod tests {
             error.field.as_deref(),
             Some("resourceSpans[0].scopeSpans[0].spans[0].endTimeUnixNano")
         );
+        // No start time (decades long), or longer than a day: refused, not averaged in.
+        for start in [0, 1] {
+            let mut untimed = span(vec![event(EVALUATION_EVENT, vec![text(KEY, "a")])]);
+            untimed.start_time_unix_nano = start;
+            let error = read(&request(vec![untimed])).unwrap_err();
+            assert_eq!(
+                error.field.as_deref(),
+                Some("resourceSpans[0].scopeSpans[0].spans[0].startTimeUnixNano")
+            );
+        }
         let empty = span(vec![event(EVALUATION_EVENT, vec![text(KEY, "")])]);
         assert_eq!(
             read(&request(vec![empty])).unwrap_err().code,

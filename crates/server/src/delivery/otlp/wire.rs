@@ -10,6 +10,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use prost::Message as _;
 
+use super::bound;
+use crate::access::sha256_hex_of;
+
 use crate::delivery::MAX_DECODED_BYTES;
 use crate::error::{ApiError, Code};
 
@@ -54,12 +57,12 @@ pub(super) fn unsupported() -> Response {
 }
 
 /// The export request in `body`: `400` when it does not decode, `413` when a gzipped body
-/// expands past [`MAX_DECODED_BYTES`].
+/// expands past [`MAX_DECODED_BYTES`] or it holds more than [`bound::MAX_MESSAGES`] messages.
 pub(super) fn decode(
     headers: &HeaderMap,
     encoding: Encoding,
     body: &[u8],
-) -> Result<ExportTraceServiceRequest, ApiError> {
+) -> Result<Decoded, ApiError> {
     let gzipped = headers
         .get(header::CONTENT_ENCODING)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
@@ -81,12 +84,30 @@ pub(super) fn decode(
     } else {
         body
     };
-    match encoding {
-        Encoding::Protobuf => ExportTraceServiceRequest::decode(bytes)
-            .map_err(|e| ApiError::bad_request(format!("invalid OTLP protobuf: {e}"))),
-        Encoding::Json => serde_json::from_slice(bytes)
-            .map_err(|e| ApiError::bad_request(format!("invalid OTLP JSON: {e}"))),
-    }
+    let request = match encoding {
+        Encoding::Protobuf => {
+            bound::protobuf(bytes)?;
+            ExportTraceServiceRequest::decode(bytes)
+                .map_err(|e| ApiError::bad_request(format!("invalid OTLP protobuf: {e}")))?
+        }
+        Encoding::Json => {
+            bound::json(bytes)?;
+            serde_json::from_slice(bytes)
+                .map_err(|e| ApiError::bad_request(format!("invalid OTLP JSON: {e}")))?
+        }
+    };
+    Ok(Decoded {
+        request,
+        digest: sha256_hex_of(bytes),
+    })
+}
+
+/// A decoded export, and the SHA-256 of its (inflated) bytes: an exporter retries an export
+/// with the same bytes, so the digest is the export's batch id.
+#[derive(Debug)]
+pub(super) struct Decoded {
+    pub(super) request: ExportTraceServiceRequest,
+    pub(super) digest: String,
 }
 
 /// `200` with an `ExportTraceServiceResponse`; `warning` becomes its partial success (no span
@@ -134,7 +155,9 @@ mod tests {
             "events": [{"name": "feature_flag.evaluation", "timeUnixNano": "1544712660300000000",
               "attributes": [{"key": "feature_flag.key", "value": {"stringValue": "checkout"}},
                              {"key": "feature_flag.version", "value": {"intValue": "3"}}]}]}]}]}]}"#;
-        let request = decode(&HeaderMap::new(), Encoding::Json, body).unwrap();
+        let request = decode(&HeaderMap::new(), Encoding::Json, body)
+            .unwrap()
+            .request;
         let span = &request.resource_spans[0].scope_spans[0].spans[0];
         assert_eq!(span.trace_id.len(), 16);
         assert_eq!(
@@ -156,7 +179,7 @@ mod tests {
         let body = include_bytes!("testdata/python-tracing-hook.pb.gz");
         let mut headers = HeaderMap::new();
         headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        let request = decode(&headers, Encoding::Protobuf, body).unwrap();
+        let request = decode(&headers, Encoding::Protobuf, body).unwrap().request;
         let reported = super::super::spans::read(&request).unwrap();
         assert_eq!(reported.spans.len(), 1);
         let span = &reported.spans[0];
