@@ -4,12 +4,14 @@
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 
-use super::{Batch, Recorder, must_stay_whole};
+use super::{Batch, MAX_BATCH_EVENTS, Recorder, must_stay_whole};
 
 impl Recorder {
     /// Queues a batch recorded elsewhere (a relay forwarding what its SDKs posted). One with an
-    /// id is kept whole and sent on as it is, so the upstream counts a downstream retry once. A
-    /// batch without an id, and one with an id while the
+    /// id is kept whole and sent on as it is, so the upstream counts a downstream retry once;
+    /// what was recorded before it is first cut into batches of its own ahead of it, so the
+    /// upstream receives everything in the order it arrived here (a metric after the exposure
+    /// this relay's OFREP answer recorded). A batch without an id, and one with an id while the
     /// held batches would exceed the capacity, is merged instead: its summaries merged and its
     /// events queued behind what is already queued (its id is then lost).
     ///
@@ -37,13 +39,29 @@ impl Recorder {
         }
     }
 
-    /// Holds `batch` behind the held ones if it fits the capacity; gives it back otherwise.
-    fn hold_whole(&self, batch: Batch, _now_ms: i64) -> Option<Batch> {
+    /// Holds `batch` behind the held ones and behind what is recorded now (cut into batches
+    /// first), if all of it fits the capacity; gives it back otherwise.
+    fn hold_whole(&self, batch: Batch, now_ms: i64) -> Option<Batch> {
         let Ok(mut held) = self.held.lock() else {
             return Some(batch);
         };
-        if held.items + batch_items(&batch) > self.config.capacity {
+        let queued = self.queue.lock().map(|queue| queue.len()).unwrap_or(0);
+        let summaries = self
+            .window
+            .lock()
+            .map(|window| {
+                window.carried.len() + window.counters.values().map(|s| s.len()).sum::<usize>()
+            })
+            .unwrap_or(0);
+        if held.items + queued + summaries + batch_items(&batch) > self.config.capacity {
             return Some(batch);
+        }
+        // Bounded by what was counted: events recorded meanwhile may stay queued.
+        for _ in 0..=queued / MAX_BATCH_EVENTS {
+            let Some(recorded) = self.cut(MAX_BATCH_EVENTS, now_ms) else {
+                break;
+            };
+            held.push_back(recorded);
         }
         held.push_back(batch);
         None

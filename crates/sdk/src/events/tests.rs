@@ -184,7 +184,6 @@ fn relayed_batches_without_an_id_merge_summaries_and_queue_behind() {
 #[test]
 fn relayed_batches_with_an_id_go_on_whole_within_the_capacity() {
     let relay = recorder(10, 100);
-    relay.track("mine", &user("u0"), 0.0, 1);
     let downstream = recorder(100, 100);
     let mut posted = Vec::new();
     for round in 0..3 {
@@ -202,21 +201,41 @@ fn relayed_batches_with_an_id_go_on_whole_within_the_capacity() {
         relay.absorb(batch.clone(), 5).unwrap();
     }
     assert_eq!(relay.take_batch(100, 10).unwrap(), posted[0]);
-    // A downstream retry of the first batch is kept whole too (the upstream skips it), now
-    // that there is room again.
-    relay.absorb(posted[0].clone(), 11).unwrap();
     assert_eq!(relay.take_batch(100, 10).unwrap(), posted[1]);
-    assert_eq!(relay.take_batch(100, 10).unwrap(), posted[0]);
-    // What did not fit went out merged with the relay's own, under the relay's id.
-    let own = relay.take_batch(100, 10).unwrap();
+    // A downstream retry of the first batch is kept whole too, now that there is room again,
+    // behind what did not fit, which goes out merged, under an id of the relay's own.
+    relay.absorb(posted[0].clone(), 11).unwrap();
+    let own = relay.take_batch(100, 12).unwrap();
     assert!(
         ![&posted[0], &posted[1], &posted[2]]
             .iter()
             .any(|b| b.batch_id == own.batch_id)
     );
     assert_eq!(own.summaries[0].count, 1);
-    assert_eq!(own.events.len(), 1 + 3);
-    assert!(relay.take_batch(100, 11).is_none());
+    assert_eq!(own.events, posted[2].events);
+    assert_eq!(relay.take_batch(100, 12).unwrap(), posted[0]);
+    assert!(relay.take_batch(100, 13).is_none());
+}
+
+#[test]
+fn a_relayed_batch_kept_whole_goes_out_after_what_was_recorded_before_it() {
+    let relay = recorder(100, 100);
+    // The relay's own OFREP answer, then a downstream SDK's metric for that context.
+    relay.evaluated(&evaluated("f", Some("on")), &user("u1"), 1);
+    let downstream = recorder(100, 100);
+    downstream.track("error", &user("u1"), 1.0, 2);
+    let posted = downstream.take_batch(100, 3).unwrap();
+    relay.absorb(posted.clone(), 4).unwrap();
+    relay.track("later", &user("u1"), 1.0, 5);
+
+    let first = relay.take_batch(100, 6).unwrap();
+    assert!(first.batch_id.is_some() && first.batch_id != posted.batch_id);
+    assert_eq!(first.summaries.len(), 1);
+    assert!(matches!(&first.events[..], [Event::Exposure { flag, .. }] if flag == "f"));
+    assert_eq!(relay.take_batch(100, 6).unwrap(), posted);
+    let last = relay.take_batch(100, 6).unwrap();
+    assert!(matches!(&last.events[..], [Event::Metric { name, .. }] if name == "later"));
+    assert!(relay.take_batch(100, 7).is_none());
 }
 
 #[test]

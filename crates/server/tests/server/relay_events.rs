@@ -179,3 +179,41 @@ async fn a_client_key_through_a_relay_counts_toward_client_visible_flags_only() 
     server.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An OFREP evaluation answered by the relay, then an (identified) metric batch for the same
+/// context posted to the relay: upstream, the metric counts toward the evaluated variation,
+/// because the relay sends the exposure its answer recorded first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_metric_through_a_relay_follows_the_exposure_of_its_ofrep_answer() {
+    let (url, dir) = sqlite_url("order");
+    let server = TestServer::in_process(&url).start().await;
+    server.seed_delivery_flags().await;
+    let server_key = server.sdk_key(SdkKeyKind::Server).await;
+    let relay = Running::start(&server.base, &server_key, dir.join("relay")).await;
+    assert!(relay.relay.wait_ready(Duration::from_secs(20)).await);
+
+    let evaluated = reqwest::Client::new()
+        .post(format!("{}/ofrep/v1/evaluate/flags/checkout", relay.base))
+        .bearer_auth(&server_key)
+        .json(&json!({"context": {"targetingKey": "u2"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(evaluated.status(), StatusCode::OK);
+    let evaluated: Value = evaluated.json().await.unwrap();
+    assert_eq!(evaluated["variant"], "on", "{evaluated}");
+
+    let mut reported = batch(json!([metric("u2", now_ms() + 1)]));
+    reported["batch_id"] = json!("relayed-order-0123456789abcdef");
+    let (status, _, answer) = post(&relay.base, &server_key, &reported).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    relay.stop().await;
+
+    assert_eq!(
+        counted(&server, "checkout").await,
+        [("on".to_owned(), 1)],
+        "the metric reached the upstream before the exposure the relay recorded"
+    );
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
