@@ -44,7 +44,7 @@ pub(crate) struct RelayArgs {
     #[arg(
         long,
         env = "SWITCHYARD_CLIENT_KEYS_REFRESH_MS",
-        default_value_t = 10_000
+        default_value_t = 1_000
     )]
     client_keys_refresh_ms: u64,
     /// Open streams allowed at once (0: unlimited); beyond it, 503 with Retry-After.

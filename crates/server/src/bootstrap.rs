@@ -56,6 +56,7 @@ pub async fn bootstrap(store: &Store) -> Result<Option<Bootstrap>, StoreError> {
             name: env.into(),
             description: String::new(),
             critical: env == "production",
+            required_approvals: 0,
             allowed_origins: Vec::new(),
         };
         writes.push(records::put(

@@ -65,6 +65,7 @@ pub(crate) async fn run_envs(args: &ClientArgs, command: &EnvsCommand) -> anyhow
                 description: String::new(),
                 critical: false,
                 allowed_origins: None,
+                required_approvals: None,
                 version: None,
                 comment: None,
             };

@@ -299,3 +299,20 @@ async fn a_relay_serves_client_keys_as_serve_does() {
     relay.kill();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The bound on a client key's revocation reaching a relay: a second, as the product promises.
+#[test]
+fn a_relay_rereads_client_keys_every_second_by_default() {
+    let help = std::process::Command::new(BIN)
+        .args(["relay", "--help"])
+        .env_remove("SWITCHYARD_CLIENT_KEYS_REFRESH_MS")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&help.stdout);
+    let option = text
+        .split("--client-keys-refresh-ms")
+        .nth(1)
+        .and_then(|rest| rest.split("--max-streams").next())
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(option.contains("[default: 1000]"), "{option}");
+}

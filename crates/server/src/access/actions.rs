@@ -71,6 +71,9 @@ names! {
         TokenDelete = "token:delete",
         AuditRead = "audit:read",
         AuditVerify = "audit:verify",
+        ChangeRequestRead = "change-request:read",
+        ChangeRequestUpdate = "change-request:update",
+        ChangeRequestApprove = "change-request:approve",
     }
 }
 
@@ -90,6 +93,11 @@ names! {
         ReleaseComplete = "release:complete",
         ReleaseAbort = "release:abort",
         ReleaseRollBack = "release:roll_back",
+        ChangeRequestCreate = "change-request:create",
+        ChangeRequestRevise = "change-request:revise",
+        ChangeRequestReject = "change-request:reject",
+        ChangeRequestWithdraw = "change-request:withdraw",
+        ChangeRequestConflict = "change-request:conflict",
     }
 }
 

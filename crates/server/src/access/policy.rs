@@ -99,13 +99,22 @@ pub fn builtin_role(name: &str) -> Option<Vec<Statement>> {
         Action::SegmentRead.as_str(),
         Action::ReleaseRead.as_str(),
         Action::AuditRead.as_str(),
+        Action::ChangeRequestRead.as_str(),
     ];
     match name {
         "reader" => Some(vec![Statement::allow(READ, &["**"])]),
         "writer" => Some(vec![
             Statement::allow(READ, &["**"]),
             Statement::allow(
-                &["flag:*", "segment:*", "release:*", "trigger:*"],
+                &[
+                    "flag:*",
+                    "segment:*",
+                    "release:*",
+                    "trigger:*",
+                    // Revise and withdraw their own change requests; approving is not a
+                    // writer's (give a role `change-request:approve`).
+                    Action::ChangeRequestUpdate.as_str(),
+                ],
                 &["proj/**"],
             ),
         ]),

@@ -27,6 +27,11 @@ pub fn release(project: &str, env: &str, release: &str) -> String {
     format!("proj/{project}:env/{env}:release/{release}")
 }
 
+/// A change request of one environment (`docs/governance.md`).
+pub fn change_request(project: &str, env: &str, id: &str) -> String {
+    format!("proj/{project}:env/{env}:change-request/{id}")
+}
+
 pub fn webhook(project: &str, webhook: &str) -> String {
     format!("proj/{project}:webhook/{webhook}")
 }

@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use switchyard_store::{AuditRecord, Committed, Expected, Write};
 
+use super::change_requests::{self, Gate, Gated, Proposal};
+
 use crate::access::{Action, Caller};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult, Code, Invalid, current_request_id};
@@ -42,6 +44,9 @@ pub(crate) struct Ctx {
     pub state: Arc<AppState>,
     pub caller: Caller,
     pub headers: HeaderMap,
+    /// What a write to an environment that requires approvals does: become a change request
+    /// (a person's request), revise one, or apply one (`change_requests.rs`).
+    pub gate: Gate,
 }
 
 impl FromRequestParts<Arc<AppState>> for Ctx {
@@ -54,6 +59,7 @@ impl FromRequestParts<Arc<AppState>> for Ctx {
             state: state.clone(),
             caller,
             headers: parts.headers.clone(),
+            gate: Gate::Live,
         })
     }
 }
@@ -70,7 +76,7 @@ pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
 impl Ctx {
     /// Checks `action` on `resource`; a refusal is written to the audit log before it is returned.
     pub(crate) async fn authorize(&self, action: Action, resource: &str) -> ApiResult<()> {
-        if self.caller.allows(action, resource) {
+        if self.caller.allows(action, resource) || self.gate.applies(action, resource) {
             return Ok(());
         }
         Err(self.deny(action, resource).await)
@@ -103,6 +109,22 @@ impl Ctx {
     ) -> ApiResult<Committed> {
         let record = self.audit_record(change, "allowed");
         Ok(self.state.store.commit(writes, &record).await?)
+    }
+
+    /// Writes `record` as [`Ctx::write_record`] does, unless the proposal's environment
+    /// requires approvals: then the write becomes a change request (answered `202`), and only
+    /// applying that request, which runs the same handler again, commits it.
+    pub(crate) async fn write_gated<R: Record>(
+        &self,
+        proposal: Proposal<'_>,
+        (scope, key): (&str, &str),
+        record: &R,
+        expected: Expected,
+        change: Change<'_>,
+    ) -> ApiResult<Gated<i64>> {
+        let write = records::put(scope, key, record, expected);
+        let gated = change_requests::commit_gated(self, proposal, vec![write], change).await?;
+        Ok(gated.map(|committed| committed.versions[0]))
     }
 
     /// Reads one record; an absent one is a 404 saying "`what` not found".
@@ -344,6 +366,21 @@ pub(super) fn still_used(why: String) -> impl FnOnce(Invalid) -> ApiError {
     move |problem| {
         ApiError::new(Code::Conflict, format!("{why}: {}", problem.message)).field(problem.field)
     }
+}
+
+/// A JSON value (a stored or revised request body) as `T`, strictly as [`Body`] reads it;
+/// errors name `field` and the path inside it.
+pub(super) fn strict_value<T: DeserializeOwned + JsonSchema>(
+    field: &str,
+    value: &Value,
+) -> ApiResult<T> {
+    strict_json::<T>(value.to_string().as_bytes()).map_err(|mut error| {
+        error.field = Some(match error.field.take() {
+            Some(inner) => format!("{field}.{inner}"),
+            None => field.to_owned(),
+        });
+        error
+    })
 }
 
 /// A JSON body whose rejections use the API's error shape: a body too large is 413, broken JSON

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use switchyard_engine::model::{Dialect, FlagKind, Targeting, Variation};
 use switchyard_store::Expected;
 
+use super::change_requests::{Gated, Proposal};
 use super::ctx::{Body, Change, CommentQuery, Ctx, Deleted, check_key, still_used};
 use super::projects::{load_environment, load_project};
 use super::query::Query;
@@ -20,6 +21,7 @@ use crate::records::{
     self, EnvData, EnvFlag, EnvironmentRecord, FlagSpec, OffServing, Record, Versioned, env_scope,
     expect_version, no_new_problems, normalize_flag_spec,
 };
+use crate::records::Operation;
 
 #[derive(Debug, Deserialize, JsonSchema, Serialize)]
 pub struct FlagInput {
@@ -331,9 +333,10 @@ pub(super) async fn update_targeting(
     ctx: Ctx,
     Path((project, env, flag)): Path<(String, String, String)>,
     Body(input): Body<TargetingInput>,
-) -> ApiResult<Json<TargetingView>> {
+) -> ApiResult<Gated<Json<TargetingView>>> {
     let resource = res::env_flag(&project, &env, &flag);
     ctx.authorize(Action::FlagUpdate, &resource).await?;
+    let request = (Operation::UpdateTargeting, records::encode(&input));
     let precondition = ctx.expected_version(input.version)?;
     let edit = load_env_flag(&ctx, &project, &env, &flag).await?;
     let expected = precondition.check(edit.flag.targeting_version)?;
@@ -345,9 +348,9 @@ pub(super) async fn update_targeting(
         targeting.off_variation = edit.flag.spec.off_variation_index();
     }
     let audit = (Action::FlagUpdate, input.comment.as_deref());
-    write_targeting(&ctx, edit, targeting, expected, audit)
+    write_targeting(&ctx, edit, targeting, expected, audit, request)
         .await
-        .map(Json)
+        .map(|gated| gated.map(Json))
 }
 
 /// One environment's flag about to have its targeting written, with the environment it is
@@ -381,14 +384,16 @@ async fn load_env_flag<'a>(
     })
 }
 
-/// Validates and writes one environment's targeting, audited as `action` with `comment`.
+/// Validates and writes one environment's targeting, audited as `action` with `comment`; in an
+/// environment that requires approvals, `request` (the route's body) becomes a change request.
 async fn write_targeting(
     ctx: &Ctx,
     edit: TargetingEdit<'_>,
     targeting: Targeting,
     expected: Expected,
     (action, comment): (Action, Option<&str>),
-) -> ApiResult<TargetingView> {
+    (operation, request): (Operation, serde_json::Value),
+) -> ApiResult<Gated<TargetingView>> {
     let TargetingEdit {
         project,
         env,
@@ -403,11 +408,20 @@ async fn write_targeting(
     let resource = res::env_flag(project, env, &flag.spec.key);
     let change = Change::updated(action, &resource, &flag.targeting, &targeting).comment(comment);
     let scope = env_scope(project, env);
-    let version = ctx
-        .write_record((&scope, &flag.spec.key), &targeting, expected, change)
+    let proposal = Proposal {
+        project,
+        env,
+        operation,
+        target: &flag.spec.key,
+        request,
+    };
+    let written = ctx
+        .write_gated(proposal, (&scope, &flag.spec.key), &targeting, expected, change)
         .await?;
-    let targeting = EnvTargeting { targeting, version };
-    Ok(targeting_view(env, flag.spec, targeting))
+    Ok(written.map(|version| {
+        let targeting = EnvTargeting { targeting, version };
+        targeting_view(env, flag.spec, targeting)
+    }))
 }
 
 pub(super) async fn toggle_flag(
@@ -415,7 +429,7 @@ pub(super) async fn toggle_flag(
     Path((project, env, flag)): Path<(String, String, String)>,
     // The body is optional: an empty POST flips the flag.
     Body(input): Body<ToggleInput>,
-) -> ApiResult<Json<TargetingView>> {
+) -> ApiResult<Gated<Json<TargetingView>>> {
     ctx.authorize(Action::FlagToggle, &res::env_flag(&project, &env, &flag))
         .await?;
     // A toggle carries no version: it re-reads and retries, so it never overwrites another
@@ -427,10 +441,11 @@ pub(super) async fn toggle_flag(
         targeting.on = input.on;
         let expected = expect_version(edit.flag.targeting_version);
         let audit = (Action::FlagToggle, input.comment.as_deref());
-        let result = write_targeting(&ctx, edit, targeting, expected, audit).await;
+        let request = (Operation::Toggle, records::encode(&input));
+        let result = write_targeting(&ctx, edit, targeting, expected, audit, request).await;
         match result {
             Err(e) if e.code == Code::Conflict && attempts < 5 => attempts += 1,
-            other => return other.map(Json),
+            other => return other.map(|gated| gated.map(Json)),
         }
     }
 }

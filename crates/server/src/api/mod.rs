@@ -3,6 +3,7 @@
 
 mod accounts;
 mod audit;
+mod change_requests;
 mod ctx;
 mod flags;
 mod insights;
@@ -28,6 +29,7 @@ pub mod types {
     pub use super::Deleted;
     pub use super::accounts::{AccountInput, AccountView};
     pub use super::audit::{AuditEntry, AuditPage, ChainReportView, SignedHeadView};
+    pub use super::change_requests::{ChangeRequest, ReviewInput, ReviseInput};
     pub use super::flags::{
         EnvTargeting, FlagInput, FlagView, TargetingInput, TargetingView, ToggleInput,
     };
@@ -42,6 +44,9 @@ pub mod types {
     pub use super::triggers::{Trigger, TriggerInput};
     pub use super::webhooks::{WebhookInput, WebhookView};
     pub use crate::access::SdkKeyKind;
-    pub use crate::records::{FlagSpec, OffServing};
+    pub use crate::records::{
+        Approval, BaseVersion, ChangeRequestRecord, FlagSpec, OffServing, Operation, RequestState,
+        Step,
+    };
     pub use crate::releases::{Killed, Release, ReleaseInput};
 }

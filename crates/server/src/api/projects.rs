@@ -152,6 +152,12 @@ pub struct EnvironmentInput {
     /// update keeps the stored list (a form that does not know it must not widen it to any).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed_origins: Option<Vec<String>>,
+    /// Approvals by people other than the author that a change to targeting, segments or a
+    /// release start here needs before it takes effect (0-10; 0: none, the default). Absent on
+    /// update keeps the stored count. Setting it is an `env:update`, never itself subject to
+    /// approval (`docs/governance.md`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub required_approvals: Option<u32>,
     pub version: Option<i64>,
     pub comment: Option<String>,
 }
@@ -203,6 +209,7 @@ pub(super) async fn create_environment(
         key: input.key,
         description: input.description,
         critical: input.critical,
+        required_approvals: checked_approvals(input.required_approvals.unwrap_or_default())?,
         allowed_origins: checked_origins(input.allowed_origins.unwrap_or_default())?,
     };
     let change =
@@ -244,6 +251,10 @@ pub(super) async fn update_environment(
         name: name_or(input.name, &before.name),
         description: input.description,
         critical: input.critical,
+        required_approvals: match input.required_approvals {
+            Some(count) => checked_approvals(count)?,
+            None => before.required_approvals,
+        },
         allowed_origins: match input.allowed_origins {
             Some(origins) => checked_origins(origins)?,
             None => before.allowed_origins.clone(),
@@ -300,6 +311,20 @@ pub(super) async fn load_environment(
         format!("environment {env:?} of project {project:?}")
     })
     .await
+}
+
+/// The most approvals an environment may require: beyond it, changes would wait for people an
+/// installation is unlikely to have.
+const MAX_REQUIRED_APPROVALS: u32 = 10;
+
+fn checked_approvals(count: u32) -> ApiResult<u32> {
+    if count > MAX_REQUIRED_APPROVALS {
+        return Err(ApiError::invalid(
+            "required_approvals",
+            format!("{count} approvals: an environment requires 0 to {MAX_REQUIRED_APPROVALS}"),
+        ));
+    }
+    Ok(count)
 }
 
 /// An environment's CORS origins, normalised: each a bare origin (`scheme://host[:port]`, no

@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use switchyard_store::Expected;
 
+use super::change_requests::not_subject_to_approval;
 use super::ctx::{Body, Ctx, OptionalBody};
 use super::projects::load_environment;
 use crate::access::Action;
@@ -213,6 +214,7 @@ async fn act(
     ctx.authorize(Action::ReleaseUpdate, &res::release(&project, &env, &id))
         .await?;
     let current = load_release(&ctx, &project, &env, &id).await?;
+    let environment = load_environment(&ctx, &project, &env).await?.record;
     // An advance carries the current stage's evidence into the ramp's total, as the guard's own.
     let evidence = match (verb, current.state) {
         (Verb::Advance, State::Running) => {
@@ -221,7 +223,10 @@ async fn act(
         _ => None,
     };
     let who = actor(&ctx);
-    let note = |default: String| input.comment.clone().unwrap_or(default);
+    let note = |default: String| {
+        let note = input.comment.clone().unwrap_or(default);
+        not_subject_to_approval(&environment, Some(&note)).unwrap_or(note)
+    };
     let release = releases::transition(ctx.services(), &id, &who, |r, flag, now| {
         let refuse = |what: &str| {
             Err(ApiError::new(
@@ -335,12 +340,13 @@ pub(super) async fn kill_flag(
 ) -> ApiResult<Json<Killed>> {
     ctx.authorize(Action::FlagToggle, &res::env_flag(&project, &env, &flag))
         .await?;
-    load_environment(&ctx, &project, &env).await?;
+    let environment = load_environment(&ctx, &project, &env).await?.record;
+    let comment = not_subject_to_approval(&environment, input.comment.as_deref()).or(input.comment);
     let killed = releases::kill(
         ctx.services(),
         (&project, &env, &flag),
         &actor(&ctx),
-        input.comment.as_deref(),
+        comment.as_deref(),
     )
     .await?;
     Ok(Json(killed))

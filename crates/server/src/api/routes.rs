@@ -19,6 +19,7 @@ use super::types::{
     SegmentInput, SegmentView, SignInInput, TargetingInput, TargetingView, ToggleInput, TokenInput,
     TokenView, Trigger, TriggerInput, WebhookInput, WebhookView,
 };
+use super::change_requests::{self, ChangeRequest, ReviewInput, ReviseInput};
 use super::{
     accounts, audit, flags, insights, openapi, projects, releases, roles, sdk_keys, segments,
     tokens, triggers, webhooks,
@@ -91,6 +92,13 @@ routes! {
     post "/projects/{project}/environments/{env}/releases/{id}/advance" => releases::advance_release, Action::ReleaseUpdate, "Go to the next stage now (or complete after the last)", body: ActionInput, returns: ReleaseStatus;
     post "/projects/{project}/environments/{env}/releases/{id}/rollback" => releases::roll_back_release, Action::ReleaseUpdate, "Roll back: restore the flag's serving from before the release", body: ActionInput, returns: ReleaseStatus;
     post "/projects/{project}/environments/{env}/releases/{id}/abort" => releases::abort_release, Action::ReleaseUpdate, "Abort: stop the release and restore the previous serving", body: ActionInput, returns: ReleaseStatus;
+    get "/projects/{project}/change-requests" => change_requests::list_change_requests, Action::ChangeRequestRead, "List change requests, newest first (filters: state, environment)", returns: Vec<ChangeRequest>;
+    get "/projects/{project}/change-requests/{id}" => change_requests::get_change_request, Action::ChangeRequestRead, "A change request: the proposed write, its diff, base versions, approvals and history", returns: ChangeRequest;
+    put "/projects/{project}/change-requests/{id}" => change_requests::revise_change_request, Action::ChangeRequestUpdate, "Revise your change request with a new body for its route (rebases it; drops earlier approvals)", body: ReviseInput, returns: ChangeRequest;
+    post "/projects/{project}/change-requests/{id}/approve" => change_requests::approve_change_request, Action::ChangeRequestApprove, "Approve someone else's change request; the last approval needed applies it", body: ReviewInput, returns: ChangeRequest;
+    post "/projects/{project}/change-requests/{id}/reject" => change_requests::reject_change_request, Action::ChangeRequestApprove, "Reject a change request", body: ReviewInput, returns: ChangeRequest;
+    post "/projects/{project}/change-requests/{id}/withdraw" => change_requests::withdraw_change_request, Action::ChangeRequestUpdate, "Withdraw your change request", body: ReviewInput, returns: ChangeRequest;
+    post "/projects/{project}/change-requests/{id}/apply" => change_requests::apply_change_request, Action::ChangeRequestUpdate, "Apply an approved change request (its author, or an approver); 409 if what it was based on moved on", body: ReviewInput, returns: ChangeRequest;
     get "/projects/{project}/webhooks" => webhooks::list_webhooks, Action::WebhookRead, "List a project's webhooks", returns: Vec<WebhookView>;
     post "/projects/{project}/webhooks" => webhooks::create_webhook, Action::WebhookCreate, "Subscribe a URL to release and kill events (HMAC-signed; the secret is shown once)", body: WebhookInput, returns: WebhookView;
     delete "/projects/{project}/webhooks/{id}" => webhooks::delete_webhook, Action::WebhookDelete, "Delete a webhook", returns: Deleted;

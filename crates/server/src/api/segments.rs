@@ -8,12 +8,13 @@ use serde::{Deserialize, Serialize};
 use switchyard_engine::model::Segment;
 use switchyard_store::Expected;
 
+use super::change_requests::{Gated, Proposal};
 use super::ctx::{Body, Change, CommentQuery, Ctx, Deleted, already_exists, check_key, still_used};
 use super::projects::load_environment;
 use crate::access::resources as res;
 use crate::access::{Action, random_hex};
 use crate::error::{ApiError, ApiResult};
-use crate::records::{EnvData, Versioned, env_scope, no_new_problems};
+use crate::records::{EnvData, Operation, Versioned, encode, env_scope, no_new_problems};
 
 #[derive(Debug, Deserialize, JsonSchema, Serialize)]
 pub struct SegmentInput {
@@ -80,7 +81,7 @@ pub(super) async fn create_segment(
     ctx: Ctx,
     Path((project, env)): Path<(String, String)>,
     Body(input): Body<SegmentInput>,
-) -> ApiResult<(StatusCode, Json<SegmentView>)> {
+) -> ApiResult<Gated<(StatusCode, Json<SegmentView>)>> {
     let mut segment = input.segment;
     check_key("key", &segment.key)?;
     let resource = res::segment(&project, &env, &segment.key);
@@ -89,6 +90,12 @@ pub(super) async fn create_segment(
     if segment.salt.is_empty() {
         segment.salt = random_hex(4);
     }
+    // With its salt, so a change request applies the very segment it showed.
+    let request = encode(&SegmentInput {
+        segment: segment.clone(),
+        version: input.version,
+        comment: input.comment.clone(),
+    });
     let data = EnvData::load(&ctx.state.store, &project, &env).await?;
     let edit = SegmentEdit {
         project: &project,
@@ -98,19 +105,21 @@ pub(super) async fn create_segment(
         expected: Expected::Absent,
     };
     let audit = (Action::SegmentCreate, input.comment.as_deref());
-    let committed = write_segment(&ctx, edit, segment.clone(), audit)
+    let operation = (Operation::CreateSegment, request);
+    let committed = write_segment(&ctx, edit, segment.clone(), audit, operation)
         .await
         .map_err(already_exists)?;
-    Ok((StatusCode::CREATED, Json(view(&env, segment, committed))))
+    Ok(committed.map(|version| (StatusCode::CREATED, Json(view(&env, segment, version)))))
 }
 
 pub(super) async fn update_segment(
     ctx: Ctx,
     Path((project, env, key)): Path<(String, String, String)>,
     Body(input): Body<SegmentInput>,
-) -> ApiResult<Json<SegmentView>> {
+) -> ApiResult<Gated<Json<SegmentView>>> {
     let resource = res::segment(&project, &env, &key);
     ctx.authorize(Action::SegmentUpdate, &resource).await?;
+    let request = (Operation::UpdateSegment, encode(&input));
     let precondition = ctx.expected_version(input.version)?;
     let data = EnvData::load(&ctx.state.store, &project, &env).await?;
     let before = data
@@ -133,8 +142,8 @@ pub(super) async fn update_segment(
         expected,
     };
     let audit = (Action::SegmentUpdate, input.comment.as_deref());
-    let committed = write_segment(&ctx, edit, segment.clone(), audit).await?;
-    Ok(Json(view(&env, segment, committed)))
+    let committed = write_segment(&ctx, edit, segment.clone(), audit, request).await?;
+    Ok(committed.map(|version| Json(view(&env, segment, version))))
 }
 
 /// A segment about to be written, with the environment it is validated in.
@@ -147,13 +156,15 @@ struct SegmentEdit<'a> {
     expected: Expected,
 }
 
-/// Validates and writes `segment`, audited as `action` with `comment`; returns its version.
+/// Validates and writes `segment`, audited as `action` with `comment`; returns its version (or
+/// the change request `request`, the route's body, became where approvals are required).
 async fn write_segment(
     ctx: &Ctx,
     edit: SegmentEdit<'_>,
     segment: Segment,
     (action, comment): (Action, Option<&str>),
-) -> ApiResult<i64> {
+    (operation, request): (Operation, serde_json::Value),
+) -> ApiResult<Gated<i64>> {
     let SegmentEdit {
         project,
         env,
@@ -180,7 +191,14 @@ async fn write_segment(
     }
     .comment(comment);
     let scope = env_scope(project, env);
-    ctx.write_record((&scope, &segment.key), &stored, expected, change)
+    let proposal = Proposal {
+        project,
+        env,
+        operation,
+        target: &segment.key,
+        request,
+    };
+    ctx.write_gated(proposal, (&scope, &segment.key), &stored, expected, change)
         .await
 }
 

@@ -16,15 +16,16 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use axum::Router;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::hub::{Delivery, SdkAccess, Source, events_token};
 use super::sdk_routes::server_access;
-use crate::access::{CLIENT_KEY_PREFIX, SdkKeyKind, SdkKeyRecord, parse_secret};
+use crate::access::{CLIENT_KEY_PREFIX, SdkKeyKind, SdkKeyRecord, parse_secret, sha256_hex_of};
 use crate::error::{ApiError, ApiResult, Code};
 use crate::records::{self, EnvironmentRecord, GLOBAL, ProjectRecord, env_scope};
 
@@ -73,12 +74,49 @@ pub(super) fn router() -> Router<Arc<Delivery>> {
     Router::new().route("/sdk/v1/environment", get(environment))
 }
 
+/// The answer carries an `ETag`; a relay re-reading it every second sends it back in
+/// `If-None-Match` and gets an empty `304` while nothing changed.
 async fn environment(
     State(delivery): State<Arc<Delivery>>,
     headers: HeaderMap,
-) -> ApiResult<Json<EnvironmentInfo>> {
-    let access = server_access(&delivery, &headers).await?;
-    Ok(Json(delivery.environment_info(&access).await?))
+) -> ApiResult<Response> {
+    let access = server_access(&delivery, &headers)
+        .await
+        .map_err(|error| match error.code {
+            // A client key: name the header that carried it, as the other routes do.
+            Code::Forbidden => error.field(key_header(&headers)),
+            _ => error,
+        })?;
+    let info = delivery.environment_info(&access).await?;
+    let body = serde_json::to_vec(&info).map_err(ApiError::internal)?;
+    let etag = format!("\"{}\"", &sha256_hex_of(&body)[..32]);
+    let etag = HeaderValue::from_str(&etag).map_err(ApiError::internal)?;
+    let unchanged = headers
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|tags| tags.as_bytes() == etag.as_bytes());
+    let mut response = if unchanged {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response()
+    };
+    response.headers_mut().insert(header::ETAG, etag);
+    Ok(response)
+}
+
+/// The header a request's SDK key came in.
+fn key_header(headers: &HeaderMap) -> &'static str {
+    if headers.contains_key(header::AUTHORIZATION) {
+        "Authorization"
+    } else {
+        "X-API-Key"
+    }
 }
 
 /// What a relay knows of SDK keys: the server keys it was given (presented key → access) and,

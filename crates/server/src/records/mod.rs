@@ -5,11 +5,15 @@
 //! Nothing here knows HTTP, authorization or the route table; `api`, `delivery` and `releases`
 //! build on this floor, never the other way round.
 
+mod change_requests;
 mod flags;
 mod projects;
 mod record;
 mod validate;
 
+pub use change_requests::{
+    Approval, BaseVersion, ChangeRequestRecord, Operation, RequestState, Step,
+};
 pub use flags::{EnvData, EnvFlag, OffServing};
 pub use projects::{EnvironmentRecord, ProjectRecord};
 pub use record::{

@@ -1,7 +1,9 @@
 //! The client keys a relay serves: per server key it was given, the relay reads its
 //! upstream's `GET /sdk/v1/environment` (the environment's client keys as SHA-256 hashes, and
-//! its `allowed_origins`) at start, every `client_keys_refresh`, and whenever its SDK client
-//! reconnects, and installs the answer in its delivery ([`Delivery::install_environment_info`]).
+//! its `allowed_origins`) at start, every `client_keys_refresh` (1 s by default), and whenever
+//! its SDK client reconnects, and installs the answer in its delivery
+//! ([`Delivery::install_environment_info`]). Each reading sends the last answer's `ETag`, so
+//! while nothing changed the upstream answers an empty `304`.
 //!
 //! **Invariants:** a client key is accepted only when the upstream listed it: until the first
 //! answer (or a saved one) a relay refuses every client key. A key missing from a newer answer
@@ -20,9 +22,9 @@ use switchyard_sdk::{Client, UpstreamState};
 
 use crate::delivery::{Delivery, EnvironmentInfo, SdkAccess};
 
-/// `serve`'s and `relay`'s default period between readings of the upstream's client keys: the
-/// bound on how long a client key revoked upstream keeps working on a relay.
-pub const DEFAULT_CLIENT_KEYS_REFRESH: Duration = Duration::from_secs(10);
+/// `relay`'s default period between readings of the upstream's client keys: the bound on how
+/// long a client key revoked upstream keeps working on a relay (the product promises a second).
+pub const DEFAULT_CLIENT_KEYS_REFRESH: Duration = Duration::from_secs(1);
 
 /// The longest an upstream may take to answer.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -52,7 +54,10 @@ pub(super) fn serve_saved(delivery: &Delivery, access: &SdkAccess, saved: &Path)
 
 /// What one reading of the upstream gave.
 enum Fetched {
-    Info(EnvironmentInfo),
+    /// The list, and its `ETag` if the upstream sent one.
+    Info(EnvironmentInfo, Option<String>),
+    /// `304`: the list is still the one last read.
+    Unchanged,
     /// 401/403: the server key is refused (revoked).
     Refused,
     /// 404: an upstream from before client keys were relayed.
@@ -97,16 +102,19 @@ pub(super) async fn follow_client_keys(follower: ClientKeys) {
     let mut closing = delivery.closing();
     let mut streaming = status.borrow_and_update().state == UpstreamState::Streaming;
     let mut last: Option<EnvironmentInfo> = None;
+    let mut etag: Option<String> = None;
     let mut warned_not_offered = false;
     loop {
         // Shutting down does not wait for a slow upstream.
         let fetched = tokio::select! {
-            fetched = fetch(&http, &url, &presented) => fetched,
+            fetched = fetch(&http, &url, &presented, etag.as_deref()) => fetched,
             _ = closing.wait_for(|closed| *closed) => return,
         };
         match fetched {
-            Fetched::Info(info) => {
+            Fetched::Unchanged => {}
+            Fetched::Info(info, tag) => {
                 let info = info.sanitized();
+                etag = tag;
                 if last.as_ref() != Some(&info) {
                     save(&saved, &info);
                     delivery.install_environment_info(&access, info.clone());
@@ -118,6 +126,7 @@ pub(super) async fn follow_client_keys(follower: ClientKeys) {
                 return;
             }
             Fetched::NotOffered => {
+                etag = None;
                 // A reachable upstream that cannot confirm a saved list: serve none of it.
                 if last.take().is_some() || !warned_not_offered {
                     stop_serving(&delivery, &access, &saved);
@@ -161,21 +170,21 @@ pub(super) async fn follow_client_keys(follower: ClientKeys) {
     }
 }
 
-async fn fetch(http: &reqwest::Client, url: &str, presented: &str) -> Fetched {
-    let response = match http
-        .get(url)
-        .header(
-            header::AUTHORIZATION.as_str(),
-            format!("Bearer {presented}"),
-        )
-        .send()
-        .await
-    {
+async fn fetch(http: &reqwest::Client, url: &str, presented: &str, etag: Option<&str>) -> Fetched {
+    let mut request = http.get(url).header(
+        header::AUTHORIZATION.as_str(),
+        format!("Bearer {presented}"),
+    );
+    if let Some(etag) = etag {
+        request = request.header(header::IF_NONE_MATCH.as_str(), etag);
+    }
+    let response = match request.send().await {
         Ok(response) => response,
         Err(error) => return Fetched::Failed(error.to_string()),
     };
     match response.status().as_u16() {
         200 => {}
+        304 if etag.is_some() => return Fetched::Unchanged,
         401 | 403 => return Fetched::Refused,
         404 => return Fetched::NotOffered,
         other => return Fetched::Failed(format!("answered {other}")),
@@ -186,13 +195,18 @@ async fn fetch(http: &reqwest::Client, url: &str, presented: &str) -> Fetched {
     {
         return Fetched::Failed("the answer is too large".into());
     }
+    let etag = response
+        .headers()
+        .get(header::ETAG.as_str())
+        .and_then(|tag| tag.to_str().ok())
+        .map(str::to_owned);
     let body = match response.bytes().await {
         Ok(body) if body.len() <= MAX_ANSWER_BYTES => body,
         Ok(_) => return Fetched::Failed("the answer is too large".into()),
         Err(error) => return Fetched::Failed(error.to_string()),
     };
     match serde_json::from_slice::<EnvironmentInfo>(&body) {
-        Ok(info) => Fetched::Info(info),
+        Ok(info) => Fetched::Info(info, etag),
         Err(error) => Fetched::Failed(format!("unreadable answer: {error}")),
     }
 }

@@ -8,6 +8,7 @@
 
 mod api;
 mod architecture;
+mod change_requests;
 mod delivery;
 mod events;
 mod events_forged;

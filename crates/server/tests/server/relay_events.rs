@@ -217,3 +217,72 @@ async fn a_metric_through_a_relay_follows_the_exposure_of_its_ofrep_answer() {
     server.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `GET /sdk/v1/environment` as a relay reads it every second: an `ETag`, and an empty `304`
+/// while nothing changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_environment_listing_answers_304_while_unchanged() {
+    assert!(
+        switchyard_server::relay::DEFAULT_CLIENT_KEYS_REFRESH <= Duration::from_secs(1),
+        "revocation must reach a relay within a second"
+    );
+    let (url, dir) = sqlite_url("etag");
+    let server = TestServer::in_process(&url).start().await;
+    server.seed_delivery_flags().await;
+    let server_key = server.sdk_key(SdkKeyKind::Server).await;
+    let read = |etag: Option<String>| {
+        let mut request = reqwest::Client::new()
+            .get(format!("{}/sdk/v1/environment", server.base))
+            .bearer_auth(&server_key);
+        if let Some(etag) = etag {
+            request = request.header("if-none-match", etag);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let etag = response
+                .headers()
+                .get("etag")
+                .map(|v| v.to_str().unwrap().to_owned());
+            (response.status(), etag, response.bytes().await.unwrap())
+        }
+    };
+    let (status, etag, body) = read(None).await;
+    assert_eq!(status, StatusCode::OK);
+    let etag = etag.expect("an ETag");
+    let listed: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(listed["client_keys"], json!([]), "{listed}");
+    let (status, again, body) = read(Some(etag.clone())).await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+    assert_eq!(again.as_deref(), Some(etag.as_str()));
+    assert!(body.is_empty());
+    // A new client key changes the answer.
+    server.sdk_key(SdkKeyKind::Client).await;
+    let (status, changed, _) = read(Some(etag.clone())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_ne!(changed, Some(etag));
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A client key on the (server-key only) environment listing is refused naming the header
+/// that carried it, as the other server-only routes do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_key_on_the_environment_listing_is_refused_naming_its_header() {
+    let (url, dir) = sqlite_url("listing-field");
+    let server = TestServer::in_process(&url).start().await;
+    server.seed_delivery_flags().await;
+    let client_key = server.sdk_key(SdkKeyKind::Client).await;
+    for header in ["Authorization", "X-API-Key"] {
+        let response = reqwest::Client::new()
+            .get(format!("{}/sdk/v1/environment", server.base))
+            .header(header, &client_key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["field"], header, "{body}");
+    }
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,459 @@
+//! Change requests (`docs/governance.md`): in an environment that requires approvals, a write to
+//! targeting or segments does not take effect; [`commit_gated`], the one place those handlers
+//! write through, stores it as a change request instead (answered `202 {"change_request": …}`).
+//! Applying it runs the same handler again with the stored request body, pinned to the versions
+//! the request was based on, and commits the write and the request's new state together with
+//! one audit record, so it applies whole or not at all.
+
+mod gate;
+
+use axum::Json;
+use axum::extract::Path;
+use axum::http::HeaderMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use switchyard_store::Expected;
+
+pub use gate::ChangeRequest;
+pub(crate) use gate::{Gate, Gated, Proposal, commit_gated, not_subject_to_approval};
+use gate::{resource_of, step};
+
+use super::ctx::{Body, Ctx, OptionalBody, strict_value};
+use super::projects::load_environment;
+use super::query::Query;
+use super::{flags, segments};
+use crate::access::{Action, Event};
+use crate::clock::now_ms;
+use crate::error::{ApiError, ApiResult, Code};
+use crate::records::{self, ChangeRequestRecord, Operation, RequestState, Versioned};
+
+/// The body of approve, reject, withdraw and apply.
+#[derive(Debug, Default, Deserialize, JsonSchema, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewInput {
+    #[serde(default)]
+    pub comment: Option<String>,
+    /// The revision being approved (recommended): a newer one is a 409, so nobody approves
+    /// what they did not read.
+    #[serde(default)]
+    pub revision: Option<u32>,
+}
+
+/// A new revision of a change request: the route's body again, changed.
+#[derive(Debug, Deserialize, JsonSchema, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviseInput {
+    /// The same body the original route takes (targeting, toggle or segment).
+    pub request: Value,
+    /// The revision being replaced (a newer one is a 409).
+    #[serde(default)]
+    pub revision: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ListFilter {
+    pub state: Option<RequestState>,
+    pub environment: Option<String>,
+}
+
+fn what(id: &str) -> String {
+    format!("change request {id:?}")
+}
+
+/// Runs the handler of `request`'s route with its stored body (or `body`), as `ctx.gate` says;
+/// the change request it proposed, if it proposed one.
+async fn replay(
+    ctx: Ctx,
+    request: &ChangeRequestRecord,
+    body: &Value,
+) -> ApiResult<Option<ChangeRequest>> {
+    let (project, env, target) = (
+        request.project.clone(),
+        request.environment.clone(),
+        request.target.clone(),
+    );
+    let path3 = Path((project.clone(), env.clone(), target));
+    let gated = match request.operation {
+        Operation::UpdateTargeting => {
+            let input = strict_value("request", body)?;
+            flags::update_targeting(ctx, path3, Body(input))
+                .await?
+                .map(drop)
+        }
+        Operation::Toggle => {
+            let input = strict_value("request", body)?;
+            flags::toggle_flag(ctx, path3, Body(input)).await?.map(drop)
+        }
+        Operation::CreateSegment => {
+            let input = strict_value("request", body)?;
+            segments::create_segment(ctx, Path((project, env)), Body(input))
+                .await?
+                .map(drop)
+        }
+        Operation::UpdateSegment => {
+            let input = strict_value("request", body)?;
+            segments::update_segment(ctx, path3, Body(input))
+                .await?
+                .map(drop)
+        }
+    };
+    Ok(match gated {
+        Gated::Done(()) => None,
+        Gated::Proposed(request) => Some(*request),
+    })
+}
+
+/// The same caller, writing as `gate` says.
+fn gated_ctx(ctx: &Ctx, gate: Gate) -> Ctx {
+    Ctx {
+        state: ctx.state.clone(),
+        caller: ctx.caller.clone(),
+        headers: HeaderMap::new(),
+        gate,
+    }
+}
+
+async fn load(ctx: &Ctx, project: &str, id: &str) -> ApiResult<Versioned<ChangeRequestRecord>> {
+    ctx.load_or_404(project, id, || what(id)).await
+}
+
+/// Loads a change request, then checks `action` on it: its resource names its environment,
+/// which only the stored request knows, so an unknown id is a 404 to anyone (ids are random
+/// and say nothing else).
+async fn load_authorized(
+    ctx: &Ctx,
+    project: &str,
+    id: &str,
+    action: Action,
+) -> ApiResult<Versioned<ChangeRequestRecord>> {
+    let stored = load(ctx, project, id).await?;
+    ctx.authorize(action, &resource_of(&stored.record)).await?;
+    Ok(stored)
+}
+
+fn refuse_closed(record: &ChangeRequestRecord, what: &str) -> ApiResult<()> {
+    if record.state.is_open() {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        Code::Conflict,
+        format!(
+            "cannot {what} change request {}: it is {:?}",
+            record.id, record.state
+        ),
+    )
+    .field("state"))
+}
+
+fn check_revision(record: &ChangeRequestRecord, revision: Option<u32>) -> ApiResult<()> {
+    match revision {
+        Some(revision) if revision != record.revision => {
+            let mut error = ApiError::new(
+                Code::Conflict,
+                format!(
+                    "change request {} is at revision {}, not {revision}; read it again",
+                    record.id, record.revision
+                ),
+            )
+            .field("revision");
+            error.current_version = Some(i64::from(record.revision));
+            Err(error)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A 403 for what only the author (or only someone else) may do, audited as a denial.
+async fn refuse_person(ctx: &Ctx, action: Action, resource: &str, why: &str) -> ApiError {
+    let mut error = ctx.deny(action, resource).await;
+    error.message = format!("{why} ({})", error.message);
+    error
+}
+
+pub(super) async fn list_change_requests(
+    ctx: Ctx,
+    Path(project): Path<String>,
+    Query(filter): Query<ListFilter>,
+) -> ApiResult<Json<Vec<ChangeRequest>>> {
+    let all = records::list::<ChangeRequestRecord>(&ctx.state.store, &project).await?;
+    let mut requests: Vec<ChangeRequest> = all
+        .into_iter()
+        .filter(|stored| {
+            let record = &stored.record;
+            filter.state.is_none_or(|s| s == record.state)
+                && filter
+                    .environment
+                    .as_ref()
+                    .is_none_or(|e| *e == record.environment)
+                && ctx.allows(Action::ChangeRequestRead, &resource_of(record))
+        })
+        .map(ChangeRequest::from)
+        .collect();
+    requests.sort_by_key(|r| std::cmp::Reverse(r.body.created_ms));
+    Ok(Json(requests))
+}
+
+pub(super) async fn get_change_request(
+    ctx: Ctx,
+    Path((project, id)): Path<(String, String)>,
+) -> ApiResult<Json<ChangeRequest>> {
+    let stored = load_authorized(&ctx, &project, &id, Action::ChangeRequestRead).await?;
+    Ok(Json(stored.into()))
+}
+
+pub(super) async fn revise_change_request(
+    ctx: Ctx,
+    Path((project, id)): Path<(String, String)>,
+    Body(input): Body<ReviseInput>,
+) -> ApiResult<Json<ChangeRequest>> {
+    if !input.request.is_object() {
+        return Err(ApiError::invalid(
+            "request",
+            "the route's request body, a JSON object such as {\"on\": true}",
+        ));
+    }
+    let stored = load_authorized(&ctx, &project, &id, Action::ChangeRequestUpdate).await?;
+    let resource = resource_of(&stored.record);
+    if stored.record.author != ctx.caller.account {
+        let why = "only its author revises a change request";
+        return Err(refuse_person(&ctx, Action::ChangeRequestUpdate, &resource, why).await);
+    }
+    refuse_closed(&stored.record, "revise")?;
+    check_revision(&stored.record, input.revision)?;
+    let record = stored.record.clone();
+    let revised = replay(
+        gated_ctx(&ctx, Gate::Revise(Box::new(stored))),
+        &record,
+        &input.request,
+    )
+    .await?;
+    revised
+        .map(Json)
+        .ok_or_else(|| ApiError::internal("a revision took effect instead of being proposed"))
+}
+
+/// Commits one step of a change request that changes nothing else.
+async fn commit_step(
+    ctx: &Ctx,
+    stored: &Versioned<ChangeRequestRecord>,
+    record: &ChangeRequestRecord,
+    event: impl Into<&'static str>,
+    comment: Option<&str>,
+) -> ApiResult<ChangeRequest> {
+    let resource = resource_of(record);
+    let audit = step(event, &resource, Some(&stored.record), record, comment);
+    let write = records::put(
+        &record.project,
+        &record.id,
+        record,
+        Expected::Version(stored.version),
+    );
+    let committed = ctx.commit(&[write], audit).await?;
+    Ok(ChangeRequest::from(Versioned {
+        key: record.id.clone(),
+        version: committed.versions[0],
+        record: record.clone(),
+    }))
+}
+
+pub(super) async fn approve_change_request(
+    ctx: Ctx,
+    Path((project, id)): Path<(String, String)>,
+    OptionalBody(input): OptionalBody<ReviewInput>,
+) -> ApiResult<Json<ChangeRequest>> {
+    let stored = load_authorized(&ctx, &project, &id, Action::ChangeRequestApprove).await?;
+    let resource = resource_of(&stored.record);
+    if stored.record.author == ctx.caller.account {
+        let why = "nobody approves their own change request";
+        return Err(refuse_person(&ctx, Action::ChangeRequestApprove, &resource, why).await);
+    }
+    if stored.record.state != RequestState::Pending {
+        refuse_closed(&stored.record, "approve")?;
+        return Err(ApiError::new(
+            Code::Conflict,
+            format!("change request {id} is in conflict: its author revises it first"),
+        )
+        .field("state"));
+    }
+    check_revision(&stored.record, input.revision)?;
+    let mut record = stored.record.clone();
+    let account = ctx.caller.account.clone();
+    if record
+        .approvals
+        .iter()
+        .any(|a| a.account == account && a.revision == record.revision)
+    {
+        return Err(ApiError::new(
+            Code::Conflict,
+            format!("you already approved revision {}", record.revision),
+        ));
+    }
+    let now = now_ms();
+    record.approvals.push(records::Approval {
+        account: account.clone(),
+        revision: record.revision,
+        at_ms: now,
+        comment: input.comment.clone(),
+    });
+    record.record(now, &account, "approved", input.comment.clone());
+    let approved = commit_step(
+        &ctx,
+        &stored,
+        &record,
+        Action::ChangeRequestApprove,
+        input.comment.as_deref(),
+    )
+    .await?;
+    // The last approval needed applies the request at once.
+    if approved.approved >= required_now(&ctx, &record).await? as usize {
+        return apply_now(&ctx, &project, &id).await.map(Json);
+    }
+    Ok(Json(approved))
+}
+
+/// The approvals the request's environment requires now (an administrator may have changed
+/// the count since the request was made).
+async fn required_now(ctx: &Ctx, record: &ChangeRequestRecord) -> ApiResult<u32> {
+    let env = load_environment(ctx, &record.project, &record.environment).await?;
+    Ok(env.record.required_approvals)
+}
+
+/// Applies the request as `ctx`'s caller; a base that moved on marks it `conflict` (audited)
+/// and answers the 409. Answers the request as it is afterwards.
+async fn apply_now(ctx: &Ctx, project: &str, id: &str) -> ApiResult<ChangeRequest> {
+    let stored = load(ctx, project, id).await?;
+    let record = stored.record.clone();
+    let request = record.request.clone();
+    let result = replay(
+        gated_ctx(ctx, Gate::Apply(Box::new(stored))),
+        &record,
+        &request,
+    )
+    .await;
+    match result {
+        Ok(_) => Ok(load(ctx, project, id).await?.into()),
+        Err(error) if matches!(error.code, Code::Conflict | Code::PreconditionFailed) => {
+            let stored = load(ctx, project, id).await?;
+            if stored.record.state.is_open() {
+                let mut record = stored.record.clone();
+                record.state = RequestState::Conflict;
+                let note = error.message.clone();
+                record.record(
+                    now_ms(),
+                    &ctx.caller.account,
+                    "conflict",
+                    Some(note.clone()),
+                );
+                commit_step(
+                    ctx,
+                    &stored,
+                    &record,
+                    Event::ChangeRequestConflict,
+                    Some(&note),
+                )
+                .await?;
+            }
+            Err(ApiError {
+                field: error.field.or(Some("base".into())),
+                ..error
+            })
+        }
+        Err(error) => Err(error),
+    }
+}
+
+pub(super) async fn apply_change_request(
+    ctx: Ctx,
+    Path((project, id)): Path<(String, String)>,
+    OptionalBody(input): OptionalBody<ReviewInput>,
+) -> ApiResult<Json<ChangeRequest>> {
+    let stored = load(&ctx, &project, &id).await?;
+    let resource = resource_of(&stored.record);
+    // The author applies an approved request; so may anyone who may approve it.
+    let is_author = stored.record.author == ctx.caller.account;
+    if !ctx.allows(Action::ChangeRequestApprove, &resource)
+        && !(is_author && ctx.allows(Action::ChangeRequestUpdate, &resource))
+    {
+        return Err(ctx.deny(Action::ChangeRequestUpdate, &resource).await);
+    }
+    if stored.record.state != RequestState::Pending {
+        refuse_closed(&stored.record, "apply")?;
+        return Err(ApiError::new(
+            Code::Conflict,
+            format!("change request {id} is in conflict: its author revises it first"),
+        )
+        .field("state"));
+    }
+    check_revision(&stored.record, input.revision)?;
+    let required = required_now(&ctx, &stored.record).await?;
+    let approved = stored.record.current_approvals();
+    if approved < required as usize {
+        return Err(ApiError::new(
+            Code::Conflict,
+            format!("change request {id} has {approved} of the {required} approvals it needs"),
+        )
+        .field("approvals"));
+    }
+    apply_now(&ctx, &project, &id).await.map(Json)
+}
+
+/// Reject (an approver) or withdraw (the author): the request closes without effect.
+async fn close(
+    ctx: Ctx,
+    (project, id): (String, String),
+    input: ReviewInput,
+    withdraw: bool,
+) -> ApiResult<Json<ChangeRequest>> {
+    let (action, event, state, step_name) = if withdraw {
+        (
+            Action::ChangeRequestUpdate,
+            Event::ChangeRequestWithdraw,
+            RequestState::Withdrawn,
+            "withdrawn",
+        )
+    } else {
+        (
+            Action::ChangeRequestApprove,
+            Event::ChangeRequestReject,
+            RequestState::Rejected,
+            "rejected",
+        )
+    };
+    let stored = load_authorized(&ctx, &project, &id, action).await?;
+    if withdraw && stored.record.author != ctx.caller.account {
+        let resource = resource_of(&stored.record);
+        let why = "only its author withdraws a change request";
+        return Err(refuse_person(&ctx, action, &resource, why).await);
+    }
+    refuse_closed(&stored.record, if withdraw { "withdraw" } else { "reject" })?;
+    check_revision(&stored.record, input.revision)?;
+    let mut record = stored.record.clone();
+    record.state = state;
+    record.record(
+        now_ms(),
+        &ctx.caller.account,
+        step_name,
+        input.comment.clone(),
+    );
+    commit_step(&ctx, &stored, &record, event, input.comment.as_deref())
+        .await
+        .map(Json)
+}
+
+pub(super) async fn reject_change_request(
+    ctx: Ctx,
+    Path(path): Path<(String, String)>,
+    OptionalBody(input): OptionalBody<ReviewInput>,
+) -> ApiResult<Json<ChangeRequest>> {
+    close(ctx, path, input, false).await
+}
+
+pub(super) async fn withdraw_change_request(
+    ctx: Ctx,
+    Path(path): Path<(String, String)>,
+    OptionalBody(input): OptionalBody<ReviewInput>,
+) -> ApiResult<Json<ChangeRequest>> {
+    close(ctx, path, input, true).await
+}

@@ -1,0 +1,327 @@
+//! The gate every held write goes through ([`commit_gated`]): commit, propose, revise or
+//! apply, as the environment and the request context say; and the change request's view.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use switchyard_store::{Committed, Expected, Write};
+
+use super::super::ctx::{Change, Ctx};
+use super::super::projects::load_environment;
+use crate::access::resources as res;
+use crate::access::{Action, Event, random_hex};
+use crate::clock::now_ms;
+use crate::error::{ApiError, ApiResult, Code};
+use crate::records::{
+    self, BaseVersion, ChangeRequestRecord, EnvironmentRecord, Operation, RequestState, Versioned,
+    encode,
+};
+
+/// How a handler's write is treated (a field of [`Ctx`]).
+#[derive(Debug, Clone, Default)]
+pub(crate) enum Gate {
+    /// A person's request: it takes effect, unless its environment requires approvals.
+    #[default]
+    Live,
+    /// The author revising this change request: the write replaces its proposal.
+    Revise(Box<Versioned<ChangeRequestRecord>>),
+    /// Applying this approved change request: the write commits if its base still holds.
+    Apply(Box<Versioned<ChangeRequestRecord>>),
+}
+
+impl Gate {
+    /// Applying a request replays its author's write: the author was authorized for it when
+    /// proposing and revising; the applier is authorized for the request.
+    pub(crate) fn applies(&self, action: Action, resource: &str) -> bool {
+        matches!(self, Gate::Apply(stored)
+            if stored.record.action == action.as_str() && stored.record.resource == resource)
+    }
+}
+
+/// What a gated write is: the route (by operation and target) and the body it took.
+#[derive(Debug)]
+pub(crate) struct Proposal<'a> {
+    pub project: &'a str,
+    pub env: &'a str,
+    pub operation: Operation,
+    pub target: &'a str,
+    pub request: Value,
+}
+
+/// A gated write's outcome: it took effect, or it is a change request now.
+#[derive(Debug)]
+pub(crate) enum Gated<T> {
+    Done(T),
+    Proposed(Box<ChangeRequest>),
+}
+
+impl<T> Gated<T> {
+    pub(crate) fn map<U>(self, f: impl FnOnce(T) -> U) -> Gated<U> {
+        match self {
+            Gated::Done(done) => Gated::Done(f(done)),
+            Gated::Proposed(request) => Gated::Proposed(request),
+        }
+    }
+}
+
+impl<T: IntoResponse> IntoResponse for Gated<T> {
+    fn into_response(self) -> Response {
+        match self {
+            Gated::Done(done) => done.into_response(),
+            Gated::Proposed(request) => (
+                StatusCode::ACCEPTED,
+                Json(json!({ "change_request": request })),
+            )
+                .into_response(),
+        }
+    }
+}
+
+/// A change request as the API shows it.
+#[derive(Debug, Clone, Serialize, JsonSchema, Deserialize)]
+pub struct ChangeRequest {
+    #[serde(flatten)]
+    pub body: ChangeRequestRecord,
+    /// The stored version (changes with every step).
+    pub version: i64,
+    /// Approvals of the current revision, by distinct people.
+    pub approved: usize,
+}
+
+impl From<Versioned<ChangeRequestRecord>> for ChangeRequest {
+    fn from(stored: Versioned<ChangeRequestRecord>) -> ChangeRequest {
+        ChangeRequest {
+            approved: stored.record.current_approvals(),
+            body: stored.record,
+            version: stored.version,
+        }
+    }
+}
+
+/// In an environment that requires approvals, what a change that never waits for them (a
+/// kill, a release's pause, roll back or abort) says in its audit record; `None` elsewhere.
+pub(crate) fn not_subject_to_approval(
+    env: &EnvironmentRecord,
+    comment: Option<&str>,
+) -> Option<String> {
+    (env.required_approvals > 0).then(|| {
+        let why = "not subject to approval: safety never waits";
+        match comment {
+            Some(comment) => format!("{comment} ({why})"),
+            None => why.to_owned(),
+        }
+    })
+}
+
+pub(super) fn resource_of(record: &ChangeRequestRecord) -> String {
+    res::change_request(&record.project, &record.environment, &record.id)
+}
+
+/// The base versions a batch of writes expects.
+fn bases(writes: &[Write]) -> Vec<BaseVersion> {
+    writes
+        .iter()
+        .map(|write| {
+            let (kind, key, expected) = match write {
+                Write::Put {
+                    kind,
+                    key,
+                    expected,
+                    ..
+                }
+                | Write::Delete {
+                    kind,
+                    key,
+                    expected,
+                    ..
+                } => (kind, key, expected),
+            };
+            let version = match expected {
+                Expected::Version(version) => *version,
+                Expected::Absent | Expected::Any => 0,
+            };
+            BaseVersion {
+                kind: kind.clone(),
+                key: key.clone(),
+                version,
+            }
+        })
+        .collect()
+}
+
+/// An audited step of a change request: `event` on its resource, from `before` to `after`.
+pub(super) fn step<'a>(
+    event: impl Into<&'static str>,
+    resource: &'a str,
+    before: Option<&ChangeRequestRecord>,
+    after: &ChangeRequestRecord,
+    comment: Option<&'a str>,
+) -> Change<'a> {
+    Change {
+        action: event.into(),
+        resource,
+        before: before.map(encode),
+        after: Some(encode(after)),
+        comment,
+    }
+}
+
+/// The one place the gated handlers write through: commits `writes` (their audit record
+/// `change`), or turns them into a change request, revises one, or applies one, as the
+/// environment and `ctx.gate` say.
+pub(crate) async fn commit_gated(
+    ctx: &Ctx,
+    proposal: Proposal<'_>,
+    writes: Vec<Write>,
+    change: Change<'_>,
+) -> ApiResult<Gated<Committed>> {
+    let now = now_ms();
+    let account = ctx.caller.account.clone();
+    match &ctx.gate {
+        Gate::Live => {
+            let env = load_environment(ctx, proposal.project, proposal.env).await?;
+            let required = env.record.required_approvals;
+            if required == 0 {
+                return Ok(Gated::Done(ctx.commit(&writes, change).await?));
+            }
+            let mut record = ChangeRequestRecord {
+                id: random_hex(4),
+                project: proposal.project.to_owned(),
+                environment: proposal.env.to_owned(),
+                operation: proposal.operation,
+                target: proposal.target.to_owned(),
+                resource: change.resource.to_owned(),
+                action: change.action.to_owned(),
+                request: proposal.request,
+                base: bases(&writes),
+                before: change.before,
+                after: change.after,
+                author: account.clone(),
+                comment: change.comment.map(str::to_owned),
+                state: RequestState::Pending,
+                revision: 1,
+                required_approvals: required,
+                approvals: Vec::new(),
+                history: Vec::new(),
+                created_ms: now,
+                updated_ms: now,
+            };
+            record.record(now, &account, "created", record.comment.clone());
+            let resource = resource_of(&record);
+            let audit = step(
+                Event::ChangeRequestCreate,
+                &resource,
+                None,
+                &record,
+                change.comment,
+            );
+            let write = records::put(proposal.project, &record.id, &record, Expected::Absent);
+            ctx.commit(&[write], audit).await?;
+            Ok(proposed(record, 1))
+        }
+        Gate::Revise(stored) => {
+            let env = load_environment(ctx, proposal.project, proposal.env).await?;
+            let before = &stored.record;
+            let mut record = before.clone();
+            record.request = proposal.request;
+            record.base = bases(&writes);
+            record.before = change.before;
+            record.after = change.after;
+            record.comment = change.comment.map(str::to_owned).or(record.comment);
+            record.state = RequestState::Pending;
+            record.revision += 1;
+            record.required_approvals = env.record.required_approvals;
+            record.approvals.clear();
+            record.record(now, &account, "revised", change.comment.map(str::to_owned));
+            let resource = resource_of(&record);
+            let audit = step(
+                Event::ChangeRequestRevise,
+                &resource,
+                Some(before),
+                &record,
+                change.comment,
+            );
+            let write = records::put(
+                proposal.project,
+                &record.id,
+                &record,
+                Expected::Version(stored.version),
+            );
+            let committed = ctx.commit(&[write], audit).await?;
+            Ok(proposed(record, committed.versions[0]))
+        }
+        Gate::Apply(stored) => {
+            let request = &stored.record;
+            let now_base = bases(&writes);
+            if now_base != request.base {
+                return Err(moved_on(request, &now_base));
+            }
+            let mut record = request.clone();
+            record.state = RequestState::Applied;
+            record.record(now, &account, "applied", None);
+            let approvers: Vec<&str> = request
+                .approvals
+                .iter()
+                .filter(|a| a.revision == request.revision)
+                .map(|a| a.account.as_str())
+                .collect();
+            let note = format!(
+                "change request {} (revision {}) by {}, approved by {}{}",
+                request.id,
+                request.revision,
+                request.author,
+                if approvers.is_empty() {
+                    "nobody (none required)".to_owned()
+                } else {
+                    approvers.join(", ")
+                },
+                request
+                    .comment
+                    .as_deref()
+                    .map(|c| format!(": {c}"))
+                    .unwrap_or_default()
+            );
+            let mut all = writes;
+            all.push(records::put(
+                &request.project,
+                &request.id,
+                &record,
+                Expected::Version(stored.version),
+            ));
+            let committed = ctx.commit(&all, change.comment(Some(&note))).await?;
+            Ok(Gated::Done(committed))
+        }
+    }
+}
+
+fn proposed(record: ChangeRequestRecord, version: i64) -> Gated<Committed> {
+    Gated::Proposed(Box::new(ChangeRequest::from(Versioned {
+        key: record.id.clone(),
+        version,
+        record,
+    })))
+}
+
+/// The 409 of a change request whose base moved on.
+fn moved_on(request: &ChangeRequestRecord, now: &[BaseVersion]) -> ApiError {
+    let describe = |bases: &[BaseVersion]| {
+        bases
+            .iter()
+            .map(|b| format!("{} {:?} at version {}", b.kind, b.key, b.version))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    ApiError::new(
+        Code::Conflict,
+        format!(
+            "change request {} was based on {}, but it is now {}; its author revises it",
+            request.id,
+            describe(&request.base),
+            describe(now)
+        ),
+    )
+    .field("base")
+}

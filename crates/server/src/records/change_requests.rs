@@ -1,0 +1,135 @@
+//! Change requests as stored (kind `change_request`, scope the project, keyed by id): a write to
+//! an environment that requires approvals, held until enough other people approve it. It keeps
+//! the request body the route took, so applying it runs that route's validated path again, and
+//! the versions it was based on, so it never overwrites a change made meanwhile.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::record::Record;
+
+/// The route a change request replays when it applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    /// `PUT …/environments/{env}/flags/{flag}` (`target`: the flag).
+    UpdateTargeting,
+    /// `POST …/environments/{env}/flags/{flag}/toggle` (`target`: the flag).
+    Toggle,
+    /// `POST …/environments/{env}/segments` (`target`: the new segment's key).
+    CreateSegment,
+    /// `PUT …/environments/{env}/segments/{segment}` (`target`: the segment).
+    UpdateSegment,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestState {
+    /// Waiting for approvals (or for `apply` once it has them).
+    Pending,
+    Applied,
+    Rejected,
+    Withdrawn,
+    /// What it was based on changed before it applied; the author revises it.
+    Conflict,
+}
+
+impl RequestState {
+    /// Whether the request can still change (be revised, approved, rejected or withdrawn).
+    pub fn is_open(self) -> bool {
+        matches!(self, RequestState::Pending | RequestState::Conflict)
+    }
+}
+
+/// A stored record the change expects at one version (0: that it does not exist yet).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct BaseVersion {
+    pub kind: String,
+    pub key: String,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Approval {
+    pub account: String,
+    pub revision: u32,
+    pub at_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+/// One step of a change request's life, as its history shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Step {
+    pub at_ms: i64,
+    pub account: String,
+    /// `created`, `revised`, `approved`, `rejected`, `withdrawn`, `applied`, `conflict`.
+    pub step: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ChangeRequestRecord {
+    pub id: String,
+    pub project: String,
+    pub environment: String,
+    pub operation: Operation,
+    /// The flag or segment the change writes.
+    pub target: String,
+    /// Its access-control resource, and the action the write is checked and audited as.
+    pub resource: String,
+    pub action: String,
+    /// The body the route took (replayed on apply).
+    pub request: Value,
+    /// What the change expects to find when it applies.
+    pub base: Vec<BaseVersion>,
+    /// The target before and after the change, as the audit log would show it.
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    pub author: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    pub state: RequestState,
+    /// 1 when created; each revision adds one and drops the earlier approvals.
+    pub revision: u32,
+    /// The environment's required approvals when the request was made or last revised.
+    pub required_approvals: u32,
+    #[serde(default)]
+    pub approvals: Vec<Approval>,
+    #[serde(default)]
+    pub history: Vec<Step>,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+impl ChangeRequestRecord {
+    /// The approvals that count: of the current revision, one per account.
+    pub fn current_approvals(&self) -> usize {
+        let mut accounts: Vec<&str> = self
+            .approvals
+            .iter()
+            .filter(|a| a.revision == self.revision)
+            .map(|a| a.account.as_str())
+            .collect();
+        accounts.sort_unstable();
+        accounts.dedup();
+        accounts.len()
+    }
+
+    /// Adds a step to the history and marks the request updated.
+    pub fn record(&mut self, at_ms: i64, account: &str, step: &str, comment: Option<String>) {
+        self.updated_ms = at_ms;
+        self.history.push(Step {
+            at_ms,
+            account: account.to_owned(),
+            step: step.to_owned(),
+            comment,
+        });
+    }
+}
+
+impl Record for ChangeRequestRecord {
+    const KIND: &'static str = "change_request";
+}
