@@ -12,7 +12,7 @@
 //! list the relay last fetched and saved); a key missing from a newer list stops working and its
 //! open OFREP streams end.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -126,6 +126,9 @@ pub(super) struct UpstreamKeys {
     server: HashMap<String, SdkAccess>,
     /// The relay's environment name (its server key's id) → what the upstream reported.
     relayed: RwLock<HashMap<String, Relayed>>,
+    /// Environments whose client keys are not known yet (no answer, nothing saved): a client
+    /// key the relay does not know may be one of theirs.
+    pending: RwLock<HashSet<String>>,
 }
 
 #[derive(Debug)]
@@ -137,9 +140,33 @@ struct Relayed {
 
 impl UpstreamKeys {
     pub(super) fn new(server: HashMap<String, SdkAccess>) -> UpstreamKeys {
+        let pending = server.values().map(|access| access.env.clone()).collect();
         UpstreamKeys {
             server,
             relayed: RwLock::default(),
+            pending: RwLock::new(pending),
+        }
+    }
+
+    /// Why a key neither [`UpstreamKeys::authenticate`] nor [`UpstreamKeys::by_id`] found is
+    /// refused, when it may be a client key (`syc_…`, or an id): while some environment's
+    /// client keys are not known yet, it may be one of them, so `503` (retry shortly) instead
+    /// of the `401` that SDKs take as final; `None` once every list is known.
+    pub(super) fn not_known_yet(&self, maybe_client: bool) -> Option<ApiError> {
+        let waiting = maybe_client && self.pending.read().is_ok_and(|p| !p.is_empty());
+        waiting.then(|| {
+            ApiError::new(
+                Code::Unavailable,
+                "this relay has not yet learned its environments' client keys from its upstream; \
+                 retry shortly",
+            )
+        })
+    }
+
+    /// `env`'s client keys are known now, or will not be served at all.
+    fn decided(&self, env: &str) {
+        if let Ok(mut pending) = self.pending.write() {
+            pending.remove(env);
         }
     }
 
@@ -185,6 +212,7 @@ impl UpstreamKeys {
                 (key.id.clone(), (key.secret_sha256.clone(), access))
             })
             .collect();
+        self.decided(&server.env);
         let Ok(mut relayed) = self.relayed.write() else {
             return Vec::new();
         };
@@ -203,6 +231,7 @@ impl UpstreamKeys {
 
     /// Forgets `server`'s environment (its key was refused); returns its client key ids.
     fn forget(&self, server: &SdkAccess) -> Vec<String> {
+        self.decided(&server.env);
         self.relayed
             .write()
             .ok()
@@ -443,6 +472,28 @@ mod tests {
 
         assert_eq!(keys.forget(&server()), ["c2"]);
         assert!(keys.authenticate("syc_c2_secret-of-c2").is_none());
+    }
+
+    #[test]
+    fn a_client_key_is_asked_to_retry_only_until_its_lists_are_known() {
+        let keys = UpstreamKeys::new(HashMap::from([("sys_srv_x".to_owned(), server())]));
+        let waiting = keys.not_known_yet(true).unwrap();
+        assert_eq!(waiting.code, Code::Unavailable);
+        assert!(
+            keys.not_known_yet(false).is_none(),
+            "a server key is known at once"
+        );
+        keys.install(&server(), listing(&["c1"], &[]));
+        assert!(
+            keys.not_known_yet(true).is_none(),
+            "known: an unknown key stays 401"
+        );
+        let refused = UpstreamKeys::new(HashMap::from([("sys_srv_x".to_owned(), server())]));
+        refused.forget(&server());
+        assert!(
+            refused.not_known_yet(true).is_none(),
+            "a refused server key decides"
+        );
     }
 
     #[test]

@@ -425,7 +425,10 @@ impl Delivery {
     /// Checks an SDK key (`sys_…` or `syc_…`).
     pub async fn authenticate(&self, presented: &str) -> ApiResult<SdkAccess> {
         if let Source::Upstream(keys) = &self.source {
-            let access = keys.authenticate(presented).ok_or_else(unknown_key)?;
+            let access = keys.authenticate(presented).ok_or_else(|| {
+                let maybe_client = presented.starts_with(CLIENT_KEY_PREFIX);
+                keys.not_known_yet(maybe_client).unwrap_or_else(unknown_key)
+            })?;
             if self.is_refused(&access.key_id) {
                 return Err(refused_key());
             }
@@ -459,7 +462,9 @@ impl Delivery {
     /// The key behind an OFREP event-stream URL, when its token is right.
     pub async fn authenticate_events(&self, key_id: &str, token: &str) -> ApiResult<SdkAccess> {
         let access = match &self.source {
-            Source::Upstream(keys) => keys.by_id(key_id).ok_or_else(unknown_key)?,
+            Source::Upstream(keys) => keys
+                .by_id(key_id)
+                .ok_or_else(|| keys.not_known_yet(true).unwrap_or_else(unknown_key))?,
             Source::Store(_) => self.key_by_id(key_id).await?.1,
         };
         if access.events_token != token {

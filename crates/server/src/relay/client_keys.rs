@@ -6,7 +6,8 @@
 //! while nothing changed the upstream answers an empty `304`.
 //!
 //! **Invariants:** a client key is accepted only when the upstream listed it: until the first
-//! answer (or a saved one) a relay refuses every client key. A key missing from a newer answer
+//! answer (or a saved one) a relay refuses every client key (`503` with `Retry-After`, since
+//! SDKs take a `401` as final; an unknown key once the list is known is `401`). A key missing from a newer answer
 //! is refused from then on and its open OFREP streams end, so a client key revoked upstream
 //! stops working on the relay within one refresh period while the upstream is reachable.
 //! While it is unreachable, the last answer stays in force (as the flag data does). The last

@@ -9,7 +9,8 @@
 //! `DATA_DIR/KEY_ID.json` atomically and starts from that file when the upstream is down.
 //!
 //! **Invariants:** the relay never answers a server key it was not given, nor a client key its
-//! upstream did not list (`client_keys.rs`); every response says how old
+//! upstream did not list (`client_keys.rs`; `503` with `Retry-After` while it has not learned
+//! the lists yet); every response says how old
 //! its data may be ([`crate::delivery::DATA_AGE_HEADER`]); `/readyz` is ready only when every
 //! key has data, and says where it came from. A key the upstream refuses (401/403: revoked) is
 //! answered 401 from then on, its streams end, its saved snapshot is deleted and the relay is not
@@ -24,7 +25,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -420,6 +421,20 @@ pub fn app(relay: Arc<Relay>) -> Router {
         .route("/readyz", get(readyz))
         .with_state(relay.clone());
     delivery_app(readiness, relay.delivery.clone(), relay.metrics.clone())
+        .layer(axum::middleware::map_response(retry_when_unavailable))
+}
+
+/// On a relay every `503` passes (no data yet, client keys not learned yet): each says when to
+/// try again, so SDKs and the tracking packages retry instead of giving up.
+async fn retry_when_unavailable(mut response: Response) -> Response {
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE
+        && !response.headers().contains_key(header::RETRY_AFTER)
+    {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
 }
 
 /// Ready when every key has data, from upstream or from disk; the body says which.

@@ -286,3 +286,54 @@ async fn a_client_key_on_the_environment_listing_is_refused_naming_its_header() 
     server.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Until a relay has learned its environments' client keys (its upstream unreachable, nothing
+/// saved), a client key is asked to retry (`503` with `Retry-After`), since SDKs and the
+/// tracking packages take a `401` as final; once the list is known an unknown key is `401`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_asks_client_keys_to_retry_until_it_knows_them() {
+    let (url, dir) = sqlite_url("not-yet");
+    let unreachable = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let waiting = Running::start(&unreachable, "sys_relayed_secret", dir.join("waiting")).await;
+    let unknown_client = "syc_someone_secret";
+    let evaluate = |base: String, key: &'static str| async move {
+        let response = reqwest::Client::new()
+            .post(format!("{base}/ofrep/v1/evaluate/flags"))
+            .bearer_auth(key)
+            .json(&json!({"context": {"targetingKey": "u1"}}))
+            .send()
+            .await
+            .unwrap();
+        let retry_after = response.headers().get("retry-after").cloned();
+        (response.status(), retry_after)
+    };
+    let (status, retry_after) = evaluate(waiting.base.clone(), unknown_client).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(retry_after.is_some());
+    let (status, retry_after, answer) =
+        post(&waiting.base, unknown_client, &batch(json!([]))).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    assert!(retry_after.is_some(), "{answer}");
+    // A server key it was not given is unknown at once.
+    let (status, _) = evaluate(waiting.base.clone(), "sys_other_secret").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    waiting.stop().await;
+
+    let server = TestServer::in_process(&url).start().await;
+    server.seed_delivery_flags().await;
+    let server_key = server.sdk_key(SdkKeyKind::Server).await;
+    let client_key = server.sdk_key(SdkKeyKind::Client).await;
+    let relay = Running::start(&server.base, &server_key, dir.join("relay")).await;
+    eventually("the relay learns the client key", 30, || async {
+        post(&relay.base, &client_key, &batch(json!([]))).await.0 == StatusCode::ACCEPTED
+    })
+    .await;
+    let (status, _) = evaluate(relay.base.clone(), unknown_client).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    relay.stop().await;
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
