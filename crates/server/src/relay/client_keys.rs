@@ -14,6 +14,7 @@
 //! answer is saved next to the snapshot (`KEY_ID.environment.json`, owner-only) holding hashes
 //! only, never a secret, so a relay restarted while its upstream is away still serves browsers.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -236,11 +237,56 @@ fn save(saved: &Path, info: &EnvironmentInfo) {
         let mut temporary = saved.as_os_str().to_owned();
         temporary.push(".tmp");
         let temporary = PathBuf::from(temporary);
-        std::fs::write(&temporary, body)?;
-        switchyard_store::restrict_file(&temporary)?;
+        create_private(&temporary)?.write_all(&body)?;
         std::fs::rename(&temporary, saved)
     })();
     if let Err(error) = written {
         tracing::warn!(path = %saved.display(), %error, "cannot save the client keys");
+    }
+}
+
+/// Creates (or truncates) `path` readable by its owner only from the start, so no other user
+/// can open it while it is being written, whatever the umask.
+fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(path)?;
+    // A leftover file keeps its old mode: tighten it before anything is written.
+    switchyard_store::restrict_file(path)?;
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn the_saved_list_is_private_before_anything_is_written() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("switchyard-ck-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fresh = dir.join("fresh.tmp");
+        let leftover = dir.join("leftover.tmp");
+        std::fs::write(&leftover, b"old").unwrap();
+        std::fs::set_permissions(&leftover, std::fs::Permissions::from_mode(0o644)).unwrap();
+        for path in [&fresh, &leftover] {
+            let _file = create_private(path).unwrap();
+            let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", path.display());
+            assert_eq!(std::fs::read(path).unwrap(), b"", "truncated");
+        }
+        let saved = dir.join("saved.json");
+        save(&saved, &EnvironmentInfo::default());
+        let mode = std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
