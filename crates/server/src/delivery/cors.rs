@@ -1,9 +1,12 @@
 //! CORS for the endpoints browsers use (OFREP evaluation and its event stream, event intake):
 //! client keys are public, so what a client key reaches answers cross-origin requests.
 //!
-//! A preflight carries no key, so it cannot know the environment: it is answered for any
-//! origin (it reveals nothing; a browser still needs the real answer's
-//! `Access-Control-Allow-Origin` to read anything). The real answer carries that header only
+//! A preflight carries no key, so it cannot know the environment: it is answered (`204`) when
+//! some environment served here allows its origin (any environment without `allowed_origins`
+//! allows every origin), and refused (`403`, no CORS headers) otherwise
+//! ([`Delivery::preflight_allowed`]: the store's lists on `serve`, the relayed ones on a relay).
+//! That reveals nothing; a browser still needs the real answer's
+//! `Access-Control-Allow-Origin` to read anything. The real answer carries that header only
 //! when the request presents a valid *client* key and the key's environment allows the origin
 //! (any, unless it lists `allowed_origins`); a server key, no key or a wrong key gets none, so
 //! a browser cannot read what a leaked server key returns. The SDK snapshot and
