@@ -123,6 +123,8 @@ class EventSender:
         self._counts = {"tracked": 0, "sent": 0, "dropped": 0, "invalid": 0}
         self._stopped = False
         self._closed = False
+        # Set by `shutdown`: when the final send must be over (monotonic seconds).
+        self._deadline: float | None = None
         self._failures = 0
         self._flush_requests = 0
         self._thread = threading.Thread(
@@ -183,13 +185,18 @@ class EventSender:
         self._send_pass(everything=True)
 
     def shutdown(self, timeout: float = 10.0) -> None:
-        """Stops the thread and sends what is queued, once. Later ``track`` calls do nothing."""
+        """Stops the thread and sends what is queued, once, within ``timeout`` seconds: the
+        final send's requests are cut short at that deadline (not left running past the return
+        on a thread the interpreter then abandons), and what could not be sent in time is
+        logged. Later ``track`` calls do nothing."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
+            self._deadline = time.monotonic() + max(0.0, timeout)
             self._wake.notify_all()
-        self._thread.join(timeout)
+        # The thread stops at the deadline; the margin lets it notice.
+        self._thread.join(max(0.0, timeout) + 1.0)
 
     # --- sending -------------------------------------------------------------------------
 
@@ -202,6 +209,8 @@ class EventSender:
             youngest = self._queue[-1][0] if self._queue else None
         if youngest is not None:
             wait = min(self._settle, youngest + self._settle - time.monotonic())
+            if self._deadline is not None:
+                wait = min(wait, self._deadline - time.monotonic())
             if wait > 0:
                 time.sleep(wait)
 
@@ -217,6 +226,12 @@ class EventSender:
             if closed:
                 self._settle_youngest()
                 self._send_pass(everything=True)
+                with self._lock:
+                    unsent = len(self._queue) + (self._held.count if self._held else 0)
+                if unsent and not self._stopped:
+                    logger.warning(
+                        "Switchyard tracking: shutdown: %d events not sent before the deadline", unsent
+                    )
                 return
             delay = self._send_pass(everything=False)
 
@@ -291,7 +306,18 @@ class EventSender:
         text = f'{head[:-1]},"events":[{",".join(lines)}],"dropped":{dropped}}}'
         return batch_id, text, len(lines), dropped
 
+    def _request_timeout(self) -> float | None:
+        """Seconds the next request may take: the configured timeout, cut to what is left
+        before the shutdown's deadline; ``None`` once it has passed."""
+        if self._deadline is None:
+            return self._timeout
+        left = self._deadline - time.monotonic()
+        return min(self._timeout, left) if left > 0 else None
+
     def _post(self, batch: _Batch) -> str | _Retry:
+        timeout = self._request_timeout()
+        if timeout is None:
+            return _Retry(None)
         request = urllib.request.Request(
             self._endpoint,
             data=batch.body,
@@ -304,7 +330,7 @@ class EventSender:
             },
         )
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as response:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 response.read()
                 status = response.status
                 retry_after = None

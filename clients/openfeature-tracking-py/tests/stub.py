@@ -28,6 +28,8 @@ class Stub:
                          "batch": json.loads(text), "at": time.monotonic()}
                     )
                     stub._arrived.notify_all()
+                if answer.get("delay"):
+                    time.sleep(answer["delay"])
                 if answer.get("destroy"):
                     self.close_connection = True
                     self.connection.close()

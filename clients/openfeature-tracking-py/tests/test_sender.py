@@ -200,6 +200,26 @@ class SenderTest(unittest.TestCase):
         self.assertEqual(len(stub.requests), 1)
         self.assertEqual(len(stub.requests[0]["batch"]["events"]), 1)
 
+    def test_shutdown_cuts_the_final_send_short_at_its_deadline_and_says_so(self):
+        # The intake answers after 5 s, within the 30 s request timeout but past shutdown's 1 s.
+        stub, sender = self.start([{"status": 202, "delay": 5.0}], flush_interval=60, timeout=30)
+        sender.track("checkout_error", {"key": "u1"})
+        started = time.monotonic()
+        with self.assertLogs("switchyard.openfeature.tracking", logging.WARNING) as logs:
+            sender.shutdown(timeout=1.0)
+        self.assertLess(time.monotonic() - started, 4.0)
+        self.assertFalse(sender._thread.is_alive(), "the final send was left running")
+        self.assertIn("1 events not sent", "\n".join(logs.output))
+        self.assertEqual(sender.stats()["queued"], 1)
+        self.assertEqual(len(stub.wait_for(1)), 1)
+
+    def test_shutdown_waits_for_a_final_send_within_its_deadline(self):
+        stub, sender = self.start([{"status": 202, "delay": 0.5}], flush_interval=60)
+        sender.track("checkout_error", {"key": "u1"})
+        sender.shutdown(timeout=5.0)
+        self.assertFalse(sender._thread.is_alive())
+        self.assertEqual(sender.stats()["sent"], 1)
+
     def test_retry_after_is_read_as_seconds_or_an_http_date(self):
         self.assertEqual(retry_after_seconds("3"), 3.0)
         self.assertIsNone(retry_after_seconds(None))
