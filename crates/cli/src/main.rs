@@ -92,6 +92,14 @@ enum Command {
         #[command(subcommand)]
         command: commands::ReleaseCommand,
     },
+    /// Change requests in environments that require approvals: list, show, approve, reject,
+    /// withdraw, apply.
+    ChangeRequests {
+        #[command(flatten)]
+        client: commands::ClientArgs,
+        #[command(subcommand)]
+        command: commands::ChangeRequestsCommand,
+    },
     /// Kill switch: turn a flag off in an environment and abort its releases there.
     Kill {
         #[command(flatten)]
@@ -165,6 +173,9 @@ fn run_async(command: Command) -> anyhow::Result<ExitCode> {
             }
             Command::Metrics { client, insight } => commands::run_metrics(&client, &insight).await,
             Command::Release { client, command } => commands::run_release(&client, &command).await,
+            Command::ChangeRequests { client, command } => {
+                commands::run_change_requests(&client, &command).await
+            }
             Command::Kill {
                 client,
                 flag,

@@ -13,6 +13,7 @@
 //! depends on it.
 
 mod access;
+mod change_requests;
 mod endpoints;
 mod error;
 mod flags;
@@ -23,6 +24,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 pub use access::{AuditQuery, MeQuery};
+pub use change_requests::{ChangeRequestFilter, Review};
 pub use error::{ApiFailure, ClientError};
 pub use flags::{ExposureQuery, FlagFilter, TimeRange};
 pub use releases::ReleaseAction;
@@ -148,6 +150,24 @@ impl Client {
     /// Sends a typed request; a success is decoded as `T`, anything else is an [`ApiFailure`].
     async fn send<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T> {
         let (status, url, bytes) = self.execute(request).await?;
+        // A write held for approval (`202 {"change_request": …}`) did not take effect: it is
+        // not the route's type, and saying so beats a decoding error.
+        if status == StatusCode::ACCEPTED
+            && let Ok(held) = serde_json::from_slice::<Value>(&bytes)
+            && let Some(id) = held["change_request"]["id"].as_str()
+        {
+            return Err(ApiFailure {
+                status,
+                code: "held_for_approval".into(),
+                message: format!(
+                    "the change waits for approval as change request {id} \
+                     (switchyard change-requests show {id})"
+                ),
+                field: None,
+                current_version: None,
+            }
+            .into());
+        }
         if !status.is_success() {
             let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
             return Err(ApiFailure::from_body(status, &body).into());

@@ -3,6 +3,7 @@
 //! people, `--output json` for scripts. No logic beyond building requests and printing answers.
 
 mod access;
+mod change_requests;
 mod flags;
 mod import;
 mod releases;
@@ -18,6 +19,7 @@ use switchyard_client::Client;
 use switchyard_engine::strict::JsonSchema;
 
 pub(crate) use access::{EnvsCommand, TokensCommand, run_envs, run_tokens};
+pub(crate) use change_requests::{ChangeRequestsCommand, run_change_requests};
 pub(crate) use flags::{
     FlagsCommand, InsightArgs, SegmentsCommand, run_exposures, run_flags, run_metrics, run_segments,
 };

@@ -7,6 +7,7 @@
 mod data;
 mod definitions;
 mod delivery;
+mod governance;
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -52,6 +53,12 @@ const COMMANDS: &[&str] = &[
     "release rollback",
     "release abort",
     "kill",
+    "change-requests list",
+    "change-requests show",
+    "change-requests approve",
+    "change-requests reject",
+    "change-requests withdraw",
+    "change-requests apply",
     "audit verify",
     "openapi",
 ];
@@ -224,6 +231,7 @@ async fn every_subcommand_against_a_real_server() {
     delivery::events(&cli, &server).await;
     delivery::releases(&cli, &server).await;
     delivery::relay(&cli, &server, &dir).await;
+    governance::change_requests(&cli, &server).await;
 
     let document = cli.ok(&["openapi"]);
     let document: Value = serde_json::from_str(&document).unwrap();
