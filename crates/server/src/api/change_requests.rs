@@ -373,9 +373,9 @@ pub(super) async fn apply_change_request(
     let resource = resource_of(&stored.record);
     // The author applies an approved request; so may anyone who may approve it.
     let is_author = stored.record.author == ctx.caller.account;
-    if !ctx.allows(Action::ChangeRequestApprove, &resource)
-        && !(is_author && ctx.allows(Action::ChangeRequestUpdate, &resource))
-    {
+    let may_apply = ctx.allows(Action::ChangeRequestApprove, &resource)
+        || (is_author && ctx.allows(Action::ChangeRequestUpdate, &resource));
+    if !may_apply {
         return Err(ctx.deny(Action::ChangeRequestUpdate, &resource).await);
     }
     if stored.record.state != RequestState::Pending {
