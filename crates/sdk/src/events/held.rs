@@ -18,7 +18,7 @@ impl Recorder {
     /// A [`Batch::client_visible_only`] batch is never merged (its restriction must cover
     /// exactly its own events): it is given an id if it has none, and when it does not fit it
     /// is given back, for the caller to refuse (the sender retries later).
-    pub fn absorb(&self, mut batch: Batch, now_ms: i64) -> Result<(), Batch> {
+    pub fn absorb(&self, mut batch: Batch, now_ms: i64) -> Result<(), Box<Batch>> {
         if !self.is_recording() {
             return Ok(());
         }
@@ -31,7 +31,7 @@ impl Recorder {
         }
         match self.hold_whole(batch, now_ms) {
             None => Ok(()),
-            Some(batch) if batch.client_visible_only => Err(batch),
+            Some(batch) if batch.client_visible_only => Err(Box::new(batch)),
             Some(batch) => {
                 self.merge_in(batch);
                 Ok(())
