@@ -5,6 +5,7 @@
 use reqwest::{Method, RequestBuilder};
 use serde::Serialize;
 
+use crate::StaleQuery;
 use crate::types::{
     AccountInput, AccountView, ActionInput, AuditPage, ChainReportView, CohortStatistics, Deleted,
     Environment, EnvironmentInput, EvaluationPoint, ExposedContextView, FlagInput, FlagView,
@@ -12,6 +13,7 @@ use crate::types::{
     SdkKeyInput, SdkKeyView, SegmentView, SignInInput, TargetingInput, TargetingView, ToggleInput,
     TokenInput, TokenView, Trigger, TriggerInput, WebhookInput, WebhookView,
 };
+use crate::types::{ArchiveInput, RestoreInput, StaleReport};
 use crate::{AuditQuery, Client, ExposureQuery, FlagFilter, MeQuery, Result, TimeRange};
 
 /// Declares each endpoint: its HTTP method and path template (as the server's `routes!` table
@@ -57,6 +59,12 @@ endpoints! {
     GET "/projects/{project}/flags/{flag}" => flag(project, flag) -> FlagView;
     PUT "/projects/{project}/flags/{flag}" => update_flag(project, flag) -> FlagView, json: &FlagInput;
     DELETE "/projects/{project}/flags/{flag}" => delete_flag(project, flag) -> Deleted, comment: Option<&str>;
+    /// Archives a flag: SDKs, relays and OFREP no longer see it (`force`: even while others require it).
+    POST "/projects/{project}/flags/{flag}/archive" => archive_flag(project, flag) -> FlagView, json: &ArchiveInput;
+    /// Restores an archived flag unchanged.
+    POST "/projects/{project}/flags/{flag}/restore" => restore_flag(project, flag) -> FlagView, json: &RestoreInput;
+    /// Flags not evaluated, or serving one variation, for `days`, and temporary flags past their removal.
+    GET "/projects/{project}/environments/{env}/stale-flags" => stale_flags(project, env) -> StaleReport, query: &StaleQuery;
     GET "/projects/{project}/environments/{env}/flags/{flag}" => targeting(project, env, flag) -> TargetingView;
     PUT "/projects/{project}/environments/{env}/flags/{flag}" => update_targeting(project, env, flag) -> TargetingView, json: &TargetingInput;
     /// Turns a flag on or off in one environment (flips it when `on` is `None`).

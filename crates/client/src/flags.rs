@@ -20,6 +20,12 @@ pub struct FlagFilter<'a> {
     pub archived: Option<bool>,
 }
 
+/// The window of the stale-flags report, in days (`None`: the server's default, 30).
+#[derive(Debug, Default, Clone, Copy, Serialize)]
+pub struct StaleQuery {
+    pub days: Option<i64>,
+}
+
 /// A time range in Unix milliseconds; the server's default (the last 24 h) where `None`.
 #[derive(Debug, Default, Clone, Copy, Serialize)]
 pub struct TimeRange {

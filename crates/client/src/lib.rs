@@ -26,7 +26,7 @@ use serde_json::Value;
 pub use access::{AuditQuery, MeQuery};
 pub use change_requests::{ChangeRequestFilter, Review};
 pub use error::{ApiFailure, ClientError};
-pub use flags::{ExposureQuery, FlagFilter, TimeRange};
+pub use flags::{ExposureQuery, FlagFilter, StaleQuery, TimeRange};
 pub use releases::ReleaseAction;
 pub use reqwest::{Method, StatusCode};
 /// The request and response bodies of every route, as the server defines them.

@@ -356,6 +356,10 @@ pub struct FlagSpec {
     pub owner: Option<String>,
     #[serde(default)]
     pub temporary: bool,
+    /// For a temporary flag: the day (`YYYY-MM-DD`, UTC) it is planned to be removed by. Once
+    /// that day has passed, the server's stale-flags report lists it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remove_by: Option<String>,
     #[serde(default)]
     pub client_visible: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -187,13 +187,15 @@ async function flagsView(params) {
     return page("Flags", h("p", {}, `Project ${state.project} has no environments yet. `, h("a", { href: "#/projects" }, "Create its first environment")));
   }
   const q = params.get("q") || "", kind = params.get("kind") || "", tag = params.get("tag") || "",
-    st = params.get("state") || "", stale = params.get("stale") === "1";
+    st = params.get("state") || "", stale = params.get("stale") === "1", archived = params.get("archived") === "1";
   const query = new URLSearchParams();
   if (q) query.set("q", q); if (kind) query.set("kind", kind); if (tag) query.set("tag", tag);
+  if (archived) query.set("archived", "true");
   const flags = await api("GET", `${projectPath()}/flags?${query}`);
   const envState = (f) => (f.environments[state.env] || {}).on;
-  const isStale = (f) => f.temporary && Object.values(f.environments).every((t) => !t.on || (t.fallthrough && t.fallthrough.variation !== undefined && !(t.rules || []).length));
-  const shown = flags.filter((f) => (!st || (st === "on") === !!envState(f)) && (!stale || isStale(f)));
+  // The server's stale report for this environment (from the evaluation aggregates), by flag.
+  const staleReasons = stale ? await staleReport() : null;
+  const shown = flags.filter((f) => (!st || (st === "on") === !!envState(f)) && (!stale || staleReasons.has(f.key)));
   const filters = h("form", { class: "row", role: "search", onsubmit: (e) => {
     e.preventDefault();
     const data = new URLSearchParams(new FormData(e.target));
@@ -204,7 +206,8 @@ async function flagsView(params) {
   h("label", {}, "Kind ", select("kind", ["", "boolean", "string", "number", "json"], kind)),
   h("label", {}, "Tag ", h("input", { name: "tag", value: tag, size: 10 })),
   h("label", {}, `State in ${state.env} `, select("state", ["", "on", "off"], st)),
-  h("label", {}, h("input", { type: "checkbox", name: "stale", value: "1", checked: stale }), " Stale"),
+  h("label", { title: "Not evaluated, or serving one variation to everyone, for 30 days; or temporary and past its planned removal" }, h("input", { type: "checkbox", name: "stale", value: "1", checked: stale }), ` Stale in ${state.env}`),
+  h("label", {}, h("input", { type: "checkbox", name: "archived", value: "1", checked: archived }), " Archived"),
   h("button", { type: "submit" }, "Filter"));
   // A boolean flag serves `false` when off; any other kind names its off variation.
   const offChoice = h("label", { hidden: true }, "Served when off ", select("off_variation", ["control", "treatment"], "control"));
@@ -235,11 +238,44 @@ async function flagsView(params) {
     h("td", {}, f.kind),
     ...envs.map((e) => h("td", {}, onOff(f.environments[e]))),
     h("td", {}, (f.tags || []).join(", ")),
-    h("td", {}, f.description || "")));
+    h("td", {}, staleReasons ? staleReasons.get(f.key) : f.description || "")));
   page("Flags", filters, create, h("div", { class: "scroll" }, h("table", {},
-    h("thead", {}, h("tr", {}, ["Key", "Kind", ...envs.map((e) => `In ${e}`), "Tags", "Description"].map((t) => h("th", { scope: "col" }, t)))),
+    h("thead", {}, h("tr", {}, ["Key", "Kind", ...envs.map((e) => `In ${e}`), "Tags", staleReasons ? "Stale because" : "Description"].map((t) => h("th", { scope: "col" }, t)))),
     h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 4 + envs.length },
       flags.length || q || kind || tag ? "No flags match." : "No flags yet: create your first flag above."))))));
+}
+
+// This environment's stale flags, each with why, in words (`GET …/stale-flags`).
+async function staleReport() {
+  const report = await api("GET", `${envPath()}/stale-flags`);
+  const day = (ms) => (ms ? time(ms).slice(0, 10) : "never");
+  const why = (r) => ({
+    not_evaluated: () => `not evaluated for ${report.days} days (last ${day(r.last_evaluated_ms)})`,
+    one_variation: () => `served ${r.variation} to everyone for ${report.days} days (${plural(r.evaluations, "evaluation")})`,
+    past_removal: () => `past its planned removal on ${r.remove_by} (${plural(r.days_overdue, "day")} overdue)`,
+  }[r.reason] || (() => r.reason))();
+  return new Map(report.flags.map((f) => [f.flag, f.reasons.map(why).join("; ")]));
+}
+
+// Archive (out of every SDK, relay and OFREP answer) or restore a flag, in every environment.
+function lifecycleButton(key, definition, mayDefine) {
+  const path = `${projectPath()}/flags/${encodeURIComponent(key)}`;
+  if (definition.archived) {
+    return gate(h("button", { type: "button", class: "primary", onclick: async () => {
+      if (!(await confirmAction(`Restore ${key}? SDKs, relays and OFREP serve it again in every environment, as it was.`))) return;
+      try { await api("POST", `${path}/restore`, {}); route(); } catch (error) { showError(error); }
+    } }, "Restore flag"), mayDefine, "flag:restore");
+  }
+  return gate(h("button", { type: "button", class: "danger", onclick: async () => {
+    if (!(await confirmAction(`Archive ${key}? It leaves every SDK, relay and OFREP answer in every environment (applications get their own default); its settings and targeting are kept for a restore.`))) return;
+    try { await api("POST", `${path}/archive`, {}); route(); }
+    catch (error) {
+      // Other flags require it: say which, and offer to archive anyway.
+      if (error.status !== 409 || ((error.body && error.body.error) || {}).field !== "force") return showError(error);
+      if (!(await confirmAction(`${error.message}. Archive anyway?`))) return;
+      try { await api("POST", `${path}/archive`, { force: true }); route(); } catch (again) { showError(again); }
+    }
+  } }, "Archive flag"), mayDefine, "flag:archive");
 }
 
 function select(name, options, current, attrs) {
@@ -354,7 +390,8 @@ async function flagView(key) {
     h("p", {}, `In ${state.env}: `, flag.on ? h("span", { class: "on" }, "ON") : h("span", { class: "off" }, "OFF"), ` · version ${flag.version}`,
       definition.description ? ` · ${definition.description}` : ""),
     refused.length ? h("p", { class: "notice", id: "read-only" }, `Read-only for you in ${state.env}: your access does not allow ${refused.join(" or ")} on this flag.`) : null,
-    h("div", { class: "row" }, gate(toggle, may, "flag:toggle"), gate(kill, may, "flag:toggle"),
+    definition.archived ? h("p", { class: "notice", id: "archived" }, `${key} is archived: no SDK, relay or OFREP client sees it. Restore it to serve it again.`) : null,
+    h("div", { class: "row" }, gate(toggle, may, "flag:toggle"), gate(kill, may, "flag:toggle"), lifecycleButton(key, definition, mayDefine),
       h("a", { href: `#/audit?resource=${encodeURIComponent(`proj/${state.project}:env/${state.env}:flag/${key}`)}` }, `History in ${state.env}`)),
     h("h2", {}, "In every environment"), environmentsOverview(definition),
     segmentKeysList(segments),

@@ -6,10 +6,10 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use serde_json::json;
 use switchyard_client::types::{
-    CohortStatistics, ExposedContextView, FlagView, OffServing, SegmentView, TargetingInput,
-    ToggleInput,
+    ArchiveInput, CohortStatistics, ExposedContextView, FlagView, OffServing, RestoreInput,
+    SegmentView, StaleReason, StaleReport, TargetingInput, ToggleInput,
 };
-use switchyard_client::{ExposureQuery, FlagFilter, TimeRange};
+use switchyard_client::{ExposureQuery, FlagFilter, StaleQuery, TimeRange};
 use switchyard_engine::Segment;
 use switchyard_engine::time::format_rfc3339_ms;
 
@@ -22,6 +22,9 @@ pub(crate) enum FlagsCommand {
         /// Search key, name and description.
         #[arg(long)]
         q: Option<String>,
+        /// List archived flags instead of live ones.
+        #[arg(long)]
+        archived: bool,
     },
     /// Show one flag.
     Get { key: String },
@@ -65,6 +68,30 @@ pub(crate) enum FlagsCommand {
         key: String,
         #[arg(long)]
         comment: Option<String>,
+    },
+    /// Archive a flag: SDKs, relays and OFREP stop seeing it (refused while other flags
+    /// require it, unless --force; they then serve their off variation).
+    Archive {
+        key: String,
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Restore an archived flag unchanged.
+    Restore {
+        key: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Flags of one environment not evaluated, or serving one variation to everyone, for
+    /// --days, and temporary flags past their planned removal (`remove_by`).
+    Stale {
+        #[arg(long)]
+        env: String,
+        /// The window in days (the server's default: 30).
+        #[arg(long)]
+        days: Option<i64>,
     },
 }
 
@@ -119,9 +146,10 @@ pub(crate) async fn run_flags(args: &ClientArgs, command: &FlagsCommand) -> anyh
     let api = args.client();
     let project = args.project.as_str();
     match command {
-        FlagsCommand::List { q } => {
+        FlagsCommand::List { q, archived } => {
             let filter = FlagFilter {
                 q: q.as_deref(),
+                archived: archived.then_some(true),
                 ..FlagFilter::default()
             };
             print_table(args, &api.flags(project, &filter).await?)
@@ -184,7 +212,94 @@ pub(crate) async fn run_flags(args: &ClientArgs, command: &FlagsCommand) -> anyh
         FlagsCommand::Delete { key, comment } => {
             print_json(&api.delete_flag(project, key, comment.as_deref()).await?)
         }
+        FlagsCommand::Archive {
+            key,
+            force,
+            comment,
+        } => {
+            let input = ArchiveInput {
+                force: *force,
+                comment: comment.clone(),
+            };
+            print_json(&api.archive_flag(project, key, &input).await?)
+        }
+        FlagsCommand::Restore { key, comment } => {
+            let input = RestoreInput {
+                comment: comment.clone(),
+            };
+            print_json(&api.restore_flag(project, key, &input).await?)
+        }
+        FlagsCommand::Stale { env, days } => {
+            let query = StaleQuery { days: *days };
+            let report = api.stale_flags(project, env, &query).await?;
+            if args.output == Output::Json {
+                return print_json(&report);
+            }
+            print_table(args, &stale_rows(&report))
+        }
     }
+}
+
+/// One reason a flag is stale, as the table shows it.
+#[derive(Debug, serde::Serialize)]
+struct StaleRow {
+    flag: String,
+    reason: &'static str,
+    evidence: String,
+}
+
+impl Row for StaleRow {
+    const COLUMNS: &[Column<Self>] = &[
+        ("flag", |row| row.flag.clone()),
+        ("reason", |row| row.reason.to_owned()),
+        ("evidence", |row| row.evidence.clone()),
+    ];
+}
+
+fn stale_rows(report: &StaleReport) -> Vec<StaleRow> {
+    let time = |ms: Option<i64>| ms.map_or_else(|| "never".to_owned(), format_rfc3339_ms);
+    let mut rows = Vec::new();
+    for flag in &report.flags {
+        for reason in &flag.reasons {
+            let (reason, evidence) = match reason {
+                StaleReason::NotEvaluated {
+                    last_evaluated_ms,
+                    last_changed_ms,
+                } => (
+                    "not_evaluated",
+                    format!(
+                        "last evaluated {}, last changed {}",
+                        time(*last_evaluated_ms),
+                        time(Some(*last_changed_ms))
+                    ),
+                ),
+                StaleReason::OneVariation {
+                    variation,
+                    evaluations,
+                    ..
+                } => (
+                    "one_variation",
+                    format!(
+                        "all {evaluations} evaluations in {} days served {variation}",
+                        report.days
+                    ),
+                ),
+                StaleReason::PastRemoval {
+                    remove_by,
+                    days_overdue,
+                } => (
+                    "past_removal",
+                    format!("remove by {remove_by}: {days_overdue} day(s) overdue"),
+                ),
+            };
+            rows.push(StaleRow {
+                flag: flag.flag.clone(),
+                reason,
+                evidence,
+            });
+        }
+    }
+    rows
 }
 
 /// What a flag that is off serves, for people: every surface that turns a flag off says it.

@@ -42,6 +42,8 @@ names! {
         FlagUpdate = "flag:update",
         FlagToggle = "flag:toggle",
         FlagDelete = "flag:delete",
+        FlagArchive = "flag:archive",
+        FlagRestore = "flag:restore",
         SegmentRead = "segment:read",
         SegmentCreate = "segment:create",
         SegmentUpdate = "segment:update",

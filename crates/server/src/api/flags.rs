@@ -91,7 +91,7 @@ pub(super) struct FlagFilter {
     pub archived: Option<bool>,
 }
 
-async fn environments(ctx: &Ctx, project: &str) -> ApiResult<Vec<String>> {
+pub(super) async fn environments(ctx: &Ctx, project: &str) -> ApiResult<Vec<String>> {
     Ok(ctx
         .state
         .store
@@ -103,7 +103,7 @@ async fn environments(ctx: &Ctx, project: &str) -> ApiResult<Vec<String>> {
 }
 
 /// The flag with its targeting in each of `environments` the caller may read.
-async fn flag_view(
+pub(super) async fn flag_view(
     ctx: &Ctx,
     project: &str,
     environments: &[String],
@@ -143,7 +143,11 @@ async fn load_targeting(
     })
 }
 
-async fn load_spec(ctx: &Ctx, project: &str, flag: &str) -> ApiResult<Versioned<FlagSpec>> {
+pub(super) async fn load_spec(
+    ctx: &Ctx,
+    project: &str,
+    flag: &str,
+) -> ApiResult<Versioned<FlagSpec>> {
     ctx.load_or_404(project, flag, || what(project, flag)).await
 }
 
@@ -244,6 +248,17 @@ pub(super) async fn update_flag(
     let mut spec = input.spec;
     if spec.key != flag {
         return Err(ApiError::invalid("key", "a flag's key cannot change"));
+    }
+    if spec.archived != before.archived {
+        let route = if spec.archived { "archive" } else { "restore" };
+        return Err(ApiError::invalid(
+            "archived",
+            format!(
+                "a flag is archived and restored with POST \
+                 /api/v1/projects/{project}/flags/{flag}/{route} (which checks the flags that \
+                 require it, and audits it as such), not by an update"
+            ),
+        ));
     }
     spec.salt = before.salt.clone();
     spec.dialect = before.dialect;
@@ -400,6 +415,7 @@ async fn write_targeting(
         mut data,
         flag,
     } = edit;
+    refuse_archived_prerequisites(&data, &flag.targeting, &targeting)?;
     let before = data.dataset();
     if let Some(changed) = data.flags.get_mut(&flag.spec.key) {
         changed.targeting = targeting.clone();
@@ -422,6 +438,35 @@ async fn write_targeting(
         let targeting = EnvTargeting { targeting, version };
         targeting_view(env, flag.spec, targeting)
     }))
+}
+
+/// A prerequisite newly added on an archived flag would fail for good (archived flags are not
+/// delivered): refused, naming it. Prerequisites it already had are left to the forced archive.
+fn refuse_archived_prerequisites(
+    data: &EnvData,
+    before: &Targeting,
+    after: &Targeting,
+) -> ApiResult<()> {
+    for (i, prerequisite) in after.prerequisites.iter().enumerate() {
+        let archived = data
+            .flags
+            .get(&prerequisite.key)
+            .is_some_and(|f| f.spec.archived);
+        let new = !before
+            .prerequisites
+            .iter()
+            .any(|p| p.key == prerequisite.key);
+        if archived && new {
+            return Err(ApiError::invalid(
+                format!("prerequisites[{i}].key"),
+                format!(
+                    "flag {:?} is archived: restore it before requiring it",
+                    prerequisite.key
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 pub(super) async fn toggle_flag(

@@ -11,7 +11,9 @@ use serde_json::Value;
 
 use super::ctx::{Ctx, Deleted};
 
+use super::lifecycle::{ArchiveInput, RestoreInput};
 use super::query::Query;
+use super::stale::StaleReport;
 use super::types::{
     AccountInput, AccountView, ActionInput, AuditPage, ChainReportView, CohortStatistics,
     Environment, EnvironmentInput, EvaluationPoint, ExposedContextView, FlagInput, FlagView,
@@ -24,6 +26,7 @@ use super::{
     accounts, audit, flags, insights, openapi, projects, releases, roles, sdk_keys, segments,
     tokens, triggers, webhooks,
 };
+use super::{lifecycle, stale};
 use crate::access::Action;
 use crate::error::ApiResult;
 use crate::releases::{Killed, Release, ReleaseInput};
@@ -73,9 +76,12 @@ routes! {
     get "/projects/{project}/flags/{flag}" => flags::get_flag, Action::FlagRead, "Get a flag with the targeting of every environment the caller may read", returns: FlagView;
     put "/projects/{project}/flags/{flag}" => flags::update_flag, Action::FlagUpdate, "Update a flag's variations, schema and metadata", body: FlagInput, returns: FlagView;
     delete "/projects/{project}/flags/{flag}" => flags::delete_flag, Action::FlagDelete, "Delete a flag in every environment", returns: Deleted;
+    post "/projects/{project}/flags/{flag}/archive" => lifecycle::archive_flag, Action::FlagArchive, "Archive a flag: it leaves every SDK, relay and OFREP payload (evaluations answer FLAG_NOT_FOUND), its definition and targeting kept; refused (409) while another flag requires it, unless `force`", body: ArchiveInput, returns: FlagView;
+    post "/projects/{project}/flags/{flag}/restore" => lifecycle::restore_flag, Action::FlagRestore, "Restore an archived flag unchanged: SDKs, relays and OFREP serve it again", body: RestoreInput, returns: FlagView;
     get "/projects/{project}/environments/{env}/flags/{flag}" => flags::get_targeting, Action::FlagRead, "Get a flag's targeting in one environment", returns: TargetingView;
     put "/projects/{project}/environments/{env}/flags/{flag}" => flags::update_targeting, Action::FlagUpdate, "Replace a flag's targeting in one environment (without `off_variation` it inherits the flag's)", body: TargetingInput, returns: TargetingView;
     post "/projects/{project}/environments/{env}/flags/{flag}/toggle" => flags::toggle_flag, Action::FlagToggle, "Turn a flag on (`on`: true) or off in one environment", body: ToggleInput, returns: TargetingView;
+    get "/projects/{project}/environments/{env}/stale-flags" => stale::stale_flags, Action::FlagRead, "Stale flags in one environment from the evaluation aggregates: not evaluated, or serving one variation to everyone, for `days` (default 30), and temporary flags past `remove_by`, each with its evidence", returns: StaleReport;
     get "/projects/{project}/environments/{env}/flags/{flag}/evaluations" => insights::flag_evaluations, Action::FlagRead, "A flag's evaluations per minute, version, variation and reason (from, to: Unix ms; default the last 24 h)", returns: Vec<EvaluationPoint>;
     get "/projects/{project}/environments/{env}/flags/{flag}/exposures" => insights::flag_exposures, Action::FlagRead, "Contexts exposed to a flag, most recently seen first (filters: variation, from, to, limit)", returns: Vec<ExposedContextView>;
     get "/projects/{project}/environments/{env}/flags/{flag}/metrics" => insights::flag_metrics, Action::FlagRead, "Each metric's count, sum, mean and standard deviation per variation cohort of a flag (from, to)", returns: Vec<CohortStatistics>;

@@ -567,7 +567,7 @@ async fn load(store: &Store, project: &str, env: &str) -> ApiResult<FlagData> {
     // Read the revision first: the data read after it is at least that new, so a stream that
     // resumes from this revision may get a change twice but never misses one.
     let revision = store.revision().await?;
-    let dataset = EnvData::load(store, project, env).await?.dataset();
+    let dataset = EnvData::load(store, project, env).await?.delivered();
     Ok(FlagData {
         format: FORMAT,
         revision,

@@ -96,10 +96,27 @@ impl EnvData {
         Ok(data)
     }
 
-    /// The environment as the engine (and SDKs) see it.
+    /// The environment as it is validated: every flag, archived ones off (so a change that
+    /// would break an archived flag is refused, and its restore is always valid).
     pub fn dataset(&self) -> Dataset {
+        self.dataset_of(|_| true)
+    }
+
+    /// The environment as SDKs, relays and OFREP see it: archived flags are left out, so
+    /// evaluating one answers `FLAG_NOT_FOUND` and a flag that still requires one fails its
+    /// prerequisite (`PREREQUISITE_FAILED`, serving its off variation).
+    pub fn delivered(&self) -> Dataset {
+        self.dataset_of(|flag| !flag.spec.archived)
+    }
+
+    fn dataset_of(&self, keep: impl Fn(&EnvFlag) -> bool) -> Dataset {
         Dataset {
-            flags: self.flags.values().map(EnvFlag::served).collect(),
+            flags: self
+                .flags
+                .values()
+                .filter(|flag| keep(flag))
+                .map(EnvFlag::served)
+                .collect(),
             segments: self
                 .segments
                 .values()

@@ -21,5 +21,6 @@ pub use record::{
     list_readable, parse, put, put_body,
 };
 pub use switchyard_engine::model::FlagSpec;
+pub use validate::day_start_ms;
 pub use validate::no_new_problems;
 pub use validate::normalize_flag_spec;

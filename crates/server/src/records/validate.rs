@@ -63,7 +63,45 @@ pub fn normalize_flag_spec(spec: &mut FlagSpec) -> Result<(), Invalid> {
             }
         }
     }
+    check_remove_by(spec)?;
     normalize_off_variation(spec)
+}
+
+/// The start (Unix ms, UTC) of a `YYYY-MM-DD` day; `None` for anything else.
+pub fn day_start_ms(day: &str) -> Option<i64> {
+    let shaped = day.len() == 10
+        && day.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    if !shaped {
+        return None;
+    }
+    switchyard_engine::time::parse_rfc3339_ms(&format!("{day}T00:00:00Z"))
+}
+
+/// A planned removal is a real day, and only temporary flags are planned to go.
+fn check_remove_by(spec: &FlagSpec) -> Result<(), Invalid> {
+    let Some(day) = &spec.remove_by else {
+        return Ok(());
+    };
+    if day_start_ms(day).is_none() {
+        return Err(Invalid::new(
+            "remove_by",
+            format!("{day:?} is not a day: write it as YYYY-MM-DD (UTC), such as 2026-03-31"),
+        ));
+    }
+    if !spec.temporary {
+        return Err(Invalid::new(
+            "remove_by",
+            "only a temporary flag has a planned removal: set \"temporary\": true, or leave \
+             remove_by out",
+        ));
+    }
+    Ok(())
 }
 
 /// What the flag serves when off, by variation key (`product.md`, "Off state"): a boolean flag

@@ -14,12 +14,14 @@ mod events;
 mod events_forged;
 mod events_idempotent;
 mod guards;
+mod lifecycle;
 mod low_findings;
 mod otlp;
 mod releases;
 mod relay_events;
 mod releases_quantiles;
 mod shutdown;
+mod stale_flags;
 mod upgrade;
 
 /// The API path of the seeded project's `production` environment.

@@ -25,8 +25,10 @@ use crate::{Result, Store};
 mod batch_ids;
 mod metrics;
 mod queries;
+mod usage;
 
 pub use batch_ids::Ingested;
+pub use usage::FlagUsage;
 
 const MINUTE_MS: i64 = 60_000;
 

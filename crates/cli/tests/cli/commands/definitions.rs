@@ -109,6 +109,26 @@ pub(super) async fn flags(cli: &Cli, server: &TestServer, dir: &Path) {
         stored["version"]
     );
 
+    // Archive and restore (what SDKs see is the server tests'), and the stale report.
+    let archived = cli.json(&["flags", "archive", "beta", "--comment", "shipped"]);
+    assert_eq!(archived["archived"], true, "{archived}");
+    let listed = cli.json(&["flags", "list", "--archived"]);
+    assert_eq!(listed[0]["key"], "beta", "{listed}");
+    let refused = cli.fails(&["flags", "archive", "beta"], 2);
+    assert!(refused.contains("already archived"), "{refused}");
+    let restored = cli.json(&["flags", "restore", "beta", "--comment", "again"]);
+    assert_eq!(restored["archived"], false, "{restored}");
+    assert_eq!(
+        restored["version"],
+        archived["version"].as_i64().unwrap() + 1
+    );
+    let report = cli.json(&["flags", "stale", "--env", "production", "--days", "7"]);
+    assert_eq!(report["days"], 7, "{report}");
+    let table = cli.ok(&["flags", "stale", "--env", "production"]);
+    assert!(table.starts_with("FLAG"), "{table}");
+    let refused = cli.fails(&["flags", "stale", "--env", "production", "--days", "0"], 2);
+    assert!(refused.contains("days"), "{refused}");
+
     cli.json(&["flags", "delete", "beta", "--comment", "done"]);
     assert_eq!(
         status_of(server, &format!("{PROJECT}/flags/beta")).await,

@@ -235,12 +235,9 @@ async fn an_archived_prerequisite_is_off(server: &TestServer) {
         (Some("on"), "FALLTHROUGH")
     );
 
+    // Archived while `dependent` requires it, so only when forced.
     server
-        .admin(
-            Method::PUT,
-            &format!("{FLAGS}/base"),
-            Some(json!({"key": "base", "kind": "boolean", "archived": true, "version": 1})),
-        )
+        .admin_post(&format!("{FLAGS}/base/archive"), json!({"force": true}))
         .await;
     let (variation, reason) = evaluate(store, "production", "base").await;
     assert_eq!(

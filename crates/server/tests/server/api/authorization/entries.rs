@@ -149,6 +149,28 @@ pub(super) async fn prepare(
                 res::flag("default", &fresh),
             )
         }
+        "POST /api/v1/projects/{project}/flags/{flag}/archive" => {
+            server
+                .admin_post(FLAGS, json!({"key": fresh, "kind": "boolean"}))
+                .await;
+            on(
+                format!("{FLAGS}/{fresh}/archive"),
+                Some(json!({"comment": fresh})),
+                res::flag("default", &fresh),
+            )
+        }
+        "POST /api/v1/projects/{project}/flags/{flag}/restore" => {
+            let body = json!({"key": fresh, "kind": "boolean", "archived": true});
+            server.admin_post(FLAGS, body).await;
+            on(
+                format!("{FLAGS}/{fresh}/restore"),
+                Some(json!({"comment": fresh})),
+                res::flag("default", &fresh),
+            )
+        }
+        "GET /api/v1/projects/{project}/environments/{env}/stale-flags" => {
+            filtered(&format!("{STAGING}/stale-flags"))
+        }
         "GET /api/v1/projects/{project}/environments/{env}/flags/{flag}" => {
             on(flag_path, None, checkout)
         }
