@@ -1,5 +1,5 @@
 //! Change requests (`docs/governance.md`): in an environment that requires approvals, a write to
-//! targeting or segments does not take effect; [`commit_gated`], the one place those handlers
+//! targeting or segments (or a release start) does not take effect; [`commit_gated`], the one place those handlers
 //! write through, stores it as a change request instead (answered `202 {"change_request": …}`).
 //! Applying it runs the same handler again with the stored request body, pinned to the versions
 //! the request was based on, and commits the write and the request's new state together with
@@ -16,13 +16,15 @@ use serde_json::Value;
 use switchyard_store::Expected;
 
 pub use gate::ChangeRequest;
-pub(crate) use gate::{Gate, Gated, Proposal, commit_gated, not_subject_to_approval};
+pub(crate) use gate::{
+    Decision, Gate, Gated, Proposal, commit_gated, decide, not_subject_to_approval,
+};
 use gate::{resource_of, step};
 
 use super::ctx::{Body, Ctx, OptionalBody, strict_value};
 use super::projects::load_environment;
 use super::query::Query;
-use super::{flags, segments};
+use super::{flags, releases, segments};
 use crate::access::{Action, Event};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult, Code};
@@ -89,6 +91,12 @@ async fn replay(
         Operation::CreateSegment => {
             let input = strict_value("request", body)?;
             segments::create_segment(ctx, Path((project, env)), Body(input))
+                .await?
+                .map(drop)
+        }
+        Operation::StartRelease => {
+            let input = strict_value("request", body)?;
+            releases::start_release(ctx, Path((project, env)), Body(input))
                 .await?
                 .map(drop)
         }

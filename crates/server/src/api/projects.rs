@@ -152,8 +152,8 @@ pub struct EnvironmentInput {
     /// update keeps the stored list (a form that does not know it must not widen it to any).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed_origins: Option<Vec<String>>,
-    /// Approvals by people other than the author that a change to targeting or segments here
-    /// needs before it takes effect (0-10; 0: none, the default). Absent on update keeps the
+    /// Approvals by people other than the author that a change to targeting or segments, or a
+    /// release start, here needs before it takes effect (0-10; 0: none, the default). Absent on update keeps the
     /// stored count. Setting it is an `env:update`, never itself subject to approval
     /// (`docs/governance.md`).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -9,7 +9,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use switchyard_store::Expected;
 
-use super::change_requests::not_subject_to_approval;
+use super::change_requests::{Decision, Gated, Proposal, decide, not_subject_to_approval};
+use super::ctx::Change as ApiChange;
 use super::ctx::{Body, Ctx, OptionalBody};
 use super::projects::load_environment;
 use crate::access::Action;
@@ -18,7 +19,7 @@ use crate::access::random_hex;
 use crate::access::resources as res;
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult, Code, current_request_id};
-use crate::records::{self, EnvData, EnvFlag, GLOBAL};
+use crate::records::{self, EnvData, EnvFlag, GLOBAL, Operation, env_scope, expect_version};
 pub(super) use crate::releases::Killed;
 use crate::releases::{self, Actor, Change, Commit};
 use crate::releases::{Assessment, State};
@@ -121,8 +122,10 @@ pub(super) async fn start_release(
     ctx: Ctx,
     Path((project, env)): Path<(String, String)>,
     Body(input): Body<ReleaseInput>,
-) -> ApiResult<(StatusCode, Json<ReleaseStatus>)> {
-    let id = random_hex(4);
+) -> ApiResult<Gated<(StatusCode, Json<ReleaseStatus>)>> {
+    // A change request being revised or applied starts the release it was reviewed as.
+    let id = ctx.gate.release_id().unwrap_or_else(|| random_hex(4));
+    let request = records::encode(&input);
     ctx.authorize(Action::ReleaseCreate, &res::release(&project, &env, &id))
         .await?;
     load_environment(&ctx, &project, &env).await?;
@@ -180,6 +183,39 @@ pub(super) async fn start_release(
         detail: comment.unwrap_or(detail),
         evidence: None,
     };
+    // In an environment that requires approvals the start waits for them, like a targeting
+    // edit: what it writes is the release (new) and, unless scheduled, the flag's targeting.
+    let mut base = vec![records::put(
+        GLOBAL,
+        &release.id,
+        &release,
+        Expected::Absent,
+    )];
+    if after != targeting {
+        let scope = env_scope(&project, &env);
+        let expected = expect_version(targeting_version);
+        base.push(records::put(&scope, &release.flag, &after, expected));
+    }
+    let resource = res::release(&project, &env, &release.id);
+    let change = ApiChange::updated(Action::ReleaseCreate, &resource, &targeting, &after)
+        .comment(Some(&done.detail));
+    let proposal = Proposal {
+        project: &project,
+        env: &env,
+        operation: Operation::StartRelease,
+        target: &release.flag,
+        request,
+    };
+    let (also, done) = match decide(&ctx, proposal, &base, &change).await? {
+        Decision::Held(request) => return Ok(Gated::Proposed(request)),
+        Decision::Commit { also, note } => {
+            let detail = match note {
+                Some(note) => format!("{} ({note})", done.detail),
+                None => done.detail.clone(),
+            };
+            (also, Change { detail, ..done })
+        }
+    };
     let commit = Commit {
         data: &data,
         before: None,
@@ -191,8 +227,11 @@ pub(super) async fn start_release(
         done: &done,
         now,
     };
-    releases::commit_change(ctx.services(), &mut release, commit).await?;
-    Ok((StatusCode::CREATED, Json(status(&ctx, release).await?)))
+    releases::commit_change_with(ctx.services(), &mut release, commit, also).await?;
+    Ok(Gated::Done((
+        StatusCode::CREATED,
+        Json(status(&ctx, release).await?),
+    )))
 }
 
 /// What a person can do to a release.

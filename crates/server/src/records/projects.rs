@@ -27,8 +27,8 @@ pub struct EnvironmentRecord {
     pub description: String,
     #[serde(default)]
     pub critical: bool,
-    /// How many people other than its author must approve a change to targeting or segments
-    /// here before it takes effect (`docs/governance.md`); 0: changes take effect at once.
+    /// How many people other than its author must approve a change to targeting or segments,
+    /// or a release start, here before it takes effect (`docs/governance.md`); 0: changes take effect at once.
     #[serde(default)]
     pub required_approvals: u32,
     /// The browser origins (`https://app.example`) that may read what this environment's client

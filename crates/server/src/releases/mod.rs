@@ -28,8 +28,8 @@ pub use document::{
 pub use guard::{Guard, GuardConfig};
 pub use plan::{FINAL_HOLDBACK_PERCENT, template_stages};
 pub use transition::{
-    Actor, Change, Commit, Flag, Killed, Services, advance, begin_stage, commit_change, finish,
-    hold, kill, transition,
+    Actor, Change, Commit, Flag, Killed, Services, advance, begin_stage, commit_change,
+    commit_change_with, finish, hold, kill, transition,
 };
 pub use webhook_targets::WebhookTargets;
 pub use webhooks::{EVENT_TYPES, Webhook, Webhooks};

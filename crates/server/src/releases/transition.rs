@@ -10,7 +10,7 @@
 
 use serde_json::{Value, json};
 use switchyard_engine::model::{Serve, Targeting};
-use switchyard_store::{AuditRecord, Expected, Store};
+use switchyard_store::{AuditRecord, Expected, Store, Write};
 
 use super::assess::Assessment;
 use super::document::{Hold, Release, State};
@@ -182,6 +182,17 @@ pub async fn commit_change(
     release: &mut Release,
     commit: Commit<'_>,
 ) -> ApiResult<()> {
+    commit_change_with(services, release, commit, Vec::new()).await
+}
+
+/// [`commit_change`], with `also` written in the same commit (an applied change request's
+/// state).
+pub async fn commit_change_with(
+    services: Services<'_>,
+    release: &mut Release,
+    commit: Commit<'_>,
+    also: Vec<Write>,
+) -> ApiResult<()> {
     let Commit {
         data,
         before,
@@ -211,6 +222,7 @@ pub async fn commit_change(
             expect_version(targeting_version),
         ));
     }
+    writes.extend(also);
     let summary = |r: &Release, t: &Targeting| {
         json!({"state": r.state, "stage": r.stage, "stage_name": r.current_stage().name,
                "hold": r.hold, "serve": served_by(r, t)})

@@ -466,6 +466,60 @@ async fn change_requests_need_another_persons_approval(url: String) {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
+    // A release start waits too; its roll back does not.
+    let releases = format!("{PROD}/releases");
+    let plan = json!({"flag": "checkout", "variation": "on",
+                      "stages": [{"percent": 50, "min_bake_s": 3600}]});
+    let (status, answer) = server.call(walt, Method::POST, &releases, Some(plan)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    let start = &answer["change_request"];
+    assert_eq!(start["operation"], "start_release");
+    let release = start["resource"]
+        .as_str()
+        .unwrap()
+        .rsplit_once(":release/")
+        .unwrap()
+        .1
+        .to_owned();
+    assert_eq!(server.admin_get(&releases).await, json!([]));
+    let start_path = format!("{REQUESTS}/{}", start["id"].as_str().unwrap());
+    let applied = server
+        .call(ada, Method::POST, &format!("{start_path}/approve"), None)
+        .await
+        .1;
+    assert_eq!(applied["state"], "applied", "{applied}");
+    let running = server.admin_get(&format!("{releases}/{release}")).await;
+    assert_eq!(running["state"], "running", "{running}");
+    let (status, answer) = server
+        .call(
+            walt,
+            Method::POST,
+            &format!("{releases}/{release}/rollback"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, &answer["state"]),
+        (StatusCode::OK, &json!("rolled_back"))
+    );
+    let release_steps = audited(
+        &server,
+        &format!("proj/default:env/production:release/{release}"),
+    )
+    .await;
+    assert!(
+        release_steps
+            .last()
+            .unwrap()
+            .1
+            .contains("not subject to approval"),
+        "{release_steps:?}"
+    );
+    assert!(
+        release_steps[0].1.contains("approved by ada"),
+        "{release_steps:?}"
+    );
+
     // Every step is in the audit log, and the chain verifies.
     let steps: Vec<String> = audited(
         &server,

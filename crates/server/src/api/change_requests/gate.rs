@@ -33,6 +33,20 @@ pub(crate) enum Gate {
 }
 
 impl Gate {
+    /// The id of the release a change request being revised or applied starts: the same one
+    /// it was reviewed with.
+    pub(crate) fn release_id(&self) -> Option<String> {
+        match self {
+            Gate::Revise(stored) | Gate::Apply(stored)
+                if stored.record.operation == Operation::StartRelease =>
+            {
+                let (_, id) = stored.record.resource.rsplit_once(":release/")?;
+                Some(id.to_owned())
+            }
+            _ => None,
+        }
+    }
+
     /// Applying a request replays its author's write: the author was authorized for it when
     /// proposing and revising; the applier is authorized for the request.
     pub(crate) fn applies(&self, action: Action, resource: &str) -> bool {
@@ -175,9 +189,43 @@ pub(super) fn step<'a>(
 pub(crate) async fn commit_gated(
     ctx: &Ctx,
     proposal: Proposal<'_>,
-    writes: Vec<Write>,
+    mut writes: Vec<Write>,
     change: Change<'_>,
 ) -> ApiResult<Gated<Committed>> {
+    match decide(ctx, proposal, &writes, &change).await? {
+        Decision::Held(request) => Ok(Gated::Proposed(request)),
+        Decision::Commit { also, note } => {
+            writes.extend(also);
+            let change = match &note {
+                Some(note) => change.comment(Some(note)),
+                None => change,
+            };
+            Ok(Gated::Done(ctx.commit(&writes, change).await?))
+        }
+    }
+}
+
+/// What becomes of a write that passed its handler's checks.
+#[derive(Debug)]
+pub(crate) enum Decision {
+    /// Commit it, with `also` in the same commit and `note` as its audit comment when applying
+    /// a change request.
+    Commit {
+        also: Vec<Write>,
+        note: Option<String>,
+    },
+    /// It is a change request now (made or revised): nothing else is written.
+    Held(Box<ChangeRequest>),
+}
+
+/// Decides what `writes` (described by `change`) become: for handlers that commit in a path
+/// of their own (a release start), [`commit_gated`] for the others.
+pub(crate) async fn decide(
+    ctx: &Ctx,
+    proposal: Proposal<'_>,
+    writes: &[Write],
+    change: &Change<'_>,
+) -> ApiResult<Decision> {
     let now = now_ms();
     let account = ctx.caller.account.clone();
     match &ctx.gate {
@@ -185,7 +233,10 @@ pub(crate) async fn commit_gated(
             let env = load_environment(ctx, proposal.project, proposal.env).await?;
             let required = env.record.required_approvals;
             if required == 0 {
-                return Ok(Gated::Done(ctx.commit(&writes, change).await?));
+                return Ok(Decision::Commit {
+                    also: Vec::new(),
+                    note: None,
+                });
             }
             let mut record = ChangeRequestRecord {
                 id: random_hex(4),
@@ -196,9 +247,9 @@ pub(crate) async fn commit_gated(
                 resource: change.resource.to_owned(),
                 action: change.action.to_owned(),
                 request: proposal.request,
-                base: bases(&writes),
-                before: change.before,
-                after: change.after,
+                base: bases(writes),
+                before: change.before.clone(),
+                after: change.after.clone(),
                 author: account.clone(),
                 comment: change.comment.map(str::to_owned),
                 state: RequestState::Pending,
@@ -220,16 +271,16 @@ pub(crate) async fn commit_gated(
             );
             let write = records::put(proposal.project, &record.id, &record, Expected::Absent);
             ctx.commit(&[write], audit).await?;
-            Ok(proposed(record, 1))
+            Ok(held(record, 1))
         }
         Gate::Revise(stored) => {
             let env = load_environment(ctx, proposal.project, proposal.env).await?;
             let before = &stored.record;
             let mut record = before.clone();
             record.request = proposal.request;
-            record.base = bases(&writes);
-            record.before = change.before;
-            record.after = change.after;
+            record.base = bases(writes);
+            record.before = change.before.clone();
+            record.after = change.after.clone();
             record.comment = change.comment.map(str::to_owned).or(record.comment);
             record.state = RequestState::Pending;
             record.revision += 1;
@@ -251,11 +302,11 @@ pub(crate) async fn commit_gated(
                 Expected::Version(stored.version),
             );
             let committed = ctx.commit(&[write], audit).await?;
-            Ok(proposed(record, committed.versions[0]))
+            Ok(held(record, committed.versions[0]))
         }
         Gate::Apply(stored) => {
             let request = &stored.record;
-            let now_base = bases(&writes);
+            let now_base = bases(writes);
             if now_base != request.base {
                 return Err(moved_on(request, &now_base));
             }
@@ -284,21 +335,22 @@ pub(crate) async fn commit_gated(
                     .map(|c| format!(": {c}"))
                     .unwrap_or_default()
             );
-            let mut all = writes;
-            all.push(records::put(
+            let write = records::put(
                 &request.project,
                 &request.id,
                 &record,
                 Expected::Version(stored.version),
-            ));
-            let committed = ctx.commit(&all, change.comment(Some(&note))).await?;
-            Ok(Gated::Done(committed))
+            );
+            Ok(Decision::Commit {
+                also: vec![write],
+                note: Some(note),
+            })
         }
     }
 }
 
-fn proposed(record: ChangeRequestRecord, version: i64) -> Gated<Committed> {
-    Gated::Proposed(Box::new(ChangeRequest::from(Versioned {
+fn held(record: ChangeRequestRecord, version: i64) -> Decision {
+    Decision::Held(Box::new(ChangeRequest::from(Versioned {
         key: record.id.clone(),
         version,
         record,
