@@ -153,6 +153,22 @@ try {
   await expectText("· Checkout redesign");
   const described = await api("GET", "/projects/default/flags/console-flag");
   if (described.description !== "Checkout redesign" || described.tags.join() !== "checkout,web") throw new Error(`settings not stored: ${JSON.stringify(described)}`);
+  // Archive and restore from the flag page; meanwhile the list's Archived filter shows it.
+  await page.getByRole("button", { name: "Archive flag" }).click();
+  await page.getByRole("button", { name: "Confirm" }).click();
+  await expectText("console-flag is archived");
+  if (!(await api("GET", "/projects/default/flags/console-flag")).archived) throw new Error("archive not stored");
+  await page.goto(`${base}/#/flags?archived=1`);
+  await page.getByRole("link", { name: "console-flag" }).waitFor();
+  await shot("archived-filter");
+  await page.goto(`${base}/#/flag/console-flag`);
+  await page.getByRole("button", { name: "Restore flag" }).click();
+  await page.getByRole("button", { name: "Confirm" }).click();
+  await page.getByRole("button", { name: "Archive flag" }).waitFor();
+  if ((await api("GET", "/projects/default/flags/console-flag")).archived) throw new Error("restore not stored");
+  // The Stale filter reads the server's report for the environment and says why per flag.
+  await page.goto(`${base}/#/flags?stale=1`);
+  await page.getByRole("columnheader", { name: "Stale because" }).waitFor();
   await page.goto(`${base}/#/flags`);
   await page.getByLabel("New flag key").fill("banner");
   await page.getByLabel("kind", { exact: true }).last().selectOption("json");
