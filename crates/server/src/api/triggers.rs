@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use switchyard_store::Expected;
 
+use super::change_requests::not_subject_to_approval;
 use super::ctx::{Change, Ctx, Deleted, OptionalBody};
 use super::projects::load_environment;
 use super::releases::ActionInput;
@@ -15,7 +16,7 @@ use crate::access::resources as res;
 use crate::access::{Action, new_secret, parse_secret};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult, Code, current_request_id};
-use crate::records::{self, GLOBAL, Record};
+use crate::records::{self, EnvironmentRecord, GLOBAL, Record};
 pub(super) use crate::releases::Killed;
 use crate::releases::{self, Actor};
 
@@ -143,6 +144,13 @@ pub(super) async fn call_trigger(
         .comment
         .or_else(|| trigger.description.clone())
         .unwrap_or_else(|| "kill trigger called".into());
+    // In an environment that requires approvals, the record says why this one needed none.
+    let environment =
+        records::get::<EnvironmentRecord>(&state.store, &trigger.project, &trigger.environment)
+            .await?;
+    let comment = environment
+        .and_then(|env| not_subject_to_approval(&env.record, Some(&comment)))
+        .unwrap_or(comment);
     let killed = releases::kill(
         state.services(),
         (&trigger.project, &trigger.environment, &trigger.flag),

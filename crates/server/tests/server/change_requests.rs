@@ -520,6 +520,17 @@ async fn change_requests_need_another_persons_approval(url: String) {
         "{release_steps:?}"
     );
 
+    // A kill trigger (an alerting system) never waits either.
+    let trigger = server
+        .admin_post(&format!("{CHECKOUT}/triggers"), json!({}))
+        .await;
+    let url = trigger["url"].as_str().unwrap();
+    let (status, answer) = server.call(None, Method::POST, url, Some(json!({}))).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let kill = audited(&server, flag_resource).await.pop().unwrap();
+    assert_eq!(kill.0, "flag:kill");
+    assert!(kill.1.contains("not subject to approval"), "{kill:?}");
+
     // Every step is in the audit log, and the chain verifies.
     let steps: Vec<String> = audited(
         &server,

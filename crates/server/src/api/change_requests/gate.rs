@@ -278,6 +278,10 @@ pub(crate) async fn decide(
             let before = &stored.record;
             let mut record = before.clone();
             record.request = proposal.request;
+            // A revised creation may name another key: the request follows its write.
+            record.target = proposal.target.to_owned();
+            record.resource = change.resource.to_owned();
+            record.action = change.action.to_owned();
             record.base = bases(writes);
             record.before = change.before.clone();
             record.after = change.after.clone();
