@@ -149,9 +149,12 @@ try {
   await page.getByRole("heading", { name: "Flag console-flag" }).waitFor();
   await page.getByLabel("Description", { exact: true }).fill("Checkout redesign");
   await page.getByLabel("Tags (comma separated)").fill("checkout, web");
+  await page.getByLabel("Temporary (a release flag, to be removed)").check();
+  await page.getByLabel("Planned removal (a temporary flag's remove-by day)").fill("2020-01-31");
   await page.getByRole("button", { name: "Save flag settings" }).click();
   await expectText("· Checkout redesign");
   const described = await api("GET", "/projects/default/flags/console-flag");
+  if (described.remove_by !== "2020-01-31" || !described.temporary) throw new Error(`planned removal not stored: ${JSON.stringify(described)}`);
   if (described.description !== "Checkout redesign" || described.tags.join() !== "checkout,web") throw new Error(`settings not stored: ${JSON.stringify(described)}`);
   // Archive and restore from the flag page; meanwhile the list's Archived filter shows it.
   await page.getByRole("button", { name: "Archive flag" }).click();
@@ -169,6 +172,7 @@ try {
   // The Stale filter reads the server's report for the environment and says why per flag.
   await page.goto(`${base}/#/flags?stale=1`);
   await page.getByRole("columnheader", { name: "Stale because" }).waitFor();
+  await expectText("past its planned removal on 2020-01-31");
   await page.goto(`${base}/#/flags`);
   await page.getByLabel("New flag key").fill("banner");
   await page.getByLabel("kind", { exact: true }).last().selectOption("json");

@@ -655,7 +655,7 @@ function definitionEditor(definition, key) {
     if (form.querySelector("[aria-invalid=true]")) return showError(new Error("Fix the invalid values first."), form);
     const f = e.target, text = (name) => f[name].value.trim() || undefined;
     const body = Object.assign({}, flag, { name: text("name"), description: text("description"), owner: text("owner"),
-      tags: f.tags.value.split(",").map((t) => t.trim()).filter(Boolean), temporary: f.temporary.checked,
+      tags: f.tags.value.split(",").map((t) => t.trim()).filter(Boolean), temporary: f.temporary.checked, remove_by: text("remove_by"),
       client_visible: f.client_visible.checked, json_schema: schema, version: definition.version, comment: text("comment") });
     delete body.environments;
     try { await api("PUT", `${projectPath()}/flags/${encodeURIComponent(key)}`, body); saved(`Settings of ${key}`); }
@@ -665,6 +665,7 @@ function definitionEditor(definition, key) {
   field("tags", "Tags (comma separated)", (flag.tags || []).join(", ")), field("owner", "Owner", flag.owner),
   h("div", { class: "row" }, h("label", {}, h("input", { type: "checkbox", name: "temporary", checked: !!flag.temporary }), " Temporary (a release flag, to be removed)"),
     h("label", {}, h("input", { type: "checkbox", name: "client_visible", checked: !!flag.client_visible }), " Visible to client-side SDKs")),
+  field("remove_by", "Planned removal (a temporary flag's remove-by day)", flag.remove_by, { type: "date" }),
   h("h3", {}, "Variations"), variationsBox, ...schemaInput,
   field("comment", "Comment on settings change", ""),
   h("button", { type: "submit", class: "primary" }, "Save flag settings"));

@@ -41,6 +41,8 @@ async fn put_flag(args: &ClientArgs, spec: FlagSpec) -> anyhow::Result<()> {
     match api.flag(project, &input.spec.key).await {
         Ok(current) => {
             input.version = Some(current.version);
+            // Archiving is the lifecycle routes' business: a re-import keeps the flag's state.
+            input.spec.archived = current.spec.archived;
             api.update_flag(project, &input.spec.key, &input).await?;
         }
         Err(absent) if absent.is_not_found() => {
