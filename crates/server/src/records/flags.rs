@@ -25,9 +25,9 @@ pub struct EnvFlag {
 
 impl EnvFlag {
     /// The flag as the engine (and SDKs) see it. Its served version is the sum of the spec and
-    /// targeting versions, which grows with every change to either. An archived flag is off in
-    /// every environment: it serves its off variation, and flags that require it fail their
-    /// prerequisite (`PREREQUISITE_FAILED`, as LaunchDarkly answers for an off prerequisite).
+    /// targeting versions, which grows with every change to either. An archived flag is off
+    /// here; it is only ever validated in this form, never delivered ([`EnvData::delivered`]
+    /// leaves it out).
     pub fn served(&self) -> Flag {
         let version = (self.spec_version + self.targeting_version) as u64;
         let mut targeting = self.targeting.clone();
