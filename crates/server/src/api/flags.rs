@@ -17,11 +17,11 @@ use super::query::Query;
 use crate::access::resources as res;
 use crate::access::{Action, random_hex};
 use crate::error::{ApiError, ApiResult, Code};
+use crate::records::Operation;
 use crate::records::{
     self, EnvData, EnvFlag, EnvironmentRecord, FlagSpec, OffServing, Record, Versioned, env_scope,
     expect_version, no_new_problems, normalize_flag_spec,
 };
-use crate::records::Operation;
 
 #[derive(Debug, Deserialize, JsonSchema, Serialize)]
 pub struct FlagInput {
@@ -432,7 +432,13 @@ async fn write_targeting(
         request,
     };
     let written = ctx
-        .write_gated(proposal, (&scope, &flag.spec.key), &targeting, expected, change)
+        .write_gated(
+            proposal,
+            (&scope, &flag.spec.key),
+            &targeting,
+            expected,
+            change,
+        )
         .await?;
     Ok(written.map(|version| {
         let targeting = EnvTargeting { targeting, version };

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::ctx::{Ctx, Deleted};
 
+use super::change_requests::{self, ChangeRequest, ReviewInput, ReviseInput};
 use super::lifecycle::{ArchiveInput, RestoreInput};
 use super::query::Query;
 use super::stale::StaleReport;
@@ -21,7 +22,6 @@ use super::types::{
     SegmentInput, SegmentView, SignInInput, TargetingInput, TargetingView, ToggleInput, TokenInput,
     TokenView, Trigger, TriggerInput, WebhookInput, WebhookView,
 };
-use super::change_requests::{self, ChangeRequest, ReviewInput, ReviseInput};
 use super::{
     accounts, audit, flags, insights, openapi, projects, releases, roles, sdk_keys, segments,
     tokens, triggers, webhooks,
