@@ -36,6 +36,15 @@ pub(super) async fn imports_and_offline_evaluation(cli: &Cli, server: &TestServe
     // Production keeps its own targeting: the flag is new there, and off.
     let production = format!("{PROJECT}/environments/production/flags/new-checkout");
     assert_eq!(server.admin_get(&production).await["on"], false);
+    // A re-import keeps a flag's archived state (an update may not flip it).
+    let flag = format!("{PROJECT}/flags/new-checkout");
+    let force = json!({"force": true});
+    server.admin_post(&format!("{flag}/archive"), force).await;
+    cli.ok(&["import", "--data", &yaml, "--env", "staging"]);
+    assert_eq!(server.admin_get(&flag).await["archived"], true);
+    server
+        .admin_post(&format!("{flag}/restore"), json!({}))
+        .await;
 
     // Native JSON, with a prerequisite (the conformance files hold deliberately broken flags,
     // which the server refuses).
