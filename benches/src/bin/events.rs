@@ -55,8 +55,11 @@ const SPANS_PER_REQUEST: usize = 512;
 /// Spans `2k` and `2k + 1` (`on` and `off`) have status ERROR when `k` is a multiple of this.
 const ERROR_PAIR_EVERY: usize = 20;
 const ERRORS_PER_REQUEST: usize = 2 * (SPANS_PER_REQUEST / 2).div_ceil(ERROR_PAIR_EVERY);
-/// Distinct OTLP request bodies per run, posted over and over.
+/// Context sets the OTLP requests of a run cycle through (each exposed once, with releases).
 const OTLP_BODIES: usize = 50;
+/// OTLP requests built per round: more than a round posts. Each is distinct (its span ids
+/// are), since the intake counts an export posted again with the same bytes only once.
+const OTLP_REQUESTS_PER_ROUND: usize = 4_000;
 /// Span and trace ids, unique in the run.
 static NEXT_SPAN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
@@ -187,6 +190,7 @@ fn batch(n: usize, stages: &[String], exposures_only: bool) -> Vec<u8> {
         summaries,
         events,
         dropped: 0,
+        client_visible_only: false,
     })
     .unwrap()
 }
@@ -209,14 +213,8 @@ impl Posted {
 }
 
 /// `SENDERS` concurrent senders post `bodies` (gzipped, of `content_type`) to `url` for
-/// `SECONDS`, each body once in turn, or over and over when `cycle`.
-async fn post_all(
-    url: &str,
-    key: &str,
-    bodies: Vec<Vec<u8>>,
-    content_type: &str,
-    cycle: bool,
-) -> Posted {
+/// `SECONDS`, each body once in turn, until the time or the bodies run out.
+async fn post_all(url: &str, key: &str, bodies: Vec<Vec<u8>>, content_type: &str) -> Posted {
     let bodies = Arc::new(bodies);
     let next = Arc::new(AtomicUsize::new(0));
     let deadline = Instant::now() + Duration::from_secs(SECONDS);
@@ -230,7 +228,7 @@ async fn post_all(
             let mut posted = Posted::default();
             while Instant::now() < deadline {
                 let n = next.fetch_add(1, Ordering::Relaxed);
-                let Some(body) = bodies.get(if cycle { n % bodies.len() } else { n }) else {
+                let Some(body) = bodies.get(n) else {
                     break;
                 };
                 let sent = Instant::now();
@@ -300,7 +298,7 @@ async fn intakes(
         let bodies = (0..OTLP_BODIES)
             .map(|n| batch(EXPOSED + n, stages, true))
             .collect();
-        let primed = post_all(&url, key, bodies, "application/json", false).await;
+        let primed = post_all(&url, key, bodies, "application/json").await;
         assert_eq!(primed.accepted, OTLP_BODIES, "every priming batch accepted");
     }
     let (mut native, mut otlp) = (Vec::new(), Vec::new());
@@ -311,19 +309,19 @@ async fn intakes(
         let first = (ROUNDS * usize::from(!stages.is_empty()) + round) * 1_000;
         let bodies = (0..400).map(|n| batch(first + n, stages, false)).collect();
         let url = format!("{}/events/v1/bulk", serve.base);
-        let posted = post_all(&url, key, bodies, "application/json", false).await;
+        let posted = post_all(&url, key, bodies, "application/json").await;
         let events_per_s = (posted.accepted * 2 * CONTEXTS_PER_BATCH) as f64 / posted.seconds;
         native_all.add(posted);
         native.push(events_per_s);
 
-        let bodies = (0..OTLP_BODIES)
+        let bodies = (0..OTLP_REQUESTS_PER_ROUND)
             .map(|n| match stages.is_empty() {
-                true => otlp_request(&format!("otlp-{}", first + n)),
-                false => otlp_request(&format!("user-{}", EXPOSED + n)),
+                true => otlp_request(&format!("otlp-{}", first + n % OTLP_BODIES)),
+                false => otlp_request(&format!("user-{}", EXPOSED + n % OTLP_BODIES)),
             })
             .collect();
         let url = format!("{}/v1/traces", serve.base);
-        let posted = post_all(&url, key, bodies, "application/x-protobuf", true).await;
+        let posted = post_all(&url, key, bodies, "application/x-protobuf").await;
         let spans_per_s = (posted.accepted * SPANS_PER_REQUEST) as f64 / posted.seconds;
         otlp_all.add(posted);
         otlp.push(spans_per_s);
