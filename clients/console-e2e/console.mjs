@@ -174,6 +174,9 @@ try {
   await page.getByRole("columnheader", { name: "Stale because" }).waitFor();
   await expectText("past its planned removal on 2020-01-31");
   await page.goto(`${base}/#/flags`);
+  // Only the hash changes: wait for the unfiltered list, or the re-render empties the field.
+  await page.getByRole("columnheader", { name: "Stale because" }).waitFor({ state: "detached" });
+  await settled();
   await page.getByLabel("New flag key").fill("banner");
   await page.getByLabel("kind", { exact: true }).last().selectOption("json");
   await page.getByRole("button", { name: "Create flag" }).click();
@@ -355,6 +358,38 @@ try {
   if (colleague.roles.join() !== "reader,staging-toggler") throw new Error(`account roles: ${JSON.stringify(colleague)}`);
   if (role.statements.length !== 2 || role.statements[1].actions[0] !== "flag:toggle") throw new Error(`role: ${JSON.stringify(role)}`);
   await shot("accounts-roles");
+  // Change requests: staging requires one approval. The editor's toggle waits (202) and changes
+  // nothing; the owner reviews its diff and approves it with a comment; then it takes effect.
+  const stagingPath = "/projects/default/environments/staging";
+  const before = await api("GET", stagingPath);
+  await api("PUT", stagingPath, { key: "staging", name: before.name, critical: before.critical, required_approvals: 1, version: before.version });
+  const signedIn = await fetch(`${base}/api/v1/auth/token`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ account: "editor", password: PASSWORD }) });
+  const editorToken = (await signedIn.json()).token;
+  const targetingPath = `${stagingPath}/flags/console-flag`;
+  const wasOn = (await api("GET", targetingPath)).on;
+  const held = await fetch(`${base}/api/v1${targetingPath}/toggle`, { method: "POST", headers: { authorization: `Bearer ${editorToken}`, "content-type": "application/json" }, body: JSON.stringify({ on: !wasOn, comment: "flip it in staging" }) });
+  if (held.status !== 202) throw new Error(`a toggle in staging answered ${held.status}, not 202`);
+  const pendingId = (await held.json()).change_request.id;
+  if ((await api("GET", targetingPath)).on !== wasOn) throw new Error("a held toggle took effect");
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await signIn("owner");
+  await page.locator("#project").selectOption("default"); // the tab chose mobile above
+  await settled();
+  await page.getByRole("link", { name: "Change requests" }).click();
+  await page.getByRole("heading", { name: "Change requests" }).waitFor();
+  const card = page.locator(`#change-request-${pendingId}`);
+  await card.locator(".diff-add").first().waitFor();
+  await card.getByLabel(`Comment on change request ${pendingId}`).fill("checked with the team");
+  await shot("change-request");
+  await card.getByRole("button", { name: `Approve change request ${pendingId}` }).click();
+  await card.locator(".state-applied").waitFor({ timeout: 10000 });
+  if ((await api("GET", targetingPath)).on === wasOn) throw new Error("the approved toggle did not take effect");
+  const approvedRequest = await api("GET", `/projects/default/change-requests/${pendingId}`);
+  if (approvedRequest.approvals[0].account !== "owner" || approvedRequest.approvals[0].comment !== "checked with the team") throw new Error(`approval: ${JSON.stringify(approvedRequest.approvals)}`);
+  if ((await card.textContent()).includes("null")) throw new Error("the card shows null");
+  await shot("change-request-applied");
+  const after = await api("GET", stagingPath);
+  await api("PUT", stagingPath, { key: "staging", name: after.name, critical: after.critical, required_approvals: 0, version: after.version });
   console.log(`OK ${step} screenshots in ${shots}`);
 } catch (error) {
   await shot("failure").catch(() => {});

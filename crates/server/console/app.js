@@ -76,6 +76,11 @@ async function request(method, path, body) {
   try { data = text ? JSON.parse(text) : null; } catch (_) { data = text; }
   if (response.status === 401 && path !== "/auth/token") { signOut(); throw new ApiError(401, data); }
   if (!response.ok) throw new ApiError(response.status, data);
+  // A write held for approval took no effect: the next render says where it waits.
+  if (response.status === 202 && data && data.change_request) {
+    const held = data.change_request;
+    state.notice = `Held for approval: change request ${held.id} needs ${plural(held.required_approvals, "approval")} by someone else before it takes effect (see Change requests).`;
+  }
   return data;
 }
 
@@ -1389,6 +1394,47 @@ async function auditView(params) {
   page("Audit log", h("p", { id: "chain-status" }, chainText), filter, list);
 }
 
+// ---- change requests -----------------------------------------------------------------------
+
+// Changes held for approval where an environment requires it (docs/governance.md), each with
+// its diff and history; approve or reject with a comment, withdraw your own. The server
+// decides who may (nobody approves their own); controls the token may not use are disabled.
+async function changeRequestsView(params) {
+  const shown = params.get("state") || "all";
+  const query = shown === "all" ? "" : `?state=${encodeURIComponent(shown)}`;
+  const requests = await api("GET", `${projectPath()}/change-requests${query}`);
+  const filter = h("p", { class: "row" }, h("label", {}, "Show ",
+    select("state", ["all", "pending", "conflict", "applied", "rejected", "withdrawn"], shown,
+      { onchange: (e) => { location.hash = `#/change-requests?state=${e.target.value}`; } })));
+  const cards = await Promise.all(requests.map(changeRequestCard));
+  page("Change requests", filter, cards.length ? cards : h("p", {}, `No change requests in project ${state.project}.`));
+}
+
+async function changeRequestCard(r) {
+  const may = await permissions(`proj/${r.project}:env/${r.environment}:change-request/${r.id}`);
+  const comment = h("input", { size: 40, "aria-label": `Comment on change request ${r.id}` });
+  const card = h("article", { id: `change-request-${r.id}`, class: "change-request" });
+  const act = (verb) => async () => {
+    const body = { comment: comment.value.trim() || undefined, revision: verb === "approve" ? r.revision : undefined };
+    try { await api("POST", `${projectPath()}/change-requests/${encodeURIComponent(r.id)}/${verb}`, body); route(); }
+    catch (error) { showError(error, card); }
+  };
+  const button = (verb, label, action) => gate(h("button", { type: "button", onclick: act(verb), "aria-label": `${label} change request ${r.id}` }, label), may, action);
+  const mine = r.author === state.account;
+  const open = r.state === "pending" || r.state === "conflict";
+  card.append(
+    h("h2", {}, `${r.operation.replace("_", " ")} ${r.target} in ${r.environment}`),
+    h("p", {}, `Change request ${r.id}, revision ${r.revision}, by ${r.author} at ${time(r.created_ms)}: `,
+      h("strong", { class: `state-${r.state}` }, r.state), ` · ${r.approved} of ${r.required_approvals} approvals`,
+      r.comment ? ` · ${r.comment}` : ""),
+    diff(r.before, r.after),
+    h("ul", {}, r.history.map((s) => h("li", {}, `${time(s.at_ms)} ${s.account} ${s.step}${s.comment ? `: ${s.comment}` : ""}`))),
+    open ? h("p", { class: "row" }, comment,
+      mine ? button("withdraw", "Withdraw", "change-request:update")
+        : [button("approve", "Approve", "change-request:approve"), button("reject", "Reject", "change-request:approve")]) : "");
+  return card;
+}
+
 // ---- routing, live updates -----------------------------------------------------------------
 
 async function route() {
@@ -1414,6 +1460,7 @@ async function render() {
       case "segments": return await segmentsView();
       case "releases": return await releasesView();
       case "release": return await releaseView(parts[1]);
+      case "change-requests": return await changeRequestsView(params);
       case "audit": return await auditView(params);
       case "access": return await accessView();
       case "projects": return await projectsView();
