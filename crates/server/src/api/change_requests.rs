@@ -21,7 +21,7 @@ pub(crate) use gate::{
 };
 use gate::{resource_of, step};
 
-use super::ctx::{Body, Ctx, OptionalBody, strict_value};
+use super::ctx::{Body, CommentQuery, Ctx, OptionalBody, strict_value};
 use super::projects::load_environment;
 use super::query::Query;
 use super::{flags, releases, segments};
@@ -91,6 +91,20 @@ async fn replay(
         Operation::CreateSegment => {
             let input = strict_value("request", body)?;
             segments::create_segment(ctx, Path((project, env)), Body(input))
+                .await?
+                .map(drop)
+        }
+        Operation::DeleteSegment => {
+            if let Some(unknown) = body
+                .as_object()
+                .and_then(|fields| fields.keys().find(|k| *k != "comment"))
+            {
+                let message = format!("unknown field `{unknown}`: a deletion takes a comment only");
+                return Err(ApiError::invalid(format!("request.{unknown}"), message));
+            }
+            let query: CommentQuery = serde_json::from_value(body.clone())
+                .map_err(|e| ApiError::invalid("request", e.to_string()))?;
+            segments::delete_segment(ctx, path3, axum::extract::Query(query))
                 .await?
                 .map(drop)
         }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use switchyard_engine::model::Segment;
 use switchyard_store::Expected;
 
-use super::change_requests::{Gated, Proposal};
+use super::change_requests::{Gated, Proposal, commit_gated};
 use super::ctx::{Body, Change, CommentQuery, Ctx, Deleted, already_exists, check_key, still_used};
 use super::projects::load_environment;
 use crate::access::resources as res;
@@ -206,7 +206,7 @@ pub(super) async fn delete_segment(
     ctx: Ctx,
     Path((project, env, key)): Path<(String, String, String)>,
     Query(query): Query<CommentQuery>,
-) -> ApiResult<Json<Deleted>> {
+) -> ApiResult<Gated<Json<Deleted>>> {
     let resource = res::segment(&project, &env, &key);
     ctx.authorize(Action::SegmentDelete, &resource).await?;
     let mut data = EnvData::load(&ctx.state.store, &project, &env).await?;
@@ -220,6 +220,15 @@ pub(super) async fn delete_segment(
     ))?;
     let change = Change::deleted(Action::SegmentDelete, &resource, &before.record)
         .comment(query.comment.as_deref());
-    ctx.delete_record(&env_scope(&project, &env), &before, change)
-        .await
+    let scope = env_scope(&project, &env);
+    let write = crate::records::delete::<Segment>(&scope, &key, Expected::Version(before.version));
+    let proposal = Proposal {
+        project: &project,
+        env: &env,
+        operation: Operation::DeleteSegment,
+        target: &key,
+        request: serde_json::json!({ "comment": query.comment }),
+    };
+    let gated = commit_gated(&ctx, proposal, vec![write], change).await?;
+    Ok(gated.map(|_| Json(Deleted { deleted: resource })))
 }

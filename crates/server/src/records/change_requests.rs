@@ -21,6 +21,9 @@ pub enum Operation {
     CreateSegment,
     /// `PUT …/environments/{env}/segments/{segment}` (`target`: the segment).
     UpdateSegment,
+    /// `DELETE …/environments/{env}/segments/{segment}` (`target`: the segment; the request
+    /// is `{"comment"}`).
+    DeleteSegment,
     /// `POST …/environments/{env}/releases` (`target`: the flag; the release's id is in
     /// `resource`).
     StartRelease,

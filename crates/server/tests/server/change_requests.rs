@@ -5,71 +5,17 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use switchyard_server::access::SdkKeyKind;
-use switchyard_testkit::server::{TestServer, wait_for};
+use switchyard_testkit::server::TestServer;
+
+mod support;
+
+use support::{audited, person, served, set_required_approvals, until_served};
 
 const PROD: &str = "/api/v1/projects/default/environments/production";
 const CHECKOUT: &str = "/api/v1/projects/default/environments/production/flags/checkout";
 const REQUESTS: &str = "/api/v1/projects/default/change-requests";
 
 switchyard_testkit::backend_tests![change_requests_need_another_persons_approval];
-
-/// A person with `roles` (or the statements of a custom role) and an unscoped token: the token.
-async fn person(server: &TestServer, name: &str, role: &str) -> String {
-    let body = json!({"name": name, "roles": [role], "password": "a long enough password"});
-    server.admin_post("/api/v1/accounts", body).await;
-    let token = json!({"name": name, "account": name, "unscoped": true});
-    let token = server.admin_post("/api/v1/tokens", token).await;
-    token["token"].as_str().unwrap().to_owned()
-}
-
-/// What an SDK evaluating `checkout` in production gets (OFREP).
-async fn served(server: &TestServer, key: &str) -> Value {
-    let answer = reqwest::Client::new()
-        .post(format!("{}/ofrep/v1/evaluate/flags/checkout", server.base))
-        .header("x-api-key", key)
-        .json(&json!({"context": {"targetingKey": "u-1"}}))
-        .send()
-        .await
-        .unwrap();
-    answer.json::<Value>().await.unwrap()["value"].clone()
-}
-
-/// Waits until SDKs get `value` for `checkout`.
-async fn until_served(server: &TestServer, key: &str, value: Value) {
-    wait_for(&format!("checkout to serve {value}"), 20, || async {
-        (served(server, key).await == value).then_some(())
-    })
-    .await;
-}
-
-async fn set_required_approvals(server: &TestServer, count: Value) -> (StatusCode, Value) {
-    let version = server.admin_get(PROD).await["version"].clone();
-    let body = json!({"key": "production", "name": "production", "critical": true,
-                      "required_approvals": count, "version": version});
-    server
-        .call(Some(&server.admin), Method::PUT, PROD, Some(body))
-        .await
-}
-
-/// Each audit action recorded on `resource`, oldest first.
-async fn audited(server: &TestServer, resource: &str) -> Vec<(String, String)> {
-    let page = server
-        .admin_get(&format!("/api/v1/audit?limit=1000&resource={resource}"))
-        .await;
-    let mut actions: Vec<(String, String)> = page["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["action"].as_str().unwrap_or_default().to_owned(),
-                r["comment"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect();
-    actions.reverse();
-    actions
-}
 
 async fn change_requests_need_another_persons_approval(url: String) {
     let server = TestServer::in_process(&url).start().await;
@@ -519,6 +465,53 @@ async fn change_requests_need_another_persons_approval(url: String) {
         release_steps[0].1.contains("approved by ada"),
         "{release_steps:?}"
     );
+
+    // Deleting a segment waits too.
+    assert_eq!(
+        set_required_approvals(&server, json!(0)).await.0,
+        StatusCode::OK
+    );
+    server
+        .admin_post(&format!("{PROD}/segments"), json!({"key": "leaving"}))
+        .await;
+    assert_eq!(
+        set_required_approvals(&server, json!(1)).await.0,
+        StatusCode::OK
+    );
+    let segment_path = format!("{PROD}/segments/leaving");
+    let (status, answer) = server
+        .call(
+            walt,
+            Method::DELETE,
+            &format!("{segment_path}?comment=unused"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(answer["change_request"]["operation"], "delete_segment");
+    let deletion = format!(
+        "{REQUESTS}/{}",
+        answer["change_request"]["id"].as_str().unwrap()
+    );
+    let (status, _) = server.call(admin, Method::GET, &segment_path, None).await;
+    assert_eq!(status, StatusCode::OK, "a held deletion deletes nothing");
+    let (status, answer) = server
+        .call(
+            walt,
+            Method::PUT,
+            &deletion,
+            Some(json!({"request": {"coment": "x"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(answer["error"]["field"], "request.coment");
+    let applied = server
+        .call(ada, Method::POST, &format!("{deletion}/approve"), None)
+        .await
+        .1;
+    assert_eq!(applied["state"], "applied", "{applied}");
+    let (status, _) = server.call(admin, Method::GET, &segment_path, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 
     // A kill trigger (an alerting system) never waits either.
     let trigger = server
