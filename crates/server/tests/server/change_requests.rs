@@ -9,7 +9,7 @@ use switchyard_testkit::server::TestServer;
 
 mod support;
 
-use support::{audited, person, served, set_required_approvals, until_served};
+use support::{audited, held, person, served, set_required_approvals, until_served};
 
 const PROD: &str = "/api/v1/projects/default/environments/production";
 const CHECKOUT: &str = "/api/v1/projects/default/environments/production/flags/checkout";
@@ -282,19 +282,14 @@ async fn change_requests_need_another_persons_approval(url: String) {
         set_required_approvals(&server, json!(1)).await.0,
         StatusCode::OK
     );
-    let (status, answer) = server
-        .call(
-            walt,
-            Method::POST,
-            &format!("{PROD}/segments"),
-            Some(json!({"key": "beta", "included": [{"values": ["u-1"]}]})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
-    let segment = format!(
-        "{REQUESTS}/{}",
-        answer["change_request"]["id"].as_str().unwrap()
-    );
+    let (segment, _) = held(
+        &server,
+        walt,
+        Method::POST,
+        &format!("{PROD}/segments"),
+        Some(json!({"key": "beta", "included": [{"values": ["u-1"]}]})),
+    )
+    .await;
     let rejected = server
         .call(
             ada,
@@ -317,18 +312,14 @@ async fn change_requests_need_another_persons_approval(url: String) {
         StatusCode::CONFLICT,
         "a rejected request stays rejected"
     );
-    let (_, answer) = server
-        .call(
-            walt,
-            Method::POST,
-            &format!("{CHECKOUT}/toggle"),
-            Some(toggle(false)),
-        )
-        .await;
-    let withdrawn = format!(
-        "{REQUESTS}/{}",
-        answer["change_request"]["id"].as_str().unwrap()
-    );
+    let (withdrawn, _) = held(
+        &server,
+        walt,
+        Method::POST,
+        &format!("{CHECKOUT}/toggle"),
+        Some(toggle(false)),
+    )
+    .await;
     let (status, answer) = server
         .call(ada, Method::POST, &format!("{withdrawn}/withdraw"), None)
         .await;
@@ -356,18 +347,14 @@ async fn change_requests_need_another_persons_approval(url: String) {
         StatusCode::CONFLICT,
         "a withdrawn request is closed: {answer}"
     );
-    let (_, answer) = server
-        .call(
-            walt,
-            Method::POST,
-            &format!("{CHECKOUT}/toggle"),
-            Some(toggle(false)),
-        )
-        .await;
-    let open = format!(
-        "{REQUESTS}/{}",
-        answer["change_request"]["id"].as_str().unwrap()
-    );
+    let (open, _) = held(
+        &server,
+        walt,
+        Method::POST,
+        &format!("{CHECKOUT}/toggle"),
+        Some(toggle(false)),
+    )
+    .await;
     let (status, answer) = server
         .call(
             walt,
@@ -479,20 +466,15 @@ async fn change_requests_need_another_persons_approval(url: String) {
         StatusCode::OK
     );
     let segment_path = format!("{PROD}/segments/leaving");
-    let (status, answer) = server
-        .call(
-            walt,
-            Method::DELETE,
-            &format!("{segment_path}?comment=unused"),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
-    assert_eq!(answer["change_request"]["operation"], "delete_segment");
-    let deletion = format!(
-        "{REQUESTS}/{}",
-        answer["change_request"]["id"].as_str().unwrap()
-    );
+    let (deletion, request) = held(
+        &server,
+        walt,
+        Method::DELETE,
+        &format!("{segment_path}?comment=unused"),
+        None,
+    )
+    .await;
+    assert_eq!(request["operation"], "delete_segment");
     let (status, _) = server.call(admin, Method::GET, &segment_path, None).await;
     assert_eq!(status, StatusCode::OK, "a held deletion deletes nothing");
     let (status, answer) = server

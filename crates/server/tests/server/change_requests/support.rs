@@ -5,7 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use switchyard_testkit::server::{TestServer, wait_for};
 
-use super::PROD;
+use super::{PROD, REQUESTS};
 
 /// A person with `roles` (or the statements of a custom role) and an unscoped token: the token.
 pub(super) async fn person(server: &TestServer, name: &str, role: &str) -> String {
@@ -66,4 +66,22 @@ pub(super) async fn audited(server: &TestServer, resource: &str) -> Vec<(String,
         .collect();
     actions.reverse();
     actions
+}
+
+/// `who`'s write that the server holds for approval: the `202`, then the change request's
+/// path and body.
+pub(super) async fn held(
+    server: &TestServer,
+    who: Option<&str>,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (String, Value) {
+    let (status, answer) = server.call(who, method, path, body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    let request = answer["change_request"].clone();
+    (
+        format!("{REQUESTS}/{}", request["id"].as_str().unwrap()),
+        request,
+    )
 }
