@@ -19,6 +19,7 @@ pub use identities::{
 pub use policy::{BUILTIN_ROLES, Effect, Policy, Statement, builtin_role, glob};
 pub use secrets::{
     CLIENT_KEY_PREFIX, NewSecret, SERVER_KEY_PREFIX, TOKEN_PREFIX, hash_password, new_secret,
-    parse_secret, random_hex, sha256_hex, sha256_hex_of, verify_password, verify_password_or_dummy,
+    parse_secret, random_hex, same_secret, sha256_hex, sha256_hex_of, verify_password,
+    verify_password_or_dummy,
 };
 pub use throttle::{Attempt, Failure, PendingAudit, SignInLimits, SignInThrottle};

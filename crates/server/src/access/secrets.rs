@@ -49,6 +49,13 @@ pub fn sha256_hex(text: &str) -> String {
     sha256_hex_of(text.as_bytes())
 }
 
+/// Whether two secrets (or their hashes) are equal, in time that depends on their length only,
+/// so a caller cannot learn a stored value byte by byte from how fast it is refused.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq as _;
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
 pub fn sha256_hex_of(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
@@ -95,6 +102,15 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_secret_compares_whole_values() {
+        assert!(same_secret("abc123", "abc123"));
+        assert!(!same_secret("abc123", "abc124"));
+        assert!(!same_secret("abc123", "abc1234"));
+        assert!(!same_secret("", "a"));
+        assert!(same_secret("", ""));
+    }
 
     #[test]
     fn secrets_round_trip_and_are_stored_hashed() {

@@ -25,7 +25,9 @@ use serde::{Deserialize, Serialize};
 
 use super::hub::{Delivery, SdkAccess, Source, events_token};
 use super::sdk_routes::server_access;
-use crate::access::{CLIENT_KEY_PREFIX, SdkKeyKind, SdkKeyRecord, parse_secret, sha256_hex_of};
+use crate::access::{
+    CLIENT_KEY_PREFIX, SdkKeyKind, SdkKeyRecord, parse_secret, same_secret, sha256_hex_of,
+};
 use crate::error::{ApiError, ApiResult, Code};
 use crate::records::{self, EnvironmentRecord, GLOBAL, ProjectRecord, env_scope};
 
@@ -179,7 +181,7 @@ impl UpstreamKeys {
         let relayed = self.relayed.read().ok()?;
         relayed.values().find_map(|environment| {
             let (hash, access) = environment.clients.get(id)?;
-            (*hash == secret_hash).then(|| access.clone())
+            same_secret(hash, &secret_hash).then(|| access.clone())
         })
     }
 

@@ -31,7 +31,8 @@ use switchyard_store::{Store, StoreEvent, Touched};
 use tokio::sync::{broadcast, watch};
 
 use crate::access::{
-    CLIENT_KEY_PREFIX, SERVER_KEY_PREFIX, SdkKeyKind, SdkKeyRecord, parse_secret, sha256_hex,
+    CLIENT_KEY_PREFIX, SERVER_KEY_PREFIX, SdkKeyKind, SdkKeyRecord, parse_secret, same_secret,
+    sha256_hex,
 };
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
@@ -467,7 +468,7 @@ impl Delivery {
                 .ok_or_else(|| keys.not_known_yet(true).unwrap_or_else(unknown_key))?,
             Source::Store(_) => self.key_by_id(key_id).await?.1,
         };
-        if access.events_token != token {
+        if !same_secret(&access.events_token, token) {
             return Err(unknown_key());
         }
         if self.is_refused(&access.key_id) {
