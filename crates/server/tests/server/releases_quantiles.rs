@@ -78,10 +78,13 @@ async fn mean_guardrails_show_each_cohorts_quantiles(url: String) {
     let evidence: Value = wait_for("every latency event in the assessment", 30, || async {
         let status = server.admin_get(&format!("{PROD}/releases/{id}")).await;
         let evidence = status["assessment"]["guardrails"][0].clone();
-        // Seen once on PostgreSQL under a loaded machine: counts complete while a quantile
-        // was still absent (cause not found); waiting for both keeps the check exact.
+        // The metric events may be stored before the evaluation counts the SDK sends with a
+        // later batch; until both cohorts have evaluations the assessment shows no means (seen
+        // on a loaded machine), so wait for those too.
         (evidence["treated"] == treated.len()
             && evidence["control"] == control.len()
+            && evidence["treated_mean"].is_number()
+            && evidence["control_mean"].is_number()
             && evidence["treated_quantiles"].is_object()
             && evidence["control_quantiles"].is_object())
         .then_some(evidence)
