@@ -13,7 +13,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use switchyard_server::delivery::DeliveryConfig;
 use switchyard_server::relay::{Relay, RelayConfig};
-use switchyard_testkit::server::{SdkKeyKind, TestServer, eventually};
+use switchyard_testkit::server::{SdkKeyKind, TestServer, eventually, wait_for};
 use tokio::net::TcpListener;
 
 fn now_ms() -> i64 {
@@ -192,15 +192,23 @@ async fn a_metric_through_a_relay_follows_the_exposure_of_its_ofrep_answer() {
     let relay = Running::start(&server.base, &server_key, dir.join("relay")).await;
     assert!(relay.relay.wait_ready(Duration::from_secs(20)).await);
 
-    let evaluated = reqwest::Client::new()
-        .post(format!("{}/ofrep/v1/evaluate/flags/checkout", relay.base))
-        .bearer_auth(&server_key)
-        .json(&json!({"context": {"targetingKey": "u2"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(evaluated.status(), StatusCode::OK);
-    let evaluated: Value = evaluated.json().await.unwrap();
+    // Ready means the relay's client has data; its feed may publish it a moment later (503
+    // with Retry-After until then, which is what an OFREP client retries).
+    let evaluated: Value = wait_for("the relay to answer OFREP", 20, || async {
+        let answer = reqwest::Client::new()
+            .post(format!("{}/ofrep/v1/evaluate/flags/checkout", relay.base))
+            .bearer_auth(&server_key)
+            .json(&json!({"context": {"targetingKey": "u2"}}))
+            .send()
+            .await
+            .unwrap();
+        match answer.status() {
+            StatusCode::OK => Some(answer.json().await.unwrap()),
+            StatusCode::SERVICE_UNAVAILABLE => None,
+            other => panic!("OFREP through the relay answered {other}"),
+        }
+    })
+    .await;
     assert_eq!(evaluated["variant"], "on", "{evaluated}");
 
     let mut reported = batch(json!([metric("u2", now_ms() + 1)]));
