@@ -35,7 +35,7 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::json;
@@ -48,7 +48,7 @@ use switchyard_sdk::events::Recorder;
 use switchyard_store::Store;
 
 use super::hub::Delivery;
-use super::intake::{DropReason, Intake};
+use super::intake::{DropReason, Intake, refuse};
 use super::sdk_routes::presented_key;
 use crate::access::SdkKeyKind;
 use crate::clock::now_ms;
@@ -75,16 +75,7 @@ pub(super) fn router() -> Router<Arc<Delivery>> {
 async fn bulk(State(delivery): State<Arc<Delivery>>, headers: HeaderMap, body: Bytes) -> Response {
     match ingest(&delivery, &headers, &body).await {
         Ok(accepted) => (StatusCode::ACCEPTED, Json(accepted)).into_response(),
-        Err(error) => {
-            let retry = error.code == Code::RateLimited;
-            let mut response = error.into_response();
-            if retry {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            }
-            response
-        }
+        Err(error) => refuse(error),
     }
 }
 
@@ -518,6 +509,8 @@ mod tests {
     use std::collections::HashMap;
 
     use switchyard_sdk::events::EventsConfig;
+
+    use axum::http::HeaderValue;
 
     use super::*;
     use crate::delivery::{DeliveryConfig, MAX_CONCURRENT_BATCHES, SdkAccess};

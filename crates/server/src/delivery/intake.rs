@@ -13,11 +13,15 @@ use std::sync::Mutex;
 use std::sync::atomic::AtomicI64;
 use std::time::{Duration, Instant};
 
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse as _, Response};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use switchyard_engine::wire::ContextRef;
 use tokio::sync::Semaphore;
+
+use crate::error::{ApiError, Code};
 
 /// Batches written at once; beyond this, `429`.
 pub const MAX_CONCURRENT_BATCHES: usize = 4;
@@ -182,6 +186,19 @@ impl Intake {
         }
         true
     }
+}
+
+/// An intake's answer to a refusal (event batches and OTLP exports alike): the error, with
+/// `Retry-After` when it is the admission bound's `429`, so senders back off and retry.
+pub(super) fn refuse(error: ApiError) -> Response {
+    let retry = error.code == Code::RateLimited;
+    let mut response = error.into_response();
+    if retry {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
 }
 
 #[cfg(test)]

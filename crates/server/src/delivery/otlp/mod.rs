@@ -27,8 +27,8 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, header};
+use axum::response::Response;
 use axum::routing::post;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -39,6 +39,7 @@ use switchyard_store::events::{
 };
 
 use super::hub::Delivery;
+use super::intake::refuse;
 use super::sdk_routes::presented_key;
 use super::write_recorded_of;
 use crate::access::SdkKeyKind;
@@ -73,18 +74,6 @@ async fn traces(
     export(&delivery, &headers, &body)
         .await
         .unwrap_or_else(|refused| refused)
-}
-
-/// The error's answer, with `Retry-After` when it says to retry.
-fn refuse(error: ApiError) -> Response {
-    let retry = error.code == Code::RateLimited;
-    let mut response = error.into_response();
-    if retry {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    }
-    response
 }
 
 async fn export(
@@ -282,6 +271,8 @@ mod tests {
     use std::collections::HashMap;
 
     use axum::http::StatusCode;
+
+    use axum::http::HeaderValue;
 
     use super::*;
     use crate::delivery::{DeliveryConfig, SdkAccess};
