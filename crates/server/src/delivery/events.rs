@@ -26,7 +26,6 @@
 //! ([`Delivery::recorder`]); on `serve`, [`run_store_writer`] writes them to the store.
 
 use std::collections::BTreeSet;
-use std::io::Read as _;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -35,7 +34,7 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::json;
@@ -48,7 +47,7 @@ use switchyard_sdk::events::Recorder;
 use switchyard_store::Store;
 
 use super::hub::Delivery;
-use super::intake::{DropReason, Intake, refuse};
+use super::intake::{DropReason, Intake, inflate, refuse};
 use super::sdk_routes::presented_key;
 use crate::access::SdkKeyKind;
 use crate::clock::now_ms;
@@ -320,28 +319,8 @@ async fn write_one(recorder: &Recorder, store: &Store, project: &str, env: &str)
 }
 
 fn parse(headers: &HeaderMap, body: &[u8]) -> Result<EventBatch, ApiError> {
-    let gzipped = headers
-        .get(header::CONTENT_ENCODING)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
-    let decoded;
-    let json = if gzipped {
-        let mut text = Vec::new();
-        flate2::read::GzDecoder::new(body)
-            .take(MAX_DECODED_BYTES + 1)
-            .read_to_end(&mut text)
-            .map_err(|e| ApiError::bad_request(format!("the gzip body does not decode: {e}")))?;
-        if text.len() as u64 > MAX_DECODED_BYTES {
-            return Err(ApiError::new(
-                Code::PayloadTooLarge,
-                format!("the batch decodes to more than {MAX_DECODED_BYTES} bytes"),
-            ));
-        }
-        decoded = text;
-        &decoded[..]
-    } else {
-        body
-    };
-    serde_json::from_slice(json).map_err(|e| ApiError::bad_request(format!("invalid batch: {e}")))
+    let json = inflate(headers, body)?;
+    serde_json::from_slice(&json).map_err(|e| ApiError::bad_request(format!("invalid batch: {e}")))
 }
 
 /// Checks the whole batch and converts it for the store; the first problem names its field.
@@ -510,7 +489,7 @@ mod tests {
 
     use switchyard_sdk::events::EventsConfig;
 
-    use axum::http::HeaderValue;
+    use axum::http::{HeaderValue, header};
 
     use super::*;
     use crate::delivery::{DeliveryConfig, MAX_CONCURRENT_BATCHES, SdkAccess};

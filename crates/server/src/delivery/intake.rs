@@ -6,14 +6,16 @@
 //!
 //! The caps' state is in memory, per replica, and bounded ([`MAX_TRACKED_CONTEXTS`]).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
+use std::io::Read as _;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicI64;
 use std::time::{Duration, Instant};
 
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse as _, Response};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -21,6 +23,7 @@ use prometheus_client::metrics::family::Family;
 use switchyard_engine::wire::ContextRef;
 use tokio::sync::Semaphore;
 
+use super::MAX_DECODED_BYTES;
 use crate::error::{ApiError, Code};
 
 /// Batches written at once; beyond this, `429`.
@@ -186,6 +189,29 @@ impl Intake {
         }
         true
     }
+}
+
+/// The body as sent, or inflated when `Content-Encoding: gzip` says so: `400` when it does not
+/// decode, `413` when it expands past [`MAX_DECODED_BYTES`] (read no further than that).
+pub(super) fn inflate<'b>(headers: &HeaderMap, body: &'b [u8]) -> Result<Cow<'b, [u8]>, ApiError> {
+    let gzipped = headers
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+    if !gzipped {
+        return Ok(Cow::Borrowed(body));
+    }
+    let mut inflated = Vec::new();
+    flate2::read::GzDecoder::new(body)
+        .take(MAX_DECODED_BYTES + 1)
+        .read_to_end(&mut inflated)
+        .map_err(|e| ApiError::bad_request(format!("the gzip body does not decode: {e}")))?;
+    if inflated.len() as u64 > MAX_DECODED_BYTES {
+        return Err(ApiError::new(
+            Code::PayloadTooLarge,
+            format!("the body decodes to more than {MAX_DECODED_BYTES} bytes"),
+        ));
+    }
+    Ok(Cow::Owned(inflated))
 }
 
 /// An intake's answer to a refusal (event batches and OTLP exports alike): the error, with

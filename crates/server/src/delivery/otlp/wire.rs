@@ -1,8 +1,6 @@
 //! OTLP/HTTP encodings: a request body (binary protobuf or OTLP JSON, optionally gzipped) in,
 //! an `ExportTraceServiceResponse` out in the request's encoding.
 
-use std::io::Read as _;
-
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use opentelemetry_proto::tonic::collector::trace::v1::{
@@ -12,9 +10,9 @@ use prost::Message as _;
 
 use super::bound;
 use crate::access::sha256_hex_of;
+use crate::delivery::intake::inflate;
 
-use crate::delivery::MAX_DECODED_BYTES;
-use crate::error::{ApiError, Code};
+use crate::error::ApiError;
 
 /// How a request is encoded, and so its answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,27 +61,8 @@ pub(super) fn decode(
     encoding: Encoding,
     body: &[u8],
 ) -> Result<Decoded, ApiError> {
-    let gzipped = headers
-        .get(header::CONTENT_ENCODING)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
-    let inflated;
-    let bytes = if gzipped {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(body)
-            .take(MAX_DECODED_BYTES + 1)
-            .read_to_end(&mut out)
-            .map_err(|e| ApiError::bad_request(format!("the gzip body does not decode: {e}")))?;
-        if out.len() as u64 > MAX_DECODED_BYTES {
-            return Err(ApiError::new(
-                Code::PayloadTooLarge,
-                format!("the body decodes to more than {MAX_DECODED_BYTES} bytes"),
-            ));
-        }
-        inflated = out;
-        &inflated[..]
-    } else {
-        body
-    };
+    let inflated = inflate(headers, body)?;
+    let bytes = &inflated[..];
     let request = match encoding {
         Encoding::Protobuf => {
             bound::protobuf(bytes)?;
