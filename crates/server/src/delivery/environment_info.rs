@@ -82,13 +82,8 @@ async fn environment(
     State(delivery): State<Arc<Delivery>>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let access = server_access(&delivery, &headers)
-        .await
-        .map_err(|error| match error.code {
-            // A client key: name the header that carried it, as the other routes do.
-            Code::Forbidden => error.field(key_header(&headers)),
-            _ => error,
-        })?;
+    let why = "client SDK keys evaluate through OFREP; flag data needs a server SDK key";
+    let access = server_access(&delivery, &headers, why).await?;
     let info = delivery.environment_info(&access).await?;
     let body = serde_json::to_vec(&info).map_err(ApiError::internal)?;
     let etag = format!("\"{}\"", &sha256_hex_of(&body)[..32]);
@@ -110,15 +105,6 @@ async fn environment(
     };
     response.headers_mut().insert(header::ETAG, etag);
     Ok(response)
-}
-
-/// The header a request's SDK key came in.
-fn key_header(headers: &HeaderMap) -> &'static str {
-    if headers.contains_key(header::AUTHORIZATION) {
-        "Authorization"
-    } else {
-        "X-API-Key"
-    }
 }
 
 /// What a relay knows of SDK keys: the server keys it was given (presented key → access) and,

@@ -47,24 +47,29 @@ async fn server_feed(
     delivery: &Delivery,
     headers: &HeaderMap,
 ) -> ApiResult<(Arc<Feed>, SdkAccess)> {
-    let access = server_access(delivery, headers).await?;
+    let why = "client SDK keys evaluate through OFREP; flag data needs a server SDK key";
+    let access = server_access(delivery, headers, why).await?;
     let feed = delivery.feed(&access.project, &access.env).await?;
     Ok((feed, access))
 }
 
-/// Who presents the request's server SDK key (a client key is refused: server-only route).
+/// Who presents the request's server SDK key. A client key is refused (`403` naming the
+/// header that carried it), with `why` the route is server-only.
 pub(super) async fn server_access(
     delivery: &Delivery,
     headers: &HeaderMap,
+    why: &str,
 ) -> ApiResult<SdkAccess> {
     let presented = presented_key(headers)
         .ok_or_else(|| ApiError::new(Code::Unauthorized, "an SDK key is required"))?;
     let access = delivery.authenticate(presented).await?;
     if access.kind != SdkKeyKind::Server {
-        return Err(ApiError::new(
-            Code::Forbidden,
-            "client SDK keys evaluate through OFREP; flag data needs a server SDK key",
-        ));
+        let header = if headers.contains_key(header::AUTHORIZATION) {
+            "Authorization"
+        } else {
+            "X-API-Key"
+        };
+        return Err(ApiError::new(Code::Forbidden, why).field(header));
     }
     Ok(access)
 }

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::post;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -40,9 +40,8 @@ use switchyard_store::events::{
 
 use super::hub::Delivery;
 use super::intake::refuse;
-use super::sdk_routes::presented_key;
+use super::sdk_routes::server_access;
 use super::write_recorded_of;
-use crate::access::SdkKeyKind;
 use crate::clock::now_ms;
 use crate::error::{ApiError, Code};
 use spans::Reported;
@@ -88,23 +87,10 @@ async fn export(
              (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=<control plane>/v1/traces)",
         )));
     };
-    let presented = presented_key(headers)
-        .ok_or_else(|| refuse(ApiError::new(Code::Unauthorized, "an SDK key is required")))?;
-    let access = delivery.authenticate(presented).await.map_err(refuse)?;
-    if access.kind != SdkKeyKind::Server {
-        let field = if headers.contains_key(header::AUTHORIZATION) {
-            "Authorization"
-        } else {
-            "X-API-Key"
-        };
-        return Err(refuse(
-            ApiError::new(
-                Code::Forbidden,
-                "trace intake needs a server SDK key; client keys are public",
-            )
-            .field(field),
-        ));
-    }
+    let why = "trace intake needs a server SDK key; client keys are public";
+    let access = server_access(delivery, headers, why)
+        .await
+        .map_err(refuse)?;
     let encoding = Encoding::of(headers).ok_or_else(wire::unsupported)?;
     let Ok(_admitted) = delivery.intake.admission.try_acquire() else {
         return Err(refuse(ApiError::new(
@@ -272,7 +258,9 @@ mod tests {
 
     use axum::http::StatusCode;
 
-    use axum::http::HeaderValue;
+    use axum::http::{HeaderValue, header};
+
+    use crate::access::SdkKeyKind;
 
     use super::*;
     use crate::delivery::{DeliveryConfig, SdkAccess};
