@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 use switchyard_server::delivery::{
     DEFAULT_MAX_STREAMS, DEFAULT_MAX_STREAMS_PER_KEY, DeliveryConfig,
 };
-use switchyard_server::{AppState, DEFAULT_LISTEN, bootstrap};
+use switchyard_server::{AppState, Clock, DEFAULT_LISTEN, bootstrap};
 use switchyard_store::Store;
 
 #[derive(Debug, Args)]
@@ -223,7 +223,7 @@ pub(crate) async fn run_serve(args: &ServeArgs) -> anyhow::Result<()> {
         max_token_lifetime_days: args.max_token_lifetime,
         ..Default::default()
     };
-    let state = AppState::with_access(store.clone(), delivery, guard, access);
+    let state = AppState::with_access(store.clone(), delivery, guard, access, Clock::default());
     state.webhooks.allow_targets(webhook_targets);
     let limits = args.connections.limits();
     switchyard_server::serve_with(listener, state, limits, shutdown_signal()).await?;

@@ -33,6 +33,7 @@ pub use net::{ConnectionLimits, DEFAULT_LISTEN, MAX_BODY_BYTES, open_files_limit
 use serving::{delivery_app, serve_router};
 
 pub use bootstrap::{Bootstrap, bootstrap};
+pub use clock::Clock;
 pub use ops::Metrics;
 pub use state::AppState;
 
@@ -64,7 +65,7 @@ pub async fn serve_with(
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    state.start();
+    AppState::start(&state);
     let (delivery, metrics) = (state.delivery.clone(), state.metrics.clone());
     let app = app(state.clone());
     let result = serve_router(listener, app, delivery, metrics, limits, shutdown).await;

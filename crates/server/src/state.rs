@@ -7,6 +7,7 @@ use std::time::Duration;
 use switchyard_store::Store;
 
 use crate::access::{AccessConfig, SignInThrottle};
+use crate::clock::Clock;
 use crate::delivery::{self, Delivery, DeliveryConfig};
 use crate::ops::Metrics;
 use crate::releases::{Guard, GuardConfig, Services, Webhooks};
@@ -29,6 +30,8 @@ pub struct AppState {
     pub access: AccessConfig,
     /// Failed sign-ins per account and address (in memory, per replica).
     pub sign_in: SignInThrottle,
+    /// When scheduled changes are due (a test moves it; see [`Clock`]).
+    pub clock: Clock,
 }
 
 impl AppState {
@@ -46,7 +49,8 @@ impl AppState {
         config: DeliveryConfig,
         guard_config: GuardConfig,
     ) -> Arc<AppState> {
-        AppState::with_access(store, config, guard_config, AccessConfig::default())
+        let access = AccessConfig::default();
+        AppState::with_access(store, config, guard_config, access, Clock::default())
     }
 
     /// [`AppState::with_config`] with token lifetime and sign-in limits of its own.
@@ -55,6 +59,7 @@ impl AppState {
         config: DeliveryConfig,
         guard_config: GuardConfig,
         access: AccessConfig,
+        clock: Clock,
     ) -> Arc<AppState> {
         let tasks = Tasks::default();
         let delivery = Delivery::new(store.clone(), config, tasks.clone());
@@ -71,24 +76,27 @@ impl AppState {
             tasks,
             access,
             sign_in,
+            clock,
         })
     }
 
     /// Starts the background work: delivery following the store, the writer of recorded
-    /// evaluations, the release guard. Must be called within a Tokio runtime.
-    pub(crate) fn start(&self) {
-        let tasks = &self.tasks;
-        tasks.spawn(self.delivery.clone().follow_store(tasks.stopping()));
+    /// evaluations, the release guard, the runner of scheduled changes. Must be called within
+    /// a Tokio runtime.
+    pub(crate) fn start(state: &Arc<AppState>) {
+        let tasks = &state.tasks;
+        tasks.spawn(state.delivery.clone().follow_store(tasks.stopping()));
         tasks.spawn(delivery::run_store_writer(
-            self.delivery.clone(),
-            self.store.clone(),
+            state.delivery.clone(),
+            state.store.clone(),
             tasks.stopping(),
         ));
-        tasks.spawn(self.guard.clone().run(
-            self.store.clone(),
-            self.webhooks.clone(),
+        tasks.spawn(state.guard.clone().run(
+            state.store.clone(),
+            state.webhooks.clone(),
             tasks.stopping(),
         ));
+        tasks.spawn(crate::api::run_schedules(state.clone(), tasks.stopping()));
     }
 
     /// Stops the background work and waits for it: the guard finishes its pass, the event

@@ -19,9 +19,9 @@ use serde_json::Value;
 pub use switchyard_client::types::SdkKeyKind;
 use switchyard_client::types::{FlagInput, SdkKeyInput, TargetingInput};
 pub use switchyard_client::{Client, Method, StatusCode};
-pub use switchyard_server::AppState;
 pub use switchyard_server::delivery::DeliveryConfig;
 pub use switchyard_server::releases::GuardConfig;
+pub use switchyard_server::{AppState, Clock};
 use tokio::sync::oneshot;
 
 /// Polls `check` until it returns `Some`, failing the test after `seconds`.
@@ -137,6 +137,7 @@ pub struct InProcess {
     admin: Option<String>,
     delivery: DeliveryConfig,
     guard: GuardConfig,
+    clock: Clock,
 }
 
 /// How to start the `switchyard serve` binary: see [`TestServer::binary`].
@@ -157,6 +158,7 @@ impl TestServer {
             admin: None,
             delivery: DeliveryConfig::default(),
             guard: GuardConfig::default(),
+            clock: Clock::default(),
         }
     }
 
@@ -370,6 +372,13 @@ impl InProcess {
         self
     }
 
+    /// Runs on `clock` (a clone shares its time: replicas, or a restart that finds its
+    /// schedules missed).
+    pub fn clock(mut self, clock: &Clock) -> InProcess {
+        self.clock = clock.clone();
+        self
+    }
+
     pub async fn start(self) -> TestServer {
         // One fixed audit key for every in-process server, as replicas share one by configuration.
         let store = switchyard_store::Store::open(&self.database_url)
@@ -392,7 +401,8 @@ impl InProcess {
             .expect("listen");
         let base = format!("http://{}", listener.local_addr().expect("address"));
         let (stop, stopped) = oneshot::channel::<()>();
-        let state = AppState::with_config(store, self.delivery, self.guard);
+        let access = switchyard_server::access::AccessConfig::default();
+        let state = AppState::with_access(store, self.delivery, self.guard, access, self.clock);
         // Test receivers listen on loopback, which a real server refuses by default.
         state
             .webhooks

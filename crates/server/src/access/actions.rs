@@ -100,6 +100,9 @@ names! {
         ChangeRequestReject = "change-request:reject",
         ChangeRequestWithdraw = "change-request:withdraw",
         ChangeRequestConflict = "change-request:conflict",
+        ChangeRequestSchedule = "change-request:schedule",
+        ChangeRequestExpire = "change-request:expire",
+        ChangeRequestFail = "change-request:fail",
     }
 }
 

@@ -77,6 +77,48 @@ impl Caller {
     }
 }
 
+impl Caller {
+    /// The author of scheduled change `schedule` when it runs: their roles now (a disabled
+    /// or deleted account's schedule does not run), recorded as acting through the schedule.
+    pub async fn for_schedule(store: &Store, account: &str, schedule: &str) -> ApiResult<Caller> {
+        let gone = || {
+            ApiError::new(
+                Code::Forbidden,
+                format!("the schedule's author {account:?} is disabled or no longer exists"),
+            )
+        };
+        let Some(stored) = records::get::<AccountRecord>(store, GLOBAL, account).await? else {
+            return Err(gone());
+        };
+        if stored.record.disabled {
+            return Err(gone());
+        }
+        Ok(Caller {
+            owner: Policy {
+                statements: role_statements(store, &stored.record.roles).await?,
+            },
+            scope: None,
+            account: stored.record.name,
+            token_id: format!("schedule/{schedule}"),
+        })
+    }
+}
+
+impl Caller {
+    /// The schedule runner itself, closing a due change request that cannot apply: it may do
+    /// nothing but that (no account is named like it: names have no parentheses).
+    pub fn schedule_runner(schedule: &str) -> Caller {
+        Caller {
+            owner: Policy {
+                statements: Vec::new(),
+            },
+            scope: None,
+            account: "(schedule runner)".to_owned(),
+            token_id: format!("schedule/{schedule}"),
+        }
+    }
+}
+
 /// The statements of every named role, built-in or stored. Unknown roles grant nothing.
 pub async fn role_statements(store: &Store, roles: &[String]) -> ApiResult<Vec<Statement>> {
     let mut statements = Vec::new();

@@ -6,6 +6,7 @@
 //! one audit record, so it applies whole or not at all.
 
 mod gate;
+mod schedule;
 
 use axum::Json;
 use axum::extract::Path;
@@ -19,7 +20,10 @@ pub use gate::ChangeRequest;
 pub(crate) use gate::{
     Decision, Gate, Gated, Proposal, commit_gated, decide, not_subject_to_approval,
 };
-use gate::{resource_of, step};
+use gate::{index_write, resource_of, step};
+pub(crate) use schedule::run_schedules;
+pub use schedule::{Proposed, RescheduleInput, ScheduleInput};
+pub(super) use schedule::{schedule_change, schedule_change_request};
 
 use super::ctx::{Body, CommentQuery, Ctx, OptionalBody, strict_value};
 use super::projects::load_environment;
@@ -58,26 +62,39 @@ pub struct ReviseInput {
 pub(super) struct ListFilter {
     pub state: Option<RequestState>,
     pub environment: Option<String>,
+    /// `true`: only scheduled changes; `false`: only unscheduled ones.
+    pub scheduled: Option<bool>,
 }
 
 fn what(id: &str) -> String {
     format!("change request {id:?}")
 }
 
-/// Runs the handler of `request`'s route with its stored body (or `body`), as `ctx.gate` says;
-/// the change request it proposed, if it proposed one.
-async fn replay(
-    ctx: Ctx,
-    request: &ChangeRequestRecord,
-    body: &Value,
-) -> ApiResult<Option<ChangeRequest>> {
-    let (project, env, target) = (
-        request.project.clone(),
-        request.environment.clone(),
-        request.target.clone(),
-    );
-    let path3 = Path((project.clone(), env.clone(), target));
-    let gated = match request.operation {
+/// The route a held write replays: its operation, and its project, environment and target.
+pub(super) struct Route<'a> {
+    pub operation: Operation,
+    pub project: &'a str,
+    pub env: &'a str,
+    pub target: &'a str,
+}
+
+impl<'a> From<&'a ChangeRequestRecord> for Route<'a> {
+    fn from(request: &'a ChangeRequestRecord) -> Route<'a> {
+        Route {
+            operation: request.operation,
+            project: &request.project,
+            env: &request.environment,
+            target: &request.target,
+        }
+    }
+}
+
+/// Runs the handler of `route` with `body`, as `ctx.gate` says; the change request it
+/// proposed, if it proposed one.
+async fn replay(ctx: Ctx, route: Route<'_>, body: &Value) -> ApiResult<Option<ChangeRequest>> {
+    let (project, env) = (route.project.to_owned(), route.env.to_owned());
+    let path3 = Path((project.clone(), env.clone(), route.target.to_owned()));
+    let gated = match route.operation {
         Operation::UpdateTargeting => {
             let input = strict_value("request", body)?;
             flags::update_targeting(ctx, path3, Body(input))
@@ -120,6 +137,12 @@ async fn replay(
                 .await?
                 .map(drop)
         }
+        Operation::RemoveTargets => {
+            let input = strict_value("request", body)?;
+            flags::remove_targets(ctx, path3, Body(input))
+                .await?
+                .map(drop)
+        }
     };
     Ok(match gated {
         Gated::Done(()) => None,
@@ -128,7 +151,7 @@ async fn replay(
 }
 
 /// The same caller, writing as `gate` says.
-fn gated_ctx(ctx: &Ctx, gate: Gate) -> Ctx {
+pub(super) fn gated_ctx(ctx: &Ctx, gate: Gate) -> Ctx {
     Ctx {
         state: ctx.state.clone(),
         caller: ctx.caller.clone(),
@@ -137,14 +160,18 @@ fn gated_ctx(ctx: &Ctx, gate: Gate) -> Ctx {
     }
 }
 
-async fn load(ctx: &Ctx, project: &str, id: &str) -> ApiResult<Versioned<ChangeRequestRecord>> {
+pub(super) async fn load(
+    ctx: &Ctx,
+    project: &str,
+    id: &str,
+) -> ApiResult<Versioned<ChangeRequestRecord>> {
     ctx.load_or_404(project, id, || what(id)).await
 }
 
 /// Loads a change request, then checks `action` on it: its resource names its environment,
 /// which only the stored request knows, so an unknown id is a 404 to anyone (ids are random
 /// and say nothing else).
-async fn load_authorized(
+pub(super) async fn load_authorized(
     ctx: &Ctx,
     project: &str,
     id: &str,
@@ -155,7 +182,7 @@ async fn load_authorized(
     Ok(stored)
 }
 
-fn refuse_closed(record: &ChangeRequestRecord, what: &str) -> ApiResult<()> {
+pub(super) fn refuse_closed(record: &ChangeRequestRecord, what: &str) -> ApiResult<()> {
     if record.state.is_open() {
         return Ok(());
     }
@@ -169,7 +196,7 @@ fn refuse_closed(record: &ChangeRequestRecord, what: &str) -> ApiResult<()> {
     .field("state"))
 }
 
-fn check_revision(record: &ChangeRequestRecord, revision: Option<u32>) -> ApiResult<()> {
+pub(super) fn check_revision(record: &ChangeRequestRecord, revision: Option<u32>) -> ApiResult<()> {
     match revision {
         Some(revision) if revision != record.revision => {
             let mut error = ApiError::new(
@@ -209,6 +236,9 @@ pub(super) async fn list_change_requests(
                     .environment
                     .as_ref()
                     .is_none_or(|e| *e == record.environment)
+                && filter
+                    .scheduled
+                    .is_none_or(|s| s == record.run_at_ms.is_some())
                 && ctx.allows(Action::ChangeRequestRead, &resource_of(record))
         })
         .map(ChangeRequest::from)
@@ -247,7 +277,7 @@ pub(super) async fn revise_change_request(
     let record = stored.record.clone();
     let revised = replay(
         gated_ctx(&ctx, Gate::Revise(Box::new(stored))),
-        &record,
+        Route::from(&record),
         &input.request,
     )
     .await?;
@@ -257,7 +287,7 @@ pub(super) async fn revise_change_request(
 }
 
 /// Commits one step of a change request that changes nothing else.
-async fn commit_step(
+pub(super) async fn commit_step(
     ctx: &Ctx,
     stored: &Versioned<ChangeRequestRecord>,
     record: &ChangeRequestRecord,
@@ -272,7 +302,7 @@ async fn commit_step(
         record,
         Expected::Version(stored.version),
     );
-    let committed = ctx.commit(&[write], audit).await?;
+    let committed = ctx.commit(&[write, index_write(record)], audit).await?;
     Ok(ChangeRequest::from(Versioned {
         key: record.id.clone(),
         version: committed.versions[0],
@@ -328,8 +358,12 @@ pub(super) async fn approve_change_request(
         input.comment.as_deref(),
     )
     .await?;
-    // The last approval needed applies the request at once.
-    if approved.approved >= required_now(&ctx, &record).await? as usize {
+    // The last approval needed applies the request at once, unless it is scheduled for later:
+    // then the schedule runner applies it at its time.
+    let later = record
+        .run_at_ms
+        .is_some_and(|at| at > ctx.state.clock.now_ms());
+    if !later && approved.approved >= required_now(&ctx, &record).await? as usize {
         return apply_now(&ctx, &project, &id).await.map(Json);
     }
     Ok(Json(approved))
@@ -337,20 +371,20 @@ pub(super) async fn approve_change_request(
 
 /// The approvals the request's environment requires now (an administrator may have changed
 /// the count since the request was made).
-async fn required_now(ctx: &Ctx, record: &ChangeRequestRecord) -> ApiResult<u32> {
+pub(super) async fn required_now(ctx: &Ctx, record: &ChangeRequestRecord) -> ApiResult<u32> {
     let env = load_environment(ctx, &record.project, &record.environment).await?;
     Ok(env.record.required_approvals)
 }
 
 /// Applies the request as `ctx`'s caller; a base that moved on marks it `conflict` (audited)
 /// and answers the 409. Answers the request as it is afterwards.
-async fn apply_now(ctx: &Ctx, project: &str, id: &str) -> ApiResult<ChangeRequest> {
+pub(super) async fn apply_now(ctx: &Ctx, project: &str, id: &str) -> ApiResult<ChangeRequest> {
     let stored = load(ctx, project, id).await?;
     let record = stored.record.clone();
     let request = record.request.clone();
     let result = replay(
         gated_ctx(ctx, Gate::Apply(Box::new(stored))),
-        &record,
+        Route::from(&record),
         &request,
     )
     .await;

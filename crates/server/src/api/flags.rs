@@ -82,6 +82,24 @@ pub struct ToggleInput {
     pub comment: Option<String>,
 }
 
+/// Context keys to take out of a flag's individual targets (an end date's "remove this
+/// target").
+#[derive(Debug, Deserialize, JsonSchema, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveTargetsInput {
+    /// The context kind the keys are of (default `user`).
+    #[serde(default = "default_kind")]
+    pub kind: String,
+    /// Keys to remove from every target of that kind; each must be targeted now.
+    pub values: Vec<String>,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+fn default_kind() -> String {
+    "user".to_owned()
+}
+
 #[derive(Debug, Deserialize)]
 pub(super) struct FlagFilter {
     /// Matches key, name or description (case-insensitive).
@@ -493,6 +511,58 @@ pub(super) async fn toggle_flag(
         let expected = expect_version(edit.flag.targeting_version);
         let audit = (Action::FlagToggle, input.comment.as_deref());
         let request = (Operation::Toggle, records::encode(&input));
+        let result = write_targeting(&ctx, edit, targeting, expected, audit, request).await;
+        match result {
+            Err(e) if e.code == Code::Conflict && attempts < 5 => attempts += 1,
+            other => return other.map(|gated| gated.map(Json)),
+        }
+    }
+}
+
+/// Takes context keys out of a flag's individual targets, leaving the rest of its targeting as
+/// it is then (like a toggle, it re-reads and retries rather than carrying a version).
+pub(super) async fn remove_targets(
+    ctx: Ctx,
+    Path((project, env, flag)): Path<(String, String, String)>,
+    Body(input): Body<RemoveTargetsInput>,
+) -> ApiResult<Gated<Json<TargetingView>>> {
+    ctx.authorize(Action::FlagUpdate, &res::env_flag(&project, &env, &flag))
+        .await?;
+    if input.values.is_empty() {
+        return Err(ApiError::invalid(
+            "values",
+            "name at least one key to remove",
+        ));
+    }
+    let mut attempts = 0;
+    loop {
+        let edit = load_env_flag(&ctx, &project, &env, &flag).await?;
+        let mut targeting = edit.flag.targeting.clone();
+        let untargeted: Vec<&String> = input
+            .values
+            .iter()
+            .filter(|value| {
+                !targeting
+                    .targets
+                    .iter()
+                    .any(|t| t.kind == input.kind && t.values.contains(value))
+            })
+            .collect();
+        if !untargeted.is_empty() {
+            let message = format!("not targeted by kind {:?}: {untargeted:?}", input.kind);
+            return Err(ApiError::invalid("values", message));
+        }
+        for target in targeting
+            .targets
+            .iter_mut()
+            .filter(|t| t.kind == input.kind)
+        {
+            target.values.retain(|value| !input.values.contains(value));
+        }
+        targeting.targets.retain(|target| !target.values.is_empty());
+        let expected = expect_version(edit.flag.targeting_version);
+        let audit = (Action::FlagUpdate, input.comment.as_deref());
+        let request = (Operation::RemoveTargets, records::encode(&input));
         let result = write_targeting(&ctx, edit, targeting, expected, audit, request).await;
         match result {
             Err(e) if e.code == Code::Conflict && attempts < 5 => attempts += 1,

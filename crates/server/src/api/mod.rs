@@ -21,6 +21,7 @@ mod tokens;
 mod triggers;
 mod webhooks;
 
+pub(crate) use change_requests::run_schedules;
 pub(crate) use ctx::Ctx;
 pub use ctx::Deleted;
 pub use routes::{openapi_document, router};
@@ -31,9 +32,12 @@ pub mod types {
     pub use super::Deleted;
     pub use super::accounts::{AccountInput, AccountView};
     pub use super::audit::{AuditEntry, AuditPage, ChainReportView, SignedHeadView};
-    pub use super::change_requests::{ChangeRequest, ReviewInput, ReviseInput};
+    pub use super::change_requests::{
+        ChangeRequest, Proposed, RescheduleInput, ReviewInput, ReviseInput, ScheduleInput,
+    };
     pub use super::flags::{
-        EnvTargeting, FlagInput, FlagView, TargetingInput, TargetingView, ToggleInput,
+        EnvTargeting, FlagInput, FlagView, RemoveTargetsInput, TargetingInput, TargetingView,
+        ToggleInput,
     };
     pub use super::insights::{CohortStatistics, EvaluationPoint, ExposedContextView};
     pub use super::lifecycle::{ArchiveInput, RestoreInput};

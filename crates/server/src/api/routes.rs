@@ -11,7 +11,10 @@ use serde_json::Value;
 
 use super::ctx::{Ctx, Deleted};
 
-use super::change_requests::{self, ChangeRequest, ReviewInput, ReviseInput};
+use super::change_requests::{
+    self, ChangeRequest, Proposed, RescheduleInput, ReviewInput, ReviseInput, ScheduleInput,
+};
+use super::flags::RemoveTargetsInput;
 use super::lifecycle::{ArchiveInput, RestoreInput};
 use super::query::Query;
 use super::stale::StaleReport;
@@ -81,6 +84,7 @@ routes! {
     get "/projects/{project}/environments/{env}/flags/{flag}" => flags::get_targeting, Action::FlagRead, "Get a flag's targeting in one environment", returns: TargetingView;
     put "/projects/{project}/environments/{env}/flags/{flag}" => flags::update_targeting, Action::FlagUpdate, "Replace a flag's targeting in one environment (without `off_variation` it inherits the flag's)", body: TargetingInput, returns: TargetingView;
     post "/projects/{project}/environments/{env}/flags/{flag}/toggle" => flags::toggle_flag, Action::FlagToggle, "Turn a flag on (`on`: true) or off in one environment", body: ToggleInput, returns: TargetingView;
+    post "/projects/{project}/environments/{env}/flags/{flag}/remove-targets" => flags::remove_targets, Action::FlagUpdate, "Take context keys out of a flag's individual targets in one environment (the rest of its targeting is kept)", body: RemoveTargetsInput, returns: TargetingView;
     get "/projects/{project}/environments/{env}/stale-flags" => stale::stale_flags, Action::FlagRead, "Stale flags in one environment from the evaluation aggregates: not evaluated, or serving one variation to everyone, for `days` (default 30), and temporary flags past `remove_by`, each with its evidence", returns: StaleReport;
     get "/projects/{project}/environments/{env}/flags/{flag}/evaluations" => insights::flag_evaluations, Action::FlagRead, "A flag's evaluations per minute, version, variation and reason (from, to: Unix ms; default the last 24 h)", returns: Vec<EvaluationPoint>;
     get "/projects/{project}/environments/{env}/flags/{flag}/exposures" => insights::flag_exposures, Action::FlagRead, "Contexts exposed to a flag, most recently seen first (filters: variation, from, to, limit)", returns: Vec<ExposedContextView>;
@@ -104,6 +108,8 @@ routes! {
     post "/projects/{project}/change-requests/{id}/approve" => change_requests::approve_change_request, Action::ChangeRequestApprove, "Approve someone else's change request; the last approval needed applies it", body: ReviewInput, returns: ChangeRequest;
     post "/projects/{project}/change-requests/{id}/reject" => change_requests::reject_change_request, Action::ChangeRequestApprove, "Reject a change request", body: ReviewInput, returns: ChangeRequest;
     post "/projects/{project}/change-requests/{id}/withdraw" => change_requests::withdraw_change_request, Action::ChangeRequestUpdate, "Withdraw your change request", body: ReviewInput, returns: ChangeRequest;
+    post "/projects/{project}/change-requests/{id}/schedule" => change_requests::schedule_change_request, Action::ChangeRequestUpdate, "Give a change request a time to apply by itself (`at`), or take it away (`null`); its author or an approver", body: RescheduleInput, returns: ChangeRequest;
+    post "/projects/{project}/scheduled-changes" => change_requests::schedule_change, Check::AnyToken, "Schedule a change: a change request that applies by itself at `at` if it has its approvals then (the operation's own action is checked)", body: ScheduleInput, returns: Proposed;
     post "/projects/{project}/change-requests/{id}/apply" => change_requests::apply_change_request, Action::ChangeRequestUpdate, "Apply an approved change request (its author, or an approver); 409 if what it was based on moved on", body: ReviewInput, returns: ChangeRequest;
     get "/projects/{project}/webhooks" => webhooks::list_webhooks, Action::WebhookRead, "List a project's webhooks", returns: Vec<WebhookView>;
     post "/projects/{project}/webhooks" => webhooks::create_webhook, Action::WebhookCreate, "Subscribe a URL to release and kill events (HMAC-signed; the secret is shown once)", body: WebhookInput, returns: WebhookView;

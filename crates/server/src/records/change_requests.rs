@@ -27,6 +27,18 @@ pub enum Operation {
     /// `POST …/environments/{env}/releases` (`target`: the flag; the release's id is in
     /// `resource`).
     StartRelease,
+    /// `POST …/environments/{env}/flags/{flag}/remove-targets` (`target`: the flag).
+    RemoveTargets,
+}
+
+impl Operation {
+    /// Whether applying it requires what it was based on to be unchanged. A toggle and a
+    /// removal of targets say what to change, not the whole result, so they apply to the
+    /// targeting as it is then without overwriting anything; the others replace a whole
+    /// document, which would undo a change made meanwhile.
+    pub fn pins_base(self) -> bool {
+        !matches!(self, Operation::Toggle | Operation::RemoveTargets)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -39,6 +51,11 @@ pub enum RequestState {
     Withdrawn,
     /// What it was based on changed before it applied; the author revises it.
     Conflict,
+    /// Its scheduled time came before it had the approvals it needs: it never applies.
+    Expired,
+    /// Its scheduled run was refused (the history says why: the change is no longer valid,
+    /// or its author may no longer make it).
+    Failed,
 }
 
 impl RequestState {
@@ -70,7 +87,8 @@ pub struct Approval {
 pub struct Step {
     pub at_ms: i64,
     pub account: String,
-    /// `created`, `revised`, `approved`, `rejected`, `withdrawn`, `applied`, `conflict`.
+    /// `created`, `revised`, `approved`, `rejected`, `withdrawn`, `scheduled`, `unscheduled`,
+    /// `applied`, `conflict`, `expired`, `failed`.
     pub step: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
@@ -106,6 +124,9 @@ pub struct ChangeRequestRecord {
     pub approvals: Vec<Approval>,
     #[serde(default)]
     pub history: Vec<Step>,
+    /// When it applies by itself (a scheduled change); `None`: when approved, or when applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_at_ms: Option<i64>,
     pub created_ms: i64,
     pub updated_ms: i64,
 }
@@ -138,4 +159,25 @@ impl ChangeRequestRecord {
 
 impl Record for ChangeRequestRecord {
     const KIND: &'static str = "change_request";
+}
+
+/// The runner's index of scheduled changes (kind `schedule`, global scope, keyed
+/// `{project}/{id}`), so finding what is due never reads every change request. An entry can
+/// outlive its schedule (the request applied early, was withdrawn or rescheduled): the runner
+/// drops it when it comes due and the request no longer matches it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleEntry {
+    pub project: String,
+    pub id: String,
+    pub run_at_ms: i64,
+}
+
+impl ScheduleEntry {
+    pub fn key(project: &str, id: &str) -> String {
+        format!("{project}/{id}")
+    }
+}
+
+impl Record for ScheduleEntry {
+    const KIND: &'static str = "schedule";
 }

@@ -12,7 +12,7 @@ mod record;
 mod validate;
 
 pub use change_requests::{
-    Approval, BaseVersion, ChangeRequestRecord, Operation, RequestState, Step,
+    Approval, BaseVersion, ChangeRequestRecord, Operation, RequestState, ScheduleEntry, Step,
 };
 pub use flags::{EnvData, EnvFlag, OffServing};
 pub use projects::{EnvironmentRecord, ProjectRecord};

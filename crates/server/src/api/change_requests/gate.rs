@@ -16,9 +16,13 @@ use crate::access::{Action, Event, random_hex};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::records::{
-    self, BaseVersion, ChangeRequestRecord, EnvironmentRecord, Operation, RequestState, Versioned,
-    encode,
+    self, BaseVersion, ChangeRequestRecord, EnvironmentRecord, GLOBAL, Operation, RequestState,
+    ScheduleEntry, Versioned, encode,
 };
+
+/// How long after its time a scheduled change may start before its audit record calls it late
+/// (the runner looks every second; a late one was missed while no replica was running).
+pub(crate) const LATE_AFTER_MS: i64 = 10_000;
 
 /// How a handler's write is treated (a field of [`Ctx`]).
 #[derive(Debug, Clone, Default)]
@@ -26,6 +30,9 @@ pub(crate) enum Gate {
     /// A person's request: it takes effect, unless its environment requires approvals.
     #[default]
     Live,
+    /// A person's request to make this change at this time (Unix ms): always a change
+    /// request, which the schedule runner applies then if it has the approvals it needs.
+    Schedule(i64),
     /// The author revising this change request: the write replaces its proposal.
     Revise(Box<Versioned<ChangeRequestRecord>>),
     /// Applying this approved change request: the write commits if its base still holds.
@@ -229,10 +236,14 @@ pub(crate) async fn decide(
     let now = now_ms();
     let account = ctx.caller.account.clone();
     match &ctx.gate {
-        Gate::Live => {
+        Gate::Live | Gate::Schedule(_) => {
             let env = load_environment(ctx, proposal.project, proposal.env).await?;
             let required = env.record.required_approvals;
-            if required == 0 {
+            let run_at_ms = match ctx.gate {
+                Gate::Schedule(at) => Some(at),
+                _ => None,
+            };
+            if required == 0 && run_at_ms.is_none() {
                 return Ok(Decision::Commit {
                     also: Vec::new(),
                     note: None,
@@ -257,6 +268,7 @@ pub(crate) async fn decide(
                 required_approvals: required,
                 approvals: Vec::new(),
                 history: Vec::new(),
+                run_at_ms,
                 created_ms: now,
                 updated_ms: now,
             };
@@ -270,7 +282,7 @@ pub(crate) async fn decide(
                 change.comment,
             );
             let write = records::put(proposal.project, &record.id, &record, Expected::Absent);
-            ctx.commit(&[write], audit).await?;
+            ctx.commit(&[write, index_write(&record)], audit).await?;
             Ok(held(record, 1))
         }
         Gate::Revise(stored) => {
@@ -287,6 +299,9 @@ pub(crate) async fn decide(
             record.after = change.after.clone();
             record.comment = change.comment.map(str::to_owned).or(record.comment);
             record.state = RequestState::Pending;
+            // A time that passed (the run found a conflict) is not kept: the author schedules
+            // the revision again, or it applies when approved.
+            record.run_at_ms = record.run_at_ms.filter(|at| *at > ctx.state.clock.now_ms());
             record.revision += 1;
             record.required_approvals = env.record.required_approvals;
             record.approvals.clear();
@@ -305,40 +320,19 @@ pub(crate) async fn decide(
                 &record,
                 Expected::Version(stored.version),
             );
-            let committed = ctx.commit(&[write], audit).await?;
+            let committed = ctx.commit(&[write, index_write(&record)], audit).await?;
             Ok(held(record, committed.versions[0]))
         }
         Gate::Apply(stored) => {
             let request = &stored.record;
             let now_base = bases(writes);
-            if now_base != request.base {
+            if request.operation.pins_base() && now_base != request.base {
                 return Err(moved_on(request, &now_base));
             }
             let mut record = request.clone();
             record.state = RequestState::Applied;
-            record.record(now, &account, "applied", None);
-            let approvers: Vec<&str> = request
-                .approvals
-                .iter()
-                .filter(|a| a.revision == request.revision)
-                .map(|a| a.account.as_str())
-                .collect();
-            let note = format!(
-                "change request {} (revision {}) by {}, approved by {}{}",
-                request.id,
-                request.revision,
-                request.author,
-                if approvers.is_empty() {
-                    "nobody (none required)".to_owned()
-                } else {
-                    approvers.join(", ")
-                },
-                request
-                    .comment
-                    .as_deref()
-                    .map(|c| format!(": {c}"))
-                    .unwrap_or_default()
-            );
+            let note = apply_note(request, ctx.state.clock.now_ms());
+            record.record(now, &account, "applied", Some(note.clone()));
             let write = records::put(
                 &request.project,
                 &request.id,
@@ -346,10 +340,65 @@ pub(crate) async fn decide(
                 Expected::Version(stored.version),
             );
             Ok(Decision::Commit {
-                also: vec![write],
+                also: vec![write, index_write(&record)],
                 note: Some(note),
             })
         }
+    }
+}
+
+/// What applying `request` at `now` (on the schedule clock) says in the audit log: whose it is,
+/// who approved it, and for a scheduled change when it was due and whether it ran late.
+fn apply_note(request: &ChangeRequestRecord, now: i64) -> String {
+    let approvers: Vec<&str> = request
+        .approvals
+        .iter()
+        .filter(|a| a.revision == request.revision)
+        .map(|a| a.account.as_str())
+        .collect();
+    let approvers = if approvers.is_empty() {
+        "nobody (none required)".to_owned()
+    } else {
+        approvers.join(", ")
+    };
+    let schedule = match request.run_at_ms {
+        Some(at) => {
+            let due = switchyard_engine::time::format_rfc3339_ms(at);
+            if now < at {
+                format!(", scheduled for {due} but applied before then")
+            } else if now - at > LATE_AFTER_MS {
+                let late = (now - at) / 1000;
+                format!(", scheduled for {due}, ran late by {late} s (missed while no server ran)")
+            } else {
+                format!(", scheduled for {due}")
+            }
+        }
+        None => String::new(),
+    };
+    let comment = request.comment.as_deref().map(|c| format!(": {c}"));
+    format!(
+        "change request {} (revision {}) by {}, approved by {approvers}{schedule}{}",
+        request.id,
+        request.revision,
+        request.author,
+        comment.unwrap_or_default()
+    )
+}
+
+/// The write that keeps the runner's index in step with `record`, committed with every write
+/// of a change request: its entry while it waits for its time, none otherwise.
+pub(crate) fn index_write(record: &ChangeRequestRecord) -> Write {
+    let key = ScheduleEntry::key(&record.project, &record.id);
+    match record.run_at_ms {
+        Some(run_at_ms) if record.state == RequestState::Pending => {
+            let entry = ScheduleEntry {
+                project: record.project.clone(),
+                id: record.id.clone(),
+                run_at_ms,
+            };
+            records::put(GLOBAL, &key, &entry, Expected::Any)
+        }
+        _ => records::delete::<ScheduleEntry>(GLOBAL, &key, Expected::Any),
     }
 }
 
