@@ -9,6 +9,7 @@
 mod api;
 mod architecture;
 mod change_requests;
+mod change_requests_project;
 mod delivery;
 mod events;
 mod events_forged;
@@ -20,6 +21,7 @@ mod otlp;
 mod relay_events;
 mod releases;
 mod releases_quantiles;
+mod schedules;
 mod shutdown;
 mod stale_flags;
 mod upgrade;
