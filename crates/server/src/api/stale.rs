@@ -16,7 +16,6 @@ use super::projects::load_environment;
 use super::query::Query;
 use crate::access::Action;
 use crate::access::resources as res;
-use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::records::{EnvData, EnvFlag, FlagSpec, Record, day_start_ms, env_scope};
 
@@ -93,7 +92,8 @@ pub(super) async fn stale_flags(
         ));
     }
     load_environment(&ctx, &project, &env).await?;
-    let now = now_ms();
+    // The server's clock (which tests move), so "not evaluated for N days" is testable.
+    let now = ctx.state.clock.now_ms();
     let since_ms = now - days * DAY_MS;
     let store = &ctx.state.store;
     let data = EnvData::load(store, &project, &env).await?;

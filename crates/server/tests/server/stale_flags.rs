@@ -1,15 +1,19 @@
 //! The stale-flags report (issue 20, item 3): flags not evaluated, or serving one variation to
 //! everyone, for N days, and temporary flags past their planned removal, from event aggregates
-//! written with chosen timestamps; and strict input for the window and `remove_by`.
+//! written with chosen timestamps; the same from an SDK's real traffic on a server whose clock
+//! the test moves a month on; and strict input for the window and `remove_by`.
+
+use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use switchyard_sdk::{Client, Context, EventsConfig};
 use switchyard_store::events::{EvaluationCount, EventBatch};
-use switchyard_testkit::server::TestServer;
+use switchyard_testkit::server::{Clock, SdkKeyKind, TestServer, wait_for};
 
 use crate::PROD;
 
-switchyard_testkit::backend_tests![stale_flags_report];
+switchyard_testkit::backend_tests![stale_flags_report, stale_flags_follow_the_servers_clock];
 
 const FLAGS: &str = "/api/v1/projects/default/flags";
 const DAY_MS: i64 = 86_400_000;
@@ -187,5 +191,130 @@ async fn stale_flags_report(url: String) {
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{why}: {answer}");
         assert_eq!(answer["error"]["field"], "remove_by", "{why}: {answer}");
     }
+    server.stop().await;
+}
+
+/// The report's flags: each key with its reasons.
+fn listed(report: &Value) -> Vec<(String, Vec<Value>)> {
+    let flags = report["flags"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{report}"));
+    flags
+        .iter()
+        .map(|f| {
+            let key = f["flag"].as_str().unwrap().to_owned();
+            (key, f["reasons"].as_array().unwrap().clone())
+        })
+        .collect()
+}
+
+/// The evaluations of `flag` the aggregates hold, over all time.
+async fn evaluations(server: &TestServer, flag: &str) -> i64 {
+    let path = format!("{PROD}/flags/{flag}/evaluations?from=0&to=4102444800000");
+    let points = server.admin_get(&path).await;
+    let points = points.as_array().unwrap_or_else(|| panic!("{points}"));
+    points.iter().map(|p| p["count"].as_i64().unwrap()).sum()
+}
+
+/// Real traffic, then a month on the server's clock: a flag nobody evaluated is listed once it
+/// has gone unchanged for the window (never evaluated: `last_evaluated_ms` null), one an SDK
+/// evaluated shows when it last was, and one whose later evaluations all served one variation
+/// (filed a month on, as that traffic would be) is listed as serving it to everyone.
+async fn stale_flags_follow_the_servers_clock(url: String) {
+    let clock = Clock::default();
+    let server = TestServer::in_process(&url).clock(&clock).start().await;
+    let store = server.state().unwrap().store.clone();
+    for key in ["unused", "used", "steady", "varied"] {
+        server
+            .admin_post(FLAGS, json!({"key": key, "kind": "boolean"}))
+            .await;
+    }
+    let key = server.sdk_key(SdkKeyKind::Server).await;
+    let traffic_from = now_ms();
+    let sdk = Client::builder(&server.base, &key)
+        .events(EventsConfig {
+            flush_interval: Duration::from_millis(50),
+            ..EventsConfig::default()
+        })
+        .build()
+        .await;
+    assert!(sdk.is_initialized());
+    for i in 0..5 {
+        let user = Context::from_json(&json!({"key": format!("user-{i}")})).unwrap();
+        for flag in ["used", "steady", "varied"] {
+            // Off in production: everyone gets `off`.
+            assert!(!sdk.bool_value(flag, &user, true), "{flag}");
+        }
+    }
+    sdk.close().await;
+    for flag in ["used", "steady", "varied"] {
+        wait_for(&format!("{flag}'s 5 evaluations counted"), 30, || async {
+            (evaluations(&server, flag).await == 5).then_some(())
+        })
+        .await;
+    }
+    let traffic_to = now_ms();
+
+    // Today: everything was created or evaluated within the window.
+    let report = server.admin_get(&format!("{PROD}/stale-flags")).await;
+    assert_eq!(listed(&report), [], "{report}");
+
+    clock.advance(Duration::from_secs(31 * 86_400));
+    let month_on = clock.now_ms();
+    assert!(month_on >= traffic_to + 31 * DAY_MS);
+    // Later traffic, filed when it happened: `steady` served only `off`, `varied` both.
+    for batch in [
+        counted("steady", month_on, &[("off", 20)]),
+        counted("varied", month_on, &[("on", 4), ("off", 6)]),
+    ] {
+        store.ingest_events(&batch).await.unwrap();
+    }
+    let report = server.admin_get(&format!("{PROD}/stale-flags")).await;
+    let since_ms = report["since_ms"].as_i64().unwrap();
+    assert!(
+        (month_on - 30 * DAY_MS..=clock.now_ms() - 30 * DAY_MS).contains(&since_ms),
+        "the window ends at the server's clock: {report}"
+    );
+    let flags = listed(&report);
+    let keys: Vec<&str> = flags.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["steady", "unused", "used"], "{report}");
+    let minute = |ms: i64| ms - ms.rem_euclid(60_000);
+    let evaluated_during_traffic = |at: &Value| {
+        let at = at.as_i64().unwrap_or_else(|| panic!("a time, not {at}"));
+        (minute(traffic_from)..=traffic_to).contains(&at) && at == minute(at)
+    };
+
+    let steady = &flags[0].1;
+    assert_eq!(steady.len(), 1, "{report}");
+    assert_eq!(steady[0]["reason"], "one_variation");
+    assert_eq!(steady[0]["variation"], "off");
+    assert_eq!(steady[0]["evaluations"], 20);
+    assert!(
+        evaluated_during_traffic(&steady[0]["first_evaluated_ms"]),
+        "{report}"
+    );
+    assert_eq!(steady[0]["last_evaluated_ms"], minute(month_on));
+
+    let unused = &flags[1].1;
+    assert_eq!(unused.len(), 1, "{report}");
+    assert_eq!(unused[0]["reason"], "not_evaluated");
+    assert_eq!(unused[0]["last_evaluated_ms"], Value::Null, "{report}");
+    let changed = unused[0]["last_changed_ms"].as_i64().unwrap();
+    assert!(changed > 0 && changed <= traffic_from, "{report}");
+
+    let used = &flags[2].1;
+    assert_eq!(used.len(), 1, "{report}");
+    assert_eq!(used[0]["reason"], "not_evaluated");
+    assert!(
+        evaluated_during_traffic(&used[0]["last_evaluated_ms"]),
+        "{report}"
+    );
+
+    // A window reaching back past the traffic lists none of them: `used` was evaluated in it,
+    // `unused` changed in it, `steady` was first evaluated in it.
+    let report = server
+        .admin_get(&format!("{PROD}/stale-flags?days=60"))
+        .await;
+    assert_eq!(listed(&report), [], "{report}");
     server.stop().await;
 }
