@@ -10,7 +10,7 @@
 //! Regenerate (only when the schema changes, keeping the old fixtures' data in mind):
 //! `testdata/upgrade/generate.sh`, which runs [`generate_upgrade_fixtures`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::PROD;
@@ -337,15 +337,15 @@ fn read_fixture(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-fn expected() -> Value {
+/// What the fixtures hold and read as (`expected.json`), per backend (`sqlite`, `postgres`).
+pub(crate) fn expected() -> Value {
     serde_json::from_str(&read_fixture("expected.json")).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn upgrade_sqlite() {
-    let dir = std::env::temp_dir().join(format!("switchyard-upgrade-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+/// A SQLite database in `dir` (made afresh) holding the SQLite fixture: its URL.
+pub(crate) async fn sqlite_fixture_database(dir: &Path) -> String {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
     let url = format!("sqlite://{}/old.db", dir.display());
     let mut conn =
         <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!("{url}?mode=rwc"))
@@ -356,6 +356,21 @@ async fn upgrade_sqlite() {
         .await
         .unwrap();
     sqlx::Connection::close(conn).await.unwrap();
+    url
+}
+
+/// A fresh database of `cluster` holding the PostgreSQL fixture (loaded by `psql`: a
+/// `pg_dump` script has `psql` commands in it): its URL.
+pub(crate) fn postgres_fixture_database(cluster: &TempCluster) -> String {
+    let url = cluster.create_database();
+    cluster.run_sql(&url, &read_fixture("postgres.sql"));
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_sqlite() {
+    let dir = std::env::temp_dir().join(format!("switchyard-upgrade-{}", std::process::id()));
+    let url = sqlite_fixture_database(&dir).await;
     check_upgrade(&url, &expected()["sqlite"]).await;
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -365,8 +380,7 @@ async fn upgrade_postgres() {
     let Some(cluster) = TempCluster::start() else {
         return;
     };
-    let url = cluster.create_database();
-    cluster.run_sql(&url, &read_fixture("postgres.sql"));
+    let url = postgres_fixture_database(&cluster);
     check_upgrade(&url, &expected()["postgres"]).await;
 }
 
