@@ -371,5 +371,19 @@ async fn protected_schedules_wait_for_approval_and_never_overwrite(url: String) 
         "not overwritten: {now}"
     );
     until_served(&server, &key, json!(true)).await;
+
+    // A schedule does not outlive its author's rights: walt is disabled before its time.
+    let off = schedule("toggle", json!({"on": false}), &in_hours(&clock, 1.0));
+    let (orphan, _) = held(&server, walt, Method::POST, SCHEDULE, Some(off)).await;
+    let account = server.admin_get("/api/v1/accounts/walt").await;
+    let disable = json!({"name": "walt", "disabled": true, "version": account["version"]});
+    server
+        .admin(Method::PUT, "/api/v1/accounts/walt", Some(disable))
+        .await;
+    clock.advance(HOUR + JUST);
+    let failed = until_state(&server, &orphan, "failed").await;
+    let why = failed["history"].as_array().unwrap().last().unwrap()["comment"].clone();
+    assert!(why.as_str().unwrap().contains("disabled"), "{failed}");
+    assert_eq!(served(&server, &key).await, json!(true));
     server.stop().await;
 }

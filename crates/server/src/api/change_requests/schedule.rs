@@ -250,23 +250,27 @@ async fn run_request(
 ) -> ApiResult<()> {
     let record = &stored.record;
     let runner = runner_ctx(state, Caller::schedule_runner(&record.id));
-    let required = required_now(&runner, record).await?;
-    let approved = record.current_approvals();
-    if approved < required as usize {
-        let why = format!("its time came with {approved} of the {required} approvals it needs");
-        return close(&runner, &stored, RequestState::Expired, &why).await;
-    }
-    let author = match Caller::for_schedule(&state.store, &record.author, &record.id).await {
-        Ok(author) => author,
-        Err(error) => return close(&runner, &stored, RequestState::Failed, &error.message).await,
+    let outcome = match required_now(&runner, record).await {
+        Ok(required) if record.current_approvals() < required as usize => {
+            let approved = record.current_approvals();
+            let why = format!("its time came with {approved} of the {required} approvals it needs");
+            return close(&runner, &stored, RequestState::Expired, &why).await;
+        }
+        Ok(_) => match Caller::for_schedule(&state.store, &record.author, &record.id).await {
+            Ok(author) => apply_now(&runner_ctx(state, author), &record.project, &record.id).await,
+            Err(error) => Err(error),
+        },
+        Err(error) => Err(error),
     };
-    match apply_now(&runner_ctx(state, author), &record.project, &record.id).await {
+    match outcome {
         Ok(_) => Ok(()),
         // The base moved on (marked `conflict`, audited), or another replica applied it first.
         Err(error) if matches!(error.code, Code::Conflict | Code::PreconditionFailed) => Ok(()),
+        // The store or something else failed for now: the next pass tries again.
+        Err(error) if error.code.status().is_server_error() => Err(error),
         Err(error) => {
-            // Refused now (no longer valid, or no longer allowed): closed, unless another
-            // replica got to it first.
+            // Refused (no longer valid, its environment gone, its author no longer allowed):
+            // closed, unless another replica got to it first.
             let now: Option<Versioned<ChangeRequestRecord>> =
                 records::get(&state.store, &record.project, &record.id).await?;
             match now {
