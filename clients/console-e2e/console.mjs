@@ -386,8 +386,109 @@ try {
   if ((await api("GET", targetingPath)).on === wasOn) throw new Error("the approved toggle did not take effect");
   const approvedRequest = await api("GET", `/projects/default/change-requests/${pendingId}`);
   if (approvedRequest.approvals[0].account !== "owner" || approvedRequest.approvals[0].comment !== "checked with the team") throw new Error(`approval: ${JSON.stringify(approvedRequest.approvals)}`);
-  if ((await card.textContent()).includes("null")) throw new Error("the card shows null");
+  if ((await card.textContent()).includes("null")) throw new Error(`the card shows null: ${await card.textContent()}`);
   await shot("change-request-applied");
+
+  // Revising: the owner's own held toggle in staging, its body edited as JSON on its page. A
+  // refused body shows the server's 422 with the field it names; a valid one makes revision 2.
+  // The same page gives it a time and takes it away again.
+  const ownerToken = (await (await fetch(`${base}/api/v1/auth/token`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ account: "owner", password: PASSWORD }) })).json()).token;
+  const asOwner = (path, body) => fetch(`${base}/api/v1${path}`, { method: "POST", headers: { authorization: `Bearer ${ownerToken}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+  const stagingOn = (await api("GET", targetingPath)).on;
+  const ownHeld = await asOwner(`${targetingPath}/toggle`, { on: !stagingOn, comment: "first try" });
+  if (ownHeld.status !== 202) throw new Error(`the owner's toggle in staging answered ${ownHeld.status}, not 202`);
+  const ownId = (await ownHeld.json()).change_request.id;
+  await page.goto(`${base}/#/change-request/${ownId}`);
+  await page.getByRole("heading", { name: `Change request ${ownId}` }).waitFor();
+  await settled();
+  const own = page.locator(`#change-request-${ownId}`);
+  await own.locator("summary", { hasText: "Revise…" }).click();
+  const revisedBody = own.getByLabel(`Request body of change request ${ownId} (JSON)`);
+  if (JSON.parse(await revisedBody.inputValue()).comment !== "first try") throw new Error("the revision box does not hold the request");
+  await revisedBody.fill(JSON.stringify({ on: !stagingOn, comment: "second try", colour: "red" }));
+  await own.getByRole("button", { name: `Submit revision of change request ${ownId}` }).click();
+  await own.getByRole("alert").filter({ hasText: "(request.colour)" }).waitFor();
+  await shot("revision-refused");
+  await revisedBody.fill(JSON.stringify({ on: !stagingOn, comment: "second try" }));
+  await own.getByRole("button", { name: `Submit revision of change request ${ownId}` }).click();
+  await own.getByText(`Change request ${ownId}, revision 2`).waitFor();
+  const revised = await api("GET", `/projects/default/change-requests/${ownId}`);
+  if (revised.revision !== 2 || revised.request.comment !== "second try" || revised.state !== "pending") throw new Error(`revision: ${JSON.stringify(revised)}`);
+  const utcText = (ms) => `${new Date(ms).toISOString().replace("T", " ").slice(0, 19)} UTC`;
+  await own.locator("summary", { hasText: "Schedule…" }).click();
+  await own.getByLabel(`Time for change request ${ownId}`).fill("2031-01-31T18:00");
+  await own.getByRole("button", { name: `Schedule change request ${ownId}` }).click();
+  const chosenMs = await page.evaluate(() => new Date("2031-01-31T18:00").getTime()); // the browser's own time zone
+  await own.locator(".scheduled-at", { hasText: utcText(chosenMs) }).waitFor();
+  if ((await api("GET", `/projects/default/change-requests/${ownId}`)).run_at_ms !== chosenMs) throw new Error("the chosen time was not stored");
+  await own.getByRole("button", { name: `Remove the schedule of change request ${ownId}` }).click();
+  await own.locator(".scheduled-at").waitFor({ state: "detached" });
+  const unscheduled = await api("GET", `/projects/default/change-requests/${ownId}`);
+  if (unscheduled.run_at_ms !== undefined || unscheduled.state !== "pending") throw new Error(`unscheduling: ${JSON.stringify(unscheduled)}`);
+  await own.getByRole("button", { name: `Withdraw change request ${ownId}` }).click();
+  await own.locator(".state-withdrawn").waitFor();
+
+  // End dates in production (no approvals needed there): a far removal of one individual
+  // target, and "turn off" a few seconds ahead, both through the flag page; the runner (every
+  // second, on the wall clock) applies the turn-off and the pages show it. Meanwhile a change
+  // scheduled in staging without its approval expires, and the Scheduled filter shows why.
+  await api("POST", "/projects/default/flags", { key: "promo", kind: "boolean" });
+  await api("PUT", "/projects/default/environments/production/flags/promo", { version: 0, on: true, targets: [{ kind: "user", variation: 0, values: ["alice", "bob"] }], fallthrough: { variation: 1 } });
+  await page.getByLabel("Environment", { exact: true }).selectOption("production");
+  await settled();
+  await page.goto(`${base}/#/flag/promo`);
+  await page.getByRole("heading", { name: "Flag promo" }).waitFor();
+  await settled();
+  await page.locator("#target-end-dates tr", { hasText: "alice" }).locator("summary", { hasText: "Remove on…" }).click();
+  await page.getByLabel("Remove user alice on", { exact: true }).fill("2031-01-31T18:00");
+  await page.getByRole("button", { name: "Schedule removal of user alice" }).click();
+  await confirmCritical("production");
+  await page.locator("#scheduled-changes li", { hasText: "Remove user alice" }).waitFor();
+  // A few seconds ahead, to the second (fill() refuses a value the input rewrites, and a
+  // datetime-local value drops ":00" seconds).
+  const soon = await page.evaluate(() => {
+    let at = Math.ceil((Date.now() + 6000) / 1000) * 1000;
+    if (new Date(at).getSeconds() === 0) at += 1000;
+    const d = new Date(at), pad = (n) => String(n).padStart(2, "0");
+    return { at, local: `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}` };
+  });
+  const expiring = await asOwner("/projects/default/scheduled-changes", { environment: "staging", operation: "toggle", target: "console-flag", request: { on: !stagingOn }, at: new Date(soon.at).toISOString() });
+  if (expiring.status !== 202) throw new Error(`scheduling in staging answered ${expiring.status}: ${await expiring.text()}`);
+  const expiringId = (await expiring.json()).change_request.id;
+  await page.locator("summary", { hasText: "Turn off on…" }).click();
+  await page.getByLabel("Turn promo off in production at (your time)").fill(soon.local);
+  await page.getByRole("button", { name: "Schedule turn off" }).click();
+  await confirmCritical("production");
+  const listed = page.locator("#scheduled-changes li", { hasText: "Turn promo off in production" });
+  await listed.waitFor();
+  if (!(await listed.textContent()).includes(utcText(soon.at))) throw new Error(`the scheduled turn-off is listed without its time: ${await listed.textContent()}`);
+  if (Date.now() < soon.at - 1000 && !(await api("GET", "/projects/default/environments/production/flags/promo")).on) throw new Error("the turn-off applied before its time");
+  await shot("scheduled-changes");
+  await listed.getByRole("link").click();
+  await page.getByRole("heading", { name: /^Change request / }).waitFor();
+  await page.locator(".state-applied").waitFor({ timeout: 20000 });
+  if ((await api("GET", "/projects/default/environments/production/flags/promo")).on) throw new Error("the scheduled turn-off did not take effect");
+  await page.goto(`${base}/#/change-requests?state=expired&scheduled=true`);
+  const expiredCard = page.locator(`#change-request-${expiringId}`);
+  await expiredCard.locator(".reason", { hasText: "Expired: its time came with 0 of the 1 approvals it needs" }).waitFor({ timeout: 20000 });
+  await shot("scheduled-expired");
+  // The flag page shows it off, and only the removal still waits; it is moved, then run now.
+  await page.goto(`${base}/#/flag/promo`);
+  await page.getByRole("button", { name: "Turn on in production" }).waitFor();
+  await settled();
+  if ((await page.locator("#scheduled-changes li").count()) !== 1) throw new Error("the applied turn-off is still listed as scheduled");
+  await page.locator("#scheduled-changes li", { hasText: "Remove user alice" }).getByRole("link").click();
+  const removal = page.locator("article.change-request");
+  await removal.locator("summary", { hasText: "Reschedule…" }).click();
+  await removal.getByLabel(/^Time for change request/).fill("2032-02-29T12:30");
+  await removal.getByRole("button", { name: /^Schedule change request/ }).click();
+  const movedMs = await page.evaluate(() => new Date("2032-02-29T12:30").getTime());
+  await removal.locator(".scheduled-at", { hasText: utcText(movedMs) }).waitFor();
+  await removal.getByRole("button", { name: /^Remove the schedule of change request/ }).click();
+  await confirmCritical("production"); // it has its (zero) approvals: it applies now
+  await removal.locator(".state-applied").waitFor();
+  const promo = await api("GET", "/projects/default/environments/production/flags/promo");
+  if (promo.targets.flatMap((t) => t.values).join() !== "bob" || promo.on) throw new Error(`after the removal: ${JSON.stringify(promo)}`);
   const after = await api("GET", stagingPath);
   await api("PUT", stagingPath, { key: "staging", name: after.name, critical: after.critical, required_approvals: 0, version: after.version });
   console.log(`OK ${step} screenshots in ${shots}`);

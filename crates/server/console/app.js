@@ -79,7 +79,7 @@ async function request(method, path, body) {
   // A write held for approval took no effect: the next render says where it waits.
   if (response.status === 202 && data && data.change_request) {
     const held = data.change_request;
-    state.notice = `Held for approval: change request ${held.id} needs ${plural(held.required_approvals, "approval")} by someone else before it takes effect (see Change requests).`;
+    state.notice = held.run_at_ms ? scheduledNotice(held) : `Held for approval: change request ${held.id} needs ${plural(held.required_approvals, "approval")} by someone else before it takes effect (see Change requests).`;
   }
   return data;
 }
@@ -399,6 +399,7 @@ async function flagView(key) {
     h("div", { class: "row" }, gate(toggle, may, "flag:toggle"), gate(kill, may, "flag:toggle"), lifecycleButton(key, definition, mayDefine),
       h("a", { href: `#/audit?resource=${encodeURIComponent(`proj/${state.project}:env/${state.env}:flag/${key}`)}` }, `History in ${state.env}`)),
     h("h2", {}, "In every environment"), environmentsOverview(definition),
+    h("h2", {}, `Scheduled changes in ${state.env}`), await flagSchedules(key, flag, may),
     segmentKeysList(segments),
     gate(h("div", {},
       h("h2", {}, `Individual targets in ${state.env}`), ...targets,
@@ -1394,46 +1395,7 @@ async function auditView(params) {
   page("Audit log", h("p", { id: "chain-status" }, chainText), filter, list);
 }
 
-// ---- change requests -----------------------------------------------------------------------
-
-// Changes held for approval where an environment requires it (docs/governance.md), each with
-// its diff and history; approve or reject with a comment, withdraw your own. The server
-// decides who may (nobody approves their own); controls the token may not use are disabled.
-async function changeRequestsView(params) {
-  const shown = params.get("state") || "all";
-  const query = shown === "all" ? "" : `?state=${encodeURIComponent(shown)}`;
-  const requests = await api("GET", `${projectPath()}/change-requests${query}`);
-  const filter = h("p", { class: "row" }, h("label", {}, "Show ",
-    select("state", ["all", "pending", "conflict", "applied", "rejected", "withdrawn"], shown,
-      { onchange: (e) => { location.hash = `#/change-requests?state=${e.target.value}`; } })));
-  const cards = await Promise.all(requests.map(changeRequestCard));
-  page("Change requests", filter, cards.length ? cards : h("p", {}, `No change requests in project ${state.project}.`));
-}
-
-async function changeRequestCard(r) {
-  const may = await permissions(`proj/${r.project}:env/${r.environment}:change-request/${r.id}`);
-  const comment = h("input", { size: 40, "aria-label": `Comment on change request ${r.id}` });
-  const card = h("article", { id: `change-request-${r.id}`, class: "change-request" });
-  const act = (verb) => async () => {
-    const body = { comment: comment.value.trim() || undefined, revision: verb === "approve" ? r.revision : undefined };
-    try { await api("POST", `${projectPath()}/change-requests/${encodeURIComponent(r.id)}/${verb}`, body); route(); }
-    catch (error) { showError(error, card); }
-  };
-  const button = (verb, label, action) => gate(h("button", { type: "button", onclick: act(verb), "aria-label": `${label} change request ${r.id}` }, label), may, action);
-  const mine = r.author === state.account;
-  const open = r.state === "pending" || r.state === "conflict";
-  card.append(
-    h("h2", {}, `${r.operation.replace("_", " ")} ${r.target} in ${r.environment}`),
-    h("p", {}, `Change request ${r.id}, revision ${r.revision}, by ${r.author} at ${time(r.created_ms)}: `,
-      h("strong", { class: `state-${r.state}` }, r.state), ` · ${r.approved} of ${r.required_approvals} approvals`,
-      r.comment ? ` · ${r.comment}` : ""),
-    diff(r.before, r.after),
-    h("ul", {}, r.history.map((s) => h("li", {}, `${time(s.at_ms)} ${s.account} ${s.step}${s.comment ? `: ${s.comment}` : ""}`))),
-    open ? h("p", { class: "row" }, comment,
-      mine ? button("withdraw", "Withdraw", "change-request:update")
-        : [button("approve", "Approve", "change-request:approve"), button("reject", "Reject", "change-request:approve")]) : "");
-  return card;
-}
+// Change requests and scheduled changes: change-requests.js.
 
 // ---- routing, live updates -----------------------------------------------------------------
 
@@ -1461,6 +1423,7 @@ async function render() {
       case "releases": return await releasesView();
       case "release": return await releaseView(parts[1]);
       case "change-requests": return await changeRequestsView(params);
+      case "change-request": return await changeRequestView(parts[1]);
       case "audit": return await auditView(params);
       case "access": return await accessView();
       case "projects": return await projectsView();

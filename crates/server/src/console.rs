@@ -30,6 +30,7 @@ use crate::state::AppState;
 const INDEX: &str = include_str!("../console/index.html");
 const SCRIPT: &str = include_str!("../console/app.js");
 const STYLE: &str = include_str!("../console/app.css");
+const CHANGE_REQUESTS: &str = include_str!("../console/change-requests.js");
 
 pub(crate) fn router() -> Router<Arc<AppState>> {
     Router::new()
@@ -40,6 +41,10 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route(
             "/console/app.js",
             get(|| async { asset(SCRIPT, "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/console/change-requests.js",
+            get(|| async { asset(CHANGE_REQUESTS, "text/javascript; charset=utf-8") }),
         )
         .route(
             "/console/app.css",

@@ -5,9 +5,11 @@
 //! edit segments, flag settings and a JSON flag's schema-checked values, start a release and
 //! watch a release's chart, a writer refused an SDK key, a phone-width layout, a reader's
 //! read-only flag and setup pages, an administrator's projects, environments, accounts and
-//! roles, and the SDK setup page (snippets naming this server and the environment, a copy
-//! read back from the clipboard, the allowed origins edited). Screenshots go to
-//! `target/console-screenshots`.
+//! roles, the SDK setup page (snippets naming this server and the environment, a copy read
+//! back from the clipboard, the allowed origins edited), change requests approved, revised,
+//! scheduled and unscheduled on their page, and a flag's end dates: a "turn off" scheduled a few
+//! seconds ahead on the flag page, applied by the running server at its time. Screenshots go
+//! to `target/console-screenshots`.
 
 use std::path::Path;
 use std::process::Command;
@@ -135,6 +137,13 @@ async fn console_in_headless_chromium() {
         // The administrator's changes too: the critical staging toggle and the new account.
         (
             "proj/default:env/staging:flag/console-flag",
+            "flag:toggle",
+            "allowed",
+            Some("owner"),
+        ),
+        // The scheduled turn-off, applied by the runner as its author's change.
+        (
+            "proj/default:env/production:flag/promo",
             "flag:toggle",
             "allowed",
             Some("owner"),
