@@ -1,5 +1,7 @@
 //! Change requests (`docs/governance.md`): in an environment that requires approvals, a write to
-//! targeting or segments (or a release start) does not take effect; [`commit_gated`], the one place those handlers
+//! targeting or segments (or a release start) does not take effect, nor, when any environment
+//! requires approvals, a flag's archive, restore, definition or deletion (held in the strictest
+//! one, `lifecycle::commit_project_gated`); [`commit_gated`], the one place those handlers
 //! write through, stores it as a change request instead (answered `202 {"change_request": …}`).
 //! Applying it runs the same handler again with the stored request body, pinned to the versions
 //! the request was based on, and commits the write and the request's new state together with
@@ -28,7 +30,7 @@ pub(super) use schedule::{schedule_change, schedule_change_request};
 use super::ctx::{Body, CommentQuery, Ctx, OptionalBody, strict_value};
 use super::projects::load_environment;
 use super::query::Query;
-use super::{flags, releases, segments};
+use super::{flags, lifecycle, releases, segments};
 use crate::access::{Action, Event};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult, Code};
@@ -94,6 +96,7 @@ impl<'a> From<&'a ChangeRequestRecord> for Route<'a> {
 async fn replay(ctx: Ctx, route: Route<'_>, body: &Value) -> ApiResult<Option<ChangeRequest>> {
     let (project, env) = (route.project.to_owned(), route.env.to_owned());
     let path3 = Path((project.clone(), env.clone(), route.target.to_owned()));
+    let flag_path = Path((project.clone(), route.target.to_owned()));
     let gated = match route.operation {
         Operation::UpdateTargeting => {
             let input = strict_value("request", body)?;
@@ -112,16 +115,7 @@ async fn replay(ctx: Ctx, route: Route<'_>, body: &Value) -> ApiResult<Option<Ch
                 .map(drop)
         }
         Operation::DeleteSegment => {
-            if let Some(unknown) = body
-                .as_object()
-                .and_then(|fields| fields.keys().find(|k| *k != "comment"))
-            {
-                let message = format!("unknown field `{unknown}`: a deletion takes a comment only");
-                return Err(ApiError::invalid(format!("request.{unknown}"), message));
-            }
-            let query: CommentQuery = serde_json::from_value(body.clone())
-                .map_err(|e| ApiError::invalid("request", e.to_string()))?;
-            segments::delete_segment(ctx, path3, axum::extract::Query(query))
+            segments::delete_segment(ctx, path3, axum::extract::Query(comment_only(body)?))
                 .await?
                 .map(drop)
         }
@@ -143,11 +137,45 @@ async fn replay(ctx: Ctx, route: Route<'_>, body: &Value) -> ApiResult<Option<Ch
                 .await?
                 .map(drop)
         }
+        // Project-level flag changes: their route names no environment.
+        Operation::ArchiveFlag => {
+            let input = strict_value("request", body)?;
+            lifecycle::archive_flag(ctx, flag_path, OptionalBody(input))
+                .await?
+                .map(drop)
+        }
+        Operation::RestoreFlag => {
+            let input = strict_value("request", body)?;
+            lifecycle::restore_flag(ctx, flag_path, OptionalBody(input))
+                .await?
+                .map(drop)
+        }
+        Operation::UpdateFlag => {
+            let input = strict_value("request", body)?;
+            flags::update_flag(ctx, flag_path, Body(input))
+                .await?
+                .map(drop)
+        }
+        Operation::DeleteFlag => flags::delete_flag(ctx, flag_path, Query(comment_only(body)?))
+            .await?
+            .map(drop),
     };
     Ok(match gated {
         Gated::Done(()) => None,
         Gated::Proposed(request) => Some(*request),
     })
+}
+
+/// The body of a deletion (`{"comment"}`), strictly: anything else is a 422 naming it.
+fn comment_only(body: &Value) -> ApiResult<CommentQuery> {
+    if let Some(unknown) = body
+        .as_object()
+        .and_then(|fields| fields.keys().find(|k| *k != "comment"))
+    {
+        let message = format!("unknown field `{unknown}`: a deletion takes a comment only");
+        return Err(ApiError::invalid(format!("request.{unknown}"), message));
+    }
+    serde_json::from_value(body.clone()).map_err(|e| ApiError::invalid("request", e.to_string()))
 }
 
 /// The same caller, writing as `gate` says.

@@ -12,6 +12,7 @@ use switchyard_store::Expected;
 
 use super::change_requests::{Gated, Proposal};
 use super::ctx::{Body, Change, CommentQuery, Ctx, Deleted, check_key, still_used};
+use super::lifecycle::{FlagChange, commit_project_gated};
 use super::projects::{load_environment, load_project};
 use super::query::Query;
 use crate::access::resources as res;
@@ -257,12 +258,18 @@ pub(super) async fn update_flag(
     ctx: Ctx,
     Path((project, flag)): Path<(String, String)>,
     Body(input): Body<FlagInput>,
-) -> ApiResult<Json<FlagView>> {
+) -> ApiResult<Gated<Json<FlagView>>> {
     let resource = res::flag(&project, &flag);
     ctx.authorize(Action::FlagUpdate, &resource).await?;
-    let (before, expected) = ctx
-        .load_for_update(input.version, load_spec(&ctx, &project, &flag))
-        .await?;
+    let precondition = ctx.expected_version(input.version)?;
+    let stored = load_spec(&ctx, &project, &flag).await?;
+    let expected = precondition.check(stored.version)?;
+    // Replayed on apply without headers: the version it was based on goes in the body.
+    let mut request = records::encode(&input);
+    if let Some(fields) = request.as_object_mut() {
+        fields.insert("version".into(), stored.version.into());
+    }
+    let before = stored.record;
     let mut spec = input.spec;
     if spec.key != flag {
         return Err(ApiError::invalid("key", "a flag's key cannot change"));
@@ -297,19 +304,26 @@ pub(super) async fn update_flag(
     }
     let change = Change::updated(Action::FlagUpdate, &resource, &before, &spec)
         .comment(input.comment.as_deref());
-    let version = ctx
-        .write_record((&project, &flag), &spec, expected, change)
-        .await?;
-    Ok(Json(
+    let write = records::put(&project, &flag, &spec, expected);
+    let what = FlagChange {
+        operation: Operation::UpdateFlag,
+        flag: &flag,
+        request,
+    };
+    let version = match commit_project_gated(&ctx, &project, what, vec![write], change).await? {
+        Gated::Done(committed) => committed.versions[0],
+        Gated::Proposed(request) => return Ok(Gated::Proposed(request)),
+    };
+    Ok(Gated::Done(Json(
         flag_view(&ctx, &project, &environments, spec, version).await?,
-    ))
+    )))
 }
 
 pub(super) async fn delete_flag(
     ctx: Ctx,
     Path((project, flag)): Path<(String, String)>,
     Query(query): Query<CommentQuery>,
-) -> ApiResult<Json<Deleted>> {
+) -> ApiResult<Gated<Json<Deleted>>> {
     let resource = res::flag(&project, &flag);
     ctx.authorize(Action::FlagDelete, &resource).await?;
     let stored = load_spec(&ctx, &project, &flag).await?;
@@ -336,7 +350,13 @@ pub(super) async fn delete_flag(
     }
     let change = Change::deleted(Action::FlagDelete, &resource, &stored.record)
         .comment(query.comment.as_deref());
-    ctx.commit_deletion(&writes, change).await
+    let what = FlagChange {
+        operation: Operation::DeleteFlag,
+        flag: &flag,
+        request: serde_json::json!({ "comment": query.comment }),
+    };
+    let gated = commit_project_gated(&ctx, &project, what, writes, change).await?;
+    Ok(gated.map(|_| Json(Deleted { deleted: resource })))
 }
 
 pub(super) async fn get_targeting(

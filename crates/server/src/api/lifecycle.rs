@@ -2,20 +2,27 @@
 //! SDK, relay and OFREP payload — refused while another flag requires it, unless forced — and
 //! restoring brings it back unchanged. Both keep the flag's variations and targeting as stored
 //! and move its version on by one write.
+//!
+//! These, a flag's definition and its deletion change every environment at once: when any
+//! environment requires approvals they are held as change requests (`docs/governance.md`) in
+//! the strictest one, through [`commit_project_gated`].
 
 use axum::Json;
 use axum::extract::Path;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
-use switchyard_store::Expected;
+use serde_json::{Value, json};
+use switchyard_store::{Committed, Expected, Write};
 
+use super::change_requests::{Gate, Gated, Proposal, commit_gated};
 use super::ctx::{Change, Ctx, OptionalBody};
 use super::flags::{FlagView, environments, flag_view, load_spec};
 use crate::access::Action;
 use crate::access::resources as res;
 use crate::error::{ApiError, ApiResult, Code};
-use crate::records::{self, EnvData, FlagSpec, no_new_problems};
+use crate::records::{
+    self, EnvData, EnvironmentRecord, FlagSpec, Operation, encode, no_new_problems,
+};
 
 /// The optional body of `POST …/flags/{flag}/archive`.
 #[derive(Debug, Default, Deserialize, JsonSchema, Serialize)]
@@ -37,6 +44,73 @@ pub struct RestoreInput {
     pub comment: Option<String>,
 }
 
+/// The environment a project-level flag change waits in: the one that requires the most
+/// approvals (ties: the first by key), so its approvers review it and its count applies;
+/// `None` when no environment of the project requires any.
+pub(super) async fn strictest_environment(
+    ctx: &Ctx,
+    project: &str,
+) -> ApiResult<Option<EnvironmentRecord>> {
+    let mut found: Option<EnvironmentRecord> = None;
+    for stored in records::list::<EnvironmentRecord>(&ctx.state.store, project).await? {
+        let env = stored.record;
+        let stricter = match &found {
+            Some(best) => {
+                env.required_approvals > best.required_approvals
+                    || (env.required_approvals == best.required_approvals && env.key < best.key)
+            }
+            None => env.required_approvals > 0,
+        };
+        if stricter {
+            found = Some(env);
+        }
+    }
+    Ok(found)
+}
+
+/// What a project-level flag change is: its operation, the flag, and the body its route took
+/// (replayed when the change request applies).
+pub(super) struct FlagChange<'a> {
+    pub operation: Operation,
+    pub flag: &'a str,
+    pub request: Value,
+}
+
+/// The one place project-level flag changes write through: `writes` (audited as `change`) take
+/// effect at once while no environment requires approvals; otherwise they become a change
+/// request in the strictest environment ([`strictest_environment`]). Revising and applying keep
+/// the environment the request was made in.
+pub(super) async fn commit_project_gated(
+    ctx: &Ctx,
+    project: &str,
+    what: FlagChange<'_>,
+    writes: Vec<Write>,
+    change: Change<'_>,
+) -> ApiResult<Gated<Committed>> {
+    let env = match &ctx.gate {
+        Gate::Live => match strictest_environment(ctx, project).await? {
+            Some(env) => env.key,
+            None => return Ok(Gated::Done(ctx.commit(&writes, change).await?)),
+        },
+        Gate::Schedule(_) => {
+            return Err(ApiError::invalid(
+                "operation",
+                "a flag's archive, restore, definition or deletion cannot be scheduled (it \
+                 belongs to no one environment); make it when it is due",
+            ));
+        }
+        Gate::Revise(stored) | Gate::Apply(stored) => stored.record.environment.clone(),
+    };
+    let proposal = Proposal {
+        project,
+        env: &env,
+        operation: what.operation,
+        target: what.flag,
+        request: what.request,
+    };
+    commit_gated(ctx, proposal, writes, change).await
+}
+
 /// `env/flag` of every live (not archived) flag that lists `flag` as a prerequisite.
 async fn dependents(ctx: &Ctx, project: &str, flag: &str) -> ApiResult<Vec<String>> {
     let mut found = Vec::new();
@@ -56,7 +130,7 @@ pub(super) async fn archive_flag(
     ctx: Ctx,
     Path((project, flag)): Path<(String, String)>,
     OptionalBody(input): OptionalBody<ArchiveInput>,
-) -> ApiResult<Json<FlagView>> {
+) -> ApiResult<Gated<Json<FlagView>>> {
     let resource = res::flag(&project, &flag);
     ctx.authorize(Action::FlagArchive, &resource).await?;
     let stored = load_spec(&ctx, &project, &flag).await?;
@@ -92,14 +166,19 @@ pub(super) async fn archive_flag(
         after.insert("forced".into(), json!(true));
         after.insert("dependents".into(), json!(dependents));
     }
-    write(&ctx, &project, spec, stored.version, change).await
+    let what = FlagChange {
+        operation: Operation::ArchiveFlag,
+        flag: &flag,
+        request: encode(&input),
+    };
+    write(&ctx, &project, (spec, stored.version), what, change).await
 }
 
 pub(super) async fn restore_flag(
     ctx: Ctx,
     Path((project, flag)): Path<(String, String)>,
     OptionalBody(input): OptionalBody<RestoreInput>,
-) -> ApiResult<Json<FlagView>> {
+) -> ApiResult<Gated<Json<FlagView>>> {
     let resource = res::flag(&project, &flag);
     ctx.authorize(Action::FlagRestore, &resource).await?;
     let stored = load_spec(&ctx, &project, &flag).await?;
@@ -126,21 +205,30 @@ pub(super) async fn restore_flag(
     }
     let change = Change::updated(Action::FlagRestore, &resource, &before, &spec)
         .comment(input.comment.as_deref());
-    write(&ctx, &project, spec, stored.version, change).await
+    let what = FlagChange {
+        operation: Operation::RestoreFlag,
+        flag: &flag,
+        request: encode(&input),
+    };
+    write(&ctx, &project, (spec, stored.version), what, change).await
 }
 
-/// Writes the spec at the version it was read at, with its audit record.
+/// Writes the spec at the version it was read at, with its audit record (or holds it for
+/// approval).
 async fn write(
     ctx: &Ctx,
     project: &str,
-    spec: FlagSpec,
-    version: i64,
+    (spec, version): (FlagSpec, i64),
+    what: FlagChange<'_>,
     change: Change<'_>,
-) -> ApiResult<Json<FlagView>> {
+) -> ApiResult<Gated<Json<FlagView>>> {
     let write = records::put(project, &spec.key, &spec, Expected::Version(version));
-    let version = ctx.commit(&[write], change).await?.versions[0];
+    let version = match commit_project_gated(ctx, project, what, vec![write], change).await? {
+        Gated::Done(committed) => committed.versions[0],
+        Gated::Proposed(request) => return Ok(Gated::Proposed(request)),
+    };
     let environments = environments(ctx, project).await?;
-    Ok(Json(
+    Ok(Gated::Done(Json(
         flag_view(ctx, project, &environments, spec, version).await?,
-    ))
+    )))
 }

@@ -29,13 +29,24 @@ pub enum Operation {
     StartRelease,
     /// `POST …/environments/{env}/flags/{flag}/remove-targets` (`target`: the flag).
     RemoveTargets,
+    /// `POST /projects/{p}/flags/{flag}/archive` (`target`: the flag). This and the next three
+    /// change the flag in every environment; they are held in the project's strictest
+    /// environment (the most required approvals), which is the request's `environment`.
+    ArchiveFlag,
+    /// `POST /projects/{p}/flags/{flag}/restore` (`target`: the flag).
+    RestoreFlag,
+    /// `PUT /projects/{p}/flags/{flag}`, the definition (`target`: the flag).
+    UpdateFlag,
+    /// `DELETE /projects/{p}/flags/{flag}` (`target`: the flag; the request is `{"comment"}`).
+    DeleteFlag,
 }
 
 impl Operation {
     /// Whether applying it requires what it was based on to be unchanged. A toggle and a
     /// removal of targets say what to change, not the whole result, so they apply to the
-    /// targeting as it is then without overwriting anything; the others replace a whole
-    /// document, which would undo a change made meanwhile.
+    /// targeting as it is then without overwriting anything; the others (the project-level
+    /// flag changes too) replace or delete a whole document, which would undo a change made
+    /// meanwhile.
     pub fn pins_base(self) -> bool {
         !matches!(self, Operation::Toggle | Operation::RemoveTargets)
     }

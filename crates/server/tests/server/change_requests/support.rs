@@ -8,7 +8,7 @@ use switchyard_testkit::server::{TestServer, wait_for};
 use super::{PROD, REQUESTS};
 
 /// A person with `roles` (or the statements of a custom role) and an unscoped token: the token.
-pub(super) async fn person(server: &TestServer, name: &str, role: &str) -> String {
+pub(crate) async fn person(server: &TestServer, name: &str, role: &str) -> String {
     let body = json!({"name": name, "roles": [role], "password": "a long enough password"});
     server.admin_post("/api/v1/accounts", body).await;
     let token = json!({"name": name, "account": name, "unscoped": true});
@@ -17,7 +17,7 @@ pub(super) async fn person(server: &TestServer, name: &str, role: &str) -> Strin
 }
 
 /// What an SDK evaluating `checkout` in production gets (OFREP).
-pub(super) async fn served(server: &TestServer, key: &str) -> Value {
+pub(crate) async fn served(server: &TestServer, key: &str) -> Value {
     let answer = reqwest::Client::new()
         .post(format!("{}/ofrep/v1/evaluate/flags/checkout", server.base))
         .header("x-api-key", key)
@@ -29,14 +29,14 @@ pub(super) async fn served(server: &TestServer, key: &str) -> Value {
 }
 
 /// Waits until SDKs get `value` for `checkout`.
-pub(super) async fn until_served(server: &TestServer, key: &str, value: Value) {
+pub(crate) async fn until_served(server: &TestServer, key: &str, value: Value) {
     wait_for(&format!("checkout to serve {value}"), 20, || async {
         (served(server, key).await == value).then_some(())
     })
     .await;
 }
 
-pub(super) async fn set_required_approvals(
+pub(crate) async fn set_required_approvals(
     server: &TestServer,
     count: Value,
 ) -> (StatusCode, Value) {
@@ -49,7 +49,7 @@ pub(super) async fn set_required_approvals(
 }
 
 /// Each audit action recorded on `resource`, oldest first.
-pub(super) async fn audited(server: &TestServer, resource: &str) -> Vec<(String, String)> {
+pub(crate) async fn audited(server: &TestServer, resource: &str) -> Vec<(String, String)> {
     let page = server
         .admin_get(&format!("/api/v1/audit?limit=1000&resource={resource}"))
         .await;
@@ -70,7 +70,7 @@ pub(super) async fn audited(server: &TestServer, resource: &str) -> Vec<(String,
 
 /// `who`'s write that the server holds for approval: the `202`, then the change request's
 /// path and body.
-pub(super) async fn held(
+pub(crate) async fn held(
     server: &TestServer,
     who: Option<&str>,
     method: Method,
