@@ -17,6 +17,9 @@ use sha2::{Digest, Sha256};
 use crate::audit_key::{AuditPublicKey, AuditSigner, encode_hex};
 use crate::{Result, StoreError};
 
+mod export;
+pub use export::{ChainHead, ExportVerifier};
+
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// One audited event: a change, or an attempt that was denied.
