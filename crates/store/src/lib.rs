@@ -15,10 +15,7 @@ mod audit;
 mod audit_key;
 pub mod changes;
 pub mod events;
-mod files;
 pub mod migrations;
-mod stats;
-pub mod webhook_outbox;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -29,14 +26,9 @@ use serde_json::Value;
 use sqlx::AnyPool;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 
-pub use audit::{
-    AuditRecord, AuditRow, ChainHead, ChainLink, ChainReport, ExportVerifier, GENESIS_HASH,
-    SignedHead,
-};
+pub use audit::{AuditRecord, AuditRow, ChainLink, ChainReport, GENESIS_HASH, SignedHead};
 pub use audit_key::{AuditPublicKey, AuditSigner, SIGNATURE_CONTEXT};
 pub use changes::{ChangeNote, StoreEvent, Touched};
-pub use files::{create_private_dir, restrict_file};
-pub use stats::{ERROR_KINDS, LATENCY_BUCKETS, OpFigures, StoreOp, StoreStats};
 
 use changes::Announcer;
 
@@ -136,8 +128,6 @@ pub struct Store {
     sqlite_writer: Arc<tokio::sync::Mutex<()>>,
     /// Signs new audit records; without it they are hashed but not signed.
     audit_signer: Option<Arc<AuditSigner>>,
-    /// Latency and errors per operation (`stats.rs`).
-    stats: Arc<StoreStats>,
 }
 
 impl Store {
@@ -156,10 +146,6 @@ impl Store {
             Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
             _ => url.to_owned(),
         };
-        if backend == Backend::Sqlite {
-            files::restrict_sqlite_files(&url, url.contains("mode=rwc"))
-                .map_err(sqlx::Error::Io)?;
-        }
         let options = AnyConnectOptions::from_str(&url)?;
         let pool = AnyPoolOptions::new()
             .max_connections(match backend {
@@ -185,7 +171,6 @@ impl Store {
             announcer: Arc::new(Announcer::new()),
             sqlite_writer: Arc::default(),
             audit_signer: None,
-            stats: Arc::default(),
         };
         migrations::apply(&store.pool, backend).await?;
         if backend == Backend::Postgres {
@@ -227,11 +212,6 @@ impl Store {
     }
 
     pub async fn get(&self, kind: &str, scope: &str, key: &str) -> Result<Option<Document>> {
-        self.timed(StoreOp::Get, self.get_untimed(kind, scope, key))
-            .await
-    }
-
-    async fn get_untimed(&self, kind: &str, scope: &str, key: &str) -> Result<Option<Document>> {
         let row = sqlx::query_as(
             "SELECT kind, scope, key, version, revision, updated_at, body FROM documents \
              WHERE kind = $1 AND scope = $2 AND key = $3",
@@ -246,11 +226,6 @@ impl Store {
 
     /// Every document of `kind` in `scope`, ordered by key.
     pub async fn list(&self, kind: &str, scope: &str) -> Result<Vec<Document>> {
-        self.timed(StoreOp::List, self.list_untimed(kind, scope))
-            .await
-    }
-
-    async fn list_untimed(&self, kind: &str, scope: &str) -> Result<Vec<Document>> {
         let rows = sqlx::query_as(
             "SELECT kind, scope, key, version, revision, updated_at, body FROM documents \
              WHERE kind = $1 AND scope = $2 ORDER BY key",
@@ -264,11 +239,6 @@ impl Store {
 
     /// Every document of `kind` whose key is `key`, in any scope (for lookups by a unique id).
     pub async fn find_by_key(&self, kind: &str, key: &str) -> Result<Option<Document>> {
-        self.timed(StoreOp::FindByKey, self.find_by_key_untimed(kind, key))
-            .await
-    }
-
-    async fn find_by_key_untimed(&self, kind: &str, key: &str) -> Result<Option<Document>> {
         let row = sqlx::query_as(
             "SELECT kind, scope, key, version, revision, updated_at, body FROM documents \
              WHERE kind = $1 AND key = $2 ORDER BY scope LIMIT 1",
@@ -283,11 +253,6 @@ impl Store {
     /// Applies `writes` and appends `audit` atomically: all of it is committed (and durable)
     /// before this returns `Ok`, or none of it is.
     pub async fn commit(&self, writes: &[Write], audit: &AuditRecord) -> Result<Committed> {
-        self.timed(StoreOp::Commit, self.commit_untimed(writes, audit))
-            .await
-    }
-
-    async fn commit_untimed(&self, writes: &[Write], audit: &AuditRecord) -> Result<Committed> {
         let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await?;
         // Taking the chain head first serializes writers (a row lock on PostgreSQL, the write
@@ -367,10 +332,6 @@ impl Store {
 
     /// The highest audit sequence number (the store's revision).
     pub async fn revision(&self) -> Result<i64> {
-        self.timed(StoreOp::Revision, self.revision_untimed()).await
-    }
-
-    async fn revision_untimed(&self) -> Result<i64> {
         let seq = sqlx::query_scalar("SELECT seq FROM chain_head WHERE id = 1")
             .fetch_one(&self.pool)
             .await?;
