@@ -15,6 +15,7 @@ mod audit;
 mod audit_key;
 pub mod changes;
 pub mod events;
+mod files;
 pub mod migrations;
 
 use std::str::FromStr;
@@ -26,9 +27,13 @@ use serde_json::Value;
 use sqlx::AnyPool;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 
-pub use audit::{AuditRecord, AuditRow, ChainLink, ChainReport, GENESIS_HASH, SignedHead};
+pub use audit::{
+    AuditRecord, AuditRow, ChainHead, ChainLink, ChainReport, ExportVerifier, GENESIS_HASH,
+    SignedHead,
+};
 pub use audit_key::{AuditPublicKey, AuditSigner, SIGNATURE_CONTEXT};
 pub use changes::{ChangeNote, StoreEvent, Touched};
+pub use files::{create_private_dir, restrict_file};
 
 use changes::Announcer;
 
@@ -146,6 +151,10 @@ impl Store {
             Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
             _ => url.to_owned(),
         };
+        if backend == Backend::Sqlite {
+            files::restrict_sqlite_files(&url, url.contains("mode=rwc"))
+                .map_err(sqlx::Error::Io)?;
+        }
         let options = AnyConnectOptions::from_str(&url)?;
         let pool = AnyPoolOptions::new()
             .max_connections(match backend {
