@@ -17,6 +17,7 @@ pub mod changes;
 pub mod events;
 mod files;
 pub mod migrations;
+mod stats;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -34,6 +35,7 @@ pub use audit::{
 pub use audit_key::{AuditPublicKey, AuditSigner, SIGNATURE_CONTEXT};
 pub use changes::{ChangeNote, StoreEvent, Touched};
 pub use files::{create_private_dir, restrict_file};
+pub use stats::{ERROR_KINDS, LATENCY_BUCKETS, OpFigures, StoreOp, StoreStats};
 
 use changes::Announcer;
 
@@ -133,6 +135,8 @@ pub struct Store {
     sqlite_writer: Arc<tokio::sync::Mutex<()>>,
     /// Signs new audit records; without it they are hashed but not signed.
     audit_signer: Option<Arc<AuditSigner>>,
+    /// Latency and errors per operation (`stats.rs`).
+    stats: Arc<StoreStats>,
 }
 
 impl Store {
@@ -180,6 +184,7 @@ impl Store {
             announcer: Arc::new(Announcer::new()),
             sqlite_writer: Arc::default(),
             audit_signer: None,
+            stats: Arc::default(),
         };
         migrations::apply(&store.pool, backend).await?;
         if backend == Backend::Postgres {
@@ -221,6 +226,11 @@ impl Store {
     }
 
     pub async fn get(&self, kind: &str, scope: &str, key: &str) -> Result<Option<Document>> {
+        self.timed(StoreOp::Get, self.get_untimed(kind, scope, key))
+            .await
+    }
+
+    async fn get_untimed(&self, kind: &str, scope: &str, key: &str) -> Result<Option<Document>> {
         let row = sqlx::query_as(
             "SELECT kind, scope, key, version, revision, updated_at, body FROM documents \
              WHERE kind = $1 AND scope = $2 AND key = $3",
@@ -235,6 +245,11 @@ impl Store {
 
     /// Every document of `kind` in `scope`, ordered by key.
     pub async fn list(&self, kind: &str, scope: &str) -> Result<Vec<Document>> {
+        self.timed(StoreOp::List, self.list_untimed(kind, scope))
+            .await
+    }
+
+    async fn list_untimed(&self, kind: &str, scope: &str) -> Result<Vec<Document>> {
         let rows = sqlx::query_as(
             "SELECT kind, scope, key, version, revision, updated_at, body FROM documents \
              WHERE kind = $1 AND scope = $2 ORDER BY key",
@@ -248,6 +263,11 @@ impl Store {
 
     /// Every document of `kind` whose key is `key`, in any scope (for lookups by a unique id).
     pub async fn find_by_key(&self, kind: &str, key: &str) -> Result<Option<Document>> {
+        self.timed(StoreOp::FindByKey, self.find_by_key_untimed(kind, key))
+            .await
+    }
+
+    async fn find_by_key_untimed(&self, kind: &str, key: &str) -> Result<Option<Document>> {
         let row = sqlx::query_as(
             "SELECT kind, scope, key, version, revision, updated_at, body FROM documents \
              WHERE kind = $1 AND key = $2 ORDER BY scope LIMIT 1",
@@ -262,6 +282,11 @@ impl Store {
     /// Applies `writes` and appends `audit` atomically: all of it is committed (and durable)
     /// before this returns `Ok`, or none of it is.
     pub async fn commit(&self, writes: &[Write], audit: &AuditRecord) -> Result<Committed> {
+        self.timed(StoreOp::Commit, self.commit_untimed(writes, audit))
+            .await
+    }
+
+    async fn commit_untimed(&self, writes: &[Write], audit: &AuditRecord) -> Result<Committed> {
         let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await?;
         // Taking the chain head first serializes writers (a row lock on PostgreSQL, the write
@@ -341,6 +366,10 @@ impl Store {
 
     /// The highest audit sequence number (the store's revision).
     pub async fn revision(&self) -> Result<i64> {
+        self.timed(StoreOp::Revision, self.revision_untimed()).await
+    }
+
+    async fn revision_untimed(&self) -> Result<i64> {
         let seq = sqlx::query_scalar("SELECT seq FROM chain_head WHERE id = 1")
             .fetch_one(&self.pool)
             .await?;
