@@ -11,12 +11,10 @@ use switchyard_engine::time::format_rfc3339_ms;
 use switchyard_server::access::SdkKeyKind;
 use switchyard_testkit::server::{Clock, TestServer, wait_for};
 
-#[path = "change_requests/support.rs"]
-mod support;
+use crate::change_requests::support::{
+    audited, held, person, served, set_required_approvals, until_served,
+};
 
-use support::{audited, held, person, served, set_required_approvals, until_served};
-
-const PROD: &str = "/api/v1/projects/default/environments/production";
 const CHECKOUT: &str = "/api/v1/projects/default/environments/production/flags/checkout";
 const REQUESTS: &str = "/api/v1/projects/default/change-requests";
 const SCHEDULE: &str = "/api/v1/projects/default/scheduled-changes";
