@@ -23,6 +23,7 @@ pub mod releases;
 mod serving;
 mod state;
 pub mod tasks;
+pub mod webhooks;
 
 use std::future::Future;
 use std::sync::Arc;

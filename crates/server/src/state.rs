@@ -97,6 +97,11 @@ impl AppState {
             tasks.stopping(),
         ));
         tasks.spawn(crate::api::run_schedules(state.clone(), tasks.stopping()));
+        tasks.spawn(crate::webhooks::run_outbox(
+            state.store.clone(),
+            state.webhooks.clone(),
+            tasks.stopping(),
+        ));
     }
 
     /// Stops the background work and waits for it: the guard finishes its pass, the event

@@ -18,6 +18,7 @@ pub mod events;
 mod files;
 pub mod migrations;
 mod stats;
+pub mod webhook_outbox;
 
 use std::str::FromStr;
 use std::sync::Arc;

@@ -166,6 +166,38 @@ CREATE TABLE release_histograms (
 );
 ";
 
+/// The webhook outbox (`webhook_outbox.rs`, `docs/webhooks.md`): the audit log is the outbox, so
+/// a subscription only keeps its place in it (the last sequence number handled), the retry state
+/// of its next delivery and the lease of the replica sending it; and its last delivery attempts.
+const WEBHOOK_OUTBOX: &str = "
+CREATE TABLE webhook_outbox (
+    project TEXT NOT NULL,
+    webhook TEXT NOT NULL,
+    delivered_seq BIGINT NOT NULL,
+    attempts BIGINT NOT NULL,
+    last_attempt_at BIGINT NOT NULL,
+    last_error TEXT,
+    lease_owner TEXT NOT NULL,
+    lease_until BIGINT NOT NULL,
+    version BIGINT NOT NULL,
+    PRIMARY KEY (project, webhook)
+);
+CREATE TABLE webhook_deliveries (
+    project TEXT NOT NULL,
+    webhook TEXT NOT NULL,
+    attempt TEXT NOT NULL,
+    delivery TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    at BIGINT NOT NULL,
+    status BIGINT,
+    duration_ms BIGINT NOT NULL,
+    error TEXT,
+    redelivery BIGINT NOT NULL,
+    PRIMARY KEY (project, webhook, attempt)
+);
+CREATE INDEX webhook_deliveries_by_at ON webhook_deliveries (project, webhook, at);
+";
+
 /// Every migration so far is the same SQL on both backends, so they share one list. The first
 /// migration that must differ per backend splits it into one list per backend, each starting
 /// with these.
@@ -199,6 +231,11 @@ const SHARED: &[Migration] = &[
         version: 6,
         name: "release_histograms",
         sql: RELEASE_HISTOGRAMS,
+    },
+    Migration {
+        version: 7,
+        name: "webhook_outbox",
+        sql: WEBHOOK_OUTBOX,
     },
 ];
 

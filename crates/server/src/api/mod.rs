@@ -50,7 +50,7 @@ pub mod types {
     pub use super::stale::{StaleFlag, StaleReason, StaleReport};
     pub use super::tokens::{SignInInput, TokenInput, TokenView};
     pub use super::triggers::{Trigger, TriggerInput};
-    pub use super::webhooks::{WebhookInput, WebhookView};
+    pub use super::webhooks::{DeliveryView, OutboxView, WebhookInput, WebhookView};
     pub use crate::access::SdkKeyKind;
     pub use crate::records::{
         Approval, BaseVersion, ChangeRequestRecord, FlagSpec, OffServing, Operation, RequestState,

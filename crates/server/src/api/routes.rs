@@ -112,8 +112,10 @@ routes! {
     post "/projects/{project}/scheduled-changes" => change_requests::schedule_change, Check::AnyToken, "Schedule a change: a change request that applies by itself at `at` if it has its approvals then (the operation's own action is checked)", body: ScheduleInput, returns: Proposed;
     post "/projects/{project}/change-requests/{id}/apply" => change_requests::apply_change_request, Action::ChangeRequestUpdate, "Apply an approved change request (its author, or an approver); 409 if what it was based on moved on", body: ReviewInput, returns: ChangeRequest;
     get "/projects/{project}/webhooks" => webhooks::list_webhooks, Action::WebhookRead, "List a project's webhooks", returns: Vec<WebhookView>;
-    post "/projects/{project}/webhooks" => webhooks::create_webhook, Action::WebhookCreate, "Subscribe a URL to release and kill events (HMAC-signed; the secret is shown once)", body: WebhookInput, returns: WebhookView;
+    post "/projects/{project}/webhooks" => webhooks::create_webhook, Action::WebhookCreate, "Subscribe a URL to the project's changes (`resources`, `actions` globs; durable outbox) and to release and kill events (HMAC-signed; the secret is shown once)", body: WebhookInput, returns: WebhookView;
     delete "/projects/{project}/webhooks/{id}" => webhooks::delete_webhook, Action::WebhookDelete, "Delete a webhook", returns: Deleted;
+    get "/projects/{project}/webhooks/{id}/deliveries" => webhooks::list_deliveries, Action::WebhookRead, "A change subscription's last delivery attempts, newest first", returns: Vec<webhooks::DeliveryView>;
+    post "/projects/{project}/webhooks/{id}/deliveries/{delivery}/redeliver" => webhooks::redeliver_delivery, Action::WebhookCreate, "Send a delivery again now, with its id (the answer is the attempt)", returns: webhooks::DeliveryView;
     get "/projects/{project}/environments/{env}/segments" => segments::list_segments, Action::SegmentRead, "List segments", returns: Vec<SegmentView>;
     post "/projects/{project}/environments/{env}/segments" => segments::create_segment, Action::SegmentCreate, "Create a segment", body: SegmentInput, returns: SegmentView;
     get "/projects/{project}/environments/{env}/segments/{segment}" => segments::get_segment, Action::SegmentRead, "Get a segment", returns: SegmentView;

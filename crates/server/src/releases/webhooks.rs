@@ -1,13 +1,15 @@
-//! Outgoing webhooks (`docs/releases.md`): a project's subscribers get release and kill
-//! notifications as JSON, signed with HMAC-SHA256 over `"{timestamp}.{body}"` in
-//! `X-Switchyard-Signature: t={timestamp},v1={hex}` (the Stripe scheme: the timestamp in the
-//! signature stops replays), retried with backoff.
+//! Outgoing webhooks (`docs/webhooks.md`, `docs/releases.md`): a project's subscribers get
+//! JSON (or Slack-style `{"text"}`) messages, signed with HMAC-SHA256 over `"{timestamp}.{body}"`
+//! in `X-Switchyard-Signature: t={timestamp},v1={hex}` (the Stripe scheme: the timestamp in the
+//! signature stops replays).
 //!
-//! Deliveries are kept in memory only: a restart loses the retries in flight (the audit log
-//! still has every event).
+//! Two ways out share [`Webhooks::send`]: every change a subscription's filter matches goes out
+//! through the durable outbox (`crate::webhooks`, driven by the audit log); the release and kill
+//! events of `events` subscriptions are sent from here with in-memory retries (a restart loses
+//! those in flight; the same changes reach change subscriptions through the outbox).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use hmac::{Hmac, Mac};
@@ -36,17 +38,47 @@ pub struct Webhook {
     /// The signing secret (the API shows it once, at creation).
     pub secret: String,
     pub created_ms: i64,
+    /// Changes to resources matching one of these globs (`crate::access::glob`) go out through
+    /// the outbox; empty (with `actions` empty too): none, only `events`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
+    /// Changes whose audit action matches one of these globs go out through the outbox.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<String>,
+    /// The message shape.
+    #[serde(default)]
+    pub format: Format,
+}
+
+/// How a message is written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// The event or change as a JSON object.
+    #[default]
+    Json,
+    /// `{"text": "…"}`, what a Slack (or Mattermost, Teams workflow) incoming webhook takes.
+    Slack,
 }
 
 impl Webhook {
+    /// Whether every change matching `resources` and `actions` goes out through the outbox.
+    pub fn follows_changes(&self) -> bool {
+        !self.resources.is_empty() || !self.actions.is_empty()
+    }
+
+    /// Whether a release or kill event goes out from here: to a subscription without change
+    /// filters (all events when `events` is empty), or to one that names events too.
     fn wants(&self, event_type: &str) -> bool {
-        self.events.is_empty()
-            || self.events.iter().any(|pattern| {
-                pattern == event_type
-                    || pattern
-                        .strip_suffix('*')
-                        .is_some_and(|prefix| event_type.starts_with(prefix))
-            })
+        if self.events.is_empty() {
+            return !self.follows_changes();
+        }
+        self.events.iter().any(|pattern| {
+            pattern == event_type
+                || pattern
+                    .strip_suffix('*')
+                    .is_some_and(|prefix| event_type.starts_with(prefix))
+        })
     }
 }
 
@@ -63,6 +95,77 @@ pub const EVENT_TYPES: &[&str] = &[
     "release.aborted",
     "flag.killed",
 ];
+
+/// How the outbox runs (`crate::webhooks`); tests shorten it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxConfig {
+    /// How often a replica looks for work when no change wakes it.
+    pub poll: Duration,
+    /// The wait after the first failed attempt; doubled after each further one ...
+    pub first_retry: Duration,
+    /// ... up to this.
+    pub max_retry: Duration,
+    /// How long a replica holds a delivery it sends: past it, another replica may take it
+    /// over (longer than a request may take).
+    pub lease: Duration,
+    /// Attempts kept in each subscription's delivery log.
+    pub log_size: i64,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        OutboxConfig {
+            poll: Duration::from_secs(1),
+            first_retry: Duration::from_secs(1),
+            max_retry: Duration::from_secs(300),
+            lease: Duration::from_secs(60),
+            log_size: 50,
+        }
+    }
+}
+
+impl OutboxConfig {
+    /// The wait before the next attempt after `attempts` failed ones (0: none).
+    pub fn backoff(&self, attempts: i64) -> Duration {
+        if attempts <= 0 {
+            return Duration::ZERO;
+        }
+        let doublings = u32::try_from(attempts - 1).unwrap_or(u32::MAX).min(30);
+        self.first_retry
+            .saturating_mul(1u32 << doublings)
+            .min(self.max_retry)
+    }
+}
+
+/// One message to send.
+#[derive(Debug, Clone, Copy)]
+pub struct Outgoing<'a> {
+    pub url: &'a str,
+    pub secret: &'a str,
+    /// `X-Switchyard-Event`: the event type or the change's audit action.
+    pub event: &'a str,
+    /// `X-Switchyard-Delivery`: stable across retries, for receivers to drop repeats.
+    pub delivery: &'a str,
+    pub body: &'a [u8],
+}
+
+/// What one attempt got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempted {
+    /// The receiver's status, when it answered.
+    pub status: Option<u16>,
+    /// Why it failed (none on a 2xx answer).
+    pub error: Option<String>,
+    /// The target is internal (refused by the address rules), not merely unreachable.
+    pub refused: bool,
+    pub duration: Duration,
+}
+
+impl Attempted {
+    pub fn succeeded(&self) -> bool {
+        self.error.is_none()
+    }
+}
 
 /// The attempts after the first, and the wait before each.
 const RETRY_DELAYS: [Duration; 5] = [
@@ -85,13 +188,15 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
 }
 
 /// Webhook deliveries, owned by the server that makes them: [`Webhooks::drain`] (from the
-/// server's shutdown) stops retrying, gives deliveries in flight until a deadline, then cuts off
-/// and logs what remains. The durable outbox that survives a restart comes with governance.
+/// server's shutdown) stops retrying release events, gives those in flight until a deadline,
+/// then cuts off and logs what remains. The outbox's deliveries survive it (`crate::webhooks`).
 #[derive(Debug, Clone, Default)]
 pub struct Webhooks {
     deliveries: Tasks,
     /// Where deliveries may go beyond public addresses (set by `serve`).
     targets: Arc<ArcSwap<WebhookTargets>>,
+    /// How the outbox runs.
+    outbox: Arc<ArcSwap<OutboxConfig>>,
     /// Cancelled when the drain deadline has passed: sends still in flight give up.
     cut_off: CancellationToken,
 }
@@ -105,6 +210,15 @@ impl Webhooks {
     /// Where webhooks may be created and delivered.
     pub fn targets(&self) -> Arc<WebhookTargets> {
         self.targets.load_full()
+    }
+
+    /// Changes how the outbox runs (read at each of its passes).
+    pub fn configure_outbox(&self, config: OutboxConfig) {
+        self.outbox.store(Arc::new(config));
+    }
+
+    pub fn outbox_config(&self) -> Arc<OutboxConfig> {
+        self.outbox.load_full()
     }
 
     /// Sends `event` (an object with at least `type`) to every matching webhook of `project`,
@@ -122,15 +236,21 @@ impl Webhooks {
                 }
             };
             let event_type = event["type"].as_str().unwrap_or_default().to_owned();
-            event["id"] = json!(random_hex(8));
+            let id = random_hex(8);
+            event["id"] = json!(id);
             event["project"] = json!(project);
-            let body = serde_json::to_vec(&event).unwrap_or_default();
             for hook in hooks {
                 if hook.record.wants(&event_type) {
-                    let delivery =
-                        webhooks
-                            .clone()
-                            .deliver(hook.record, event_type.clone(), body.clone());
+                    let body = match hook.record.format {
+                        Format::Json => serde_json::to_vec(&event),
+                        Format::Slack => serde_json::to_vec(&json!({"text": slack_text(&event)})),
+                    };
+                    let delivery = webhooks.clone().deliver(
+                        hook.record,
+                        event_type.clone(),
+                        id.clone(),
+                        body.unwrap_or_default(),
+                    );
                     webhooks.deliveries.spawn(delivery);
                 }
             }
@@ -177,45 +297,71 @@ impl Webhooks {
             .map_err(|e| Unsafe::Unresolved(e.to_string()))
     }
 
-    async fn deliver(self, hook: Webhook, event_type: String, body: Vec<u8>) {
+    /// Makes one signed attempt (the one way out for both kinds of delivery).
+    pub async fn send(&self, out: Outgoing<'_>) -> Attempted {
+        let started = Instant::now();
+        let timestamp = now_ms() / 1000;
+        let (status, error, refused) = match self.client_for(out.url).await {
+            Err(Unsafe::Refused(refused)) => (None, Some(refused), true),
+            Err(Unsafe::Unresolved(failure)) => (None, Some(failure), false),
+            Ok(client) => {
+                let sent = client
+                    .post(out.url)
+                    .header("content-type", "application/json")
+                    .header("x-switchyard-event", out.event)
+                    .header("x-switchyard-delivery", out.delivery)
+                    .header(
+                        "x-switchyard-signature",
+                        signature(out.secret, timestamp, out.body),
+                    )
+                    .body(out.body.to_vec())
+                    .send()
+                    .await;
+                match sent {
+                    Ok(response) if response.status().is_success() => {
+                        (Some(response.status().as_u16()), None, false)
+                    }
+                    Ok(response) => (
+                        Some(response.status().as_u16()),
+                        Some(format!("status {}", response.status())),
+                        false,
+                    ),
+                    Err(error) => (None, Some(error.to_string()), false),
+                }
+            }
+        };
+        Attempted {
+            status,
+            error,
+            refused,
+            duration: started.elapsed(),
+        }
+    }
+
+    async fn deliver(self, hook: Webhook, event_type: String, id: String, body: Vec<u8>) {
         let mut delays = RETRY_DELAYS.iter();
         loop {
-            let timestamp = now_ms() / 1000;
-            let client = match self.client_for(&hook.url).await {
-                Ok(client) => Ok(client),
-                Err(Unsafe::Refused(refused)) => {
-                    tracing::warn!(webhook = %hook.id, %event_type, %refused, "webhook delivery refused: internal target");
+            let out = Outgoing {
+                url: &hook.url,
+                secret: &hook.secret,
+                event: &event_type,
+                delivery: &id,
+                body: &body,
+            };
+            let attempted = tokio::select! {
+                attempted = self.send(out) => attempted,
+                () = self.cut_off.cancelled() => {
+                    tracing::warn!(webhook = %hook.id, %event_type, "webhook delivery cut off at shutdown");
                     return;
                 }
-                Err(Unsafe::Unresolved(failure)) => Err(failure),
             };
-            let failure = match client {
-                Err(failure) => failure,
-                Ok(client) => {
-                    let request = client
-                        .post(&hook.url)
-                        .header("content-type", "application/json")
-                        .header("x-switchyard-event", &event_type)
-                        .header(
-                            "x-switchyard-signature",
-                            signature(&hook.secret, timestamp, &body),
-                        )
-                        .body(body.clone())
-                        .send();
-                    let sent = tokio::select! {
-                        sent = request => sent,
-                        () = self.cut_off.cancelled() => {
-                            tracing::warn!(webhook = %hook.id, %event_type, "webhook delivery cut off at shutdown");
-                            return;
-                        }
-                    };
-                    match sent {
-                        Ok(response) if response.status().is_success() => return,
-                        Ok(response) => format!("status {}", response.status()),
-                        Err(error) => error.to_string(),
-                    }
-                }
+            let Some(failure) = attempted.error else {
+                return;
             };
+            if attempted.refused {
+                tracing::warn!(webhook = %hook.id, %event_type, refused = %failure, "webhook delivery refused: internal target");
+                return;
+            }
             let Some(delay) = delays.next() else {
                 tracing::warn!(webhook = %hook.id, %event_type, %failure, "webhook delivery gave up");
                 return;
@@ -230,6 +376,25 @@ impl Webhooks {
             }
         }
     }
+}
+
+/// A release or kill event as one line of text.
+fn slack_text(event: &Value) -> String {
+    let text = |key: &str| event[key].as_str().unwrap_or_default().to_owned();
+    let mut line = format!(
+        "{}: flag `{}` in {} (project {})",
+        text("type"),
+        text("flag"),
+        text("environment"),
+        text("project")
+    );
+    if let Some(actor) = event["actor"].as_str() {
+        line.push_str(&format!(" by {actor}"));
+    }
+    if let Some(detail) = event["detail"].as_str().filter(|d| !d.is_empty()) {
+        line.push_str(&format!(": {detail}"));
+    }
+    line
 }
 
 impl Record for Webhook {
@@ -270,10 +435,36 @@ mod tests {
             events: events.iter().map(|e| (*e).to_owned()).collect(),
             secret: String::new(),
             created_ms: 0,
+            resources: Vec::new(),
+            actions: Vec::new(),
+            format: Format::Json,
         };
         assert!(hook(&[]).wants("flag.killed"));
         assert!(hook(&["release.*"]).wants("release.rolled_back"));
         assert!(!hook(&["release.*"]).wants("flag.killed"));
         assert!(hook(&["flag.killed"]).wants("flag.killed"));
+        // A change subscription gets release events through the outbox, unless it names some.
+        let changes = Webhook {
+            resources: vec!["*".into()],
+            ..hook(&[])
+        };
+        assert!(changes.follows_changes() && !changes.wants("flag.killed"));
+        let both = Webhook {
+            events: vec!["flag.killed".into()],
+            ..changes
+        };
+        assert!(both.wants("flag.killed"));
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let config = OutboxConfig {
+            first_retry: Duration::from_secs(1),
+            max_retry: Duration::from_secs(300),
+            ..OutboxConfig::default()
+        };
+        let waits: Vec<u64> = (0..12).map(|n| config.backoff(n).as_secs()).collect();
+        assert_eq!(waits, [0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300]);
+        assert_eq!(config.backoff(i64::MAX).as_secs(), 300);
     }
 }

@@ -15,6 +15,7 @@ const FLOORS: &[&[&str]] = &[
     &["records"],
     &["access"],
     &["delivery", "releases"],
+    &["webhooks"],
     &["ops"],
     &["state", "serving", "bootstrap"],
     &["relay", "api"],

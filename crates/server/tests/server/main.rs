@@ -25,6 +25,7 @@ mod schedules;
 mod shutdown;
 mod stale_flags;
 mod upgrade;
+mod webhook_outbox;
 
 /// The API path of the seeded project's `production` environment.
 pub const PROD: &str = "/api/v1/projects/default/environments/production";
