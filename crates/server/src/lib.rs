@@ -67,6 +67,9 @@ pub async fn serve_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     AppState::start(&state);
+    // Applying a scheduled change replays an API handler, so the API layer owns its runner.
+    let runner = api::run_schedules(state.clone(), state.tasks.stopping());
+    state.tasks.spawn(runner);
     let (delivery, metrics) = (state.delivery.clone(), state.metrics.clone());
     let app = app(state.clone());
     let result = serve_router(listener, app, delivery, metrics, limits, shutdown).await;

@@ -81,8 +81,8 @@ impl AppState {
     }
 
     /// Starts the background work: delivery following the store, the writer of recorded
-    /// evaluations, the release guard, the runner of scheduled changes. Must be called within
-    /// a Tokio runtime.
+    /// evaluations, the release guard (the runner of scheduled changes, which replays API
+    /// handlers, is started by `serve_with` above). Must be called within a Tokio runtime.
     pub(crate) fn start(state: &Arc<AppState>) {
         let tasks = &state.tasks;
         tasks.spawn(state.delivery.clone().follow_store(tasks.stopping()));
@@ -96,7 +96,6 @@ impl AppState {
             state.webhooks.clone(),
             tasks.stopping(),
         ));
-        tasks.spawn(crate::api::run_schedules(state.clone(), tasks.stopping()));
         tasks.spawn(crate::webhooks::run_outbox(
             state.store.clone(),
             state.webhooks.clone(),
