@@ -279,6 +279,22 @@ pub(super) async fn prepare(
                 res::webhook("default", id),
             )
         }
+        "GET /api/v1/projects/{project}/webhooks/{id}/deliveries" => {
+            let (id, _) = change_subscription(server, &fresh).await;
+            on(
+                format!("/api/v1/projects/default/webhooks/{id}/deliveries"),
+                None,
+                res::webhook("default", &id),
+            )
+        }
+        "POST /api/v1/projects/{project}/webhooks/{id}/deliveries/{delivery}/redeliver" => {
+            let (id, delivery) = change_subscription(server, &fresh).await;
+            on(
+                format!("/api/v1/projects/default/webhooks/{id}/deliveries/{delivery}/redeliver"),
+                None,
+                res::webhook("default", &id),
+            )
+        }
         "GET /api/v1/projects/{project}/environments/{env}/segments" => {
             filtered(&format!("{STAGING}/segments"))
         }
@@ -560,4 +576,23 @@ async fn change_request(server: &TestServer, env: &str, author: Option<&str>) ->
         format!("/api/v1/projects/default/change-requests/{id}"),
         res::change_request("default", env, &id),
     )
+}
+
+/// A subscription to every change of the project (to a closed loopback port) and the delivery
+/// id of a change made after it.
+async fn change_subscription(server: &TestServer, fresh: &str) -> (String, String) {
+    let hook = server
+        .admin_post(
+            "/api/v1/projects/default/webhooks",
+            json!({"url": "http://127.0.0.1:9/hook", "resources": ["*"]}),
+        )
+        .await;
+    let id = hook["id"].as_str().unwrap().to_owned();
+    let segment = json!({"key": format!("hooked-{fresh}")});
+    server
+        .admin_post(&format!("{STAGING}/segments"), segment)
+        .await;
+    let newest = server.admin_get("/api/v1/audit?limit=1").await;
+    let seq = newest["records"][0]["seq"].as_i64().unwrap();
+    (id.clone(), format!("{id}-{seq}"))
 }
