@@ -395,10 +395,18 @@ try {
   const ownerToken = (await (await fetch(`${base}/api/v1/auth/token`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ account: "owner", password: PASSWORD }) })).json()).token;
   const asOwner = (path, body) => fetch(`${base}/api/v1${path}`, { method: "POST", headers: { authorization: `Bearer ${ownerToken}`, "content-type": "application/json" }, body: JSON.stringify(body) });
   const stagingOn = (await api("GET", targetingPath)).on;
+  // The flag for the end dates below, made now: the page re-reads for other people's commits,
+  // and waiting for the held toggle's card below also waits for these.
+  await api("POST", "/projects/default/flags", { key: "promo", kind: "boolean" });
+  await api("PUT", "/projects/default/environments/production/flags/promo", { version: 0, on: true, targets: [{ kind: "user", variation: 0, values: ["alice", "bob"] }], fallthrough: { variation: 1 } });
   const ownHeld = await asOwner(`${targetingPath}/toggle`, { on: !stagingOn, comment: "first try" });
   if (ownHeld.status !== 202) throw new Error(`the owner's toggle in staging answered ${ownHeld.status}, not 202`);
   const ownId = (await ownHeld.json()).change_request.id;
-  await page.goto(`${base}/#/change-request/${ownId}`);
+  // The list shows it once the page has re-read for it (and for every commit before it); from
+  // then on nothing re-renders the page under the edits below.
+  await page.locator(`#change-request-${ownId}`).waitFor();
+  await settled();
+  await page.locator(`#change-request-${ownId} h2 a`).click();
   await page.getByRole("heading", { name: `Change request ${ownId}` }).waitFor();
   await settled();
   const own = page.locator(`#change-request-${ownId}`);
@@ -432,8 +440,6 @@ try {
   // target, and "turn off" a few seconds ahead, both through the flag page; the runner (every
   // second, on the wall clock) applies the turn-off and the pages show it. Meanwhile a change
   // scheduled in staging without its approval expires, and the Scheduled filter shows why.
-  await api("POST", "/projects/default/flags", { key: "promo", kind: "boolean" });
-  await api("PUT", "/projects/default/environments/production/flags/promo", { version: 0, on: true, targets: [{ kind: "user", variation: 0, values: ["alice", "bob"] }], fallthrough: { variation: 1 } });
   await page.getByLabel("Environment", { exact: true }).selectOption("production");
   await settled();
   await page.goto(`${base}/#/flag/promo`);
@@ -452,15 +458,16 @@ try {
     const d = new Date(at), pad = (n) => String(n).padStart(2, "0");
     return { at, local: `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}` };
   });
-  const expiring = await asOwner("/projects/default/scheduled-changes", { environment: "staging", operation: "toggle", target: "console-flag", request: { on: !stagingOn }, at: new Date(soon.at).toISOString() });
-  if (expiring.status !== 202) throw new Error(`scheduling in staging answered ${expiring.status}: ${await expiring.text()}`);
-  const expiringId = (await expiring.json()).change_request.id;
   await page.locator("summary", { hasText: "Turn off on…" }).click();
   await page.getByLabel("Turn promo off in production at (your time)").fill(soon.local);
   await page.getByRole("button", { name: "Schedule turn off" }).click();
   await confirmCritical("production");
   const listed = page.locator("#scheduled-changes li", { hasText: "Turn promo off in production" });
   await listed.waitFor();
+  // Scheduled after the form is done with: its commit re-renders the page.
+  const expiring = await asOwner("/projects/default/scheduled-changes", { environment: "staging", operation: "toggle", target: "console-flag", request: { on: !stagingOn }, at: new Date(soon.at).toISOString() });
+  if (expiring.status !== 202) throw new Error(`scheduling in staging answered ${expiring.status}: ${await expiring.text()}`);
+  const expiringId = (await expiring.json()).change_request.id;
   if (!(await listed.textContent()).includes(utcText(soon.at))) throw new Error(`the scheduled turn-off is listed without its time: ${await listed.textContent()}`);
   if (Date.now() < soon.at - 1000 && !(await api("GET", "/projects/default/environments/production/flags/promo")).on) throw new Error("the turn-off applied before its time");
   await shot("scheduled-changes");
