@@ -65,13 +65,15 @@ impl AppState {
         let delivery = Delivery::new(store.clone(), config, tasks.clone());
         let mut metrics = Metrics::default();
         metrics.register_delivery(&delivery);
+        let guard = Guard::new(guard_config);
+        metrics.register_control_plane(&store, &guard);
         let sign_in = SignInThrottle::new(access.sign_in.clone());
         register_sign_in(&mut metrics, &sign_in);
         Arc::new(AppState {
             store,
             metrics: Arc::new(metrics),
             delivery,
-            guard: Guard::new(guard_config),
+            guard,
             webhooks: Webhooks::default(),
             tasks,
             access,

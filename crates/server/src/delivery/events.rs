@@ -44,10 +44,10 @@ use switchyard_store::events::{
 };
 
 use switchyard_sdk::events::Recorder;
-use switchyard_store::Store;
+use switchyard_store::{Store, StoreOp};
 
 use super::hub::Delivery;
-use super::intake::{DropReason, Intake, inflate, refuse};
+use super::intake::{BatchOutcome, DropReason, Intake, inflate, refuse};
 use super::sdk_routes::presented_key;
 use crate::access::SdkKeyKind;
 use crate::clock::now_ms;
@@ -74,7 +74,11 @@ pub(super) fn router() -> Router<Arc<Delivery>> {
 async fn bulk(State(delivery): State<Arc<Delivery>>, headers: HeaderMap, body: Bytes) -> Response {
     match ingest(&delivery, &headers, &body).await {
         Ok(accepted) => (StatusCode::ACCEPTED, Json(accepted)).into_response(),
-        Err(error) => refuse(error),
+        Err(error) => {
+            let outcome = BatchOutcome::refused(error.code);
+            delivery.intake.counters.batch(outcome);
+            refuse(error)
+        }
     }
 }
 
@@ -134,6 +138,7 @@ async fn ingest(
             ));
         }
         answer["forwarded"] = json!(true);
+        count_accepted(&delivery.intake, &stored, BatchOutcome::Forwarded);
         return Ok(answer);
     };
     if batch.client_visible_only && stored.metric_flags.is_none() {
@@ -149,6 +154,7 @@ async fn ingest(
     }
     let nothing_to_count =
         stored.counts.is_empty() && stored.exposures.is_empty() && stored.metrics.is_empty();
+    let mut outcome = BatchOutcome::Accepted;
     match &batch.batch_id {
         // An empty batch (or one screening emptied) is not remembered: counting it again
         // counts nothing, and a flood of them leaves no rows behind.
@@ -158,18 +164,44 @@ async fn ingest(
         }
         Some(batch_id) => {
             let ingested = store
-                .ingest_events_once(&stored, batch_id, now_ms())
+                .timed(
+                    StoreOp::IngestEvents,
+                    store.ingest_events_once(&stored, batch_id, now_ms()),
+                )
                 .await?;
             answer["attributed_metrics"] = json!(ingested.attributed);
             answer["duplicate"] = json!(ingested.duplicate);
+            if ingested.duplicate {
+                outcome = BatchOutcome::Duplicate;
+            }
         }
         None => {
-            let attributed = store.ingest_events(&stored).await?;
+            let attributed = store
+                .timed(StoreOp::IngestEvents, store.ingest_events(&stored))
+                .await?;
             answer["attributed_metrics"] = json!(attributed);
         }
     }
+    count_accepted(&delivery.intake, &stored, outcome);
+    if outcome == BatchOutcome::Accepted {
+        let dropped = usize::try_from(batch.dropped).unwrap_or(usize::MAX);
+        delivery
+            .intake
+            .count_dropped(DropReason::SenderQueueFull, dropped);
+    }
     prune_now_and_then(&delivery.intake, &delivery.tasks, store);
     Ok(answer)
+}
+
+/// Counts a batch's outcome and, unless it was a duplicate, what it held.
+fn count_accepted(intake: &Intake, stored: &StoredBatch, outcome: BatchOutcome) {
+    intake.counters.batch(outcome);
+    if outcome != BatchOutcome::Duplicate {
+        let (summaries, exposures) = (stored.counts.len(), stored.exposures.len());
+        intake
+            .counters
+            .accepted(summaries, exposures, stored.metrics.len());
+    }
 }
 
 /// The environment's client-visible flags: all a client key's metric events may count toward.
@@ -278,7 +310,7 @@ pub async fn run_store_writer(
 pub async fn write_recorded(delivery: &Delivery, store: &Store) {
     let _writing = delivery.intake.recorded_writes.lock().await;
     for (project, env, recorder) in delivery.recorders() {
-        write_one(&recorder, store, &project, &env).await;
+        write_one(&delivery.intake, &recorder, store, &project, &env).await;
     }
 }
 
@@ -288,11 +320,11 @@ pub async fn write_recorded(delivery: &Delivery, store: &Store) {
 pub async fn write_recorded_of(delivery: &Delivery, store: &Store, project: &str, env: &str) {
     let _writing = delivery.intake.recorded_writes.lock().await;
     if let Some(recorder) = delivery.recorder(project, env) {
-        write_one(&recorder, store, project, env).await;
+        write_one(&delivery.intake, &recorder, store, project, env).await;
     }
 }
 
-async fn write_one(recorder: &Recorder, store: &Store, project: &str, env: &str) {
+async fn write_one(intake: &Intake, recorder: &Recorder, store: &Store, project: &str, env: &str) {
     while let Some(batch) = recorder.take_batch(MAX_BATCH_ITEMS / 2, now_ms()) {
         let stored = match check(&batch, project, env) {
             Ok(stored) => stored,
@@ -303,10 +335,16 @@ async fn write_one(recorder: &Recorder, store: &Store, project: &str, env: &str)
         };
         let written = match &batch.batch_id {
             Some(batch_id) => store
-                .ingest_events_once(&stored, batch_id, now_ms())
+                .timed(
+                    StoreOp::IngestEvents,
+                    store.ingest_events_once(&stored, batch_id, now_ms()),
+                )
                 .await
                 .map(drop),
-            None => store.ingest_events(&stored).await.map(drop),
+            None => store
+                .timed(StoreOp::IngestEvents, store.ingest_events(&stored))
+                .await
+                .map(drop),
         };
         if let Err(error) = written {
             // Perhaps written after all (a commit whose answer was lost): the same batch, with
@@ -315,6 +353,8 @@ async fn write_one(recorder: &Recorder, store: &Store, project: &str, env: &str)
             recorder.retry_later(batch);
             return;
         }
+        let dropped = usize::try_from(batch.dropped).unwrap_or(usize::MAX);
+        intake.count_dropped(DropReason::RecorderQueueFull, dropped);
     }
 }
 

@@ -371,6 +371,14 @@ impl Delivery {
         }
     }
 
+    /// Every environment's feed loaded now (`/metrics` reports their data age).
+    pub fn loaded_feeds(&self) -> Vec<Arc<Feed>> {
+        let feeds = self.feeds.read();
+        feeds
+            .map(|f| f.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// The store this delivery serves from (`None` on a relay).
     pub fn store(&self) -> Option<&Store> {
         match &self.source {

@@ -48,21 +48,156 @@ pub enum DropReason {
     KeyRate,
     /// Over its context's rate.
     ContextRate,
+    /// Dropped by the sender before it sent them (its queue was full): the `dropped` a batch
+    /// reports, counted where the batch is stored.
+    SenderQueueFull,
+    /// OFREP evaluations this server recorded but could not keep (its queue was full while the
+    /// store was slow or away).
+    RecorderQueueFull,
 }
 
 impl DropReason {
+    pub const ALL: [DropReason; 5] = [
+        DropReason::NotClientVisible,
+        DropReason::KeyRate,
+        DropReason::ContextRate,
+        DropReason::SenderQueueFull,
+        DropReason::RecorderQueueFull,
+    ];
+
     pub const fn as_str(self) -> &'static str {
         match self {
             DropReason::NotClientVisible => "not_client_visible",
             DropReason::KeyRate => "key_rate",
             DropReason::ContextRate => "context_rate",
+            DropReason::SenderQueueFull => "sender_queue_full",
+            DropReason::RecorderQueueFull => "recorder_queue_full",
         }
     }
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DropLabels {
-    reason: String,
+    reason: &'static str,
+}
+
+/// What became of an event batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchOutcome {
+    /// Stored (its items counted in `switchyard_events_accepted_total`).
+    Accepted,
+    /// Its batch id was seen before: answered, not counted again.
+    Duplicate,
+    /// Queued by a relay for its upstream.
+    Forwarded,
+    Unauthorized,
+    /// `429`: too many batches at once, or a relay's queue is full.
+    RateLimited,
+    /// `400`/`422`: a body or field that does not check.
+    Invalid,
+    TooLarge,
+    Unavailable,
+    /// The store failed.
+    Failed,
+}
+
+impl BatchOutcome {
+    pub const ALL: [BatchOutcome; 9] = [
+        BatchOutcome::Accepted,
+        BatchOutcome::Duplicate,
+        BatchOutcome::Forwarded,
+        BatchOutcome::Unauthorized,
+        BatchOutcome::RateLimited,
+        BatchOutcome::Invalid,
+        BatchOutcome::TooLarge,
+        BatchOutcome::Unavailable,
+        BatchOutcome::Failed,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            BatchOutcome::Accepted => "accepted",
+            BatchOutcome::Duplicate => "duplicate",
+            BatchOutcome::Forwarded => "forwarded",
+            BatchOutcome::Unauthorized => "unauthorized",
+            BatchOutcome::RateLimited => "rate_limited",
+            BatchOutcome::Invalid => "invalid",
+            BatchOutcome::TooLarge => "too_large",
+            BatchOutcome::Unavailable => "unavailable",
+            BatchOutcome::Failed => "failed",
+        }
+    }
+
+    /// The outcome of a batch refused with `code`.
+    pub fn refused(code: Code) -> BatchOutcome {
+        match code {
+            Code::Unauthorized | Code::Forbidden => BatchOutcome::Unauthorized,
+            Code::RateLimited => BatchOutcome::RateLimited,
+            Code::BadRequest | Code::ValidationFailed => BatchOutcome::Invalid,
+            Code::PayloadTooLarge => BatchOutcome::TooLarge,
+            Code::Unavailable => BatchOutcome::Unavailable,
+            _ => BatchOutcome::Failed,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    kind: &'static str,
+}
+
+/// Event batches by outcome and accepted items by kind. Every label set is made once, up front,
+/// so counting a batch is an atomic add: no lock, no allocation.
+#[derive(Debug)]
+pub struct IntakeCounters {
+    /// `switchyard_event_batches_total{outcome}`.
+    pub batches: Family<OutcomeLabels, Counter>,
+    /// `switchyard_events_accepted_total{kind}`: summaries, exposures and metric events stored
+    /// (or, on a relay, forwarded).
+    pub accepted: Family<KindLabels, Counter>,
+    by_outcome: [Counter; BatchOutcome::ALL.len()],
+    /// Summaries, exposures, metric events.
+    by_kind: [Counter; 3],
+}
+
+impl Default for IntakeCounters {
+    fn default() -> Self {
+        let batches = Family::<OutcomeLabels, Counter>::default();
+        let accepted = Family::<KindLabels, Counter>::default();
+        let by_outcome = BatchOutcome::ALL.map(|outcome| {
+            batches
+                .get_or_create(&OutcomeLabels {
+                    outcome: outcome.as_str(),
+                })
+                .clone()
+        });
+        let by_kind = ["summary", "exposure", "metric"]
+            .map(|kind| accepted.get_or_create(&KindLabels { kind }).clone());
+        IntakeCounters {
+            batches,
+            accepted,
+            by_outcome,
+            by_kind,
+        }
+    }
+}
+
+impl IntakeCounters {
+    pub fn batch(&self, outcome: BatchOutcome) {
+        self.by_outcome[outcome as usize].inc();
+    }
+
+    /// Counts what a stored or forwarded batch held.
+    pub fn accepted(&self, summaries: usize, exposures: usize, metrics: usize) {
+        for (counter, n) in self.by_kind.iter().zip([summaries, exposures, metrics]) {
+            counter.inc_by(n as u64);
+        }
+    }
 }
 
 /// Intake state: the admission limit, when exposures were last pruned, the client-key caps.
@@ -73,8 +208,12 @@ pub struct Intake {
     caps: Mutex<Caps>,
     /// Events dropped at intake, by reason.
     pub dropped: Family<DropLabels, Counter>,
+    /// `dropped`'s counters, made up front so counting takes no lock.
+    dropped_by_reason: [Counter; DropReason::ALL.len()],
     /// Spans received at `/v1/traces`, by outcome (`otlp/`).
     pub otlp_spans: super::otlp::SpanCounters,
+    /// Event batches by outcome, accepted items by kind.
+    pub counters: IntakeCounters,
     /// Held while OFREP's recorded events are written to the store, so an intake that writes
     /// them before counting metric events waits for a write already under way instead of
     /// finding the recorder emptied by it and counting first.
@@ -98,6 +237,7 @@ struct Bucket {
 
 impl Default for Intake {
     fn default() -> Self {
+        let dropped = Family::<DropLabels, Counter>::default();
         Intake {
             admission: Semaphore::new(MAX_CONCURRENT_BATCHES),
             last_pruned_ms: AtomicI64::new(0),
@@ -106,8 +246,16 @@ impl Default for Intake {
                 contexts: HashMap::new(),
                 hasher: RandomState::new(),
             }),
-            dropped: Family::default(),
+            dropped_by_reason: DropReason::ALL.map(|reason| {
+                dropped
+                    .get_or_create(&DropLabels {
+                        reason: reason.as_str(),
+                    })
+                    .clone()
+            }),
+            dropped,
             otlp_spans: Family::default(),
+            counters: IntakeCounters::default(),
             recorded_writes: tokio::sync::Mutex::new(()),
         }
     }
@@ -117,11 +265,7 @@ impl Intake {
     /// Counts `n` events dropped for `reason`.
     pub fn count_dropped(&self, reason: DropReason, n: usize) {
         if n > 0 {
-            self.dropped
-                .get_or_create(&DropLabels {
-                    reason: reason.as_str().to_owned(),
-                })
-                .inc_by(n as u64);
+            self.dropped_by_reason[reason as usize].inc_by(n as u64);
         }
     }
 

@@ -91,6 +91,23 @@ impl OpenStreams {
             .unwrap_or_default()
     }
 
+    /// Open streams per key id, most first: the first `top` keys, and the sum of the rest.
+    pub(super) fn per_key(&self, top: usize) -> (Vec<(String, usize)>, usize) {
+        let mut keys: Vec<(String, usize)> = self
+            .open
+            .lock()
+            .map(|open| {
+                let keys = open.by_key.iter();
+                keys.map(|(key, streams)| (key.clone(), streams.open))
+                    .collect()
+            })
+            .unwrap_or_default();
+        keys.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let rest = keys.iter().skip(top).map(|(_, open)| open).sum();
+        keys.truncate(top);
+        (keys, rest)
+    }
+
     /// Ends every open stream of `key_id`.
     pub(super) fn revoke(&self, key_id: &str) {
         if let Ok(open) = self.open.lock()
@@ -134,6 +151,14 @@ impl Drop for StreamSlot {
     }
 }
 
+impl super::Delivery {
+    /// Open streams per SDK key id (`switchyard_sdk_streams_open_by_key`), most first: the
+    /// first `top` keys, and the sum of the rest.
+    pub fn open_streams_per_key(&self, top: usize) -> (Vec<(String, usize)>, usize) {
+        self.streams.per_key(top)
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -173,6 +198,7 @@ mod tests {
         // A stream of the revoked key opened while the others close is revoked from the start.
         let late = streams.take("a", unlimited).unwrap();
         assert!(*late.revoked.borrow());
+        assert_eq!(streams.per_key(1), (vec![("a".to_owned(), 2)], 1));
         drop((a, late));
         assert_eq!(streams.keys(), ["b"]);
     }

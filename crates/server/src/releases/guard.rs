@@ -3,12 +3,15 @@
 //! run it: two guards deciding the same thing race on the documents' versions and one commit
 //! wins.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use switchyard_store::Store;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use switchyard_store::{Store, StoreOp};
 
 use super::assess::{Assessment, Freshness, Verdict, assess};
 use super::document::{BreachAction, Release, State};
@@ -42,6 +45,84 @@ pub struct Guard {
     pub config: GuardConfig,
     /// Stage key → when its evaluation count last moved (for the stale-data hold).
     freshness: Mutex<HashMap<String, Freshness>>,
+    /// What the guard decided, per release (`switchyard_release_guard_decisions_total`).
+    pub decisions: GuardDecisions,
+    /// Checks that failed: a release's, or listing the releases.
+    pub errors: Counter,
+}
+
+/// Releases whose decisions carry their own labels at once: beyond it, the series of the
+/// release decided about least recently are dropped, so the metric stays bounded however many
+/// releases a project runs over time.
+const MAX_LABELLED_RELEASES: usize = 100;
+
+/// What one look at a release decided: a [`Verdict`] for a running release, `start` for a
+/// scheduled one whose time came, `hold_timeout` for a hold nobody resolved in time.
+const DECISIONS: [&str; 6] = [
+    "start",
+    "continue",
+    "advance",
+    "hold",
+    "breach",
+    "hold_timeout",
+];
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabels {
+    release: String,
+    flag: String,
+    environment: String,
+    decision: &'static str,
+}
+
+/// The guard's decisions per release, labelled for the [`MAX_LABELLED_RELEASES`] decided about
+/// most recently. Counted once per look (every `interval` for a running release), by each
+/// replica that runs the guard.
+#[derive(Debug, Default)]
+pub struct GuardDecisions {
+    pub family: Family<DecisionLabels, Counter>,
+    /// The labelled releases, least recently decided first.
+    recent: Mutex<VecDeque<DecisionLabels>>,
+}
+
+impl GuardDecisions {
+    fn count(&self, release: &Release, decision: &'static str) {
+        let labels = DecisionLabels {
+            release: release.id.clone(),
+            flag: release.flag.clone(),
+            environment: format!("{}/{}", release.project, release.environment),
+            decision,
+        };
+        {
+            let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+            let known = recent.iter().position(|r| r.release == labels.release);
+            if let Some(at) = known {
+                recent.remove(at);
+            }
+            recent.push_back(labels.clone());
+            while recent.len() > MAX_LABELLED_RELEASES {
+                let Some(oldest) = recent.pop_front() else {
+                    break;
+                };
+                for decision in DECISIONS {
+                    self.family.remove(&DecisionLabels {
+                        decision,
+                        ..oldest.clone()
+                    });
+                }
+            }
+        }
+        self.family.get_or_create(&labels).inc();
+    }
+}
+
+fn decision_of(verdict: &Verdict) -> &'static str {
+    match verdict {
+        Verdict::Continue { .. } => "continue",
+        Verdict::Advance => "advance",
+        Verdict::Hold { .. } => "hold",
+        Verdict::Breach { .. } => "breach",
+    }
 }
 
 impl Guard {
@@ -49,6 +130,8 @@ impl Guard {
         Arc::new(Guard {
             config,
             freshness: Mutex::default(),
+            decisions: GuardDecisions::default(),
+            errors: Counter::default(),
         })
     }
 
@@ -72,7 +155,8 @@ impl Guard {
                 _ = tick.tick() => {}
                 () = &mut stopping => return,
             }
-            if let Err(error) = check_all(services, &self.freshness).await {
+            if let Err(error) = check_all(services, &self).await {
+                self.errors.inc();
                 tracing::warn!(error = %error.message, "release guard pass failed");
             }
         }
@@ -84,15 +168,13 @@ impl Guard {
     }
 }
 
-async fn check_all(
-    services: Services<'_>,
-    freshness: &Mutex<HashMap<String, Freshness>>,
-) -> ApiResult<()> {
+async fn check_all(services: Services<'_>, guard: &Guard) -> ApiResult<()> {
     for stored in records::list_readable::<Release>(services.store, GLOBAL).await? {
         if !stored.record.state.is_active() {
             continue;
         }
-        if let Err(error) = check(services, stored.record, freshness).await {
+        if let Err(error) = check(services, stored.record, guard).await {
+            guard.errors.inc();
             tracing::warn!(release = %stored.key, error = %error.message, "release guard check failed");
         }
     }
@@ -100,16 +182,13 @@ async fn check_all(
 }
 
 /// One look at one active release.
-async fn check(
-    services: Services<'_>,
-    release: Release,
-    freshness: &Mutex<HashMap<String, Freshness>>,
-) -> ApiResult<()> {
+async fn check(services: Services<'_>, release: Release, guard: &Guard) -> ApiResult<()> {
     let now = now_ms();
     let actor = Actor::release(&release.id);
     match release.state {
         State::Scheduled => {
             if release.start_at_ms.is_none_or(|t| t <= now) && release.in_window(now) {
+                guard.decisions.count(&release, "start");
                 transition(services, &release.id, &actor, |r, flag, now| {
                     if r.state != State::Scheduled {
                         return Ok(None);
@@ -131,6 +210,7 @@ async fn check(
                 .and_then(|h| h.rolls_back_at_ms)
                 .is_some_and(|t| t <= now);
             if due {
+                guard.decisions.count(&release, "hold_timeout");
                 transition(services, &release.id, &actor, |r, flag, _| {
                     if r.state != State::Holding {
                         return Ok(None);
@@ -151,7 +231,10 @@ async fn check(
             }
         }
         State::Running => {
-            let assessment = assess_now(services.store, &release, freshness, now).await?;
+            let assessment = assess_now(services.store, &release, &guard.freshness, now).await?;
+            guard
+                .decisions
+                .count(&release, decision_of(&assessment.verdict));
             act(services, &release, &actor, assessment).await?;
         }
         State::Completed | State::RolledBack | State::Aborted => {}
@@ -167,14 +250,13 @@ async fn assess_now(
     now: i64,
 ) -> ApiResult<Assessment> {
     let stage = release.stage_key();
-    let cohorts = store
-        .stage_cohorts(
-            &release.project,
-            &release.environment,
-            &release.flag,
-            &stage,
-        )
-        .await?;
+    let cohorts = store.stage_cohorts(
+        &release.project,
+        &release.environment,
+        &release.flag,
+        &stage,
+    );
+    let cohorts = store.timed(StoreOp::StageCohorts, cohorts).await?;
     let total: i64 = cohorts.evaluations.values().sum();
     let seen = {
         let mut map = freshness.lock().unwrap_or_else(|e| e.into_inner());

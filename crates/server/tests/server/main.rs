@@ -17,6 +17,7 @@ mod events_idempotent;
 mod guards;
 mod lifecycle;
 mod low_findings;
+mod metrics;
 mod otlp;
 mod relay_events;
 mod releases;

@@ -1,4 +1,9 @@
 //! Operations: request ids, structured request logs, Prometheus metrics, health and readiness.
+//! The metrics are listed in `docs/operations.md`; `process.rs` reads the process's own figures,
+//! `collectors.rs` what other parts keep (store, streams per key, data age) at scrape time.
+
+mod collectors;
+mod process;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,6 +24,7 @@ use serde_json::json;
 
 use crate::delivery::Delivery;
 use crate::error::{ApiError, REQUEST_ID};
+use crate::releases::Guard;
 use switchyard_store::Store;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -37,6 +43,8 @@ struct RouteLabels {
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
+    /// The process's figures, under their standard unprefixed names.
+    process: Registry,
     /// Request ids need to be unique, not secret: a seeded generator spares a system call per
     /// request.
     request_ids: switchyard_engine::RandomSource,
@@ -78,8 +86,11 @@ impl Default for Metrics {
             connections_refused.clone(),
         );
         let seed = u64::from_str_radix(&crate::access::random_hex(8), 16).unwrap_or_default();
+        let mut process = Registry::default();
+        process.register_collector(Box::new(process::ProcessCollector));
         Metrics {
             registry,
+            process,
             request_ids: switchyard_engine::RandomSource::new(seed),
             requests,
             durations,
@@ -90,7 +101,8 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Adds a metric (before the registry is shared).
+    /// Adds a metric (before the registry is shared): the generic registration point for any
+    /// part's own counters and gauges; its name gets the `switchyard_` prefix.
     pub fn register(
         &mut self,
         name: &str,
@@ -100,8 +112,10 @@ impl Metrics {
         self.registry.register(name, help, metric);
     }
 
-    /// The delivery's own metrics: open SDK and OFREP streams, and client-key events dropped.
-    pub fn register_delivery(&mut self, delivery: &Delivery) {
+    /// The delivery's own metrics, on `serve` and `relay` alike: open SDK and OFREP streams (in
+    /// all and per key), event batches and events accepted and dropped, OTLP spans, and each
+    /// environment's data age.
+    pub fn register_delivery(&mut self, delivery: &Arc<Delivery>) {
         self.register(
             "sdk_streams_open",
             "Open SDK and OFREP change streams",
@@ -117,6 +131,37 @@ impl Metrics {
             "otlp_spans",
             "Spans received at /v1/traces, by outcome (once per flag a span reports)",
             delivery.intake.otlp_spans.clone(),
+        );
+        self.register(
+            "event_batches",
+            "Event batches posted to /events/v1/bulk, by outcome",
+            delivery.intake.counters.batches.clone(),
+        );
+        self.register(
+            "events_accepted",
+            "Summaries, exposures and metric events accepted at /events/v1/bulk (stored, or \
+             forwarded by a relay), by kind",
+            delivery.intake.counters.accepted.clone(),
+        );
+        let collector = collectors::DeliveryCollector(delivery.clone());
+        self.registry.register_collector(Box::new(collector));
+    }
+
+    /// The control plane's own metrics: store latency and errors per operation, and the
+    /// release guard's decisions.
+    pub fn register_control_plane(&mut self, store: &Store, guard: &Guard) {
+        let collector = collectors::StoreCollector(store.clone());
+        self.registry.register_collector(Box::new(collector));
+        self.register(
+            "release_guard_decisions",
+            "What the release guard decided at each look, per release (the most recently \
+             decided releases; see docs/operations.md)",
+            guard.decisions.family.clone(),
+        );
+        self.register(
+            "release_guard_errors",
+            "Release guard checks that failed",
+            guard.errors.clone(),
         );
     }
 }
@@ -153,8 +198,12 @@ async fn readyz(State(store): State<Store>) -> Response {
 }
 
 async fn metrics(State(metrics): State<Arc<Metrics>>) -> Response {
+    use prometheus_client::encoding::text::{encode_eof, encode_registry};
     let mut text = String::new();
-    match prometheus_client::encoding::text::encode(&mut text, &metrics.registry) {
+    let encoded = encode_registry(&mut text, &metrics.registry)
+        .and_then(|()| encode_registry(&mut text, &metrics.process))
+        .and_then(|()| encode_eof(&mut text));
+    match encoded {
         Ok(()) => (
             [(
                 "content-type",
