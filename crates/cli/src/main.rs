@@ -100,6 +100,14 @@ enum Command {
         #[command(subcommand)]
         command: commands::ChangeRequestsCommand,
     },
+    /// Scheduled changes: a toggle, a removal of targets or a targeting that applies by itself
+    /// at a time (as a change request, if it has its approvals by then).
+    Schedule {
+        #[command(flatten)]
+        client: commands::ClientArgs,
+        #[command(subcommand)]
+        command: commands::ScheduleCommand,
+    },
     /// Kill switch: turn a flag off in an environment and abort its releases there.
     Kill {
         #[command(flatten)]
@@ -175,6 +183,9 @@ fn run_async(command: Command) -> anyhow::Result<ExitCode> {
             Command::Release { client, command } => commands::run_release(&client, &command).await,
             Command::ChangeRequests { client, command } => {
                 commands::run_change_requests(&client, &command).await
+            }
+            Command::Schedule { client, command } => {
+                commands::run_schedule(&client, &command).await
             }
             Command::Kill {
                 client,

@@ -13,7 +13,7 @@ use crate::types::{
     SdkKeyInput, SdkKeyView, SegmentView, SignInInput, TargetingInput, TargetingView, ToggleInput,
     TokenInput, TokenView, Trigger, TriggerInput, WebhookInput, WebhookView,
 };
-use crate::types::{ArchiveInput, RestoreInput, StaleReport};
+use crate::types::{ArchiveInput, RemoveTargetsInput, RestoreInput, StaleReport};
 use crate::{AuditQuery, Client, ExposureQuery, FlagFilter, MeQuery, Result, TimeRange};
 
 /// Declares each endpoint: its HTTP method and path template (as the server's `routes!` table
@@ -69,6 +69,8 @@ endpoints! {
     PUT "/projects/{project}/environments/{env}/flags/{flag}" => update_targeting(project, env, flag) -> TargetingView, json: &TargetingInput;
     /// Turns a flag on or off in one environment (flips it when `on` is `None`).
     POST "/projects/{project}/environments/{env}/flags/{flag}/toggle" => toggle(project, env, flag) -> TargetingView, json: &ToggleInput;
+    /// Takes context keys out of a flag's individual targets in one environment.
+    POST "/projects/{project}/environments/{env}/flags/{flag}/remove-targets" => remove_targets(project, env, flag) -> TargetingView, json: &RemoveTargetsInput;
     /// A flag's evaluations per minute, version, variation and reason.
     GET "/projects/{project}/environments/{env}/flags/{flag}/evaluations" => evaluations(project, env, flag) -> Vec<EvaluationPoint>, query: &TimeRange;
     /// Contexts exposed to a flag, most recently seen first.

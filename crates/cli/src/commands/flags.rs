@@ -58,6 +58,14 @@ pub(crate) enum FlagsCommand {
         #[arg(long)]
         comment: Option<String>,
     },
+    /// Take context keys out of a flag's individual targets in one environment (the rest of
+    /// its targeting is kept).
+    RemoveTargets {
+        #[command(flatten)]
+        targets: super::change_requests::RemoveTargetsArgs,
+        #[arg(long)]
+        comment: Option<String>,
+    },
     /// Replace a flag's targeting in one environment from a JSON file.
     Target {
         key: String,
@@ -199,6 +207,9 @@ pub(crate) async fn run_flags(args: &ClientArgs, command: &FlagsCommand) -> anyh
                 return Ok(());
             }
             print_json(&answer)
+        }
+        FlagsCommand::RemoveTargets { targets, comment } => {
+            super::change_requests::remove_targets(args, targets, comment.as_deref()).await
         }
         FlagsCommand::Target { key, input } => {
             let EnvFile { env, file, comment } = input;

@@ -19,7 +19,9 @@ use switchyard_client::Client;
 use switchyard_engine::strict::JsonSchema;
 
 pub(crate) use access::{EnvsCommand, TokensCommand, run_envs, run_tokens};
-pub(crate) use change_requests::{ChangeRequestsCommand, run_change_requests};
+pub(crate) use change_requests::{
+    ChangeRequestsCommand, ScheduleCommand, run_change_requests, run_schedule,
+};
 pub(crate) use flags::{
     FlagsCommand, InsightArgs, SegmentsCommand, run_exposures, run_flags, run_metrics, run_segments,
 };

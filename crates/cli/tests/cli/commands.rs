@@ -8,6 +8,7 @@ mod data;
 mod definitions;
 mod delivery;
 mod governance;
+mod schedules;
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -34,12 +35,14 @@ const COMMANDS: &[&str] = &[
     "flags archive",
     "flags restore",
     "flags stale",
+    "flags remove-targets",
     "segments list",
     "segments get",
     "segments apply",
     "segments delete",
     "envs list",
     "envs create",
+    "envs update",
     "envs delete",
     "tokens list",
     "tokens create",
@@ -62,6 +65,10 @@ const COMMANDS: &[&str] = &[
     "change-requests reject",
     "change-requests withdraw",
     "change-requests apply",
+    "change-requests schedule",
+    "schedule toggle",
+    "schedule remove-targets",
+    "schedule targeting",
     "audit verify",
     "openapi",
 ];
@@ -235,6 +242,7 @@ async fn every_subcommand_against_a_real_server() {
     delivery::releases(&cli, &server).await;
     delivery::relay(&cli, &server, &dir).await;
     governance::change_requests(&cli, &server).await;
+    schedules::scheduled_changes(&cli, &server, &dir).await;
 
     let document = cli.ok(&["openapi"]);
     let document: Value = serde_json::from_str(&document).unwrap();
