@@ -175,10 +175,99 @@ pub(crate) struct ServeArgs {
           default_value_t = switchyard_server::access::DEFAULT_MAX_TOKEN_LIFETIME_DAYS,
           value_parser = clap::value_parser!(u32).range(1..))]
     max_token_lifetime: u32,
+    #[command(flatten)]
+    oidc: Box<OidcArgs>,
+}
+
+/// Single sign-on with an OpenID Connect provider (docs/security.md, "Single sign-on").
+#[derive(Debug, Args)]
+pub(crate) struct OidcArgs {
+    /// The provider's issuer URL (its discovery document is read from
+    /// `{issuer}/.well-known/openid-configuration`); turns single sign-on on.
+    #[arg(long, env = "SWITCHYARD_OIDC_ISSUER", requires_all = ["oidc_client_id", "oidc_client_secret_file", "oidc_redirect_url"])]
+    oidc_issuer: Option<String>,
+    /// The client id registered with the provider.
+    #[arg(long, env = "SWITCHYARD_OIDC_CLIENT_ID")]
+    oidc_client_id: Option<String>,
+    /// A file holding the client secret (the first line).
+    #[arg(long, env = "SWITCHYARD_OIDC_CLIENT_SECRET_FILE")]
+    oidc_client_secret_file: Option<PathBuf>,
+    /// This server's callback as registered with the provider:
+    /// `https://HOST/api/v1/auth/oidc/callback`.
+    #[arg(long, env = "SWITCHYARD_OIDC_REDIRECT_URL")]
+    oidc_redirect_url: Option<String>,
+    /// The scopes asked for, space-separated.
+    #[arg(long, env = "SWITCHYARD_OIDC_SCOPES", default_value = "openid profile")]
+    oidc_scopes: String,
+    /// The ID token claim that names the account.
+    #[arg(
+        long,
+        env = "SWITCHYARD_OIDC_USERNAME_CLAIM",
+        default_value = "preferred_username"
+    )]
+    oidc_username_claim: String,
+    /// The ID token claim that lists the person's groups.
+    #[arg(long, env = "SWITCHYARD_OIDC_ROLE_CLAIM", default_value = "groups")]
+    oidc_role_claim: String,
+    /// Which role each group gives: `group=role,group=role`.
+    #[arg(long, env = "SWITCHYARD_OIDC_ROLE_MAP", default_value = "")]
+    oidc_role_map: String,
+    /// Create an account on a person's first sign-in (with the mapped roles, no password).
+    #[arg(long, env = "SWITCHYARD_OIDC_JIT_ACCOUNTS")]
+    oidc_jit_accounts: bool,
+    /// How long a single sign-on session lasts, in minutes.
+    #[arg(long, env = "SWITCHYARD_OIDC_SESSION_MINUTES", default_value_t = 720,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    oidc_session_minutes: u64,
+    /// The longest an API token minted from a single sign-on session may live, in days.
+    #[arg(long, env = "SWITCHYARD_OIDC_MACHINE_TOKEN_MAX_DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    oidc_machine_token_max_days: u32,
+    /// Refuse sign-in with a password (`POST /api/v1/auth/token`): people sign in with single
+    /// sign-on; API tokens keep working.
+    #[arg(long, env = "SWITCHYARD_NO_LOCAL_PASSWORDS")]
+    no_local_passwords: bool,
+}
+
+impl OidcArgs {
+    fn config(&self) -> anyhow::Result<Option<switchyard_server::access::oidc::OidcConfig>> {
+        use switchyard_server::access::oidc::OidcConfig;
+        let (Some(issuer), Some(client_id), Some(secret_file), Some(redirect_url)) = (
+            &self.oidc_issuer,
+            &self.oidc_client_id,
+            &self.oidc_client_secret_file,
+            &self.oidc_redirect_url,
+        ) else {
+            if self.no_local_passwords {
+                anyhow::bail!("--no-local-passwords needs single sign-on (--oidc-issuer)");
+            }
+            return Ok(None);
+        };
+        let secret = std::fs::read_to_string(secret_file)
+            .with_context(|| format!("cannot read {}", secret_file.display()))?;
+        let secret = secret.lines().next().unwrap_or("").trim().to_owned();
+        anyhow::ensure!(!secret.is_empty(), "{} is empty", secret_file.display());
+        let role_map = OidcConfig::parse_role_map(&self.oidc_role_map)
+            .map_err(|e| anyhow::anyhow!("invalid --oidc-role-map: {e}"))?;
+        Ok(Some(OidcConfig {
+            issuer: issuer.clone(),
+            client_id: client_id.clone(),
+            client_secret: secret,
+            redirect_url: redirect_url.clone(),
+            scopes: self.oidc_scopes.clone(),
+            username_claim: self.oidc_username_claim.clone(),
+            role_claim: self.oidc_role_claim.clone(),
+            role_map,
+            jit_accounts: self.oidc_jit_accounts,
+            session: std::time::Duration::from_secs(self.oidc_session_minutes.saturating_mul(60)),
+            machine_token_max_days: self.oidc_machine_token_max_days,
+        }))
+    }
 }
 
 pub(crate) async fn run_serve(args: &ServeArgs) -> anyhow::Result<()> {
     args.log.init()?;
+    let oidc = args.oidc.config()?;
     let webhook_targets =
         switchyard_server::releases::WebhookTargets::parse(&args.webhook_allow_hosts)
             .map_err(|e| anyhow::anyhow!("invalid --webhook-allow-hosts: {e}"))?;
@@ -221,6 +310,8 @@ pub(crate) async fn run_serve(args: &ServeArgs) -> anyhow::Result<()> {
     };
     let access = switchyard_server::access::AccessConfig {
         max_token_lifetime_days: args.max_token_lifetime,
+        oidc: oidc.map(switchyard_server::access::oidc::Oidc::new),
+        local_passwords: !args.oidc.no_local_passwords,
         ..Default::default()
     };
     let state = AppState::with_access(store.clone(), delivery, guard, access, Clock::default());

@@ -39,6 +39,10 @@ pub struct TokenRecord {
     pub created_at_ms: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at_ms: Option<i64>,
+    /// How the token was given out when not by `POST /tokens`: `"oidc"` for a single sign-on
+    /// session (whose machine tokens may live only as long as policy says).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 impl Record for TokenRecord {
@@ -63,6 +67,7 @@ impl TokenRecord {
             statements,
             created_at_ms: now,
             expires_at_ms: expires_in_days.map(|days| now + i64::from(days) * 86_400_000),
+            via: None,
         };
         (record, secret.plaintext)
     }
@@ -78,6 +83,10 @@ pub const SIGN_IN_TOKEN_DAYS: u32 = 7;
 pub struct AccessConfig {
     pub max_token_lifetime_days: u32,
     pub sign_in: SignInLimits,
+    /// Single sign-on with an OpenID provider, when configured.
+    pub oidc: Option<std::sync::Arc<super::oidc::Oidc>>,
+    /// `false` refuses sign-in with a password (`serve --no-local-passwords`).
+    pub local_passwords: bool,
 }
 
 impl Default for AccessConfig {
@@ -85,6 +94,8 @@ impl Default for AccessConfig {
         AccessConfig {
             max_token_lifetime_days: DEFAULT_MAX_TOKEN_LIFETIME_DAYS,
             sign_in: SignInLimits::default(),
+            oidc: None,
+            local_passwords: true,
         }
     }
 }

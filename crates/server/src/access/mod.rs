@@ -5,6 +5,7 @@
 mod actions;
 mod caller;
 mod identities;
+pub mod oidc;
 mod policy;
 pub mod resources;
 mod secrets;

@@ -8,6 +8,7 @@ mod ctx;
 mod flags;
 mod insights;
 mod lifecycle;
+mod oidc;
 mod openapi;
 mod projects;
 mod query;

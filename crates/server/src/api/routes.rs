@@ -171,7 +171,9 @@ impl From<Action> for Check {
 }
 
 pub fn router() -> Router<Arc<AppState>> {
-    route_table().route("/openapi.json", axum::routing::get(serve_openapi))
+    route_table()
+        .route("/openapi.json", axum::routing::get(serve_openapi))
+        .merge(super::oidc::router())
 }
 
 /// The OpenAPI document of every route (also written by `switchyard openapi`).

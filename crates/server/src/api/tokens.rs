@@ -144,13 +144,22 @@ pub(super) async fn create_token(
             .deny(Action::TokenCreate, &res::token(&account, "*"))
             .await);
     }
-    // Every token expires: absent, the server's maximum lifetime; longer is refused.
-    let access = &ctx.state.access;
+    // Every token expires: absent, the server's maximum lifetime; longer is refused. A token
+    // minted from a single sign-on session (or from a token minted so) lives at most what the
+    // SSO policy gives machine tokens, and stays marked so it cannot mint a longer-lived one.
+    let sso = sso_minted(&ctx).await?;
+    let mut access = ctx.state.access.clone();
+    if let (Some(_), Some(oidc)) = (&sso, &access.oidc) {
+        access.max_token_lifetime_days = access
+            .max_token_lifetime_days
+            .min(oidc.config.machine_token_max_days);
+    }
     let days = access
         .token_days(input.expires_in_days, access.max_token_lifetime_days)
         .map_err(|message| ApiError::invalid("expires_in_days", message))?;
-    let (record, plaintext) =
+    let (mut record, plaintext) =
         TokenRecord::mint(&account, &input.name, input.statements, Some(days));
+    record.via = sso;
     let resource = res::token(&account, &record.id);
     let change = Change::created(
         Action::TokenCreate,
@@ -164,6 +173,16 @@ pub(super) async fn create_token(
         StatusCode::CREATED,
         Json(token_view(record, Some(plaintext))),
     ))
+}
+
+/// `Some("oidc-machine")` when the calling token came from a single sign-on session, directly
+/// or through tokens minted from one.
+async fn sso_minted(ctx: &Ctx) -> ApiResult<Option<String>> {
+    let token = records::get::<TokenRecord>(&ctx.state.store, GLOBAL, &ctx.caller.token_id).await?;
+    let via = token.and_then(|token| token.record.via);
+    Ok(via
+        .filter(|via| via.starts_with("oidc"))
+        .map(|_| "oidc-machine".to_owned()))
 }
 
 pub(super) async fn delete_token(
@@ -213,6 +232,13 @@ pub(super) async fn sign_in(
     let address = extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|info| info.0.ip());
+    if !state.access.local_passwords {
+        return Err(ApiError::new(
+            Code::Forbidden,
+            "sign-in with a password is turned off on this server: sign in with single sign-on",
+        )
+        .into_response());
+    }
     let days = state
         .access
         .token_days(input.expires_in_days, SIGN_IN_TOKEN_DAYS)

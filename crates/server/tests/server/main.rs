@@ -18,6 +18,7 @@ mod guards;
 mod lifecycle;
 mod low_findings;
 mod metrics;
+mod oidc;
 mod otlp;
 mod relay_events;
 mod releases;
