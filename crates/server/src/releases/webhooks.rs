@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use hmac::{Hmac, Mac};
+use prometheus_client::metrics::counter::Counter;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -199,6 +200,10 @@ pub struct Webhooks {
     outbox: Arc<ArcSwap<OutboxConfig>>,
     /// Cancelled when the drain deadline has passed: sends still in flight give up.
     cut_off: CancellationToken,
+    /// Delivery attempts made (both kinds, redeliveries too), for `/metrics`.
+    pub attempts: Counter,
+    /// Of those, the ones not answered with a 2xx.
+    pub failures: Counter,
 }
 
 impl Webhooks {
@@ -330,6 +335,10 @@ impl Webhooks {
                 }
             }
         };
+        self.attempts.inc();
+        if error.is_some() {
+            self.failures.inc();
+        }
         Attempted {
             status,
             error,

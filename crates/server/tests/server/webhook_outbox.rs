@@ -318,6 +318,14 @@ async fn a_receiver_down_across_a_restart_gets_every_change_once(url: String) {
             .any(|a| a["ok"] == false && a["error"] == "status 500 Internal Server Error")
     );
 
+    // Counted for /metrics: this server's attempts, some of them failed.
+    let counters = &server.state().unwrap().webhooks;
+    let (attempts, failures) = (counters.attempts.get(), counters.failures.get());
+    assert!(
+        attempts > failures && failures > 0,
+        "{attempts} attempts, {failures} failed"
+    );
+
     // A redelivery sends one again now, with its id.
     let again = format!("{toggles}-{}", expected.keys().next().unwrap());
     let path = format!("{HOOKS}/{toggles}/deliveries/{again}/redeliver");
