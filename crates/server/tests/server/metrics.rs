@@ -5,7 +5,7 @@
 //! decisions about a release, store operations counted, process figures present
 //! (`docs/operations.md`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -24,6 +24,42 @@ async fn sqlite() {
     const SCENARIOS: &[(&str, switchyard_testkit::backends::Scenario)] =
         switchyard_testkit::cases![serve_metrics_parse_and_count, relay_metrics_parse_and_count];
     switchyard_testkit::backends::on_sqlite(module_path!(), SCENARIOS).await;
+    dashboard_plots_only_metrics_served();
+}
+
+/// Every family a scrape of this test found (by the parsers' names: no `_total` or histogram
+/// suffixes).
+static SEEN: std::sync::Mutex<BTreeSet<String>> = std::sync::Mutex::new(BTreeSet::new());
+
+/// `docs/grafana-dashboard.json` queries only metrics that `serve` or `relay` serve.
+fn dashboard_plots_only_metrics_served() {
+    let seen = SEEN.lock().unwrap().clone();
+    if seen.is_empty() {
+        return; // skipped: no parsers
+    }
+    let text = std::fs::read_to_string(repo_root().join("docs/grafana-dashboard.json")).unwrap();
+    let dashboard: Value = serde_json::from_str(&text).unwrap();
+    let mut queried = BTreeSet::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"].as_str().unwrap();
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if word.starts_with("switchyard_") || word.starts_with("process_") {
+                    let family = ["_total", "_bucket", "_count", "_sum"]
+                        .iter()
+                        .find_map(|suffix| word.strip_suffix(suffix))
+                        .unwrap_or(word);
+                    queried.insert(family.to_owned());
+                }
+            }
+        }
+    }
+    assert!(queried.len() >= 15, "{queried:?}");
+    let unknown: Vec<&String> = queried.difference(&seen).collect();
+    assert!(
+        unknown.is_empty(),
+        "the dashboard queries metrics nobody serves: {unknown:?}"
+    );
 }
 
 fn repo_root() -> PathBuf {
@@ -74,6 +110,7 @@ impl Scrape {
         );
         let parsed: Value = serde_json::from_slice(&out.stdout).unwrap();
         let families = parsed["families"].as_object().unwrap().clone();
+        SEEN.lock().unwrap().extend(families.keys().cloned());
         Scrape {
             families: families.into_iter().collect(),
         }
