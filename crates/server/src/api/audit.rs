@@ -4,12 +4,17 @@ use axum::Json;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use switchyard_store::AuditRow;
 
 use super::ctx::Ctx;
 use super::query::Query;
 use crate::access::Action;
 use crate::access::resources::AUDIT;
 use crate::error::{ApiError, ApiResult};
+
+mod export;
+pub(super) use export::export_audit;
+pub use export::{AuditExportLine, ChainForm};
 
 #[derive(Debug, Deserialize)]
 pub(super) struct AuditQuery {
@@ -20,7 +25,7 @@ pub(super) struct AuditQuery {
     pub limit: Option<i64>,
 }
 
-#[derive(Debug, Serialize, JsonSchema, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema, Deserialize)]
 pub struct AuditEntry {
     pub seq: i64,
     pub at_ms: i64,
@@ -45,6 +50,29 @@ pub struct AuditEntry {
     /// (`docs/security.md`, "Audit log").
     #[serde(default)]
     pub record: String,
+}
+
+impl AuditEntry {
+    /// The entry of a stored row: its columns, and the fields of its record read for people.
+    pub fn from_row(row: &AuditRow) -> switchyard_store::Result<AuditEntry> {
+        let record = row.parsed()?;
+        Ok(AuditEntry {
+            seq: row.seq,
+            at_ms: row.at_ms,
+            actor: record.actor,
+            action: record.action,
+            resource: record.resource,
+            outcome: record.outcome,
+            before: record.before,
+            after: record.after,
+            comment: record.comment,
+            request_id: record.request_id,
+            prev_hash: row.prev_hash.clone(),
+            hash: row.hash.clone(),
+            signature: row.signature.clone(),
+            record: row.record.clone(),
+        })
+    }
 }
 
 #[derive(Debug, Serialize, JsonSchema, Deserialize)]
@@ -95,26 +123,11 @@ pub(super) async fn list_audit(
         .store
         .audit_page(query.before, query.resource.as_deref(), limit)
         .await?;
-    let mut records = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let record = row.parsed().map_err(ApiError::internal)?;
-        records.push(AuditEntry {
-            seq: row.seq,
-            at_ms: row.at_ms,
-            actor: record.actor,
-            action: record.action,
-            resource: record.resource,
-            outcome: record.outcome,
-            before: record.before,
-            after: record.after,
-            comment: record.comment,
-            request_id: record.request_id,
-            prev_hash: row.prev_hash.clone(),
-            hash: row.hash.clone(),
-            signature: row.signature.clone(),
-            record: row.record.clone(),
-        });
-    }
+    let records = rows
+        .iter()
+        .map(AuditEntry::from_row)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(ApiError::internal)?;
     let next_before = (records.len() as i64 == limit)
         .then(|| records.last().map(|r| r.seq))
         .flatten();

@@ -32,7 +32,9 @@ pub use routes::{openapi_document, router};
 pub mod types {
     pub use super::Deleted;
     pub use super::accounts::{AccountInput, AccountView};
-    pub use super::audit::{AuditEntry, AuditPage, ChainReportView, SignedHeadView};
+    pub use super::audit::{
+        AuditEntry, AuditExportLine, AuditPage, ChainForm, ChainReportView, SignedHeadView,
+    };
     pub use super::change_requests::{
         ChangeRequest, Proposed, RescheduleInput, ReviewInput, ReviseInput, ScheduleInput,
     };

@@ -141,6 +141,7 @@ routes! {
     get "/me" => me, Check::AnyToken, "The caller's account, and the actions its token allows on `resource` (a check, not an attempt: nothing is audited)", returns: Me;
     get "/audit" => audit::list_audit, Action::AuditRead, "Audit records, newest first (filters: resource prefix, before, limit)", returns: AuditPage;
     get "/audit/verify" => audit::verify_audit, Action::AuditVerify, "Recompute the audit hash chain and report the first broken link", returns: ChainReportView;
+    get "/audit/export" => audit::export_audit, Action::AuditRead, "The audit log as JSON lines (`application/x-ndjson`, one `AuditExportLine` each), oldest first, after `since` (a sequence number, default 0); `follow=true` keeps the answer open and sends records as they are committed", returns: audit::AuditExportLine;
 }
 
 /// What a route checks before its handler looks at anything else.

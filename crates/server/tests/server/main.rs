@@ -8,6 +8,7 @@
 
 mod api;
 mod architecture;
+mod audit_export;
 mod change_requests;
 mod change_requests_project;
 mod delivery;

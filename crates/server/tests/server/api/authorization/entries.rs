@@ -488,6 +488,7 @@ pub(super) async fn prepare(
         }
         "GET /api/v1/audit" => on("/api/v1/audit".into(), None, res::AUDIT.into()),
         "GET /api/v1/audit/verify" => on("/api/v1/audit/verify".into(), None, res::AUDIT.into()),
+        "GET /api/v1/audit/export" => on("/api/v1/audit/export".into(), None, res::AUDIT.into()),
         _ => return None,
     };
     Some(attempt)
