@@ -1,5 +1,5 @@
-//! The audit signing key (`serve`) and `audit verify`, which works on the database directly
-//! (`docs/security.md`, "Audit log").
+//! The audit signing key (`serve`), `audit verify`, which works on the database directly
+//! (`docs/security.md`, "Audit log"), and `audit export` / `audit verify-export` (`export.rs`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -9,6 +9,8 @@ use clap::{Args, Subcommand};
 use switchyard_store::{AuditPublicKey, AuditSigner};
 
 use crate::serve::StorageArgs;
+
+mod export;
 
 /// The key file `serve` creates in the data directory when none is configured.
 const DEFAULT_KEY_FILE: &str = "audit-signing.key";
@@ -83,10 +85,20 @@ pub(crate) enum AuditCommand {
     /// status 0 when it verifies, 1 at a broken link, 2 when it cannot be checked (no key, no
     /// database).
     Verify(VerifyArgs),
+    /// Write the audit log as JSON lines after a cursor (`--since`), through the API; with
+    /// `--follow`, keep writing records as they are committed. The cursor to resume from is
+    /// printed on standard error at the end.
+    Export(export::ExportArgs),
+    /// Check exported JSON lines offline with the server's public key: each record's hash and
+    /// signature, the links between them, and optionally a signed head kept from the server.
+    /// Exit status 0 when they verify, 1 at a broken line, 2 when they cannot be checked.
+    VerifyExport(export::VerifyExportArgs),
 }
 
 pub(crate) async fn run_audit(command: &AuditCommand) -> anyhow::Result<ExitCode> {
     match command {
+        AuditCommand::Export(args) => export::run_export(args).await,
+        AuditCommand::VerifyExport(args) => export::run_verify_export(args),
         AuditCommand::Verify(args) => {
             let key = match &args.audit_public_key {
                 Some(hex) => AuditPublicKey::from_hex(hex).context("--audit-public-key")?,

@@ -6,6 +6,7 @@
 
 mod attack;
 mod audit;
+mod audit_export;
 mod browser;
 mod commands;
 mod console;
