@@ -71,6 +71,11 @@ pub(super) async fn authorization_matrix(url: String) {
             let Some(attempt) = prepare(&server, &route, who, attempts).await else {
                 panic!("no authorization matrix entry for {route}: add one to `prepare`");
             };
+            // A route that checks the action its body names is audited under that action.
+            let action = match &attempt.decides {
+                Decides::Named { action, .. } => action,
+                _ => action.as_str(),
+            };
             let expected = expect(who, action, &attempt.decides);
             let method = Method::from_bytes(method.as_bytes()).unwrap();
             let (status, answer) = if attempt.stream {
@@ -97,7 +102,9 @@ pub(super) async fn authorization_matrix(url: String) {
                         (&json!("denied"), &json!(action)),
                         "{what}: {record}"
                     );
-                    if let Decides::On(resource) | Decides::OwnToken(resource) = &attempt.decides
+                    if let Decides::On(resource)
+                    | Decides::OwnToken(resource)
+                    | Decides::Named { resource, .. } = &attempt.decides
                         && !resource.contains(NEW_ID)
                     {
                         assert_eq!(record["resource"], json!(resource), "{what}");
@@ -175,7 +182,7 @@ fn expect(who: &Principal, action: &str, decides: &Decides) -> StatusCode {
         return StatusCode::UNAUTHORIZED;
     };
     let allowed = match decides {
-        Decides::On(resource) => access.allows(action, resource),
+        Decides::On(resource) | Decides::Named { resource, .. } => access.allows(action, resource),
         Decides::OwnToken(resource) => {
             access.scope_allows(action, resource) || access.allows(action, resource)
         }

@@ -13,6 +13,12 @@ use crate::api::{FLAGS, STAGING};
 pub(super) enum Decides {
     /// `authorize(action, resource)`: allowed when owner and token both allow.
     On(String),
+    /// As `On`, for the action the body names rather than the route's (a scheduled change
+    /// checks the action of the write it schedules).
+    Named {
+        action: &'static str,
+        resource: String,
+    },
     /// The caller's own token: its scope alone suffices (see `authorize_token`).
     OwnToken(String),
     /// A list: answers every valid token, showing only what it may read.
@@ -187,6 +193,19 @@ pub(super) async fn prepare(
             Some(json!({"on": true})),
             checkout,
         ),
+        "POST /api/v1/projects/{project}/environments/{env}/flags/{flag}/remove-targets" => {
+            // A key of this attempt's own, targeted first.
+            let current = server.admin_get(&flag_path).await;
+            let targeted = json!({"version": current["version"], "on": current["on"],
+                "fallthrough": current["fallthrough"],
+                "targets": [{"variation": 0, "values": [fresh]}]});
+            server.admin(Method::PUT, &flag_path, Some(targeted)).await;
+            on(
+                format!("{flag_path}/remove-targets"),
+                Some(json!({"values": [fresh]})),
+                checkout,
+            )
+        }
         "GET /api/v1/projects/{project}/environments/{env}/flags/{flag}/evaluations" => {
             on(format!("{flag_path}/evaluations"), None, checkout)
         }
@@ -466,6 +485,23 @@ pub(super) async fn prepare(
                 resource,
             )
         }
+        "POST /api/v1/projects/{project}/change-requests/{id}/schedule" => {
+            let author = authored_by(server, who, GOVERNED).await;
+            let (path, resource) = change_request(server, GOVERNED, Some(&author)).await;
+            let body = json!({"at": "2099-01-01T00:00:00Z", "comment": fresh});
+            on(format!("{path}/schedule"), Some(body), resource)
+        }
+        "POST /api/v1/projects/{project}/scheduled-changes" => Attempt {
+            path: "/api/v1/projects/default/scheduled-changes".into(),
+            body: Some(json!({"environment": "staging", "operation": "toggle",
+                "target": "checkout", "request": {"on": true, "comment": fresh},
+                "at": "2099-01-01T00:00:00Z"})),
+            decides: Decides::Named {
+                action: "flag:toggle",
+                resource: checkout,
+            },
+            stream: false,
+        },
         "POST /api/v1/projects/{project}/change-requests/{id}/withdraw" => {
             let author = authored_by(server, who, GOVERNED).await;
             let (path, resource) = change_request(server, GOVERNED, Some(&author)).await;
