@@ -1,15 +1,15 @@
 //! `switchyard audit export` and `audit verify-export` against a real `serve` (issue #21, "Audit
-//! export"): a follower writes a change committed after it started, its file verifies offline
-//! with the public key and the signed head alone, a tampered copy does not, and a rerun resumes
-//! where the file ends.
+//! export"): a follower writes a change committed after it started and goes on across a
+//! server restart, its file verifies offline with the public key and the signed head alone, a
+//! tampered copy does not, and a rerun resumes where the file ends.
 
 use std::process::{Command, Output, Stdio};
 
 use serde_json::{Value, json};
 use switchyard_store::AuditSigner;
-use switchyard_testkit::server::{TestServer, wait_for};
+use switchyard_testkit::server::{TestServer, free_port, wait_for};
 
-use crate::{BIN, serve_fresh};
+use crate::{BIN, fresh_dir};
 
 fn export(server: &TestServer, args: &[&str]) -> Output {
     Command::new(BIN)
@@ -55,7 +55,15 @@ async fn toggle(server: &TestServer, on: bool, comment: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_export_follows_the_log_and_its_lines_verify_offline() {
-    let (mut server, dir) = serve_fresh("audit-export").await;
+    // On a port of its own, so that a restart comes back where the follower reconnects.
+    let dir = fresh_dir("audit-export");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let start = || {
+        TestServer::binary(BIN)
+            .data_dir(&dir)
+            .args(["--listen", &listen])
+    };
+    let mut server = start().start().await;
     server
         .admin_post(
             "/api/v1/projects/default/flags",
@@ -113,8 +121,27 @@ async fn audit_export_follows_the_log_and_its_lines_verify_offline() {
         (&arrived["action"], &arrived["comment"]),
         (&json!("flag:toggle"), &json!("followed"))
     );
+
+    // The server restarts: the follower reconnects after its last line and goes on.
+    server.kill();
+    server = start().admin(&server.admin).start().await;
+    toggle(&server, false, "after the restart").await;
+    let arrived = wait_for(
+        "the follower to write a record after the restart",
+        20,
+        || async { complete_lines(&out).get(head as usize + 1).cloned() },
+    )
+    .await;
+    assert_eq!(arrived["comment"], "after the restart");
     let _ = follower.kill();
     let _ = follower.wait();
+    let lines = complete_lines(&out);
+    let numbers: Vec<i64> = lines.iter().map(|l| l["seq"].as_i64().unwrap()).collect();
+    assert_eq!(
+        numbers,
+        (1..=head + 2).collect::<Vec<_>>(),
+        "no record twice or lost"
+    );
 
     // The file verifies offline with the public key, and holds the server's signed head.
     let head_file = dir.join("head.json");
@@ -129,10 +156,10 @@ async fn audit_export_follows_the_log_and_its_lines_verify_offline() {
     ];
     let (code, report, stderr) = verify_export(&[&[out_arg.as_str()][..], &key_args].concat());
     assert_eq!(code, Some(0), "{report} {stderr}");
-    assert_eq!(report["records"], head + 1);
+    assert_eq!(report["records"], head + 2);
     assert_eq!(
         (&report["first"], &report["last"]),
-        (&json!(1), &json!(head + 1))
+        (&json!(1), &json!(head + 2))
     );
     assert_eq!(report["signed_head"], verified["signed_head"]);
 
@@ -149,7 +176,7 @@ async fn audit_export_follows_the_log_and_its_lines_verify_offline() {
         "{stderr}"
     );
     let cut = dir.join("cut.jsonl");
-    let kept: Vec<&str> = text.lines().take(head as usize).collect();
+    let kept: Vec<&str> = text.lines().take(head as usize + 1).collect();
     std::fs::write(&cut, kept.join("\n") + "\n").unwrap();
     let (code, report, _) = verify_export(&[&[cut.to_str().unwrap()][..], &key_args].concat());
     assert_eq!(code, Some(1), "{report}");
@@ -164,7 +191,7 @@ async fn audit_export_follows_the_log_and_its_lines_verify_offline() {
     let output = export(&server, &["--out", &out_arg]);
     assert!(output.status.success(), "{output:?}");
     let lines = complete_lines(&out);
-    assert_eq!(lines.len() as i64, head + 2);
+    assert_eq!(lines.len() as i64, head + 3);
     assert_eq!(lines.last().unwrap()["comment"], "resumed");
     let (code, report, stderr) = verify_export(&[&out_arg, "--public-key", &public_key]);
     assert_eq!(code, Some(0), "{report} {stderr}");
