@@ -9,7 +9,7 @@ use switchyard_testkit::server::TestServer;
 
 pub(crate) mod support;
 
-use support::{audited, held, person, served, set_required_approvals, until_served};
+use support::{approver, audited, held, person, served, set_required_approvals, until_served};
 
 const PROD: &str = "/api/v1/projects/default/environments/production";
 const CHECKOUT: &str = "/api/v1/projects/default/environments/production/flags/checkout";
@@ -30,15 +30,7 @@ async fn change_requests_need_another_persons_approval(url: String) {
     let key = server.sdk_key(SdkKeyKind::Server).await;
     let walt = person(&server, "walt", "writer").await;
     let walt = Some(walt.as_str());
-    server
-        .admin_post(
-            "/api/v1/roles",
-            json!({"name": "approver", "statements": [{"effect": "allow",
-                "actions": ["change-request:approve", "change-request:read", "flag:read"],
-                "resources": ["proj/default:**"]}]}),
-        )
-        .await;
-    let ada = person(&server, "ada", "approver").await;
+    let ada = approver(&server, "ada").await;
     let ada = Some(ada.as_str());
 
     // A critical environment requires no approvals until an administrator sets a count.

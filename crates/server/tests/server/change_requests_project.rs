@@ -11,7 +11,7 @@ use switchyard_testkit::server::TestServer;
 
 use crate::PROD;
 use crate::change_requests::support::{
-    audited, held, person, served, set_required_approvals, until_served,
+    approver, audited, held, person, served, set_required_approvals, until_served,
 };
 
 const STAGING: &str = "/api/v1/projects/default/environments/staging";
@@ -84,15 +84,7 @@ async fn project_level_flag_changes_wait_in_the_strictest_environment(url: Strin
     until_served(&server, &key, json!(true)).await;
     let walt = person(&server, "walt", "writer").await;
     let walt = Some(walt.as_str());
-    server
-        .admin_post(
-            "/api/v1/roles",
-            json!({"name": "approver", "statements": [{"effect": "allow",
-                "actions": ["change-request:approve", "change-request:read", "flag:read"],
-                "resources": ["proj/default:**"]}]}),
-        )
-        .await;
-    let ada = person(&server, "ada", "approver").await;
+    let ada = approver(&server, "ada").await;
     let ada = Some(ada.as_str());
 
     // While no environment requires approvals, a definition applies at once.

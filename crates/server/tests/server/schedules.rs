@@ -12,7 +12,7 @@ use switchyard_server::access::SdkKeyKind;
 use switchyard_testkit::server::{Clock, TestServer, wait_for};
 
 use crate::change_requests::support::{
-    audited, held, person, served, set_required_approvals, until_served,
+    approver, audited, held, person, served, set_required_approvals, until_served,
 };
 
 const CHECKOUT: &str = "/api/v1/projects/default/environments/production/flags/checkout";
@@ -237,15 +237,7 @@ async fn protected_schedules_wait_for_approval_and_never_overwrite(url: String) 
     let (server, key) = checkout_on(&url, &clock).await;
     let walt = person(&server, "walt", "writer").await;
     let walt = Some(walt.as_str());
-    server
-        .admin_post(
-            "/api/v1/roles",
-            json!({"name": "approver", "statements": [{"effect": "allow",
-                "actions": ["change-request:approve", "change-request:read", "flag:read"],
-                "resources": ["proj/default:**"]}]}),
-        )
-        .await;
-    let ada = person(&server, "ada", "approver").await;
+    let ada = approver(&server, "ada").await;
     let ada = Some(ada.as_str());
     assert_eq!(
         set_required_approvals(&server, json!(1)).await.0,

@@ -16,6 +16,16 @@ pub(crate) async fn person(server: &TestServer, name: &str, role: &str) -> Strin
     token["token"].as_str().unwrap().to_owned()
 }
 
+/// `name`, who may read and approve the project's change requests but change nothing
+/// (a role `approver` made for them): their token.
+pub(crate) async fn approver(server: &TestServer, name: &str) -> String {
+    let role = json!({"name": "approver", "statements": [{"effect": "allow",
+        "actions": ["change-request:approve", "change-request:read", "flag:read"],
+        "resources": ["proj/default:**"]}]});
+    server.admin_post("/api/v1/roles", role).await;
+    person(server, name, "approver").await
+}
+
 /// What an SDK evaluating `checkout` in production gets (OFREP).
 pub(crate) async fn served(server: &TestServer, key: &str) -> Value {
     let answer = reqwest::Client::new()
