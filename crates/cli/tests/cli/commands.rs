@@ -70,6 +70,8 @@ const COMMANDS: &[&str] = &[
     "schedule remove-targets",
     "schedule targeting",
     "audit verify",
+    "audit export",
+    "audit verify-export",
     "openapi",
 ];
 
@@ -261,6 +263,17 @@ async fn every_subcommand_against_a_real_server() {
             .iter()
             .any(|r| r["action"] == "flag:toggle" && r["comment"] == "launch"),
         "{audit}"
+    );
+    // `audit export` through the API, checked offline with the server's public key.
+    let exported = dir.join("audit.jsonl").to_string_lossy().into_owned();
+    cli.ok(&["audit", "export", "--out", &exported]);
+    let verified = server.admin_get("/api/v1/audit/verify").await;
+    let key = verified["public_key"].as_str().unwrap();
+    let report = cli.ok(&["audit", "verify-export", &exported, "--public-key", key]);
+    let report: Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(
+        (&report["ok"], &report["records"]),
+        (&json!(true), &verified["records"])
     );
     server.kill();
     let data_dir = dir.to_str().unwrap();
