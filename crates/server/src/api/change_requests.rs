@@ -224,6 +224,38 @@ pub(super) fn refuse_closed(record: &ChangeRequestRecord, what: &str) -> ApiResu
     .field("state"))
 }
 
+/// A pending request, or the 409 saying why it cannot be `what`-ed (closed, or in conflict).
+pub(super) fn refuse_unless_pending(record: &ChangeRequestRecord, what: &str) -> ApiResult<()> {
+    if record.state == RequestState::Pending {
+        return Ok(());
+    }
+    refuse_closed(record, what)?;
+    Err(ApiError::new(
+        Code::Conflict,
+        format!(
+            "change request {} is in conflict: its author revises it first",
+            record.id
+        ),
+    )
+    .field("state"))
+}
+
+/// Who decides when an approved request applies (applies it, or schedules it): its author,
+/// or anyone who may approve it.
+pub(super) async fn authorize_author_or_approver(
+    ctx: &Ctx,
+    record: &ChangeRequestRecord,
+) -> ApiResult<()> {
+    let resource = resource_of(record);
+    let is_author = record.author == ctx.caller.account;
+    if ctx.allows(Action::ChangeRequestApprove, &resource)
+        || (is_author && ctx.allows(Action::ChangeRequestUpdate, &resource))
+    {
+        return Ok(());
+    }
+    Err(ctx.deny(Action::ChangeRequestUpdate, &resource).await)
+}
+
 pub(super) fn check_revision(record: &ChangeRequestRecord, revision: Option<u32>) -> ApiResult<()> {
     match revision {
         Some(revision) if revision != record.revision => {
@@ -349,14 +381,7 @@ pub(super) async fn approve_change_request(
         let why = "nobody approves their own change request";
         return Err(refuse_person(&ctx, Action::ChangeRequestApprove, &resource, why).await);
     }
-    if stored.record.state != RequestState::Pending {
-        refuse_closed(&stored.record, "approve")?;
-        return Err(ApiError::new(
-            Code::Conflict,
-            format!("change request {id} is in conflict: its author revises it first"),
-        )
-        .field("state"));
-    }
+    refuse_unless_pending(&stored.record, "approve")?;
     check_revision(&stored.record, input.revision)?;
     let mut record = stored.record.clone();
     let account = ctx.caller.account.clone();
@@ -454,22 +479,8 @@ pub(super) async fn apply_change_request(
     OptionalBody(input): OptionalBody<ReviewInput>,
 ) -> ApiResult<Json<ChangeRequest>> {
     let stored = load(&ctx, &project, &id).await?;
-    let resource = resource_of(&stored.record);
-    // The author applies an approved request; so may anyone who may approve it.
-    let is_author = stored.record.author == ctx.caller.account;
-    let may_apply = ctx.allows(Action::ChangeRequestApprove, &resource)
-        || (is_author && ctx.allows(Action::ChangeRequestUpdate, &resource));
-    if !may_apply {
-        return Err(ctx.deny(Action::ChangeRequestUpdate, &resource).await);
-    }
-    if stored.record.state != RequestState::Pending {
-        refuse_closed(&stored.record, "apply")?;
-        return Err(ApiError::new(
-            Code::Conflict,
-            format!("change request {id} is in conflict: its author revises it first"),
-        )
-        .field("state"));
-    }
+    authorize_author_or_approver(&ctx, &stored.record).await?;
+    refuse_unless_pending(&stored.record, "apply")?;
     check_revision(&stored.record, input.revision)?;
     let required = required_now(&ctx, &stored.record).await?;
     let approved = stored.record.current_approvals();

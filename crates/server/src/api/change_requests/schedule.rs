@@ -22,10 +22,10 @@ use switchyard_store::Expected;
 
 use super::gate::{Gate, index_write, resource_of, step};
 use super::{
-    ChangeRequest, Route, apply_now, check_revision, commit_step, gated_ctx, load, refuse_closed,
-    replay, required_now,
+    ChangeRequest, Route, apply_now, authorize_author_or_approver, check_revision, commit_step,
+    gated_ctx, load, refuse_unless_pending, replay, required_now,
 };
-use crate::access::{Action, Caller, Event};
+use crate::access::{Caller, Event};
 use crate::api::ctx::{Body, Ctx};
 use crate::error::{ApiError, ApiResult, Code};
 use crate::records::{
@@ -139,22 +139,9 @@ pub(in crate::api) async fn schedule_change_request(
     Body(input): Body<RescheduleInput>,
 ) -> ApiResult<Json<ChangeRequest>> {
     let stored = load(&ctx, &project, &id).await?;
+    authorize_author_or_approver(&ctx, &stored.record).await?;
+    refuse_unless_pending(&stored.record, "schedule")?;
     let resource = resource_of(&stored.record);
-    // Its author, or anyone who may approve it, decides when it applies.
-    let is_author = stored.record.author == ctx.caller.account;
-    let allowed = ctx.allows(Action::ChangeRequestApprove, &resource)
-        || (is_author && ctx.allows(Action::ChangeRequestUpdate, &resource));
-    if !allowed {
-        return Err(ctx.deny(Action::ChangeRequestUpdate, &resource).await);
-    }
-    if stored.record.state != RequestState::Pending {
-        refuse_closed(&stored.record, "schedule")?;
-        return Err(ApiError::new(
-            Code::Conflict,
-            format!("change request {id} is in conflict: its author revises it first"),
-        )
-        .field("state"));
-    }
     check_revision(&stored.record, input.revision)?;
     let at_ms = input
         .at
