@@ -34,6 +34,19 @@ pub(super) fn router() -> Router<Arc<AppState>> {
         .route("/auth/oidc", get(settings))
         .route("/auth/oidc/start", get(start))
         .route("/auth/oidc/callback", get(callback))
+        .route("/auth/oidc/console.js", get(console_script))
+}
+
+/// The console's part (loaded by its page before `app.js`).
+async fn console_script() -> Response {
+    let mut response = include_str!("../../console/sso.js").into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
 }
 
 /// That a flow's state was used: a second callback with it is a replay.
@@ -362,8 +375,17 @@ fn audit_record(
 }
 
 /// Each refusal is audited with its reason; one whose account is unknown is filed under
-/// `account/(sso)`.
+/// `account/(sso)`. Refusals before the provider vouched for anyone (anybody can call the
+/// callback) take from the server-wide budget of password sign-in failures for unknown names,
+/// so they cannot flood the audit log; those of a person the provider named are always written.
 async fn audit_refusal(state: &AppState, oidc: &Oidc, refused: &Refused) {
+    if refused.subject.is_none() && !state.sign_in.take_audit_budget(std::time::Instant::now()) {
+        tracing::warn!(
+            reason = refused.reason,
+            "single sign-on refused; not audited (over the budget)"
+        );
+        return;
+    }
     let account = refused.account.as_deref().unwrap_or("(sso)");
     let after = json!({"via": "oidc", "reason": refused.reason, "message": refused.message});
     let record = audit_record(oidc, account, refused.subject.as_deref(), "denied", after);
