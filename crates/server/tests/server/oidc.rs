@@ -88,6 +88,14 @@ struct Harness {
     admin: String,
     provider: Shared,
     http: reqwest::Client,
+    /// The database's directory, removed when the test ends.
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 async fn start(jit: bool, local_passwords: bool) -> Harness {
@@ -167,6 +175,7 @@ async fn start(jit: bool, local_passwords: bool) -> Harness {
         admin,
         provider,
         http,
+        dir,
     }
 }
 
@@ -593,4 +602,83 @@ async fn machine_tokens_from_a_session_stay_within_the_person_and_the_policy() {
             .0,
         StatusCode::OK
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_follow_the_providers_groups() {
+    let harness = start(false, true).await;
+    let sign_in = |groups: Value| {
+        let harness = &harness;
+        async move {
+            let started = harness.begin().await;
+            let mut claims = harness.claims(&started.nonce);
+            claims["groups"] = groups;
+            let token = sign(&header(), &claims, &private(KEY));
+            harness.callback(&started, &started.state, token).await
+        }
+    };
+    let get = reqwest::Method::GET;
+
+    // Without just-in-time accounts, a person without an account is refused, and the record
+    // names who the provider said it was.
+    let (status, _, _) = sign_in(json!(["engineering"])).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let denial = harness.newest_audit().await;
+    assert_eq!(denial["after"]["reason"], "no_account", "{denial}");
+    assert_eq!(denial["resource"], "account/dana", "{denial}");
+    assert_eq!(denial["actor"]["subject"], "person-1", "{denial}");
+
+    // An existing account's roles follow the groups at each sign-in.
+    let (status, body) = harness
+        .call(
+            &harness.admin,
+            reqwest::Method::POST,
+            "/accounts",
+            Some(json!({"name": "dana", "roles": ["reader"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, _, _) = sign_in(json!(["engineering", "platform"])).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, dana) = harness
+        .call(&harness.admin, get.clone(), "/accounts/dana", None)
+        .await;
+    assert_eq!(dana["roles"], json!(["writer", "admin"]), "{dana}");
+
+    // Groups that map to no role: refused, the account's roles left as they were.
+    let (status, _, _) = sign_in(json!(["cafeteria"])).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(harness.newest_audit().await["after"]["reason"], "no_role");
+    let (_, dana) = harness
+        .call(&harness.admin, get.clone(), "/accounts/dana", None)
+        .await;
+    assert_eq!(dana["roles"], json!(["writer", "admin"]), "{dana}");
+
+    // A disabled account stays out whatever the provider says.
+    let (status, body) = harness
+        .call(
+            &harness.admin,
+            reqwest::Method::PUT,
+            "/accounts/dana",
+            Some(json!({"disabled": true, "version": dana["version"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _, _) = sign_in(json!(["engineering"])).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        harness.newest_audit().await["after"]["reason"],
+        "account_disabled"
+    );
+
+    // Password sign-in still works here (local passwords are on by default).
+    let (status, _) = harness
+        .call(
+            "",
+            reqwest::Method::POST,
+            "/auth/token",
+            Some(json!({"account": "admin", "password": "wrong"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
