@@ -131,7 +131,11 @@ function confirmAction(text, env) {
 
 function page(title, ...children) {
   const m = main(), y = window.scrollY;
+  // Re-reading the same page keeps the disclosures that were open (Revise…, Schedule…) open.
+  const keep = m.dataset.shown === location.hash ? [...m.querySelectorAll("details[open][id]")].map((d) => d.id) : [];
   m.replaceChildren(h("h1", {}, title), ...children.flat().filter((c) => c !== null && c !== undefined));
+  m.dataset.shown = location.hash;
+  for (const id of keep) { const open = document.getElementById(id); if (open) open.open = true; }
   document.title = `${title} · Switchyard`;
   if (state.focusMain) { m.focus({ preventScroll: true }); window.scrollTo(0, 0); } else window.scrollTo(0, y);
   state.focusMain = false;

@@ -79,7 +79,8 @@ async function changeRequestCard(r) {
   const comment = h("input", { size: 40, "aria-label": `Comment on change request ${r.id}` });
   const card = h("article", { id: `change-request-${r.id}`, class: "change-request" });
   const send = async (method, suffix, body, where) => {
-    try { await api(method, `${path}${suffix}`, body); route(); }
+    // Done: its disclosure closes (a re-render keeps open ones open).
+    try { await api(method, `${path}${suffix}`, body); for (const d of card.querySelectorAll("details")) d.open = false; route(); }
     catch (error) { showError(error, where || card); }
   };
   const act = (verb) => () => send("POST", `/${verb}`, { comment: comment.value.trim() || undefined, revision: verb === "approve" ? r.revision : undefined });
@@ -119,7 +120,7 @@ function scheduleControls(r, may, mine, send) {
     await send("POST", "/schedule", { at, revision: r.revision }, form);
   } }, h("label", {}, "Apply at (your time) ", when),
   h("button", { type: "submit", "aria-label": `Schedule change request ${r.id}` }, "Schedule"));
-  const controls = h("div", { class: "row" }, h("details", {}, h("summary", {}, r.run_at_ms ? "Reschedule…" : "Schedule…"), form));
+  const controls = h("div", { class: "row" }, h("details", { id: `schedule-${r.id}` }, h("summary", {}, r.run_at_ms ? "Reschedule…" : "Schedule…"), form));
   if (r.run_at_ms) {
     controls.append(h("button", { type: "button", "aria-label": `Remove the schedule of change request ${r.id}`, onclick: async () => {
       // Without a time, a request that has its approvals applies at once.
@@ -145,7 +146,7 @@ function reviseForm(r, may, send) {
     body.setAttribute("aria-invalid", "false");
     await send("PUT", "", { request, revision: r.revision }, form);
   } }, body, h("div", { class: "row" }, h("button", { type: "submit", class: "primary", "aria-label": `Submit revision of change request ${r.id}` }, "Submit revision")));
-  return h("details", { class: "revise" }, h("summary", {}, "Revise…"), gate(form, may, "change-request:update"));
+  return h("details", { class: "revise", id: `revise-${r.id}` }, h("summary", {}, "Revise…"), gate(form, may, "change-request:update"));
 }
 
 // ---- end dates on a flag's page ------------------------------------------------------------
@@ -162,7 +163,7 @@ async function flagSchedules(key, flag, may) {
       : h("ul", { id: "scheduled-changes" }, ours.map((r) => h("li", {}, `${whenText(r.run_at_ms)}: ${describeRequest(r)}`,
         r.required_approvals ? ` (${r.approved} of ${r.required_approvals} approvals)` : "", " ",
         h("a", { href: `#/change-request/${encodeURIComponent(r.id)}` }, `Review change request ${r.id}`))));
-  const turnOff = gate(scheduleForm("Turn off on…", `Turn ${key} off in ${state.env} at (your time)`, "Schedule turn off",
+  const turnOff = gate(scheduleForm("turn-off", "Turn off on…", `Turn ${key} off in ${state.env} at (your time)`, "Schedule turn off",
     (comment) => ({ operation: "toggle", request: { on: false, comment }, what: `Turn ${key} off in ${state.env}` })), may, "flag:toggle");
   const targets = [];
   for (const t of flag.targets || []) {
@@ -170,7 +171,7 @@ async function flagSchedules(key, flag, may) {
     for (const value of t.values) targets.push({ kind, value, served });
   }
   const targetRows = targets.map(({ kind, value, served }) => h("tr", {}, h("td", {}, value), h("td", {}, kind), h("td", {}, served),
-    h("td", {}, gate(scheduleForm("Remove on…", `Remove ${kind} ${value} on`, `Schedule removal of ${kind} ${value}`,
+    h("td", {}, gate(scheduleForm(`remove-${kind}-${value}`, "Remove on…", `Remove ${kind} ${value} on`, `Schedule removal of ${kind} ${value}`,
       (comment) => ({ operation: "remove_targets", request: { kind, values: [value], comment }, what: `Remove ${kind} ${value} from the individual targets of ${key} in ${state.env}` })),
     may, "flag:update"))));
   const ends = targetRows.length ? h("div", { class: "scroll" }, h("table", { id: "target-end-dates" },
@@ -179,7 +180,7 @@ async function flagSchedules(key, flag, may) {
   return h("div", { id: "flag-schedules" }, list, turnOff, h("h3", {}, "Individual targets' end dates"), ends);
 
   // A disclosure with a time, an optional comment and a button that schedules `build(comment)`.
-  function scheduleForm(summary, label, buttonLabel, build) {
+  function scheduleForm(id, summary, label, buttonLabel, build) {
     const when = whenInput(label);
     const note = h("input", { size: 30, "aria-label": `${buttonLabel}: comment`, placeholder: "comment (optional)", oninput: () => { state.dirty = true; } });
     const form = h("form", { class: "row", onsubmit: async (e) => {
@@ -190,9 +191,11 @@ async function flagSchedules(key, flag, may) {
       if (!(await confirmAction(`${what} at ${whenText(Date.parse(at))}?`, state.env))) return;
       try {
         await api("POST", `${projectPath()}/scheduled-changes`, { environment: state.env, operation, target: key, request, at });
+        disclosure.open = false;
         route();
       } catch (error) { showError(error, form); }
     } }, when, note, h("button", { type: "submit" }, buttonLabel));
-    return h("details", {}, h("summary", {}, summary), form);
+    const disclosure = h("details", { id: `end-date-${id}` }, h("summary", {}, summary), form);
+    return disclosure;
   }
 }
