@@ -25,6 +25,17 @@ impl Caller {
         self.owner.allows(action.as_str(), resource) && self.scope_allows(action, resource)
     }
 
+    /// The approvals the owner's roles, or the token's own scope, require of this write.
+    pub fn required_approvals(&self, action: &str, resource: &str) -> u32 {
+        let by_scope = self
+            .scope
+            .as_ref()
+            .map_or(0, |scope| scope.required_approvals(action, resource));
+        self.owner
+            .required_approvals(action, resource)
+            .max(by_scope)
+    }
+
     /// Whether the token's own scope (not its owner's roles) allows this; unscoped tokens do.
     pub fn scope_allows(&self, action: Action, resource: &str) -> bool {
         self.scope

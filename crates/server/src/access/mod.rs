@@ -17,7 +17,9 @@ pub use identities::{
     AccessConfig, AccountRecord, DEFAULT_MAX_TOKEN_LIFETIME_DAYS, RoleRecord, SIGN_IN_TOKEN_DAYS,
     SdkKeyKind, SdkKeyRecord, TokenRecord,
 };
-pub use policy::{BUILTIN_ROLES, Effect, Policy, Statement, builtin_role, glob};
+pub use policy::{
+    BUILTIN_ROLES, Effect, MAX_REQUIRED_APPROVALS, Policy, Statement, builtin_role, glob,
+};
 pub use secrets::{
     CLIENT_KEY_PREFIX, NewSecret, SERVER_KEY_PREFIX, TOKEN_PREFIX, hash_password, new_secret,
     parse_secret, random_hex, same_secret, sha256_hex, sha256_hex_of, verify_password,

@@ -6,6 +6,9 @@
 //! pattern, `*` matches any run of characters within one `:`-separated part, `**` matches across
 //! parts, and a pattern that is exactly `*` matches every resource. Actions are `noun:verb`;
 //! `flag:*` and `*` are patterns too.
+//!
+//! A third effect, `require_approval` (with `approvals`), neither allows nor denies: a write it
+//! matches becomes a change request needing that many approvals (`docs/governance.md`).
 
 use serde::{Deserialize, Serialize};
 
@@ -16,13 +19,23 @@ use super::actions::Action;
 pub enum Effect {
     Allow,
     Deny,
+    /// The matching writes of whoever holds it wait for `approvals` other people.
+    #[serde(rename = "require_approval")]
+    RequireApproval,
 }
+
+/// The most approvals an environment or a statement may require: beyond it, changes would
+/// wait for people an installation is unlikely to have.
+pub const MAX_REQUIRED_APPROVALS: u32 = 10;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Statement {
     pub effect: Effect,
     pub actions: Vec<String>,
     pub resources: Vec<String>,
+    /// For `require_approval` only: how many approvals (1 to 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvals: Option<u32>,
 }
 
 impl Statement {
@@ -31,6 +44,7 @@ impl Statement {
             effect: Effect::Allow,
             actions: actions.iter().map(|s| s.to_string()).collect(),
             resources: resources.iter().map(|s| s.to_string()).collect(),
+            approvals: None,
         }
     }
 
@@ -57,7 +71,18 @@ impl Statement {
         {
             return Some(("actions", format!("unknown action {action:?}")));
         }
-        None
+        match (self.effect, self.approvals) {
+            (Effect::RequireApproval, Some(1..=MAX_REQUIRED_APPROVALS)) => None,
+            (Effect::RequireApproval, _) => Some((
+                "approvals",
+                format!("require_approval needs approvals from 1 to {MAX_REQUIRED_APPROVALS}"),
+            )),
+            (_, Some(_)) => Some((
+                "approvals",
+                "only a require_approval statement takes approvals".into(),
+            )),
+            (_, None) => None,
+        }
     }
 }
 
@@ -84,9 +109,20 @@ impl Policy {
             match statement.effect {
                 Effect::Deny => return false,
                 Effect::Allow => allowed = true,
+                Effect::RequireApproval => {}
             }
         }
         allowed
+    }
+
+    /// The approvals its `require_approval` statements ask of this write (0: none).
+    pub fn required_approvals(&self, action: &str, resource: &str) -> u32 {
+        self.statements
+            .iter()
+            .filter(|s| s.effect == Effect::RequireApproval && s.applies(action, resource))
+            .filter_map(|s| s.approvals)
+            .max()
+            .unwrap_or(0)
     }
 }
 
@@ -181,6 +217,27 @@ fn glob_from(pattern: &[u8], text: &[u8]) -> bool {
 mod tests {
     use super::*;
     use switchyard_testkit::glob::glob_by_regex;
+
+    #[test]
+    fn approval_requirements_neither_allow_nor_deny() {
+        let statements: Vec<Statement> = serde_json::from_str(
+            r#"[{"effect": "allow", "actions": ["flag:*"], "resources": ["**"]},
+                {"effect": "require_approval", "approvals": 2, "actions": ["flag:toggle"],
+                 "resources": ["proj/a:**"]},
+                {"effect": "require_approval", "approvals": 1, "actions": ["flag:*"],
+                 "resources": ["**"]}]"#,
+        )
+        .unwrap();
+        let policy = Policy { statements };
+        assert!(policy.allows("flag:toggle", "proj/a:env/x:flag/y"));
+        assert_eq!(policy.required_approvals("flag:toggle", "proj/a:env/x:flag/y"), 2);
+        assert_eq!(policy.required_approvals("flag:update", "proj/b:env/x:flag/y"), 1);
+        assert_eq!(policy.required_approvals("segment:update", "proj/a:env/x"), 0);
+        let alone = Policy {
+            statements: policy.statements[1..].to_vec(),
+        };
+        assert!(!alone.allows("flag:toggle", "proj/a:env/x:flag/y"));
+    }
 
     #[test]
     fn patterns() {
@@ -290,6 +347,7 @@ mod tests {
             effect: Effect::Deny,
             actions: vec!["flag:toggle".into()],
             resources: vec!["proj/web:env/production:**".into()],
+            approvals: None,
         });
         assert!(!policy.allows("flag:toggle", "proj/web:env/production:flag/a"));
         assert!(policy.allows("flag:toggle", "proj/web:env/staging:flag/a"));

@@ -422,11 +422,11 @@ pub(super) async fn approve_change_request(
     Ok(Json(approved))
 }
 
-/// The approvals the request's environment requires now (an administrator may have changed
-/// the count since the request was made).
+/// The approvals the request needs now: its environment's count now (an administrator may
+/// have changed it since the request was made), or what its author's policy required.
 pub(super) async fn required_now(ctx: &Ctx, record: &ChangeRequestRecord) -> ApiResult<u32> {
     let env = load_environment(ctx, &record.project, &record.environment).await?;
-    Ok(env.record.required_approvals)
+    Ok(env.record.required_approvals.max(record.policy_approvals))
 }
 
 /// Applies the request as `ctx`'s caller; a base that moved on marks it `conflict` (audited)

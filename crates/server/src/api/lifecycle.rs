@@ -90,6 +90,18 @@ pub(super) async fn commit_project_gated(
     let env = match &ctx.gate {
         Gate::Live => match strictest_environment(ctx, project).await? {
             Some(env) => env.key,
+            // No environment requires approvals, but the author's policy may: the request
+            // then waits in the project's first environment.
+            None if ctx.caller.required_approvals(change.action, change.resource) > 0 => {
+                let first = environments(ctx, project).await?.into_iter().min();
+                first.ok_or_else(|| {
+                    ApiError::new(
+                        Code::Conflict,
+                        "this change needs approval, but the project has no environment to \
+                         review it in",
+                    )
+                })?
+            }
             None => return Ok(Gated::Done(ctx.commit(&writes, change).await?)),
         },
         Gate::Schedule(_) => {

@@ -11,7 +11,7 @@ use switchyard_store::{Expected, Write};
 use super::ctx::{Body, Change, CommentQuery, Ctx, Deleted, check_key};
 use super::query::Query;
 use crate::access::resources as res;
-use crate::access::{Action, SdkKeyRecord};
+use crate::access::{Action, MAX_REQUIRED_APPROVALS, SdkKeyRecord};
 use crate::error::{ApiError, ApiResult, Code};
 use crate::records::{
     self, EnvironmentRecord, FlagSpec, GLOBAL, ProjectRecord, Record, Versioned, env_scope,
@@ -312,10 +312,6 @@ pub(super) async fn load_environment(
     })
     .await
 }
-
-/// The most approvals an environment may require: beyond it, changes would wait for people an
-/// installation is unlikely to have.
-const MAX_REQUIRED_APPROVALS: u32 = 10;
 
 fn checked_approvals(count: u32) -> ApiResult<u32> {
     if count > MAX_REQUIRED_APPROVALS {

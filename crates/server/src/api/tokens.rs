@@ -351,16 +351,17 @@ impl SignInAudit {
 }
 
 /// Whether a token scoped by `wanted` can do no more than one scoped by `scope`: each of its
-/// allow statements is one of `scope`'s, and it keeps every one of `scope`'s denies.
+/// allow statements is one of `scope`'s, and it keeps every one of `scope`'s denies and
+/// approval requirements (which only ever narrow).
 fn within_scope(wanted: Option<&[Statement]>, scope: &[Statement]) -> bool {
     let Some(wanted) = wanted else {
         return false;
     };
     wanted
         .iter()
-        .all(|statement| statement.effect == Effect::Deny || scope.contains(statement))
+        .all(|statement| statement.effect != Effect::Allow || scope.contains(statement))
         && scope
             .iter()
-            .filter(|statement| statement.effect == Effect::Deny)
-            .all(|deny| wanted.contains(deny))
+            .filter(|statement| statement.effect != Effect::Allow)
+            .all(|narrowing| wanted.contains(narrowing))
 }

@@ -129,8 +129,13 @@ pub struct ChangeRequestRecord {
     pub state: RequestState,
     /// 1 when created; each revision adds one and drops the earlier approvals.
     pub revision: u32,
-    /// The environment's required approvals when the request was made or last revised.
+    /// The approvals it needs, as of when it was made or last revised: the most of its
+    /// environment's count and `policy_approvals`.
     pub required_approvals: u32,
+    /// What its author's roles (or token) required of this write by a `require_approval`
+    /// statement when it was made or last revised (0: nothing).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub policy_approvals: u32,
     #[serde(default)]
     pub approvals: Vec<Approval>,
     #[serde(default)]
@@ -140,6 +145,10 @@ pub struct ChangeRequestRecord {
     pub run_at_ms: Option<i64>,
     pub created_ms: i64,
     pub updated_ms: i64,
+}
+
+fn is_zero(count: &u32) -> bool {
+    *count == 0
 }
 
 impl ChangeRequestRecord {

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use switchyard_server::access::SdkKeyKind;
 use switchyard_testkit::server::TestServer;
 
+mod policy;
 pub(crate) mod support;
 
 use support::{approver, audited, held, person, served, set_required_approvals, until_served};

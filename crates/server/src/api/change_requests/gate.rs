@@ -238,7 +238,8 @@ pub(crate) async fn decide(
     match &ctx.gate {
         Gate::Live | Gate::Schedule(_) => {
             let env = load_environment(ctx, proposal.project, proposal.env).await?;
-            let required = env.record.required_approvals;
+            let by_policy = ctx.caller.required_approvals(change.action, change.resource);
+            let required = env.record.required_approvals.max(by_policy);
             let run_at_ms = match ctx.gate {
                 Gate::Schedule(at) => Some(at),
                 _ => None,
@@ -266,6 +267,7 @@ pub(crate) async fn decide(
                 state: RequestState::Pending,
                 revision: 1,
                 required_approvals: required,
+                policy_approvals: by_policy,
                 approvals: Vec::new(),
                 history: Vec::new(),
                 run_at_ms,
@@ -303,7 +305,8 @@ pub(crate) async fn decide(
             // the revision again, or it applies when approved.
             record.run_at_ms = record.run_at_ms.filter(|at| *at > ctx.state.clock.now_ms());
             record.revision += 1;
-            record.required_approvals = env.record.required_approvals;
+            record.policy_approvals = ctx.caller.required_approvals(change.action, change.resource);
+            record.required_approvals = env.record.required_approvals.max(record.policy_approvals);
             record.approvals.clear();
             record.record(now, &account, "revised", change.comment.map(str::to_owned));
             let resource = resource_of(&record);
