@@ -264,11 +264,7 @@ pub(super) async fn update_flag(
     let precondition = ctx.expected_version(input.version)?;
     let stored = load_spec(&ctx, &project, &flag).await?;
     let expected = precondition.check(stored.version)?;
-    // Replayed on apply without headers: the version it was based on goes in the body.
-    let mut request = records::encode(&input);
-    if let Some(fields) = request.as_object_mut() {
-        fields.insert("version".into(), stored.version.into());
-    }
+    let request = with_base_version(&input, stored.version);
     let before = stored.record;
     let mut spec = input.spec;
     if spec.key != flag {
@@ -389,10 +385,11 @@ pub(super) async fn update_targeting(
 ) -> ApiResult<Gated<Json<TargetingView>>> {
     let resource = res::env_flag(&project, &env, &flag);
     ctx.authorize(Action::FlagUpdate, &resource).await?;
-    let request = (Operation::UpdateTargeting, records::encode(&input));
     let precondition = ctx.expected_version(input.version)?;
     let edit = load_env_flag(&ctx, &project, &env, &flag).await?;
     let expected = precondition.check(edit.flag.targeting_version)?;
+    let request = with_base_version(&input, edit.flag.targeting_version);
+    let request = (Operation::UpdateTargeting, request);
     let mut targeting = input.targeting;
     // Targeting written without an off variation inherits the flag's, stored explicitly (so a
     // later change to the flag's default does not move it). Imported flags keep their origin's
@@ -404,6 +401,17 @@ pub(super) async fn update_targeting(
     write_targeting(&ctx, edit, targeting, expected, audit, request)
         .await
         .map(|gated| gated.map(Json))
+}
+
+/// A held write's body as its change request stores it: a change request is applied without
+/// the request's headers, so the version it was based on (perhaps sent as `If-Match`) goes in
+/// the body.
+fn with_base_version(input: &impl Serialize, version: i64) -> serde_json::Value {
+    let mut request = records::encode(input);
+    if let Some(fields) = request.as_object_mut() {
+        fields.insert("version".into(), version.into());
+    }
+    request
 }
 
 /// One environment's flag about to have its targeting written, with the environment it is

@@ -255,6 +255,32 @@ async fn protected_schedules_wait_for_approval_and_never_overwrite(url: String) 
         (&answer["state"], &answer["approved"]),
         (&json!("pending"), &json!(1))
     );
+    // A held targeting sent with If-Match alone applies too: the request keeps the version it
+    // was based on, since applying replays no headers.
+    let version = server.admin_get(CHECKOUT).await["version"]
+        .as_i64()
+        .unwrap();
+    let body = json!({"on": true, "fallthrough": {"variation": 0}, "comment": "if-match"});
+    let (status, answer) = server
+        .call_with(
+            walt,
+            Method::PUT,
+            CHECKOUT,
+            Some(body),
+            &[("if-match", format!("\"{version}\""))],
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(answer["change_request"]["request"]["version"], version);
+    let id = answer["change_request"]["id"].as_str().unwrap().to_owned();
+    let (status, answer) = server
+        .call(ada, Method::POST, &format!("{REQUESTS}/{id}/approve"), None)
+        .await;
+    assert_eq!(
+        (status, &answer["state"]),
+        (StatusCode::OK, &json!("applied")),
+        "{answer}"
+    );
     // Not approved by its time: it expires, changing nothing.
     let on = schedule("toggle", json!({"on": true}), &in_hours(&clock, 2.0));
     let (unapproved, _) = held(&server, walt, Method::POST, SCHEDULE, Some(on)).await;
