@@ -19,7 +19,7 @@
 mod message;
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use switchyard_store::webhook_outbox::{DeliveryAttempt, OutboxState, Settlement};
@@ -36,8 +36,13 @@ pub use message::{delivery_id, delivery_seq, matches};
 
 /// Audit records read per look at a subscription's backlog.
 const PAGE: i64 = 200;
-/// Deliveries one subscription may make in one pass before the others get their turn.
+/// Deliveries one subscription may make in one pass, and how long it may start new ones, before
+/// the pass ends (a pass waits for every subscription's turn, so one slow receiver delays the
+/// others' next turn by at most this plus one request).
 const DELIVERIES_PER_PASS: usize = 100;
+const TURN: Duration = Duration::from_secs(1);
+/// How long a send in flight at shutdown may still take before it is abandoned.
+const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// A change subscription as the outbox sees it.
 #[derive(Debug, Clone)]
@@ -50,9 +55,9 @@ struct Subscription {
 
 /// Runs this replica's outbox until `stopping` resolves: a pass at start, then whenever a
 /// change is committed (here or, on PostgreSQL, on another replica) or the poll interval
-/// passes. At the stop, the pass in progress finishes what it has begun except a send in
-/// flight, which is abandoned with its lease given back (it is sent again, with its id, by the
-/// next replica to look), so a restart or another replica goes on at once.
+/// passes. At the stop, the pass in progress finishes what it has begun; a send in flight gets
+/// [`STOP_GRACE`] to be answered, then is abandoned with its lease given back (it is sent again,
+/// with its id, by the next replica to look), so a restart or another replica goes on at once.
 pub async fn run_outbox(
     store: Store,
     webhooks: Webhooks,
@@ -151,8 +156,9 @@ impl Follower<'_> {
     /// Delivers what is due, in order, until caught up, failing, or another replica holds it.
     async fn follow(&self) -> Result<(), StoreError> {
         let Subscription { project, hook, .. } = self.subscription;
+        let started = Instant::now();
         for _ in 0..DELIVERIES_PER_PASS {
-            if self.stop.is_cancelled() {
+            if self.stop.is_cancelled() || started.elapsed() > TURN {
                 return Ok(());
             }
             let state = self.state().await?;
@@ -190,11 +196,20 @@ impl Follower<'_> {
                     last_error: None,
                 },
                 Some((row, record)) => {
+                    let attempt = self.attempt(&row, &record);
+                    tokio::pin!(attempt);
                     let attempted = tokio::select! {
-                        attempted = self.attempt(&row, &record) => attempted,
+                        attempted = &mut attempt => attempted,
                         () = self.stop.cancelled() => {
-                            self.store.outbox_release(project, &hook.id, version).await?;
-                            return Ok(());
+                            // An answer that comes within the grace is recorded as usual (a
+                            // receiver that said 2xx is not sent the delivery again).
+                            match tokio::time::timeout(STOP_GRACE, attempt).await {
+                                Ok(attempted) => attempted,
+                                Err(_) => {
+                                    self.store.outbox_release(project, &hook.id, version).await?;
+                                    return Ok(());
+                                }
+                            }
                         }
                     };
                     if attempted.succeeded() {

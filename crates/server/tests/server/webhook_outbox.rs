@@ -399,22 +399,27 @@ async fn two_replicas_deliver_each_change_once(url: String) {
     toggle(&back, "production", "limit", false).await;
 
     // A replica that died holding the subscription's lease (a kill, not a stop, gives nothing
-    // back): the others wait for the lease to run out, then take the delivery over.
+    // back): the others wait for the lease to run out, then take the delivery over. The lease
+    // is taken between two attempts (as a replica would), not from a live one mid-send.
     let store = Store::open(&url).await.unwrap();
     let until = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
         + 1500;
-    sqlx::query(
-        "UPDATE webhook_outbox SET lease_owner = 'crashed', lease_until = $1, \
-         version = version + 1 WHERE webhook = $2",
-    )
-    .bind(until)
-    .bind(&everything)
-    .execute(store.pool())
-    .await
-    .unwrap();
+    wait_for("the lease to be free", 20, || async {
+        let taken = sqlx::query(
+            "UPDATE webhook_outbox SET lease_owner = 'crashed', lease_until = $1, \
+             version = version + 1 WHERE webhook = $2 AND lease_owner = ''",
+        )
+        .bind(until)
+        .bind(&everything)
+        .execute(store.pool())
+        .await
+        .unwrap();
+        (taken.rows_affected() == 1).then_some(())
+    })
+    .await;
     store.close().await;
 
     receiver.up.store(true, Ordering::SeqCst);
