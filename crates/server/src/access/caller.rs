@@ -25,6 +25,15 @@ impl Caller {
         self.owner.allows(action.as_str(), resource) && self.scope_allows(action, resource)
     }
 
+    /// [`Caller::allows`] for an action stored by name (a change request's).
+    pub fn allows_named(&self, action: &str, resource: &str) -> bool {
+        self.owner.allows(action, resource)
+            && self
+                .scope
+                .as_ref()
+                .is_none_or(|scope| scope.allows(action, resource))
+    }
+
     /// The approvals the owner's roles, or the token's own scope, require of this write.
     pub fn required_approvals(&self, action: &str, resource: &str) -> u32 {
         let by_scope = self

@@ -417,36 +417,61 @@ pub(super) async fn approve_change_request(
         .run_at_ms
         .is_some_and(|at| at > ctx.state.clock.now_ms());
     if !later && approved.approved >= required_now(&ctx, &record).await? as usize {
-        return apply_now(&ctx, &project, &id).await.map(Json);
+        return apply_now(&ctx, approved.into_stored()).await.map(Json);
     }
     Ok(Json(approved))
 }
 
 /// The approvals the request needs now: its environment's count now (an administrator may
-/// have changed it since the request was made), or what its author's policy required.
+/// have changed it since the request was made; for a project-level change, the strictest
+/// environment's), or what its author's policy required.
 pub(super) async fn required_now(ctx: &Ctx, record: &ChangeRequestRecord) -> ApiResult<u32> {
-    let env = load_environment(ctx, &record.project, &record.environment).await?;
-    Ok(env.record.required_approvals.max(record.policy_approvals))
+    let by_environment = if record.operation.is_project_level() {
+        // It changes every environment: the strictest one's count now.
+        super::lifecycle::strictest_environment(ctx, &record.project)
+            .await?
+            .map_or(0, |env| env.required_approvals)
+    } else {
+        let env = load_environment(ctx, &record.project, &record.environment).await?;
+        env.record.required_approvals
+    };
+    Ok(by_environment.max(record.policy_approvals))
 }
 
-/// Applies the request as `ctx`'s caller; a base that moved on marks it `conflict` (audited)
-/// and answers the 409. Answers the request as it is afterwards.
-pub(super) async fn apply_now(ctx: &Ctx, project: &str, id: &str) -> ApiResult<ChangeRequest> {
-    let stored = load(ctx, project, id).await?;
+/// Applies `stored` — exactly the version whose approvals the caller checked: the commit
+/// expects that version, so a revision, rejection or withdrawal made meanwhile refuses it —
+/// as `ctx`'s caller. A base that moved on marks it `conflict` (audited) and answers the 409.
+/// Answers the request as it is afterwards.
+pub(super) async fn apply_now(
+    ctx: &Ctx,
+    stored: Versioned<ChangeRequestRecord>,
+) -> ApiResult<ChangeRequest> {
     let record = stored.record.clone();
-    let request = record.request.clone();
+    let applied_version = stored.version;
     let result = replay(
         gated_ctx(ctx, Gate::Apply(Box::new(stored))),
         Route::from(&record),
-        &request,
+        &record.request,
     )
     .await;
+    let (project, id) = (&record.project, &record.id);
     match result {
         Ok(_) => Ok(load(ctx, project, id).await?.into()),
         Err(error) if matches!(error.code, Code::Conflict | Code::PreconditionFailed) => {
-            let stored = load(ctx, project, id).await?;
-            if stored.record.state.is_open() {
-                let mut record = stored.record.clone();
+            let now = load(ctx, project, id).await?;
+            if now.version != applied_version {
+                // The request itself moved (revised, closed, applied elsewhere): not a
+                // conflict of its base, and nothing was applied.
+                return Err(ApiError::new(
+                    Code::Conflict,
+                    format!(
+                        "change request {id} changed while it was being applied; read it again"
+                    ),
+                )
+                .field("version"));
+            }
+            if now.record.state.is_open() {
+                let mut record = now.record.clone();
                 record.state = RequestState::Conflict;
                 let note = error.message.clone();
                 record.record(
@@ -457,7 +482,7 @@ pub(super) async fn apply_now(ctx: &Ctx, project: &str, id: &str) -> ApiResult<C
                 );
                 commit_step(
                     ctx,
-                    &stored,
+                    &now,
                     &record,
                     Event::ChangeRequestConflict,
                     Some(&note),
@@ -491,7 +516,7 @@ pub(super) async fn apply_change_request(
         )
         .field("approvals"));
     }
-    apply_now(&ctx, &project, &id).await.map(Json)
+    apply_now(&ctx, stored).await.map(Json)
 }
 
 /// Reject (an approver) or withdraw (the author): the request closes without effect.

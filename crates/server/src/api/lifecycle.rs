@@ -153,6 +153,24 @@ pub(super) async fn archive_flag(
         ));
     }
     let dependents = dependents(&ctx, &project, &flag).await?;
+    // A forced archive turns its dependents off: applying it turns off only those its
+    // approvers saw.
+    if let Gate::Apply(stored) = &ctx.gate {
+        let approved = stored.record.after.as_ref().and_then(|a| a.get("dependents"));
+        let approved: Vec<String> = approved
+            .and_then(|d| serde_json::from_value(d.clone()).ok())
+            .unwrap_or_default();
+        if approved != dependents {
+            return Err(ApiError::new(
+                Code::Conflict,
+                format!(
+                    "the flags that require {flag:?} changed since the archive was approved \
+                     (then {approved:?}, now {dependents:?}); its author revises it"
+                ),
+            )
+            .field("dependents"));
+        }
+    }
     if !dependents.is_empty() && !input.force {
         return Err(ApiError::new(
             Code::Conflict,

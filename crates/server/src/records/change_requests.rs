@@ -42,13 +42,31 @@ pub enum Operation {
 }
 
 impl Operation {
-    /// Whether applying it requires what it was based on to be unchanged. A toggle and a
-    /// removal of targets say what to change, not the whole result, so they apply to the
-    /// targeting as it is then without overwriting anything; the others (the project-level
-    /// flag changes too) replace or delete a whole document, which would undo a change made
-    /// meanwhile.
-    pub fn pins_base(self) -> bool {
-        !matches!(self, Operation::Toggle | Operation::RemoveTargets)
+    /// A flag's archive, restore, definition or deletion: it changes every environment.
+    pub fn is_project_level(self) -> bool {
+        matches!(
+            self,
+            Operation::ArchiveFlag
+                | Operation::RestoreFlag
+                | Operation::UpdateFlag
+                | Operation::DeleteFlag
+        )
+    }
+}
+
+impl ChangeRequestRecord {
+    /// Whether applying it requires what it was based on to be unchanged. A removal of
+    /// targets and a turn-off say what to change, not the whole result, so they apply to the
+    /// targeting as it is then without overwriting anything (the direction of a turn-off is
+    /// always the safe one). A turn-on stays pinned, so it never undoes a kill made after it
+    /// was approved. The others (the project-level flag changes too) replace or delete a whole
+    /// document, which would undo a change made meanwhile.
+    pub fn pins_base(&self) -> bool {
+        match self.operation {
+            Operation::RemoveTargets => false,
+            Operation::Toggle => self.request.get("on") != Some(&Value::Bool(false)),
+            _ => true,
+        }
     }
 }
 
@@ -182,9 +200,9 @@ impl Record for ChangeRequestRecord {
 }
 
 /// The runner's index of scheduled changes (kind `schedule`, global scope, keyed
-/// `{project}/{id}`), so finding what is due never reads every change request. An entry can
-/// outlive its schedule (the request applied early, was withdrawn or rescheduled): the runner
-/// drops it when it comes due and the request no longer matches it.
+/// `{project}/{id}`), so finding what is due never reads every change request. Every write of a
+/// request writes or deletes its entry in the same commit (`gate::index_write`), so an entry
+/// means a pending request due at its time; one whose request is gone is skipped.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScheduleEntry {
     pub project: String,

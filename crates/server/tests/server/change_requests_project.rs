@@ -268,13 +268,23 @@ async fn project_level_flag_changes_wait_in_the_strictest_environment(url: Strin
         (&json!("production"), &json!(2))
     );
     server.admin_get(&format!("{FLAGS}/gate")).await;
-    // The request's environment decides the count when it applies: lowered to 1, one approval
-    // deletes the flag.
+    // It changes every environment, so the strictest count when it applies decides: with
+    // production lowered to 1, staging still requires 2 and one approval applies nothing;
+    // once staging is lowered too, that approval is enough.
     set_required_approvals(&server, json!(1)).await;
     let (status, answer) = approve(&server, ada, &path).await;
     assert_eq!(
         (status, &answer["state"]),
-        (StatusCode::OK, &json!("applied"))
+        (StatusCode::OK, &json!("pending"))
+    );
+    require_in_staging(&server, 1).await;
+    let (status, answer) = server
+        .call(ada, Method::POST, &format!("{path}/apply"), None)
+        .await;
+    assert_eq!(
+        (status, &answer["state"]),
+        (StatusCode::OK, &json!("applied")),
+        "{answer}"
     );
     let (status, _) = server
         .call(ada, Method::GET, &format!("{FLAGS}/gate"), None)

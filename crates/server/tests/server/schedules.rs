@@ -187,12 +187,39 @@ async fn scheduled_changes_run_once_on_two_replicas(url: String) {
     assert_eq!(now["version"], version.as_i64().unwrap() + 1, "{now}");
     assert_eq!(first.admin_get(&later).await["state"], "pending");
 
-    // Taking its time away applies a request that needs no approval at once.
+    // A body that forgets `at` takes no time away (which could apply it).
+    let (status, answer) = first
+        .call(
+            admin,
+            Method::POST,
+            &format!("{later}/schedule"),
+            Some(json!({"comment": "x"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(answer["error"]["field"], "at", "{answer}");
+    // A turn-on made before the flag was turned off never undoes that (as it would a kill):
+    // taking its time away applies it now, and it finds its base moved.
+    let (status, answer) = first
+        .call(
+            admin,
+            Method::POST,
+            &format!("{later}/schedule"),
+            Some(json!({"at": null})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert_eq!(first.admin_get(&later).await["state"], "conflict");
+    // A turn-off applies to the targeting as it is then; taking its time away applies it.
+    let off_again = schedule("toggle", json!({"on": false}), &in_hours(&clock, 3.0));
+    let (again, _) = held(&first, admin, Method::POST, SCHEDULE, Some(off_again)).await;
+    let kill = json!({"comment": "pager"});
+    first.admin_post(&format!("{CHECKOUT}/kill"), kill).await;
     let answer = first
-        .admin_post(&format!("{later}/schedule"), json!({"at": null}))
+        .admin_post(&format!("{again}/schedule"), json!({"at": null}))
         .await;
     assert_eq!(answer["state"], "applied", "{answer}");
-    until_served(&second, &key, json!(true)).await;
+    until_served(&second, &key, json!(false)).await;
     let verified = first.admin_get("/api/v1/audit/verify").await;
     assert_eq!(verified["ok"], true, "{verified}");
     second.stop().await;
@@ -388,7 +415,16 @@ async fn protected_schedules_wait_for_approval_and_never_overwrite(url: String) 
     );
     until_served(&server, &key, json!(true)).await;
 
-    // A schedule does not outlive its author's rights: walt is disabled before its time.
+    // A schedule does not outlive its author's rights: rita's role is taken away, and walt is
+    // disabled, before their times.
+    let rita = person(&server, "rita", "writer").await;
+    let off = schedule("toggle", json!({"on": false}), &in_hours(&clock, 1.0));
+    let (demoted, _) = held(&server, Some(&rita), Method::POST, SCHEDULE, Some(off)).await;
+    let account = server.admin_get("/api/v1/accounts/rita").await;
+    let reader = json!({"name": "rita", "roles": ["reader"], "version": account["version"]});
+    server
+        .admin(Method::PUT, "/api/v1/accounts/rita", Some(reader))
+        .await;
     let off = schedule("toggle", json!({"on": false}), &in_hours(&clock, 1.0));
     let (orphan, _) = held(&server, walt, Method::POST, SCHEDULE, Some(off)).await;
     let account = server.admin_get("/api/v1/accounts/walt").await;
@@ -400,6 +436,9 @@ async fn protected_schedules_wait_for_approval_and_never_overwrite(url: String) 
     let failed = until_state(&server, &orphan, "failed").await;
     let why = failed["history"].as_array().unwrap().last().unwrap()["comment"].clone();
     assert!(why.as_str().unwrap().contains("disabled"), "{failed}");
+    let failed = until_state(&server, &demoted, "failed").await;
+    let why = failed["history"].as_array().unwrap().last().unwrap()["comment"].clone();
+    assert!(why.as_str().unwrap().contains("may no longer"), "{failed}");
     assert_eq!(served(&server, &key).await, json!(true));
     server.stop().await;
 }

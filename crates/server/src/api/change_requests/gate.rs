@@ -112,6 +112,17 @@ pub struct ChangeRequest {
     pub approved: usize,
 }
 
+impl ChangeRequest {
+    /// The stored request this view shows, at its version.
+    pub(crate) fn into_stored(self) -> Versioned<ChangeRequestRecord> {
+        Versioned {
+            key: self.body.id.clone(),
+            version: self.version,
+            record: self.body,
+        }
+    }
+}
+
 impl From<Versioned<ChangeRequestRecord>> for ChangeRequest {
     fn from(stored: Versioned<ChangeRequestRecord>) -> ChangeRequest {
         ChangeRequest {
@@ -238,7 +249,9 @@ pub(crate) async fn decide(
     match &ctx.gate {
         Gate::Live | Gate::Schedule(_) => {
             let env = load_environment(ctx, proposal.project, proposal.env).await?;
-            let by_policy = ctx.caller.required_approvals(change.action, change.resource);
+            let by_policy = ctx
+                .caller
+                .required_approvals(change.action, change.resource);
             let required = env.record.required_approvals.max(by_policy);
             let run_at_ms = match ctx.gate {
                 Gate::Schedule(at) => Some(at),
@@ -305,7 +318,9 @@ pub(crate) async fn decide(
             // the revision again, or it applies when approved.
             record.run_at_ms = record.run_at_ms.filter(|at| *at > ctx.state.clock.now_ms());
             record.revision += 1;
-            record.policy_approvals = ctx.caller.required_approvals(change.action, change.resource);
+            record.policy_approvals = ctx
+                .caller
+                .required_approvals(change.action, change.resource);
             record.required_approvals = env.record.required_approvals.max(record.policy_approvals);
             record.approvals.clear();
             record.record(now, &account, "revised", change.comment.map(str::to_owned));
@@ -328,8 +343,23 @@ pub(crate) async fn decide(
         }
         Gate::Apply(stored) => {
             let request = &stored.record;
+            // Whoever applies checked these; checked again here, the one place every apply
+            // passes, so no path applies what was not approved.
+            let required = super::required_now(ctx, request).await? as usize;
+            if request.state != RequestState::Pending || request.current_approvals() < required {
+                return Err(ApiError::new(
+                    Code::Conflict,
+                    format!(
+                        "change request {} is {:?} with {} of the {required} approvals it needs",
+                        request.id,
+                        request.state,
+                        request.current_approvals()
+                    ),
+                )
+                .field("approvals"));
+            }
             let now_base = bases(writes);
-            if request.operation.pins_base() && now_base != request.base {
+            if request.pins_base() && now_base != request.base {
                 return Err(moved_on(request, &now_base));
             }
             let mut record = request.clone();

@@ -57,12 +57,19 @@ pub struct ScheduleInput {
 #[derive(Debug, Deserialize, JsonSchema, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RescheduleInput {
+    /// Required, so a body that forgets it never takes a time away (which may apply it).
+    #[serde(deserialize_with = "present_or_null")]
     pub at: Option<String>,
     #[serde(default)]
     pub comment: Option<String>,
     /// The revision being scheduled (a newer one is a 409).
     #[serde(default)]
     pub revision: Option<u32>,
+}
+
+/// `null` or a string, but never absent: serde would read an absent `Option` as `null`.
+fn present_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Option::<String>::deserialize(d)
 }
 
 /// The answer of a write that became a change request.
@@ -141,6 +148,13 @@ pub(in crate::api) async fn schedule_change_request(
     let stored = load(&ctx, &project, &id).await?;
     authorize_author_or_approver(&ctx, &stored.record).await?;
     refuse_unless_pending(&stored.record, "schedule")?;
+    if stored.record.operation.is_project_level() {
+        return Err(ApiError::invalid(
+            "at",
+            "a flag's archive, restore, definition or deletion cannot be scheduled: it belongs \
+             to no one environment",
+        ));
+    }
     let resource = resource_of(&stored.record);
     check_revision(&stored.record, input.revision)?;
     let at_ms = input
@@ -175,7 +189,7 @@ pub(in crate::api) async fn schedule_change_request(
     // last approval would have.
     if at_ms.is_none() && scheduled.approved >= required_now(&ctx, &scheduled.body).await? as usize
     {
-        return apply_now(&ctx, &project, &id).await.map(Json);
+        return apply_now(&ctx, scheduled.into_stored()).await.map(Json);
     }
     Ok(Json(scheduled))
 }
@@ -237,21 +251,34 @@ async fn run_request(
 ) -> ApiResult<()> {
     let record = &stored.record;
     let runner = runner_ctx(state, Caller::schedule_runner(&record.id));
-    let outcome = match required_now(&runner, record).await {
-        Ok(required) if record.current_approvals() < required as usize => {
-            let approved = record.current_approvals();
+    let outcome = async {
+        // Its author's rights now, not when it was made: a schedule does not outlive them.
+        let author = Caller::for_schedule(&state.store, &record.author, &record.id).await?;
+        if !author.allows_named(&record.action, &record.resource) {
+            return Err(ApiError::new(
+                Code::Forbidden,
+                format!(
+                    "its author {:?} may no longer {} on {}",
+                    record.author, record.action, record.resource
+                ),
+            ));
+        }
+        let by_policy = author.required_approvals(&record.action, &record.resource);
+        let required = required_now(&runner, record).await?.max(by_policy);
+        let approved = record.current_approvals();
+        if approved < required as usize {
             let why = format!("its time came with {approved} of the {required} approvals it needs");
             return close(&runner, &stored, RequestState::Expired, &why).await;
         }
-        Ok(_) => match Caller::for_schedule(&state.store, &record.author, &record.id).await {
-            Ok(author) => apply_now(&runner_ctx(state, author), &record.project, &record.id).await,
-            Err(error) => Err(error),
-        },
-        Err(error) => Err(error),
-    };
+        apply_now(&runner_ctx(state, author), stored.clone())
+            .await
+            .map(drop)
+    }
+    .await;
     match outcome {
         Ok(_) => Ok(()),
-        // The base moved on (marked `conflict`, audited), or another replica applied it first.
+        // The base moved on (marked `conflict`, audited), or the request moved (another
+        // replica applied it first, or a person changed it): the next pass reads it again.
         Err(error) if matches!(error.code, Code::Conflict | Code::PreconditionFailed) => Ok(()),
         // The store or something else failed for now: the next pass tries again.
         Err(error) if error.code.status().is_server_error() => Err(error),
