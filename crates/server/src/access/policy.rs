@@ -230,9 +230,18 @@ mod tests {
         .unwrap();
         let policy = Policy { statements };
         assert!(policy.allows("flag:toggle", "proj/a:env/x:flag/y"));
-        assert_eq!(policy.required_approvals("flag:toggle", "proj/a:env/x:flag/y"), 2);
-        assert_eq!(policy.required_approvals("flag:update", "proj/b:env/x:flag/y"), 1);
-        assert_eq!(policy.required_approvals("segment:update", "proj/a:env/x"), 0);
+        assert_eq!(
+            policy.required_approvals("flag:toggle", "proj/a:env/x:flag/y"),
+            2
+        );
+        assert_eq!(
+            policy.required_approvals("flag:update", "proj/b:env/x:flag/y"),
+            1
+        );
+        assert_eq!(
+            policy.required_approvals("segment:update", "proj/a:env/x"),
+            0
+        );
         let alone = Policy {
             statements: policy.statements[1..].to_vec(),
         };

@@ -92,7 +92,11 @@ pub(super) async fn commit_project_gated(
             Some(env) => env.key,
             // No environment requires approvals, but the author's policy may: the request
             // then waits in the project's first environment.
-            None if ctx.caller.required_approvals(change.action, change.resource) > 0 => {
+            None if ctx
+                .caller
+                .required_approvals(change.action, change.resource)
+                > 0 =>
+            {
                 let first = environments(ctx, project).await?.into_iter().min();
                 first.ok_or_else(|| {
                     ApiError::new(
@@ -156,7 +160,11 @@ pub(super) async fn archive_flag(
     // A forced archive turns its dependents off: applying it turns off only those its
     // approvers saw.
     if let Gate::Apply(stored) = &ctx.gate {
-        let approved = stored.record.after.as_ref().and_then(|a| a.get("dependents"));
+        let approved = stored
+            .record
+            .after
+            .as_ref()
+            .and_then(|a| a.get("dependents"));
         let approved: Vec<String> = approved
             .and_then(|d| serde_json::from_value(d.clone()).ok())
             .unwrap_or_default();
