@@ -219,6 +219,7 @@ mod tests {
     use switchyard_testkit::glob::glob_by_regex;
 
     #[test]
+    #[allow(clippy::unwrap_used)]
     fn approval_requirements_neither_allow_nor_deny() {
         let statements: Vec<Statement> = serde_json::from_str(
             r#"[{"effect": "allow", "actions": ["flag:*"], "resources": ["**"]},
