@@ -1427,6 +1427,7 @@ async function render() {
       case "releases": return await releasesView();
       case "release": return await releaseView(parts[1]);
       case "change-requests": return await changeRequestsView(params);
+      case "webhooks": return await webhooksView(params);
       case "change-request": return await changeRequestView(parts[1]);
       case "audit": return await auditView(params);
       case "access": return await accessView();

@@ -31,6 +31,7 @@ const INDEX: &str = include_str!("../console/index.html");
 const SCRIPT: &str = include_str!("../console/app.js");
 const STYLE: &str = include_str!("../console/app.css");
 const CHANGE_REQUESTS: &str = include_str!("../console/change-requests.js");
+const WEBHOOKS: &str = include_str!("../console/webhooks.js");
 
 pub(crate) fn router() -> Router<Arc<AppState>> {
     Router::new()
@@ -45,6 +46,10 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route(
             "/console/change-requests.js",
             get(|| async { asset(CHANGE_REQUESTS, "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/console/webhooks.js",
+            get(|| async { asset(WEBHOOKS, "text/javascript; charset=utf-8") }),
         )
         .route(
             "/console/app.css",

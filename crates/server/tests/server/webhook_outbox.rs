@@ -350,6 +350,26 @@ async fn a_receiver_down_across_a_restart_gets_every_change_once(url: String) {
         assert_eq!(code, StatusCode::NOT_FOUND, "{unknown}");
     }
 
+    // The console has a page for them.
+    let http = reqwest::Client::new();
+    let index = http.get(format!("{}/", server.base)).send().await.unwrap();
+    let index = index.text().await.unwrap();
+    assert!(index.contains(r#"src="/console/webhooks.js""#), "{index}");
+    assert!(index.contains(r##"href="#/webhooks""##), "{index}");
+    let script = http
+        .get(format!("{}/console/webhooks.js", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(script.status().is_success());
+    assert!(
+        script
+            .text()
+            .await
+            .unwrap()
+            .contains("async function webhooksView")
+    );
+
     // Deleting a subscription ends its deliveries and its log.
     server
         .admin(Method::DELETE, &format!("{HOOKS}/{slack}"), None)
