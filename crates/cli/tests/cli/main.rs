@@ -14,6 +14,7 @@ mod crash;
 mod data_at_rest;
 mod eval;
 mod off_state;
+mod oidc;
 mod openapi;
 mod openfeature_js;
 mod otlp_python;
