@@ -6,7 +6,7 @@
 //! registered redirect URI and client authentication, and each is shown refusing: an
 //! authorization request without the code challenge, a server whose callback is not registered,
 //! and a server with the wrong client secret (its refusal audited). Hand-made bad ID tokens are
-//! `crates/server/tests/server/oidc.rs`. Screenshots go to `target/oidc-screenshots`.
+//! `crates/server/tests/server/oidc/`. Screenshots go to `target/oidc-screenshots`.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
