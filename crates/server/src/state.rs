@@ -66,7 +66,8 @@ impl AppState {
         let mut metrics = Metrics::default();
         metrics.register_delivery(&delivery);
         let guard = Guard::new(guard_config);
-        metrics.register_control_plane(&store, &guard);
+        let webhooks = Webhooks::default();
+        metrics.register_control_plane(&store, &guard, &webhooks);
         let sign_in = SignInThrottle::new(access.sign_in.clone());
         register_sign_in(&mut metrics, &sign_in);
         Arc::new(AppState {
@@ -74,7 +75,7 @@ impl AppState {
             metrics: Arc::new(metrics),
             delivery,
             guard,
-            webhooks: Webhooks::default(),
+            webhooks,
             tasks,
             access,
             sign_in,

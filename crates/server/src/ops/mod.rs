@@ -24,7 +24,7 @@ use serde_json::json;
 
 use crate::delivery::Delivery;
 use crate::error::{ApiError, REQUEST_ID};
-use crate::releases::Guard;
+use crate::releases::{Guard, Webhooks};
 use switchyard_store::Store;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -149,7 +149,7 @@ impl Metrics {
 
     /// The control plane's own metrics: store latency and errors per operation, and the
     /// release guard's decisions.
-    pub fn register_control_plane(&mut self, store: &Store, guard: &Guard) {
+    pub fn register_control_plane(&mut self, store: &Store, guard: &Guard, webhooks: &Webhooks) {
         let collector = collectors::StoreCollector(store.clone());
         self.registry.register_collector(Box::new(collector));
         self.register(
@@ -162,6 +162,16 @@ impl Metrics {
             "release_guard_errors",
             "Release guard checks that failed",
             guard.errors.clone(),
+        );
+        self.register(
+            "webhook_deliveries",
+            "Webhook delivery attempts (outbox, release events and redeliveries)",
+            webhooks.attempts.clone(),
+        );
+        self.register(
+            "webhook_delivery_failures",
+            "Webhook delivery attempts not answered with a 2xx",
+            webhooks.failures.clone(),
         );
     }
 }

@@ -382,6 +382,11 @@ async fn serve_metrics_parse_and_count(url: String) {
     );
     assert!(advanced.is_some_and(|n| n >= 2.0), "{advanced:?}");
     assert_eq!(scrape.type_of("switchyard_release_guard_errors"), "counter");
+    assert_eq!(scrape.type_of("switchyard_webhook_deliveries"), "counter");
+    assert_eq!(
+        scrape.type_of("switchyard_webhook_delivery_failures"),
+        "counter"
+    );
 
     // Store: every operation's latency histogram, commits and event writes among them.
     let store = "switchyard_store_operation_duration_seconds";
