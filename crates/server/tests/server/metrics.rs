@@ -8,16 +8,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::PROD;
+use crate::relay_events::Running as RunningRelay;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use switchyard_server::delivery::DeliveryConfig;
-use switchyard_server::relay::{Relay, RelayConfig};
 use switchyard_testkit::server::{GuardConfig, SdkKeyKind, TestServer, wait_for};
-use tokio::net::TcpListener;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite() {
@@ -422,50 +419,6 @@ async fn serve_metrics_parse_and_count(url: String) {
     // What was there before stays: requests by route.
     assert!(scrape.has("switchyard_http_requests"));
     server.stop().await;
-}
-
-/// A relay serving over HTTP in this process.
-struct RunningRelay {
-    relay: Arc<Relay>,
-    base: String,
-    stop: tokio::sync::oneshot::Sender<()>,
-    serving: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl RunningRelay {
-    async fn start(upstream: &str, key: &str, data_dir: PathBuf) -> RunningRelay {
-        let relay = Relay::start(RelayConfig {
-            upstream: upstream.to_owned(),
-            sdk_keys: vec![key.to_owned()],
-            data_dir,
-            delivery: DeliveryConfig::default(),
-            reconnect_max: Duration::from_millis(200),
-            client_keys_refresh: Duration::from_millis(200),
-        })
-        .await
-        .unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let serving = tokio::spawn(switchyard_server::relay::serve(
-            listener,
-            relay.clone(),
-            async move {
-                let _ = stopped.await;
-            },
-        ));
-        RunningRelay {
-            relay,
-            base,
-            stop,
-            serving,
-        }
-    }
-
-    async fn stop(self) {
-        self.stop.send(()).unwrap();
-        self.serving.await.unwrap().unwrap();
-    }
 }
 
 async fn relay_metrics_parse_and_count(url: String) {

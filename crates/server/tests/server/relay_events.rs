@@ -34,16 +34,16 @@ fn sqlite_url(name: &str) -> (String, PathBuf) {
     (format!("sqlite://{}/server.db", dir.display()), dir)
 }
 
-/// A relay serving over HTTP in this process.
-struct Running {
-    relay: Arc<Relay>,
-    base: String,
+/// A relay serving over HTTP in this process (the metrics test runs one too).
+pub(crate) struct Running {
+    pub(crate) relay: Arc<Relay>,
+    pub(crate) base: String,
     stop: tokio::sync::oneshot::Sender<()>,
     serving: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl Running {
-    async fn start(upstream: &str, key: &str, data_dir: PathBuf) -> Running {
+    pub(crate) async fn start(upstream: &str, key: &str, data_dir: PathBuf) -> Running {
         let relay = Relay::start(RelayConfig {
             upstream: upstream.to_owned(),
             sdk_keys: vec![key.to_owned()],
@@ -73,7 +73,7 @@ impl Running {
     }
 
     /// Stops the relay: what it holds is sent upstream first.
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.stop.send(()).unwrap();
         self.serving.await.unwrap().unwrap();
     }
