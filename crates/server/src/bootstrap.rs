@@ -37,6 +37,7 @@ pub async fn bootstrap(store: &Store) -> Result<Option<Bootstrap>, StoreError> {
         roles: vec!["admin".into()],
         disabled: false,
         created_at_ms: now_ms(),
+        sso_subject: None,
     };
     let (token, plaintext) = TokenRecord::mint("admin", "bootstrap", None, None);
     let project = ProjectRecord {

@@ -20,6 +20,10 @@ pub struct AccountRecord {
     pub disabled: bool,
     #[serde(default)]
     pub created_at_ms: i64,
+    /// The single sign-on identity (`{issuer} {sub}`) this account belongs to, set when it is
+    /// made or first signed into through SSO; afterwards only that identity signs into it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sso_subject: Option<String>,
 }
 
 impl Record for AccountRecord {

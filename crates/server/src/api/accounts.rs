@@ -126,6 +126,7 @@ pub(super) async fn create_account(
         roles,
         disabled: input.disabled.unwrap_or(false),
         created_at_ms: now_ms(),
+        sso_subject: None,
     };
     let change = Change::created(Action::AccountCreate, &resource, &audited(&record))
         .comment(input.comment.as_deref());

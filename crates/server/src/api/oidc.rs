@@ -265,13 +265,39 @@ async fn finish(
         .await
         .map_err(|e| Refused::new("store", e.message))?;
     let mapped = config.roles_of(&claims);
+    // The identity, not the name, decides whose account it is: a name is a claim a person
+    // may be able to change at their provider.
+    let Some(sub) = subject.as_deref() else {
+        return Err(refuse("subject", "the ID token has no sub claim"));
+    };
+    let identity = format!("{} {sub}", config.issuer);
     let (account, expected) = match stored {
         Some(stored) if stored.record.disabled => {
             return Err(refuse("account_disabled", "the account is disabled"));
         }
+        Some(stored) if stored.record.password_hash.is_some() => {
+            return Err(refuse(
+                "local_account",
+                "the account signs in with a password: single sign-on never takes over a \
+                 local account",
+            ));
+        }
+        Some(stored)
+            if stored
+                .record
+                .sso_subject
+                .as_ref()
+                .is_some_and(|linked| *linked != identity) =>
+        {
+            return Err(refuse(
+                "other_identity",
+                "the account belongs to another identity at the provider",
+            ));
+        }
         Some(stored) => {
             let account = AccountRecord {
                 roles: mapped.unwrap_or_else(|| stored.record.roles.clone()),
+                sso_subject: Some(identity),
                 ..stored.record
             };
             (account, Expected::Version(stored.version))
@@ -289,6 +315,7 @@ async fn finish(
                 roles: mapped.unwrap_or_default(),
                 disabled: false,
                 created_at_ms: now_ms(),
+                sso_subject: Some(identity),
             };
             (account, Expected::Absent)
         }

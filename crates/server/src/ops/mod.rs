@@ -249,7 +249,7 @@ pub(crate) async fn observe(
             },
             str::to_owned,
         );
-    let method = request.method().to_string();
+    let method = metric_method(request.method()).to_owned();
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -291,6 +291,22 @@ pub(crate) async fn observe(
     response
 }
 
+/// A method as the metrics label it: the standard ones by name, anything a client makes up
+/// as `other`, so no request can add series.
+fn metric_method(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
 /// Kill-trigger URLs carry their secret (the URL is the credential): the log keeps the route,
 /// never the secret.
 fn loggable_path(path: &str) -> String {
@@ -303,7 +319,15 @@ fn loggable_path(path: &str) -> String {
 
 #[cfg(test)]
 mod log_tests {
-    use super::loggable_path;
+    #![allow(clippy::unwrap_used)]
+    use super::{loggable_path, metric_method};
+
+    #[test]
+    fn made_up_methods_add_no_metric_series() {
+        let made_up = axum::http::Method::from_bytes(b"RANDOM1").unwrap();
+        assert_eq!(metric_method(&made_up), "other");
+        assert_eq!(metric_method(&axum::http::Method::GET), "GET");
+    }
 
     #[test]
     fn trigger_secrets_are_not_logged() {

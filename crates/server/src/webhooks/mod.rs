@@ -355,7 +355,9 @@ pub async fn redeliver(
         .map_err(Redelivery::Store)?
         .ok_or(Redelivery::Unknown)?;
     let record = row.parsed().map_err(Redelivery::Store)?;
-    if !matches(hook, project, &record) {
+    // Only what the subscription was sent (changes after it was made): a redelivery must not
+    // read older history out of the audit log, which needs `audit:read`.
+    if !matches(hook, project, &record) || record.at_ms < hook.created_ms {
         return Err(Redelivery::Unknown);
     }
     let config = webhooks.outbox_config();

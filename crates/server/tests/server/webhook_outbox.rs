@@ -232,6 +232,11 @@ async fn a_receiver_down_across_a_restart_gets_every_change_once(url: String) {
         assert_eq!(answer["error"]["field"], field, "{answer}");
     }
 
+    // A toggle the subscriptions below never get: it was made before them.
+    toggle(&first, "production", "checkout", true).await;
+    let newest = first.admin_get("/api/v1/audit?limit=1").await;
+    let before_subscribing = newest["records"][0]["seq"].as_i64().unwrap();
+
     // Toggles of production's flags, as JSON; every toggle, as Slack text.
     let toggles = subscribe(
         &first,
@@ -343,6 +348,8 @@ async fn a_receiver_down_across_a_restart_gets_every_change_once(url: String) {
     for unknown in [
         format!("{toggles}-1"),
         format!("{toggles}-x"),
+        // A change it matches but was made before it: no history through redelivery.
+        format!("{toggles}-{before_subscribing}"),
         format!("{slack}-{last}"),
     ] {
         let path = format!("{HOOKS}/{toggles}/deliveries/{unknown}/redeliver");

@@ -120,6 +120,18 @@ struct KeySet {
 /// made-up keys cannot make the server hammer the provider.
 const KEYS_REFRESH_MIN: Duration = Duration::from_secs(10);
 
+/// HTTPS, or plain HTTP to this machine only.
+fn private_enough(url: &str) -> bool {
+    match reqwest::Url::parse(url) {
+        Ok(url) if url.scheme() == "https" => true,
+        Ok(url) if url.scheme() == "http" => matches!(
+            url.host_str(),
+            Some("127.0.0.1" | "localhost" | "[::1]" | "::1")
+        ),
+        _ => false,
+    }
+}
+
 /// Why talking to the provider failed.
 #[derive(Debug)]
 pub struct ProviderError(pub String);
@@ -154,6 +166,19 @@ impl Oidc {
             serde_json::from_value(document)
                 .map_err(|e| ProviderError(format!("discovery document at {url}: {e}")))
         })?;
+        for (what, url) in [
+            ("issuer", &self.config.issuer),
+            ("token endpoint", &endpoints.token_endpoint),
+            ("key set", &endpoints.jwks_uri),
+        ] {
+            if !private_enough(url) {
+                return Err(ProviderError(format!(
+                    "the provider's {what} {url:?} is not HTTPS: the client secret and the keys \
+                     that vouch for every sign-in would cross the network readable and forgeable \
+                     (plain HTTP is allowed only on this machine, for a local provider)"
+                )));
+            }
+        }
         if endpoints.issuer != self.config.issuer {
             return Err(ProviderError(format!(
                 "the discovery document names issuer {:?}, not {:?}",
@@ -264,6 +289,18 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_provider_is_reached_over_https_or_on_this_machine() {
+        assert!(private_enough("https://idp.example.com/realms/a"));
+        assert!(private_enough("http://127.0.0.1:8080"));
+        assert!(private_enough("http://localhost:8080/jwks"));
+        assert!(private_enough("http://[::1]:9000"));
+        assert!(!private_enough("http://idp.example.com"));
+        assert!(!private_enough("http://127.0.0.1.evil.example"));
+        assert!(!private_enough("ftp://idp.example.com"));
+        assert!(!private_enough("not a url"));
+    }
 
     #[test]
     fn groups_map_to_roles_once_each() {

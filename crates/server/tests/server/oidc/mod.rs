@@ -458,6 +458,24 @@ async fn each_bad_id_token_is_refused_and_audited() {
         "state_replayed"
     );
 
+    // The identity decides the account, not the name: another person at the provider who
+    // calls themselves dana, or admin (a local account with a password), gets neither.
+    harness
+        .refused("other_identity", |h, s| {
+            let mut claims = h.claims(&s.nonce);
+            claims["sub"] = json!("person-2");
+            sign(&header(), &claims, &private(KEY))
+        })
+        .await;
+    harness
+        .refused("local_account", |h, s| {
+            let mut claims = h.claims(&s.nonce);
+            claims["sub"] = json!("person-3");
+            claims["preferred_username"] = json!("admin");
+            sign(&header(), &claims, &private(KEY))
+        })
+        .await;
+
     // The just-in-time account has the mapped role (engineering → writer) and no password.
     let (status, dana) = harness
         .call(&harness.admin, reqwest::Method::GET, "/accounts/dana", None)
