@@ -346,6 +346,27 @@ pub(super) async fn revise_change_request(
         .ok_or_else(|| ApiError::internal("a revision took effect instead of being proposed"))
 }
 
+/// Moves `stored` to `state` as `ctx`'s caller: one history step named `step`, audited as
+/// `event` with `comment`, committed at the version read (so a request that moved meanwhile
+/// refuses it).
+pub(super) async fn enter_state(
+    ctx: &Ctx,
+    stored: &Versioned<ChangeRequestRecord>,
+    (state, step, event): (RequestState, &str, Event),
+    comment: Option<&str>,
+) -> ApiResult<ChangeRequest> {
+    let mut record = stored.record.clone();
+    record.state = state;
+    let comment_text = comment.map(str::to_owned);
+    record.record(
+        ctx.state.clock.now_ms(),
+        &ctx.caller.account,
+        step,
+        comment_text,
+    );
+    commit_step(ctx, stored, &record, event, comment).await
+}
+
 /// Commits one step of a change request that changes nothing else.
 pub(super) async fn commit_step(
     ctx: &Ctx,
@@ -471,23 +492,12 @@ pub(super) async fn apply_now(
                 .field("version"));
             }
             if now.record.state.is_open() {
-                let mut record = now.record.clone();
-                record.state = RequestState::Conflict;
-                let note = error.message.clone();
-                record.record(
-                    now_ms(),
-                    &ctx.caller.account,
+                let conflict = (
+                    RequestState::Conflict,
                     "conflict",
-                    Some(note.clone()),
-                );
-                commit_step(
-                    ctx,
-                    &now,
-                    &record,
                     Event::ChangeRequestConflict,
-                    Some(&note),
-                )
-                .await?;
+                );
+                enter_state(ctx, &now, conflict, Some(&error.message)).await?;
             }
             Err(ApiError {
                 field: error.field.or(Some("base".into())),
@@ -549,17 +559,14 @@ async fn close(
     }
     refuse_closed(&stored.record, if withdraw { "withdraw" } else { "reject" })?;
     check_revision(&stored.record, input.revision)?;
-    let mut record = stored.record.clone();
-    record.state = state;
-    record.record(
-        now_ms(),
-        &ctx.caller.account,
-        step_name,
-        input.comment.clone(),
-    );
-    commit_step(&ctx, &stored, &record, event, input.comment.as_deref())
-        .await
-        .map(Json)
+    enter_state(
+        &ctx,
+        &stored,
+        (state, step_name, event),
+        input.comment.as_deref(),
+    )
+    .await
+    .map(Json)
 }
 
 pub(super) async fn reject_change_request(

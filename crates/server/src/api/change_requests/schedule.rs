@@ -22,7 +22,7 @@ use switchyard_store::Expected;
 
 use super::gate::{Gate, index_write, resource_of, step};
 use super::{
-    ChangeRequest, Route, apply_now, authorize_author_or_approver, check_revision, commit_step,
+    ChangeRequest, Route, apply_now, authorize_author_or_approver, check_revision, enter_state,
     gated_ctx, load, refuse_unless_pending, replay, required_now,
 };
 use crate::access::{Caller, Event};
@@ -304,15 +304,11 @@ async fn close(
     state: RequestState,
     why: &str,
 ) -> ApiResult<()> {
-    let (event, step_name) = match state {
-        RequestState::Expired => (Event::ChangeRequestExpire, "expired"),
-        _ => (Event::ChangeRequestFail, "failed"),
+    let step = match state {
+        RequestState::Expired => (state, "expired", Event::ChangeRequestExpire),
+        _ => (state, "failed", Event::ChangeRequestFail),
     };
-    let mut record = stored.record.clone();
-    record.state = state;
-    let now = runner.state.clock.now_ms();
-    record.record(now, &runner.caller.account, step_name, Some(why.to_owned()));
-    match commit_step(runner, stored, &record, event, Some(why)).await {
+    match enter_state(runner, stored, step, Some(why)).await {
         // Another replica closed or applied it meanwhile.
         Err(error) if error.code == Code::Conflict => Ok(()),
         other => other.map(drop),
