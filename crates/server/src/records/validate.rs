@@ -160,6 +160,18 @@ pub fn no_new_problems(before: &Dataset, after: &Dataset) -> Result<(), Invalid>
     }
 }
 
+/// Every problem `after` has that `before` did not, each once: a whole project applied at once
+/// (`api/config`) reports all of them, not the first.
+pub fn new_problems(before: &Dataset, after: &Dataset) -> Vec<Invalid> {
+    let known: HashSet<(String, String)> = problems(before).into_iter().collect();
+    let mut seen = HashSet::new();
+    problems(after)
+        .into_iter()
+        .filter(|p| !known.contains(p) && seen.insert(p.clone()))
+        .map(|(field, message)| Invalid::new(field, message))
+        .collect()
+}
+
 /// What the engine reports, plus references the engine tolerates at evaluation time (a missing
 /// prerequisite fails, a missing segment never matches) but a stored change must not create.
 fn problems(data: &Dataset) -> Vec<(String, String)> {
