@@ -14,9 +14,11 @@
 
 mod access;
 mod change_requests;
+mod config;
 mod endpoints;
 mod error;
 mod flags;
+mod release_plans;
 mod releases;
 
 use reqwest::{RequestBuilder, Url};
@@ -25,8 +27,10 @@ use serde_json::Value;
 
 pub use access::{AuditQuery, MeQuery};
 pub use change_requests::{ChangeRequestFilter, Review};
+pub use config::ConfigApply;
 pub use error::{ApiFailure, ClientError};
 pub use flags::{ExposureQuery, FlagFilter, StaleQuery, TimeRange};
+pub use release_plans::{PlanStarted, ReleasePlanAction};
 pub use releases::ReleaseAction;
 pub use reqwest::{Method, StatusCode};
 /// The request and response bodies of every route, as the server defines them.

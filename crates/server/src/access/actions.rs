@@ -95,6 +95,16 @@ names! {
         ReleaseComplete = "release:complete",
         ReleaseAbort = "release:abort",
         ReleaseRollBack = "release:roll_back",
+        // A release plan's steps (`releases::waves`): its creation, a wave started, completed
+        // or baked, its end, a person's pause, resume or abort, an earlier wave put back.
+        ReleasePlanCreate = "release-plan:create",
+        ReleasePlanAdvance = "release-plan:advance",
+        ReleasePlanComplete = "release-plan:complete",
+        ReleasePlanFail = "release-plan:fail",
+        ReleasePlanPause = "release-plan:pause",
+        ReleasePlanResume = "release-plan:resume",
+        ReleasePlanAbort = "release-plan:abort",
+        ReleasePlanRestore = "release-plan:restore",
         ChangeRequestCreate = "change-request:create",
         ChangeRequestRevise = "change-request:revise",
         ChangeRequestReject = "change-request:reject",

@@ -27,6 +27,11 @@ pub fn release(project: &str, env: &str, release: &str) -> String {
     format!("proj/{project}:env/{env}:release/{release}")
 }
 
+/// A release plan: one flag's release in waves over several environments.
+pub fn release_plan(project: &str, id: &str) -> String {
+    format!("proj/{project}:release-plan/{id}")
+}
+
 /// A change request of one environment (`docs/governance.md`).
 pub fn change_request(project: &str, env: &str, id: &str) -> String {
     format!("proj/{project}:env/{env}:change-request/{id}")

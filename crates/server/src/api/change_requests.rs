@@ -30,7 +30,7 @@ pub(super) use schedule::{schedule_change, schedule_change_request};
 use super::ctx::{Body, CommentQuery, Ctx, OptionalBody, strict_value};
 use super::projects::load_environment;
 use super::query::Query;
-use super::{flags, lifecycle, releases, segments};
+use super::{flags, lifecycle, release_plans, releases, segments};
 use crate::access::{Action, Event};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult, Code};
@@ -159,6 +159,12 @@ async fn replay(ctx: Ctx, route: Route<'_>, body: &Value) -> ApiResult<Option<Ch
         Operation::DeleteFlag => flags::delete_flag(ctx, flag_path, Query(comment_only(body)?))
             .await?
             .map(drop),
+        Operation::StartReleasePlan => {
+            let input = strict_value("request", body)?;
+            release_plans::create_release_plan(ctx, Path(project), Body(input))
+                .await?
+                .map(drop)
+        }
     };
     Ok(match gated {
         Gated::Done(()) => None,

@@ -12,6 +12,7 @@ mod oidc;
 mod openapi;
 mod projects;
 mod query;
+mod release_plans;
 mod releases;
 mod roles;
 mod routes;
@@ -58,6 +59,9 @@ pub mod types {
     pub use crate::records::{
         Approval, BaseVersion, ChangeRequestRecord, FlagSpec, OffServing, Operation, RequestState,
         Step,
+    };
+    pub use crate::releases::waves::{
+        PlanState, ReleasePlan, ReleasePlanInput, Wave, WaveInput, WaveState,
     };
     pub use crate::releases::{Killed, Release, ReleaseInput};
 }

@@ -26,12 +26,13 @@ use super::types::{
     TokenView, Trigger, TriggerInput, WebhookInput, WebhookView,
 };
 use super::{
-    accounts, audit, flags, insights, openapi, projects, releases, roles, sdk_keys, segments,
-    tokens, triggers, webhooks,
+    accounts, audit, flags, insights, openapi, projects, release_plans, releases, roles, sdk_keys,
+    segments, tokens, triggers, webhooks,
 };
 use super::{lifecycle, stale};
 use crate::access::Action;
 use crate::error::ApiResult;
+use crate::releases::waves::{ReleasePlan, ReleasePlanInput};
 use crate::releases::{Killed, Release, ReleaseInput};
 use crate::state::AppState;
 
@@ -102,6 +103,12 @@ routes! {
     post "/projects/{project}/environments/{env}/releases/{id}/advance" => releases::advance_release, Action::ReleaseUpdate, "Go to the next stage now (or complete after the last)", body: ActionInput, returns: ReleaseStatus;
     post "/projects/{project}/environments/{env}/releases/{id}/rollback" => releases::roll_back_release, Action::ReleaseUpdate, "Roll back: restore the flag's serving from before the release", body: ActionInput, returns: ReleaseStatus;
     post "/projects/{project}/environments/{env}/releases/{id}/abort" => releases::abort_release, Action::ReleaseUpdate, "Abort: stop the release and restore the previous serving", body: ActionInput, returns: ReleaseStatus;
+    get "/projects/{project}/release-plans" => release_plans::list_release_plans, Action::ReleaseRead, "List release plans, newest first (filter: flag); only those whose every wave you may read", returns: Vec<ReleasePlan>;
+    post "/projects/{project}/release-plans" => release_plans::create_release_plan, Action::ReleaseCreate, "Start a release plan: one flag's guarded release in waves over an ordered list of environments (one change request when any of them requires approvals)", body: ReleasePlanInput, returns: ReleasePlan;
+    get "/projects/{project}/release-plans/{id}" => release_plans::get_release_plan, Action::ReleaseRead, "A release plan with every wave's state", returns: ReleasePlan;
+    post "/projects/{project}/release-plans/{id}/pause" => release_plans::pause_release_plan, Action::ReleaseUpdate, "Pause a release plan: hold the running wave's release and start no new wave", body: ActionInput, returns: ReleasePlan;
+    post "/projects/{project}/release-plans/{id}/resume" => release_plans::resume_release_plan, Action::ReleaseUpdate, "Resume a paused release plan (and the wave's release it held)", body: ActionInput, returns: ReleasePlan;
+    post "/projects/{project}/release-plans/{id}/abort" => release_plans::abort_release_plan, Action::ReleaseUpdate, "Abort a release plan: abort the running wave's release and start no new wave", body: ActionInput, returns: ReleasePlan;
     get "/projects/{project}/change-requests" => change_requests::list_change_requests, Action::ChangeRequestRead, "List change requests, newest first (filters: state, environment)", returns: Vec<ChangeRequest>;
     get "/projects/{project}/change-requests/{id}" => change_requests::get_change_request, Action::ChangeRequestRead, "A change request: the proposed write, its diff, base versions, approvals and history", returns: ChangeRequest;
     put "/projects/{project}/change-requests/{id}" => change_requests::revise_change_request, Action::ChangeRequestUpdate, "Revise your change request with a new body for its route (rebases it; drops earlier approvals)", body: ReviseInput, returns: ChangeRequest;

@@ -50,13 +50,13 @@ pub struct ReleaseInput {
     pub comment: Option<String>,
 }
 
-fn default_alpha() -> f64 {
+pub(super) fn default_alpha() -> f64 {
     switchyard_stats::DEFAULT_ALPHA_TOTAL
 }
-fn default_hold_timeout() -> u64 {
+pub(super) fn default_hold_timeout() -> u64 {
     3600
 }
-fn default_stale_after() -> u64 {
+pub(super) fn default_stale_after() -> u64 {
     600
 }
 

@@ -159,6 +159,11 @@ impl Guard {
                 self.errors.inc();
                 tracing::warn!(error = %error.message, "release guard pass failed");
             }
+            // After the releases, so a wave sees what its release just did.
+            if let Err(error) = super::waves::drive_all(services).await {
+                self.errors.inc();
+                tracing::warn!(error = %error.message, "release plan pass failed");
+            }
         }
     }
 

@@ -14,6 +14,7 @@ mod plan;
 #[cfg(test)]
 mod tests;
 mod transition;
+pub mod waves;
 pub mod webhook_targets;
 pub mod webhooks;
 

@@ -6,7 +6,8 @@
 //! validated, and commits both with one audit record (actor `release:<id>` for automated
 //! decisions, with the evidence in `after`), then notifies the webhooks. A conflicting
 //! concurrent change is re-read and retried. [`kill`] turns a flag off and aborts its active
-//! releases in the same commit.
+//! releases there, and the active release plans of the flag that cover that environment, in
+//! the same commit.
 
 use serde_json::{Value, json};
 use switchyard_engine::model::{Serve, Targeting};
@@ -356,6 +357,9 @@ pub struct Killed {
     pub version: i64,
     /// Releases of this flag that the kill aborted.
     pub aborted_releases: Vec<String>,
+    /// Release plans of this flag covering this environment that the kill aborted.
+    #[serde(default)]
+    pub aborted_release_plans: Vec<String>,
     /// What everyone now gets (`null`: the application's own default).
     pub serves_when_off: Option<OffServing>,
 }
@@ -412,6 +416,11 @@ pub async fn kill(
                 Expected::Version(stored.version),
             ));
         }
+        // Its plans stop in the same commit (`waves`); the targeting's write stays last.
+        let (plan_writes, aborted_plans) =
+            super::waves::abort_plans_on_kill(services, (project, env, flag), actor, &aborted, now)
+                .await?;
+        writes.extend(plan_writes);
         let mut changed = data.clone();
         if let Some(changed_flag) = changed.flags.get_mut(flag) {
             changed_flag.targeting = after.clone();
@@ -433,8 +442,12 @@ pub async fn kill(
             after: Some(records::encode(&after)),
             comment: Some(match comment {
                 Some(c) => c.to_owned(),
-                None if aborted.is_empty() => "killed".to_owned(),
-                None => format!("killed; aborted releases {}", aborted.join(", ")),
+                None if aborted.is_empty() && aborted_plans.is_empty() => "killed".to_owned(),
+                None => format!(
+                    "killed; aborted releases [{}], release plans [{}]",
+                    aborted.join(", "),
+                    aborted_plans.join(", ")
+                ),
             }),
             request_id: actor.request_id.clone(),
         };
@@ -454,6 +467,7 @@ pub async fn kill(
                     environment: env.to_owned(),
                     version: committed.versions.last().copied().unwrap_or_default(),
                     aborted_releases: aborted,
+                    aborted_release_plans: aborted_plans,
                     serves_when_off: OffServing::of(&spec, &after),
                 });
             }
