@@ -8,6 +8,9 @@
 //!   (Waudby-Smith et al. 2023, as in GrowthBook's `gbstats`).
 //! - [`srm`] — health checks for sample-ratio mismatch: Pearson's chi-square p-value and a
 //!   sequential Dirichlet-multinomial e-value for gating.
+//! - [`experiments`] — experiment analysis per metric and variation (fixed-horizon, sequential
+//!   and Bayesian lifts, CUPED, SRM, multiple-comparison corrections, sample sizes), equal to
+//!   GrowthBook's `gbstats` 0.8.0 on the same aggregates.
 //! - [`histogram`] — mergeable log-bucketed histograms (DDSketch's mapping, 1 % relative
 //!   accuracy) for the quantiles of a metric per cohort; descriptive, no test decides on them.
 //!
@@ -21,6 +24,7 @@
 //! it counts and acts on the answers.
 
 pub mod count;
+pub mod experiments;
 pub mod histogram;
 pub mod means;
 mod special;
