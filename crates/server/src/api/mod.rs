@@ -5,6 +5,7 @@ mod accounts;
 mod audit;
 mod change_requests;
 mod ctx;
+mod environments_compare;
 mod flags;
 mod insights;
 mod lifecycle;
@@ -38,6 +39,9 @@ pub mod types {
     };
     pub use super::change_requests::{
         ChangeRequest, Proposed, RescheduleInput, ReviewInput, ReviseInput, ScheduleInput,
+    };
+    pub use super::environments_compare::{
+        EnvironmentComparison, FlagComparison, PromoteInput, TargetingPart,
     };
     pub use super::flags::{
         EnvTargeting, FlagInput, FlagView, RemoveTargetsInput, TargetingInput, TargetingView,

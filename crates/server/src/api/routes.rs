@@ -29,6 +29,7 @@ use super::{
     accounts, audit, flags, insights, openapi, projects, release_plans, releases, roles, sdk_keys,
     segments, tokens, triggers, webhooks,
 };
+use super::environments_compare::{self, EnvironmentComparison, PromoteInput};
 use super::{lifecycle, stale};
 use crate::access::Action;
 use crate::error::ApiResult;
@@ -86,6 +87,8 @@ routes! {
     put "/projects/{project}/environments/{env}/flags/{flag}" => flags::update_targeting, Action::FlagUpdate, "Replace a flag's targeting in one environment (without `off_variation` it inherits the flag's)", body: TargetingInput, returns: TargetingView;
     post "/projects/{project}/environments/{env}/flags/{flag}/toggle" => flags::toggle_flag, Action::FlagToggle, "Turn a flag on (`on`: true) or off in one environment", body: ToggleInput, returns: TargetingView;
     post "/projects/{project}/environments/{env}/flags/{flag}/remove-targets" => flags::remove_targets, Action::FlagUpdate, "Take context keys out of a flag's individual targets in one environment (the rest of its targeting is kept)", body: RemoveTargetsInput, returns: TargetingView;
+    get "/projects/{project}/environments/{env}/compare/{to}" => environments_compare::compare_environments, Action::FlagRead, "Compare two environments' targeting flag by flag, in words (variation keys, percentages, rules by id); `flag` compares one flag. Needs flag:read on both", returns: EnvironmentComparison;
+    post "/projects/{project}/flags/{flag}/promote" => environments_compare::promote_flag, Action::FlagUpdate, "Copy a flag's targeting, or chosen `parts`, from one environment to another: the target's targeting PUT (validated, audited, held for approval where required), audited as promoted", body: PromoteInput, returns: TargetingView;
     get "/projects/{project}/environments/{env}/stale-flags" => stale::stale_flags, Action::FlagRead, "Stale flags in one environment from the evaluation aggregates: not evaluated, or serving one variation to everyone, for `days` (default 30), and temporary flags past `remove_by`, each with its evidence", returns: StaleReport;
     get "/projects/{project}/environments/{env}/flags/{flag}/evaluations" => insights::flag_evaluations, Action::FlagRead, "A flag's evaluations per minute, version, variation and reason (from, to: Unix ms; default the last 24 h)", returns: Vec<EvaluationPoint>;
     get "/projects/{project}/environments/{env}/flags/{flag}/exposures" => insights::flag_exposures, Action::FlagRead, "Contexts exposed to a flag, most recently seen first (filters: variation, from, to, limit)", returns: Vec<ExposedContextView>;

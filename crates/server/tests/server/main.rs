@@ -21,6 +21,7 @@ mod low_findings;
 mod metrics;
 mod oidc;
 mod otlp;
+mod promote;
 mod relay_events;
 mod releases;
 mod releases_quantiles;

@@ -8,6 +8,7 @@ use switchyard_testkit::server::TestServer;
 
 use super::Principal;
 
+mod environments;
 mod governance;
 use crate::api::{FLAGS, STAGING};
 
@@ -458,7 +459,10 @@ pub(super) async fn prepare(
         "GET /api/v1/audit" => on("/api/v1/audit".into(), None, res::AUDIT.into()),
         "GET /api/v1/audit/verify" => on("/api/v1/audit/verify".into(), None, res::AUDIT.into()),
         "GET /api/v1/audit/export" => on("/api/v1/audit/export".into(), None, res::AUDIT.into()),
-        _ => return governance::prepare(server, route, who, &fresh, checkout).await,
+        _ => match environments::prepare(route) {
+            Some(attempt) => attempt,
+            None => return governance::prepare(server, route, who, &fresh, checkout).await,
+        },
     };
     Some(attempt)
 }
