@@ -92,6 +92,14 @@ enum Command {
         #[command(subcommand)]
         command: commands::ReleaseCommand,
     },
+    /// Release plans: one flag's guarded release in waves over several environments, through
+    /// the API.
+    ReleasePlans {
+        #[command(flatten)]
+        client: commands::ClientArgs,
+        #[command(subcommand)]
+        command: commands::ReleasePlansCommand,
+    },
     /// Change requests in environments that require approvals: list, show, approve, reject,
     /// withdraw, apply.
     ChangeRequests {
@@ -181,6 +189,9 @@ fn run_async(command: Command) -> anyhow::Result<ExitCode> {
             }
             Command::Metrics { client, insight } => commands::run_metrics(&client, &insight).await,
             Command::Release { client, command } => commands::run_release(&client, &command).await,
+            Command::ReleasePlans { client, command } => {
+                commands::run_release_plans(&client, &command).await
+            }
             Command::ChangeRequests { client, command } => {
                 commands::run_change_requests(&client, &command).await
             }

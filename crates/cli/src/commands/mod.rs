@@ -6,6 +6,7 @@ mod access;
 mod change_requests;
 mod flags;
 mod import;
+mod release_plans;
 mod releases;
 
 use std::path::PathBuf;
@@ -26,6 +27,7 @@ pub(crate) use flags::{
     FlagsCommand, InsightArgs, SegmentsCommand, run_exposures, run_flags, run_metrics, run_segments,
 };
 pub(crate) use import::run_import;
+pub(crate) use release_plans::{ReleasePlansCommand, run_release_plans};
 pub(crate) use releases::{ReleaseCommand, run_kill, run_release};
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ mod data;
 mod definitions;
 mod delivery;
 mod governance;
+mod release_plans;
 mod schedules;
 
 use std::cell::RefCell;
@@ -58,6 +59,12 @@ const COMMANDS: &[&str] = &[
     "release advance",
     "release rollback",
     "release abort",
+    "release-plans create",
+    "release-plans list",
+    "release-plans show",
+    "release-plans pause",
+    "release-plans resume",
+    "release-plans abort",
     "kill",
     "change-requests list",
     "change-requests show",
@@ -245,6 +252,7 @@ async fn every_subcommand_against_a_real_server() {
     delivery::relay(&cli, &server, &dir).await;
     governance::change_requests(&cli, &server).await;
     schedules::scheduled_changes(&cli, &server, &dir).await;
+    release_plans::release_plans(&cli).await;
 
     let document = cli.ok(&["openapi"]);
     let document: Value = serde_json::from_str(&document).unwrap();
