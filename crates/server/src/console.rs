@@ -32,6 +32,7 @@ const SCRIPT: &str = include_str!("../console/app.js");
 const STYLE: &str = include_str!("../console/app.css");
 const CHANGE_REQUESTS: &str = include_str!("../console/change-requests.js");
 const WEBHOOKS: &str = include_str!("../console/webhooks.js");
+const WAVES: &str = include_str!("../console/waves.js");
 
 pub(crate) fn router() -> Router<Arc<AppState>> {
     Router::new()
@@ -50,6 +51,10 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route(
             "/console/webhooks.js",
             get(|| async { asset(WEBHOOKS, "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/console/waves.js",
+            get(|| async { asset(WAVES, "text/javascript; charset=utf-8") }),
         )
         .route(
             "/console/app.css",
