@@ -35,6 +35,8 @@ pub(crate) enum EnvsCommand {
     Delete {
         key: String,
     },
+    /// Compare two environments' targeting, flag by flag, in words.
+    Compare(super::promote::CompareArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,6 +116,7 @@ pub(crate) async fn run_envs(args: &ClientArgs, command: &EnvsCommand) -> anyhow
         EnvsCommand::Delete { key } => {
             print_json(&api.delete_environment(project, key, None).await?)
         }
+        EnvsCommand::Compare(compare) => super::promote::run_compare(args, compare).await,
     }
 }
 

@@ -101,6 +101,8 @@ pub(crate) enum FlagsCommand {
         #[arg(long)]
         days: Option<i64>,
     },
+    /// Copy a flag's targeting, or --parts of it, from one environment to another.
+    Promote(super::promote::PromoteArgs),
 }
 
 // A JSON file of what to write in one environment, and the audit comment. (No doc comment:
@@ -248,6 +250,7 @@ pub(crate) async fn run_flags(args: &ClientArgs, command: &FlagsCommand) -> anyh
             }
             print_table(args, &stale_rows(&report))
         }
+        FlagsCommand::Promote(promote) => super::promote::run_promote(args, promote).await,
     }
 }
 

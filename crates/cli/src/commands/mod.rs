@@ -6,6 +6,7 @@ mod access;
 mod change_requests;
 mod flags;
 mod import;
+mod promote;
 mod release_plans;
 mod releases;
 

@@ -8,6 +8,7 @@ mod data;
 mod definitions;
 mod delivery;
 mod governance;
+mod promote;
 mod release_plans;
 mod schedules;
 
@@ -37,6 +38,7 @@ const COMMANDS: &[&str] = &[
     "flags restore",
     "flags stale",
     "flags remove-targets",
+    "flags promote",
     "segments list",
     "segments get",
     "segments apply",
@@ -45,6 +47,7 @@ const COMMANDS: &[&str] = &[
     "envs create",
     "envs update",
     "envs delete",
+    "envs compare",
     "tokens list",
     "tokens create",
     "tokens revoke",
@@ -245,6 +248,7 @@ async fn every_subcommand_against_a_real_server() {
     definitions::flags(&cli, &server, &dir).await;
     definitions::segments(&cli, &server, &dir).await;
     definitions::envs(&cli, &server).await;
+    promote::environments_side_by_side(&cli, &server).await;
     definitions::tokens(&cli, &server, &dir).await;
     data::imports_and_offline_evaluation(&cli, &server, &dir).await;
     delivery::events(&cli, &server).await;
