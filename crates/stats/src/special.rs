@@ -60,7 +60,7 @@ pub(crate) fn ln_beta_reg(p: f64, q: f64, x: f64, y: f64) -> Result<f64, StatsEr
 
 /// Continued fraction for the incomplete beta (modified Lentz; Numerical Recipes §6.4).
 /// Returns a positive finite value or an error, never NaN.
-fn beta_cf(a: f64, b: f64, x: f64) -> Result<f64, StatsError> {
+pub(crate) fn beta_cf(a: f64, b: f64, x: f64) -> Result<f64, StatsError> {
     const EPS: f64 = 4.0 * f64::EPSILON;
     const TINY: f64 = 1e-300;
     // The number of terms needed grows like the square root of the larger parameter.
