@@ -58,6 +58,18 @@ pub struct ApiError {
     /// For `conflict` and `precondition_failed`: the version the resource is at now.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_version: Option<i64>,
+    /// Every problem of a request that names several (a config apply), each by file and field;
+    /// `field` and `message` say the first and how many.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<Problem>,
+}
+
+/// One of several problems an error names (see [`ApiError::problems`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub file: String,
+    pub field: String,
+    pub message: String,
 }
 
 impl ApiError {
@@ -67,6 +79,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             current_version: None,
+            problems: Vec::new(),
         }
     }
 
@@ -138,6 +151,7 @@ impl From<StoreError> for ApiError {
                 },
                 field: Some("version".into()),
                 current_version: Some(current.unwrap_or(0)),
+                problems: Vec::new(),
             },
             StoreError::Database(sqlx_error) => {
                 tracing::error!(error = %sqlx_error, "storage error");

@@ -105,6 +105,8 @@ names! {
         ReleasePlanResume = "release-plan:resume",
         ReleasePlanAbort = "release-plan:abort",
         ReleasePlanRestore = "release-plan:restore",
+        // A config apply (`api/config`): every change of a document in one commit.
+        ConfigApply = "config:apply",
         ChangeRequestCreate = "change-request:create",
         ChangeRequestRevise = "change-request:revise",
         ChangeRequestReject = "change-request:reject",

@@ -159,6 +159,12 @@ async fn replay(ctx: Ctx, route: Route<'_>, body: &Value) -> ApiResult<Option<Ch
         Operation::DeleteFlag => flags::delete_flag(ctx, flag_path, Query(comment_only(body)?))
             .await?
             .map(drop),
+        Operation::ApplyConfig => {
+            let input = strict_value("request", body)?;
+            super::config::apply_config(ctx, Path(project), Body(input))
+                .await?
+                .map(drop)
+        }
         Operation::StartReleasePlan => {
             let input = strict_value("request", body)?;
             release_plans::create_release_plan(ctx, Path(project), Body(input))

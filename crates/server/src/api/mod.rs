@@ -4,6 +4,7 @@
 mod accounts;
 mod audit;
 mod change_requests;
+mod config;
 mod ctx;
 mod environments_compare;
 mod flags;
@@ -39,6 +40,11 @@ pub mod types {
     };
     pub use super::change_requests::{
         ChangeRequest, Proposed, RescheduleInput, ReviewInput, ReviseInput, ScheduleInput,
+    };
+    pub use super::config::document::{
+        CONFIG_FORMAT, ConfigApplied, ConfigApplyInput, ConfigExport, ConfigPlan,
+        EnvironmentSettings, FieldChange, FlagConfig, ProjectConfig, ProjectSettings,
+        ResourceChange, SegmentConfig,
     };
     pub use super::environments_compare::{
         EnvironmentComparison, FlagComparison, PromoteInput, TargetingPart,

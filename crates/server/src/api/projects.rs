@@ -313,7 +313,7 @@ pub(super) async fn load_environment(
     .await
 }
 
-fn checked_approvals(count: u32) -> ApiResult<u32> {
+pub(super) fn checked_approvals(count: u32) -> ApiResult<u32> {
     if count > MAX_REQUIRED_APPROVALS {
         return Err(ApiError::invalid(
             "required_approvals",
@@ -325,7 +325,7 @@ fn checked_approvals(count: u32) -> ApiResult<u32> {
 
 /// An environment's CORS origins, normalised: each a bare origin (`scheme://host[:port]`, no
 /// path), lower-cased, without a trailing slash.
-fn checked_origins(origins: Vec<String>) -> ApiResult<Vec<String>> {
+pub(super) fn checked_origins(origins: Vec<String>) -> ApiResult<Vec<String>> {
     origins
         .into_iter()
         .map(|origin| {

@@ -25,12 +25,13 @@ use super::types::{
     SegmentInput, SegmentView, SignInInput, TargetingInput, TargetingView, ToggleInput, TokenInput,
     TokenView, Trigger, TriggerInput, WebhookInput, WebhookView,
 };
+use super::types::{ConfigApplied, ConfigApplyInput, ConfigExport, ConfigPlan};
 use super::{
     accounts, audit, flags, insights, openapi, projects, release_plans, releases, roles, sdk_keys,
     segments, tokens, triggers, webhooks,
 };
 use super::environments_compare::{self, EnvironmentComparison, PromoteInput};
-use super::{lifecycle, stale};
+use super::{config, lifecycle, stale};
 use crate::access::Action;
 use crate::error::ApiResult;
 use crate::releases::waves::{ReleasePlan, ReleasePlanInput};
@@ -76,6 +77,9 @@ routes! {
     get "/projects/{project}/environments/{env}" => projects::get_environment, Action::EnvRead, "Get an environment", returns: Environment;
     put "/projects/{project}/environments/{env}" => projects::update_environment, Action::EnvUpdate, "Update an environment", body: EnvironmentInput, returns: Environment;
     delete "/projects/{project}/environments/{env}" => projects::delete_environment, Action::EnvDelete, "Delete an environment with its targeting, segments and SDK keys", returns: Deleted;
+    get "/projects/{project}/config" => config::export_config, Action::ProjectRead, "The project as one document (`docs/config-as-code.md`): environments, flags with their targeting per environment, segments, with salts and ids kept; and its revision. Needs read on all of it", returns: ConfigExport;
+    post "/projects/{project}/config/plan" => config::plan_config, Action::ProjectRead, "What applying a document would create, change and delete, field by field in words, against the live revision (422 naming every problem by file and field)", body: ConfigApplyInput, returns: ConfigPlan;
+    post "/projects/{project}/config/apply" => config::apply_config, Check::AnyToken, "Apply a document: every change in one commit with one audit record, or nothing; each change authorized with its own route's action; deletions only with `prune`; 409 when `expect_revision` is stale; 202 with one change request when any change needs approval", body: ConfigApplyInput, returns: ConfigApplied;
     get "/projects/{project}/flags" => flags::list_flags, Action::FlagRead, "List flags (filters: q, tag, kind, archived)", returns: Vec<FlagView>;
     post "/projects/{project}/flags" => flags::create_flag, Action::FlagCreate, "Create a flag (a non-boolean flag names its `off_variation`, a variation key; booleans default to `false`)", body: FlagInput, returns: FlagView;
     get "/projects/{project}/flags/{flag}" => flags::get_flag, Action::FlagRead, "Get a flag with the targeting of every environment the caller may read", returns: FlagView;

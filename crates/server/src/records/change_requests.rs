@@ -39,6 +39,9 @@ pub enum Operation {
     UpdateFlag,
     /// `DELETE /projects/{p}/flags/{flag}` (`target`: the flag; the request is `{"comment"}`).
     DeleteFlag,
+    /// `POST /projects/{p}/config/apply` (`target`: the project): a whole document, held in the
+    /// environment requiring the most approvals among those its changes count in.
+    ApplyConfig,
     /// `POST /projects/{p}/release-plans` (`target`: the flag; the plan's id is in `resource`).
     /// Held in the strictest of the plan's environments; once applied its waves start as the
     /// guard drives them, not gated again.
