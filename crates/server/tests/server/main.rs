@@ -11,6 +11,7 @@ mod architecture;
 mod audit_export;
 mod change_requests;
 mod change_requests_project;
+mod config;
 mod delivery;
 mod events;
 mod events_forged;
