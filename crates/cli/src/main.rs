@@ -126,6 +126,33 @@ enum Command {
         #[arg(long)]
         comment: Option<String>,
     },
+    /// Write a project as YAML files to review in Git (docs/config-as-code.md).
+    Export {
+        #[command(flatten)]
+        client: commands::ClientArgs,
+        #[command(flatten)]
+        args: commands::ExportArgs,
+    },
+    /// Compare files with the live project: exit 0 if nothing would change, 2 if something
+    /// would, 1 on error.
+    Plan {
+        #[command(flatten)]
+        client: commands::ClientArgs,
+        #[command(flatten)]
+        args: commands::PlanArgs,
+    },
+    /// Apply files to the live project in one commit (or one change request).
+    Apply {
+        #[command(flatten)]
+        client: commands::ClientArgs,
+        #[command(flatten)]
+        args: commands::ApplyArgs,
+    },
+    /// The config-as-code files' JSON Schemas.
+    Config {
+        #[command(subcommand)]
+        command: commands::ConfigCommand,
+    },
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -140,6 +167,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Eval(args) => eval::run_eval(&args),
         Command::Validate(args) => eval::run_validate(&args),
+        Command::Config { command } => commands::run_config(&command),
         Command::Openapi => {
             let document = switchyard_server::api::openapi_document();
             serde_json::to_string_pretty(&document)
@@ -204,9 +232,17 @@ fn run_async(command: Command) -> anyhow::Result<ExitCode> {
                 env,
                 comment,
             } => commands::run_kill(&client, &flag, &env, comment.as_deref()).await,
+            // Config commands choose their own exit status (plan: 2 when something would change).
+            Command::Export { client, args } => {
+                return Ok(commands::run_export(&client, &args).await);
+            }
+            Command::Plan { client, args } => return Ok(commands::run_plan(&client, &args).await),
+            Command::Apply { client, args } => {
+                return Ok(commands::run_apply(&client, &args).await);
+            }
             // The audit check chooses its own exit status.
             Command::Audit { command } => return audit::run_audit(&command).await,
-            Command::Eval(_) | Command::Validate(_) | Command::Openapi => {
+            Command::Eval(_) | Command::Validate(_) | Command::Openapi | Command::Config { .. } => {
                 unreachable!("handled synchronously")
             }
         };

@@ -4,6 +4,7 @@
 
 mod access;
 mod change_requests;
+mod config;
 mod flags;
 mod import;
 mod promote;
@@ -23,6 +24,9 @@ use switchyard_engine::strict::JsonSchema;
 pub(crate) use access::{EnvsCommand, TokensCommand, run_envs, run_tokens};
 pub(crate) use change_requests::{
     ChangeRequestsCommand, ScheduleCommand, run_change_requests, run_schedule,
+};
+pub(crate) use config::{
+    ApplyArgs, ConfigCommand, ExportArgs, PlanArgs, run_apply, run_config, run_export, run_plan,
 };
 pub(crate) use flags::{
     FlagsCommand, InsightArgs, SegmentsCommand, run_exposures, run_flags, run_metrics, run_segments,

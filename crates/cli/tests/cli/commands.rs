@@ -4,6 +4,7 @@
 //! `switchyard --help` recursively and fails on a subcommand the list does not name, and
 //! `every_subcommand_against_a_real_server` fails unless it ran each listed one successfully.
 
+mod config;
 mod data;
 mod definitions;
 mod delivery;
@@ -79,6 +80,10 @@ const COMMANDS: &[&str] = &[
     "schedule toggle",
     "schedule remove-targets",
     "schedule targeting",
+    "export",
+    "plan",
+    "apply",
+    "config schema",
     "audit verify",
     "audit export",
     "audit verify-export",
@@ -257,6 +262,7 @@ async fn every_subcommand_against_a_real_server() {
     governance::change_requests(&cli, &server).await;
     schedules::scheduled_changes(&cli, &server, &dir).await;
     release_plans::release_plans(&cli).await;
+    config::config_as_code(&cli, &server, &dir).await;
 
     let document = cli.ok(&["openapi"]);
     let document: Value = serde_json::from_str(&document).unwrap();
