@@ -1430,6 +1430,7 @@ async function render() {
       case "release-plans": return await releasePlansView(params);
       case "change-requests": return await changeRequestsView(params);
       case "webhooks": return await webhooksView(params);
+      case "compare": return await compareView(params);
       case "change-request": return await changeRequestView(parts[1]);
       case "audit": return await auditView(params);
       case "access": return await accessView();

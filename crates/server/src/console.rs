@@ -33,6 +33,7 @@ const STYLE: &str = include_str!("../console/app.css");
 const CHANGE_REQUESTS: &str = include_str!("../console/change-requests.js");
 const WEBHOOKS: &str = include_str!("../console/webhooks.js");
 const WAVES: &str = include_str!("../console/waves.js");
+const COMPARE: &str = include_str!("../console/compare.js");
 
 pub(crate) fn router() -> Router<Arc<AppState>> {
     Router::new()
@@ -55,6 +56,10 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route(
             "/console/waves.js",
             get(|| async { asset(WAVES, "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/console/compare.js",
+            get(|| async { asset(COMPARE, "text/javascript; charset=utf-8") }),
         )
         .route(
             "/console/app.css",

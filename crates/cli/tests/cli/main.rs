@@ -10,6 +10,7 @@ mod audit_export;
 mod browser;
 mod commands;
 mod console;
+mod console_compare;
 mod console_waves;
 mod crash;
 mod data_at_rest;
