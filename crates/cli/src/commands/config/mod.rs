@@ -217,10 +217,18 @@ async fn apply(client: &ClientArgs, args: &ApplyArgs) -> anyhow::Result<ExitCode
                 Ok(plan) => plan,
                 Err(code) => return Ok(code),
             };
-            let expect = args
-                .expect_revision
-                .clone()
-                .unwrap_or_else(|| plan.revision.clone());
+            // A project already past the expected revision is refused before anything is
+            // shown as if it would apply (the server checks again on apply).
+            if let Some(expected) = &args.expect_revision
+                && *expected != plan.revision
+            {
+                anyhow::bail!(
+                    "the project changed since revision {expected} (it is at {}): \
+                     nothing was applied; run plan again",
+                    plan.revision
+                );
+            }
+            let expect = plan.revision.clone();
             (plan, expect, args.prune)
         }
     };

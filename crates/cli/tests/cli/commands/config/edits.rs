@@ -18,6 +18,7 @@ const PRODUCTION: &str = "/api/v1/projects/default/environments/production";
 pub(super) async fn reviewed_edits(cli: &Cli, live: &TestServer, files: &Path) {
     let dir = files.to_str().unwrap();
     let banner = format!("{PRODUCTION}/flags/banner");
+    let served = |t: &Value| t["rules"][0]["serve"]["variation"].clone();
 
     // One line: the German rule now serves "plain". The plan is exactly that change, in words.
     edit_line(files, "flags/banner.yaml", "variation: 1", "variation: 0");
@@ -50,6 +51,14 @@ pub(super) async fn reviewed_edits(cli: &Cli, live: &TestServer, files: &Path) {
         "variation keys, not indices: {line}"
     );
 
+    // An apply expecting another revision than the project's changes nothing.
+    let stale = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+    let refused = cli.fails(&["apply", "--dir", dir, "--expect-revision", stale], 1);
+    assert!(
+        refused.contains("project changed since revision"),
+        "{refused}"
+    );
+    assert_eq!(served(&live.admin_get(&banner).await), 1, "nothing applied");
     // A saved plan refuses files edited since it was made…
     let before = edit_line(files, "flags/theme.yaml", "on: true", "on: false");
     let refused = cli.fails(&["apply", "--dir", dir, "--plan", plan_file], 1);
@@ -63,7 +72,6 @@ pub(super) async fn reviewed_edits(cli: &Cli, live: &TestServer, files: &Path) {
         refused.contains("project changed since the plan"),
         "{refused}"
     );
-    let served = |t: &Value| t["rules"][0]["serve"]["variation"].clone();
     assert_eq!(served(&live.admin_get(&banner).await), 1, "nothing applied");
     // Back where the plan was made (the revision is the state's), it applies.
     live.admin_post(&toggle, json!({"on": true})).await;
