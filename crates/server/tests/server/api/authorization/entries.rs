@@ -8,6 +8,7 @@ use switchyard_testkit::server::TestServer;
 
 use super::Principal;
 
+mod config;
 mod environments;
 mod governance;
 use crate::api::{FLAGS, STAGING};
@@ -456,6 +457,9 @@ pub(super) async fn prepare(
             decides: Decides::AnyToken,
             stream: true,
         },
+        "GET /api/v1/projects/{project}/config"
+        | "POST /api/v1/projects/{project}/config/plan"
+        | "POST /api/v1/projects/{project}/config/apply" => config::prepare(server, route).await?,
         "GET /api/v1/audit" => on("/api/v1/audit".into(), None, res::AUDIT.into()),
         "GET /api/v1/audit/verify" => on("/api/v1/audit/verify".into(), None, res::AUDIT.into()),
         "GET /api/v1/audit/export" => on("/api/v1/audit/export".into(), None, res::AUDIT.into()),
