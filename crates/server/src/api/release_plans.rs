@@ -96,12 +96,13 @@ pub(super) async fn create_release_plan(
     let id = reviewed_id(&ctx).unwrap_or_else(|| random_hex(4));
     let request = records::encode(&input);
     let environments: Vec<&str> = input.waves.iter().map(|w| w.environment.as_str()).collect();
-    authorize_all(
-        &ctx,
-        Action::ReleaseCreate,
-        &wave_resources(&project, &id, &environments),
-    )
-    .await?;
+    // Applying the change request replays its author's start: they were authorized for every
+    // wave when proposing; the applier is authorized for the request.
+    let resource = res::release_plan(&project, &id);
+    if !ctx.gate.applies(Action::ReleaseCreate, &resource) {
+        let waves = wave_resources(&project, &id, &environments);
+        authorize_all(&ctx, Action::ReleaseCreate, &waves).await?;
+    }
     if input.waves.is_empty() {
         return Err(ApiError::invalid("waves", "at least one wave"));
     }
@@ -191,14 +192,11 @@ pub(super) async fn create_release_plan(
     let who = actor(&ctx);
     let now = now_ms();
     let plan = ReleasePlan::new(id, &project, &input, &who.name, now);
-    let resource = res::release_plan(&project, &plan.id);
     let write = records::put(&project, &plan.id, &plan, Expected::Absent);
+    // Audited (and matched against `require_approval` policies) as `release:create` on the
+    // plan, the action the route checks.
     let change = ApiChange::created(Action::ReleaseCreate, &resource, &plan.summary())
         .comment(input.comment.as_deref());
-    let change = ApiChange {
-        action: Event::ReleasePlanCreate.as_str(),
-        ..change
-    };
     // The whole plan is one change request, held in the strictest of its environments; once
     // approved, its waves start as the guard drives them, not gated again.
     let env = strictest.map(|(_, key)| key).unwrap_or_default();

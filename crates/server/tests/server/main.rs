@@ -30,6 +30,7 @@ mod schedules;
 mod shutdown;
 mod stale_flags;
 mod upgrade;
+mod waves;
 mod webhook_outbox;
 
 /// The API path of the seeded project's `production` environment.

@@ -11,6 +11,7 @@ use super::Principal;
 mod config;
 mod environments;
 mod governance;
+mod release_plans;
 use crate::api::{FLAGS, STAGING};
 
 /// How a route decides, for the resource one attempt touches.
@@ -465,7 +466,10 @@ pub(super) async fn prepare(
         "GET /api/v1/audit/export" => on("/api/v1/audit/export".into(), None, res::AUDIT.into()),
         _ => match environments::prepare(route) {
             Some(attempt) => attempt,
-            None => return governance::prepare(server, route, who, &fresh, checkout).await,
+            None => match release_plans::prepare(server, route, &fresh).await {
+                Some(attempt) => attempt,
+                None => return governance::prepare(server, route, who, &fresh, checkout).await,
+            },
         },
     };
     Some(attempt)
