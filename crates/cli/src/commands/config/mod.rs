@@ -39,7 +39,8 @@ pub(crate) struct PlanArgs {
     /// The directory `export` wrote (and people edited since).
     #[arg(long)]
     dir: PathBuf,
-    /// Delete live flags and segments the files do not hold (else they are left alone).
+    /// Delete the live flags, segments, environments and targeting the files do not hold (else
+    /// they are left alone).
     #[arg(long)]
     prune: bool,
     /// Save the plan for `apply --plan`.
@@ -52,7 +53,8 @@ pub(crate) struct ApplyArgs {
     /// The directory `export` wrote (and people edited since).
     #[arg(long)]
     dir: PathBuf,
-    /// Delete live flags and segments the files do not hold (else they are left alone).
+    /// Delete the live flags, segments, environments and targeting the files do not hold (else
+    /// they are left alone).
     #[arg(long)]
     prune: bool,
     /// Refuse unless the live project is at this revision (as a plan printed it).
