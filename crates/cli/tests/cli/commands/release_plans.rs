@@ -1,14 +1,16 @@
 //! `switchyard release-plans …` (`docs/releases.md`, "Waves") against a real `serve` of its own
 //! whose guard looks every 100 ms: a plan over three environments with a short first wave
-//! (`show` reports it running, then baking with its deadline in local time, then the second wave
-//! running), pause, resume and abort, the list, a misspelt field in the file refused by name,
-//! and a plan touching an environment that requires approvals printed as its change request.
+//! (`show` reports it running, then baking with its deadline in the reader's time zone, then the
+//! second wave running), pause, resume and abort, the list, a misspelt field in the file refused
+//! by name, and a plan touching an environment that requires approvals printed as its change
+//! request.
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::process::Command;
 
-use chrono::{Local, TimeZone as _};
+use chrono::{FixedOffset, TimeZone as _};
 use serde_json::{Value, json};
 use switchyard_testkit::server::{TestServer, wait_for};
 
@@ -54,6 +56,19 @@ fn wave_row(table: &str, number: usize) -> String {
     let row = table.lines().find(|line| line.starts_with(&prefix));
     row.unwrap_or_else(|| panic!("no wave {number} in:\n{table}"))
         .to_owned()
+}
+
+/// `show ID`'s table as a person in time zone `tz` (a `TZ` value) sees it.
+fn show_in_zone(cli: &Cli, id: &str, tz: &str) -> String {
+    let output = Command::new(BIN)
+        .args(["release-plans", "show", id])
+        .env("SWITCHYARD_URL", &cli.base)
+        .env("SWITCHYARD_TOKEN", &cli.token)
+        .env("TZ", tz)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
 }
 
 /// `flag` on in `env`, serving "off" to everyone: the release ramps "on" on the fallthrough.
@@ -132,14 +147,16 @@ pub(super) async fn release_plans(parent: &Cli) {
     assert!(first.contains("1 of 1: 50 %"), "{table}");
     assert!(wave_row(&table, 3).contains("pending"), "{table}");
 
-    // Then it bakes: the table says until when, in this machine's zone.
+    // Then it bakes: the table says until when, in the zone of whoever runs it (here UTC+5:30,
+    // a POSIX TZ rule, so no time zone database is needed).
+    let india = FixedOffset::east_opt(5 * 3600 + 1800).unwrap();
     let baking = wait_for("wave 1 to bake, shown in local time", 30, || {
         let plan = cli.json(&["release-plans", "show", &id]);
-        let table = cli.ok(&["release-plans", "show", &id]);
+        let table = show_in_zone(&cli, &id, "IST-5:30");
         async move {
             let until = plan["waves"][0]["baking_until_ms"].as_i64()?;
-            let local = Local.timestamp_millis_opt(until).single()?;
-            let shown = local.format("%Y-%m-%d %H:%M:%S %:z").to_string();
+            let local = india.timestamp_millis_opt(until).single()?;
+            let shown = local.format("%Y-%m-%d %H:%M:%S +05:30").to_string();
             let row = wave_row(&table, 1);
             (row.contains("baking") && row.contains(&shown)).then_some(table)
         }
