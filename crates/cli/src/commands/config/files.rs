@@ -358,34 +358,28 @@ fn read_file<T>(
 
 type Found = Vec<(String, String)>;
 
-/// The fields `T` (the whole file) does not know, and the file's format: problems as
-/// (field, message).
-fn check_file<T: JsonSchema>(fields: &Map<String, Value>) -> Result<u32, Found> {
+/// The fields `T` (the whole file) does not know, and the file's format, which must be this
+/// CLI's: problems go to `found`, and reading goes on so that type errors are named as well.
+fn check_file<T: JsonSchema>(fields: &Map<String, Value>, found: &mut Found) -> u32 {
     let document = Value::Object(fields.clone());
-    let mut found: Found = strict::unknown_fields::<T>(&document)
-        .into_iter()
-        .map(|field| (field, "unknown field".to_owned()))
-        .collect();
-    let format = match fields.get("format").map(|f| (f, f.as_u64())) {
+    let unknown = strict::unknown_fields::<T>(&document);
+    found.extend(
+        unknown
+            .into_iter()
+            .map(|field| (field, "unknown field".to_owned())),
+    );
+    match fields.get("format").map(|f| (f, f.as_u64())) {
         None => {
-            found.push((
-                "format".into(),
-                format!("missing (this CLI writes {CONFIG_FORMAT})"),
-            ));
-            0
+            let message = format!("missing (this CLI writes {CONFIG_FORMAT})");
+            found.push(("format".into(), message));
         }
-        Some((_, Some(n))) if n == u64::from(CONFIG_FORMAT) => CONFIG_FORMAT,
+        Some((_, Some(n))) if n == u64::from(CONFIG_FORMAT) => {}
         Some((value, _)) => {
             let message = format!("format {value} is not one this CLI reads ({CONFIG_FORMAT})");
             found.push(("format".into(), message));
-            0
         }
-    };
-    if found.is_empty() {
-        Ok(format)
-    } else {
-        Err(found)
     }
+    CONFIG_FORMAT
 }
 
 /// `value` as `T`, a type error named by its path under `prefix`.
@@ -404,23 +398,29 @@ fn typed<T: DeserializeOwned>(value: Value, prefix: &str, found: &mut Found) -> 
     }
 }
 
-fn read_project(fields: Map<String, Value>) -> Result<(u32, ProjectFile), Found> {
-    let format = check_file::<ProjectFile>(&fields)?;
+fn read_project(mut fields: Map<String, Value>) -> Result<(u32, ProjectFile), Found> {
     let mut found = Found::new();
+    let format = check_file::<ProjectFile>(&fields, &mut found);
+    // Checked above; what is read is this CLI's format.
+    fields.insert("format".into(), Value::from(format));
     let project = typed::<ProjectFile>(Value::Object(fields), "", &mut found);
-    project.map(|project| (format, project)).ok_or(found)
+    match project {
+        Some(project) if found.is_empty() => Ok((format, project)),
+        _ => Err(found),
+    }
 }
 
 fn read_flag(mut fields: Map<String, Value>, stem: &str) -> Result<FlagConfig, Found> {
-    check_file::<FlagFile>(&fields)?;
+    let mut found = Found::new();
+    check_file::<FlagFile>(&fields, &mut found);
     fields.remove("format");
     let environments = fields.remove("environments");
-    let mut found = Found::new();
     // The parts one by one, so a type error says where it is (a flattened struct would not).
     let spec = typed::<FlagSpec>(Value::Object(fields), "", &mut found);
     let mut targeting = std::collections::BTreeMap::new();
     match environments {
-        None => found.push(("environments".into(), "missing field".into())),
+        // No environment has targeting of its own: each serves the flag's defaults.
+        None => {}
         Some(Value::Object(environments)) => {
             for (environment, value) in environments {
                 let prefix = format!("environments.{environment}.");
@@ -457,9 +457,9 @@ fn read_segment(
     environment: &str,
     stem: &str,
 ) -> Result<SegmentConfig, Found> {
-    check_file::<SegmentFile>(&fields)?;
-    fields.remove("format");
     let mut found = Found::new();
+    check_file::<SegmentFile>(&fields, &mut found);
+    fields.remove("format");
     let segment = typed::<Segment>(Value::Object(fields), "", &mut found);
     if let Some(segment) = &segment
         && segment.key != stem

@@ -7,6 +7,8 @@
 mod files;
 mod plan;
 mod schema;
+#[cfg(test)]
+mod tests;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
