@@ -141,7 +141,7 @@ pub fn sample_ratio_mismatch(units: &[u64], weights: &[f64]) -> Result<Srm, Stat
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::experiments::Prior;
+    use crate::experiments::{Evidence, PairedSums, Prior};
 
     fn proportion(units: u64, converted: u64) -> ArmAggregate {
         ArmAggregate {
@@ -184,6 +184,81 @@ mod tests {
             ..settings
         };
         assert!(analyze_metric(MetricKind::Proportion, &two, 0, &bad_alpha).is_err());
+    }
+
+    /// Whatever the aggregates, nothing panics and every number returned is finite.
+    #[test]
+    fn arbitrary_aggregates_never_panic_or_give_nan() {
+        let mut state = 0x2300_u64;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            state >> 11
+        };
+        let values = [0.0, 1.0, -3.5, 1e-300, 1e300, 7.0, 1e9, 0.5];
+        let mut pick = move || values[(next() % values.len() as u64) as usize];
+        let kinds = [
+            MetricKind::Proportion,
+            MetricKind::Count,
+            MetricKind::Mean,
+            MetricKind::Ratio,
+        ];
+        let mut finite_lifts = 0;
+        for round in 0..20_000 {
+            let mut arm = || {
+                let paired = PairedSums {
+                    sum: pick(),
+                    sum_sq: pick().abs(),
+                    cross: pick(),
+                };
+                ArmAggregate {
+                    units: (pick().abs().min(1e6)) as u64,
+                    sum: pick().abs(),
+                    sum_sq: pick().abs(),
+                    denominator: Some(paired),
+                    covariate: Some(paired),
+                }
+            };
+            let arms = [arm(), arm()];
+            let method = match round % 3 {
+                0 => Method::FixedHorizon,
+                1 => Method::Sequential { tuning: 5000.0 },
+                _ => Method::Bayesian {
+                    prior: Prior::Normal {
+                        mean: 0.0,
+                        std_dev: 0.3,
+                    },
+                },
+            };
+            let settings = Settings {
+                cuped: round % 2 == 0,
+                ..Settings::new(method)
+            };
+            let kind = kinds[round % kinds.len()];
+            let Ok(analysis) = analyze_metric(kind, &arms, 0, &settings) else {
+                continue;
+            };
+            for lift in analysis
+                .variations
+                .iter()
+                .flat_map(|v| [v.lift.relative, v.lift.absolute])
+                .flatten()
+            {
+                let i = lift.interval;
+                let mut numbers = vec![i.estimate, i.lower, i.upper, lift.std_error];
+                match lift.evidence {
+                    Evidence::PValue(p) => numbers.push(p),
+                    Evidence::Bayesian {
+                        chance_to_win,
+                        risk,
+                    } => numbers.extend([chance_to_win, risk.control, risk.treatment]),
+                }
+                assert!(numbers.iter().all(|n| n.is_finite()), "{arms:?} {lift:?}");
+                finite_lifts += 1;
+            }
+        }
+        assert!(finite_lifts > 500, "only {finite_lifts} lifts computed");
     }
 
     #[test]

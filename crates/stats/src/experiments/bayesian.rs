@@ -6,7 +6,7 @@
 //! E[max(X, 0)] (of shipping the control) and E[max(−X, 0)] (of shipping the treatment).
 
 use super::distributions::{normal_cdf, normal_pdf, normal_sf, normal_upper_quantile};
-use super::frequentist::{check_defined, estimate_variance, point_estimate, symmetric};
+use super::frequentist::{check_defined, point_estimate, positive_variance, symmetric};
 use super::statistic::ArmStatistic;
 use super::{Difference, Evidence, Lift, Risk};
 use crate::{StatsError, check_open, finite};
@@ -63,7 +63,7 @@ pub fn effect(
     check_open("alpha", alpha, 0.0, 1.0, "in (0, 1)")?;
     prior.validate()?;
     check_defined(a, b, difference)?;
-    let data_variance = finite(estimate_variance(a, b, difference))?;
+    let data_variance = positive_variance(a, b, difference)?;
     let data_mean = finite(point_estimate(a, b, difference))?;
     let (mean, std_dev) = match prior {
         Prior::Uninformative => (data_mean, data_variance.sqrt()),

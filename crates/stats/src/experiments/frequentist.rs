@@ -56,6 +56,21 @@ pub(crate) fn check_defined(
     Ok(())
 }
 
+/// The estimate's variance when it is positive and finite (it underflows only for absurd
+/// aggregates, such as values near 1e-160).
+pub(crate) fn positive_variance(
+    a: &ArmStatistic,
+    b: &ArmStatistic,
+    difference: Difference,
+) -> Result<f64, StatsError> {
+    let v = estimate_variance(a, b, difference);
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(StatsError::NoConvergence)
+    }
+}
+
 /// Welch–Satterthwaite degrees of freedom of the two arms' variances.
 pub(crate) fn welch_dof(a: &ArmStatistic, b: &ArmStatistic) -> f64 {
     let (na, nb) = (a.units() as f64, b.units() as f64);
@@ -75,7 +90,7 @@ pub fn fixed_horizon(
     check_open("alpha", alpha, 0.0, 1.0, "in (0, 1)")?;
     check_defined(a, b, difference)?;
     let estimate = finite(point_estimate(a, b, difference))?;
-    let std_error = finite(estimate_variance(a, b, difference).sqrt())?;
+    let std_error = positive_variance(a, b, difference)?.sqrt();
     let dof = welch_dof(a, b);
     if !(dof.is_finite() && dof > 0.0) {
         return Err(StatsError::InsufficientData(
@@ -103,7 +118,7 @@ pub fn sequential(
 ) -> Result<Lift, StatsError> {
     check_defined(a, b, difference)?;
     let estimate = finite(point_estimate(a, b, difference))?;
-    let variance = finite(estimate_variance(a, b, difference))?;
+    let variance = positive_variance(a, b, difference)?;
     let n = (a.units() + b.units()) as f64;
     let rho = cs_rho(alpha, tuning, Alternative::TwoSided)?;
     let half_width = cs_half_width(variance * n, n, alpha, tuning, Alternative::TwoSided)?;
