@@ -19,6 +19,24 @@ pub enum ConfigApply {
     ChangeRequest(Box<ChangeRequest>),
 }
 
+impl ConfigApply {
+    /// The applied answer, if the apply took effect.
+    pub fn applied(&self) -> Option<&ConfigApplied> {
+        match self {
+            ConfigApply::Applied(applied) => Some(applied),
+            ConfigApply::ChangeRequest(_) => None,
+        }
+    }
+
+    /// The change request the apply became, if it waits for approvals.
+    pub fn change_request(&self) -> Option<&ChangeRequest> {
+        match self {
+            ConfigApply::ChangeRequest(request) => Some(request),
+            ConfigApply::Applied(_) => None,
+        }
+    }
+}
+
 impl Client {
     /// The project as one document, with its revision.
     pub async fn project_config(&self, project: &str) -> Result<ConfigExport> {

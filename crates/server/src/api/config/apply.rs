@@ -261,7 +261,10 @@ pub(super) async fn commit(
                 "a config apply cannot be scheduled; apply it when it is due",
             ));
         }
-        Gate::Live if hold.is_none() && by_policy == 0 => {
+        Gate::Live if by_policy > hold.as_ref().map_or(0, |(_, count)| *count) => {
+            return Err(policy_only(planned));
+        }
+        Gate::Live if hold.is_none() => {
             ctx.commit(&writes, change).await?;
             return Ok(Gated::Done(()));
         }
@@ -293,8 +296,9 @@ pub(super) async fn commit(
     }
 }
 
-/// Approvals required by the caller's own policy, in environments that require none: a
-/// change request has no environment to count them in, so such an apply is refused whole.
+/// Approvals required by the caller's own policy beyond what the environments require: a
+/// change request counts its environment's, so such an apply is refused whole (the changes go
+/// through their own routes, which hold each for its policy).
 fn policy_only(planned: &Planned) -> ApiError {
     let resources: Vec<&str> = planned
         .plan
@@ -305,8 +309,8 @@ fn policy_only(planned: &Planned) -> ApiError {
     ApiError::new(
         Code::Conflict,
         format!(
-            "your role requires approval of some of these changes ({}), in environments that \
-             require none: make those changes through their own routes",
+            "your role requires more approvals of some of these changes ({}) than their \
+             environments do: make those changes through their own routes",
             resources.join(", ")
         ),
     )

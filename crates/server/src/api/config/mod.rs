@@ -16,7 +16,7 @@ use axum::extract::Path;
 use switchyard_engine::model::{FlagSpec, Segment, Targeting};
 use switchyard_store::Store;
 
-use super::change_requests::Gated;
+use super::change_requests::{Gate, Gated};
 use super::ctx::{Body, Ctx};
 use crate::access::resources as res;
 use crate::access::{Action, random_hex};
@@ -243,6 +243,12 @@ pub(in crate::api) async fn apply_config(
     Path(project): Path<String>,
     Body(input): Body<ConfigApplyInput>,
 ) -> ApiResult<Gated<Json<ConfigApplied>>> {
+    if let Gate::Schedule(_) = ctx.gate {
+        return Err(ApiError::invalid(
+            "operation",
+            "a config apply cannot be scheduled; apply it when it is due",
+        ));
+    }
     let planned = planned(&ctx, &project, &input).await?;
     apply::authorize_changes(&ctx, &planned.plan.changes).await?;
     let revision = planned.plan.revision.clone();
@@ -257,7 +263,8 @@ pub(in crate::api) async fn apply_config(
         )
         .field("expect_revision"));
     }
-    if planned.plan.changes.is_empty() {
+    // Nothing to do — unless a change request is being applied, which must still close.
+    if planned.plan.changes.is_empty() && !matches!(ctx.gate, Gate::Apply(_)) {
         return Ok(Gated::Done(Json(ConfigApplied {
             revision,
             plan: planned.plan,

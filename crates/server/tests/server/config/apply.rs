@@ -17,6 +17,14 @@ pub(super) async fn apply_is_all_or_nothing(url: String) {
     let revision = exported["revision"].clone();
     let head = audit_head(&server).await;
 
+    // Strict input: a misspelt field deep in a flag's targeting is named, never dropped.
+    let mut typo = exported["config"].clone();
+    flag_mut(&mut typo, "checkout")["environments"]["prod"]["rules"][0]["clauses"] = json!([]);
+    let (status, answer) = config_call(&server, &admin, "apply", json!({"config": typo})).await;
+    assert_eq!(status.as_u16(), 422, "{answer}");
+    let field = answer["error"]["field"].as_str().unwrap();
+    assert!(field.ends_with("rules[0].clauses"), "{field}");
+
     // A good change first (banner's name), then a last flag and a segment with problems.
     let mut config = exported["config"].clone();
     flag_mut(&mut config, "banner")["name"] = json!("Banner");

@@ -4,6 +4,7 @@
 
 use reqwest::Method;
 use serde_json::{Value, json};
+use switchyard_server::api::types::Operation;
 use switchyard_testkit::server::TestServer;
 
 use super::{
@@ -98,9 +99,11 @@ pub(super) async fn an_apply_needing_approval_is_one_change_request(url: String)
     let mut second = config.clone();
     flag_mut(&mut second, "checkout")["environments"]["prod"]["targets"][0]["values"] =
         json!(["alice", "carol", "dave"]);
-    let (status, answer) = config_call(&server, &admin, "apply", json!({"config": second})).await;
-    assert_eq!(status.as_u16(), 202, "{answer}");
-    let request = answer["change_request"].clone();
+    let input = serde_json::from_value(json!({"config": second})).unwrap();
+    let held = server.client().apply_config("shop", &input).await.unwrap();
+    let held = held.change_request().expect("held for approval");
+    assert_eq!(held.body.operation, Operation::ApplyConfig);
+    let request = serde_json::to_value(held).unwrap();
     let dev = server.admin_get(&format!("{DEV}/flags/checkout")).await;
     let toggle = json!({"on": true});
     let path = format!("{DEV}/flags/checkout/toggle");

@@ -4,6 +4,7 @@
 
 use reqwest::Method;
 use serde_json::{Value, json};
+use switchyard_server::api::types::ConfigApplyInput;
 use switchyard_testkit::server::{TestServer, wait_for};
 
 use super::{PROD, SHOP, audit_head, build_shop, config_call, export, put};
@@ -156,7 +157,7 @@ pub(super) async fn an_export_applied_to_a_fresh_server_assigns_the_same(url: St
     let before = audit_head(&fresh).await;
     let admin = fresh.admin.clone();
     let body = json!({"config": exported["config"], "comment": "from the original"});
-    let (status, applied) = config_call(&fresh, &admin, "apply", body.clone()).await;
+    let (status, applied) = config_call(&fresh, &admin, "apply", body).await;
     assert!(status.is_success(), "{status} {applied}");
     assert_eq!(applied["revision"], exported["revision"], "{applied}");
     let kinds: Vec<&str> = applied["plan"]["changes"]
@@ -195,10 +196,26 @@ pub(super) async fn an_export_applied_to_a_fresh_server_assigns_the_same(url: St
             &json!("from the original")
         )
     );
-    // Applied again: nothing to do.
-    let (status, again) = config_call(&fresh, &admin, "apply", body).await;
-    assert!(status.is_success(), "{status} {again}");
-    assert_eq!(again["plan"]["changes"], json!([]));
+    // Applied again, through the typed client: nothing to do.
+    let typed = fresh.client().project_config("shop").await.unwrap();
+    assert_eq!(serde_json::to_value(&typed).unwrap(), exported);
+    let input = ConfigApplyInput {
+        config: typed.config,
+        prune: true,
+        expect_revision: Some(typed.revision.clone()),
+        comment: None,
+    };
+    let plan = fresh.client().plan_config("shop", &input).await.unwrap();
+    assert!(plan.is_empty() && plan.unmanaged.is_empty(), "{plan:?}");
+    let again = fresh.client().apply_config("shop", &input).await.unwrap();
+    let again = again.applied().unwrap();
+    assert!(again.plan.is_empty());
+    assert_eq!(again.revision, typed.revision);
+    assert_eq!(
+        audit_head(&fresh).await["seq"],
+        head["seq"],
+        "nothing to audit"
+    );
 
     // Every context gets the same variation on both servers; the 10/90 split is real.
     let (key_a, key_b) = (serving_key(&original).await, serving_key(&fresh).await);
