@@ -79,23 +79,23 @@ pub async fn drive_plan(services: Services<'_>, project: &str, id: &str) -> ApiR
         };
         let happened = plan.observe(now, &actor.name, seen);
         if !happened.is_empty() {
-            if !commit_plan(services, &stored, &plan, &actor, &happened, now).await? {
-                break;
-            }
+            // Written, or someone else (another replica's guard, a person) changed the plan
+            // first: either way, read it again.
+            commit_plan(services, &stored, &plan, &actor, &happened, now).await?;
             continue;
         }
         let active = |id: &str| releases.iter().any(|r| r.id == id && r.state.is_active());
-        let done = match plan.due(active) {
+        match plan.due(active) {
             None => break,
-            Some(Due::Start(index)) => start_wave(services, &stored, index, now).await?,
+            Some(Due::Start(index)) => {
+                start_wave(services, &stored, index, now).await?;
+            }
             Some(Due::AbortRelease(release)) => {
                 abort_release(services, &release, &actor, &plan.id).await?;
-                true
             }
-            Some(Due::Restore(index)) => restore_earlier(services, &stored, index, now).await?,
-        };
-        if !done {
-            break;
+            Some(Due::Restore(index)) => {
+                restore_earlier(services, &stored, index, now).await?;
+            }
         }
     }
     last.ok_or_else(|| ApiError::not_found(format!("release plan {id:?}")))
