@@ -454,7 +454,8 @@ fn words(value: &Value) -> String {
 }
 
 /// The top-level fields of two JSON objects that differ (a field left out is its default, so
-/// absent and `null`, `false`, `""` or `[]` are the same).
+/// absent and `null`, `false`, `""` or `[]` are the same); a default value written out is
+/// shown as it is, one left out as absent.
 fn value_fields(before: Option<Value>, after: Option<Value>, skip: &[&str]) -> Vec<FieldChange> {
     let object = |v: &Option<Value>| match v {
         Some(Value::Object(map)) => map.clone(),
@@ -466,11 +467,12 @@ fn value_fields(before: Option<Value>, after: Option<Value>, skip: &[&str]) -> V
         .into_iter()
         .filter(|name| !skip.contains(&name.as_str()))
         .filter_map(|name| {
-            let (b, a) = (meaningful(old.get(name)), meaningful(new.get(name)));
-            (b != a).then(|| FieldChange {
+            let (b, a) = (old.get(name), new.get(name));
+            // A default stays in words (`true` → `false`) where the field is written.
+            (meaningful(b) != meaningful(a)).then(|| FieldChange {
                 field: name.clone(),
-                before: b.map(words),
-                after: a.map(words),
+                before: b.filter(|v| !v.is_null()).map(words),
+                after: a.filter(|v| !v.is_null()).map(words),
             })
         })
         .collect()
