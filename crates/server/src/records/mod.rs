@@ -7,6 +7,7 @@
 
 mod change_requests;
 pub mod describe;
+pub mod experiments;
 mod flags;
 mod projects;
 mod record;
@@ -15,6 +16,7 @@ mod validate;
 pub use change_requests::{
     Approval, BaseVersion, ChangeRequestRecord, Operation, RequestState, ScheduleEntry, Step,
 };
+pub use experiments::{Experiment, ExperimentState, Metric};
 pub use flags::{EnvData, EnvFlag, OffServing};
 pub use projects::{EnvironmentRecord, ProjectRecord};
 pub use record::{
