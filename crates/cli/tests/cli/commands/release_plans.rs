@@ -19,14 +19,14 @@ use crate::{BIN, fresh_dir};
 
 const FLAG: &str = "waves";
 
-/// Wave 1 ramps for 2 s and bakes 3 s; wave 2 stays at its first stage for an hour, so the
+/// Wave 1 ramps for 3 s and bakes 3 s; wave 2 stays at its first stage for an hour, so the
 /// plan is still running when paused; wave 3 never gets its turn.
 const PLAN: &str = r#"# A release plan as a person writes it.
 flag: waves
 variation: "on"
 waves:
   - environment: staging
-    stages: [{percent: 50, min_bake_s: 2}]
+    stages: [{percent: 50, min_bake_s: 3}]
     bake_s: 3
   - environment: production
     stages: [{percent: 20, min_bake_s: 3600}]
@@ -131,9 +131,12 @@ pub(super) async fn release_plans(parent: &Cli) {
     assert_eq!(created["comment"], "three regions", "{created}");
     let id = created["id"].as_str().unwrap().to_owned();
 
-    // Wave 1 runs: its release's stage and percent are in the table.
-    until_waves(&cli, &id, &["running", "pending", "pending"]).await;
-    let table = cli.ok(&["release-plans", "show", &id]);
+    // Wave 1 runs (for 3 s): its release's stage and percent are in the table.
+    let table = wait_for("show to say wave 1 runs", 30, || {
+        let table = cli.ok(&["release-plans", "show", &id]);
+        async move { wave_row(&table, 1).contains("running").then_some(table) }
+    })
+    .await;
     assert!(
         table.contains(&format!("release plan {id} of waves")),
         "{table}"
