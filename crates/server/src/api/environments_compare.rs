@@ -296,14 +296,14 @@ fn refuse_release_layers(
     let refusal = |message: String| Err(ApiError::new(Code::Conflict, message).field("parts"));
     if let Some(release) = release_of(&copied) {
         return refusal(format!(
-            "the {name} of {flag:?} in {from} are in release {release}: promote them once it \
+            "{name} of {flag:?} in {from} is in release {release}: promote it once the release \
              has finished, or leave out {name:?}"
         ));
     }
     if let Some(release) = release_of(&replaced) {
         return refusal(format!(
-            "release {release} is rolling out the {name} of {flag:?} in {to}: finish or abort \
-             it before promoting, or leave out {name:?}"
+            "release {release} is rolling out {name} of {flag:?} in {to}: finish or abort it \
+             before promoting, or leave out {name:?}"
         ));
     }
     Ok(())
@@ -376,5 +376,67 @@ fn segments_tested(condition: &Condition) -> Vec<String> {
             .map(str::to_owned)
             .collect(),
         Condition::Clause(_) => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn targeting(value: serde_json::Value) -> Targeting {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn described_fields_belong_to_the_parts_a_promotion_names() {
+        let part = TargetingPart::of_field;
+        assert_eq!(part("rules[id=r1].serve"), Some(TargetingPart::Rules));
+        assert_eq!(part("rules"), Some(TargetingPart::Rules));
+        assert_eq!(part("targets[kind=org]"), Some(TargetingPart::Targets));
+        assert_eq!(part("off_variation"), Some(TargetingPart::OffVariation));
+        assert_eq!(part("on"), Some(TargetingPart::On));
+        assert_eq!(part("colour"), None);
+    }
+
+    #[test]
+    fn release_layers_stay_with_their_release() {
+        let plain = targeting(json!({"on": true, "fallthrough": {"variation": 0}}));
+        let released = targeting(json!({"on": true, "fallthrough": {"release": {
+            "stage": "rel7.2", "variation": 1, "weight": 5000, "seed": "s",
+            "previous": {"variation": 0}}}}));
+        let check = |part, source: &Targeting, target: &Targeting| {
+            refuse_release_layers(part, "f", ("staging", source), ("production", target))
+        };
+        let out = check(TargetingPart::Fallthrough, &released, &plain).unwrap_err();
+        assert_eq!(out.code, Code::Conflict);
+        assert!(
+            out.message
+                .contains("fallthrough of \"f\" in staging is in release rel7"),
+            "{}",
+            out.message
+        );
+        let over = check(TargetingPart::Fallthrough, &plain, &released).unwrap_err();
+        assert!(
+            over.message.contains("release rel7 is rolling out"),
+            "{}",
+            over.message
+        );
+        // The same layer on both sides, or a part without serves, is no obstacle.
+        assert!(check(TargetingPart::Fallthrough, &released, &released).is_ok());
+        assert!(check(TargetingPart::Targets, &released, &plain).is_ok());
+    }
+
+    #[test]
+    fn segments_are_found_at_any_depth() {
+        let condition: Condition = serde_json::from_value(json!({"any": [
+            {"op": "segment_match", "values": ["a", "b"]},
+            {"not": {"all": [{"op": "segment_match", "values": ["c"]}]}},
+            {"kind": "user", "attribute": "segment", "op": "in", "values": ["d"]}
+        ]}))
+        .unwrap();
+        assert_eq!(segments_tested(&condition), ["a", "b", "c"]);
     }
 }
