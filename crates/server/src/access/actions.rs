@@ -76,6 +76,16 @@ names! {
         ChangeRequestRead = "change-request:read",
         ChangeRequestUpdate = "change-request:update",
         ChangeRequestApprove = "change-request:approve",
+        MetricRead = "metric:read",
+        MetricCreate = "metric:create",
+        MetricUpdate = "metric:update",
+        MetricDelete = "metric:delete",
+        ExperimentRead = "experiment:read",
+        ExperimentCreate = "experiment:create",
+        ExperimentUpdate = "experiment:update",
+        ExperimentStart = "experiment:start",
+        ExperimentStop = "experiment:stop",
+        ExperimentShip = "experiment:ship",
     }
 }
 

@@ -136,6 +136,8 @@ pub fn builtin_role(name: &str) -> Option<Vec<Statement>> {
         Action::ReleaseRead.as_str(),
         Action::AuditRead.as_str(),
         Action::ChangeRequestRead.as_str(),
+        Action::MetricRead.as_str(),
+        Action::ExperimentRead.as_str(),
     ];
     match name {
         "reader" => Some(vec![Statement::allow(READ, &["**"])]),
@@ -147,6 +149,8 @@ pub fn builtin_role(name: &str) -> Option<Vec<Statement>> {
                     "segment:*",
                     "release:*",
                     "trigger:*",
+                    "metric:*",
+                    "experiment:*",
                     // Revise and withdraw their own change requests; approving is not a
                     // writer's (give a role `change-request:approve`).
                     Action::ChangeRequestUpdate.as_str(),

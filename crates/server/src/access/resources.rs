@@ -32,6 +32,16 @@ pub fn release_plan(project: &str, id: &str) -> String {
     format!("proj/{project}:release-plan/{id}")
 }
 
+/// A metric, defined once per project (`docs/experiments.md`).
+pub fn metric(project: &str, metric: &str) -> String {
+    format!("proj/{project}:metric/{metric}")
+}
+
+/// An experiment on one flag in one environment.
+pub fn experiment(project: &str, env: &str, id: &str) -> String {
+    format!("proj/{project}:env/{env}:experiment/{id}")
+}
+
 /// A change request of one environment (`docs/governance.md`).
 pub fn change_request(project: &str, env: &str, id: &str) -> String {
     format!("proj/{project}:env/{env}:change-request/{id}")

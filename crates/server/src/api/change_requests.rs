@@ -30,7 +30,7 @@ pub(super) use schedule::{schedule_change, schedule_change_request};
 use super::ctx::{Body, CommentQuery, Ctx, OptionalBody, strict_value};
 use super::projects::load_environment;
 use super::query::Query;
-use super::{flags, lifecycle, release_plans, releases, segments};
+use super::{experiments, flags, lifecycle, release_plans, releases, segments};
 use crate::access::{Action, Event};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult, Code};
@@ -168,6 +168,18 @@ async fn replay(ctx: Ctx, route: Route<'_>, body: &Value) -> ApiResult<Option<Ch
         Operation::StartReleasePlan => {
             let input = strict_value("request", body)?;
             release_plans::create_release_plan(ctx, Path(project), Body(input))
+                .await?
+                .map(drop)
+        }
+        Operation::StartExperiment => {
+            let input = strict_value("request", body)?;
+            experiments::start_experiment(ctx, path3, OptionalBody(input))
+                .await?
+                .map(drop)
+        }
+        Operation::ShipExperiment => {
+            let input = strict_value("request", body)?;
+            experiments::ship_experiment(ctx, path3, Body(input))
                 .await?
                 .map(drop)
         }

@@ -7,9 +7,11 @@ mod change_requests;
 mod config;
 mod ctx;
 mod environments_compare;
+mod experiments;
 mod flags;
 mod insights;
 mod lifecycle;
+mod metrics;
 mod oidc;
 mod openapi;
 mod projects;
@@ -49,12 +51,14 @@ pub mod types {
     pub use super::environments_compare::{
         EnvironmentComparison, FlagComparison, PromoteInput, TargetingPart,
     };
+    pub use super::experiments::{ExperimentInput, ExperimentView, ShipInput};
     pub use super::flags::{
         EnvTargeting, FlagInput, FlagView, RemoveTargetsInput, TargetingInput, TargetingView,
         ToggleInput,
     };
     pub use super::insights::{CohortStatistics, EvaluationPoint, ExposedContextView};
     pub use super::lifecycle::{ArchiveInput, RestoreInput};
+    pub use super::metrics::{MetricInput, MetricView};
     pub use super::projects::{Environment, EnvironmentInput, Project, ProjectInput};
     pub use super::releases::{ActionInput, ReleaseStatus};
     pub use super::roles::{RoleInput, RoleView};

@@ -14,8 +14,10 @@ use super::ctx::{Ctx, Deleted};
 use super::change_requests::{
     self, ChangeRequest, Proposed, RescheduleInput, ReviewInput, ReviseInput, ScheduleInput,
 };
+use super::experiments::{self, ExperimentInput, ExperimentView, ShipInput};
 use super::flags::RemoveTargetsInput;
 use super::lifecycle::{ArchiveInput, RestoreInput};
+use super::metrics::{self, MetricInput, MetricView};
 use super::query::Query;
 use super::stale::StaleReport;
 use super::types::{
@@ -116,6 +118,18 @@ routes! {
     post "/projects/{project}/release-plans/{id}/pause" => release_plans::pause_release_plan, Action::ReleaseUpdate, "Pause a release plan: hold the running wave's release and start no new wave", body: ActionInput, returns: ReleasePlan;
     post "/projects/{project}/release-plans/{id}/resume" => release_plans::resume_release_plan, Action::ReleaseUpdate, "Resume a paused release plan (and the wave's release it held)", body: ActionInput, returns: ReleasePlan;
     post "/projects/{project}/release-plans/{id}/abort" => release_plans::abort_release_plan, Action::ReleaseUpdate, "Abort a release plan: abort the running wave's release and start no new wave", body: ActionInput, returns: ReleasePlan;
+    get "/projects/{project}/metrics" => metrics::list_metrics, Action::MetricRead, "List the project's metrics (the events experiments measure)", returns: Vec<MetricView>;
+    post "/projects/{project}/metrics" => metrics::create_metric, Action::MetricCreate, "Define a metric: its event, kind (proportion, count, mean, ratio with `denominator_event`), better direction, minimum detectable effect and analysis window", body: MetricInput, returns: MetricView;
+    get "/projects/{project}/metrics/{metric}" => metrics::get_metric, Action::MetricRead, "Get a metric", returns: MetricView;
+    put "/projects/{project}/metrics/{metric}" => metrics::update_metric, Action::MetricUpdate, "Replace a metric's definition (running experiments keep the definition they started with)", body: MetricInput, returns: MetricView;
+    delete "/projects/{project}/metrics/{metric}" => metrics::delete_metric, Action::MetricDelete, "Delete a metric (409 while a running experiment uses it)", returns: Deleted;
+    get "/projects/{project}/environments/{env}/experiments" => experiments::list_experiments, Action::ExperimentRead, "List an environment's experiments, newest first", returns: Vec<ExperimentView>;
+    post "/projects/{project}/environments/{env}/experiments" => experiments::create_experiment, Action::ExperimentCreate, "Create a draft experiment: a flag's rule (or fallthrough) serving one variation, the compared variations and control, weights, traffic share, and the pre-registered metrics and method", body: ExperimentInput, returns: ExperimentView;
+    get "/projects/{project}/environments/{env}/experiments/{id}" => experiments::get_experiment, Action::ExperimentRead, "Get an experiment", returns: ExperimentView;
+    put "/projects/{project}/environments/{env}/experiments/{id}" => experiments::update_experiment, Action::ExperimentUpdate, "Edit an experiment; while it runs its serving cannot change, and a change to its pre-registered analysis starts a new phase (its data restart)", body: ExperimentInput, returns: ExperimentView;
+    post "/projects/{project}/environments/{env}/experiments/{id}/start" => experiments::start_experiment, Action::ExperimentStart, "Start: the rule serves the experiment's rollout (tracked slices per variation, the rest the previous variation); a change request where approvals are required", body: ActionInput, returns: ExperimentView;
+    post "/projects/{project}/environments/{env}/experiments/{id}/stop" => experiments::stop_experiment, Action::ExperimentStop, "Stop: the rule serves what it served before (never waits for approval)", body: ActionInput, returns: ExperimentView;
+    post "/projects/{project}/environments/{env}/experiments/{id}/ship" => experiments::ship_experiment, Action::ExperimentShip, "Ship a winner: the rule serves `variation` to everyone (audited); a change request where approvals are required", body: ShipInput, returns: ExperimentView;
     get "/projects/{project}/change-requests" => change_requests::list_change_requests, Action::ChangeRequestRead, "List change requests, newest first (filters: state, environment)", returns: Vec<ChangeRequest>;
     get "/projects/{project}/change-requests/{id}" => change_requests::get_change_request, Action::ChangeRequestRead, "A change request: the proposed write, its diff, base versions, approvals and history", returns: ChangeRequest;
     put "/projects/{project}/change-requests/{id}" => change_requests::revise_change_request, Action::ChangeRequestUpdate, "Revise your change request with a new body for its route (rebases it; drops earlier approvals)", body: ReviseInput, returns: ChangeRequest;

@@ -46,6 +46,10 @@ pub enum Operation {
     /// Held in the strictest of the plan's environments; once applied its waves start as the
     /// guard drives them, not gated again.
     StartReleasePlan,
+    /// `POST …/environments/{env}/experiments/{id}/start` (`target`: the experiment).
+    StartExperiment,
+    /// `POST …/environments/{env}/experiments/{id}/ship` (`target`: the experiment).
+    ShipExperiment,
 }
 
 impl Operation {

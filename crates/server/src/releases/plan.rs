@@ -163,6 +163,13 @@ impl Release {
         });
         let stage_key = self.stage_key();
         let serve = self.serve_mut(targeting)?;
+        if let Some(experiment) = crate::records::experiments::running_experiment(serve) {
+            return Err(ApiError::new(
+                crate::error::Code::Conflict,
+                format!("experiment {experiment} is running on this rule: stop or ship it first"),
+            )
+            .field("rule"));
+        }
         let previous = match std::mem::replace(serve, Serve::Variation(0)) {
             Serve::Release(layer) if self.owns(&layer) => layer.previous,
             Serve::Release(layer) => {
