@@ -62,6 +62,9 @@ function fieldError(form, error) {
   return message;
 }
 
+// What a metric measures, in words ("proportion (converted at least once) of purchase").
+const measures = (m) => `${label(METRIC_KINDS, m.kind)} of ${m.kind === "ratio" && m.denominator_event ? `${m.event} per ${m.denominator_event}` : m.event}`;
+
 const field = (text, control, wide) => h("label", { class: wide ? "field wide" : "field" }, h("span", {}, text), control);
 
 // ---- metrics ---------------------------------------------------------------------------------
@@ -172,7 +175,7 @@ async function planForm(experiment, metrics, flags, may) {
   const metricsBox = h("fieldset", { "data-field": "primary_metric" }, h("legend", {}, "Metrics by role (exactly one primary)"),
     metrics.length ? table(metrics, [
       ["Metric", (m) => h("code", {}, m.key)],
-      ["What", (m) => `${label(METRIC_KINDS, m.kind)} of ${m.event}, ${label(DIRECTIONS, m.direction)}, MDE ${percent(m.mde)}, ${m.window_hours} h window`],
+      ["What", (m) => `${measures(m)}, ${label(DIRECTIONS, m.direction)}, MDE ${percent(m.mde)}, ${m.window_hours} h window`],
       ["Role", (m) => select("role", [["", "not used"], ...ROLES.map((r) => [r, r])], roleOf(m.key), { "aria-label": `Role of ${m.key}`, "data-metric": m.key })],
     ]) : h("p", {}, "No metrics in this project yet: ", h("a", { href: "#/metrics" }, "define one"), "."));
   const method = select("method", METHODS, x.method, { "aria-label": "Method" });
@@ -502,7 +505,7 @@ function planAside(x, metrics) {
       item("Phase", String(x.phase || 1)),
       item("Metrics", h("ul", {}, roles.filter(([k]) => k).map(([k, role]) => {
         const m = byKey[k];
-        return h("li", {}, h("code", {}, k), ` ${role}`, m ? `: ${label(METRIC_KINDS, m.kind)} of ${m.event}, ${label(DIRECTIONS, m.direction)}, MDE ${percent(m.mde)}, window ${m.window_hours} h` : "");
+        return h("li", {}, h("code", {}, k), ` ${role}`, m ? `: ${measures(m)}, ${label(DIRECTIONS, m.direction)}, MDE ${percent(m.mde)}, window ${m.window_hours} h` : "");
       })))),
     x.hypothesis ? h("p", {}, h("strong", {}, "Hypothesis: "), x.hypothesis) : null);
 }
