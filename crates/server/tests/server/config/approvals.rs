@@ -118,5 +118,21 @@ pub(super) async fn an_apply_needing_approval_is_one_change_request(url: String)
     let path = format!("{SHOP}/change-requests/{}", request["id"].as_str().unwrap());
     assert_eq!(server.admin_get(&path).await["state"], "conflict");
     assert_eq!(export(&server).await, moved);
+
+    // Its author revises it onto the project as it is now; approved, it applies.
+    let mut rebased = moved["config"].clone();
+    flag_mut(&mut rebased, "checkout")["environments"]["prod"]["targets"][0]["values"] =
+        json!(["alice", "carol", "dave"]);
+    let body = json!({"request": {"config": rebased}, "revision": 1});
+    let revised = server.admin(Method::PUT, &path, Some(body)).await;
+    assert_eq!(
+        (&revised["state"], &revised["revision"]),
+        (&json!("pending"), &json!(2))
+    );
+    assert_eq!(revised["request"]["expect_revision"], moved["revision"]);
+    let (status, approved) = approve(&server, &ada, &request["id"]).await;
+    assert!(status.is_success(), "{status} {approved}");
+    assert_eq!(approved["state"], "applied", "{approved}");
+    assert_eq!(export(&server).await["config"], rebased);
     server.stop().await;
 }
