@@ -9,6 +9,7 @@
 
 mod assess;
 mod document;
+pub mod experiment_analysis;
 mod guard;
 mod plan;
 #[cfg(test)]
