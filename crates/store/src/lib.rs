@@ -138,6 +138,8 @@ pub struct Store {
     audit_signer: Option<Arc<AuditSigner>>,
     /// Latency and errors per operation (`stats.rs`).
     stats: Arc<StoreStats>,
+    /// Units stored per experiment phase (`events/experiments.rs`).
+    experiment_unit_cap: u64,
 }
 
 impl Store {
@@ -186,6 +188,7 @@ impl Store {
             sqlite_writer: Arc::default(),
             audit_signer: None,
             stats: Arc::default(),
+            experiment_unit_cap: events::experiments::MAX_UNITS_PER_EXPERIMENT,
         };
         migrations::apply(&store.pool, backend).await?;
         if backend == Backend::Postgres {

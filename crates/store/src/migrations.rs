@@ -198,6 +198,106 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_by_at ON webhook_deliveries (project, webhook, at);
 ";
 
+/// Experiments (`events/experiments.rs`, `docs/events.md` "Experiment units"): per unit (a context
+/// part) its variation and first exposure (`variation = ''`: not exposed yet, only pre-period
+/// values kept), its own numbers per metric event, the per-arm totals kept incrementally from
+/// them, the same per UTC day (`experiment_daily`, changes filed under the day they happened),
+/// and per experiment phase the units stored and those over the cap (`experiment_heads`, also the
+/// row a batch locks first). `metric = ''` rows of the totals hold an arm's units and exclusions;
+/// `denominator <> ''` rows hold a ratio's Σ numerator·denominator.
+const EXPERIMENTS: &str = "
+CREATE TABLE experiment_heads (
+    project TEXT NOT NULL,
+    env TEXT NOT NULL,
+    experiment TEXT NOT NULL,
+    phase BIGINT NOT NULL,
+    stored BIGINT NOT NULL,
+    overflow BIGINT NOT NULL,
+    PRIMARY KEY (project, env, experiment, phase)
+);
+CREATE TABLE experiment_units (
+    project TEXT NOT NULL,
+    env TEXT NOT NULL,
+    experiment TEXT NOT NULL,
+    phase BIGINT NOT NULL,
+    unit_kind TEXT NOT NULL,
+    unit_key TEXT NOT NULL,
+    variation TEXT NOT NULL,
+    first_exposure BIGINT NOT NULL,
+    excluded_at BIGINT,
+    PRIMARY KEY (project, env, experiment, phase, unit_kind, unit_key)
+);
+CREATE TABLE experiment_unit_metrics (
+    project TEXT NOT NULL,
+    env TEXT NOT NULL,
+    experiment TEXT NOT NULL,
+    phase BIGINT NOT NULL,
+    unit_kind TEXT NOT NULL,
+    unit_key TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    value_sum DOUBLE PRECISION NOT NULL,
+    value_count BIGINT NOT NULL,
+    pre_sum DOUBLE PRECISION NOT NULL,
+    pre_count BIGINT NOT NULL,
+    PRIMARY KEY (project, env, experiment, phase, unit_kind, unit_key, metric)
+);
+CREATE TABLE experiment_totals (
+    project TEXT NOT NULL,
+    env TEXT NOT NULL,
+    experiment TEXT NOT NULL,
+    phase BIGINT NOT NULL,
+    unit_kind TEXT NOT NULL,
+    variation TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    denominator TEXT NOT NULL,
+    units BIGINT NOT NULL,
+    excluded BIGINT NOT NULL,
+    converted DOUBLE PRECISION NOT NULL,
+    pre_converted DOUBLE PRECISION NOT NULL,
+    converted_cross DOUBLE PRECISION NOT NULL,
+    count_sum DOUBLE PRECISION NOT NULL,
+    count_sum_sq DOUBLE PRECISION NOT NULL,
+    pre_count_sum DOUBLE PRECISION NOT NULL,
+    pre_count_sum_sq DOUBLE PRECISION NOT NULL,
+    count_cross DOUBLE PRECISION NOT NULL,
+    value_sum DOUBLE PRECISION NOT NULL,
+    value_sum_sq DOUBLE PRECISION NOT NULL,
+    pre_value_sum DOUBLE PRECISION NOT NULL,
+    pre_value_sum_sq DOUBLE PRECISION NOT NULL,
+    value_cross DOUBLE PRECISION NOT NULL,
+    ratio_cross DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (project, env, experiment, phase, unit_kind, variation, metric, denominator)
+);
+CREATE TABLE experiment_daily (
+    project TEXT NOT NULL,
+    env TEXT NOT NULL,
+    experiment TEXT NOT NULL,
+    phase BIGINT NOT NULL,
+    day BIGINT NOT NULL,
+    unit_kind TEXT NOT NULL,
+    variation TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    denominator TEXT NOT NULL,
+    units BIGINT NOT NULL,
+    excluded BIGINT NOT NULL,
+    converted DOUBLE PRECISION NOT NULL,
+    pre_converted DOUBLE PRECISION NOT NULL,
+    converted_cross DOUBLE PRECISION NOT NULL,
+    count_sum DOUBLE PRECISION NOT NULL,
+    count_sum_sq DOUBLE PRECISION NOT NULL,
+    pre_count_sum DOUBLE PRECISION NOT NULL,
+    pre_count_sum_sq DOUBLE PRECISION NOT NULL,
+    count_cross DOUBLE PRECISION NOT NULL,
+    value_sum DOUBLE PRECISION NOT NULL,
+    value_sum_sq DOUBLE PRECISION NOT NULL,
+    pre_value_sum DOUBLE PRECISION NOT NULL,
+    pre_value_sum_sq DOUBLE PRECISION NOT NULL,
+    value_cross DOUBLE PRECISION NOT NULL,
+    ratio_cross DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (project, env, experiment, phase, day, unit_kind, variation, metric, denominator)
+);
+";
+
 /// Every migration so far is the same SQL on both backends, so they share one list. The first
 /// migration that must differ per backend splits it into one list per backend, each starting
 /// with these.
@@ -236,6 +336,11 @@ const SHARED: &[Migration] = &[
         version: 7,
         name: "webhook_outbox",
         sql: WEBHOOK_OUTBOX,
+    },
+    Migration {
+        version: 8,
+        name: "experiments",
+        sql: EXPERIMENTS,
     },
 ];
 

@@ -45,6 +45,7 @@ fn counted(flag: &str, at_ms: i64, variations: &[(&str, i64)]) -> EventBatch {
         exposures: Vec::new(),
         metrics: Vec::new(),
         metric_flags: None,
+        experiments: Vec::new(),
     }
 }
 

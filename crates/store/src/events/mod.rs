@@ -23,11 +23,17 @@ use switchyard_stats::Histogram;
 use crate::{Result, Store};
 
 mod batch_ids;
+mod experiment_ingest;
+pub mod experiments;
 mod metrics;
 mod queries;
 mod usage;
 
 pub use batch_ids::Ingested;
+pub use experiments::{
+    ArmTotals, DailyTotals, ExperimentTag, ExperimentTotals, MetricTag, MetricTotals, Moments,
+    StoppedExperiment,
+};
 pub use usage::FlagUsage;
 
 const MINUTE_MS: i64 = 60_000;
@@ -111,6 +117,9 @@ pub struct EventBatch {
     /// When set, metric events count only toward these flags' cohorts (a public client key's
     /// batch counts toward client-visible flags only).
     pub metric_flags: Option<BTreeSet<String>>,
+    /// The environment's running experiments whose units and metrics this batch may add to
+    /// (`experiments.rs`); empty costs nothing.
+    pub experiments: Vec<ExperimentTag>,
 }
 
 /// A row of a flag's evaluation time series.
@@ -391,6 +400,8 @@ impl Store {
                     .await?;
             }
         }
-        self.write_metrics(tx, batch).await
+        let attributed = self.write_metrics(tx, batch).await?;
+        self.write_experiments(tx, batch).await?;
+        Ok(attributed)
     }
 }

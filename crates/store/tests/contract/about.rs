@@ -70,6 +70,7 @@ fn batch(exposures: Vec<Exposure>, metrics: Vec<MetricEvent>) -> EventBatch {
         exposures,
         metrics,
         metric_flags: None,
+        experiments: Vec::new(),
     }
 }
 

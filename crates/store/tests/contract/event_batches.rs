@@ -42,6 +42,7 @@ fn batch(env: &str) -> EventBatch {
             about: None,
         }],
         metric_flags: None,
+        experiments: Vec::new(),
     }
 }
 

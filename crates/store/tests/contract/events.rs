@@ -205,6 +205,7 @@ pub(crate) async fn event_aggregates_are_exact(store: Store) {
             exposures: Vec::new(),
             metrics: Vec::new(),
             metric_flags: None,
+            experiments: Vec::new(),
         };
         total_evaluations += size as i64;
         batches += 1;

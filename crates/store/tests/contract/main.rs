@@ -8,6 +8,7 @@ mod audit;
 mod durability;
 mod event_batches;
 mod events;
+mod experiments;
 mod writes;
 
 use std::future::Future;
@@ -27,6 +28,7 @@ use event_batches::{
     a_batch_id_is_counted_once_until_forgotten, racing_copies_of_a_batch_count_once,
 };
 use events::event_aggregates_are_exact;
+use experiments::{experiment_totals_are_exact, experiment_units_are_bounded};
 use writes::{
     concurrent_writers_lose_nothing, deletes_expect_a_version,
     racing_updates_of_one_version_admit_one, stale_writes_conflict_and_change_nothing,
@@ -48,6 +50,8 @@ const CASES: &[(&str, Case)] = cases![
     metric_events_about_a_flag_count_toward_it_only,
     a_batch_id_is_counted_once_until_forgotten,
     racing_copies_of_a_batch_count_once,
+    experiment_totals_are_exact,
+    experiment_units_are_bounded,
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

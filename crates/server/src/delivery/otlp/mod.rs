@@ -120,6 +120,7 @@ async fn export(
             exposures: Vec::new(),
             metrics,
             metric_flags: None,
+            experiments: Vec::new(),
         };
         // An exporter retries an export it got no answer to with the same bytes: their digest
         // is the batch id, so a retry of an export already written counts nothing again.
