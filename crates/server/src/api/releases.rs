@@ -151,6 +151,19 @@ pub(super) async fn start_release(
             .field("flag"));
         }
     }
+    // A plan with a wave here starts the flag's release here itself (`docs/releases.md`, "Waves").
+    let here = [env.as_str()];
+    let plans = releases::waves::plans_in_conflict(ctx.services(), &project, &input.flag, &here);
+    if let Some(plan) = plans.await? {
+        return Err(ApiError::new(
+            Code::Conflict,
+            format!(
+                "release plan {} of flag {:?} has a wave in {env}; abort the plan first",
+                plan.id, plan.flag
+            ),
+        )
+        .field("flag"));
+    }
     let keys: Vec<String> = spec.variations.iter().map(|v| v.key.clone()).collect();
     let comment = input.comment.clone();
     let now = now_ms();

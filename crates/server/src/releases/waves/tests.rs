@@ -1,3 +1,7 @@
+//! Release plans' pure transitions: waves in order, bakes, a failure, restores, the controls.
+
+#![allow(clippy::unwrap_used, clippy::panic)]
+
 use std::collections::BTreeMap;
 
 use switchyard_engine::model::Serve;
