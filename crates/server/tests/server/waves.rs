@@ -364,6 +364,30 @@ async fn a_protected_environment_makes_the_plan_one_change_request(url: String) 
     }
     assert_eq!(server.admin_get(PLANS).await, json!([]));
 
+    // A token that may release in one but not in two cannot start a plan with a wave in two.
+    let scoped = server
+        .admin_post(
+            "/api/v1/tokens",
+            json!({"name": "one only", "statements": [{"effect": "allow", "actions": ["*"],
+                    "resources": ["proj/default:env/one:**"]}]}),
+        )
+        .await;
+    let scoped = scoped["token"].as_str().unwrap().to_owned();
+    let body = json!({"flag": "guarded", "variation": "on",
+                      "waves": [{"environment": "one"}, {"environment": "two"}]});
+    let (status, answer) = server
+        .call(Some(&scoped), Method::POST, PLANS, Some(body))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("proj/default:env/two:release/"),
+        "{answer}"
+    );
+    assert_eq!(server.admin_get(PLANS).await, json!([]));
+
     // Wave 3's environment requires an approval: the whole plan is one change request, held
     // there; nothing starts until it is approved.
     let body = json!({"flag": "guarded", "variation": "on", "waves": [

@@ -108,6 +108,17 @@ async fn kill_pause_resume_and_roll_back_earlier(url: String) {
         held["hold"]["rolls_back_at_ms"].is_null(),
         "a person's pause"
     );
+    // The plan's wave starts the flag's release in two: not a person, meanwhile.
+    let (code, answer) = server
+        .call(
+            Some(&server.admin),
+            Method::POST,
+            &format!("{PROJECT}/environments/two/releases"),
+            Some(json!({"flag": "paused", "variation": "on"})),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CONFLICT, "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains(&id));
     // Its release completes by hand while the plan is paused: wave 1 ends, wave 2 waits.
     server
         .admin(Method::POST, &format!("{releases}/{first}/advance"), None)
