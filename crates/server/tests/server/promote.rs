@@ -215,8 +215,45 @@ async fn compare_and_promote_between_environments(url: String) {
         json!(["on", "targets", "fallthrough"])
     );
 
-    // A token that may not update production is refused, and nothing changes; reading both
-    // environments is enough to compare.
+    // A writer's token scoped to staging may do anything there but not update production: the
+    // promotion is refused (audited as the update it would have been) and nothing changes.
+    // Reading both environments is enough to compare.
+    person(&server, "walt", "writer").await;
+    let scoped = json!({"name": "staging only", "account": "walt", "statements": [
+        {"effect": "allow", "actions": ["*"], "resources": ["proj/default:env/staging:**"]}]});
+    let scoped = server.admin_post("/api/v1/tokens", scoped).await;
+    let scoped = scoped["token"].as_str().unwrap();
+    let (status, answer) = server
+        .call(
+            Some(scoped),
+            Method::POST,
+            PROMOTE,
+            Some(json!({"from": "staging", "to": "production"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    assert_eq!(answer["error"]["code"], "forbidden");
+    assert_eq!(targeting(&server, PROD).await, promoted);
+    let newest = server.admin_get("/api/v1/audit?limit=1").await;
+    let denied = &newest["records"][0];
+    assert_eq!(
+        (&denied["outcome"], &denied["action"], &denied["resource"]),
+        (
+            &json!("denied"),
+            &json!("flag:update"),
+            &json!("proj/default:env/production:flag/checkout")
+        )
+    );
+    // It cannot compare either: it may not read production.
+    let (status, _) = server
+        .call(
+            Some(scoped),
+            Method::GET,
+            &format!("{COMPARE}?flag=checkout"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     let reader = person(&server, "rita", "reader").await;
     let (status, answer) = server
         .call(
@@ -227,8 +264,6 @@ async fn compare_and_promote_between_environments(url: String) {
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
-    assert_eq!(answer["error"]["code"], "forbidden");
-    assert_eq!(targeting(&server, PROD).await, promoted);
     let (status, _) = server.call(Some(&reader), Method::GET, COMPARE, None).await;
     assert_eq!(status, StatusCode::OK);
     // A version that moved on is a conflict, as for the PUT.
