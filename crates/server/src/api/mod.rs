@@ -7,6 +7,7 @@ mod change_requests;
 mod config;
 mod ctx;
 mod environments_compare;
+mod experiment_results;
 mod experiments;
 mod flags;
 mod insights;
@@ -51,6 +52,7 @@ pub mod types {
     pub use super::environments_compare::{
         EnvironmentComparison, FlagComparison, PromoteInput, TargetingPart,
     };
+    pub use super::experiment_results::ExperimentResults;
     pub use super::experiments::{ExperimentInput, ExperimentView, ShipInput};
     pub use super::flags::{
         EnvTargeting, FlagInput, FlagView, RemoveTargetsInput, TargetingInput, TargetingView,

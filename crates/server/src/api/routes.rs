@@ -14,6 +14,7 @@ use super::ctx::{Ctx, Deleted};
 use super::change_requests::{
     self, ChangeRequest, Proposed, RescheduleInput, ReviewInput, ReviseInput, ScheduleInput,
 };
+use super::experiment_results::{self, ExperimentResults};
 use super::experiments::{self, ExperimentInput, ExperimentView, ShipInput};
 use super::flags::RemoveTargetsInput;
 use super::lifecycle::{ArchiveInput, RestoreInput};
@@ -130,6 +131,7 @@ routes! {
     post "/projects/{project}/environments/{env}/experiments/{id}/start" => experiments::start_experiment, Action::ExperimentStart, "Start: the rule serves the experiment's rollout (tracked slices per variation, the rest the previous variation); a change request where approvals are required", body: ActionInput, returns: ExperimentView;
     post "/projects/{project}/environments/{env}/experiments/{id}/stop" => experiments::stop_experiment, Action::ExperimentStop, "Stop: the rule serves what it served before (never waits for approval)", body: ActionInput, returns: ExperimentView;
     post "/projects/{project}/environments/{env}/experiments/{id}/ship" => experiments::ship_experiment, Action::ExperimentShip, "Ship a winner: the rule serves `variation` to everyone (audited); a change request where approvals are required", body: ShipInput, returns: ExperimentView;
+    get "/projects/{project}/environments/{env}/experiments/{id}/results" => experiment_results::experiment_results, Action::ExperimentRead, "An experiment's results for its current phase: sample-ratio check and data-quality warnings first, then per metric every variation against the control (lifts with intervals, p-value corrected as pre-registered or chance to beat control), a verdict in words, the fixed-horizon sample size, and the primary metric's cumulative lift per day", returns: ExperimentResults;
     get "/projects/{project}/change-requests" => change_requests::list_change_requests, Action::ChangeRequestRead, "List change requests, newest first (filters: state, environment)", returns: Vec<ChangeRequest>;
     get "/projects/{project}/change-requests/{id}" => change_requests::get_change_request, Action::ChangeRequestRead, "A change request: the proposed write, its diff, base versions, approvals and history", returns: ChangeRequest;
     put "/projects/{project}/change-requests/{id}" => change_requests::revise_change_request, Action::ChangeRequestUpdate, "Revise your change request with a new body for its route (rebases it; drops earlier approvals)", body: ReviseInput, returns: ChangeRequest;

@@ -46,6 +46,7 @@ use switchyard_store::events::{
 use switchyard_sdk::events::Recorder;
 use switchyard_store::{Store, StoreOp};
 
+use super::experiment_tags::tag_running_experiments;
 use super::hub::Delivery;
 use super::intake::{BatchOutcome, DropReason, Intake, inflate, refuse};
 use super::sdk_routes::presented_key;
@@ -154,6 +155,7 @@ async fn ingest(
     }
     let nothing_to_count =
         stored.counts.is_empty() && stored.exposures.is_empty() && stored.metrics.is_empty();
+    tag_running_experiments(store, &mut stored).await?;
     let mut outcome = BatchOutcome::Accepted;
     match &batch.batch_id {
         // An empty batch (or one screening emptied) is not remembered: counting it again
@@ -326,13 +328,17 @@ pub async fn write_recorded_of(delivery: &Delivery, store: &Store, project: &str
 
 async fn write_one(intake: &Intake, recorder: &Recorder, store: &Store, project: &str, env: &str) {
     while let Some(batch) = recorder.take_batch(MAX_BATCH_ITEMS / 2, now_ms()) {
-        let stored = match check(&batch, project, env) {
+        let mut stored = match check(&batch, project, env) {
             Ok(stored) => stored,
             Err(error) => {
                 tracing::warn!(project, env, error = %error.message, "recorded events dropped");
                 continue;
             }
         };
+        if tag_running_experiments(store, &mut stored).await.is_err() {
+            recorder.retry_later(batch);
+            return;
+        }
         let written = match &batch.batch_id {
             Some(batch_id) => store
                 .timed(

@@ -10,6 +10,7 @@
 //! method, the sample size the MDE needs; and the primary metric's cumulative lift per day.
 //! No IO and no clock: the caller passes the unit rate.
 
+mod inputs;
 #[cfg(test)]
 mod tests;
 mod words;
@@ -23,6 +24,7 @@ use switchyard_stats::experiments::{
     proportion_sample_size, sample_ratio_mismatch,
 };
 
+pub use inputs::{UNIT_KIND, observed, plan_of, tags};
 pub use words::{format_percent, verdict};
 
 /// The power the fixed-horizon sample size is planned for.
