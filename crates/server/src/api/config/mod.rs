@@ -163,9 +163,8 @@ pub(super) struct Planned {
 
 /// Plans `input` against the live project; a document with problems is a 422 naming every one,
 /// a change to a running release's layer a 409 naming the release.
-async fn planned(ctx: &Ctx, project: &str, input: &ConfigApplyInput) -> ApiResult<Planned> {
+fn planned(ctx: &Ctx, project: &str, live: Live, input: &ConfigApplyInput) -> ApiResult<Planned> {
     super::ctx::check_key("project", project)?;
-    let live = Live::load(&ctx.state.store, project).await?;
     let live_config = live.config();
     let mut desired = input.config.clone();
     let mut new_salt = || random_hex(4);
@@ -235,7 +234,7 @@ pub(in crate::api) async fn plan_config(
         .await?;
     let live = Live::load(&ctx.state.store, &project).await?;
     authorize_reads(&ctx, &project, &live).await?;
-    Ok(Json(planned(&ctx, &project, &input).await?.plan))
+    Ok(Json(planned(&ctx, &project, live, &input)?.plan))
 }
 
 pub(in crate::api) async fn apply_config(
@@ -249,7 +248,8 @@ pub(in crate::api) async fn apply_config(
             "a config apply cannot be scheduled; apply it when it is due",
         ));
     }
-    let planned = planned(&ctx, &project, &input).await?;
+    let live = Live::load(&ctx.state.store, &project).await?;
+    let planned = planned(&ctx, &project, live, &input)?;
     apply::authorize_changes(&ctx, &planned.plan.changes).await?;
     let revision = planned.plan.revision.clone();
     if let Some(expected) = &input.expect_revision
