@@ -14,6 +14,7 @@ use super::ctx::{Ctx, Deleted};
 use super::change_requests::{
     self, ChangeRequest, Proposed, RescheduleInput, ReviewInput, ReviseInput, ScheduleInput,
 };
+use super::environments_compare::{self, EnvironmentComparison, PromoteInput};
 use super::experiment_results::{self, ExperimentResults};
 use super::experiments::{self, ExperimentInput, ExperimentView, ShipInput};
 use super::flags::RemoveTargetsInput;
@@ -33,7 +34,6 @@ use super::{
     accounts, audit, flags, insights, openapi, projects, release_plans, releases, roles, sdk_keys,
     segments, tokens, triggers, webhooks,
 };
-use super::environments_compare::{self, EnvironmentComparison, PromoteInput};
 use super::{config, lifecycle, stale};
 use crate::access::Action;
 use crate::error::ApiResult;
