@@ -155,6 +155,8 @@ try {
   check(/Sample ratio mismatch/.test(await warnings.innerText()), "no sample ratio mismatch named");
   const first = await page.locator("main > :is(section, div)").first().getAttribute("id");
   check(first === "experiment-warnings", `the warnings are not first: ${first}`);
+  const doubted = await page.getByRole("region", { name: "Metric conversion" }).locator(".verdict").innerText();
+  check(doubted.startsWith("Untrustworthy: "), `verdict of an untrustworthy experiment: ${doubted}`);
   await shot(page, "results-srm");
   console.log(`OK ${step} screenshots in ${shots}`);
 } catch (error) {

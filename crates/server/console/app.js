@@ -1431,6 +1431,9 @@ async function render() {
       case "change-requests": return await changeRequestsView(params);
       case "webhooks": return await webhooksView(params);
       case "compare": return await compareView(params);
+      case "experiments": return await experimentsView();
+      case "experiment": return await (parts[2] === "results" ? resultsView(parts[1]) : experimentView(parts[1]));
+      case "metrics": return await metricsView();
       case "change-request": return await changeRequestView(parts[1]);
       case "audit": return await auditView(params);
       case "access": return await accessView();

@@ -397,6 +397,8 @@ function cumulativeChart(points, control) {
     const band = mine.length > 1 ? `${mine.map((p, j) => `${j ? "L" : "M"}${x(p.day).toFixed(1)},${y(read(p).high).toFixed(1)}`).join(" ")} ${mine.slice().reverse().map((p) => `L${x(p.day).toFixed(1)},${y(read(p).low).toFixed(1)}`).join(" ")} Z` : null;
     return svg("g", { class: `series series-${i % 6}` }, svg("title", {}, `${v} against ${control}`),
       band ? svg("path", { d: band, class: "band" }) : null, svg("path", { d: line, class: "line" }),
+      // A single day has no band to draw: its interval as a bar.
+      mine.length === 1 ? svg("line", { x1: x(mine[0].day), x2: x(mine[0].day), y1: y(read(mine[0]).low), y2: y(read(mine[0]).high), class: "line" }) : null,
       mine.map((p) => svg("circle", { cx: x(p.day), cy: y(read(p).estimate), r: 3, class: "dot" })));
   });
   const legend = variations.map((v, i) => svg("g", { class: `legend series series-${i % 6}`, transform: `translate(${left + i * 140},${H - 14})` },
@@ -444,7 +446,7 @@ function sampleSizeText(size) {
   return parts.length ? `${parts.join(", ")}.` : null;
 }
 
-function metricResult(metric, x) {
+function metricResult(metric, x, untrustworthy) {
   const control = x.control;
   const rows = metric.variations;
   const lift = (v, which) => (v.lift && v.lift[which] ? v.lift[which] : null);
@@ -460,7 +462,8 @@ function metricResult(metric, x) {
   ];
   return h("section", { class: `metric-result role-${metric.role}`, "aria-label": `Metric ${metric.metric}` },
     h("h3", {}, `${metric.name || metric.metric} `, h("span", { class: "role" }, metric.role), " ", h("span", { class: "muted" }, `${label(METRIC_KINDS, metric.kind)}, ${label(DIRECTIONS, metric.direction)}`)),
-    h("p", { class: "verdict" }, metric.verdict || verdictWords(metric, control) || "Not enough data yet."),
+    h("p", { class: "verdict" }, untrustworthy ? h("span", { class: "untrustworthy-tag" }, "Untrustworthy: ") : null,
+      metric.verdict || verdictWords(metric, control) || "Not enough data yet."),
     liftPlot(metric, control),
     table(rows, columns.filter(([, cell]) => rows.some((v) => cell(v) !== ""))),
     sampleSizeText(metric.sample_size) ? h("p", { class: "muted" }, sampleSizeText(metric.sample_size)) : null);
@@ -479,8 +482,7 @@ function warnings(results) {
   if (!items.length && !untrustworthy) return null;
   return h("section", { class: untrustworthy ? "warnings untrustworthy" : "warnings", id: "experiment-warnings", "aria-label": "Warnings" },
     h("h2", {}, untrustworthy ? "Results untrustworthy" : "Warnings"),
-    untrustworthy ? h("p", { class: "srm" }, h("strong", {}, "Sample ratio mismatch: "),
-      `the units per variation differ from the planned split more than chance allows${results.srm && typeof results.srm.p_value === "number" ? ` (p = ${results.srm.p_value.toExponential(1)})` : ""}. Find the cause before reading any number below.`) : null,
+    untrustworthy ? h("p", { class: "srm" }, "The units did not split between the variations as planned, so every number below may be wrong. Find the cause first.") : null,
     items.length ? h("ul", {}, items) : null);
 }
 
@@ -524,7 +526,7 @@ async function resultsView(id) {
     h("div", { class: "results-layout" },
       h("div", { class: "results" },
         h("h2", {}, "What the data say"),
-        ordered.length ? ordered.map((m) => metricResult(m, x)) : h("p", {}, "No results yet."),
+        ordered.length ? ordered.map((m) => metricResult(m, x, results.trustworthy === false || (results.srm && results.srm.trustworthy === false))) : h("p", {}, "No results yet."),
         h("h2", {}, "Cumulative lift over time"),
         chart || h("p", { class: "muted" }, "Not enough days yet.")),
       planAside(x, metrics)));

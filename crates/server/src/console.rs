@@ -34,6 +34,7 @@ const CHANGE_REQUESTS: &str = include_str!("../console/change-requests.js");
 const WEBHOOKS: &str = include_str!("../console/webhooks.js");
 const WAVES: &str = include_str!("../console/waves.js");
 const COMPARE: &str = include_str!("../console/compare.js");
+const EXPERIMENTS: &str = include_str!("../console/experiments.js");
 
 pub(crate) fn router() -> Router<Arc<AppState>> {
     Router::new()
@@ -60,6 +61,10 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route(
             "/console/compare.js",
             get(|| async { asset(COMPARE, "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/console/experiments.js",
+            get(|| async { asset(EXPERIMENTS, "text/javascript; charset=utf-8") }),
         )
         .route(
             "/console/app.css",
