@@ -157,7 +157,7 @@ fn targeting_fields<'a>(
         fields.push(field(name.clone(), describe_rule(spec, rule), rule));
         fields.push(field(
             format!("{name}.condition"),
-            describe_condition(&rule.condition),
+            describe_condition_in(spec.dialect, &rule.condition),
             &rule.condition,
         ));
         fields.push(field(
@@ -358,7 +358,7 @@ fn describe_targets(spec: &FlagSpec, t: &Targeting, kind: &str) -> String {
 fn describe_rule(spec: &FlagSpec, rule: &Rule) -> String {
     format!(
         "if {} serve {}",
-        describe_condition(&rule.condition),
+        describe_condition_in(spec.dialect, &rule.condition),
         describe_serve(spec, &rule.serve)
     )
 }
@@ -388,7 +388,7 @@ pub fn describe_serve(spec: &FlagSpec, serve: &Serve) -> String {
                 words.push_str(&format!(
                     "; always {} for {}",
                     variation_label(spec, layer.variation),
-                    describe_condition(audience)
+                    describe_condition_in(spec.dialect, audience)
                 ));
             }
             words
@@ -457,12 +457,20 @@ fn relative_percent(weight: u32, total: u64) -> String {
 
 /// A condition, compactly: `user.country in "de", "fr" and in segment "beta"`.
 pub fn describe_condition(condition: &Condition) -> String {
-    describe_nested(condition, false)
+    describe_condition_in(Dialect::Native, condition)
 }
 
-fn describe_nested(condition: &Condition, nested: bool) -> String {
+/// [`describe_condition`] for a flag of `dialect`: Unleash percentages are whole percents.
+pub fn describe_condition_in(dialect: Dialect, condition: &Condition) -> String {
+    describe_nested(condition, false, dialect)
+}
+
+fn describe_nested(condition: &Condition, nested: bool, dialect: Dialect) -> String {
     let joined = |parts: &[Condition], word: &str| -> String {
-        let words: Vec<String> = parts.iter().map(|c| describe_nested(c, true)).collect();
+        let words: Vec<String> = parts
+            .iter()
+            .map(|c| describe_nested(c, true, dialect))
+            .collect();
         let text = words.join(word);
         if nested && parts.len() > 1 {
             format!("({text})")
@@ -475,11 +483,15 @@ fn describe_nested(condition: &Condition, nested: bool) -> String {
         Condition::Any(parts) if parts.is_empty() => "never".to_owned(),
         Condition::All(parts) => joined(parts, " and "),
         Condition::Any(parts) => joined(parts, " or "),
-        Condition::Not(inner) => format!("not {}", describe_nested(inner, true)),
+        Condition::Not(inner) => format!("not {}", describe_nested(inner, true, dialect)),
         Condition::Percentage(p) => {
+            let share = if dialect == Dialect::Unleash {
+                format!("{}%", p.weight)
+            } else {
+                percent(p.weight)
+            };
             let mut words = format!(
-                "{} of contexts {}",
-                percent(p.weight),
+                "{share} of contexts {}",
                 bucketing(&p.context_kind, p.bucket_by.as_deref())
             );
             if let Some(seed) = &p.seed {

@@ -265,3 +265,18 @@ fn a_difference_the_words_leave_out_is_still_reported() {
         )
     );
 }
+
+#[test]
+fn unleash_percentages_are_whole_percents() {
+    let condition: Condition =
+        serde_json::from_value(json!({"percentage": {"weight": 25, "bucket_by": "default"}}))
+            .unwrap();
+    assert_eq!(
+        describe_condition_in(Dialect::Unleash, &condition),
+        "25% of contexts by user default"
+    );
+    assert_eq!(
+        describe_condition(&condition),
+        "0.025% of contexts by user default"
+    );
+}
