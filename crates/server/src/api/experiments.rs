@@ -18,22 +18,86 @@ use crate::access::resources as res;
 use crate::access::{Action, random_hex};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult, Code};
-use crate::records::experiments::{ExperimentPlan, serve_of, startable};
+use crate::records::experiments::{Correction, ExperimentPlan, Method, Prior, serve_of, startable};
 use crate::records::{self, EnvData, EnvFlag, Experiment, ExperimentState, Metric, Versioned};
 
 pub use serving::ShipInput;
 pub(super) use serving::{ship_experiment, start_experiment, stop_experiment};
 
-/// An experiment to create, or a draft's (or a running experiment's) new plan.
+/// An experiment to create, or a draft's (or a running experiment's) new plan: an
+/// [`ExperimentPlan`]'s fields (not flattened, so a refusal names the field), the version an
+/// update replaces and a comment.
 #[derive(Debug, Clone, Deserialize, JsonSchema, Serialize)]
 pub struct ExperimentInput {
-    #[serde(flatten)]
-    pub plan: ExperimentPlan,
+    pub flag: String,
+    /// The rule (by id) the experiment runs on; absent: the fallthrough.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hypothesis: Option<String>,
+    /// The compared variations' keys (at least 2).
+    pub variations: Vec<String>,
+    /// One of `variations`.
+    pub control: String,
+    /// Percent per variation, in `variations`' order, summing to 100 (absent: equal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<Vec<f64>>,
+    /// The share of the rule's contexts in the experiment (0 < p ≤ 100).
+    pub traffic_percent: f64,
+    pub primary_metric: String,
+    #[serde(default)]
+    pub secondary_metrics: Vec<String>,
+    #[serde(default)]
+    pub guardrail_metrics: Vec<String>,
+    /// Default `fixed_horizon`.
+    #[serde(default)]
+    pub method: Method,
+    /// Default 0.05.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<f64>,
+    /// Bayesian only: on the relative effect; absent: uninformative.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior: Option<Prior>,
+    /// Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cuped: Option<bool>,
+    /// Default 168.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_period_hours: Option<u32>,
+    /// Default `holm`.
+    #[serde(default)]
+    pub correction: Correction,
     /// The version an update replaces (or `If-Match`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+}
+
+impl ExperimentInput {
+    fn plan(&self) -> ExperimentPlan {
+        let defaults = ExperimentPlan::defaults();
+        ExperimentPlan {
+            flag: self.flag.clone(),
+            rule: self.rule.clone(),
+            name: self.name.clone(),
+            hypothesis: self.hypothesis.clone(),
+            variations: self.variations.clone(),
+            control: self.control.clone(),
+            weights: self.weights.clone(),
+            traffic_percent: self.traffic_percent,
+            primary_metric: self.primary_metric.clone(),
+            secondary_metrics: self.secondary_metrics.clone(),
+            guardrail_metrics: self.guardrail_metrics.clone(),
+            method: self.method,
+            alpha: self.alpha.unwrap_or(defaults.alpha),
+            prior: self.prior,
+            cuped: self.cuped.unwrap_or(defaults.cuped),
+            pre_period_hours: self.pre_period_hours.unwrap_or(defaults.pre_period_hours),
+            correction: self.correction,
+        }
+    }
 }
 
 /// An experiment as stored, with its version.
@@ -170,14 +234,15 @@ pub(super) async fn create_experiment(
     let resource = res::experiment(&project, &env, &id);
     ctx.authorize(Action::ExperimentCreate, &resource).await?;
     load_environment(&ctx, &project, &env).await?;
-    check_plan(&ctx, (&project, &env), &input.plan, None).await?;
+    let plan = input.plan();
+    check_plan(&ctx, (&project, &env), &plan, None).await?;
     let now = now_ms();
     let mut experiment = Experiment {
         seed: Experiment::seed_of(&id),
         id: id.clone(),
         project: project.clone(),
         environment: env.clone(),
-        plan: input.plan,
+        plan,
         state: ExperimentState::Draft,
         phase: 1,
         started_ms: None,
@@ -226,7 +291,7 @@ pub(super) async fn update_experiment(
     let load = load_experiment(&ctx, (&project, &env, &id));
     let (before, expected) = ctx.load_for_update(input.version, load).await?;
     let mut experiment = before.clone();
-    let plan = input.plan;
+    let plan = input.plan();
     let now = now_ms();
     match before.state {
         ExperimentState::Draft => {

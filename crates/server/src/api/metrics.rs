@@ -13,18 +13,51 @@ use super::projects::load_project;
 use crate::access::Action;
 use crate::access::resources as res;
 use crate::error::{ApiError, ApiResult, Code};
+use crate::records::experiments::{DEFAULT_WINDOW_HOURS, Direction, MetricKind};
 use crate::records::{self, Experiment, ExperimentState, Metric, Versioned};
 
-/// A metric to create or replace.
+/// A metric to create or replace: a [`Metric`]'s fields (not flattened, so a refusal names
+/// the field), the version an update replaces and a comment.
 #[derive(Debug, Clone, Deserialize, JsonSchema, Serialize)]
 pub struct MetricInput {
-    #[serde(flatten)]
-    pub metric: Metric,
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The `track` event name it reads.
+    pub event: String,
+    pub kind: MetricKind,
+    /// Ratio metrics only (required there): the event whose values are the denominator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denominator_event: Option<String>,
+    pub direction: Direction,
+    /// The relative minimum detectable effect (0.02 = 2 %), above 0.
+    pub mde: f64,
+    /// The analysis window after a unit's first exposure, in hours (default 72, 1..=2160).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_hours: Option<u32>,
     /// The version an update replaces (or `If-Match`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+}
+
+impl MetricInput {
+    fn metric(&self) -> Metric {
+        Metric {
+            key: self.key.clone(),
+            name: self.name.clone(),
+            description: self.description.clone(),
+            event: self.event.clone(),
+            kind: self.kind,
+            denominator_event: self.denominator_event.clone(),
+            direction: self.direction,
+            mde: self.mde,
+            window_hours: self.window_hours.unwrap_or(DEFAULT_WINDOW_HOURS),
+        }
+    }
 }
 
 /// A metric as stored, with its version.
@@ -76,7 +109,7 @@ pub(super) async fn create_metric(
     Path(project): Path<String>,
     Body(input): Body<MetricInput>,
 ) -> ApiResult<(StatusCode, Json<MetricView>)> {
-    let metric = input.metric;
+    let metric = input.metric();
     check_key("key", &metric.key)?;
     let resource = res::metric(&project, &metric.key);
     ctx.authorize(Action::MetricCreate, &resource).await?;
@@ -98,7 +131,7 @@ pub(super) async fn update_metric(
     ctx.authorize(Action::MetricUpdate, &resource).await?;
     let load = ctx.load_or_404::<Metric>(&project, &key, || what(&project, &key));
     let (before, expected) = ctx.load_for_update(input.version, load).await?;
-    let metric = input.metric;
+    let metric = input.metric();
     if metric.key != key {
         return Err(ApiError::invalid("key", "a metric's key cannot change"));
     }

@@ -16,107 +16,13 @@ use serde::{Deserialize, Serialize};
 use switchyard_engine::model::{Rollout, Serve, Targeting, WeightedVariation};
 
 use super::record::Record;
+
+mod metric;
 use crate::error::{ApiError, Code, Invalid};
+pub use metric::{DEFAULT_WINDOW_HOURS, Direction, MAX_WINDOW_HOURS, Metric, MetricKind};
 
 /// The weight units of a rollout: 0.001 %, so 100 % is 100 000.
 const FULL: u32 = 100_000;
-/// The longest analysis or pre-period window, in hours (90 days).
-pub const MAX_WINDOW_HOURS: u32 = 2160;
-
-/// What a metric counts per unit (`docs/experiments.md`, "Input").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum MetricKind {
-    /// Converted at least once (the unit sent the event at least once).
-    Proportion,
-    /// How many times the unit sent the event.
-    Count,
-    /// The sum of the event's values per unit.
-    Mean,
-    /// The event's values over `denominator_event`'s (revenue per order).
-    Ratio,
-}
-
-/// Which way a metric should move.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    IncreaseIsGood,
-    DecreaseIsGood,
-}
-
-fn default_window_hours() -> u32 {
-    72
-}
-
-/// A metric, defined once per project (kind `metric`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Metric {
-    pub key: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    /// The `track` event name it reads.
-    pub event: String,
-    pub kind: MetricKind,
-    /// Ratio metrics only (required there): the event whose values are the denominator.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub denominator_event: Option<String>,
-    pub direction: Direction,
-    /// The relative minimum detectable effect (0.02 = 2 %), above 0.
-    pub mde: f64,
-    /// The analysis window after a unit's first exposure, in hours (default 72, 1..=2160).
-    #[serde(default = "default_window_hours")]
-    pub window_hours: u32,
-}
-
-impl Record for Metric {
-    const KIND: &'static str = "metric";
-}
-
-impl Metric {
-    /// Checks the fields together; the key is checked by the API with every other key.
-    pub fn validate(&self) -> Result<(), Invalid> {
-        if self.event.trim().is_empty() {
-            return Err(Invalid::new(
-                "event",
-                "name the `track` event the metric reads",
-            ));
-        }
-        match (self.kind, &self.denominator_event) {
-            (MetricKind::Ratio, None) => {
-                return Err(Invalid::new(
-                    "denominator_event",
-                    "a ratio metric needs a denominator_event (orders, for revenue per order)",
-                ));
-            }
-            (MetricKind::Ratio, Some(event)) if event.trim().is_empty() => {
-                return Err(Invalid::new("denominator_event", "must name an event"));
-            }
-            (kind, Some(_)) if kind != MetricKind::Ratio => {
-                return Err(Invalid::new(
-                    "denominator_event",
-                    "only a ratio metric has a denominator_event",
-                ));
-            }
-            _ => {}
-        }
-        if !(self.mde.is_finite() && self.mde > 0.0) {
-            return Err(Invalid::new(
-                "mde",
-                "the minimum detectable effect is a relative change above 0 (0.02 = 2 %)",
-            ));
-        }
-        if !(1..=MAX_WINDOW_HOURS).contains(&self.window_hours) {
-            return Err(Invalid::new(
-                "window_hours",
-                format!("must be 1 to {MAX_WINDOW_HOURS} hours"),
-            ));
-        }
-        Ok(())
-    }
-}
 
 /// How results are computed (`docs/experiments.md`, "Methods").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
@@ -207,6 +113,29 @@ pub struct ExperimentPlan {
 }
 
 impl ExperimentPlan {
+    /// A plan with every default and nothing named: where inputs take their defaults from.
+    pub fn defaults() -> ExperimentPlan {
+        ExperimentPlan {
+            flag: String::new(),
+            rule: None,
+            name: String::new(),
+            hypothesis: None,
+            variations: Vec::new(),
+            control: String::new(),
+            weights: None,
+            traffic_percent: 100.0,
+            primary_metric: String::new(),
+            secondary_metrics: Vec::new(),
+            guardrail_metrics: Vec::new(),
+            method: Method::default(),
+            alpha: default_alpha(),
+            prior: None,
+            cuped: true,
+            pre_period_hours: default_pre_period_hours(),
+            correction: Correction::default(),
+        }
+    }
+
     /// Every metric key the plan names, primary first.
     pub fn metric_keys(&self) -> impl Iterator<Item = &String> {
         std::iter::once(&self.primary_metric)

@@ -16,6 +16,8 @@ mod delivery;
 mod events;
 mod events_forged;
 mod events_idempotent;
+mod experiment_results;
+mod experiments;
 mod guards;
 mod lifecycle;
 mod low_findings;
