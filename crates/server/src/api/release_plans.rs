@@ -189,9 +189,13 @@ pub(super) async fn create_release_plan(
         )
         .field("flag"));
     }
-    let who = actor(&ctx);
+    // Its author: the person who proposed it, also when an approver's approval applies it.
+    let author = match &ctx.gate {
+        Gate::Apply(stored) => format!("account:{}", stored.record.author),
+        _ => actor(&ctx).name,
+    };
     let now = now_ms();
-    let plan = ReleasePlan::new(id, &project, &input, &who.name, now);
+    let plan = ReleasePlan::new(id, &project, &input, &author, now);
     let write = records::put(&project, &plan.id, &plan, Expected::Absent);
     // Audited (and matched against `require_approval` policies) as `release:create` on the
     // plan, the action the route checks.

@@ -428,6 +428,10 @@ async fn a_protected_environment_makes_the_plan_one_change_request(url: String) 
     })
     .await;
     assert_eq!(wave_states(&done), ["completed", "completed", "completed"]);
+    assert_eq!(
+        done["author"], "account:admin",
+        "who proposed it, not who approved it"
+    );
     for env in ["one", "two", "three"] {
         assert_eq!(
             fallthrough(&server, env, "guarded").await,
