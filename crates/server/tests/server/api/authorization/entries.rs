@@ -10,6 +10,7 @@ use super::Principal;
 
 mod config;
 mod environments;
+mod experiments;
 mod governance;
 mod release_plans;
 use crate::api::{FLAGS, STAGING};
@@ -468,7 +469,10 @@ pub(super) async fn prepare(
             Some(attempt) => attempt,
             None => match release_plans::prepare(server, route, &fresh).await {
                 Some(attempt) => attempt,
-                None => return governance::prepare(server, route, who, &fresh, checkout).await,
+                None => match experiments::prepare(server, route, &fresh).await {
+                    Some(attempt) => attempt,
+                    None => return governance::prepare(server, route, who, &fresh, checkout).await,
+                },
             },
         },
     };
