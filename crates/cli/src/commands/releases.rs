@@ -198,5 +198,8 @@ pub(crate) async fn run_kill(
     for id in &killed.aborted_releases {
         println!("  release {id} aborted");
     }
+    for id in &killed.aborted_release_plans {
+        println!("  release plan {id} aborted");
+    }
     Ok(())
 }
