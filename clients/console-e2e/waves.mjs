@@ -24,7 +24,7 @@ const api = async (method, path, body) => {
 // A page signed in with `token` (the console keeps it in the tab's session storage).
 async function signedIn(token) {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  page.on("pageerror", (e) => { console.error(`page error: ${e.message}`); process.exitCode = 1; });
+  page.on("pageerror", (e) => { console.error(`page error: ${e.stack}`); process.exitCode = 1; });
   await page.addInitScript((t) => sessionStorage.setItem("sy_token", t), token);
   return page;
 }
@@ -53,6 +53,7 @@ try {
 
   // From the flag's page to its plans.
   await page.goto(`${base}/#/flag/waves`);
+  await page.locator("#flag-release-plans").getByText(`Plan ${planId} (running): staging running → production pending → eu pending`).waitFor();
   await page.getByRole("link", { name: "Release plans of waves" }).click();
   await page.getByRole("heading", { name: "Release plans of waves" }).waitFor();
   const card = page.getByRole("region", { name: `Release plan ${planId}` });

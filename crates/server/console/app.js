@@ -412,7 +412,7 @@ async function flagView(key) {
       h("h2", {}, "Prerequisites"), prereqs,
       save), may, "flag:update"),
     h("h2", {}, `Guarded release in ${state.env}`), gate(await releaseStarter(key, flag, segments), mayRelease, "release:create"),
-    h("p", {}, h("a", { href: `#/release-plans?flag=${encodeURIComponent(key)}` }, `Release plans of ${key}`), " (waves over several environments)"),
+    h("h2", {}, "Waves across environments"), await flagReleasePlans(key),
     h("h2", {}, "Exposures over time"), await exposuresChart(key),
     h("h2", {}, "Exposed contexts"), await exposedContexts(key, flag.variations),
     h("h2", {}, `Kill triggers in ${state.env}`), may("trigger:read") ? gate(await triggersEditor(key), may, "trigger:create") : h("p", { class: "muted" }, "Your access does not allow trigger:read here."),

@@ -6,7 +6,7 @@
 "use strict";
 
 // What each plan action needs the plan to be in.
-const PLAN_ADMITS = { pause: ["running"], resume: ["paused"], abort: ["running", "paused"] };
+const RELEASE_PLAN_ADMITS = { pause: ["running"], resume: ["paused"], abort: ["running", "paused"] };
 
 // A wave's release as its stage of all and that stage's percent ("2 of 4: 10 %"), read from the
 // release in its own environment; a release the caller may not read leaves the cell empty.
@@ -20,7 +20,7 @@ async function waveStage(wave) {
 }
 
 // When a wave's bake ends (baking), or how long it will bake once its release completes.
-function bakeText(wave) {
+function waveBakeText(wave) {
   if (wave.state === "baking" && wave.baking_until_ms) return `until ${whenText(wave.baking_until_ms)}`;
   if (["pending", "running"].includes(wave.state) && wave.bake_s) return `${wave.bake_s} s after it completes`;
   return "";
@@ -28,19 +28,19 @@ function bakeText(wave) {
 
 // Whether the token may act on every wave of the plan (a plan is authorized as its waves'
 // releases, `proj/P:env/E:release/{plan}-{wave number}`), as a `may(action)` for gate().
-async function planPermissions(plan) {
+async function releasePlanPermissions(plan) {
   const checks = await Promise.all(plan.waves.map((w, i) =>
     permissions(`proj/${plan.project}:env/${w.environment}:release/${plan.id}-${i + 1}`)));
   return (action) => checks.every((may) => may(action));
 }
 
-async function planCard(plan) {
-  const may = await planPermissions(plan);
+async function releasePlanCard(plan) {
+  const may = await releasePlanPermissions(plan);
   const path = `${projectPath()}/release-plans/${encodeURIComponent(plan.id)}`;
   const card = h("section", { class: "release-plan", id: `release-plan-${plan.id}`, "aria-label": `Release plan ${plan.id}` });
   const comment = h("input", { size: 30, "aria-label": `Comment on release plan ${plan.id}`, placeholder: "comment (optional)" });
   const act = (verb, label, cls) => {
-    const admitted = PLAN_ADMITS[verb].includes(plan.state);
+    const admitted = RELEASE_PLAN_ADMITS[verb].includes(plan.state);
     const button = h("button", { type: "button", class: cls, "aria-label": `${label} release plan ${plan.id}`, onclick: async () => {
       if (!(await confirmAction(`${label} release plan ${plan.id} of ${plan.flag}?`))) return;
       try { await api("POST", `${path}/${verb}`, { comment: comment.value.trim() || undefined }); state.notice = `Release plan ${plan.id}: ${verb} done.`; route(); }
@@ -65,7 +65,7 @@ async function planCard(plan) {
       ["State", (w) => h("span", { class: `wave-state wave-${w.state}` }, w.state.replaceAll("_", " "))],
       ["Release", (w) => w.release || ""],
       ["Stage", (w) => w.stage],
-      ["Bake", (w) => bakeText(w)],
+      ["Bake", (w) => waveBakeText(w)],
       ["", (w) => w.detail || ""],
     ]),
     h("p", { class: "row" }, comment, act("pause", "Pause"), act("resume", "Resume"), act("abort", "Abort", "danger")));
@@ -73,7 +73,7 @@ async function planCard(plan) {
 }
 
 // A plan to start, as the API's JSON body, prefilled with this project's environments in order.
-function planForm(flag, may) {
+function releasePlanForm(flag, may) {
   const example = { flag: flag || "my-flag", variation: "on", waves: state.envs.map((e) => ({ environment: e.key, bake_s: 600 })), roll_back_earlier: false };
   const body = h("textarea", { rows: 10, "aria-label": "Release plan (JSON)", oninput: () => { state.dirty = true; } }, JSON.stringify(example, null, 2));
   const form = h("form", { id: "release-plan-form", onsubmit: async (e) => {
@@ -104,12 +104,25 @@ async function releasePlansView(params) {
     const value = e.target.flag.value.trim();
     location.hash = value ? `#/release-plans?flag=${encodeURIComponent(value)}` : "#/release-plans";
   } }, h("label", {}, "Flag ", h("input", { name: "flag", value: flag, size: 24 })), h("button", { type: "submit" }, "Filter"));
-  const cards = await Promise.all(plans.map(planCard));
+  const cards = await Promise.all(plans.map(releasePlanCard));
   const none = flag ? `No release plans of ${flag}.` : `No release plans in project ${state.project}.`;
   page(flag ? `Release plans of ${flag}` : "Release plans",
     h("p", { class: "muted" }, "Each wave is a guarded release in one environment; the next starts only after the previous one completed and baked. A wave that rolls back stops the plan."),
     filter, cards.length ? cards : h("p", {}, none),
-    h("h2", {}, "Start a release plan"), planForm(flag, may));
+    h("h2", {}, "Start a release plan"), releasePlanForm(flag, may));
+}
+
+// A flag's plans in brief, on its page: each plan's state and every wave's, linked to the
+// Release plans page filtered to the flag.
+async function flagReleasePlans(key) {
+  const plans = await api("GET", `${projectPath()}/release-plans?${new URLSearchParams({ flag: key })}`).catch(() => null);
+  const link = h("a", { href: `#/release-plans?flag=${encodeURIComponent(key)}` }, `Release plans of ${key}`);
+  if (!plans) return h("p", { class: "muted" }, "You may not read release plans here.");
+  return h("div", { id: "flag-release-plans" },
+    plans.length ? h("ul", {}, plans.map((p) => h("li", {}, `Plan ${p.id} (${p.state}): `,
+      p.waves.map((w) => `${w.environment} ${w.state.replaceAll("_", " ")}`).join(" → "))))
+      : h("p", { class: "muted" }, `No release plans of ${key}.`),
+    h("p", {}, link, " — waves over several environments: start, pause, resume or abort one there."));
 }
 
 // Waves move by themselves: re-read the page every few seconds, unless an edit is in progress.
