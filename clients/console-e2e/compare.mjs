@@ -43,8 +43,10 @@ try {
   await page.goto(`${base}/#/flags`);
   await page.getByRole("link", { name: "Compare" }).click();
   await page.getByRole("heading", { name: "Compare environments" }).waitFor();
+  // Production is the signed-in page's environment, so it is the default on the right.
+  if ((await page.getByLabel("with environment").inputValue()) !== "production") throw new Error("not compared with production");
   await page.getByLabel("Compare environment").selectOption("staging");
-  await page.getByLabel("with environment").selectOption("production");
+  await page.waitForURL(/#\/compare\?from=staging&to=production$/);
   const card = page.getByRole("region", { name: "Flag promo" });
   await card.waitFor();
   // The differences in words, each side under its environment's name.
@@ -73,6 +75,7 @@ try {
 
   // Into qa, which requires an approval: the change request is shown, nothing changes yet.
   await page.getByLabel("with environment").selectOption("qa");
+  await page.waitForURL(/#\/compare\?from=staging&to=qa$/);
   const qaCard = page.getByRole("region", { name: "Flag promo" });
   await qaCard.getByRole("button", { name: "Copy to qa" }).waitFor();
   await qaCard.getByRole("button", { name: "Copy to qa" }).click();

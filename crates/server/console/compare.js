@@ -55,11 +55,13 @@ async function compareView(params) {
   const keys = state.envs.map((e) => e.key);
   const to = keys.includes(params.get("to")) ? params.get("to") : state.env;
   const from = keys.includes(params.get("from")) ? params.get("from") : keys.find((k) => k !== to) || to;
-  const pick = (name, current, label) => h("label", {}, `${label} `,
-    select(name, keys, current, { "aria-label": `${label} environment`, onchange: (e) => {
-      location.hash = name === "from" ? compareHash(e.target.value, to) : compareHash(from, e.target.value);
-    } }));
-  const pickers = h("div", { class: "row" }, pick("from", from, "Compare"), pick("to", to, "with"));
+  // Either select moves to the pair both show now (never to a pair an older render held).
+  const fromSelect = select("from", keys, from, { "aria-label": "Compare environment" });
+  const toSelect = select("to", keys, to, { "aria-label": "with environment" });
+  const pick = () => { location.hash = compareHash(fromSelect.value, toSelect.value); };
+  fromSelect.addEventListener("change", pick);
+  toSelect.addEventListener("change", pick);
+  const pickers = h("div", { class: "row" }, h("label", {}, "Compare ", fromSelect), h("label", {}, "with ", toSelect));
   if (from === to) return page("Compare environments", pickers, h("p", { class: "muted" }, "Pick two different environments."));
   const comparison = await api("GET", `${projectPath()}/environments/${encodeURIComponent(from)}/compare/${encodeURIComponent(to)}`);
   const differing = comparison.flags.filter((f) => !f.same);
