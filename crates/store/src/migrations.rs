@@ -203,8 +203,10 @@ CREATE INDEX webhook_deliveries_by_at ON webhook_deliveries (project, webhook, a
 /// values kept), its own numbers per metric event, the per-arm totals kept incrementally from
 /// them, the same per UTC day (`experiment_daily`, changes filed under the day they happened),
 /// and per experiment phase the units stored and those over the cap (`experiment_heads`, also the
-/// row a batch locks first). `metric = ''` rows of the totals hold an arm's units and exclusions;
-/// `denominator <> ''` rows hold a ratio's Σ numerator·denominator.
+/// row a batch locks first, and when its unit rows were pruned). `metric = ''` rows of the totals
+/// hold an arm's units and exclusions; `denominator <> ''` rows hold a ratio's Σ
+/// numerator·denominator. The unit tables' keys start with the unit key: a batch looks units up
+/// by a list of keys, which then is an index condition whatever the planner's statistics say.
 const EXPERIMENTS: &str = "
 CREATE TABLE experiment_heads (
     project TEXT NOT NULL,
@@ -213,6 +215,7 @@ CREATE TABLE experiment_heads (
     phase BIGINT NOT NULL,
     stored BIGINT NOT NULL,
     overflow BIGINT NOT NULL,
+    pruned_at BIGINT,
     PRIMARY KEY (project, env, experiment, phase)
 );
 CREATE TABLE experiment_units (
@@ -225,7 +228,7 @@ CREATE TABLE experiment_units (
     variation TEXT NOT NULL,
     first_exposure BIGINT NOT NULL,
     excluded_at BIGINT,
-    PRIMARY KEY (project, env, experiment, phase, unit_kind, unit_key)
+    PRIMARY KEY (unit_key, unit_kind, project, env, experiment, phase)
 );
 CREATE TABLE experiment_unit_metrics (
     project TEXT NOT NULL,
@@ -239,7 +242,7 @@ CREATE TABLE experiment_unit_metrics (
     value_count BIGINT NOT NULL,
     pre_sum DOUBLE PRECISION NOT NULL,
     pre_count BIGINT NOT NULL,
-    PRIMARY KEY (project, env, experiment, phase, unit_kind, unit_key, metric)
+    PRIMARY KEY (unit_key, unit_kind, project, env, experiment, phase, metric)
 );
 CREATE TABLE experiment_totals (
     project TEXT NOT NULL,

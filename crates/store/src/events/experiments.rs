@@ -445,6 +445,30 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let mut deleted = 0;
         for experiment in due {
+            // Once per experiment: the retention task names it every hour from then on, and
+            // finding its rows reads the whole table (their keys start with the unit key).
+            let unpruned: Option<(i64,)> = sqlx::query_as(
+                "SELECT phase FROM experiment_heads WHERE project = $1 AND env = $2 \
+                 AND experiment = $3 AND pruned_at IS NULL LIMIT 1",
+            )
+            .bind(&experiment.project)
+            .bind(&experiment.env)
+            .bind(&experiment.experiment)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if unpruned.is_none() {
+                continue;
+            }
+            sqlx::query(
+                "UPDATE experiment_heads SET pruned_at = $4 WHERE project = $1 AND env = $2 \
+                 AND experiment = $3 AND pruned_at IS NULL",
+            )
+            .bind(&experiment.project)
+            .bind(&experiment.env)
+            .bind(&experiment.experiment)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
             for table in ["experiment_unit_metrics", "experiment_units"] {
                 let done = sqlx::query(&format!(
                     "DELETE FROM {table} WHERE project = $1 AND env = $2 AND experiment = $3"

@@ -3,6 +3,8 @@
 //! analysis windows, the pre-period covariate, ratios, the daily cut), plus idempotence, the cap
 //! and retention.
 
+mod bench;
+
 use std::collections::BTreeMap;
 
 use switchyard_store::Store;
@@ -475,10 +477,18 @@ pub(crate) async fn experiment_units_are_bounded(store: Store) {
     );
     assert_eq!(
         store
-            .prune_experiment_units(&[stopped], before_due + 1)
+            .prune_experiment_units(std::slice::from_ref(&stopped), before_due + 1)
             .await
             .unwrap(),
         5
+    );
+    // Once: the retention task names it again every hour.
+    assert_eq!(
+        store
+            .prune_experiment_units(std::slice::from_ref(&stopped), before_due + 2)
+            .await
+            .unwrap(),
+        0
     );
     let (left,): (i64,) =
         sqlx::query_as("SELECT CAST(COUNT(*) AS BIGINT) FROM experiment_unit_metrics")

@@ -94,7 +94,7 @@ pub(super) async fn save(tx: &mut Tx<'_>, batch: &EventBatch, work: &Work<'_>) -
         let sql = format!(
             "INSERT INTO experiment_units (project, env, experiment, phase, unit_kind, unit_key, \
              variation, first_exposure, excluded_at) VALUES {} \
-             ON CONFLICT (project, env, experiment, phase, unit_kind, unit_key) DO UPDATE SET \
+             ON CONFLICT (unit_key, unit_kind, project, env, experiment, phase) DO UPDATE SET \
              variation = excluded.variation, first_exposure = excluded.first_exposure, \
              excluded_at = excluded.excluded_at",
             row_groups(chunk.len(), 5)
@@ -120,7 +120,7 @@ pub(super) async fn save(tx: &mut Tx<'_>, batch: &EventBatch, work: &Work<'_>) -
         let sql = format!(
             "INSERT INTO experiment_unit_metrics (project, env, experiment, phase, unit_kind, \
              unit_key, metric, value_sum, value_count, pre_sum, pre_count) VALUES {} \
-             ON CONFLICT (project, env, experiment, phase, unit_kind, unit_key, metric) \
+             ON CONFLICT (unit_key, unit_kind, project, env, experiment, phase, metric) \
              DO UPDATE SET value_sum = excluded.value_sum, value_count = excluded.value_count, \
              pre_sum = excluded.pre_sum, pre_count = excluded.pre_count",
             row_groups(chunk.len(), 7)
