@@ -11,6 +11,7 @@ mod browser;
 mod commands;
 mod console;
 mod console_compare;
+mod console_experiments;
 mod console_waves;
 mod crash;
 mod data_at_rest;
