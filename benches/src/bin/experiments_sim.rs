@@ -366,6 +366,8 @@ const AA_UNITS: u64 = 20_000;
 #[derive(Debug, Clone, Copy)]
 struct AaRun {
     sequential_ever: bool,
+    /// Units (both arms) at the sequential method's first false positive.
+    sequential_first_units: Option<u64>,
     fixed_ever: bool,
     fixed_at_end: bool,
     /// Looks where a lift was undefined (an arm without variance).
@@ -380,6 +382,7 @@ fn aa_peeking(metric: Metric, runs: u64, checks: &mut Checks) -> Value {
         let mut arms = [Arm::default(); 2];
         let mut outcome = AaRun {
             sequential_ever: false,
+            sequential_first_units: None,
             fixed_ever: false,
             fixed_at_end: false,
             undefined_looks: 0,
@@ -395,6 +398,9 @@ fn aa_peeking(metric: Metric, runs: u64, checks: &mut Checks) -> Value {
                 let lift = relative_lift(kind, &arms[0], &arms[1], sequential());
                 outcome.undefined_looks += u64::from(lift.is_none());
                 outcome.sequential_ever = excludes_zero(&lift);
+                if outcome.sequential_ever {
+                    outcome.sequential_first_units = Some(unit);
+                }
             }
             if !outcome.fixed_ever || last {
                 let lift = relative_lift(kind, &arms[0], &arms[1], Method::FixedHorizon);
@@ -432,6 +438,35 @@ fn aa_peeking(metric: Metric, runs: u64, checks: &mut Checks) -> Value {
     if undefined > 0 {
         println!("({undefined} looks had an undefined lift and counted as not significant)");
     }
+    // When the sequential method's false positives happen: its interval is asymptotic, so the
+    // early looks, with few units, are where it can be too narrow.
+    let first: Vec<u64> = outcomes
+        .iter()
+        .filter_map(|o| o.sequential_first_units)
+        .collect();
+    let bands = [1_000, 2_000, 5_000, AA_UNITS];
+    let mut lower = 0;
+    let by_units: Vec<Value> = bands
+        .iter()
+        .map(|&upper| {
+            let count = first.iter().filter(|&&u| u > lower && u <= upper).count();
+            let band =
+                json!({"units_from": lower + 1, "units_to": upper, "false_positives": count});
+            lower = upper;
+            band
+        })
+        .collect();
+    println!(
+        "sequential false positives by the units (both arms) at the first: {}",
+        by_units
+            .iter()
+            .map(|b| format!(
+                "{}–{}: {}",
+                b["units_from"], b["units_to"], b["false_positives"]
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     checks.expect(
         sequential.share() <= ALPHA,
         format!(
@@ -463,6 +498,7 @@ fn aa_peeking(metric: Metric, runs: u64, checks: &mut Checks) -> Value {
         "look_every_units": AA_LOOK_EVERY,
         "units": AA_UNITS,
         "sequential_every_look": sequential.json(),
+        "sequential_first_false_positive_by_units": by_units,
         "fixed_every_look": fixed_peeking.json(),
         "fixed_once": fixed_once.json(),
         "undefined_looks": undefined,
