@@ -92,6 +92,13 @@ enum Command {
         #[command(subcommand)]
         command: commands::ReleaseCommand,
     },
+    /// Experiments, through the API: `results`.
+    Experiments {
+        #[command(flatten)]
+        client: commands::ClientArgs,
+        #[command(subcommand)]
+        command: commands::ExperimentsCommand,
+    },
     /// Release plans: one flag's guarded release in waves over several environments, through
     /// the API.
     ReleasePlans {
@@ -217,6 +224,9 @@ fn run_async(command: Command) -> anyhow::Result<ExitCode> {
             }
             Command::Metrics { client, insight } => commands::run_metrics(&client, &insight).await,
             Command::Release { client, command } => commands::run_release(&client, &command).await,
+            Command::Experiments { client, command } => {
+                commands::run_experiments(&client, &command).await
+            }
             Command::ReleasePlans { client, command } => {
                 commands::run_release_plans(&client, &command).await
             }

@@ -5,6 +5,7 @@
 mod access;
 mod change_requests;
 mod config;
+mod experiment_results;
 mod flags;
 mod import;
 mod promote;
@@ -28,6 +29,7 @@ pub(crate) use change_requests::{
 pub(crate) use config::{
     ApplyArgs, ConfigCommand, ExportArgs, PlanArgs, run_apply, run_config, run_export, run_plan,
 };
+pub(crate) use experiment_results::{ExperimentsCommand, run_experiments};
 pub(crate) use flags::{
     FlagsCommand, InsightArgs, SegmentsCommand, run_exposures, run_flags, run_metrics, run_segments,
 };

@@ -8,6 +8,7 @@ mod config;
 mod data;
 mod definitions;
 mod delivery;
+mod experiment_results;
 mod governance;
 mod promote;
 mod release_plans;
@@ -69,6 +70,7 @@ const COMMANDS: &[&str] = &[
     "release-plans pause",
     "release-plans resume",
     "release-plans abort",
+    "experiments results",
     "kill",
     "change-requests list",
     "change-requests show",
@@ -262,6 +264,7 @@ async fn every_subcommand_against_a_real_server() {
     governance::change_requests(&cli, &server).await;
     schedules::scheduled_changes(&cli, &server, &dir).await;
     release_plans::release_plans(&cli).await;
+    experiment_results::experiment_results(&cli, &server).await;
     config::config_as_code(&cli, &server, &dir).await;
 
     let document = cli.ok(&["openapi"]);
