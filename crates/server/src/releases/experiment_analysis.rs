@@ -235,7 +235,11 @@ pub fn analyze(plan: &Plan, observed: &Observed) -> Results {
         .map(|(i, variation)| VariationUnits {
             variation: variation.clone(),
             units: observed.units.get(i).copied().unwrap_or(0),
-            expected_percent: plan.weights.get(i).copied().unwrap_or(0.0) * 100.0 / weight_sum,
+            expected_percent: if weight_sum > 0.0 {
+                plan.weights.get(i).copied().unwrap_or(0.0) * 100.0 / weight_sum
+            } else {
+                0.0
+            },
         })
         .collect::<Vec<_>>();
     let srm = if total_units == 0 {
