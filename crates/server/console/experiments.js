@@ -307,7 +307,13 @@ async function experimentView(id) {
       x.state === "draft" ? "" : [" · ", h("a", { href: `#/experiment/${encodeURIComponent(x.id)}/results` }, "Results")]),
     held ? h("p", { class: "notice", role: "status" }, `The ${held.words} waits for approval: `,
       h("a", { href: `#/change-request/${encodeURIComponent(held.id)}` }, `change request ${held.id}`)) : null,
-    box, h("h2", {}, "Pre-registered plan"), await planForm(x, metrics, flags, may));
+    box, h("h2", {}, "Pre-registered plan"), await planForm(x, metrics, flags, may),
+    h("h2", {}, "History"), table((x.history || []).slice().reverse(), [
+      ["When", (e) => whenText(e.at_ms)],
+      ["Who", (e) => e.actor],
+      ["What", (e) => e.event],
+      ["", (e) => e.detail || ""],
+    ], "Nothing yet."));
 }
 
 // ---- results ---------------------------------------------------------------------------------
