@@ -6,6 +6,7 @@ mod access;
 mod change_requests;
 mod config;
 mod experiment_results;
+mod experiments;
 mod flags;
 mod import;
 mod promote;

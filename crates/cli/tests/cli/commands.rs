@@ -8,6 +8,7 @@ mod config;
 mod data;
 mod definitions;
 mod delivery;
+mod experiments;
 mod experiment_results;
 mod governance;
 mod promote;
@@ -71,6 +72,16 @@ const COMMANDS: &[&str] = &[
     "release-plans resume",
     "release-plans abort",
     "experiments results",
+    "experiments list",
+    "experiments create",
+    "experiments show",
+    "experiments start",
+    "experiments stop",
+    "experiments ship",
+    "experiments metrics list",
+    "experiments metrics create",
+    "experiments metrics show",
+    "experiments metrics delete",
     "kill",
     "change-requests list",
     "change-requests show",
@@ -264,6 +275,7 @@ async fn every_subcommand_against_a_real_server() {
     governance::change_requests(&cli, &server).await;
     schedules::scheduled_changes(&cli, &server, &dir).await;
     release_plans::release_plans(&cli).await;
+    experiments::experiments(&cli, &server, &dir).await;
     experiment_results::experiment_results(&cli, &server).await;
     config::config_as_code(&cli, &server, &dir).await;
 
