@@ -30,6 +30,8 @@ async function tab(token) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, timezoneId: "Asia/Kolkata", locale: "en-GB" });
   const page = await context.newPage();
   page.on("pageerror", (e) => { console.error(`page error: ${e.message}`); process.exitCode = 1; });
+  // The plots are drawn under the console's strict policy: no inline style anywhere.
+  page.on("console", (m) => { if (/Content Security Policy/i.test(m.text())) { console.error(`CSP: ${m.text()}`); process.exitCode = 1; } });
   await page.addInitScript((t) => sessionStorage.setItem("sy_token", t), token);
   return page;
 }
