@@ -74,12 +74,13 @@ pub fn targeting_changes_with<'a>(
             continue;
         }
         let (before_words, mut after_words) = (old.map(|(w, _)| w), new.map(|(w, _)| w));
-        if before_words.is_some() && before_words == after_words {
-            // A difference the words leave out (a seed, key order in a long list): say so
-            // rather than show two equal sides.
-            if let Some(words) = after_words.as_mut() {
-                words.push_str(DETAILS);
-            }
+        // A difference the words leave out (a seed, key order in a long list): say so rather
+        // than show two equal sides.
+        if before_words.is_some()
+            && before_words == after_words
+            && let Some(words) = after_words.as_mut()
+        {
+            words.push_str(DETAILS);
         }
         changes.push(FieldChange {
             field: name.to_owned(),
@@ -238,16 +239,17 @@ fn refine_changes(
         return;
     };
     for change in changes.iter_mut() {
-        if change.field.starts_with("targets[") {
-            let kind = change.field["targets[kind=".len()..].trim_end_matches(']');
-            if let (Some(_), Some(after_words)) = (&change.before, &mut change.after) {
-                let moved = target_moves(spec, before, after, kind);
-                if !moved.is_empty() {
-                    if let Some(words) = after_words.strip_suffix(DETAILS) {
-                        *after_words = words.to_owned();
-                    }
-                    after_words.push_str(&format!(" ({moved})"));
+        let Some(kind) = change.field.strip_prefix("targets[kind=") else {
+            continue;
+        };
+        let kind = kind.trim_end_matches(']').to_owned();
+        if let (Some(_), Some(after_words)) = (&change.before, &mut change.after) {
+            let moved = target_moves(spec, before, after, &kind);
+            if !moved.is_empty() {
+                if let Some(words) = after_words.strip_suffix(DETAILS) {
+                    *after_words = words.to_owned();
                 }
+                after_words.push_str(&format!(" ({moved})"));
             }
         }
     }
