@@ -145,7 +145,7 @@ async fn a_known_lift_is_significant_an_a_a_is_not_and_a_ratio_mismatch_is_flagg
     // The A/A: both arms convert at 50 %, each arm's users drawn in turn from its own seeded
     // generator, so the outcome does not depend on which users the experiment's (random) seed
     // puts in which arm.
-    let mut draws = [Seeded(0x5eed_a), Seeded(0x5eed_b)];
+    let mut draws = [Seeded(0x0005_eeda), Seeded(0x0005_eedb)];
     for i in 0..AA_UNITS {
         let context = user(&format!("visitor-{i}"));
         let detail = client.string_detail("new-signup", &context, "none");

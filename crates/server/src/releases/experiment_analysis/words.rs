@@ -175,13 +175,13 @@ fn evidence(plan: &Plan, control: &str, variation: &VariationMetric) -> String {
         _ => "p",
     };
     let mut text = format!("{label} {}", format_p(p));
-    if let Some(adjusted) = lift.adjusted_p_value {
-        if format_p(adjusted) != format_p(p) {
-            text.push_str(&format!(
-                " ({} after correcting for multiple comparisons)",
-                format_p(adjusted)
-            ));
-        }
+    if let Some(adjusted) = lift.adjusted_p_value
+        && format_p(adjusted) != format_p(p)
+    {
+        text.push_str(&format!(
+            " ({} after correcting for multiple comparisons)",
+            format_p(adjusted)
+        ));
     }
     text
 }
@@ -190,7 +190,7 @@ fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
