@@ -502,3 +502,61 @@ pub(crate) async fn experiment_units_are_bounded(store: Store) {
         .unwrap();
     assert_eq!(kept, totals, "totals outlive the units");
 }
+
+/// Batches written at once (replicas, on PostgreSQL) add to the same units one after the other:
+/// no update of a unit's numbers is lost, so Σ count² is what sequential writes give.
+pub(crate) async fn concurrent_batches_lose_no_unit_update(store: Store) {
+    let tag = tags()[0].clone();
+    let user = |u: u64| vec![part("user", format!("u{u}"))];
+    let batch = |exposures: Vec<Exposure>, metrics: Vec<MetricEvent>| EventBatch {
+        project: "web".into(),
+        env: "prod".into(),
+        counted_at_ms: START,
+        counts: Vec::new(),
+        exposures,
+        metrics,
+        metric_flags: None,
+        experiments: vec![tag.clone()],
+    };
+    let exposures = (0..10)
+        .map(|u| Exposure {
+            at_ms: START,
+            contexts: user(u),
+            flag: "checkout".into(),
+            version: 1,
+            variation: "control".into(),
+            reason: "FALLTHROUGH".into(),
+            release: None,
+        })
+        .collect();
+    store
+        .ingest_events(&batch(exposures, Vec::new()))
+        .await
+        .unwrap();
+    let writers: Vec<_> = (0..16)
+        .map(|i| {
+            let store = store.clone();
+            let metrics = (0..10)
+                .map(|u| MetricEvent {
+                    // A minute each: the flag's cohort rows (per minute) do not serialize them.
+                    at_ms: START + HOUR + i * 60_000,
+                    contexts: user(u),
+                    name: "purchase".into(),
+                    value: 1.0,
+                    about: None,
+                })
+                .collect();
+            let batch = batch(Vec::new(), metrics);
+            tokio::spawn(async move { store.ingest_events(&batch).await.unwrap() })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let totals = store
+        .experiment_totals("web", "prod", &tag.id, tag.phase)
+        .await
+        .unwrap();
+    let purchase = totals.arms[0].metrics["purchase"].moments;
+    assert_eq!((purchase.count_sum, purchase.count_sum_sq), (160.0, 2560.0));
+}

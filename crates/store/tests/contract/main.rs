@@ -28,7 +28,10 @@ use event_batches::{
     a_batch_id_is_counted_once_until_forgotten, racing_copies_of_a_batch_count_once,
 };
 use events::event_aggregates_are_exact;
-use experiments::{experiment_totals_are_exact, experiment_units_are_bounded};
+use experiments::{
+    concurrent_batches_lose_no_unit_update, experiment_totals_are_exact,
+    experiment_units_are_bounded,
+};
 use writes::{
     concurrent_writers_lose_nothing, deletes_expect_a_version,
     racing_updates_of_one_version_admit_one, stale_writes_conflict_and_change_nothing,
@@ -52,6 +55,7 @@ const CASES: &[(&str, Case)] = cases![
     racing_copies_of_a_batch_count_once,
     experiment_totals_are_exact,
     experiment_units_are_bounded,
+    concurrent_batches_lose_no_unit_update,
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
