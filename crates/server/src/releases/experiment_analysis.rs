@@ -24,7 +24,7 @@ use switchyard_stats::experiments::{
     proportion_sample_size, sample_ratio_mismatch,
 };
 
-pub use inputs::{UNIT_KIND, observed, plan_of, tags};
+pub use inputs::{UNIT_KIND, observed, plan_of};
 pub use words::{format_percent, verdict};
 
 /// The power the fixed-horizon sample size is planned for.

@@ -1,14 +1,12 @@
 //! From the stored experiment document and the store's totals to the analysis' [`Plan`] and
-//! [`Observed`]; and the per-batch [`ExperimentTag`]s the intake counts events toward.
+//! [`Observed`].
 
 use switchyard_stats::DEFAULT_N_TUNE;
 use switchyard_stats::experiments::{Correction, Method, MetricKind, Prior, Settings};
-use switchyard_store::events::{
-    ArmTotals, DailyTotals, ExperimentTag, ExperimentTotals, MetricTag,
-};
+use switchyard_store::events::{ArmTotals, DailyTotals, ExperimentTotals};
 
 use super::{Observed, Plan, PlannedMetric, Role};
-use crate::records::experiments::{self as records, Experiment, ExperimentState};
+use crate::records::experiments::{self as records, Experiment};
 
 /// The unit kind experiment rollouts bucket by (`Experiment::rollout`).
 pub const UNIT_KIND: &str = "user";
@@ -166,31 +164,4 @@ pub fn observed(
         units_per_day,
         daily,
     }
-}
-
-/// The tags of the running experiments among `experiments` (one environment's), for an
-/// intake batch: which flags' exposures make units, and which events count per unit.
-pub fn tags(experiments: &[Experiment]) -> Vec<ExperimentTag> {
-    experiments
-        .iter()
-        .filter(|e| e.state == ExperimentState::Running)
-        .filter_map(|e| {
-            Some(ExperimentTag {
-                id: e.id.clone(),
-                phase: i64::from(e.phase),
-                flag: e.plan.flag.clone(),
-                started_ms: e.started_ms?,
-                metrics: e
-                    .metrics
-                    .iter()
-                    .map(|metric| MetricTag {
-                        event: metric.event.clone(),
-                        window_ms: i64::from(metric.window_hours) * HOUR_MS,
-                        denominator: metric.denominator_event.clone(),
-                    })
-                    .collect(),
-                pre_period_ms: i64::from(e.plan.pre_period_hours) * HOUR_MS,
-            })
-        })
-        .collect()
 }
