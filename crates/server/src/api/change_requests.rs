@@ -171,18 +171,8 @@ async fn replay(ctx: Ctx, route: Route<'_>, body: &Value) -> ApiResult<Option<Ch
                 .await?
                 .map(drop)
         }
-        Operation::StartExperiment => {
-            let input = strict_value("request", body)?;
-            experiments::start_experiment(ctx, path3, OptionalBody(input))
-                .await?
-                .map(drop)
-        }
-        Operation::ShipExperiment => {
-            let input = strict_value("request", body)?;
-            experiments::ship_experiment(ctx, path3, Body(input))
-                .await?
-                .map(drop)
-        }
+        Operation::StartExperiment => experiments::replay(ctx, route, body).await?,
+        Operation::ShipExperiment => experiments::replay(ctx, route, body).await?,
     };
     Ok(match gated {
         Gated::Done(()) => None,

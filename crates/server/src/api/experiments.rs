@@ -12,14 +12,19 @@ use axum::http::StatusCode;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::ctx::{Body, Change, Ctx};
+use serde_json::Value;
+
+use super::change_requests::{Gated, Route};
+use super::ctx::{Body, Change, Ctx, OptionalBody, strict_value};
 use super::projects::load_environment;
 use crate::access::resources as res;
 use crate::access::{Action, random_hex};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::records::experiments::{Correction, ExperimentPlan, Method, Prior, serve_of, startable};
-use crate::records::{self, EnvData, EnvFlag, Experiment, ExperimentState, Metric, Versioned};
+use crate::records::{
+    self, EnvData, EnvFlag, Experiment, ExperimentState, Metric, Operation, Versioned,
+};
 
 pub use serving::ShipInput;
 pub(super) use serving::{ship_experiment, start_experiment, stop_experiment};
@@ -186,6 +191,24 @@ pub(super) async fn check_plan(
         flag,
         keys,
         metrics,
+    })
+}
+
+/// Applies a held start or ship (`change_requests.rs`): its route again, with the stored body.
+pub(super) async fn replay(ctx: Ctx, route: Route<'_>, body: &Value) -> ApiResult<Gated<()>> {
+    let target = (route.project.to_owned(), route.env.to_owned());
+    let path = Path((target.0, target.1, route.target.to_owned()));
+    Ok(match route.operation {
+        Operation::ShipExperiment => {
+            let input = strict_value("request", body)?;
+            ship_experiment(ctx, path, Body(input)).await?.map(drop)
+        }
+        _ => {
+            let input = strict_value("request", body)?;
+            start_experiment(ctx, path, OptionalBody(input))
+                .await?
+                .map(drop)
+        }
     })
 }
 
