@@ -165,3 +165,139 @@ pub fn observed(
         daily,
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::json;
+    use switchyard_store::events::{MetricTotals, Moments};
+
+    use super::*;
+    use crate::records::experiments::ExperimentState;
+
+    fn experiment() -> Experiment {
+        let metric = |key: &str, event: &str, kind: &str, direction: &str| {
+            serde_json::from_value::<records::Metric>(
+                json!({"key": key, "name": key.to_uppercase(),
+                "event": event, "kind": kind, "direction": direction, "mde": 0.05}),
+            )
+            .unwrap()
+        };
+        Experiment {
+            id: "abcd".into(),
+            project: "default".into(),
+            environment: "production".into(),
+            plan: serde_json::from_value(json!({
+                "flag": "checkout", "name": "new checkout", "variations": ["b", "a"],
+                "control": "a", "weights": [30, 70], "traffic_percent": 100,
+                "primary_metric": "conversion", "secondary_metrics": ["orders"],
+                "guardrail_metrics": ["latency"], "method": "bayesian",
+                "prior": {"mean": 0.0, "stddev": 0.3}, "correction": "benjamini_hochberg"
+            }))
+            .unwrap(),
+            seed: Experiment::seed_of("abcd"),
+            state: ExperimentState::Running,
+            phase: 2,
+            started_ms: Some(0),
+            stopped_ms: None,
+            shipped_variation: None,
+            previous: None,
+            metrics: vec![
+                metric("conversion", "purchase", "proportion", "increase_is_good"),
+                metric("orders", "purchase", "count", "increase_is_good"),
+                metric("latency", "page_load", "mean", "decrease_is_good"),
+            ],
+            history: Vec::new(),
+            created_ms: 0,
+            updated_ms: 0,
+        }
+    }
+
+    fn arm(kind: &str, variation: &str, units: i64, excluded: i64) -> ArmTotals {
+        let moments = Moments {
+            converted: units as f64 / 2.0,
+            count_sum: units as f64,
+            count_sum_sq: 2.0 * units as f64,
+            ..Moments::default()
+        };
+        ArmTotals {
+            unit_kind: kind.into(),
+            variation: variation.into(),
+            units,
+            excluded,
+            metrics: BTreeMap::from([(
+                "purchase".to_owned(),
+                MetricTotals {
+                    moments,
+                    ratio_cross: BTreeMap::new(),
+                },
+            )]),
+        }
+    }
+
+    #[test]
+    fn the_plan_keeps_order_roles_direction_and_method() {
+        let plan = plan_of(&experiment());
+        assert_eq!(plan.variations, ["b", "a"]);
+        assert_eq!(plan.control, 1);
+        assert_eq!(plan.weights, [30.0, 70.0]);
+        assert_eq!(plan.correction, Correction::BenjaminiHochberg);
+        assert_eq!(
+            plan.settings.method,
+            Method::Bayesian {
+                prior: Prior::Normal {
+                    mean: 0.0,
+                    std_dev: 0.3
+                }
+            }
+        );
+        let roles: Vec<(Role, bool, &str)> = plan
+            .metrics
+            .iter()
+            .map(|m| (m.role, m.lower_is_better, m.name.as_str()))
+            .collect();
+        assert_eq!(
+            roles,
+            [
+                (Role::Primary, false, "CONVERSION"),
+                (Role::Secondary, false, "ORDERS"),
+                (Role::Guardrail, true, "LATENCY")
+            ]
+        );
+    }
+
+    #[test]
+    fn totals_map_to_aggregates_per_kind_in_plan_order() {
+        let totals = ExperimentTotals {
+            arms: vec![
+                arm("user", "a", 700, 3),
+                arm("user", "b", 300, 1),
+                // Another unit kind is not the rollout's: ignored.
+                arm("device", "a", 50, 9),
+            ],
+            overflow: 4,
+            stored: 1_013,
+        };
+        let day = DailyTotals {
+            day_ms: 0,
+            arms: vec![arm("user", "a", 70, 0), arm("user", "b", 30, 0)],
+        };
+        // 1,000 units in 12 hours: 2,000 a day.
+        let observed = observed(&experiment(), &totals, &[day], 12 * HOUR_MS);
+        assert_eq!(observed.units, [300, 700]);
+        assert_eq!(observed.excluded, 4);
+        assert_eq!(observed.overflow, 4);
+        assert_eq!(observed.units_per_day, Some(2_000.0));
+        // Proportion: converted units; count: events per unit.
+        assert_eq!(observed.arms[0][0].units, 300);
+        assert_eq!(observed.arms[0][0].sum, 150.0);
+        assert_eq!(observed.arms[1][1].sum, 700.0);
+        assert_eq!(observed.arms[1][1].sum_sq, 1_400.0);
+        // No page_load events yet: zeros, not missing arms.
+        assert_eq!(observed.arms[2][0].sum, 0.0);
+        assert_eq!(observed.daily.len(), 1);
+        assert_eq!(observed.daily[0].1[1].units, 70);
+    }
+}
