@@ -7,6 +7,7 @@
 mod cors;
 mod environment_info;
 mod events;
+mod experiment_retention;
 mod experiment_tags;
 mod feed;
 mod fragments;

@@ -6,6 +6,7 @@
 //! phase. Approvals: `experiments/governance.rs`.
 
 mod governance;
+mod retention;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
