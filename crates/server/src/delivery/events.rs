@@ -515,7 +515,7 @@ fn prune_now_and_then(intake: &Intake, tasks: &Tasks, store: &Store) {
 }
 
 /// Forgets, as of `now_ms`, exposures not seen for [`EXPOSURE_RETENTION_MS`] and batch ids
-/// recorded more than [`BATCH_ID_RETENTION_MS`] ago.
+/// recorded more than [`BATCH_ID_RETENTION_MS`] ago, and stopped experiments' old units.
 pub async fn apply_event_retention(store: &Store, now_ms: i64) {
     super::experiment_retention::prune_stopped_experiments(store, now_ms).await;
     if let Err(error) = store.prune_exposures(now_ms - EXPOSURE_RETENTION_MS).await {
