@@ -38,6 +38,7 @@ use switchyard_store::events::{
     ContextPart, EventBatch as StoredBatch, MetricEvent, MetricSubject,
 };
 
+use super::experiment_tags::tag_running_experiments;
 use super::hub::Delivery;
 use super::intake::refuse;
 use super::sdk_routes::server_access;
@@ -112,7 +113,7 @@ async fn export(
     }
     let mut duplicate = false;
     if !metrics.is_empty() {
-        let batch = StoredBatch {
+        let mut batch = StoredBatch {
             project: access.project.clone(),
             env: access.env.clone(),
             counted_at_ms: now_ms(),
@@ -122,6 +123,9 @@ async fn export(
             metric_flags: None,
             experiments: Vec::new(),
         };
+        tag_running_experiments(store, &mut batch)
+            .await
+            .map_err(refuse)?;
         // An exporter retries an export it got no answer to with the same bytes: their digest
         // is the batch id, so a retry of an export already written counts nothing again.
         duplicate = store
