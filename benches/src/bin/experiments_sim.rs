@@ -18,8 +18,8 @@
 //!    spread across runs, their bias and their intervals' coverage.
 //!
 //! Each run has its own seed (scenario, run), so the results do not depend on the thread count.
-//! Counts, not timings. Run with `bash benches/experiments.sh` (`--quick` for a smoke run); the
-//! process exits 1 when a check fails.
+//! Counts, not timings. Run with `bash benches/experiments.sh` (`--quick` for a smoke run,
+//! `--aa-runs N` for more A/A runs); the process exits 1 when a check fails.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -50,8 +50,15 @@ struct Sizes {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
-    let sizes = if quick {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    // `--aa-runs N`: more A/A runs, to narrow the false-positive rate's interval.
+    let aa_runs = args
+        .iter()
+        .position(|a| a == "--aa-runs")
+        .and_then(|i| args.get(i + 1))
+        .map(|n| n.parse::<u64>().expect("--aa-runs takes a number"));
+    let mut sizes = if quick {
         Sizes {
             aa_runs: 200,
             power_runs: 200,
@@ -64,6 +71,9 @@ fn main() {
             cuped_runs: 2000,
         }
     };
+    if let Some(runs) = aa_runs {
+        sizes.aa_runs = runs;
+    }
     let started = Instant::now();
     println!(
         "# experiments on simulated data{}, {}",
