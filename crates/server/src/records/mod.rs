@@ -25,5 +25,5 @@ pub use record::{
 };
 pub use switchyard_engine::model::FlagSpec;
 pub use validate::day_start_ms;
-pub use validate::{new_problems, no_new_problems};
 pub use validate::normalize_flag_spec;
+pub use validate::{new_problems, no_new_problems};
