@@ -116,7 +116,7 @@ pub(super) async fn experiment_results(cli: &Cli, server: &TestServer) {
 
     let refused = cli.fails(
         &["experiments", "results", "no-such", "--env", "production"],
-        1,
+        2,
     );
     assert!(refused.contains("no-such"), "{refused}");
 }
