@@ -17,11 +17,16 @@ pub enum Reason {
         rule_index: usize,
         rule_id: String,
         in_rollout: bool,
+        /// Part of an experiment (its exposure is one of the experiment's units).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        in_experiment: bool,
         #[serde(skip_serializing_if = "Option::is_none")]
         release: Option<ReleaseCohortRef>,
     },
     Fallthrough {
         in_rollout: bool,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        in_experiment: bool,
         #[serde(skip_serializing_if = "Option::is_none")]
         release: Option<ReleaseCohortRef>,
     },
@@ -52,10 +57,12 @@ impl Reason {
                 rule_index,
                 rule_id: rule_id.to_owned(),
                 in_rollout: rollout.is_some(),
+                in_experiment: rollout.is_some_and(|r| r.in_experiment),
                 release: release.map(ReleaseCohortRef::from),
             },
             R::Fallthrough { rollout, release } => Reason::Fallthrough {
                 in_rollout: rollout.is_some(),
+                in_experiment: rollout.is_some_and(|r| r.in_experiment),
                 release: release.map(ReleaseCohortRef::from),
             },
             R::PrerequisiteFailed { prerequisite_key } => Reason::PrerequisiteFailed {
@@ -87,6 +94,16 @@ impl Reason {
                 })
             }
             _ => None,
+        }
+    }
+
+    /// The evaluation placed the context in an experiment.
+    pub fn in_experiment(&self) -> bool {
+        match self {
+            Reason::RuleMatch { in_experiment, .. } | Reason::Fallthrough { in_experiment, .. } => {
+                *in_experiment
+            }
+            _ => false,
         }
     }
 

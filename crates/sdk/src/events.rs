@@ -121,6 +121,8 @@ pub struct Evaluated<'a> {
     pub variation: Option<&'a str>,
     pub reason: &'static str,
     pub release: Option<ReleaseCohort<'a>>,
+    /// The evaluation placed the context in an experiment (the rollout's `in_experiment`).
+    pub in_experiment: bool,
 }
 
 impl Recorder {
@@ -203,6 +205,9 @@ impl Recorder {
                 variation.hash(&mut hasher);
                 // A new release stage or cohort is a new exposure: cohorts restart every stage.
                 evaluated.release.hash(&mut hasher);
+                // Entering an experiment is a new exposure even with unchanged serving: the
+                // contexts seen before the experiment started would be missing from its arm.
+                evaluated.in_experiment.hash(&mut hasher);
                 if window.seen.len() >= self.config.exposure_cache {
                     // Forgetting everything at once keeps the bound simple; a context seen
                     // again is reported again, which the server deduplicates.

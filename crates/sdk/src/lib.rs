@@ -260,6 +260,7 @@ impl Client {
                             variation: detail.variation.as_deref(),
                             reason: detail.reason.kind_name(),
                             release: detail.reason.release(),
+                            in_experiment: detail.reason.in_experiment(),
                         },
                         context,
                         now_ms(),

@@ -27,7 +27,39 @@ fn evaluated<'a>(flag: &'a str, variation: Option<&'a str>) -> Evaluated<'a> {
         variation,
         reason: "FALLTHROUGH",
         release: None,
+        in_experiment: false,
     }
+}
+
+#[test]
+fn a_context_newly_in_an_experiment_is_exposed_again_with_the_same_variation() {
+    let events = recorder(100, 100);
+    let context = user("u1");
+    let before = evaluated("checkout", Some("on"));
+    let during = Evaluated {
+        in_experiment: true,
+        ..evaluated("checkout", Some("on"))
+    };
+    events.evaluated(&before, &context, 1);
+    events.evaluated(&during, &context, 2);
+    for at_ms in 3..10 {
+        events.evaluated(&before, &context, at_ms);
+        events.evaluated(&during, &context, at_ms);
+    }
+    let batch = events.take_batch(100, 20).unwrap();
+    let exposures: Vec<i64> = batch
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Exposure { at_ms, .. } => Some(*at_ms),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        exposures,
+        vec![1, 2],
+        "one exposure before the experiment, one on entering it, none repeated"
+    );
 }
 
 #[test]

@@ -234,13 +234,22 @@ impl<'s> Outcome<'s> {
     where
         's: 'f,
     {
-        let (variation_index, reason, release) = match self {
+        let (variation_index, reason, release, in_experiment) = match self {
             Outcome::Served {
                 reason,
                 variation_index,
                 ..
-            } => (*variation_index, reason.kind_name(), reason.release()),
-            Outcome::Failed { status, .. } if status.is_server_error() => (None, "ERROR", None),
+            } => (
+                *variation_index,
+                reason.kind_name(),
+                reason.release(),
+                reason
+                    .rollout()
+                    .is_some_and(|rollout| rollout.in_experiment),
+            ),
+            Outcome::Failed { status, .. } if status.is_server_error() => {
+                (None, "ERROR", None, false)
+            }
             Outcome::Failed { .. } => return None,
         };
         Some(Evaluated {
@@ -252,6 +261,7 @@ impl<'s> Outcome<'s> {
                 .map(|v| v.key.as_str()),
             reason,
             release,
+            in_experiment,
         })
     }
 }
