@@ -198,6 +198,9 @@ impl ExperimentPlan {
             ));
         }
         let mut seen = Vec::new();
+        // The store keeps one value per unit and event name: two windows on one event cannot
+        // both be counted. event → (window in hours, the metric that set it).
+        let mut windows: BTreeMap<&str, (u32, &str)> = BTreeMap::new();
         let named = [("primary_metric", vec![&self.primary_metric])]
             .into_iter()
             .chain([
@@ -210,11 +213,28 @@ impl ExperimentPlan {
                     "primary_metric" => field.to_owned(),
                     _ => format!("{field}[{i}]"),
                 };
-                if !metrics.contains_key(key) {
+                let Some(metric) = metrics.get(key) else {
                     return Err(Invalid::new(
                         field,
                         format!("no metric {key:?} in this project: define it first"),
                     ));
+                };
+                let events = std::iter::once(&metric.event).chain(&metric.denominator_event);
+                for event in events {
+                    let (window, first) = *windows
+                        .entry(event.as_str())
+                        .or_insert((metric.window_hours, key.as_str()));
+                    if window != metric.window_hours {
+                        return Err(Invalid::new(
+                            field,
+                            format!(
+                                "metric {key:?} reads event {event:?} with a {}-hour window, \
+                                 but metric {first:?} reads it with {window} hours: an \
+                                 experiment counts each event in one window",
+                                metric.window_hours
+                            ),
+                        ));
+                    }
                 }
                 if seen.contains(&key) {
                     return Err(Invalid::new(

@@ -100,6 +100,64 @@ fn a_metric_refuses_each_bad_field_by_name() {
 }
 
 #[test]
+fn metrics_reading_one_event_in_different_windows_are_refused_on_the_later_one() {
+    let metric = |key: &str, event: &str, window_hours: u32, denominator: Option<&str>| {
+        let mut metric = Metric {
+            key: key.into(),
+            event: event.into(),
+            window_hours,
+            ..metrics()["conversion"].clone()
+        };
+        if let Some(denominator) = denominator {
+            metric.kind = MetricKind::Ratio;
+            metric.denominator_event = Some(denominator.into());
+        }
+        (key.to_owned(), metric)
+    };
+    let all = BTreeMap::from([
+        metric("conversion", "purchase", 72, None),
+        metric("purchases_week", "purchase", 168, None),
+        metric("purchases_3d", "purchase", 72, None),
+        metric("orders", "order", 24, None),
+        metric("revenue_per_order", "revenue", 72, Some("order")),
+    ]);
+    let with = |secondary: &[&str], guardrail: &[&str]| ExperimentPlan {
+        secondary_metrics: secondary.iter().map(|s| s.to_string()).collect(),
+        guardrail_metrics: guardrail.iter().map(|s| s.to_string()).collect(),
+        ..plan()
+    };
+    assert!(
+        with(&["purchases_3d"], &["orders"])
+            .validate(&keys(), &all)
+            .is_ok()
+    );
+    let refused = with(&["orders"], &["purchases_week"])
+        .validate(&keys(), &all)
+        .unwrap_err();
+    assert_eq!(refused.field, "guardrail_metrics[0]");
+    assert!(
+        refused.message.contains("\"purchase\"") && refused.message.contains("\"conversion\""),
+        "{}",
+        refused.message
+    );
+    let denominator = with(&["orders", "revenue_per_order"], &[]);
+    assert_eq!(
+        denominator.validate(&keys(), &all).unwrap_err().field,
+        "secondary_metrics[1]",
+        "a ratio's denominator event is read in the ratio's window"
+    );
+    let primary = ExperimentPlan {
+        primary_metric: "purchases_week".into(),
+        secondary_metrics: vec!["conversion".into()],
+        ..plan()
+    };
+    assert_eq!(
+        primary.validate(&keys(), &all).unwrap_err().field,
+        "secondary_metrics[0]"
+    );
+}
+
+#[test]
 fn a_plan_refuses_each_bad_field_by_name() {
     assert!(plan().validate(&keys(), &metrics()).is_ok());
     let field = |plan: ExperimentPlan| plan.validate(&keys(), &metrics()).unwrap_err().field;
