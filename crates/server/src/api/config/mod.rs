@@ -263,8 +263,9 @@ pub(in crate::api) async fn apply_config(
         )
         .field("expect_revision"));
     }
-    // Nothing to do — unless a change request is being applied, which must still close.
-    if planned.plan.changes.is_empty() && !matches!(ctx.gate, Gate::Apply(_)) {
+    // Nothing to do — unless a change request is being applied, which must still close, or
+    // revised, which must still answer the revised request (its revision changes nothing).
+    if planned.plan.changes.is_empty() && !matches!(ctx.gate, Gate::Apply(_) | Gate::Revise(_)) {
         return Ok(Gated::Done(Json(ConfigApplied {
             revision,
             plan: planned.plan,
