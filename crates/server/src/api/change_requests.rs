@@ -20,7 +20,8 @@ use switchyard_store::Expected;
 
 pub use gate::ChangeRequest;
 pub(crate) use gate::{
-    Decision, Gate, Gated, Proposal, commit_gated, decide, not_subject_to_approval,
+    Decision, Gate, Gated, Proposal, commit_gated, decide, decide_with_policy,
+    not_subject_to_approval,
 };
 use gate::{index_write, resource_of, step};
 pub(crate) use schedule::run_schedules;

@@ -16,7 +16,10 @@ use switchyard_testkit::server::TestServer;
 use apply::{
     apply_is_all_or_nothing, each_change_is_authorized, release_layers_stay_with_their_release,
 };
-use approvals::an_apply_needing_approval_is_one_change_request;
+use approvals::{
+    a_policy_on_one_change_holds_the_apply, a_revision_moves_to_the_environment_it_changes,
+    an_apply_needing_approval_is_one_change_request,
+};
 use round_trip::{
     an_export_applied_to_a_fresh_server_assigns_the_same,
     the_plan_of_an_export_is_empty_and_api_changes_show_in_words,
@@ -29,6 +32,8 @@ switchyard_testkit::backend_tests! {
         apply_is_all_or_nothing,
         each_change_is_authorized,
         an_apply_needing_approval_is_one_change_request,
+        a_policy_on_one_change_holds_the_apply,
+        a_revision_moves_to_the_environment_it_changes,
         release_layers_stay_with_their_release,
     ],
     postgres: [an_export_applied_to_a_fresh_server_assigns_the_same],

@@ -244,6 +244,20 @@ pub(crate) async fn decide(
     writes: &[Write],
     change: &Change<'_>,
 ) -> ApiResult<Decision> {
+    decide_with_policy(ctx, proposal, writes, change, 0).await
+}
+
+/// [`decide`] for a write made of several changes (a config apply, a release plan): `policy`
+/// is the most approvals the caller's policy requires of any of them, which `change` (the
+/// whole write's action and resource) would not match; the request stores the larger count,
+/// so applying it enforces it.
+pub(crate) async fn decide_with_policy(
+    ctx: &Ctx,
+    proposal: Proposal<'_>,
+    writes: &[Write],
+    change: &Change<'_>,
+    policy: u32,
+) -> ApiResult<Decision> {
     let now = now_ms();
     let account = ctx.caller.account.clone();
     match &ctx.gate {
@@ -251,7 +265,8 @@ pub(crate) async fn decide(
             let env = load_environment(ctx, proposal.project, proposal.env).await?;
             let by_policy = ctx
                 .caller
-                .required_approvals(change.action, change.resource);
+                .required_approvals(change.action, change.resource)
+                .max(policy);
             let required = env.record.required_approvals.max(by_policy);
             let run_at_ms = match ctx.gate {
                 Gate::Schedule(at) => Some(at),
@@ -318,9 +333,13 @@ pub(crate) async fn decide(
             // the revision again, or it applies when approved.
             record.run_at_ms = record.run_at_ms.filter(|at| *at > ctx.state.clock.now_ms());
             record.revision += 1;
+            // The revision may change another environment: the request waits in it now, so
+            // its count (then and when applied) is that environment's.
+            record.environment = proposal.env.to_owned();
             record.policy_approvals = ctx
                 .caller
-                .required_approvals(change.action, change.resource);
+                .required_approvals(change.action, change.resource)
+                .max(policy);
             record.required_approvals = env.record.required_approvals.max(record.policy_approvals);
             record.approvals.clear();
             record.record(now, &account, "revised", change.comment.map(str::to_owned));

@@ -12,8 +12,9 @@ use super::Planned;
 use super::document::{ConfigApplyInput, ResourceChange};
 use crate::access::resources as res;
 use crate::access::{Action, Event, SdkKeyRecord};
-use crate::api::change_requests::{Decision, Gate, Gated, Proposal, decide};
+use crate::api::change_requests::{Decision, Gate, Gated, Proposal, decide_with_policy};
 use crate::api::ctx::{Change, Ctx};
+use crate::api::flags::environments;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::records::{
     self, EnvironmentRecord, FlagSpec, GLOBAL, Operation, ProjectRecord, Record, env_scope,
@@ -253,26 +254,40 @@ pub(super) async fn commit(
         comment: request.comment.as_deref(),
     };
     let hold = super::checks::strictest(planned.live_config.as_ref(), &planned.plan.changes);
+    // The caller's policy may require approvals of some change (a flag, an environment) that
+    // the whole apply's action and resource do not match: the request stores the most.
     let by_policy = policy_approvals(ctx, &planned.plan.changes);
-    let env = match &ctx.gate {
-        Gate::Schedule(_) => {
+    let env = match (&ctx.gate, hold) {
+        (Gate::Schedule(_), _) => {
             return Err(ApiError::invalid(
                 "operation",
                 "a config apply cannot be scheduled; apply it when it is due",
             ));
         }
-        Gate::Live if by_policy > hold.as_ref().map_or(0, |(_, count)| *count) => {
-            return Err(policy_only(planned));
+        (Gate::Live, Some((env, _))) => env,
+        (Gate::Live, None) if by_policy > 0 => {
+            // No environment requires approvals, but the caller's policy does: the request
+            // waits in the project's first environment (as a flag's lifecycle change does).
+            let first = environments(ctx, project).await?.into_iter().min();
+            first.ok_or_else(|| {
+                ApiError::new(
+                    Code::Conflict,
+                    "this apply needs approval, but the project has no environment to review \
+                     it in",
+                )
+                .field("approvals")
+            })?
         }
-        Gate::Live if hold.is_none() => {
+        (Gate::Live, None) => {
             ctx.commit(&writes, change).await?;
             return Ok(Gated::Done(()));
         }
-        Gate::Revise(stored) | Gate::Apply(stored) => stored.record.environment.clone(),
-        Gate::Live => match hold {
-            Some((env, _)) => env,
-            None => return Err(policy_only(planned)),
-        },
+        // A revision may change other environments than the request did: it waits in the
+        // strictest one it changes now, so applying it counts that one's approvals.
+        (Gate::Revise(_), Some((env, _))) => env,
+        (Gate::Revise(stored), None) | (Gate::Apply(stored), _) => {
+            stored.record.environment.clone()
+        }
     };
     let proposal = Proposal {
         project,
@@ -281,9 +296,8 @@ pub(super) async fn commit(
         target: project,
         request: records::encode(request),
     };
-    match decide(ctx, proposal, &writes, &change).await? {
+    match decide_with_policy(ctx, proposal, &writes, &change, by_policy).await? {
         Decision::Held(request) => Ok(Gated::Proposed(request)),
-        Decision::Commit { .. } if matches!(ctx.gate, Gate::Live) => Err(policy_only(planned)),
         Decision::Commit { also, note } => {
             writes.extend(also);
             let change = match &note {
@@ -294,25 +308,4 @@ pub(super) async fn commit(
             Ok(Gated::Done(()))
         }
     }
-}
-
-/// Approvals required by the caller's own policy beyond what the environments require: a
-/// change request counts its environment's, so such an apply is refused whole (the changes go
-/// through their own routes, which hold each for its policy).
-fn policy_only(planned: &Planned) -> ApiError {
-    let resources: Vec<&str> = planned
-        .plan
-        .changes
-        .iter()
-        .map(|c| c.resource.as_str())
-        .collect();
-    ApiError::new(
-        Code::Conflict,
-        format!(
-            "your role requires more approvals of some of these changes ({}) than their \
-             environments do: make those changes through their own routes",
-            resources.join(", ")
-        ),
-    )
-    .field("approvals")
 }

@@ -136,3 +136,103 @@ pub(super) async fn an_apply_needing_approval_is_one_change_request(url: String)
     assert_eq!(export(&server).await["config"], rebased);
     server.stop().await;
 }
+
+/// `carl`, who may do anything in the project but whose own role requires two approvals of
+/// his toggles in dev (which requires none): his token.
+async fn cautious(server: &TestServer) -> String {
+    let role = json!({"name": "cautious", "statements": [
+        {"effect": "allow", "actions": ["*"], "resources": ["proj/shop", "proj/shop:**"]},
+        {"effect": "require_approval", "approvals": 2, "actions": ["flag:toggle"],
+         "resources": ["proj/shop:env/dev:**"]}]});
+    server.admin_post("/api/v1/roles", role).await;
+    let body = json!({"name": "carl", "roles": ["cautious"], "password": "a long enough password"});
+    server.admin_post("/api/v1/accounts", body).await;
+    let token = json!({"name": "carl", "account": "carl", "unscoped": true});
+    let token = server.admin_post("/api/v1/tokens", token).await;
+    token["token"].as_str().unwrap().to_owned()
+}
+
+/// The caller's own `require_approval` statement holds an apply (in the project's first
+/// environment where no environment requires approvals) and its count is the request's: one
+/// approval of two applies nothing.
+pub(super) async fn a_policy_on_one_change_holds_the_apply(url: String) {
+    let server = TestServer::in_process(&url).start().await;
+    build_shop(&server).await;
+    let ada = approver(&server).await;
+    let carl = cautious(&server).await;
+    let exported = export(&server).await;
+    let mut config = exported["config"].clone();
+    flag_mut(&mut config, "checkout")["environments"]["dev"]["on"] = json!(false);
+    let (status, answer) = config_call(&server, &carl, "apply", json!({"config": config})).await;
+    assert_eq!(status.as_u16(), 202, "{answer}");
+    let request = &answer["change_request"];
+    assert_eq!(
+        (
+            &request["environment"],
+            &request["policy_approvals"],
+            &request["required_approvals"]
+        ),
+        (&json!("dev"), &json!(2), &json!(2)),
+        "{request}"
+    );
+    let (status, approved) = approve(&server, &ada, &request["id"]).await;
+    assert!(status.is_success(), "{status} {approved}");
+    assert_eq!(approved["state"], "pending", "{approved}");
+    assert_eq!(
+        export(&server).await,
+        exported,
+        "one approval of two applies nothing"
+    );
+    server.stop().await;
+}
+
+/// A revision that changes another environment waits in it, with its count; a revision that
+/// changes nothing is still a revision (not a 500).
+pub(super) async fn a_revision_moves_to_the_environment_it_changes(url: String) {
+    let server = TestServer::in_process(&url).start().await;
+    build_shop(&server).await;
+    let ada = approver(&server).await;
+    for (path, key, count) in [(DEV, "dev", 1), (PROD, "prod", 2)] {
+        let env = server.admin_get(path).await;
+        let body = json!({"key": key, "name": env["name"], "critical": env["critical"],
+            "required_approvals": count, "version": env["version"]});
+        put(&server, path, body).await;
+    }
+    let exported = export(&server).await;
+    let admin = server.admin.clone();
+    let mut dev_only = exported["config"].clone();
+    flag_mut(&mut dev_only, "checkout")["environments"]["dev"]["on"] = json!(false);
+    let (status, answer) = config_call(&server, &admin, "apply", json!({"config": dev_only})).await;
+    assert_eq!(status.as_u16(), 202, "{answer}");
+    let request = &answer["change_request"];
+    assert_eq!(
+        (&request["environment"], &request["required_approvals"]),
+        (&json!("dev"), &json!(1))
+    );
+    let path = format!("{SHOP}/change-requests/{}", request["id"].as_str().unwrap());
+
+    // Revised to change prod instead: it waits in prod, and one approval is not enough.
+    let mut prod_only = exported["config"].clone();
+    flag_mut(&mut prod_only, "checkout")["environments"]["prod"]["on"] = json!(false);
+    let body = json!({"request": {"config": prod_only}, "revision": 1});
+    let revised = server.admin(Method::PUT, &path, Some(body)).await;
+    assert_eq!(
+        (&revised["environment"], &revised["required_approvals"]),
+        (&json!("prod"), &json!(2)),
+        "{revised}"
+    );
+    let (status, approved) = approve(&server, &ada, &request["id"]).await;
+    assert!(status.is_success(), "{status} {approved}");
+    assert_eq!(approved["state"], "pending", "{approved}");
+    assert_eq!(export(&server).await, exported, "nothing applied");
+
+    // Revised into the project as it is: a revision that changes nothing.
+    let body = json!({"request": {"config": exported["config"]}, "revision": 2});
+    let (status, revised) = server
+        .call(Some(&admin), Method::PUT, &path, Some(body))
+        .await;
+    assert!(status.is_success(), "{status} {revised}");
+    assert_eq!(revised["revision"], 3, "{revised}");
+    assert_eq!(revised["after"], json!([]), "{revised}");
+    server.stop().await;
+}
