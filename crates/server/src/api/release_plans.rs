@@ -117,6 +117,12 @@ pub(super) async fn create_release_plan(
     }
     for (i, wave) in input.waves.iter().enumerate() {
         let field = |name: &str| format!("waves[{i}].{name}");
+        if wave.bake_s > waves::MAX_BAKE_S {
+            return Err(ApiError::invalid(
+                field("bake_s"),
+                format!("at most {} s (30 days)", waves::MAX_BAKE_S),
+            ));
+        }
         if input.waves[..i]
             .iter()
             .any(|w| w.environment == wave.environment)

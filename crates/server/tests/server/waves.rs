@@ -348,6 +348,12 @@ async fn a_protected_environment_makes_the_plan_one_change_request(url: String) 
             "waves[1].bake",
         ),
         (
+            // Longer than 30 days (this one would overflow the bake's end).
+            waves(json!({"environment": "two", "bake_s": u64::MAX})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "waves[1].bake_s",
+        ),
+        (
             json!({"flag": "guarded", "variation": "maybe", "waves": [{"environment": "one"}]}),
             StatusCode::UNPROCESSABLE_ENTITY,
             "variation",

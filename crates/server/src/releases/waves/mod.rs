@@ -48,6 +48,9 @@ pub struct ReleasePlanInput {
     pub comment: Option<String>,
 }
 
+/// The longest bake a wave may ask for (30 days): longer is a mistake, not a plan.
+pub const MAX_BAKE_S: u64 = 30 * 24 * 60 * 60;
+
 /// One wave: a guarded release in one environment, with the release's own settings (the same
 /// fields and defaults as `ReleaseInput`, without the flag, variation, rule and start time),
 /// and how long to bake after it completed before the next wave starts.
@@ -320,7 +323,11 @@ impl ReleasePlan {
                     match seen.state {
                         State::Completed => {
                             wave.state = WaveState::Baking;
-                            wave.baking_until_ms = Some(now + wave.bake_s as i64 * 1000);
+                            // Saturating: a plan stored before bakes were capped
+                            // must not wrap around and skip its bake.
+                            let bake_ms =
+                                i64::try_from(wave.bake_s.saturating_mul(1000)).unwrap_or(i64::MAX);
+                            wave.baking_until_ms = Some(now.saturating_add(bake_ms));
                             happened.push(Happened {
                                 event: Event::ReleasePlanAdvance,
                                 detail: format!(
