@@ -11,7 +11,7 @@ use axum::extract::Path;
 use axum::http::StatusCode;
 use switchyard_store::Expected;
 
-use super::change_requests::{Decision, Gate, Gated, Proposal, decide};
+use super::change_requests::{Decision, Gate, Gated, Proposal, decide_with_policy};
 use super::ctx::Change as ApiChange;
 use super::ctx::{Body, Ctx, OptionalBody};
 use super::projects::load_environment;
@@ -217,7 +217,18 @@ pub(super) async fn create_release_plan(
         target: &input.flag,
         request,
     };
-    let (also, note) = match decide(&ctx, proposal, std::slice::from_ref(&write), &change).await? {
+    // The caller's policy is matched against each wave's release too, as a release start in
+    // that environment would be: a plan is no way around a policy on a production release.
+    let by_policy = wave_resources(&project, &plan.id, &environments)
+        .iter()
+        .map(|wave| {
+            ctx.caller
+                .required_approvals(Action::ReleaseCreate.as_str(), wave)
+        })
+        .max()
+        .unwrap_or(0);
+    let writes = std::slice::from_ref(&write);
+    let (also, note) = match decide_with_policy(&ctx, proposal, writes, &change, by_policy).await? {
         Decision::Held(request) => return Ok(Gated::Proposed(request)),
         Decision::Commit { also, note } => (also, note),
     };

@@ -15,7 +15,7 @@ use switchyard_server::access::SdkKeyKind;
 use switchyard_server::api::types::SdkKeyInput;
 use switchyard_testkit::server::{GuardConfig, TestServer, eventually, wait_for};
 
-use crate::change_requests::support::approver;
+use crate::change_requests::support::{approver, person};
 
 mod controls;
 
@@ -23,6 +23,7 @@ switchyard_testkit::backend_tests! {
     sqlite: [
         a_regression_in_the_second_wave_stops_the_plan,
         a_protected_environment_makes_the_plan_one_change_request,
+        a_policy_on_one_wave_holds_the_plan,
     ],
     postgres: [],
 }
@@ -469,5 +470,35 @@ async fn a_protected_environment_makes_the_plan_one_change_request(url: String) 
             .contains(&first),
         "{answer}"
     );
+    server.stop().await;
+}
+
+/// A `require_approval` statement on releases in `three` holds a plan with a wave there,
+/// though no environment requires approvals and the plan itself is not in `three`.
+async fn a_policy_on_one_wave_holds_the_plan(url: String) {
+    let server = start(&url).await;
+    environments(&server).await;
+    boolean_flag(&server, "guarded").await;
+    let role = json!({"name": "cautious", "statements": [
+        {"effect": "allow", "actions": ["*"], "resources": ["proj/default", "proj/default:**"]},
+        {"effect": "require_approval", "approvals": 1, "actions": ["release:create"],
+         "resources": ["proj/default:env/three:**"]}]});
+    server.admin_post("/api/v1/roles", role).await;
+    let carl = person(&server, "carl", "cautious").await;
+    let body = json!({"flag": "guarded", "variation": "on", "waves": [
+        {"environment": "one", "stages": [{"percent": 50}]},
+        {"environment": "three", "stages": [{"percent": 50}]},
+    ]});
+    let (status, answer) = server
+        .call(Some(&carl), Method::POST, PLANS, Some(body))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    let request = &answer["change_request"];
+    assert_eq!(
+        (&request["policy_approvals"], &request["required_approvals"]),
+        (&json!(1), &json!(1)),
+        "{request}"
+    );
+    assert_eq!(server.admin_get(PLANS).await, json!([]), "nothing started");
     server.stop().await;
 }
