@@ -262,6 +262,15 @@ impl<'b> Work<'b> {
             return;
         };
         let (at, day) = (event.at_ms, day_of(event.at_ms));
+        let exposed = self
+            .units
+            .get(&part)
+            .is_some_and(|unit| !unit.variation.is_empty());
+        // A unit not exposed yet has only a pre-period: a later event is no covariate, and its
+        // outcome counts only after an exposure the store has seen.
+        if !exposed && at >= self.tag.started_ms {
+            return;
+        }
         if !self.units.contains_key(&part) && !self.admit(&part, "", at) {
             return;
         }
@@ -271,7 +280,6 @@ impl<'b> Work<'b> {
         if unit.excluded_at.is_some() {
             return;
         }
-        let exposed = !unit.variation.is_empty();
         let in_window = exposed
             && unit.first_exposure <= at
             && at <= unit.first_exposure.saturating_add(window);

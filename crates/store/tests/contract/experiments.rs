@@ -174,6 +174,24 @@ fn batches(items: &[Item], seed: u64) -> Vec<EventBatch> {
     out
 }
 
+/// The stream's items as the store receives them: each with the index of its batch.
+fn arrivals(batches: &[EventBatch]) -> Vec<(usize, Item)> {
+    let mut items: Vec<(usize, Item)> = batches
+        .iter()
+        .enumerate()
+        .flat_map(|(i, b)| {
+            let exposures = b
+                .exposures
+                .iter()
+                .map(move |e| (i, Item::Exposure(e.clone())));
+            let metrics = b.metrics.iter().map(move |m| (i, Item::Metric(m.clone())));
+            exposures.chain(metrics)
+        })
+        .collect();
+    items.sort_by_key(|(batch, item)| (*batch, item.at()));
+    items
+}
+
 /// A unit's numbers, straight from the stream.
 #[derive(Default, Clone, Copy)]
 struct Own {
@@ -183,12 +201,12 @@ struct Own {
     pre_count: f64,
 }
 
-/// What the totals must be for `tag` over the stream's items before `until`.
-fn expected(tag: &ExperimentTag, items: &[Item], until: i64) -> Vec<ArmTotals> {
-    let items: Vec<&Item> = items.iter().filter(|i| i.at() < until).collect();
-    // unit → (first exposure, variation, excluded)
-    let mut units: BTreeMap<(String, String), (i64, String, bool)> = BTreeMap::new();
-    for item in &items {
+/// What the totals must be for `tag` over the items (see [`arrivals`]) before `until`.
+fn expected(tag: &ExperimentTag, items: &[(usize, Item)], until: i64) -> Vec<ArmTotals> {
+    let items: Vec<&(usize, Item)> = items.iter().filter(|(_, i)| i.at() < until).collect();
+    // unit → (first exposure, variation, excluded, the batch of the first exposure)
+    let mut units: BTreeMap<(String, String), (i64, String, bool, usize)> = BTreeMap::new();
+    for (batch, item) in &items {
         let Item::Exposure(e) = item else { continue };
         if e.flag != tag.flag || e.at_ms < tag.started_ms {
             continue;
@@ -198,6 +216,7 @@ fn expected(tag: &ExperimentTag, items: &[Item], until: i64) -> Vec<ArmTotals> {
                 e.at_ms,
                 e.variation.clone(),
                 false,
+                *batch,
             ));
             if unit.1 != e.variation {
                 unit.2 = true;
@@ -214,28 +233,33 @@ fn expected(tag: &ExperimentTag, items: &[Item], until: i64) -> Vec<ArmTotals> {
         }
     }
     let mut own: BTreeMap<((String, String), String), Own> = BTreeMap::new();
-    for item in &items {
+    for (batch, item) in &items {
         let Item::Metric(m) = item else { continue };
         let Some(window) = windows.get(&m.name) else {
             continue;
         };
         for p in &m.contexts {
             let key = (p.kind.clone(), p.key.clone());
-            let Some((first, _, false)) = units.get(&key) else {
+            let Some((first, _, false, exposed_in)) = units.get(&key) else {
                 continue;
             };
+            // After the start, an event of a unit whose exposure has not arrived yet is lost.
+            let seen_exposed = m.at_ms < tag.started_ms || exposed_in <= batch;
             let slot = own.entry((key, m.name.clone())).or_default();
             if *first <= m.at_ms && m.at_ms <= first + window {
                 slot.value_sum += m.value;
                 slot.value_count += 1.0;
-            } else if tag.started_ms - tag.pre_period_ms <= m.at_ms && m.at_ms < *first {
+            } else if tag.started_ms - tag.pre_period_ms <= m.at_ms
+                && m.at_ms < *first
+                && seen_exposed
+            {
                 slot.pre_sum += m.value;
                 slot.pre_count += 1.0;
             }
         }
     }
     let mut arms: BTreeMap<(String, String), ArmTotals> = BTreeMap::new();
-    for (unit, (_, variation, excluded)) in &units {
+    for (unit, (_, variation, excluded, _)) in &units {
         let arm = arms
             .entry((unit.0.clone(), variation.clone()))
             .or_insert_with(|| ArmTotals {
@@ -308,9 +332,9 @@ fn normalized(arms: Vec<ArmTotals>) -> Vec<ArmTotals> {
 }
 
 pub(crate) async fn experiment_totals_are_exact(store: Store) {
-    let items = stream(7, 120);
-    let batches = batches(&items, 3);
+    let batches = batches(&stream(7, 120), 3);
     assert!(batches.len() > 20, "{} batches", batches.len());
+    let items = arrivals(&batches);
     for (i, batch) in batches.iter().enumerate() {
         let done = store
             .ingest_events_once(batch, &format!("batch-{i}"), batch.counted_at_ms)
