@@ -261,7 +261,7 @@ impl<'b> Work<'b> {
         let Some(&window) = self.windows.get(event.name.as_str()) else {
             return;
         };
-        let (at, day) = (event.at_ms, day_of(event.at_ms));
+        let at = event.at_ms;
         let exposed = self
             .units
             .get(&part)
@@ -280,6 +280,9 @@ impl<'b> Work<'b> {
         if unit.excluded_at.is_some() {
             return;
         }
+        // A pre-period event enters the arm's totals with its unit, on the exposure's day: the
+        // daily cut must not count it before the unit is counted (a batch may span two days).
+        let day = day_of(at.max(unit.first_exposure));
         let in_window = exposed
             && unit.first_exposure <= at
             && at <= unit.first_exposure.saturating_add(window);
@@ -393,7 +396,7 @@ impl Store {
             .metric_flags
             .as_ref()
             .is_none_or(|allowed| allowed.contains(&tag.flag));
-        let metrics: Vec<&MetricEvent> = if counts {
+        let mut metrics: Vec<&MetricEvent> = if counts {
             batch
                 .metrics
                 .iter()
@@ -402,6 +405,9 @@ impl Store {
         } else {
             Vec::new()
         };
+        // In time order, as the exposures: a unit's running sums are cut by UTC day, and a
+        // non-linear sum (a square, a ratio's cross) filed out of order lands on the wrong day.
+        metrics.sort_by_key(|m| m.at_ms);
         if exposures.is_empty() && metrics.is_empty() {
             return Ok(());
         }

@@ -5,7 +5,7 @@
 
 mod bench;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use switchyard_store::Store;
 use switchyard_store::events::experiments::{UNIT_RETENTION_MS, day_of};
@@ -134,22 +134,14 @@ fn stream(seed: u64, users: u64) -> Vec<Item> {
     items
 }
 
-/// Batches of the stream: never across a UTC day, otherwise of varying size.
+/// Batches of the stream, of varying size and sometimes across a UTC day, each holding its
+/// events in reverse time order (the store must put them back in order).
 fn batches(items: &[Item], seed: u64) -> Vec<EventBatch> {
     let mut out: Vec<EventBatch> = Vec::new();
     let mut size = 0;
     for (i, item) in items.iter().enumerate() {
         let cut = (i as u64 * 7 + seed).is_multiple_of(23);
-        let new_day = out
-            .last()
-            .and_then(|b| {
-                b.exposures
-                    .first()
-                    .map(|e| e.at_ms)
-                    .or(b.metrics.first().map(|m| m.at_ms))
-            })
-            .is_none_or(|first| day_of(first) != day_of(item.at()));
-        if out.is_empty() || new_day || cut || size > 40 {
+        if out.is_empty() || cut || size > 40 {
             out.push(EventBatch {
                 project: "web".into(),
                 env: "prod".into(),
@@ -167,8 +159,8 @@ fn batches(items: &[Item], seed: u64) -> Vec<EventBatch> {
             continue;
         };
         match item {
-            Item::Exposure(e) => batch.exposures.push(e.clone()),
-            Item::Metric(m) => batch.metrics.push(m.clone()),
+            Item::Exposure(e) => batch.exposures.insert(0, e.clone()),
+            Item::Metric(m) => batch.metrics.insert(0, m.clone()),
         }
     }
     out
@@ -334,6 +326,17 @@ fn normalized(arms: Vec<ArmTotals>) -> Vec<ArmTotals> {
 pub(crate) async fn experiment_totals_are_exact(store: Store) {
     let batches = batches(&stream(7, 120), 3);
     assert!(batches.len() > 20, "{} batches", batches.len());
+    let span = |b: &EventBatch| {
+        let days: BTreeSet<i64> = (b.exposures.iter().map(|e| e.at_ms))
+            .chain(b.metrics.iter().map(|m| m.at_ms))
+            .map(day_of)
+            .collect();
+        days.len()
+    };
+    assert!(
+        batches.iter().any(|b| span(b) > 1),
+        "a batch holds events of two UTC days"
+    );
     let items = arrivals(&batches);
     for (i, batch) in batches.iter().enumerate() {
         let done = store
