@@ -17,6 +17,7 @@ mod events;
 mod events_forged;
 mod events_idempotent;
 mod experiment_results;
+mod experiment_traffic;
 mod experiments;
 mod guards;
 mod lifecycle;

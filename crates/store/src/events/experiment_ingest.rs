@@ -383,9 +383,14 @@ impl Store {
         batch: &EventBatch,
         tag: &ExperimentTag,
     ) -> Result<()> {
+        // Exposures the server found outside the experiment (its untracked rest) make no unit.
+        let outside: BTreeSet<usize> = tag.outside.iter().copied().collect();
         let mut exposures: Vec<&Exposure> = batch
             .exposures
             .iter()
+            .enumerate()
+            .filter(|(i, _)| !outside.contains(i))
+            .map(|(_, e)| e)
             .filter(|e| e.flag == tag.flag && e.at_ms >= tag.started_ms)
             .collect();
         exposures.sort_by_key(|e| e.at_ms);

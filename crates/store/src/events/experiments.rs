@@ -47,6 +47,11 @@ pub struct ExperimentTag {
     pub metrics: Vec<MetricTag>,
     /// How far before the start a unit's events count as its CUPED covariate.
     pub pre_period_ms: i64,
+    /// Indices into the batch's `exposures` of exposures to `flag` whose unit is not in the
+    /// experiment (the untracked rest of a partial-traffic rollout, or a reason the
+    /// experiment's serving cannot give): they make no unit. The server works them out by
+    /// the experiment's bucketing, since an exposure does not say `in_experiment`.
+    pub outside: Vec<usize>,
 }
 
 /// One metric event an experiment counts per unit.

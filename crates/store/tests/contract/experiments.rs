@@ -38,6 +38,7 @@ fn tags() -> Vec<ExperimentTag> {
                 },
             ],
             pre_period_ms: 2 * DAY,
+            outside: Vec::new(),
         },
         ExperimentTag {
             id: "e-search".into(),
@@ -50,6 +51,7 @@ fn tags() -> Vec<ExperimentTag> {
                 denominator: None,
             }],
             pre_period_ms: DAY,
+            outside: Vec::new(),
         },
     ]
 }

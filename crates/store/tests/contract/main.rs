@@ -8,6 +8,7 @@ mod audit;
 mod durability;
 mod event_batches;
 mod events;
+mod experiment_outside;
 mod experiments;
 mod writes;
 
@@ -28,6 +29,7 @@ use event_batches::{
     a_batch_id_is_counted_once_until_forgotten, racing_copies_of_a_batch_count_once,
 };
 use events::event_aggregates_are_exact;
+use experiment_outside::exposures_outside_an_experiment_make_no_unit;
 use experiments::{
     concurrent_batches_lose_no_unit_update, experiment_totals_are_exact,
     experiment_units_are_bounded,
@@ -56,6 +58,7 @@ const CASES: &[(&str, Case)] = cases![
     experiment_totals_are_exact,
     experiment_units_are_bounded,
     concurrent_batches_lose_no_unit_update,
+    exposures_outside_an_experiment_make_no_unit,
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -42,6 +42,7 @@ async fn a_stopped_experiments_units_go_after_the_retention(url: String) {
             denominator: None,
         }],
         pre_period_ms: 168 * 3_600_000,
+        outside: Vec::new(),
     }];
     let batch = EventBatch {
         project: "default".into(),
