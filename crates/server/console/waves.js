@@ -95,6 +95,8 @@ function releasePlanForm(flag, may) {
 }
 
 async function releasePlansView(params) {
+  const refreshing = releasePlansRefreshing;
+  releasePlansRefreshing = false;
   const flag = params.get("flag") || "";
   const query = flag ? `?${new URLSearchParams({ flag })}` : "";
   const plans = await api("GET", `${projectPath()}/release-plans${query}`);
@@ -106,6 +108,9 @@ async function releasePlansView(params) {
   } }, h("label", {}, "Flag ", h("input", { name: "flag", value: flag, size: 24 })), h("button", { type: "submit" }, "Filter"));
   const cards = await Promise.all(plans.map(releasePlanCard));
   const none = flag ? `No release plans of ${flag}.` : `No release plans in project ${state.project}.`;
+  // An edit begun (or refused) while the periodic re-read was waiting for the API wins: the
+  // page stays as the person has it.
+  if (refreshing && (state.dirty || main().querySelector(".error[role=alert]"))) return;
   page(flag ? `Release plans of ${flag}` : "Release plans",
     h("p", { class: "muted" }, "Each wave is a guarded release in one environment; the next starts only after the previous one completed and baked. A wave that rolls back stops the plan."),
     filter, cards.length ? cards : h("p", {}, none),
@@ -126,6 +131,10 @@ async function flagReleasePlans(key) {
 }
 
 // Waves move by themselves: re-read the page every few seconds, unless an edit is in progress.
+let releasePlansRefreshing = false;
 setInterval(() => {
-  if (location.hash.startsWith("#/release-plans") && !state.dirty && !main().querySelector(".error[role=alert]")) route();
+  if (location.hash.startsWith("#/release-plans") && !state.dirty && !main().querySelector(".error[role=alert]")) {
+    releasePlansRefreshing = true;
+    route();
+  }
 }, 3000);
