@@ -170,7 +170,17 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // A usage error exits 1, not clap's 2: `plan` and `diff` exit 2 for drift, which CI must
+    // not read into a mistyped command. Help and version exit 0.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let code = if error.exit_code() == 0 { 0 } else { 1 };
+            // Printing to a closed pipe is no reason to fail differently.
+            let _ = error.print();
+            return ExitCode::from(code);
+        }
+    };
     let outcome = match cli.command {
         Command::Eval(args) => eval::run_eval(&args),
         Command::Validate(args) => eval::run_validate(&args),

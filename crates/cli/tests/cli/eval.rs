@@ -316,3 +316,15 @@ fn misspelt_fields_in_data_files_and_batch_lines_are_refused() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A usage error exits 1, never 2 (which `plan` and `diff` mean as drift); help exits 0.
+#[test]
+fn usage_errors_exit_1_not_drift() {
+    let out = switchyard(&["plan"], "");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--dir"), "{stderr}");
+    let out = switchyard(&["plan", "--help"], "");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--dir"));
+}
