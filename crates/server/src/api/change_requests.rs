@@ -7,7 +7,7 @@
 //! the request was based on, and commits the write and the request's new state together with
 //! one audit record, so it applies whole or not at all.
 
-mod gate;
+pub(crate) mod gate;
 mod schedule;
 
 use axum::Json;
@@ -20,8 +20,7 @@ use switchyard_store::Expected;
 
 pub use gate::ChangeRequest;
 pub(crate) use gate::{
-    Decision, Gate, Gated, Proposal, commit_gated, decide, decide_with_policy,
-    not_subject_to_approval,
+    Decision, Gate, Gated, Proposal, commit_gated, decide, not_subject_to_approval,
 };
 use gate::{index_write, resource_of, step};
 pub(crate) use schedule::run_schedules;

@@ -11,7 +11,8 @@ use axum::extract::Path;
 use axum::http::StatusCode;
 use switchyard_store::Expected;
 
-use super::change_requests::{Decision, Gate, Gated, Proposal, decide_with_policy};
+use super::change_requests::gate::decide_with_policy;
+use super::change_requests::{Decision, Gate, Gated, Proposal};
 use super::ctx::Change as ApiChange;
 use super::ctx::{Body, Ctx, OptionalBody};
 use super::projects::load_environment;
