@@ -500,5 +500,25 @@ async fn a_policy_on_one_wave_holds_the_plan(url: String) {
         "{request}"
     );
     assert_eq!(server.admin_get(PLANS).await, json!([]), "nothing started");
+
+    // Revised to a plan with a wave in `two`, which requires an approval: it waits there.
+    protect(&server, "two").await;
+    let path = format!(
+        "{PROJECT}/change-requests/{}",
+        request["id"].as_str().unwrap()
+    );
+    let body = json!({"revision": 1, "request": {"flag": "guarded", "variation": "on", "waves": [
+        {"environment": "one", "stages": [{"percent": 50}]},
+        {"environment": "two", "stages": [{"percent": 50}]},
+    ]}});
+    let (status, revised) = server
+        .call(Some(&carl), Method::PUT, &path, Some(body))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{revised}");
+    assert_eq!(
+        (&revised["environment"], &revised["required_approvals"]),
+        (&json!("two"), &json!(1)),
+        "{revised}"
+    );
     server.stop().await;
 }
