@@ -21,8 +21,11 @@ use switchyard_stats::experiments::{
     Evidence, Lift, Method, Settings, analyze_metric, benjamini_hochberg, sample_ratio_mismatch,
 };
 
-/// Agreement required: absolute below 1, relative above.
+/// Agreement required: 1e-6 relative (the bound), plus 1e-9 absolute so that tiny
+/// p-values and risks are still checked (a bound of 1e-6 absolute would pass any two numbers
+/// below it).
 const TOLERANCE: f64 = 1e-6;
+const ABSOLUTE_FLOOR: f64 = 1e-9;
 
 /// gbstats' numbers for `input`, or `None` after skipping when Python has no gbstats.
 fn run_gbstats(input: &Value) -> Option<Value> {
@@ -76,7 +79,7 @@ impl Tally {
             .unwrap_or_else(|| panic!("{what}: gbstats gave {reference}"));
         let diff = (ours - theirs).abs();
         assert!(
-            diff <= TOLERANCE * theirs.abs().max(1.0),
+            diff <= TOLERANCE * theirs.abs() + ABSOLUTE_FLOOR,
             "{what}: ours {ours:e}, gbstats {theirs:e} (difference {diff:e})"
         );
         self.compared += 1;
