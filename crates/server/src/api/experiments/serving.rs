@@ -86,6 +86,33 @@ fn serving_writes(
     Ok(writes)
 }
 
+/// Start's and ship's last step: their writes through the change-request gate, answered with
+/// the experiment as committed (or the change request that now holds it).
+async fn commit_serving(
+    ctx: &Ctx,
+    (project, env, id): (&str, &str, &str),
+    operation: Operation,
+    request: serde_json::Value,
+    writes: Vec<Write>,
+    change: Change<'_>,
+    experiment: Experiment,
+) -> ApiResult<Gated<Json<ExperimentView>>> {
+    let proposal = Proposal {
+        project,
+        env,
+        operation,
+        target: id,
+        request,
+    };
+    let gated = commit_gated(ctx, proposal, writes, change).await?;
+    Ok(gated.map(|committed| {
+        Json(ExperimentView {
+            experiment,
+            version: committed.versions[0],
+        })
+    }))
+}
+
 pub(in crate::api) async fn start_experiment(
     ctx: Ctx,
     Path((project, env, id)): Path<(String, String, String)>,
@@ -146,20 +173,18 @@ pub(in crate::api) async fn start_experiment(
     let writes = serving_writes(&data, &experiment, expected, targeting)?;
     let change = Change::updated(Action::ExperimentStart, &resource, &flag.targeting, &after)
         .comment(Some(&detail));
-    let proposal = Proposal {
-        project: &project,
-        env: &env,
-        operation: Operation::StartExperiment,
-        target: &id,
-        request: encode(&input),
-    };
-    let gated = commit_gated(&ctx, proposal, writes, change).await?;
-    Ok(gated.map(|committed| {
-        Json(ExperimentView {
-            experiment,
-            version: committed.versions[0],
-        })
-    }))
+    let target = (project.as_str(), env.as_str(), id.as_str());
+    let request = encode(&input);
+    commit_serving(
+        &ctx,
+        target,
+        Operation::StartExperiment,
+        request,
+        writes,
+        change,
+        experiment,
+    )
+    .await
 }
 
 pub(in crate::api) async fn stop_experiment(
@@ -291,18 +316,16 @@ pub(in crate::api) async fn ship_experiment(
     )?;
     let change = Change::updated(Action::ExperimentShip, &resource, &flag.targeting, &after)
         .comment(Some(&detail));
-    let proposal = Proposal {
-        project: &project,
-        env: &env,
-        operation: Operation::ShipExperiment,
-        target: &id,
-        request: encode(&input),
-    };
-    let gated = commit_gated(&ctx, proposal, writes, change).await?;
-    Ok(gated.map(|committed| {
-        Json(ExperimentView {
-            experiment,
-            version: committed.versions[0],
-        })
-    }))
+    let target = (project.as_str(), env.as_str(), id.as_str());
+    let request = encode(&input);
+    commit_serving(
+        &ctx,
+        target,
+        Operation::ShipExperiment,
+        request,
+        writes,
+        change,
+        experiment,
+    )
+    .await
 }
