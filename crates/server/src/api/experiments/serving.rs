@@ -90,20 +90,11 @@ fn serving_writes(
 /// the experiment as committed (or the change request that now holds it).
 async fn commit_serving(
     ctx: &Ctx,
-    (project, env, id): (&str, &str, &str),
-    operation: Operation,
-    request: serde_json::Value,
+    proposal: Proposal<'_>,
     writes: Vec<Write>,
     change: Change<'_>,
     experiment: Experiment,
 ) -> ApiResult<Gated<Json<ExperimentView>>> {
-    let proposal = Proposal {
-        project,
-        env,
-        operation,
-        target: id,
-        request,
-    };
     let gated = commit_gated(ctx, proposal, writes, change).await?;
     Ok(gated.map(|committed| {
         Json(ExperimentView {
@@ -173,18 +164,14 @@ pub(in crate::api) async fn start_experiment(
     let writes = serving_writes(&data, &experiment, expected, targeting)?;
     let change = Change::updated(Action::ExperimentStart, &resource, &flag.targeting, &after)
         .comment(Some(&detail));
-    let target = (project.as_str(), env.as_str(), id.as_str());
-    let request = encode(&input);
-    commit_serving(
-        &ctx,
-        target,
-        Operation::StartExperiment,
-        request,
-        writes,
-        change,
-        experiment,
-    )
-    .await
+    let proposal = Proposal {
+        project: &project,
+        env: &env,
+        operation: Operation::StartExperiment,
+        target: &id,
+        request: encode(&input),
+    };
+    commit_serving(&ctx, proposal, writes, change, experiment).await
 }
 
 pub(in crate::api) async fn stop_experiment(
@@ -316,16 +303,12 @@ pub(in crate::api) async fn ship_experiment(
     )?;
     let change = Change::updated(Action::ExperimentShip, &resource, &flag.targeting, &after)
         .comment(Some(&detail));
-    let target = (project.as_str(), env.as_str(), id.as_str());
-    let request = encode(&input);
-    commit_serving(
-        &ctx,
-        target,
-        Operation::ShipExperiment,
-        request,
-        writes,
-        change,
-        experiment,
-    )
-    .await
+    let proposal = Proposal {
+        project: &project,
+        env: &env,
+        operation: Operation::ShipExperiment,
+        target: &id,
+        request: encode(&input),
+    };
+    commit_serving(&ctx, proposal, writes, change, experiment).await
 }
