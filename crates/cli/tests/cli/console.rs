@@ -11,11 +11,12 @@
 //! seconds ahead on the flag page, applied by the running server at its time. Screenshots go
 //! to `target/console-screenshots`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::serve_fresh;
 use serde_json::{Value, json};
+use switchyard_testkit::server::{Method, TestServer};
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -168,4 +169,78 @@ async fn console_in_headless_chromium() {
 
     server.kill();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The console's Chromium harness (`clients/console-e2e`), shared by the console tests.
+pub(crate) struct Chromium {
+    root: PathBuf,
+    harness: PathBuf,
+    chromium: String,
+}
+
+/// The harness, or `None` after a skip notice when this machine lacks Chromium or the harness's
+/// packages (under `CI=true` the skip fails instead).
+pub(crate) fn chromium_or_skip() -> Option<Chromium> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let harness = root.join("clients/console-e2e");
+    let chromium = std::env::var("CHROMIUM").unwrap_or("/usr/bin/chromium".into());
+    if !harness.join("node_modules/playwright-core").exists() || !Path::new(&chromium).exists() {
+        switchyard_testkit::skip(
+            "the console test needs Debian's chromium and npm ci --prefix clients/console-e2e",
+        );
+        return None;
+    }
+    Some(Chromium {
+        root,
+        harness,
+        chromium,
+    })
+}
+
+impl Chromium {
+    /// Runs `script` with `args` and a screenshot directory (`target/<shots>`), failing with
+    /// its output and where the screenshots are unless it exits 0 printing `OK `; its stdout.
+    pub(crate) fn run(&self, script: &str, args: &[&str], shots: &str) -> String {
+        let shots = self.root.join("target").join(shots);
+        let output = Command::new("node")
+            .arg(self.harness.join(script))
+            .args(args)
+            .arg(&shots)
+            .env("CHROMIUM", &self.chromium)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success(),
+            "console run failed (screenshots in {}):\n{stdout}\n{stderr}",
+            shots.display()
+        );
+        assert!(stdout.starts_with("OK "), "{stdout}");
+        stdout
+    }
+}
+
+/// A token of a new `viewer` account holding only the reader role.
+pub(crate) async fn reader_token(server: &TestServer) -> String {
+    server
+        .admin_post(
+            "/api/v1/accounts",
+            json!({"name": "viewer", "password": PASSWORD, "roles": ["reader"]}),
+        )
+        .await;
+    let token: Value = server
+        .client()
+        .call(
+            Method::POST,
+            "/api/v1/auth/token",
+            Some(json!({"account": "viewer", "password": PASSWORD, "token_name": "console"})),
+        )
+        .await
+        .map(|(status, body)| {
+            assert!(status.is_success(), "{status} {body}");
+            body
+        })
+        .unwrap();
+    token["token"].as_str().unwrap().to_owned()
 }

@@ -5,27 +5,19 @@
 //! confirm) changes exactly those, and copying into an environment that requires an approval
 //! shows the change request it became. Screenshots go to `target/console-compare-screenshots`.
 
-use std::path::Path;
-use std::process::Command;
-
 use serde_json::json;
 use switchyard_testkit::server::{Method, TestServer};
 
+use crate::console::chromium_or_skip;
 use crate::{BIN, fresh_dir};
 
 const PROJECT: &str = "/api/v1/projects/default";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compare_page_in_headless_chromium() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let harness = root.join("clients/console-e2e");
-    let chromium = std::env::var("CHROMIUM").unwrap_or("/usr/bin/chromium".into());
-    if !harness.join("node_modules/playwright-core").exists() || !Path::new(&chromium).exists() {
-        switchyard_testkit::skip(
-            "the console test needs Debian's chromium and npm ci --prefix clients/console-e2e",
-        );
+    let Some(chromium) = chromium_or_skip() else {
         return;
-    }
+    };
     let dir = fresh_dir("console-compare");
     let mut server = TestServer::binary(BIN).data_dir(&dir).start().await;
     server
@@ -53,22 +45,11 @@ async fn compare_page_in_headless_chromium() {
         )
         .await;
 
-    let shots = root.join("target/console-compare-screenshots");
-    let output = Command::new("node")
-        .arg(harness.join("compare.mjs"))
-        .args([&server.base, &server.admin])
-        .arg(&shots)
-        .env("CHROMIUM", &chromium)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "console run failed (screenshots in {}):\n{stdout}\n{stderr}",
-        shots.display()
+    chromium.run(
+        "compare.mjs",
+        &[server.base.as_str(), server.admin.as_str()],
+        "console-compare-screenshots",
     );
-    assert!(stdout.starts_with("OK "), "{stdout}");
 
     // The copy went through the targeting write: audited as promoted, with the typed comment.
     let audit = server

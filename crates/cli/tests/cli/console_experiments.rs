@@ -8,17 +8,15 @@
 //! created through the form with every field; a reader's start/stop/ship are disabled with the
 //! reason; a start in an environment requiring approval links the change request it became. Screenshots go to `target/console-experiments-screenshots`.
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use switchyard_sdk::{Client, Context, EventsConfig, Reason};
 use switchyard_testkit::server::{Method, SdkKeyKind, TestServer, eventually};
 
+use crate::console::{chromium_or_skip, reader_token};
 use crate::{BIN, fresh_dir};
 
-const PASSWORD: &str = "correct horse battery staple";
 const PROJECT: &str = "/api/v1/projects/default";
 const PROD: &str = "/api/v1/projects/default/environments/production";
 
@@ -67,15 +65,9 @@ async fn units_counted(server: &TestServer, id: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn experiments_pages_in_headless_chromium() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let harness = root.join("clients/console-e2e");
-    let chromium = std::env::var("CHROMIUM").unwrap_or("/usr/bin/chromium".into());
-    if !harness.join("node_modules/playwright-core").exists() || !Path::new(&chromium).exists() {
-        switchyard_testkit::skip(
-            "the console test needs Debian's chromium and npm ci --prefix clients/console-e2e",
-        );
+    let Some(chromium) = chromium_or_skip() else {
         return;
-    }
+    };
     let dir = fresh_dir("console-experiments");
     let server = TestServer::binary(BIN).data_dir(&dir).start().await;
     server
@@ -170,50 +162,20 @@ async fn experiments_pages_in_headless_chromium() {
     })
     .await;
 
-    server
-        .admin_post(
-            "/api/v1/accounts",
-            json!({"name": "viewer", "password": PASSWORD, "roles": ["reader"]}),
-        )
-        .await;
-    let reader: Value = server
-        .client()
-        .call(
-            Method::POST,
-            "/api/v1/auth/token",
-            Some(json!({"account": "viewer", "password": PASSWORD, "token_name": "console"})),
-        )
-        .await
-        .map(|(status, body)| {
-            assert!(status.is_success(), "{status} {body}");
-            body
-        })
-        .unwrap();
-    let reader = reader["token"].as_str().unwrap();
+    let reader = &reader_token(&server).await;
 
-    let shots = root.join("target/console-experiments-screenshots");
-    let output = Command::new("node")
-        .arg(harness.join("experiments.mjs"))
-        .args([
-            &server.base,
-            &server.admin,
+    chromium.run(
+        "experiments.mjs",
+        &[
+            server.base.as_str(),
+            server.admin.as_str(),
             reader,
-            &checkout,
-            &banner,
-            &held,
-        ])
-        .arg(&shots)
-        .env("CHROMIUM", &chromium)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "console run failed (screenshots in {}):\n{stdout}\n{stderr}",
-        shots.display()
+            checkout.as_str(),
+            banner.as_str(),
+            held.as_str(),
+        ],
+        "console-experiments-screenshots",
     );
-    assert!(stdout.starts_with("OK "), "{stdout}");
 
     // The plan created through the form holds every field as typed.
     let experiments = server.admin_get(&format!("{PROD}/experiments")).await;

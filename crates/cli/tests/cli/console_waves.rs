@@ -6,28 +6,19 @@
 //! start; a plan started from a JSON body with a misspelt field is refused with the field named,
 //! then started. Screenshots go to `target/console-waves-screenshots`.
 
-use std::path::Path;
-use std::process::Command;
-
-use serde_json::{Value, json};
+use serde_json::json;
 use switchyard_testkit::server::{Method, TestServer};
 
+use crate::console::{chromium_or_skip, reader_token};
 use crate::{BIN, fresh_dir};
 
-const PASSWORD: &str = "correct horse battery staple";
 const PROJECT: &str = "/api/v1/projects/default";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn release_plans_page_in_headless_chromium() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let harness = root.join("clients/console-e2e");
-    let chromium = std::env::var("CHROMIUM").unwrap_or("/usr/bin/chromium".into());
-    if !harness.join("node_modules/playwright-core").exists() || !Path::new(&chromium).exists() {
-        switchyard_testkit::skip(
-            "the console test needs Debian's chromium and npm ci --prefix clients/console-e2e",
-        );
+    let Some(chromium) = chromium_or_skip() else {
         return;
-    }
+    };
     let dir = fresh_dir("console-waves");
     let mut server = TestServer::binary(BIN)
         .data_dir(&dir)
@@ -66,43 +57,18 @@ async fn release_plans_page_in_headless_chromium() {
         )
         .await;
     let id = plan["id"].as_str().unwrap().to_owned();
-    server
-        .admin_post(
-            "/api/v1/accounts",
-            json!({"name": "viewer", "password": PASSWORD, "roles": ["reader"]}),
-        )
-        .await;
-    let reader: Value = server
-        .client()
-        .call(
-            Method::POST,
-            "/api/v1/auth/token",
-            Some(json!({"account": "viewer", "password": PASSWORD, "token_name": "console"})),
-        )
-        .await
-        .map(|(status, body)| {
-            assert!(status.is_success(), "{status} {body}");
-            body
-        })
-        .unwrap();
-    let reader = reader["token"].as_str().unwrap();
+    let reader = &reader_token(&server).await;
 
-    let shots = root.join("target/console-waves-screenshots");
-    let output = Command::new("node")
-        .arg(harness.join("waves.mjs"))
-        .args([&server.base, &server.admin, reader, &id])
-        .arg(&shots)
-        .env("CHROMIUM", &chromium)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "console run failed (screenshots in {}):\n{stdout}\n{stderr}",
-        shots.display()
+    chromium.run(
+        "waves.mjs",
+        &[
+            server.base.as_str(),
+            server.admin.as_str(),
+            reader,
+            id.as_str(),
+        ],
+        "console-waves-screenshots",
     );
-    assert!(stdout.starts_with("OK "), "{stdout}");
 
     // The abort went through the API, audited with the comment typed in the page.
     let audit = server
