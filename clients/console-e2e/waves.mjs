@@ -91,6 +91,9 @@ try {
   await shot("plan-aborted");
 
   // A new plan from a JSON body: a misspelt field is refused and named under the box.
+  // The abort's re-render (and any re-read) finishes first: a render landing after the fill
+  // would replace the box with its example and submit that instead.
+  await page.waitForFunction(() => !document.querySelector("main[aria-busy]"));
   const body = page.getByLabel("Release plan (JSON)");
   const plan = { flag: "waves", variation: "on", waves: [{ environment: "staging", stages: [{ percent: 20, min_bake_s: 3600 }], bake_secs: 60 }] };
   await body.fill(JSON.stringify(plan));
