@@ -28,49 +28,45 @@ use crate::records::{self, GLOBAL, Record};
 use crate::state::AppState;
 
 const INDEX: &str = include_str!("../console/index.html");
-const SCRIPT: &str = include_str!("../console/app.js");
 const STYLE: &str = include_str!("../console/app.css");
-const CHANGE_REQUESTS: &str = include_str!("../console/change-requests.js");
-const WEBHOOKS: &str = include_str!("../console/webhooks.js");
-const WAVES: &str = include_str!("../console/waves.js");
-const COMPARE: &str = include_str!("../console/compare.js");
-const EXPERIMENTS: &str = include_str!("../console/experiments.js");
+
+/// The page's scripts, served at `/console/<name>`. `index.html` loads them in this order, the
+/// core (`app.js`) first; each is a classic script sharing the page's globals.
+const SCRIPTS: &[(&str, &str)] = &[
+    ("app.js", include_str!("../console/app.js")),
+    ("flags.js", include_str!("../console/flags.js")),
+    ("segments.js", include_str!("../console/segments.js")),
+    ("access.js", include_str!("../console/access.js")),
+    ("setup.js", include_str!("../console/setup.js")),
+    ("releases.js", include_str!("../console/releases.js")),
+    ("audit.js", include_str!("../console/audit.js")),
+    (
+        "change-requests.js",
+        include_str!("../console/change-requests.js"),
+    ),
+    ("webhooks.js", include_str!("../console/webhooks.js")),
+    ("waves.js", include_str!("../console/waves.js")),
+    ("compare.js", include_str!("../console/compare.js")),
+    ("experiments.js", include_str!("../console/experiments.js")),
+];
 
 pub(crate) fn router() -> Router<Arc<AppState>> {
-    Router::new()
+    let mut router = Router::new()
         .route(
             "/",
             get(|| async { asset(INDEX, "text/html; charset=utf-8") }),
         )
         .route(
-            "/console/app.js",
-            get(|| async { asset(SCRIPT, "text/javascript; charset=utf-8") }),
-        )
-        .route(
-            "/console/change-requests.js",
-            get(|| async { asset(CHANGE_REQUESTS, "text/javascript; charset=utf-8") }),
-        )
-        .route(
-            "/console/webhooks.js",
-            get(|| async { asset(WEBHOOKS, "text/javascript; charset=utf-8") }),
-        )
-        .route(
-            "/console/waves.js",
-            get(|| async { asset(WAVES, "text/javascript; charset=utf-8") }),
-        )
-        .route(
-            "/console/compare.js",
-            get(|| async { asset(COMPARE, "text/javascript; charset=utf-8") }),
-        )
-        .route(
-            "/console/experiments.js",
-            get(|| async { asset(EXPERIMENTS, "text/javascript; charset=utf-8") }),
-        )
-        .route(
             "/console/app.css",
             get(|| async { asset(STYLE, "text/css; charset=utf-8") }),
-        )
-        .route("/api/v1/changes", get(changes))
+        );
+    for &(name, text) in SCRIPTS {
+        router = router.route(
+            &format!("/console/{name}"),
+            get(move || async move { asset(text, "text/javascript; charset=utf-8") }),
+        );
+    }
+    router.route("/api/v1/changes", get(changes))
 }
 
 fn asset(text: &'static str, content_type: &'static str) -> Response {

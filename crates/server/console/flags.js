@@ -1,0 +1,527 @@
+// Switchyard console: the flag list and the flag page. A classic script sharing the page's globals (app.js loads first).
+"use strict";
+
+// ---- flags ---------------------------------------------------------------------------------
+
+async function flagsView(params) {
+  if (!state.envs.length) {
+    return page("Flags", h("p", {}, `Project ${state.project} has no environments yet. `, h("a", { href: "#/projects" }, "Create its first environment")));
+  }
+  const q = params.get("q") || "", kind = params.get("kind") || "", tag = params.get("tag") || "",
+    st = params.get("state") || "", stale = params.get("stale") === "1", archived = params.get("archived") === "1";
+  const query = new URLSearchParams();
+  if (q) query.set("q", q); if (kind) query.set("kind", kind); if (tag) query.set("tag", tag);
+  if (archived) query.set("archived", "true");
+  const flags = await api("GET", `${projectPath()}/flags?${query}`);
+  const envState = (f) => (f.environments[state.env] || {}).on;
+  // The server's stale report for this environment (from the evaluation aggregates), by flag.
+  const staleReasons = stale ? await staleReport() : null;
+  const shown = flags.filter((f) => (!st || (st === "on") === !!envState(f)) && (!stale || staleReasons.has(f.key)));
+  const filters = h("form", { class: "row", role: "search", onsubmit: (e) => {
+    e.preventDefault();
+    const data = new URLSearchParams(new FormData(e.target));
+    for (const [k, v] of [...data]) if (!v) data.delete(k);
+    location.hash = `#/flags?${data}`;
+  } },
+  h("label", {}, "Search ", h("input", { name: "q", value: q, type: "search" })),
+  h("label", {}, "Kind ", select("kind", ["", "boolean", "string", "number", "json"], kind)),
+  h("label", {}, "Tag ", h("input", { name: "tag", value: tag, size: 10 })),
+  h("label", {}, `State in ${state.env} `, select("state", ["", "on", "off"], st)),
+  h("label", { title: "Not evaluated, or serving one variation to everyone, for 30 days; or temporary and past its planned removal" }, h("input", { type: "checkbox", name: "stale", value: "1", checked: stale }), ` Stale in ${state.env}`),
+  h("label", {}, h("input", { type: "checkbox", name: "archived", value: "1", checked: archived }), " Archived"),
+  h("button", { type: "submit" }, "Filter"));
+  // A boolean flag serves `false` when off; any other kind names its off variation.
+  const offChoice = h("label", { hidden: true }, "Served when off ", select("off_variation", ["control", "treatment"], "control"));
+  const create = h("form", { class: "row", onsubmit: async (e) => {
+    e.preventDefault();
+    const key = e.target.key.value.trim();
+    try {
+      const kind = e.target.kind.value;
+      // Other kinds need their variations: two editable starters (booleans get on/off), and
+      // the one served when off, chosen here: there is no safe guess.
+      const starters = { string: ["a", "b"], number: [0, 1], json: [{}, { enabled: true }] }[kind];
+      const variations = starters && starters.map((value, i) => ({ key: ["control", "treatment"][i], value }));
+      const off_variation = starters ? e.target.off_variation.value : undefined;
+      await api("POST", `${projectPath()}/flags`, { key, kind, variations, off_variation });
+      location.hash = `#/flag/${encodeURIComponent(key)}`;
+    } catch (error) { showError(error, create); }
+  } },
+  h("label", {}, "New flag key ", h("input", { name: "key", required: true, pattern: "[A-Za-z0-9_.\\-]+", title: "letters, digits, _ . -" })),
+  h("label", {}, "Kind ", select("kind", ["boolean", "string", "number", "json"], "boolean", {
+    onchange: (e) => { offChoice.hidden = e.target.value === "boolean"; } })),
+  offChoice,
+  h("button", { type: "submit", class: "primary" }, "Create flag"));
+  // The selected environment's state comes first (it stays visible at phone width), then the others.
+  const envs = [state.env, ...state.envs.map((e) => e.key).filter((k) => k !== state.env)];
+  const onOff = (t) => (!t ? "–" : t.on ? h("span", { class: "on" }, "ON") : h("span", { class: "off" }, "OFF"));
+  const rows = shown.map((f) => h("tr", {},
+    h("td", {}, h("a", { href: `#/flag/${encodeURIComponent(f.key)}` }, f.name ? `${f.key} (${f.name})` : f.key)),
+    h("td", {}, f.kind),
+    ...envs.map((e) => h("td", {}, onOff(f.environments[e]))),
+    h("td", {}, (f.tags || []).join(", ")),
+    h("td", {}, staleReasons ? staleReasons.get(f.key) : f.description || "")));
+  page("Flags", filters, create, h("div", { class: "scroll" }, h("table", {},
+    h("thead", {}, h("tr", {}, ["Key", "Kind", ...envs.map((e) => `In ${e}`), "Tags", staleReasons ? "Stale because" : "Description"].map((t) => h("th", { scope: "col" }, t)))),
+    h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 4 + envs.length },
+      flags.length || q || kind || tag ? "No flags match." : "No flags yet: create your first flag above."))))));
+}
+
+// This environment's stale flags, each with why, in words (`GET …/stale-flags`).
+async function staleReport() {
+  const report = await api("GET", `${envPath()}/stale-flags`);
+  const day = (ms) => (ms ? time(ms).slice(0, 10) : "never");
+  const why = (r) => ({
+    not_evaluated: () => `not evaluated for ${report.days} days (last ${day(r.last_evaluated_ms)})`,
+    one_variation: () => `served ${r.variation} to everyone for ${report.days} days (${plural(r.evaluations, "evaluation")})`,
+    past_removal: () => `past its planned removal on ${r.remove_by} (${plural(r.days_overdue, "day")} overdue)`,
+  }[r.reason] || (() => r.reason))();
+  return new Map(report.flags.map((f) => [f.flag, f.reasons.map(why).join("; ")]));
+}
+
+// Archive (out of every SDK, relay and OFREP answer) or restore a flag, in every environment.
+function lifecycleButton(key, definition, mayDefine) {
+  const path = `${projectPath()}/flags/${encodeURIComponent(key)}`;
+  if (definition.archived) {
+    return gate(h("button", { type: "button", class: "primary", onclick: async () => {
+      if (!(await confirmAction(`Restore ${key}? SDKs, relays and OFREP serve it again in every environment, as it was.`))) return;
+      try { await api("POST", `${path}/restore`, {}); route(); } catch (error) { showError(error); }
+    } }, "Restore flag"), mayDefine, "flag:restore");
+  }
+  return gate(h("button", { type: "button", class: "danger", onclick: async () => {
+    if (!(await confirmAction(`Archive ${key}? It leaves every SDK, relay and OFREP answer in every environment (applications get their own default); its settings and targeting are kept for a restore.`))) return;
+    try { await api("POST", `${path}/archive`, {}); route(); }
+    catch (error) {
+      // Other flags require it: say which, and offer to archive anyway.
+      if (error.status !== 409 || ((error.body && error.body.error) || {}).field !== "force") return showError(error);
+      if (!(await confirmAction(`${error.message}. Archive anyway?`))) return;
+      try { await api("POST", `${path}/archive`, { force: true }); route(); } catch (again) { showError(again); }
+    }
+  } }, "Archive flag"), mayDefine, "flag:archive");
+}
+
+function select(name, options, current, attrs) {
+  return h("select", Object.assign({ name, "aria-label": name }, attrs || {}),
+    options.map((o) => { const [value, label] = Array.isArray(o) ? o : [o, o || "any"];
+      return h("option", { value, selected: String(value) === String(current) }, label); }));
+}
+
+// What the signed-in token may do on `resource` (`GET /me`, which audits nothing): controls it
+// may not use are disabled and say why, instead of failing after a confirmation. The server
+// still checks every request.
+async function permissions(resource) {
+  const me = await api("GET", `/me?resource=${encodeURIComponent(resource)}`).catch(() => ({ actions: null }));
+  return (action) => !me.actions || me.actions.includes(action);
+}
+
+function gate(control, may, action) {
+  if (!may(action)) {
+    const controls = control.matches("button, input, select, textarea") ? [control] : control.querySelectorAll("button, input, select, textarea");
+    for (const el of controls) {
+      el.disabled = true;
+      el.title = `Your access does not allow ${action} here`;
+    }
+  }
+  return control;
+}
+
+// What turning a flag off (or killing it) serves, said before it is done.
+function offEffect(flag) {
+  return flag.off_variation == null ? "Applications will get their own default value." : `Everyone will get ${describeServe({ variation: flag.off_variation }, flag.variations)}.`;
+}
+
+function describeServe(serve, variations) {
+  const name = (i) => (variations[i] ? `${variations[i].key} (${JSON.stringify(variations[i].value)})` : `variation ${i}`);
+  if (!serve) return "nothing";
+  if (serve.variation !== undefined) return name(serve.variation);
+  if (serve.rollout) return `a rollout: ${serve.rollout.variations.map((v) => `${variations[v.variation] ? variations[v.variation].key : v.variation} ${v.weight / 1000} %`).join(", ")}`;
+  if (serve.release) return `a release at ${serve.release.weight / 1000} % treated`;
+  return JSON.stringify(serve);
+}
+
+// What serving looks like in every environment, so a change in one is never mistaken for all.
+function environmentsOverview(definition) {
+  const envs = state.envs.filter((e) => definition.environments[e.key]);
+  return table(envs, [
+    ["Environment", (e) => (e.key === state.env ? h("strong", {}, `${e.key} (shown)`) : e.key)],
+    ["State", (e) => (definition.environments[e.key].on ? h("span", { class: "on" }, "ON") : h("span", { class: "off" }, "OFF"))],
+    ["Rules", (e) => String((definition.environments[e.key].rules || []).length)],
+    ["Individual targets", (e) => String((definition.environments[e.key].targets || []).reduce((n, t) => n + t.values.length, 0))],
+    ["Everyone else", (e) => describeServe(definition.environments[e.key].fallthrough, definition.variations)],
+    ["", (e) => (e.key === state.env ? "" : h("button", { type: "button", onclick: async () => {
+      if (!(await leave())) return;
+      choose(null, e.key); $("#env").value = e.key; route();
+    } }, `Show ${e.key}`))],
+  ]);
+}
+
+async function flagView(key) {
+  const flag = await api("GET", `${envPath()}/flags/${encodeURIComponent(key)}`);
+  const definition = await api("GET", `${projectPath()}/flags/${encodeURIComponent(key)}`);
+  const [may, mayDefine, mayRelease] = await Promise.all([permissions(`proj/${state.project}:env/${state.env}:flag/${key}`),
+    permissions(`proj/${state.project}:flag/${key}`), permissions(`proj/${state.project}:env/${state.env}:release/new`)]);
+  const refused = ["flag:toggle", "flag:update"].filter((action) => !may(action));
+  // Offered to `segment_match` clauses and as a release's audience.
+  const segments = await api("GET", `${envPath()}/segments`).catch(() => []);
+  const working = JSON.parse(JSON.stringify(flag));
+  // Empty lists are left out of the API's answers.
+  for (const list of ["rules", "targets", "prerequisites"]) working[list] = working[list] || [];
+  state.dirty = false;
+  const variationOptions = flag.variations.map((v, i) => [i, `${v.key} (${JSON.stringify(v.value)})`]);
+  const toggle = h("button", { type: "button", class: flag.on ? "danger" : "primary", onclick: async () => {
+    const verb = flag.on ? "OFF" : "ON";
+    const effect = flag.on
+      ? offEffect(flag)
+      : `${plural(working.rules.length, "rule")} and ${plural(working.targets.reduce((n, t) => n + t.values.length, 0), "individual target")} apply; everyone else gets ${describeServe(flag.fallthrough, flag.variations)}.`;
+    if (!(await confirmAction(`Turn ${key} ${verb} in ${state.env}? ${effect}`, state.env))) return;
+    try { await api("POST", `${envPath()}/flags/${encodeURIComponent(key)}/toggle`, { on: !flag.on }); route(); }
+    catch (error) { showError(error); }
+  } }, flag.on ? `Turn off in ${state.env}` : `Turn on in ${state.env}`);
+  // The kill switch is for emergencies: one confirmation, even in a critical environment.
+  const kill = h("button", { type: "button", class: "danger", onclick: async () => {
+    if (!(await confirmAction(`Kill ${key} in ${state.env}? ${offEffect(flag)} Any release on it is aborted.`))) return;
+    try { await api("POST", `${envPath()}/flags/${encodeURIComponent(key)}/kill`, {}); route(); }
+    catch (error) { showError(error); }
+  } }, "Kill");
+  const markDirty = () => { state.dirty = true; };
+  const rulesBox = h("div", {});
+  const renderRules = () => rulesBox.replaceChildren(...working.rules.map((rule, i) => ruleEditor(working, rule, i, variationOptions, renderRules, markDirty)),
+    h("button", { type: "button", onclick: () => { working.rules.push({ id: `rule-${Date.now().toString(36)}`, condition: { all: [{ kind: "user", attribute: "key", op: "in", values: [] }] }, serve: { variation: 0 } }); markDirty(); renderRules(); } }, "Add rule"));
+  renderRules();
+  const targets = flag.variations.map((v, i) => {
+    const existing = working.targets.find((t) => t.variation === i && (t.kind || "user") === "user");
+    return h("div", { class: "row" }, h("label", { for: `targets-${i}` }, `Users served ${v.key}`),
+      h("input", { id: `targets-${i}`, value: existing ? existing.values.join(", ") : "", size: 40, oninput: (e) => {
+        const values = e.target.value.split(",").map((s) => s.trim()).filter(Boolean);
+        working.targets = working.targets.filter((t) => !(t.variation === i && (t.kind || "user") === "user"));
+        if (values.length) working.targets.push({ kind: "user", variation: i, values });
+        markDirty();
+      } }));
+  });
+  const prereqs = await prerequisitesEditor(key, working, markDirty);
+  const save = h("form", { onsubmit: async (e) => {
+    e.preventDefault();
+    const body = Object.assign({}, working, { version: flag.version, comment: e.target.comment.value || undefined });
+    delete body.flag; delete body.environment; delete body.kind; delete body.variations; delete body.serves_when_off;
+    try { await api("PUT", `${envPath()}/flags/${encodeURIComponent(key)}`, body); saved(`Targeting of ${key} in ${state.env}`); }
+    catch (error) { showError(error, save); }
+  } }, h("div", { class: "row" }, h("label", { for: "comment" }, "Comment on targeting change"), h("input", { id: "comment", name: "comment", size: 40 }),
+    h("button", { type: "submit", class: "primary" }, `Save targeting in ${state.env}`)));
+  const fallthrough = serveEditor(working.fallthrough, variationOptions, (serve) => { working.fallthrough = serve; markDirty(); }, "fallthrough");
+  page(`Flag ${key}`,
+    h("p", {}, `In ${state.env}: `, flag.on ? h("span", { class: "on" }, "ON") : h("span", { class: "off" }, "OFF"), ` · version ${flag.version}`,
+      definition.description ? ` · ${definition.description}` : ""),
+    refused.length ? h("p", { class: "notice", id: "read-only" }, `Read-only for you in ${state.env}: your access does not allow ${refused.join(" or ")} on this flag.`) : null,
+    definition.archived ? h("p", { class: "notice", id: "archived" }, `${key} is archived: no SDK, relay or OFREP client sees it. Restore it to serve it again.`) : null,
+    h("div", { class: "row" }, gate(toggle, may, "flag:toggle"), gate(kill, may, "flag:toggle"), lifecycleButton(key, definition, mayDefine),
+      h("a", { href: `#/audit?resource=${encodeURIComponent(`proj/${state.project}:env/${state.env}:flag/${key}`)}` }, `History in ${state.env}`)),
+    h("h2", {}, "In every environment"), environmentsOverview(definition),
+    h("h2", {}, `Scheduled changes in ${state.env}`), await flagSchedules(key, flag, may),
+    segmentKeysList(segments),
+    gate(h("div", {},
+      h("h2", {}, `Individual targets in ${state.env}`), ...targets,
+      h("h2", {}, `Rules in ${state.env}`), rulesBox,
+      h("h2", {}, "Everyone else"), fallthrough,
+      h("h2", {}, "Prerequisites"), prereqs,
+      save), may, "flag:update"),
+    h("h2", {}, `Guarded release in ${state.env}`), gate(await releaseStarter(key, flag, segments), mayRelease, "release:create"),
+    h("h2", {}, "Waves across environments"), await flagReleasePlans(key),
+    h("h2", {}, "Exposures over time"), await exposuresChart(key),
+    h("h2", {}, "Exposed contexts"), await exposedContexts(key, flag.variations),
+    h("h2", {}, `Kill triggers in ${state.env}`), may("trigger:read") ? gate(await triggersEditor(key), may, "trigger:create") : h("p", { class: "muted" }, "Your access does not allow trigger:read here."),
+    h("h2", {}, "Flag settings and variations (all environments)"), gate(definitionEditor(definition, key), mayDefine, "flag:update"));
+}
+
+// Starts a guarded release of this flag, or points to the one running.
+async function releaseStarter(key, flag, segments) {
+  const releases = await api("GET", `${envPath()}/releases`).catch(() => null);
+  if (!releases) return h("p", { class: "muted" }, "You may not read releases here.");
+  const active = releases.find((r) => r.flag === key && ["scheduled", "running", "holding"].includes(r.state));
+  if (active) return h("p", {}, `Release ${active.id} is ${active.state}. `, h("a", { href: `#/release/${active.id}` }, "Watch it"));
+  const stepping = h("span", { class: "row", hidden: true },
+    h("label", {}, "Step or start % ", h("input", { name: "step", type: "number", min: 0.001, max: 100, step: "any", value: 10 })),
+    h("label", {}, "every (s) ", h("input", { name: "every", type: "number", min: 1, value: 300 })));
+  const form = h("form", { onsubmit: async (e) => {
+    e.preventDefault();
+    const target = flag.variations.findIndex((v) => v.key === e.target.variation.value);
+    const rule = (flag.rules || []).find((r) => r.id === e.target.rule.value);
+    const already = (rule ? rule.serve : flag.fallthrough).variation === target
+      ? ` ${e.target.variation.value} is already served there: the release will change nothing.` : "";
+    if (!(await confirmAction(`Start releasing ${e.target.variation.value} of ${key} to ${rule ? "its rule" : "everyone else"} in ${state.env}?${already}`, state.env))) return;
+    const f = e.target, number = (name) => Number(f[name].value);
+    const template = { default: { kind: "default", min_treated: number("min_treated") },
+      linear: { kind: "linear", step_percent: number("step"), every_s: number("every"), min_treated: number("min_treated") },
+      exponential: { kind: "exponential", start_percent: number("step"), every_s: number("every"), min_treated: number("min_treated") } }[f.template.value];
+    const guardrails = f.metric.value.trim() ? [{ metric: f.metric.value.trim(), kind: "bad_events", margin: number("margin") / 100,
+      max_treated_rate: f.max_rate.value ? number("max_rate") / 100 : undefined }] : [];
+    const body = { flag: key, variation: f.variation.value, rule: f.rule.value || undefined, template, audience: f.audience.value || undefined,
+      guardrails, on_breach: f.on_breach.value, comment: f.comment.value || undefined };
+    try { const started = await api("POST", `${envPath()}/releases`, body); location.hash = `#/release/${started.id}`; }
+    catch (error) { showError(error, form); }
+  } },
+  h("div", { class: "row" },
+    h("label", {}, "Release variation ", select("variation", flag.variations.map((v) => v.key), flag.variations[0].key)),
+    h("label", {}, "on ", select("rule", [["", "everyone else (fallthrough)"], ...(flag.rules || []).map((r, i) => [r.id, `rule ${i + 1}`])], ""))),
+  h("div", { class: "row" },
+    h("label", {}, "Ramp ", select("template", [["default", "default: 1, 5, 25, 50 %, then all but a 2 % holdback (baking 10 to 60 min per stage)"],
+      ["linear", "linear steps"], ["exponential", "doubling"]], "default", { onchange: (e) => { stepping.hidden = e.target.value === "default"; } })),
+    stepping,
+    h("label", {}, "Minimum treated contexts per stage ", h("input", { name: "min_treated", type: "number", min: 0, value: 1000 }))),
+  h("div", { class: "row" },
+    h("label", {}, "Internal audience first ", select("audience", [["", "none"], ...segments.map((s) => [s.key, s.key])], "")),
+    h("label", {}, "Guardrail: bad-event metric ", h("input", { name: "metric", placeholder: "e.g. checkout_error" })),
+    h("label", {}, "tolerated increase % ", h("input", { name: "margin", type: "number", min: 0, step: "any", value: 10 })),
+    h("label", {}, "roll back at once above % of treated ", h("input", { name: "max_rate", type: "number", min: 0, max: 100, step: "any" })),
+    h("label", {}, "On breach ", select("on_breach", [["roll_back", "roll back"], ["hold", "hold for a person"]], "roll_back"))),
+  h("div", { class: "row" }, h("label", {}, "Comment ", h("input", { name: "comment", size: 30, "aria-label": "release comment" })),
+    h("button", { type: "submit", class: "primary" }, `Start release in ${state.env}`)));
+  return form;
+}
+
+async function exposedContexts(key, variations) {
+  const box = h("div", {});
+  const load = async (variation) => {
+    const query = new URLSearchParams({ limit: "50" });
+    if (variation) query.set("variation", variation);
+    try {
+      const rows = await api("GET", `${envPath()}/flags/${encodeURIComponent(key)}/exposures?${query}`);
+      exposures.replaceChildren(h("thead", {}, h("tr", {}, ["Context", "Variation", "Reason", "Flag version", "First seen", "Last seen"].map((t) => h("th", { scope: "col" }, t)))),
+        h("tbody", {}, rows.length ? rows.map((r) => h("tr", {}, h("td", {}, `${r.kind}:${r.key}`), h("td", {}, r.variation), h("td", {}, r.reason),
+          h("td", {}, String(r.version)), h("td", {}, time(r.first_seen_ms)), h("td", {}, time(r.last_seen_ms))))
+          : h("tr", {}, h("td", { colspan: 6 }, "No exposures reported."))));
+    } catch (error) { exposures.replaceChildren(h("caption", { class: "muted" }, error.message)); }
+  };
+  const exposures = h("table", { id: "exposures" });
+  box.append(h("label", {}, "Variation ", select("exposure variation", ["", ...variations.map((v) => v.key)], "", { onchange: (e) => load(e.target.value) })), exposures);
+  await load("");
+  return box;
+}
+
+async function triggersEditor(key) {
+  const path = `${envPath()}/flags/${encodeURIComponent(key)}/triggers`;
+  let triggers;
+  try { triggers = await api("GET", path); } catch (error) { return h("p", { class: "muted" }, error.message); }
+  const form = h("form", { class: "row", onsubmit: async (e) => {
+    e.preventDefault();
+    try {
+      const created = await api("POST", path, { description: e.target.description.value || undefined });
+      showSecret(`Trigger created. POST to this URL to kill ${key} in ${state.env}; it is shown once:`, `${location.origin}${created.url}`);
+      route();
+    } catch (error) { showError(error, form); }
+  } }, h("label", {}, "Trigger description ", h("input", { name: "description", placeholder: "e.g. PagerDuty checkout alert" })),
+    h("button", { type: "submit" }, "Create kill trigger"));
+  return h("div", {}, form, h("ul", {}, triggers.map((t) => h("li", {}, `${t.id} ${t.description || ""} (created ${time(t.created_ms)}) `,
+    h("button", { type: "button", onclick: async () => {
+      if (!(await confirmAction(`Delete kill trigger ${t.id} of ${key}?`))) return;
+      try { await api("DELETE", `${path}/${t.id}`); route(); } catch (error) { showError(error); }
+    } }, `Delete trigger ${t.id}`)))));
+}
+
+async function prerequisitesEditor(key, working, markDirty) {
+  const box = h("div", {});
+  const others = (await api("GET", `${projectPath()}/flags`)).filter((f) => f.key !== key);
+  const variationsOf = (flagKey) => (others.find((f) => f.key === flagKey) || { variations: [] }).variations;
+  const render = () => {
+    const rows = working.prerequisites.map((p, i) => h("div", { class: "row" },
+      `Requires ${p.key} to serve ${p.variations.map((v) => (variationsOf(p.key)[v] || {}).key || v).join(" or ")}`,
+      h("button", { type: "button", onclick: () => { working.prerequisites.splice(i, 1); markDirty(); render(); } }, `Remove prerequisite ${p.key}`)));
+    const flagSelect = select("prerequisite flag", [["", "choose a flag"], ...others.map((f) => [f.key, f.key])], "", { onchange: () => {
+      variationSelect.replaceChildren(...variationsOf(flagSelect.value).map((v, i) => h("option", { value: i }, v.key)));
+    } });
+    const variationSelect = select("prerequisite variation", [], "");
+    const add = h("button", { type: "button", onclick: () => {
+      if (!flagSelect.value) return;
+      working.prerequisites.push({ key: flagSelect.value, variations: [Number(variationSelect.value || 0)] });
+      markDirty(); render();
+    } }, "Add prerequisite");
+    box.replaceChildren(...(rows.length ? rows : [h("p", { class: "muted" }, "None.")]), h("div", { class: "row" }, flagSelect, variationSelect, add));
+  };
+  render();
+  return box;
+}
+
+function serveEditor(serve, variationOptions, onChange, id) {
+  if (serve.release) return h("p", {}, `A release is running here (stage ${serve.release.stage}, ${serve.release.weight / 1000} % treated). `, h("a", { href: "#/releases" }, "See releases"));
+  const box = h("div", {});
+  const render = () => {
+    const mode = select(`${id}-mode`, [["variation", "One variation"], ["rollout", "Percentage rollout"]], serve.rollout ? "rollout" : "variation", { onchange: (e) => {
+      serve = e.target.value === "rollout" ? { rollout: { variations: variationOptions.map(([i], n) => ({ variation: i, weight: n === 0 ? 100000 : 0 })) } } : { variation: 0 };
+      onChange(serve); render();
+    } });
+    if (serve.rollout) {
+      const weights = serve.rollout.variations.map((wv, n) => h("label", {}, `${variationOptions[wv.variation][1]} % `,
+        h("input", { type: "number", min: 0, max: 100, step: 0.001, value: wv.weight / 1000, "aria-label": `${id} weight ${n}`, oninput: (e) => {
+          wv.weight = Math.round(Number(e.target.value) * 1000); onChange(serve);
+        } })));
+      box.replaceChildren(h("div", { class: "row" }, mode, ...weights));
+    } else {
+      box.replaceChildren(h("div", { class: "row" }, mode, select(`${id}-variation`, variationOptions, serve.variation, { onchange: (e) => { serve = { variation: Number(e.target.value) }; onChange(serve); } })));
+    }
+  };
+  render();
+  return box;
+}
+
+// The rule builder edits an all-of list of clauses. A condition the builder cannot show as one
+// (any-of, not, percentage, nesting; usually imported) is edited as JSON instead.
+function conditionEditor(holder, label, markDirty, rerender) {
+  const isClause = (c) => c && typeof c === "object" && "op" in c;
+  if (isClause(holder.condition)) holder.condition = { all: [holder.condition] };
+  const clauses = holder.condition.all;
+  if (!Array.isArray(clauses) || !clauses.every(isClause)) {
+    const problem = h("span", { class: "invalid", "aria-live": "polite" });
+    return [h("textarea", { rows: 6, "aria-label": `${label} condition (JSON)`, oninput: (e) => {
+      try { holder.condition = JSON.parse(e.target.value); problem.textContent = ""; e.target.setAttribute("aria-invalid", "false"); }
+      catch (_) { problem.textContent = "not valid JSON"; e.target.setAttribute("aria-invalid", "true"); }
+      markDirty();
+    } }, JSON.stringify(holder.condition, null, 2)), problem];
+  }
+  const rows = clauses.map((clause, c) => {
+    const name = `${label} clause ${c + 1}`;
+    const values = h("input", { value: (clause.values || []).join(", "), size: 30, "aria-label": `${name} values`, placeholder: "values, comma separated",
+      list: clause.op === "segment_match" ? "segment-keys" : null, oninput: (e) => {
+        clause.values = e.target.value.split(",").map((s) => s.trim()).filter(Boolean).map((s) => (/^-?\d+(\.\d+)?$/.test(s) && clause.op !== "in" ? Number(s) : s));
+        markDirty();
+      } });
+    const attribute = h("input", { value: clause.attribute || "", "aria-label": `${name} attribute`, placeholder: "attribute", hidden: clause.op === "segment_match",
+      oninput: (e) => { clause.attribute = e.target.value; markDirty(); } });
+    return h("div", { class: "row" },
+      h("input", { value: clause.kind || "user", size: 6, "aria-label": `${name} context kind`, oninput: (e) => { clause.kind = e.target.value.trim() || "user"; markDirty(); } }),
+      attribute,
+      h("label", {}, h("input", { type: "checkbox", checked: !!clause.negate, onchange: (e) => { clause.negate = e.target.checked; markDirty(); } }), " not"),
+      select(`${name} operator`, OPERATORS.map((op) => [op, OPERATOR_LABELS[op]]), clause.op, { onchange: (e) => {
+        clause.op = e.target.value; markDirty();
+        if (clause.op === "segment_match") values.setAttribute("list", "segment-keys"); else values.removeAttribute("list");
+        attribute.hidden = clause.op === "segment_match"; // a segment decides by itself
+      } }),
+      values,
+      h("button", { type: "button", "aria-label": `remove ${name}`, onclick: () => { clauses.splice(c, 1); markDirty(); rerender(); } }, "Remove clause"));
+  });
+  return [...rows, h("button", { type: "button", "aria-label": `${label}: add clause`, onclick: () => { clauses.push({ kind: "user", attribute: "", op: "in", values: [] }); markDirty(); rerender(); } }, "Add clause")];
+}
+
+function ruleEditor(working, rule, index, variationOptions, rerender, markDirty) {
+  return h("fieldset", {}, h("legend", {}, `Rule ${index + 1}`),
+    ...conditionEditor(rule, `rule ${index + 1}`, markDirty, rerender),
+    h("div", { class: "row" },
+      h("span", {}, "Serve:"), serveEditor(rule.serve, variationOptions, (serve) => { rule.serve = serve; markDirty(); }, `rule-${index + 1}`),
+      h("button", { type: "button", onclick: () => { working.rules.splice(index, 1); markDirty(); rerender(); } }, `Delete rule ${index + 1}`)));
+}
+
+// Segment keys offered to `segment_match` clauses.
+function segmentKeysList(segments) {
+  return h("datalist", { id: "segment-keys" }, segments.map((s) => h("option", { value: s.key })));
+}
+
+// A small JSON Schema subset, checked as you type (the server checks the full schema on save).
+function schemaProblem(value, schema, path) {
+  if (!schema || typeof schema !== "object") return null;
+  const type = Array.isArray(value) ? "array" : value === null ? "null" : typeof value === "number" ? (Number.isInteger(value) ? "integer" : "number") : typeof value;
+  if (schema.type) {
+    const types = [].concat(schema.type);
+    if (!types.includes(type) && !(type === "integer" && types.includes("number"))) return `${path || "value"} must be ${types.join(" or ")}`;
+  }
+  if (schema.enum && !schema.enum.some((e) => JSON.stringify(e) === JSON.stringify(value))) return `${path || "value"} must be one of ${JSON.stringify(schema.enum)}`;
+  if (type === "object") {
+    for (const required of schema.required || []) if (!(required in value)) return `${path || "value"} needs "${required}"`;
+    for (const [k, sub] of Object.entries(schema.properties || {})) if (k in value) { const p = schemaProblem(value[k], sub, `${path}/${k}`); if (p) return p; }
+  }
+  if (type === "array" && schema.items) for (const [i, item] of value.entries()) { const p = schemaProblem(item, schema.items, `${path}/${i}`); if (p) return p; }
+  return null;
+}
+
+// A flag's shared definition: metadata, variations (values validated as you type) and schema.
+function definitionEditor(definition, key) {
+  const flag = JSON.parse(JSON.stringify(definition));
+  let schema = flag.json_schema;
+  const field = (name, label, value, attrs) => h("div", { class: "row" }, h("label", { for: `flag-${name}` }, label),
+    h("input", Object.assign({ id: `flag-${name}`, name, value: value ?? "", size: 40 }, attrs || {})));
+  const valueProblem = (value) => {
+    // These kinds are also JavaScript's names for their values' types; JSON admits any value.
+    const expected = flag.kind === "json" ? null : flag.kind;
+    if (expected && typeof value !== expected) return `must be a ${expected}`;
+    return schemaProblem(value, schema, "");
+  };
+  const variationsBox = h("div", {});
+  const renderVariations = () => variationsBox.replaceChildren(...flag.variations.map((v, i) => {
+    const message = h("span", { class: "invalid", id: `variation-${i}-problem`, "aria-live": "polite" });
+    const check = (input) => {
+      let problem = null;
+      try { const parsed = flag.kind === "string" ? input.value : JSON.parse(input.value); problem = valueProblem(parsed); v.value = parsed; }
+      catch (_) { problem = "not valid JSON"; }
+      message.textContent = problem || "";
+      input.setAttribute("aria-invalid", problem ? "true" : "false");
+    };
+    // A boolean flag's values are true and false by definition; only their keys are named.
+    const input = h("input", { class: "variation-value", value: flag.kind === "string" ? v.value : JSON.stringify(v.value), size: 40, readonly: flag.kind === "boolean", "aria-label": `value of variation ${v.key || i + 1}`, "aria-describedby": `variation-${i}-problem`, oninput: (e) => check(e.target) });
+    return h("div", { class: "row" },
+      // Renaming the flag's off variation renames what it serves when off, too.
+      h("input", { value: v.key, size: 10, "aria-label": `key of variation ${i + 1}`, oninput: (e) => {
+        if (flag.off_variation === v.key) flag.off_variation = e.target.value.trim();
+        v.key = e.target.value.trim();
+      } }),
+      input, message,
+      flag.variations.length > 2 ? h("button", { type: "button", onclick: () => { flag.variations.splice(i, 1); renderVariations(); } }, `Remove variation ${v.key}`) : null);
+  }), flag.kind === "boolean" ? h("span", {}) : h("button", { type: "button", onclick: () => {
+    const blank = { string: "", number: 0, json: {} }[flag.kind];
+    flag.variations.push({ key: `variation-${flag.variations.length + 1}`, value: blank }); renderVariations();
+  } }, "Add variation"));
+  renderVariations();
+  const schemaProblemText = h("span", { class: "invalid", "aria-live": "polite" });
+  const schemaInput = flag.kind === "json" ? [h("label", { for: "flag-schema" }, "JSON schema for values (optional)"),
+    h("textarea", { id: "flag-schema", rows: 4, oninput: (e) => {
+      try { schema = e.target.value.trim() ? JSON.parse(e.target.value) : undefined; schemaProblemText.textContent = ""; e.target.setAttribute("aria-invalid", "false"); }
+      catch (_) { schemaProblemText.textContent = "not valid JSON"; e.target.setAttribute("aria-invalid", "true"); }
+      for (const input of form.querySelectorAll(".variation-value")) input.dispatchEvent(new Event("input"));
+    } }, schema ? JSON.stringify(schema, null, 2) : ""), schemaProblemText] : [];
+  const form = h("form", { onsubmit: async (e) => {
+    e.preventDefault();
+    if (form.querySelector("[aria-invalid=true]")) return showError(new Error("Fix the invalid values first."), form);
+    const f = e.target, text = (name) => f[name].value.trim() || undefined;
+    const body = Object.assign({}, flag, { name: text("name"), description: text("description"), owner: text("owner"),
+      tags: f.tags.value.split(",").map((t) => t.trim()).filter(Boolean), temporary: f.temporary.checked, remove_by: text("remove_by"),
+      client_visible: f.client_visible.checked, json_schema: schema, version: definition.version, comment: text("comment") });
+    delete body.environments;
+    try { await api("PUT", `${projectPath()}/flags/${encodeURIComponent(key)}`, body); saved(`Settings of ${key}`); }
+    catch (error) { showError(error, form); }
+  } },
+  field("name", "Name", flag.name), field("description", "Description", flag.description),
+  field("tags", "Tags (comma separated)", (flag.tags || []).join(", ")), field("owner", "Owner", flag.owner),
+  h("div", { class: "row" }, h("label", {}, h("input", { type: "checkbox", name: "temporary", checked: !!flag.temporary }), " Temporary (a release flag, to be removed)"),
+    h("label", {}, h("input", { type: "checkbox", name: "client_visible", checked: !!flag.client_visible }), " Visible to client-side SDKs")),
+  field("remove_by", "Planned removal (a temporary flag's remove-by day)", flag.remove_by, { type: "date" }),
+  h("h3", {}, "Variations"), variationsBox, ...schemaInput,
+  field("comment", "Comment on settings change", ""),
+  h("button", { type: "submit", class: "primary" }, "Save flag settings"));
+  form.addEventListener("input", () => { state.dirty = true; });
+  return form;
+}
+
+async function exposuresChart(key) {
+  let points;
+  try { points = await api("GET", `${envPath()}/flags/${encodeURIComponent(key)}/evaluations`); }
+  catch (error) { return h("p", { class: "muted" }, error.message); }
+  if (!points.length) return h("p", { class: "muted" }, "No evaluations reported in the last 24 hours.");
+  const minutes = [...new Set(points.map((p) => p.minute_ms))].sort((a, b) => a - b);
+  const byVariation = {};
+  for (const p of points) { const k = p.variation || "(default)"; byVariation[k] = byVariation[k] || {}; byVariation[k][p.minute_ms] = (byVariation[k][p.minute_ms] || 0) + p.count; }
+  const max = Math.max(1, ...minutes.map((m) => Object.values(byVariation).reduce((s, v) => s + (v[m] || 0), 0)));
+  const W = 600, H = 160, bar = W / Math.max(1, minutes.length);
+  const colors = ["#0b5fff", "#c62828", "#2e7d32", "#8e24aa", "#ef6c00"];
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", `0 0 ${W} ${H}`); svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", `Evaluations per minute by variation of ${key}`);
+  minutes.forEach((m, i) => { let y = H;
+    Object.keys(byVariation).forEach((k, c) => { const n = byVariation[k][m] || 0; const hgt = (n / max) * (H - 10); y -= hgt;
+      const r = document.createElementNS(svg.namespaceURI, "rect");
+      r.setAttribute("x", i * bar); r.setAttribute("y", y); r.setAttribute("width", Math.max(1, bar - 1)); r.setAttribute("height", hgt); r.setAttribute("fill", colors[c % colors.length]);
+      svg.append(r); }); });
+  // Colours through the CSSOM: the page's content security policy forbids style attributes.
+  const legend = h("p", {}, Object.keys(byVariation).map((k, c) => {
+    const total = Object.values(byVariation[k]).reduce((a, b) => a + b, 0);
+    const swatch = h("span", {}, `■ ${k}: ${total} `);
+    swatch.style.color = colors[c % colors.length];
+    return swatch;
+  }));
+  return h("div", {}, h("p", { class: "muted" }, `Evaluations per minute over the last 24 hours (${minutes.length} minutes with data, at most ${max} in one minute).`), svg, legend);
+}
+
