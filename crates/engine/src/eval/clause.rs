@@ -134,7 +134,7 @@ impl Snapshot {
         Ok(found != clause.negate)
     }
 
-    fn segment_contains(
+    pub(super) fn segment_contains(
         &self,
         index: usize,
         ctx: &Context,
