@@ -39,11 +39,11 @@ function diff(before, after) {
 const LOCAL_TIME = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric",
   hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short" });
 
-function localTime(ms) { return ms ? LOCAL_TIME.format(new Date(ms)) : ""; }
+function zonedTime(ms) { return ms ? LOCAL_TIME.format(new Date(ms)) : ""; }
 
 // A `<time>` element: the local time shown, the exact UTC instant machine-readable and on hover.
 function timeElement(ms) {
-  return h("time", { datetime: new Date(ms).toISOString(), title: new Date(ms).toISOString() }, localTime(ms));
+  return h("time", { datetime: new Date(ms).toISOString(), title: new Date(ms).toISOString() }, zonedTime(ms));
 }
 
 // "2026-12-06T14:05" as a datetime-local input gives it, read in the reader's zone. An end
@@ -102,7 +102,7 @@ function environmentName(project, env) {
 }
 
 // A variation by index, as "On" or, without a name, its key or value.
-function variationLabel(variations, index) {
+function variationName(variations, index) {
   const v = variations && variations[index];
   if (!v) return `variation ${index}`;
   return v.name || v.key || JSON.stringify(v.value);
@@ -111,10 +111,10 @@ function variationLabel(variations, index) {
 // What a rule or the default rule serves: a variation's name, or a rollout's shares.
 function serveLabel(variations, serve) {
   if (!serve) return "nothing";
-  if (serve.variation !== undefined) return variationLabel(variations, serve.variation);
+  if (serve.variation !== undefined) return variationName(variations, serve.variation);
   if (serve.rollout) {
     const native = (serve.rollout.variations || []).reduce((sum, w) => sum + w.weight, 0) === 100000;
-    return serve.rollout.variations.map((w) => `${variationLabel(variations, w.variation)} ${native ? `${w.weight / 1000} %` : `weight ${w.weight}`}`).join(" / ");
+    return serve.rollout.variations.map((w) => `${variationName(variations, w.variation)} ${native ? `${w.weight / 1000} %` : `weight ${w.weight}`}`).join(" / ");
   }
   if (serve.release) return "a release's split";
   return "something else";
@@ -126,7 +126,7 @@ const same = (a, b) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 function targetingChanges(before, after, variations) {
   const b = before || {}, a = after || {}, said = [];
   if (!!b.on !== !!a.on && before) said.push(`turned it ${a.on ? "on" : "off"}`);
-  if (!same(b.off_variation, a.off_variation)) said.push(a.off_variation === null || a.off_variation === undefined ? "off now serves the application's default" : `off now serves ${variationLabel(variations, a.off_variation)}`);
+  if (!same(b.off_variation, a.off_variation)) said.push(a.off_variation === null || a.off_variation === undefined ? "off now serves the application's default" : `off now serves ${variationName(variations, a.off_variation)}`);
   if (!same(b.fallthrough, a.fallthrough)) said.push(`the default rule now serves ${serveLabel(variations, a.fallthrough)}`);
   const rulesBefore = new Map((b.rules || []).map((r, i) => [r.id || `#${i + 1}`, r]));
   const rulesAfter = new Map((a.rules || []).map((r, i) => [r.id || `#${i + 1}`, r]));
@@ -143,7 +143,7 @@ function targetingChanges(before, after, variations) {
   const targeted = (t) => new Map((t.targets || []).flatMap((x) => x.values.map((v) => [`${x.kind}:${v}`, x.variation])));
   const tb = targeted(b), ta = targeted(a);
   const added = [...ta].filter(([k, v]) => tb.get(k) !== v), removed = [...tb.keys()].filter((k) => !ta.has(k));
-  if (added.length) said.push(`targeted ${added.slice(0, 3).map(([k, v]) => `${k.replace(/^user:/, "")} with ${variationLabel(variations, v)}`).join(", ")}${added.length > 3 ? ` and ${added.length - 3} more` : ""}`);
+  if (added.length) said.push(`targeted ${added.slice(0, 3).map(([k, v]) => `${k.replace(/^user:/, "")} with ${variationName(variations, v)}`).join(", ")}${added.length > 3 ? ` and ${added.length - 3} more` : ""}`);
   if (removed.length) said.push(`untargeted ${removed.slice(0, 3).map((k) => k.replace(/^user:/, "")).join(", ")}${removed.length > 3 ? ` and ${removed.length - 3} more` : ""}`);
   if (!same(b.prerequisites, a.prerequisites)) said.push(`prerequisites now ${(a.prerequisites || []).map((p) => p.key).join(", ") || "none"}`);
   return said;
@@ -202,7 +202,11 @@ async function sentence(r, book) {
   const flagInfo = flagKey && project ? await book.flag(project, flagKey) : null;
   const variations = (flagInfo && flagInfo.variations) || a.variations || b.variations;
   const flag = flagKey ? strong(flagKey) : null;
-  const offServes = (t) => (t && t.off_variation !== null && t.off_variation !== undefined ? `: everyone gets ${variationLabel(variations, t.off_variation)}` : "");
+  const offServes = (t) => {
+    if (!t || t.off_variation === null || t.off_variation === undefined) return "";
+    const v = variations && variations[t.off_variation];
+    return `: everyone gets ${variationName(variations, t.off_variation)}${v ? ` (${JSON.stringify(v.value)})` : ""}`;
+  };
   switch (r.action) {
     case "flag:toggle":
       if (a.on === undefined) return ["toggled ", flag, ...inEnv];
@@ -240,7 +244,7 @@ async function sentence(r, book) {
   }
   if (noun === "release-plan") return [`${PLAN_VERBS[r.action] || verb} release plan `, strong(p["release-plan"] || ""), a.flag ? [" of ", strong(a.flag)] : ""];
   if (noun === "change-request") {
-    const when = r.action === "change-request:schedule" && a.run_at_ms ? ` for ${localTime(a.run_at_ms)}` : "";
+    const when = r.action === "change-request:schedule" && a.run_at_ms ? ` for ${zonedTime(a.run_at_ms)}` : "";
     return [`${CHANGE_REQUEST_VERBS[r.action] || verb} change request `, strong(p["change-request"] || ""), a.target ? [" (", strong(a.target), ")"] : "", ...inEnv, when];
   }
   if (noun === "experiment") return [`${EXPERIMENT_VERBS[r.action] || verb} experiment `, strong(p.experiment || ""), a.flag ? [" on ", strong(a.flag)] : "", ...inEnv];
@@ -375,13 +379,21 @@ function auditHash(values, before) {
   return `#/audit${text ? `?${text}` : ""}`;
 }
 
-// The chain check is asked for only when the token allows it (`GET /me` audits nothing): a
-// refused verify would add an audited denial on every visit.
-async function chainStatus() {
+// The chain check runs when asked: it verifies every record's hash and signature, which takes
+// long on a large log, so it is not run on every render. It is offered only when the token
+// allows it (`GET /me` audits nothing): a refused verify would be an audited denial.
+async function chainCheck() {
   const may = await permissions("audit");
-  if (!may("audit:verify")) return "Chain status: your access does not allow audit:verify.";
-  const chain = await api("GET", "/audit/verify").catch((e) => ({ error: e.message }));
-  return chain.error ? `Chain status unavailable: ${chain.error}` : chain.ok ? `Chain verified: ${chain.records} records intact.` : `Chain BROKEN at record ${chain.first_broken}`;
+  if (!may("audit:verify")) return h("p", { id: "chain-status" }, "Chain status: your access does not allow audit:verify.");
+  const out = h("span", { "aria-live": "polite" });
+  const button = h("button", { type: "button", onclick: async () => {
+    button.disabled = true;
+    out.textContent = "Verifying every record…";
+    const chain = await api("GET", "/audit/verify").catch((e) => ({ error: e.message }));
+    out.textContent = chain.error ? `Chain status unavailable: ${chain.error}` : chain.ok ? `Chain verified: ${chain.records} records intact.` : `Chain BROKEN at record ${chain.first_broken}`;
+    button.disabled = false;
+  } }, "Verify the chain");
+  return h("p", { id: "chain-status" }, button, " ", out);
 }
 
 async function auditView(params) {
@@ -395,9 +407,9 @@ async function auditView(params) {
   if (!filters.before) auditTrails.set(key, []);
   const trail = auditTrails.get(key) || [];
   auditTrails.set(key, trail);
-  const [list, chainText] = await Promise.all([
+  const [list, chain] = await Promise.all([
     historyList(filters, { trail, label: "Audit records", listId: "audit", onPage: (before) => history.replaceState(null, "", auditHash(values, before)) }),
-    chainStatus(),
+    chainCheck(),
   ]);
   const field = (name, label, control) => h("div", { class: "field" }, h("label", { for: `audit-${name}` }, label), control);
   const input = (name, attrs) => h("input", Object.assign({ id: `audit-${name}`, name, value: values[name] }, attrs));
@@ -420,7 +432,7 @@ async function auditView(params) {
   h("button", { type: "submit", class: "primary" }, "Filter"),
   h("a", { href: "#/audit", class: "clear" }, "Clear filters"));
   const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-  page("Audit log", h("p", { id: "chain-status" }, chainText),
+  page("Audit log", chain,
     form, h("p", { class: "muted" }, `Times are in your time zone (${zone}).`, values.resource ? [" Resource starts with ", h("code", {}, values.resource), "."] : ""),
     list);
 }

@@ -1,20 +1,56 @@
-// Switchyard console: guarded releases. A classic script sharing the page's globals (app.js loads first).
+// Switchyard console: guarded releases. A classic script sharing the page's globals (app.js loads
+// first; zonedTime, timeElement and historyList come from audit.js).
 "use strict";
 
 // ---- releases ------------------------------------------------------------------------------
 
+const stageOf = (s) => s.stages[Math.min(s.stage, s.stages.length - 1)];
+
 async function releasesView() {
   const releases = await api("GET", `${envPath()}/releases`);
-  page(`Releases in ${state.env}`, h("table", {}, h("thead", {}, h("tr", {}, ["Release", "Flag", "Target", "State", "Stage"].map((t) => h("th", { scope: "col" }, t)))),
+  page(`Releases in ${state.env}`, h("table", {}, h("thead", {}, h("tr", {}, ["Release", "Flag", "Target", "State", "Stage", "Started"].map((t) => h("th", { scope: "col" }, t)))),
     h("tbody", {}, releases.length ? releases.map((r) => h("tr", {}, h("td", {}, h("a", { href: `#/release/${r.id}` }, r.id)), h("td", {}, r.flag), h("td", {}, r.variation), h("td", {}, r.state),
-      h("td", {}, `${r.stage + 1} of ${r.stages.length}: ${r.stages[Math.min(r.stage, r.stages.length - 1)].name}`))) : h("tr", {}, h("td", { colspan: 5 }, "No releases.")))));
+      h("td", {}, `${r.stage + 1} of ${r.stages.length}: ${stageOf(r).name} (${r.stages[Math.min(r.stage, r.stages.length - 1)].weight / 1000} %)`),
+      h("td", {}, timeElement(r.created_ms), r.started_by_name ? ` by ${r.started_by_name}` : ""))) : h("tr", {}, h("td", { colspan: 6 }, "No releases.")))));
+}
+
+// How long until `ms`, in words ("in 4 min", "2 h ago").
+function fromNow(ms) {
+  const seconds = Math.round((ms - Date.now()) / 1000), size = Math.abs(seconds);
+  const words = size < 90 ? `${size} s` : size < 5400 ? `${Math.round(size / 60)} min` : size < 172800 ? `${Math.round(size / 3600)} h` : `${Math.round(size / 86400)} days`;
+  return seconds >= 0 ? `in ${words}` : `${words} ago`;
+}
+
+// When the current stage advances by itself if healthy: the server's `stage_ends_at_ms`, or
+// (from a server before it) the stage's start plus its minimum bake.
+function bakeDeadline(s) {
+  if (s.stage_ends_at_ms) return s.stage_ends_at_ms;
+  const stage = stageOf(s);
+  return s.stage_started_ms && stage.min_bake_s !== undefined ? s.stage_started_ms + stage.min_bake_s * 1000 : null;
+}
+
+function releaseFacts(s) {
+  const stage = stageOf(s), active = ["scheduled", "running", "holding"].includes(s.state);
+  const fact = (term, ...detail) => [h("dt", {}, term), h("dd", {}, ...detail)];
+  const deadline = bakeDeadline(s);
+  return h("dl", { class: "release-facts card" },
+    fact("Flag", h("a", { href: `#/flag/${encodeURIComponent(s.flag)}` }, s.flag), ` → ${s.variation}`),
+    fact("State", h("strong", { class: s.state === "rolled_back" || s.state === "aborted" ? "danger" : s.state === "completed" ? "state-on" : null }, s.state.replace("_", " ")),
+      s.hold ? ` · holding: ${s.hold.reason}${s.hold.rolls_back_at_ms ? ` (rolls back at ${zonedTime(s.hold.rolls_back_at_ms)} unless resolved)` : ""}` : ""),
+    fact("Stage", `${s.stage + 1} of ${s.stages.length}: ${stage.name === `${stage.weight / 1000} %` ? "" : `${stage.name}, `}${stage.weight / 1000} % of the audience treated`,
+      stage.min_treated ? `, at least ${stage.min_treated} treated evaluations` : ""),
+    fact("Started by", s.started_by_name || "unknown", " · ", timeElement(s.created_ms)),
+    active && deadline ? fact("Bake deadline", h("span", { id: "bake-deadline" }, timeElement(deadline), ` (${fromNow(deadline)})`),
+      s.state === "running" ? (s.stage + 1 < s.stages.length ? ": the next stage starts by itself then if the guardrails stay healthy" : ": the release completes by itself then if the guardrails stay healthy") : "") : null,
+    active && s.next_decision_ms ? fact("Next guard look", h("span", { id: "next-guard-look" }, timeElement(s.next_decision_ms), ` (${fromNow(s.next_decision_ms)})`)) : null,
+    s.ended_ms ? fact("Ended", timeElement(s.ended_ms)) : null);
 }
 
 async function releaseView(id) {
   const s = await api("GET", `${envPath()}/releases/${id}`);
   const samples = (state.samples[id] = state.samples[id] || []);
   const a = s.assessment;
-  if (a) samples.push({ at: a.at_ms, rho: a.rho || 0, guardrails: a.guardrails, evaluations: a.evaluations });
+  if (a && !samples.some((p) => p.at === a.at_ms)) samples.push({ at: a.at_ms, rho: a.rho || 0, guardrails: a.guardrails, evaluations: a.evaluations });
   // Each action only where the release's state admits it.
   const admits = { pause: ["running"], resume: ["holding"], advance: ["running", "holding"], abort: ["scheduled", "running", "holding"] };
   const act = (verb, label, cls) => h("button", { type: "button", class: cls, disabled: !admits[verb].includes(s.state),
@@ -28,62 +64,111 @@ async function releaseView(id) {
   } }, "Kill flag");
   const guardrails = (a ? a.guardrails : []).map((g) => h("tr", {}, h("td", {}, g.metric), h("td", {}, String(g.treated)), h("td", {}, String(g.control)),
     h("td", {}, g.ln_e_total !== undefined ? `${g.ln_e_total.toFixed(3)} / ${g.threshold.toFixed(3)}` : g.interval ? `[${g.interval.map((x) => x.toFixed(3)).join(", ")}]` : "–"),
-    h("td", {}, g.breached ? h("strong", { class: "error" }, "breached") : g.note || "ok")));
-  page(`Release ${id}`,
-    h("p", {}, `${s.flag} → ${s.variation}: `, h("strong", {}, s.state), ` · stage ${s.stage + 1} of ${s.stages.length} (${s.stages[Math.min(s.stage, s.stages.length - 1)].name})`,
-      s.hold ? ` · holding: ${s.hold.reason}` : "", s.next_decision_ms ? ` · next decision ${time(s.next_decision_ms)}` : ""),
+    h("td", {}, g.breached ? h("strong", { class: "danger" }, "breached") : g.note || "ok")));
+  const resource = `proj/${s.project}:env/${s.environment}:release/${s.id}`;
+  const decisions = await historyList({ resource, limit: 50 }, { label: "Decisions" });
+  page(`Release ${id}`, releaseFacts(s),
     h("div", { class: "row" }, act("pause", "Pause"), act("resume", "Resume"), act("advance", "Advance", "primary"), act("abort", "Abort", "danger"), kill),
     h("h2", {}, "Treated share over time"), releaseChart(s, samples),
-    h("h2", {}, "Guardrails per cohort"), ...(a ? a.guardrails : []).map((g) => cohortChart(g, samples)),
+    h("h2", {}, "Guardrails per cohort"), ...(a ? a.guardrails : []).map((g) => cohortChart(g, samples, s)),
+    a ? null : h("p", { class: "muted" }, "The guard's latest look is shown while the release runs."),
     h("table", {}, h("thead", {}, h("tr", {}, ["Metric", "Treated", "Control", "ln E / threshold or interval", "Status"].map((t) => h("th", { scope: "col" }, t)))), h("tbody", {}, guardrails)),
     a ? h("p", {}, `Evaluations: treated ${a.evaluations.treated || 0}, control ${a.evaluations.control || 0}, audience ${a.evaluations.audience || 0}. Verdict: ${a.verdict.kind}${a.verdict.reason ? ` (${a.verdict.reason})` : ""}${a.verdict.waiting_for ? ` (waiting for ${a.verdict.waiting_for})` : ""}.`) : null,
-    h("h2", {}, "Decisions"), h("ol", {}, (s.history || []).map((e) => h("li", {}, `${time(e.at_ms)} ${e.event} by ${e.actor}${e.detail ? `: ${e.detail}` : ""}`))));
+    h("h2", {}, "Decisions"), decisions);
 }
 
+// ---- charts --------------------------------------------------------------------------------
+
+const CHART_NS = "http://www.w3.org/2000/svg";
+
+function chartNode(tag, attrs, ...children) {
+  const el = document.createElementNS(CHART_NS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) if (v !== undefined && v !== null) el.setAttribute(k, v);
+  for (const c of children.flat(Infinity)) if (c !== null && c !== undefined) el.append(c.nodeType ? c : document.createTextNode(String(c)));
+  return el;
+}
+
+// Round tick values from 0 to at least `max`.
+function chartTicks(max) {
+  const raw = max / 4, magnitude = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * magnitude).find((m) => m >= raw) || raw;
+  const ticks = [];
+  for (let t = 0; t <= max + step * 1e-9; t += step) ticks.push(+t.toPrecision(12));
+  if (ticks[ticks.length - 1] < max) ticks.push(+(ticks[ticks.length - 1] + step).toPrecision(12));
+  return ticks;
+}
+
+const CLOCK = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+const ZONE = (new Intl.DateTimeFormat(undefined, { timeZoneName: "short" }).formatToParts(new Date()).find((p) => p.type === "timeZoneName") || { value: "local" }).value;
+
+// A line chart over time: `series` [{label, color, dashed, points: [[ms, value]]}] with a time
+// axis (local clock, its zone named), a value axis in `unit`, a legend, and `markers` [{at, label,
+// bad}] as vertical lines. Colours are CSS variables, so both themes draw it legibly; control is
+// dashed as well, so the two read apart without colour.
+function timeChart({ id, title, summary, unit, format, t0, t1, series, markers = [] }) {
+  const W = 640, H = 240, left = 76, right = 16, top = 34, bottom = 50;
+  // An empty chart still gets a readable scale: 0 to 1 of the unit.
+  const max = Math.max(0, ...series.flatMap((s) => s.points.map((p) => p[1]))) || 1;
+  const ticks = chartTicks(max), yMax = ticks[ticks.length - 1];
+  const span = Math.max(1000, t1 - t0);
+  const x = (t) => left + ((t - t0) / span) * (W - left - right), y = (v) => top + (1 - v / yMax) * (H - top - bottom);
+  const axisY = H - bottom;
+  const xTicks = [0, 1, 2, 3, 4].map((i) => t0 + (span * i) / 4);
+  const latest = series.map((s) => `${s.label} ${s.points.length ? format(s.points[s.points.length - 1][1]) : "no data yet"}`).join(", ");
+  return chartNode("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img", id, class: "time-chart",
+    "aria-label": `${summary || title}; ${unit} over local time (${ZONE}); latest ${latest}` },
+  chartNode("title", {}, title),
+  ticks.map((t) => [chartNode("line", { x1: left, x2: W - right, y1: y(t), y2: y(t), class: "grid" }),
+    chartNode("text", { x: left - 6, y: y(t) + 4, "text-anchor": "end", class: "tick y-tick" }, format(t))]),
+  chartNode("line", { x1: left, x2: W - right, y1: axisY, y2: axisY, class: "axis" }),
+  chartNode("line", { x1: left, x2: left, y1: top, y2: axisY, class: "axis" }),
+  xTicks.map((t, i) => chartNode("text", { x: x(t), y: axisY + 16, "text-anchor": i === 0 ? "start" : i === 4 ? "end" : "middle", class: "tick x-tick" }, CLOCK.format(new Date(t)))),
+  chartNode("text", { x: left + (W - left - right) / 2, y: H - 8, "text-anchor": "middle", class: "axis-label x-label" }, `Time (${ZONE})`),
+  chartNode("text", { x: 14, y: top + (axisY - top) / 2, "text-anchor": "middle", class: "axis-label y-label", transform: `rotate(-90 14 ${top + (axisY - top) / 2})` }, unit),
+  markers.map((m) => chartNode("line", { x1: x(m.at), x2: x(m.at), y1: top, y2: axisY, class: "decision", style: `stroke: var(${m.bad ? "--chart-bad" : "--chart-axis"}, currentColor)`, "stroke-dasharray": "2 3" },
+    chartNode("title", {}, `${m.label} at ${zonedTime(m.at)}`))),
+  series.map((s) => chartNode("g", { class: "series", style: `color: var(${s.color}, currentColor)` },
+    s.points.length > 1 ? chartNode("polyline", { class: "line", fill: "none", stroke: "currentColor", "stroke-width": 2, "stroke-dasharray": s.dashed ? "6 4" : null,
+      points: s.points.map((p) => `${x(p[0])},${y(p[1])}`).join(" ") }) : null,
+    s.points.map((p) => chartNode("circle", { cx: x(p[0]), cy: y(p[1]), r: 2.5, class: "dot", fill: "currentColor" })))),
+  series.map((s, i) => chartNode("g", { class: "legend-item", transform: `translate(${left + i * 200},14)`, style: `color: var(${s.color}, currentColor)` },
+    chartNode("line", { x1: 0, x2: 22, y1: 0, y2: 0, stroke: "currentColor", "stroke-width": 2, "stroke-dasharray": s.dashed ? "6 4" : null }),
+    chartNode("text", { x: 28, y: 4, class: "legend-label" }, s.label))));
+}
+
+const percentText = (v) => `${+v.toPrecision(3)} %`;
+
+// The observed treated share against the stage's target, with the release's decisions marked.
 function releaseChart(s, samples) {
-  const W = 600, H = 160, ns = "http://www.w3.org/2000/svg";
-  const svg = document.createElementNS(ns, "svg");
-  svg.setAttribute("viewBox", `0 0 ${W} ${H}`); svg.setAttribute("role", "img"); svg.setAttribute("id", "release-chart");
-  svg.setAttribute("aria-label", `Treated share over time, ${samples.length} samples; current stage weight ${s.stages[Math.min(s.stage, s.stages.length - 1)].weight / 1000} %`);
-  const t0 = s.created_ms, t1 = Math.max(Date.now(), t0 + 1000);
-  const x = (t) => ((t - t0) / (t1 - t0)) * (W - 10) + 5, y = (share) => H - 5 - share * (H - 10);
-  const line = document.createElementNS(ns, "polyline");
-  line.setAttribute("fill", "none"); line.setAttribute("stroke", "#0b5fff"); line.setAttribute("stroke-width", "2");
-  line.setAttribute("points", samples.map((p) => `${x(p.at)},${y(p.rho)}`).join(" "));
-  svg.append(line);
-  for (const e of s.history || []) {
-    const m = document.createElementNS(ns, "line");
-    m.setAttribute("x1", x(e.at_ms)); m.setAttribute("x2", x(e.at_ms)); m.setAttribute("y1", 0); m.setAttribute("y2", H);
-    m.setAttribute("stroke", e.event.includes("roll_back") || e.event.includes("kill") ? "#c62828" : "#999");
-    m.setAttribute("class", "decision");
-    const title = document.createElementNS(ns, "title"); title.textContent = `${e.event} at ${time(e.at_ms)}`; m.append(title);
-    svg.append(m);
-  }
-  return svg;
+  const t0 = s.created_ms, t1 = Math.max(Date.now(), t0 + 60000, ...(s.history || []).map((e) => e.at_ms));
+  const stage = stageOf(s);
+  const markers = (s.history || []).map((e) => ({ at: e.at_ms, label: `${e.event}${e.detail ? `: ${e.detail}` : ""}`, bad: /roll_back|kill|abort|hold/.test(e.event) }));
+  return h("figure", {}, timeChart({ id: "release-chart", title: "Treated share over time",
+    summary: `Treated share over time, ${samples.length} samples; current stage weight ${stage.weight / 1000} %`, unit: "Treated share (%)", format: percentText, t0, t1, markers,
+    series: [
+      { label: "Observed treated share", color: "--chart-1", points: samples.map((p) => [p.at, 100 * (p.rho || 0)]) },
+      { label: `Stage target (${stage.weight / 1000} %)`, color: "--chart-control", dashed: true, points: [[Math.max(t0, s.stage_started_ms || t0), stage.weight / 1000], [t1, stage.weight / 1000]] },
+    ] }),
+  h("figcaption", {}, "Vertical lines mark the release's decisions (hover for details); samples are the guard's looks while this page is open."));
 }
 
-// Bad events per evaluation in each cohort over the stage, with the latest evidence.
-function cohortChart(guardrail, samples) {
-  const W = 600, H = 120, ns = "http://www.w3.org/2000/svg";
+// Each cohort's bad events per evaluation (or mean, for a mean guardrail) over the stage.
+function cohortChart(guardrail, samples, s) {
+  const mean = guardrail.kind === "mean";
   const points = samples.map((p) => {
     const g = p.guardrails.find((x) => x.metric === guardrail.metric) || {};
-    const rate = (n, cohort) => (p.evaluations && p.evaluations[cohort] ? n / p.evaluations[cohort] : 0);
-    return { at: p.at, treated: rate(g.treated || 0, "treated"), control: rate(g.control || 0, "control") };
+    const rate = (n, cohort) => (p.evaluations && p.evaluations[cohort] ? (100 * n) / p.evaluations[cohort] : 0);
+    return mean ? { at: p.at, treated: g.treated_mean || 0, control: g.control_mean || 0 } : { at: p.at, treated: rate(g.treated || 0, "treated"), control: rate(g.control || 0, "control") };
   });
-  const max = Math.max(1e-9, ...points.flatMap((p) => [p.treated, p.control]));
-  const t0 = points.length ? points[0].at : 0, t1 = Math.max(t0 + 1000, ...points.map((p) => p.at));
-  const svg = document.createElementNS(ns, "svg");
-  svg.setAttribute("viewBox", `0 0 ${W} ${H}`); svg.setAttribute("role", "img");
-  const latest = points[points.length - 1] || { treated: 0, control: 0 };
-  svg.setAttribute("aria-label", `${guardrail.metric} per evaluation: treated ${latest.treated.toFixed(4)}, control ${latest.control.toFixed(4)}`);
-  for (const [cohort, color] of [["control", "#888"], ["treated", "#0b5fff"]]) {
-    const line = document.createElementNS(ns, "polyline");
-    line.setAttribute("fill", "none"); line.setAttribute("stroke", color); line.setAttribute("stroke-width", "2");
-    line.setAttribute("points", points.map((p) => `${((p.at - t0) / (t1 - t0)) * (W - 10) + 5},${H - 5 - (p[cohort] / max) * (H - 10)}`).join(" "));
-    svg.append(line);
-  }
+  const t0 = s.stage_started_ms || (points.length ? points[0].at : Date.now() - 60000), t1 = Math.max(t0 + 60000, ...points.map((p) => p.at));
+  const unit = mean ? `Mean ${guardrail.metric}` : `${guardrail.metric} per evaluation (%)`;
+  const format = mean ? (v) => `${+v.toPrecision(3)}` : percentText;
   const evidence = guardrail.interval ? `interval [${guardrail.interval.map((x) => x.toFixed(3)).join(", ")}]`
     : guardrail.ln_e_total !== undefined ? `ln E ${guardrail.ln_e_total.toFixed(3)} of ${guardrail.threshold.toFixed(3)}` : guardrail.note || "";
-  return h("figure", {}, svg, h("figcaption", {}, `${guardrail.metric}: treated (blue) vs control (grey) per evaluation; ${evidence}`));
+  return h("figure", {}, timeChart({ id: `cohort-${guardrail.metric}`, title: `${guardrail.metric}: treated vs control`, unit, format, t0, t1,
+    series: [
+      { label: "Treated", color: "--chart-1", points: points.map((p) => [p.at, p.treated]) },
+      { label: "Control", color: "--chart-control", dashed: true, points: points.map((p) => [p.at, p.control]) },
+    ] }),
+  h("figcaption", {}, `${guardrail.metric}: treated (solid) vs control (dashed)${mean ? "" : " bad events per evaluation"}; ${evidence}`));
 }
-
