@@ -98,10 +98,10 @@ try {
   await expectText("Leave this page? Your unsaved changes will be lost.");
   await page.getByRole("button", { name: "Confirm" }).click();
   await page.getByRole("heading", { name: "Audit log" }).waitFor();
-  await expectText("flag:toggle proj/default:env/production:flag/console-flag");
+  await expectText("turned console-flag on in production");
   // Open the toggle's own entry: the page's chain check, refused for an editor, can be audited
   // (and listed first) before or after the log is read.
-  const toggled = page.locator("#audit details", { hasText: "someone else again" }).first();
+  const toggled = page.locator("#audit li", { hasText: "someone else again" }).first();
   await toggled.locator("summary").click();
   await toggled.locator(".diff-add").first().waitFor();
   await shot("audit");
@@ -112,7 +112,7 @@ try {
   const values = Array(200000).fill("a");
   await api("POST", segments, { key: "big-diff", included: [{ kind: "user", values }] });
   await page.goto(`${base}/#/audit?resource=${encodeURIComponent("proj/default:env/production:segment/big-diff")}`);
-  const bigRecord = page.locator("#audit details", { hasText: "segment:create proj/default:env/production:segment/big-diff" }).first();
+  const bigRecord = page.locator("#audit li", { hasText: "created segment big-diff in production" }).first();
   await bigRecord.waitFor();
   await settled();
   await bigRecord.locator("summary").click();
@@ -123,7 +123,7 @@ try {
   await page.waitForFunction(() => document.querySelectorAll("#audit .diff-add").length > 200000);
   await api("DELETE", `${segments}/big-diff`);
   // The page re-reads the log for that change; let it finish before leaving.
-  await expectText("segment:delete proj/default:env/production:segment/big-diff");
+  await expectText("deleted segment big-diff in production");
   await settled();
 
   // Segments and SDK keys.
@@ -223,7 +223,7 @@ try {
   await page.goto(`${base}/#/release/${releaseId}`);
   await page.getByRole("heading", { name: `Release ${releaseId}` }).waitFor();
   await page.locator("#release-chart").waitFor();
-  await expectText("error: treated (blue) vs control (grey) per evaluation");
+  await expectText("error: treated (solid) vs control (dashed)");
   await page.waitForFunction(() => document.querySelectorAll("#release-chart .decision").length >= 1);
   // The page re-reads the release: wait until the chart has drawn at least two samples.
   await page.waitForFunction(() => {
