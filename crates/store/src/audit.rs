@@ -18,7 +18,9 @@ use crate::audit_key::{AuditPublicKey, AuditSigner, encode_hex};
 use crate::{Result, StoreError};
 
 mod export;
+mod search;
 pub use export::{ChainHead, ExportVerifier};
+pub use search::AuditSearch;
 
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 

@@ -30,8 +30,8 @@ use sqlx::AnyPool;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 
 pub use audit::{
-    AuditRecord, AuditRow, ChainHead, ChainLink, ChainReport, ExportVerifier, GENESIS_HASH,
-    SignedHead,
+    AuditRecord, AuditRow, AuditSearch, ChainHead, ChainLink, ChainReport, ExportVerifier,
+    GENESIS_HASH, SignedHead,
 };
 pub use audit_key::{AuditPublicKey, AuditSigner, SIGNATURE_CONTEXT};
 pub use changes::{ChangeNote, StoreEvent, Touched};

@@ -7,23 +7,16 @@ use serde_json::Value;
 use switchyard_store::AuditRow;
 
 use super::ctx::Ctx;
-use super::query::Query;
 use crate::access::Action;
 use crate::access::resources::AUDIT;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 
 mod export;
+pub(super) mod names;
+mod search;
 pub(super) use export::export_audit;
 pub use export::{AuditExportLine, ChainForm};
-
-#[derive(Debug, Deserialize)]
-pub(super) struct AuditQuery {
-    /// Only records whose resource starts with this, such as `proj/web:env/production:`.
-    pub resource: Option<String>,
-    /// Only records older than this sequence number (for paging).
-    pub before: Option<i64>,
-    pub limit: Option<i64>,
-}
+pub(super) use search::list_audit;
 
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema, Deserialize)]
 pub struct AuditEntry {
@@ -50,6 +43,19 @@ pub struct AuditEntry {
     /// (`docs/security.md`, "Audit log").
     #[serde(default)]
     pub record: String,
+    /// Who, for people: the account behind a token, an account's name, or a system actor's
+    /// name (`guard`, `scheduler`, `bootstrap`). `GET /audit` only (an export line has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_name: Option<String>,
+    /// The project the resource is in. `GET /audit` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// The environment the resource is in. `GET /audit` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// The flag the resource is (or belongs to). `GET /audit` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flag: Option<String>,
 }
 
 impl AuditEntry {
@@ -71,6 +77,10 @@ impl AuditEntry {
             hash: row.hash.clone(),
             signature: row.signature.clone(),
             record: row.record.clone(),
+            actor_name: None,
+            project: None,
+            environment: None,
+            flag: None,
         })
     }
 }
@@ -78,7 +88,7 @@ impl AuditEntry {
 #[derive(Debug, Serialize, JsonSchema, Deserialize)]
 pub struct AuditPage {
     pub records: Vec<AuditEntry>,
-    /// Pass as `before` for the next (older) page.
+    /// Pass as `before` for the next (older) page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_before: Option<i64>,
 }
@@ -110,31 +120,6 @@ pub struct SignedHeadView {
     pub seq: i64,
     pub hash: String,
     pub signature: String,
-}
-
-pub(super) async fn list_audit(
-    ctx: Ctx,
-    Query(query): Query<AuditQuery>,
-) -> ApiResult<Json<AuditPage>> {
-    ctx.authorize(Action::AuditRead, AUDIT).await?;
-    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
-    let rows = ctx
-        .state
-        .store
-        .audit_page(query.before, query.resource.as_deref(), limit)
-        .await?;
-    let records = rows
-        .iter()
-        .map(AuditEntry::from_row)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(ApiError::internal)?;
-    let next_before = (records.len() as i64 == limit)
-        .then(|| records.last().map(|r| r.seq))
-        .flatten();
-    Ok(Json(AuditPage {
-        records,
-        next_before,
-    }))
 }
 
 pub(super) async fn verify_audit(ctx: Ctx) -> ApiResult<Json<ChainReportView>> {

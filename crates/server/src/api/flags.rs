@@ -24,6 +24,9 @@ use crate::records::{
     expect_version, no_new_problems, normalize_flag_spec,
 };
 
+mod list;
+pub(super) use list::list_flags;
+
 #[derive(Debug, Deserialize, JsonSchema, Serialize)]
 pub struct FlagInput {
     #[serde(flatten)]
@@ -101,15 +104,6 @@ fn default_kind() -> String {
     "user".to_owned()
 }
 
-#[derive(Debug, Deserialize)]
-pub(super) struct FlagFilter {
-    /// Matches key, name or description (case-insensitive).
-    pub q: Option<String>,
-    pub tag: Option<String>,
-    pub kind: Option<FlagKind>,
-    pub archived: Option<bool>,
-}
-
 pub(super) async fn environments(ctx: &Ctx, project: &str) -> ApiResult<Vec<String>> {
     Ok(ctx
         .state
@@ -173,37 +167,6 @@ pub(super) async fn load_spec(
 /// How a 404 names a flag.
 fn what(project: &str, flag: &str) -> String {
     format!("flag {flag:?} in project {project:?}")
-}
-
-pub(super) async fn list_flags(
-    ctx: Ctx,
-    Path(project): Path<String>,
-    Query(filter): Query<FlagFilter>,
-) -> ApiResult<Json<Vec<FlagView>>> {
-    let needle = filter.q.as_deref().map(str::to_lowercase);
-    let environments = environments(&ctx, &project).await?;
-    let mut flags = Vec::new();
-    for stored in records::list::<FlagSpec>(&ctx.state.store, &project).await? {
-        if !ctx.allows(Action::FlagRead, &res::flag(&project, &stored.key)) {
-            continue;
-        }
-        let spec = stored.record;
-        let text = [
-            Some(&spec.key),
-            spec.name.as_ref(),
-            spec.description.as_ref(),
-        ];
-        let matches = needle
-            .as_deref()
-            .is_none_or(|n| text.iter().flatten().any(|t| t.to_lowercase().contains(n)))
-            && filter.tag.as_ref().is_none_or(|t| spec.tags.contains(t))
-            && filter.kind.is_none_or(|k| k == spec.kind)
-            && filter.archived.unwrap_or(false) == spec.archived;
-        if matches {
-            flags.push(flag_view(&ctx, &project, &environments, spec, stored.version).await?);
-        }
-    }
-    Ok(Json(flags))
 }
 
 pub(super) async fn create_flag(

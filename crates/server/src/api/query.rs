@@ -4,6 +4,8 @@
 use axum::extract::FromRequestParts;
 use axum::extract::rejection::QueryRejection;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, ApiResult, Code};
@@ -57,9 +59,143 @@ fn parameter_of(detail: &str) -> Option<(String, String)> {
     plain.then(|| (path.to_owned(), message.to_owned()))
 }
 
+/// The header naming the cursor of the next page (absent on the last page).
+pub(super) const NEXT_CURSOR: &str = "x-next-cursor";
+/// The header counting every item that matches the filters, on every paged answer.
+pub(super) const TOTAL_COUNT: &str = "x-total-count";
+/// The largest page a list answers.
+pub(super) const MAX_LIMIT: usize = 1000;
+
+/// `limit` and `cursor` of a list endpoint, as sent. Both are read as text and checked by
+/// [`PageQuery::paging`], so a bad value is a 400 naming the parameter.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct PageQuery {
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+/// A checked page request: at most `limit` items after the key `cursor`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Paging {
+    pub limit: usize,
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    /// `None` when neither parameter was sent: the list answers everything, as it always did.
+    /// A `cursor` alone pages with the largest `limit`.
+    pub(super) fn paging(&self) -> Result<Option<Paging>, ApiError> {
+        if self.limit.is_none() && self.cursor.is_none() {
+            return Ok(None);
+        }
+        let limit = match self.limit.as_deref() {
+            None => MAX_LIMIT,
+            Some(text) => text
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "`limit` is how many items a page holds: a whole number from 1 to {MAX_LIMIT}, not {text:?}"
+                    ))
+                    .field("limit")
+                })?,
+        };
+        let cursor = match self.cursor.as_deref() {
+            None => None,
+            Some(cursor) if is_cursor(cursor) => Some(cursor.to_owned()),
+            Some(cursor) => {
+                return Err(ApiError::bad_request(format!(
+                    "`cursor` {cursor:?} is not a cursor this list gave out (pass back `x-next-cursor` as it came)"
+                ))
+                .field("cursor"));
+            }
+        };
+        Ok(Some(Paging { limit, cursor }))
+    }
+}
+
+/// Cursors are the last key of a page, so a cursor has a key's shape.
+fn is_cursor(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 128
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// One page of `items` (every item matching the filters, in any order): those whose key comes
+/// after the cursor, in key order, at most `limit`; with the headers `x-total-count` and, when
+/// more remain, `x-next-cursor` (the page's last key: the next page starts after it).
+pub(super) fn page<T>(
+    mut items: Vec<T>,
+    paging: &Paging,
+    key: impl Fn(&T) -> &str,
+) -> (HeaderMap, Vec<T>) {
+    let total = items.len();
+    items.sort_by(|a, b| key(a).cmp(key(b)));
+    if let Some(cursor) = &paging.cursor {
+        items.retain(|item| key(item) > cursor.as_str());
+    }
+    let more = items.len() > paging.limit;
+    items.truncate(paging.limit);
+    let mut headers = HeaderMap::new();
+    headers.insert(TOTAL_COUNT, HeaderValue::from(total));
+    if more
+        && let Some(last) = items.last()
+        && let Ok(value) = HeaderValue::from_str(key(last))
+    {
+        headers.insert(NEXT_CURSOR, value);
+    }
+    (headers, items)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::parameter_of;
+    use super::{PageQuery, Paging, page, parameter_of};
+
+    fn query(limit: Option<&str>, cursor: Option<&str>) -> PageQuery {
+        PageQuery {
+            limit: limit.map(str::to_owned),
+            cursor: cursor.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn paging_is_checked() {
+        assert_eq!(query(None, None).paging().ok(), Some(None));
+        assert_eq!(
+            query(Some("2"), Some("b")).paging().ok(),
+            Some(Some(Paging {
+                limit: 2,
+                cursor: Some("b".into())
+            }))
+        );
+        for bad in ["0", "1001", "-1", "ten", ""] {
+            let error = query(Some(bad), None).paging().err();
+            assert_eq!(error.and_then(|e| e.field), Some("limit".into()), "{bad}");
+        }
+        let error = query(Some("5"), Some("a b")).paging().err();
+        assert_eq!(error.and_then(|e| e.field), Some("cursor".into()));
+    }
+
+    #[test]
+    fn pages_follow_each_other() {
+        let items = vec!["d", "a", "c", "b", "e"];
+        let mut cursor = None;
+        let mut seen = Vec::new();
+        loop {
+            let paging = Paging { limit: 2, cursor };
+            let (headers, items) = page(items.clone(), &paging, |s| s);
+            assert_eq!(headers["x-total-count"], "5");
+            seen.extend(items);
+            match headers.get("x-next-cursor") {
+                Some(next) => cursor = next.to_str().ok().map(str::to_owned),
+                None => break,
+            }
+        }
+        assert_eq!(seen, ["a", "b", "c", "d", "e"]);
+    }
 
     #[test]
     fn the_parameter_is_named() {

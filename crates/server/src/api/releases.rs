@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use switchyard_store::Expected;
 
+use super::audit::names::Names;
 use super::change_requests::{Decision, Gated, Proposal, decide, not_subject_to_approval};
 use super::ctx::Change as ApiChange;
 use super::ctx::{Body, Ctx, OptionalBody};
@@ -33,9 +34,19 @@ pub struct ReleaseStatus {
     /// The current stage's cohorts, each guardrail's evidence and the verdict (running only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub assessment: Option<Assessment>,
-    /// When the next automatic decision may happen (Unix ms).
+    /// When the guard looks next (Unix ms): the next automatic decision may happen then.
+    /// (Running: the next guard tick, which may only find the stage still baking; holding: when
+    /// the hold rolls back; scheduled: the start.)
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_decision_ms: Option<i64>,
+    /// When the current stage's bake time ends (Unix ms, running only): from then on the stage
+    /// advances by itself at the guard's next look if healthy (with enough treated contexts, in
+    /// an allowed window).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage_ends_at_ms: Option<i64>,
+    /// The account that started (or scheduled) the release.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_by_name: Option<String>,
 }
 
 /// The optional body of a release action, a kill or a trigger call.
@@ -85,10 +96,23 @@ async fn status(ctx: &Ctx, release: Release) -> ApiResult<ReleaseStatus> {
         State::Scheduled => (None, release.start_at_ms),
         _ => (None, None),
     };
+    let stage_ends_at_ms = (release.state == State::Running)
+        .then(|| release.stage_started_ms + release.current_stage().min_bake_s as i64 * 1000);
+    let started = release
+        .history
+        .iter()
+        .find(|entry| entry.event == Action::ReleaseCreate.as_str());
+    let mut names = Names::new(&ctx.state.store);
+    let started_by_name = match started {
+        Some(entry) => Some(names.of_history_actor(&entry.actor).await?),
+        None => None,
+    };
     Ok(ReleaseStatus {
         release,
         assessment,
         next_decision_ms,
+        stage_ends_at_ms,
+        started_by_name,
     })
 }
 

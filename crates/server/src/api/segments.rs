@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, Query};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use switchyard_engine::model::Segment;
@@ -11,6 +11,7 @@ use switchyard_store::Expected;
 use super::change_requests::{Gated, Proposal, commit_gated};
 use super::ctx::{Body, Change, CommentQuery, Ctx, Deleted, already_exists, check_key, still_used};
 use super::projects::load_environment;
+use super::query::{PageQuery, page};
 use crate::access::resources as res;
 use crate::access::{Action, random_hex};
 use crate::error::{ApiError, ApiResult};
@@ -48,20 +49,28 @@ fn view(env: &str, segment: Segment, version: i64) -> SegmentView {
     }
 }
 
+/// Every readable segment in key order, or with `limit`/`cursor` one page of them
+/// (`docs/api.md`, "Paging").
 pub(super) async fn list_segments(
     ctx: Ctx,
     Path((project, env)): Path<(String, String)>,
-) -> ApiResult<Json<Vec<SegmentView>>> {
+    super::query::Query(paging): super::query::Query<PageQuery>,
+) -> ApiResult<(HeaderMap, Json<Vec<SegmentView>>)> {
+    let paging = paging.paging()?;
     let data = EnvData::load(&ctx.state.store, &project, &env).await?;
-    let readable = data
+    let readable: Vec<_> = data
         .segments
         .into_iter()
-        .filter(|(key, _)| ctx.allows(Action::SegmentRead, &res::segment(&project, &env, key)));
-    Ok(Json(
-        readable
-            .map(|(_, stored)| view(&env, stored.record, stored.version))
-            .collect(),
-    ))
+        .filter(|(key, _)| ctx.allows(Action::SegmentRead, &res::segment(&project, &env, key)))
+        .collect();
+    let (headers, answered) = match &paging {
+        Some(paging) => page(readable, paging, |(key, _)| key.as_str()),
+        None => (HeaderMap::new(), readable),
+    };
+    let views = answered
+        .into_iter()
+        .map(|(_, stored)| view(&env, stored.record, stored.version));
+    Ok((headers, Json(views.collect())))
 }
 
 pub(super) async fn get_segment(

@@ -25,6 +25,7 @@ mod low_findings;
 mod metrics;
 mod oidc;
 mod otlp;
+mod paging;
 mod promote;
 mod relay_events;
 mod releases;

@@ -86,6 +86,10 @@ impl AuditExportLine {
             hash: row.hash.clone(),
             signature: row.signature.clone(),
             record: row.record.clone(),
+            actor_name: None,
+            project: None,
+            environment: None,
+            flag: None,
         });
         let form = if row.seq >= signed_from {
             ChainForm::Signed
