@@ -46,7 +46,7 @@ try {
   // Production is the signed-in page's environment, so it is the default on the right.
   if ((await page.getByLabel("with environment").inputValue()) !== "production") throw new Error("not compared with production");
   await page.getByLabel("Compare environment").selectOption("staging");
-  await page.waitForURL(/#\/compare\?from=staging&to=production$/);
+  await page.waitForURL(/#\/compare\?project=default&env=production&from=staging&to=production$/);
   const card = page.getByRole("region", { name: "Flag promo" });
   await card.waitFor();
   // The differences in words, each side under its environment's name.
@@ -75,7 +75,7 @@ try {
 
   // Into qa, which requires an approval: the change request is shown, nothing changes yet.
   await page.getByLabel("with environment").selectOption("qa");
-  await page.waitForURL(/#\/compare\?from=staging&to=qa$/);
+  await page.waitForURL(/#\/compare\?project=default&env=production&from=staging&to=qa$/);
   const qaCard = page.getByRole("region", { name: "Flag promo" });
   await qaCard.getByRole("button", { name: "Copy to qa" }).waitFor();
   await qaCard.getByRole("button", { name: "Copy to qa" }).click();

@@ -23,6 +23,41 @@ function choose(project, env) {
   if (env) sessionStorage.setItem("sy_env", (state.env = env));
 }
 
+// ---- the address: every route carries the project and environment it shows -----------------
+// `#/flag/checkout?project=web&env=production&tab=targeting`: a shared link opens the same
+// project and environment; a link without them (`#/flag/x`) gets the shown ones added.
+
+// The hash as a route path and its parameters.
+function address(hash = location.hash) {
+  const [path, query] = (hash.slice(1) || "/flags").split("?");
+  return { path: path || "/flags", params: new URLSearchParams(query || "") };
+}
+
+// A hash for `path` in the shown project and environment (unless `params` names others), with
+// the page's own parameters (an object, a query string or URLSearchParams; empty values left out).
+function href(path, params) {
+  const query = new URLSearchParams({ project: state.project, env: state.env });
+  const own = params instanceof URLSearchParams || typeof params === "string" ? [...new URLSearchParams(params)] : Object.entries(params || {});
+  for (const [key, value] of own) if (value !== undefined && value !== null && value !== "") query.set(key, value);
+  return `#${String(path).replace(/^#/, "")}?${query}`;
+}
+
+// ---- theme ---------------------------------------------------------------------------------
+// Light or dark follows the system unless the header's toggle chose one (kept in localStorage
+// as `sy_theme`); the choice is `data-theme` on <html>, which app.css reads.
+
+const darkSystem = window.matchMedia("(prefers-color-scheme: dark)");
+const theme = () => document.documentElement.dataset.theme || (darkSystem.matches ? "dark" : "light");
+
+function applyTheme(chosen) {
+  if (chosen === "light" || chosen === "dark") document.documentElement.dataset.theme = chosen;
+  else delete document.documentElement.dataset.theme;
+  const toggle = document.getElementById("theme");
+  if (toggle) toggle.setAttribute("aria-pressed", String(theme() === "dark"));
+}
+applyTheme(localStorage.getItem("sy_theme"));
+darkSystem.addEventListener("change", () => applyTheme(localStorage.getItem("sy_theme")));
+
 // ---- DOM and API helpers -------------------------------------------------------------------
 
 function h(tag, attrs, ...children) {
@@ -238,10 +273,15 @@ async function render() {
     if (!location.hash.startsWith("#/signin")) state.after = location.hash;
     return signInView();
   }
-  const [path, query] = (location.hash.slice(1) || "/flags").split("?");
-  const params = new URLSearchParams(query || "");
+  const { path, params } = address();
+  if (path !== "/signin") await followAddress(path, params);
   const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
-  for (const a of document.querySelectorAll("header nav a")) a.toggleAttribute("aria-current", a.getAttribute("href").startsWith(`#/${parts[0] || "flags"}`));
+  for (const a of document.querySelectorAll("header nav a")) {
+    a.dataset.path = a.dataset.path || address(a.getAttribute("href")).path;
+    a.href = href(a.dataset.path);
+    const section = parts[0] || "flags";
+    if (a.dataset.path === `/${LISTS[section] || section}`) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
+  }
   try {
     switch (parts[0]) {
       case "flag": return await flagView(parts[1]);
@@ -268,6 +308,37 @@ async function render() {
     page("Something went wrong");
     showError(error);
   }
+}
+
+// Shows the project and environment the hash names (switching the header's selects, and
+// re-reading the environments when the project changes); a hash without them gets the shown
+// ones, replacing the history entry, so the address can always be shared.
+async function followAddress(path, params) {
+  const project = params.get("project"), env = params.get("env");
+  if (project && project !== state.project) { choose(project, env); await loadHeader(); }
+  else if (env && env !== state.env) { choose(null, env); showChoices(); }
+  if (project !== state.project || env !== state.env) {
+    history.replaceState(null, "", href(path, params));
+    shownHash = location.hash;
+  }
+}
+
+// The list a detail page belongs to (its section in the header).
+const LISTS = { flag: "flags", release: "releases", experiment: "experiments", "change-request": "change-requests" };
+
+// Moves to the same page in another environment, or to the same section in another project (a
+// flag or release of one project is not in another; its list is). A new history entry, so Back
+// returns; the page re-renders without moving focus from the select.
+function moveTo(project, env) {
+  const { path, params } = address();
+  const list = project && LISTS[path.split("/")[1]];
+  const next = list ? new URLSearchParams({ project }) : params;
+  // The new project's environments decide which one to show (the same name if it has one).
+  if (project) { next.set("project", project); next.delete("env"); } else next.set("env", env);
+  state.dirty = false;
+  history.pushState(null, "", `#${list ? `/${list}` : path}?${next}`);
+  shownHash = location.hash;
+  route();
 }
 
 let pending = null;
@@ -313,14 +384,34 @@ async function follow() {
 async function start() {
   $("#top").hidden = false;
   $("#who").textContent = state.account ? `Signed in as ${state.account}` : "";
-  const projects = await api("GET", "/projects");
-  if (!projects.some((p) => p.key === state.project) && projects.length) choose(projects[0].key);
-  const projectSelect = $("#project");
-  projectSelect.replaceChildren(...projects.map((p) => h("option", { value: p.key, selected: p.key === state.project }, p.name || p.key)));
-  const envs = (state.envs = await api("GET", `${projectPath()}/environments`));
-  if (!envs.some((e) => e.key === state.env) && envs.length) choose(null, envs[0].key);
-  $("#env").replaceChildren(...envs.map((e) => h("option", { value: e.key, selected: e.key === state.env }, e.name || e.key)));
+  // A shared link names the project and environment to open.
+  const { params } = address();
+  choose(params.get("project"), params.get("env"));
+  await loadHeader();
   follow();
+}
+
+// Fills the header's selects with the projects and the shown project's environments. One the
+// address names is kept even if it is not there (the page then says it was not found); otherwise
+// a project or environment that is gone falls back to the first.
+async function loadHeader() {
+  const { params } = address();
+  const projects = (state.projects = await api("GET", "/projects"));
+  if (!params.get("project") && !projects.some((p) => p.key === state.project) && projects.length) choose(projects[0].key);
+  const envs = (state.envs = await api("GET", `${projectPath()}/environments`));
+  if (!params.get("env") && !envs.some((e) => e.key === state.env) && envs.length) choose(null, envs[0].key);
+  showChoices();
+}
+
+function showChoices() {
+  const { params } = address();
+  // One the address names but the server does not have stays visible as such.
+  const options = (items, current, named) => [...(named === current && !items.some((i) => i.key === current) ? [h("option", { value: current }, `${current} (not found)`)] : []),
+    ...items.map((i) => h("option", { value: i.key }, i.name || i.key))];
+  $("#project").replaceChildren(...options(state.projects || [], state.project, params.get("project")));
+  $("#env").replaceChildren(...options(state.envs, state.env, params.get("env")));
+  $("#project").value = state.project;
+  $("#env").value = state.env;
 }
 
 let shownHash = location.hash;
@@ -338,10 +429,21 @@ window.addEventListener("DOMContentLoaded", async () => {
   $("#signout").addEventListener("click", signOut);
   // Cancel is not a submit button, so Enter in the typed-name box confirms instead of cancelling.
   $("#confirm-cancel").addEventListener("click", () => $("#confirm").close("cancel"));
-  $("#project").addEventListener("change", async (e) => { choose(e.target.value); await start(); route(); });
+  // The skip link moves focus without touching the hash (the route).
+  $(".skip").addEventListener("click", (e) => { e.preventDefault(); main().focus(); });
+  $("#theme").addEventListener("click", () => {
+    const next = theme() === "dark" ? "light" : "dark";
+    localStorage.setItem("sy_theme", next);
+    applyTheme(next);
+  });
+  applyTheme(localStorage.getItem("sy_theme"));
+  $("#project").addEventListener("change", async (e) => {
+    if (!(await leave())) { e.target.value = state.project; return; }
+    moveTo(e.target.value, null);
+  });
   $("#env").addEventListener("change", async (e) => {
     if (!(await leave())) { e.target.value = state.env; return; }
-    choose(null, e.target.value); route();
+    moveTo(null, e.target.value);
   });
   if (state.token) { try { await start(); } catch (_) { signOut(); } }
   route();
