@@ -97,7 +97,7 @@ impl Compiler<'_> {
                 if release.weight > 100_000 {
                     self.problem(
                         format_args!("{field}.weight"),
-                        format!("{} is over 100000 (100 %)", release.weight),
+                        format!("{} is over 100 %", percent(release.weight)),
                     );
                 }
                 if let Serve::Release(_) = release.previous {
@@ -173,7 +173,7 @@ impl Compiler<'_> {
         match flag.dialect {
             Dialect::Native if cumulative != 100_000 => self.problem(
                 format_args!("{field}.rollout.variations"),
-                format!("weights must sum to 100000 (0.001 % units), not {cumulative}"),
+                format!("weights add up to {}, not 100 %", percent(cumulative)),
             ),
             Dialect::Unleash if cumulative == 0 => self.problem(
                 format_args!("{field}.rollout.variations"),
@@ -194,6 +194,17 @@ impl Compiler<'_> {
             slices: slices.into_boxed_slice(),
             experiment: r.experiment,
         }
+    }
+}
+
+/// A weight in 0.001 % units as people read it: `99.5 %`, `100 %`, `0.001 %`.
+fn percent(units: u32) -> String {
+    let (whole, thousandths) = (units / 1000, units % 1000);
+    if thousandths == 0 {
+        format!("{whole} %")
+    } else {
+        let fraction = format!("{thousandths:03}");
+        format!("{whole}.{} %", fraction.trim_end_matches('0'))
     }
 }
 

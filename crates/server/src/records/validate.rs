@@ -228,6 +228,29 @@ fn problems(data: &Dataset) -> Vec<(String, String)> {
         }
     }
     found
+        .into_iter()
+        .map(|(field, message)| {
+            let message = naming_the_rule(data, &field, message);
+            (field, message)
+        })
+        .collect()
+}
+
+/// A flag rule's problem names the rule as people know it, by its id (`rule “beta-users”: …`;
+/// by position, `rule #2: …`, when it has none), not by an index in a field path.
+fn naming_the_rule(data: &Dataset, field: &str, message: String) -> String {
+    let rule = field
+        .strip_prefix("flags[")
+        .and_then(|rest| rest.split_once("].rules["))
+        .and_then(|(key, rest)| Some((key, rest.split_once(']')?.0.parse::<usize>().ok()?)));
+    let Some((key, index)) = rule else {
+        return message;
+    };
+    let flag = data.flags.iter().find(|flag| flag.key == key);
+    match flag.and_then(|flag| flag.targeting.rules.get(index)) {
+        Some(rule) if !rule.id.is_empty() => format!("rule “{}”: {message}", rule.id),
+        _ => format!("rule #{}: {message}", index + 1),
+    }
 }
 
 fn visit_clauses(condition: &Condition, visit: &mut impl FnMut(&Clause)) {

@@ -484,3 +484,99 @@ mod audit {
         server.stop().await;
     }
 }
+
+/// A release's status names who started it and when its stage's bake ends; a targeting error
+/// speaks in percentages and names the rule by its id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn releases_and_errors_speak_in_the_users_terms() {
+    let dir = tempfile_dir("paging-terms");
+    let server = TestServer::in_process(&format!("sqlite://{dir}/terms.db"))
+        .start()
+        .await;
+    server
+        .admin_post(FLAGS, json!({"key": "ramp", "kind": "boolean"}))
+        .await;
+    let targeting = format!("{PROD}/flags/ramp");
+    let put = |body: Value| {
+        server.call(
+            Some(&server.admin),
+            reqwest::Method::PUT,
+            &targeting,
+            Some(body),
+        )
+    };
+
+    // Weights in 0.001 % units are reported as percentages, a rule by its id (or position).
+    let rollout = json!({"rollout": {"variations": [
+        {"variation": 0, "weight": 50_000}, {"variation": 1, "weight": 49_500}]}});
+    let (status, body) = put(json!({"version": 0, "on": true, "off_variation": 1,
+        "rules": [{"id": "beta-users", "serve": rollout}], "fallthrough": {"variation": 1}}))
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        body["error"]["message"], "rule “beta-users”: weights add up to 99.5 %, not 100 %",
+        "{body}"
+    );
+    let (status, body) = put(json!({"version": 0, "on": true, "off_variation": 1,
+        "rules": [{"serve": {"variation": 0}}, {"serve": rollout}],
+        "fallthrough": {"variation": 1}}))
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        body["error"]["message"],
+        "rule #2: weights add up to 99.5 %, not 100 %"
+    );
+    let (status, body) = put(json!({"version": 0, "on": true, "off_variation": 1,
+        "fallthrough": rollout}))
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        body["error"]["message"],
+        "weights add up to 99.5 %, not 100 %"
+    );
+
+    // Ana starts a release with her token: the status names her and the bake deadline.
+    let (status, body) = put(json!({"version": 0, "on": true, "off_variation": 1,
+        "fallthrough": {"variation": 1}}))
+    .await;
+    assert!(status.is_success(), "{body}");
+    server
+        .admin_post(
+            "/api/v1/accounts",
+            json!({"name": "ana", "password": "correct horse battery staple",
+                   "roles": ["writer"]}),
+        )
+        .await;
+    let token = server
+        .admin_post(
+            "/api/v1/tokens",
+            json!({"name": "ana-laptop", "account": "ana", "unscoped": true}),
+        )
+        .await;
+    let (status, started) = server
+        .call(
+            token["token"].as_str(),
+            reqwest::Method::POST,
+            &format!("{PROD}/releases"),
+            Some(json!({"flag": "ramp", "variation": "on",
+                        "stages": [{"percent": 20, "min_bake_s": 3600}, {"percent": 100}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let id = started["id"].as_str().unwrap();
+    let status = server.admin_get(&format!("{PROD}/releases/{id}")).await;
+    for status in [&started, &status] {
+        assert_eq!(status["started_by_name"], "ana", "{status}");
+        let stage_started = status["stage_started_ms"].as_i64().unwrap();
+        assert_eq!(
+            status["stage_ends_at_ms"].as_i64(),
+            Some(stage_started + 3_600_000),
+            "{status}"
+        );
+        // The guard's next look comes long before the bake ends.
+        let next_decision = status["next_decision_ms"].as_i64().unwrap();
+        assert!(next_decision < stage_started + 3_600_000, "{status}");
+    }
+    server.stop().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
