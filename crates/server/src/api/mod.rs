@@ -15,6 +15,7 @@ mod lifecycle;
 mod metrics;
 mod oidc;
 mod openapi;
+mod playground;
 mod projects;
 mod query;
 mod release_plans;
@@ -61,6 +62,10 @@ pub mod types {
     pub use super::insights::{CohortStatistics, EvaluationPoint, ExposedContextView};
     pub use super::lifecycle::{ArchiveInput, RestoreInput};
     pub use super::metrics::{MetricInput, MetricView};
+    pub use super::playground::{
+        Activity, EvaluateInput, PlaygroundAnswer, PlaygroundEvaluation, ReleaseMatched,
+        TargetMatched,
+    };
     pub use super::projects::{Environment, EnvironmentInput, Project, ProjectInput};
     pub use super::releases::{ActionInput, ReleaseStatus};
     pub use super::roles::{RoleInput, RoleView};

@@ -20,6 +20,7 @@ use super::experiments::{self, ExperimentInput, ExperimentView, ShipInput};
 use super::flags::RemoveTargetsInput;
 use super::lifecycle::{ArchiveInput, RestoreInput};
 use super::metrics::{self, MetricInput, MetricView};
+use super::playground::{self, Activity, EvaluateInput, PlaygroundAnswer};
 use super::query::Query;
 use super::stale::StaleReport;
 use super::types::{
@@ -96,6 +97,8 @@ routes! {
     post "/projects/{project}/environments/{env}/flags/{flag}/remove-targets" => flags::remove_targets, Action::FlagUpdate, "Take context keys out of a flag's individual targets in one environment (the rest of its targeting is kept)", body: RemoveTargetsInput, returns: TargetingView;
     get "/projects/{project}/environments/{env}/compare/{to}" => environments_compare::compare_environments, Action::FlagRead, "Compare two environments' targeting flag by flag, in words (variation keys, percentages, rules by id); `flag` compares one flag. Needs flag:read on both", returns: EnvironmentComparison;
     post "/projects/{project}/flags/{flag}/promote" => environments_compare::promote_flag, Action::FlagUpdate, "Copy a flag's targeting, or chosen `parts`, from one environment to another: the target's targeting PUT (validated, audited, held for approval where required), audited as promoted", body: PromoteInput, returns: TargetingView;
+    post "/projects/{project}/environments/{env}/evaluate" => playground::evaluate, Action::FlagRead, "The playground: what one flag (`flag`, 403 without flag:read on it) or every flag the caller may read serves a context, from the snapshot SDKs and OFREP receive, with the rule, target, segments or prerequisite that decided and a sentence in words; records no evaluation or exposure and no audit record", body: EvaluateInput, returns: PlaygroundAnswer;
+    get "/projects/{project}/environments/{env}/activity" => playground::activity, Action::FlagRead, "Whether anything evaluated the environment lately (SDK summaries and OFREP, from the evaluation aggregates): the last evaluation's minute and the last 24 hours' evaluations and flags, over the flags the caller may read", returns: Activity;
     get "/projects/{project}/environments/{env}/stale-flags" => stale::stale_flags, Action::FlagRead, "Stale flags in one environment from the evaluation aggregates: not evaluated, or serving one variation to everyone, for `days` (default 30), and temporary flags past `remove_by`, each with its evidence", returns: StaleReport;
     get "/projects/{project}/environments/{env}/flags/{flag}/evaluations" => insights::flag_evaluations, Action::FlagRead, "A flag's evaluations per minute, version, variation and reason (from, to: Unix ms; default the last 24 h)", returns: Vec<EvaluationPoint>;
     get "/projects/{project}/environments/{env}/flags/{flag}/exposures" => insights::flag_exposures, Action::FlagRead, "Contexts exposed to a flag, most recently seen first (filters: variation, from, to, limit)", returns: Vec<ExposedContextView>;

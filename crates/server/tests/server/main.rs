@@ -26,6 +26,7 @@ mod metrics;
 mod oidc;
 mod otlp;
 mod paging;
+mod playground;
 mod promote;
 mod relay_events;
 mod releases;

@@ -12,6 +12,7 @@ mod config;
 mod environments;
 mod experiments;
 mod governance;
+mod playground;
 mod release_plans;
 use crate::api::{FLAGS, STAGING};
 
@@ -465,7 +466,7 @@ pub(super) async fn prepare(
         "GET /api/v1/audit" => on("/api/v1/audit".into(), None, res::AUDIT.into()),
         "GET /api/v1/audit/verify" => on("/api/v1/audit/verify".into(), None, res::AUDIT.into()),
         "GET /api/v1/audit/export" => on("/api/v1/audit/export".into(), None, res::AUDIT.into()),
-        _ => match environments::prepare(route) {
+        _ => match playground::prepare(route).or_else(|| environments::prepare(route)) {
             Some(attempt) => attempt,
             None => match release_plans::prepare(server, route, &fresh).await {
                 Some(attempt) => attempt,
