@@ -24,12 +24,14 @@ pub(super) fn document(route_docs: fn(&mut SchemaGenerator) -> Vec<RouteDoc>) ->
     let error = generator.subschema_for::<ErrorBody>();
     let mut paths = Map::new();
     for route in routes {
-        let parameters: Vec<Value> = route
+        let mut parameters: Vec<Value> = route
             .path
             .split('/')
             .filter_map(|part| part.strip_prefix('{')?.strip_suffix('}'))
             .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
             .collect();
+        let (query, headers) = super::query::documented_query(route.method, route.path);
+        parameters.extend(query);
         let success = match (route.method, route.request.is_some()) {
             ("post", true) => "201",
             _ => "200",
@@ -43,6 +45,9 @@ pub(super) fn document(route_docs: fn(&mut SchemaGenerator) -> Vec<RouteDoc>) ->
                 "default": {"description": "An error", "content": {"application/json": {"schema": error}}}
             }
         });
+        if let Some(headers) = headers {
+            operation["responses"][success]["headers"] = headers;
+        }
         if let Some(request) = route.request {
             operation["requestBody"] =
                 json!({"required": true, "content": {"application/json": {"schema": request}}});

@@ -7,6 +7,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult, Code};
 
@@ -113,6 +114,102 @@ impl PageQuery {
         };
         Ok(Some(Paging { limit, cursor }))
     }
+}
+
+/// The list routes that page with `limit` and `cursor` (`GET`).
+const PAGED_LISTS: [&str; 2] = [
+    "/projects/{project}/flags",
+    "/projects/{project}/environments/{env}/segments",
+];
+
+/// Query parameters documented in the OpenAPI document beside the paging ones: route, then
+/// each parameter's name, JSON type and description.
+const QUERY_PARAMETERS: [(&str, &[(&str, &str, &str)]); 2] = [
+    (
+        "/projects/{project}/flags",
+        &[
+            (
+                "q",
+                "string",
+                "Matches key, name or description (case-insensitive)",
+            ),
+            ("tag", "string", "Only flags with this tag"),
+            ("kind", "string", "Only flags of this kind"),
+            ("archived", "boolean", "Archived flags instead of live ones"),
+        ],
+    ),
+    (
+        "/audit",
+        &[
+            (
+                "actor",
+                "string",
+                "Only what this account did (through any of its tokens), or a system actor (`guard`, `scheduler`, `bootstrap`)",
+            ),
+            (
+                "action",
+                "string",
+                "An action (`flag:toggle`), or a prefix ending in `*` (`flag:*`)",
+            ),
+            ("project", "string", "Only records in this project"),
+            ("env", "string", "Only records in this environment"),
+            (
+                "flag",
+                "string",
+                "Only records of this flag (in `project` when given)",
+            ),
+            (
+                "from",
+                "integer",
+                "Only records at or after this time (Unix ms)",
+            ),
+            ("to", "integer", "Only records before this time (Unix ms)"),
+            (
+                "resource",
+                "string",
+                "Only records whose resource starts with this",
+            ),
+            (
+                "before",
+                "integer",
+                "Only records older than this sequence number: the previous page's `next_before`",
+            ),
+            ("limit", "integer", "Records per page: 1 to 500, default 50"),
+        ],
+    ),
+];
+
+/// The query parameters of `method path` and the headers of its answer, for the OpenAPI
+/// document: a paged list's `limit` and `cursor` and its `x-next-cursor` and `x-total-count`.
+pub(super) fn documented_query(method: &str, path: &str) -> (Vec<Value>, Option<Value>) {
+    if method != "get" {
+        return (Vec::new(), None);
+    }
+    let mut parameters: Vec<Value> = QUERY_PARAMETERS
+        .iter()
+        .filter(|(route, _)| *route == path)
+        .flat_map(|(_, parameters)| parameters.iter())
+        .map(|(name, kind, description)| {
+            json!({"name": name, "in": "query", "required": false,
+                   "description": description, "schema": {"type": kind}})
+        })
+        .collect();
+    if !PAGED_LISTS.contains(&path) {
+        return (parameters, None);
+    }
+    parameters.push(json!({"name": "limit", "in": "query", "required": false,
+        "description": "Items per page (1 to 1000), in key order; without it (and `cursor`) the whole list",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}}));
+    parameters.push(json!({"name": "cursor", "in": "query", "required": false,
+        "description": "The previous page's `x-next-cursor`: this page starts after it",
+        "schema": {"type": "string"}}));
+    let headers = json!({
+        NEXT_CURSOR: {"description": "Present when more items remain: pass it back as `cursor`",
+                      "schema": {"type": "string"}},
+        TOTAL_COUNT: {"description": "How many items match the filters (paged answers only)",
+                      "schema": {"type": "integer"}},
+    });
+    (parameters, Some(headers))
 }
 
 /// Cursors are the last key of a page, so a cursor has a key's shape.

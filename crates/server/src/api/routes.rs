@@ -84,7 +84,7 @@ routes! {
     get "/projects/{project}/config" => config::export_config, Action::ProjectRead, "The project as one document (`docs/config-as-code.md`): environments, flags with their targeting per environment, segments, with salts and ids kept; and its revision. Needs read on all of it", returns: ConfigExport;
     post "/projects/{project}/config/plan" => config::plan_config, Action::ProjectRead, "What applying a document would create, change and delete, field by field in words, against the live revision (422 naming every problem by file and field)", body: ConfigApplyInput, returns: ConfigPlan;
     post "/projects/{project}/config/apply" => config::apply_config, Check::AnyToken, "Apply a document: every change in one commit with one audit record, or nothing; each change authorized with its own route's action; deletions only with `prune`; 409 when `expect_revision` is stale; 202 with one change request when any change needs approval", body: ConfigApplyInput, returns: ConfigApplied;
-    get "/projects/{project}/flags" => flags::list_flags, Action::FlagRead, "List flags (filters: q, tag, kind, archived)", returns: Vec<FlagView>;
+    get "/projects/{project}/flags" => flags::list_flags, Action::FlagRead, "List flags (filters: q, tag, kind, archived); with `limit`/`cursor`, one page in key order (headers `x-next-cursor`, `x-total-count`)", returns: Vec<FlagView>;
     post "/projects/{project}/flags" => flags::create_flag, Action::FlagCreate, "Create a flag (a non-boolean flag names its `off_variation`, a variation key; booleans default to `false`)", body: FlagInput, returns: FlagView;
     get "/projects/{project}/flags/{flag}" => flags::get_flag, Action::FlagRead, "Get a flag with the targeting of every environment the caller may read", returns: FlagView;
     put "/projects/{project}/flags/{flag}" => flags::update_flag, Action::FlagUpdate, "Update a flag's variations, schema and metadata", body: FlagInput, returns: FlagView;
@@ -149,7 +149,7 @@ routes! {
     delete "/projects/{project}/webhooks/{id}" => webhooks::delete_webhook, Action::WebhookDelete, "Delete a webhook", returns: Deleted;
     get "/projects/{project}/webhooks/{id}/deliveries" => webhooks::list_deliveries, Action::WebhookRead, "A change subscription's last delivery attempts, newest first", returns: Vec<webhooks::DeliveryView>;
     post "/projects/{project}/webhooks/{id}/deliveries/{delivery}/redeliver" => webhooks::redeliver_delivery, Action::WebhookCreate, "Send a delivery again now, with its id (the answer is the attempt)", returns: webhooks::DeliveryView;
-    get "/projects/{project}/environments/{env}/segments" => segments::list_segments, Action::SegmentRead, "List segments", returns: Vec<SegmentView>;
+    get "/projects/{project}/environments/{env}/segments" => segments::list_segments, Action::SegmentRead, "List segments; with `limit`/`cursor`, one page in key order (headers `x-next-cursor`, `x-total-count`)", returns: Vec<SegmentView>;
     post "/projects/{project}/environments/{env}/segments" => segments::create_segment, Action::SegmentCreate, "Create a segment", body: SegmentInput, returns: SegmentView;
     get "/projects/{project}/environments/{env}/segments/{segment}" => segments::get_segment, Action::SegmentRead, "Get a segment", returns: SegmentView;
     put "/projects/{project}/environments/{env}/segments/{segment}" => segments::update_segment, Action::SegmentUpdate, "Replace a segment", body: SegmentInput, returns: SegmentView;
@@ -172,7 +172,7 @@ routes! {
     delete "/tokens/{id}" => tokens::delete_token, Action::TokenDelete, "Revoke an API token", returns: Deleted;
     post "/auth/token" => tokens::sign_in, Check::Nothing, "Exchange an account's name and password for a new API token", body: SignInInput, returns: TokenView;
     get "/me" => me, Check::AnyToken, "The caller's account, and the actions its token allows on `resource` (a check, not an attempt: nothing is audited)", returns: Me;
-    get "/audit" => audit::list_audit, Action::AuditRead, "Audit records, newest first (filters: resource prefix, before, limit)", returns: AuditPage;
+    get "/audit" => audit::list_audit, Action::AuditRead, "Audit records, newest first, with who (`actor_name`) and where (`project`, `environment`, `flag`) (filters: actor, action or `prefix*`, project, env, flag, from, to, resource prefix; paging: before, limit)", returns: AuditPage;
     get "/audit/verify" => audit::verify_audit, Action::AuditVerify, "Recompute the audit hash chain and report the first broken link", returns: ChainReportView;
     get "/audit/export" => audit::export_audit, Action::AuditRead, "The audit log as JSON lines (`application/x-ndjson`, one `AuditExportLine` each), oldest first, after `since` (a sequence number, default 0); `follow=true` keeps the answer open and sends records as they are committed", returns: audit::AuditExportLine;
 }

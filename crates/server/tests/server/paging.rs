@@ -208,6 +208,24 @@ async fn flag_and_segment_lists_page_by_key() {
         assert_eq!(body["error"]["field"], field, "{query}: {body}");
     }
 
+    // The OpenAPI document names the parameters and headers.
+    let document = server.admin_get("/api/v1/openapi.json").await;
+    let list = &document["paths"]["/api/v1/projects/{project}/flags"]["get"];
+    let parameters: Vec<&str> = list["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        parameters.contains(&"limit") && parameters.contains(&"cursor"),
+        "{list}"
+    );
+    assert!(
+        list["responses"]["200"]["headers"]["x-next-cursor"].is_object(),
+        "{list}"
+    );
+
     // Segments: 25 in production, 10 a page.
     let segments = format!("{PROD}/segments");
     server.admin_post(&segments, json!({"key": "seg-00"})).await;
