@@ -36,6 +36,19 @@ async function confirmCritical(env, how) {
   if (how === "Enter") await typed.press("Enter"); else await confirm.click();
 }
 const expectText = async (text) => page.getByText(text, { exact: false }).first().waitFor({ timeout: 10000 });
+// The flag page's one save: Review and save opens the diff; an optional comment; Save changes.
+async function reviewAndSave(comment) {
+  await page.getByRole("button", { name: "Review and save" }).click();
+  const dialog = page.getByRole("dialog", { name: /^Review changes to / });
+  await dialog.waitFor();
+  if (comment) await dialog.getByLabel("Comment", { exact: true }).fill(comment);
+  await dialog.getByRole("button", { name: "Save changes" }).click();
+  await dialog.waitFor({ state: "detached" });
+}
+const openTab = async (name) => {
+  await page.getByRole("tab", { name }).click();
+  await settled();
+};
 
 async function signIn(account) {
   await page.goto(base + "/");
@@ -60,8 +73,7 @@ try {
   await page.getByRole("button", { name: "Add rule" }).click();
   await page.getByLabel("rule 1 clause 1 attribute").fill("country");
   await page.getByLabel("rule 1 clause 1 values").fill("DE");
-  await page.getByLabel("Comment on targeting change").fill("German launch");
-  await page.getByRole("button", { name: "Save targeting in production" }).click();
+  await reviewAndSave("German launch");
   await expectText("version 1");
   const stored = await api("GET", "/projects/default/environments/production/flags/console-flag");
   if (stored.rules.length !== 1 || stored.rules[0].condition.all[0].values[0] !== "DE") throw new Error(`rule not stored: ${JSON.stringify(stored.rules)}`);
@@ -87,7 +99,7 @@ try {
   await page.getByLabel("rule 1 clause 1 values").fill("DE, AT");
   await api("POST", "/projects/default/environments/production/flags/console-flag/toggle", { on: true, comment: "someone else again" });
   await expectText("This was changed elsewhere");
-  await page.getByRole("button", { name: "Save targeting in production" }).click();
+  await reviewAndSave();
   await page.getByRole("alert").filter({ hasText: "Conflict" }).waitFor();
   await shot("conflict");
   const kept = await api("GET", "/projects/default/environments/production/flags/console-flag");
@@ -147,11 +159,12 @@ try {
   // Flag settings, and a JSON flag's values checked against its schema as you type.
   await page.goto(`${base}/#/flag/console-flag`);
   await page.getByRole("heading", { name: "Flag console-flag" }).waitFor();
+  await openTab("Settings");
   await page.getByLabel("Description", { exact: true }).fill("Checkout redesign");
   await page.getByLabel("Tags (comma separated)").fill("checkout, web");
   await page.getByLabel("Temporary (a release flag, to be removed)").check();
   await page.getByLabel("Planned removal (a temporary flag's remove-by day)").fill("2020-01-31");
-  await page.getByRole("button", { name: "Save flag settings" }).click();
+  await reviewAndSave();
   await expectText("· Checkout redesign");
   const described = await api("GET", "/projects/default/flags/console-flag");
   if (described.remove_by !== "2020-01-31" || !described.temporary) throw new Error(`planned removal not stored: ${JSON.stringify(described)}`);
@@ -164,7 +177,7 @@ try {
   await page.goto(`${base}/#/flags?archived=1`);
   await page.getByRole("link", { name: "console-flag" }).waitFor();
   await shot("archived-filter");
-  await page.goto(`${base}/#/flag/console-flag`);
+  await page.goto(`${base}/#/flag/console-flag?tab=settings`);
   await page.getByRole("button", { name: "Restore flag" }).click();
   await page.getByRole("button", { name: "Confirm" }).click();
   await page.getByRole("button", { name: "Archive flag" }).waitFor();
@@ -181,16 +194,17 @@ try {
   await page.getByLabel("kind", { exact: true }).last().selectOption("json");
   await page.getByRole("button", { name: "Create flag" }).click();
   await page.getByRole("heading", { name: "Flag banner" }).waitFor();
+  await openTab("Variations");
   await page.getByLabel("JSON schema for values (optional)").fill('{"type": "object", "required": ["title"]}');
   await expectText('value needs "title"');
   await page.getByLabel("value of variation control").fill('{"title": "Hello"}');
   await page.getByLabel("value of variation treatment").fill('{"title": 7');
   await expectText("not valid JSON");
   await shot("json-validation");
-  await page.getByRole("button", { name: "Save flag settings" }).click();
+  await page.getByRole("button", { name: "Review and save" }).click();
   await page.getByRole("alert").filter({ hasText: "Fix the invalid values first" }).waitFor();
   await page.getByLabel("value of variation treatment").fill('{"title": "Welcome"}');
-  await page.getByRole("button", { name: "Save flag settings" }).click();
+  await reviewAndSave();
   await settled();
   const banner = await api("GET", "/projects/default/flags/banner");
   if (!banner.json_schema || banner.variations[1].value.title !== "Welcome") throw new Error(`json flag not stored: ${JSON.stringify(banner)}`);
@@ -198,6 +212,7 @@ try {
   // Start a guarded release from the flag page.
   await page.goto(`${base}/#/flag/console-flag`);
   await page.getByRole("heading", { name: "Flag console-flag" }).waitFor();
+  await openTab("Releases");
   await page.getByLabel("Guardrail: bad-event metric").fill("checkout_error");
   await page.getByRole("button", { name: "Start release in production" }).click();
   await expectText("Start releasing on of console-flag to everyone else in production?");
@@ -253,7 +268,7 @@ try {
   await page.goto(`${base}/#/flag/console-flag`);
   await page.getByRole("heading", { name: "Flag console-flag" }).waitFor();
   await expectText("Read-only for you in production: your access does not allow flag:toggle or flag:update on this flag.");
-  for (const name of ["Turn off in production", "Kill", "Save targeting in production", "Save flag settings"]) {
+  for (const name of ["Turn off in production", "Kill in production", "Review and save"]) {
     if (!(await page.getByRole("button", { name, exact: true }).isDisabled())) throw new Error(`a reader may press ${name}`);
   }
   await shot("permission-denied");

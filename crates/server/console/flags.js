@@ -3,25 +3,65 @@
 
 // ---- flags ---------------------------------------------------------------------------------
 
+const FLAGS_PER_PAGE = 100;
+// The cursor of each page seen, by filter (the API's cursor only leads forward): page n's is
+// `[n - 1]`.
+const flagPageCursors = new Map();
+
+// A list request's body with its paging headers (`api` returns only the body): `next` is the
+// cursor of the page after (null on the last), `total` the count of all matches (null when the
+// server did not say).
+async function apiPage(path) {
+  busy(1);
+  try {
+    const response = await fetch(`/api/v1${path}`, { headers: state.token ? { authorization: `Bearer ${state.token}` } : {} });
+    const text = await response.text();
+    let data = null;
+    try { data = text ? JSON.parse(text) : null; } catch (_) { data = text; }
+    if (response.status === 401) { signOut(); throw new ApiError(401, data); }
+    if (!response.ok) throw new ApiError(response.status, data);
+    const total = response.headers.get("x-total-count");
+    return { items: data, next: response.headers.get("x-next-cursor"), total: total === null ? null : Number(total) };
+  } finally { busy(-1); }
+}
+
 async function flagsView(params) {
   if (!state.envs.length) {
-    return page("Flags", h("p", {}, `Project ${state.project} has no environments yet. `, h("a", { href: "#/projects" }, "Create its first environment")));
+    return page("Flags", h("p", {}, `Project ${state.project} has no environments yet. `, h("a", { href: link("/projects") }, "Create its first environment")));
   }
   const q = params.get("q") || "", kind = params.get("kind") || "", tag = params.get("tag") || "",
     st = params.get("state") || "", stale = params.get("stale") === "1", archived = params.get("archived") === "1";
   const query = new URLSearchParams();
   if (q) query.set("q", q); if (kind) query.set("kind", kind); if (tag) query.set("tag", tag);
   if (archived) query.set("archived", "true");
-  const flags = await api("GET", `${projectPath()}/flags?${query}`);
+  // A page whose cursor this tab never saw (a shared link) starts over at the first.
+  const filterKey = `${state.project}?${query}`;
+  const cursors = flagPageCursors.get(filterKey) || [null];
+  flagPageCursors.set(filterKey, cursors);
+  const wantedPage = Math.max(1, Math.floor(Number(params.get("page"))) || 1);
+  const pageNo = wantedPage <= cursors.length ? wantedPage : 1;
+  const paged = new URLSearchParams(query);
+  paged.set("limit", String(FLAGS_PER_PAGE));
+  if (cursors[pageNo - 1]) paged.set("cursor", cursors[pageNo - 1]);
+  let { items: flags, next, total } = await apiPage(`${projectPath()}/flags?${paged}`);
+  const first = (pageNo - 1) * FLAGS_PER_PAGE;
+  if (flags.length > FLAGS_PER_PAGE) {
+    // A server that does not page answers everything: page it here.
+    total = flags.length;
+    next = first + FLAGS_PER_PAGE < total ? `offset-${first + FLAGS_PER_PAGE}` : null;
+    flags = flags.slice(first, first + FLAGS_PER_PAGE);
+  } else if (total === null && !next) total = first + flags.length;
+  if (next) cursors[pageNo] = next;
   const envState = (f) => (f.environments[state.env] || {}).on;
   // The server's stale report for this environment (from the evaluation aggregates), by flag.
   const staleReasons = stale ? await staleReport() : null;
   const shown = flags.filter((f) => (!st || (st === "on") === !!envState(f)) && (!stale || staleReasons.has(f.key)));
-  const filters = h("form", { class: "row", role: "search", onsubmit: (e) => {
+  const go = (to) => { const at = new URLSearchParams(params); if (to > 1) at.set("page", String(to)); else at.delete("page"); location.hash = link("/flags", at); };
+  const filters = h("form", { class: "row", role: "search", "aria-label": "Filter flags", onsubmit: (e) => {
     e.preventDefault();
     const data = new URLSearchParams(new FormData(e.target));
     for (const [k, v] of [...data]) if (!v) data.delete(k);
-    location.hash = `#/flags?${data}`;
+    location.hash = link("/flags", data);
   } },
   h("label", {}, "Search ", h("input", { name: "q", value: q, type: "search" })),
   h("label", {}, "Kind ", select("kind", ["", "boolean", "string", "number", "json"], kind)),
@@ -31,8 +71,8 @@ async function flagsView(params) {
   h("label", {}, h("input", { type: "checkbox", name: "archived", value: "1", checked: archived }), " Archived"),
   h("button", { type: "submit" }, "Filter"));
   // A boolean flag serves `false` when off; any other kind names its off variation.
-  const offChoice = h("label", { hidden: true }, "Served when off ", select("off_variation", ["control", "treatment"], "control"));
-  const create = h("form", { class: "row", onsubmit: async (e) => {
+  const offChoice = h("label", { hidden: true }, "Off variation (served when off) ", select("off_variation", ["control", "treatment"], "control", { "aria-label": null }));
+  const create = h("form", { class: "row", "aria-label": "Create a flag", onsubmit: async (e) => {
     e.preventDefault();
     const key = e.target.key.value.trim();
     try {
@@ -43,7 +83,7 @@ async function flagsView(params) {
       const variations = starters && starters.map((value, i) => ({ key: ["control", "treatment"][i], value }));
       const off_variation = starters ? e.target.off_variation.value : undefined;
       await api("POST", `${projectPath()}/flags`, { key, kind, variations, off_variation });
-      location.hash = `#/flag/${encodeURIComponent(key)}`;
+      location.hash = link(`/flag/${encodeURIComponent(key)}`);
     } catch (error) { showError(error, create); }
   } },
   h("label", {}, "New flag key ", h("input", { name: "key", required: true, pattern: "[A-Za-z0-9_.\\-]+", title: "letters, digits, _ . -" })),
@@ -53,14 +93,27 @@ async function flagsView(params) {
   h("button", { type: "submit", class: "primary" }, "Create flag"));
   // The selected environment's state comes first (it stays visible at phone width), then the others.
   const envs = [state.env, ...state.envs.map((e) => e.key).filter((k) => k !== state.env)];
-  const onOff = (t) => (!t ? "–" : t.on ? h("span", { class: "on" }, "ON") : h("span", { class: "off" }, "OFF"));
+  const onOff = (f, env) => {
+    const t = f.environments[env];
+    if (!t) return "–";
+    const word = t.on ? h("span", { class: "on state-on" }, "ON") : h("span", { class: "off state-off" }, "OFF");
+    // What off serves, where the state is read first: in the shown environment.
+    return env === state.env ? [word, h("br", {}), h("span", { class: "muted off-serving" }, `Off: ${offServing(f.variations, offIndex(f, t))}`)] : word;
+  };
   const rows = shown.map((f) => h("tr", {},
-    h("td", {}, h("a", { href: `#/flag/${encodeURIComponent(f.key)}` }, f.name ? `${f.key} (${f.name})` : f.key)),
+    h("td", {}, h("a", { href: link(`/flag/${encodeURIComponent(f.key)}`) }, f.name ? `${f.key} (${f.name})` : f.key)),
     h("td", {}, f.kind),
-    ...envs.map((e) => h("td", {}, onOff(f.environments[e]))),
+    ...envs.map((e) => h("td", {}, onOff(f, e))),
     h("td", {}, (f.tags || []).join(", ")),
     h("td", {}, staleReasons ? staleReasons.get(f.key) : f.description || "")));
-  page("Flags", filters, create, h("div", { class: "scroll" }, h("table", {},
+  const count = total === null ? `Flags ${first + 1}–${first + flags.length}` : total === 0 ? "No flags" : `Flags ${first + 1}–${first + flags.length} of ${total}`;
+  const pager = h("nav", { class: "row pager", "aria-label": "Flag pages" },
+    h("span", { id: "flag-count", role: "status" }, count, st || stale ? ` (the ${st ? "state" : "stale"} filter applies to this page)` : ""),
+    pageNo > 1 ? h("button", { type: "button", onclick: () => go(pageNo - 1) }, "Previous page") : null,
+    next ? h("button", { type: "button", onclick: () => go(pageNo + 1) }, "Next page") : null);
+  // An empty project leads through getting started (onboarding.js).
+  const empty = pageNo === 1 && !flags.length && !q && !kind && !tag && !archived;
+  page("Flags", empty ? await gettingStarted("flags") : null, filters, create, pager, h("div", { class: "scroll" }, h("table", {},
     h("thead", {}, h("tr", {}, ["Key", "Kind", ...envs.map((e) => `In ${e}`), "Tags", staleReasons ? "Stale because" : "Description"].map((t) => h("th", { scope: "col" }, t)))),
     h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 4 + envs.length },
       flags.length || q || kind || tag ? "No flags match." : "No flags yet: create your first flag above."))))));
@@ -124,13 +177,8 @@ function gate(control, may, action) {
   return control;
 }
 
-// What turning a flag off (or killing it) serves, said before it is done.
-function offEffect(flag) {
-  return flag.off_variation == null ? "Applications will get their own default value." : `Everyone will get ${describeServe({ variation: flag.off_variation }, flag.variations)}.`;
-}
-
 function describeServe(serve, variations) {
-  const name = (i) => (variations[i] ? `${variations[i].key} (${JSON.stringify(variations[i].value)})` : `variation ${i}`);
+  const name = (i) => (variations[i] ? variationLabel(variations[i]) : `variation ${i}`);
   if (!serve) return "nothing";
   if (serve.variation !== undefined) return name(serve.variation);
   if (serve.rollout) return `a rollout: ${serve.rollout.variations.map((v) => `${variations[v.variation] ? variations[v.variation].key : v.variation} ${v.weight / 1000} %`).join(", ")}`;
@@ -143,46 +191,160 @@ function environmentsOverview(definition) {
   const envs = state.envs.filter((e) => definition.environments[e.key]);
   return table(envs, [
     ["Environment", (e) => (e.key === state.env ? h("strong", {}, `${e.key} (shown)`) : e.key)],
-    ["State", (e) => (definition.environments[e.key].on ? h("span", { class: "on" }, "ON") : h("span", { class: "off" }, "OFF"))],
+    ["State", (e) => (definition.environments[e.key].on ? h("span", { class: "on state-on" }, "ON") : h("span", { class: "off state-off" }, "OFF"))],
+    ["When off", (e) => offServing(definition.variations, offIndex(definition, definition.environments[e.key]))],
     ["Rules", (e) => String((definition.environments[e.key].rules || []).length)],
     ["Individual targets", (e) => String((definition.environments[e.key].targets || []).reduce((n, t) => n + t.values.length, 0))],
     ["Everyone else", (e) => describeServe(definition.environments[e.key].fallthrough, definition.variations)],
     ["", (e) => (e.key === state.env ? "" : h("button", { type: "button", onclick: async () => {
       if (!(await leave())) return;
+      // app.js's moveTo keeps the environment in the address; an older one only in its state.
+      if (typeof moveTo === "function") { state.dirty = false; return moveTo(null, e.key); }
       choose(null, e.key); $("#env").value = e.key; route();
     } }, `Show ${e.key}`))],
   ]);
 }
 
+// ---- the flag page -------------------------------------------------------------------------
+
+const FLAG_TABS = [["targeting", "Targeting"], ["variations", "Variations"], ["settings", "Settings"],
+  ["releases", "Releases"], ["insights", "Insights"], ["history", "History"]];
+
+// A variation as people read it: its name (else its key) and its value.
+function variationLabel(v) {
+  return `${v.name || v.key} (${JSON.stringify(v.value)})`;
+}
+
+// What an environment serves while the flag is off there (`index`: its off variation).
+function offServing(variations, index) {
+  const v = index === null || index === undefined ? null : variations[index];
+  return v ? `everyone gets ${variationLabel(v)}` : "applications get their own default value";
+}
+
+// The environment's off variation, else the flag's (a key) that it inherits.
+function offIndex(definition, targeting) {
+  if (targeting && targeting.off_variation !== undefined && targeting.off_variation !== null) return targeting.off_variation;
+  const i = definition.variations.findIndex((v) => v.key === definition.off_variation);
+  return i < 0 ? null : i;
+}
+
+// What turning a flag off (or killing it) serves in `env`, said before it is done.
+function offEffect(variations, index, env) {
+  const v = index === null || index === undefined ? null : variations[index];
+  return v ? `Everyone in ${env} will get ${variationLabel(v)}.` : `Applications in ${env} will get their own default value.`;
+}
+
+// A link to `path` in the shown project and environment (app.js's `href` where it exists).
+function link(path, params) {
+  if (typeof href === "function") return href(path, params);
+  const query = new URLSearchParams(params || {}).toString();
+  return `#${path}${query ? `?${query}` : ""}`;
+}
+
+function hashParams() { return new URLSearchParams(location.hash.split("?")[1] || ""); }
+
+// Sets one parameter of the shown address without re-rendering: a tab switch keeps the edits.
+function replaceHashParam(name, value) {
+  const [path, query] = location.hash.split("?");
+  const params = new URLSearchParams(query || "");
+  params.set(name, value);
+  history.replaceState(null, "", `${path}?${params}`);
+  main().dataset.shown = location.hash;
+  // app.js ignores a hashchange to the address it shows: keep that address current.
+  try { shownHash = location.hash; } catch (_) { /* an app.js without it */ }
+}
+
+// A modal dialog of this page: resolves true when `ok` is pressed. `ready()` (when given)
+// keeps `ok` disabled until it holds, e.g. until a name is typed.
+function askInDialog({ title, body, ok, okClass, ready }) {
+  const okButton = h("button", { type: "submit", value: "ok", class: okClass }, ok);
+  const dialog = h("dialog", { class: "flag-dialog", "aria-labelledby": "flag-dialog-title" },
+    h("form", { method: "dialog" }, h("h2", { id: "flag-dialog-title" }, title), ...body,
+      h("menu", {}, h("button", { type: "button", onclick: () => dialog.close("cancel") }, "Cancel"), okButton)));
+  if (ready) {
+    okButton.disabled = !ready();
+    dialog.addEventListener("input", () => { okButton.disabled = !ready(); });
+  }
+  document.body.append(dialog);
+  dialog.returnValue = "";
+  dialog.showModal();
+  return new Promise((resolve) => dialog.addEventListener("close", () => { dialog.remove(); resolve(dialog.returnValue === "ok"); }, { once: true }));
+}
+
+// A flag's targeting in one environment as the targeting PUT takes it (lists never left out).
+function targetingBody(t) {
+  return JSON.parse(JSON.stringify({ on: t.on, off_variation: t.off_variation ?? null, prerequisites: t.prerequisites || [],
+    targets: t.targets || [], rules: t.rules || [], fallthrough: t.fallthrough }));
+}
+
+// A flag's definition as the flag PUT takes it, every editable field present, so before and
+// after compare field by field.
+function definitionBody(d) {
+  const body = JSON.parse(JSON.stringify(d));
+  delete body.environments; delete body.version;
+  for (const k of ["name", "description", "owner", "remove_by", "json_schema", "off_variation"]) body[k] = body[k] ?? null;
+  body.tags = body.tags || [];
+  body.temporary = !!body.temporary;
+  body.client_visible = !!body.client_visible;
+  return body;
+}
+
 async function flagView(key) {
-  const flag = await api("GET", `${envPath()}/flags/${encodeURIComponent(key)}`);
-  const definition = await api("GET", `${projectPath()}/flags/${encodeURIComponent(key)}`);
+  const path = `${envPath()}/flags/${encodeURIComponent(key)}`, definitionPath = `${projectPath()}/flags/${encodeURIComponent(key)}`;
+  const [flag, definition] = await Promise.all([api("GET", path), api("GET", definitionPath)]);
   const [may, mayDefine, mayRelease] = await Promise.all([permissions(`proj/${state.project}:env/${state.env}:flag/${key}`),
     permissions(`proj/${state.project}:flag/${key}`), permissions(`proj/${state.project}:env/${state.env}:release/new`)]);
   const refused = ["flag:toggle", "flag:update"].filter((action) => !may(action));
   // Offered to `segment_match` clauses and as a release's audience.
   const segments = await api("GET", `${envPath()}/segments`).catch(() => []);
-  const working = JSON.parse(JSON.stringify(flag));
-  // Empty lists are left out of the API's answers.
-  for (const list of ["rules", "targets", "prerequisites"]) working[list] = working[list] || [];
+  const before = targetingBody(flag), working = targetingBody(flag);
+  const off = offIndex(definition, flag);
   state.dirty = false;
-  const variationOptions = flag.variations.map((v, i) => [i, `${v.key} (${JSON.stringify(v.value)})`]);
-  const toggle = h("button", { type: "button", class: flag.on ? "danger" : "primary", onclick: async () => {
+  const unsaved = h("span", { id: "unsaved", class: "muted", role: "status" }, "No unsaved changes.");
+  const markDirty = () => { state.dirty = true; unsaved.textContent = "Unsaved changes: review and save them."; };
+  const variationOptions = flag.variations.map((v, i) => [i, variationLabel(v)]);
+
+  // The state line: on or off here, what off serves, and the ordinary Turn on / Turn off.
+  const toggle = h("button", { type: "button", class: flag.on ? null : "primary", onclick: async () => {
     const verb = flag.on ? "OFF" : "ON";
     const effect = flag.on
-      ? offEffect(flag)
-      : `${plural(working.rules.length, "rule")} and ${plural(working.targets.reduce((n, t) => n + t.values.length, 0), "individual target")} apply; everyone else gets ${describeServe(flag.fallthrough, flag.variations)}.`;
+      ? offEffect(flag.variations, off, state.env)
+      : `${plural(before.rules.length, "rule")} and ${plural(before.targets.reduce((n, t) => n + t.values.length, 0), "individual target")} apply; everyone else gets ${describeServe(flag.fallthrough, flag.variations)}.`;
     if (!(await confirmAction(`Turn ${key} ${verb} in ${state.env}? ${effect}`, state.env))) return;
-    try { await api("POST", `${envPath()}/flags/${encodeURIComponent(key)}/toggle`, { on: !flag.on }); route(); }
+    try { await api("POST", `${path}/toggle`, { on: !flag.on }); route(); }
     catch (error) { showError(error); }
   } }, flag.on ? `Turn off in ${state.env}` : `Turn on in ${state.env}`);
-  // The kill switch is for emergencies: one confirmation, even in a critical environment.
+  const stateLine = h("p", { id: "flag-state", class: "state-line" }, `In ${state.env}: `,
+    flag.on ? h("strong", { class: "on state-on" }, "ON") : h("strong", { class: "off state-off" }, "OFF"),
+    " · ", h("span", { id: "off-serving" }, `Off: ${offServing(flag.variations, off)}`),
+    ` · version ${flag.version}`, definition.description ? ` · ${definition.description}` : "", " ", gate(toggle, may, "flag:toggle"));
+
+  // Kill is for emergencies: apart from Turn off, one confirmation even in a critical environment.
   const kill = h("button", { type: "button", class: "danger", onclick: async () => {
-    if (!(await confirmAction(`Kill ${key} in ${state.env}? ${offEffect(flag)} Any release on it is aborted.`))) return;
-    try { await api("POST", `${envPath()}/flags/${encodeURIComponent(key)}/kill`, {}); route(); }
-    catch (error) { showError(error); }
-  } }, "Kill");
-  const markDirty = () => { state.dirty = true; };
+    if (!(await confirmAction(`Kill ${key} in ${state.env}? ${offEffect(flag.variations, off, state.env)} Its active releases in ${state.env} are aborted.`))) return;
+    try {
+      const killed = await api("POST", `${path}/kill`, {});
+      if (killed && !killed.change_request) {
+        const got = killed.serves_when_off, named = got && flag.variations.find((v) => v.key === got.variation);
+        const gets = !got ? "applications now get their own default value" : `everyone now gets ${named ? variationLabel(named) : `${got.variation} (${JSON.stringify(got.value)})`}`;
+        const aborted = (killed.aborted_releases || []).length ? ` Aborted ${plural(killed.aborted_releases.length, "release")}: ${killed.aborted_releases.join(", ")}.` : "";
+        state.notice = `Killed ${key} in ${state.env}: ${gets}.${aborted}`;
+      }
+      route();
+    } catch (error) { showError(error); }
+  } }, `Kill in ${state.env}`);
+  const emergency = h("section", { class: "card emergency", id: "emergency", "aria-labelledby": "emergency-title" },
+    h("h2", { id: "emergency-title" }, "Emergency"),
+    h("p", {}, `Kill turns ${key} off in ${state.env} at once, with one confirmation, and aborts its active releases there.`),
+    h("div", { class: "row" }, gate(kill, may, "flag:toggle")),
+    h("details", { id: "kill-triggers" }, h("summary", {}, `Kill triggers in ${state.env}`),
+      may("trigger:read") ? gate(await triggersEditor(key), may, "trigger:create") : h("p", { class: "muted" }, "Your access does not allow trigger:read here.")));
+
+  // Targeting in this environment.
+  const offSelect = select("off variation", [...(before.off_variation === null && off === null ? [["", "the application's own default value"]] : []), ...variationOptions],
+    off ?? "", { id: "off-variation", "aria-label": null, onchange: (e) => {
+      working.off_variation = e.target.value === "" ? null : Number(e.target.value); markDirty();
+    } });
   const rulesBox = h("div", {});
   const renderRules = () => rulesBox.replaceChildren(...working.rules.map((rule, i) => ruleEditor(working, rule, i, variationOptions, renderRules, markDirty)),
     h("button", { type: "button", onclick: () => { working.rules.push({ id: `rule-${Date.now().toString(36)}`, condition: { all: [{ kind: "user", attribute: "key", op: "in", values: [] }] }, serve: { variation: 0 } }); markDirty(); renderRules(); } }, "Add rule"));
@@ -198,37 +360,161 @@ async function flagView(key) {
       } }));
   });
   const prereqs = await prerequisitesEditor(key, working, markDirty);
-  const save = h("form", { onsubmit: async (e) => {
-    e.preventDefault();
-    const body = Object.assign({}, working, { version: flag.version, comment: e.target.comment.value || undefined });
-    delete body.flag; delete body.environment; delete body.kind; delete body.variations; delete body.serves_when_off;
-    try { await api("PUT", `${envPath()}/flags/${encodeURIComponent(key)}`, body); saved(`Targeting of ${key} in ${state.env}`); }
-    catch (error) { showError(error, save); }
-  } }, h("div", { class: "row" }, h("label", { for: "comment" }, "Comment on targeting change"), h("input", { id: "comment", name: "comment", size: 40 }),
-    h("button", { type: "submit", class: "primary" }, `Save targeting in ${state.env}`)));
   const fallthrough = serveEditor(working.fallthrough, variationOptions, (serve) => { working.fallthrough = serve; markDirty(); }, "fallthrough");
-  page(`Flag ${key}`,
-    h("p", {}, `In ${state.env}: `, flag.on ? h("span", { class: "on" }, "ON") : h("span", { class: "off" }, "OFF"), ` · version ${flag.version}`,
-      definition.description ? ` · ${definition.description}` : ""),
+  const definitionEdit = definitionEditor(definition, markDirty);
+
+  // Settings: archive or restore, delete.
+  const settingsBox = h("div", {}, definitionEdit.settings,
+    h("h3", {}, "Archive or delete"),
+    h("div", { class: "row" }, lifecycleButton(key, definition, mayDefine), deleteFlagButton(key, definitionPath, mayDefine)));
+
+  const panels = {
+    targeting: [h("h2", {}, `Targeting in ${state.env}`),
+      gate(h("div", {},
+        h("div", { class: "row" }, h("label", { for: "off-variation" }, `When off in ${state.env}, serve`), offSelect),
+        h("h3", {}, "Individual targets"), ...targets,
+        h("h3", {}, "Rules"), rulesBox,
+        h("h3", {}, "Everyone else"), fallthrough,
+        h("h3", {}, "Prerequisites"), prereqs), may, "flag:update"),
+      segmentKeysList(segments),
+      h("h3", {}, `Scheduled changes in ${state.env}`), await flagSchedules(key, flag, may),
+      h("h3", {}, "In every environment"), environmentsOverview(definition)],
+    variations: [h("h2", {}, "Variations (all environments)"), gate(definitionEdit.variations, mayDefine, "flag:update")],
+    settings: [h("h2", {}, "Settings (all environments)"), gate(settingsBox, mayDefine, "flag:update")],
+  };
+  // Read when first shown: each needs requests of its own.
+  const lazy = {
+    releases: () => flagReleases(key, flag, segments, mayRelease),
+    insights: () => flagInsights(key, flag),
+    history: () => flagHistory(key),
+  };
+
+  const review = gate(h("button", { type: "button", class: "primary", id: "review-and-save", onclick: () => reviewAndSave() }, "Review and save"),
+    (action) => may(action) || mayDefine(action), "flag:update");
+  async function reviewAndSave() {
+    if (main().querySelector("[aria-invalid=true]")) return showError(new Error("Fix the invalid values first."), saveBar);
+    const definitionBefore = definitionBody(definition), definitionAfter = definitionEdit.body();
+    const changes = [];
+    if (JSON.stringify(definitionBefore) !== JSON.stringify(definitionAfter)) changes.push(["definition", "Settings and variations (all environments)", definitionBefore, definitionAfter]);
+    if (JSON.stringify(before) !== JSON.stringify(working)) changes.push(["targeting", `Targeting in ${state.env}`, before, working]);
+    if (!changes.length) { unsaved.textContent = "Nothing to save: no changes."; return; }
+    const comment = h("textarea", { id: "review-comment", rows: 3, "aria-label": "Comment", "aria-describedby": "review-comment-hint", autofocus: true });
+    const confirmed = await askInDialog({ title: `Review changes to ${key}`, ok: "Save changes", okClass: "primary", body: [
+      ...changes.map(([, title, was, now]) => h("section", { class: "review-part", "aria-label": title }, h("h3", {}, title), diff(was, now))),
+      h("label", { for: "review-comment" }, "Comment"), comment,
+      h("p", { class: "muted", id: "review-comment-hint" }, "Optional: why, for the audit log and the flag's history.")] });
+    if (!confirmed) return;
+    const note = comment.value.trim() || undefined;
+    const done = [];
+    try {
+      for (const [part] of changes) {
+        if (part === "definition") await api("PUT", definitionPath, Object.assign({}, definitionAfter, { version: definition.version, comment: note }));
+        else await api("PUT", path, Object.assign({}, working, { version: flag.version, comment: note }));
+        done.push(part);
+      }
+    } catch (error) {
+      const shown = showError(error);
+      if (done.length) shown.textContent += " The settings and variations were saved; the targeting was not.";
+      return;
+    }
+    state.dirty = false;
+    // A change held for approval took no effect: the notice says where it waits.
+    if (state.notice) return route();
+    return saved(`Changes to ${key}`);
+  }
+  const saveBar = h("div", { class: "row save-bar" }, review, unsaved);
+
+  const wanted = hashParams().get("tab");
+  let current = FLAG_TABS.some(([id]) => id === wanted) ? wanted : "targeting";
+  const tabs = {}, panelBoxes = {}, loaded = {};
+  for (const [id, label] of FLAG_TABS) {
+    tabs[id] = h("button", { type: "button", role: "tab", id: `tab-${id}`, "aria-controls": `panel-${id}`, onclick: () => show(id, true), onkeydown: (e) => {
+      const at = FLAG_TABS.findIndex(([t]) => t === id);
+      const to = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: FLAG_TABS.length - 1 }[e.key];
+      if (to === undefined) return;
+      e.preventDefault();
+      const next = FLAG_TABS[(to + FLAG_TABS.length) % FLAG_TABS.length][0];
+      show(next, true);
+      tabs[next].focus();
+    } }, label);
+    panelBoxes[id] = h("section", { role: "tabpanel", id: `panel-${id}`, "aria-labelledby": `tab-${id}`, tabindex: "0" }, ...(panels[id] || [h("p", { class: "muted" }, "Loading…")]));
+  }
+  async function show(id, chosen) {
+    current = id;
+    for (const [t] of FLAG_TABS) {
+      tabs[t].setAttribute("aria-selected", String(t === id));
+      tabs[t].tabIndex = t === id ? 0 : -1;
+      panelBoxes[t].hidden = t !== id;
+    }
+    if (chosen) replaceHashParam("tab", id);
+    if (!lazy[id] || loaded[id]) return;
+    loaded[id] = true;
+    busy(1);
+    try { panelBoxes[id].replaceChildren(...[].concat(await lazy[id]())); }
+    catch (error) { panelBoxes[id].replaceChildren(h("p", { class: "error" }, error.status === 403 ? `Permission denied: ${error.message}` : error.message)); }
+    finally { busy(-1); }
+  }
+  await show(current, false);
+
+  page(`Flag ${key}`, stateLine,
     refused.length ? h("p", { class: "notice", id: "read-only" }, `Read-only for you in ${state.env}: your access does not allow ${refused.join(" or ")} on this flag.`) : null,
-    definition.archived ? h("p", { class: "notice", id: "archived" }, `${key} is archived: no SDK, relay or OFREP client sees it. Restore it to serve it again.`) : null,
-    h("div", { class: "row" }, gate(toggle, may, "flag:toggle"), gate(kill, may, "flag:toggle"), lifecycleButton(key, definition, mayDefine),
-      h("a", { href: `#/audit?resource=${encodeURIComponent(`proj/${state.project}:env/${state.env}:flag/${key}`)}` }, `History in ${state.env}`)),
-    h("h2", {}, "In every environment"), environmentsOverview(definition),
-    h("h2", {}, `Scheduled changes in ${state.env}`), await flagSchedules(key, flag, may),
-    segmentKeysList(segments),
-    gate(h("div", {},
-      h("h2", {}, `Individual targets in ${state.env}`), ...targets,
-      h("h2", {}, `Rules in ${state.env}`), rulesBox,
-      h("h2", {}, "Everyone else"), fallthrough,
-      h("h2", {}, "Prerequisites"), prereqs,
-      save), may, "flag:update"),
-    h("h2", {}, `Guarded release in ${state.env}`), gate(await releaseStarter(key, flag, segments), mayRelease, "release:create"),
-    h("h2", {}, "Waves across environments"), await flagReleasePlans(key),
+    definition.archived ? h("p", { class: "notice", id: "archived" }, `${key} is archived: no SDK, relay or OFREP client sees it. Restore it (Settings) to serve it again.`) : null,
+    emergency, saveBar,
+    h("div", { role: "tablist", class: "tabs", "aria-label": `Sections of flag ${key}` }, FLAG_TABS.map(([id]) => tabs[id])),
+    FLAG_TABS.map(([id]) => panelBoxes[id]));
+}
+
+// Deletes a flag in every environment once its key is typed.
+function deleteFlagButton(key, definitionPath, mayDefine) {
+  return gate(h("button", { type: "button", class: "danger", onclick: async () => {
+    const typed = h("input", { id: "delete-typed", autocomplete: "off", autofocus: true });
+    const note = h("input", { id: "delete-comment", size: 30 });
+    const confirmed = await askInDialog({ title: `Delete flag ${key}?`, ok: `Delete ${key}`, okClass: "danger", ready: () => typed.value === key, body: [
+      h("p", {}, `This deletes ${key} with its targeting in every environment; it cannot be undone. Applications asking for it get their own default value. Archive it instead to keep it for a restore.`),
+      h("p", {}, h("label", { for: "delete-typed" }, `Type ${key} to confirm`), " ", typed),
+      h("p", {}, h("label", { for: "delete-comment" }, "Comment on deleting"), " ", note)] });
+    if (!confirmed) return;
+    const comment = note.value.trim();
+    try {
+      await api("DELETE", `${definitionPath}${comment ? `?${new URLSearchParams({ comment })}` : ""}`);
+      state.dirty = false;
+      state.notice = `Deleted flag ${key}.`;
+      location.hash = link("/flags");
+    } catch (error) { showError(error); }
+  } }, "Delete flag"), mayDefine, "flag:delete");
+}
+
+// This flag's releases here (each linked to its page), starting one, and its waves.
+async function flagReleases(key, flag, segments, mayRelease) {
+  const releases = await api("GET", `${envPath()}/releases`).catch(() => null);
+  const ours = (releases || []).filter((r) => r.flag === key);
+  return [h("h2", {}, `Releases of ${key} in ${state.env}`),
+    releases === null ? h("p", { class: "muted" }, "Your access does not allow release:read here.")
+      : table(ours, [["Release", (r) => h("a", { href: link(`/release/${r.id}`) }, `Release ${r.id}`)], ["Variation", (r) => r.variation],
+        ["State", (r) => r.state], ["Stage", (r) => `${r.stage + 1} of ${r.stages.length}`]], `No releases of ${key} in ${state.env} yet.`),
+    h("h3", {}, `Start a guarded release in ${state.env}`), gate(await releaseStarter(key, flag, segments), mayRelease, "release:create"),
+    h("h3", {}, "Waves across environments"), await flagReleasePlans(key)];
+}
+
+// Evaluations, exposed contexts and whether the flag is stale here.
+async function flagInsights(key, flag) {
+  const stale = await staleReport().catch(() => null);
+  const why = stale && stale.get(key);
+  return [h("h2", {}, `Stale in ${state.env}?`),
+    h("p", { id: "stale-status" }, stale === null ? "The stale report could not be read." : why ? `Stale: ${why}.` : `Not stale in ${state.env}.`),
     h("h2", {}, "Exposures over time"), await exposuresChart(key),
-    h("h2", {}, "Exposed contexts"), await exposedContexts(key, flag.variations),
-    h("h2", {}, `Kill triggers in ${state.env}`), may("trigger:read") ? gate(await triggersEditor(key), may, "trigger:create") : h("p", { class: "muted" }, "Your access does not allow trigger:read here."),
-    h("h2", {}, "Flag settings and variations (all environments)"), gate(definitionEditor(definition, key), mayDefine, "flag:update"));
+    h("h2", {}, "Exposed contexts"), await exposedContexts(key, flag.variations)];
+}
+
+// The flag's history: audit.js's readable list, or the plain records where it is missing.
+async function flagHistory(key) {
+  if (typeof historyList === "function") return [h("h2", {}, `History of ${key}`), await historyList({ project: state.project, flag: key })];
+  const resources = [`proj/${state.project}:flag/${key}`, `proj/${state.project}:env/${state.env}:flag/${key}`];
+  const pages = await Promise.all(resources.map((r) => api("GET", `/audit?${new URLSearchParams({ resource: r, limit: "50" })}`)));
+  const records = pages.flatMap((p) => p.records).sort((a, b) => b.seq - a.seq);
+  const item = (r) => (typeof auditRecord === "function" ? auditRecord(r)
+    : h("li", {}, `${time(r.at_ms)} ${r.action} ${r.resource} ${r.actor.account || r.actor.id}${r.comment ? ` — ${r.comment}` : ""}`));
+  return [h("h2", {}, `History of ${key}`), records.length ? h("ul", { id: "audit" }, records.map(item)) : h("p", { class: "muted" }, "No records.")];
 }
 
 // Starts a guarded release of this flag, or points to the one running.
@@ -429,9 +715,10 @@ function schemaProblem(value, schema, path) {
   return null;
 }
 
-// A flag's shared definition: metadata, variations (values validated as you type) and schema.
-function definitionEditor(definition, key) {
-  const flag = JSON.parse(JSON.stringify(definition));
+// A flag's shared definition, edited on two tabs: variations (values validated as you type)
+// with the schema and the off variation they inherit, and settings. `body()` is the flag PUT.
+function definitionEditor(definition, markDirty) {
+  const flag = definitionBody(definition);
   let schema = flag.json_schema;
   const field = (name, label, value, attrs) => h("div", { class: "row" }, h("label", { for: `flag-${name}` }, label),
     h("input", Object.assign({ id: `flag-${name}`, name, value: value ?? "", size: 40 }, attrs || {})));
@@ -441,6 +728,10 @@ function definitionEditor(definition, key) {
     if (expected && typeof value !== expected) return `must be a ${expected}`;
     return schemaProblem(value, schema, "");
   };
+  const offBox = h("div", { class: "row" });
+  const renderOff = () => offBox.replaceChildren(h("label", { for: "flag-off-variation" }, "Served when off, unless an environment chooses another"),
+    select("flag off variation", [...(flag.off_variation === null ? [["", "the application's own default value"]] : []), ...flag.variations.map((v) => [v.key, variationLabel(v)])],
+      flag.off_variation ?? "", { id: "flag-off-variation", "aria-label": null, onchange: (e) => { flag.off_variation = e.target.value || null; markDirty(); } }));
   const variationsBox = h("div", {});
   const renderVariations = () => variationsBox.replaceChildren(...flag.variations.map((v, i) => {
     const message = h("span", { class: "invalid", id: `variation-${i}-problem`, "aria-live": "polite" });
@@ -452,48 +743,52 @@ function definitionEditor(definition, key) {
       input.setAttribute("aria-invalid", problem ? "true" : "false");
     };
     // A boolean flag's values are true and false by definition; only their keys are named.
-    const input = h("input", { class: "variation-value", value: flag.kind === "string" ? v.value : JSON.stringify(v.value), size: 40, readonly: flag.kind === "boolean", "aria-label": `value of variation ${v.key || i + 1}`, "aria-describedby": `variation-${i}-problem`, oninput: (e) => check(e.target) });
+    const input = h("input", { class: "variation-value", value: flag.kind === "string" ? v.value : JSON.stringify(v.value), size: 30, readonly: flag.kind === "boolean", "aria-label": `value of variation ${v.key || i + 1}`, "aria-describedby": `variation-${i}-problem`, oninput: (e) => { check(e.target); markDirty(); } });
     return h("div", { class: "row" },
       // Renaming the flag's off variation renames what it serves when off, too.
       h("input", { value: v.key, size: 10, "aria-label": `key of variation ${i + 1}`, oninput: (e) => {
         if (flag.off_variation === v.key) flag.off_variation = e.target.value.trim();
         v.key = e.target.value.trim();
+        markDirty();
+        renderOff();
+      } }),
+      h("input", { value: v.name || "", size: 16, placeholder: "name (optional)", "aria-label": `name of variation ${i + 1}`, oninput: (e) => {
+        if (e.target.value.trim()) v.name = e.target.value.trim(); else delete v.name;
+        markDirty();
+        renderOff();
       } }),
       input, message,
-      flag.variations.length > 2 ? h("button", { type: "button", onclick: () => { flag.variations.splice(i, 1); renderVariations(); } }, `Remove variation ${v.key}`) : null);
+      flag.variations.length > 2 ? h("button", { type: "button", onclick: () => { flag.variations.splice(i, 1); markDirty(); renderVariations(); } }, `Remove variation ${v.key}`) : null);
   }), flag.kind === "boolean" ? h("span", {}) : h("button", { type: "button", onclick: () => {
     const blank = { string: "", number: 0, json: {} }[flag.kind];
-    flag.variations.push({ key: `variation-${flag.variations.length + 1}`, value: blank }); renderVariations();
+    flag.variations.push({ key: `variation-${flag.variations.length + 1}`, value: blank }); markDirty(); renderVariations();
   } }, "Add variation"));
   renderVariations();
+  renderOff();
   const schemaProblemText = h("span", { class: "invalid", "aria-live": "polite" });
   const schemaInput = flag.kind === "json" ? [h("label", { for: "flag-schema" }, "JSON schema for values (optional)"),
     h("textarea", { id: "flag-schema", rows: 4, oninput: (e) => {
-      try { schema = e.target.value.trim() ? JSON.parse(e.target.value) : undefined; schemaProblemText.textContent = ""; e.target.setAttribute("aria-invalid", "false"); }
+      try { schema = e.target.value.trim() ? JSON.parse(e.target.value) : null; schemaProblemText.textContent = ""; e.target.setAttribute("aria-invalid", "false"); }
       catch (_) { schemaProblemText.textContent = "not valid JSON"; e.target.setAttribute("aria-invalid", "true"); }
-      for (const input of form.querySelectorAll(".variation-value")) input.dispatchEvent(new Event("input"));
+      for (const input of variationsBox.querySelectorAll(".variation-value")) input.dispatchEvent(new Event("input"));
+      markDirty();
     } }, schema ? JSON.stringify(schema, null, 2) : ""), schemaProblemText] : [];
-  const form = h("form", { onsubmit: async (e) => {
-    e.preventDefault();
-    if (form.querySelector("[aria-invalid=true]")) return showError(new Error("Fix the invalid values first."), form);
-    const f = e.target, text = (name) => f[name].value.trim() || undefined;
-    const body = Object.assign({}, flag, { name: text("name"), description: text("description"), owner: text("owner"),
-      tags: f.tags.value.split(",").map((t) => t.trim()).filter(Boolean), temporary: f.temporary.checked, remove_by: text("remove_by"),
-      client_visible: f.client_visible.checked, json_schema: schema, version: definition.version, comment: text("comment") });
-    delete body.environments;
-    try { await api("PUT", `${projectPath()}/flags/${encodeURIComponent(key)}`, body); saved(`Settings of ${key}`); }
-    catch (error) { showError(error, form); }
-  } },
-  field("name", "Name", flag.name), field("description", "Description", flag.description),
-  field("tags", "Tags (comma separated)", (flag.tags || []).join(", ")), field("owner", "Owner", flag.owner),
-  h("div", { class: "row" }, h("label", {}, h("input", { type: "checkbox", name: "temporary", checked: !!flag.temporary }), " Temporary (a release flag, to be removed)"),
-    h("label", {}, h("input", { type: "checkbox", name: "client_visible", checked: !!flag.client_visible }), " Visible to client-side SDKs")),
-  field("remove_by", "Planned removal (a temporary flag's remove-by day)", flag.remove_by, { type: "date" }),
-  h("h3", {}, "Variations"), variationsBox, ...schemaInput,
-  field("comment", "Comment on settings change", ""),
-  h("button", { type: "submit", class: "primary" }, "Save flag settings"));
-  form.addEventListener("input", () => { state.dirty = true; });
-  return form;
+  const settings = h("div", {},
+    field("name", "Name", flag.name), field("description", "Description", flag.description),
+    field("tags", "Tags (comma separated)", flag.tags.join(", ")), field("owner", "Owner", flag.owner),
+    h("div", { class: "row" }, h("label", {}, h("input", { type: "checkbox", name: "temporary", checked: flag.temporary }), " Temporary (a release flag, to be removed)"),
+      h("label", {}, h("input", { type: "checkbox", name: "client_visible", checked: flag.client_visible }), " Visible to client-side SDKs")),
+    field("remove_by", "Planned removal (a temporary flag's remove-by day)", flag.remove_by, { type: "date" }));
+  settings.addEventListener("input", markDirty);
+  const variations = h("div", {}, variationsBox, offBox, ...schemaInput);
+  const body = () => {
+    const input = (name) => settings.querySelector(`[name=${name}]`);
+    const text = (name) => input(name).value.trim() || null;
+    return Object.assign(JSON.parse(JSON.stringify(flag)), { name: text("name"), description: text("description"), owner: text("owner"),
+      tags: input("tags").value.split(",").map((t) => t.trim()).filter(Boolean), temporary: input("temporary").checked,
+      remove_by: text("remove_by"), client_visible: input("client_visible").checked, json_schema: schema ?? null });
+  };
+  return { variations, settings, body };
 }
 
 async function exposuresChart(key) {

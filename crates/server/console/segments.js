@@ -34,7 +34,8 @@ async function segmentsView() {
       h("div", { class: "row" }, h("span", {}, "Included users"), included),
       h("div", { class: "row" }, h("span", {}, "Excluded users"), excluded),
       h("p", { class: "muted" }, "Also included: contexts matching any of these rules."), rulesBox,
-      h("button", { type: "submit" }, `Save ${segment.key}`)));
+      h("div", { class: "row" }, h("button", { type: "submit" }, `Save ${segment.key}`),
+        deleteButton("Delete segment", segment.key, `${envPath()}/segments/${encodeURIComponent(segment.key)}`, state.env))));
     form.addEventListener("input", markDirty);
     return form;
   };

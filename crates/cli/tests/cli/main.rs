@@ -12,6 +12,7 @@ mod commands;
 mod console;
 mod console_compare;
 mod console_experiments;
+mod console_flag_page;
 mod console_waves;
 mod crash;
 mod data_at_rest;
