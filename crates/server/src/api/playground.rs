@@ -1,7 +1,8 @@
-//! The evaluation playground and the onboarding check (`docs/api.md`, "Playground"): evaluate
-//! a context against one environment's flags exactly as SDKs and OFREP do, from the same
-//! compiled snapshot delivery serves, and say in words what decided each answer; and tell
-//! whether anything has evaluated the environment lately, from the evaluation aggregates.
+//! The evaluation playground and the onboarding check (`docs/evaluation.md`, "Playground and
+//! activity"): evaluate a context against one environment's flags exactly as SDKs and OFREP do,
+//! from the same compiled snapshot delivery serves, and say in words what decided each answer;
+//! and tell whether anything has evaluated the environment lately, from the evaluation
+//! aggregates.
 //!
 //! A playground evaluation is a question, not traffic: it records no exposure or evaluation
 //! count and writes no audit record.
