@@ -269,10 +269,16 @@ function strong(text) { return h("strong", {}, text); }
 async function historyEntry(r, book) {
   const who = actorName(r);
   const refused = r.outcome && r.outcome !== "allowed";
-  const words = await sentence(r, book).catch(() => [`did ${r.action} on `, h("code", {}, r.resource)]);
-  const said = refused
-    ? h("p", { class: "sentence" }, strong(who), ` was not allowed: ${r.action} on `, h("code", {}, r.resource))
-    : h("p", { class: "sentence" }, strong(who), " ", ...words.flat(), ".");
+  let said;
+  if (refused) {
+    // A refusal changed nothing: the action's name and what it was aimed at are enough.
+    const p = resourceParts(r.resource), flag = r.flag || p.flag, env = r.environment || p.env;
+    const target = flag ? [strong(flag), env ? [" in ", strong(environmentName(r.project || p.project, env))] : ""] : h("code", {}, r.resource);
+    said = h("p", { class: "sentence" }, strong(who), " was refused ", h("code", {}, r.action), " on ", ...[target].flat(Infinity), ".");
+  } else {
+    const words = await sentence(r, book).catch(() => [`did ${r.action} on `, h("code", {}, r.resource)]);
+    said = h("p", { class: "sentence" }, strong(who), " ", ...words.flat(Infinity), ".");
+  }
   const meta = h("p", { class: "muted meta" }, timeElement(r.at_ms), ` · record ${r.seq}`, refused ? [" · ", h("span", { class: "danger" }, r.outcome)] : "",
     r.actor && r.actor.kind === "token" ? ` · through token ${r.actor.id}` : "");
   const comment = r.comment ? h("blockquote", { class: "comment" }, r.comment) : null;
@@ -330,7 +336,7 @@ async function historyList(filters = {}, options = {}) {
     }
     const book = nameBook();
     const entries = await Promise.all(page.records.map((r) => historyEntry(r, book)));
-    const list = h("ol", { class: "audit-list", id: options.listId, "aria-label": "Records, newest first" }, entries.length ? entries : h("li", { class: "muted" }, "No records."));
+    const list = h("ul", { class: "audit-list", id: options.listId, "aria-label": "Records, newest first", style: "list-style: none; padding-left: 0" }, entries.length ? entries : h("li", { class: "muted" }, "No records."));
     const go = (to, back) => async () => {
       if (back) before = trail.pop() || null;
       else { trail.push(before); before = to; }
@@ -411,7 +417,7 @@ async function auditView(params) {
     historyList(filters, { trail, label: "Audit records", listId: "audit", onPage: (before) => history.replaceState(null, "", auditHash(values, before)) }),
     chainCheck(),
   ]);
-  const field = (name, label, control) => h("div", { class: "field" }, h("label", { for: `audit-${name}` }, label), control);
+  const field = (name, label, control) => h("div", { class: "field" }, h("label", { for: `audit-${name}` }, label), " ", control);
   const input = (name, attrs) => h("input", Object.assign({ id: `audit-${name}`, name, value: values[name] }, attrs));
   const actions = ACTION_CHOICES.some(([v]) => v === values.action) ? ACTION_CHOICES : ACTION_CHOICES.concat([[values.action, values.action]]);
   const form = h("form", { class: "row filters", role: "search", "aria-label": "Filter the audit log", onsubmit: (e) => {
