@@ -122,6 +122,21 @@ try {
   await page.getByRole("heading", { name: "Flag doomed" }).waitFor();
   check((await api("GET", "/projects/default/flags/doomed")).off_variation === "treatment", "the chosen off variation was not stored");
   await page.locator("#flag-state", { hasText: 'Off: everyone gets treatment ("b")' }).waitFor();
+  // A prerequisite, found by searching the project's flags.
+  await settled();
+  await page.getByLabel("prerequisite flag").pressSequentially("mod");
+  await page.locator("#prerequisite-flags option[value=model]").waitFor({ state: "attached" });
+  await page.getByLabel("prerequisite flag").fill("model");
+  await page.getByLabel("prerequisite flag").blur();
+  await page.getByLabel("prerequisite variation").locator("option", { hasText: "Large model" }).waitFor({ state: "attached" });
+  await page.getByLabel("prerequisite variation").selectOption({ label: 'Large model ("large")' });
+  await page.getByRole("button", { name: "Add prerequisite" }).click();
+  await page.getByText('Requires model to serve Large model ("large")').waitFor();
+  await page.getByRole("button", { name: "Review and save" }).click();
+  await page.getByRole("dialog", { name: "Review changes to doomed" }).getByRole("button", { name: "Save changes" }).click();
+  await page.locator("#flag-state", { hasText: "version 1" }).waitFor();
+  const required = (await api("GET", "/projects/default/environments/production/flags/doomed")).prerequisites;
+  check(JSON.stringify(required) === '[{"key":"model","variations":[1]}]', `prerequisites stored: ${JSON.stringify(required)}`);
 
   // Archive, restore, then delete with its key typed.
   await settled();

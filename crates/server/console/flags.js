@@ -602,24 +602,41 @@ async function triggersEditor(key) {
     } }, `Delete trigger ${t.id}`)))));
 }
 
+// A project may hold thousands of flags: the flags offered are searched as you type (20 at a
+// time), and only the flags named are read for their variations.
 async function prerequisitesEditor(key, working, markDirty) {
   const box = h("div", {});
-  const others = (await api("GET", `${projectPath()}/flags`)).filter((f) => f.key !== key);
-  const variationsOf = (flagKey) => (others.find((f) => f.key === flagKey) || { variations: [] }).variations;
+  const known = new Map();
+  const definitionOf = async (flagKey) => {
+    if (!known.has(flagKey)) known.set(flagKey, await api("GET", `${projectPath()}/flags/${encodeURIComponent(flagKey)}`).catch(() => null));
+    return known.get(flagKey);
+  };
+  await Promise.all(working.prerequisites.map((p) => definitionOf(p.key)));
+  const variationsOf = (flagKey) => (known.get(flagKey) || { variations: [] }).variations;
   const render = () => {
     const rows = working.prerequisites.map((p, i) => h("div", { class: "row" },
-      `Requires ${p.key} to serve ${p.variations.map((v) => (variationsOf(p.key)[v] || {}).key || v).join(" or ")}`,
+      `Requires ${p.key} to serve ${p.variations.map((v) => (variationsOf(p.key)[v] ? variationLabel(variationsOf(p.key)[v]) : v)).join(" or ")}`,
       h("button", { type: "button", onclick: () => { working.prerequisites.splice(i, 1); markDirty(); render(); } }, `Remove prerequisite ${p.key}`)));
-    const flagSelect = select("prerequisite flag", [["", "choose a flag"], ...others.map((f) => [f.key, f.key])], "", { onchange: () => {
-      variationSelect.replaceChildren(...variationsOf(flagSelect.value).map((v, i) => h("option", { value: i }, v.key)));
+    const suggestions = h("datalist", { id: "prerequisite-flags" });
+    let searching = 0;
+    const flagInput = h("input", { list: "prerequisite-flags", size: 24, "aria-label": "prerequisite flag", placeholder: "search flags", oninput: async () => {
+      const mine = ++searching;
+      const found = await api("GET", `${projectPath()}/flags?${new URLSearchParams({ q: flagInput.value.trim(), limit: "20" })}`).catch(() => []);
+      if (mine !== searching) return;
+      suggestions.replaceChildren(...found.filter((f) => f.key !== key).slice(0, 20).map((f) => h("option", { value: f.key }, f.name || "")));
+    }, onchange: async () => {
+      const chosen = flagInput.value.trim();
+      const definition = chosen && chosen !== key ? await definitionOf(chosen) : null;
+      variationSelect.replaceChildren(...(definition ? definition.variations.map((v, i) => h("option", { value: i }, variationLabel(v))) : []));
     } });
     const variationSelect = select("prerequisite variation", [], "");
     const add = h("button", { type: "button", onclick: () => {
-      if (!flagSelect.value) return;
-      working.prerequisites.push({ key: flagSelect.value, variations: [Number(variationSelect.value || 0)] });
+      const chosen = flagInput.value.trim();
+      if (!chosen || !known.get(chosen) || variationSelect.value === "") return showError(new Error("Choose an existing flag and one of its variations."), box);
+      working.prerequisites.push({ key: chosen, variations: [Number(variationSelect.value)] });
       markDirty(); render();
     } }, "Add prerequisite");
-    box.replaceChildren(...(rows.length ? rows : [h("p", { class: "muted" }, "None.")]), h("div", { class: "row" }, flagSelect, variationSelect, add));
+    box.replaceChildren(...(rows.length ? rows : [h("p", { class: "muted" }, "None.")]), h("div", { class: "row" }, flagInput, suggestions, variationSelect, add));
   };
   render();
   return box;
@@ -680,7 +697,7 @@ function conditionEditor(holder, label, markDirty, rerender) {
         attribute.hidden = clause.op === "segment_match"; // a segment decides by itself
       } }),
       values,
-      h("button", { type: "button", "aria-label": `remove ${name}`, onclick: () => { clauses.splice(c, 1); markDirty(); rerender(); } }, "Remove clause"));
+      h("button", { type: "button", "aria-label": `Remove clause (${name})`, onclick: () => { clauses.splice(c, 1); markDirty(); rerender(); } }, "Remove clause"));
   });
   return [...rows, h("button", { type: "button", "aria-label": `${label}: add clause`, onclick: () => { clauses.push({ kind: "user", attribute: "", op: "in", values: [] }); markDirty(); rerender(); } }, "Add clause")];
 }
