@@ -302,6 +302,7 @@ async function render() {
       case "access": return await accessView();
       case "projects": return await projectsView();
       case "setup": return await setupView();
+      case "playground": return await playgroundView();
       case "signin": return signInView();
       default: return await flagsView(params);
     }

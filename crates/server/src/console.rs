@@ -48,6 +48,7 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("waves.js", include_str!("../console/waves.js")),
     ("compare.js", include_str!("../console/compare.js")),
     ("experiments.js", include_str!("../console/experiments.js")),
+    ("playground.js", include_str!("../console/playground.js")),
 ];
 
 pub(crate) fn router() -> Router<Arc<AppState>> {
