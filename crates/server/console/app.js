@@ -145,7 +145,11 @@ function showError(error, where) {
 // A secret is shown once: it lives outside <main>, so live re-renders cannot take it away.
 function showSecret(text, secret, after) {
   const box = $("#secret");
-  box.replaceChildren(h("p", {}, text, " ", h("code", {}, secret), after ? [" ", after] : ""), h("button", { type: "button", onclick: () => { box.replaceChildren(); box.hidden = true; } }, "I have copied it"));
+  const code = h("code", { id: "secret-value" }, secret);
+  const status = h("span", { class: "copied", role: "status", "aria-live": "polite" });
+  // copySnippet (setup.js): the clipboard, or else the secret selected for Ctrl+C.
+  const copy = h("button", { type: "button", class: "copy primary", onclick: () => copySnippet(code, status) }, "Copy");
+  box.replaceChildren(h("p", {}, text, " ", code, " ", copy, " ", status, after ? [" ", after] : ""), h("button", { type: "button", onclick: () => { box.replaceChildren(); box.hidden = true; } }, "I have copied it"));
   box.hidden = false;
 }
 
@@ -303,6 +307,7 @@ async function render() {
       case "projects": return await projectsView();
       case "setup": return await setupView();
       case "playground": return await playgroundView();
+      case "start": return await startView();
       case "signin": return signInView();
       default: return await flagsView(params);
     }

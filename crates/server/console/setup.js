@@ -42,6 +42,15 @@ function setupSnippets(origin, p, e, flag, clientFlag) {
   const where = `project ${p}, environment ${e}`;
   const serverKey = `a server key of ${e} (sys_…)`;
   return [
+    { id: "curl", title: "Try it with curl (OFREP)", key: "server",
+      note: "One evaluation over HTTP, no SDK: check the key and the connection first. It counts as an evaluation (see Check the connection, above).",
+      code: `# export SWITCHYARD_SDK_KEY=...   # ${serverKey}
+# Switchyard at ${origin}: ${where}
+curl -s -X POST '${origin}/ofrep/v1/evaluate/flags/${flag}' \\
+  -H "Authorization: Bearer $SWITCHYARD_SDK_KEY" \\
+  -H 'Content-Type: application/json' \\
+  -d '{"context": {"targetingKey": "user-42", "country": "DE"}}'
+` },
     { id: "rust", title: "Rust SDK (local evaluation)", key: "server",
       note: "Evaluates in your process from a live stream of the environment's flags, and sends exposures and metric events.",
       code: `// Cargo.toml: switchyard-sdk (crates/sdk of the Switchyard repository, as a path or git
@@ -319,15 +328,21 @@ async function setupView() {
     h("button", { type: "button", onclick: () => document.getElementById(`snippet-${s.id}`).scrollIntoView() },
       { "otlp-env": "OpenTelemetry", "track-node": "Tracking" }[s.id] || s.title.split(" (")[0])));
   page(`SDK setup for ${state.env}`,
-    h("p", {}, `Connect an application to environment ${state.env} of project ${state.project}, served at `, h("code", {}, location.origin), "."),
+    h("p", {}, `Connect an application to environment ${state.env} of project ${state.project}, served at `, h("code", {}, location.origin), ". New here? ",
+      h("a", { href: "#/start" }, "Get started step by step"), "."),
     jump,
     h("h2", {}, "Keys"),
     h("ul", {},
       h("li", {}, h("strong", {}, "Server keys"), " (sys_…) are secret: the Rust SDK, OpenFeature's OFREP providers on servers, event intake and OpenTelemetry traces use them."),
       h("li", {}, h("strong", {}, "Client keys"), " (syc_…) are public: browsers use them with the OFREP web provider. They see only flags marked visible to client-side SDKs, and only pages from the allowed origins below can read the answers.")),
-    h("p", {}, "A key is shown once, when it is created: the snippets show a placeholder. ",
+    h("p", {}, "A key is shown once, when it is created (with a Copy button): the snippets show a placeholder; put the key in ",
+      h("code", {}, "SWITCHYARD_SDK_KEY"), ". ",
       keys ? `${state.env} has ${plural(keys.filter((k) => k.kind === "server").length, "server key")} and ${plural(keys.filter((k) => k.kind === "client").length, "client key")}. ` : "",
-      h("a", { href: "#/access" }, "Create a key under Access"), "."),
+      "Keys are listed and revoked under ", h("a", { href: "#/access" }, "Access"), "."),
+    gate(sdkKeyForm(() => route()), mayKeys, "sdk-key:create"),
+    h("h2", {}, "Check the connection"),
+    h("p", {}, "Run a snippet below with the key (the curl one is quickest): evaluations of any flag in ", state.env, " show here within seconds."),
+    evaluationWatch(state.project, state.env),
     h("h2", {}, "Browser origins"),
     h("p", { id: "allowed-origins-now" }, origins.length ? `Pages from ${origins.join(", ")} may read ${state.env}'s client-key answers.` : `Any origin may read ${state.env}'s client-key answers (no list).`),
     gate(originsForm, may, "env:update"),

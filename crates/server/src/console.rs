@@ -49,6 +49,7 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("compare.js", include_str!("../console/compare.js")),
     ("experiments.js", include_str!("../console/experiments.js")),
     ("playground.js", include_str!("../console/playground.js")),
+    ("onboarding.js", include_str!("../console/onboarding.js")),
 ];
 
 pub(crate) fn router() -> Router<Arc<AppState>> {

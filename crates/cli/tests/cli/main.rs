@@ -13,6 +13,7 @@ mod console;
 mod console_compare;
 mod console_experiments;
 mod console_flag_page;
+mod console_playground;
 mod console_waves;
 mod crash;
 mod data_at_rest;
