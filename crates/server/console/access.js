@@ -21,7 +21,8 @@ async function projectsView() {
     form.addEventListener("input", () => { state.dirty = true; });
     return form;
   };
-  const switchTo = async (key) => { choose(key); await start(); route(); };
+  // The address names the project (app.js's moveTo); choosing it alone would be undone by the address.
+  const switchTo = async (key) => { if (typeof moveTo === "function") return moveTo(key, null); choose(key); await start(); route(); };
   page("Projects and environments",
     createForm("project", "/projects", [h("label", {}, "New project key ", h("input", { name: "key", required: true, pattern: "[a-z0-9][a-z0-9_\\-]*", title: "lower-case letters, digits, _ -" })),
       h("label", {}, "Name ", h("input", { name: "name", "aria-label": "new project name" }))],
