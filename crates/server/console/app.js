@@ -171,15 +171,34 @@ function confirmAction(text, env) {
 }
 
 function page(title, ...children) {
-  const m = main(), y = window.scrollY;
+  const m = main(), y = window.scrollY, active = document.activeElement;
   // Re-reading the same page keeps the disclosures that were open (Revise…, Schedule…) open.
   const keep = m.dataset.shown === location.hash ? [...m.querySelectorAll("details[open][id]")].map((d) => d.id) : [];
+  const mark = !state.focusMain && active && active !== m && m.contains(active) ? focusMark(active) : null;
   m.replaceChildren(h("h1", {}, title), ...children.flat().filter((c) => c !== null && c !== undefined));
   m.dataset.shown = location.hash;
   for (const id of keep) { const open = document.getElementById(id); if (open) open.open = true; }
   document.title = `${title} · Switchyard`;
-  if (state.focusMain) { m.focus({ preventScroll: true }); window.scrollTo(0, 0); } else window.scrollTo(0, y);
+  if (state.focusMain) { m.focus({ preventScroll: true }); window.scrollTo(0, 0); } else {
+    window.scrollTo(0, y);
+    if (mark && (document.activeElement === document.body || !document.activeElement)) refocus(mark);
+  }
   state.focusMain = false;
+}
+
+// A re-render replaces the page's elements, which would drop a keyboard user's place to the top
+// of the document: the focused control is found again, by id, else by kind and name, else by its
+// position among the page's controls (a "Turn on" button becomes "Turn off" in the same place).
+const FOCUSABLE = "a[href], button, input, select, textarea, summary, [tabindex]:not([tabindex='-1'])";
+const focusName = (el) => el.getAttribute("aria-label") || el.getAttribute("name") || el.textContent.trim();
+function focusMark(el) {
+  return { id: el.id, tag: el.tagName, name: focusName(el), at: [...main().querySelectorAll(FOCUSABLE)].indexOf(el) };
+}
+function refocus(mark) {
+  const all = [...main().querySelectorAll(FOCUSABLE)];
+  const byId = mark.id ? all.find((el) => el.id === mark.id) : null;
+  const again = byId || all.find((el) => el.tagName === mark.tag && focusName(el) === mark.name) || (all[mark.at] && all[mark.at].tagName === mark.tag ? all[mark.at] : null);
+  if (again) again.focus({ preventScroll: true });
 }
 
 const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
