@@ -10,6 +10,7 @@ mod audit_export;
 mod browser;
 mod commands;
 mod console;
+mod console_audit;
 mod console_a11y;
 mod console_compare;
 mod console_experiments;
