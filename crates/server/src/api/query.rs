@@ -122,9 +122,11 @@ const PAGED_LISTS: [&str; 2] = [
     "/projects/{project}/environments/{env}/segments",
 ];
 
-/// Query parameters documented in the OpenAPI document beside the paging ones: route, then
-/// each parameter's name, JSON type and description.
-const QUERY_PARAMETERS: [(&str, &[(&str, &str, &str)]); 2] = [
+/// A documented query parameter: its name, JSON type and description.
+type Parameter = (&'static str, &'static str, &'static str);
+
+/// Query parameters documented in the OpenAPI document beside the paging ones, by route.
+const QUERY_PARAMETERS: [(&str, &[Parameter]); 2] = [
     (
         "/projects/{project}/flags",
         &[

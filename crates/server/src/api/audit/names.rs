@@ -1,5 +1,5 @@
 //! Audit records read for people: the person or system behind an actor, and the project,
-//! environment and flag a resource names (`docs/security.md`, "Audit log").
+//! environment and flag a resource names (`docs/security.md`, "Reading the audit log").
 
 use std::collections::HashMap;
 
@@ -13,7 +13,8 @@ use crate::records::{self, GLOBAL};
 /// The account a schedule runner acts as (`Caller::schedule_runner`).
 const SCHEDULE_RUNNER: &str = "(schedule runner)";
 
-/// The names of actors that are not people, by actor kind (`docs/security.md`, "Audit log").
+/// The names of actors that are not people, by actor kind (`docs/security.md`, "Reading the
+/// audit log").
 const SYSTEM_NAMES: [(&str, &str); 3] = [
     ("release", "guard"),
     ("release_plan", "release plan"),
