@@ -134,7 +134,10 @@ try {
   await bigRecord.locator("button.show-all").click();
   await page.waitForFunction(() => document.querySelectorAll("#audit .diff-add").length > 200000);
   await api("DELETE", `${segments}/big-diff`);
-  // The page re-reads the log for that change; let it finish before leaving.
+  // The page re-reads the log for that change; let it finish before leaving. Its re-render
+  // drops the 200,000 diff lines: wait for that cheaply first (a text search walks them all,
+  // seconds per look on a loaded machine).
+  await page.waitForFunction(() => document.querySelectorAll("#audit .diff-add").length === 0, null, { timeout: 30000 });
   await expectText("deleted segment big-diff in production");
   await settled();
 
