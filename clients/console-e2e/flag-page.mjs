@@ -170,8 +170,9 @@ try {
   await api("POST", "/projects", { key: "many", name: "Many flags" });
   const flags = Array.from({ length: 2000 }, (_, i) => ({ key: `bulk-${String(i).padStart(4, "0")}`, kind: "boolean" }));
   const started = Date.now();
+  const segments = Array.from({ length: 150 }, (_, i) => ({ environment: "production", key: `group-${String(i).padStart(3, "0")}` }));
   await api("POST", "/projects/many/config/apply", { config: { format: 1, project: { key: "many", name: "Many flags" },
-    environments: [{ key: "production", name: "Production" }], flags } });
+    environments: [{ key: "production", name: "Production" }], flags, segments } });
   const created = Date.now() - started;
   await page.reload();
   await page.getByRole("heading", { name: "Flags" }).waitFor();
@@ -198,6 +199,15 @@ try {
   await page.getByRole("button", { name: "Filter" }).click();
   await count.filter({ hasText: "Flags 1–100 of 100" }).waitFor();
   check(!(await page.getByRole("button", { name: "Next page" }).count()), "a search of 100 offers a next page");
+  // Segments page the same way.
+  await page.getByRole("link", { name: "Segments" }).click();
+  const segmentCount = page.locator("#segment-count");
+  await segmentCount.filter({ hasText: "Segments 1–100 of 150" }).waitFor();
+  await settled();
+  await page.getByRole("button", { name: "Next page" }).click();
+  await segmentCount.filter({ hasText: "Segments 101–150 of 150" }).waitFor();
+  await page.getByRole("button", { name: "Save group-149" }).waitFor();
+  check(!(await page.getByRole("button", { name: "Save group-099" }).count()), "the second page of segments shows the first page's");
   console.log(`OK ${step} screenshots in ${shots}; 2000 flags created in ${created} ms, 19 pages in ${paged} ms`);
 } catch (error) {
   console.error(error.stack || String(error));

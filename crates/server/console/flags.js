@@ -3,10 +3,10 @@
 
 // ---- flags ---------------------------------------------------------------------------------
 
-const FLAGS_PER_PAGE = 100;
-// The cursor of each page seen, by filter (the API's cursor only leads forward): page n's is
-// `[n - 1]`.
-const flagPageCursors = new Map();
+const PER_PAGE = 100;
+// The cursor of each page seen, by list and filter (the API's cursor only leads forward): page
+// n's is `[n - 1]`.
+const pageCursors = new Map();
 
 // A list request's body with its paging headers (`api` returns only the body): `next` is the
 // cursor of the page after (null on the last), `total` the count of all matches (null when the
@@ -25,6 +25,37 @@ async function apiPage(path) {
   } finally { busy(-1); }
 }
 
+// One page of a paged list (`GET path?query&limit&cursor`) for the page number in `params`, and
+// its pager: the count ("Flags 101–200 of 2000") and Previous/Next, which move the address
+// (`hashPath` with `params`). A page whose cursor this tab never saw (a shared link) starts over
+// at the first; a server that does not page is paged here.
+async function listPage({ path, query, params, hashPath, noun, id }) {
+  const filterKey = `${path}?${query}`;
+  const cursors = pageCursors.get(filterKey) || [null];
+  pageCursors.set(filterKey, cursors);
+  const wanted = Math.max(1, Math.floor(Number(params.get("page"))) || 1);
+  const pageNo = wanted <= cursors.length ? wanted : 1;
+  const paged = new URLSearchParams(query);
+  paged.set("limit", String(PER_PAGE));
+  if (cursors[pageNo - 1]) paged.set("cursor", cursors[pageNo - 1]);
+  let { items, next, total } = await apiPage(`${path}?${paged}`);
+  const first = (pageNo - 1) * PER_PAGE;
+  if (items.length > PER_PAGE) {
+    total = items.length;
+    next = first + PER_PAGE < total ? `offset-${first + PER_PAGE}` : null;
+    items = items.slice(first, first + PER_PAGE);
+  } else if (total === null && !next) total = first + items.length;
+  if (next) cursors[pageNo] = next;
+  const go = (to) => { const at = new URLSearchParams(params); if (to > 1) at.set("page", String(to)); else at.delete("page"); location.hash = link(hashPath, at); };
+  const range = `${noun} ${first + 1}–${first + items.length}`;
+  const count = total === null ? range : total === 0 ? `No ${noun.toLowerCase()}` : `${range} of ${total}`;
+  const pager = (note) => h("nav", { class: "row pager", "aria-label": `${noun} pages` },
+    h("span", { id, role: "status" }, count, note || ""),
+    pageNo > 1 ? h("button", { type: "button", onclick: () => go(pageNo - 1) }, "Previous page") : null,
+    next ? h("button", { type: "button", onclick: () => go(pageNo + 1) }, "Next page") : null);
+  return { items, pageNo, pager };
+}
+
 async function flagsView(params) {
   if (!state.envs.length) {
     return page("Flags", h("p", {}, `Project ${state.project} has no environments yet. `, h("a", { href: link("/projects") }, "Create its first environment")));
@@ -34,29 +65,11 @@ async function flagsView(params) {
   const query = new URLSearchParams();
   if (q) query.set("q", q); if (kind) query.set("kind", kind); if (tag) query.set("tag", tag);
   if (archived) query.set("archived", "true");
-  // A page whose cursor this tab never saw (a shared link) starts over at the first.
-  const filterKey = `${state.project}?${query}`;
-  const cursors = flagPageCursors.get(filterKey) || [null];
-  flagPageCursors.set(filterKey, cursors);
-  const wantedPage = Math.max(1, Math.floor(Number(params.get("page"))) || 1);
-  const pageNo = wantedPage <= cursors.length ? wantedPage : 1;
-  const paged = new URLSearchParams(query);
-  paged.set("limit", String(FLAGS_PER_PAGE));
-  if (cursors[pageNo - 1]) paged.set("cursor", cursors[pageNo - 1]);
-  let { items: flags, next, total } = await apiPage(`${projectPath()}/flags?${paged}`);
-  const first = (pageNo - 1) * FLAGS_PER_PAGE;
-  if (flags.length > FLAGS_PER_PAGE) {
-    // A server that does not page answers everything: page it here.
-    total = flags.length;
-    next = first + FLAGS_PER_PAGE < total ? `offset-${first + FLAGS_PER_PAGE}` : null;
-    flags = flags.slice(first, first + FLAGS_PER_PAGE);
-  } else if (total === null && !next) total = first + flags.length;
-  if (next) cursors[pageNo] = next;
+  const { items: flags, pageNo, pager: pagerOf } = await listPage({ path: `${projectPath()}/flags`, query, params, hashPath: "/flags", noun: "Flags", id: "flag-count" });
   const envState = (f) => (f.environments[state.env] || {}).on;
   // The server's stale report for this environment (from the evaluation aggregates), by flag.
   const staleReasons = stale ? await staleReport() : null;
   const shown = flags.filter((f) => (!st || (st === "on") === !!envState(f)) && (!stale || staleReasons.has(f.key)));
-  const go = (to) => { const at = new URLSearchParams(params); if (to > 1) at.set("page", String(to)); else at.delete("page"); location.hash = link("/flags", at); };
   const filters = h("form", { class: "row", role: "search", "aria-label": "Filter flags", onsubmit: (e) => {
     e.preventDefault();
     const data = new URLSearchParams(new FormData(e.target));
@@ -106,11 +119,7 @@ async function flagsView(params) {
     ...envs.map((e) => h("td", {}, onOff(f, e))),
     h("td", {}, (f.tags || []).join(", ")),
     h("td", {}, staleReasons ? staleReasons.get(f.key) : f.description || "")));
-  const count = total === null ? `Flags ${first + 1}–${first + flags.length}` : total === 0 ? "No flags" : `Flags ${first + 1}–${first + flags.length} of ${total}`;
-  const pager = h("nav", { class: "row pager", "aria-label": "Flag pages" },
-    h("span", { id: "flag-count", role: "status" }, count, st || stale ? ` (the ${st ? "state" : "stale"} filter applies to this page)` : ""),
-    pageNo > 1 ? h("button", { type: "button", onclick: () => go(pageNo - 1) }, "Previous page") : null,
-    next ? h("button", { type: "button", onclick: () => go(pageNo + 1) }, "Next page") : null);
+  const pager = pagerOf(st || stale ? ` (the ${st ? "state" : "stale"} filter applies to this page)` : "");
   // An empty project leads through getting started (onboarding.js).
   const empty = pageNo === 1 && !flags.length && !q && !kind && !tag && !archived;
   page("Flags", empty ? await gettingStarted("flags") : null, filters, create, pager, h("div", { class: "scroll" }, h("table", {},

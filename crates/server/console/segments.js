@@ -1,8 +1,10 @@
 // Switchyard console: segments. A classic script sharing the page's globals (app.js loads first).
 "use strict";
 
+// 100 segments a page, like the flag list (listPage in flags.js).
 async function segmentsView() {
-  const segments = await api("GET", `${envPath()}/segments`);
+  const { items: segments, pager } = await listPage({ path: `${envPath()}/segments`, query: new URLSearchParams(), params: hashParams(),
+    hashPath: "/segments", noun: "Segments", id: "segment-count" });
   const keys = (lists) => (lists || []).filter((l) => (l.kind || "user") === "user").flatMap((l) => l.values).join(", ");
   const parse = (text) => { const values = text.split(",").map((v) => v.trim()).filter(Boolean); return values.length ? [{ kind: "user", values }] : []; };
   const editor = (segment) => {
@@ -44,7 +46,7 @@ async function segmentsView() {
     try { await api("POST", `${envPath()}/segments`, { key: e.target.key.value.trim(), included: [], excluded: [] }); route(); }
     catch (error) { showError(error, create); }
   } }, h("label", {}, "New segment key ", h("input", { name: "key", required: true })), h("button", { type: "submit", class: "primary" }, "Create segment"));
-  page(`Segments in ${state.env}`, create, segmentKeysList(segments), ...segments.map(editor));
+  page(`Segments in ${state.env}`, create, pager(), segmentKeysList(segments), ...segments.map(editor));
 }
 
 // A table of `rows`; each column is [heading, cell(row)].
