@@ -517,7 +517,8 @@ async function flagInsights(key, flag) {
 
 // The flag's history: audit.js's readable list, or the plain records where it is missing.
 async function flagHistory(key) {
-  if (typeof historyList === "function") return [h("h2", {}, `History of ${key}`), await historyList({ project: state.project, flag: key })];
+  const everything = h("p", {}, h("a", { href: link("/audit", { flag: key }) }, `${key} in the audit log, with its filters`));
+  if (typeof historyList === "function") return [h("h2", {}, `History of ${key}`), await historyList({ project: state.project, flag: key }), everything];
   const resources = [`proj/${state.project}:flag/${key}`, `proj/${state.project}:env/${state.env}:flag/${key}`];
   const pages = await Promise.all(resources.map((r) => api("GET", `/audit?${new URLSearchParams({ resource: r, limit: "50" })}`)));
   const records = pages.flatMap((p) => p.records).sort((a, b) => b.seq - a.seq);
