@@ -52,7 +52,7 @@ try {
   const shot = async (name) => page.screenshot({ path: `${shots}/${String(++step).padStart(2, "0")}-${name}.png`, fullPage: true });
 
   // From the flag's page to its plans.
-  await page.goto(`${base}/#/flag/waves`);
+  await page.goto(`${base}/#/flag/waves?tab=releases`); // the flag page lists its plans under Releases
   await page.locator("#flag-release-plans").getByText(`Plan ${planId} (running): staging running → production pending → eu pending`).waitFor();
   await page.getByRole("link", { name: "Release plans of waves" }).click();
   await page.getByRole("heading", { name: "Release plans of waves" }).waitFor();
