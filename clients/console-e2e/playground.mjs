@@ -121,6 +121,8 @@ try {
     return ((await r.getAttribute("data-reason")) === reason && words.every((w) => lower.includes(w.toLowerCase()))) || text;
   });
   await expectAnswer("new-checkout", "OFF", "off false", "The flag is off in production");
+  await idle();
+  await page.locator("#play-answer").evaluate((el) => el.scrollIntoView({ block: "end" }));
   await shot("playground");
 
   // ---- every kind of reason, in project lab --------------------------------------------------

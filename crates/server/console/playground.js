@@ -92,7 +92,7 @@ function answerTable(answer) {
     h("th", { scope: "row" }, h("a", { href: `#/flag/${encodeURIComponent(e.flag)}` }, e.flag)),
     h("td", {}, servedCell(e)),
     h("td", {}, h("span", { class: `reason reason-${e.reason.toLowerCase()}` }, REASONS[e.reason] || e.reason)),
-    h("td", {}, h("ul", { class: "decided-by" }, decidedBy(e, answer.environment).map((line) => h("li", {}, line))),
+    h("td", {}, h("div", { class: "decided-by" }, decidedBy(e, answer.environment).map((line) => h("div", {}, line))),
       e.release ? h("span", { class: "release" }, ` Guarded release stage ${e.release.stage}, ${e.release.cohort} cohort.`) : "",
       e.in_experiment ? h("span", { class: "muted" }, " Counted in an experiment.") : "",
       e.explanation ? h("div", { class: "muted explanation" }, e.explanation) : "")));
@@ -167,7 +167,7 @@ async function playgroundView() {
         h("label", {}, "Key ", h("input", { id: "play-key", value: play.key, placeholder: "user-42", oninput: (e) => { play.key = e.target.value; } }))),
       ...play.attrs.map(attrRow),
       h("button", { type: "button", id: "add-attribute", onclick: () => { play.attrs.push({ name: "", type: "string", value: "" }); replay(`attr-name-${play.attrs.length - 1}`); } }, "Add attribute"),
-      h("h3", {}, "Recently exposed contexts"),
+      h("h2", {}, "Recently exposed contexts"),
       h("p", { class: "muted" }, "Exposures keep no attributes, only each context's kind and key: choosing one fills in the key; add the attributes your rules look at yourself."),
       await recentContexts(play.flag, play.env, fill));
 
