@@ -188,6 +188,31 @@ try {
   });
   if (component.length !== 3 || !component[0].startsWith("ana turned model off") || !component[2].startsWith("ana created flag model")) fail(`historyList: ${JSON.stringify(component)}`);
 
+  // ---- sentences of other kinds, from records as the server writes them ----
+  const sentences = await page.evaluate(async (releaseId) => {
+    const base = { seq: 1, at_ms: Date.now(), outcome: "allowed", actor: { kind: "token", id: "t", account: "ana" }, actor_name: "ana" };
+    const records = [
+      { actor: { kind: "release", id: releaseId }, actor_name: "guard", action: "release:roll_back", resource: `proj/default:env/production:release/${releaseId}`,
+        after: { state: "rolled_back", evidence: { evaluations: { treated: 1000, control: 1000 }, guardrails: [{ metric: "error", kind: "bad_events", treated: 51, control: 10, breached: true }] } } },
+      { action: "config:apply", resource: "proj/default", after: [{}, {}, {}] },
+      { action: "change-request:approve", resource: "proj/default:env/production:change-request/cr1" },
+      { action: "token:create", resource: "account/ana:token/t1", after: { name: "ci" } },
+      { action: "flag:archive", resource: "proj/default:flag/model" },
+      { action: "widget:frobnicate", resource: "widget/1" },
+    ];
+    const book = nameBook();
+    return Promise.all(records.map(async (r) => (await historyEntry(Object.assign({}, base, r), book)).querySelector(".sentence").textContent));
+  }, release.id);
+  const expectedSentences = [
+    "guard rolled back the release of new-search in production (error rate 5.1 % vs 1.0 %).",
+    "ana applied a configuration to project default (3 changes).",
+    "ana approved change request cr1 in production.",
+    "ana created an API token ci of ana.",
+    "ana archived flag model.",
+    "ana did widget:frobnicate on widget/1.",
+  ];
+  if (sentences.join("\n") !== expectedSentences.join("\n")) fail(`sentences:\n${sentences.join("\n")}`);
+
   // ---- the release page: axes, units, legends, the bake deadline apart from the guard's look ----
   await open(`#/release/${release.id}`);
   await page.getByRole("heading", { name: `Release ${release.id}` }).waitFor();

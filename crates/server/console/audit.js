@@ -226,7 +226,8 @@ async function sentence(r, book) {
       return ["changed the targeting of ", flag, ...inEnv, said.length ? `: ${said.join("; ")}` : " (no difference)"];
     }
     case "config:apply": {
-      const changes = Array.isArray(a.changes) ? a.changes.length : null;
+      // Its `after` is the plan's list of changes.
+      const changes = Array.isArray(a) ? a.length : Array.isArray(a.changes) ? a.changes.length : null;
       return ["applied a configuration", project ? [" to project ", strong(project)] : "", changes !== null ? ` (${plural(changes, "change")})` : ""];
     }
     case "account:sign-in": return ["signed in"];
