@@ -5,7 +5,8 @@
 // rule beta-users for segment beta = u-beta, rule pro-plan for plan "pro", else off),
 // `dependent` (requires `gate`, which is off) and `dark` (off).
 import { chromium } from "playwright-core";
-import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { createRequire } from "node:module";
 import { join } from "node:path";
 
 const [base, account, password, shots] = process.argv.slice(2);
@@ -18,8 +19,10 @@ const browser = await chromium.launch({
   args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 });
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 let step = 0;
 const written = [];
+const violations = [];
 let page = null;
 
 async function until(what, check, seconds = 15) {
@@ -37,6 +40,17 @@ try {
   page = await context.newPage();
   page.on("pageerror", (e) => { console.error(`page error: ${e.message}`); process.exitCode = 1; });
   const idle = () => page.waitForFunction(() => !document.querySelector("#main").hasAttribute("aria-busy"));
+  // axe-core's serious and critical findings on the page as it is (a11y.mjs checks every page
+  // as it first opens; these are the states only this walk reaches: steps done, a secret shown,
+  // answers in the playground).
+  const axe = async (where) => {
+    await idle();
+    if (!(await page.evaluate(() => typeof window.axe === "object"))) await page.evaluate(axeSource);
+    const found = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ["violations"] })).violations
+      .filter((v) => v.impact === "serious" || v.impact === "critical")
+      .map((v) => `${v.id}: ${v.help} at ${v.nodes.slice(0, 4).map((n) => n.target.join(" ")).join(", ")}`));
+    violations.push(...found.map((v) => `${where}: ${v}`));
+  };
   const shot = async (name) => {
     await idle();
     const path = join(shots, `${String(++step).padStart(2, "0")}-${name}.png`);
@@ -56,6 +70,7 @@ try {
   await steps.waitFor();
   await page.getByRole("heading", { name: "Flags" }).waitFor();
   await shot("empty-project");
+  await axe("empty project's flag list");
   await steps.getByLabel("Flag key").fill("new-checkout");
   await steps.getByRole("button", { name: "Create flag" }).click();
   await page.waitForURL(/#\/start/);
@@ -76,6 +91,7 @@ try {
   if (sdkKey !== (await secret.innerText()) || !sdkKey.startsWith("sys_")) throw new Error(`clipboard holds ${sdkKey}`);
   await steps.getByText("production has 1 server key and 0 client keys.").waitFor();
   await shot("key-created");
+  await axe("a key shown once");
   await page.getByRole("button", { name: "I have copied it" }).click();
 
   // Step 2: the SDK setup page, waiting for the first evaluation.
@@ -98,6 +114,7 @@ try {
   await watch.getByText(/^✓ First evaluation seen at .+ · 1 evaluation of 1 flag in the last 24 hours\.$/).waitFor({ timeout: 20000 });
   await page.getByRole("heading", { name: "Check the connection" }).evaluate((el) => el.scrollIntoView({ block: "start" }));
   await shot("first-evaluation-seen");
+  await axe("setup page, first evaluation seen");
 
   // The playground: the context just seen, picked from the recent exposures (key only).
   await page.getByRole("link", { name: "Playground" }).first().click();
@@ -139,6 +156,7 @@ try {
   // A failed prerequisite, named.
   await expectAnswer("dependent", "PREREQUISITE_FAILED", "Prerequisite failed", "Prerequisite gate: it did not serve a required variation");
   await expectAnswer("dark", "OFF", "off false", "The flag is off in production");
+  await axe("playground answering for all flags");
   // An individual target.
   await idle();
   await page.getByLabel("Key", { exact: true }).fill("u-target");
@@ -174,6 +192,8 @@ try {
   await page.getByRole("button", { name: "Evaluate" }).click();
   await expectAnswer("checkout", "RULE_MATCH", "Rule 2 (pro-plan): if user.plan", "pro");
   if (await row("dark").count()) throw new Error("one flag asked, others answered");
+  await axe("playground answering in JSON mode");
+  if (violations.length) throw new Error(`axe-core: serious or critical violations:\n${violations.join("\n")}`);
 
   const sizes = written.map((p) => `${p.split("/").pop()} ${Math.round(statSync(p).size / 1024)} KB`);
   console.log(`OK ${step} screenshots in ${shots}: ${sizes.join(", ")}`);

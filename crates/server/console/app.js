@@ -146,7 +146,8 @@ function showError(error, where) {
 function showSecret(text, secret, after) {
   const box = $("#secret");
   const code = h("code", { id: "secret-value" }, secret);
-  const status = h("span", { class: "copied", role: "status", "aria-live": "polite" });
+  // Plain text: the snippets' green "Copied" lacks contrast on this box's background.
+  const status = h("span", { role: "status", "aria-live": "polite" });
   // copySnippet (setup.js): the clipboard, or else the secret selected for Ctrl+C.
   const copy = h("button", { type: "button", class: "copy primary", onclick: () => copySnippet(code, status) }, "Copy");
   box.replaceChildren(h("p", {}, text, " ", code, " ", copy, " ", status, after ? [" ", after] : ""), h("button", { type: "button", onclick: () => { box.replaceChildren(); box.hidden = true; } }, "I have copied it"));
