@@ -49,6 +49,17 @@ await api("POST", `/projects/default/environments/production/experiments/${exper
 await api("POST", "/projects/default/webhooks", { url: "https://hooks.example.com/switchyard", actions: ["flag:*"] });
 await api("POST", "/projects/default/environments", { key: "qa", name: "QA", required_approvals: 1 });
 const held = (await api("POST", "/projects/default/environments/qa/flags/checkout/toggle", { on: true })).change_request;
+// Evaluations of new-search through OFREP, so its Insights tab draws its chart (the release
+// serves "on" to 5 %, so both variations show up in 40 contexts).
+const sdkKey = (await api("POST", "/projects/default/environments/production/sdk-keys", { name: "a11y", kind: "server" })).key;
+for (let i = 0; i < 40; i++) {
+  const r = await fetch(`${base}/ofrep/v1/evaluate/flags/new-search`, { method: "POST", headers: { authorization: `Bearer ${sdkKey}`, "content-type": "application/json" }, body: JSON.stringify({ context: { targetingKey: `user-${i}` } }) });
+  if (!r.ok) throw new Error(`OFREP: ${r.status} ${await r.text()}`);
+}
+for (const deadline = Date.now() + 20000; !(await api("GET", "/projects/default/environments/production/flags/new-search/evaluations")).length;) {
+  if (Date.now() > deadline) throw new Error("the evaluations were never counted");
+  await new Promise((r) => setTimeout(r, 200));
+}
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -110,7 +121,7 @@ try {
   // ---- 1. axe-core on every page, light and dark --------------------------------------------
   const pages = ["/flags", "/flags?archived=1",
     ...["targeting", "variations", "settings", "releases", "insights", "history"].map((tab) => `/flag/checkout?tab=${tab}`),
-    "/flag/model", "/segments", "/releases", `/release/${release.id}`, "/release-plans", "/compare", "/experiments",
+    "/flag/model", "/flag/new-search?tab=insights", "/flag/new-search?tab=releases", "/segments", "/releases", `/release/${release.id}`, "/release-plans", "/compare", "/experiments",
     `/experiment/${experiment.id}`, `/experiment/${experiment.id}/results`, "/metrics", "/change-requests",
     `/change-request/${held.id}`, "/webhooks", "/audit", "/access", "/projects", "/setup", "/playground", "/start"];
   const page = await open();

@@ -828,14 +828,15 @@ async function exposuresChart(key) {
   for (const p of points) { const k = p.variation || "(default)"; byVariation[k] = byVariation[k] || {}; byVariation[k][p.minute_ms] = (byVariation[k][p.minute_ms] || 0) + p.count; }
   const max = Math.max(1, ...minutes.map((m) => Object.values(byVariation).reduce((s, v) => s + (v[m] || 0), 0)));
   const W = 600, H = 160, bar = W / Math.max(1, minutes.length);
-  const colors = ["#0b5fff", "#c62828", "#2e7d32", "#8e24aa", "#ef6c00"];
+  // The theme's chart colours (app.css), so both themes draw it legibly.
+  const colors = ["var(--chart-1)", "var(--chart-2)", "var(--chart-3)", "var(--chart-4)", "var(--chart-5)"];
   const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`); svg.setAttribute("role", "img");
   svg.setAttribute("aria-label", `Evaluations per minute by variation of ${key}`);
   minutes.forEach((m, i) => { let y = H;
     Object.keys(byVariation).forEach((k, c) => { const n = byVariation[k][m] || 0; const hgt = (n / max) * (H - 10); y -= hgt;
       const r = document.createElementNS(svg.namespaceURI, "rect");
-      r.setAttribute("x", i * bar); r.setAttribute("y", y); r.setAttribute("width", Math.max(1, bar - 1)); r.setAttribute("height", hgt); r.setAttribute("fill", colors[c % colors.length]);
+      r.setAttribute("x", i * bar); r.setAttribute("y", y); r.setAttribute("width", Math.max(1, bar - 1)); r.setAttribute("height", hgt); r.style.fill = colors[c % colors.length];
       svg.append(r); }); });
   // Colours through the CSSOM: the page's content security policy forbids style attributes.
   const legend = h("p", {}, Object.keys(byVariation).map((k, c) => {
