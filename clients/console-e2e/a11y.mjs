@@ -134,6 +134,23 @@ try {
       await go(page, path);
       for (const v of await axe(page)) violations.push(`${path} [${theme}]: ${v}`);
     }
+    // What appears on request: a playground answer, an audit record's changes, the flag page's
+    // review dialog with its diff.
+    await go(page, "/playground");
+    await page.getByLabel("Key", { exact: true }).fill("u1");
+    await page.getByRole("button", { name: "Evaluate" }).click();
+    await page.getByRole("table", { name: "What the context is served in production" }).waitFor();
+    for (const v of await axe(page)) violations.push(`playground answer [${theme}]: ${v}`);
+    await go(page, "/audit");
+    for (const details of await page.locator("main details").all()) await details.locator("summary").first().click();
+    for (const v of await axe(page)) violations.push(`audit changes shown [${theme}]: ${v}`);
+    await go(page, "/flag/model");
+    await page.getByLabel("When off in production, serve").selectOption({ index: 1 });
+    await page.getByRole("button", { name: "Review and save" }).click();
+    await page.getByRole("dialog", { name: "Review changes to model" }).waitFor();
+    for (const v of await axe(page)) violations.push(`review dialog [${theme}]: ${v}`);
+    await page.keyboard.press("Escape");
+    await page.evaluate(() => { state.dirty = false; }); // leave without the unsaved-changes question
     // The confirmation dialog, open.
     await go(page, "/flags");
     await page.getByRole("button", { name: "Sign out" }).focus();
@@ -250,7 +267,7 @@ try {
     if (followed.theme !== null || followed.background !== "rgb(13, 17, 23)" || followed.pressed !== "true") throw new Error(`system dark: ${JSON.stringify(followed)}`);
     await system.close();
   }
-  if (!failed) console.log(`OK axe-core on ${pages.length} pages and the dialog in light and dark; keyboard flow; shared address; dark theme (screenshots in ${shots})`);
+  if (!failed) console.log(`OK axe-core on ${pages.length} pages, a playground answer, audit changes and both dialogs in light and dark; keyboard flow; shared address; dark theme (screenshots in ${shots})`);
 } catch (error) {
   console.error(error.stack || String(error));
   failed = true;
