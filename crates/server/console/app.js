@@ -229,7 +229,7 @@ function signInView() {
   $("#top").hidden = true;
   const name = h("input", { id: "name", name: "name", autocomplete: "username", required: true });
   const password = h("input", { id: "password", name: "password", type: "password", autocomplete: "current-password", required: true });
-  const form = h("form", { onsubmit: async (e) => {
+  const form = h("form", { class: "card signin", onsubmit: async (e) => {
     e.preventDefault();
     try {
       const token = await api("POST", "/auth/token", { account: name.value, password: password.value, token_name: "console", expires_in_days: 1 });
