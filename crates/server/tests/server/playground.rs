@@ -120,6 +120,7 @@ async fn newest_audit_seq(server: &TestServer) -> Value {
 async fn playground_explains_every_reason(url: String) {
     let server = TestServer::in_process(&url).start().await;
     seed(&server).await;
+    let key = server.sdk_key(SdkKeyKind::Server).await;
     let audited = newest_audit_seq(&server).await;
 
     // Every flag the environment delivers, by key: the archived one is not among them.
@@ -172,14 +173,25 @@ async fn playground_explains_every_reason(url: String) {
          so On (true)."
     );
 
-    // A rollout rule: the sentence gives the share of the served variation.
+    // A rollout rule: the sentence gives the share of the served variation, and the
+    // variation is the one OFREP serves the same context.
     for user in ["u-de-1", "u-de-2", "u-de-3", "u-de-4"] {
-        let german = answer(
-            &server,
-            "checkout",
-            json!({"targetingKey": user, "country": "de"}),
-        )
-        .await;
+        let context = json!({"targetingKey": user, "country": "de"});
+        let german = answer(&server, "checkout", context.clone()).await;
+        let remote: Value = reqwest::Client::new()
+            .post(format!("{}/ofrep/v1/evaluate/flags/checkout", server.base))
+            .bearer_auth(&key)
+            .json(&json!({"context": context}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            german["variation"], remote["variant"],
+            "{german} vs {remote}"
+        );
         assert_eq!(german["reason"], "RULE_MATCH", "{german}");
         assert_eq!(
             (&german["rule_id"], &german["rule_index"]),
