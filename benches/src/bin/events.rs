@@ -16,10 +16,14 @@
 //!    (each metric event then looks its context's release exposure up, as guardrails need).
 //!    Afterwards the `span.duration_ms` and `span.error` counts read back must equal the spans
 //!    and error spans accepted.
-//! 3. **SDK overhead:** nanoseconds per `bool_value` with events on versus off, for repeat
+//! 3. **With a running experiment** on `flag-0` (its fallthrough, `on` against `off`, a mean
+//!    of `latency_ms`) between the two: each batch then also makes experiment units and adds
+//!    their values (the experiment is stopped before the releases start).
+//! 4. **SDK overhead:** nanoseconds per `bool_value` with events on versus off, for repeat
 //!    contexts (exposures already remembered) and for a new context on every evaluation.
 //!
-//! Run with `bash benches/events.sh`.
+//! Run with `bash benches/events.sh`; `EVENTS_BENCH_SKIP_OTLP=1` leaves out the OTLP rounds and
+//! `EVENTS_BENCH_SKIP_SDK=1` the SDK overhead (for quicker intake runs while tuning).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -86,14 +90,13 @@ async fn run(binary: &str) {
     let serve = serve(binary, &["--data-dir", dir.to_str().unwrap()]).await;
     let key = seed(&serve).await;
     let mut expected = Expected::default();
-    let (rows, ratio) = intakes("SQLite", &serve, &key, &[], &mut expected).await;
+    let (rows, ratio) = phases("SQLite", &serve, &key, &mut expected).await;
     table += &rows;
     ratios += &ratio;
-    let stages = start_releases(&serve).await;
-    let (rows, ratio) = intakes("SQLite", &serve, &key, &stages, &mut expected).await;
-    table += &rows;
-    ratios += &ratio;
-    let overhead = sdk_overhead(&serve, &key).await;
+    let overhead = match std::env::var_os("EVENTS_BENCH_SKIP_SDK") {
+        Some(_) => String::new(),
+        None => sdk_overhead(&serve, &key).await,
+    };
     serve.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 
@@ -103,12 +106,7 @@ async fn run(binary: &str) {
             let serve = switchyard_bench::serve(binary, &["--database-url", &url]).await;
             let key = seed(&serve).await;
             let mut expected = Expected::default();
-            let (rows, ratio) = intakes("PostgreSQL", &serve, &key, &[], &mut expected).await;
-            table += &rows;
-            ratios += &ratio;
-            let stages = start_releases(&serve).await;
-            let phase = intakes("PostgreSQL", &serve, &key, &stages, &mut expected);
-            let (rows, ratio) = phase.await;
+            let (rows, ratio) = phases("PostgreSQL", &serve, &key, &mut expected).await;
             table += &rows;
             ratios += &ratio;
             serve.stop().await;
@@ -116,6 +114,62 @@ async fn run(binary: &str) {
         None => println!("\nPostgreSQL binaries not found: the PostgreSQL intake run is skipped."),
     }
     println!("{table}{ratios}{overhead}");
+}
+
+/// The intake phases on one store: no release, a running experiment, a release on every flag.
+async fn phases(
+    store: &str,
+    serve: &TestServer,
+    key: &str,
+    expected: &mut Expected,
+) -> (String, String) {
+    let (mut table, mut ratios) = intakes(store, serve, key, Phase::Plain, expected).await;
+    let experiment = start_experiment(serve).await;
+    let (rows, ratio) = intakes(store, serve, key, Phase::Experiment, expected).await;
+    (table, ratios) = (table + &rows, ratios + &ratio);
+    stop_experiment(serve, &experiment).await;
+    let stages = start_releases(serve).await;
+    let (rows, ratio) = intakes(store, serve, key, Phase::Releases(&stages), expected).await;
+    (table + &rows, ratios + &ratio)
+}
+
+/// What else runs in the environment during an intake phase.
+#[derive(Clone, Copy)]
+enum Phase<'s> {
+    Plain,
+    Experiment,
+    /// A release on every flag: its stage keys.
+    Releases(&'s [String]),
+}
+
+const EXPERIMENTS: &str = "/api/v1/projects/default/environments/production/experiments";
+
+/// Starts an experiment on `flag-0`'s fallthrough comparing `on` with `off` by the mean of
+/// `latency_ms`, on all its traffic; returns its id.
+async fn start_experiment(serve: &TestServer) -> String {
+    let metric = json!({"key": "latency", "name": "latency", "event": "latency_ms",
+                        "kind": "mean", "direction": "decrease_is_good", "mde": 0.05});
+    serve
+        .admin(
+            Method::POST,
+            "/api/v1/projects/default/metrics",
+            Some(metric),
+        )
+        .await;
+    let plan = json!({"flag": "flag-0", "name": "bench", "variations": ["off", "on"],
+                      "control": "off", "traffic_percent": 100, "primary_metric": "latency"});
+    let created = serve.admin(Method::POST, EXPERIMENTS, Some(plan)).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let path = format!("{EXPERIMENTS}/{id}/start");
+    let started = serve.admin(Method::POST, &path, Some(json!({}))).await;
+    assert_eq!(started["state"], "running", "{started}");
+    id
+}
+
+async fn stop_experiment(serve: &TestServer, id: &str) {
+    let path = format!("{EXPERIMENTS}/{id}/stop");
+    let stopped = serve.admin(Method::POST, &path, Some(json!({}))).await;
+    assert_eq!(stopped["state"], "stopped", "{stopped}");
 }
 
 /// Creates the flags and a server SDK key; returns the key.
@@ -284,35 +338,63 @@ async fn intakes(
     store: &str,
     serve: &TestServer,
     key: &str,
-    stages: &[String],
+    phase: Phase<'_>,
     expected: &mut Expected,
 ) -> (String, String) {
-    let phase = match stages.is_empty() {
-        true => "no release",
-        false => "a release on every flag",
+    let (stages, round_base): (&[String], usize) = match phase {
+        Phase::Plain => (&[], 0),
+        Phase::Experiment => (&[], 2 * ROUNDS),
+        Phase::Releases(stages) => (stages, ROUNDS),
     };
+    let phase = match phase {
+        Phase::Plain => "no release",
+        Phase::Experiment => "an experiment running",
+        Phase::Releases(_) => "a release on every flag",
+    };
+    let otlp_on = std::env::var_os("EVENTS_BENCH_SKIP_OTLP").is_none();
     // With releases: contexts `user-{n}-{i}` exposed in their release cohort before the spans.
     const EXPOSED: usize = 900_000;
     if !stages.is_empty() {
         let url = format!("{}/events/v1/bulk", serve.base);
-        let bodies = (0..OTLP_BODIES)
-            .map(|n| batch(EXPOSED + n, stages, true))
-            .collect();
-        let primed = post_all(&url, key, bodies, "application/json").await;
-        assert_eq!(primed.accepted, OTLP_BODIES, "every priming batch accepted");
+        // One at a time, each until it is accepted: on a busy machine a batch may be refused.
+        let http = reqwest::Client::new();
+        for n in 0..OTLP_BODIES {
+            let body = batch(EXPOSED + n, stages, true);
+            for attempt in 0.. {
+                let response = http
+                    .post(&url)
+                    .header("authorization", key)
+                    .header("content-type", "application/json")
+                    .header("content-encoding", "gzip")
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .unwrap();
+                match response.status().as_u16() {
+                    202 => break,
+                    429 | 503 if attempt < 100 => {
+                        tokio::time::sleep(Duration::from_millis(100)).await
+                    }
+                    other => panic!("priming batch answered {other}"),
+                }
+            }
+        }
     }
     let (mut native, mut otlp) = (Vec::new(), Vec::new());
     let (mut native_all, mut otlp_all) = (Posted::default(), Posted::default());
     let mut ratios = format!("- {store}, {phase}:");
     for round in 0..ROUNDS {
         // Enough distinct batches that every exposure is a new context during the run.
-        let first = (ROUNDS * usize::from(!stages.is_empty()) + round) * 1_000;
+        let first = (round_base + round) * 1_000;
         let bodies = (0..400).map(|n| batch(first + n, stages, false)).collect();
         let url = format!("{}/events/v1/bulk", serve.base);
         let posted = post_all(&url, key, bodies, "application/json").await;
         let events_per_s = (posted.accepted * 2 * CONTEXTS_PER_BATCH) as f64 / posted.seconds;
         native_all.add(posted);
         native.push(events_per_s);
+        if !otlp_on {
+            continue;
+        }
 
         let bodies = (0..OTLP_REQUESTS_PER_ROUND)
             .map(|n| match stages.is_empty() {
@@ -363,14 +445,17 @@ async fn intakes(
         )
     };
     let mut ratio: Vec<f64> = native.iter().zip(&otlp).map(|(n, o)| o / n).collect();
+    let mut rows = row("native, 2,000 events a batch", "events", native_all, native);
+    if !otlp_on {
+        return (rows, String::new());
+    }
     ratios += &format!(" (median {:.2})\n", median(&mut ratio));
-    let rows = row("native, 2,000 events a batch", "events", native_all, native)
-        + &row(
-            &format!("OTLP, {SPANS_PER_REQUEST} spans a request"),
-            "spans",
-            otlp_all,
-            otlp,
-        );
+    rows += &row(
+        &format!("OTLP, {SPANS_PER_REQUEST} spans a request"),
+        "spans",
+        otlp_all,
+        otlp,
+    );
     (rows, ratios)
 }
 
