@@ -95,7 +95,7 @@ async fn operations_endpoints(url: String) {
     let toggle =
         &doc["paths"]["/api/v1/projects/{project}/environments/{env}/flags/{flag}/toggle"]["post"];
     assert_eq!(toggle["x-switchyard-action"], "flag:toggle");
-    assert_eq!(doc["paths"].as_object().unwrap().len(), 72);
+    assert_eq!(doc["paths"].as_object().unwrap().len(), 74);
     assert!(
         doc["paths"]["/api/v1/changes"]["get"]["responses"]["200"]["content"]["text/event-stream"]
             .is_object()
