@@ -7,7 +7,7 @@
 const ACTIVITY_POLL_MS = 2000;
 
 // Local time with the zone, as people read it.
-function localTime(ms) {
+function evaluationTime(ms) {
   // Not dateStyle/timeStyle: browsers refuse them beside timeZoneName.
   return new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
     second: "2-digit", timeZoneName: "short" }).format(new Date(ms));
@@ -28,7 +28,7 @@ function evaluationWatch(project, env) {
         status.classList.add("seen");
         // Seen on the first look: evaluations came before this page, so it is not the first.
         status.replaceChildren(h("strong", { class: "state-on" }, "✓ "),
-          `${looks === 1 ? "Last" : "First"} evaluation seen at ${localTime(activity.last_evaluation_ms)}`,
+          `${looks === 1 ? "Last" : "First"} evaluation seen at ${evaluationTime(activity.last_evaluation_ms)}`,
           h("span", { class: "muted" }, ` · ${plural(activity.evaluations_24h || 0, "evaluation")} of ${plural(activity.flags_evaluated_24h || 0, "flag")} in the last 24 hours.`));
         return;
       }
@@ -64,7 +64,7 @@ function sdkKeyForm(after) {
   return form;
 }
 
-function step(done, title, ...body) {
+function onboardingStep(done, title, ...body) {
   return h("li", { class: done ? "step done" : "step" },
     h("h3", {}, done ? h("span", { class: "state-on" }, "✓ Done: ") : "", title), ...body);
 }
@@ -72,8 +72,9 @@ function step(done, title, ...body) {
 // The steps, each saying whether it is done. `here` is "flags", "start" or "setup": the page
 // showing them (the setup page is step 2 itself).
 async function gettingStarted(here) {
-  const [flags, mayKeys, mayFlags] = await Promise.all([
-    api("GET", `${projectPath()}/flags`).catch(() => []),
+  // One flag and the count (apiPage, flags.js: the list's paging headers), not the whole list.
+  const [firstPage, mayKeys, mayFlags] = await Promise.all([
+    apiPage(`${projectPath()}/flags?limit=1`).catch(() => ({ items: [], total: 0 })),
     permissions(`proj/${state.project}:env/${state.env}:sdk-key/new`),
     permissions(`proj/${state.project}:flag/new`)]);
   const keys = mayKeys("sdk-key:read") ? await api("GET", `${envPath()}/sdk-keys`).catch(() => null) : null;
@@ -90,24 +91,25 @@ async function gettingStarted(here) {
   h("button", { type: "submit", class: "primary" }, "Create flag"));
   const keyCount = keys ? keys.length : 0;
   const keyText = keys ? `${state.env} has ${plural(keys.filter((k) => k.kind === "server").length, "server key")} and ${plural(keys.filter((k) => k.kind === "client").length, "client key")}.` : "";
-  const firstFlag = flags[0];
+  const firstFlag = firstPage.items[0];
+  const flagCount = firstPage.total === null ? firstPage.items.length : firstPage.total;
   return h("section", { class: "card getting-started", "aria-labelledby": "getting-started-title" },
     h("h2", { id: "getting-started-title" }, `Get started with ${state.project} in ${state.env}`),
     h("ol", { class: "steps" },
-      step(flags.length > 0, "Create a flag",
-        flags.length ? h("p", {}, `${state.project} has ${plural(flags.length, "flag")}`, firstFlag ? [", such as ", h("a", { href: `#/flag/${encodeURIComponent(firstFlag.key)}` }, firstFlag.key)] : "", ".")
+      onboardingStep(flagCount > 0, "Create a flag",
+        flagCount ? h("p", {}, `${state.project} has ${plural(flagCount, "flag")}`, firstFlag ? [", such as ", h("a", { href: `#/flag/${encodeURIComponent(firstFlag.key)}` }, firstFlag.key)] : "", ".")
           : [h("p", {}, "A boolean flag to start with: it serves false (off) until you turn it on."), gate(flagForm, mayFlags, "flag:create")]),
-      step(keyCount > 0, "Create an SDK key",
+      onboardingStep(keyCount > 0, "Create an SDK key",
         h("p", {}, "Applications connect with a key of one environment. A server key is secret; a client key is public, for browser pages. The key is shown once: copy it then. ", keyText),
         keys === null && !mayKeys("sdk-key:create") ? h("p", { class: "muted" }, "Your access does not allow sdk-key:create here: ask an administrator for a key.")
           : keyCount && here !== "start" ? null
             : keyCount ? h("details", { id: "another-key" }, h("summary", {}, "Create another key"), sdkKeyForm(toStart))
               : sdkKeyForm(toStart)),
-      step(false, "Connect your application",
+      onboardingStep(false, "Connect your application",
         here === "setup"
           ? h("p", {}, "Pick the snippet for your language below, put the key in ", h("code", {}, "SWITCHYARD_SDK_KEY"), " and run it.")
           : h("p", {}, "The ", h("a", { href: "#/setup", id: "open-setup" }, `SDK setup page for ${state.env}`), " has a snippet for each language, naming this server and the environment.")),
-      step(false, "See the first evaluation",
+      onboardingStep(false, "See the first evaluation",
         h("p", {}, "As soon as an application evaluates a flag with the key, it shows here."),
         evaluationWatch(state.project, state.env),
         h("p", {}, "Then ask the ", h("a", { href: "#/playground" }, "Playground"), " why a user gets what they get."))));

@@ -54,7 +54,7 @@ function playContext() {
   return context;
 }
 
-const REASONS = {
+const PLAY_REASONS = {
   OFF: "Off", TARGET_MATCH: "Individual target", RULE_MATCH: "Rule matched", FALLTHROUGH: "Default rule",
   PREREQUISITE_FAILED: "Prerequisite failed", ERROR: "Error",
 };
@@ -91,7 +91,7 @@ function answerTable(answer) {
   const rows = answer.evaluations.map((e) => h("tr", { "data-flag": e.flag, "data-reason": e.reason },
     h("th", { scope: "row" }, h("a", { href: `#/flag/${encodeURIComponent(e.flag)}` }, e.flag)),
     h("td", {}, servedCell(e)),
-    h("td", {}, h("span", { class: `reason reason-${e.reason.toLowerCase()}` }, REASONS[e.reason] || e.reason)),
+    h("td", {}, h("span", { class: `reason reason-${e.reason.toLowerCase()}` }, PLAY_REASONS[e.reason] || e.reason)),
     h("td", {}, h("div", { class: "decided-by" }, decidedBy(e, answer.environment).map((line) => h("div", {}, line))),
       e.release ? h("span", { class: "release" }, ` Guarded release stage ${e.release.stage}, ${e.release.cohort} cohort.`) : "",
       e.in_experiment ? h("span", { class: "muted" }, " Counted in an experiment.") : "",
