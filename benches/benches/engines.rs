@@ -203,6 +203,17 @@ fn main() {
     let store = launchdarkly_store();
     native["kind"] = json!("user");
     let ld_context: ld::Context = serde_json::from_value(native).unwrap();
+    if let Ok(profile) = std::env::var("ENGINES_PROFILE") {
+        // `ENGINES_PROFILE=rules:100000`: only our engine on one workload, for
+        // `valgrind --tool=callgrind`; two counts give the instructions per evaluation.
+        let (key, count) = profile
+            .split_once(':')
+            .expect("ENGINES_PROFILE=workload:count");
+        for _ in 0..count.parse::<u64>().expect("a count") {
+            black_box(snapshot.evaluate(black_box(key), &sy_context, &sy_env));
+        }
+        return;
+    }
     let yggdrasil = unleash_engine();
     let mut properties: HashMap<String, String> = HashMap::new();
     for (name, value) in attributes.as_object().unwrap() {

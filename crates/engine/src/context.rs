@@ -122,6 +122,8 @@ impl AttributePath {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Context {
     parts: Vec<SingleContext>,
+    /// A hash of the kinds and keys, taken once (see [`Context::fingerprint`]).
+    fingerprint: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -148,7 +150,20 @@ pub enum ContextError {
 
 impl Context {
     pub fn single(part: SingleContext) -> Context {
-        Context { parts: vec![part] }
+        Context::of(vec![part])
+    }
+
+    fn of(parts: Vec<SingleContext>) -> Context {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = rustc_hash::FxHasher::default();
+        for part in &parts {
+            part.kind.hash(&mut hasher);
+            part.key.hash(&mut hasher);
+        }
+        Context {
+            fingerprint: hasher.finish(),
+            parts,
+        }
     }
 
     pub fn multi(parts: Vec<SingleContext>) -> Result<Context, ContextError> {
@@ -160,7 +175,7 @@ impl Context {
                 return Err(ContextError::DuplicateKind(part.kind.clone()));
             }
         }
-        Ok(Context { parts })
+        Ok(Context::of(parts))
     }
 
     /// Parses a native context: `{"kind":"user","key":…}`, `{"kind":"multi","user":{…},…}`,
@@ -210,6 +225,13 @@ impl Context {
 
     pub fn parts(&self) -> &[SingleContext] {
         &self.parts
+    }
+
+    /// A hash of the context's kinds and keys (not its other attributes), taken when it was
+    /// built: who the context is, for deduplicating what was reported about it. Equal contexts
+    /// have equal fingerprints; stable within one build of this crate, not across versions.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
     }
 
     pub fn part(&self, kind: &str) -> Option<&SingleContext> {

@@ -175,6 +175,10 @@ proptest! {
                 let answer = first.evaluate(key, &context, &env);
                 prop_assert_eq!(answer, first.evaluate(key, &context, &env));
                 prop_assert_eq!(answer, second.evaluate(key, &context, &env));
+                // A flag that does not read the environment answers the same without it.
+                if first.flag(key).is_some_and(|f| !f.reads_env()) {
+                    prop_assert_eq!(answer, first.evaluate(key, &context, &Env::default()));
+                }
             }
         }
     }

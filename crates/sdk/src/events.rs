@@ -13,13 +13,12 @@
 //! it (only its answer was lost) counts it once.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
 use std::io::Write as _;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
+use rustc_hash::{FxHashMap, FxHashSet};
 pub use switchyard_engine::wire::{
     ContextRef, EVENTS_FORMAT, EvaluationSummary as Summary, Event, EventBatch as Batch,
     ReleaseCohortRef,
@@ -27,6 +26,7 @@ pub use switchyard_engine::wire::{
 use switchyard_engine::{Cohort, Context, ReleaseCohort};
 
 use held::{Held, new_batch_id};
+pub(crate) use tally::Tally;
 
 /// Event settings (see [`crate::ClientBuilder::events`]).
 #[derive(Debug, Clone)]
@@ -70,6 +70,10 @@ struct Window {
     seen: FxHashSet<u64>,
 }
 
+/// Exposures queued lately, checked before taking the window's lock (`record.rs`).
+#[derive(Debug)]
+struct Recent(Box<[AtomicU64]>);
+
 /// Summaries not yet sent that came from elsewhere (a failed send, a relayed batch), merged by
 /// (flag, version, variation, reason, release) so that holding them while the server is away is
 /// bounded by the number of distinct slots, not by time.
@@ -110,6 +114,9 @@ pub struct Recorder {
     dropped: AtomicU64,
     /// Cleared when the server has no intake or refuses the key: recording stops too.
     accepting: AtomicBool,
+    recent: Recent,
+    /// The counters of the revisions evaluated since the last batch, folded in when one is cut.
+    tallies: Mutex<Vec<Arc<Tally>>>,
 }
 
 /// What an evaluation contributes to the events.
@@ -129,6 +136,8 @@ impl Recorder {
     pub fn new(config: EventsConfig, now_ms: i64) -> Recorder {
         Recorder {
             accepting: AtomicBool::new(config.enabled),
+            recent: Recent::new(config.exposure_cache),
+            tallies: Mutex::default(),
             config,
             window: Mutex::new(Window {
                 start_ms: now_ms,
@@ -158,77 +167,25 @@ impl Recorder {
     /// Counts an evaluation and, the first time this context sees this variation, queues an
     /// exposure.
     pub fn evaluated(&self, evaluated: &Evaluated<'_>, context: &Context, now_ms: i64) {
-        self.evaluated_all(std::slice::from_ref(evaluated), context, now_ms);
+        self.record(std::slice::from_ref(evaluated), context, || now_ms);
+    }
+
+    /// [`Recorder::evaluated`] reading the clock only when an exposure is queued, and counting
+    /// in `tally` (the revision's counters, at the flag's position) when one is given.
+    pub(crate) fn evaluated_lazily(
+        &self,
+        evaluated: &Evaluated<'_>,
+        context: &Context,
+        now_ms: impl FnOnce() -> i64,
+        tally: Option<(&Tally, usize)>,
+    ) {
+        self.record_one(evaluated, context, now_ms, tally);
     }
 
     /// [`Recorder::evaluated`] for several flags evaluated for one context (an OFREP bulk
     /// evaluation): each lock is taken once, and the context is hashed once.
     pub fn evaluated_all(&self, evaluations: &[Evaluated<'_>], context: &Context, now_ms: i64) {
-        if !self.is_recording() || evaluations.is_empty() {
-            return;
-        }
-        let mut context_hasher = FxHasher::default();
-        for part in context.parts() {
-            part.kind().hash(&mut context_hasher);
-            part.key().hash(&mut context_hasher);
-        }
-        let mut first_exposures = Vec::new();
-        if let Ok(mut window) = self.window.lock() {
-            let window = &mut *window;
-            for evaluated in evaluations {
-                // Look up by `&str` first: the flag's key is copied only the first time.
-                let counters = match window.counters.get_mut(evaluated.flag) {
-                    Some(counters) => counters,
-                    None => window
-                        .counters
-                        .entry(evaluated.flag.to_owned())
-                        .or_default(),
-                };
-                let slot = (
-                    evaluated.version,
-                    evaluated.variation_index,
-                    evaluated.reason,
-                    evaluated.release.map(|r| r.cohort),
-                );
-                counters
-                    .entry(slot)
-                    .or_insert_with(|| {
-                        let release = evaluated.release.map(ReleaseCohortRef::from);
-                        (evaluated.variation.map(str::to_owned), release, 0)
-                    })
-                    .2 += 1;
-                let Some(variation) = evaluated.variation else {
-                    continue;
-                };
-                let mut hasher = context_hasher.clone();
-                evaluated.flag.hash(&mut hasher);
-                variation.hash(&mut hasher);
-                // A new release stage or cohort is a new exposure: cohorts restart every stage.
-                evaluated.release.hash(&mut hasher);
-                // Entering an experiment is a new exposure even with unchanged serving: the
-                // contexts seen before the experiment started would be missing from its arm.
-                evaluated.in_experiment.hash(&mut hasher);
-                if window.seen.len() >= self.config.exposure_cache {
-                    // Forgetting everything at once keeps the bound simple; a context seen
-                    // again is reported again, which the server deduplicates.
-                    window.seen.clear();
-                }
-                if window.seen.insert(hasher.finish()) {
-                    first_exposures.push((evaluated, variation));
-                }
-            }
-        }
-        for (evaluated, variation) in first_exposures {
-            self.enqueue(Event::Exposure {
-                at_ms: now_ms,
-                contexts: context_refs(context),
-                flag: evaluated.flag.to_owned(),
-                version: evaluated.version,
-                variation: variation.to_owned(),
-                reason: evaluated.reason.to_owned(),
-                release: evaluated.release.map(ReleaseCohortRef::from),
-            });
-        }
+        self.record(evaluations, context, || now_ms);
     }
 
     /// Queues a metric event.
@@ -267,11 +224,14 @@ impl Recorder {
     /// Everything recorded since the last batch (at most `max_events` events) as a new batch.
     fn cut(&self, max_events: usize, now_ms: i64) -> Option<Batch> {
         let (start_ms, counters, carried) = match self.window.lock() {
-            Ok(mut window) => (
-                std::mem::replace(&mut window.start_ms, now_ms),
-                std::mem::take(&mut window.counters),
-                std::mem::take(&mut window.carried),
-            ),
+            Ok(mut window) => {
+                self.fold_tallies(&mut window.counters);
+                (
+                    std::mem::replace(&mut window.start_ms, now_ms),
+                    std::mem::take(&mut window.counters),
+                    std::mem::take(&mut window.carried),
+                )
+            }
             Err(_) => (now_ms, FxHashMap::default(), HashMap::new()),
         };
         let mut summaries: Vec<Summary> = carried
@@ -537,5 +497,7 @@ async fn send_all(http: &reqwest::Client, url: &str, sdk_key: &str, recorder: &R
 }
 
 mod held;
+mod record;
+mod tally;
 #[cfg(test)]
 mod tests;

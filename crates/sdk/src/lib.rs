@@ -35,7 +35,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwapOption;
 use serde_json::Value;
 use switchyard_engine::wire::FlagData;
-use switchyard_engine::{Env, RandomSource, Snapshot, ValueType};
+use switchyard_engine::{CompiledFlag, Env, RandomSource, Snapshot, ValueType};
 use tokio::sync::{broadcast, watch};
 
 pub use config::{ClientBuilder, Config, SyncMode};
@@ -72,8 +72,10 @@ struct Inner {
 #[derive(Debug)]
 struct Loaded {
     data: FlagData,
-    compiled: Snapshot,
+    compiled: Arc<Snapshot>,
     from: DataSource,
+    /// This revision's evaluation counters (while recording events).
+    tally: Option<Arc<events::Tally>>,
 }
 
 impl Client {
@@ -178,14 +180,17 @@ impl Client {
     }
 
     pub fn bool_value(&self, flag: &str, context: &Context, default: bool) -> bool {
-        self.bool_detail(flag, context, default).value
+        self.value(flag, context, ValueType::Bool, default, Value::as_bool)
     }
     pub fn bool_detail(&self, flag: &str, context: &Context, default: bool) -> Detail<bool> {
         self.typed(flag, context, ValueType::Bool, default, |v| v.as_bool())
     }
 
     pub fn string_value(&self, flag: &str, context: &Context, default: &str) -> String {
-        self.string_detail(flag, context, default).value
+        self.value(flag, context, ValueType::String, None, |v| {
+            v.as_str().map(|s| Some(s.to_owned()))
+        })
+        .unwrap_or_else(|| default.to_owned())
     }
     pub fn string_detail(&self, flag: &str, context: &Context, default: &str) -> Detail<String> {
         self.typed(flag, context, ValueType::String, default.to_owned(), |v| {
@@ -194,14 +199,17 @@ impl Client {
     }
 
     pub fn number_value(&self, flag: &str, context: &Context, default: f64) -> f64 {
-        self.number_detail(flag, context, default).value
+        self.value(flag, context, ValueType::Double, default, Value::as_f64)
     }
     pub fn number_detail(&self, flag: &str, context: &Context, default: f64) -> Detail<f64> {
         self.typed(flag, context, ValueType::Double, default, |v| v.as_f64())
     }
 
     pub fn json_value(&self, flag: &str, context: &Context, default: Value) -> Value {
-        self.json_detail(flag, context, default).value
+        self.value(flag, context, ValueType::Json, None, |v| {
+            Some(Some(v.clone()))
+        })
+        .unwrap_or(default)
     }
     pub fn json_detail(&self, flag: &str, context: &Context, default: Value) -> Detail<Value> {
         self.typed(flag, context, ValueType::Json, default, |v| Some(v.clone()))
@@ -220,14 +228,11 @@ impl Client {
             .compiled
             .flags()
             .map(|flag| {
-                let detail = self.inner.evaluate(
-                    loaded,
-                    flag.key(),
-                    context,
-                    ValueType::Any,
-                    Value::Null,
-                    |v| Some(v.clone()),
-                );
+                let detail =
+                    self.inner
+                        .evaluate(loaded, flag, context, ValueType::Any, Value::Null, |v| {
+                            Some(v.clone())
+                        });
                 (flag.key().to_owned(), detail)
             })
             .collect();
@@ -246,37 +251,90 @@ impl Client {
         convert: impl Fn(&Value) -> Option<T>,
     ) -> Detail<T> {
         let guard = self.inner.current.load();
-        match guard.as_ref() {
-            Some(loaded) => {
-                let detail = self
-                    .inner
-                    .evaluate(loaded, flag, context, want, default, convert);
-                if let Some(version) = detail.flag_version {
-                    self.inner.events.evaluated(
-                        &Evaluated {
-                            flag,
-                            version,
-                            variation_index: detail.variation_index,
-                            variation: detail.variation.as_deref(),
-                            reason: detail.reason.kind_name(),
-                            release: detail.reason.release(),
-                            in_experiment: detail.reason.in_experiment(),
-                        },
-                        context,
-                        now_ms(),
-                    );
-                }
-                detail
-            }
-            None => Detail {
+        let Some(loaded) = guard.as_ref() else {
+            return Detail {
                 value: default,
                 variation: None,
                 variation_index: None,
                 reason: Reason::error(ErrorKind::ClientNotReady),
                 flag_version: None,
                 openfeature_reason: "ERROR",
+            };
+        };
+        let Some(compiled) = loaded.compiled.flag(flag) else {
+            // An unknown flag is not counted: there is no version to count it under.
+            return Detail {
+                value: default,
+                variation: None,
+                variation_index: None,
+                reason: Reason::error(ErrorKind::FlagNotFound),
+                flag_version: None,
+                openfeature_reason: "ERROR",
+            };
+        };
+        let detail = self
+            .inner
+            .evaluate(loaded, compiled, context, want, default, convert);
+        self.inner.events.evaluated_lazily(
+            &Evaluated {
+                flag: compiled.key(),
+                version: compiled.version(),
+                variation_index: detail.variation_index,
+                variation: detail.variation.as_deref(),
+                reason: detail.reason.kind_name(),
+                release: detail.reason.release(),
+                in_experiment: detail.reason.in_experiment(),
             },
+            context,
+            now_ms,
+            None,
+        );
+        detail
+    }
+
+    /// [`Client::typed`] without the detail: no owned reason or variation key is built, the
+    /// clock is read only when the flag or an exposure needs it, and the flag is looked up
+    /// once. Records the same events.
+    fn value<T>(
+        &self,
+        flag: &str,
+        context: &Context,
+        want: ValueType,
+        default: T,
+        convert: impl Fn(&Value) -> Option<T>,
+    ) -> T {
+        let guard = self.inner.current.load();
+        let Some((loaded, (position, compiled))) = guard
+            .as_ref()
+            .and_then(|loaded| Some((loaded, loaded.compiled.flag_with_position(flag)?)))
+        else {
+            return default;
+        };
+        let env = self.inner.env_for(compiled);
+        let evaluation = loaded
+            .compiled
+            .evaluate_flag_typed(compiled, context, &env, want);
+        let served = evaluation
+            .variation
+            .and_then(|v| Some((convert(&v.value)?, &*v.key)));
+        if self.inner.events.is_recording() {
+            let rollout = evaluation.reason.rollout();
+            self.inner.events.evaluated_lazily(
+                &Evaluated {
+                    flag: compiled.key(),
+                    version: compiled.version(),
+                    variation_index: served.as_ref().and(evaluation.variation_index),
+                    variation: served.as_ref().map(|(_, key)| *key),
+                    reason: evaluation.reason.kind_name(),
+                    release: evaluation.reason.release(),
+                    in_experiment: rollout.is_some_and(|r| r.in_experiment),
+                },
+                context,
+                now_ms,
+                loaded.tally.as_deref().map(|tally| (tally, position)),
+            );
         }
+        served.map_or(default, |(value, _)| value)
     }
 
     /// Records a metric event for `context` (an error, a latency in ms, a purchase amount…);
@@ -324,21 +382,32 @@ impl Inner {
         });
     }
 
+    /// The environment `flag` is evaluated in: the clock and a random number only when it
+    /// reads them (reading the clock costs more than evaluating a plain flag).
+    fn env_for(&self, flag: &CompiledFlag) -> Env {
+        if flag.reads_env() {
+            Env {
+                now_ms: now_ms(),
+                random: self.random.next_u32(),
+            }
+        } else {
+            Env::default()
+        }
+    }
+
     fn evaluate<T>(
         &self,
         loaded: &Loaded,
-        flag: &str,
+        compiled: &CompiledFlag,
         context: &Context,
         want: ValueType,
         default: T,
         convert: impl Fn(&Value) -> Option<T>,
     ) -> Detail<T> {
-        let env = Env {
-            now_ms: now_ms(),
-            random: self.random.next_u32(),
-        };
-        let compiled = loaded.compiled.flag(flag);
-        let evaluation = loaded.compiled.evaluate_typed(flag, context, &env, want);
+        let env = self.env_for(compiled);
+        let evaluation = loaded
+            .compiled
+            .evaluate_flag_typed(compiled, context, &env, want);
         // A served value the caller cannot take is the caller's default, with no variation.
         let served = evaluation
             .variation
@@ -353,10 +422,8 @@ impl Inner {
             variation,
             variation_index,
             reason: Reason::from_engine(&evaluation.reason),
-            flag_version: compiled.map(|f| f.version()),
-            openfeature_reason: evaluation
-                .reason
-                .openfeature(compiled.is_some_and(|f| f.is_static())),
+            flag_version: Some(compiled.version()),
+            openfeature_reason: evaluation.reason.openfeature(compiled.is_static()),
         }
     }
 
@@ -380,11 +447,13 @@ impl Inner {
             None => data.flags.keys().cloned().collect(),
         };
         let revision = data.revision;
-        let compiled = Snapshot::compile(&data.dataset());
+        let compiled = Arc::new(Snapshot::compile(&data.dataset()));
+        let tally = self.events.tally(&compiled);
         self.current.store(Some(Arc::new(Loaded {
             data,
             compiled,
             from,
+            tally,
         })));
         if !changed.is_empty() {
             let _ = self.changes.send(FlagsChanged {
@@ -442,5 +511,71 @@ mod tests {
         assert_eq!(change.revision, 2);
         assert_eq!(change.flags, vec!["a".to_owned(), "b".to_owned()]);
         assert_eq!(*client.watch_revision().borrow(), Some(2));
+    }
+
+    /// Evaluations counted in a revision's tally, in the window's map (details) and by several
+    /// threads at once all arrive in one summary slot, across a revision change, and a context
+    /// evaluated again is exposed once.
+    #[tokio::test]
+    async fn repeat_evaluations_are_counted_exactly_and_exposed_once() {
+        let hour = Duration::from_secs(3600);
+        let client = Client::builder("http://127.0.0.1:9", "sys_x_y")
+            .sync(SyncMode::Polling(hour))
+            .backoff(hour, hour)
+            .events(EventsConfig {
+                flush_interval: hour,
+                ..EventsConfig::default()
+            })
+            .init_timeout(Duration::ZERO)
+            .build()
+            .await;
+        client.inner.replace(data(1, &["ann"]), DataSource::Server);
+        let ann = Context::from_json(&serde_json::json!({"key": "ann"})).unwrap();
+        std::thread::scope(|threads| {
+            for _ in 0..4 {
+                threads.spawn(|| {
+                    for _ in 0..1_000 {
+                        assert!(client.bool_value("a", &ann, false));
+                    }
+                });
+            }
+        });
+        assert!(!client.bool_value("b", &ann, true));
+        assert!(client.bool_detail("a", &ann, false).value);
+        client
+            .inner
+            .replace(data(2, &["ann", "bob"]), DataSource::Server);
+        assert!(client.bool_value("a", &ann, false));
+        let batch = client.inner.events.take_batch(100, now_ms()).unwrap();
+        let count = |flag: &str| -> Vec<(Option<String>, String, u64)> {
+            batch
+                .summaries
+                .iter()
+                .filter(|s| s.flag == flag)
+                .map(|s| (s.variation.clone(), s.reason.clone(), s.count))
+                .collect()
+        };
+        assert_eq!(
+            count("a"),
+            [(Some("on".into()), "FALLTHROUGH".into(), 4_002)]
+        );
+        assert_eq!(count("b"), [(Some("off".into()), "OFF".into(), 1)]);
+        let exposed: Vec<(&str, &str)> = batch
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                events::Event::Exposure {
+                    flag, variation, ..
+                } => Some((&**flag, &**variation)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(exposed, [("a", "on"), ("b", "off")]);
+        // Counted after the cut: in the next batch, not lost.
+        assert!(client.bool_value("a", &ann, false));
+        let next = client.inner.events.take_batch(100, now_ms()).unwrap();
+        assert_eq!(next.summaries.len(), 1);
+        assert_eq!(next.summaries[0].count, 1);
+        assert!(next.events.is_empty(), "{:?}", next.events);
     }
 }

@@ -5,6 +5,7 @@
 
 mod condition;
 mod cycles;
+mod env_use;
 mod serve;
 
 use rustc_hash::FxHashMap;
@@ -59,6 +60,8 @@ pub struct CompiledFlag {
     pub(crate) is_static: bool,
     /// May be evaluated with a client SDK key.
     pub(crate) client_visible: bool,
+    /// Evaluation may read the [`crate::Env`] (conservative: `false` means it certainly does not).
+    pub(crate) reads_env: bool,
 }
 
 impl CompiledFlag {
@@ -89,6 +92,11 @@ impl CompiledFlag {
     }
     pub fn client_visible(&self) -> bool {
         self.client_visible
+    }
+    /// Whether evaluating this flag may read the [`crate::Env`]'s clock or random number. When
+    /// it is `false`, `Env::default()` gives the same answer, sparing the caller a clock read.
+    pub fn reads_env(&self) -> bool {
+        self.reads_env
     }
 }
 
@@ -203,6 +211,7 @@ impl Snapshot {
                 malformed,
             });
         }
+        env_use::mark_env_readers(&mut flags, &segments);
         Snapshot {
             flags,
             flag_index,
@@ -223,6 +232,11 @@ impl Snapshot {
     /// A flag and its position in [`Snapshot::flags`] (for tables built alongside).
     pub fn flag_with_position(&self, key: &str) -> Option<(usize, &CompiledFlag)> {
         self.flag_index.get(key).map(|&i| (i, &self.flags[i]))
+    }
+
+    /// The flag at `position` in [`Snapshot::flags`] (see [`Snapshot::flag_with_position`]).
+    pub fn flag_at(&self, position: usize) -> Option<&CompiledFlag> {
+        self.flags.get(position)
     }
 
     pub fn flags(&self) -> impl Iterator<Item = &CompiledFlag> {
@@ -376,6 +390,7 @@ impl<'a> Compiler<'a> {
             malformed: false,
             is_static,
             client_visible: flag.client_visible,
+            reads_env: true,
         }
     }
 

@@ -268,7 +268,22 @@ impl Snapshot {
         env: &Env,
         want: ValueType,
     ) -> Evaluation<'_> {
-        let evaluation = self.evaluate(flag_key, context, env);
+        match self.flag(flag_key) {
+            Some(flag) => self.evaluate_flag_typed(flag, context, env, want),
+            None => Evaluation::error(ErrorKind::FlagNotFound),
+        }
+    }
+
+    /// [`Snapshot::evaluate_typed`] for a flag already looked up (one hash lookup, not two, for
+    /// a caller that also wants the flag's version).
+    pub fn evaluate_flag_typed<'s>(
+        &'s self,
+        flag: &'s CompiledFlag,
+        context: &Context,
+        env: &Env,
+        want: ValueType,
+    ) -> Evaluation<'s> {
+        let evaluation = self.evaluate_flag(flag, context, env);
         match evaluation.variation {
             Some(v) if !want.admits(&v.value) => Evaluation::error(ErrorKind::WrongType),
             _ => evaluation,

@@ -1,0 +1,211 @@
+//! Recording an evaluation. A context evaluated again (the common case: the same user on every
+//! request) takes no lock: its count goes to the revision's [`Tally`] and its exposure is found
+//! in the [`Recent`] table of fingerprints. Anything else (a first exposure, a count without a
+//! tally slot) goes through the window's maps under its lock.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rustc_hash::FxHasher;
+use switchyard_engine::Context;
+
+use super::{Counters, Evaluated, Event, Recent, Recorder, ReleaseCohortRef, Tally, Window};
+
+/// At most this many recent exposures are remembered outside the lock (32 KiB).
+const RECENT_MAX: usize = 4096;
+
+impl Recent {
+    /// A table of at most `exposure_cache` entries (a power of two), so that it never
+    /// remembers more than the exact set does.
+    pub(super) fn new(exposure_cache: usize) -> Recent {
+        let size = match exposure_cache.min(RECENT_MAX) {
+            0 => 0,
+            n => 1 << n.ilog2(),
+        };
+        Recent((0..size).map(|_| AtomicU64::new(0)).collect())
+    }
+
+    fn slot(&self, fingerprint: u64) -> Option<&AtomicU64> {
+        let len = self.0.len();
+        // Fingerprints are mixed: their high bits are as good an index as any.
+        let index = (fingerprint >> 32) as usize & len.wrapping_sub(1);
+        self.0.get(index)
+    }
+
+    fn holds(&self, fingerprint: u64) -> bool {
+        self.slot(fingerprint)
+            .is_some_and(|slot| slot.load(Ordering::Relaxed) == fingerprint)
+    }
+
+    fn remember(&self, fingerprint: u64) {
+        if let Some(slot) = self.slot(fingerprint) {
+            slot.store(fingerprint, Ordering::Relaxed);
+        }
+    }
+
+    fn forget(&self) {
+        for slot in self.0.iter() {
+            slot.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Who saw what: the context (kinds and keys), the flag and variation, the release stage and
+/// cohort (cohorts restart every stage, so a new one is a new exposure), and whether it was
+/// part of an experiment (entering one is a new exposure even with unchanged serving: the
+/// contexts seen before it started would be missing from its arm). Never 0.
+fn fingerprint(context: &Context, evaluated: &Evaluated<'_>, variation: &str) -> u64 {
+    let mut hasher = FxHasher::default();
+    hasher.write_u64(context.fingerprint());
+    evaluated.flag.hash(&mut hasher);
+    variation.hash(&mut hasher);
+    evaluated.release.hash(&mut hasher);
+    evaluated.in_experiment.hash(&mut hasher);
+    // SplitMix64's finisher: Fx leaves some bits poorly mixed, and `Recent` indexes by them.
+    let mut x = hasher.finish();
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (x ^ (x >> 31)) | 1
+}
+
+/// Counts one evaluation in the window's map.
+fn count_in(counters: &mut Counters, evaluated: &Evaluated<'_>) {
+    // Look up by `&str` first: the flag's key is copied only the first time.
+    let slots = match counters.get_mut(evaluated.flag) {
+        Some(slots) => slots,
+        None => counters.entry(evaluated.flag.to_owned()).or_default(),
+    };
+    let slot = (
+        evaluated.version,
+        evaluated.variation_index,
+        evaluated.reason,
+        evaluated.release.map(|r| r.cohort),
+    );
+    slots
+        .entry(slot)
+        .or_insert_with(|| {
+            let release = evaluated.release.map(ReleaseCohortRef::from);
+            (evaluated.variation.map(str::to_owned), release, 0)
+        })
+        .2 += 1;
+}
+
+impl Recorder {
+    /// Counts the evaluations and queues the exposures not seen before.
+    pub(super) fn record(
+        &self,
+        evaluations: &[Evaluated<'_>],
+        context: &Context,
+        now_ms: impl FnOnce() -> i64,
+    ) {
+        if !self.is_recording() || evaluations.is_empty() {
+            return;
+        }
+        let mut first_exposures = Vec::new();
+        if let Ok(mut window) = self.window.lock() {
+            for evaluated in evaluations {
+                count_in(&mut window.counters, evaluated);
+                if let Some(variation) = evaluated.variation
+                    && self.first_exposure(&mut window, fingerprint(context, evaluated, variation))
+                {
+                    first_exposures.push((evaluated, variation));
+                }
+            }
+        }
+        if !first_exposures.is_empty() {
+            let now_ms = now_ms();
+            for (evaluated, variation) in first_exposures {
+                self.expose(evaluated, variation, context, now_ms);
+            }
+        }
+    }
+
+    /// [`Recorder::record`] for one evaluation, counted in `tally` when it can be.
+    pub(super) fn record_one(
+        &self,
+        evaluated: &Evaluated<'_>,
+        context: &Context,
+        now_ms: impl FnOnce() -> i64,
+        tally: Option<(&Tally, usize)>,
+    ) {
+        if !self.is_recording() {
+            return;
+        }
+        // Release cohorts are rare and carry a stage: those go to the map.
+        let counted = evaluated.release.is_none()
+            && tally.is_some_and(|(tally, position)| {
+                tally.count(position, evaluated.variation_index, evaluated.reason)
+            });
+        let exposure = evaluated
+            .variation
+            .map(|variation| (variation, fingerprint(context, evaluated, variation)))
+            .filter(|(_, fingerprint)| !self.recent.holds(*fingerprint));
+        if counted && exposure.is_none() {
+            return;
+        }
+        let mut first = false;
+        if let Ok(mut window) = self.window.lock() {
+            if !counted {
+                count_in(&mut window.counters, evaluated);
+            }
+            if let Some((_, fingerprint)) = exposure {
+                first = self.first_exposure(&mut window, fingerprint);
+            }
+        }
+        if let (true, Some((variation, _))) = (first, exposure) {
+            self.expose(evaluated, variation, context, now_ms());
+        }
+    }
+
+    /// Whether this exposure is new, remembering it.
+    fn first_exposure(&self, window: &mut Window, fingerprint: u64) -> bool {
+        if window.seen.len() >= self.config.exposure_cache {
+            // Forgetting everything at once keeps the bound simple; a context seen again is
+            // reported again, which the server deduplicates.
+            window.seen.clear();
+            self.recent.forget();
+        }
+        let first = window.seen.insert(fingerprint);
+        self.recent.remember(fingerprint);
+        first
+    }
+
+    fn expose(&self, evaluated: &Evaluated<'_>, variation: &str, context: &Context, now_ms: i64) {
+        self.enqueue(Event::Exposure {
+            at_ms: now_ms,
+            contexts: super::context_refs(context),
+            flag: evaluated.flag.to_owned(),
+            version: evaluated.version,
+            variation: variation.to_owned(),
+            reason: evaluated.reason.to_owned(),
+            release: evaluated.release.map(ReleaseCohortRef::from),
+        });
+    }
+
+    /// Counters for one compiled revision, folded into the batches this recorder cuts; `None`
+    /// when it is not recording.
+    pub(crate) fn tally(&self, snapshot: &Arc<switchyard_engine::Snapshot>) -> Option<Arc<Tally>> {
+        if !self.is_recording() {
+            return None;
+        }
+        let tally = Arc::new(Tally::new(snapshot.clone()));
+        if let Ok(mut tallies) = self.tallies.lock() {
+            tallies.push(tally.clone());
+        }
+        Some(tally)
+    }
+
+    /// Moves every revision's counts into `counters`, and lets go of the revisions no longer
+    /// served. One is no longer served when this list holds its only reference: nobody can count
+    /// in it any more, so the fold just before it is dropped takes its last counts.
+    pub(super) fn fold_tallies(&self, counters: &mut Counters) {
+        if let Ok(mut tallies) = self.tallies.lock() {
+            tallies.retain(|tally| {
+                let served = Arc::strong_count(tally) > 1;
+                tally.fold_into(counters);
+                served
+            });
+        }
+    }
+}
