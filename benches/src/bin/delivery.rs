@@ -4,6 +4,11 @@
 //! evaluations per second over keep-alive connections. Run with `bash benches/delivery.sh`
 //! (raises the open-file limit, builds release binaries). The streams are raw TCP readers so
 //! the measuring side stays cheap on a 2-core machine.
+//!
+//! With `DELIVERY_PIN=1` (the script's default) the server runs on core 0 and this load
+//! generator on core 1 (`taskset`), so they do not take turns on one core. After each toggle
+//! the server's own share is read from `/metrics` (`switchyard_sdk_stream_fanout_seconds`: from
+//! the start of the change's publication until the last stream handed it to its connection).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -46,10 +51,17 @@ async fn run(binary: &str, counts: &[usize]) {
     }
     let key = serve.sdk_key(SdkKeyKind::Server).await;
     let pid = serve.pid().unwrap();
+    if std::env::var("DELIVERY_PIN").is_ok_and(|v| v == "1") {
+        pin(pid, 0);
+        pin(std::process::id(), 1);
+        println!("# pinned: server on core 0, load generator on core 1");
+    }
 
     println!("# delivery benchmark, {}", machine());
-    println!("| streams | toggles | p50 ms | p99 ms | max ms | server RSS per stream |");
-    println!("|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| streams | toggles | p50 ms | p99 ms | max ms | server share median / max ms | server RSS per stream |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
     let mut opened: Vec<tokio::task::JoinHandle<()>> = Vec::new();
     let (tx, mut rx) = mpsc::unbounded_channel::<Instant>();
     let round = Arc::new(AtomicU64::new(0));
@@ -86,6 +98,7 @@ async fn run(binary: &str, counts: &[usize]) {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let per_stream = (rss_kib(pid) - rss_before) as f64 / (count - already) as f64;
         let mut latencies = Vec::new();
+        let mut shares = Vec::new();
         let toggles = 10;
         for _ in 0..toggles {
             let on = round.fetch_add(1, Ordering::Relaxed).is_multiple_of(2);
@@ -98,15 +111,19 @@ async fn run(binary: &str, counts: &[usize]) {
                 let received = rx.recv().await.unwrap();
                 latencies.push(received.saturating_duration_since(acked).as_secs_f64() * 1000.0);
             }
+            shares.push(fanout_ms(&addr).await);
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         latencies.sort_by(f64::total_cmp);
         let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+        shares.sort_by(f64::total_cmp);
         println!(
-            "| {count} | {toggles} | {:.1} | {:.1} | {:.1} | {:.1} KiB |",
+            "| {count} | {toggles} | {:.1} | {:.1} | {:.1} | {:.1} / {:.1} | {:.1} KiB |",
             at(0.5),
             at(0.99),
             latencies[latencies.len() - 1],
+            shares[shares.len() / 2],
+            shares[shares.len() - 1],
             per_stream
         );
     }
@@ -222,6 +239,30 @@ async fn read_response(stream: &mut TcpStream, buf: &mut [u8]) {
         }
         return;
     }
+}
+
+/// Pins every thread of process `pid` to `core`.
+fn pin(pid: u32, core: u32) {
+    let status = std::process::Command::new("taskset")
+        .args(["-a", "-p", "-c", &core.to_string(), &pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("taskset (util-linux) runs");
+    assert!(status.success(), "taskset -a -p -c {core} {pid}");
+}
+
+/// The server's share of the latest toggle, in ms: `switchyard_sdk_stream_fanout_seconds`.
+async fn fanout_ms(addr: &str) -> f64 {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = "GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n";
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("switchyard_sdk_stream_fanout_seconds "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .expect("the server exports switchyard_sdk_stream_fanout_seconds")
+        * 1000.0
 }
 
 fn rss_kib(pid: u32) -> i64 {

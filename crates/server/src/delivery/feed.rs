@@ -4,9 +4,9 @@
 
 use std::collections::VecDeque;
 use std::io::Write as _;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -33,10 +33,15 @@ pub struct Published {
     pub refetch_frame: Bytes,
     /// OFREP answer pieces for this revision's flags.
     pub ofrep: super::fragments::OfrepFragments,
+    /// When publishing this revision began (its diff and encodings included).
+    pub(super) published_at: Instant,
+    /// The longest time, in ns from `published_at`, a stream took to hand this revision's frame
+    /// to its connection so far: the fan-out's server share once every stream has it.
+    pub(super) fanout_ns: AtomicU64,
 }
 
 impl Published {
-    fn new(data: FlagData, patch: Option<Patch>) -> Published {
+    fn new(data: FlagData, patch: Option<Patch>, published_at: Instant) -> Published {
         let snapshot = serde_json::to_vec(&data).unwrap_or_default();
         let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         let snapshot_gzip = gzip
@@ -61,11 +66,21 @@ impl Published {
             snapshot_gzip: Bytes::from(snapshot_gzip),
             etag,
             data,
+            published_at,
+            fanout_ns: AtomicU64::new(0),
         }
     }
 
     pub fn revision(&self) -> i64 {
         self.data.revision
+    }
+
+    /// Notes that one more stream handed this revision's frame to its connection (hyper
+    /// writes it to the socket in the same poll); returns the fan-out time so far.
+    pub(super) fn note_handed(&self) -> Duration {
+        let now = u64::try_from(self.published_at.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let longest = self.fanout_ns.fetch_max(now, Ordering::Relaxed).max(now);
+        Duration::from_nanos(longest)
     }
 }
 
@@ -110,7 +125,7 @@ impl Feed {
             checked: AtomicI64::new(data.revision),
             project: project.to_owned(),
             env: env.to_owned(),
-            current: ArcSwap::from_pointee(Published::new(data, None)),
+            current: ArcSwap::from_pointee(Published::new(data, None, Instant::now())),
             changes: broadcast::channel(64).0,
             history: Mutex::default(),
             reload: tokio::sync::Mutex::new(()),
@@ -144,6 +159,7 @@ impl Feed {
     /// Makes `next` the current state when it is newer and differs in what is served: records
     /// the patch for resuming streams and announces it. Returns whether it published.
     pub(super) fn publish(&self, next: FlagData, history_len: usize) -> bool {
+        let started = Instant::now();
         let current = self.current();
         if next.revision <= current.revision() {
             return false;
@@ -153,7 +169,7 @@ impl Feed {
             // Nothing this environment serves changed; streams keep their revision.
             return false;
         }
-        let published = Arc::new(Published::new(next, Some(patch.clone())));
+        let published = Arc::new(Published::new(next, Some(patch.clone()), started));
         if let Ok(mut history) = self.history.lock() {
             if history.len() >= history_len {
                 history.pop_front();

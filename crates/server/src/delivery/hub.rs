@@ -114,6 +114,8 @@ pub struct Delivery {
     pub config: DeliveryConfig,
     /// Streams open now (exported as a metric; bounded by `config.max_streams`).
     pub open_streams: Gauge,
+    /// Seconds from a change's publication to its last stream's hand-off (exported).
+    pub stream_fanout: Gauge<f64, std::sync::atomic::AtomicU64>,
     /// Open streams per key, and their revocation.
     pub(super) streams: Arc<OpenStreams>,
     /// `serve`'s environments' origins, as last read for a preflight.
@@ -153,10 +155,12 @@ impl Delivery {
 
     fn with_source(source: Source, config: DeliveryConfig, tasks: Tasks) -> Arc<Delivery> {
         let streams = Arc::new(OpenStreams::default());
+        streams.start_heartbeat(config.heartbeat, &tasks);
         Arc::new(Delivery {
             source,
             config,
             open_streams: streams.gauge.clone(),
+            stream_fanout: streams.fanout.clone(),
             streams,
             preflight_origins: Mutex::default(),
             refused: RwLock::default(),

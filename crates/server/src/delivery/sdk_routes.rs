@@ -192,9 +192,6 @@ pub(super) fn event_stream(
             (Some(Bytes::from_static(b": open\n\n")), current.revision())
         }
     };
-    let period = delivery.config.heartbeat;
-    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let open_feed = feed.clone();
     let open = OpenStream {
         feed,
@@ -202,7 +199,6 @@ pub(super) fn event_stream(
         changes,
         sent,
         first,
-        heartbeat,
         closing: delivery.closing(),
         slot,
     };
@@ -256,7 +252,6 @@ struct OpenStream {
     /// The revision the client has.
     sent: i64,
     first: Option<Bytes>,
-    heartbeat: tokio::time::Interval,
     closing: watch::Receiver<bool>,
     /// Counts the stream against the limits; says when its key is revoked.
     slot: StreamSlot,
@@ -287,7 +282,8 @@ impl OpenStream {
                     Err(broadcast::error::RecvError::Lagged(_)) => self.feed.current(),
                     Err(broadcast::error::RecvError::Closed) => return None,
                 },
-                _ = self.heartbeat.tick() => return Some(Bytes::from_static(HEARTBEAT)),
+                // The shared tick (see `OpenStreams`), on every stream at once.
+                Ok(()) = self.slot.heartbeat.changed() => return Some(Bytes::from_static(HEARTBEAT)),
             };
             if published.revision() <= self.sent {
                 continue;
@@ -300,7 +296,7 @@ impl OpenStream {
                 (StreamKind::FlagData, _) => published.put_frame.clone(),
             };
             self.sent = published.revision();
-            self.heartbeat.reset();
+            self.slot.handed(&published);
             return Some(frame);
         }
     }

@@ -6,10 +6,14 @@
 //! `revoked` receiver turns `true` when its key is revoked, and the stream then ends.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use prometheus_client::metrics::gauge::Gauge;
+use std::sync::atomic::AtomicU64;
 use tokio::sync::watch;
+
+use crate::tasks::Tasks;
 
 /// Streams open at once, in all and per SDK key (0: unlimited).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,19 +44,63 @@ struct KeyStreams {
 }
 
 /// Every open stream, by the id of the key that opened it.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct OpenStreams {
     open: Mutex<Open>,
     /// The total, exported as `switchyard_sdk_streams_open`.
     pub(super) gauge: Gauge,
+    /// Seconds from the publication of the latest change to the moment the last stream so far
+    /// handed it to its connection, exported as `switchyard_sdk_stream_fanout_seconds`.
+    pub(super) fanout: Gauge<f64, AtomicU64>,
+    /// Ticks once per heartbeat period; every open stream then sends a heartbeat comment. One
+    /// timer for all streams instead of one each: less memory per stream, and no timer to
+    /// re-arm on every frame of a fan-out.
+    heartbeat: watch::Sender<()>,
+}
+
+impl Default for OpenStreams {
+    fn default() -> Self {
+        OpenStreams {
+            open: Mutex::default(),
+            gauge: Gauge::default(),
+            fanout: Gauge::default(),
+            heartbeat: watch::channel(()).0,
+        }
+    }
 }
 
 impl OpenStreams {
+    /// Starts the shared heartbeat tick in `tasks`, every `period` until they stop (only within
+    /// a runtime, which every stream is served in).
+    pub(super) fn start_heartbeat(self: &Arc<Self>, period: Duration, tasks: &Tasks) {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        let streams = Arc::downgrade(self);
+        let stopping = tasks.stopping();
+        tasks.spawn(async move {
+            let start = tokio::time::Instant::now() + period;
+            let mut tick = tokio::time::interval_at(start, period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut stopping = std::pin::pin!(stopping);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = &mut stopping => return,
+                }
+                let Some(streams) = streams.upgrade() else {
+                    return;
+                };
+                streams.heartbeat.send_replace(());
+            }
+        });
+    }
+
     /// Takes a place for a stream of `key_id`, or says which limit refused it. A key revoked
     /// while some of its streams are still closing hands new streams a revoked receiver, so a
     /// stream authenticated just before the revocation ends too.
     pub(super) fn take(
-        self: &std::sync::Arc<Self>,
+        self: &Arc<Self>,
         key_id: &str,
         limits: StreamLimits,
     ) -> Result<StreamSlot, Refusal> {
@@ -80,6 +128,7 @@ impl OpenStreams {
             streams: self.clone(),
             key_id: key_id.to_owned(),
             revoked,
+            heartbeat: self.heartbeat.subscribe(),
         })
     }
 
@@ -139,10 +188,20 @@ impl OpenStreams {
 /// One stream's place, given back when the stream ends.
 #[derive(Debug)]
 pub(super) struct StreamSlot {
-    streams: std::sync::Arc<OpenStreams>,
+    streams: Arc<OpenStreams>,
     key_id: String,
     /// Turns `true` when the key is revoked.
     pub(super) revoked: watch::Receiver<bool>,
+    /// Changes once per heartbeat period (the sender lives as long as this slot's streams).
+    pub(super) heartbeat: watch::Receiver<()>,
+}
+
+impl StreamSlot {
+    /// Notes that this stream handed `published`'s frame to its connection.
+    pub(super) fn handed(&self, published: &super::feed::Published) {
+        let longest = published.note_handed();
+        self.streams.fanout.set(longest.as_secs_f64());
+    }
 }
 
 impl Drop for StreamSlot {
@@ -163,7 +222,6 @@ impl super::Delivery {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     #[test]
     fn limits_count_per_key_and_in_all_and_places_come_back() {

@@ -121,6 +121,11 @@ impl Metrics {
             "Open SDK and OFREP change streams",
             delivery.open_streams.clone(),
         );
+        self.register(
+            "sdk_stream_fanout_seconds",
+            "Seconds from the latest change's publication until the last stream handed it to its connection",
+            delivery.stream_fanout.clone(),
+        );
         // Both serve and relay screen client-key batches, so both say what they dropped.
         self.register(
             "events_dropped",
