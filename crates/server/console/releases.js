@@ -14,6 +14,14 @@ async function releasesView() {
       h("td", {}, timeElement(r.created_ms), r.started_by_name ? ` by ${r.started_by_name}` : ""))) : h("tr", {}, h("td", { colspan: 6 }, "No releases.")))));
 }
 
+// What a flag serves while off, from the server's `serves_when_off` ({variation, value}, or
+// null: the application's own default), named as the flag's `variations` name it.
+function servedWhenOff(serves, variations) {
+  if (!serves) return null;
+  const v = (variations || []).find((x) => x.key === serves.variation);
+  return v ? variationLabel(v) : `${serves.variation} (${JSON.stringify(serves.value)})`;
+}
+
 // How long until `ms`, in words ("in 4 min", "2 h ago").
 function fromNow(ms) {
   const seconds = Math.round((ms - Date.now()) / 1000), size = Math.abs(seconds);
@@ -58,9 +66,23 @@ async function releaseView(id) {
     if (!(await confirmAction(`${label} release ${id} of ${s.flag} in ${state.env}?`, state.env))) return;
     try { await api("POST", `${envPath()}/releases/${id}/${verb}`, {}); route(); } catch (error) { showError(error); }
   } }, label);
+  // What everyone gets once killed: the server's answer for the flag here, read when asked.
   const kill = h("button", { type: "button", class: "danger", onclick: async () => {
-    if (!(await confirmAction(`Kill ${s.flag} in ${state.env}? This aborts the release.`))) return;
-    try { await api("POST", `${envPath()}/flags/${encodeURIComponent(s.flag)}/kill`, {}); route(); } catch (error) { showError(error); }
+    const flagPath = `${envPath()}/flags/${encodeURIComponent(s.flag)}`;
+    let targeting;
+    try { targeting = await api("GET", flagPath); } catch (error) { return showError(error); }
+    const gets = servedWhenOff(targeting.serves_when_off, targeting.variations);
+    const effect = gets ? `Everyone in ${state.env} will get ${gets}.` : `Applications in ${state.env} will get their own default value.`;
+    if (!(await confirmAction(`Kill ${s.flag} in ${state.env}? ${effect} Its active releases in ${state.env} are aborted.`))) return;
+    try {
+      const killed = await api("POST", `${flagPath}/kill`, {});
+      if (killed && !killed.change_request) {
+        const aborted = (killed.aborted_releases || []).length ? ` Aborted ${plural(killed.aborted_releases.length, "release")}: ${killed.aborted_releases.join(", ")}.` : "";
+        const got = servedWhenOff(killed.serves_when_off, targeting.variations);
+        state.notice = `Killed ${s.flag} in ${state.env}: ${got ? `everyone now gets ${got}` : "applications now get their own default value"}.${aborted}`;
+      }
+      route();
+    } catch (error) { showError(error); }
   } }, "Kill flag");
   const guardrails = (a ? a.guardrails : []).map((g) => h("tr", {}, h("td", {}, g.metric), h("td", {}, String(g.treated)), h("td", {}, String(g.control)),
     h("td", {}, g.ln_e_total !== undefined ? `${g.ln_e_total.toFixed(3)} / ${g.threshold.toFixed(3)}` : g.interval ? `[${g.interval.map((x) => x.toFixed(3)).join(", ")}]` : "–"),
@@ -103,8 +125,9 @@ const ZONE = (new Intl.DateTimeFormat(undefined, { timeZoneName: "short" }).form
 
 // A line chart over time: `series` [{label, color, dashed, points: [[ms, value]]}] with a time
 // axis (local clock, its zone named), a value axis in `unit`, a legend, and `markers` [{at, label,
-// bad}] as vertical lines. Colours are CSS variables, so both themes draw it legibly; control is
-// dashed as well, so the two read apart without colour.
+// bad}] as vertical lines. Colours are app.css's chart classes (`color` of a class, drawn with
+// `currentColor`): the content security policy forbids style attributes, and both themes draw
+// them legibly; control is dashed as well, so the two read apart without colour.
 function timeChart({ id, title, summary, unit, format, t0, t1, series, markers = [] }) {
   const W = 640, H = 240, left = 76, right = 16, top = 34, bottom = 50;
   // An empty chart still gets a readable scale: 0 to 1 of the unit.
@@ -125,13 +148,13 @@ function timeChart({ id, title, summary, unit, format, t0, t1, series, markers =
   xTicks.map((t, i) => chartNode("text", { x: x(t), y: axisY + 16, "text-anchor": i === 0 ? "start" : i === 4 ? "end" : "middle", class: "tick x-tick" }, CLOCK.format(new Date(t)))),
   chartNode("text", { x: left + (W - left - right) / 2, y: H - 8, "text-anchor": "middle", class: "axis-label x-label" }, `Time (${ZONE})`),
   chartNode("text", { x: 14, y: top + (axisY - top) / 2, "text-anchor": "middle", class: "axis-label y-label", transform: `rotate(-90 14 ${top + (axisY - top) / 2})` }, unit),
-  markers.map((m) => chartNode("line", { x1: x(m.at), x2: x(m.at), y1: top, y2: axisY, class: "decision", style: `stroke: var(${m.bad ? "--chart-bad" : "--chart-axis"}, currentColor)`, "stroke-dasharray": "2 3" },
+  markers.map((m) => chartNode("line", { x1: x(m.at), x2: x(m.at), y1: top, y2: axisY, class: `decision ${m.bad ? "chart-bad" : "chart-axis"}`, stroke: "currentColor", "stroke-dasharray": "2 3" },
     chartNode("title", {}, `${m.label} at ${zonedTime(m.at)}`))),
-  series.map((s) => chartNode("g", { class: "series", style: `color: var(${s.color}, currentColor)` },
+  series.map((s) => chartNode("g", { class: `series ${s.color}` },
     s.points.length > 1 ? chartNode("polyline", { class: "line", fill: "none", stroke: "currentColor", "stroke-width": 2, "stroke-dasharray": s.dashed ? "6 4" : null,
       points: s.points.map((p) => `${x(p[0])},${y(p[1])}`).join(" ") }) : null,
     s.points.map((p) => chartNode("circle", { cx: x(p[0]), cy: y(p[1]), r: 2.5, class: "dot", fill: "currentColor" })))),
-  series.map((s, i) => chartNode("g", { class: "legend-item", transform: `translate(${left + i * 200},14)`, style: `color: var(${s.color}, currentColor)` },
+  series.map((s, i) => chartNode("g", { transform: `translate(${left + i * 200},14)`, class: `legend-item ${s.color}` },
     chartNode("line", { x1: 0, x2: 22, y1: 0, y2: 0, stroke: "currentColor", "stroke-width": 2, "stroke-dasharray": s.dashed ? "6 4" : null }),
     chartNode("text", { x: 28, y: 4, class: "legend-label" }, s.label))));
 }
@@ -146,8 +169,8 @@ function releaseChart(s, samples) {
   return h("figure", {}, timeChart({ id: "release-chart", title: "Treated share over time",
     summary: `Treated share over time, ${samples.length} samples; current stage weight ${stage.weight / 1000} %`, unit: "Treated share (%)", format: percentText, t0, t1, markers,
     series: [
-      { label: "Observed treated share", color: "--chart-1", points: samples.map((p) => [p.at, 100 * (p.rho || 0)]) },
-      { label: `Stage target (${stage.weight / 1000} %)`, color: "--chart-control", dashed: true, points: [[Math.max(t0, s.stage_started_ms || t0), stage.weight / 1000], [t1, stage.weight / 1000]] },
+      { label: "Observed treated share", color: "chart-1", points: samples.map((p) => [p.at, 100 * (p.rho || 0)]) },
+      { label: `Stage target (${stage.weight / 1000} %)`, color: "chart-control", dashed: true, points: [[Math.max(t0, s.stage_started_ms || t0), stage.weight / 1000], [t1, stage.weight / 1000]] },
     ] }),
   h("figcaption", {}, "Vertical lines mark the release's decisions (hover for details); samples are the guard's looks while this page is open."));
 }
@@ -167,8 +190,8 @@ function cohortChart(guardrail, samples, s) {
     : guardrail.ln_e_total !== undefined ? `ln E ${guardrail.ln_e_total.toFixed(3)} of ${guardrail.threshold.toFixed(3)}` : guardrail.note || "";
   return h("figure", {}, timeChart({ id: `cohort-${guardrail.metric}`, title: `${guardrail.metric}: treated vs control`, unit, format, t0, t1,
     series: [
-      { label: "Treated", color: "--chart-1", points: points.map((p) => [p.at, p.treated]) },
-      { label: "Control", color: "--chart-control", dashed: true, points: points.map((p) => [p.at, p.control]) },
+      { label: "Treated", color: "chart-1", points: points.map((p) => [p.at, p.treated]) },
+      { label: "Control", color: "chart-control", dashed: true, points: points.map((p) => [p.at, p.control]) },
     ] }),
   h("figcaption", {}, `${guardrail.metric}: treated (solid) vs control (dashed)${mean ? "" : " bad events per evaluation"}; ${evidence}`));
 }
