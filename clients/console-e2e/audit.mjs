@@ -164,18 +164,19 @@ try {
   if (!filtered.length || filtered.join() !== releases.map((r) => r.seq).join()) fail(`action prefix: ${filtered} vs ${releases.map((r) => r.seq)}`);
   // Ana's minutes only: from and to typed as the browser's local time, to the second.
   const local = (ms) => page.evaluate((t) => new Date(t - new Date(t).getTimezoneOffset() * 60000).toISOString().slice(0, 19), ms);
-  const from = Math.floor(anaStart / 1000) * 1000, to = Math.floor(anaEnd / 1000) * 1000 + 999;
+  // The API's `to` is exclusive: the window ends where the second after anaEnd's starts.
+  const from = Math.floor(anaStart / 1000) * 1000, to = Math.floor(anaEnd / 1000) * 1000 + 1000;
   await open(`#/audit`);
   await shown();
   await page.getByLabel("From", { exact: true }).fill(await local(from));
-  await page.getByLabel("To", { exact: true }).fill(await local(to));
+  await page.getByLabel("To", { exact: true }).fill(await local(to - 1000));
   await page.getByLabel("Per page", { exact: true }).selectOption("500");
   await page.getByRole("button", { name: "Filter" }).click();
   await page.waitForURL(/from=/);
   filtered = await shown();
-  const inWindow = everything.filter((r) => r.at_ms >= from && r.at_ms <= to).map((r) => r.seq);
+  const inWindow = everything.filter((r) => r.at_ms >= from && r.at_ms < to).map((r) => r.seq);
   const times = await history.locator("li.audit-entry time").evaluateAll((els) => els.map((t) => Date.parse(t.getAttribute("datetime"))));
-  if (times.some((t) => t < from || t > to)) fail(`time filter shows ${times} outside ${from}..${to}`);
+  if (times.some((t) => t < from || t >= to)) fail(`time filter shows ${times} outside ${from}..${to}`);
   if (filtered.join() !== inWindow.join() || filtered.length >= everything.length / 2) fail(`time filter shows ${filtered}, the window holds ${inWindow}`);
   await shot("time-filter");
 
@@ -231,6 +232,25 @@ try {
   await page.locator("dd", { hasText: /^ana · / }).waitFor();
   await page.getByRole("region", { name: "Decisions" }).getByText(/^ana started the release of new-search/).waitFor();
   await shot("release");
+
+  // ---- Kill on the release page names what everyone gets (the server's serves_when_off) ----
+  const offNow = (await admin("GET", `${env}/flags/new-search`)).serves_when_off;
+  const variation = (await admin("GET", "/projects/default/flags/new-search")).variations.find((v) => v.key === offNow.variation);
+  const gets = `${variation.name || variation.key} (${JSON.stringify(variation.value)})`;
+  await page.getByRole("button", { name: "Kill flag" }).click();
+  const killText = (await page.locator("#confirm-text").innerText()).trim();
+  if (killText !== `Kill new-search in production? Everyone in production will get ${gets}. Its active releases in production are aborted.`) fail(`release page kill says: ${killText}`);
+  await page.locator("#confirm-ok").click();
+  await page.locator("#banner", { hasText: `Killed new-search in production: everyone now gets ${gets}. Aborted 1 release: ${release.id}.` }).waitFor();
+  // The abort is a decision marker drawn in the theme's "bad" colour: a style attribute would be
+  // refused by the content security policy and leave it without a stroke.
+  await page.locator("#release-chart line.decision.chart-bad").first().waitFor({ state: "attached" });
+  const stroke = await page.locator("#release-chart line.decision.chart-bad").first().evaluate((l) => getComputedStyle(l).stroke);
+  if (!stroke || stroke === "none") fail(`the abort marker's stroke: ${stroke}`);
+  const series = await page.locator("#release-chart g.series").first().evaluate((g) => getComputedStyle(g).color);
+  const axis = await page.locator("#release-chart line.axis").first().evaluate((l) => getComputedStyle(l).stroke);
+  if (series === axis) fail(`the treated share is drawn in the axis colour ${axis}`);
+  await shot("release-killed");
   console.log(`OK paged ${seen.length} records in ${pages} pages`);
 } finally {
   await browser.close();

@@ -9,14 +9,112 @@
 // thousands, and the page must stay responsive.
 const DIFF_LINES_SHOWN = 200;
 
-// Lines removed and added, built with loops (no argument spreading: a huge array spread into a
-// call overflows the stack), the first DIFF_LINES_SHOWN at once and the rest on request.
+// Beyond this many changed lines the line diff is not worth its time: the lines removed and
+// added are listed as sets instead (an import or a huge segment), which is quick at any size.
+const DIFF_MAX_CHANGES = 20000;
+// Unchanged lines shown around each change.
+const DIFF_CONTEXT = 3;
+
+// The edit script turning lines `a` into lines `b` (each a string array): [["=", line] |
+// ["-", line] | ["+", line]], or null when it needs more than DIFF_MAX_CHANGES changes or too
+// much work. Myers' O((N+M)D) algorithm in linear space (the middle snake, divided and
+// conquered), over line numbers rather than strings.
+function lineEdits(a, b) {
+  if (Math.abs(a.length - b.length) > DIFF_MAX_CHANGES) return null;
+  const ids = new Map(), number = (lines) => Int32Array.from(lines, (l) => {
+    let id = ids.get(l);
+    if (id === undefined) ids.set(l, (id = ids.size));
+    return id;
+  });
+  const A = number(a), B = number(b);
+  const size = A.length + B.length + 3;
+  const forward = new Int32Array(size), backward = new Int32Array(size);
+  let work = 0;
+  const WORK_LIMIT = 50000000;
+  const ops = [];
+  // The middle snake of A[aLo, aHi) against B[bLo, bHi), both non-empty: [x0, y0, x1, y1] in
+  // the sub-problem's coordinates (x1 - x0 === y1 - y0 equal lines), or null when too costly.
+  const middle = (aLo, aHi, bLo, bHi) => {
+    const N = aHi - aLo, M = bHi - bLo, delta = N - M, odd = (delta & 1) !== 0;
+    const max = Math.ceil((N + M) / 2), off = max + 1;
+    forward[off + 1] = 0; backward[off + 1] = 0;
+    for (let d = 0; d <= max; d++) {
+      if (2 * d > DIFF_MAX_CHANGES + 1 || work > WORK_LIMIT) return null;
+      for (let k = -d; k <= d; k += 2) {
+        let x = k === -d || (k !== d && forward[off + k - 1] < forward[off + k + 1]) ? forward[off + k + 1] : forward[off + k - 1] + 1;
+        let y = x - k;
+        const x0 = x, y0 = y;
+        while (x < N && y < M && A[aLo + x] === B[bLo + y]) { x++; y++; }
+        work += 1 + x - x0;
+        forward[off + k] = x;
+        const r = delta - k;
+        if (odd && r >= -(d - 1) && r <= d - 1 && x + backward[off + r] >= N) return [x0, y0, x, y];
+      }
+      for (let k = -d; k <= d; k += 2) {
+        let x = k === -d || (k !== d && backward[off + k - 1] < backward[off + k + 1]) ? backward[off + k + 1] : backward[off + k - 1] + 1;
+        let y = x - k;
+        const x0 = x, y0 = y;
+        while (x < N && y < M && A[aHi - 1 - x] === B[bHi - 1 - y]) { x++; y++; }
+        work += 1 + x - x0;
+        backward[off + k] = x;
+        const f = delta - k;
+        if (!odd && f >= -d && f <= d && x + forward[off + f] >= N) return [N - x, M - y, N - x0, M - y0];
+      }
+    }
+    return null;
+  };
+  const walk = (aLo, aHi, bLo, bHi) => {
+    while (aLo < aHi && bLo < bHi && A[aLo] === B[bLo]) { ops.push(["=", a[aLo]]); aLo++; bLo++; }
+    let tail = 0;
+    while (aLo < aHi - tail && bLo < bHi - tail && A[aHi - 1 - tail] === B[bHi - 1 - tail]) tail++;
+    aHi -= tail; bHi -= tail;
+    if (aLo === aHi) for (let j = bLo; j < bHi; j++) ops.push(["+", b[j]]);
+    else if (bLo === bHi) for (let i = aLo; i < aHi; i++) ops.push(["-", a[i]]);
+    else {
+      const snake = middle(aLo, aHi, bLo, bHi);
+      if (!snake) return false;
+      const [x0, y0, x1, y1] = snake;
+      if (!walk(aLo, aLo + x0, bLo, bLo + y0)) return false;
+      for (let i = x0; i < x1; i++) ops.push(["=", a[aLo + i]]);
+      if (!walk(aLo + x1, aHi, bLo + y1, bHi)) return false;
+    }
+    for (let i = aHi; i < aHi + tail; i++) ops.push(["=", a[i]]);
+    return true;
+  };
+  if (!walk(0, A.length, 0, B.length)) return null;
+  return ops;
+}
+
+// A diff of two values as people read one: their pretty-printed JSON, line by line, each
+// change with DIFF_CONTEXT unchanged lines around it (longer unchanged runs folded to "⋯"), the
+// first DIFF_LINES_SHOWN lines at once and the rest on request. Built with loops (no argument
+// spreading: a huge array spread into a call overflows the stack).
 function diff(before, after) {
   const a = JSON.stringify(before ?? null, null, 2).split("\n"), b = JSON.stringify(after ?? null, null, 2).split("\n");
-  const inA = new Set(a), inB = new Set(b);
+  const edits = lineEdits(a, b);
   const lines = [];
-  for (const l of a) if (!inB.has(l)) lines.push(["diff-del", `- ${l}`]);
-  for (const l of b) if (!inA.has(l)) lines.push(["diff-add", `+ ${l}`]);
+  let changed = 0;
+  if (edits) {
+    // Which unchanged lines are near a change.
+    const near = new Uint8Array(edits.length);
+    for (let i = 0; i < edits.length; i++) {
+      if (edits[i][0] === "=") continue;
+      for (let j = Math.max(0, i - DIFF_CONTEXT); j <= Math.min(edits.length - 1, i + DIFF_CONTEXT); j++) near[j] = 1;
+    }
+    for (let i = 0; i < edits.length; i++) {
+      const [op, line] = edits[i];
+      if (op === "-") { lines.push(["diff-del", `- ${line}`]); changed++; }
+      else if (op === "+") { lines.push(["diff-add", `+ ${line}`]); changed++; }
+      else if (near[i]) lines.push(["diff-same", `  ${line}`]);
+      else if (!lines.length || lines[lines.length - 1][1] !== "  ⋯") lines.push(["diff-gap muted", "  ⋯"]);
+    }
+  } else {
+    // Too many changes for a line diff: the lines removed and the lines added, as sets.
+    const inA = new Set(a), inB = new Set(b);
+    for (const l of a) if (!inB.has(l)) lines.push(["diff-del", `- ${l}`]);
+    for (const l of b) if (!inA.has(l)) lines.push(["diff-add", `+ ${l}`]);
+    changed = lines.length;
+  }
   const pre = h("pre", {});
   const show = (from, to) => {
     const part = document.createDocumentFragment();
@@ -28,7 +126,7 @@ function diff(before, after) {
   const more = h("button", { type: "button", class: "show-all", onclick: () => {
     show(DIFF_LINES_SHOWN, lines.length);
     more.remove();
-  } }, `Show all ${lines.length} changed lines`);
+  } }, `Show all ${changed} changed lines`);
   return h("div", {}, pre, more);
 }
 
@@ -47,11 +145,12 @@ function timeElement(ms) {
 }
 
 // "2026-12-06T14:05" as a datetime-local input gives it, read in the reader's zone. An end
-// (`through`) takes in its whole minute or second: "to 14:05" includes 14:05:30.
+// (`through`) takes in its whole minute or second: "to 14:05" includes 14:05:30, and the API's
+// `to` is exclusive, so the bound is the next minute's (or second's) start.
 function localInputMs(text, through) {
   const ms = text ? new Date(text).getTime() : NaN;
   if (!Number.isFinite(ms)) return null;
-  return through ? ms + (/T\d\d:\d\d:\d\d/.test(text) ? 999 : 59999) : ms;
+  return through ? ms + (/T\d\d:\d\d:\d\d/.test(text) ? 1000 : 60000) : ms;
 }
 
 // ---- names ---------------------------------------------------------------------------------
@@ -66,6 +165,14 @@ function nameBook() {
   };
   return {
     flag: (project, flag) => once(`flag ${project} ${flag}`, () => api("GET", `/projects/${encodeURIComponent(project)}/flags/${encodeURIComponent(flag)}`)),
+    // The sequence numbers of the flag's definition changes that changed its variations (the
+    // newest 50 definition changes looked at): a targeting record older than one of them named
+    // variations by indices that meant something else then.
+    variationChanges: (project, flag) => once(`variation changes ${project} ${flag}`, async () => {
+      const resource = `proj/${project}:flag/${flag}`;
+      const page = await api("GET", `/audit?${new URLSearchParams({ resource, action: "flag:update", limit: "50" })}`);
+      return page.records.filter((x) => x.resource === resource && !same((x.before || {}).variations, (x.after || {}).variations)).map((x) => x.seq);
+    }),
     release: (project, env, id) => once(`release ${project} ${env} ${id}`, () => api("GET", `/projects/${encodeURIComponent(project)}/environments/${encodeURIComponent(env)}/releases/${encodeURIComponent(id)}`)),
   };
 }
@@ -191,23 +298,9 @@ const PLAN_VERBS = { "release-plan:create": "created", "release-plan:advance": "
   "release-plan:pause": "paused", "release-plan:resume": "resumed", "release-plan:abort": "aborted", "release-plan:restore": "put back a wave of" };
 const CRUD = { create: "created", update: "changed", delete: "deleted" };
 
-// A record as a sentence: a list of text and emphasised names, without the person (said first).
-async function sentence(r, book) {
-  const p = resourceParts(r.resource);
-  const project = r.project || p.project, env = r.environment || p.env;
-  const flagKey = r.flag || p.flag;
-  const inEnv = env ? [" in ", strong(environmentName(project, env))] : [];
-  const verb = r.action.split(":")[1] || r.action, noun = r.action.split(":")[0];
-  const a = r.after || {}, b = r.before || {};
-  const flagInfo = flagKey && project ? await book.flag(project, flagKey) : null;
-  const variations = (flagInfo && flagInfo.variations) || a.variations || b.variations;
-  const flag = flagKey ? strong(flagKey) : null;
-  const offServes = (t) => {
-    if (!t || t.off_variation === null || t.off_variation === undefined) return "";
-    const v = variations && variations[t.off_variation];
-    return `: everyone gets ${variationName(variations, t.off_variation)}${v ? ` (${JSON.stringify(v.value)})` : ""}`;
-  };
-  switch (r.action) {
+// A flag record's sentence (without the person), or null for other actions.
+function flagSentence(action, { a, b, r, env, flag, inEnv, variations, offServes }) {
+  switch (action) {
     case "flag:toggle":
       if (a.on === undefined) return ["toggled ", flag, ...inEnv];
       return [`turned `, flag, ` ${a.on ? "on" : "off"}`, ...inEnv, a.on ? "" : offServes(a)];
@@ -225,6 +318,37 @@ async function sentence(r, book) {
       const said = targetingChanges(r.before, r.after, variations);
       return ["changed the targeting of ", flag, ...inEnv, said.length ? `: ${said.join("; ")}` : " (no difference)"];
     }
+  }
+  return null;
+}
+
+// A record as a sentence: a list of text and emphasised names, without the person (said first).
+async function sentence(r, book) {
+  const p = resourceParts(r.resource);
+  const project = r.project || p.project, env = r.environment || p.env;
+  const flagKey = r.flag || p.flag;
+  const inEnv = env ? [" in ", strong(environmentName(project, env))] : [];
+  const verb = r.action.split(":")[1] || r.action, noun = r.action.split(":")[0];
+  const a = r.after || {}, b = r.before || {};
+  // The record's own variations where it has them (a definition's create or update); else
+  // today's, said to be today's when they have changed since the record.
+  const own = a.variations || b.variations;
+  const flagInfo = flagKey && project && !own ? await book.flag(project, flagKey) : null;
+  const variations = own || (flagInfo && flagInfo.variations);
+  let asNow = "";
+  if (!own && flagInfo && env && noun === "flag") {
+    const changes = await book.variationChanges(project, flagKey);
+    if (changes && changes.some((seq) => seq > r.seq)) asNow = " (as the flag is now)";
+  }
+  const flag = flagKey ? strong(flagKey) : null;
+  const offServes = (t) => {
+    if (!t || t.off_variation === null || t.off_variation === undefined) return "";
+    const v = variations && variations[t.off_variation];
+    return `: everyone gets ${variationName(variations, t.off_variation)}${v ? ` (${JSON.stringify(v.value)})` : ""}`;
+  };
+  const said = flagSentence(r.action, { a, b, r, env, flag, inEnv, variations, offServes });
+  if (said) return [...said, asNow];
+  switch (r.action) {
     case "config:apply": {
       // Its `after` is the plan's list of changes.
       const changes = Array.isArray(a) ? a.length : Array.isArray(a.changes) ? a.changes.length : null;
