@@ -141,11 +141,13 @@ pub(super) async fn evaluate(
         now_ms: now_ms(),
         random: RANDOM.next_u32(),
     };
+    let may_read = |key: &str| ctx.allows(Action::FlagRead, &res::env_flag(&project, &env, key));
     let explainer = explain::Explainer {
         published: &published,
         context: &context,
         env: &moment,
         environment: &env,
+        may_read: &may_read,
     };
     Ok(Json(PlaygroundAnswer {
         revision: published.revision(),

@@ -313,6 +313,33 @@ async fn playground_explains_every_reason(url: String) {
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+
+    // A reader of `dependent` who may not read its prerequisite `gate` learns that gate
+    // failed, never what gate served or what its variations are called.
+    let dependent_reader = server
+        .admin_post(
+            "/api/v1/tokens",
+            json!({"name": "dependent reader", "statements": [{"effect": "allow",
+                "actions": ["flag:read", "env:read"],
+                "resources": ["proj/default:env/production:flag/dependent"]}]}),
+        )
+        .await;
+    let dependent_reader = dependent_reader["token"].as_str().unwrap();
+    let (status, seen) = evaluate(
+        &server,
+        dependent_reader,
+        json!({"context": {"targetingKey": "u-x"}, "flag": "dependent"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{seen}");
+    let dependent = &seen["evaluations"][0];
+    assert_eq!(dependent["reason"], "PREREQUISITE_FAILED", "{seen}");
+    assert_eq!(dependent["prerequisite"], "gate");
+    assert_eq!(
+        explanation(dependent),
+        "Prerequisite gate did not serve a required variation, so the flag serves its off \
+         variation Off (false)."
+    );
     server.stop().await;
 }
 

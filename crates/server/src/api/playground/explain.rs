@@ -23,6 +23,9 @@ pub(super) struct Explainer<'a> {
     pub env: &'a Env,
     /// The environment's key, for sentences.
     pub environment: &'a str,
+    /// Whether the caller may read a flag (by key) of this environment: a prerequisite it
+    /// may not read is named, never evaluated or described.
+    pub may_read: &'a dyn Fn(&str) -> bool,
 }
 
 impl Explainer<'_> {
@@ -225,6 +228,11 @@ impl Explainer<'_> {
 
     /// What the failed prerequisite served, against what `flag` requires of it.
     fn prerequisite_words(&self, flag: &Flag, key: &str) -> String {
+        if !(self.may_read)(key) {
+            // What it serves, its variations, even whether it is delivered, are the
+            // prerequisite's, which this caller may not read.
+            return format!("Prerequisite {key} did not serve a required variation");
+        }
         let snapshot = &self.published.compiled;
         let Some(required) = snapshot.flag(key) else {
             return format!(
