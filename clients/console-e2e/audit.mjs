@@ -238,6 +238,8 @@ try {
   const variation = (await admin("GET", "/projects/default/flags/new-search")).variations.find((v) => v.key === offNow.variation);
   const gets = `${variation.name || variation.key} (${JSON.stringify(variation.value)})`;
   await page.getByRole("button", { name: "Kill flag" }).click();
+  // The dialog opens once the flag's targeting is read.
+  await page.locator("#confirm-text", { hasText: /^Kill new-search/ }).waitFor();
   const killText = (await page.locator("#confirm-text").innerText()).trim();
   if (killText !== `Kill new-search in production? Everyone in production will get ${gets}. Its active releases in production are aborted.`) fail(`release page kill says: ${killText}`);
   await page.locator("#confirm-ok").click();
