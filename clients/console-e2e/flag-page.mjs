@@ -80,6 +80,76 @@ try {
   await page.getByRole("heading", { name: "Flags" }).waitFor();
   await page.getByRole("row", { name: /model/ }).getByText('Off: everyone gets Large model ("large")').waitFor();
 
+  // Two individual targets swapped: the review says both moves in words, and its line diff
+  // shows them (a set difference of the lines showed nothing).
+  const eventually = async (what, ok) => {
+    for (const deadline = Date.now() + 20000; !(await ok());) {
+      if (Date.now() > deadline) throw new Error(what);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  };
+  const saveReview = async () => {
+    await page.getByRole("button", { name: "Review and save" }).click();
+    await page.getByRole("dialog", { name: "Review changes to model" }).getByRole("button", { name: "Save changes" }).click();
+  };
+  await page.goto(`${base}/#/flag/model`);
+  await page.getByRole("heading", { name: "Flag model" }).waitFor();
+  await settled();
+  await page.getByLabel("Users served small").fill("alice");
+  await page.getByLabel("Users served large").fill("bob");
+  await saveReview();
+  await eventually("alice and bob were not targeted", async () => ((await api("GET", targeting)).targets || []).length === 2);
+  await page.locator("#unsaved", { hasText: "No unsaved changes." }).waitFor();
+  await settled();
+  await page.getByLabel("Users served small").fill("bob");
+  await page.getByLabel("Users served large").fill("alice");
+  await page.getByRole("button", { name: "Review and save" }).click();
+  const swap = page.getByRole("dialog", { name: "Review changes to model" });
+  const words = await swap.getByRole("list", { name: "The changes in words" }).innerText();
+  check(words.includes("bob with Small model") && words.includes("alice with Large model"), `the swap in words: ${words}`);
+  for (const who of ["alice", "bob"]) {
+    await swap.locator(".diff-del", { hasText: `"${who}"` }).waitFor();
+    await swap.locator(".diff-add", { hasText: `"${who}"` }).waitFor();
+  }
+  await shot("review-swap");
+  await swap.getByRole("button", { name: "Save changes" }).click();
+  await eventually("the swap was not saved", async () => {
+    const t = await api("GET", targeting);
+    return (t.targets || []).some((x) => x.variation === 0 && x.values.join() === "bob") && (t.targets || []).some((x) => x.variation === 1 && x.values.join() === "alice");
+  });
+  await page.locator("#unsaved", { hasText: "No unsaved changes." }).waitFor();
+  await settled();
+
+  // Removing a variation production still uses (its off variation and alice's target) is
+  // refused with why, before anything is sent.
+  await page.getByRole("tab", { name: "Variations" }).click();
+  await page.getByRole("button", { name: "Add variation" }).click();
+  await page.getByRole("button", { name: "Remove variation large" }).click();
+  await page.getByRole("button", { name: "Review and save" }).click();
+  const refusal = await page.locator("#variation-refusal").innerText();
+  check(refusal.includes("production: when off uses Large model") && refusal.includes("alice"), `removing a used variation: ${refusal}`);
+  check((await api("GET", "/projects/default/flags/model")).variations.length === 2, "the variations changed");
+
+  // A leave cancelled after Back returns to the page without overwriting the entry before it.
+  await page.evaluate(() => { state.dirty = false; });
+  await page.goto(`${base}/#/flags`);
+  await page.getByRole("heading", { name: "Flags" }).waitFor();
+  await settled();
+  await page.goto(`${base}/#/flag/model`);
+  await page.getByRole("heading", { name: "Flag model" }).waitFor();
+  await settled();
+  await page.getByLabel("Users served small").fill("carol");
+  await page.goBack();
+  await page.locator("#confirm-text", { hasText: "Leave this page? Your unsaved changes will be lost." }).waitFor();
+  await page.locator("#confirm-cancel").click();
+  await page.waitForFunction(() => location.hash.startsWith("#/flag/model"));
+  check((await page.getByLabel("Users served small").inputValue()) === "carol", "the unsaved edit is gone");
+  await page.evaluate(() => { state.dirty = false; });
+  await page.goBack();
+  await page.waitForFunction(() => location.hash.startsWith("#/flags"));
+  await page.getByRole("heading", { name: "Flags" }).waitFor();
+  await settled();
+
   // Tabs by keyboard: arrows move and wrap, Home and End; the address keeps the tab.
   await page.goto(`${base}/#/flag/model`);
   await page.getByRole("heading", { name: "Flag model" }).waitFor();

@@ -35,6 +35,15 @@ async function listPage({ path, query, params, hashPath, noun, id }) {
   pageCursors.set(filterKey, cursors);
   const wanted = Math.max(1, Math.floor(Number(params.get("page"))) || 1);
   const pageNo = wanted <= cursors.length ? wanted : 1;
+  if (pageNo !== wanted && params.has("page")) {
+    // The page asked for is not reachable from here (a shared link): the first is shown, and
+    // the address says so.
+    const at = new URLSearchParams(params);
+    at.delete("page");
+    history.replaceState(history.state, "", link(hashPath, at));
+    main().dataset.shown = location.hash;
+    try { shownHash = location.hash; } catch (_) { /* an app.js without it */ }
+  }
   const paged = new URLSearchParams(query);
   paged.set("limit", String(PER_PAGE));
   if (cursors[pageNo - 1]) paged.set("cursor", cursors[pageNo - 1]);
@@ -111,7 +120,7 @@ async function flagsView(params) {
     if (!t) return "–";
     const word = t.on ? h("span", { class: "on state-on" }, "ON") : h("span", { class: "off state-off" }, "OFF");
     // What off serves, where the state is read first: in the shown environment.
-    return env === state.env ? [word, h("br", {}), h("span", { class: "muted off-serving" }, `Off: ${offServing(f.variations, offIndex(f, t))}`)] : word;
+    return env === state.env ? [word, h("br", {}), h("span", { class: "muted off-serving" }, `Off: ${offServing(f.variations, t.off_variation)}`)] : word;
   };
   const rows = shown.map((f) => h("tr", {},
     h("td", {}, h("a", { href: link(`/flag/${encodeURIComponent(f.key)}`) }, f.name ? `${f.key} (${f.name})` : f.key)),
@@ -140,25 +149,51 @@ async function staleReport() {
   return new Map(report.flags.map((f) => [f.flag, f.reasons.map(why).join("; ")]));
 }
 
+// Said in the confirmation of an action that re-renders the page while edits are unsaved.
+function discardNote() {
+  return state.dirty ? " Your unsaved changes will be discarded." : "";
+}
+
 // Archive (out of every SDK, relay and OFREP answer) or restore a flag, in every environment.
 function lifecycleButton(key, definition, mayDefine) {
   const path = `${projectPath()}/flags/${encodeURIComponent(key)}`;
   if (definition.archived) {
     return gate(h("button", { type: "button", class: "primary", onclick: async () => {
-      if (!(await confirmAction(`Restore ${key}? SDKs, relays and OFREP serve it again in every environment, as it was.`))) return;
+      if (!(await confirmAction(`Restore ${key}? SDKs, relays and OFREP serve it again in every environment, as it was.${discardNote()}`))) return;
       try { await api("POST", `${path}/restore`, {}); route(); } catch (error) { showError(error); }
     } }, "Restore flag"), mayDefine, "flag:restore");
   }
   return gate(h("button", { type: "button", class: "danger", onclick: async () => {
-    if (!(await confirmAction(`Archive ${key}? It leaves every SDK, relay and OFREP answer in every environment (applications get their own default); its settings and targeting are kept for a restore.`))) return;
+    if (!(await confirmAction(`Archive ${key}? It leaves every SDK, relay and OFREP answer in every environment (applications get their own default); its settings and targeting are kept for a restore.${discardNote()}`))) return;
     try { await api("POST", `${path}/archive`, {}); route(); }
     catch (error) {
       // Other flags require it: say which, and offer to archive anyway.
       if (error.status !== 409 || ((error.body && error.body.error) || {}).field !== "force") return showError(error);
-      if (!(await confirmAction(`${error.message}. Archive anyway?`))) return;
+      if (!(await confirmAction(`${await dependentsText(key)} Archive ${key} anyway?${discardNote()}`))) return;
       try { await api("POST", `${path}/archive`, { force: true }); route(); } catch (again) { showError(again); }
     }
   } }, "Archive flag"), mayDefine, "flag:archive");
+}
+
+// The flags that require `key` (as a prerequisite) in each environment, and what each will
+// serve there once `key` is archived: its off variation, as the server says.
+async function dependentsText(key) {
+  const dependents = [];
+  let cursor = null;
+  do {
+    const query = new URLSearchParams({ limit: "1000" });
+    if (cursor) query.set("cursor", cursor);
+    const { items, next } = await apiPage(`${projectPath()}/flags?${query}`);
+    for (const f of items) {
+      if (f.key === key) continue;
+      for (const [env, t] of Object.entries(f.environments || {})) {
+        if ((t.prerequisites || []).some((p) => p.key === key)) dependents.push(`${f.key} in ${env}: ${offServing(f.variations, t.off_variation)}`);
+      }
+    }
+    cursor = items.length > 1000 ? null : next;
+  } while (cursor);
+  if (!dependents.length) return `Other flags require ${key}.`;
+  return `Other flags require ${key}; once it is archived they serve what they serve when off: ${dependents.join("; ")}.`;
 }
 
 function select(name, options, current, attrs) {
@@ -201,7 +236,7 @@ function environmentsOverview(definition) {
   return table(envs, [
     ["Environment", (e) => (e.key === state.env ? h("strong", {}, `${e.key} (shown)`) : e.key)],
     ["State", (e) => (definition.environments[e.key].on ? h("span", { class: "on state-on" }, "ON") : h("span", { class: "off state-off" }, "OFF"))],
-    ["When off", (e) => offServing(definition.variations, offIndex(definition, definition.environments[e.key]))],
+    ["When off", (e) => offServing(definition.variations, definition.environments[e.key].off_variation)],
     ["Rules", (e) => String((definition.environments[e.key].rules || []).length)],
     ["Individual targets", (e) => String((definition.environments[e.key].targets || []).reduce((n, t) => n + t.values.length, 0))],
     ["Everyone else", (e) => describeServe(definition.environments[e.key].fallthrough, definition.variations)],
@@ -224,23 +259,26 @@ function variationLabel(v) {
   return `${v.name || v.key} (${JSON.stringify(v.value)})`;
 }
 
-// What an environment serves while the flag is off there (`index`: its off variation).
+// What an environment serves while the flag is off there, as its targeting says (`index`: its
+// off variation; none: the application's own default). Never guessed from the flag's default:
+// the server decides what an environment inherits.
 function offServing(variations, index) {
   const v = index === null || index === undefined ? null : variations[index];
-  return v ? `everyone gets ${variationLabel(v)}` : "applications get their own default value";
+  return v ? `everyone gets ${variationLabel(v)}` : "the application's own default";
 }
 
-// The environment's off variation, else the flag's (a key) that it inherits.
-function offIndex(definition, targeting) {
-  if (targeting && targeting.off_variation !== undefined && targeting.off_variation !== null) return targeting.off_variation;
-  const i = definition.variations.findIndex((v) => v.key === definition.off_variation);
-  return i < 0 ? null : i;
+// The server's `serves_when_off` ({variation: key, value} or null) named as `variations` name it.
+function servesWhenOffLabel(variations, serves) {
+  if (!serves) return null;
+  const v = variations.find((x) => x.key === serves.variation);
+  return v ? variationLabel(v) : `${serves.variation} (${JSON.stringify(serves.value)})`;
 }
 
-// What turning a flag off (or killing it) serves in `env`, said before it is done.
-function offEffect(variations, index, env) {
-  const v = index === null || index === undefined ? null : variations[index];
-  return v ? `Everyone in ${env} will get ${variationLabel(v)}.` : `Applications in ${env} will get their own default value.`;
+// What turning a flag off (or killing it) serves in `env`, said before it is done, from the
+// server's `serves_when_off`.
+function offEffect(variations, serves, env) {
+  const label = servesWhenOffLabel(variations, serves);
+  return label ? `Everyone in ${env} will get ${label}.` : `Applications in ${env} will get the application's own default.`;
 }
 
 // A link to `path` in the shown project and environment (app.js's `href` where it exists).
@@ -257,7 +295,7 @@ function replaceHashParam(name, value) {
   const [path, query] = location.hash.split("?");
   const params = new URLSearchParams(query || "");
   params.set(name, value);
-  history.replaceState(null, "", `${path}?${params}`);
+  history.replaceState(history.state, "", `${path}?${params}`);
   main().dataset.shown = location.hash;
   // app.js ignores a hashchange to the address it shows: keep that address current.
   try { shownHash = location.hash; } catch (_) { /* an app.js without it */ }
@@ -307,7 +345,9 @@ async function flagView(key) {
   // Offered to `segment_match` clauses and as a release's audience.
   const segments = await api("GET", `${envPath()}/segments`).catch(() => []);
   const before = targetingBody(flag), working = targetingBody(flag);
-  const off = offIndex(definition, flag);
+  // The off variation here, as the targeting holds it; what it serves, as the server says.
+  const off = flag.off_variation ?? null;
+  const offLabel = servesWhenOffLabel(flag.variations, flag.serves_when_off);
   state.dirty = false;
   const unsaved = h("span", { id: "unsaved", class: "muted", role: "status" }, "No unsaved changes.");
   const markDirty = () => { state.dirty = true; unsaved.textContent = "Unsaved changes: review and save them."; };
@@ -317,20 +357,20 @@ async function flagView(key) {
   const toggle = h("button", { type: "button", class: flag.on ? null : "primary", onclick: async () => {
     const verb = flag.on ? "OFF" : "ON";
     const effect = flag.on
-      ? offEffect(flag.variations, off, state.env)
+      ? offEffect(flag.variations, flag.serves_when_off, state.env)
       : `${plural(before.rules.length, "rule")} and ${plural(before.targets.reduce((n, t) => n + t.values.length, 0), "individual target")} apply; everyone else gets ${describeServe(flag.fallthrough, flag.variations)}.`;
-    if (!(await confirmAction(`Turn ${key} ${verb} in ${state.env}? ${effect}`, state.env))) return;
+    if (!(await confirmAction(`Turn ${key} ${verb} in ${state.env}? ${effect}${discardNote()}`, state.env))) return;
     try { await api("POST", `${path}/toggle`, { on: !flag.on }); route(); }
     catch (error) { showError(error); }
   } }, flag.on ? `Turn off in ${state.env}` : `Turn on in ${state.env}`);
   const stateLine = h("p", { id: "flag-state", class: "state-line" }, `In ${state.env}: `,
     flag.on ? h("strong", { class: "on state-on" }, "ON") : h("strong", { class: "off state-off" }, "OFF"),
-    " · ", h("span", { id: "off-serving" }, `Off: ${offServing(flag.variations, off)}`),
+    " · ", h("span", { id: "off-serving" }, `Off: ${offLabel ? `everyone gets ${offLabel}` : "the application's own default"}`),
     ` · version ${flag.version}`, definition.description ? ` · ${definition.description}` : "", " ", gate(toggle, may, "flag:toggle"));
 
   // Kill is for emergencies: apart from Turn off, one confirmation even in a critical environment.
   const kill = h("button", { type: "button", class: "danger", onclick: async () => {
-    if (!(await confirmAction(`Kill ${key} in ${state.env}? ${offEffect(flag.variations, off, state.env)} Its active releases in ${state.env} are aborted.`))) return;
+    if (!(await confirmAction(`Kill ${key} in ${state.env}? ${offEffect(flag.variations, flag.serves_when_off, state.env)} Its active releases in ${state.env} are aborted.${discardNote()}`))) return;
     try {
       const killed = await api("POST", `${path}/kill`, {});
       if (killed && !killed.change_request) {
@@ -350,7 +390,7 @@ async function flagView(key) {
       may("trigger:read") ? gate(await triggersEditor(key), may, "trigger:create") : h("p", { class: "muted" }, "Your access does not allow trigger:read here.")));
 
   // Targeting in this environment.
-  const offSelect = select("off variation", [...(before.off_variation === null && off === null ? [["", "the application's own default value"]] : []), ...variationOptions],
+  const offSelect = select("off variation", [...(off === null ? [["", "the application's own default"]] : []), ...variationOptions],
     off ?? "", { id: "off-variation", "aria-label": null, onchange: (e) => {
       working.off_variation = e.target.value === "" ? null : Number(e.target.value); markDirty();
     } });
@@ -407,8 +447,22 @@ async function flagView(key) {
     if (JSON.stringify(definitionBefore) !== JSON.stringify(definitionAfter)) changes.push(["definition", "Settings and variations (all environments)", definitionBefore, definitionAfter]);
     if (JSON.stringify(before) !== JSON.stringify(working)) changes.push(["targeting", `Targeting in ${state.env}`, before, working]);
     if (!changes.length) { unsaved.textContent = "Nothing to save: no changes."; return; }
+    // The changes in words first (audit.js's describers), then the diffs.
+    const words = [];
+    if (changes.some(([part]) => part === "definition") && typeof flagChanges === "function") words.push(...flagChanges(definitionBefore, definitionAfter).map((w) => `Settings and variations: ${w}`));
+    if (changes.some(([part]) => part === "targeting") && typeof targetingChanges === "function") words.push(...targetingChanges(before, working, flag.variations).map((w) => `In ${state.env}: ${w}`));
+    const shifts = variationShifts(definition, definitionEdit.moved(), definitionAfter, changes.some(([part]) => part === "targeting") ? working : null);
+    if (shifts.removed.length) {
+      const refusal = showError(new Error(`Not saved: environments still use a variation you removed. Choose another variation there first (or keep it). ${shifts.removed.join("; ")}.`), saveBar);
+      if (refusal) refusal.id = "variation-refusal";
+      return;
+    }
     const comment = h("textarea", { id: "review-comment", rows: 3, "aria-label": "Comment", "aria-describedby": "review-comment-hint", autofocus: true });
     const confirmed = await askInDialog({ title: `Review changes to ${key}`, ok: "Save changes", okClass: "primary", body: [
+      words.length ? h("ul", { class: "review-words", "aria-label": "The changes in words" }, words.map((w) => h("li", {}, w))) : null,
+      shifts.shifted.length ? h("section", { class: "review-shifts notice", "aria-label": "Environments whose serving changes meaning" },
+        h("p", {}, "Environments choose variations by position: after this change these choices name other variations."),
+        h("ul", {}, shifts.shifted.map((w) => h("li", {}, w)))) : null,
       ...changes.map(([, title, was, now]) => h("section", { class: "review-part", "aria-label": title }, h("h3", {}, title), diff(was, now))),
       h("label", { for: "review-comment" }, "Comment"), comment,
       h("p", { class: "muted", id: "review-comment-hint" }, "Optional: why, for the audit log and the flag's history.")] });
@@ -598,6 +652,7 @@ async function triggersEditor(key) {
   try { triggers = await api("GET", path); } catch (error) { return h("p", { class: "muted" }, error.message); }
   const form = h("form", { class: "row", onsubmit: async (e) => {
     e.preventDefault();
+    if (state.dirty && !(await confirmAction(`Create a kill trigger for ${key} in ${state.env}?${discardNote()}`))) return;
     try {
       const created = await api("POST", path, { description: e.target.description.value || undefined });
       showSecret(`Trigger created. POST to this URL to kill ${key} in ${state.env}; it is shown once:`, `${location.origin}${created.url}`);
@@ -607,7 +662,7 @@ async function triggersEditor(key) {
     h("button", { type: "submit" }, "Create kill trigger"));
   return h("div", {}, form, h("ul", {}, triggers.map((t) => h("li", {}, `${t.id} ${t.description || ""} (created ${time(t.created_ms)}) `,
     h("button", { type: "button", onclick: async () => {
-      if (!(await confirmAction(`Delete kill trigger ${t.id} of ${key}?`))) return;
+      if (!(await confirmAction(`Delete kill trigger ${t.id} of ${key}?${discardNote()}`))) return;
       try { await api("DELETE", `${path}/${t.id}`); route(); } catch (error) { showError(error); }
     } }, `Delete trigger ${t.id}`)))));
 }
@@ -746,6 +801,9 @@ function schemaProblem(value, schema, path) {
 // with the schema and the off variation they inherit, and settings. `body()` is the flag PUT.
 function definitionEditor(definition, markDirty) {
   const flag = definitionBody(definition);
+  // Each variation's index before the edit: environments name variations by index, so a
+  // removal or a reorder changes what they serve.
+  const origin = new Map(flag.variations.map((v, i) => [v, i]));
   let schema = flag.json_schema;
   const field = (name, label, value, attrs) => h("div", { class: "row" }, h("label", { for: `flag-${name}` }, label),
     h("input", Object.assign({ id: `flag-${name}`, name, value: value ?? "", size: 40 }, attrs || {})));
@@ -755,10 +813,18 @@ function definitionEditor(definition, markDirty) {
     if (expected && typeof value !== expected) return `must be a ${expected}`;
     return schemaProblem(value, schema, "");
   };
-  const offBox = h("div", { class: "row" });
-  const renderOff = () => offBox.replaceChildren(h("label", { for: "flag-off-variation" }, "Served when off, unless an environment chooses another"),
-    select("flag off variation", [...(flag.off_variation === null ? [["", "the application's own default value"]] : []), ...flag.variations.map((v) => [v.key, variationLabel(v)])],
-      flag.off_variation ?? "", { id: "flag-off-variation", "aria-label": null, onchange: (e) => { flag.off_variation = e.target.value || null; markDirty(); } }));
+  const offBox = h("div", {});
+  // Environments never edited (targeting version 0) follow the flag's off variation; the
+  // others keep the one they chose, whatever this says.
+  const envs = Object.entries(definition.environments || {});
+  const following = envs.filter(([, t]) => t.version === 0).map(([env]) => env);
+  const own = envs.filter(([, t]) => t.version !== 0).map(([env, t]) => `${env} serves ${offServing(definition.variations, t.off_variation).replace(/^everyone gets /, "")}`);
+  const renderOff = () => offBox.replaceChildren(h("div", { class: "row" }, h("label", { for: "flag-off-variation" }, "Served when off, unless an environment chooses another"),
+    select("flag off variation", [...(flag.off_variation === null ? [["", "the application's own default"]] : []), ...flag.variations.map((v) => [v.key, variationLabel(v)])],
+      flag.off_variation ?? "", { id: "flag-off-variation", "aria-label": null, onchange: (e) => { flag.off_variation = e.target.value || null; markDirty(); } })),
+    h("p", { class: "muted", id: "off-followers" },
+      following.length ? `Followed by ${following.join(", ")} (never edited there). ` : "No environment follows it: each has chosen its own. ",
+      own.length ? `Keeping their own choice when off: ${own.join("; ")}.` : ""));
   const variationsBox = h("div", {});
   const renderVariations = () => variationsBox.replaceChildren(...flag.variations.map((v, i) => {
     const message = h("span", { class: "invalid", id: `variation-${i}-problem`, "aria-live": "polite" });
@@ -815,7 +881,45 @@ function definitionEditor(definition, markDirty) {
       tags: input("tags").value.split(",").map((t) => t.trim()).filter(Boolean), temporary: input("temporary").checked,
       remove_by: text("remove_by"), client_visible: input("client_visible").checked, json_schema: schema ?? null });
   };
-  return { variations, settings, body };
+  // For each variation index before the edit, its index now (-1: removed).
+  const moved = () => definition.variations.map((_, i) => flag.variations.findIndex((v) => origin.get(v) === i));
+  return { variations, settings, body, moved };
+}
+
+// The variation indices a targeting uses, each with where: [[index, "the off variation"], …].
+function variationUses(t) {
+  const uses = [];
+  const serve = (s, where) => {
+    if (!s) return;
+    if (s.variation !== undefined) uses.push([s.variation, where]);
+    if (s.rollout) for (const w of s.rollout.variations || []) if (w.weight > 0) uses.push([w.variation, where]);
+  };
+  if (t.off_variation !== null && t.off_variation !== undefined) uses.push([t.off_variation, "when off"]);
+  for (const target of t.targets || []) uses.push([target.variation, `individual targets (${target.values.slice(0, 3).join(", ")}${target.values.length > 3 ? ", …" : ""})`]);
+  (t.rules || []).forEach((r, i) => serve(r.serve, `rule ${r.description ? `“${r.description}”` : i + 1}`));
+  serve(t.fallthrough, "everyone else");
+  return uses;
+}
+
+// What a variations edit does to the environments that chose variations by index (edited
+// ones: never-edited ones follow the flag by key). `removed` lists those still using a removed
+// variation (the save is refused), `shifted` those whose index now names another variation.
+function variationShifts(definition, moved, after, targetingHere) {
+  const removed = [], shifted = [];
+  for (const [env, stored] of Object.entries(definition.environments || {})) {
+    if (stored.version === 0) continue;
+    const t = env === state.env && targetingHere ? targetingHere : stored;
+    for (const [i, where] of variationUses(t)) {
+      const was = definition.variations[i];
+      if (!was) continue;
+      if (moved[i] === -1) removed.push(`${env}: ${where} uses ${variationLabel(was)}, which is removed`);
+      else if (moved[i] !== i) {
+        const now = after.variations[i];
+        shifted.push(`${env}: ${where} served ${variationLabel(was)}, and would serve ${now ? variationLabel(now) : "nothing (no such variation)"}`);
+      }
+    }
+  }
+  return { removed: [...new Set(removed)], shifted: [...new Set(shifted)] };
 }
 
 async function exposuresChart(key) {

@@ -44,7 +44,8 @@ async fn flag_page_in_headless_chromium() {
     );
     println!("{stdout}");
 
-    // The review's comment landed in the audit record of the targeting write.
+    // The review's comment landed in the audit record of the targeting write (the first one:
+    // the targets saved later are newer).
     let audit = server
         .admin_get("/api/v1/audit?resource=proj/default:env/production:flag/model&limit=20")
         .await;
@@ -52,6 +53,7 @@ async fn flag_page_in_headless_chromium() {
         .as_array()
         .unwrap()
         .iter()
+        .rev()
         .find(|r| r["action"] == "flag:update")
         .unwrap_or_else(|| panic!("no flag:update record: {audit}"));
     assert_eq!(saved["comment"], "large model when off", "{saved}");
