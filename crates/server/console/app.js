@@ -346,7 +346,7 @@ async function followAddress(path, params) {
   if (project && project !== state.project) { choose(project, env); await loadHeader(); }
   else if (env && env !== state.env) { choose(null, env); showChoices(); }
   if (project !== state.project || env !== state.env) {
-    history.replaceState(null, "", href(path, params));
+    history.replaceState(history.state, "", href(path, params));
     shownHash = location.hash;
   }
 }
@@ -359,13 +359,17 @@ const LISTS = { flag: "flags", release: "releases", experiment: "experiments", "
 // returns; the page re-renders without moving focus from the select.
 function moveTo(project, env) {
   const { path, params } = address();
-  const list = project && LISTS[path.split("/")[1]];
-  const next = list ? new URLSearchParams({ project }) : params;
+  // A flag is in every environment of its project; a release, experiment or change request only
+  // in its own: another environment shows their list.
+  const section = path.split("/")[1];
+  const list = LISTS[section] && (project || section !== "flag") ? LISTS[section] : null;
+  const next = list ? new URLSearchParams({ project: project || state.project }) : params;
   // The new project's environments decide which one to show (the same name if it has one).
   if (project) { next.set("project", project); next.delete("env"); } else next.set("env", env);
   state.dirty = false;
   history.pushState(null, "", `#${list ? `/${list}` : path}?${next}`);
   shownHash = location.hash;
+  numberEntry();
   route();
 }
 
@@ -443,13 +447,30 @@ function showChoices() {
 }
 
 let shownHash = location.hash;
+// Each history entry this tab shows is numbered in its state, so a leave cancelled after Back
+// (or Forward) goes the other way instead of overwriting the entry it came to.
+let shownAt = 0;
+function numberEntry() {
+  const at = history.state && Number.isInteger(history.state.at) ? history.state.at : shownAt + 1;
+  if (!history.state || history.state.at !== at) history.replaceState(Object.assign({}, history.state, { at }), "");
+  shownAt = at;
+}
+numberEntry();
 async function leave() {
   return !state.dirty || confirmAction("Leave this page? Your unsaved changes will be lost.");
 }
+// Reloading, closing the tab or leaving the console with unsaved edits asks first, too.
+window.addEventListener("beforeunload", (e) => { if (state.dirty) { e.preventDefault(); e.returnValue = ""; } });
 window.addEventListener("hashchange", async () => {
   if (location.hash === shownHash) return;
-  if (!(await leave())) { history.replaceState(null, "", shownHash); return; }
+  const at = history.state && Number.isInteger(history.state.at) ? history.state.at : null;
+  if (!(await leave())) {
+    // Back to the page still shown: Forward undoes a Back, Back undoes a Forward or a new entry.
+    if (at !== null && at < shownAt) history.forward(); else history.back();
+    return;
+  }
   shownHash = location.hash;
+  numberEntry();
   state.focusMain = true;
   route();
 });
