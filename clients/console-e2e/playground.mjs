@@ -119,7 +119,11 @@ try {
   // The playground: the context just seen, picked from the recent exposures (key only).
   await page.getByRole("link", { name: "Playground" }).first().click();
   await page.getByRole("heading", { name: "Playground" }).waitFor();
-  await page.getByLabel("Flag", { exact: true }).selectOption("new-checkout");
+  // The flag is searched as you type (the project's first 20 matches offered), chosen on change.
+  await page.getByLabel("Flag", { exact: true }).pressSequentially("new-");
+  await page.locator("#play-flag-options option[value=new-checkout]").waitFor({ state: "attached" });
+  await page.getByLabel("Flag", { exact: true }).fill("new-checkout");
+  await page.getByLabel("Flag", { exact: true }).blur();
   await idle();
   await page.getByText("Exposures keep no attributes, only each context's kind and key").waitFor();
   await page.getByLabel("Recently exposed to new-checkout").selectOption({ index: 1 });
@@ -156,6 +160,11 @@ try {
   // A failed prerequisite, named.
   await expectAnswer("dependent", "PREREQUISITE_FAILED", "Prerequisite failed", "Prerequisite gate: it did not serve a required variation");
   await expectAnswer("dark", "OFF", "off false", "The flag is off in production");
+  // No variation served (off without an off variation, which a boolean never is): the
+  // application's own default, never "null".
+  const defaultServed = await page.evaluate(() => [servedCell({ flag: "x", reason: "OFF", variation: null, value: null }).textContent,
+    servedCell({ flag: "x", reason: "ERROR", variation: null, value: null, error_code: "FLAG_NOT_FOUND" }).textContent]);
+  if (defaultServed.some((t) => t !== "the application's own default")) throw new Error(`no variation served: ${JSON.stringify(defaultServed)}`);
   await axe("playground answering for all flags");
   // An individual target.
   await idle();
@@ -179,7 +188,8 @@ try {
 
   // A pasted JSON context, for one flag; a broken one is refused on the page.
   await idle();
-  await page.getByLabel("Flag", { exact: true }).selectOption("checkout");
+  await page.getByLabel("Flag", { exact: true }).fill("checkout");
+  await page.getByLabel("Flag", { exact: true }).blur();
   await idle();
   await page.getByLabel("Paste JSON").check();
   await idle();

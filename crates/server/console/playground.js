@@ -80,7 +80,9 @@ function decidedBy(e, env) {
 }
 
 function servedCell(e) {
-  if (e.reason === "ERROR" && (e.value === undefined || e.value === null)) return h("span", { class: "muted" }, "the application's default");
+  // No variation served (off without an off variation, an error): the application's own
+  // default value is what it gets, whatever the answer's value field holds.
+  if (e.variation === null || e.variation === undefined) return h("span", { class: "muted default-served" }, "the application's own default");
   const value = JSON.stringify(e.value);
   const name = e.variation_name || e.variation;
   const stateClass = e.value === true ? "state-on" : e.value === false ? "state-off" : "";
@@ -124,8 +126,13 @@ async function playgroundView() {
     return page("Playground", h("p", {}, `Project ${state.project} has no environments yet. `, h("a", { href: "#/projects" }, "Create its first environment")));
   }
   if (!play.env || !state.envs.some((e) => e.key === play.env)) play.env = state.env;
-  const flags = await api("GET", `${projectPath()}/flags`).catch(() => []);
-  if (play.flag && !flags.some((f) => f.key === play.flag)) play.flag = "";
+  // A project may hold thousands of flags: the flag is searched as you type (20 at a time), and
+  // the one chosen is read alone. A read that fails is said, not taken for "no flags".
+  let readFailure = null;
+  if (play.flag) {
+    try { await api("GET", `${projectPath()}/flags/${encodeURIComponent(play.flag)}`); }
+    catch (error) { if (error.status === 404) play.flag = ""; else readFailure = error; }
+  }
   let answer = null, failure = null;
   if (play.asked) {
     try {
@@ -137,9 +144,26 @@ async function playgroundView() {
 
   const envSelect = h("select", { id: "play-env", onchange: (e) => { play.env = e.target.value; replay("play-env"); } },
     state.envs.map((e) => h("option", { value: e.key, selected: e.key === play.env }, e.name && e.name !== e.key ? `${e.name} (${e.key})` : e.key)));
-  const flagSelect = h("select", { id: "play-flag", onchange: (e) => { play.flag = e.target.value; replay("play-flag"); } },
-    h("option", { value: "", selected: !play.flag }, "All flags"),
-    flags.map((f) => h("option", { value: f.key, selected: f.key === play.flag }, f.name && f.name !== f.key ? `${f.key} (${f.name})` : f.key)));
+  const suggestions = h("datalist", { id: "play-flag-options" });
+  let searching = 0;
+  const search = async () => {
+    const mine = ++searching;
+    let found;
+    try { found = await api("GET", `${projectPath()}/flags?${new URLSearchParams({ q: flagSelect.value.trim(), limit: "20" })}`); }
+    catch (error) { if (mine === searching) showError(error, form); return; }
+    if (mine !== searching) return;
+    suggestions.replaceChildren(...found.map((f) => h("option", { value: f.key }, f.name && f.name !== f.key ? f.name : "")));
+  };
+  const flagSelect = h("input", { id: "play-flag", type: "search", list: "play-flag-options", value: play.flag, size: 24, autocomplete: "off",
+    placeholder: "all flags (or search one)", oninput: search, onchange: async (e) => {
+      const chosen = e.target.value.trim();
+      if (chosen) {
+        try { await api("GET", `${projectPath()}/flags/${encodeURIComponent(chosen)}`); }
+        catch (error) { return showError(error.status === 404 ? new Error(`No flag ${chosen} in project ${state.project}.`) : error, form); }
+      }
+      play.flag = chosen;
+      replay("play-flag");
+    } });
 
   const modes = h("fieldset", { class: "row" }, h("legend", {}, "Context"),
     [["fields", "Enter fields"], ["json", "Paste JSON"]].map(([mode, label]) => h("label", {},
@@ -176,7 +200,7 @@ async function playgroundView() {
     play.asked = true;
     replay("play-answer-title");
   } },
-  h("div", { class: "row" }, h("label", { for: "play-env" }, "Environment"), envSelect, h("label", { for: "play-flag" }, "Flag"), flagSelect),
+  h("div", { class: "row" }, h("label", { for: "play-env" }, "Environment"), envSelect, h("label", { for: "play-flag" }, "Flag"), flagSelect, suggestions),
   modes, entry,
   h("div", { class: "row" }, h("button", { type: "submit", class: "primary" }, "Evaluate")));
 
@@ -189,4 +213,6 @@ async function playgroundView() {
     h("p", {}, "What does a context get, and why? Evaluated by the server with the flags SDKs receive in the chosen environment. Nothing is recorded: no exposure, no audit record."),
     form, result);
   if (failure) showError(failure, result);
+  if (readFailure) showError(readFailure, form);
+  search();
 }
