@@ -539,7 +539,7 @@ async function auditView(params) {
   const trail = auditTrails.get(key) || [];
   auditTrails.set(key, trail);
   const [list, chain] = await Promise.all([
-    historyList(filters, { trail, label: "Audit records", listId: "audit", onPage: (before) => history.replaceState(null, "", auditHash(values, before)) }),
+    historyList(filters, { trail, label: "Audit records", listId: "audit", onPage: (before) => history.replaceState(history.state, "", auditHash(values, before)) }),
     chainCheck(),
   ]);
   const field = (name, label, control) => h("div", { class: "field" }, h("label", { for: `audit-${name}` }, label), " ", control);
