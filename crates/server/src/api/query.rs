@@ -69,7 +69,10 @@ pub(super) const MAX_LIMIT: usize = 1000;
 
 /// `limit` and `cursor` of a list endpoint, as sent. Both are read as text and checked by
 /// [`PageQuery::paging`], so a bad value is a 400 naming the parameter.
+/// Strict, as the segment list's whole query: a misspelt parameter (`limt`) is refused, never
+/// ignored.
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(super) struct PageQuery {
     pub limit: Option<String>,
     pub cursor: Option<String>,

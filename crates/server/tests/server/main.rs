@@ -26,6 +26,7 @@ mod metrics;
 mod oidc;
 mod otlp;
 mod paging;
+mod paging_strict;
 mod playground;
 mod promote;
 mod relay_events;

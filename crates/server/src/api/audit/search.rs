@@ -21,7 +21,10 @@ const MAX_LIMIT: i64 = 500;
 /// SQLite ignores) leaves some out.
 const SCAN_BATCH: i64 = 500;
 
+/// Strict: a misspelt filter (`environment` for `env`) is refused, never ignored, since an
+/// ignored filter would answer a wider slice of the log than asked.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(in crate::api) struct AuditQuery {
     /// Only records whose resource starts with this, such as `proj/web:env/production:`.
     pub resource: Option<String>,

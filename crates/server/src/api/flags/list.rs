@@ -15,7 +15,9 @@ use crate::api::query::{PageQuery, Query, page};
 use crate::error::ApiResult;
 use crate::records::{self, FlagSpec};
 
+/// Strict: a misspelt parameter (`limt`) is refused, never ignored.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(in crate::api) struct FlagFilter {
     /// Matches key, name or description (case-insensitive).
     pub q: Option<String>,
