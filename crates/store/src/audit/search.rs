@@ -29,6 +29,9 @@ pub struct AuditSearch {
     pub to_ms: Option<i64>,
     /// Only records whose JSON text contains each of these, such as `"account":"ana"`.
     pub record_contains: Vec<String>,
+    /// Only records whose JSON text contains at least one of these (ignored when empty): the
+    /// shapes one actor may take, such as `"account":"ana"` or `"subject":"ana"`.
+    pub record_contains_any: Vec<String>,
 }
 
 /// A value bound to a `$n` placeholder.
@@ -76,6 +79,18 @@ impl AuditSearch {
             let pattern = format!("%{}%", escape_like(text));
             let pattern = next(Bound::Text(pattern), &mut values);
             clauses.push(format!("record LIKE {pattern} ESCAPE '\\'"));
+        }
+        if !self.record_contains_any.is_empty() {
+            let alternatives: Vec<String> = self
+                .record_contains_any
+                .iter()
+                .map(|text| {
+                    let pattern = format!("%{}%", escape_like(text));
+                    let pattern = next(Bound::Text(pattern), &mut values);
+                    format!("record LIKE {pattern} ESCAPE '\\'")
+                })
+                .collect();
+            clauses.push(format!("({})", alternatives.join(" OR ")));
         }
         (clauses.join(" AND "), values)
     }
@@ -145,5 +160,19 @@ mod tests {
              AND (':' || resource || ':') LIKE $5 ESCAPE '\\'"
         );
         assert_eq!(values.len(), 5);
+    }
+
+    #[test]
+    fn alternatives_are_one_condition() {
+        let search = AuditSearch {
+            record_contains_any: vec![r#""account":"on""#.into(), r#""id":"on""#.into()],
+            ..AuditSearch::default()
+        };
+        let (condition, values) = search.condition();
+        assert_eq!(
+            condition,
+            "seq < $1 AND (record LIKE $2 ESCAPE '\\' OR record LIKE $3 ESCAPE '\\')"
+        );
+        assert_eq!(values.len(), 3);
     }
 }

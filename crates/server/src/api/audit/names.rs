@@ -82,18 +82,25 @@ impl<'a> Names<'a> {
     }
 }
 
-/// A text the record of an actor named `name` contains (as JSON), for the database to narrow a
-/// search by actor before [`Names::of_actor`] decides.
-pub(super) fn actor_hint(name: &str) -> String {
+/// The texts one of which the record of an actor named `name` contains (as compact JSON), for
+/// the database to narrow a search by actor before [`Names::of_actor`] decides: the fields a
+/// name is read from, never the bare name, which every record mentioning a flag or variation
+/// called `on` would contain.
+pub(super) fn actor_hints(name: &str) -> Vec<String> {
     if let Some((kind, _)) = SYSTEM_NAMES.iter().find(|(_, n)| *n == name) {
-        return format!(r#""kind":"{kind}""#);
+        return vec![format!(r#""kind":"{kind}""#)];
     }
     let name = if name == "scheduler" {
         SCHEDULE_RUNNER
     } else {
         name
     };
-    serde_json::to_string(name).unwrap_or_default()
+    let quoted = serde_json::to_string(name).unwrap_or_default();
+    // A token's account, an account's or a system actor's id, an SSO subject.
+    ["account", "id", "subject"]
+        .into_iter()
+        .map(|field| format!(r#""{field}":{quoted}"#))
+        .collect()
 }
 
 /// The project, environment and flag a resource names, such as
@@ -126,7 +133,7 @@ impl Place {
 
 #[cfg(test)]
 mod tests {
-    use super::{Place, actor_hint};
+    use super::{Place, actor_hints};
 
     #[test]
     fn places_are_read_from_resources() {
@@ -140,8 +147,14 @@ mod tests {
 
     #[test]
     fn hints_find_the_record_text() {
-        assert_eq!(actor_hint("ana"), r#""ana""#);
-        assert_eq!(actor_hint("guard"), r#""kind":"release""#);
-        assert_eq!(actor_hint("scheduler"), r#""(schedule runner)""#);
+        assert_eq!(
+            actor_hints("ana"),
+            [r#""account":"ana""#, r#""id":"ana""#, r#""subject":"ana""#]
+        );
+        assert_eq!(actor_hints("guard"), [r#""kind":"release""#]);
+        assert_eq!(
+            actor_hints("scheduler")[0],
+            r#""account":"(schedule runner)""#
+        );
     }
 }

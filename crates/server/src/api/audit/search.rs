@@ -5,7 +5,7 @@ use axum::Json;
 use serde::Deserialize;
 use switchyard_store::{AuditRow, AuditSearch};
 
-use super::names::{Names, Place, actor_hint};
+use super::names::{Names, Place, actor_hints};
 use super::{AuditEntry, AuditPage};
 use crate::access::Action;
 use crate::access::resources::AUDIT;
@@ -20,6 +20,11 @@ const MAX_LIMIT: i64 = 500;
 /// Rows read at a time while a filter the database only narrows (actor, or a name whose case
 /// SQLite ignores) leaves some out.
 const SCAN_BATCH: i64 = 500;
+
+/// The most rows one request reads for such a filter: a filter that matches little among many
+/// answers a short page (perhaps empty) with `next_before` where the scan stopped, rather than
+/// reading the whole log in one request.
+const MAX_SCANNED: usize = 5000;
 
 /// Strict: a misspelt filter (`environment` for `env`) is refused, never ignored, since an
 /// ignored filter would answer a wider slice of the log than asked.
@@ -74,7 +79,8 @@ impl AuditQuery {
             action_prefix,
             from_ms: self.from,
             to_ms: self.to,
-            record_contains: self.actor.as_deref().map(actor_hint).into_iter().collect(),
+            record_contains: Vec::new(),
+            record_contains_any: self.actor.as_deref().map(actor_hints).unwrap_or_default(),
         }
     }
 
@@ -118,26 +124,35 @@ pub(in crate::api) async fn list_audit(
     };
     let mut names = Names::new(&ctx.state.store);
     let mut records = Vec::with_capacity(wanted);
-    loop {
+    let mut scanned = 0;
+    let mut exhausted = false;
+    while records.len() < wanted && !exhausted && scanned < MAX_SCANNED {
         let rows = ctx.state.store.audit_search(&search, batch).await?;
-        let exhausted = (rows.len() as i64) < batch;
-        for row in &rows {
+        exhausted = (rows.len() as i64) < batch;
+        for (read, row) in rows.iter().enumerate() {
             search.before = Some(row.seq);
+            scanned += 1;
             let entry = described(&mut names, row).await?;
             if query.keeps(&entry) {
                 records.push(entry);
-                if records.len() == wanted {
-                    break;
-                }
+            }
+            if records.len() == wanted || scanned == MAX_SCANNED {
+                // Rows after this one were not looked at: the log is not exhausted.
+                exhausted &= read + 1 == rows.len();
+                break;
             }
         }
-        if records.len() == wanted || exhausted {
-            break;
-        }
     }
-    let more = records.len() == wanted;
-    records.truncate(limit as usize);
-    let next_before = more.then(|| records.last().map(|r| r.seq)).flatten();
+    let next_before = if records.len() == wanted {
+        records.truncate(limit as usize);
+        records.last().map(|r| r.seq)
+    } else if exhausted {
+        None
+    } else {
+        // The scan stopped at its bound: a short page, and paging goes on below the last row
+        // read.
+        search.before
+    };
     Ok(Json(AuditPage {
         records,
         next_before,
