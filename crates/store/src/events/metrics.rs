@@ -17,23 +17,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use switchyard_stats::histogram::bucket_of;
 
-use super::{ContextPart, EventBatch, MetricEvent, MetricMoments, ReleaseTag, minute_of};
+use super::history::History;
+use super::{EventBatch, MetricEvent, MetricMoments, ReleaseTag, minute_of};
 use crate::{Result, Store};
-
-/// What `part` had been exposed to, per flag and variation, by `$5`.
-const EXPOSURES_SQL: &str = "SELECT flag, variation, first_seen FROM exposures \
-     WHERE project = $1 AND env = $2 AND context_kind = $3 AND context_key = $4 \
-     AND first_seen <= $5";
-/// What release stages and cohorts `part` had been exposed to, per flag, by `$5`.
-const RELEASE_EXPOSURES_SQL: &str = "SELECT flag, stage, cohort, first_seen \
-     FROM release_exposures \
-     WHERE project = $1 AND env = $2 AND context_kind = $3 AND context_key = $4 \
-     AND first_seen <= $5";
-/// The same for one flag, `$6`.
-const FLAG_RELEASE_EXPOSURES_SQL: &str = "SELECT flag, stage, cohort, first_seen \
-     FROM release_exposures \
-     WHERE project = $1 AND env = $2 AND context_kind = $3 AND context_key = $4 \
-     AND first_seen <= $5 AND flag = $6";
 
 /// Histogram rows per statement: a batch of latencies spreads over hundreds of buckets, and one
 /// statement per row cost as much as a fifth of the batch's write.
@@ -102,16 +88,13 @@ impl Store {
                 .fetch_optional(&mut **tx)
                 .await?
                 .is_some();
+        let history = History::load(tx, batch, releases_seen).await?;
         for event in &batch.metrics {
             let reached = match &event.about {
                 Some(_) => {
-                    self.attribute_subject_event(tx, batch, event, releases_seen, &mut sums)
-                        .await?
+                    attribute_subject_event(&history, batch, event, releases_seen, &mut sums)
                 }
-                None => {
-                    self.attribute_by_exposures(tx, batch, event, releases_seen, &mut sums)
-                        .await?
-                }
+                None => attribute_by_exposures(&history, batch, event, releases_seen, &mut sums),
             };
             attributed += u64::from(reached);
         }
@@ -152,124 +135,67 @@ impl Store {
         }
         Ok(attributed)
     }
-
-    /// An event without a subject: every flag its contexts were exposed to by then.
-    async fn attribute_by_exposures(
-        &self,
-        tx: &mut Tx<'_>,
-        batch: &EventBatch,
-        event: &MetricEvent,
-        releases_seen: bool,
-        sums: &mut Sums,
-    ) -> Result<bool> {
-        // flag → (first seen, variation) of the latest exposure at or before the event.
-        let mut cohorts: HashMap<String, (i64, String)> = HashMap::new();
-        for part in &event.contexts {
-            let rows: Vec<(String, String, i64)> = batch
-                .exposures_by(EXPOSURES_SQL, part, event.at_ms)
-                .fetch_all(&mut **tx)
-                .await?;
-            for (flag, variation, first_seen) in rows {
-                let latest = cohorts.entry(flag).or_insert((i64::MIN, String::new()));
-                if (first_seen, &variation) > (latest.0, &latest.1) {
-                    *latest = (first_seen, variation);
-                }
-            }
-        }
-        cohorts.retain(|flag, _| batch.counts_toward(flag));
-        let reached = !cohorts.is_empty();
-        for (flag, (_, variation)) in cohorts {
-            sums.add_variation(event, flag, variation);
-        }
-        if releases_seen {
-            for (flag, release) in self.release_cohorts_at(tx, batch, event, None).await? {
-                if batch.counts_toward(&flag) {
-                    sums.add_release(event, flag, release);
-                }
-            }
-        }
-        Ok(reached)
-    }
-
-    /// An event about one flag evaluation: that flag only, its variation as reported.
-    async fn attribute_subject_event(
-        &self,
-        tx: &mut Tx<'_>,
-        batch: &EventBatch,
-        event: &MetricEvent,
-        releases_seen: bool,
-        sums: &mut Sums,
-    ) -> Result<bool> {
-        let Some(subject) = &event.about else {
-            return Ok(false);
-        };
-        if !batch.counts_toward(&subject.flag) {
-            return Ok(false);
-        }
-        sums.add_variation(event, subject.flag.clone(), subject.variation.clone());
-        let exposed = if releases_seen {
-            self.release_cohorts_at(tx, batch, event, Some(&subject.flag))
-                .await?
-                .remove(&subject.flag)
-        } else {
-            None
-        };
-        if let Some(release) = exposed.or_else(|| subject.release.clone()) {
-            sums.add_release(event, subject.flag.clone(), release);
-        }
-        Ok(true)
-    }
-
-    /// flag → the release stage and cohort the event's contexts were most recently exposed to
-    /// at or before the event (only `flag`, when given).
-    async fn release_cohorts_at(
-        &self,
-        tx: &mut Tx<'_>,
-        batch: &EventBatch,
-        event: &MetricEvent,
-        flag: Option<&str>,
-    ) -> Result<HashMap<String, ReleaseTag>> {
-        let mut latest: HashMap<String, (i64, ReleaseTag)> = HashMap::new();
-        for part in &event.contexts {
-            let rows = release_exposures_of(tx, batch, part, event.at_ms, flag).await?;
-            for (flag, stage, cohort, seen) in rows {
-                let tag = ReleaseTag { stage, cohort };
-                let slot = latest.entry(flag).or_insert_with(|| (seen, tag.clone()));
-                if (seen, &tag.stage, &tag.cohort) > (slot.0, &slot.1.stage, &slot.1.cohort) {
-                    *slot = (seen, tag);
-                }
-            }
-        }
-        Ok(latest
-            .into_iter()
-            .map(|(flag, (_, tag))| (flag, tag))
-            .collect())
-    }
 }
 
-/// `part`'s release exposures at or before `at_ms`: (flag, stage, cohort, first seen).
-async fn release_exposures_of(
-    tx: &mut Tx<'_>,
+/// An event without a subject: every flag its contexts were exposed to by then.
+fn attribute_by_exposures(
+    history: &History,
     batch: &EventBatch,
-    part: &ContextPart,
-    at_ms: i64,
-    flag: Option<&str>,
-) -> Result<Vec<(String, String, String, i64)>> {
-    Ok(match flag {
-        Some(flag) => {
-            batch
-                .exposures_by(FLAG_RELEASE_EXPOSURES_SQL, part, at_ms)
-                .bind(flag)
-                .fetch_all(&mut **tx)
-                .await?
+    event: &MetricEvent,
+    releases_seen: bool,
+    sums: &mut Sums,
+) -> bool {
+    // flag → (first seen, variation) of the latest exposure at or before the event.
+    let mut cohorts: HashMap<&str, (i64, &str)> = HashMap::new();
+    for part in &event.contexts {
+        for (flag, variation, first_seen) in history.exposures_of(part, event.at_ms) {
+            let latest = cohorts.entry(flag).or_insert((i64::MIN, ""));
+            if (*first_seen, variation.as_str()) > *latest {
+                *latest = (*first_seen, variation);
+            }
         }
-        None => {
-            batch
-                .exposures_by(RELEASE_EXPOSURES_SQL, part, at_ms)
-                .fetch_all(&mut **tx)
-                .await?
+    }
+    cohorts.retain(|flag, _| batch.counts_toward(flag));
+    let reached = !cohorts.is_empty();
+    for (flag, (_, variation)) in cohorts {
+        sums.add_variation(event, flag.to_owned(), variation.to_owned());
+    }
+    if releases_seen {
+        for (flag, release) in history.release_cohorts_at(&event.contexts, event.at_ms, None) {
+            if batch.counts_toward(&flag) {
+                sums.add_release(event, flag, release);
+            }
         }
-    })
+    }
+    reached
+}
+
+/// An event about one flag evaluation: that flag only, its variation as reported.
+fn attribute_subject_event(
+    history: &History,
+    batch: &EventBatch,
+    event: &MetricEvent,
+    releases_seen: bool,
+    sums: &mut Sums,
+) -> bool {
+    let Some(subject) = &event.about else {
+        return false;
+    };
+    if !batch.counts_toward(&subject.flag) {
+        return false;
+    }
+    sums.add_variation(event, subject.flag.clone(), subject.variation.clone());
+    let exposed = if releases_seen {
+        history
+            .release_cohorts_at(&event.contexts, event.at_ms, Some(&subject.flag))
+            .remove(&subject.flag)
+    } else {
+        None
+    };
+    if let Some(release) = exposed.or_else(|| subject.release.clone()) {
+        sums.add_release(event, subject.flag.clone(), release);
+    }
+    true
 }
 
 /// Adds the batch's histogram counts, several rows per statement (each key once per batch, as

@@ -25,6 +25,8 @@ use crate::{Result, Store};
 mod batch_ids;
 mod experiment_ingest;
 pub mod experiments;
+mod exposure_rows;
+mod history;
 mod metrics;
 mod queries;
 mod usage;
@@ -254,25 +256,6 @@ impl EventBatch {
     fn statement<'q>(&'q self, sql: &'q str) -> AnyQuery<'q> {
         sqlx::query(sql).bind(&self.project).bind(&self.env)
     }
-
-    /// A query for what `part` had been exposed to by `at_ms`, with `$1`…`$5` bound to the
-    /// batch's project and env, the part's kind and key, and `at_ms`.
-    fn exposures_by<'q, O>(
-        &'q self,
-        sql: &'q str,
-        part: &'q ContextPart,
-        at_ms: i64,
-    ) -> AnyQueryAs<'q, O>
-    where
-        O: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
-    {
-        sqlx::query_as(sql)
-            .bind(&self.project)
-            .bind(&self.env)
-            .bind(&part.kind)
-            .bind(&part.key)
-            .bind(at_ms)
-    }
 }
 
 impl MetricMoments {
@@ -353,53 +336,7 @@ impl Store {
                 .execute(&mut **tx)
                 .await?;
         }
-        for exposure in &batch.exposures {
-            for part in &exposure.contexts {
-                if let Some(release) = &exposure.release {
-                    batch.statement(
-                        "INSERT INTO release_exposures (project, env, context_kind, context_key, \
-                         flag, stage, cohort, first_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                         ON CONFLICT (project, env, context_kind, context_key, flag, stage, cohort) \
-                         DO UPDATE SET first_seen = CASE WHEN excluded.first_seen < \
-                         release_exposures.first_seen THEN excluded.first_seen \
-                         ELSE release_exposures.first_seen END",
-                    )
-                    .bind(&part.kind)
-                    .bind(&part.key)
-                    .bind(&exposure.flag)
-                    .bind(&release.stage)
-                    .bind(&release.cohort)
-                    .bind(exposure.at_ms)
-                    .execute(&mut **tx)
-                    .await?;
-                }
-                batch
-                    .statement(
-                        "INSERT INTO exposures (project, env, flag, context_kind, context_key, \
-                         variation, version, reason, first_seen, last_seen) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
-                         ON CONFLICT (project, env, flag, context_kind, context_key, variation) \
-                         DO UPDATE SET \
-                         version = CASE WHEN excluded.last_seen >= exposures.last_seen \
-                         THEN excluded.version ELSE exposures.version END, \
-                         reason = CASE WHEN excluded.last_seen >= exposures.last_seen \
-                         THEN excluded.reason ELSE exposures.reason END, \
-                         first_seen = CASE WHEN excluded.first_seen < exposures.first_seen \
-                         THEN excluded.first_seen ELSE exposures.first_seen END, \
-                         last_seen = CASE WHEN excluded.last_seen > exposures.last_seen \
-                         THEN excluded.last_seen ELSE exposures.last_seen END",
-                    )
-                    .bind(&exposure.flag)
-                    .bind(&part.kind)
-                    .bind(&part.key)
-                    .bind(&exposure.variation)
-                    .bind(exposure.version)
-                    .bind(&exposure.reason)
-                    .bind(exposure.at_ms)
-                    .execute(&mut **tx)
-                    .await?;
-            }
-        }
+        exposure_rows::write_exposures(tx, batch).await?;
         let attributed = self.write_metrics(tx, batch).await?;
         self.write_experiments(tx, batch).await?;
         Ok(attributed)
