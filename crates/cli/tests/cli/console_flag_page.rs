@@ -44,8 +44,8 @@ async fn flag_page_in_headless_chromium() {
     );
     println!("{stdout}");
 
-    // The review's comment landed in the audit record of the targeting write (the first one:
-    // the targets saved later are newer).
+    // The review's comment landed in the audit record of the targeting write that changed the
+    // off variation (targets were saved later, and the seed's write came before).
     let audit = server
         .admin_get("/api/v1/audit?resource=proj/default:env/production:flag/model&limit=20")
         .await;
@@ -53,8 +53,11 @@ async fn flag_page_in_headless_chromium() {
         .as_array()
         .unwrap()
         .iter()
-        .rev()
-        .find(|r| r["action"] == "flag:update")
+        .find(|r| {
+            r["action"] == "flag:update"
+                && r["before"]["off_variation"] == 0
+                && r["after"]["off_variation"] == 1
+        })
         .unwrap_or_else(|| panic!("no flag:update record: {audit}"));
     assert_eq!(saved["comment"], "large model when off", "{saved}");
     assert_eq!(saved["after"]["off_variation"], 1, "{saved}");
