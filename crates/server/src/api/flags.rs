@@ -25,6 +25,7 @@ use crate::records::{
 };
 
 mod list;
+pub(in crate::api) mod variations_in_use;
 pub(super) use list::list_flags;
 
 #[derive(Debug, Deserialize, JsonSchema, Serialize)]
@@ -253,13 +254,29 @@ pub(super) async fn update_flag(
     }
     normalize_flag_spec(&mut spec)?;
     let environments = environments(&ctx, &project).await?;
+    let mut broken = Vec::new();
     for env in &environments {
         let mut data = EnvData::load(&ctx.state.store, &project, env).await?;
+        broken.extend(variations_in_use::broken(
+            &variations_in_use::uses_of(env, &flag, &data),
+            &before.variations,
+            &spec.variations,
+        ));
         let old = data.dataset();
         if let Some(env_flag) = data.flags.get_mut(&flag) {
             env_flag.spec = spec.clone();
         }
-        no_new_problems(&old, &data.dataset())?;
+        // Moved variations are refused below in words; validation would only say an index
+        // is out of range.
+        if broken.is_empty() {
+            no_new_problems(&old, &data.dataset())?;
+        }
+    }
+    if !broken.is_empty() {
+        return Err(ApiError::invalid(
+            "variations",
+            variations_in_use::refusal(&broken),
+        ));
     }
     let change = Change::updated(Action::FlagUpdate, &resource, &before, &spec)
         .comment(input.comment.as_deref());

@@ -23,6 +23,7 @@ mod guards;
 mod lifecycle;
 mod low_findings;
 mod metrics;
+mod off_state_indices;
 mod oidc;
 mod otlp;
 mod paging;

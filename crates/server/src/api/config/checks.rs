@@ -89,6 +89,53 @@ pub(super) fn problems(live: Option<&ProjectConfig>, after: &ProjectConfig) -> V
         }
     }
     found.extend(archived_prerequisites(live, after));
+    found.extend(moved_variations(live, after));
+    found
+}
+
+/// Targeting the apply leaves as it is live, of a flag whose variations it removes or reorders,
+/// would serve other variations, as `PUT …/flags/{flag}` refuses (a targeting the document
+/// rewrites names its variations anew).
+fn moved_variations(live: Option<&ProjectConfig>, after: &ProjectConfig) -> Vec<Problem> {
+    use crate::api::flags::variations_in_use::{
+        broken, refusal, uses_as_prerequisite, uses_in_targeting,
+    };
+    let Some(live) = live else {
+        return Vec::new();
+    };
+    let live_targeting = |flag: &str, env: &str| {
+        live.flags
+            .iter()
+            .find(|f| f.spec.key == flag)
+            .and_then(|f| f.environments.get(env))
+    };
+    let mut found = Vec::new();
+    for flag in &after.flags {
+        let key = flag.spec.key.as_str();
+        let Some(old) = live.flags.iter().find(|f| f.spec.key == key) else {
+            continue;
+        };
+        if old.spec.variations == flag.spec.variations {
+            continue;
+        }
+        let mut uses = Vec::new();
+        for other in &after.flags {
+            for (env, targeting) in &other.environments {
+                if live_targeting(&other.spec.key, env) != Some(targeting) {
+                    continue;
+                }
+                if other.spec.key == key {
+                    uses.extend(uses_in_targeting(env, targeting));
+                } else {
+                    uses.extend(uses_as_prerequisite(env, key, &other.spec.key, targeting));
+                }
+            }
+        }
+        let moved = broken(&uses, &old.spec.variations, &flag.spec.variations);
+        if !moved.is_empty() {
+            found.push(problem(&flag_file(key), "variations", refusal(&moved)));
+        }
+    }
     found
 }
 
