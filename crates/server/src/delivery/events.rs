@@ -38,10 +38,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::json;
-use switchyard_engine::wire::{EVENTS_FORMAT, Event, EventBatch, ReleaseCohortRef};
-use switchyard_store::events::{
-    ContextPart, EvaluationCount, EventBatch as StoredBatch, Exposure, MetricEvent, ReleaseTag,
-};
+use switchyard_engine::wire::{Event, EventBatch};
+use switchyard_store::events::EventBatch as StoredBatch;
 
 use switchyard_sdk::events::Recorder;
 use switchyard_store::{Store, StoreOp};
@@ -54,6 +52,7 @@ use crate::access::SdkKeyKind;
 use crate::clock::now_ms;
 use crate::error::{ApiError, Code};
 use crate::tasks::Tasks;
+use check::check;
 
 /// Summaries plus events in one batch.
 pub const MAX_BATCH_ITEMS: usize = 10_000;
@@ -67,6 +66,8 @@ const PRUNE_EVERY_MS: i64 = 3_600_000;
 const MAX_NAME_LEN: usize = 256;
 /// A batch id's length bounds, in bytes; a UUID (36) and the Rust SDK's 32 hex digits fit.
 const BATCH_ID_LEN: std::ops::RangeInclusive<usize> = 16..=64;
+
+mod check;
 
 pub(super) fn router() -> Router<Arc<Delivery>> {
     Router::new().route("/events/v1/bulk", post(bulk))
@@ -155,7 +156,7 @@ async fn ingest(
     }
     let nothing_to_count =
         stored.counts.is_empty() && stored.exposures.is_empty() && stored.metrics.is_empty();
-    tag_running_experiments(store, &mut stored).await?;
+    tag_running_experiments(&delivery.intake.running_experiments, store, &mut stored).await?;
     let mut outcome = BatchOutcome::Accepted;
     match &batch.batch_id {
         // An empty batch (or one screening emptied) is not remembered: counting it again
@@ -335,7 +336,11 @@ async fn write_one(intake: &Intake, recorder: &Recorder, store: &Store, project:
                 continue;
             }
         };
-        if tag_running_experiments(store, &mut stored).await.is_err() {
+        let running = &intake.running_experiments;
+        if tag_running_experiments(running, store, &mut stored)
+            .await
+            .is_err()
+        {
             recorder.retry_later(batch);
             return;
         }
@@ -367,135 +372,6 @@ async fn write_one(intake: &Intake, recorder: &Recorder, store: &Store, project:
 fn parse(headers: &HeaderMap, body: &[u8]) -> Result<EventBatch, ApiError> {
     let json = inflate(headers, body)?;
     serde_json::from_slice(&json).map_err(|e| ApiError::bad_request(format!("invalid batch: {e}")))
-}
-
-/// Checks the whole batch and converts it for the store; the first problem names its field.
-fn check(batch: &EventBatch, project: &str, env: &str) -> Result<StoredBatch, ApiError> {
-    if batch.format != EVENTS_FORMAT {
-        return Err(ApiError::invalid(
-            "format",
-            format!("events format {} is not supported (1 is)", batch.format),
-        ));
-    }
-    if let Some(batch_id) = &batch.batch_id {
-        let allowed = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
-        if !BATCH_ID_LEN.contains(&batch_id.len()) || !batch_id.chars().all(allowed) {
-            return Err(ApiError::invalid(
-                "batch_id",
-                "must be 16 to 64 letters, digits, '-' or '_'",
-            ));
-        }
-    }
-    if batch.summaries.len() + batch.events.len() > MAX_BATCH_ITEMS {
-        return Err(ApiError::new(
-            Code::PayloadTooLarge,
-            format!("at most {MAX_BATCH_ITEMS} summaries and events per batch"),
-        ));
-    }
-    let name = |field: String, value: &str| {
-        if value.is_empty() || value.len() > MAX_NAME_LEN {
-            Err(ApiError::invalid(
-                field,
-                format!("must be 1 to {MAX_NAME_LEN} bytes"),
-            ))
-        } else {
-            Ok(value.to_owned())
-        }
-    };
-    let release_tag = |field: String, release: Option<&ReleaseCohortRef>| {
-        release
-            .map(|release| {
-                Ok::<_, ApiError>(ReleaseTag {
-                    stage: name(format!("{field}.stage"), &release.stage)?,
-                    cohort: release.cohort.name().to_owned(),
-                })
-            })
-            .transpose()
-    };
-    let version = |field: String, version: u64| {
-        i64::try_from(version).map_err(|_| ApiError::invalid(field, "out of range"))
-    };
-    let contexts = |field: String, parts: &[switchyard_engine::wire::ContextRef]| {
-        if parts.is_empty() {
-            return Err(ApiError::invalid(field, "at least one context"));
-        }
-        parts
-            .iter()
-            .enumerate()
-            .map(|(i, part)| {
-                Ok(ContextPart {
-                    kind: name(format!("{field}[{i}].kind"), &part.kind)?,
-                    // An anonymous context may have an empty key; it is still a context.
-                    key: part.key.clone(),
-                })
-            })
-            .collect::<Result<Vec<_>, ApiError>>()
-    };
-    let mut stored = StoredBatch {
-        project: project.to_owned(),
-        env: env.to_owned(),
-        counted_at_ms: batch.end_ms,
-        counts: Vec::with_capacity(batch.summaries.len()),
-        exposures: Vec::new(),
-        metrics: Vec::new(),
-        metric_flags: None,
-        experiments: Vec::new(),
-    };
-    for (i, summary) in batch.summaries.iter().enumerate() {
-        let field = |f: &str| format!("summaries[{i}].{f}");
-        stored.counts.push(EvaluationCount {
-            flag: name(field("flag"), &summary.flag)?,
-            version: version(field("version"), summary.version)?,
-            variation: match &summary.variation {
-                Some(variation) => name(field("variation"), variation)?,
-                None => String::new(),
-            },
-            reason: name(field("reason"), &summary.reason)?,
-            release: release_tag(field("release"), summary.release.as_ref())?,
-            count: i64::try_from(summary.count)
-                .map_err(|_| ApiError::invalid(field("count"), "out of range"))?,
-        });
-    }
-    for (i, event) in batch.events.iter().enumerate() {
-        let field = |f: &str| format!("events[{i}].{f}");
-        match event {
-            Event::Exposure {
-                at_ms,
-                contexts: parts,
-                flag,
-                version: v,
-                variation,
-                reason,
-                release,
-            } => stored.exposures.push(Exposure {
-                at_ms: *at_ms,
-                contexts: contexts(field("contexts"), parts)?,
-                flag: name(field("flag"), flag)?,
-                version: version(field("version"), *v)?,
-                variation: name(field("variation"), variation)?,
-                reason: name(field("reason"), reason)?,
-                release: release_tag(field("release"), release.as_ref())?,
-            }),
-            Event::Metric {
-                at_ms,
-                contexts: parts,
-                name: metric,
-                value,
-            } => {
-                if !value.is_finite() {
-                    return Err(ApiError::invalid(field("value"), "must be a finite number"));
-                }
-                stored.metrics.push(MetricEvent {
-                    at_ms: *at_ms,
-                    contexts: contexts(field("contexts"), parts)?,
-                    name: name(field("name"), metric)?,
-                    value: *value,
-                    about: None,
-                });
-            }
-        }
-    }
-    Ok(stored)
 }
 
 /// Applies retention at most once an hour, off the request's path.

@@ -218,6 +218,8 @@ pub struct Intake {
     /// them before counting metric events waits for a write already under way instead of
     /// finding the recorder emptied by it and counting first.
     pub(super) recorded_writes: tokio::sync::Mutex<()>,
+    /// Each environment's running experiments, until a commit touches one.
+    pub(super) running_experiments: super::experiment_tags::RunningExperiments,
 }
 
 #[derive(Debug)]
@@ -257,6 +259,7 @@ impl Default for Intake {
             otlp_spans: Family::default(),
             counters: IntakeCounters::default(),
             recorded_writes: tokio::sync::Mutex::new(()),
+            running_experiments: Default::default(),
         }
     }
 }

@@ -16,6 +16,7 @@ mod delivery;
 mod events;
 mod events_forged;
 mod events_idempotent;
+mod experiment_intake_cache;
 mod experiment_results;
 mod experiment_traffic;
 mod experiments;
@@ -42,3 +43,4 @@ mod webhook_outbox;
 
 /// The API path of the seeded project's `production` environment.
 pub const PROD: &str = "/api/v1/projects/default/environments/production";
+mod zz_f2_scratch;

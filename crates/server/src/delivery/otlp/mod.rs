@@ -123,7 +123,7 @@ async fn export(
             metric_flags: None,
             experiments: Vec::new(),
         };
-        tag_running_experiments(store, &mut batch)
+        tag_running_experiments(&delivery.intake.running_experiments, store, &mut batch)
             .await
             .map_err(refuse)?;
         // An exporter retries an export it got no answer to with the same bytes: their digest
