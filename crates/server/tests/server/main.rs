@@ -43,4 +43,3 @@ mod webhook_outbox;
 
 /// The API path of the seeded project's `production` environment.
 pub const PROD: &str = "/api/v1/projects/default/environments/production";
-mod zz_f2_scratch;
