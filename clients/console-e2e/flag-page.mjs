@@ -208,6 +208,25 @@ try {
   const required = (await api("GET", "/projects/default/environments/production/flags/doomed")).prerequisites;
   check(JSON.stringify(required) === '[{"key":"model","variations":[1]}]', `prerequisites stored: ${JSON.stringify(required)}`);
 
+  // Archiving model, which doomed requires: with an unsaved edit the confirmation says it is
+  // discarded; the server refuses, and "Archive anyway" names doomed and what it will serve.
+  await page.goto(`${base}/#/flag/model?tab=settings`);
+  await page.getByRole("heading", { name: "Flag model" }).waitFor();
+  await settled();
+  await page.locator("#flag-description").fill("edited, not saved");
+  await page.getByRole("button", { name: "Archive flag" }).click();
+  await page.locator("#confirm-text", { hasText: "Archive model?" }).waitFor();
+  check((await dialogText()).endsWith("Your unsaved changes will be discarded."), `archive with unsaved edits says: ${await dialogText()}`);
+  await page.getByRole("button", { name: "Confirm" }).click();
+  await page.locator("#confirm-text", { hasText: "Archive model anyway?" }).waitFor();
+  const anyway = await dialogText();
+  check(anyway.includes('doomed in production: everyone gets treatment ("b")') && !/force|409|prerequisite of/i.test(anyway), `archive anyway says: ${anyway}`);
+  await page.locator("#confirm-cancel").click();
+  check(!(await api("GET", "/projects/default/flags/model")).archived, "model was archived");
+  await page.evaluate(() => { state.dirty = false; });
+  await page.goto(`${base}/#/flag/doomed?tab=settings`);
+  await page.getByRole("heading", { name: "Flag doomed" }).waitFor();
+
   // Archive, restore, then delete with its key typed.
   await settled();
   await page.getByRole("tab", { name: "Settings" }).click();
@@ -249,6 +268,11 @@ try {
   await settled();
   await page.locator("#project").selectOption("many");
   const count = page.locator("#flag-count");
+  await count.filter({ hasText: "Flags 1–100 of 2000" }).waitFor({ timeout: 20000 });
+  await settled();
+  // A shared link to a later page this tab never reached shows the first, and says so.
+  await page.goto(`${page.url().split("#")[0]}#/flags?project=many&env=production&page=7`);
+  await page.waitForFunction(() => !/[?&]page=/.test(location.hash) && document.querySelector("main").dataset.shown === location.hash);
   await count.filter({ hasText: "Flags 1–100 of 2000" }).waitFor({ timeout: 20000 });
   await settled();
   const pagingStarted = Date.now();
