@@ -183,17 +183,21 @@ pub(super) async fn create_flag(
     normalize_flag_spec(&mut spec)?;
     spec.salt = random_hex(4);
     let environments = environments(&ctx, &project).await?;
-    for env in &environments {
-        let mut data = EnvData::load(&ctx.state.store, &project, env).await?;
-        let before = data.dataset();
+    // A new flag starts with the same default targeting everywhere: no prerequisites, rules or
+    // segments, so it can only be wrong in itself. It is validated alone, once, rather than
+    // with every flag of every environment (which made each create read the whole project).
+    // Other flags cannot already require it: a prerequisite on a missing flag is refused, and
+    // one stored before that keeps failing safe if it asks for a variation this flag lacks.
+    if !environments.is_empty() {
+        let mut alone = EnvData::default();
         let new_flag = EnvFlag {
             spec: spec.clone(),
             spec_version: 1,
             targeting: spec.default_targeting(),
             targeting_version: 0,
         };
-        data.flags.insert(spec.key.clone(), new_flag);
-        no_new_problems(&before, &data.dataset())?;
+        alone.flags.insert(spec.key.clone(), new_flag);
+        no_new_problems(&EnvData::default().dataset(), &alone.dataset())?;
     }
     let change =
         Change::created(Action::FlagCreate, &resource, &spec).comment(input.comment.as_deref());
