@@ -162,7 +162,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "SWITCHYARD_MAX_STREAMS_PER_KEY", default_value_t = DEFAULT_MAX_STREAMS_PER_KEY)]
     max_streams_per_key: usize,
     /// How often the release guard assesses running releases (milliseconds).
-    #[arg(long, env = "SWITCHYARD_GUARD_INTERVAL_MS", default_value_t = 2000)]
+    #[arg(long, env = "SWITCHYARD_GUARD_INTERVAL_MS", default_value_t = 1000)]
     guard_interval_ms: u64,
     /// Internal hosts webhooks may target, comma-separated: host names, addresses or CIDR
     /// networks (such as `127.0.0.0/8,::1,hooks.internal`). Loopback, private, link-local and
