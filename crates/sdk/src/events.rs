@@ -45,7 +45,9 @@ impl Default for EventsConfig {
     fn default() -> Self {
         EventsConfig {
             enabled: true,
-            flush_interval: Duration::from_secs(2),
+            // 1 s: half a guarded release's wait for evidence (benches/guard.sh) for one small
+            // gzipped post a second per process.
+            flush_interval: Duration::from_secs(1),
             capacity: 10_000,
             exposure_cache: 100_000,
         }
