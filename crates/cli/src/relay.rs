@@ -56,6 +56,9 @@ pub(crate) struct RelayArgs {
     /// OFREP evaluation requests per second allowed per SDK key (0: unlimited); over it, 429.
     #[arg(long, env = "SWITCHYARD_OFREP_RATE_LIMIT", default_value_t = 0)]
     ofrep_rate_limit: u32,
+    /// Record OFREP answers as evaluations and exposures, sent upstream with the events.
+    #[arg(long, env = "SWITCHYARD_RECORD_EVALUATIONS", default_value_t = true, action = clap::ArgAction::Set)]
+    record_evaluations: bool,
     #[command(flatten)]
     log: LogArgs,
     #[command(flatten)]
@@ -74,6 +77,7 @@ pub(crate) async fn run_relay(args: &RelayArgs) -> anyhow::Result<()> {
             ofrep_rate_limit: args.ofrep_rate_limit,
             max_streams: args.max_streams,
             max_streams_per_key: args.max_streams_per_key,
+            record_evaluations: args.record_evaluations,
             ..DeliveryConfig::default()
         },
         reconnect_max: Duration::from_millis(args.reconnect_max_ms.max(10)),

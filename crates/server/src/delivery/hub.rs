@@ -66,6 +66,9 @@ pub struct DeliveryConfig {
     pub max_streams_per_key: usize,
     /// How often events recorded here (OFREP evaluations) are written to the store.
     pub events_flush: Duration,
+    /// Whether OFREP answers are recorded as evaluations and exposures (off: a relay or serve
+    /// whose OFREP traffic nobody analyses, and the benchmark's same-run baseline).
+    pub record_evaluations: bool,
 }
 
 impl Default for DeliveryConfig {
@@ -78,6 +81,7 @@ impl Default for DeliveryConfig {
             max_streams: DEFAULT_MAX_STREAMS,
             max_streams_per_key: DEFAULT_MAX_STREAMS_PER_KEY,
             events_flush: Duration::from_secs(1),
+            record_evaluations: true,
         }
     }
 }

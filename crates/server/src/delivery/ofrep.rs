@@ -133,8 +133,13 @@ async fn admit(delivery: &Delivery, headers: &HeaderMap, body: &[u8]) -> Result<
     }
     let request = Request::parse(body)?;
     let feed = delivery.feed(&access.project, &access.env).await?;
+    let recorder = if delivery.config.record_evaluations {
+        delivery.recorder(&access.project, &access.env)
+    } else {
+        None
+    };
     Ok(Admitted {
-        recorder: delivery.recorder(&access.project, &access.env),
+        recorder,
         access,
         request,
         published: feed.current(),
