@@ -155,6 +155,8 @@ fn label(variation: &Variation) -> &str {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use serde_json::json;
     use switchyard_engine::model::{Targeting, Variation};
 
