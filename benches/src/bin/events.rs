@@ -123,13 +123,17 @@ async fn phases(
     key: &str,
     expected: &mut Expected,
 ) -> (String, String) {
+    // Each phase's rows also go to stderr as they come, so a run that dies keeps them.
     let (mut table, mut ratios) = intakes(store, serve, key, Phase::Plain, expected).await;
+    eprint!("{table}");
     let experiment = start_experiment(serve).await;
     let (rows, ratio) = intakes(store, serve, key, Phase::Experiment, expected).await;
+    eprint!("{rows}");
     (table, ratios) = (table + &rows, ratios + &ratio);
     stop_experiment(serve, &experiment).await;
     let stages = start_releases(serve).await;
     let (rows, ratio) = intakes(store, serve, key, Phase::Releases(&stages), expected).await;
+    eprint!("{rows}");
     (table + &rows, ratios + &ratio)
 }
 
@@ -156,6 +160,10 @@ async fn start_experiment(serve: &TestServer) -> String {
             Some(metric),
         )
         .await;
+    // An experiment needs its flag on, its fallthrough serving one variation.
+    let on = json!({"version": 0, "on": true, "fallthrough": {"variation": 1}});
+    let flag = "/api/v1/projects/default/environments/production/flags/flag-0";
+    serve.admin(Method::PUT, flag, Some(on)).await;
     let plan = json!({"flag": "flag-0", "name": "bench", "variations": ["off", "on"],
                       "control": "off", "traffic_percent": 100, "primary_metric": "latency"});
     let created = serve.admin(Method::POST, EXPERIMENTS, Some(plan)).await;
