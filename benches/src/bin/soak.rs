@@ -205,8 +205,7 @@ fn report(samples: &[(f64, i64)], counts: &Counts, warmup_minutes: f64, toleranc
     plot(&per_minute);
     let warm = samples
         .iter()
-        .filter(|s| s.0 <= warmup_minutes * 60.0)
-        .next_back()
+        .rfind(|s| s.0 <= warmup_minutes * 60.0)
         .map_or(0, |s| s.1);
     let peak_after = samples
         .iter()
@@ -285,14 +284,14 @@ async fn seed(serve: &TestServer) -> String {
 async fn api_writes(base: String, admin: String, counts: Arc<Counts>, stop: Arc<AtomicBool>) {
     let http = reqwest::Client::new();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
-    let mut versions = vec![1i64; FLAGS];
+    let mut versions = [1i64; FLAGS];
     let mut n = 0usize;
     while !stop.load(Ordering::Relaxed) {
         tick.tick().await;
         n += 1;
         let f = n % FLAGS;
         let path = format!("{base}/api/v1/projects/default/environments/production/flags/flag-{f}");
-        let request = if n % 3 == 0 {
+        let request = if n.is_multiple_of(3) {
             let weight = (n * 37 % 100_000) as i64;
             http.put(&path).json(&json!({
                 "version": versions[f], "on": true, "off_variation": 1,
@@ -302,7 +301,7 @@ async fn api_writes(base: String, admin: String, counts: Arc<Counts>, stop: Arc<
             }))
         } else {
             http.post(format!("{path}/toggle"))
-                .json(&json!({"on": n % 2 == 0}))
+                .json(&json!({"on": n.is_multiple_of(2)}))
         };
         match request.bearer_auth(&admin).send().await {
             Ok(response) if response.status().is_success() => {
