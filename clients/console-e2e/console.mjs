@@ -198,7 +198,28 @@ try {
   await page.getByRole("button", { name: "Create flag" }).click();
   await page.getByRole("heading", { name: "Flag banner" }).waitFor();
   await openTab("Variations");
+  // A change elsewhere re-reads the page; an edit made while that re-read loads is kept, not
+  // silently replaced (this once lost the schema under load). The re-read's flag read is held
+  // until the edit is made.
+  let releaseRead, readHeld, holding = true;
+  const released = new Promise((resolve) => { releaseRead = resolve; });
+  const heldRead = new Promise((resolve) => { readHeld = resolve; });
+  const bannerRead = "**/api/v1/projects/default/flags/banner";
+  await page.route(bannerRead, async (routed) => {
+    if (!holding || routed.request().method() !== "GET") return routed.fallback();
+    holding = false;
+    readHeld();
+    await released;
+    await routed.continue();
+  });
+  await api("POST", "/projects/default/flags", { key: "elsewhere", kind: "boolean" });
+  await heldRead;
   await page.getByLabel("JSON schema for values (optional)").fill('{"type": "object", "required": ["title"]}');
+  releaseRead();
+  await settled();
+  await page.unroute(bannerRead);
+  await expectText("This was changed elsewhere.");
+  if ((await page.getByLabel("JSON schema for values (optional)").inputValue()) === "") throw new Error("a re-read for a change elsewhere replaced the schema being typed");
   await expectText('value needs "title"');
   await page.getByLabel("value of variation control").fill('{"title": "Hello"}');
   await page.getByLabel("value of variation treatment").fill('{"title": 7');

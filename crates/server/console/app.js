@@ -15,7 +15,7 @@ const OPERATOR_LABELS = { in: "is one of", starts_with: "starts with", ends_with
   in_cidr: "IP in CIDR", exists: "exists", segment_match: "is in segment" };
 
 const state = { token: sessionStorage.getItem("sy_token"), project: sessionStorage.getItem("sy_project") || "default",
-  env: sessionStorage.getItem("sy_env") || "production", envs: [], dirty: false, live: null, samples: {}, busy: 0, ownWrites: 0, focusMain: true,
+  env: sessionStorage.getItem("sy_env") || "production", envs: [], dirty: false, live: null, samples: {}, busy: 0, ownWrites: 0, edits: 0, backgroundFrom: null, focusMain: true,
   account: sessionStorage.getItem("sy_account"), after: null };
 
 function choose(project, env) {
@@ -172,6 +172,15 @@ function confirmAction(text, env) {
 }
 
 function page(title, ...children) {
+  // A re-read for news loads while the old page stays usable: an edit made there meanwhile is kept
+  // (the save is then refused as a conflict, and says so) rather than silently replaced.
+  const from = state.backgroundFrom;
+  state.backgroundFrom = null;
+  if (from !== null && from !== undefined && state.edits !== from) {
+    state.dirty = true;
+    banner("This was changed elsewhere. Saving now will be refused as a conflict; reload to see the change.");
+    return;
+  }
   const m = main(), y = window.scrollY, active = document.activeElement;
   // Re-reading the same page keeps the disclosures that were open (Revise…, Schedule…) open.
   const keep = m.dataset.shown === location.hash ? [...m.querySelectorAll("details[open][id]")].map((d) => d.id) : [];
@@ -286,7 +295,10 @@ async function section(title, load, render, readable = true, action = "") {
 
 // ---- routing, live updates -----------------------------------------------------------------
 
-async function route() {
+// `background`: a re-read for news (a change notice), not something this user asked for; the
+// page it would replace stays when the user edits it meanwhile (see `page`).
+async function route(background) {
+  state.backgroundFrom = background === true ? state.edits : null;
   busy(1);
   try { await render(); } finally { busy(-1); }
 }
@@ -378,7 +390,7 @@ function changed() {
   if (state.dirty) { banner("This was changed elsewhere. Saving now will be refused as a conflict; reload to see the change."); return; }
   clearTimeout(pending);
   // Edits may have begun while the re-render waited.
-  pending = setTimeout(() => (state.dirty ? changed() : route()), 150);
+  pending = setTimeout(() => (state.dirty ? changed() : route(true)), 150);
 }
 
 async function follow() {
@@ -460,6 +472,8 @@ async function leave() {
   return !state.dirty || confirmAction("Leave this page? Your unsaved changes will be lost.");
 }
 // Reloading, closing the tab or leaving the console with unsaved edits asks first, too.
+// Edits that make the page dirty, counted so a re-read for news does not replace them.
+for (const kind of ["input", "change"]) document.addEventListener(kind, () => { if (state.dirty) state.edits++; });
 window.addEventListener("beforeunload", (e) => { if (state.dirty) { e.preventDefault(); e.returnValue = ""; } });
 window.addEventListener("hashchange", async () => {
   if (location.hash === shownHash) return;
@@ -499,5 +513,5 @@ window.addEventListener("DOMContentLoaded", async () => {
 });
 // Releases move by themselves: re-read a release page every few seconds even without commits.
 setInterval(() => {
-  if (location.hash.startsWith("#/release/") && !state.dirty && !main().querySelector(".error[role=alert]")) route();
+  if (location.hash.startsWith("#/release/") && !state.dirty && !main().querySelector(".error[role=alert]")) route(true);
 }, 3000);
