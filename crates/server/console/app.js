@@ -15,7 +15,7 @@ const OPERATOR_LABELS = { in: "is one of", starts_with: "starts with", ends_with
   in_cidr: "IP in CIDR", exists: "exists", segment_match: "is in segment" };
 
 const state = { token: sessionStorage.getItem("sy_token"), project: sessionStorage.getItem("sy_project") || "default",
-  env: sessionStorage.getItem("sy_env") || "production", envs: [], dirty: false, live: null, samples: {}, busy: 0, ownWrites: 0, edits: 0, backgroundFrom: null, focusMain: true,
+  env: sessionStorage.getItem("sy_env") || "production", envs: [], dirty: false, live: null, samples: {}, busy: 0, ownWrites: 0, edits: 0, editDirty: false, backgroundFrom: null, focusMain: true,
   account: sessionStorage.getItem("sy_account"), after: null };
 
 function choose(project, env) {
@@ -177,8 +177,8 @@ function page(title, ...children) {
   const from = state.backgroundFrom;
   state.backgroundFrom = null;
   if (from !== null && from !== undefined && state.edits !== from) {
-    state.dirty = true;
-    banner("This was changed elsewhere. Saving now will be refused as a conflict; reload to see the change.");
+    if (state.editDirty) state.dirty = true;
+    banner(state.dirty ? "This was changed elsewhere. Saving now will be refused as a conflict; reload to see the change." : "This was changed elsewhere: reload to see the change.");
     return;
   }
   const m = main(), y = window.scrollY, active = document.activeElement;
@@ -472,8 +472,10 @@ async function leave() {
   return !state.dirty || confirmAction("Leave this page? Your unsaved changes will be lost.");
 }
 // Reloading, closing the tab or leaving the console with unsaved edits asks first, too.
-// Edits that make the page dirty, counted so a re-read for news does not replace them.
-for (const kind of ["input", "change"]) document.addEventListener(kind, () => { if (state.dirty) state.edits++; });
+// Edits on the page (a form being filled in, too), counted so a re-read for news does not replace them.
+for (const kind of ["input", "change"]) document.addEventListener(kind, (e) => {
+  if (main().contains(e.target)) { state.edits++; state.editDirty = state.dirty; }
+});
 window.addEventListener("beforeunload", (e) => { if (state.dirty) { e.preventDefault(); e.returnValue = ""; } });
 window.addEventListener("hashchange", async () => {
   if (location.hash === shownHash) return;
