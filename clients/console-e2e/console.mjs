@@ -245,6 +245,14 @@ try {
   const started = (await api("GET", "/projects/default/environments/production/releases")).find((r) => r.flag === "console-flag");
   if (!started || started.guardrails[0].metric !== "checkout_error") throw new Error(`release not started: ${JSON.stringify(started)}`);
   await shot("release-started");
+  // A release is in its own environment only: switching the header's environment on a release
+  // page goes to that environment's releases list (app.js moveTo), and back.
+  await page.getByLabel("Environment", { exact: true }).selectOption("staging");
+  await page.getByRole("heading", { name: "Releases in staging" }).waitFor();
+  if (!/^#\/releases\?(.*&)?env=staging/.test(new URL(page.url()).hash)) throw new Error(`not the staging releases list: ${page.url()}`);
+  await page.getByLabel("Environment", { exact: true }).selectOption("production");
+  await page.getByRole("heading", { name: "Releases in production" }).waitFor();
+  await settled();
 
   await page.getByRole("link", { name: "Access" }).click();
   await page.getByLabel("Token name").fill("laptop");
