@@ -546,6 +546,28 @@ try {
   const after = await api("GET", stagingPath);
   await api("PUT", stagingPath, { key: "staging", name: after.name, critical: after.critical, required_approvals: 0, version: after.version });
   console.log(`OK ${step} screenshots in ${shots}`);
+
+  // Evaluations of console-flag through OFREP, for its Insights chart.
+  const sdkKey = (await api("POST", "/projects/default/environments/production/sdk-keys", { name: "insights", kind: "server" })).key;
+  for (let i = 0; i < 30; i++) {
+    const r = await fetch(`${base}/ofrep/v1/evaluate/flags/console-flag`, { method: "POST", headers: { authorization: `Bearer ${sdkKey}`, "content-type": "application/json" }, body: JSON.stringify({ context: { targetingKey: `user-${i}` } }) });
+    if (!r.ok) throw new Error(`OFREP: ${r.status} ${await r.text()}`);
+  }
+  // The flag's Insights chart: a time axis in local time with its zone, a value axis with its
+  // unit, ticks, and a legend naming the variations.
+  for (const deadline = Date.now() + 20000; !(await api("GET", "/projects/default/environments/production/flags/console-flag/evaluations")).length;) {
+    if (Date.now() > deadline) throw new Error("the evaluations were never counted");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await page.goto(`${base}/#/flag/console-flag?project=default&env=production&tab=insights`);
+  const chart = page.locator("#exposures-chart");
+  await chart.waitFor();
+  const xLabel = await chart.locator(".x-label").textContent(), yLabel = await chart.locator(".y-label").textContent();
+  if (!/^Time \(.+\)$/.test(xLabel) || yLabel !== "Evaluations per minute") throw new Error(`insights chart axes: ${xLabel} / ${yLabel}`);
+  if ((await chart.locator(".x-tick").count()) < 2 || (await chart.locator(".y-tick").count()) < 2) throw new Error("insights chart has no tick labels");
+  const legend = await chart.locator(".legend-label").allTextContents();
+  if (!legend.length || !legend.every((l) => /\((true|false)\)$/.test(l))) throw new Error(`insights legend does not name the variations: ${JSON.stringify(legend)}`);
+  await shot("insights-chart");
 } catch (error) {
   await shot("failure").catch(() => {});
   console.error(error.stack || String(error));

@@ -565,7 +565,7 @@ async function flagInsights(key, flag) {
   const why = stale && stale.get(key);
   return [h("h2", {}, `Stale in ${state.env}?`),
     h("p", { id: "stale-status" }, stale === null ? "The stale report could not be read." : why ? `Stale: ${why}.` : `Not stale in ${state.env}.`),
-    h("h2", {}, "Exposures over time"), await exposuresChart(key),
+    h("h2", {}, "Exposures over time"), await exposuresChart(key, flag.variations),
     h("h2", {}, "Exposed contexts"), await exposedContexts(key, flag.variations)];
 }
 
@@ -922,33 +922,27 @@ function variationShifts(definition, moved, after, targetingHere) {
   return { removed: [...new Set(removed)], shifted: [...new Set(shifted)] };
 }
 
-async function exposuresChart(key) {
+async function exposuresChart(key, variations) {
   let points;
   try { points = await api("GET", `${envPath()}/flags/${encodeURIComponent(key)}/evaluations`); }
   catch (error) { return h("p", { class: "muted" }, error.message); }
   if (!points.length) return h("p", { class: "muted" }, "No evaluations reported in the last 24 hours.");
   const minutes = [...new Set(points.map((p) => p.minute_ms))].sort((a, b) => a - b);
-  const byVariation = {};
-  for (const p of points) { const k = p.variation || "(default)"; byVariation[k] = byVariation[k] || {}; byVariation[k][p.minute_ms] = (byVariation[k][p.minute_ms] || 0) + p.count; }
-  const max = Math.max(1, ...minutes.map((m) => Object.values(byVariation).reduce((s, v) => s + (v[m] || 0), 0)));
-  const W = 600, H = 160, bar = W / Math.max(1, minutes.length);
-  // The theme's chart colours (app.css), so both themes draw it legibly.
-  const colors = ["var(--chart-1)", "var(--chart-2)", "var(--chart-3)", "var(--chart-4)", "var(--chart-5)"];
-  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-  svg.setAttribute("viewBox", `0 0 ${W} ${H}`); svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", `Evaluations per minute by variation of ${key}`);
-  minutes.forEach((m, i) => { let y = H;
-    Object.keys(byVariation).forEach((k, c) => { const n = byVariation[k][m] || 0; const hgt = (n / max) * (H - 10); y -= hgt;
-      const r = document.createElementNS(svg.namespaceURI, "rect");
-      r.setAttribute("x", i * bar); r.setAttribute("y", y); r.setAttribute("width", Math.max(1, bar - 1)); r.setAttribute("height", hgt); r.style.fill = colors[c % colors.length];
-      svg.append(r); }); });
-  // Colours through the CSSOM: the page's content security policy forbids style attributes.
-  const legend = h("p", {}, Object.keys(byVariation).map((k, c) => {
-    const total = Object.values(byVariation[k]).reduce((a, b) => a + b, 0);
-    const swatch = h("span", {}, `■ ${k}: ${total} `);
-    swatch.style.color = colors[c % colors.length];
-    return swatch;
-  }));
-  return h("div", {}, h("p", { class: "muted" }, `Evaluations per minute over the last 24 hours (${minutes.length} minutes with data, at most ${max} in one minute).`), svg, legend);
+  const byVariation = new Map();
+  for (const p of points) {
+    const k = p.variation || "(default)", counts = byVariation.get(k) || new Map();
+    counts.set(p.minute_ms, (counts.get(p.minute_ms) || 0) + p.count);
+    byVariation.set(k, counts);
+  }
+  // Named as the Variations tab names them; a minute without a report for one is a zero.
+  const named = (k) => { const v = (variations || []).find((x) => x.key === k); return v ? variationLabel(v) : k; };
+  const series = [...byVariation].map(([k, counts], i) => ({ label: named(k), color: `series-${i % 6}`,
+    points: minutes.map((m) => [m, counts.get(m) || 0]) }));
+  const totals = series.map((s) => `${s.label}: ${s.points.reduce((n, p) => n + p[1], 0)}`).join(", ");
+  const t0 = minutes[0], t1 = Math.max(minutes[minutes.length - 1], t0 + 60000);
+  return h("figure", { id: "exposures" }, timeChart({ id: "exposures-chart", title: `Evaluations of ${key} per minute by variation`,
+    summary: `Evaluations of ${key} per minute by variation in ${state.env}, ${minutes.length} minutes with data`,
+    unit: "Evaluations per minute", format: (v) => `${+v.toPrecision(3)}`, t0, t1, series }),
+  h("figcaption", {}, `Evaluations per minute by variation in ${state.env} over the last 24 hours; totals: ${totals}.`));
 }
 

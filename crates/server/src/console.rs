@@ -34,6 +34,7 @@ const STYLE: &str = include_str!("../console/app.css");
 /// core (`app.js`) first; each is a classic script sharing the page's globals.
 const SCRIPTS: &[(&str, &str)] = &[
     ("app.js", include_str!("../console/app.js")),
+    ("charts.js", include_str!("../console/charts.js")),
     ("flags.js", include_str!("../console/flags.js")),
     ("segments.js", include_str!("../console/segments.js")),
     ("access.js", include_str!("../console/access.js")),
