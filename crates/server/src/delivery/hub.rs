@@ -58,8 +58,7 @@ pub struct DeliveryConfig {
     pub history: usize,
     /// OFREP requests per second per SDK key (0: unlimited).
     pub ofrep_rate_limit: u32,
-    /// Open streams allowed at once (0: unlimited); beyond it, 503 with `Retry-After`. Each
-    /// open stream costs some 50 KiB, so this bounds the server's or relay's memory.
+    /// Open streams allowed at once (0: unlimited; beyond it 503 with `Retry-After`): bounds memory.
     pub max_streams: usize,
     /// Open streams allowed at once per SDK key (0: unlimited); beyond it, 429 with
     /// `Retry-After`. High by default: one key is often shared by a whole fleet.
@@ -86,7 +85,7 @@ impl Default for DeliveryConfig {
     }
 }
 
-/// `serve`'s default limit of open streams (some 2.5 GB of memory at 50 KiB each).
+/// `serve`'s default limit of open streams (some 0.6 GB at the 12 KiB each measured in BENCHMARKS.md).
 pub const DEFAULT_MAX_STREAMS: usize = 50_000;
 /// The default limit of open streams per SDK key: a fleet of 20,000 instances can share a key.
 pub const DEFAULT_MAX_STREAMS_PER_KEY: usize = 20_000;
