@@ -39,7 +39,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::records::{
     self, EnvData, EnvironmentRecord, FlagSpec, ProjectRecord, Record, env_scope,
 };
-
 use crate::tasks::Tasks;
 
 use super::environment_info::{PreflightOrigins, UpstreamKeys};
