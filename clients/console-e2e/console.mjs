@@ -229,6 +229,8 @@ try {
   await page.getByRole("alert").filter({ hasText: "Fix the invalid values first" }).waitFor();
   await page.getByLabel("value of variation treatment").fill('{"title": "Welcome"}');
   await reviewAndSave();
+  // The page's own word that the save landed (the flake left the dialog closed and nothing stored).
+  await expectText("Changes to banner saved.");
   await settled();
   const banner = await api("GET", "/projects/default/flags/banner");
   if (!banner.json_schema || banner.variations[1].value.title !== "Welcome") throw new Error(`json flag not stored: ${JSON.stringify(banner)}`);
