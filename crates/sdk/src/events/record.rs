@@ -5,7 +5,7 @@
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering, fence};
 
 use rustc_hash::FxHasher;
 use switchyard_engine::Context;
@@ -203,6 +203,11 @@ impl Recorder {
         if let Ok(mut tallies) = self.tallies.lock() {
             tallies.retain(|tally| {
                 let served = Arc::strong_count(tally) > 1;
+                if !served {
+                    // The last holder's drop released its Relaxed counts; this pairs with it
+                    // so the final fold reads them all.
+                    fence(Ordering::Acquire);
+                }
                 tally.fold_into(counters);
                 served
             });
