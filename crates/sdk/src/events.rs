@@ -218,6 +218,11 @@ impl Recorder {
     /// `None` when there is nothing to send.
     pub fn take_batch(&self, max_events: usize, now_ms: i64) -> Option<Batch> {
         if let Some(held) = self.held.lock().ok().and_then(|mut held| held.pop_front()) {
+            // No cut while a batch is held, so fold here: the revisions served meanwhile are
+            // let go of instead of piling up (each holds its snapshot) until the endpoint is back.
+            if let Ok(mut window) = self.window.lock() {
+                self.fold_tallies(&mut window.counters);
+            }
             return Some(held);
         }
         self.cut(max_events, now_ms)

@@ -335,3 +335,30 @@ fn bulk_recording_matches_one_at_a_time() {
         "2 contexts × 2 flags with a variation"
     );
 }
+
+#[test]
+fn revisions_no_longer_served_are_let_go_of_while_a_batch_is_held() {
+    let data: switchyard_engine::Dataset = serde_json::from_value(serde_json::json!({"flags": [
+        {"key": "a", "version": 1, "kind": "boolean", "on": true,
+         "variations": [{"value": true}, {"value": false}], "fallthrough": {"variation": 0}}]}))
+    .unwrap();
+    let snapshot = Arc::new(switchyard_engine::Snapshot::compile(&data));
+    let events = recorder(10, 100);
+    events.track("a", &user("u1"), 1.0, 1);
+    let held = events.take_batch(100, 5).unwrap();
+    events.retry_later(held.clone());
+    for _ in 0..3 {
+        let tally = events.tally(&snapshot).unwrap();
+        assert!(tally.count(0, Some(0), "FALLTHROUGH"));
+    }
+    assert_eq!(events.take_batch(100, 6).unwrap(), held, "still held");
+    assert_eq!(
+        Arc::strong_count(&snapshot),
+        1,
+        "the retired revisions are let go of"
+    );
+    // Their counts are kept for the next batch.
+    let newer = events.take_batch(100, 7).unwrap();
+    assert_eq!(newer.summaries.len(), 1);
+    assert_eq!(newer.summaries[0].count, 3);
+}
