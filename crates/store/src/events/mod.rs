@@ -304,21 +304,23 @@ impl Store {
         batch: &EventBatch,
     ) -> Result<u64> {
         let minute = minute_of(batch.counted_at_ms);
-        for count in &batch.counts {
-            if let Some(release) = &count.release {
-                batch.statement(
+        let (releases, evaluations) = summary_rows(&batch.counts);
+        for ((flag, stage, cohort), evaluations) in releases {
+            batch
+                .statement(
                     "INSERT INTO release_counts (project, env, flag, stage, cohort, evaluations) \
                      VALUES ($1, $2, $3, $4, $5, $6) \
                      ON CONFLICT (project, env, flag, stage, cohort) \
                      DO UPDATE SET evaluations = release_counts.evaluations + excluded.evaluations",
                 )
-                .bind(&count.flag)
-                .bind(&release.stage)
-                .bind(&release.cohort)
-                .bind(count.count)
+                .bind(flag)
+                .bind(stage)
+                .bind(cohort)
+                .bind(evaluations)
                 .execute(&mut **tx)
                 .await?;
-            }
+        }
+        for ((flag, version, variation, reason), count) in evaluations {
             batch
                 .statement(
                     "INSERT INTO evaluation_counts \
@@ -327,12 +329,12 @@ impl Store {
                      ON CONFLICT (project, env, flag, version, variation, reason, minute) \
                      DO UPDATE SET count = evaluation_counts.count + excluded.count",
                 )
-                .bind(&count.flag)
-                .bind(count.version)
-                .bind(&count.variation)
-                .bind(&count.reason)
+                .bind(flag)
+                .bind(version)
+                .bind(variation)
+                .bind(reason)
                 .bind(minute)
-                .bind(count.count)
+                .bind(count)
                 .execute(&mut **tx)
                 .await?;
         }
@@ -340,5 +342,90 @@ impl Store {
         let attributed = self.write_metrics(tx, batch).await?;
         self.write_experiments(tx, batch).await?;
         Ok(attributed)
+    }
+}
+
+type ReleaseKey<'a> = (&'a str, &'a str, &'a str);
+type EvaluationKey<'a> = (&'a str, i64, &'a str, &'a str);
+
+/// The batch's counts merged per row, in key order: concurrent batches (on PostgreSQL) then
+/// lock the rows they share in the same order and cannot deadlock, whatever order the SDK's
+/// hash map handed them in.
+fn summary_rows(
+    counts: &[EvaluationCount],
+) -> (
+    BTreeMap<ReleaseKey<'_>, i64>,
+    BTreeMap<EvaluationKey<'_>, i64>,
+) {
+    let mut releases = BTreeMap::new();
+    let mut evaluations = BTreeMap::new();
+    for count in counts {
+        if let Some(release) = &count.release {
+            let total: &mut i64 = releases
+                .entry((
+                    count.flag.as_str(),
+                    release.stage.as_str(),
+                    release.cohort.as_str(),
+                ))
+                .or_default();
+            *total = total.saturating_add(count.count); // counts are input: no overflow panic
+        }
+        let total: &mut i64 = evaluations
+            .entry((
+                count.flag.as_str(),
+                count.version,
+                count.variation.as_str(),
+                count.reason.as_str(),
+            ))
+            .or_default();
+        *total = total.saturating_add(count.count); // counts are input: no overflow panic
+    }
+    (releases, evaluations)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(flag: &str, variation: &str, cohort: Option<&str>, count: i64) -> EvaluationCount {
+        EvaluationCount {
+            flag: flag.to_owned(),
+            version: 1,
+            variation: variation.to_owned(),
+            reason: "FALLTHROUGH".to_owned(),
+            release: cohort.map(|cohort| ReleaseTag {
+                stage: "canary".to_owned(),
+                cohort: cohort.to_owned(),
+            }),
+            count,
+        }
+    }
+
+    #[test]
+    fn summary_rows_are_merged_and_in_key_order() {
+        let counts = [
+            count("b", "on", Some("treatment"), 2),
+            count("a", "off", None, 1),
+            count("b", "on", Some("treatment"), 3),
+            count("a", "on", Some("control"), 4),
+        ];
+        let (releases, evaluations) = summary_rows(&counts);
+        let releases: Vec<_> = releases.into_iter().collect();
+        assert_eq!(
+            releases,
+            vec![
+                (("a", "canary", "control"), 4),
+                (("b", "canary", "treatment"), 5)
+            ]
+        );
+        let evaluations: Vec<_> = evaluations.into_iter().collect();
+        assert_eq!(
+            evaluations,
+            vec![
+                (("a", 1, "off", "FALLTHROUGH"), 1),
+                (("a", 1, "on", "FALLTHROUGH"), 4),
+                (("b", 1, "on", "FALLTHROUGH"), 5)
+            ]
+        );
     }
 }
