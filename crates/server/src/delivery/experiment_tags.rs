@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 use switchyard_engine::Snapshot;
@@ -63,8 +64,13 @@ struct Rollout {
     context_kind: String,
 }
 
-/// The running experiments per (project, environment), read once and kept until a commit
-/// touches an experiment document.
+/// How long a cached list is trusted. This process's own commits empty the cache at once, but
+/// another replica's (on PostgreSQL) arrive only if its LISTEN/NOTIFY note gets through, so an
+/// entry is re-read after at most this long whatever was announced.
+const RUNNING_MAX_AGE: Duration = Duration::from_secs(1);
+
+/// The running experiments per (project, environment), read at most [`RUNNING_MAX_AGE`] ago
+/// and kept until then or until a commit touches an experiment document.
 #[derive(Default)]
 pub(super) struct RunningExperiments {
     state: Mutex<CacheState>,
@@ -76,8 +82,11 @@ struct CacheState {
     changes: Option<Receiver<StoreEvent>>,
     /// Bumped whenever the cache is emptied: a read that started before is not kept.
     generation: u64,
-    by_env: HashMap<(String, String), Arc<Vec<Running>>>,
+    by_env: HashMap<(String, String), CachedRunning>,
 }
+
+/// A cached list with when its read started.
+type CachedRunning = (Instant, Arc<Vec<Running>>);
 
 impl std::fmt::Debug for RunningExperiments {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -97,11 +106,12 @@ impl RunningExperiments {
         let generation = {
             let mut state = self.lock();
             state.catch_up(store);
-            if let Some(running) = state.by_env.get(&key) {
-                return Ok(running.clone());
+            if let Some(running) = state.fresh(&key, Instant::now()) {
+                return Ok(running);
             }
             state.generation
         };
+        let read_at = Instant::now();
         let running: Vec<Running> = records::list::<Experiment>(store, project)
             .await?
             .into_iter()
@@ -115,7 +125,7 @@ impl RunningExperiments {
         let mut state = self.lock();
         state.catch_up(store);
         if state.generation == generation {
-            state.by_env.insert(key, running.clone());
+            state.by_env.insert(key, (read_at, running.clone()));
         }
         Ok(running)
     }
@@ -131,6 +141,12 @@ impl RunningExperiments {
 }
 
 impl CacheState {
+    /// The cached list, unless it was read more than [`RUNNING_MAX_AGE`] before `now`.
+    fn fresh(&self, key: &(String, String), now: Instant) -> Option<Arc<Vec<Running>>> {
+        let (read_at, running) = self.by_env.get(key)?;
+        (now.saturating_duration_since(*read_at) <= RUNNING_MAX_AGE).then(|| running.clone())
+    }
+
     /// Looks at every change announced since the last look; one that may have touched an
     /// experiment (or announcements missed) empties the cache.
     fn catch_up(&mut self, store: &Store) {
@@ -298,4 +314,25 @@ fn compile_rollout(experiment: &Experiment) -> Option<Rollout> {
         snapshot,
         context_kind,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cached_list_older_than_the_max_age_is_read_again() {
+        let key = ("project".to_owned(), "env".to_owned());
+        let read_at = Instant::now();
+        let mut state = CacheState::default();
+        state
+            .by_env
+            .insert(key.clone(), (read_at, Arc::new(Vec::new())));
+        assert!(state.fresh(&key, read_at + RUNNING_MAX_AGE).is_some());
+        assert!(
+            state
+                .fresh(&key, read_at + RUNNING_MAX_AGE + Duration::from_millis(1))
+                .is_none()
+        );
+    }
 }
