@@ -186,6 +186,14 @@ impl Feed {
         self.current.load_full()
     }
 
+    /// Notes that one more stream handed `published`'s frame; returns the fan-out time so far,
+    /// or `None` once a newer revision is current: a slow stream handing an older one must not
+    /// overwrite the newer revision's reading.
+    pub(super) fn note_handed(&self, published: &Published) -> Option<Duration> {
+        let longest = published.note_handed();
+        (published.revision() >= self.current.load().revision()).then_some(longest)
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
         self.changes.subscribe()
     }
@@ -200,5 +208,30 @@ impl Feed {
         let mut patches = history.range(start..);
         let first = patches.next()?.as_ref().clone();
         Some(patches.fold(first, |merged, later| merged.then(later)))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn data(revision: i64, value: bool) -> FlagData {
+        serde_json::from_value(
+            json!({"format": FORMAT, "revision": revision, "flags": {"a":
+            {"key": "a", "version": revision, "kind": "boolean", "on": value,
+             "variations": [{"value": true}, {"value": false}], "fallthrough": {"variation": 0}}}}),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn an_older_revision_handed_late_gives_no_fanout_reading() {
+        let feed = Feed::new("p", "e", data(1, true));
+        let first = feed.current();
+        assert!(feed.note_handed(&first).is_some());
+        assert!(feed.publish(data(2, false), 8));
+        assert!(feed.note_handed(&first).is_none(), "revision 2 is current");
+        assert!(feed.note_handed(&feed.current()).is_some());
     }
 }

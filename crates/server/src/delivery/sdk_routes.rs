@@ -296,7 +296,7 @@ impl OpenStream {
                 (StreamKind::FlagData, _) => published.put_frame.clone(),
             };
             self.sent = published.revision();
-            self.slot.handed(&published);
+            self.slot.handed(&self.feed, &published);
             return Some(frame);
         }
     }

@@ -197,10 +197,11 @@ pub(super) struct StreamSlot {
 }
 
 impl StreamSlot {
-    /// Notes that this stream handed `published`'s frame to its connection.
-    pub(super) fn handed(&self, published: &super::feed::Published) {
-        let longest = published.note_handed();
-        self.streams.fanout.set(longest.as_secs_f64());
+    /// Notes that this stream handed `published`'s frame (of `feed`) to its connection.
+    pub(super) fn handed(&self, feed: &super::feed::Feed, published: &super::feed::Published) {
+        if let Some(longest) = feed.note_handed(published) {
+            self.streams.fanout.set(longest.as_secs_f64());
+        }
     }
 }
 
