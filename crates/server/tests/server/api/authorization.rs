@@ -78,6 +78,7 @@ pub(super) async fn authorization_matrix(url: String) {
             };
             let expected = expect(who, action, &attempt.decides);
             let method = Method::from_bytes(method.as_bytes()).unwrap();
+            let newest_before = newest_seq(&server).await;
             let (status, answer) = if attempt.stream {
                 open_stream(&server, who.token.as_deref(), &attempt.path).await
             } else {
@@ -94,9 +95,15 @@ pub(super) async fn authorization_matrix(url: String) {
                 StatusCode::FORBIDDEN => {
                     assert_eq!(status, expected, "{what}: {answer}");
                     assert_eq!(answer["error"]["code"], "forbidden", "{what}");
-                    // The denial is the newest audit record.
-                    let newest = server.admin_get("/api/v1/audit?limit=1").await;
-                    let record = &newest["records"][0];
+                    // The denial is the one denied record since the call began; background work
+                    // (a release plan starting its wave, the guard) may have recorded beside it.
+                    let denied = denied_since(&server, newest_before).await;
+                    assert_eq!(
+                        denied.len(),
+                        1,
+                        "{what}: denied records since the call: {denied:?}"
+                    );
+                    let record = &denied[0];
                     assert_eq!(
                         (&record["outcome"], &record["action"]),
                         (&json!("denied"), &json!(action)),
@@ -418,4 +425,20 @@ async fn me_answers_what_the_matrix_enforced(server: &TestServer, principals: &[
     let staging_only = principals[4].token.as_deref();
     let (_, flags) = server.call(staging_only, Method::GET, FLAGS, None).await;
     assert_eq!(flags, json!([]));
+}
+
+/// The newest audit record's sequence number (0 for an empty log).
+async fn newest_seq(server: &TestServer) -> i64 {
+    let newest = server.admin_get("/api/v1/audit?limit=1").await;
+    newest["records"][0]["seq"].as_i64().unwrap_or(0)
+}
+
+/// The denied audit records newer than `after`, newest first.
+async fn denied_since(server: &TestServer, after: i64) -> Vec<Value> {
+    let page = server.admin_get("/api/v1/audit?limit=50").await;
+    let records = page["records"].as_array().cloned().unwrap_or_default();
+    records
+        .into_iter()
+        .filter(|r| r["seq"].as_i64().unwrap_or(0) > after && r["outcome"] == json!("denied"))
+        .collect()
 }
