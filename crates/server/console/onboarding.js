@@ -6,13 +6,6 @@
 
 const ACTIVITY_POLL_MS = 2000;
 
-// Local time with the zone, as people read it.
-function evaluationTime(ms) {
-  // Not dateStyle/timeStyle: browsers refuse them beside timeZoneName.
-  return new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
-    second: "2-digit", timeZoneName: "short" }).format(new Date(ms));
-}
-
 // "Waiting for the first evaluation…" until the environment's activity shows one, then when it
 // was seen. Polls while the element is on the page; it reads with `request`, not `api`, so the
 // polling does not mark the page busy every 2 s.
@@ -28,7 +21,7 @@ function evaluationWatch(project, env) {
         status.classList.add("seen");
         // Seen on the first look: evaluations came before this page, so it is not the first.
         status.replaceChildren(h("strong", { class: "state-on" }, "✓ "),
-          `${looks === 1 ? "Last" : "First"} evaluation seen at ${evaluationTime(activity.last_evaluation_ms)}`,
+          `${looks === 1 ? "Last" : "First"} evaluation seen at ${zonedTime(activity.last_evaluation_ms)}`,
           h("span", { class: "muted" }, ` · ${plural(activity.evaluations_24h || 0, "evaluation")} of ${plural(activity.flags_evaluated_24h || 0, "flag")} in the last 24 hours.`));
         return;
       }
