@@ -9,8 +9,8 @@
 //!      `guardrail-statistics.md`'s expectation (about 45 bad events, about 10 s, at α_j 0.0025;
 //!      one guardrail here is α 0.01, a lower threshold).
 //! 2. **End to end** (a release `switchyard serve`, the Rust SDK as the application): traffic at
-//!    several rates through a 5 % stage with 0.5 % errors; after 10 s the treated error rate
-//!    jumps 5×; the time from the onset until the SDK serves the old variation to every treated
+//!    several rates through a 5 % stage with 0.5 % errors; after 10 s (`GUARD_BENCH_AA_SECONDS`;
+//!    0 makes the treated variation bad from the stage's start) the treated error rate jumps 5×; the time from the onset until the SDK serves the old variation to every treated
 //!    user, median of 3 runs per rate, beside the simulated decision time at that rate. Each
 //!    run is split into stages, seen from outside every 100 ms: the first events flushed after
 //!    the onset reach the server; the server's own assessment (the release status) would
@@ -37,8 +37,16 @@ use switchyard_store::events::{MetricMoments, StageCohorts};
 
 const STAGE_PERCENT: f64 = 5.0;
 const BASE_RATE: f64 = 0.005;
-/// Seconds of equal error rates in the stage before the regression's onset, end to end.
-const A_A_SECONDS: f64 = 10.0;
+/// Seconds of equal error rates in the stage before the regression's onset, end to end, unless
+/// `GUARD_BENCH_AA_SECONDS` says otherwise: a regression that starts mid-stage is diluted by the
+/// stage's earlier counts; one shipped with the treated variation (0) is not.
+fn a_a_seconds() -> f64 {
+    std::env::var("GUARD_BENCH_AA_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|s: &f64| *s >= 0.0)
+        .unwrap_or(10.0)
+}
 /// `serve`'s default `--guard-interval-ms`.
 const DEFAULT_LOOK_MS: u64 = 1000;
 
@@ -216,12 +224,12 @@ fn simulate() {
 }
 
 /// The simulated median decision time at `rate`, from the onset, with the end-to-end runs'
-/// `A_A_SECONDS` of equal rates in the stage before it (they dilute the stage's evidence).
+/// `a_a_seconds()` of equal rates in the stage before it (they dilute the stage's evidence).
 fn simulated_seconds(rate: f64) -> f64 {
     let release = release();
     let mut rng = Rng(7);
     let mut seconds: Vec<f64> = (0..300)
-        .filter_map(|_| run(&mut rng, &release, rate, 5.0, 200_000, A_A_SECONDS).map(|(_, s)| s))
+        .filter_map(|_| run(&mut rng, &release, rate, 5.0, 200_000, a_a_seconds()).map(|(_, s)| s))
         .collect();
     median(&mut seconds)
 }
@@ -231,9 +239,10 @@ async fn end_to_end(binary: &str) {
         "\n## End to end: 5× error regression at a {STAGE_PERCENT} % stage, onset → the SDK serves the old variation\n"
     );
     println!(
-        "guard look: {}; application SDK events flush: {}; load average at the start: {}\n",
+        "guard look: {}; application SDK events flush: {}; equal rates before the onset: {} s; load average at the start: {}\n",
         look_ms().map_or("serve's default".into(), |ms| format!("{ms} ms")),
         flush_ms().map_or("the SDK's default".into(), |ms| format!("{ms} ms")),
+        a_a_seconds(),
         std::fs::read_to_string("/proc/loadavg")
             .unwrap_or_default()
             .trim()
@@ -461,7 +470,7 @@ async fn scenario(serve: &TestServer, rate: f64) -> Option<Stages> {
             }
         })
     };
-    tokio::time::sleep(Duration::from_secs_f64(A_A_SECONDS)).await;
+    tokio::time::sleep(Duration::from_secs_f64(a_a_seconds())).await;
     let status_path = format!("/environments/production/releases/{release_id}");
     let evaluations_at = |status: &Value| -> i64 {
         status["assessment"]["evaluations"]
