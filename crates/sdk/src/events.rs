@@ -26,6 +26,8 @@ pub use switchyard_engine::wire::{
 use switchyard_engine::{Cohort, Context, ReleaseCohort};
 
 use held::{Held, new_batch_id};
+pub use record::Bulk;
+pub use tally::Revision;
 pub(crate) use tally::Tally;
 
 /// Event settings (see [`crate::ClientBuilder::events`]).
@@ -119,6 +121,8 @@ pub struct Recorder {
     recent: Recent,
     /// The counters of the revisions evaluated since the last batch, folded in when one is cut.
     tallies: Mutex<Vec<Arc<Tally>>>,
+    /// The counters of the revision bulk evaluations were last recorded for ([`Recorder::bulk`]).
+    current: arc_swap::ArcSwapOption<Tally>,
 }
 
 /// What an evaluation contributes to the events.
@@ -140,6 +144,7 @@ impl Recorder {
             accepting: AtomicBool::new(config.enabled),
             recent: Recent::new(config.exposure_cache),
             tallies: Mutex::default(),
+            current: arc_swap::ArcSwapOption::empty(),
             config,
             window: Mutex::new(Window {
                 start_ms: now_ms,

@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering, fence};
 use rustc_hash::FxHasher;
 use switchyard_engine::Context;
 
-use super::{Counters, Evaluated, Event, Recent, Recorder, ReleaseCohortRef, Tally, Window};
+use super::{
+    Counters, Evaluated, Event, Recent, Recorder, ReleaseCohortRef, Revision, Tally, Window,
+};
 
 /// At most this many recent exposures are remembered outside the lock (32 KiB).
 const RECENT_MAX: usize = 4096;
@@ -26,22 +28,43 @@ impl Recent {
         Recent((0..size).map(|_| AtomicU64::new(0)).collect())
     }
 
-    fn slot(&self, fingerprint: u64) -> Option<&AtomicU64> {
+    /// The two slots a fingerprint may be in (two ways: the flags of one OFREP answer, 350 of
+    /// them for one context, would otherwise keep evicting each other in a direct-mapped table).
+    fn slots(&self, fingerprint: u64) -> Option<(&AtomicU64, &AtomicU64)> {
         let len = self.0.len();
         // Fingerprints are mixed: their high bits are as good an index as any.
         let index = (fingerprint >> 32) as usize & len.wrapping_sub(1);
-        self.0.get(index)
+        Some((
+            self.0.get(index)?,
+            self.0.get(index ^ 1).or(self.0.get(index))?,
+        ))
     }
 
     fn holds(&self, fingerprint: u64) -> bool {
-        self.slot(fingerprint)
-            .is_some_and(|slot| slot.load(Ordering::Relaxed) == fingerprint)
+        self.slots(fingerprint).is_some_and(|(first, second)| {
+            first.load(Ordering::Relaxed) == fingerprint
+                || second.load(Ordering::Relaxed) == fingerprint
+        })
     }
 
     fn remember(&self, fingerprint: u64) {
-        if let Some(slot) = self.slot(fingerprint) {
-            slot.store(fingerprint, Ordering::Relaxed);
+        let Some((first, second)) = self.slots(fingerprint) else {
+            return;
+        };
+        let (in_first, in_second) = (
+            first.load(Ordering::Relaxed),
+            second.load(Ordering::Relaxed),
+        );
+        if in_first == fingerprint || in_second == fingerprint {
+            return;
         }
+        // An empty slot first; when both are taken the first is replaced.
+        let slot = if in_first != 0 && in_second == 0 {
+            second
+        } else {
+            first
+        };
+        slot.store(fingerprint, Ordering::Relaxed);
     }
 
     fn forget(&self) {
@@ -189,11 +212,16 @@ impl Recorder {
         if !self.is_recording() {
             return None;
         }
-        let tally = Arc::new(Tally::new(snapshot.clone()));
+        Some(self.register(snapshot.clone()))
+    }
+
+    /// New counters for `revision`, folded into the batches this recorder cuts.
+    fn register(&self, revision: Arc<dyn Revision>) -> Arc<Tally> {
+        let tally = Arc::new(Tally::new(revision));
         if let Ok(mut tallies) = self.tallies.lock() {
             tallies.push(tally.clone());
         }
-        Some(tally)
+        tally
     }
 
     /// Moves every revision's counts into `counters`, and lets go of the revisions no longer
@@ -212,5 +240,107 @@ impl Recorder {
                 served
             });
         }
+    }
+}
+
+/// A bulk evaluation being recorded (an OFREP answer with every flag for one context): each
+/// flag is counted at its position in the revision's [`Tally`] and its exposure looked up in
+/// [`Recent`], without a lock; only what those cannot take (a first exposure, a release
+/// cohort, a flag out of slots) is kept for [`Bulk::finish`], which takes the window's lock
+/// once. Records exactly what [`Recorder::evaluated_all`] records.
+#[derive(Debug)]
+pub struct Bulk<'a> {
+    recorder: &'a Recorder,
+    context: &'a Context,
+    tally: Option<Arc<Tally>>,
+    pending: Vec<Pending<'a>>,
+}
+
+/// An evaluation that needs the window: counted there unless `counted`, and its exposure
+/// checked there when it has one.
+#[derive(Debug)]
+struct Pending<'a> {
+    evaluated: Evaluated<'a>,
+    counted: bool,
+    exposure: Option<(&'a str, u64)>,
+}
+
+impl<'a> Bulk<'a> {
+    /// Records the evaluation of the flag at `position` in the revision.
+    pub fn add(&mut self, position: usize, evaluated: Evaluated<'a>) {
+        let counted = evaluated.release.is_none()
+            && self.tally.as_ref().is_some_and(|tally| {
+                tally.count(position, evaluated.variation_index, evaluated.reason)
+            });
+        let exposure = evaluated
+            .variation
+            .map(|variation| (variation, fingerprint(self.context, &evaluated, variation)))
+            .filter(|(_, fingerprint)| !self.recorder.recent.holds(*fingerprint));
+        if counted && exposure.is_none() {
+            return;
+        }
+        self.pending.push(Pending {
+            evaluated,
+            counted,
+            exposure,
+        });
+    }
+
+    /// Counts and checks what [`Bulk::add`] could not, under one lock, and queues the first
+    /// exposures (reading the clock only if there is one).
+    pub fn finish(self, now_ms: impl FnOnce() -> i64) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let mut first_exposures = Vec::new();
+        if let Ok(mut window) = self.recorder.window.lock() {
+            for pending in &self.pending {
+                if !pending.counted {
+                    count_in(&mut window.counters, &pending.evaluated);
+                }
+                if let Some((variation, fingerprint)) = pending.exposure
+                    && self.recorder.first_exposure(&mut window, fingerprint)
+                {
+                    first_exposures.push((&pending.evaluated, variation));
+                }
+            }
+        }
+        if !first_exposures.is_empty() {
+            let now_ms = now_ms();
+            for (evaluated, variation) in first_exposures {
+                self.recorder
+                    .expose(evaluated, variation, self.context, now_ms);
+            }
+        }
+    }
+}
+
+impl Recorder {
+    /// Starts recording a bulk evaluation of `revision` for `context`; `None` when not
+    /// recording. The revision's counters are made the first time it is recorded and kept
+    /// until another revision is (then folded and let go of by the next batch).
+    pub fn bulk<'a, R: Revision>(
+        &'a self,
+        revision: &Arc<R>,
+        context: &'a Context,
+    ) -> Option<Bulk<'a>> {
+        if !self.is_recording() {
+            return None;
+        }
+        let this = Arc::as_ptr(revision).cast::<()>();
+        let tally = match self.current.load_full() {
+            Some(tally) if tally.counts_for(this) => tally,
+            _ => {
+                let tally = self.register(revision.clone());
+                self.current.store(Some(tally.clone()));
+                tally
+            }
+        };
+        Some(Bulk {
+            recorder: self,
+            context,
+            tally: Some(tally),
+            pending: Vec::new(),
+        })
     }
 }

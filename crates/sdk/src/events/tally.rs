@@ -21,11 +21,31 @@ const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
 #[repr(align(64))]
 struct FlagSlots([AtomicU64; 8]);
 
+/// A compiled revision a [`Tally`] counts for, kept alive until its last counts are folded
+/// (its flags are named from it then). The SDK's is the snapshot itself; a server's OFREP
+/// answers count per published revision.
+pub trait Revision: Send + Sync + 'static {
+    fn snapshot(&self) -> &Snapshot;
+}
+
+impl Revision for Snapshot {
+    fn snapshot(&self) -> &Snapshot {
+        self
+    }
+}
+
 /// The counters of one compiled revision.
-#[derive(Debug)]
 pub(crate) struct Tally {
-    snapshot: Arc<Snapshot>,
+    revision: Arc<dyn Revision>,
     flags: Box<[FlagSlots]>,
+}
+
+impl std::fmt::Debug for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tally")
+            .field("flags", &self.flags.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The reason kinds, in the order of their slot codes.
@@ -41,7 +61,12 @@ const REASONS: [&str; 6] = [
 /// A slot's key: the variation index (or none) and the reason kind; `None` when they do not
 /// fit (a variation index beyond 65,534, a reason this version does not know).
 fn slot_key(variation_index: Option<usize>, reason: &str) -> Option<u64> {
-    let reason = REASONS.iter().position(|r| *r == reason)? as u64;
+    // The engine's reason names are these very literals (merged by the linker): comparing the
+    // pointer first skips the string comparisons on the common path.
+    let reason = REASONS
+        .iter()
+        .position(|r| std::ptr::eq(r.as_ptr(), reason.as_ptr()) && r.len() == reason.len())
+        .or_else(|| REASONS.iter().position(|r| *r == reason))? as u64;
     let variation = match variation_index {
         None => 0,
         Some(i) if i < 0xFFFF => i as u64 + 1,
@@ -51,9 +76,18 @@ fn slot_key(variation_index: Option<usize>, reason: &str) -> Option<u64> {
 }
 
 impl Tally {
-    pub(crate) fn new(snapshot: Arc<Snapshot>) -> Tally {
-        let flags = snapshot.flags().map(|_| FlagSlots::default()).collect();
-        Tally { snapshot, flags }
+    pub(crate) fn new(revision: Arc<dyn Revision>) -> Tally {
+        let flags = revision
+            .snapshot()
+            .flags()
+            .map(|_| FlagSlots::default())
+            .collect();
+        Tally { revision, flags }
+    }
+
+    /// Whether these are the counters of `revision` (the very same one, not an equal one).
+    pub(super) fn counts_for(&self, revision: *const ()) -> bool {
+        std::ptr::eq(Arc::as_ptr(&self.revision).cast::<()>(), revision)
     }
 
     /// Counts one evaluation of the flag at `position`; `false` when it has to be counted
@@ -101,7 +135,7 @@ impl Tally {
                     continue;
                 }
                 slot.fetch_sub(count, Ordering::Relaxed);
-                let Some(flag) = self.snapshot.flag_at(position) else {
+                let Some(flag) = self.revision.snapshot().flag_at(position) else {
                     continue;
                 };
                 let key = current >> COUNT_BITS;

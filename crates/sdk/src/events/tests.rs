@@ -362,3 +362,122 @@ fn revisions_no_longer_served_are_let_go_of_while_a_batch_is_held() {
     assert_eq!(newer.summaries.len(), 1);
     assert_eq!(newer.summaries[0].count, 3);
 }
+
+#[test]
+fn bulk_recording_at_flag_positions_matches_the_locked_path() {
+    let data: switchyard_engine::Dataset = serde_json::from_value(serde_json::json!({"flags": [
+        {"key": "a", "version": 4, "kind": "boolean", "on": true,
+         "variations": [{"value": true}, {"value": false}], "fallthrough": {"variation": 0}},
+        {"key": "b", "version": 2, "kind": "boolean", "on": true,
+         "variations": [{"value": true}, {"value": false}], "fallthrough": {"variation": 1}},
+        {"key": "c", "version": 9, "kind": "boolean", "on": true,
+         "variations": [{"value": true}, {"value": false}], "fallthrough": {"variation": 0}}]}))
+    .unwrap();
+    let first = Arc::new(switchyard_engine::Snapshot::compile(&data));
+    let second = Arc::new(switchyard_engine::Snapshot::compile(&data));
+    // What an OFREP answer records for each flag: served, an error, a release cohort, and an
+    // experiment, in every kind of slot the tally and the window's map take.
+    let evaluations =
+        |snapshot: &'_ switchyard_engine::Snapshot| -> Vec<(usize, Evaluated<'static>)> {
+            let mut all = Vec::new();
+            for (position, flag) in snapshot.flags().enumerate() {
+                let served = |index: usize| Evaluated {
+                    flag: ["a", "b", "c"][position],
+                    version: flag.version(),
+                    variation_index: Some(index),
+                    variation: Some(["0", "1"][index]),
+                    reason: "FALLTHROUGH",
+                    release: None,
+                    in_experiment: false,
+                };
+                assert_eq!(flag.variations()[1].key, "1");
+                all.push((position, served(position % 2)));
+                all.push((position, served(1)));
+                all.push((
+                    position,
+                    Evaluated {
+                        variation_index: None,
+                        variation: None,
+                        reason: "ERROR",
+                        ..served(0)
+                    },
+                ));
+                all.push((
+                    position,
+                    Evaluated {
+                        release: Some(switchyard_engine::ReleaseCohort {
+                            stage: "r.1",
+                            cohort: switchyard_engine::Cohort::Treated,
+                        }),
+                        ..served(0)
+                    },
+                ));
+                all.push((
+                    position,
+                    Evaluated {
+                        in_experiment: true,
+                        ..served(1)
+                    },
+                ));
+            }
+            all
+        };
+    let locked = recorder(100, 100);
+    let bulk = recorder(100, 100);
+    let rounds = [
+        (user("u1"), &first),
+        (user("u2"), &first),
+        (user("u1"), &first),
+        (user("u1"), &second),
+        (user("u3"), &second),
+    ];
+    for (at_ms, (context, revision)) in rounds.iter().enumerate() {
+        let evaluations = evaluations(revision);
+        let plain: Vec<Evaluated<'_>> = evaluations.iter().map(|(_, e)| copy(e)).collect();
+        locked.evaluated_all(&plain, context, at_ms as i64);
+        let mut recording = bulk.bulk(revision, context).unwrap();
+        for (position, evaluated) in evaluations {
+            recording.add(position, evaluated);
+        }
+        recording.finish(|| at_ms as i64);
+    }
+    let sorted = |recorder: &Recorder| {
+        let mut batch = recorder.take_batch(100, 8).unwrap();
+        batch.summaries.sort_by(|x, y| {
+            let release = |s: &Summary| {
+                s.release
+                    .as_ref()
+                    .map(|r| (r.stage.clone(), r.cohort.name()))
+            };
+            (&x.flag, &x.variation, &x.reason, release(x)).cmp(&(
+                &y.flag,
+                &y.variation,
+                &y.reason,
+                release(y),
+            ))
+        });
+        batch
+    };
+    let (locked, bulk) = (sorted(&locked), sorted(&bulk));
+    assert_eq!(locked.summaries, bulk.summaries);
+    assert_eq!(locked.events, bulk.events);
+    let a_on = bulk
+        .summaries
+        .iter()
+        .find(|s| s.flag == "a" && s.variation.as_deref() == Some("0") && s.release.is_none())
+        .unwrap();
+    assert_eq!((a_on.version, a_on.count), (4, 5));
+    assert_eq!(
+        Arc::strong_count(&first),
+        1,
+        "the first revision is let go of"
+    );
+    assert_eq!(Arc::strong_count(&second), 2, "the one served is kept");
+}
+
+fn copy<'a>(evaluated: &Evaluated<'a>) -> Evaluated<'a> {
+    Evaluated {
+        release: evaluated.release,
+        ..*evaluated
+    }
+}

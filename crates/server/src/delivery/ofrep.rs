@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use switchyard_engine::{CompiledFlag, Context, Env, ErrorKind, RandomSource, Reason, Snapshot};
-use switchyard_sdk::events::{Evaluated, Recorder};
+use switchyard_sdk::events::{Evaluated, Recorder, Revision};
 
 use super::feed::{Feed, Published};
 use super::fragments::FlagFragments;
@@ -277,10 +277,10 @@ impl<'s> Outcome<'s> {
     }
 }
 
-/// Records `evaluations` for the request's context.
-fn record(recorder: Option<&Recorder>, request: &Request, evaluations: &[Evaluated<'_>]) {
-    if let (Some(recorder), Ok(context)) = (recorder, &request.context) {
-        recorder.evaluated_all(evaluations, context, now_ms());
+/// OFREP answers count their evaluations per published revision, at each flag's position.
+impl Revision for Published {
+    fn snapshot(&self) -> &Snapshot {
+        &self.compiled
     }
 }
 
@@ -371,13 +371,14 @@ async fn evaluate_one_flag(
                 format!("no flag {key:?} in this environment"),
             )
         })?;
-    let outcome = evaluate(&published.compiled, flag, &request, now_ms());
-    if let Some(recorded) = outcome.recorded(flag) {
-        record(
-            recorder.as_deref(),
-            &request,
-            std::slice::from_ref(&recorded),
-        );
+    let now = now_ms();
+    let outcome = evaluate(&published.compiled, flag, &request, now);
+    if let (Some(recorder), Ok(context), Some(recorded)) =
+        (&recorder, &request.context, outcome.recorded(flag))
+        && let Some(mut bulk) = recorder.bulk(&published, context)
+    {
+        bulk.add(position, recorded);
+        bulk.finish(|| now);
     }
     if let Outcome::Failed {
         status,
@@ -433,12 +434,13 @@ async fn evaluate_all(
         let mut first = true;
         // A bulk answer counts as an exposure to every flag in it: OFREP clients evaluate
         // from it locally and tell nobody which flags they read.
-        let mut recorded = Vec::with_capacity(if recorder.is_some() {
-            published.ofrep.flags.len()
-        } else {
-            0
-        });
-        for (flag, fragments) in snapshot.flags().zip(&published.ofrep.flags) {
+        let mut recording = match (&recorder, &request.context) {
+            (Some(recorder), Ok(context)) => recorder.bulk(&published, context),
+            _ => None,
+        };
+        for (position, (flag, fragments)) in
+            snapshot.flags().zip(&published.ofrep.flags).enumerate()
+        {
             if access.kind != SdkKeyKind::Server && !flag.client_visible() {
                 continue;
             }
@@ -448,11 +450,13 @@ async fn evaluate_all(
             first = false;
             let outcome = evaluate(snapshot, flag, &request, now);
             write_flag(&mut out, fragments, &outcome);
-            if recorder.is_some() {
-                recorded.extend(outcome.recorded(flag));
+            if let (Some(recording), Some(recorded)) = (&mut recording, outcome.recorded(flag)) {
+                recording.add(position, recorded);
             }
         }
-        record(recorder.as_deref(), &request, &recorded);
+        if let Some(recording) = recording {
+            recording.finish(|| now);
+        }
         out.extend_from_slice(b"],\"metadata\":{\"revision\":");
         out.extend_from_slice(published.revision().to_string().as_bytes());
         out.extend_from_slice(b"},\"eventStreams\":[{\"type\":\"sse\",\"url\":");
