@@ -79,10 +79,23 @@ impl Recent {
 /// part of an experiment (entering one is a new exposure even with unchanged serving: the
 /// contexts seen before it started would be missing from its arm). Never 0.
 fn fingerprint(context: &Context, evaluated: &Evaluated<'_>, variation: &str) -> u64 {
+    fingerprint_with(context, evaluated, exposure_key(evaluated.flag, variation))
+}
+
+/// The flag and variation part of an exposure's fingerprint, which a [`Tally`] keeps for each
+/// of its revision's variations so that a bulk evaluation does not hash their names.
+pub(super) fn exposure_key(flag: &str, variation: &str) -> u64 {
+    let mut hasher = FxHasher::default();
+    flag.hash(&mut hasher);
+    variation.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// [`fingerprint`] from the flag and variation's [`exposure_key`].
+fn fingerprint_with(context: &Context, evaluated: &Evaluated<'_>, exposure_key: u64) -> u64 {
     let mut hasher = FxHasher::default();
     hasher.write_u64(context.fingerprint());
-    evaluated.flag.hash(&mut hasher);
-    variation.hash(&mut hasher);
+    hasher.write_u64(exposure_key);
     evaluated.release.hash(&mut hasher);
     evaluated.in_experiment.hash(&mut hasher);
     // SplitMix64's finisher: Fx leaves some bits poorly mixed, and `Recent` indexes by them.
@@ -252,7 +265,7 @@ impl Recorder {
 pub struct Bulk<'a> {
     recorder: &'a Recorder,
     context: &'a Context,
-    tally: Option<Arc<Tally>>,
+    tally: Arc<Tally>,
     pending: Vec<Pending<'a>>,
 }
 
@@ -266,15 +279,22 @@ struct Pending<'a> {
 }
 
 impl<'a> Bulk<'a> {
-    /// Records the evaluation of the flag at `position` in the revision.
+    /// Records the evaluation of the flag at `position` in the revision (`evaluated` names
+    /// that flag, and its variation at `variation_index`, as the revision does).
     pub fn add(&mut self, position: usize, evaluated: Evaluated<'a>) {
         let counted = evaluated.release.is_none()
-            && self.tally.as_ref().is_some_and(|tally| {
-                tally.count(position, evaluated.variation_index, evaluated.reason)
-            });
+            && self
+                .tally
+                .count(position, evaluated.variation_index, evaluated.reason);
         let exposure = evaluated
             .variation
-            .map(|variation| (variation, fingerprint(self.context, &evaluated, variation)))
+            .map(|variation| {
+                let key = evaluated
+                    .variation_index
+                    .and_then(|index| self.tally.exposure_key(position, index))
+                    .unwrap_or_else(|| exposure_key(evaluated.flag, variation));
+                (variation, fingerprint_with(self.context, &evaluated, key))
+            })
             .filter(|(_, fingerprint)| !self.recorder.recent.holds(*fingerprint));
         if counted && exposure.is_none() {
             return;
@@ -339,7 +359,7 @@ impl Recorder {
         Some(Bulk {
             recorder: self,
             context,
-            tally: Some(tally),
+            tally,
             pending: Vec::new(),
         })
     }

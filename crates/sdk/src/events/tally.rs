@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use switchyard_engine::Snapshot;
 
+use super::record::exposure_key;
 use super::{Counters, ReleaseCohortRef};
 
 /// The low bits of a slot count; the bits above hold the slot's key (0: unclaimed).
@@ -38,6 +39,8 @@ impl Revision for Snapshot {
 pub(crate) struct Tally {
     revision: Arc<dyn Revision>,
     flags: Box<[FlagSlots]>,
+    /// Each flag's variations' exposure keys, by position and variation index.
+    exposure_keys: Box<[Box<[u64]>]>,
 }
 
 impl std::fmt::Debug for Tally {
@@ -77,12 +80,27 @@ fn slot_key(variation_index: Option<usize>, reason: &str) -> Option<u64> {
 
 impl Tally {
     pub(crate) fn new(revision: Arc<dyn Revision>) -> Tally {
-        let flags = revision
-            .snapshot()
+        let snapshot = revision.snapshot();
+        let flags = snapshot.flags().map(|_| FlagSlots::default()).collect();
+        let exposure_keys = snapshot
             .flags()
-            .map(|_| FlagSlots::default())
+            .map(|flag| {
+                flag.variations()
+                    .iter()
+                    .map(|variation| exposure_key(flag.key(), &variation.key))
+                    .collect()
+            })
             .collect();
-        Tally { revision, flags }
+        Tally {
+            revision,
+            flags,
+            exposure_keys,
+        }
+    }
+
+    /// The exposure key of the flag at `position` serving its variation at `index`.
+    pub(super) fn exposure_key(&self, position: usize, index: usize) -> Option<u64> {
+        self.exposure_keys.get(position)?.get(index).copied()
     }
 
     /// Whether these are the counters of `revision` (the very same one, not an equal one).

@@ -481,3 +481,50 @@ fn copy<'a>(evaluated: &Evaluated<'a>) -> Evaluated<'a> {
         ..*evaluated
     }
 }
+
+#[test]
+fn exposures_seen_one_way_are_not_reported_again_the_other_way() {
+    let data: switchyard_engine::Dataset = serde_json::from_value(serde_json::json!({"flags": [
+        {"key": "a", "version": 1, "kind": "boolean", "on": true,
+         "variations": [{"value": true}, {"value": false}], "fallthrough": {"variation": 0}}]}))
+    .unwrap();
+    let revision = Arc::new(switchyard_engine::Snapshot::compile(&data));
+    let served = |index: usize| Evaluated {
+        flag: "a",
+        version: 1,
+        variation_index: Some(index),
+        variation: Some(["0", "1"][index]),
+        reason: "FALLTHROUGH",
+        release: None,
+        in_experiment: false,
+    };
+    let events = recorder(100, 100);
+    let (u1, u2) = (user("u1"), user("u2"));
+    // One at a time, then in a bulk answer (the fingerprint from the revision's keys)...
+    events.evaluated(&served(0), &u1, 1);
+    let mut bulk = events.bulk(&revision, &u1).unwrap();
+    bulk.add(0, served(0));
+    bulk.add(0, served(1));
+    bulk.finish(|| 2);
+    // ...and the other way round.
+    let mut bulk = events.bulk(&revision, &u2).unwrap();
+    bulk.add(0, served(1));
+    bulk.finish(|| 3);
+    events.evaluated(&served(1), &u2, 4);
+    let batch = events.take_batch(100, 5).unwrap();
+    let exposures: Vec<i64> = batch
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Exposure { at_ms, .. } => Some(*at_ms),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        exposures,
+        vec![1, 2, 3],
+        "u1 to 0 and 1, u2 to 1: once each"
+    );
+    let counts: u64 = batch.summaries.iter().map(|s| s.count).sum();
+    assert_eq!(counts, 5);
+}
