@@ -9,7 +9,7 @@
 # Both servers get the same number of request threads (WORKERS, default 2 = Edge's default).
 # The load generator runs on its own core (LOAD_CPU, default 1) and every server on another
 # (SERVER_CPU, default 0), so neither steals the other's time; an empty value leaves it unpinned.
-# Usage: [WORKERS=N] [DATASETS="unleash-350-flags"] [WORKLOADS="evaluated"]
+# Usage: [WORKERS=N] [DATASETS="unleash-350-flags"] [WORKLOADS="evaluated"] [SWITCHYARD_BIN=path]
 #        bash benches/relay.sh [ROUNDS]   (needs wrk and unleash-edge; see ../shared/anchors.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,8 +27,13 @@ pinned() { local cpu="$1"; shift; if [ -n "$cpu" ]; then taskset -c "$cpu" "$@";
 [ -x "$EDGE" ] || { echo "unleash-edge is missing: build it as ../shared/anchors.md says, or set UNLEASH_EDGE"; exit 1; }
 [ -d "$DATA" ] || { echo "no datasets at $DATA"; exit 1; }
 
-cargo build --release --locked -p switchyard --bin switchyard >/dev/null
-BIN="$PWD/target/release/switchyard"
+# SWITCHYARD_BIN measures a given build (a saved "before" binary) instead of building this tree.
+if [ -n "${SWITCHYARD_BIN:-}" ]; then
+  BIN="$SWITCHYARD_BIN"
+else
+  cargo build --release --locked -p switchyard --bin switchyard >/dev/null
+  BIN="$PWD/target/release/switchyard"
+fi
 WORK="$(mktemp -d)"
 PIDS=()
 cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$WORK"; }
