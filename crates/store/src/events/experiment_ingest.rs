@@ -438,7 +438,7 @@ impl Store {
         for part in parts {
             keys.entry(&part.kind).or_default().insert(&part.key);
         }
-        load_units(tx, batch, &mut work, &keys).await?;
+        load_units(tx, self.backend, batch, &mut work, &keys).await?;
         for exposure in exposures {
             for part in &exposure.contexts {
                 work.expose(exposure, (part.kind.clone(), part.key.clone()));
@@ -449,6 +449,6 @@ impl Store {
                 work.measure(event, (part.kind.clone(), part.key.clone()));
             }
         }
-        save(tx, batch, &work).await
+        save(tx, self.backend, batch, &work).await
     }
 }

@@ -5,10 +5,11 @@
 
 use std::collections::BTreeMap;
 
+use super::placeholders::Placeholders;
 use super::{EventBatch, ReleaseTag};
-use crate::Result;
+use crate::{Backend, Result};
 
-/// Rows per statement: 8 parameters each, well under both backends' parameter limits.
+/// Rows per statement: 10 parameters each, well under both backends' parameter limits.
 const ROWS_PER_STATEMENT: usize = 500;
 
 type Tx<'t> = sqlx::Transaction<'t, sqlx::Any>;
@@ -28,7 +29,11 @@ type ExposureKey<'b> = (&'b str, &'b str, &'b str, &'b str);
 type ReleaseKey<'b> = (&'b str, &'b str, &'b str, &'b str, &'b str);
 
 /// Writes the batch's exposures and release exposures within `tx`.
-pub(super) async fn write_exposures(tx: &mut Tx<'_>, batch: &EventBatch) -> Result<()> {
+pub(super) async fn write_exposures(
+    tx: &mut Tx<'_>,
+    backend: Backend,
+    batch: &EventBatch,
+) -> Result<()> {
     // In key order, so concurrent batches on PostgreSQL lock shared rows in the same order.
     let mut rows: BTreeMap<ExposureKey<'_>, ExposureRow<'_>> = BTreeMap::new();
     let mut releases: BTreeMap<ReleaseKey<'_>, i64> = BTreeMap::new();
@@ -79,11 +84,13 @@ pub(super) async fn write_exposures(tx: &mut Tx<'_>, batch: &EventBatch) -> Resu
              DO UPDATE SET first_seen = CASE WHEN excluded.first_seen < \
              release_exposures.first_seen THEN excluded.first_seen \
              ELSE release_exposures.first_seen END",
-            row_groups(chunk.len(), 6)
+            Placeholders::new(backend).rows(chunk.len(), 8)
         );
-        let mut insert = batch.statement(&sql);
+        let mut insert = sqlx::query(&sql);
         for &((kind, context_key, flag, stage, cohort), first_seen) in chunk {
             insert = insert
+                .bind(&batch.project)
+                .bind(&batch.env)
                 .bind(kind)
                 .bind(context_key)
                 .bind(flag)
@@ -108,11 +115,13 @@ pub(super) async fn write_exposures(tx: &mut Tx<'_>, batch: &EventBatch) -> Resu
              THEN excluded.first_seen ELSE exposures.first_seen END, \
              last_seen = CASE WHEN excluded.last_seen > exposures.last_seen \
              THEN excluded.last_seen ELSE exposures.last_seen END",
-            row_groups(chunk.len(), 8)
+            Placeholders::new(backend).rows(chunk.len(), 10)
         );
-        let mut insert = batch.statement(&sql);
+        let mut insert = sqlx::query(&sql);
         for ((flag, kind, context_key, variation), row) in chunk {
             insert = insert
+                .bind(&batch.project)
+                .bind(&batch.env)
                 .bind(*flag)
                 .bind(*kind)
                 .bind(*context_key)
@@ -125,16 +134,4 @@ pub(super) async fn write_exposures(tx: &mut Tx<'_>, batch: &EventBatch) -> Resu
         insert.execute(&mut **tx).await?;
     }
     Ok(())
-}
-
-/// `($1, $2, $p, …)` row groups of `width` parameters after the project and env.
-fn row_groups(rows: usize, width: usize) -> String {
-    (0..rows)
-        .map(|row| {
-            let first = 3 + row * width;
-            let params: Vec<String> = (first..first + width).map(|p| format!("${p}")).collect();
-            format!("($1, $2, {})", params.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }

@@ -6,8 +6,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use super::placeholders::Placeholders;
 use super::{ContextPart, EventBatch, ReleaseTag};
-use crate::Result;
+use crate::{Backend, Result};
 
 /// Keys per `IN` list: well under both backends' parameter limits.
 const KEYS_PER_STATEMENT: usize = 500;
@@ -31,6 +32,7 @@ impl History {
     /// exposure) and, when `releases_seen`, the release exposures of every metric event's parts.
     pub(super) async fn load(
         tx: &mut Tx<'_>,
+        backend: Backend,
         batch: &EventBatch,
         releases_seen: bool,
     ) -> Result<History> {
@@ -48,12 +50,13 @@ impl History {
         }
         let mut history = History::default();
         let sql = |table_columns: &str, n: usize| {
-            let list: Vec<String> = (4..4 + n).map(|p| format!("${p}")).collect();
+            let mut p = Placeholders::new(backend);
+            let (project, env, kind) = (p.one(), p.one(), p.one());
             format!(
                 "SELECT context_key, {table_columns} \
-                 WHERE project = $1 AND env = $2 AND context_kind = $3 \
+                 WHERE project = {project} AND env = {env} AND context_kind = {kind} \
                  AND context_key IN ({})",
-                list.join(", ")
+                p.list(n)
             )
         };
         for (kind, keys) in by_exposure {

@@ -18,8 +18,9 @@ use std::collections::{BTreeMap, HashMap};
 use switchyard_stats::histogram::bucket_of;
 
 use super::history::History;
+use super::placeholders::Placeholders;
 use super::{EventBatch, MetricEvent, MetricMoments, ReleaseTag, minute_of};
-use crate::{Result, Store};
+use crate::{Backend, Result, Store};
 
 /// Histogram rows per statement: a batch of latencies spreads over hundreds of buckets, and one
 /// statement per row cost as much as a fifth of the batch's write.
@@ -88,7 +89,7 @@ impl Store {
                 .fetch_optional(&mut **tx)
                 .await?
                 .is_some();
-        let history = History::load(tx, batch, releases_seen).await?;
+        let history = History::load(tx, self.backend, batch, releases_seen).await?;
         for event in &batch.metrics {
             let reached = match &event.about {
                 Some(_) => {
@@ -115,7 +116,7 @@ impl Store {
                 .bind(&metric);
             moments.bind_to(insert).execute(&mut **tx).await?;
         }
-        write_histograms(tx, batch, sums.histograms).await?;
+        write_histograms(tx, self.backend, batch, sums.histograms).await?;
         for ((metric, flag, variation, minute), moments) in sums.variations {
             let insert = batch
                 .statement(
@@ -202,36 +203,24 @@ fn attribute_subject_event(
 /// PostgreSQL's `ON CONFLICT` requires of one statement).
 async fn write_histograms(
     tx: &mut Tx<'_>,
+    backend: Backend,
     batch: &EventBatch,
     histograms: BTreeMap<HistogramRow, i64>,
 ) -> Result<()> {
     let rows: Vec<(HistogramRow, i64)> = histograms.into_iter().collect();
     for chunk in rows.chunks(HISTOGRAM_ROWS_PER_STATEMENT) {
-        // $1 and $2 are the batch's project and env; six parameters per row after them.
-        let values: Vec<String> = (0..chunk.len())
-            .map(|row| {
-                let p = 3 + 6 * row;
-                format!(
-                    "($1, $2, ${}, ${}, ${}, ${}, ${}, ${})",
-                    p,
-                    p + 1,
-                    p + 2,
-                    p + 3,
-                    p + 4,
-                    p + 5
-                )
-            })
-            .collect();
         let sql = format!(
             "INSERT INTO release_histograms \
              (project, env, flag, stage, cohort, metric, bucket, count) VALUES {} \
              ON CONFLICT (project, env, flag, stage, cohort, metric, bucket) \
              DO UPDATE SET count = release_histograms.count + excluded.count",
-            values.join(", ")
+            Placeholders::new(backend).rows(chunk.len(), 8)
         );
-        let mut insert = batch.statement(&sql);
+        let mut insert = sqlx::query(&sql);
         for ((flag, release, metric, bucket), count) in chunk {
             insert = insert
+                .bind(&batch.project)
+                .bind(&batch.env)
                 .bind(flag)
                 .bind(&release.stage)
                 .bind(&release.cohort)

@@ -28,6 +28,7 @@ pub mod experiments;
 mod exposure_rows;
 mod history;
 mod metrics;
+mod placeholders;
 mod queries;
 mod usage;
 
@@ -303,6 +304,12 @@ impl Store {
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         batch: &EventBatch,
     ) -> Result<u64> {
+        exposure_rows::write_exposures(tx, self.backend, batch).await?;
+        let attributed = self.write_metrics(tx, batch).await?;
+        self.write_experiments(tx, batch).await?;
+        // Last: every batch adds to the same few summary rows, and on PostgreSQL a batch holds
+        // their locks from its upsert until it commits, so concurrent batches wait on each other
+        // only for the end of a transaction, not all of it.
         let minute = minute_of(batch.counted_at_ms);
         let (releases, evaluations) = summary_rows(&batch.counts);
         for ((flag, stage, cohort), evaluations) in releases {
@@ -338,9 +345,6 @@ impl Store {
                 .execute(&mut **tx)
                 .await?;
         }
-        exposure_rows::write_exposures(tx, batch).await?;
-        let attributed = self.write_metrics(tx, batch).await?;
-        self.write_experiments(tx, batch).await?;
         Ok(attributed)
     }
 }

@@ -6,9 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use sqlx::Row;
 
 use super::{Delta, Tx, Unit, UnitKey, UnitValues, Work};
-use crate::Result;
 use crate::events::experiments::MOMENT_COLUMNS;
+use crate::events::placeholders::Placeholders;
 use crate::events::{AnyQuery, EventBatch};
+use crate::{Backend, Result};
 
 /// Keys per `IN` list and rows per multi-row insert (well under both backends' parameter limits).
 const KEYS_PER_STATEMENT: usize = 300;
@@ -16,6 +17,7 @@ const KEYS_PER_STATEMENT: usize = 300;
 /// Reads the stored units among `keys` (kind → keys) and their values into `work`.
 pub(super) async fn load_units(
     tx: &mut Tx<'_>,
+    backend: Backend,
     batch: &EventBatch,
     work: &mut Work<'_>,
     keys: &BTreeMap<&str, BTreeSet<&str>>,
@@ -24,11 +26,21 @@ pub(super) async fn load_units(
     for (kind, keys) in keys {
         let keys: Vec<&str> = keys.iter().copied().collect();
         for chunk in keys.chunks(KEYS_PER_STATEMENT) {
-            let list = placeholders(6, chunk.len());
+            // Bound in this order: the experiment's four scope parameters, the kind, the keys.
+            let mut p = Placeholders::new(backend);
+            let scope = format!(
+                "project = {} AND env = {} AND experiment = {} AND phase = {} \
+                 AND unit_kind = {} AND unit_key IN ({})",
+                p.one(),
+                p.one(),
+                p.one(),
+                p.one(),
+                p.one(),
+                p.list(chunk.len())
+            );
             let sql = format!(
                 "SELECT unit_key, variation, first_exposure, excluded_at FROM experiment_units \
-                 WHERE project = $1 AND env = $2 AND experiment = $3 AND phase = $4 \
-                 AND unit_kind = $5 AND unit_key IN ({list})"
+                 WHERE {scope}"
             );
             let mut query = batch.on_experiment(tag, &sql).bind(*kind);
             for key in chunk {
@@ -46,9 +58,7 @@ pub(super) async fn load_units(
             }
             let sql = format!(
                 "SELECT unit_key, metric, value_sum, value_count, pre_sum, pre_count \
-                 FROM experiment_unit_metrics \
-                 WHERE project = $1 AND env = $2 AND experiment = $3 AND phase = $4 \
-                 AND unit_kind = $5 AND unit_key IN ({list})"
+                 FROM experiment_unit_metrics WHERE {scope}"
             );
             let mut query = batch.on_experiment(tag, &sql).bind(*kind);
             for key in chunk {
@@ -77,16 +87,13 @@ fn placeholders(first: usize, n: usize) -> String {
         .join(", ")
 }
 
-/// `($1, $2, $3, $4, $p, …)` row groups of `width` parameters after the four scope parameters.
-fn row_groups(rows: usize, width: usize) -> String {
-    (0..rows)
-        .map(|row| format!("($1, $2, $3, $4, {})", placeholders(5 + row * width, width)))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Writes `work`'s changed units and values, and adds its changes to the totals and days.
-pub(super) async fn save(tx: &mut Tx<'_>, batch: &EventBatch, work: &Work<'_>) -> Result<()> {
+pub(super) async fn save(
+    tx: &mut Tx<'_>,
+    backend: Backend,
+    batch: &EventBatch,
+    work: &Work<'_>,
+) -> Result<()> {
     let tag = work.tag;
     let units: Vec<(&UnitKey, &Unit)> =
         work.units.iter().filter(|(_, unit)| unit.changed).collect();
@@ -97,11 +104,11 @@ pub(super) async fn save(tx: &mut Tx<'_>, batch: &EventBatch, work: &Work<'_>) -
              ON CONFLICT (unit_key, unit_kind, project, env, experiment, phase) DO UPDATE SET \
              variation = excluded.variation, first_exposure = excluded.first_exposure, \
              excluded_at = excluded.excluded_at",
-            row_groups(chunk.len(), 5)
+            Placeholders::new(backend).rows(chunk.len(), 9)
         );
-        let mut insert = batch.on_experiment(tag, &sql);
+        let mut insert = sqlx::query(&sql);
         for ((kind, key), unit) in chunk {
-            insert = insert
+            insert = on_experiment_row(insert, batch, tag)
                 .bind(kind)
                 .bind(key)
                 .bind(&unit.variation)
@@ -123,11 +130,11 @@ pub(super) async fn save(tx: &mut Tx<'_>, batch: &EventBatch, work: &Work<'_>) -
              ON CONFLICT (unit_key, unit_kind, project, env, experiment, phase, metric) \
              DO UPDATE SET value_sum = excluded.value_sum, value_count = excluded.value_count, \
              pre_sum = excluded.pre_sum, pre_count = excluded.pre_count",
-            row_groups(chunk.len(), 7)
+            Placeholders::new(backend).rows(chunk.len(), 11)
         );
-        let mut insert = batch.on_experiment(tag, &sql);
+        let mut insert = sqlx::query(&sql);
         for (((kind, key), metric), values) in chunk {
-            insert = insert
+            insert = on_experiment_row(insert, batch, tag)
                 .bind(kind)
                 .bind(key)
                 .bind(metric)
@@ -196,6 +203,19 @@ pub(super) async fn save(tx: &mut Tx<'_>, batch: &EventBatch, work: &Work<'_>) -
             .await?;
     }
     Ok(())
+}
+
+/// Binds a row's four scope parameters: the batch's project and env, the experiment and phase.
+fn on_experiment_row<'q>(
+    query: AnyQuery<'q>,
+    batch: &'q EventBatch,
+    tag: &'q super::ExperimentTag,
+) -> AnyQuery<'q> {
+    query
+        .bind(&batch.project)
+        .bind(&batch.env)
+        .bind(&tag.id)
+        .bind(tag.phase)
 }
 
 fn bind_delta<'q>(query: AnyQuery<'q>, delta: &Delta) -> AnyQuery<'q> {
