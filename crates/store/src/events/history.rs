@@ -49,21 +49,34 @@ impl History {
             }
         }
         let mut history = History::default();
-        let sql = |table_columns: &str, n: usize| {
+        let sql = |columns: &str, table: &str, n: usize| {
             let mut p = Placeholders::new(backend);
             let (project, env, kind) = (p.one(), p.one(), p.one());
-            format!(
-                "SELECT context_key, {table_columns} \
-                 WHERE project = {project} AND env = {env} AND context_kind = {kind} \
-                 AND context_key IN ({})",
-                p.list(n)
-            )
+            let of_context = format!(
+                "FROM {table} WHERE project = {project} AND env = {env} AND context_kind = {kind}"
+            );
+            match backend {
+                // SQLite probes the index once per key of an `IN` list.
+                Backend::Sqlite => format!(
+                    "SELECT context_key, {columns} {of_context} AND context_key IN ({})",
+                    p.list(n)
+                ),
+                // PostgreSQL, planning with no statistics yet (a table filling up faster than
+                // autovacuum analyzes it), filtered every exposure of the environment by the
+                // `IN` list instead: 40 ms at 58,000 rows and growing with the table. One index
+                // probe per key, forced by the lateral join (`OFFSET 0` keeps it a loop).
+                Backend::Postgres => format!(
+                    "SELECT k.key, r.* FROM (VALUES {}) AS k(key) CROSS JOIN LATERAL \
+                     (SELECT {columns} {of_context} AND context_key = k.key OFFSET 0) AS r",
+                    p.rows(n, 1)
+                ),
+            }
         };
         for (kind, keys) in by_exposure {
             let keys: Vec<&str> = keys.into_iter().collect();
             let of_kind = history.exposures.entry(kind.to_owned()).or_default();
             for chunk in keys.chunks(KEYS_PER_STATEMENT) {
-                let sql = sql("flag, variation, first_seen FROM exposures", chunk.len());
+                let sql = sql("flag, variation, first_seen", "exposures", chunk.len());
                 let mut query = sqlx::query_as(&sql)
                     .bind(&batch.project)
                     .bind(&batch.env)
@@ -84,8 +97,8 @@ impl History {
             let keys: Vec<&str> = keys.into_iter().collect();
             let of_kind = history.releases.entry(kind.to_owned()).or_default();
             for chunk in keys.chunks(KEYS_PER_STATEMENT) {
-                let columns = "flag, stage, cohort, first_seen FROM release_exposures";
-                let sql = sql(columns, chunk.len());
+                let columns = "flag, stage, cohort, first_seen";
+                let sql = sql(columns, "release_exposures", chunk.len());
                 let mut query = sqlx::query_as(&sql)
                     .bind(&batch.project)
                     .bind(&batch.env)
