@@ -8,7 +8,12 @@
 //! With `DELIVERY_PIN=1` (the script's default) the server runs on core 0 with one worker
 //! thread and this load generator on core 1 (`taskset`), so they do not take turns on one core. After each toggle
 //! the server's own share is read from `/metrics` (`switchyard_sdk_stream_fanout_seconds`: from
-//! the start of the change's publication until the last stream handed it to its connection).
+//! the start of the change's publication until the last stream handed it to its connection),
+//! and the server's CPU time per toggle (all threads, with its user/system split) from `/proc`.
+//! Before the streams open, the load generator times plain loopback writes (one per socket,
+//! nobody reading): the floor a fan-out cannot go below on this machine, whatever the server
+//! does in user space. `DELIVERY_TOGGLES` sets the toggles per stream count (10); the
+//! `# toggling`/`# toggled` lines on stderr bracket them for a profiler (`perf record -p PID`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -64,10 +69,11 @@ async fn run(binary: &str, counts: &[usize]) {
     }
 
     println!("# delivery benchmark, {}", machine());
+    loopback_floor(counts.iter().copied().max().unwrap_or(0));
     println!(
-        "| streams | toggles | p50 ms | p99 ms | max ms | server share median / max ms | server RSS per stream |"
+        "| streams | toggles | p50 ms | p99 ms | max ms | server share median / max ms | server CPU per toggle (system) | server RSS per stream |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut opened: Vec<tokio::task::JoinHandle<()>> = Vec::new();
     let (tx, mut rx) = mpsc::unbounded_channel::<Instant>();
     let round = Arc::new(AtomicU64::new(0));
@@ -105,11 +111,18 @@ async fn run(binary: &str, counts: &[usize]) {
         let per_stream = (rss_kib(pid) - rss_before) as f64 / (count - already) as f64;
         let mut latencies = Vec::new();
         let mut shares = Vec::new();
-        let toggles = 10;
+        // The server's CPU time from each toggle's request until its last stream read the
+        // patch (all threads; the store commit included), and its user/system split.
+        let (mut cpu_ns, mut ticks) = (0_u64, (0_u64, 0_u64));
+        let toggles: usize = std::env::var("DELIVERY_TOGGLES").map_or(10, |v| v.parse().unwrap());
+        // Markers for a profiler attached to the server during the toggles only
+        // (`perf stat -p`, see BENCHMARKS.md).
+        eprintln!("# toggling {count} streams, pid {pid}");
         for _ in 0..toggles {
             let on = round.fetch_add(1, Ordering::Relaxed).is_multiple_of(2);
             let toggle = ToggleInput { on, comment: None };
             let api = serve.client();
+            let (cpu_before, ticks_before) = (cpu_time_ns(pid), cpu_ticks(pid));
             let toggled = api.toggle("default", "production", "kill-switch", &toggle);
             toggled.await.unwrap();
             let acked = Instant::now();
@@ -117,19 +130,27 @@ async fn run(binary: &str, counts: &[usize]) {
                 let received = rx.recv().await.unwrap();
                 latencies.push(received.saturating_duration_since(acked).as_secs_f64() * 1000.0);
             }
+            cpu_ns += cpu_time_ns(pid) - cpu_before;
+            let ticks_after = cpu_ticks(pid);
+            ticks.0 += ticks_after.0 - ticks_before.0;
+            ticks.1 += ticks_after.1 - ticks_before.1;
             shares.push(fanout_ms(&addr).await);
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+        eprintln!("# toggled {count} streams");
         latencies.sort_by(f64::total_cmp);
         let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
         shares.sort_by(f64::total_cmp);
+        let cpu_ms = cpu_ns as f64 / 1e6 / toggles as f64;
+        let system = ticks.1 as f64 / (ticks.0 + ticks.1).max(1) as f64 * 100.0;
         println!(
-            "| {count} | {toggles} | {:.1} | {:.1} | {:.1} | {:.1} / {:.1} | {:.1} KiB |",
+            "| {count} | {toggles} | {:.1} | {:.1} | {:.1} | {:.1} / {:.1} | {cpu_ms:.1} ms = {:.1} µs per stream ({system:.0} % system) | {:.1} KiB |",
             at(0.5),
             at(0.99),
             latencies[latencies.len() - 1],
             shares[shares.len() / 2],
             shares[shares.len() - 1],
+            cpu_ms * 1000.0 / count as f64,
             per_stream
         );
     }
@@ -270,6 +291,69 @@ async fn fanout_ms(addr: &str) -> f64 {
         .and_then(|v| v.trim().parse::<f64>().ok())
         // An older server without the gauge (a baseline run): not measured.
         .map_or(f64::NAN, |seconds| seconds * 1000.0)
+}
+
+/// The floor of a fan-out on this machine: one `write` of a stream frame's size to each of `n`
+/// loopback TCP sockets (up to 9,000: the pairs take two descriptors each), from this process on
+/// its core, with nobody waiting to read (so no wake-ups: a lower bound). Every server stream
+/// costs at least this per change, whatever the server does in user space.
+fn loopback_floor(n: usize) {
+    use std::io::Write as _;
+    let n = n.min(9_000);
+    if n == 0 {
+        return;
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut pairs = Vec::with_capacity(n);
+    for _ in 0..n {
+        let client = std::net::TcpStream::connect(addr).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        server.set_nodelay(true).unwrap();
+        pairs.push((server, client));
+    }
+    // A patch frame of the toggled flag with its chunk framing is some 300 bytes.
+    let frame = [b'x'; 300];
+    let mut rounds = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        for (server, _) in &mut pairs {
+            server.write_all(&frame).unwrap();
+        }
+        rounds.push(started.elapsed().as_secs_f64() * 1e6 / n as f64);
+    }
+    rounds.sort_by(f64::total_cmp);
+    println!(
+        "# loopback write floor: {:.2} µs per write (median of 3 rounds over {n} sockets) = {:.0} ms per 10,000 streams",
+        rounds[1],
+        rounds[1] * 10.0
+    );
+}
+
+/// CPU time the process `pid` has run, all threads, in ns (`/proc/PID/task/*/schedstat`).
+fn cpu_time_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// The process's user and system CPU time in clock ticks (`/proc/PID/stat` fields 14 and 15).
+fn cpu_ticks(pid: u32) -> (u64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<u64> = after_name
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    // Fields after the name start at field 3 (state): utime is field 14, stime field 15.
+    (
+        fields.get(11).copied().unwrap_or(0),
+        fields.get(12).copied().unwrap_or(0),
+    )
 }
 
 fn rss_kib(pid: u32) -> i64 {
