@@ -52,7 +52,7 @@ use crate::access::SdkKeyKind;
 use crate::clock::now_ms;
 use crate::error::{ApiError, Code};
 use crate::tasks::Tasks;
-use check::check;
+use check::{check, check_taking};
 
 /// Summaries plus events in one batch.
 pub const MAX_BATCH_ITEMS: usize = 10_000;
@@ -100,7 +100,12 @@ async fn ingest(
     };
     let mut batch = parse(headers, body)?;
     // The whole batch is checked as sent, so a bad field is a 422 whatever screening drops.
-    let mut stored = check(&batch, &access.project, &access.env)?;
+    let mut stored = if access.kind == SdkKeyKind::Server && delivery.store().is_some() {
+        // Stored here and not screened: nothing reads its events again, so they are moved.
+        check_taking(&mut batch, &access.project, &access.env)?
+    } else {
+        check(&batch, &access.project, &access.env)?
+    };
     // A client key is public: what it reports is screened (see `screen`).
     let mut screened = None;
     if access.kind == SdkKeyKind::Client {

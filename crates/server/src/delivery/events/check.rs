@@ -11,6 +11,16 @@ use crate::error::{ApiError, Code};
 
 /// Checks the whole batch and converts it for the store; the first problem names its field.
 pub(super) fn check(batch: &EventBatch, project: &str, env: &str) -> Result<StoredBatch, ApiError> {
+    check_taking(&mut batch.clone(), project, env)
+}
+
+/// [`check`], moving the batch's summaries and events into the stored batch instead of copying
+/// them (a 2,000-event batch holds ~10,000 strings): they are left empty, whatever the result.
+pub(super) fn check_taking(
+    batch: &mut EventBatch,
+    project: &str,
+    env: &str,
+) -> Result<StoredBatch, ApiError> {
     if batch.format != EVENTS_FORMAT {
         return Err(ApiError::invalid(
             "format",
@@ -42,22 +52,28 @@ pub(super) fn check(batch: &EventBatch, project: &str, env: &str) -> Result<Stor
         metric_flags: None,
         experiments: Vec::new(),
     };
-    for (i, summary) in batch.summaries.iter().enumerate() {
+    let (summaries, events) = (
+        std::mem::take(&mut batch.summaries),
+        std::mem::take(&mut batch.events),
+    );
+    for (i, summary) in summaries.into_iter().enumerate() {
         let field = |f: &str| format!("summaries[{i}].{f}");
         stored.counts.push(EvaluationCount {
-            flag: checked_name(|| field("flag"), &summary.flag)?,
+            flag: checked_name(|| field("flag"), summary.flag)?,
             version: checked_version(|| field("version"), summary.version)?,
-            variation: match &summary.variation {
+            variation: match summary.variation {
                 Some(variation) => checked_name(|| field("variation"), variation)?,
                 None => String::new(),
             },
-            reason: checked_name(|| field("reason"), &summary.reason)?,
-            release: release_tag(|| field("release"), summary.release.as_ref())?,
+            reason: checked_name(|| field("reason"), summary.reason)?,
+            release: release_tag(|| field("release"), summary.release)?,
             count: i64::try_from(summary.count)
                 .map_err(|_| ApiError::invalid(field("count"), "out of range"))?,
         });
     }
-    for (i, event) in batch.events.iter().enumerate() {
+    stored.exposures.reserve(events.len());
+    stored.metrics.reserve(events.len());
+    for (i, event) in events.into_iter().enumerate() {
         let field = |f: &str| format!("events[{i}].{f}");
         match event {
             Event::Exposure {
@@ -69,13 +85,13 @@ pub(super) fn check(batch: &EventBatch, project: &str, env: &str) -> Result<Stor
                 reason,
                 release,
             } => stored.exposures.push(Exposure {
-                at_ms: *at_ms,
+                at_ms,
                 contexts: contexts(|| field("contexts"), parts)?,
                 flag: checked_name(|| field("flag"), flag)?,
-                version: checked_version(|| field("version"), *v)?,
+                version: checked_version(|| field("version"), v)?,
                 variation: checked_name(|| field("variation"), variation)?,
                 reason: checked_name(|| field("reason"), reason)?,
-                release: release_tag(|| field("release"), release.as_ref())?,
+                release: release_tag(|| field("release"), release)?,
             }),
             Event::Metric {
                 at_ms,
@@ -87,10 +103,10 @@ pub(super) fn check(batch: &EventBatch, project: &str, env: &str) -> Result<Stor
                     return Err(ApiError::invalid(field("value"), "must be a finite number"));
                 }
                 stored.metrics.push(MetricEvent {
-                    at_ms: *at_ms,
+                    at_ms,
                     contexts: contexts(|| field("contexts"), parts)?,
                     name: checked_name(|| field("name"), metric)?,
-                    value: *value,
+                    value,
                     about: None,
                 });
             }
@@ -102,25 +118,25 @@ pub(super) fn check(batch: &EventBatch, project: &str, env: &str) -> Result<Stor
 // The field names below are formatted only for an error: a batch of 2,000 events has ~10,000
 // of them, and formatting each one up front was a measurable part of a batch's intake.
 
-fn checked_name(field: impl FnOnce() -> String, value: &str) -> Result<String, ApiError> {
+fn checked_name(field: impl FnOnce() -> String, value: String) -> Result<String, ApiError> {
     if value.is_empty() || value.len() > MAX_NAME_LEN {
         Err(ApiError::invalid(
             field(),
             format!("must be 1 to {MAX_NAME_LEN} bytes"),
         ))
     } else {
-        Ok(value.to_owned())
+        Ok(value)
     }
 }
 
 fn release_tag(
     field: impl FnOnce() -> String,
-    release: Option<&ReleaseCohortRef>,
+    release: Option<ReleaseCohortRef>,
 ) -> Result<Option<ReleaseTag>, ApiError> {
     release
         .map(|release| {
             Ok(ReleaseTag {
-                stage: checked_name(|| format!("{}.stage", field()), &release.stage)?,
+                stage: checked_name(|| format!("{}.stage", field()), release.stage)?,
                 cohort: release.cohort.name().to_owned(),
             })
         })
@@ -133,19 +149,19 @@ fn checked_version(field: impl FnOnce() -> String, version: u64) -> Result<i64, 
 
 fn contexts(
     field: impl Fn() -> String,
-    parts: &[switchyard_engine::wire::ContextRef],
+    parts: Vec<switchyard_engine::wire::ContextRef>,
 ) -> Result<Vec<ContextPart>, ApiError> {
     if parts.is_empty() {
         return Err(ApiError::invalid(field(), "at least one context"));
     }
     parts
-        .iter()
+        .into_iter()
         .enumerate()
         .map(|(i, part)| {
             Ok(ContextPart {
-                kind: checked_name(|| format!("{}[{i}].kind", field()), &part.kind)?,
+                kind: checked_name(|| format!("{}[{i}].kind", field()), part.kind)?,
                 // An anonymous context may have an empty key; it is still a context.
-                key: part.key.clone(),
+                key: part.key,
             })
         })
         .collect()
