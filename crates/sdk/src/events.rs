@@ -222,15 +222,27 @@ impl Recorder {
     /// everything recorded since the last batch (at most `max_events` events) under a new id;
     /// `None` when there is nothing to send.
     pub fn take_batch(&self, max_events: usize, now_ms: i64) -> Option<Batch> {
+        self.next_batch(max_events, now_ms).map(|(batch, _)| batch)
+    }
+
+    /// [`Recorder::take_batch`], saying whether the batch is what was recorded until now
+    /// (`Next::Recorded`: nothing more until new evaluations) or more may follow at once.
+    fn next_batch(&self, max_events: usize, now_ms: i64) -> Option<(Batch, Next)> {
         if let Some(held) = self.held.lock().ok().and_then(|mut held| held.pop_front()) {
             // No cut while a batch is held, so fold here: the revisions served meanwhile are
             // let go of instead of piling up (each holds its snapshot) until the endpoint is back.
             if let Ok(mut window) = self.window.lock() {
                 self.fold_tallies(&mut window.counters);
             }
-            return Some(held);
+            return Some((held, Next::More));
         }
-        self.cut(max_events, now_ms)
+        let batch = self.cut(max_events, now_ms)?;
+        let next = if batch.events.len() >= max_events {
+            Next::More
+        } else {
+            Next::Recorded
+        };
+        Some((batch, next))
     }
 
     /// Everything recorded since the last batch (at most `max_events` events) as a new batch.
@@ -448,8 +460,24 @@ async fn reconnected(sync: &mut tokio::sync::watch::Receiver<crate::SyncStatus>)
     std::future::pending().await
 }
 
+/// Whether a batch taken leaves more to send at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// Held batches or a full queue: send on.
+    More,
+    /// Everything recorded until the cut: the rest waits for the next flush. Sending on would
+    /// post back to back under steady load (a relay's OFREP answers fill a window in a few
+    /// milliseconds), spending the relay's and the upstream's time on batches of a few ms each.
+    Recorded,
+}
+
 async fn send_all(http: &reqwest::Client, url: &str, sdk_key: &str, recorder: &Recorder) -> Sent {
-    while let Some(batch) = recorder.take_batch(MAX_BATCH_EVENTS, crate::now_ms()) {
+    let mut next = Next::More;
+    while next == Next::More {
+        let Some((batch, then)) = recorder.next_batch(MAX_BATCH_EVENTS, crate::now_ms()) else {
+            break;
+        };
+        next = then;
         let body = match encode(&batch) {
             Ok(body) => body,
             Err(error) => {
