@@ -64,12 +64,17 @@ const REASONS: [&str; 6] = [
 /// A slot's key: the variation index (or none) and the reason kind; `None` when they do not
 /// fit (a variation index beyond 65,534, a reason this version does not know).
 fn slot_key(variation_index: Option<usize>, reason: &str) -> Option<u64> {
-    // The engine's reason names are these very literals (merged by the linker): comparing the
-    // pointer first skips the string comparisons on the common path.
-    let reason = REASONS
-        .iter()
-        .position(|r| std::ptr::eq(r.as_ptr(), reason.as_ptr()) && r.len() == reason.len())
-        .or_else(|| REASONS.iter().position(|r| *r == reason))? as u64;
+    // A match compares lengths first (all differ) and then one string, where a search of
+    // `REASONS` compared up to six; the order is REASONS' (held by a test).
+    let reason: u64 = match reason {
+        "OFF" => 0,
+        "TARGET_MATCH" => 1,
+        "RULE_MATCH" => 2,
+        "FALLTHROUGH" => 3,
+        "PREREQUISITE_FAILED" => 4,
+        "ERROR" => 5,
+        _ => return None,
+    };
     let variation = match variation_index {
         None => 0,
         Some(i) if i < 0xFFFF => i as u64 + 1,
@@ -189,6 +194,15 @@ mod tests {
              "fallthrough": {"variation": 0}}]}))
         .unwrap();
         Arc::new(Snapshot::compile(&data))
+    }
+
+    #[test]
+    fn every_reason_has_its_slot_code() {
+        for (code, reason) in REASONS.iter().enumerate() {
+            let key = slot_key(Some(2), reason).unwrap();
+            assert_eq!((key >> 16) & 0b111, code as u64, "{reason}");
+            assert_eq!(key & 0xFFFF, 3);
+        }
     }
 
     #[test]
