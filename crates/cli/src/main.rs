@@ -5,6 +5,7 @@
 mod audit;
 mod commands;
 mod eval;
+mod memory;
 mod relay;
 mod serve;
 

@@ -68,6 +68,7 @@ pub(crate) struct RelayArgs {
 }
 
 pub(crate) async fn run_relay(args: &RelayArgs) -> anyhow::Result<()> {
+    crate::memory::return_freed_memory();
     args.log.init()?;
     let config = RelayConfig {
         upstream: args.upstream.trim_end_matches('/').to_owned(),

@@ -266,6 +266,7 @@ impl OidcArgs {
 }
 
 pub(crate) async fn run_serve(args: &ServeArgs) -> anyhow::Result<()> {
+    crate::memory::return_freed_memory();
     args.log.init()?;
     let oidc = args.oidc.config()?;
     let webhook_targets =
