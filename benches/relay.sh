@@ -77,7 +77,7 @@ for dataset in $DATASETS; do
     --listen "127.0.0.1:$relay_port" --data-dir "$dir/relay" --workers "$WORKERS" --log error &
   PIDS+=($!)
   pinned "$SERVER_CPU" "$BIN" relay --upstream "http://127.0.0.1:$serve_port" --sdk-key "$key" \
-    --listen "127.0.0.1:$quiet_port" --data-dir "$dir/quiet" --workers "$WORKERS" --log error \
+    --listen "127.0.0.1:$quiet_port" --data-dir "$dir/relay-quiet" --workers "$WORKERS" --log error \
     --record-evaluations false &
   PIDS+=($!)
   wait_ok "http://127.0.0.1:$relay_port/readyz"
