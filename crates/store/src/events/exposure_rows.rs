@@ -86,7 +86,9 @@ pub(super) async fn write_exposures(
              ELSE release_exposures.first_seen END",
             Placeholders::new(backend).rows(chunk.len(), 8)
         );
-        let mut insert = sqlx::query(&sql);
+        // Cached only at the full size: one per row count would fill each connection's
+        // statement cache (100 entries, on SQLite up to ~170 KB each) for good.
+        let mut insert = sqlx::query(&sql).persistent(chunk.len() == ROWS_PER_STATEMENT);
         for &((kind, context_key, flag, stage, cohort), first_seen) in chunk {
             insert = insert
                 .bind(&batch.project)
@@ -117,7 +119,9 @@ pub(super) async fn write_exposures(
              THEN excluded.last_seen ELSE exposures.last_seen END",
             Placeholders::new(backend).rows(chunk.len(), 10)
         );
-        let mut insert = sqlx::query(&sql);
+        // Cached only at the full size: one per row count would fill each connection's
+        // statement cache (100 entries, on SQLite up to ~170 KB each) for good.
+        let mut insert = sqlx::query(&sql).persistent(chunk.len() == ROWS_PER_STATEMENT);
         for ((flag, kind, context_key, variation), row) in chunk {
             insert = insert
                 .bind(&batch.project)

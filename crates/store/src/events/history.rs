@@ -77,7 +77,10 @@ impl History {
             let of_kind = history.exposures.entry(kind.to_owned()).or_default();
             for chunk in keys.chunks(KEYS_PER_STATEMENT) {
                 let sql = sql("flag, variation, first_seen", "exposures", chunk.len());
+                // Cached only at the full size: one per row count would fill each connection's
+                // statement cache (100 entries, on SQLite up to ~170 KB each) for good.
                 let mut query = sqlx::query_as(&sql)
+                    .persistent(chunk.len() == KEYS_PER_STATEMENT)
                     .bind(&batch.project)
                     .bind(&batch.env)
                     .bind(kind);
@@ -99,7 +102,10 @@ impl History {
             for chunk in keys.chunks(KEYS_PER_STATEMENT) {
                 let columns = "flag, stage, cohort, first_seen";
                 let sql = sql(columns, "release_exposures", chunk.len());
+                // Cached only at the full size: one per row count would fill each connection's
+                // statement cache (100 entries, on SQLite up to ~170 KB each) for good.
                 let mut query = sqlx::query_as(&sql)
+                    .persistent(chunk.len() == KEYS_PER_STATEMENT)
                     .bind(&batch.project)
                     .bind(&batch.env)
                     .bind(kind);

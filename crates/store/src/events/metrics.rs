@@ -216,7 +216,9 @@ async fn write_histograms(
              DO UPDATE SET count = release_histograms.count + excluded.count",
             Placeholders::new(backend).rows(chunk.len(), 8)
         );
-        let mut insert = sqlx::query(&sql);
+        // Cached only at the full size: one per row count would fill each connection's
+        // statement cache (100 entries, on SQLite up to ~170 KB each) for good.
+        let mut insert = sqlx::query(&sql).persistent(chunk.len() == HISTOGRAM_ROWS_PER_STATEMENT);
         for ((flag, release, metric, bucket), count) in chunk {
             insert = insert
                 .bind(&batch.project)

@@ -42,7 +42,11 @@ pub(super) async fn load_units(
                 "SELECT unit_key, variation, first_exposure, excluded_at FROM experiment_units \
                  WHERE {scope}"
             );
-            let mut query = batch.on_experiment(tag, &sql).bind(*kind);
+            // Kept only at the full size, as the inserts below.
+            let mut query = batch
+                .on_experiment(tag, &sql)
+                .persistent(chunk.len() == KEYS_PER_STATEMENT)
+                .bind(*kind);
             for key in chunk {
                 query = query.bind(*key);
             }
@@ -60,7 +64,11 @@ pub(super) async fn load_units(
                 "SELECT unit_key, metric, value_sum, value_count, pre_sum, pre_count \
                  FROM experiment_unit_metrics WHERE {scope}"
             );
-            let mut query = batch.on_experiment(tag, &sql).bind(*kind);
+            // Kept only at the full size, as the inserts below.
+            let mut query = batch
+                .on_experiment(tag, &sql)
+                .persistent(chunk.len() == KEYS_PER_STATEMENT)
+                .bind(*kind);
             for key in chunk {
                 query = query.bind(*key);
             }
@@ -106,7 +114,9 @@ pub(super) async fn save(
              excluded_at = excluded.excluded_at",
             Placeholders::new(backend).rows(chunk.len(), 9)
         );
-        let mut insert = sqlx::query(&sql);
+        // Cached only at the full size: one per row count would fill each connection's
+        // statement cache (100 entries, on SQLite up to ~170 KB each) for good.
+        let mut insert = sqlx::query(&sql).persistent(chunk.len() == KEYS_PER_STATEMENT);
         for ((kind, key), unit) in chunk {
             insert = on_experiment_row(insert, batch, tag)
                 .bind(kind)
@@ -132,7 +142,9 @@ pub(super) async fn save(
              pre_sum = excluded.pre_sum, pre_count = excluded.pre_count",
             Placeholders::new(backend).rows(chunk.len(), 11)
         );
-        let mut insert = sqlx::query(&sql);
+        // Cached only at the full size: one per row count would fill each connection's
+        // statement cache (100 entries, on SQLite up to ~170 KB each) for good.
+        let mut insert = sqlx::query(&sql).persistent(chunk.len() == KEYS_PER_STATEMENT);
         for (((kind, key), metric), values) in chunk {
             insert = on_experiment_row(insert, batch, tag)
                 .bind(kind)
