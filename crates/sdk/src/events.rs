@@ -227,7 +227,7 @@ impl Recorder {
 
     /// [`Recorder::take_batch`], saying whether the batch is what was recorded until now
     /// (`Next::Recorded`: nothing more until new evaluations) or more may follow at once.
-    fn next_batch(&self, max_events: usize, now_ms: i64) -> Option<(Batch, Next)> {
+    pub fn next_batch(&self, max_events: usize, now_ms: i64) -> Option<(Batch, Next)> {
         if let Some(held) = self.held.lock().ok().and_then(|mut held| held.pop_front()) {
             // No cut while a batch is held, so fold here: the revisions served meanwhile are
             // let go of instead of piling up (each holds its snapshot) until the endpoint is back.
@@ -462,7 +462,7 @@ async fn reconnected(sync: &mut tokio::sync::watch::Receiver<crate::SyncStatus>)
 
 /// Whether a batch taken leaves more to send at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Next {
+pub enum Next {
     /// Held batches or a full queue: send on.
     More,
     /// Everything recorded until the cut: the rest waits for the next flush. Sending on would
