@@ -12,6 +12,9 @@ use serde_json::{Value, json};
 use switchyard_engine as sy;
 use unleash_yggdrasil as unleash;
 
+#[path = "../../crates/engine/tests/workload/mod.rs"]
+mod workload;
+
 const WORKLOADS: [(&str, &str); 3] = [
     ("plain", "(a) plain flag"),
     ("rules", "(b) 5 rules x 3 clauses + segment + 50/50"),
@@ -19,32 +22,19 @@ const WORKLOADS: [(&str, &str); 3] = [
 ];
 
 fn switchyard_data() -> sy::Dataset {
-    let rules: Vec<Value> = (0..5)
-        .map(|i| {
-            json!({"id": format!("r{i}"), "serve": {"variation": 1}, "condition": {"all": [
-                {"attribute": "country", "op": "in", "values": ["DE", "FR", format!("X{i}")]},
-                {"attribute": "appVersion", "op": "semver_gt", "values": ["9.1.0"]},
-                {"attribute": "age", "op": "gt", "values": [200]}
-            ]}})
-        })
-        .chain([json!({"id": "beta", "serve": {"variation": 1},
-                       "condition": {"op": "segment_match", "values": ["beta"]}})])
-        .collect();
     let bool_flag = |key: &str| {
         json!({"key": key, "kind": "boolean", "salt": "s", "on": true,
                "variations": [{"value": false}, {"value": true}], "fallthrough": {"variation": 1}})
     };
     let mut rules_flag = bool_flag("rules");
-    rules_flag["rules"] = json!(rules);
-    rules_flag["fallthrough"] = json!({"rollout": {"variations": [
-        {"variation": 0, "weight": 50000}, {"variation": 1, "weight": 50000}]}});
+    rules_flag["rules"] = json!(workload::rules());
+    rules_flag["fallthrough"] = workload::fifty_fifty();
     let mut targets_flag = bool_flag("targets");
     targets_flag["targets"] = json!([{"variation": 1, "values": target_keys()}]);
     targets_flag["fallthrough"] = json!({"variation": 0});
     serde_json::from_value(json!({
         "flags": [bool_flag("plain"), rules_flag, targets_flag],
-        "segments": [{"key": "beta", "rules": [{"condition":
-            {"attribute": "email", "op": "ends_with", "values": ["@beta.example"]}}]}]
+        "segments": [{"key": "beta", "rules": workload::beta_rules()}]
     }))
     .unwrap()
 }

@@ -7,9 +7,12 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use switchyard_engine::{self as sy, wire};
 use switchyard_sdk::{Client, EventsConfig, SyncMode};
+
+#[path = "../../crates/engine/tests/workload/mod.rs"]
+mod workload;
 
 fn flag_data() -> wire::FlagData {
     let bool_flag = |key: &str| {
@@ -17,26 +20,13 @@ fn flag_data() -> wire::FlagData {
                "variations": [{"key": "off", "value": false}, {"key": "on", "value": true}],
                "fallthrough": {"variation": 1}})
     };
-    let rules: Vec<Value> = (0..5)
-        .map(|i| {
-            json!({"id": format!("r{i}"), "serve": {"variation": 1}, "condition": {"all": [
-                {"attribute": "country", "op": "in", "values": ["DE", "FR", format!("X{i}")]},
-                {"attribute": "appVersion", "op": "semver_gt", "values": ["9.1.0"]},
-                {"attribute": "age", "op": "gt", "values": [200]}
-            ]}})
-        })
-        .chain([json!({"id": "beta", "serve": {"variation": 1},
-                       "condition": {"op": "segment_match", "values": ["beta"]}})])
-        .collect();
     let mut rules_flag = bool_flag("rules");
-    rules_flag["rules"] = json!(rules);
-    rules_flag["fallthrough"] = json!({"rollout": {"variations": [
-        {"variation": 0, "weight": 50000}, {"variation": 1, "weight": 50000}]}});
+    rules_flag["rules"] = json!(workload::rules());
+    rules_flag["fallthrough"] = workload::fifty_fifty();
     serde_json::from_value(json!({
         "format": wire::FORMAT, "revision": 1,
         "flags": {"plain": bool_flag("plain"), "rules": rules_flag},
-        "segments": {"beta": {"key": "beta", "rules": [{"condition":
-            {"attribute": "email", "op": "ends_with", "values": ["@beta.example"]}}]}}
+        "segments": {"beta": {"key": "beta", "rules": workload::beta_rules()}}
     }))
     .unwrap()
 }

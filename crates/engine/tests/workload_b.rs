@@ -8,32 +8,21 @@
 
 use std::hint::black_box;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use switchyard_engine::{Context, Dataset, Env, Snapshot};
 
+mod workload;
+
 fn rules_data() -> Dataset {
-    let rules: Vec<Value> = (0..5)
-        .map(|i| {
-            json!({"id": format!("r{i}"), "serve": {"variation": 1}, "condition": {"all": [
-                {"attribute": "country", "op": "in", "values": ["DE", "FR", format!("X{i}")]},
-                {"attribute": "appVersion", "op": "semver_gt", "values": ["9.1.0"]},
-                {"attribute": "age", "op": "gt", "values": [200]}
-            ]}})
-        })
-        .chain([json!({"id": "beta", "serve": {"variation": 1},
-                       "condition": {"op": "segment_match", "values": ["beta"]}})])
-        .collect();
     serde_json::from_value(json!({
         "flags": [
             {"key": "plain", "kind": "boolean", "salt": "s", "on": true,
              "variations": [{"value": false}, {"value": true}], "fallthrough": {"variation": 1}},
             {"key": "rules", "kind": "boolean", "salt": "s", "on": true,
-             "variations": [{"value": false}, {"value": true}], "rules": rules,
-             "fallthrough": {"rollout": {"variations": [
-                 {"variation": 0, "weight": 50000}, {"variation": 1, "weight": 50000}]}}}
+             "variations": [{"value": false}, {"value": true}], "rules": workload::rules(),
+             "fallthrough": workload::fifty_fifty()}
         ],
-        "segments": [{"key": "beta", "rules": [{"condition":
-            {"attribute": "email", "op": "ends_with", "values": ["@beta.example"]}}]}]
+        "segments": [{"key": "beta", "rules": workload::beta_rules()}]
     }))
     .unwrap()
 }
