@@ -12,11 +12,12 @@ import math
 import sys
 
 INPUTS = {
-    # Delivery (BENCHMARKS.md "Delivery", re-run after issue 16): server RSS per idle stream.
-    "stream_kib": 58.0,
-    # Delivery: p99 from commit to the last of 10,000 streams, 86.6-127 ms; load generator on the
-    # same two cores, so this is an upper bound on the server's share. Per 1,000 streams:
-    "fanout_ms_per_1k": 10.0,
+    # Delivery, pinned (server on one core, one worker; BENCHMARKS.md "Issue 25 ... on a quiet
+    # machine", 2026-12-06): server RSS per idle stream at 10,000 streams.
+    "stream_kib": 12.1,
+    # The same run: the server's CPU per change, 13.0 µs per stream (its share of p99 147 ms at
+    # 10,000; 6.6 µs of it is the loopback write floor of this VM). Per 1,000 streams:
+    "fanout_ms_per_1k": 13.0,
     # The descriptor limit a process gets here (ulimit -n hard limit on the benchmark VM).
     "fd_limit": 20_000,
     # serve's default stream cap (delivery/hub.rs DEFAULT_MAX_STREAMS).
@@ -25,17 +26,17 @@ INPUTS = {
     "stream_budget_gib": 2.0,
     # Propagation target for the last stream (LaunchDarkly advertises ~200 ms).
     "target_ms": 200.0,
-    # Events intake, one serve replica, 4 senders, batches of 2,000 (BENCHMARKS.md "Events",
-    # re-run after issue 16): SQLite and PostgreSQL, no release running.
-    "events_sqlite": 49_400.0,
-    "events_pg": 10_300.0,
+    # Events intake, one serve replica, 4 senders, batches of 2,000 (BENCHMARKS.md "Issue 25 ...
+    # on a quiet machine", 2026-12-06 18:17-18:32): SQLite and PostgreSQL, no release running.
+    "events_sqlite": 150_300.0,
+    "events_pg": 127_200.0,
     # The same with a release running on every flag (OTLP table, native column, mean of runs).
-    "events_pg_release": 5_200.0,
-    # OFREP bulk, 21 flags, one serve (delivery re-run after issue 16).
-    "ofrep_serve_rps": 52_600.0,
-    # Relay, 350 flags evaluated with recording (relay.sh 2026-12-05), and 5 flags (2026-11-23).
-    "ofrep_relay_350_rps": 13_600.0,
-    "ofrep_relay_5_rps": 73_000.0,
+    "events_pg_release": 52_700.0,
+    # OFREP bulk, 21 flags, one serve on one core (delivery benchmark, same quiet run).
+    "ofrep_serve_rps": 49_900.0,
+    # Relay, 350 and 5 flags evaluated with recording, 2 threads (relay.sh, same quiet run).
+    "ofrep_relay_350_rps": 12_700.0,
+    "ofrep_relay_5_rps": 56_800.0,
     # Raw rows written per event in the benchmark's mix: each first exposure is a row (the
     # context's cohort, for later metric events); metric events are summed per batch into
     # aggregate rows (a few dozen per batch), so half the events make a row.
