@@ -23,7 +23,9 @@ SERVER_CPU="${SERVER_CPU-0}"
 # The version anchors.md pins; Edge has no --version flag.
 EDGE="${UNLEASH_EDGE:-$(command -v unleash-edge || true)}"
 command -v wrk >/dev/null || { echo "wrk is missing (apt-get install wrk)"; exit 1; }
-pinned() { local cpu="$1"; shift; if [ -n "$cpu" ]; then taskset -c "$cpu" "$@"; else "$@"; fi; }
+# Runs a command on a CPU. It `exec`s, so call it only in a subshell (`&` or `$(…)`): then the pid
+# that `$!` names is the server itself, and cleanup's kill reaches it instead of orphaning it.
+pinned() { local cpu="$1"; shift; if [ -n "$cpu" ]; then exec taskset -c "$cpu" "$@"; else exec "$@"; fi; }
 [ -x "$EDGE" ] || { echo "unleash-edge is missing: build it as ../shared/anchors.md says, or set UNLEASH_EDGE"; exit 1; }
 [ -d "$DATA" ] || { echo "no datasets at $DATA"; exit 1; }
 
