@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::placeholders::Placeholders;
+use super::placeholders::{Placeholders, cached_at_full_size};
 use super::{EventBatch, ReleaseTag};
 use crate::{Backend, Result};
 
@@ -86,9 +86,8 @@ pub(super) async fn write_exposures(
              ELSE release_exposures.first_seen END",
             Placeholders::new(backend).rows(chunk.len(), 8)
         );
-        // Cached only at the full size: one per row count would fill each connection's
-        // statement cache (100 entries, on SQLite up to ~170 KB each) for good.
-        let mut insert = sqlx::query(&sql).persistent(chunk.len() == ROWS_PER_STATEMENT);
+        let mut insert =
+            sqlx::query(&sql).persistent(cached_at_full_size(chunk.len(), ROWS_PER_STATEMENT));
         for &((kind, context_key, flag, stage, cohort), first_seen) in chunk {
             insert = insert
                 .bind(&batch.project)
@@ -119,9 +118,8 @@ pub(super) async fn write_exposures(
              THEN excluded.last_seen ELSE exposures.last_seen END",
             Placeholders::new(backend).rows(chunk.len(), 10)
         );
-        // Cached only at the full size: one per row count would fill each connection's
-        // statement cache (100 entries, on SQLite up to ~170 KB each) for good.
-        let mut insert = sqlx::query(&sql).persistent(chunk.len() == ROWS_PER_STATEMENT);
+        let mut insert =
+            sqlx::query(&sql).persistent(cached_at_full_size(chunk.len(), ROWS_PER_STATEMENT));
         for ((flag, kind, context_key, variation), row) in chunk {
             insert = insert
                 .bind(&batch.project)

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::placeholders::Placeholders;
+use super::placeholders::{Placeholders, cached_at_full_size};
 use super::{ContextPart, EventBatch, ReleaseTag};
 use crate::{Backend, Result};
 
@@ -49,77 +49,28 @@ impl History {
             }
         }
         let mut history = History::default();
-        let sql = |columns: &str, table: &str, n: usize| {
-            let mut p = Placeholders::new(backend);
-            let (project, env, kind) = (p.one(), p.one(), p.one());
-            let of_context = format!(
-                "FROM {table} WHERE project = {project} AND env = {env} AND context_kind = {kind}"
-            );
-            match backend {
-                // SQLite probes the index once per key of an `IN` list.
-                Backend::Sqlite => format!(
-                    "SELECT context_key, {columns} {of_context} AND context_key IN ({})",
-                    p.list(n)
-                ),
-                // PostgreSQL, planning with no statistics yet (a table filling up faster than
-                // autovacuum analyzes it), filtered every exposure of the environment by the
-                // `IN` list instead: 40 ms at 58,000 rows and growing with the table. One index
-                // probe per key, forced by the lateral join (`OFFSET 0` keeps it a loop).
-                Backend::Postgres => format!(
-                    "SELECT k.key, r.* FROM (VALUES {}) AS k(key) CROSS JOIN LATERAL \
-                     (SELECT {columns} {of_context} AND context_key = k.key OFFSET 0) AS r",
-                    p.rows(n, 1)
-                ),
-            }
-        };
         for (kind, keys) in by_exposure {
-            let keys: Vec<&str> = keys.into_iter().collect();
             let of_kind = history.exposures.entry(kind.to_owned()).or_default();
-            for chunk in keys.chunks(KEYS_PER_STATEMENT) {
-                let sql = sql("flag, variation, first_seen", "exposures", chunk.len());
-                // Cached only at the full size: one per row count would fill each connection's
-                // statement cache (100 entries, on SQLite up to ~170 KB each) for good.
-                let mut query = sqlx::query_as(&sql)
-                    .persistent(chunk.len() == KEYS_PER_STATEMENT)
-                    .bind(&batch.project)
-                    .bind(&batch.env)
-                    .bind(kind);
-                for key in chunk {
-                    query = query.bind(*key);
-                }
-                let rows: Vec<(String, String, String, i64)> = query.fetch_all(&mut **tx).await?;
-                for (key, flag, variation, first_seen) in rows {
-                    of_kind
-                        .entry(key)
-                        .or_default()
-                        .push((flag, variation, first_seen));
-                }
+            let columns = "flag, variation, first_seen";
+            let rows: Vec<(String, String, String, i64)> =
+                read_by_key(tx, backend, batch, kind, keys, columns, "exposures").await?;
+            for (key, flag, variation, first_seen) in rows {
+                of_kind
+                    .entry(key)
+                    .or_default()
+                    .push((flag, variation, first_seen));
             }
         }
         for (kind, keys) in by_release {
-            let keys: Vec<&str> = keys.into_iter().collect();
             let of_kind = history.releases.entry(kind.to_owned()).or_default();
-            for chunk in keys.chunks(KEYS_PER_STATEMENT) {
-                let columns = "flag, stage, cohort, first_seen";
-                let sql = sql(columns, "release_exposures", chunk.len());
-                // Cached only at the full size: one per row count would fill each connection's
-                // statement cache (100 entries, on SQLite up to ~170 KB each) for good.
-                let mut query = sqlx::query_as(&sql)
-                    .persistent(chunk.len() == KEYS_PER_STATEMENT)
-                    .bind(&batch.project)
-                    .bind(&batch.env)
-                    .bind(kind);
-                for key in chunk {
-                    query = query.bind(*key);
-                }
-                let rows: Vec<(String, String, String, String, i64)> =
-                    query.fetch_all(&mut **tx).await?;
-                for (key, flag, stage, cohort, first_seen) in rows {
-                    of_kind
-                        .entry(key)
-                        .or_default()
-                        .push((flag, stage, cohort, first_seen));
-                }
+            let columns = "flag, stage, cohort, first_seen";
+            let rows: Vec<(String, String, String, String, i64)> =
+                read_by_key(tx, backend, batch, kind, keys, columns, "release_exposures").await?;
+            for (key, flag, stage, cohort, first_seen) in rows {
+                of_kind
+                    .entry(key)
+                    .or_default()
+                    .push((flag, stage, cohort, first_seen));
             }
         }
         Ok(history)
@@ -168,6 +119,61 @@ impl History {
                 (flag.to_owned(), tag)
             })
             .collect()
+    }
+}
+
+/// `columns` of `table`'s rows for the context `keys` of `kind` in the batch's environment,
+/// [`KEYS_PER_STATEMENT`] keys a statement; each row starts with its context key.
+async fn read_by_key<T>(
+    tx: &mut Tx<'_>,
+    backend: Backend,
+    batch: &EventBatch,
+    kind: &str,
+    keys: BTreeSet<&str>,
+    columns: &str,
+    table: &str,
+) -> Result<Vec<T>>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
+    let keys: Vec<&str> = keys.into_iter().collect();
+    let mut rows = Vec::new();
+    for chunk in keys.chunks(KEYS_PER_STATEMENT) {
+        let sql = lookup_sql(backend, columns, table, chunk.len());
+        let mut query = sqlx::query_as(&sql)
+            .persistent(cached_at_full_size(chunk.len(), KEYS_PER_STATEMENT))
+            .bind(&batch.project)
+            .bind(&batch.env)
+            .bind(kind);
+        for key in chunk {
+            query = query.bind(*key);
+        }
+        rows.extend(query.fetch_all(&mut **tx).await?);
+    }
+    Ok(rows)
+}
+
+/// The lookup of `n` context keys of one kind: `SELECT context_key, {columns} FROM {table} …`.
+fn lookup_sql(backend: Backend, columns: &str, table: &str, n: usize) -> String {
+    let mut p = Placeholders::new(backend);
+    let (project, env, kind) = (p.one(), p.one(), p.one());
+    let of_context =
+        format!("FROM {table} WHERE project = {project} AND env = {env} AND context_kind = {kind}");
+    match backend {
+        // SQLite probes the index once per key of an `IN` list.
+        Backend::Sqlite => format!(
+            "SELECT context_key, {columns} {of_context} AND context_key IN ({})",
+            p.list(n)
+        ),
+        // PostgreSQL, planning with no statistics yet (a table filling up faster than
+        // autovacuum analyzes it), filtered every exposure of the environment by the
+        // `IN` list instead: 40 ms at 58,000 rows and growing with the table. One index
+        // probe per key, forced by the lateral join (`OFFSET 0` keeps it a loop).
+        Backend::Postgres => format!(
+            "SELECT k.key, r.* FROM (VALUES {}) AS k(key) CROSS JOIN LATERAL \
+             (SELECT {columns} {of_context} AND context_key = k.key OFFSET 0) AS r",
+            p.rows(n, 1)
+        ),
     }
 }
 

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 use switchyard_stats::histogram::bucket_of;
 
 use super::history::History;
-use super::placeholders::Placeholders;
+use super::placeholders::{Placeholders, cached_at_full_size};
 use super::{EventBatch, MetricEvent, MetricMoments, ReleaseTag, minute_of};
 use crate::{Backend, Result, Store};
 
@@ -216,9 +216,10 @@ async fn write_histograms(
              DO UPDATE SET count = release_histograms.count + excluded.count",
             Placeholders::new(backend).rows(chunk.len(), 8)
         );
-        // Cached only at the full size: one per row count would fill each connection's
-        // statement cache (100 entries, on SQLite up to ~170 KB each) for good.
-        let mut insert = sqlx::query(&sql).persistent(chunk.len() == HISTOGRAM_ROWS_PER_STATEMENT);
+        let mut insert = sqlx::query(&sql).persistent(cached_at_full_size(
+            chunk.len(),
+            HISTOGRAM_ROWS_PER_STATEMENT,
+        ));
         for ((flag, release, metric, bucket), count) in chunk {
             insert = insert
                 .bind(&batch.project)

@@ -43,6 +43,14 @@ impl Placeholders {
     }
 }
 
+/// Whether a statement of `rows` rows (or keys) of a chunked write or lookup is kept in its
+/// connection's statement cache: only at the chunk's `full` size, whose text never changes. One
+/// per row count would fill each connection's cache (100 entries; on SQLite a multi-row upsert
+/// takes up to ~170 KB) for good, as batches of new sizes come.
+pub(super) fn cached_at_full_size(rows: usize, full: usize) -> bool {
+    rows == full
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

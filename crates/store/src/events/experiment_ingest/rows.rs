@@ -7,7 +7,7 @@ use sqlx::Row;
 
 use super::{Delta, Tx, Unit, UnitKey, UnitValues, Work};
 use crate::events::experiments::MOMENT_COLUMNS;
-use crate::events::placeholders::Placeholders;
+use crate::events::placeholders::{Placeholders, cached_at_full_size};
 use crate::events::{AnyQuery, EventBatch};
 use crate::{Backend, Result};
 
@@ -42,10 +42,9 @@ pub(super) async fn load_units(
                 "SELECT unit_key, variation, first_exposure, excluded_at FROM experiment_units \
                  WHERE {scope}"
             );
-            // Kept only at the full size, as the inserts below.
             let mut query = batch
                 .on_experiment(tag, &sql)
-                .persistent(chunk.len() == KEYS_PER_STATEMENT)
+                .persistent(cached_at_full_size(chunk.len(), KEYS_PER_STATEMENT))
                 .bind(*kind);
             for key in chunk {
                 query = query.bind(*key);
@@ -64,10 +63,9 @@ pub(super) async fn load_units(
                 "SELECT unit_key, metric, value_sum, value_count, pre_sum, pre_count \
                  FROM experiment_unit_metrics WHERE {scope}"
             );
-            // Kept only at the full size, as the inserts below.
             let mut query = batch
                 .on_experiment(tag, &sql)
-                .persistent(chunk.len() == KEYS_PER_STATEMENT)
+                .persistent(cached_at_full_size(chunk.len(), KEYS_PER_STATEMENT))
                 .bind(*kind);
             for key in chunk {
                 query = query.bind(*key);
@@ -114,9 +112,8 @@ pub(super) async fn save(
              excluded_at = excluded.excluded_at",
             Placeholders::new(backend).rows(chunk.len(), 9)
         );
-        // Cached only at the full size: one per row count would fill each connection's
-        // statement cache (100 entries, on SQLite up to ~170 KB each) for good.
-        let mut insert = sqlx::query(&sql).persistent(chunk.len() == KEYS_PER_STATEMENT);
+        let mut insert =
+            sqlx::query(&sql).persistent(cached_at_full_size(chunk.len(), KEYS_PER_STATEMENT));
         for ((kind, key), unit) in chunk {
             insert = on_experiment_row(insert, batch, tag)
                 .bind(kind)
@@ -142,9 +139,8 @@ pub(super) async fn save(
              pre_sum = excluded.pre_sum, pre_count = excluded.pre_count",
             Placeholders::new(backend).rows(chunk.len(), 11)
         );
-        // Cached only at the full size: one per row count would fill each connection's
-        // statement cache (100 entries, on SQLite up to ~170 KB each) for good.
-        let mut insert = sqlx::query(&sql).persistent(chunk.len() == KEYS_PER_STATEMENT);
+        let mut insert =
+            sqlx::query(&sql).persistent(cached_at_full_size(chunk.len(), KEYS_PER_STATEMENT));
         for (((kind, key), metric), values) in chunk {
             insert = on_experiment_row(insert, batch, tag)
                 .bind(kind)
