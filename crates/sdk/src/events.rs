@@ -225,9 +225,28 @@ impl Recorder {
         self.next_batch(max_events, now_ms).map(|(batch, _)| batch)
     }
 
+    /// The batches due at a flush, for its sender to send or write one by one: held batches,
+    /// then what was recorded until the cut; cut on only while each cut was full (see [`Next`]).
+    /// `now_ms` is the sender's clock, read at each cut.
+    pub fn due_batches(
+        &self,
+        max_events: usize,
+        now_ms: fn() -> i64,
+    ) -> impl Iterator<Item = Batch> {
+        let mut next = Next::More;
+        std::iter::from_fn(move || {
+            if next == Next::Recorded {
+                return None;
+            }
+            let (batch, then) = self.next_batch(max_events, now_ms())?;
+            next = then;
+            Some(batch)
+        })
+    }
+
     /// [`Recorder::take_batch`], saying whether the batch is what was recorded until now
     /// (`Next::Recorded`: nothing more until new evaluations) or more may follow at once.
-    pub fn next_batch(&self, max_events: usize, now_ms: i64) -> Option<(Batch, Next)> {
+    fn next_batch(&self, max_events: usize, now_ms: i64) -> Option<(Batch, Next)> {
         if let Some(held) = self.held.lock().ok().and_then(|mut held| held.pop_front()) {
             // No cut while a batch is held, so fold here: the revisions served meanwhile are
             // let go of instead of piling up (each holds its snapshot) until the endpoint is back.
@@ -462,7 +481,7 @@ async fn reconnected(sync: &mut tokio::sync::watch::Receiver<crate::SyncStatus>)
 
 /// Whether a batch taken leaves more to send at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Next {
+enum Next {
     /// Held batches or a full queue: send on.
     More,
     /// Everything recorded until the cut: the rest waits for the next flush. Sending on would
@@ -472,12 +491,7 @@ pub enum Next {
 }
 
 async fn send_all(http: &reqwest::Client, url: &str, sdk_key: &str, recorder: &Recorder) -> Sent {
-    let mut next = Next::More;
-    while next == Next::More {
-        let Some((batch, then)) = recorder.next_batch(MAX_BATCH_EVENTS, crate::now_ms()) else {
-            break;
-        };
-        next = then;
+    for batch in recorder.due_batches(MAX_BATCH_EVENTS, crate::now_ms) {
         let body = match encode(&batch) {
             Ok(body) => body,
             Err(error) => {

@@ -41,7 +41,7 @@ use serde_json::json;
 use switchyard_engine::wire::{Event, EventBatch};
 use switchyard_store::events::EventBatch as StoredBatch;
 
-use switchyard_sdk::events::{Next, Recorder};
+use switchyard_sdk::events::Recorder;
 use switchyard_store::{Store, StoreOp};
 
 use super::experiment_tags::tag_running_experiments;
@@ -335,12 +335,7 @@ pub async fn write_recorded_of(delivery: &Delivery, store: &Store, project: &str
 async fn write_one(intake: &Intake, recorder: &Recorder, store: &Store, project: &str, env: &str) {
     // Up to the cut only (unless a batch was full): under steady OFREP traffic every cut finds
     // new evaluations, and cutting on would write back to back instead of once per flush.
-    let mut next = Next::More;
-    while next == Next::More {
-        let Some((batch, then)) = recorder.next_batch(MAX_BATCH_ITEMS / 2, now_ms()) else {
-            break;
-        };
-        next = then;
+    for batch in recorder.due_batches(MAX_BATCH_ITEMS / 2, now_ms) {
         let mut stored = match check(&batch, project, env) {
             Ok(stored) => stored,
             Err(error) => {
