@@ -189,8 +189,10 @@ impl Recorder {
         self.record_one(evaluated, context, now_ms, tally);
     }
 
-    /// [`Recorder::evaluated`] for several flags evaluated for one context (an OFREP bulk
-    /// evaluation): each lock is taken once, and the context is hashed once.
+    /// [`Recorder::evaluated`] for several flags evaluated for one context: each lock is taken
+    /// once, and the context is hashed once. Where the flags come from one compiled revision,
+    /// [`Recorder::bulk`] records the same without the lock for repeat contexts (OFREP answers
+    /// use it); this is the plain path, and the reference the bulk path is tested against.
     pub fn evaluated_all(&self, evaluations: &[Evaluated<'_>], context: &Context, now_ms: i64) {
         self.record(evaluations, context, || now_ms);
     }
