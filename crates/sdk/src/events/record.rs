@@ -257,8 +257,8 @@ impl Recorder {
 }
 
 /// A bulk evaluation being recorded (an OFREP answer with every flag for one context): each
-/// flag is counted at its position in the revision's [`Tally`] and its exposure looked up in
-/// [`Recent`], without a lock; only what those cannot take (a first exposure, a release
+/// flag is counted at its position in the revision's `Tally` and its exposure looked up in
+/// `Recent`, without a lock; only what those cannot take (a first exposure, a release
 /// cohort, a flag out of slots) is kept for [`Bulk::finish`], which takes the window's lock
 /// once. Records exactly what [`Recorder::evaluated_all`] records.
 #[derive(Debug)]

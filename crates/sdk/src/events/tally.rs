@@ -22,7 +22,7 @@ const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
 #[repr(align(64))]
 struct FlagSlots([AtomicU64; 8]);
 
-/// A compiled revision a [`Tally`] counts for, kept alive until its last counts are folded
+/// A compiled revision a `Tally` counts for, kept alive until its last counts are folded
 /// (its flags are named from it then). The SDK's is the snapshot itself; a server's OFREP
 /// answers count per published revision.
 pub trait Revision: Send + Sync + 'static {
