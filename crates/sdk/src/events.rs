@@ -228,7 +228,8 @@ impl Recorder {
     }
 
     /// The batches due at a flush, for its sender to send or write one by one: held batches,
-    /// then what was recorded until the cut; cut on only while each cut was full (see [`Next`]).
+    /// then what was recorded until the cut, cutting on only while each cut was full (under
+    /// steady load every cut finds something new, and cutting on would post back to back).
     /// `now_ms` is the sender's clock, read at each cut.
     pub fn due_batches(
         &self,
