@@ -163,7 +163,9 @@ try {
   const releases = await apiRecords({ action: "release:*" });
   if (!filtered.length || filtered.join() !== releases.map((r) => r.seq).join()) fail(`action prefix: ${filtered} vs ${releases.map((r) => r.seq)}`);
   // Ana's minutes only: from and to typed as the browser's local time, to the second.
-  const local = (ms) => page.evaluate((t) => new Date(t - new Date(t).getTimezoneOffset() * 60000).toISOString().slice(0, 19), ms);
+  // In the form the input keeps: Chromium drops zero seconds ("…T13:48:00" reads back "…T13:48"),
+  // and Playwright's fill calls a value that reads back otherwise malformed (1 run in 60 failed).
+  const local = (ms) => page.evaluate((t) => new Date(t - new Date(t).getTimezoneOffset() * 60000).toISOString().slice(0, 19).replace(/:00$/, ""), ms);
   // The API's `to` is exclusive: the window ends where the second after anaEnd's starts.
   const from = Math.floor(anaStart / 1000) * 1000, to = Math.floor(anaEnd / 1000) * 1000 + 1000;
   await open(`#/audit`);
