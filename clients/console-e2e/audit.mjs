@@ -167,11 +167,14 @@ try {
   // and Playwright's fill calls a value that reads back otherwise malformed (1 run in 60 failed).
   const local = (ms) => page.evaluate((t) => new Date(t - new Date(t).getTimezoneOffset() * 60000).toISOString().slice(0, 19).replace(/:00$/, ""), ms);
   // The API's `to` is exclusive: the window ends where the second after anaEnd's starts.
-  const from = Math.floor(anaStart / 1000) * 1000, to = Math.floor(anaEnd / 1000) * 1000 + 1000;
+  const from = Math.floor(anaStart / 1000) * 1000;
+  const through = await local(Math.floor(anaEnd / 1000) * 1000);
+  // A "to" read back without seconds takes in its whole minute (audit.js localInputMs).
+  const to = Math.floor(anaEnd / 1000) * 1000 + (/T\d\d:\d\d:\d\d$/.test(through) ? 1000 : 60000);
   await open(`#/audit`);
   await shown();
   await page.getByLabel("From", { exact: true }).fill(await local(from));
-  await page.getByLabel("To", { exact: true }).fill(await local(to - 1000));
+  await page.getByLabel("To", { exact: true }).fill(through);
   await page.getByLabel("Per page", { exact: true }).selectOption("500");
   await page.getByRole("button", { name: "Filter" }).click();
   await page.waitForURL(/from=/);
