@@ -424,7 +424,11 @@ async fn start_splits_the_traffic_stop_restores_and_ship_serves_the_winner(url: 
     assert_eq!(served["fallthrough"], json!({"variation": 1}));
     assert_eq!(served["rules"], before["rules"]);
     let counts = split(&server).await;
-    assert_eq!((counts[1].1, counts[1].2), (SPLIT_CONTEXTS, 0), "{counts:?}");
+    assert_eq!(
+        (counts[1].1, counts[1].2),
+        (SPLIT_CONTEXTS, 0),
+        "{counts:?}"
+    );
     let resource = format!("proj/default:env/production:experiment/{id}");
     let audit = server
         .admin_get(&format!("/api/v1/audit?resource={resource}"))
