@@ -48,6 +48,9 @@ pub(crate) struct BucketSource {
     pub kind: Box<str>,
     /// Attributes tried in order; the first present one is hashed.
     pub attributes: Box<[AttributePath]>,
+    /// `attributes` is the context's `key` alone (the default), read from the context's own
+    /// `key` field instead of a search of its attributes.
+    pub by_key: bool,
     /// When no attribute is present, hash the caller-supplied random value (Unleash).
     pub then_random: bool,
     /// The hash with the fixed prefix (`"{seed}."`, Unleash `"{group_id}:"`) already absorbed.
@@ -257,9 +260,12 @@ pub(super) fn bucket_source(
             PrefixHasher::Sha1(sha)
         }
     };
+    let by_key =
+        matches!(&*attributes, [only] if matches!(only.segments(), [name] if &**name == "key"));
     BucketSource {
         dialect,
         kind: kind.into(),
+        by_key,
         attributes,
         then_random,
         hasher,

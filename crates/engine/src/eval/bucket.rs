@@ -58,21 +58,31 @@ pub(super) enum Bucket {
 /// Unleash nowhere (`None`: not in any percentage).
 pub(super) fn bucket_of(source: &BucketSource, ctx: &Context, env: &Env) -> Option<Bucket> {
     let part = ctx.part(&source.kind);
-    let attribute = part.and_then(|p| {
-        source
+    let mut digits = [0u8; 20];
+    let attribute = match part {
+        // The `key` attribute is always the context's key, a string; an empty one is absent as
+        // `present` has it.
+        Some(p) if source.by_key => Some(p.key())
+            .filter(|k| !k.is_empty() || source.dialect == Dialect::LaunchDarkly)
+            .map(Attribute::Key),
+        Some(p) => source
             .attributes
             .iter()
             .find_map(|path| present(p, path, source.dialect))
-    });
-    let mut digits = [0u8; 20];
+            .map(Attribute::Value),
+        None => None,
+    };
     let integer = |n: &serde_json::Number| match source.dialect {
         Dialect::LaunchDarkly => n.as_f64().and_then(hash::launchdarkly_bucketable_int),
         _ => n.as_i64(),
     };
     let value: Option<&str> = match attribute {
-        Some(Value::String(s)) => Some(s),
-        Some(Value::Number(n)) => integer(n).map(|i| hash::format_i64(i, &mut digits)),
-        Some(_) => None,
+        Some(Attribute::Key(key)) => Some(key),
+        Some(Attribute::Value(Value::String(s))) => Some(s),
+        Some(Attribute::Value(Value::Number(n))) => {
+            integer(n).map(|i| hash::format_i64(i, &mut digits))
+        }
+        Some(Attribute::Value(_)) => None,
         None if source.then_random => Some(hash::format_i64(i64::from(env.random), &mut digits)),
         None => None,
     };
@@ -94,6 +104,12 @@ pub(super) fn bucket_of(source: &BucketSource, ctx: &Context, env: &Env) -> Opti
             murmur.finish_with(value.as_bytes()),
         )),
     })
+}
+
+/// What a context is bucketed by: its key, or the first present attribute of the source's.
+enum Attribute<'c> {
+    Key(&'c str),
+    Value(&'c Value),
 }
 
 /// The attribute to bucket by. An empty string is absent, except to LaunchDarkly, which hashes
