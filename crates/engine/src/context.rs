@@ -103,7 +103,7 @@ fn name_hash(name: &str) -> u64 {
 }
 
 /// A parsed attribute reference: JSON Pointer segments, the first one's hash precomputed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AttributePath {
     first_hash: u64,
     segments: Box<[Box<str>]>,

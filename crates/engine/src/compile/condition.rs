@@ -30,11 +30,34 @@ pub(crate) enum Cond {
 pub(crate) struct CompiledClause {
     pub kind: Box<str>,
     pub path: AttributePath,
+    /// The snapshot's number for this `kind` and `path`: clauses reading the same attribute
+    /// share it, so one evaluation looks the attribute up once (`eval::reads`).
+    pub attribute: usize,
     pub negate: bool,
     pub dialect: Dialect,
     pub test: Test,
     /// What a missing (or null) attribute is read as.
     pub when_missing: WhenMissing,
+    pub route: Route,
+}
+
+/// How a clause is checked, decided when compiling so that evaluation branches once on the
+/// common case (an attribute's value against the test) instead of once per special case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// The attribute's value, or each of its items, against the test.
+    Value,
+    /// `segment_match` (the test is [`Test::Segment`]).
+    Segment,
+    /// `exists`.
+    Exists,
+    /// LaunchDarkly: a clause on `kind` tests every kind the context has.
+    LaunchDarklyKind,
+    /// LaunchDarkly: an invalid attribute reference makes the flag malformed when evaluated.
+    InvalidReference,
+    /// Outside LaunchDarkly an operator this version does not know never matches, negated or
+    /// not, present or missing.
+    Never,
 }
 
 /// How a clause reads an attribute the context lacks.
@@ -199,13 +222,29 @@ impl Compiler<'_> {
             (_, Dialect::LaunchDarkly) if single("anonymous") => WhenMissing::False,
             _ => WhenMissing::NoMatch,
         };
+        let route = match (&test, dialect) {
+            (Test::Segment(_), _) => Route::Segment,
+            (Test::InvalidReference, Dialect::LaunchDarkly) => Route::InvalidReference,
+            (_, Dialect::LaunchDarkly) if single("kind") => Route::LaunchDarklyKind,
+            (Test::Exists, _) => Route::Exists,
+            (Test::Never, Dialect::Native | Dialect::Unleash) => Route::Never,
+            _ => Route::Value,
+        };
+        let kind: Box<str> = clause.kind.as_str().into();
+        let next = self.attributes.len();
+        let attribute = *self
+            .attributes
+            .entry((kind.clone(), path.clone()))
+            .or_insert(next);
         CompiledClause {
-            kind: clause.kind.as_str().into(),
+            kind,
             path,
+            attribute,
             negate: clause.negate,
             dialect,
             test,
             when_missing,
+            route,
         }
     }
 

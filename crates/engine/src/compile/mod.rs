@@ -10,12 +10,16 @@ mod serve;
 
 use rustc_hash::FxHashMap;
 
+use crate::context::AttributePath;
 use crate::model::{Dataset, Dialect, Flag, FlagKind, KeyList, Segment, Variation};
+
+/// Every attribute (context kind and path) that a snapshot's clauses read, numbered.
+type AttributeNumbers = FxHashMap<(Box<str>, AttributePath), usize>;
 
 use cycles::{cycles, note_duplicates, segment_references};
 
 pub(crate) use condition::{
-    CompiledClause, Cond, KeySet, NumberCmp, Test, WhenMissing, number_of, time_of,
+    CompiledClause, Cond, KeySet, NumberCmp, Route, Test, WhenMissing, number_of, time_of,
 };
 pub(crate) use serve::{BucketSource, CompiledRollout, CompiledServe, PrefixHasher};
 
@@ -157,12 +161,13 @@ impl Snapshot {
             &mut problems,
         );
 
+        let mut attributes = AttributeNumbers::default();
         let mut segments: Vec<CompiledSegment> = data
             .segments
             .iter()
             .map(|segment| {
                 let field = format!("segments[{}]", segment.key);
-                let mut c = Compiler::new(&segment_index, false, field);
+                let mut c = Compiler::new(&segment_index, &mut attributes, false, field);
                 let compiled = c.segment(segment);
                 problems.append(&mut c.problems);
                 compiled
@@ -187,7 +192,7 @@ impl Snapshot {
             .map(|(position, flag)| {
                 let lazy_variations = flag.dialect == Dialect::LaunchDarkly;
                 let field = format!("flags[{}]", flag.key);
-                let mut c = Compiler::new(&segment_index, lazy_variations, field);
+                let mut c = Compiler::new(&segment_index, &mut attributes, lazy_variations, field);
                 let mut compiled = c.flag(flag, &flag_index);
                 compiled.position = u32::try_from(position).unwrap_or(u32::MAX);
                 compiled.malformed = c.problems.iter().any(|p| p.malformed);
@@ -246,6 +251,7 @@ impl Snapshot {
 
 struct Compiler<'a> {
     segments: &'a FxHashMap<&'a str, usize>,
+    attributes: &'a mut AttributeNumbers,
     /// A missing variation, an empty rollout or a flag requiring itself is an error only where
     /// evaluation meets it (LaunchDarkly's way), rather than making the whole flag malformed.
     lazy_variations: bool,
@@ -257,11 +263,13 @@ struct Compiler<'a> {
 impl<'a> Compiler<'a> {
     fn new(
         segments: &'a FxHashMap<&'a str, usize>,
+        attributes: &'a mut AttributeNumbers,
         lazy_variations: bool,
         field: String,
     ) -> Compiler<'a> {
         Compiler {
             segments,
+            attributes,
             lazy_variations,
             problems: Vec::new(),
             field,

@@ -6,9 +6,10 @@ use std::net::IpAddr;
 use serde_json::Value;
 
 use super::bucket::{Bucket, bucket_of};
+use super::reads::Reads;
 use super::{Chain, Env, Malformed};
 use crate::compile::{
-    CompiledClause, CompiledSegment, Cond, KeySet, NumberCmp, Snapshot, Test, WhenMissing,
+    CompiledClause, CompiledSegment, Cond, KeySet, NumberCmp, Route, Snapshot, Test, WhenMissing,
     number_of, time_of,
 };
 use crate::context::Context;
@@ -23,14 +24,14 @@ impl Snapshot {
     pub(super) fn matches(
         &self,
         cond: &Cond,
-        ctx: &Context,
+        reads: &mut Reads<'_>,
         env: &Env,
         chain: &mut Chain<'_>,
     ) -> Result<bool, Malformed> {
         Ok(match cond {
             Cond::AllClauses(clauses) => {
                 for clause in clauses.iter() {
-                    if !self.clause_matches(clause, ctx, env, chain)? {
+                    if !self.clause_matches(clause, reads, env, chain)? {
                         return Ok(false);
                     }
                 }
@@ -38,7 +39,7 @@ impl Snapshot {
             }
             Cond::All(cs) => {
                 for c in cs.iter() {
-                    if !self.matches(c, ctx, env, chain)? {
+                    if !self.matches(c, reads, env, chain)? {
                         return Ok(false);
                     }
                 }
@@ -46,85 +47,40 @@ impl Snapshot {
             }
             Cond::Any(cs) => {
                 for c in cs.iter() {
-                    if self.matches(c, ctx, env, chain)? {
+                    if self.matches(c, reads, env, chain)? {
                         return Ok(true);
                     }
                 }
                 false
             }
-            Cond::Not(c) => !self.matches(c, ctx, env, chain)?,
+            Cond::Not(c) => !self.matches(c, reads, env, chain)?,
             Cond::Percentage { bucket, .. } if bucket.invalid => return Err(Malformed),
-            Cond::Percentage { bucket, weight } => match bucket_of(bucket, ctx, env) {
+            Cond::Percentage { bucket, weight } => match bucket_of(bucket, reads.ctx, env) {
                 Some(Bucket::Int(b)) => b < *weight,
                 Some(Bucket::LaunchDarkly(b)) => b < *weight as f32 / 100_000.0,
                 None => false,
             },
-            Cond::Clause(clause) => self.clause_matches(clause, ctx, env, chain)?,
+            Cond::Clause(clause) => self.clause_matches(clause, reads, env, chain)?,
         })
     }
 
+    /// The common clause (an attribute's value against its test) here; the rest, decided when
+    /// compiling, in [`Snapshot::special_clause_matches`].
     #[inline]
     fn clause_matches(
         &self,
         clause: &CompiledClause,
-        ctx: &Context,
+        reads: &mut Reads<'_>,
         env: &Env,
         chain: &mut Chain<'_>,
     ) -> Result<bool, Malformed> {
-        if let Test::Segment(segments) = &clause.test {
-            let mut any = false;
-            for segment in segments.iter() {
-                match segment {
-                    Some(index) => any = any || self.segment_contains(*index, ctx, env, chain)?,
-                    // Native data must reference segments that exist; imported data did not match.
-                    None if clause.dialect == Dialect::Native => return Err(Malformed),
-                    None => {}
-                }
-            }
-            return Ok(any != clause.negate);
+        if clause.route != Route::Value {
+            return self.special_clause_matches(clause, reads, env, chain);
         }
-        if clause.dialect == Dialect::LaunchDarkly {
-            if let Test::InvalidReference = clause.test {
-                return Err(Malformed);
-            }
-            if matches!(clause.path.segments(), [only] if &**only == "kind") {
-                // LaunchDarkly: a clause on `kind` tests every kind the context has.
-                let found = ctx
-                    .parts()
-                    .iter()
-                    .filter_map(|p| p.attribute("kind"))
-                    .any(|kind| clause.test.matches(kind, clause.dialect));
-                return Ok(found != clause.negate);
-            }
-        }
-        let part = ctx.part(&clause.kind);
-        let value = part.and_then(|p| p.get(&clause.path));
-        if let Test::Exists = clause.test {
-            return Ok(value.is_some_and(|v| !v.is_null()) != clause.negate);
-        }
-        let value = match value {
-            Some(Value::Null) | None => match clause.when_missing {
-                // A missing attribute never matches, negated or not, in every dialect (Unleash's
-                // `inverted` is imported as a logical `not` around the clause).
-                WhenMissing::NoMatch => return Ok(false),
-                // Unleash reads a missing `currentTime` (that field only) as the evaluation time.
-                WhenMissing::Clock => {
-                    let matched = part.is_some() && clause.test.time_matches(env.now_ms);
-                    return Ok(part.is_some() && matched != clause.negate);
-                }
-                // LaunchDarkly's built-in `anonymous` is `false` unless set.
-                WhenMissing::False if part.is_some() => &FALSE,
-                WhenMissing::False => return Ok(false),
-            },
+        let value = match reads.attribute(clause) {
+            Some(Value::Null) | None => return Ok(missing_matches(clause, reads.ctx, env)),
             Some(v) => v,
         };
-        // LaunchDarkly tests an operator it does not know as a non-match, which negation turns
-        // into a match; natively such a clause never matches.
-        if let Test::Never = clause.test
-            && clause.dialect != Dialect::LaunchDarkly
-        {
-            return Ok(false);
-        }
         let found = match value {
             Value::Array(items) => items
                 .iter()
@@ -134,10 +90,57 @@ impl Snapshot {
         Ok(found != clause.negate)
     }
 
+    #[inline(never)]
+    fn special_clause_matches(
+        &self,
+        clause: &CompiledClause,
+        reads: &mut Reads<'_>,
+        env: &Env,
+        chain: &mut Chain<'_>,
+    ) -> Result<bool, Malformed> {
+        match clause.route {
+            Route::Segment => {
+                let Test::Segment(segments) = &clause.test else {
+                    return Err(Malformed); // compiled only with a segment test
+                };
+                let mut any = false;
+                for segment in segments.iter() {
+                    match segment {
+                        Some(index) => {
+                            any = any || self.segment_contains(*index, reads, env, chain)?
+                        }
+                        // Native data must reference segments that exist; imported data did
+                        // not match.
+                        None if clause.dialect == Dialect::Native => return Err(Malformed),
+                        None => {}
+                    }
+                }
+                Ok(any != clause.negate)
+            }
+            Route::InvalidReference => Err(Malformed),
+            Route::LaunchDarklyKind => {
+                // LaunchDarkly: a clause on `kind` tests every kind the context has.
+                let found = reads
+                    .ctx
+                    .parts()
+                    .iter()
+                    .filter_map(|p| p.attribute("kind"))
+                    .any(|kind| clause.test.matches(kind, clause.dialect));
+                Ok(found != clause.negate)
+            }
+            Route::Exists => {
+                let value = reads.attribute(clause);
+                Ok(value.is_some_and(|v| !v.is_null()) != clause.negate)
+            }
+            Route::Never => Ok(false),
+            Route::Value => self.clause_matches(clause, reads, env, chain),
+        }
+    }
+
     pub(super) fn segment_contains(
         &self,
         index: usize,
-        ctx: &Context,
+        reads: &mut Reads<'_>,
         env: &Env,
         chain: &mut Chain<'_>,
     ) -> Result<bool, Malformed> {
@@ -158,7 +161,7 @@ impl Snapshot {
             }
             chain.push_segment(position)?;
         }
-        let contains = self.segment_contains_in(segment, ctx, env, chain)?;
+        let contains = self.segment_contains_in(segment, reads, env, chain)?;
         if tracked {
             chain.pop_segment();
         }
@@ -169,10 +172,11 @@ impl Snapshot {
     fn segment_contains_in(
         &self,
         segment: &CompiledSegment,
-        ctx: &Context,
+        reads: &mut Reads<'_>,
         env: &Env,
         chain: &mut Chain<'_>,
     ) -> Result<bool, Malformed> {
+        let ctx = reads.ctx;
         let listed = |lists: &[(Box<str>, KeySet)]| {
             lists
                 .iter()
@@ -185,11 +189,28 @@ impl Snapshot {
             return Ok(false);
         }
         for rule in segment.rules.iter() {
-            if self.matches(rule, ctx, env, chain)? {
+            if self.matches(rule, reads, env, chain)? {
                 return Ok(true);
             }
         }
         Ok(false)
+    }
+}
+
+/// Whether a clause matches when its attribute is missing or null.
+#[cold]
+fn missing_matches(clause: &CompiledClause, ctx: &Context, env: &Env) -> bool {
+    let present = || ctx.part(&clause.kind).is_some();
+    match clause.when_missing {
+        // A missing attribute never matches, negated or not, in every dialect (Unleash's
+        // `inverted` is imported as a logical `not` around the clause).
+        WhenMissing::NoMatch => false,
+        // Unleash reads a missing `currentTime` (that field only) as the evaluation time.
+        WhenMissing::Clock => present() && clause.test.time_matches(env.now_ms) != clause.negate,
+        // LaunchDarkly's built-in `anonymous` is `false` unless set.
+        WhenMissing::False => {
+            present() && clause.test.matches(&FALSE, clause.dialect) != clause.negate
+        }
     }
 }
 

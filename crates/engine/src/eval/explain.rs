@@ -3,6 +3,7 @@
 //! by the matchers evaluation itself uses, so an explanation cannot disagree with the result it
 //! explains. Off the evaluation path: nothing here is called while evaluating.
 
+use super::reads::Reads;
 use super::{Chain, Env};
 use crate::compile::{CompiledFlag, Snapshot};
 use crate::context::Context;
@@ -32,7 +33,8 @@ impl Snapshot {
         } else {
             Chain::new(&mut [], &mut [])
         };
-        self.segment_contains(index, ctx, env, &mut chain).ok()
+        self.segment_contains(index, &mut Reads::new(ctx), env, &mut chain)
+            .ok()
     }
 }
 

@@ -4,6 +4,7 @@
 mod bucket;
 mod clause;
 mod explain;
+mod reads;
 
 use serde_json::Value;
 
@@ -12,6 +13,7 @@ use crate::context::Context;
 use crate::model::{Dialect, Variation};
 
 use bucket::{Bucket, bucket_of, place};
+use reads::Reads;
 
 /// What evaluation may read besides the context: the time and a random number (Unleash's
 /// `random` stickiness). Passed in so the engine stays pure and tests stay deterministic.
@@ -363,16 +365,20 @@ impl Snapshot {
                 return Ok(served(flag, Some(target.variation), Reason::TargetMatch));
             }
         }
-        for (rule_index, rule) in flag.rules.iter().enumerate() {
-            if self.matches(&rule.condition, ctx, env, chain)? {
-                let (variation, rollout, release) = self.serve(&rule.serve, ctx, env, chain)?;
-                let reason = Reason::RuleMatch {
-                    rule_index,
-                    rule_id: &rule.id,
-                    rollout,
-                    release,
-                };
-                return Ok(served(flag, Some(variation), reason));
+        if !flag.rules.is_empty() {
+            // Set up only for a flag with rules: a plain flag's evaluation pays nothing for it.
+            let mut reads = Reads::new(ctx);
+            for (rule_index, rule) in flag.rules.iter().enumerate() {
+                if self.matches(&rule.condition, &mut reads, env, chain)? {
+                    let (variation, rollout, release) = self.serve(&rule.serve, ctx, env, chain)?;
+                    let reason = Reason::RuleMatch {
+                        rule_index,
+                        rule_id: &rule.id,
+                        rollout,
+                        release,
+                    };
+                    return Ok(served(flag, Some(variation), reason));
+                }
             }
         }
         let (variation, rollout, release) = self.serve(&flag.fallthrough, ctx, env, chain)?;
@@ -470,7 +476,7 @@ impl Snapshot {
             })
         };
         if let Some(audience) = &release.audience
-            && self.matches(audience, ctx, env, chain)?
+            && self.matches(audience, &mut Reads::new(ctx), env, chain)?
         {
             return Ok((release.variation, None, cohort(Cohort::Audience)));
         }
