@@ -15,10 +15,11 @@ pub struct SingleContext {
     attributes: Vec<Attribute>,
 }
 
-/// A top-level attribute with its name's hash, compared before the name itself.
+/// A top-level attribute with its name's [`word_of`], compared before the name itself (and
+/// instead of it for names of up to eight bytes).
 #[derive(Debug, Clone, PartialEq)]
 struct Attribute {
-    hash: u64,
+    word: u64,
     name: String,
     value: Value,
 }
@@ -34,7 +35,7 @@ impl SingleContext {
             attributes: attributes
                 .into_iter()
                 .map(|(name, value)| Attribute {
-                    hash: name_hash(&name),
+                    word: word_of(name.as_bytes()),
                     name,
                     value,
                 })
@@ -57,20 +58,23 @@ impl SingleContext {
 
     /// The top-level attribute `name`.
     pub fn attribute(&self, name: &str) -> Option<&Value> {
-        self.find(name_hash(name), name)
+        self.find(word_of(name.as_bytes()), name)
     }
 
-    fn find(&self, hash: u64, name: &str) -> Option<&Value> {
+    #[inline]
+    fn find(&self, word: u64, name: &str) -> Option<&Value> {
         self.attributes
             .iter()
-            .find(|a| a.hash == hash && a.name == name)
+            .find(|a| {
+                a.word == word && a.name.len() == name.len() && (name.len() <= 8 || a.name == name)
+            })
             .map(|a| &a.value)
     }
 
     /// The value at `path`.
     pub fn get(&self, path: &AttributePath) -> Option<&Value> {
         let (first, rest) = path.segments.split_first()?;
-        let mut value = self.find(path.first_hash, first)?;
+        let mut value = self.find(path.first_word, first)?;
         for segment in rest {
             value = match value {
                 Value::Object(map) => map.get(segment.as_ref())?,
@@ -97,15 +101,37 @@ pub(crate) fn short_str_eq(a: &str, b: &str) -> bool {
         }
 }
 
-fn name_hash(name: &str) -> u64 {
-    use std::hash::{BuildHasher, BuildHasherDefault};
-    BuildHasherDefault::<rustc_hash::FxHasher>::default().hash_one(name)
+/// Up to eight bytes of `bytes` in a word, without a loop: all of them when there are at most
+/// eight (overlapping reads of the first and last bytes, so that with the length the word is
+/// the whole comparison), the first eight otherwise.
+#[inline]
+pub(crate) fn word_of(bytes: &[u8]) -> u64 {
+    let n = bytes.len();
+    let read2 = |at: usize| {
+        bytes
+            .get(at..at + 2)
+            .map_or(0, |b| u64::from(u16::from_le_bytes([b[0], b[1]])))
+    };
+    let read4 = |at: usize| {
+        bytes.get(at..at + 4).map_or(0, |b| {
+            u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        })
+    };
+    if n >= 8 {
+        read4(0) | read4(4) << 32
+    } else if n >= 4 {
+        read4(0) | read4(n - 4) << 32
+    } else if n >= 2 {
+        read2(0) | read2(n - 2) << 16
+    } else {
+        bytes.first().map_or(0, |&b| u64::from(b))
+    }
 }
 
-/// A parsed attribute reference: JSON Pointer segments, the first one's hash precomputed.
+/// A parsed attribute reference: JSON Pointer segments, the first one's [`word_of`] precomputed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AttributePath {
-    first_hash: u64,
+    first_word: u64,
     segments: Box<[Box<str>]>,
     /// A segment may index into an array (`/list/0`). LaunchDarkly's references reach only
     /// into objects.
@@ -263,7 +289,7 @@ pub fn attribute_path(reference: &str) -> AttributePath {
         None => Box::new([reference.into()]),
     };
     AttributePath {
-        first_hash: segments.first().map_or(0, |s| name_hash(s)),
+        first_word: segments.first().map_or(0, |s| word_of(s.as_bytes())),
         segments,
         into_arrays: true,
     }
@@ -369,6 +395,43 @@ mod tests {
         assert_eq!(get("a/b"), Some(&json!(1)));
         assert_eq!(get("/list"), Some(&json!([10, 20])));
         assert_eq!(get("/list/1"), None, "LaunchDarkly never indexes arrays");
+    }
+
+    #[test]
+    fn names_alike_in_their_words_are_told_apart() {
+        let names = [
+            "",
+            "a",
+            "b",
+            "ab",
+            "ba",
+            "abc",
+            "acc",
+            "abcd",
+            "abdd",
+            "abcde",
+            "abXde",
+            "abcdefg",
+            "abcXefg",
+            "abcdefgh",
+            "abcdefgX",
+            "appVersion1",
+            "appVersion2",
+            "appVersion",
+        ];
+        let attributes: Map<String, Value> =
+            names.iter().map(|n| (n.to_string(), json!(n))).collect();
+        let user = SingleContext::new("user", "u", attributes);
+        for name in names {
+            assert_eq!(user.attribute(name), Some(&json!(name)), "{name}");
+            assert_eq!(
+                user.get(&attribute_path(name)),
+                Some(&json!(name)),
+                "{name}"
+            );
+        }
+        assert_eq!(user.attribute("abcdefghi"), None);
+        assert_eq!(user.attribute("appVersion3"), None);
     }
 
     #[test]

@@ -81,11 +81,13 @@ impl Snapshot {
             Some(Value::Null) | None => return Ok(missing_matches(clause, reads.ctx, env)),
             Some(v) => v,
         };
-        let found = match value {
-            Value::Array(items) => items
-                .iter()
-                .any(|item| clause.test.matches(item, clause.dialect)),
-            single => clause.test.matches(single, clause.dialect),
+        let found = match (value, &clause.test) {
+            // The commonest test, `in` a list of strings, without the call into every test.
+            (Value::String(s), Test::InStrings(keys)) => keys.contains(s),
+            (Value::Array(items), test) => {
+                items.iter().any(|item| test.matches(item, clause.dialect))
+            }
+            (single, test) => test.matches(single, clause.dialect),
         };
         Ok(found != clause.negate)
     }
