@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::serve::{BucketSource, bucket_source};
 use super::{Compiler, Problem};
 use crate::cidr::IpNet;
-use crate::context::{AttributePath, attribute_path, launchdarkly_attribute_path};
+use crate::context::{AttributePath, attribute_path, launchdarkly_attribute_path, word_of};
 use crate::model::{Clause, Condition, Dialect, Operator, Percentage};
 use crate::{semver, time};
 
@@ -107,8 +107,16 @@ pub(crate) enum NumberCmp {
 /// A set of keys: a short list is scanned, a long one hashed.
 #[derive(Debug)]
 pub(crate) enum KeySet {
-    Few(Box<[Box<str>]>),
+    Few(Box<[ShortKey]>),
     Many(FxHashSet<Box<str>>),
+}
+
+/// A key of a short list with [`word_of`] its bytes, compared before the bytes themselves: for
+/// keys of up to eight bytes the word and the length are the whole comparison.
+#[derive(Debug)]
+pub(crate) struct ShortKey {
+    word: u64,
+    key: Box<str>,
 }
 
 impl KeySet {
@@ -119,13 +127,28 @@ impl KeySet {
         if keys.len() >= Self::HASH_FROM {
             KeySet::Many(keys.into_iter().collect())
         } else {
-            KeySet::Few(keys.into_boxed_slice())
+            KeySet::Few(
+                keys.into_iter()
+                    .map(|key| ShortKey {
+                        word: word_of(key.as_bytes()),
+                        key,
+                    })
+                    .collect(),
+            )
         }
     }
 
+    #[inline]
     pub(crate) fn contains(&self, key: &str) -> bool {
         match self {
-            KeySet::Few(keys) => keys.iter().any(|k| crate::context::short_str_eq(k, key)),
+            KeySet::Few(keys) => {
+                let (word, bytes) = (word_of(key.as_bytes()), key.as_bytes());
+                keys.iter().any(|k| {
+                    k.word == word
+                        && k.key.len() == bytes.len()
+                        && (bytes.len() <= 8 || k.key.as_bytes() == bytes)
+                })
+            }
             KeySet::Many(keys) => keys.contains(key),
         }
     }
@@ -419,4 +442,39 @@ fn parse_each<C, T, Out: FromIterator<T>>(
             parsed
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KeySet;
+
+    #[test]
+    fn short_key_sets_tell_alike_keys_apart() {
+        let keys = [
+            "",
+            "a",
+            "ab",
+            "abc",
+            "abcde",
+            "abcdefgh",
+            "abcdefghij",
+        ];
+        let set = KeySet::new(keys);
+        assert!(matches!(set, KeySet::Few(_)));
+        for key in keys {
+            assert!(set.contains(key), "{key}");
+        }
+        for other in [
+            "b",
+            "ba",
+            "abd",
+            "abXd",
+            "abXde",
+            "abcdefgX",
+            "abcdefghiX",
+            "abcdefghi",
+        ] {
+            assert!(!set.contains(other), "{other}");
+        }
+    }
 }

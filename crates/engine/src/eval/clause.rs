@@ -184,10 +184,11 @@ impl Snapshot {
                 .iter()
                 .any(|(kind, keys)| ctx.part(kind).is_some_and(|p| keys.contains(p.key())))
         };
-        if listed(&segment.included) {
+        // Checked for emptiness here, so that a segment of rules alone makes no call.
+        if !segment.included.is_empty() && listed(&segment.included) {
             return Ok(true);
         }
-        if listed(&segment.excluded) {
+        if !segment.excluded.is_empty() && listed(&segment.excluded) {
             return Ok(false);
         }
         for rule in segment.rules.iter() {
