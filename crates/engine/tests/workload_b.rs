@@ -3,7 +3,12 @@
 //! `ENGINE_PROFILE_ITERATIONS=N` it evaluates N more times, for `valgrind --tool=callgrind` on a
 //! release build of this test alone (two counts give the instructions per evaluation) without
 //! building the benchmark's server dependencies:
-//! `cargo test --release -p switchyard-engine --test workload_b --no-run`.
+//! `cargo test --release -p switchyard-engine --test workload_b --no-run`, then
+//! `ENGINE_PROFILE_ITERATIONS=20000` and `=40000` under
+//! `valgrind --tool=callgrind --dump-instr=no <target/release/deps/workload_b-…>`: the difference
+//! of the two totals ÷ 20,000. `ENGINE_PROFILE_FLAG=plain` or `=targets` profiles workload (a)
+//! or (c) (the benchmark's plain flag, and its 10,000-key target list the context is not in)
+//! instead of `rules`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::hint::black_box;
@@ -20,7 +25,12 @@ fn rules_data() -> Dataset {
              "variations": [{"value": false}, {"value": true}], "fallthrough": {"variation": 1}},
             {"key": "rules", "kind": "boolean", "salt": "s", "on": true,
              "variations": [{"value": false}, {"value": true}], "rules": workload::rules(),
-             "fallthrough": workload::fifty_fifty()}
+             "fallthrough": workload::fifty_fifty()},
+            {"key": "targets", "kind": "boolean", "salt": "s", "on": true,
+             "variations": [{"value": false}, {"value": true}],
+             "targets": [{"variation": 1,
+                          "values": (0..10_000).map(|i| format!("user-{i}")).collect::<Vec<_>>()}],
+             "fallthrough": {"variation": 0}}
         ],
         "segments": [{"key": "beta", "rules": workload::beta_rules()}]
     }))
@@ -60,11 +70,24 @@ fn workload_b_checks_every_rule_then_rolls_out() {
         "{matched:?}"
     );
 
+    // (a) and (c) fall through too, (c) after checking its 10,000 keys.
+    for key in ["plain", "targets"] {
+        let evaluation = snapshot.evaluate(key, &context, &env);
+        assert_eq!(
+            evaluation.reason,
+            switchyard_engine::Reason::Fallthrough {
+                rollout: None,
+                release: None
+            }
+        );
+    }
+
     let iterations: u64 = std::env::var("ENGINE_PROFILE_ITERATIONS")
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
+    let flag = std::env::var("ENGINE_PROFILE_FLAG").unwrap_or_else(|_| "rules".to_owned());
     for _ in 0..iterations {
-        black_box(snapshot.evaluate(black_box("rules"), &context, &env));
+        black_box(snapshot.evaluate(black_box(&flag), &context, &env));
     }
 }

@@ -66,7 +66,7 @@ impl Snapshot {
 
     /// The common clause (an attribute's value against its test) here; the rest, decided when
     /// compiling, in [`Snapshot::special_clause_matches`].
-    #[inline]
+    #[inline(always)]
     fn clause_matches(
         &self,
         clause: &CompiledClause,
