@@ -6,6 +6,7 @@
 mod condition;
 mod cycles;
 mod env_use;
+mod flag_index;
 mod serve;
 
 use rustc_hash::FxHashMap;
@@ -17,6 +18,7 @@ use crate::model::{Dataset, Dialect, Flag, FlagKind, KeyList, Segment, Variation
 type AttributeNumbers = FxHashMap<(Box<str>, AttributePath), usize>;
 
 use cycles::{cycles, note_duplicates, segment_references};
+use flag_index::FlagIndex;
 
 pub(crate) use condition::{
     CompiledClause, Cond, KeySet, NumberCmp, Route, Test, WhenMissing, number_of, time_of,
@@ -38,7 +40,7 @@ pub struct Problem {
 #[derive(Debug)]
 pub struct Snapshot {
     pub(crate) flags: Vec<CompiledFlag>,
-    pub(crate) flag_index: FxHashMap<Box<str>, usize>,
+    pub(crate) flag_index: FlagIndex,
     pub(crate) segments: Vec<CompiledSegment>,
     problems: Vec<Problem>,
 }
@@ -219,7 +221,7 @@ impl Snapshot {
         env_use::mark_env_readers(&mut flags, &segments);
         Snapshot {
             flags,
-            flag_index,
+            flag_index: FlagIndex::new(data.flags.iter().map(|f| f.key.as_str())),
             segments,
             problems,
         }
@@ -231,12 +233,14 @@ impl Snapshot {
     }
 
     pub fn flag(&self, key: &str) -> Option<&CompiledFlag> {
-        self.flag_index.get(key).map(|&i| &self.flags[i])
+        self.flag_index.get(key).and_then(|i| self.flags.get(i))
     }
 
     /// A flag and its position in [`Snapshot::flags`] (for tables built alongside).
     pub fn flag_with_position(&self, key: &str) -> Option<(usize, &CompiledFlag)> {
-        self.flag_index.get(key).map(|&i| (i, &self.flags[i]))
+        self.flag_index
+            .get(key)
+            .and_then(|i| Some((i, self.flags.get(i)?)))
     }
 
     /// The flag at `position` in [`Snapshot::flags`] (see [`Snapshot::flag_with_position`]).

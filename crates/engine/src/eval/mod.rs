@@ -255,8 +255,12 @@ struct Malformed;
 impl Snapshot {
     /// Evaluates `flag_key` for `context`.
     pub fn evaluate(&self, flag_key: &str, context: &Context, env: &Env) -> Evaluation<'_> {
-        match self.flag_index.get(flag_key) {
-            Some(&index) => self.evaluate_flag(&self.flags[index], context, env),
+        match self
+            .flag_index
+            .get(flag_key)
+            .and_then(|i| self.flags.get(i))
+        {
+            Some(flag) => self.evaluate_flag(flag, context, env),
             None => Evaluation::error(ErrorKind::FlagNotFound),
         }
     }
