@@ -301,6 +301,38 @@ CREATE TABLE experiment_daily (
 );
 ";
 
+/// A release stage's exposed contexts, tallied at intake (`events/release_tallies.rs`) instead of
+/// recounted from `release_exposures` on every guard look: filled from the exposures stored so
+/// far, and the per-stage index that only the recount read goes.
+const RELEASE_TALLIES: &str = "
+CREATE TABLE release_stage_contexts (
+    project TEXT NOT NULL,
+    env TEXT NOT NULL,
+    flag TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    cohort TEXT NOT NULL,
+    contexts BIGINT NOT NULL,
+    PRIMARY KEY (project, env, flag, stage, cohort)
+);
+CREATE TABLE release_stage_crossed (
+    project TEXT NOT NULL,
+    env TEXT NOT NULL,
+    flag TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    contexts BIGINT NOT NULL,
+    PRIMARY KEY (project, env, flag, stage)
+);
+INSERT INTO release_stage_contexts (project, env, flag, stage, cohort, contexts)
+    SELECT project, env, flag, stage, cohort, COUNT(*) FROM release_exposures
+    GROUP BY project, env, flag, stage, cohort;
+INSERT INTO release_stage_crossed (project, env, flag, stage, contexts)
+    SELECT project, env, flag, stage, SUM(CASE WHEN cohorts > 1 THEN 1 ELSE 0 END)
+    FROM (SELECT project, env, flag, stage, COUNT(*) AS cohorts FROM release_exposures
+          GROUP BY project, env, context_kind, context_key, flag, stage) AS per_context
+    GROUP BY project, env, flag, stage;
+DROP INDEX release_exposures_by_stage;
+";
+
 /// Every migration so far is the same SQL on both backends, so they share one list. The first
 /// migration that must differ per backend splits it into one list per backend, each starting
 /// with these.
@@ -344,6 +376,11 @@ const SHARED: &[Migration] = &[
         version: 8,
         name: "experiments",
         sql: EXPERIMENTS,
+    },
+    Migration {
+        version: 9,
+        name: "release_tallies",
+        sql: RELEASE_TALLIES,
     },
 ];
 

@@ -3,7 +3,10 @@
 //! exactly as upserting them one after another would have left the row, since one PostgreSQL
 //! statement may not touch a row twice.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+use sqlx::Arguments;
+use sqlx::any::AnyArguments;
 
 use super::placeholders::{Placeholders, cached_at_full_size};
 use super::{EventBatch, ReleaseTag};
@@ -28,12 +31,16 @@ type ExposureKey<'b> = (&'b str, &'b str, &'b str, &'b str);
 /// (context kind, context key, flag, stage, cohort) → first seen.
 type ReleaseKey<'b> = (&'b str, &'b str, &'b str, &'b str, &'b str);
 
-/// Writes the batch's exposures and release exposures within `tx`.
+/// A release exposure the batch added: (context kind, context key, flag, stage, cohort).
+pub(super) type AddedReleaseExposure = (String, String, String, String, String);
+
+/// Writes the batch's exposures and release exposures within `tx`; returns the release
+/// exposures that were not stored before (for the stage tallies, `release_tallies.rs`).
 pub(super) async fn write_exposures(
     tx: &mut Tx<'_>,
     backend: Backend,
     batch: &EventBatch,
-) -> Result<()> {
+) -> Result<Vec<AddedReleaseExposure>> {
     // In key order, so concurrent batches on PostgreSQL lock shared rows in the same order.
     let mut rows: BTreeMap<ExposureKey<'_>, ExposureRow<'_>> = BTreeMap::new();
     let mut releases: BTreeMap<ReleaseKey<'_>, i64> = BTreeMap::new();
@@ -75,32 +82,7 @@ pub(super) async fn write_exposures(
                 });
         }
     }
-    let releases: Vec<(ReleaseKey<'_>, i64)> = releases.into_iter().collect();
-    for chunk in releases.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO release_exposures (project, env, context_kind, context_key, \
-             flag, stage, cohort, first_seen) VALUES {} \
-             ON CONFLICT (project, env, context_kind, context_key, flag, stage, cohort) \
-             DO UPDATE SET first_seen = CASE WHEN excluded.first_seen < \
-             release_exposures.first_seen THEN excluded.first_seen \
-             ELSE release_exposures.first_seen END",
-            Placeholders::new(backend).rows(chunk.len(), 8)
-        );
-        let mut insert =
-            sqlx::query(&sql).persistent(cached_at_full_size(chunk.len(), ROWS_PER_STATEMENT));
-        for &((kind, context_key, flag, stage, cohort), first_seen) in chunk {
-            insert = insert
-                .bind(&batch.project)
-                .bind(&batch.env)
-                .bind(kind)
-                .bind(context_key)
-                .bind(flag)
-                .bind(stage)
-                .bind(cohort)
-                .bind(first_seen);
-        }
-        insert.execute(&mut **tx).await?;
-    }
+    let added = write_release_exposures(tx, backend, batch, releases).await?;
     let rows: Vec<(ExposureKey<'_>, ExposureRow<'_>)> = rows.into_iter().collect();
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
@@ -135,5 +117,96 @@ pub(super) async fn write_exposures(
         }
         insert.execute(&mut **tx).await?;
     }
-    Ok(())
+    Ok(added)
+}
+
+/// Inserts the release exposures not stored yet, returning them; then moves the first sighting
+/// of the others earlier where the batch saw them earlier. Two statements, not one upsert,
+/// because an upsert's `RETURNING` cannot tell an inserted row from an updated one on SQLite.
+async fn write_release_exposures(
+    tx: &mut Tx<'_>,
+    backend: Backend,
+    batch: &EventBatch,
+    releases: BTreeMap<ReleaseKey<'_>, i64>,
+) -> Result<Vec<AddedReleaseExposure>> {
+    const COLUMNS: &str =
+        "project, env, context_kind, context_key, flag, stage, cohort, first_seen";
+    const KEY: &str = "project, env, context_kind, context_key, flag, stage, cohort";
+    let releases: Vec<(ReleaseKey<'_>, i64)> = releases.into_iter().collect();
+    let mut added: Vec<AddedReleaseExposure> = Vec::new();
+    for chunk in releases.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO release_exposures ({COLUMNS}) VALUES {} ON CONFLICT ({KEY}) DO NOTHING \
+             RETURNING context_kind, context_key, flag, stage, cohort",
+            Placeholders::new(backend).rows(chunk.len(), 8)
+        );
+        let query = sqlx::query_as_with(&sql, release_rows(batch, chunk)?)
+            .persistent(cached_at_full_size(chunk.len(), ROWS_PER_STATEMENT));
+        added.extend(query.fetch_all(&mut **tx).await?);
+    }
+    if added.len() == releases.len() {
+        return Ok(added);
+    }
+    let stored_before = stored_before(&releases, &added);
+    for chunk in stored_before.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO release_exposures ({COLUMNS}) VALUES {} ON CONFLICT ({KEY}) \
+             DO UPDATE SET first_seen = excluded.first_seen \
+             WHERE excluded.first_seen < release_exposures.first_seen",
+            Placeholders::new(backend).rows(chunk.len(), 8)
+        );
+        sqlx::query_with(&sql, release_rows(batch, chunk)?)
+            .persistent(cached_at_full_size(chunk.len(), ROWS_PER_STATEMENT))
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(added)
+}
+
+/// The `releases` that are not among the `added` ones.
+fn stored_before<'b>(
+    releases: &[(ReleaseKey<'b>, i64)],
+    added: &[AddedReleaseExposure],
+) -> Vec<(ReleaseKey<'b>, i64)> {
+    let is_added: BTreeSet<(&str, &str, &str, &str, &str)> = added
+        .iter()
+        .map(|(kind, key, flag, stage, cohort)| {
+            (
+                kind.as_str(),
+                key.as_str(),
+                flag.as_str(),
+                stage.as_str(),
+                cohort.as_str(),
+            )
+        })
+        .collect();
+    releases
+        .iter()
+        .filter(|(key, _)| !is_added.contains(key))
+        .copied()
+        .collect()
+}
+
+/// Release exposure rows as parameters, eight each in `write_release_exposures`' column order.
+fn release_rows<'q>(
+    batch: &'q EventBatch,
+    rows: &[(ReleaseKey<'q>, i64)],
+) -> Result<AnyArguments<'q>> {
+    let mut arguments = AnyArguments::default();
+    for &((kind, context_key, flag, stage, cohort), first_seen) in rows {
+        let texts = [
+            batch.project.as_str(),
+            &batch.env,
+            kind,
+            context_key,
+            flag,
+            stage,
+            cohort,
+        ];
+        for text in texts {
+            arguments.add(text).map_err(sqlx::Error::Encode)?;
+        }
+        arguments.add(first_seen).map_err(sqlx::Error::Encode)?;
+    }
+    Ok(arguments)
 }

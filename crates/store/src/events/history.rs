@@ -124,7 +124,7 @@ impl History {
 
 /// `columns` of `table`'s rows for the context `keys` of `kind` in the batch's environment,
 /// [`KEYS_PER_STATEMENT`] keys a statement; each row starts with its context key.
-async fn read_by_key<T>(
+pub(super) async fn read_by_key<T>(
     tx: &mut Tx<'_>,
     backend: Backend,
     batch: &EventBatch,

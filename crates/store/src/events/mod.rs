@@ -6,7 +6,8 @@
 //!   minute, where a metric event's cohort for a flag is the variation the context was most
 //!   recently exposed to at or before the event;
 //! - `release_counts`, `release_exposures`, `release_metrics`: the same three per release
-//!   stage and cohort, for guardrails. A metric event counts toward the cohort of the latest
+//!   stage and cohort, for guardrails, with the exposed contexts tallied per stage
+//!   (`release_tallies.rs`). A metric event counts toward the cohort of the latest
 //!   release stage the context was exposed to at or before the event;
 //! - `release_histograms`: per release stage, cohort and metric, the values counted per
 //!   histogram bucket (`switchyard_stats::histogram`), for the cohorts' quantiles.
@@ -30,6 +31,7 @@ mod history;
 mod metrics;
 mod placeholders;
 mod queries;
+mod release_tallies;
 mod usage;
 
 pub use batch_ids::Ingested;
@@ -304,12 +306,13 @@ impl Store {
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         batch: &EventBatch,
     ) -> Result<u64> {
-        exposure_rows::write_exposures(tx, self.backend, batch).await?;
+        let added_releases = exposure_rows::write_exposures(tx, self.backend, batch).await?;
         let attributed = self.write_metrics(tx, batch).await?;
         self.write_experiments(tx, batch).await?;
         // Last: every batch adds to the same few summary rows, and on PostgreSQL a batch holds
         // their locks from its upsert until it commits, so concurrent batches wait on each other
         // only for the end of a transaction, not all of it.
+        release_tallies::add(tx, self.backend, batch, &added_releases).await?;
         let minute = minute_of(batch.counted_at_ms);
         let (releases, evaluations) = summary_rows(&batch.counts);
         for ((flag, stage, cohort), evaluations) in releases {

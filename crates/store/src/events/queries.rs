@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use switchyard_stats::Histogram;
 
+use super::release_tallies;
 use super::{
     AnyQueryAs, CohortAggregate, EvaluationBucket, ExposedContext, FlagRange, MetricMoments,
     StageCohorts,
@@ -13,13 +14,11 @@ use crate::{Result, Store};
 
 const COUNTS_SQL: &str = "SELECT cohort, evaluations FROM release_counts \
      WHERE project = $1 AND env = $2 AND flag = $3 AND stage = $4";
-const CONTEXTS_SQL: &str = "SELECT cohort, CAST(COUNT(*) AS BIGINT) FROM release_exposures \
-     WHERE project = $1 AND env = $2 AND flag = $3 AND stage = $4 GROUP BY cohort";
+const CONTEXTS_SQL: &str = "SELECT cohort, contexts FROM release_stage_contexts \
+     WHERE project = $1 AND env = $2 AND flag = $3 AND stage = $4";
 /// Context parts exposed in more than one cohort of the stage.
-const CROSSED_SQL: &str = "SELECT CAST(COUNT(*) AS BIGINT) FROM (SELECT context_kind, \
-     context_key FROM release_exposures \
-     WHERE project = $1 AND env = $2 AND flag = $3 AND stage = $4 \
-     GROUP BY context_kind, context_key HAVING COUNT(*) > 1) AS crossed";
+const CROSSED_SQL: &str = "SELECT contexts FROM release_stage_crossed \
+     WHERE project = $1 AND env = $2 AND flag = $3 AND stage = $4";
 const METRICS_SQL: &str = "SELECT metric, cohort, count, sum, sum_sq FROM release_metrics \
      WHERE project = $1 AND env = $2 AND flag = $3 AND stage = $4";
 const HISTOGRAMS_SQL: &str = "SELECT metric, cohort, bucket, count FROM release_histograms \
@@ -56,8 +55,8 @@ impl Store {
         let contexts: Vec<(String, i64)> = select_stage(CONTEXTS_SQL, stage)
             .fetch_all(&self.pool)
             .await?;
-        let (crossed_contexts,) = select_stage(CROSSED_SQL, stage)
-            .fetch_one(&self.pool)
+        let crossed: Option<(i64,)> = select_stage(CROSSED_SQL, stage)
+            .fetch_optional(&self.pool)
             .await?;
         let metrics: Vec<(String, String, i64, f64, f64)> = select_stage(METRICS_SQL, stage)
             .fetch_all(&self.pool)
@@ -78,7 +77,7 @@ impl Store {
         Ok(StageCohorts {
             evaluations: evaluations.into_iter().collect(),
             contexts: contexts.into_iter().collect(),
-            crossed_contexts,
+            crossed_contexts: crossed.map_or(0, |(contexts,)| contexts),
             metrics: metrics
                 .into_iter()
                 .map(|(metric, cohort, count, sum, sum_of_squares)| {
@@ -161,10 +160,14 @@ impl Store {
             .bind(before_ms)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM release_exposures WHERE first_seen < $1")
+        release_tallies::lock_tallies(&mut tx, self.backend).await?;
+        let releases_done = sqlx::query("DELETE FROM release_exposures WHERE first_seen < $1")
             .bind(before_ms)
             .execute(&mut *tx)
             .await?;
+        if releases_done.rows_affected() > 0 {
+            release_tallies::recount(&mut tx).await?;
+        }
         tx.commit().await?;
         Ok(done.rows_affected())
     }

@@ -10,6 +10,7 @@ mod event_batches;
 mod events;
 mod experiment_outside;
 mod experiments;
+mod release_tallies;
 mod writes;
 
 use std::future::Future;
@@ -34,6 +35,7 @@ use experiments::{
     concurrent_batches_lose_no_unit_update, experiment_totals_are_exact,
     experiment_units_are_bounded,
 };
+use release_tallies::release_tallies_match_a_recount;
 use writes::{
     concurrent_writers_lose_nothing, deletes_expect_a_version,
     racing_updates_of_one_version_admit_one, stale_writes_conflict_and_change_nothing,
@@ -59,6 +61,7 @@ const CASES: &[(&str, Case)] = cases![
     experiment_units_are_bounded,
     concurrent_batches_lose_no_unit_update,
     exposures_outside_an_experiment_make_no_unit,
+    release_tallies_match_a_recount,
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

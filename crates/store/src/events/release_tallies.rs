@@ -1,0 +1,181 @@
+//! A release stage's exposed contexts, counted as batches add them, so the guard reads a few
+//! rows a second instead of recounting every release exposure of the stage (a recount that grew
+//! with each batch: with a release on every flag it halved SQLite's intake, 2026-12-06):
+//! - `release_stage_contexts`: per stage and cohort, the context parts exposed in it;
+//! - `release_stage_crossed`: per stage, the context parts exposed in more than one of its
+//!   cohorts. A batch locks its stages' rows here before it counts (on PostgreSQL, where batches
+//!   run concurrently): two batches adding one context to two cohorts then count in turn, and
+//!   the second sees the first's row, so the crossing is counted once.
+//!
+//! **Invariant:** the tallies equal a recount of `release_exposures` ([`recount`] restores it
+//! after retention deletes exposures).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::EventBatch;
+use super::exposure_rows::AddedReleaseExposure;
+use super::history::read_by_key;
+use super::placeholders::Placeholders;
+use crate::{Backend, Result};
+
+type Tx<'t> = sqlx::Transaction<'t, sqlx::Any>;
+/// (flag, stage).
+type Stage<'a> = (&'a str, &'a str);
+
+/// Adds the batch's new release exposures to the tallies, within its transaction, after every
+/// other release write of the batch (see the module's note on locking).
+pub(super) async fn add(
+    tx: &mut Tx<'_>,
+    backend: Backend,
+    batch: &EventBatch,
+    added: &[AddedReleaseExposure],
+) -> Result<()> {
+    if added.is_empty() {
+        return Ok(());
+    }
+    // (flag, stage, cohort) → contexts added; (kind, key, flag, stage) → cohorts added.
+    let mut cohorts: BTreeMap<(&str, &str, &str), i64> = BTreeMap::new();
+    let mut per_context: BTreeMap<(&str, &str, Stage<'_>), i64> = BTreeMap::new();
+    for (kind, key, flag, stage, cohort) in added {
+        *cohorts.entry((flag, stage, cohort)).or_default() += 1;
+        *per_context.entry((kind, key, (flag, stage))).or_default() += 1;
+    }
+    let stages: BTreeSet<Stage<'_>> = per_context.keys().map(|(_, _, stage)| *stage).collect();
+    lock_stages(tx, backend, batch, &stages).await?;
+    let crossed = crossings(tx, backend, batch, &per_context).await?;
+    for ((flag, stage), crossed) in crossed {
+        batch
+            .statement(
+                "UPDATE release_stage_crossed SET contexts = contexts + $5 \
+                 WHERE project = $1 AND env = $2 AND flag = $3 AND stage = $4",
+            )
+            .bind(flag)
+            .bind(stage)
+            .bind(crossed)
+            .execute(&mut **tx)
+            .await?;
+    }
+    for ((flag, stage, cohort), contexts) in cohorts {
+        batch
+            .statement(
+                "INSERT INTO release_stage_contexts (project, env, flag, stage, cohort, contexts) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (project, env, flag, stage, cohort) \
+                 DO UPDATE SET contexts = release_stage_contexts.contexts + excluded.contexts",
+            )
+            .bind(flag)
+            .bind(stage)
+            .bind(cohort)
+            .bind(contexts)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Makes sure each stage has its crossed row and locks it until the transaction ends, in key
+/// order (so concurrent batches cannot deadlock on them).
+async fn lock_stages(
+    tx: &mut Tx<'_>,
+    backend: Backend,
+    batch: &EventBatch,
+    stages: &BTreeSet<Stage<'_>>,
+) -> Result<()> {
+    let sql = format!(
+        "INSERT INTO release_stage_crossed (project, env, flag, stage, contexts) VALUES {} \
+         ON CONFLICT (project, env, flag, stage) \
+         DO UPDATE SET contexts = release_stage_crossed.contexts",
+        Placeholders::new(backend).rows(stages.len(), 5)
+    );
+    // A statement per distinct number of stages: not worth a cache entry each.
+    let mut lock = sqlx::query(&sql).persistent(false);
+    for (flag, stage) in stages {
+        lock = lock
+            .bind(&batch.project)
+            .bind(&batch.env)
+            .bind(*flag)
+            .bind(*stage)
+            .bind(0_i64);
+    }
+    lock.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Per stage, the contexts the batch made crossed: those whose cohorts in the stage, counted
+/// now (with the batch's own rows), reached two while the ones before the batch were fewer.
+async fn crossings<'a>(
+    tx: &mut Tx<'_>,
+    backend: Backend,
+    batch: &EventBatch,
+    per_context: &BTreeMap<(&'a str, &'a str, Stage<'a>), i64>,
+) -> Result<BTreeMap<Stage<'a>, i64>> {
+    let mut keys: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for (kind, key, _) in per_context.keys() {
+        keys.entry(kind).or_default().insert(key);
+    }
+    let mut now: BTreeMap<(&str, &str, Stage<'_>), i64> = BTreeMap::new();
+    let mut rows: Vec<(String, String, String, String)> = Vec::new();
+    for (kind, keys) in keys {
+        let of_kind: Vec<(String, String, String)> = read_by_key(
+            tx,
+            backend,
+            batch,
+            kind,
+            keys,
+            "flag, stage",
+            "release_exposures",
+        )
+        .await?;
+        rows.extend(
+            of_kind
+                .into_iter()
+                .map(|(key, flag, stage)| (kind.to_owned(), key, flag, stage)),
+        );
+    }
+    for (kind, key, flag, stage) in &rows {
+        let context = (kind.as_str(), key.as_str(), (flag.as_str(), stage.as_str()));
+        if per_context.contains_key(&context) {
+            *now.entry(context).or_default() += 1;
+        }
+    }
+    let mut crossed: BTreeMap<Stage<'a>, i64> = BTreeMap::new();
+    for (&(kind, key, stage), &added) in per_context {
+        let cohorts_now = now.get(&(kind, key, stage)).copied().unwrap_or(added);
+        if cohorts_now >= 2 && cohorts_now - added < 2 {
+            *crossed.entry(stage).or_default() += 1;
+        }
+    }
+    Ok(crossed)
+}
+
+/// Counts the tallies again from `release_exposures`, after exposures were deleted. On
+/// PostgreSQL the caller holds [`lock_tallies`] from before its deletion.
+pub(super) async fn recount(tx: &mut Tx<'_>) -> Result<()> {
+    // Statement by statement: `raw_sql`'s future is not `Send`.
+    for statement in [
+        "DELETE FROM release_stage_contexts",
+        "INSERT INTO release_stage_contexts (project, env, flag, stage, cohort, contexts) \
+         SELECT project, env, flag, stage, cohort, COUNT(*) FROM release_exposures \
+         GROUP BY project, env, flag, stage, cohort",
+        "DELETE FROM release_stage_crossed",
+        "INSERT INTO release_stage_crossed (project, env, flag, stage, contexts) \
+         SELECT project, env, flag, stage, SUM(CASE WHEN cohorts > 1 THEN 1 ELSE 0 END) \
+         FROM (SELECT project, env, flag, stage, COUNT(*) AS cohorts FROM release_exposures \
+         GROUP BY project, env, context_kind, context_key, flag, stage) AS per_context \
+         GROUP BY project, env, flag, stage",
+    ] {
+        sqlx::query(statement).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Keeps batches from counting into the tallies until the transaction ends (PostgreSQL; SQLite
+/// writes one transaction at a time anyway).
+pub(super) async fn lock_tallies(tx: &mut Tx<'_>, backend: Backend) -> Result<()> {
+    if backend == Backend::Postgres {
+        sqlx::query("LOCK TABLE release_stage_crossed, release_stage_contexts IN EXCLUSIVE MODE")
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
