@@ -218,10 +218,31 @@ fn missing_matches(clause: &CompiledClause, ctx: &Context, env: &Env) -> bool {
 }
 
 impl Test {
-    /// Whether one (non-array, non-null) attribute value passes this test.
+    /// Whether one (non-array, non-null) attribute value passes this test. The string tests
+    /// are here; the heavier ones (parsing the value, regexes, folding case) are each out of
+    /// line, so that this dispatch stays a small function to call.
     fn matches(&self, value: &Value, dialect: Dialect) -> bool {
         match self {
             Test::InStrings(keys) => value.as_str().is_some_and(|s| keys.contains(s)),
+            Test::StartsWith(wanted, false) => value
+                .as_str()
+                .is_some_and(|s| wanted.iter().any(|w| s.starts_with(&**w))),
+            Test::EndsWith(wanted, false) => value
+                .as_str()
+                .is_some_and(|s| wanted.iter().any(|w| s.ends_with(&**w))),
+            Test::Contains(wanted, false) => value
+                .as_str()
+                .is_some_and(|s| wanted.iter().any(|w| s.contains(&**w))),
+            Test::Number(cmp, wanted) => number_of(value, dialect)
+                .is_some_and(|n| wanted.iter().any(|w| compare(*cmp, n.partial_cmp(w)))),
+            Test::Exists | Test::Segment(_) | Test::Never | Test::InvalidReference => false,
+            _ => self.matches_heavy(value, dialect),
+        }
+    }
+
+    #[inline(never)]
+    fn matches_heavy(&self, value: &Value, dialect: Dialect) -> bool {
+        match self {
             Test::InText(wanted, fold) => {
                 with_str(value, |s| wanted.iter().any(|w| eq_folded(s, w, *fold)))
             }
@@ -238,8 +259,6 @@ impl Test {
             Test::Matches(regexes) => value
                 .as_str()
                 .is_some_and(|s| regexes.iter().any(|r| r.is_match(s))),
-            Test::Number(cmp, wanted) => number_of(value, dialect)
-                .is_some_and(|n| wanted.iter().any(|w| compare(*cmp, n.partial_cmp(w)))),
             Test::Before(_) | Test::After(_) => {
                 time_of(value).is_some_and(|t| self.time_matches(t))
             }
@@ -262,6 +281,7 @@ impl Test {
                     };
                     nets.iter().any(|n| contains(n, ip))
                 }),
+            Test::InStrings(_) | Test::Number(..) => self.matches(value, dialect),
             Test::Exists | Test::Segment(_) | Test::Never | Test::InvalidReference => false,
         }
     }
