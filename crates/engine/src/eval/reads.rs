@@ -16,7 +16,7 @@ pub(super) struct Reads<'c> {
 }
 
 impl<'c> Reads<'c> {
-    const SLOTS: usize = 16;
+    const SLOTS: usize = 8;
     /// No attribute has this number: numbers count the snapshot's distinct attributes.
     const EMPTY: usize = usize::MAX;
 
