@@ -23,7 +23,9 @@ use flag_index::FlagIndex;
 pub(crate) use condition::{
     CompiledClause, Cond, KeySet, NumberCmp, Route, Test, WhenMissing, number_of, time_of,
 };
-pub(crate) use serve::{BucketSource, CompiledRollout, CompiledServe, PrefixHasher};
+pub(crate) use serve::{
+    BucketSource, CompiledRelease, CompiledRollout, CompiledServe, PrefixHasher,
+};
 
 /// A problem found while compiling, located by a path such as `flags[checkout].rules[0].serve`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

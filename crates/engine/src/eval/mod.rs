@@ -8,7 +8,7 @@ mod reads;
 
 use serde_json::Value;
 
-use crate::compile::{CompiledFlag, CompiledServe, Snapshot};
+use crate::compile::{CompiledFlag, CompiledRelease, CompiledServe, Snapshot};
 use crate::context::Context;
 use crate::model::{Dialect, Variation};
 
@@ -458,6 +458,9 @@ impl Snapshot {
         Ok(None)
     }
 
+    /// Inlined, so that a variation or a rollout is served without a call returning through
+    /// memory; a release's stages out of line.
+    #[inline(always)]
     fn serve<'s>(
         &'s self,
         serve: &'s CompiledServe,
@@ -465,14 +468,24 @@ impl Snapshot {
         env: &Env,
         chain: &mut Chain<'_>,
     ) -> Result<Served<'s>, Malformed> {
-        let release = match serve {
-            CompiledServe::Variation(v) => return Ok((*v, None, None)),
+        match serve {
+            CompiledServe::Variation(v) => Ok((*v, None, None)),
             CompiledServe::Rollout(rollout) => {
                 let (variation, info) = place(rollout, ctx, env).ok_or(Malformed)?;
-                return Ok((variation, Some(info), None));
+                Ok((variation, Some(info), None))
             }
-            CompiledServe::Release(release) => release,
-        };
+            CompiledServe::Release(release) => self.serve_release(release, ctx, env, chain),
+        }
+    }
+
+    #[inline(never)]
+    fn serve_release<'s>(
+        &'s self,
+        release: &'s CompiledRelease,
+        ctx: &Context,
+        env: &Env,
+        chain: &mut Chain<'_>,
+    ) -> Result<Served<'s>, Malformed> {
         let cohort = |cohort| {
             Some(ReleaseCohort {
                 stage: &release.stage,
