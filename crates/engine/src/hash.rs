@@ -136,11 +136,49 @@ impl Murmur3 {
     }
 
     /// The hash of everything absorbed so far followed by `bytes`, leaving `self` as it was.
+    /// [`Murmur3::update`] then [`Murmur3::finish`] in one pass, the tail kept in a register
+    /// rather than the pending bytes (a rollout hashes each context key this way).
     #[inline]
     pub fn finish_with(&self, bytes: &[u8]) -> u32 {
-        let mut hasher = *self;
-        hasher.update(bytes);
-        hasher.finish()
+        let mut h = self.h;
+        let mut rest = bytes;
+        let mut tail: u32 = 0;
+        let mut tail_len = self.pending_len.min(3);
+        for (i, &b) in self.pending[..tail_len].iter().enumerate() {
+            tail |= u32::from(b) << (8 * i);
+        }
+        if tail_len > 0 {
+            while tail_len < 4 {
+                let Some((&b, more)) = rest.split_first() else {
+                    break;
+                };
+                tail |= u32::from(b) << (8 * tail_len);
+                tail_len += 1;
+                rest = more;
+            }
+            if tail_len == 4 {
+                h = mix_h(h, tail);
+                (tail, tail_len) = (0, 0);
+            }
+        }
+        if tail_len == 0 {
+            let mut blocks = rest.chunks_exact(4);
+            for block in &mut blocks {
+                h = mix_h(
+                    h,
+                    u32::from_le_bytes([block[0], block[1], block[2], block[3]]),
+                );
+            }
+            for (i, &b) in blocks.remainder().iter().enumerate() {
+                tail |= u32::from(b) << (8 * i);
+            }
+            tail_len = blocks.remainder().len();
+        }
+        if tail_len > 0 {
+            h ^= mix_k(tail);
+        }
+        h ^= self.total_len.wrapping_add(bytes.len() as u32);
+        fmix32(h)
     }
 }
 
@@ -321,6 +359,29 @@ mod tests {
         }
         h ^= data.len() as u32;
         fmix32(h)
+    }
+
+    #[test]
+    fn finish_with_equals_update_then_finish() {
+        let data: Vec<u8> = (0u8..40)
+            .map(|i| i.wrapping_mul(37).wrapping_add(11))
+            .collect();
+        for seed in [0, UNLEASH_VARIANT_SEED] {
+            for prefix_len in 0..12 {
+                let mut prefix = Murmur3::new(seed);
+                prefix.update(&data[..prefix_len]);
+                for value_len in 0..20 {
+                    let value = &data[prefix_len..prefix_len + value_len];
+                    let mut streamed = prefix;
+                    streamed.update(value);
+                    assert_eq!(
+                        prefix.finish_with(value),
+                        streamed.finish(),
+                        "{prefix_len} + {value_len}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

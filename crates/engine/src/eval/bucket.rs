@@ -20,7 +20,7 @@ pub(super) fn place(
     if source.invalid {
         return None;
     }
-    let bucket = bucket_of(source, ctx, env);
+    let bucket = bucket_in(source, ctx, env);
     let slice = rollout
         .slices
         .iter()
@@ -56,7 +56,14 @@ pub(super) enum Bucket {
 /// value that is neither a string nor an integer) sits where its dialect puts it: natively at
 /// 99999, the end of the range, so it is never in a small percentage; for LaunchDarkly at 0; for
 /// Unleash nowhere (`None`: not in any percentage).
+#[inline(never)]
 pub(super) fn bucket_of(source: &BucketSource, ctx: &Context, env: &Env) -> Option<Bucket> {
+    bucket_in(source, ctx, env)
+}
+
+/// [`bucket_of`], inlined into [`place`]: a rollout's bucket without a call.
+#[inline(always)]
+fn bucket_in(source: &BucketSource, ctx: &Context, env: &Env) -> Option<Bucket> {
     let part = ctx.part(&source.kind);
     let mut digits = [0u8; 20];
     let attribute = match part {

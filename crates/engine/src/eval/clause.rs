@@ -139,6 +139,7 @@ impl Snapshot {
         }
     }
 
+    #[inline(always)]
     pub(super) fn segment_contains(
         &self,
         index: usize,
