@@ -9,8 +9,8 @@ use super::bucket::{Bucket, bucket_of};
 use super::reads::Reads;
 use super::{Chain, Env, Malformed};
 use crate::compile::{
-    CompiledClause, CompiledSegment, Cond, KeySet, NumberCmp, Route, Snapshot, Test, WhenMissing,
-    number_of, time_of,
+    CompiledClause, CompiledRule, CompiledSegment, Cond, KeySet, NumberCmp, Route, Snapshot, Test,
+    WhenMissing, number_of, time_of,
 };
 use crate::context::Context;
 use crate::hash;
@@ -21,6 +21,38 @@ use crate::semver;
 static FALSE: Value = Value::Bool(false);
 
 impl Snapshot {
+    /// The first of `rules` whose condition the context matches, with its position. One call
+    /// for all the rules, the attributes read once for them all (set up only for a flag with
+    /// rules), and the common condition, all of some clauses, checked without a further call.
+    #[inline(never)]
+    pub(super) fn matching_rule<'r>(
+        &self,
+        rules: &'r [CompiledRule],
+        ctx: &Context,
+        env: &Env,
+        chain: &mut Chain<'_>,
+    ) -> Result<Option<(usize, &'r CompiledRule)>, Malformed> {
+        let mut reads = Reads::new(ctx);
+        'rules: for (index, rule) in rules.iter().enumerate() {
+            match &rule.condition {
+                Cond::AllClauses(clauses) => {
+                    for clause in clauses.iter() {
+                        if !self.clause_matches(clause, &mut reads, env, chain)? {
+                            continue 'rules;
+                        }
+                    }
+                }
+                condition => {
+                    if !self.matches(condition, &mut reads, env, chain)? {
+                        continue 'rules;
+                    }
+                }
+            }
+            return Ok(Some((index, rule)));
+        }
+        Ok(None)
+    }
+
     pub(super) fn matches(
         &self,
         cond: &Cond,

@@ -369,21 +369,17 @@ impl Snapshot {
                 return Ok(served(flag, Some(target.variation), Reason::TargetMatch));
             }
         }
-        if !flag.rules.is_empty() {
-            // Set up only for a flag with rules: a plain flag's evaluation pays nothing for it.
-            let mut reads = Reads::new(ctx);
-            for (rule_index, rule) in flag.rules.iter().enumerate() {
-                if self.matches(&rule.condition, &mut reads, env, chain)? {
-                    let (variation, rollout, release) = self.serve(&rule.serve, ctx, env, chain)?;
-                    let reason = Reason::RuleMatch {
-                        rule_index,
-                        rule_id: &rule.id,
-                        rollout,
-                        release,
-                    };
-                    return Ok(served(flag, Some(variation), reason));
-                }
-            }
+        if !flag.rules.is_empty()
+            && let Some((rule_index, rule)) = self.matching_rule(&flag.rules, ctx, env, chain)?
+        {
+            let (variation, rollout, release) = self.serve(&rule.serve, ctx, env, chain)?;
+            let reason = Reason::RuleMatch {
+                rule_index,
+                rule_id: &rule.id,
+                rollout,
+                release,
+            };
+            return Ok(served(flag, Some(variation), reason));
         }
         let (variation, rollout, release) = self.serve(&flag.fallthrough, ctx, env, chain)?;
         Ok(served(
