@@ -450,15 +450,7 @@ mod tests {
 
     #[test]
     fn short_key_sets_tell_alike_keys_apart() {
-        let keys = [
-            "",
-            "a",
-            "ab",
-            "abc",
-            "abcde",
-            "abcdefgh",
-            "abcdefghij",
-        ];
+        let keys = ["", "a", "ab", "abc", "abcde", "abcdefgh", "abcdefghij"];
         let set = KeySet::new(keys);
         assert!(matches!(set, KeySet::Few(_)));
         for key in keys {
