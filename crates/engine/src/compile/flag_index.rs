@@ -111,9 +111,30 @@ impl FlagIndex {
         }
     }
 
-    /// The position of the flag `key`.
+    /// The position of the flag `key`: inline for a key of up to sixteen bytes, which its
+    /// words and length decide, out of line for a longer one.
     #[inline]
     pub(crate) fn get(&self, key: &str) -> Option<usize> {
+        let bytes = key.as_bytes();
+        if bytes.len() > 16 {
+            return self.get_long(key);
+        }
+        let (first, last) = words(bytes);
+        let mut at = (hash(bytes, first, last) >> self.shift) as usize & self.mask;
+        loop {
+            let slot = self.slots.get(at)?;
+            if slot.position == EMPTY {
+                return None;
+            }
+            if slot.first == first && slot.last == last && slot.len == bytes.len() {
+                return Some(slot.position);
+            }
+            at = (at + 1) & self.mask;
+        }
+    }
+
+    #[inline(never)]
+    fn get_long(&self, key: &str) -> Option<usize> {
         let position = self.slots[self.slot_of(key, &self.keys)].position;
         (position != EMPTY).then_some(position)
     }
