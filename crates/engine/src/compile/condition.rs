@@ -140,9 +140,15 @@ impl KeySet {
 
     #[inline]
     pub(crate) fn contains(&self, key: &str) -> bool {
+        self.contains_with_word(key, word_of(key.as_bytes()))
+    }
+
+    /// [`KeySet::contains`] for a key whose [`word_of`] is already known.
+    #[inline]
+    pub(crate) fn contains_with_word(&self, key: &str, word: u64) -> bool {
         match self {
             KeySet::Few(keys) => {
-                let (word, bytes) = (word_of(key.as_bytes()), key.as_bytes());
+                let bytes = key.as_bytes();
                 keys.iter().any(|k| {
                     k.word == word
                         && k.key.len() == bytes.len()

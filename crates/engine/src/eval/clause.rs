@@ -109,13 +109,13 @@ impl Snapshot {
         if clause.route != Route::Value {
             return self.special_clause_matches(clause, reads, env, chain);
         }
-        let value = match reads.attribute(clause) {
-            Some(Value::Null) | None => return Ok(missing_matches(clause, reads.ctx, env)),
-            Some(v) => v,
+        let (value, word) = match reads.attribute_with_word(clause) {
+            (Some(Value::Null) | None, _) => return Ok(missing_matches(clause, reads.ctx, env)),
+            (Some(v), word) => (v, word),
         };
         let found = match (value, &clause.test) {
             // The commonest test, `in` a list of strings, without the call into every test.
-            (Value::String(s), Test::InStrings(keys)) => keys.contains(s),
+            (Value::String(s), Test::InStrings(keys)) => keys.contains_with_word(s, word),
             (Value::Array(items), test) => {
                 items.iter().any(|item| test.matches(item, clause.dialect))
             }

@@ -6,13 +6,15 @@
 use serde_json::Value;
 
 use crate::compile::CompiledClause;
-use crate::context::Context;
+use crate::context::{Context, word_of};
 
 pub(super) struct Reads<'c> {
     pub(super) ctx: &'c Context,
     /// The attribute number each slot holds, or [`Reads::EMPTY`].
     numbers: [usize; Reads::SLOTS],
     values: [Option<&'c Value>; Reads::SLOTS],
+    /// A string value's [`word_of`], for the short key sets of `in` (0 for other values).
+    words: [u64; Reads::SLOTS],
 }
 
 impl<'c> Reads<'c> {
@@ -25,23 +27,38 @@ impl<'c> Reads<'c> {
             ctx,
             numbers: [Self::EMPTY; Self::SLOTS],
             values: [None; Self::SLOTS],
+            words: [0; Self::SLOTS],
         }
     }
 
     /// The value of the clause's attribute in its context kind, `None` when either is missing.
     #[inline]
     pub(super) fn attribute(&mut self, clause: &CompiledClause) -> Option<&'c Value> {
+        self.attribute_with_word(clause).0
+    }
+
+    /// [`Reads::attribute`] with the word of a string value.
+    #[inline]
+    pub(super) fn attribute_with_word(
+        &mut self,
+        clause: &CompiledClause,
+    ) -> (Option<&'c Value>, u64) {
         let slot = clause.attribute % Self::SLOTS;
         if self.numbers[slot] == clause.attribute {
-            return self.values[slot];
+            return (self.values[slot], self.words[slot]);
         }
         let value = self
             .ctx
             .part(&clause.kind)
             .and_then(|part| part.get(&clause.path));
+        let word = match value {
+            Some(Value::String(s)) => word_of(s.as_bytes()),
+            _ => 0,
+        };
         self.numbers[slot] = clause.attribute;
         self.values[slot] = value;
-        value
+        self.words[slot] = word;
+        (value, word)
     }
 }
 
