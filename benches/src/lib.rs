@@ -27,3 +27,31 @@ pub fn machine() -> String {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     )
 }
+
+/// CPU time the process `pid` has run, all threads, in ns (`/proc/PID/task/*/schedstat`).
+pub fn cpu_time_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// CPU time of every running process whose command is `command` (PostgreSQL's backends: the
+/// `postgres` processes), in ns. Processes that ended between two readings drop out of the
+/// second, so read around a phase in which they stay up (a pool's connections).
+pub fn cpu_time_of_command_ns(command: &str) -> u64 {
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    processes
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim_end() == command)
+        })
+        .map(cpu_time_ns)
+        .sum()
+}

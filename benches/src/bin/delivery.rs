@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use switchyard_bench::{SdkKeyKind, TestServer, machine, serve};
+use switchyard_bench::{SdkKeyKind, TestServer, cpu_time_ns, machine, serve};
 use switchyard_client::types::ToggleInput;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -328,17 +328,6 @@ fn loopback_floor(n: usize) {
         rounds[1],
         rounds[1] * 10.0
     );
-}
-
-/// CPU time the process `pid` has run, all threads, in ns (`/proc/PID/task/*/schedstat`).
-fn cpu_time_ns(pid: u32) -> u64 {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return 0;
-    };
-    tasks
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok())
-        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
-        .sum()
 }
 
 /// The process's user and system CPU time in clock ticks (`/proc/PID/stat` fields 14 and 15).

@@ -22,6 +22,10 @@
 //! 4. **SDK overhead:** nanoseconds per `bool_value` with events on versus off, for repeat
 //!    contexts (exposures already remembered) and for a new context on every evaluation.
 //!
+//! Each intake row also gives the CPU time spent per 1,000 events (or spans) by the server, all
+//! threads, and on PostgreSQL by its backends (every `postgres` process on the machine): on a
+//! shared machine that moves less than the rates do.
+//!
 //! Run with `bash benches/events.sh`; `EVENTS_BENCH_SKIP_OTLP=1` leaves out the OTLP rounds and
 //! `EVENTS_BENCH_SKIP_SDK=1` the SDK overhead (for quicker intake runs while tuning).
 
@@ -41,7 +45,9 @@ use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
 use prost::Message;
 use serde_json::json;
-use switchyard_bench::{Method, SdkKeyKind, TestServer, machine, serve};
+use switchyard_bench::{
+    Method, SdkKeyKind, TestServer, cpu_time_ns, cpu_time_of_command_ns, machine, serve,
+};
 use switchyard_client::TimeRange;
 use switchyard_engine::Cohort;
 use switchyard_engine::wire::ReleaseCohortRef;
@@ -85,7 +91,7 @@ async fn run(binary: &str) {
     let _ = std::fs::remove_dir_all(&dir);
     let mut table = format!(
         "\n| store | intake | requests accepted | per second accepted and aggregated (median of {ROUNDS}) | \
-         p50 ms per request | p99 ms | refused (429/503) |\n|---|---|---:|---:|---:|---:|---:|\n"
+         p50 ms per request | p99 ms | refused (429/503) | server CPU ms per 1,000 | PostgreSQL CPU ms per 1,000 |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n"
     );
     let mut ratios =
         String::from("\nOTLP spans/s ÷ native events/s, per round (native first in each round):\n");
@@ -266,6 +272,9 @@ struct Posted {
     refused: usize,
     latencies: Vec<f64>,
     seconds: f64,
+    /// CPU time the server and PostgreSQL's backends spent meanwhile (summed by `add`).
+    server_cpu_ns: u64,
+    database_cpu_ns: u64,
 }
 
 impl Posted {
@@ -273,6 +282,8 @@ impl Posted {
         self.accepted += other.accepted;
         self.refused += other.refused;
         self.latencies.extend(other.latencies);
+        self.server_cpu_ns += other.server_cpu_ns;
+        self.database_cpu_ns += other.database_cpu_ns;
     }
 }
 
@@ -330,6 +341,21 @@ async fn post_all(url: &str, key: &str, bodies: Vec<Vec<u8>>, content_type: &str
     }
     all.seconds = started.elapsed().as_secs_f64();
     all
+}
+
+/// `posting`, with the CPU time the server (all threads) and PostgreSQL's backends spent
+/// meanwhile.
+async fn measured(serve: &TestServer, posting: impl Future<Output = Posted>) -> Posted {
+    let cpu = || {
+        let server = serve.pid().map_or(0, cpu_time_ns);
+        (server, cpu_time_of_command_ns("postgres"))
+    };
+    let before = cpu();
+    let mut posted = posting.await;
+    let after = cpu();
+    posted.server_cpu_ns = after.0.saturating_sub(before.0);
+    posted.database_cpu_ns = after.1.saturating_sub(before.1);
+    posted
 }
 
 /// Metric events the server must have aggregated by now, by name.
@@ -401,7 +427,7 @@ async fn intakes(
             .map(|n| batch(first + n, stages, false))
             .collect();
         let url = format!("{}/events/v1/bulk", serve.base);
-        let posted = post_all(&url, key, bodies, "application/json").await;
+        let posted = measured(serve, post_all(&url, key, bodies, "application/json")).await;
         let events_per_s = (posted.accepted * 2 * CONTEXTS_PER_BATCH) as f64 / posted.seconds;
         native_all.add(posted);
         native.push(events_per_s);
@@ -416,7 +442,7 @@ async fn intakes(
             })
             .collect();
         let url = format!("{}/v1/traces", serve.base);
-        let posted = post_all(&url, key, bodies, "application/x-protobuf").await;
+        let posted = measured(serve, post_all(&url, key, bodies, "application/x-protobuf")).await;
         let spans_per_s = (posted.accepted * SPANS_PER_REQUEST) as f64 / posted.seconds;
         otlp_all.add(posted);
         otlp.push(spans_per_s);
@@ -445,20 +471,36 @@ async fn intakes(
         "span errors = error spans accepted"
     );
 
-    let row = |what: &str, unit: &str, mut posted: Posted, mut rates: Vec<f64>| {
+    let row = |what: &str,
+               unit: &str,
+               per_request: usize,
+               mut posted: Posted,
+               mut rates: Vec<f64>| {
         posted.latencies.sort_by(f64::total_cmp);
         let at = |q: f64| posted.latencies[((posted.latencies.len() - 1) as f64 * q) as usize];
+        let per_thousand = |ns: u64| ns as f64 / 1e6 / (posted.accepted * per_request) as f64 * 1e3;
+        let database = match store {
+            "PostgreSQL" => format!("{:.2}", per_thousand(posted.database_cpu_ns)),
+            _ => "–".to_owned(),
+        };
         format!(
-            "| {store} | {what}, {phase} | {} | {:.0} {unit}/s | {:.1} | {:.1} | {} |\n",
+            "| {store} | {what}, {phase} | {} | {:.0} {unit}/s | {:.1} | {:.1} | {} | {:.2} | {database} |\n",
             posted.accepted,
             median(&mut rates),
             at(0.5),
             at(0.99),
-            posted.refused
+            posted.refused,
+            per_thousand(posted.server_cpu_ns),
         )
     };
     let mut ratio: Vec<f64> = native.iter().zip(&otlp).map(|(n, o)| o / n).collect();
-    let mut rows = row("native, 2,000 events a batch", "events", native_all, native);
+    let mut rows = row(
+        "native, 2,000 events a batch",
+        "events",
+        2 * CONTEXTS_PER_BATCH,
+        native_all,
+        native,
+    );
     if !otlp_on {
         return (rows, String::new());
     }
@@ -466,6 +508,7 @@ async fn intakes(
     rows += &row(
         &format!("OTLP, {SPANS_PER_REQUEST} spans a request"),
         "spans",
+        SPANS_PER_REQUEST,
         otlp_all,
         otlp,
     );
