@@ -19,6 +19,7 @@ mod files;
 pub mod migrations;
 mod stats;
 pub mod webhook_outbox;
+mod writer;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -132,8 +133,9 @@ pub struct Store {
     announcer: Arc<Announcer>,
     /// SQLite has one writer at a time, and writers waiting in its busy handler are not served
     /// in order: under a stream of event batches one could wait for seconds. Write
-    /// transactions on SQLite queue here first instead (fair, FIFO).
-    sqlite_writer: Arc<tokio::sync::Mutex<()>>,
+    /// transactions on SQLite queue here first instead (fair, FIFO); event batches are
+    /// committed in groups (`writer.rs`).
+    sqlite_writer: Arc<writer::Writer>,
     /// Signs new audit records; without it they are hashed but not signed.
     audit_signer: Option<Arc<AuditSigner>>,
     /// Latency and errors per operation (`stats.rs`).
@@ -214,9 +216,9 @@ impl Store {
     }
 
     /// Waits for this process's turn to write (SQLite only; PostgreSQL takes row locks).
-    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, Option<writer::OpenGroup>>> {
         match self.backend {
-            Backend::Sqlite => Some(self.sqlite_writer.lock().await),
+            Backend::Sqlite => Some(self.sqlite_writer.turn().await),
             Backend::Postgres => None,
         }
     }

@@ -5,6 +5,7 @@
 //! marked without being counted.
 
 use super::EventBatch;
+use crate::writer::Step;
 use crate::{Result, Store};
 
 /// What writing an identified batch did.
@@ -26,52 +27,12 @@ impl Store {
         batch_id: &str,
         seen_at_ms: i64,
     ) -> Result<Ingested> {
-        let _turn = self.write_turn().await;
-        let mut tx = self.pool.begin().await?;
-        // First, so a concurrent copy of the batch (PostgreSQL) waits on this row and then
-        // finds it, instead of both counting.
-        let marked = batch
-            .statement(
-                "INSERT INTO event_batches (project, env, batch_id, seen_at, attributed) \
-                 VALUES ($1, $2, $3, $4, 0) ON CONFLICT (project, env, batch_id) DO NOTHING",
-            )
-            .bind(batch_id)
-            .bind(seen_at_ms)
-            .execute(&mut *tx)
-            .await?;
-        if marked.rows_affected() == 0 {
-            let (attributed,): (i64,) = sqlx::query_as(
-                "SELECT attributed FROM event_batches \
-                 WHERE project = $1 AND env = $2 AND batch_id = $3",
-            )
-            .bind(&batch.project)
-            .bind(&batch.env)
-            .bind(batch_id)
-            .fetch_one(&mut *tx)
-            .await?;
-            tx.rollback().await?;
-            return Ok(Ingested {
-                attributed: u64::try_from(attributed).unwrap_or(0),
-                duplicate: true,
-            });
-        }
-        let attributed = self.write_batch(&mut tx, batch).await?;
-        if attributed > 0 {
-            batch
-                .statement(
-                    "UPDATE event_batches SET attributed = $4 \
-                     WHERE project = $1 AND env = $2 AND batch_id = $3",
-                )
-                .bind(batch_id)
-                .bind(i64::try_from(attributed).unwrap_or(i64::MAX))
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(Ingested {
-            attributed,
-            duplicate: false,
-        })
+        let mut place = self.batch_place().await?;
+        let written = match place.tx() {
+            Ok(tx) => write_once(self, tx, batch, batch_id, seen_at_ms).await,
+            Err(error) => Err(error),
+        };
+        place.finish(written).await
     }
 
     /// Forgets the ids of batches recorded before `before_ms` (retention); returns how many.
@@ -97,4 +58,57 @@ impl Store {
         .await?;
         Ok(found.is_some())
     }
+}
+
+/// The batch unless its id was recorded: the id first, then the batch (`Discard` for a
+/// duplicate, with what the first copy attributed).
+async fn write_once(
+    store: &Store,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    batch: &EventBatch,
+    batch_id: &str,
+    seen_at_ms: i64,
+) -> Result<Step<Ingested>> {
+    // First, so a concurrent copy of the batch (PostgreSQL) waits on this row and then
+    // finds it, instead of both counting.
+    let marked = batch
+        .statement(
+            "INSERT INTO event_batches (project, env, batch_id, seen_at, attributed) \
+             VALUES ($1, $2, $3, $4, 0) ON CONFLICT (project, env, batch_id) DO NOTHING",
+        )
+        .bind(batch_id)
+        .bind(seen_at_ms)
+        .execute(&mut **tx)
+        .await?;
+    if marked.rows_affected() == 0 {
+        let (attributed,): (i64,) = sqlx::query_as(
+            "SELECT attributed FROM event_batches \
+             WHERE project = $1 AND env = $2 AND batch_id = $3",
+        )
+        .bind(&batch.project)
+        .bind(&batch.env)
+        .bind(batch_id)
+        .fetch_one(&mut **tx)
+        .await?;
+        return Ok(Step::Discard(Ingested {
+            attributed: u64::try_from(attributed).unwrap_or(0),
+            duplicate: true,
+        }));
+    }
+    let attributed = store.write_batch(tx, batch).await?;
+    if attributed > 0 {
+        batch
+            .statement(
+                "UPDATE event_batches SET attributed = $4 \
+                 WHERE project = $1 AND env = $2 AND batch_id = $3",
+            )
+            .bind(batch_id)
+            .bind(i64::try_from(attributed).unwrap_or(i64::MAX))
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(Step::Keep(Ingested {
+        attributed,
+        duplicate: false,
+    }))
 }

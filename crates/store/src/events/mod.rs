@@ -21,7 +21,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use switchyard_stats::Histogram;
 
-use crate::{Result, Store};
+use crate::writer::{GroupPlace, Step};
+use crate::{Backend, Result, Store};
 
 mod batch_ids;
 mod experiment_ingest;
@@ -292,13 +293,22 @@ impl Store {
     /// Writes a batch atomically; returns how many metric events were attributed to a cohort.
     /// A batch with its sender's id goes through [`Store::ingest_events_once`] instead.
     pub async fn ingest_events(&self, batch: &EventBatch) -> Result<u64> {
-        let _turn = self.write_turn().await;
-        let mut tx = self.pool.begin().await?;
-        let attributed = self.write_batch(&mut tx, batch).await?;
-        tx.commit().await?;
-        Ok(attributed)
+        let mut place = self.batch_place().await?;
+        let written = match place.tx() {
+            Ok(tx) => self.write_batch(tx, batch).await.map(Step::Keep),
+            Err(error) => Err(error),
+        };
+        place.finish(written).await
     }
 
+    /// Where one batch is written: a transaction of its own (PostgreSQL, where batches write
+    /// concurrently) or its place in SQLite's group of batches (`writer.rs`).
+    pub(super) async fn batch_place(&self) -> Result<BatchPlace<'_>> {
+        Ok(match self.backend {
+            Backend::Sqlite => BatchPlace::Group(self.sqlite_writer.place(&self.pool).await?),
+            Backend::Postgres => BatchPlace::Own(self.pool.begin().await?),
+        })
+    }
     /// Adds a batch to the aggregates within `tx`; returns how many metric events were
     /// attributed to a cohort.
     async fn write_batch(
@@ -349,6 +359,38 @@ impl Store {
                 .await?;
         }
         Ok(attributed)
+    }
+}
+
+/// See [`Store::batch_place`].
+pub(super) enum BatchPlace<'w> {
+    Own(sqlx::Transaction<'static, sqlx::Any>),
+    Group(GroupPlace<'w>),
+}
+
+impl BatchPlace<'_> {
+    pub(super) fn tx(&mut self) -> Result<&mut sqlx::Transaction<'static, sqlx::Any>> {
+        match self {
+            BatchPlace::Own(tx) => Ok(tx),
+            BatchPlace::Group(place) => place.tx(),
+        }
+    }
+
+    /// Commits what the batch kept (or rolls back what it discards), and answers.
+    pub(super) async fn finish<T>(self, written: Result<Step<T>>) -> Result<T> {
+        match (self, written) {
+            (BatchPlace::Group(place), written) => place.finish(written).await,
+            (BatchPlace::Own(tx), Ok(Step::Keep(answer))) => {
+                tx.commit().await?;
+                Ok(answer)
+            }
+            (BatchPlace::Own(tx), Ok(Step::Discard(answer))) => {
+                tx.rollback().await?;
+                Ok(answer)
+            }
+            // Dropping the transaction rolls it back.
+            (BatchPlace::Own(_), Err(error)) => Err(error),
+        }
     }
 }
 

@@ -10,6 +10,7 @@ mod event_batches;
 mod events;
 mod experiment_outside;
 mod experiments;
+mod group_commit;
 mod release_tallies;
 mod writes;
 
@@ -35,6 +36,7 @@ use experiments::{
     concurrent_batches_lose_no_unit_update, experiment_totals_are_exact,
     experiment_units_are_bounded,
 };
+use group_commit::concurrent_batches_are_each_all_or_nothing;
 use release_tallies::release_tallies_match_a_recount;
 use writes::{
     concurrent_writers_lose_nothing, deletes_expect_a_version,
@@ -62,6 +64,7 @@ const CASES: &[(&str, Case)] = cases![
     concurrent_batches_lose_no_unit_update,
     exposures_outside_an_experiment_make_no_unit,
     release_tallies_match_a_recount,
+    concurrent_batches_are_each_all_or_nothing,
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
