@@ -43,6 +43,20 @@ fn exposing(users: std::ops::Range<usize>, cohort: &str, at_ms: i64) -> EventBat
     }
 }
 
+/// Writes `batches` concurrently, each in a task of its own, and waits for all of them.
+async fn ingest_at_once(store: &Store, batches: impl IntoIterator<Item = EventBatch>) {
+    let writers: Vec<_> = batches
+        .into_iter()
+        .map(|batch| {
+            let store = store.clone();
+            tokio::spawn(async move { store.ingest_events(&batch).await.unwrap() })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+}
+
 async fn tallies(store: &Store) -> (BTreeMap<String, i64>, i64) {
     let cohorts = store
         .stage_cohorts("web", "prod", "checkout", STAGE)
@@ -65,16 +79,7 @@ pub(crate) async fn release_tallies_match_a_recount(store: Store) {
     for first in (0..CONTEXTS).step_by(10) {
         racing.push(exposing(first..first + 10, "treated", START + 60_000));
     }
-    let writers: Vec<_> = racing
-        .into_iter()
-        .map(|batch| {
-            let store = store.clone();
-            tokio::spawn(async move { store.ingest_events(&batch).await.unwrap() })
-        })
-        .collect();
-    for writer in writers {
-        writer.await.unwrap();
-    }
+    ingest_at_once(&store, racing).await;
     // Every user treated, users 10..40 also control: 30 of them crossed.
     let want: BTreeMap<String, i64> = [("control".into(), 30), ("treated".into(), 40)].into();
     assert_eq!(tallies(&store).await, (want, 30));
@@ -100,22 +105,14 @@ pub(crate) async fn release_tallies_match_a_recount(store: Store) {
 
     // Wider races: pairs of batches putting the same new users in both cohorts at once, so
     // both insert before either commits (on PostgreSQL), each pair its own users.
-    let writers: Vec<_> = (0..RACING_PAIRS)
-        .flat_map(|pair| {
-            let users = || CONTEXTS + pair * RACING_USERS..CONTEXTS + (pair + 1) * RACING_USERS;
-            [
-                exposing(users(), "treated", START + 180_000),
-                exposing(users(), "control", START + 180_000),
-            ]
-        })
-        .map(|batch| {
-            let store = store.clone();
-            tokio::spawn(async move { store.ingest_events(&batch).await.unwrap() })
-        })
-        .collect();
-    for writer in writers {
-        writer.await.unwrap();
-    }
+    let pairs = (0..RACING_PAIRS).flat_map(|pair| {
+        let users = || CONTEXTS + pair * RACING_USERS..CONTEXTS + (pair + 1) * RACING_USERS;
+        [
+            exposing(users(), "treated", START + 180_000),
+            exposing(users(), "control", START + 180_000),
+        ]
+    });
+    ingest_at_once(&store, pairs).await;
     let raced = (RACING_PAIRS * RACING_USERS) as i64;
     let want: BTreeMap<String, i64> = [
         ("control".into(), 40 + raced),
