@@ -30,7 +30,7 @@ pub(crate) struct OpenGroup {
     tx: Transaction<'static, Any>,
     batches: usize,
     /// A batch's write stopped inside its savepoint (its caller went away mid-write): the next
-    /// writer rolls the savepoint back before anything else.
+    /// writer commits the group without it before anything else.
     interrupted: bool,
     outcome: Outcome,
 }
@@ -67,6 +67,12 @@ impl Writer {
     /// [`GroupPlace::finish`].
     pub(crate) async fn place(&self, pool: &AnyPool) -> Result<GroupPlace<'_>> {
         let mut open = self.open.lock().await;
+        // A batch stopped mid-write: commit the group without it now (`commit_open` rolls its
+        // savepoint back, or ends the group if even that fails) rather than leave every later
+        // batch to retry a rollback that may keep failing.
+        if open.as_ref().is_some_and(|group| group.interrupted) {
+            commit_open(&mut open).await;
+        }
         let group = match open.take() {
             Some(group) => group,
             None => OpenGroup {
@@ -77,10 +83,6 @@ impl Writer {
             },
         };
         let group = open.insert(group);
-        if group.interrupted {
-            roll_back_savepoint(&mut group.tx).await?;
-            group.interrupted = false;
-        }
         sqlx::query("SAVEPOINT batch")
             .execute(&mut *group.tx)
             .await?;

@@ -28,10 +28,8 @@ impl Store {
         seen_at_ms: i64,
     ) -> Result<Ingested> {
         let mut place = self.batch_place().await?;
-        let written = match place.tx() {
-            Ok(tx) => write_once(self, tx, batch, batch_id, seen_at_ms).await,
-            Err(error) => Err(error),
-        };
+        let written =
+            async { write_once(self, place.tx()?, batch, batch_id, seen_at_ms).await }.await;
         place.finish(written).await
     }
 

@@ -294,10 +294,7 @@ impl Store {
     /// A batch with its sender's id goes through [`Store::ingest_events_once`] instead.
     pub async fn ingest_events(&self, batch: &EventBatch) -> Result<u64> {
         let mut place = self.batch_place().await?;
-        let written = match place.tx() {
-            Ok(tx) => self.write_batch(tx, batch).await.map(Step::Keep),
-            Err(error) => Err(error),
-        };
+        let written = async { Ok(Step::Keep(self.write_batch(place.tx()?, batch).await?)) }.await;
         place.finish(written).await
     }
 
