@@ -35,11 +35,14 @@ type ReleaseKey<'b> = (&'b str, &'b str, &'b str, &'b str, &'b str);
 pub(super) type AddedReleaseExposure = (String, String, String, String, String);
 
 /// Writes the batch's exposures and release exposures within `tx`; returns the release
-/// exposures that were not stored before (for the stage tallies, `release_tallies.rs`).
+/// exposures that were not stored before (for the stage tallies, `release_tallies.rs`). On
+/// SQLite those are `new_in_history`, what the batch's history ([`super::history::History::add`])
+/// did not hold: with one writer at a time it holds what the table does.
 pub(super) async fn write_exposures(
     tx: &mut Tx<'_>,
     backend: Backend,
     batch: &EventBatch,
+    new_in_history: Vec<AddedReleaseExposure>,
 ) -> Result<Vec<AddedReleaseExposure>> {
     // In key order, so concurrent batches on PostgreSQL lock shared rows in the same order.
     let mut rows: BTreeMap<ExposureKey<'_>, ExposureRow<'_>> = BTreeMap::new();
@@ -82,7 +85,14 @@ pub(super) async fn write_exposures(
                 });
         }
     }
-    let added = write_release_exposures(tx, backend, batch, releases).await?;
+    let releases: Vec<(ReleaseKey<'_>, i64)> = releases.into_iter().collect();
+    let added = match backend {
+        Backend::Sqlite => {
+            upsert_release_exposures(tx, backend, batch, &releases).await?;
+            new_in_history
+        }
+        Backend::Postgres => write_release_exposures(tx, backend, batch, &releases).await?,
+    };
     let rows: Vec<(ExposureKey<'_>, ExposureRow<'_>)> = rows.into_iter().collect();
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
@@ -120,6 +130,10 @@ pub(super) async fn write_exposures(
     Ok(added)
 }
 
+const RELEASE_COLUMNS: &str =
+    "project, env, context_kind, context_key, flag, stage, cohort, first_seen";
+const RELEASE_KEY: &str = "project, env, context_kind, context_key, flag, stage, cohort";
+
 /// Inserts the release exposures not stored yet, returning them; then moves the first sighting
 /// of the others earlier where the batch saw them earlier. Two statements, not one upsert,
 /// because an upsert's `RETURNING` cannot tell an inserted row from an updated one on SQLite.
@@ -127,16 +141,13 @@ async fn write_release_exposures(
     tx: &mut Tx<'_>,
     backend: Backend,
     batch: &EventBatch,
-    releases: BTreeMap<ReleaseKey<'_>, i64>,
+    releases: &[(ReleaseKey<'_>, i64)],
 ) -> Result<Vec<AddedReleaseExposure>> {
-    const COLUMNS: &str =
-        "project, env, context_kind, context_key, flag, stage, cohort, first_seen";
-    const KEY: &str = "project, env, context_kind, context_key, flag, stage, cohort";
-    let releases: Vec<(ReleaseKey<'_>, i64)> = releases.into_iter().collect();
     let mut added: Vec<AddedReleaseExposure> = Vec::new();
     for chunk in releases.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
-            "INSERT INTO release_exposures ({COLUMNS}) VALUES {} ON CONFLICT ({KEY}) DO NOTHING \
+            "INSERT INTO release_exposures ({RELEASE_COLUMNS}) VALUES {} \
+             ON CONFLICT ({RELEASE_KEY}) DO NOTHING \
              RETURNING context_kind, context_key, flag, stage, cohort",
             Placeholders::new(backend).rows(chunk.len(), 8)
         );
@@ -144,14 +155,24 @@ async fn write_release_exposures(
             .persistent(cached_at_full_size(chunk.len(), ROWS_PER_STATEMENT));
         added.extend(query.fetch_all(&mut **tx).await?);
     }
-    if added.len() == releases.len() {
-        return Ok(added);
+    if added.len() < releases.len() {
+        upsert_release_exposures(tx, backend, batch, &stored_before(releases, &added)).await?;
     }
-    let stored_before = stored_before(&releases, &added);
-    for chunk in stored_before.chunks(ROWS_PER_STATEMENT) {
+    Ok(added)
+}
+
+/// Inserts the release exposures, or moves a stored one's first sighting earlier where the
+/// batch saw it earlier.
+async fn upsert_release_exposures(
+    tx: &mut Tx<'_>,
+    backend: Backend,
+    batch: &EventBatch,
+    releases: &[(ReleaseKey<'_>, i64)],
+) -> Result<()> {
+    for chunk in releases.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
-            "INSERT INTO release_exposures ({COLUMNS}) VALUES {} ON CONFLICT ({KEY}) \
-             DO UPDATE SET first_seen = excluded.first_seen \
+            "INSERT INTO release_exposures ({RELEASE_COLUMNS}) VALUES {} \
+             ON CONFLICT ({RELEASE_KEY}) DO UPDATE SET first_seen = excluded.first_seen \
              WHERE excluded.first_seen < release_exposures.first_seen",
             Placeholders::new(backend).rows(chunk.len(), 8)
         );
@@ -160,7 +181,7 @@ async fn write_release_exposures(
             .execute(&mut **tx)
             .await?;
     }
-    Ok(added)
+    Ok(())
 }
 
 /// The `releases` that are not among the `added` ones.

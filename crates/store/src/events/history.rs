@@ -1,11 +1,20 @@
-//! What a batch's metric events need of their contexts' past, read in a few statements per
-//! batch instead of one or two per event: every exposure and release exposure of the context
-//! parts the batch's metric events name (up to [`KEYS_PER_STATEMENT`] keys of one kind per
-//! statement). Read after the batch's own exposures are written, within its transaction, so
-//! they are seen; each event then keeps what was first seen at or before it, in memory.
+//! What a batch's metric events and release tallies need of their contexts' past, read in a few
+//! statements per batch instead of one or two per event: every exposure of the context parts
+//! the batch's metric events name, and every release exposure of those parts and of the parts
+//! the batch exposes in a release (up to [`KEYS_PER_STATEMENT`] keys of one kind per
+//! statement). Read before the batch writes its own exposures, which [`History::add`] then adds
+//! in memory exactly as the upserts add them to the tables; each event keeps what was first seen
+//! at or before it.
+//!
+//! On SQLite, where one writer writes at a time, the history then *is* what the tables hold for
+//! these contexts until the batch commits, so the batch learns from it which release exposures
+//! it adds and which contexts it makes crossed, without reading them back. On PostgreSQL a
+//! concurrent batch may add to the same contexts meanwhile: the database tells those
+//! (`exposure_rows.rs`, `release_tallies.rs`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use super::exposure_rows::AddedReleaseExposure;
 use super::placeholders::{Placeholders, cached_at_full_size};
 use super::{ContextPart, EventBatch, ReleaseTag};
 use crate::{Backend, Result};
@@ -28,8 +37,9 @@ pub(super) struct History {
 }
 
 impl History {
-    /// Reads the exposures of the parts of metric events without a subject (those count by
-    /// exposure) and, when `releases_seen`, the release exposures of every metric event's parts.
+    /// Reads the stored exposures of the parts of metric events without a subject (those count
+    /// by exposure) and, when `releases_seen`, the stored release exposures of every metric
+    /// event's parts and of every part the batch exposes in a release.
     pub(super) async fn load(
         tx: &mut Tx<'_>,
         backend: Backend,
@@ -46,6 +56,11 @@ impl History {
                 if releases_seen {
                     by_release.entry(&part.kind).or_default().insert(&part.key);
                 }
+            }
+        }
+        for exposure in batch.exposures.iter().filter(|e| e.release.is_some()) {
+            for part in &exposure.contexts {
+                by_release.entry(&part.kind).or_default().insert(&part.key);
             }
         }
         let mut history = History::default();
@@ -74,6 +89,56 @@ impl History {
             }
         }
         Ok(history)
+    }
+
+    /// Adds the batch's exposures and release exposures, as its upserts add them to the tables
+    /// (a row per flag and variation, or per flag, stage and cohort, first seen at the earliest
+    /// sighting); returns the release exposures the history did not hold, in the order the
+    /// batch names them.
+    pub(super) fn add(&mut self, batch: &EventBatch) -> Vec<AddedReleaseExposure> {
+        let mut added = Vec::new();
+        for exposure in &batch.exposures {
+            for part in &exposure.contexts {
+                let rows = rows_of_mut(&mut self.exposures, part);
+                let same =
+                    |row: &&mut ExposureRow| row.0 == exposure.flag && row.1 == exposure.variation;
+                match rows.iter_mut().find(same) {
+                    Some(row) => row.2 = row.2.min(exposure.at_ms),
+                    None => rows.push((
+                        exposure.flag.clone(),
+                        exposure.variation.clone(),
+                        exposure.at_ms,
+                    )),
+                }
+                let Some(ReleaseTag { stage, cohort }) = &exposure.release else {
+                    continue;
+                };
+                let rows = rows_of_mut(&mut self.releases, part);
+                let same = |row: &&mut ReleaseRow| {
+                    row.0 == exposure.flag && row.1 == *stage && row.2 == *cohort
+                };
+                match rows.iter_mut().find(same) {
+                    Some(row) => row.3 = row.3.min(exposure.at_ms),
+                    None => {
+                        let row = (exposure.flag.clone(), stage.clone(), cohort.clone());
+                        rows.push((row.0.clone(), row.1.clone(), row.2.clone(), exposure.at_ms));
+                        added.push((part.kind.clone(), part.key.clone(), row.0, row.1, row.2));
+                    }
+                }
+            }
+        }
+        added
+    }
+
+    /// How many cohorts of `flag`'s release `stage` the context part was exposed in.
+    pub(super) fn cohorts_in_stage(&self, kind: &str, key: &str, flag: &str, stage: &str) -> i64 {
+        let rows = self
+            .releases
+            .get(kind)
+            .and_then(|of_kind| of_kind.get(key))
+            .map_or(&[][..], Vec::as_slice);
+        let in_stage = rows.iter().filter(|row| row.0 == flag && row.1 == stage);
+        i64::try_from(in_stage.count()).unwrap_or(i64::MAX)
     }
 
     /// `part`'s exposures first seen at or before `at_ms`: (flag, variation, first seen).
@@ -177,6 +242,16 @@ fn lookup_sql(backend: Backend, columns: &str, table: &str, n: usize) -> String 
     }
 }
 
+fn rows_of_mut<'h, R>(
+    rows: &'h mut HashMap<String, HashMap<String, Vec<R>>>,
+    part: &ContextPart,
+) -> &'h mut Vec<R> {
+    rows.entry(part.kind.clone())
+        .or_default()
+        .entry(part.key.clone())
+        .or_default()
+}
+
 fn rows_of<'h, R>(
     rows: &'h HashMap<String, HashMap<String, Vec<R>>>,
     part: &ContextPart,
@@ -184,4 +259,98 @@ fn rows_of<'h, R>(
     rows.get(&part.kind)
         .and_then(|of_kind| of_kind.get(&part.key))
         .map_or(&[], Vec::as_slice)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::Exposure;
+
+    fn exposure(key: &str, variation: &str, cohort: &str, at_ms: i64) -> Exposure {
+        Exposure {
+            at_ms,
+            contexts: vec![ContextPart {
+                kind: "user".into(),
+                key: key.into(),
+            }],
+            flag: "checkout".into(),
+            version: 1,
+            variation: variation.into(),
+            reason: "FALLTHROUGH".into(),
+            release: Some(ReleaseTag {
+                stage: "r.1".into(),
+                cohort: cohort.into(),
+            }),
+        }
+    }
+
+    fn batch(exposures: Vec<Exposure>) -> EventBatch {
+        EventBatch {
+            project: "web".into(),
+            env: "prod".into(),
+            counted_at_ms: 0,
+            counts: Vec::new(),
+            exposures,
+            metrics: Vec::new(),
+            metric_flags: None,
+            experiments: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn added_rows_are_the_new_keys_once_and_first_sightings_move_earlier() {
+        let mut history = History::default();
+        // Stored before the batch: u1 treated since 100.
+        let stored = (
+            "checkout".to_owned(),
+            "r.1".to_owned(),
+            "treated".to_owned(),
+            100,
+        );
+        history
+            .releases
+            .entry("user".into())
+            .or_default()
+            .insert("u1".into(), vec![stored]);
+        let added = history.add(&batch(vec![
+            exposure("u1", "on", "treated", 50),
+            exposure("u1", "off", "control", 300),
+            exposure("u2", "off", "control", 400),
+            exposure("u2", "off", "control", 200),
+        ]));
+        let row = |key: &str, cohort: &str| {
+            (
+                "user".into(),
+                key.into(),
+                "checkout".into(),
+                "r.1".into(),
+                cohort.into(),
+            )
+        };
+        assert_eq!(added, vec![row("u1", "control"), row("u2", "control")]);
+        assert_eq!(history.cohorts_in_stage("user", "u1", "checkout", "r.1"), 2);
+        assert_eq!(history.cohorts_in_stage("user", "u2", "checkout", "r.1"), 1);
+        assert_eq!(history.cohorts_in_stage("user", "u3", "checkout", "r.1"), 0);
+        let u1 = ContextPart {
+            kind: "user".into(),
+            key: "u1".into(),
+        };
+        // The stored row's first sighting moved to the batch's earlier one.
+        let releases = history.release_cohorts_at(std::slice::from_ref(&u1), 60, None);
+        assert_eq!(releases["checkout"].cohort, "treated");
+        let exposed: Vec<_> = history.exposures_of(&u1, 1_000).cloned().collect();
+        assert_eq!(
+            exposed,
+            vec![
+                ("checkout".to_owned(), "on".to_owned(), 50),
+                ("checkout".to_owned(), "off".to_owned(), 300)
+            ]
+        );
+        let u2 = ContextPart {
+            kind: "user".into(),
+            key: "u2".into(),
+        };
+        assert_eq!(history.exposures_of(&u2, 199).count(), 0);
+        assert_eq!(history.exposures_of(&u2, 200).count(), 1);
+    }
 }

@@ -74,28 +74,22 @@ type Tx<'t> = sqlx::Transaction<'t, sqlx::Any>;
 type HistogramRow = (String, ReleaseTag, String, i32);
 
 impl Store {
-    /// Attributes the batch's metric events to cohorts and writes the sums (after the batch's
-    /// exposures, so they are seen); returns how many events reached a cohort.
-    pub(super) async fn write_metrics(&self, tx: &mut Tx<'_>, batch: &EventBatch) -> Result<u64> {
+    /// Attributes the batch's metric events to cohorts by the `history` of their contexts (the
+    /// batch's own exposures included) and writes the sums; returns how many events reached a
+    /// cohort. Without `releases_seen`, no release cohorts are looked for.
+    pub(super) async fn write_metrics(
+        &self,
+        tx: &mut Tx<'_>,
+        batch: &EventBatch,
+        history: &History,
+        releases_seen: bool,
+    ) -> Result<u64> {
         let mut sums = Sums::default();
         let mut attributed = 0;
-        // Most environments have no release running: one probe spares every metric event a
-        // second lookup (the batch's own release exposures are already written, so it sees them).
-        let releases_seen = !batch.metrics.is_empty()
-            && batch
-                .statement(
-                    "SELECT 1 FROM release_exposures WHERE project = $1 AND env = $2 LIMIT 1",
-                )
-                .fetch_optional(&mut **tx)
-                .await?
-                .is_some();
-        let history = History::load(tx, self.backend, batch, releases_seen).await?;
         for event in &batch.metrics {
             let reached = match &event.about {
-                Some(_) => {
-                    attribute_subject_event(&history, batch, event, releases_seen, &mut sums)
-                }
-                None => attribute_by_exposures(&history, batch, event, releases_seen, &mut sums),
+                Some(_) => attribute_subject_event(history, batch, event, releases_seen, &mut sums),
+                None => attribute_by_exposures(history, batch, event, releases_seen, &mut sums),
             };
             attributed += u64::from(reached);
         }

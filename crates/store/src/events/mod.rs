@@ -23,6 +23,7 @@ use switchyard_stats::Histogram;
 
 use crate::writer::{GroupPlace, Step};
 use crate::{Backend, Result, Store};
+use history::History;
 
 mod batch_ids;
 mod experiment_ingest;
@@ -313,13 +314,29 @@ impl Store {
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         batch: &EventBatch,
     ) -> Result<u64> {
-        let added_releases = exposure_rows::write_exposures(tx, self.backend, batch).await?;
-        let attributed = self.write_metrics(tx, batch).await?;
+        // Most environments have no release running: one probe spares every metric event a
+        // second lookup.
+        let releases_seen = batch.exposures.iter().any(|e| e.release.is_some())
+            || (!batch.metrics.is_empty()
+                && batch
+                    .statement(
+                        "SELECT 1 FROM release_exposures WHERE project = $1 AND env = $2 LIMIT 1",
+                    )
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .is_some());
+        let mut history = History::load(tx, self.backend, batch, releases_seen).await?;
+        let new_in_history = history.add(batch);
+        let added_releases =
+            exposure_rows::write_exposures(tx, self.backend, batch, new_in_history).await?;
+        let attributed = self
+            .write_metrics(tx, batch, &history, releases_seen)
+            .await?;
         self.write_experiments(tx, batch).await?;
         // Last: every batch adds to the same few summary rows, and on PostgreSQL a batch holds
         // their locks from its upsert until it commits, so concurrent batches wait on each other
         // only for the end of a transaction, not all of it.
-        release_tallies::add(tx, self.backend, batch, &added_releases).await?;
+        release_tallies::add(tx, self.backend, batch, &added_releases, &history).await?;
         let minute = minute_of(batch.counted_at_ms);
         let (releases, evaluations) = summary_rows(&batch.counts);
         for ((flag, stage, cohort), evaluations) in releases {

@@ -3,9 +3,11 @@
 //! with each batch: with a release on every flag it halved SQLite's intake, 2026-12-06):
 //! - `release_stage_contexts`: per stage and cohort, the context parts exposed in it;
 //! - `release_stage_crossed`: per stage, the context parts exposed in more than one of its
-//!   cohorts. A batch locks its stages' rows here before it counts (on PostgreSQL, where batches
-//!   run concurrently): two batches adding one context to two cohorts then count in turn, and
-//!   the second sees the first's row, so the crossing is counted once.
+//!   cohorts. On SQLite the batch's history (`history.rs`) tells how many cohorts a context is
+//!   in now. On PostgreSQL, where batches run concurrently, a batch locks its stages' rows here
+//!   and then reads its contexts' release exposures: two batches adding one context to two
+//!   cohorts then count in turn, and the second sees the first's row, so the crossing is counted
+//!   once.
 //!
 //! **Invariant:** the tallies equal a recount of `release_exposures` ([`recount`] restores it
 //! after retention deletes exposures).
@@ -14,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::EventBatch;
 use super::exposure_rows::AddedReleaseExposure;
-use super::history::read_by_key;
+use super::history::{History, read_by_key};
 use super::placeholders::Placeholders;
 use crate::{Backend, Result};
 
@@ -23,12 +25,14 @@ type Tx<'t> = sqlx::Transaction<'t, sqlx::Any>;
 type Stage<'a> = (&'a str, &'a str);
 
 /// Adds the batch's new release exposures to the tallies, within its transaction, after every
-/// other release write of the batch (see the module's note on locking).
+/// other release write of the batch (see the module's note on locking). `history` holds the
+/// batch's contexts' release exposures, its own included.
 pub(super) async fn add(
     tx: &mut Tx<'_>,
     backend: Backend,
     batch: &EventBatch,
     added: &[AddedReleaseExposure],
+    history: &History,
 ) -> Result<()> {
     if added.is_empty() {
         return Ok(());
@@ -42,7 +46,11 @@ pub(super) async fn add(
     }
     let stages: BTreeSet<Stage<'_>> = per_context.keys().map(|(_, _, stage)| *stage).collect();
     lock_stages(tx, backend, batch, &stages).await?;
-    let crossed = crossings(tx, backend, batch, &per_context).await?;
+    let cohorts_now = match backend {
+        Backend::Sqlite => cohorts_in_history(history, &per_context),
+        Backend::Postgres => cohorts_stored(tx, backend, batch, &per_context).await?,
+    };
+    let crossed = crossings(&per_context, &cohorts_now);
     for ((flag, stage), crossed) in crossed {
         batch
             .statement(
@@ -101,20 +109,36 @@ async fn lock_stages(
     Ok(())
 }
 
-/// Per stage, the contexts the batch made crossed: those whose cohorts in the stage, counted
-/// now (with the batch's own rows), reached two while the ones before the batch were fewer.
-async fn crossings<'a>(
+/// (kind, key, stage) → cohorts of the stage the context part is exposed in.
+type CohortsNow<'a> = BTreeMap<(&'a str, &'a str, Stage<'a>), i64>;
+
+/// [`CohortsNow`] of the contexts the batch added to a stage, from its history.
+fn cohorts_in_history<'a>(
+    history: &History,
+    per_context: &BTreeMap<(&'a str, &'a str, Stage<'a>), i64>,
+) -> CohortsNow<'a> {
+    per_context
+        .keys()
+        .map(|&(kind, key, (flag, stage))| {
+            let cohorts = history.cohorts_in_stage(kind, key, flag, stage);
+            ((kind, key, (flag, stage)), cohorts)
+        })
+        .collect()
+}
+
+/// [`CohortsNow`] of the contexts the batch added to a stage, read from the table (after the
+/// stages are locked, so it includes every batch that counted before).
+async fn cohorts_stored<'a>(
     tx: &mut Tx<'_>,
     backend: Backend,
     batch: &EventBatch,
     per_context: &BTreeMap<(&'a str, &'a str, Stage<'a>), i64>,
-) -> Result<BTreeMap<Stage<'a>, i64>> {
+) -> Result<CohortsNow<'a>> {
     let mut keys: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for (kind, key, _) in per_context.keys() {
         keys.entry(kind).or_default().insert(key);
     }
-    let mut now: BTreeMap<(&str, &str, Stage<'_>), i64> = BTreeMap::new();
-    let mut rows: Vec<(String, String, String, String)> = Vec::new();
+    let mut rows: Vec<(&str, String, String, String)> = Vec::new();
     for (kind, keys) in keys {
         let of_kind: Vec<(String, String, String)> = read_by_key(
             tx,
@@ -129,15 +153,27 @@ async fn crossings<'a>(
         rows.extend(
             of_kind
                 .into_iter()
-                .map(|(key, flag, stage)| (kind.to_owned(), key, flag, stage)),
+                .map(|(key, flag, stage)| (kind, key, flag, stage)),
         );
     }
+    let mut counted: BTreeMap<(&str, &str, Stage<'_>), i64> = BTreeMap::new();
     for (kind, key, flag, stage) in &rows {
-        let context = (kind.as_str(), key.as_str(), (flag.as_str(), stage.as_str()));
-        if per_context.contains_key(&context) {
-            *now.entry(context).or_default() += 1;
-        }
+        *counted
+            .entry((kind, key.as_str(), (flag.as_str(), stage.as_str())))
+            .or_default() += 1;
     }
+    Ok(per_context
+        .keys()
+        .filter_map(|context| Some((*context, *counted.get(context)?)))
+        .collect())
+}
+
+/// Per stage, the contexts the batch made crossed: those whose cohorts in the stage, counted
+/// now (with the batch's own rows), reached two while the ones before the batch were fewer.
+fn crossings<'a>(
+    per_context: &BTreeMap<(&'a str, &'a str, Stage<'a>), i64>,
+    now: &CohortsNow<'a>,
+) -> BTreeMap<Stage<'a>, i64> {
     let mut crossed: BTreeMap<Stage<'a>, i64> = BTreeMap::new();
     for (&(kind, key, stage), &added) in per_context {
         let cohorts_now = now.get(&(kind, key, stage)).copied().unwrap_or(added);
@@ -145,7 +181,7 @@ async fn crossings<'a>(
             *crossed.entry(stage).or_default() += 1;
         }
     }
-    Ok(crossed)
+    crossed
 }
 
 /// Counts the tallies again from `release_exposures`, after exposures were deleted. On
