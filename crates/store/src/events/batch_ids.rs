@@ -5,6 +5,7 @@
 //! marked without being counted.
 
 use super::EventBatch;
+use super::exposure_rows::ExposureWrites;
 use crate::writer::Step;
 use crate::{Result, Store};
 
@@ -27,9 +28,13 @@ impl Store {
         batch_id: &str,
         seen_at_ms: i64,
     ) -> Result<Ingested> {
+        let exposures = ExposureWrites::of(self.backend, batch)?;
         let mut place = self.batch_place().await?;
-        let written =
-            async { write_once(self, place.tx()?, batch, batch_id, seen_at_ms).await }.await;
+        let written = async {
+            let tx = place.tx()?;
+            write_once(self, tx, batch, exposures, batch_id, seen_at_ms).await
+        }
+        .await;
         place.finish(written).await
     }
 
@@ -60,10 +65,11 @@ impl Store {
 
 /// The batch unless its id was recorded: the id first, then the batch (`Discard` for a
 /// duplicate, with what the first copy attributed).
-async fn write_once(
+async fn write_once<'b>(
     store: &Store,
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    batch: &EventBatch,
+    batch: &'b EventBatch,
+    exposures: ExposureWrites<'b>,
     batch_id: &str,
     seen_at_ms: i64,
 ) -> Result<Step<Ingested>> {
@@ -93,7 +99,7 @@ async fn write_once(
             duplicate: true,
         }));
     }
-    let attributed = store.write_batch(tx, batch).await?;
+    let attributed = store.write_batch(tx, batch, exposures).await?;
     if attributed > 0 {
         batch
             .statement(

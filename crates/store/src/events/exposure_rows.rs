@@ -34,66 +34,125 @@ type ReleaseKey<'b> = (&'b str, &'b str, &'b str, &'b str, &'b str);
 /// A release exposure the batch added: (context kind, context key, flag, stage, cohort).
 pub(super) type AddedReleaseExposure = (String, String, String, String, String);
 
-/// Writes the batch's exposures and release exposures within `tx`; returns the release
-/// exposures that were not stored before (for the stage tallies, `release_tallies.rs`). On
-/// SQLite those are `new_in_history`, what the batch's history ([`super::history::History::add`])
-/// did not hold: with one writer at a time it holds what the table does.
-pub(super) async fn write_exposures(
-    tx: &mut Tx<'_>,
-    backend: Backend,
-    batch: &EventBatch,
-    new_in_history: Vec<AddedReleaseExposure>,
-) -> Result<Vec<AddedReleaseExposure>> {
-    // In key order, so concurrent batches on PostgreSQL lock shared rows in the same order.
-    let mut rows: BTreeMap<ExposureKey<'_>, ExposureRow<'_>> = BTreeMap::new();
-    let mut releases: BTreeMap<ReleaseKey<'_>, i64> = BTreeMap::new();
-    for exposure in &batch.exposures {
-        for part in &exposure.contexts {
-            if let Some(ReleaseTag { stage, cohort }) = &exposure.release {
+/// A statement of a batch's write, built before the batch's turn to write.
+struct Statement<'q> {
+    sql: String,
+    arguments: AnyArguments<'q>,
+    persistent: bool,
+}
+
+impl Statement<'_> {
+    async fn execute(self, tx: &mut Tx<'_>) -> Result<()> {
+        sqlx::query_with(&self.sql, self.arguments)
+            .persistent(self.persistent)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+}
+
+/// A batch's exposure and release exposure rows, merged, in key order (so concurrent batches on
+/// PostgreSQL lock shared rows in the same order), and the statements that write them: built
+/// before the batch's turn to write, since on SQLite the turn is one writer's at a time.
+pub(super) struct ExposureWrites<'b> {
+    exposures: Vec<Statement<'b>>,
+    releases: Vec<(ReleaseKey<'b>, i64)>,
+    /// SQLite's: the upserts of `releases` (PostgreSQL's depend on what its insert returns).
+    release_upserts: Vec<Statement<'b>>,
+}
+
+impl<'b> ExposureWrites<'b> {
+    pub(super) fn of(backend: Backend, batch: &'b EventBatch) -> Result<ExposureWrites<'b>> {
+        let mut rows: BTreeMap<ExposureKey<'_>, ExposureRow<'_>> = BTreeMap::new();
+        let mut releases: BTreeMap<ReleaseKey<'_>, i64> = BTreeMap::new();
+        for exposure in &batch.exposures {
+            for part in &exposure.contexts {
+                if let Some(ReleaseTag { stage, cohort }) = &exposure.release {
+                    let key = (
+                        part.kind.as_str(),
+                        part.key.as_str(),
+                        exposure.flag.as_str(),
+                        stage.as_str(),
+                        cohort.as_str(),
+                    );
+                    releases
+                        .entry(key)
+                        .and_modify(|first| *first = (*first).min(exposure.at_ms))
+                        .or_insert(exposure.at_ms);
+                }
                 let key = (
+                    exposure.flag.as_str(),
                     part.kind.as_str(),
                     part.key.as_str(),
-                    exposure.flag.as_str(),
-                    stage.as_str(),
-                    cohort.as_str(),
+                    exposure.variation.as_str(),
                 );
-                releases
-                    .entry(key)
-                    .and_modify(|first| *first = (*first).min(exposure.at_ms))
-                    .or_insert(exposure.at_ms);
+                rows.entry(key)
+                    .and_modify(|row| {
+                        if exposure.at_ms >= row.last_seen {
+                            row.version = exposure.version;
+                            row.reason = &exposure.reason;
+                        }
+                        row.first_seen = row.first_seen.min(exposure.at_ms);
+                        row.last_seen = row.last_seen.max(exposure.at_ms);
+                    })
+                    .or_insert(ExposureRow {
+                        version: exposure.version,
+                        reason: &exposure.reason,
+                        first_seen: exposure.at_ms,
+                        last_seen: exposure.at_ms,
+                    });
             }
-            let key = (
-                exposure.flag.as_str(),
-                part.kind.as_str(),
-                part.key.as_str(),
-                exposure.variation.as_str(),
-            );
-            rows.entry(key)
-                .and_modify(|row| {
-                    if exposure.at_ms >= row.last_seen {
-                        row.version = exposure.version;
-                        row.reason = &exposure.reason;
-                    }
-                    row.first_seen = row.first_seen.min(exposure.at_ms);
-                    row.last_seen = row.last_seen.max(exposure.at_ms);
-                })
-                .or_insert(ExposureRow {
-                    version: exposure.version,
-                    reason: &exposure.reason,
-                    first_seen: exposure.at_ms,
-                    last_seen: exposure.at_ms,
-                });
         }
+        let rows: Vec<(ExposureKey<'_>, ExposureRow<'_>)> = rows.into_iter().collect();
+        let releases: Vec<(ReleaseKey<'_>, i64)> = releases.into_iter().collect();
+        let release_upserts = match backend {
+            Backend::Sqlite => release_upserts(backend, batch, &releases)?,
+            Backend::Postgres => Vec::new(),
+        };
+        Ok(ExposureWrites {
+            exposures: exposure_upserts(backend, batch, &rows)?,
+            releases,
+            release_upserts,
+        })
     }
-    let releases: Vec<(ReleaseKey<'_>, i64)> = releases.into_iter().collect();
-    let added = match backend {
-        Backend::Sqlite => {
-            upsert_release_exposures(tx, backend, batch, &releases).await?;
-            new_in_history
+
+    /// Writes the batch's exposures and release exposures within `tx`; returns the release
+    /// exposures that were not stored before (for the stage tallies, `release_tallies.rs`). On
+    /// SQLite those are `new_in_history`, what the batch's history
+    /// ([`super::history::History::add`]) did not hold: with one writer at a time it holds what
+    /// the table does.
+    pub(super) async fn write(
+        self,
+        tx: &mut Tx<'_>,
+        backend: Backend,
+        batch: &'b EventBatch,
+        new_in_history: Vec<AddedReleaseExposure>,
+    ) -> Result<Vec<AddedReleaseExposure>> {
+        let added = match backend {
+            Backend::Sqlite => {
+                for upsert in self.release_upserts {
+                    upsert.execute(tx).await?;
+                }
+                new_in_history
+            }
+            Backend::Postgres => {
+                write_release_exposures(tx, backend, batch, &self.releases).await?
+            }
+        };
+        for upsert in self.exposures {
+            upsert.execute(tx).await?;
         }
-        Backend::Postgres => write_release_exposures(tx, backend, batch, &releases).await?,
-    };
-    let rows: Vec<(ExposureKey<'_>, ExposureRow<'_>)> = rows.into_iter().collect();
+        Ok(added)
+    }
+}
+
+/// The upserts of `exposures` rows, [`ROWS_PER_STATEMENT`] a statement.
+fn exposure_upserts<'b>(
+    backend: Backend,
+    batch: &'b EventBatch,
+    rows: &[(ExposureKey<'b>, ExposureRow<'b>)],
+) -> Result<Vec<Statement<'b>>> {
+    let mut statements = Vec::new();
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO exposures (project, env, flag, context_kind, context_key, \
@@ -110,24 +169,30 @@ pub(super) async fn write_exposures(
              THEN excluded.last_seen ELSE exposures.last_seen END",
             Placeholders::new(backend).rows(chunk.len(), 10)
         );
-        let mut insert =
-            sqlx::query(&sql).persistent(cached_at_full_size(chunk.len(), ROWS_PER_STATEMENT));
-        for ((flag, kind, context_key, variation), row) in chunk {
-            insert = insert
-                .bind(&batch.project)
-                .bind(&batch.env)
-                .bind(*flag)
-                .bind(*kind)
-                .bind(*context_key)
-                .bind(*variation)
-                .bind(row.version)
-                .bind(row.reason)
-                .bind(row.first_seen)
-                .bind(row.last_seen);
+        let mut arguments = AnyArguments::default();
+        for &((flag, kind, context_key, variation), ref row) in chunk {
+            for text in [
+                batch.project.as_str(),
+                &batch.env,
+                flag,
+                kind,
+                context_key,
+                variation,
+            ] {
+                arguments.add(text).map_err(sqlx::Error::Encode)?;
+            }
+            arguments.add(row.version).map_err(sqlx::Error::Encode)?;
+            arguments.add(row.reason).map_err(sqlx::Error::Encode)?;
+            arguments.add(row.first_seen).map_err(sqlx::Error::Encode)?;
+            arguments.add(row.last_seen).map_err(sqlx::Error::Encode)?;
         }
-        insert.execute(&mut **tx).await?;
+        statements.push(Statement {
+            sql,
+            arguments,
+            persistent: cached_at_full_size(chunk.len(), ROWS_PER_STATEMENT),
+        });
     }
-    Ok(added)
+    Ok(statements)
 }
 
 const RELEASE_COLUMNS: &str =
@@ -169,6 +234,19 @@ async fn upsert_release_exposures(
     batch: &EventBatch,
     releases: &[(ReleaseKey<'_>, i64)],
 ) -> Result<()> {
+    for upsert in release_upserts(backend, batch, releases)? {
+        upsert.execute(tx).await?;
+    }
+    Ok(())
+}
+
+/// The statements of [`upsert_release_exposures`].
+fn release_upserts<'q>(
+    backend: Backend,
+    batch: &'q EventBatch,
+    releases: &[(ReleaseKey<'q>, i64)],
+) -> Result<Vec<Statement<'q>>> {
+    let mut statements = Vec::new();
     for chunk in releases.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO release_exposures ({RELEASE_COLUMNS}) VALUES {} \
@@ -176,12 +254,13 @@ async fn upsert_release_exposures(
              WHERE excluded.first_seen < release_exposures.first_seen",
             Placeholders::new(backend).rows(chunk.len(), 8)
         );
-        sqlx::query_with(&sql, release_rows(batch, chunk)?)
-            .persistent(cached_at_full_size(chunk.len(), ROWS_PER_STATEMENT))
-            .execute(&mut **tx)
-            .await?;
+        statements.push(Statement {
+            sql,
+            arguments: release_rows(batch, chunk)?,
+            persistent: cached_at_full_size(chunk.len(), ROWS_PER_STATEMENT),
+        });
     }
-    Ok(())
+    Ok(statements)
 }
 
 /// The `releases` that are not among the `added` ones.

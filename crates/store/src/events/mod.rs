@@ -23,6 +23,7 @@ use switchyard_stats::Histogram;
 
 use crate::writer::{GroupPlace, Step};
 use crate::{Backend, Result, Store};
+use exposure_rows::ExposureWrites;
 use history::History;
 
 mod batch_ids;
@@ -294,8 +295,13 @@ impl Store {
     /// Writes a batch atomically; returns how many metric events were attributed to a cohort.
     /// A batch with its sender's id goes through [`Store::ingest_events_once`] instead.
     pub async fn ingest_events(&self, batch: &EventBatch) -> Result<u64> {
+        let exposures = ExposureWrites::of(self.backend, batch)?;
         let mut place = self.batch_place().await?;
-        let written = async { Ok(Step::Keep(self.write_batch(place.tx()?, batch).await?)) }.await;
+        let written = async {
+            let attributed = self.write_batch(place.tx()?, batch, exposures).await?;
+            Ok(Step::Keep(attributed))
+        }
+        .await;
         place.finish(written).await
     }
 
@@ -307,12 +313,13 @@ impl Store {
             Backend::Postgres => BatchPlace::Own(self.pool.begin().await?),
         })
     }
-    /// Adds a batch to the aggregates within `tx`; returns how many metric events were
-    /// attributed to a cohort.
-    async fn write_batch(
+    /// Adds a batch to the aggregates within `tx`, its `exposures` as built before its turn to
+    /// write; returns how many metric events were attributed to a cohort.
+    async fn write_batch<'b>(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        batch: &EventBatch,
+        batch: &'b EventBatch,
+        exposures: ExposureWrites<'b>,
     ) -> Result<u64> {
         // Most environments have no release running: one probe spares every metric event a
         // second lookup.
@@ -327,8 +334,9 @@ impl Store {
                     .is_some());
         let mut history = History::load(tx, self.backend, batch, releases_seen).await?;
         let new_in_history = history.add(batch);
-        let added_releases =
-            exposure_rows::write_exposures(tx, self.backend, batch, new_in_history).await?;
+        let added_releases = exposures
+            .write(tx, self.backend, batch, new_in_history)
+            .await?;
         let attributed = self
             .write_metrics(tx, batch, &history, releases_seen)
             .await?;

@@ -21,25 +21,53 @@ impl Placeholders {
 
     /// The next placeholder.
     pub(super) fn one(&mut self) -> String {
-        let n = self.next;
-        self.next += 1;
-        match self.backend {
-            Backend::Sqlite => "?".to_owned(),
-            Backend::Postgres => format!("${n}"),
-        }
+        let mut text = String::new();
+        self.push(&mut text);
+        text
     }
 
     /// The next `n` placeholders, comma-separated.
     pub(super) fn list(&mut self, n: usize) -> String {
-        (0..n).map(|_| self.one()).collect::<Vec<_>>().join(", ")
+        let mut text = String::with_capacity(n * 4);
+        self.push_list(&mut text, n);
+        text
     }
 
-    /// `rows` groups `(…)` of the next `width` placeholders each, comma-separated.
+    /// `rows` groups `(…)` of the next `width` placeholders each, comma-separated. Written into
+    /// one string: a 500-row upsert has thousands of placeholders, and a string for each was a
+    /// few percent of a batch's write.
     pub(super) fn rows(&mut self, rows: usize, width: usize) -> String {
-        (0..rows)
-            .map(|_| format!("({})", self.list(width)))
-            .collect::<Vec<_>>()
-            .join(", ")
+        let mut text = String::with_capacity(rows * (width * 4 + 4));
+        for row in 0..rows {
+            if row > 0 {
+                text.push_str(", ");
+            }
+            text.push('(');
+            self.push_list(&mut text, width);
+            text.push(')');
+        }
+        text
+    }
+
+    fn push_list(&mut self, text: &mut String, n: usize) {
+        for i in 0..n {
+            if i > 0 {
+                text.push_str(", ");
+            }
+            self.push(text);
+        }
+    }
+
+    fn push(&mut self, text: &mut String) {
+        use std::fmt::Write;
+        match self.backend {
+            Backend::Sqlite => text.push('?'),
+            // Writing to a `String` cannot fail.
+            Backend::Postgres => {
+                let _ = write!(text, "${}", self.next);
+            }
+        }
+        self.next += 1;
     }
 }
 
