@@ -201,10 +201,26 @@ pub(super) async fn read_by_key<T>(
 where
     T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
 {
+    let sql = |n| lookup_sql(backend, columns, table, n);
+    read_by_key_with(tx, batch, kind, keys, sql).await
+}
+
+/// The rows of `sql(n)`, a statement over [`lookup_sql`]'s parameters for `n` keys, for the
+/// context `keys` of `kind`, [`KEYS_PER_STATEMENT`] keys a statement.
+pub(super) async fn read_by_key_with<T>(
+    tx: &mut Tx<'_>,
+    batch: &EventBatch,
+    kind: &str,
+    keys: BTreeSet<&str>,
+    sql: impl Fn(usize) -> String,
+) -> Result<Vec<T>>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
     let keys: Vec<&str> = keys.into_iter().collect();
     let mut rows = Vec::new();
     for chunk in keys.chunks(KEYS_PER_STATEMENT) {
-        let sql = lookup_sql(backend, columns, table, chunk.len());
+        let sql = sql(chunk.len());
         let mut query = sqlx::query_as(&sql)
             .persistent(cached_at_full_size(chunk.len(), KEYS_PER_STATEMENT))
             .bind(&batch.project)
@@ -219,7 +235,7 @@ where
 }
 
 /// The lookup of `n` context keys of one kind: `SELECT context_key, {columns} FROM {table} …`.
-fn lookup_sql(backend: Backend, columns: &str, table: &str, n: usize) -> String {
+pub(super) fn lookup_sql(backend: Backend, columns: &str, table: &str, n: usize) -> String {
     let mut p = Placeholders::new(backend);
     let (project, env, kind) = (p.one(), p.one(), p.one());
     let of_context =

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::EventBatch;
 use super::exposure_rows::AddedReleaseExposure;
-use super::history::{History, read_by_key};
+use super::history::{History, lookup_sql, read_by_key_with};
 use super::placeholders::Placeholders;
 use crate::{Backend, Result};
 
@@ -127,7 +127,9 @@ fn cohorts_in_history<'a>(
 }
 
 /// [`CohortsNow`] of the contexts the batch added to a stage, read from the table (after the
-/// stages are locked, so it includes every batch that counted before).
+/// stages are locked, so it includes every batch that counted before). Only contexts in two
+/// cohorts or more are read (the others are in the cohort the batch added): crossings are rare,
+/// and the batch's contexts' rows would come back to it for nothing.
 async fn cohorts_stored<'a>(
     tx: &mut Tx<'_>,
     backend: Backend,
@@ -138,33 +140,33 @@ async fn cohorts_stored<'a>(
     for (kind, key, _) in per_context.keys() {
         keys.entry(kind).or_default().insert(key);
     }
-    let mut rows: Vec<(&str, String, String, String)> = Vec::new();
-    for (kind, keys) in keys {
-        let of_kind: Vec<(String, String, String)> = read_by_key(
-            tx,
-            backend,
-            batch,
-            kind,
-            keys,
-            "flag, stage",
-            "release_exposures",
+    let several_cohorts = |n| {
+        let found = lookup_sql(backend, "flag, stage", "release_exposures", n);
+        format!(
+            "SELECT context_key, flag, stage, COUNT(*) \
+             FROM ({found}) AS found (context_key, flag, stage) \
+             GROUP BY context_key, flag, stage HAVING COUNT(*) > 1"
         )
-        .await?;
-        rows.extend(
-            of_kind
-                .into_iter()
-                .map(|(key, flag, stage)| (kind, key, flag, stage)),
-        );
+    };
+    let mut rows: Vec<(&str, String, String, String, i64)> = Vec::new();
+    for (kind, keys) in keys {
+        let of_kind: Vec<(String, String, String, i64)> =
+            read_by_key_with(tx, batch, kind, keys, several_cohorts).await?;
+        let of_kind = of_kind.into_iter();
+        rows.extend(of_kind.map(|(key, flag, stage, cohorts)| (kind, key, flag, stage, cohorts)));
     }
-    let mut counted: BTreeMap<(&str, &str, Stage<'_>), i64> = BTreeMap::new();
-    for (kind, key, flag, stage) in &rows {
-        *counted
-            .entry((kind, key.as_str(), (flag.as_str(), stage.as_str())))
-            .or_default() += 1;
-    }
+    let found: BTreeMap<(&str, &str, Stage<'_>), i64> = rows
+        .iter()
+        .map(|(kind, key, flag, stage, cohorts)| {
+            (
+                (*kind, key.as_str(), (flag.as_str(), stage.as_str())),
+                *cohorts,
+            )
+        })
+        .collect();
     Ok(per_context
         .keys()
-        .filter_map(|context| Some((*context, *counted.get(context)?)))
+        .filter_map(|context| Some((*context, *found.get(context)?)))
         .collect())
 }
 
