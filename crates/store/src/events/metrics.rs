@@ -18,13 +18,9 @@ use std::collections::{BTreeMap, HashMap};
 use switchyard_stats::histogram::bucket_of;
 
 use super::history::History;
-use super::placeholders::{Placeholders, cached_at_full_size};
+use super::multi_row;
 use super::{EventBatch, MetricEvent, MetricMoments, ReleaseTag, minute_of};
-use crate::{Backend, Result, Store};
-
-/// Histogram rows per statement: a batch of latencies spreads over hundreds of buckets, and one
-/// statement per row cost as much as a fifth of the batch's write.
-const HISTOGRAM_ROWS_PER_STATEMENT: usize = 100;
+use crate::{Result, Store};
 
 /// A batch's metric events summed in memory, so each aggregate row is written once per batch.
 #[derive(Default)]
@@ -93,41 +89,68 @@ impl Store {
             };
             attributed += u64::from(reached);
         }
-        for ((flag, release, metric), moments) in sums.releases {
-            let insert = batch
-                .statement(
-                    "INSERT INTO release_metrics \
-                     (project, env, flag, stage, cohort, metric, count, sum, sum_sq) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                     ON CONFLICT (project, env, flag, stage, cohort, metric) DO UPDATE SET \
-                     count = release_metrics.count + excluded.count, \
-                     sum = release_metrics.sum + excluded.sum, \
-                     sum_sq = release_metrics.sum_sq + excluded.sum_sq",
-                )
-                .bind(&flag)
-                .bind(&release.stage)
-                .bind(&release.cohort)
-                .bind(&metric);
-            moments.bind_to(insert).execute(&mut **tx).await?;
-        }
-        write_histograms(tx, self.backend, batch, sums.histograms).await?;
-        for ((metric, flag, variation, minute), moments) in sums.variations {
-            let insert = batch
-                .statement(
-                    "INSERT INTO metric_aggregates \
-                     (project, env, metric, flag, variation, minute, count, sum, sum_sq) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                     ON CONFLICT (project, env, metric, flag, variation, minute) DO UPDATE SET \
-                     count = metric_aggregates.count + excluded.count, \
-                     sum = metric_aggregates.sum + excluded.sum, \
-                     sum_sq = metric_aggregates.sum_sq + excluded.sum_sq",
-                )
-                .bind(&metric)
-                .bind(&flag)
-                .bind(&variation)
-                .bind(minute);
-            moments.bind_to(insert).execute(&mut **tx).await?;
-        }
+        let releases: Vec<_> = sums.releases.into_iter().collect();
+        multi_row::upsert(
+            tx,
+            self.backend,
+            "release_metrics (project, env, flag, stage, cohort, metric, count, sum, sum_sq)",
+            "ON CONFLICT (project, env, flag, stage, cohort, metric) DO UPDATE SET \
+             count = release_metrics.count + excluded.count, \
+             sum = release_metrics.sum + excluded.sum, \
+             sum_sq = release_metrics.sum_sq + excluded.sum_sq",
+            9,
+            &releases,
+            |values, ((flag, release, metric), moments)| {
+                values.text(&batch.project)?.text(&batch.env)?.text(flag)?;
+                values
+                    .text(&release.stage)?
+                    .text(&release.cohort)?
+                    .text(metric)?;
+                moments.add_to(values)
+            },
+        )
+        .await?;
+        let histograms: Vec<_> = sums.histograms.into_iter().collect();
+        multi_row::upsert(
+            tx,
+            self.backend,
+            "release_histograms (project, env, flag, stage, cohort, metric, bucket, count)",
+            "ON CONFLICT (project, env, flag, stage, cohort, metric, bucket) \
+             DO UPDATE SET count = release_histograms.count + excluded.count",
+            8,
+            &histograms,
+            |values, ((flag, release, metric, bucket), count)| {
+                values.text(&batch.project)?.text(&batch.env)?.text(flag)?;
+                values
+                    .text(&release.stage)?
+                    .text(&release.cohort)?
+                    .text(metric)?;
+                values.int(i64::from(*bucket))?.int(*count)?;
+                Ok(())
+            },
+        )
+        .await?;
+        let variations: Vec<_> = sums.variations.into_iter().collect();
+        multi_row::upsert(
+            tx,
+            self.backend,
+            "metric_aggregates (project, env, metric, flag, variation, minute, count, sum, sum_sq)",
+            "ON CONFLICT (project, env, metric, flag, variation, minute) DO UPDATE SET \
+             count = metric_aggregates.count + excluded.count, \
+             sum = metric_aggregates.sum + excluded.sum, \
+             sum_sq = metric_aggregates.sum_sq + excluded.sum_sq",
+            9,
+            &variations,
+            |values, ((metric, flag, variation, minute), moments)| {
+                values
+                    .text(&batch.project)?
+                    .text(&batch.env)?
+                    .text(metric)?;
+                values.text(flag)?.text(variation)?.int(*minute)?;
+                moments.add_to(values)
+            },
+        )
+        .await?;
         Ok(attributed)
     }
 }
@@ -191,41 +214,4 @@ fn attribute_subject_event(
         sums.add_release(event, subject.flag.clone(), release);
     }
     true
-}
-
-/// Adds the batch's histogram counts, several rows per statement (each key once per batch, as
-/// PostgreSQL's `ON CONFLICT` requires of one statement).
-async fn write_histograms(
-    tx: &mut Tx<'_>,
-    backend: Backend,
-    batch: &EventBatch,
-    histograms: BTreeMap<HistogramRow, i64>,
-) -> Result<()> {
-    let rows: Vec<(HistogramRow, i64)> = histograms.into_iter().collect();
-    for chunk in rows.chunks(HISTOGRAM_ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO release_histograms \
-             (project, env, flag, stage, cohort, metric, bucket, count) VALUES {} \
-             ON CONFLICT (project, env, flag, stage, cohort, metric, bucket) \
-             DO UPDATE SET count = release_histograms.count + excluded.count",
-            Placeholders::new(backend).rows(chunk.len(), 8)
-        );
-        let mut insert = sqlx::query(&sql).persistent(cached_at_full_size(
-            chunk.len(),
-            HISTOGRAM_ROWS_PER_STATEMENT,
-        ));
-        for ((flag, release, metric, bucket), count) in chunk {
-            insert = insert
-                .bind(&batch.project)
-                .bind(&batch.env)
-                .bind(flag)
-                .bind(&release.stage)
-                .bind(&release.cohort)
-                .bind(metric)
-                .bind(i64::from(*bucket))
-                .bind(*count);
-        }
-        insert.execute(&mut **tx).await?;
-    }
-    Ok(())
 }

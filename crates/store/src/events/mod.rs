@@ -21,6 +21,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use switchyard_stats::Histogram;
 
+use sqlx::error::BoxDynError;
+
 use crate::writer::{GroupPlace, Step};
 use crate::{Backend, Result, Store};
 use exposure_rows::ExposureWrites;
@@ -32,6 +34,7 @@ pub mod experiments;
 mod exposure_rows;
 mod history;
 mod metrics;
+mod multi_row;
 mod placeholders;
 mod queries;
 mod release_tallies;
@@ -265,12 +268,13 @@ impl EventBatch {
 }
 
 impl MetricMoments {
-    /// Binds the next three parameters to the count, sum and sum of squares.
-    fn bind_to<'q>(self, query: AnyQuery<'q>) -> AnyQuery<'q> {
-        query
-            .bind(self.count)
-            .bind(self.sum)
-            .bind(self.sum_of_squares)
+    /// Adds the count, sum and sum of squares as a row's next three values.
+    fn add_to(&self, values: &mut multi_row::Values<'_>) -> std::result::Result<(), BoxDynError> {
+        values
+            .int(self.count)?
+            .real(self.sum)?
+            .real(self.sum_of_squares)?;
+        Ok(())
     }
 }
 
@@ -347,39 +351,39 @@ impl Store {
         release_tallies::add(tx, self.backend, batch, &added_releases, &history).await?;
         let minute = minute_of(batch.counted_at_ms);
         let (releases, evaluations) = summary_rows(&batch.counts);
-        for ((flag, stage, cohort), evaluations) in releases {
-            batch
-                .statement(
-                    "INSERT INTO release_counts (project, env, flag, stage, cohort, evaluations) \
-                     VALUES ($1, $2, $3, $4, $5, $6) \
-                     ON CONFLICT (project, env, flag, stage, cohort) \
-                     DO UPDATE SET evaluations = release_counts.evaluations + excluded.evaluations",
-                )
-                .bind(flag)
-                .bind(stage)
-                .bind(cohort)
-                .bind(evaluations)
-                .execute(&mut **tx)
-                .await?;
-        }
-        for ((flag, version, variation, reason), count) in evaluations {
-            batch
-                .statement(
-                    "INSERT INTO evaluation_counts \
-                     (project, env, flag, version, variation, reason, minute, count) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                     ON CONFLICT (project, env, flag, version, variation, reason, minute) \
-                     DO UPDATE SET count = evaluation_counts.count + excluded.count",
-                )
-                .bind(flag)
-                .bind(version)
-                .bind(variation)
-                .bind(reason)
-                .bind(minute)
-                .bind(count)
-                .execute(&mut **tx)
-                .await?;
-        }
+        let releases: Vec<_> = releases.into_iter().collect();
+        multi_row::upsert(
+            tx,
+            self.backend,
+            "release_counts (project, env, flag, stage, cohort, evaluations)",
+            "ON CONFLICT (project, env, flag, stage, cohort) \
+             DO UPDATE SET evaluations = release_counts.evaluations + excluded.evaluations",
+            6,
+            &releases,
+            |values, ((flag, stage, cohort), evaluations)| {
+                values.text(&batch.project)?.text(&batch.env)?.text(flag)?;
+                values.text(stage)?.text(cohort)?.int(*evaluations)?;
+                Ok(())
+            },
+        )
+        .await?;
+        let evaluations: Vec<_> = evaluations.into_iter().collect();
+        multi_row::upsert(
+            tx,
+            self.backend,
+            "evaluation_counts (project, env, flag, version, variation, reason, minute, count)",
+            "ON CONFLICT (project, env, flag, version, variation, reason, minute) \
+             DO UPDATE SET count = evaluation_counts.count + excluded.count",
+            8,
+            &evaluations,
+            |values, ((flag, version, variation, reason), count)| {
+                values.text(&batch.project)?.text(&batch.env)?.text(flag)?;
+                values.int(*version)?.text(variation)?.text(reason)?;
+                values.int(minute)?.int(*count)?;
+                Ok(())
+            },
+        )
+        .await?;
         Ok(attributed)
     }
 }

@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::EventBatch;
 use super::exposure_rows::AddedReleaseExposure;
 use super::history::{History, lookup_sql, read_by_key_with};
+use super::multi_row;
 use super::placeholders::Placeholders;
 use crate::{Backend, Result};
 
@@ -63,21 +64,22 @@ pub(super) async fn add(
             .execute(&mut **tx)
             .await?;
     }
-    for ((flag, stage, cohort), contexts) in cohorts {
-        batch
-            .statement(
-                "INSERT INTO release_stage_contexts (project, env, flag, stage, cohort, contexts) \
-                 VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT (project, env, flag, stage, cohort) \
-                 DO UPDATE SET contexts = release_stage_contexts.contexts + excluded.contexts",
-            )
-            .bind(flag)
-            .bind(stage)
-            .bind(cohort)
-            .bind(contexts)
-            .execute(&mut **tx)
-            .await?;
-    }
+    let cohorts: Vec<_> = cohorts.into_iter().collect();
+    multi_row::upsert(
+        tx,
+        backend,
+        "release_stage_contexts (project, env, flag, stage, cohort, contexts)",
+        "ON CONFLICT (project, env, flag, stage, cohort) \
+         DO UPDATE SET contexts = release_stage_contexts.contexts + excluded.contexts",
+        6,
+        &cohorts,
+        |values, ((flag, stage, cohort), contexts)| {
+            values.text(&batch.project)?.text(&batch.env)?.text(flag)?;
+            values.text(stage)?.text(cohort)?.int(*contexts)?;
+            Ok(())
+        },
+    )
+    .await?;
     Ok(())
 }
 
