@@ -5,10 +5,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sqlx::Arguments;
-use sqlx::any::AnyArguments;
+use sqlx::error::BoxDynError;
 
-use super::placeholders::{Placeholders, cached_at_full_size};
+use super::multi_row::{Insert, Statement, Values};
 use super::{EventBatch, ReleaseTag};
 use crate::{Backend, Result};
 
@@ -33,23 +32,6 @@ type ReleaseKey<'b> = (&'b str, &'b str, &'b str, &'b str, &'b str);
 
 /// A release exposure the batch added: (context kind, context key, flag, stage, cohort).
 pub(super) type AddedReleaseExposure = (String, String, String, String, String);
-
-/// A statement of a batch's write, built before the batch's turn to write.
-struct Statement<'q> {
-    sql: String,
-    arguments: AnyArguments<'q>,
-    persistent: bool,
-}
-
-impl Statement<'_> {
-    async fn execute(self, tx: &mut Tx<'_>) -> Result<()> {
-        sqlx::query_with(&self.sql, self.arguments)
-            .persistent(self.persistent)
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
-    }
-}
 
 /// A batch's exposure and release exposure rows, merged, in key order (so concurrent batches on
 /// PostgreSQL lock shared rows in the same order), and the statements that write them: built
@@ -152,12 +134,10 @@ fn exposure_upserts<'b>(
     batch: &'b EventBatch,
     rows: &[(ExposureKey<'b>, ExposureRow<'b>)],
 ) -> Result<Vec<Statement<'b>>> {
-    let mut statements = Vec::new();
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO exposures (project, env, flag, context_kind, context_key, \
-             variation, version, reason, first_seen, last_seen) VALUES {} \
-             ON CONFLICT (project, env, flag, context_kind, context_key, variation) \
+    let insert = Insert {
+        into: "exposures (project, env, flag, context_kind, context_key, \
+               variation, version, reason, first_seen, last_seen)",
+        on_conflict: "ON CONFLICT (project, env, flag, context_kind, context_key, variation) \
              DO UPDATE SET \
              version = CASE WHEN excluded.last_seen >= exposures.last_seen \
              THEN excluded.version ELSE exposures.version END, \
@@ -167,36 +147,22 @@ fn exposure_upserts<'b>(
              THEN excluded.first_seen ELSE exposures.first_seen END, \
              last_seen = CASE WHEN excluded.last_seen > exposures.last_seen \
              THEN excluded.last_seen ELSE exposures.last_seen END",
-            Placeholders::new(backend).rows(chunk.len(), 10)
-        );
-        let mut arguments = AnyArguments::default();
-        for &((flag, kind, context_key, variation), ref row) in chunk {
-            for text in [
-                batch.project.as_str(),
-                &batch.env,
-                flag,
-                kind,
-                context_key,
-                variation,
-            ] {
-                arguments.add(text).map_err(sqlx::Error::Encode)?;
-            }
-            arguments.add(row.version).map_err(sqlx::Error::Encode)?;
-            arguments.add(row.reason).map_err(sqlx::Error::Encode)?;
-            arguments.add(row.first_seen).map_err(sqlx::Error::Encode)?;
-            arguments.add(row.last_seen).map_err(sqlx::Error::Encode)?;
-        }
-        statements.push(Statement {
-            sql,
-            arguments,
-            persistent: cached_at_full_size(chunk.len(), ROWS_PER_STATEMENT),
-        });
-    }
-    Ok(statements)
+        width: 10,
+        rows_per_statement: ROWS_PER_STATEMENT,
+    };
+    insert.statements(
+        backend,
+        rows,
+        |values, &((flag, kind, key, variation), ref row)| {
+            values.text(&batch.project)?.text(&batch.env)?.text(flag)?;
+            values.text(kind)?.text(key)?.text(variation)?;
+            values.int(row.version)?.text(row.reason)?;
+            values.int(row.first_seen)?.int(row.last_seen)?;
+            Ok(())
+        },
+    )
 }
 
-const RELEASE_COLUMNS: &str =
-    "project, env, context_kind, context_key, flag, stage, cohort, first_seen";
 const RELEASE_KEY: &str = "project, env, context_kind, context_key, flag, stage, cohort";
 
 /// Inserts the release exposures not stored yet, returning them; then moves the first sighting
@@ -208,17 +174,14 @@ async fn write_release_exposures(
     batch: &EventBatch,
     releases: &[(ReleaseKey<'_>, i64)],
 ) -> Result<Vec<AddedReleaseExposure>> {
+    let returning = format!(
+        "ON CONFLICT ({RELEASE_KEY}) DO NOTHING \
+         RETURNING context_kind, context_key, flag, stage, cohort"
+    );
+    let insert = release_insert(&returning);
     let mut added: Vec<AddedReleaseExposure> = Vec::new();
-    for chunk in releases.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO release_exposures ({RELEASE_COLUMNS}) VALUES {} \
-             ON CONFLICT ({RELEASE_KEY}) DO NOTHING \
-             RETURNING context_kind, context_key, flag, stage, cohort",
-            Placeholders::new(backend).rows(chunk.len(), 8)
-        );
-        let query = sqlx::query_as_with(&sql, release_rows(batch, chunk)?)
-            .persistent(cached_at_full_size(chunk.len(), ROWS_PER_STATEMENT));
-        added.extend(query.fetch_all(&mut **tx).await?);
+    for statement in insert.statements(backend, releases, release_row(batch))? {
+        added.extend(statement.fetch_all(tx).await?);
     }
     if added.len() < releases.len() {
         upsert_release_exposures(tx, backend, batch, &stored_before(releases, &added)).await?;
@@ -246,21 +209,22 @@ fn release_upserts<'q>(
     batch: &'q EventBatch,
     releases: &[(ReleaseKey<'q>, i64)],
 ) -> Result<Vec<Statement<'q>>> {
-    let mut statements = Vec::new();
-    for chunk in releases.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO release_exposures ({RELEASE_COLUMNS}) VALUES {} \
-             ON CONFLICT ({RELEASE_KEY}) DO UPDATE SET first_seen = excluded.first_seen \
-             WHERE excluded.first_seen < release_exposures.first_seen",
-            Placeholders::new(backend).rows(chunk.len(), 8)
-        );
-        statements.push(Statement {
-            sql,
-            arguments: release_rows(batch, chunk)?,
-            persistent: cached_at_full_size(chunk.len(), ROWS_PER_STATEMENT),
-        });
+    let on_conflict = format!(
+        "ON CONFLICT ({RELEASE_KEY}) DO UPDATE SET first_seen = excluded.first_seen \
+         WHERE excluded.first_seen < release_exposures.first_seen"
+    );
+    release_insert(&on_conflict).statements(backend, releases, release_row(batch))
+}
+
+/// An insert of release exposure rows ([`release_row`]'s parameters), `on_conflict`.
+fn release_insert(on_conflict: &str) -> Insert<'_> {
+    Insert {
+        into: "release_exposures \
+               (project, env, context_kind, context_key, flag, stage, cohort, first_seen)",
+        on_conflict,
+        width: 8,
+        rows_per_statement: ROWS_PER_STATEMENT,
     }
-    Ok(statements)
 }
 
 /// The `releases` that are not among the `added` ones.
@@ -287,26 +251,14 @@ fn stored_before<'b>(
         .collect()
 }
 
-/// Release exposure rows as parameters, eight each in `write_release_exposures`' column order.
-fn release_rows<'q>(
+/// Adds a release exposure row's eight parameters, in [`release_insert`]'s column order.
+fn release_row<'q>(
     batch: &'q EventBatch,
-    rows: &[(ReleaseKey<'q>, i64)],
-) -> Result<AnyArguments<'q>> {
-    let mut arguments = AnyArguments::default();
-    for &((kind, context_key, flag, stage, cohort), first_seen) in rows {
-        let texts = [
-            batch.project.as_str(),
-            &batch.env,
-            kind,
-            context_key,
-            flag,
-            stage,
-            cohort,
-        ];
-        for text in texts {
-            arguments.add(text).map_err(sqlx::Error::Encode)?;
-        }
-        arguments.add(first_seen).map_err(sqlx::Error::Encode)?;
+) -> impl Fn(&mut Values<'q>, &(ReleaseKey<'q>, i64)) -> std::result::Result<(), BoxDynError> {
+    |values, &((kind, key, flag, stage, cohort), first_seen)| {
+        values.text(&batch.project)?.text(&batch.env)?.text(kind)?;
+        values.text(key)?.text(flag)?.text(stage)?.text(cohort)?;
+        values.int(first_seen)?;
+        Ok(())
     }
-    Ok(arguments)
 }

@@ -89,7 +89,7 @@ impl Store {
             };
             attributed += u64::from(reached);
         }
-        let releases: Vec<_> = sums.releases.into_iter().collect();
+        let releases: Vec<_> = sums.releases.iter().collect();
         multi_row::upsert(
             tx,
             self.backend,
@@ -100,7 +100,7 @@ impl Store {
              sum_sq = release_metrics.sum_sq + excluded.sum_sq",
             9,
             &releases,
-            |values, ((flag, release, metric), moments)| {
+            |values, &((flag, release, metric), moments)| {
                 values.text(&batch.project)?.text(&batch.env)?.text(flag)?;
                 values
                     .text(&release.stage)?
@@ -110,7 +110,7 @@ impl Store {
             },
         )
         .await?;
-        let histograms: Vec<_> = sums.histograms.into_iter().collect();
+        let histograms: Vec<_> = sums.histograms.iter().collect();
         multi_row::upsert(
             tx,
             self.backend,
@@ -119,7 +119,7 @@ impl Store {
              DO UPDATE SET count = release_histograms.count + excluded.count",
             8,
             &histograms,
-            |values, ((flag, release, metric, bucket), count)| {
+            |values, &((flag, release, metric, bucket), count)| {
                 values.text(&batch.project)?.text(&batch.env)?.text(flag)?;
                 values
                     .text(&release.stage)?
@@ -130,7 +130,7 @@ impl Store {
             },
         )
         .await?;
-        let variations: Vec<_> = sums.variations.into_iter().collect();
+        let variations: Vec<_> = sums.variations.iter().collect();
         multi_row::upsert(
             tx,
             self.backend,
@@ -141,7 +141,7 @@ impl Store {
              sum_sq = metric_aggregates.sum_sq + excluded.sum_sq",
             9,
             &variations,
-            |values, ((metric, flag, variation, minute), moments)| {
+            |values, &((metric, flag, variation, minute), moments)| {
                 values
                     .text(&batch.project)?
                     .text(&batch.env)?

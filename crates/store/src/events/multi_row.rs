@@ -15,7 +15,7 @@ use sqlx::error::BoxDynError;
 use super::placeholders::{Placeholders, cached_at_full_size};
 use crate::{Backend, Result};
 
-/// Rows per statement.
+/// Rows per statement of [`upsert`].
 const ROWS_PER_STATEMENT: usize = 100;
 
 type Tx<'t> = sqlx::Transaction<'t, sqlx::Any>;
@@ -28,24 +28,85 @@ pub(super) async fn upsert<'q, R>(
     into: &str,
     on_conflict: &str,
     width: usize,
-    rows: &'q [R],
-    add: impl Fn(&mut Values<'q>, &'q R) -> std::result::Result<(), BoxDynError>,
+    rows: &[R],
+    add: impl Fn(&mut Values<'q>, &R) -> std::result::Result<(), BoxDynError>,
 ) -> Result<()> {
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO {into} VALUES {} {on_conflict}",
-            Placeholders::new(backend).rows(chunk.len(), width)
-        );
-        let mut values = Values(AnyArguments::default());
-        for row in chunk {
-            add(&mut values, row).map_err(sqlx::Error::Encode)?;
-        }
-        sqlx::query_with(&sql, values.0)
-            .persistent(cached_at_full_size(chunk.len(), ROWS_PER_STATEMENT))
-            .execute(&mut **tx)
-            .await?;
+    let insert = Insert {
+        into,
+        on_conflict,
+        width,
+        rows_per_statement: ROWS_PER_STATEMENT,
+    };
+    for statement in insert.statements(backend, rows, add)? {
+        statement.execute(tx).await?;
     }
     Ok(())
+}
+
+/// A multi-row `INSERT INTO {into} VALUES (…), (…) {on_conflict}` of `width` parameters a
+/// row, `rows_per_statement` rows a statement.
+pub(super) struct Insert<'s> {
+    pub(super) into: &'s str,
+    pub(super) on_conflict: &'s str,
+    pub(super) width: usize,
+    pub(super) rows_per_statement: usize,
+}
+
+impl Insert<'_> {
+    /// The statements that insert `rows`, each row's parameters added by `add`; only those of
+    /// full size are kept in the connection's statement cache.
+    pub(super) fn statements<'q, R>(
+        &self,
+        backend: Backend,
+        rows: &[R],
+        add: impl Fn(&mut Values<'q>, &R) -> std::result::Result<(), BoxDynError>,
+    ) -> Result<Vec<Statement<'q>>> {
+        let mut statements = Vec::new();
+        for chunk in rows.chunks(self.rows_per_statement) {
+            let sql = format!(
+                "INSERT INTO {} VALUES {} {}",
+                self.into,
+                Placeholders::new(backend).rows(chunk.len(), self.width),
+                self.on_conflict
+            );
+            let mut values = Values(AnyArguments::default());
+            for row in chunk {
+                add(&mut values, row).map_err(sqlx::Error::Encode)?;
+            }
+            statements.push(Statement {
+                sql,
+                arguments: values.0,
+                persistent: cached_at_full_size(chunk.len(), self.rows_per_statement),
+            });
+        }
+        Ok(statements)
+    }
+}
+
+/// A statement with its parameters bound, ready to run.
+pub(super) struct Statement<'q> {
+    sql: String,
+    arguments: AnyArguments<'q>,
+    persistent: bool,
+}
+
+impl<'q> Statement<'q> {
+    pub(super) async fn execute(self, tx: &mut Tx<'_>) -> Result<()> {
+        sqlx::query_with(&self.sql, self.arguments)
+            .persistent(self.persistent)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Runs it and reads the rows it returns (`RETURNING …`) as `O`.
+    pub(super) async fn fetch_all<O>(self, tx: &mut Tx<'_>) -> Result<Vec<O>>
+    where
+        O: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
+        let query = sqlx::query_as_with(&self.sql, self.arguments).persistent(self.persistent);
+        Ok(query.fetch_all(&mut **tx).await?)
+    }
 }
 
 /// The parameters of an [`upsert`], in column order.
