@@ -1,7 +1,7 @@
 //! Events benchmark against a release `switchyard serve` (started here on a fresh database):
 //!
 //! 1. **Intake:** gzipped batches of 2,000 events (1,000 first exposures of new contexts and
-//!    1,000 metric events from them) posted by 4 concurrent senders for 10 s, on SQLite and on
+//!    1,000 metric events from them) posted by 8 concurrent senders for 10 s, on SQLite and on
 //!    PostgreSQL (a throwaway cluster, when the binaries are installed): events per second
 //!    accepted and aggregated. Afterwards the per-cohort metric counts read back through the
 //!    query API must equal the metric events accepted, so nothing is counted as stored that
@@ -27,7 +27,8 @@
 //! shared machine that moves less than the rates do.
 //!
 //! Run with `bash benches/events.sh`; `EVENTS_BENCH_SKIP_OTLP=1` leaves out the OTLP rounds and
-//! `EVENTS_BENCH_SKIP_SDK=1` the SDK overhead (for quicker intake runs while tuning).
+//! `EVENTS_BENCH_SKIP_SDK=1` the SDK overhead and `EVENTS_BENCH_SKIP_POSTGRES=1` the PostgreSQL
+//! run (for quicker intake runs while tuning).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -56,7 +57,9 @@ use switchyard_sdk::{Client, Context, EventsConfig};
 
 const FLAGS: usize = 5;
 const CONTEXTS_PER_BATCH: usize = 1_000;
-const SENDERS: usize = 4;
+/// As many as the server admits at once (`MAX_CONCURRENT_BATCHES`); `EVENTS_BENCH_SENDERS`
+/// overrides it.
+const SENDERS: usize = 8;
 const SECONDS: u64 = 10;
 /// Distinct native batches built per round (contexts `user-{n}-{i}` for the round's `n`).
 const BATCHES_PER_ROUND: usize = 1_000;
@@ -108,7 +111,11 @@ async fn run(binary: &str) {
     serve.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 
-    match switchyard_testkit::postgres::TempCluster::start() {
+    let cluster = match std::env::var_os("EVENTS_BENCH_SKIP_POSTGRES") {
+        Some(_) => None,
+        None => switchyard_testkit::postgres::TempCluster::start(),
+    };
+    match cluster {
         Some(cluster) => {
             let url = cluster.create_database();
             let serve = switchyard_bench::serve(binary, &["--database-url", &url]).await;
@@ -119,7 +126,9 @@ async fn run(binary: &str) {
             ratios += &ratio;
             serve.stop().await;
         }
-        None => println!("\nPostgreSQL binaries not found: the PostgreSQL intake run is skipped."),
+        None => println!(
+            "\nPostgreSQL intake run skipped (EVENTS_BENCH_SKIP_POSTGRES, or no binaries found)."
+        ),
     }
     println!("{table}{ratios}{overhead}");
 }
@@ -295,7 +304,8 @@ async fn post_all(url: &str, key: &str, bodies: Vec<Vec<u8>>, content_type: &str
     let deadline = Instant::now() + Duration::from_secs(SECONDS);
     let started = Instant::now();
     let mut senders = Vec::new();
-    for _ in 0..SENDERS {
+    let senders_n = std::env::var("EVENTS_BENCH_SENDERS").map_or(SENDERS, |n| n.parse().unwrap());
+    for _ in 0..senders_n {
         let (bodies, next) = (bodies.clone(), next.clone());
         let (url, key, content_type) = (url.to_owned(), key.to_owned(), content_type.to_owned());
         senders.push(tokio::spawn(async move {

@@ -87,7 +87,7 @@ async fn bulk(State(delivery): State<Arc<Delivery>>, headers: HeaderMap, body: B
 async fn ingest(
     delivery: &Delivery,
     headers: &HeaderMap,
-    body: &[u8],
+    body: &Bytes,
 ) -> Result<serde_json::Value, ApiError> {
     let presented = presented_key(headers)
         .ok_or_else(|| ApiError::new(Code::Unauthorized, "an SDK key is required"))?;
@@ -98,7 +98,7 @@ async fn ingest(
             "too many event batches at once; retry shortly",
         ));
     };
-    let mut batch = parse(headers, body)?;
+    let mut batch = parse_off_the_runtime(headers, body).await?;
     // The whole batch is checked as sent, so a bad field is a 422 whatever screening drops.
     let mut stored = if access.kind == SdkKeyKind::Server && delivery.store().is_some() {
         // Stored here and not screened: nothing reads its events again, so they are moved.
@@ -374,6 +374,22 @@ async fn write_one(intake: &Intake, recorder: &Recorder, store: &Store, project:
         let dropped = usize::try_from(batch.dropped).unwrap_or(usize::MAX);
         intake.count_dropped(DropReason::RecorderQueueFull, dropped);
     }
+}
+
+/// Bodies at least this large are decoded on a blocking thread.
+const PARSE_APART_BYTES: usize = 16 * 1024;
+
+/// [`parse`]; a large body on a blocking thread. Decoding a batch of thousands of events takes
+/// milliseconds, and on the runtime's threads it would hold up the batch whose write turn
+/// (SQLite's one writer, `switchyard_store`'s `writer.rs`) waits to be polled meanwhile.
+async fn parse_off_the_runtime(headers: &HeaderMap, body: &Bytes) -> Result<EventBatch, ApiError> {
+    if body.len() < PARSE_APART_BYTES {
+        return parse(headers, body);
+    }
+    let (headers, body) = (headers.clone(), body.clone());
+    tokio::task::spawn_blocking(move || parse(&headers, &body))
+        .await
+        .map_err(|e| ApiError::new(Code::Internal, format!("decoding the batch failed: {e}")))?
 }
 
 fn parse(headers: &HeaderMap, body: &[u8]) -> Result<EventBatch, ApiError> {

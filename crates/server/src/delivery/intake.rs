@@ -26,8 +26,10 @@ use tokio::sync::Semaphore;
 use super::MAX_DECODED_BYTES;
 use crate::error::{ApiError, Code};
 
-/// Batches written at once; beyond this, `429`.
-pub const MAX_CONCURRENT_BATCHES: usize = 4;
+/// Batches written at once; beyond this, `429`. Each holds its decoded events (at most
+/// [`MAX_DECODED_BYTES`] of JSON); on SQLite the admitted ones queue for the one writer, and
+/// with fewer than 8 the writer sat idle between batches while the next was being decoded.
+pub const MAX_CONCURRENT_BATCHES: usize = 8;
 /// Summaries and events a client SDK key may report per second, sustained.
 pub const CLIENT_KEY_EVENTS_PER_SECOND: u32 = 1_000;
 /// What a client key may report at once after a quiet spell (one full batch).

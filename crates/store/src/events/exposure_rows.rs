@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::error::BoxDynError;
 
-use super::multi_row::{Insert, Statement, Values};
+use super::multi_row::{Insert, Script, Values};
 use super::{EventBatch, ReleaseTag};
 use crate::{Backend, Result};
 
@@ -37,10 +37,10 @@ pub(super) type AddedReleaseExposure = (String, String, String, String, String);
 /// PostgreSQL lock shared rows in the same order), and the statements that write them: built
 /// before the batch's turn to write, since on SQLite the turn is one writer's at a time.
 pub(super) struct ExposureWrites<'b> {
-    exposures: Vec<Statement<'b>>,
+    /// The upserts of the exposures and, on SQLite, of the release exposures (PostgreSQL's
+    /// depend on what its insert returns).
+    upserts: Script<'b>,
     releases: Vec<(ReleaseKey<'b>, i64)>,
-    /// SQLite's: the upserts of `releases` (PostgreSQL's depend on what its insert returns).
-    release_upserts: Vec<Statement<'b>>,
 }
 
 impl<'b> ExposureWrites<'b> {
@@ -87,53 +87,41 @@ impl<'b> ExposureWrites<'b> {
         }
         let rows: Vec<(ExposureKey<'_>, ExposureRow<'_>)> = rows.into_iter().collect();
         let releases: Vec<(ReleaseKey<'_>, i64)> = releases.into_iter().collect();
-        let release_upserts = match backend {
-            Backend::Sqlite => release_upserts(backend, batch, &releases)?,
-            Backend::Postgres => Vec::new(),
-        };
-        Ok(ExposureWrites {
-            exposures: exposure_upserts(backend, batch, &rows)?,
-            releases,
-            release_upserts,
-        })
+        let mut upserts = Script::new(backend);
+        if backend == Backend::Sqlite {
+            add_release_upserts(&mut upserts, batch, &releases)?;
+        }
+        add_exposure_upserts(&mut upserts, batch, &rows)?;
+        Ok(ExposureWrites { upserts, releases })
     }
 
-    /// Writes the batch's exposures and release exposures within `tx`; returns the release
-    /// exposures that were not stored before (for the stage tallies, `release_tallies.rs`). On
-    /// SQLite those are `new_in_history`, what the batch's history
-    /// ([`super::history::History::add`]) did not hold: with one writer at a time it holds what
-    /// the table does.
+    /// Writes the batch's exposures and release exposures within `tx`. On PostgreSQL returns
+    /// the release exposures that were not stored before (for the stage tallies,
+    /// `release_tallies.rs`); on SQLite, where one writer writes at a time, the batch's history
+    /// tells them ([`super::history::History::add`]) and this returns `None`.
     pub(super) async fn write(
         self,
         tx: &mut Tx<'_>,
         backend: Backend,
         batch: &'b EventBatch,
-        new_in_history: Vec<AddedReleaseExposure>,
-    ) -> Result<Vec<AddedReleaseExposure>> {
+    ) -> Result<Option<Vec<AddedReleaseExposure>>> {
         let added = match backend {
-            Backend::Sqlite => {
-                for upsert in self.release_upserts {
-                    upsert.execute(tx).await?;
-                }
-                new_in_history
-            }
+            Backend::Sqlite => None,
             Backend::Postgres => {
-                write_release_exposures(tx, backend, batch, &self.releases).await?
+                Some(write_release_exposures(tx, backend, batch, &self.releases).await?)
             }
         };
-        for upsert in self.exposures {
-            upsert.execute(tx).await?;
-        }
+        self.upserts.run(tx).await?;
         Ok(added)
     }
 }
 
-/// The upserts of `exposures` rows, [`ROWS_PER_STATEMENT`] a statement.
-fn exposure_upserts<'b>(
-    backend: Backend,
+/// Adds the upserts of `exposures` rows, [`ROWS_PER_STATEMENT`] a statement.
+fn add_exposure_upserts<'b>(
+    script: &mut Script<'b>,
     batch: &'b EventBatch,
     rows: &[(ExposureKey<'b>, ExposureRow<'b>)],
-) -> Result<Vec<Statement<'b>>> {
+) -> Result<()> {
     let insert = Insert {
         into: "exposures (project, env, flag, context_kind, context_key, \
                variation, version, reason, first_seen, last_seen)",
@@ -150,8 +138,8 @@ fn exposure_upserts<'b>(
         width: 10,
         rows_per_statement: ROWS_PER_STATEMENT,
     };
-    insert.statements(
-        backend,
+    script.insert(
+        &insert,
         rows,
         |values, &((flag, kind, key, variation), ref row)| {
             values.text(&batch.project)?.text(&batch.env)?.text(flag)?;
@@ -197,23 +185,22 @@ async fn upsert_release_exposures(
     batch: &EventBatch,
     releases: &[(ReleaseKey<'_>, i64)],
 ) -> Result<()> {
-    for upsert in release_upserts(backend, batch, releases)? {
-        upsert.execute(tx).await?;
-    }
-    Ok(())
+    let mut script = Script::new(backend);
+    add_release_upserts(&mut script, batch, releases)?;
+    script.run(tx).await
 }
 
-/// The statements of [`upsert_release_exposures`].
-fn release_upserts<'q>(
-    backend: Backend,
+/// Adds the statements of [`upsert_release_exposures`].
+fn add_release_upserts<'q>(
+    script: &mut Script<'q>,
     batch: &'q EventBatch,
     releases: &[(ReleaseKey<'q>, i64)],
-) -> Result<Vec<Statement<'q>>> {
+) -> Result<()> {
     let on_conflict = format!(
         "ON CONFLICT ({RELEASE_KEY}) DO UPDATE SET first_seen = excluded.first_seen \
          WHERE excluded.first_seen < release_exposures.first_seen"
     );
-    release_insert(&on_conflict).statements(backend, releases, release_row(batch))
+    script.insert(&release_insert(&on_conflict), releases, release_row(batch))
 }
 
 /// An insert of release exposure rows ([`release_row`]'s parameters), `on_conflict`.

@@ -18,9 +18,9 @@ use std::collections::{BTreeMap, HashMap};
 use switchyard_stats::histogram::bucket_of;
 
 use super::history::History;
-use super::multi_row;
+use super::multi_row::Script;
 use super::{EventBatch, MetricEvent, MetricMoments, ReleaseTag, minute_of};
-use crate::{Result, Store};
+use crate::Result;
 
 /// A batch's metric events summed in memory, so each aggregate row is written once per batch.
 #[derive(Default)]
@@ -65,34 +65,41 @@ impl EventBatch {
     }
 }
 
-type Tx<'t> = sqlx::Transaction<'t, sqlx::Any>;
 /// (flag, release cohort, metric, histogram bucket).
 type HistogramRow = (String, ReleaseTag, String, i32);
 
-impl Store {
-    /// Attributes the batch's metric events to cohorts by the `history` of their contexts (the
-    /// batch's own exposures included) and writes the sums; returns how many events reached a
-    /// cohort. Without `releases_seen`, no release cohorts are looked for.
-    pub(super) async fn write_metrics(
-        &self,
-        tx: &mut Tx<'_>,
-        batch: &EventBatch,
-        history: &History,
-        releases_seen: bool,
-    ) -> Result<u64> {
-        let mut sums = Sums::default();
-        let mut attributed = 0;
-        for event in &batch.metrics {
-            let reached = match &event.about {
-                Some(_) => attribute_subject_event(history, batch, event, releases_seen, &mut sums),
-                None => attribute_by_exposures(history, batch, event, releases_seen, &mut sums),
-            };
-            attributed += u64::from(reached);
-        }
-        let releases: Vec<_> = sums.releases.iter().collect();
-        multi_row::upsert(
-            tx,
-            self.backend,
+/// A batch's metric events attributed to cohorts and summed: the aggregate rows they add to.
+pub(super) struct MetricSums {
+    sums: Sums,
+    /// How many events reached a cohort.
+    pub(super) attributed: u64,
+}
+
+/// Attributes the batch's metric events to cohorts by the `history` of their contexts (the
+/// batch's own exposures included) and sums them. Without `releases_seen`, no release cohorts
+/// are looked for. Reads and writes nothing, so it may run while the database writes.
+pub(super) fn attribute(batch: &EventBatch, history: &History, releases_seen: bool) -> MetricSums {
+    let mut sums = Sums::default();
+    let mut attributed = 0;
+    for event in &batch.metrics {
+        let reached = match &event.about {
+            Some(_) => attribute_subject_event(history, batch, event, releases_seen, &mut sums),
+            None => attribute_by_exposures(history, batch, event, releases_seen, &mut sums),
+        };
+        attributed += u64::from(reached);
+    }
+    MetricSums { sums, attributed }
+}
+
+impl MetricSums {
+    /// Adds the upserts of the sums' rows to `script`.
+    pub(super) fn add_to<'q>(
+        &'q self,
+        script: &mut Script<'q>,
+        batch: &'q EventBatch,
+    ) -> Result<()> {
+        let releases: Vec<_> = self.sums.releases.iter().collect();
+        script.upsert(
             "release_metrics (project, env, flag, stage, cohort, metric, count, sum, sum_sq)",
             "ON CONFLICT (project, env, flag, stage, cohort, metric) DO UPDATE SET \
              count = release_metrics.count + excluded.count, \
@@ -108,12 +115,9 @@ impl Store {
                     .text(metric)?;
                 moments.add_to(values)
             },
-        )
-        .await?;
-        let histograms: Vec<_> = sums.histograms.iter().collect();
-        multi_row::upsert(
-            tx,
-            self.backend,
+        )?;
+        let histograms: Vec<_> = self.sums.histograms.iter().collect();
+        script.upsert(
             "release_histograms (project, env, flag, stage, cohort, metric, bucket, count)",
             "ON CONFLICT (project, env, flag, stage, cohort, metric, bucket) \
              DO UPDATE SET count = release_histograms.count + excluded.count",
@@ -128,12 +132,9 @@ impl Store {
                 values.int(i64::from(*bucket))?.int(*count)?;
                 Ok(())
             },
-        )
-        .await?;
-        let variations: Vec<_> = sums.variations.iter().collect();
-        multi_row::upsert(
-            tx,
-            self.backend,
+        )?;
+        let variations: Vec<_> = self.sums.variations.iter().collect();
+        script.upsert(
             "metric_aggregates (project, env, metric, flag, variation, minute, count, sum, sum_sq)",
             "ON CONFLICT (project, env, metric, flag, variation, minute) DO UPDATE SET \
              count = metric_aggregates.count + excluded.count, \
@@ -150,8 +151,6 @@ impl Store {
                 moments.add_to(values)
             },
         )
-        .await?;
-        Ok(attributed)
     }
 }
 

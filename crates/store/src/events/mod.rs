@@ -27,6 +27,7 @@ use crate::writer::{GroupPlace, Step};
 use crate::{Backend, Result, Store};
 use exposure_rows::ExposureWrites;
 use history::History;
+use multi_row::Script;
 
 mod batch_ids;
 mod experiment_ingest;
@@ -337,24 +338,31 @@ impl Store {
                     .await?
                     .is_some());
         let mut history = History::load(tx, self.backend, batch, releases_seen).await?;
-        let new_in_history = history.add(batch);
-        let added_releases = exposures
-            .write(tx, self.backend, batch, new_in_history)
-            .await?;
-        let attributed = self
-            .write_metrics(tx, batch, &history, releases_seen)
-            .await?;
+        // What the rest of the batch writes is worked out from its history alone, so that Rust
+        // runs while the database writes the exposures: on SQLite the write turn is one batch's
+        // at a time, and the work beside it is taken out of the turn.
+        let (stored, (new_in_history, sums)) = tokio::join!(
+            biased;
+            exposures.write(tx, self.backend, batch),
+            async {
+                let new_in_history = history.add(batch);
+                let sums = metrics::attribute(batch, &history, releases_seen);
+                (new_in_history, sums)
+            },
+        );
+        let added = stored?.unwrap_or(new_in_history);
         self.write_experiments(tx, batch).await?;
-        // Last: every batch adds to the same few summary rows, and on PostgreSQL a batch holds
-        // their locks from its upsert until it commits, so concurrent batches wait on each other
-        // only for the end of a transaction, not all of it.
-        release_tallies::add(tx, self.backend, batch, &added_releases, &history).await?;
+        // Last, in one script: every batch adds to the same few summary rows, and on PostgreSQL
+        // a batch holds their locks from its upsert until it commits, so concurrent batches wait
+        // on each other only for the end of a transaction, not all of it.
         let minute = minute_of(batch.counted_at_ms);
         let (releases, evaluations) = summary_rows(&batch.counts);
         let releases: Vec<_> = releases.into_iter().collect();
-        multi_row::upsert(
-            tx,
-            self.backend,
+        let evaluations: Vec<_> = evaluations.into_iter().collect();
+        let mut summaries = Script::new(self.backend);
+        release_tallies::add(tx, &mut summaries, self.backend, batch, &added, &history).await?;
+        sums.add_to(&mut summaries, batch)?;
+        summaries.upsert(
             "release_counts (project, env, flag, stage, cohort, evaluations)",
             "ON CONFLICT (project, env, flag, stage, cohort) \
              DO UPDATE SET evaluations = release_counts.evaluations + excluded.evaluations",
@@ -365,12 +373,8 @@ impl Store {
                 values.text(stage)?.text(cohort)?.int(*evaluations)?;
                 Ok(())
             },
-        )
-        .await?;
-        let evaluations: Vec<_> = evaluations.into_iter().collect();
-        multi_row::upsert(
-            tx,
-            self.backend,
+        )?;
+        summaries.upsert(
             "evaluation_counts (project, env, flag, version, variation, reason, minute, count)",
             "ON CONFLICT (project, env, flag, version, variation, reason, minute) \
              DO UPDATE SET count = evaluation_counts.count + excluded.count",
@@ -382,9 +386,9 @@ impl Store {
                 values.int(minute)?.int(*count)?;
                 Ok(())
             },
-        )
-        .await?;
-        Ok(attributed)
+        )?;
+        summaries.run(tx).await?;
+        Ok(sums.attributed)
     }
 }
 

@@ -5,6 +5,8 @@
 //! latencies spreads over hundreds of histogram buckets: one statement per row cost as much as
 //! a fifth of its write).
 //!
+//! A batch's statements that need no answer go into a [`Script`], which SQLite runs in one call.
+//!
 //! Callers pass rows with distinct keys in key order: one PostgreSQL statement may not touch a
 //! row twice, and concurrent batches then lock the rows they share in the same order.
 
@@ -15,33 +17,10 @@ use sqlx::error::BoxDynError;
 use super::placeholders::{Placeholders, cached_at_full_size};
 use crate::{Backend, Result};
 
-/// Rows per statement of [`upsert`].
+/// Rows per statement of [`Script::upsert`].
 const ROWS_PER_STATEMENT: usize = 100;
 
 type Tx<'t> = sqlx::Transaction<'t, sqlx::Any>;
-
-/// Runs `INSERT INTO {into} VALUES (…), (…) {on_conflict}` over `rows`, each row's `width`
-/// parameters added by `add`.
-pub(super) async fn upsert<'q, R>(
-    tx: &mut Tx<'_>,
-    backend: Backend,
-    into: &str,
-    on_conflict: &str,
-    width: usize,
-    rows: &[R],
-    add: impl Fn(&mut Values<'q>, &R) -> std::result::Result<(), BoxDynError>,
-) -> Result<()> {
-    let insert = Insert {
-        into,
-        on_conflict,
-        width,
-        rows_per_statement: ROWS_PER_STATEMENT,
-    };
-    for statement in insert.statements(backend, rows, add)? {
-        statement.execute(tx).await?;
-    }
-    Ok(())
-}
 
 /// A multi-row `INSERT INTO {into} VALUES (…), (…) {on_conflict}` of `width` parameters a
 /// row, `rows_per_statement` rows a statement.
@@ -63,23 +42,128 @@ impl Insert<'_> {
     ) -> Result<Vec<Statement<'q>>> {
         let mut statements = Vec::new();
         for chunk in rows.chunks(self.rows_per_statement) {
-            let sql = format!(
-                "INSERT INTO {} VALUES {} {}",
-                self.into,
-                Placeholders::new(backend).rows(chunk.len(), self.width),
-                self.on_conflict
-            );
             let mut values = Values(AnyArguments::default());
             for row in chunk {
                 add(&mut values, row).map_err(sqlx::Error::Encode)?;
             }
             statements.push(Statement {
-                sql,
+                sql: self.sql(backend, chunk.len()),
                 arguments: values.0,
                 persistent: cached_at_full_size(chunk.len(), self.rows_per_statement),
             });
         }
         Ok(statements)
+    }
+
+    /// The statement for `rows` rows.
+    fn sql(&self, backend: Backend, rows: usize) -> String {
+        format!(
+            "INSERT INTO {} VALUES {} {}",
+            self.into,
+            Placeholders::new(backend).rows(rows, self.width),
+            self.on_conflict
+        )
+    }
+}
+
+/// Statements to run in order within a transaction, built ahead. On SQLite they run in one
+/// call: one round trip to sqlx's SQLite thread (a thread wake-up each way) instead of one per
+/// statement, and the caller's Rust may run meanwhile. PostgreSQL's protocol takes parameters
+/// for one statement at a time, so there each runs on its own.
+pub(super) enum Script<'q> {
+    /// SQLite: the statements' text, `;`-separated, and their parameters in order; cached in the
+    /// connection only while every statement is of full size (the common shape).
+    Joined {
+        sql: String,
+        values: Values<'q>,
+        cacheable: bool,
+    },
+    Separate(Vec<Statement<'q>>),
+}
+
+impl<'q> Script<'q> {
+    pub(super) fn new(backend: Backend) -> Script<'q> {
+        match backend {
+            Backend::Sqlite => Script::Joined {
+                sql: String::new(),
+                values: Values(AnyArguments::default()),
+                cacheable: true,
+            },
+            Backend::Postgres => Script::Separate(Vec::new()),
+        }
+    }
+
+    /// Adds the statements of `insert` over `rows`, each row's parameters added by `add`.
+    pub(super) fn insert<R>(
+        &mut self,
+        insert: &Insert<'_>,
+        rows: &[R],
+        add: impl Fn(&mut Values<'q>, &R) -> std::result::Result<(), BoxDynError>,
+    ) -> Result<()> {
+        match self {
+            Script::Joined {
+                sql,
+                values,
+                cacheable,
+            } => {
+                for chunk in rows.chunks(insert.rows_per_statement) {
+                    sql.push_str(&insert.sql(Backend::Sqlite, chunk.len()));
+                    sql.push_str(";\n");
+                    for row in chunk {
+                        add(values, row).map_err(sqlx::Error::Encode)?;
+                    }
+                    *cacheable &= cached_at_full_size(chunk.len(), insert.rows_per_statement);
+                }
+            }
+            Script::Separate(statements) => {
+                statements.extend(insert.statements(Backend::Postgres, rows, add)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds the upserts of a batch's summary rows into `into`, [`ROWS_PER_STATEMENT`] a
+    /// statement.
+    pub(super) fn upsert<R>(
+        &mut self,
+        into: &str,
+        on_conflict: &str,
+        width: usize,
+        rows: &[R],
+        add: impl Fn(&mut Values<'q>, &R) -> std::result::Result<(), BoxDynError>,
+    ) -> Result<()> {
+        let insert = Insert {
+            into,
+            on_conflict,
+            width,
+            rows_per_statement: ROWS_PER_STATEMENT,
+        };
+        self.insert(&insert, rows, add)
+    }
+
+    pub(super) async fn run(self, tx: &mut Tx<'_>) -> Result<()> {
+        match self {
+            Script::Joined {
+                sql,
+                values,
+                cacheable,
+            } => {
+                if !sql.is_empty() {
+                    let statement = Statement {
+                        sql,
+                        arguments: values.0,
+                        persistent: cacheable,
+                    };
+                    statement.execute(tx).await?;
+                }
+            }
+            Script::Separate(statements) => {
+                for statement in statements {
+                    statement.execute(tx).await?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -109,7 +193,7 @@ impl<'q> Statement<'q> {
     }
 }
 
-/// The parameters of an [`upsert`], in column order.
+/// The parameters of an [`Insert`]'s rows, in column order.
 pub(super) struct Values<'q>(AnyArguments<'q>);
 
 impl<'q> Values<'q> {

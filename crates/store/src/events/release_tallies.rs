@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::EventBatch;
 use super::exposure_rows::AddedReleaseExposure;
 use super::history::{History, lookup_sql, read_by_key_with};
-use super::multi_row;
+use super::multi_row::Script;
 use super::placeholders::Placeholders;
 use crate::{Backend, Result};
 
@@ -25,14 +25,16 @@ type Tx<'t> = sqlx::Transaction<'t, sqlx::Any>;
 /// (flag, stage).
 type Stage<'a> = (&'a str, &'a str);
 
-/// Adds the batch's new release exposures to the tallies, within its transaction, after every
-/// other release write of the batch (see the module's note on locking). `history` holds the
-/// batch's contexts' release exposures, its own included.
-pub(super) async fn add(
+/// Adds the batch's new release exposures to the tallies: the upserts go into `script`, run
+/// after every other release write of the batch (see the module's note on locking); on
+/// PostgreSQL the stages are locked and the contexts' release exposures read here, within `tx`.
+/// `history` holds the batch's contexts' release exposures, its own included.
+pub(super) async fn add<'q>(
     tx: &mut Tx<'_>,
+    script: &mut Script<'q>,
     backend: Backend,
-    batch: &EventBatch,
-    added: &[AddedReleaseExposure],
+    batch: &'q EventBatch,
+    added: &'q [AddedReleaseExposure],
     history: &History,
 ) -> Result<()> {
     if added.is_empty() {
@@ -46,45 +48,49 @@ pub(super) async fn add(
         *per_context.entry((kind, key, (flag, stage))).or_default() += 1;
     }
     let stages: BTreeSet<Stage<'_>> = per_context.keys().map(|(_, _, stage)| *stage).collect();
-    lock_stages(tx, backend, batch, &stages).await?;
     let cohorts_now = match backend {
         Backend::Sqlite => cohorts_in_history(history, &per_context),
-        Backend::Postgres => cohorts_stored(tx, backend, batch, &per_context).await?,
+        Backend::Postgres => {
+            lock_stages(tx, backend, batch, &stages).await?;
+            cohorts_stored(tx, backend, batch, &per_context).await?
+        }
     };
     let crossed = crossings(&per_context, &cohorts_now);
-    for ((flag, stage), crossed) in crossed {
-        batch
-            .statement(
-                "UPDATE release_stage_crossed SET contexts = contexts + $5 \
-                 WHERE project = $1 AND env = $2 AND flag = $3 AND stage = $4",
-            )
-            .bind(flag)
-            .bind(stage)
-            .bind(crossed)
-            .execute(&mut **tx)
-            .await?;
-    }
+    // Every stage of the batch, so each has its row (0 where no context crossed).
+    let crossed: Vec<(Stage<'_>, i64)> = stages
+        .into_iter()
+        .map(|stage| (stage, crossed.get(&stage).copied().unwrap_or(0)))
+        .collect();
+    script.upsert(
+        "release_stage_crossed (project, env, flag, stage, contexts)",
+        "ON CONFLICT (project, env, flag, stage) \
+         DO UPDATE SET contexts = release_stage_crossed.contexts + excluded.contexts",
+        5,
+        &crossed,
+        |values, &((flag, stage), crossed)| {
+            values.text(&batch.project)?.text(&batch.env)?.text(flag)?;
+            values.text(stage)?.int(crossed)?;
+            Ok(())
+        },
+    )?;
     let cohorts: Vec<_> = cohorts.into_iter().collect();
-    multi_row::upsert(
-        tx,
-        backend,
+    script.upsert(
         "release_stage_contexts (project, env, flag, stage, cohort, contexts)",
         "ON CONFLICT (project, env, flag, stage, cohort) \
          DO UPDATE SET contexts = release_stage_contexts.contexts + excluded.contexts",
         6,
         &cohorts,
-        |values, ((flag, stage, cohort), contexts)| {
+        |values, &((flag, stage, cohort), contexts)| {
             values.text(&batch.project)?.text(&batch.env)?.text(flag)?;
-            values.text(stage)?.text(cohort)?.int(*contexts)?;
+            values.text(stage)?.text(cohort)?.int(contexts)?;
             Ok(())
         },
     )
-    .await?;
-    Ok(())
 }
 
 /// Makes sure each stage has its crossed row and locks it until the transaction ends, in key
-/// order (so concurrent batches cannot deadlock on them).
+/// order (so concurrent batches cannot deadlock on them): PostgreSQL, before it reads what
+/// concurrent batches added.
 async fn lock_stages(
     tx: &mut Tx<'_>,
     backend: Backend,
