@@ -25,7 +25,7 @@ struct ExposureRow<'b> {
     last_seen: i64,
 }
 
-/// (flag, context kind, context key, variation).
+/// (context kind, context key, flag, variation): the table's key order.
 type ExposureKey<'b> = (&'b str, &'b str, &'b str, &'b str);
 /// (context kind, context key, flag, stage, cohort) → first seen.
 type ReleaseKey<'b> = (&'b str, &'b str, &'b str, &'b str, &'b str);
@@ -63,9 +63,9 @@ impl<'b> ExposureWrites<'b> {
                         .or_insert(exposure.at_ms);
                 }
                 let key = (
-                    exposure.flag.as_str(),
                     part.kind.as_str(),
                     part.key.as_str(),
+                    exposure.flag.as_str(),
                     exposure.variation.as_str(),
                 );
                 rows.entry(key)
@@ -125,7 +125,7 @@ fn add_exposure_upserts<'b>(
     let insert = Insert {
         into: "exposures (project, env, flag, context_kind, context_key, \
                variation, version, reason, first_seen, last_seen)",
-        on_conflict: "ON CONFLICT (project, env, flag, context_kind, context_key, variation) \
+        on_conflict: "ON CONFLICT (project, env, context_kind, context_key, flag, variation) \
              DO UPDATE SET \
              version = CASE WHEN excluded.last_seen >= exposures.last_seen \
              THEN excluded.version ELSE exposures.version END, \
@@ -141,7 +141,7 @@ fn add_exposure_upserts<'b>(
     script.insert(
         &insert,
         rows,
-        |values, &((flag, kind, key, variation), ref row)| {
+        |values, &((kind, key, flag, variation), ref row)| {
             values.text(&batch.project)?.text(&batch.env)?.text(flag)?;
             values.text(kind)?.text(key)?.text(variation)?;
             values.int(row.version)?.text(row.reason)?;

@@ -268,34 +268,7 @@ pub(crate) async fn signed_chain_detects_a_recomputed_chain(store: Store) {
 /// A database written by the previous schema (migrations 1–3, legacy records only) upgrades:
 /// its records still verify, and the signed form starts at the next record.
 pub(crate) async fn legacy_records_still_verify(url: &str) {
-    sqlx::any::install_default_drivers();
-    let connect = if url.starts_with("sqlite:") {
-        format!("{url}?mode=rwc")
-    } else {
-        url.to_owned()
-    };
-    let backend = if url.starts_with("sqlite:") {
-        Backend::Sqlite
-    } else {
-        Backend::Postgres
-    };
-    let pool = sqlx::AnyPool::connect(&connect).await.unwrap();
-    sqlx::raw_sql(
-        "CREATE TABLE schema_migrations (\
-         version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
-    for migration in &migrations::for_backend(backend)[..3] {
-        sqlx::raw_sql(migration.sql).execute(&pool).await.unwrap();
-        sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, 0)")
-            .bind(migration.version)
-            .bind(migration.name)
-            .execute(&pool)
-            .await
-            .unwrap();
-    }
+    let pool = at_first_migrations(url, 3).await;
     // Three records as the previous version wrote them.
     let mut prev = GENESIS_HASH.to_owned();
     for seq in 1..=3_i64 {
@@ -373,4 +346,32 @@ pub(crate) async fn legacy_records_still_verify(url: &str) {
     let report = store.verify_audit_chain().await.unwrap();
     assert_eq!((report.ok, report.first_broken), (false, Some(2)));
     store.close().await;
+}
+
+/// A pool on the fresh database `url` with only its backend's first `n` migrations applied, as
+/// an earlier version left it.
+pub(crate) async fn at_first_migrations(url: &str, n: usize) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    let (connect, backend) = match url.starts_with("sqlite:") {
+        true => (format!("{url}?mode=rwc"), Backend::Sqlite),
+        false => (url.to_owned(), Backend::Postgres),
+    };
+    let pool = sqlx::AnyPool::connect(&connect).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE schema_migrations (\
+         version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    for migration in &migrations::for_backend(backend)[..n] {
+        sqlx::raw_sql(migration.sql).execute(&pool).await.unwrap();
+        sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, 0)")
+            .bind(migration.version)
+            .bind(migration.name)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool
 }

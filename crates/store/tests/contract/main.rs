@@ -10,6 +10,7 @@ mod event_batches;
 mod events;
 mod experiment_outside;
 mod experiments;
+mod exposures_migration;
 mod group_commit;
 mod release_tallies;
 mod writes;
@@ -36,6 +37,7 @@ use experiments::{
     concurrent_batches_lose_no_unit_update, experiment_totals_are_exact,
     experiment_units_are_bounded,
 };
+use exposures_migration::exposures_survive_the_context_first_migration;
 use group_commit::concurrent_batches_are_each_all_or_nothing;
 use release_tallies::release_tallies_match_a_recount;
 use writes::{
@@ -82,6 +84,9 @@ async fn sqlite() {
     }
     eprintln!("sqlite: legacy_records_still_verify");
     legacy_records_still_verify(&format!("sqlite://{}/legacy.db", dir.display())).await;
+    eprintln!("sqlite: exposures_survive_the_context_first_migration");
+    let url = format!("sqlite://{}/exposures-9.db", dir.display());
+    exposures_survive_the_context_first_migration(&url).await;
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -100,6 +105,8 @@ async fn postgres() {
     }
     eprintln!("postgres: legacy_records_still_verify");
     legacy_records_still_verify(&cluster.create_database()).await;
+    eprintln!("postgres: exposures_survive_the_context_first_migration");
+    exposures_survive_the_context_first_migration(&cluster.create_database()).await;
 }
 
 /// After a reopen the audit chain is still all there: it verifies over every stored record, or,
