@@ -45,3 +45,12 @@ impl Tasks {
         self.tracker.len()
     }
 }
+
+/// Runs CPU-heavy `work` on a blocking thread while its caller waits for it (so the runtime's
+/// threads stay free to poll other requests). Not background work: the caller awaits it, and a
+/// drained request has finished it; it is here with every other spawn.
+pub async fn on_a_blocking_thread<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, tokio::task::JoinError> {
+    tokio::task::spawn_blocking(work).await
+}

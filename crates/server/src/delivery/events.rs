@@ -51,7 +51,7 @@ use super::sdk_routes::presented_key;
 use crate::access::SdkKeyKind;
 use crate::clock::now_ms;
 use crate::error::{ApiError, Code};
-use crate::tasks::Tasks;
+use crate::tasks::{Tasks, on_a_blocking_thread};
 use check::{check, check_taking};
 
 /// Summaries plus events in one batch.
@@ -387,7 +387,7 @@ async fn parse_off_the_runtime(headers: &HeaderMap, body: &Bytes) -> Result<Even
         return parse(headers, body);
     }
     let (headers, body) = (headers.clone(), body.clone());
-    tokio::task::spawn_blocking(move || parse(&headers, &body))
+    on_a_blocking_thread(move || parse(&headers, &body))
         .await
         .map_err(|e| ApiError::new(Code::Internal, format!("decoding the batch failed: {e}")))?
 }
