@@ -5,7 +5,7 @@
 //! marked without being counted.
 
 use super::EventBatch;
-use super::Prepared;
+use super::exposure_rows::ExposureWrites;
 use crate::writer::Step;
 use crate::{Result, Store};
 
@@ -28,11 +28,11 @@ impl Store {
         batch_id: &str,
         seen_at_ms: i64,
     ) -> Result<Ingested> {
-        let prepared = Prepared::of(self.backend, batch)?;
+        let exposures = ExposureWrites::of(self.backend, batch)?;
         let mut place = self.batch_place().await?;
         let written = async {
             let tx = place.tx()?;
-            write_once(self, tx, batch, prepared, batch_id, seen_at_ms).await
+            write_once(self, tx, batch, exposures, batch_id, seen_at_ms).await
         }
         .await;
         place.finish(written).await
@@ -69,7 +69,7 @@ async fn write_once<'b>(
     store: &Store,
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     batch: &'b EventBatch,
-    prepared: Prepared<'b>,
+    exposures: ExposureWrites<'b>,
     batch_id: &str,
     seen_at_ms: i64,
 ) -> Result<Step<Ingested>> {
@@ -99,7 +99,7 @@ async fn write_once<'b>(
             duplicate: true,
         }));
     }
-    let attributed = store.write_batch(tx, batch, prepared).await?;
+    let attributed = store.write_batch(tx, batch, exposures).await?;
     if attributed > 0 {
         batch
             .statement(

@@ -142,15 +142,9 @@ fn add_exposure_upserts<'b>(
         &insert,
         rows,
         |values, &((kind, key, flag, variation), ref row)| {
-            values
-                .text_copied(&batch.project)?
-                .text_copied(&batch.env)?;
-            values
-                .text_copied(flag)?
-                .text_copied(kind)?
-                .text_copied(key)?;
-            values.text_copied(variation)?.int(row.version)?;
-            values.text_copied(row.reason)?;
+            values.text(&batch.project)?.text(&batch.env)?.text(flag)?;
+            values.text(kind)?.text(key)?.text(variation)?;
+            values.int(row.version)?.text(row.reason)?;
             values.int(row.first_seen)?.int(row.last_seen)?;
             Ok(())
         },
@@ -249,17 +243,9 @@ fn release_row<'q>(
     batch: &'q EventBatch,
 ) -> impl Fn(&mut Values<'q>, &(ReleaseKey<'q>, i64)) -> std::result::Result<(), BoxDynError> {
     |values, &((kind, key, flag, stage, cohort), first_seen)| {
-        values
-            .text_copied(&batch.project)?
-            .text_copied(&batch.env)?;
-        values
-            .text_copied(kind)?
-            .text_copied(key)?
-            .text_copied(flag)?;
-        values
-            .text_copied(stage)?
-            .text_copied(cohort)?
-            .int(first_seen)?;
+        values.text(&batch.project)?.text(&batch.env)?.text(kind)?;
+        values.text(key)?.text(flag)?.text(stage)?.text(cohort)?;
+        values.int(first_seen)?;
         Ok(())
     }
 }

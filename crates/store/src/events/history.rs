@@ -36,65 +36,33 @@ pub(super) struct History {
     releases: HashMap<String, HashMap<String, Vec<ReleaseRow>>>,
 }
 
-/// Context parts by kind.
-type PartsByKind<'b> = BTreeMap<&'b str, BTreeSet<&'b str>>;
-
-/// The context parts whose history a batch reads ([`History::load`]), worked out before its
-/// turn to write (on SQLite the turn is one writer's at a time).
-pub(super) struct HistoryKeys<'b> {
-    /// Parts of metric events without a subject: their exposures.
-    exposures: PartsByKind<'b>,
-    /// Release exposures of the parts the batch exposes in a release and of every metric
-    /// event's parts, read when the environment has release exposures.
-    releases_if_seen: PartsByKind<'b>,
-    /// Otherwise those of the parts the batch exposes in a release only.
-    releases_if_unseen: PartsByKind<'b>,
-}
-
-impl<'b> HistoryKeys<'b> {
-    pub(super) fn of(batch: &'b EventBatch) -> HistoryKeys<'b> {
-        let mut keys = HistoryKeys {
-            exposures: BTreeMap::new(),
-            releases_if_seen: BTreeMap::new(),
-            releases_if_unseen: BTreeMap::new(),
-        };
-        let add = |parts: &mut PartsByKind<'b>, part: &'b ContextPart| {
-            parts.entry(&part.kind).or_default().insert(&part.key);
-        };
-        for event in &batch.metrics {
-            for part in &event.contexts {
-                if event.about.is_none() {
-                    add(&mut keys.exposures, part);
-                }
-                add(&mut keys.releases_if_seen, part);
-            }
-        }
-        for exposure in batch.exposures.iter().filter(|e| e.release.is_some()) {
-            for part in &exposure.contexts {
-                add(&mut keys.releases_if_seen, part);
-                add(&mut keys.releases_if_unseen, part);
-            }
-        }
-        keys
-    }
-}
-
 impl History {
     /// Reads the stored exposures of the parts of metric events without a subject (those count
     /// by exposure) and, when `releases_seen`, the stored release exposures of every metric
-    /// event's parts and of every part the batch exposes in a release (the parts as in `keys`).
+    /// event's parts and of every part the batch exposes in a release.
     pub(super) async fn load(
         tx: &mut Tx<'_>,
         backend: Backend,
         batch: &EventBatch,
-        keys: HistoryKeys<'_>,
         releases_seen: bool,
     ) -> Result<History> {
-        let by_exposure = keys.exposures;
-        let by_release = match releases_seen {
-            true => keys.releases_if_seen,
-            false => keys.releases_if_unseen,
-        };
+        let mut by_exposure: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        let mut by_release: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for event in &batch.metrics {
+            for part in &event.contexts {
+                if event.about.is_none() {
+                    by_exposure.entry(&part.kind).or_default().insert(&part.key);
+                }
+                if releases_seen {
+                    by_release.entry(&part.kind).or_default().insert(&part.key);
+                }
+            }
+        }
+        for exposure in batch.exposures.iter().filter(|e| e.release.is_some()) {
+            for part in &exposure.contexts {
+                by_release.entry(&part.kind).or_default().insert(&part.key);
+            }
+        }
         let mut history = History::default();
         for (kind, keys) in by_exposure {
             let of_kind = history.exposures.entry(kind.to_owned()).or_default();

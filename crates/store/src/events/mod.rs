@@ -26,7 +26,7 @@ use sqlx::error::BoxDynError;
 use crate::writer::{GroupPlace, Step};
 use crate::{Backend, Result, Store};
 use exposure_rows::ExposureWrites;
-use history::{History, HistoryKeys};
+use history::History;
 use multi_row::Script;
 
 mod batch_ids;
@@ -300,10 +300,10 @@ impl Store {
     /// Writes a batch atomically; returns how many metric events were attributed to a cohort.
     /// A batch with its sender's id goes through [`Store::ingest_events_once`] instead.
     pub async fn ingest_events(&self, batch: &EventBatch) -> Result<u64> {
-        let prepared = Prepared::of(self.backend, batch)?;
+        let exposures = ExposureWrites::of(self.backend, batch)?;
         let mut place = self.batch_place().await?;
         let written = async {
-            let attributed = self.write_batch(place.tx()?, batch, prepared).await?;
+            let attributed = self.write_batch(place.tx()?, batch, exposures).await?;
             Ok(Step::Keep(attributed))
         }
         .await;
@@ -318,18 +318,14 @@ impl Store {
             Backend::Postgres => BatchPlace::Own(self.pool.begin().await?),
         })
     }
-    /// Adds a batch to the aggregates within `tx`, with what was `prepared` before its turn to
+    /// Adds a batch to the aggregates within `tx`, its `exposures` as built before its turn to
     /// write; returns how many metric events were attributed to a cohort.
     async fn write_batch<'b>(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         batch: &'b EventBatch,
-        prepared: Prepared<'b>,
+        exposures: ExposureWrites<'b>,
     ) -> Result<u64> {
-        let Prepared {
-            exposures,
-            history_keys,
-        } = prepared;
         // Most environments have no release running: one probe spares every metric event a
         // second lookup.
         let releases_seen = batch.exposures.iter().any(|e| e.release.is_some())
@@ -341,8 +337,7 @@ impl Store {
                     .fetch_optional(&mut **tx)
                     .await?
                     .is_some());
-        let mut history =
-            History::load(tx, self.backend, batch, history_keys, releases_seen).await?;
+        let mut history = History::load(tx, self.backend, batch, releases_seen).await?;
         // What the rest of the batch writes is worked out from its history alone, so that Rust
         // runs while the database writes the exposures: on SQLite the write turn is one batch's
         // at a time, and the work beside it is taken out of the turn.
@@ -394,23 +389,6 @@ impl Store {
         )?;
         summaries.run(tx).await?;
         Ok(sums.attributed)
-    }
-}
-
-/// What a batch's write needs that is worked out before its turn to write (on SQLite the turn
-/// is one writer's at a time): its exposure upserts, and the context parts whose history it
-/// reads.
-pub(super) struct Prepared<'b> {
-    exposures: ExposureWrites<'b>,
-    history_keys: HistoryKeys<'b>,
-}
-
-impl<'b> Prepared<'b> {
-    pub(super) fn of(backend: Backend, batch: &'b EventBatch) -> Result<Prepared<'b>> {
-        Ok(Prepared {
-            exposures: ExposureWrites::of(backend, batch)?,
-            history_keys: HistoryKeys::of(batch),
-        })
     }
 }
 

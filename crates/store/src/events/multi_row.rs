@@ -202,16 +202,6 @@ impl<'q> Values<'q> {
         Ok(self)
     }
 
-    /// A copy of `value`, made now: sqlx copies every borrowed text when the statement runs, so
-    /// a statement built before SQLite's write turn copies here, outside the turn.
-    pub(super) fn text_copied(
-        &mut self,
-        value: &str,
-    ) -> std::result::Result<&mut Self, BoxDynError> {
-        self.0.add(value.to_owned())?;
-        Ok(self)
-    }
-
     pub(super) fn int(&mut self, value: i64) -> std::result::Result<&mut Self, BoxDynError> {
         self.0.add(value)?;
         Ok(self)
