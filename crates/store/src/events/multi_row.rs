@@ -48,7 +48,7 @@ impl Insert<'_> {
             }
             statements.push(Statement {
                 sql: self.sql(backend, chunk.len()),
-                arguments: values.0,
+                values,
                 persistent: cached_at_full_size(chunk.len(), self.rows_per_statement),
             });
         }
@@ -71,24 +71,21 @@ impl Insert<'_> {
 /// statement, and the caller's Rust may run meanwhile. PostgreSQL's protocol takes parameters
 /// for one statement at a time, so there each runs on its own.
 pub(super) enum Script<'q> {
-    /// SQLite: the statements' text, `;`-separated, and their parameters in order; cached in the
-    /// connection only while every statement is of full size (the common shape).
-    Joined {
-        sql: String,
-        values: Values<'q>,
-        cacheable: bool,
-    },
+    /// SQLite: one statement of the statements' text, `;`-separated, and their parameters in
+    /// order; cached in the connection only while every statement is of full size (the common
+    /// shape).
+    Joined(Statement<'q>),
     Separate(Vec<Statement<'q>>),
 }
 
 impl<'q> Script<'q> {
     pub(super) fn new(backend: Backend) -> Script<'q> {
         match backend {
-            Backend::Sqlite => Script::Joined {
+            Backend::Sqlite => Script::Joined(Statement {
                 sql: String::new(),
                 values: Values(AnyArguments::default()),
-                cacheable: true,
-            },
+                persistent: true,
+            }),
             Backend::Postgres => Script::Separate(Vec::new()),
         }
     }
@@ -101,18 +98,17 @@ impl<'q> Script<'q> {
         add: impl Fn(&mut Values<'q>, &R) -> std::result::Result<(), BoxDynError>,
     ) -> Result<()> {
         match self {
-            Script::Joined {
-                sql,
-                values,
-                cacheable,
-            } => {
+            Script::Joined(joined) => {
                 for chunk in rows.chunks(insert.rows_per_statement) {
-                    sql.push_str(&insert.sql(Backend::Sqlite, chunk.len()));
-                    sql.push_str(";\n");
+                    joined
+                        .sql
+                        .push_str(&insert.sql(Backend::Sqlite, chunk.len()));
+                    joined.sql.push_str(";\n");
                     for row in chunk {
-                        add(values, row).map_err(sqlx::Error::Encode)?;
+                        add(&mut joined.values, row).map_err(sqlx::Error::Encode)?;
                     }
-                    *cacheable &= cached_at_full_size(chunk.len(), insert.rows_per_statement);
+                    joined.persistent &=
+                        cached_at_full_size(chunk.len(), insert.rows_per_statement);
                 }
             }
             Script::Separate(statements) => {
@@ -143,18 +139,9 @@ impl<'q> Script<'q> {
 
     pub(super) async fn run(self, tx: &mut Tx<'_>) -> Result<()> {
         match self {
-            Script::Joined {
-                sql,
-                values,
-                cacheable,
-            } => {
-                if !sql.is_empty() {
-                    let statement = Statement {
-                        sql,
-                        arguments: values.0,
-                        persistent: cacheable,
-                    };
-                    statement.execute(tx).await?;
+            Script::Joined(joined) => {
+                if !joined.sql.is_empty() {
+                    joined.execute(tx).await?;
                 }
             }
             Script::Separate(statements) => {
@@ -170,13 +157,13 @@ impl<'q> Script<'q> {
 /// A statement with its parameters bound, ready to run.
 pub(super) struct Statement<'q> {
     sql: String,
-    arguments: AnyArguments<'q>,
+    values: Values<'q>,
     persistent: bool,
 }
 
 impl<'q> Statement<'q> {
     pub(super) async fn execute(self, tx: &mut Tx<'_>) -> Result<()> {
-        sqlx::query_with(&self.sql, self.arguments)
+        sqlx::query_with(&self.sql, self.values.0)
             .persistent(self.persistent)
             .execute(&mut **tx)
             .await?;
@@ -188,7 +175,7 @@ impl<'q> Statement<'q> {
     where
         O: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
     {
-        let query = sqlx::query_as_with(&self.sql, self.arguments).persistent(self.persistent);
+        let query = sqlx::query_as_with(&self.sql, self.values.0).persistent(self.persistent);
         Ok(query.fetch_all(&mut **tx).await?)
     }
 }
