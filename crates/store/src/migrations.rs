@@ -2,11 +2,13 @@
 //! in order on start. A migration is never edited once released; a change to the schema is a new
 //! migration appended to every backend's list.
 
+use std::sync::LazyLock;
+
 use sqlx::{AnyPool, Row};
 
 use crate::{Backend, Result};
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct Migration {
     pub version: i64,
     pub name: &'static str,
@@ -363,9 +365,45 @@ ALTER TABLE exposures_context_first RENAME TO exposures;
 CREATE INDEX exposures_by_last_seen ON exposures (last_seen);
 ";
 
-/// Every migration so far is the same SQL on both backends, so they share one list. The first
-/// migration that must differ per backend splits it into one list per backend, each starting
-/// with these.
+/// PostgreSQL only: the key columns of the tables every event batch writes and probes compare
+/// byte-wise (`COLLATE "C"`), as SQLite's do. A cluster's default collation (often
+/// `en_US.UTF-8` or `C.UTF-8`) compares text through the C library, on every B-tree step of
+/// every insert and probe; with a release running on every flag that was ~13 % of PostgreSQL's
+/// CPU per event (BENCHMARKS.md, Events, "2026-12-07"). Every comparison with these columns is
+/// against a parameter, whose collation yields to the column's.
+const POSTGRES_BYTE_ORDER_KEYS: &str = r#"
+ALTER TABLE exposures
+    ALTER COLUMN project TYPE TEXT COLLATE "C",
+    ALTER COLUMN env TYPE TEXT COLLATE "C",
+    ALTER COLUMN flag TYPE TEXT COLLATE "C",
+    ALTER COLUMN context_kind TYPE TEXT COLLATE "C",
+    ALTER COLUMN context_key TYPE TEXT COLLATE "C",
+    ALTER COLUMN variation TYPE TEXT COLLATE "C";
+ALTER TABLE release_exposures
+    ALTER COLUMN project TYPE TEXT COLLATE "C",
+    ALTER COLUMN env TYPE TEXT COLLATE "C",
+    ALTER COLUMN context_kind TYPE TEXT COLLATE "C",
+    ALTER COLUMN context_key TYPE TEXT COLLATE "C",
+    ALTER COLUMN flag TYPE TEXT COLLATE "C",
+    ALTER COLUMN stage TYPE TEXT COLLATE "C",
+    ALTER COLUMN cohort TYPE TEXT COLLATE "C";
+ALTER TABLE experiment_units
+    ALTER COLUMN project TYPE TEXT COLLATE "C",
+    ALTER COLUMN env TYPE TEXT COLLATE "C",
+    ALTER COLUMN experiment TYPE TEXT COLLATE "C",
+    ALTER COLUMN unit_kind TYPE TEXT COLLATE "C",
+    ALTER COLUMN unit_key TYPE TEXT COLLATE "C";
+ALTER TABLE experiment_unit_metrics
+    ALTER COLUMN project TYPE TEXT COLLATE "C",
+    ALTER COLUMN env TYPE TEXT COLLATE "C",
+    ALTER COLUMN experiment TYPE TEXT COLLATE "C",
+    ALTER COLUMN unit_kind TYPE TEXT COLLATE "C",
+    ALTER COLUMN unit_key TYPE TEXT COLLATE "C",
+    ALTER COLUMN metric TYPE TEXT COLLATE "C";
+"#;
+
+/// The migrations both backends share, the same SQL on each; a backend's own come after them
+/// (PostgreSQL: [`POSTGRES_AFTER_SHARED`]).
 const SHARED: &[Migration] = &[
     Migration {
         version: 1,
@@ -419,9 +457,25 @@ const SHARED: &[Migration] = &[
     },
 ];
 
+/// PostgreSQL's migrations after [`SHARED`].
+const POSTGRES_AFTER_SHARED: &[Migration] = &[Migration {
+    version: 11,
+    name: "byte_order_keys",
+    sql: POSTGRES_BYTE_ORDER_KEYS,
+}];
+
+static POSTGRES: LazyLock<Vec<Migration>> = LazyLock::new(|| {
+    SHARED
+        .iter()
+        .chain(POSTGRES_AFTER_SHARED)
+        .copied()
+        .collect()
+});
+
 pub fn for_backend(backend: Backend) -> &'static [Migration] {
     match backend {
-        Backend::Sqlite | Backend::Postgres => SHARED,
+        Backend::Sqlite => SHARED,
+        Backend::Postgres => &POSTGRES,
     }
 }
 
