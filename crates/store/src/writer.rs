@@ -12,18 +12,19 @@
 //!
 //! **Invariant:** no other write begins while a group is open: [`Writer::turn`] commits it first.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use sqlx::{Any, AnyPool, Transaction};
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::{Mutex, MutexGuard, watch};
 
 use crate::{Result, StoreError};
 
 /// Batches per group at most, so one commit's work (and the first batch's wait) stays bounded.
 const MAX_BATCHES_PER_GROUP: usize = 32;
 
-/// How a group ended: `Err` holds the commit's error, which every batch of the group reports.
-type Outcome = Arc<OnceLock<std::result::Result<(), String>>>;
+/// How a group ended, once it has: `Err` holds the commit's error, which every batch of the
+/// group reports.
+type Outcome = Arc<watch::Sender<Option<std::result::Result<(), String>>>>;
 
 /// The open group of event batches: one transaction and the batches written into it.
 pub(crate) struct OpenGroup {
@@ -79,7 +80,7 @@ impl Writer {
                 tx: pool.begin().await?,
                 batches: 0,
                 interrupted: false,
-                outcome: Outcome::default(),
+                outcome: Arc::new(watch::Sender::new(None)),
             },
         };
         let group = open.insert(group);
@@ -127,21 +128,23 @@ impl GroupPlace<'_> {
         sqlx::query("RELEASE batch").execute(&mut *group.tx).await?;
         group.interrupted = false;
         group.batches += 1;
-        let outcome = group.outcome.clone();
+        let mut outcome = group.outcome.subscribe();
         if group.batches >= MAX_BATCHES_PER_GROUP {
             commit_open(&mut self.open).await;
         }
         drop(self.open);
         // Behind the writers waiting now, who add their batches to the group meanwhile: the
         // first of the group back commits it.
-        if outcome.get().is_none() {
+        if outcome.borrow().is_none() {
             let mut open = self.writer.open.lock().await;
             commit_open(&mut open).await;
         }
-        match outcome.get() {
-            Some(Ok(())) => Ok(answer),
-            Some(Err(message)) => Err(group_failed(message)),
-            None => Err(group_failed("the commit was interrupted")),
+        // A commit whose caller went away still runs to its end (`commit_open`): wait for it.
+        let settled = outcome.wait_for(Option::is_some).await;
+        match settled.as_deref() {
+            Ok(Some(Ok(()))) => Ok(answer),
+            Ok(Some(Err(message))) => Err(group_failed(message)),
+            Ok(None) | Err(_) => Err(group_failed("the commit was interrupted")),
         }
     }
 }
@@ -151,17 +154,23 @@ async fn commit_open(open: &mut Option<OpenGroup>) {
     let Some(mut group) = open.take() else {
         return;
     };
-    // If this is interrupted, the outcome stays unset and the group's batches report that.
-    let outcome = group.outcome.clone();
-    let committed = async {
-        if group.interrupted {
-            roll_back_savepoint(&mut group.tx).await?;
+    // A task of its own, awaited here: a caller that went away mid-commit would otherwise cancel
+    // the commit, and every batch of the group would fail with it. If the task itself is lost
+    // (the runtime stops), the outcome's sender goes with it and the batches report that.
+    let commit = tokio::spawn(async move {
+        let committed = async {
+            if group.interrupted {
+                roll_back_savepoint(&mut group.tx).await?;
+            }
+            group.tx.commit().await?;
+            Ok::<(), StoreError>(())
         }
-        group.tx.commit().await?;
-        Ok::<(), StoreError>(())
-    }
-    .await;
-    let _ = outcome.set(committed.map_err(|error| error.to_string()));
+        .await;
+        group
+            .outcome
+            .send_replace(Some(committed.map_err(|error| error.to_string())));
+    });
+    let _ = commit.await;
 }
 
 async fn roll_back_savepoint(tx: &mut Transaction<'static, Any>) -> Result<()> {
