@@ -12,8 +12,6 @@
 //!
 //! **Invariant:** no other write begins while a group is open: [`Writer::turn`] commits it first.
 
-use std::sync::Arc;
-
 use sqlx::{Any, AnyPool, Transaction};
 use tokio::sync::{Mutex, MutexGuard, watch};
 
@@ -24,7 +22,7 @@ const MAX_BATCHES_PER_GROUP: usize = 32;
 
 /// How a group ended, once it has: `Err` holds the commit's error, which every batch of the
 /// group reports.
-type Outcome = Arc<watch::Sender<Option<std::result::Result<(), String>>>>;
+type Outcome = watch::Sender<Option<std::result::Result<(), String>>>;
 
 /// The open group of event batches: one transaction and the batches written into it.
 pub(crate) struct OpenGroup {
@@ -80,7 +78,7 @@ impl Writer {
                 tx: pool.begin().await?,
                 batches: 0,
                 interrupted: false,
-                outcome: Arc::new(watch::Sender::new(None)),
+                outcome: watch::Sender::new(None),
             },
         };
         let group = open.insert(group);
@@ -155,7 +153,8 @@ async fn commit_open(open: &mut Option<OpenGroup>) {
         return;
     };
     // A task of its own, awaited here: a caller that went away mid-commit would otherwise cancel
-    // the commit, and every batch of the group would fail with it. If the task itself is lost
+    // the commit, and every batch of the group would fail with it. (That caller's turn then ends
+    // before the commit does; a writer that begins meanwhile waits in SQLite's busy handler.) If the task itself is lost
     // (the runtime stops), the outcome's sender goes with it and the batches report that.
     let commit = tokio::spawn(async move {
         let committed = async {

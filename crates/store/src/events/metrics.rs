@@ -15,10 +15,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use sqlx::error::BoxDynError;
 use switchyard_stats::histogram::bucket_of;
 
 use super::history::History;
-use super::multi_row::Script;
+use super::multi_row::{Script, Values};
 use super::{EventBatch, MetricEvent, MetricMoments, ReleaseTag, minute_of};
 use crate::Result;
 
@@ -108,11 +109,7 @@ impl MetricSums {
             9,
             &releases,
             |values, &((flag, release, metric), moments)| {
-                values.text(&batch.project)?.text(&batch.env)?.text(flag)?;
-                values
-                    .text(&release.stage)?
-                    .text(&release.cohort)?
-                    .text(metric)?;
+                add_release_key(values, batch, flag, release, metric)?;
                 moments.add_to(values)
             },
         )?;
@@ -124,11 +121,7 @@ impl MetricSums {
             8,
             &histograms,
             |values, &((flag, release, metric, bucket), count)| {
-                values.text(&batch.project)?.text(&batch.env)?.text(flag)?;
-                values
-                    .text(&release.stage)?
-                    .text(&release.cohort)?
-                    .text(metric)?;
+                add_release_key(values, batch, flag, release, metric)?;
                 values.int(i64::from(*bucket))?.int(*count)?;
                 Ok(())
             },
@@ -152,6 +145,23 @@ impl MetricSums {
             },
         )
     }
+}
+
+/// Adds the key a release metric row and a release histogram row start with: project, env,
+/// flag, stage, cohort, metric.
+fn add_release_key<'q>(
+    values: &mut Values<'q>,
+    batch: &'q EventBatch,
+    flag: &'q str,
+    release: &'q ReleaseTag,
+    metric: &'q str,
+) -> std::result::Result<(), BoxDynError> {
+    values.text(&batch.project)?.text(&batch.env)?.text(flag)?;
+    values
+        .text(&release.stage)?
+        .text(&release.cohort)?
+        .text(metric)?;
+    Ok(())
 }
 
 /// An event without a subject: every flag its contexts were exposed to by then.
