@@ -135,7 +135,11 @@ impl GroupPlace<'_> {
         // first of the group back commits it.
         if outcome.borrow().is_none() {
             let mut open = self.writer.open.lock().await;
-            commit_open(&mut open).await;
+            // Another batch of the group may have committed it while this one queued: a group
+            // opened since is left to fill (committing it here made groups of one or two).
+            if outcome.borrow().is_none() {
+                commit_open(&mut open).await;
+            }
         }
         // A commit whose caller went away still runs to its end (`commit_open`): wait for it.
         let settled = outcome.wait_for(Option::is_some).await;
