@@ -137,6 +137,32 @@ impl<'q> Script<'q> {
         self.insert(&insert, rows, add)
     }
 
+    /// Adds one statement (its placeholders from [`Placeholders`], numbered from the first on
+    /// PostgreSQL), its parameters added by `add`.
+    pub(super) fn statement(
+        &mut self,
+        sql: &str,
+        add: impl FnOnce(&mut Values<'q>) -> std::result::Result<(), BoxDynError>,
+    ) -> Result<()> {
+        match self {
+            Script::Joined(joined) => {
+                joined.sql.push_str(sql);
+                joined.sql.push_str(";\n");
+                add(&mut joined.values).map_err(sqlx::Error::Encode)?;
+            }
+            Script::Separate(statements) => {
+                let mut values = Values(AnyArguments::default());
+                add(&mut values).map_err(sqlx::Error::Encode)?;
+                statements.push(Statement {
+                    sql: sql.to_owned(),
+                    values,
+                    persistent: true,
+                });
+            }
+        }
+        Ok(())
+    }
+
     pub(super) async fn run(self, tx: &mut Tx<'_>) -> Result<()> {
         match self {
             Script::Joined(joined) => {
@@ -195,6 +221,14 @@ impl<'q> Values<'q> {
     }
 
     pub(super) fn real(&mut self, value: f64) -> std::result::Result<&mut Self, BoxDynError> {
+        self.0.add(value)?;
+        Ok(self)
+    }
+
+    pub(super) fn int_or_null(
+        &mut self,
+        value: Option<i64>,
+    ) -> std::result::Result<&mut Self, BoxDynError> {
         self.0.add(value)?;
         Ok(self)
     }

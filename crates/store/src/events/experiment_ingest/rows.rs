@@ -5,16 +5,23 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::Row;
 
+use sqlx::error::BoxDynError;
+
 use super::{Delta, Tx, Unit, UnitKey, UnitValues, Work};
-use crate::events::experiments::MOMENT_COLUMNS;
-use crate::events::placeholders::{Placeholders, cached_at_full_size};
-use crate::events::{AnyQuery, EventBatch};
+use crate::events::EventBatch;
+use crate::events::experiments::{ExperimentTag, MOMENT_COLUMNS};
+use crate::events::multi_row::{Insert, Script, Values};
+use crate::events::placeholders::Placeholders;
 use crate::{Backend, Result};
 
-/// Keys per `IN` list and rows per multi-row insert (well under both backends' parameter limits).
-const KEYS_PER_STATEMENT: usize = 300;
+/// Rows per multi-row insert of units or their values (well under both backends' parameter
+/// limits).
+const ROWS_PER_STATEMENT: usize = 300;
 
-/// Reads the stored units among `keys` (kind → keys) and their values into `work`.
+/// Reads the stored units among `keys` (kind → keys) and their values into `work`, one
+/// statement per kind: the keys go in as one JSON array, so the statement's text is the same
+/// for every batch and stays prepared (chunked `IN` lists took eight round trips for a
+/// batch's thousand contexts, inside SQLite's one write turn, and re-prepared the last chunk).
 pub(super) async fn load_units(
     tx: &mut Tx<'_>,
     backend: Backend,
@@ -23,77 +30,73 @@ pub(super) async fn load_units(
     keys: &BTreeMap<&str, BTreeSet<&str>>,
 ) -> Result<()> {
     let tag = work.tag;
+    let sql = units_with_values_sql(backend);
     for (kind, keys) in keys {
-        let keys: Vec<&str> = keys.iter().copied().collect();
-        for chunk in keys.chunks(KEYS_PER_STATEMENT) {
-            // Bound in this order: the experiment's four scope parameters, the kind, the keys.
-            let mut p = Placeholders::new(backend);
-            let scope = format!(
-                "project = {} AND env = {} AND experiment = {} AND phase = {} \
-                 AND unit_kind = {} AND unit_key IN ({})",
-                p.one(),
-                p.one(),
-                p.one(),
-                p.one(),
-                p.one(),
-                p.list(chunk.len())
-            );
-            let sql = format!(
-                "SELECT unit_key, variation, first_exposure, excluded_at FROM experiment_units \
-                 WHERE {scope}"
-            );
-            let mut query = batch
-                .on_experiment(tag, &sql)
-                .persistent(cached_at_full_size(chunk.len(), KEYS_PER_STATEMENT))
-                .bind(*kind);
-            for key in chunk {
-                query = query.bind(*key);
-            }
-            for row in query.fetch_all(&mut **tx).await? {
-                let unit = Unit {
+        let keys =
+            serde_json::to_string(keys).map_err(|error| sqlx::Error::Encode(error.into()))?;
+        let rows = batch
+            .on_experiment(tag, &sql)
+            .bind(*kind)
+            .bind(keys)
+            .fetch_all(&mut **tx)
+            .await?;
+        for row in rows {
+            let unit: UnitKey = ((*kind).to_owned(), row.try_get(0)?);
+            if !work.units.contains_key(&unit) {
+                let stored = Unit {
                     variation: row.try_get(1)?,
                     first_exposure: row.try_get(2)?,
                     excluded_at: row.try_get(3)?,
                     changed: false,
                 };
-                work.units
-                    .insert(((*kind).to_owned(), row.try_get(0)?), unit);
+                work.units.insert(unit.clone(), stored);
             }
-            let sql = format!(
-                "SELECT unit_key, metric, value_sum, value_count, pre_sum, pre_count \
-                 FROM experiment_unit_metrics WHERE {scope}"
-            );
-            let mut query = batch
-                .on_experiment(tag, &sql)
-                .persistent(cached_at_full_size(chunk.len(), KEYS_PER_STATEMENT))
-                .bind(*kind);
-            for key in chunk {
-                query = query.bind(*key);
-            }
-            for row in query.fetch_all(&mut **tx).await? {
-                let values = UnitValues {
-                    value_sum: row.try_get(2)?,
-                    value_count: row.try_get(3)?,
-                    pre_sum: row.try_get(4)?,
-                    pre_count: row.try_get(5)?,
-                };
-                let unit = ((*kind).to_owned(), row.try_get::<String, _>(0)?);
-                work.values.insert((unit, row.try_get(1)?), (values, false));
-            }
+            // No metric: a unit without values (the left join's empty side).
+            let Some(metric) = row.try_get::<Option<String>, _>(4)? else {
+                continue;
+            };
+            let values = UnitValues {
+                value_sum: row.try_get(5)?,
+                value_count: row.try_get(6)?,
+                pre_sum: row.try_get(7)?,
+                pre_count: row.try_get(8)?,
+            };
+            work.values.insert((unit, metric), (values, false));
         }
     }
     Ok(())
 }
 
-/// `$first, $first+1, …` for `n` parameters.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|p| format!("${p}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// The units of one kind among a JSON array of keys, each with its values per metric (a row
+/// per metric, or one with no metric): bound in order the experiment's four scope parameters,
+/// the kind, the keys.
+fn units_with_values_sql(backend: Backend) -> String {
+    let mut p = Placeholders::new(backend);
+    let scope = format!(
+        "u.project = {} AND u.env = {} AND u.experiment = {} AND u.phase = {} \
+         AND u.unit_kind = {}",
+        p.one(),
+        p.one(),
+        p.one(),
+        p.one(),
+        p.one()
+    );
+    let keys = match backend {
+        Backend::Sqlite => format!("SELECT value FROM json_each({})", p.one()),
+        Backend::Postgres => format!("SELECT json_array_elements_text({}::json)", p.one()),
+    };
+    format!(
+        "SELECT u.unit_key, u.variation, u.first_exposure, u.excluded_at, \
+         m.metric, m.value_sum, m.value_count, m.pre_sum, m.pre_count \
+         FROM experiment_units u LEFT JOIN experiment_unit_metrics m \
+         ON m.unit_key = u.unit_key AND m.unit_kind = u.unit_kind AND m.project = u.project \
+         AND m.env = u.env AND m.experiment = u.experiment AND m.phase = u.phase \
+         WHERE {scope} AND u.unit_key IN ({keys})"
+    )
 }
 
-/// Writes `work`'s changed units and values, and adds its changes to the totals and days.
+/// Writes `work`'s changed units and values, and adds its changes to the totals and days, in
+/// one script (on SQLite one round trip).
 pub(super) async fn save(
     tx: &mut Tx<'_>,
     backend: Backend,
@@ -101,135 +104,153 @@ pub(super) async fn save(
     work: &Work<'_>,
 ) -> Result<()> {
     let tag = work.tag;
+    let mut script = Script::new(backend);
     let units: Vec<(&UnitKey, &Unit)> =
         work.units.iter().filter(|(_, unit)| unit.changed).collect();
-    for chunk in units.chunks(KEYS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO experiment_units (project, env, experiment, phase, unit_kind, unit_key, \
-             variation, first_exposure, excluded_at) VALUES {} \
-             ON CONFLICT (unit_key, unit_kind, project, env, experiment, phase) DO UPDATE SET \
-             variation = excluded.variation, first_exposure = excluded.first_exposure, \
-             excluded_at = excluded.excluded_at",
-            Placeholders::new(backend).rows(chunk.len(), 9)
-        );
-        let mut insert =
-            sqlx::query(&sql).persistent(cached_at_full_size(chunk.len(), KEYS_PER_STATEMENT));
-        for ((kind, key), unit) in chunk {
-            insert = on_experiment_row(insert, batch, tag)
-                .bind(kind)
-                .bind(key)
-                .bind(&unit.variation)
-                .bind(unit.first_exposure)
-                .bind(unit.excluded_at);
-        }
-        insert.execute(&mut **tx).await?;
-    }
-    let values: Vec<(&(UnitKey, String), &UnitValues)> = work
+    let insert = Insert {
+        into: "experiment_units (project, env, experiment, phase, unit_kind, unit_key, \
+               variation, first_exposure, excluded_at)",
+        on_conflict: "ON CONFLICT (unit_key, unit_kind, project, env, experiment, phase) \
+                      DO UPDATE SET variation = excluded.variation, \
+                      first_exposure = excluded.first_exposure, excluded_at = excluded.excluded_at",
+        width: 9,
+        rows_per_statement: ROWS_PER_STATEMENT,
+    };
+    script.insert(&insert, &units, |values, ((kind, key), unit)| {
+        on_experiment_row(values, batch, tag)?
+            .text(kind)?
+            .text(key)?
+            .text(&unit.variation)?
+            .int(unit.first_exposure)?
+            .int_or_null(unit.excluded_at)?;
+        Ok(())
+    })?;
+    let changed_values: Vec<(&(UnitKey, String), &UnitValues)> = work
         .values
         .iter()
         .filter(|(_, (_, changed))| *changed)
         .map(|(key, (values, _))| (key, values))
         .collect();
-    for chunk in values.chunks(KEYS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO experiment_unit_metrics (project, env, experiment, phase, unit_kind, \
-             unit_key, metric, value_sum, value_count, pre_sum, pre_count) VALUES {} \
-             ON CONFLICT (unit_key, unit_kind, project, env, experiment, phase, metric) \
-             DO UPDATE SET value_sum = excluded.value_sum, value_count = excluded.value_count, \
-             pre_sum = excluded.pre_sum, pre_count = excluded.pre_count",
-            Placeholders::new(backend).rows(chunk.len(), 11)
-        );
-        let mut insert =
-            sqlx::query(&sql).persistent(cached_at_full_size(chunk.len(), KEYS_PER_STATEMENT));
-        for (((kind, key), metric), values) in chunk {
-            insert = on_experiment_row(insert, batch, tag)
-                .bind(kind)
-                .bind(key)
-                .bind(metric)
-                .bind(values.value_sum)
-                .bind(values.value_count)
-                .bind(values.pre_sum)
-                .bind(values.pre_count);
-        }
-        insert.execute(&mut **tx).await?;
-    }
+    let insert = Insert {
+        into: "experiment_unit_metrics (project, env, experiment, phase, unit_kind, unit_key, \
+               metric, value_sum, value_count, pre_sum, pre_count)",
+        on_conflict: "ON CONFLICT (unit_key, unit_kind, project, env, experiment, phase, metric) \
+                      DO UPDATE SET value_sum = excluded.value_sum, \
+                      value_count = excluded.value_count, pre_sum = excluded.pre_sum, \
+                      pre_count = excluded.pre_count",
+        width: 11,
+        rows_per_statement: ROWS_PER_STATEMENT,
+    };
+    script.insert(
+        &insert,
+        &changed_values,
+        |values, (((kind, key), metric), unit)| {
+            on_experiment_row(values, batch, tag)?
+                .text(kind)?
+                .text(key)?
+                .text(metric)?
+                .real(unit.value_sum)?
+                .int(unit.value_count)?
+                .real(unit.pre_sum)?
+                .int(unit.pre_count)?;
+            Ok(())
+        },
+    )?;
     let moments = MOMENT_COLUMNS.join(", ");
-    let adds: Vec<String> = ["units", "excluded"]
-        .iter()
-        .chain(MOMENT_COLUMNS.iter())
-        .map(|c| format!("{c} = {{table}}.{c} + excluded.{c}"))
-        .collect();
-    let adds = adds.join(", ");
-    // 16 values after the key columns.
-    let values = placeholders(9, 16);
-    let totals_sql = format!(
-        "INSERT INTO experiment_totals (project, env, experiment, phase, unit_kind, variation, \
-         metric, denominator, units, excluded, {moments}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, {values}) \
-         ON CONFLICT (project, env, experiment, phase, unit_kind, variation, metric, denominator) \
-         DO UPDATE SET {}",
-        adds.replace("{table}", "experiment_totals")
-    );
-    for ((kind, variation, metric, denominator), delta) in &work.totals {
-        let insert = batch
-            .on_experiment(tag, &totals_sql)
-            .bind(kind)
-            .bind(variation)
-            .bind(metric)
-            .bind(denominator);
-        bind_delta(insert, delta).execute(&mut **tx).await?;
-    }
-    let values = placeholders(10, 16);
-    let daily_sql = format!(
-        "INSERT INTO experiment_daily (project, env, experiment, phase, day, unit_kind, \
-         variation, metric, denominator, units, excluded, {moments}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, {values}) \
-         ON CONFLICT (project, env, experiment, phase, day, unit_kind, variation, metric, \
-         denominator) DO UPDATE SET {}",
-        adds.replace("{table}", "experiment_daily")
-    );
-    for ((day, (kind, variation, metric, denominator)), delta) in &work.daily {
-        let insert = batch
-            .on_experiment(tag, &daily_sql)
-            .bind(*day)
-            .bind(kind)
-            .bind(variation)
-            .bind(metric)
-            .bind(denominator);
-        bind_delta(insert, delta).execute(&mut **tx).await?;
-    }
+    let adds = |table: &str| {
+        ["units", "excluded"]
+            .iter()
+            .chain(MOMENT_COLUMNS.iter())
+            .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let totals: Vec<_> = work.totals.iter().collect();
+    script.upsert(
+        &format!(
+            "experiment_totals (project, env, experiment, phase, unit_kind, variation, metric, \
+             denominator, units, excluded, {moments})"
+        ),
+        &format!(
+            "ON CONFLICT (project, env, experiment, phase, unit_kind, variation, metric, \
+             denominator) DO UPDATE SET {}",
+            adds("experiment_totals")
+        ),
+        8 + DELTA_WIDTH,
+        &totals,
+        |values, ((kind, variation, metric, denominator), delta)| {
+            on_experiment_row(values, batch, tag)?
+                .text(kind)?
+                .text(variation)?
+                .text(metric)?
+                .text(denominator)?;
+            add_delta(values, delta)
+        },
+    )?;
+    let daily: Vec<_> = work.daily.iter().collect();
+    script.upsert(
+        &format!(
+            "experiment_daily (project, env, experiment, phase, day, unit_kind, variation, \
+             metric, denominator, units, excluded, {moments})"
+        ),
+        &format!(
+            "ON CONFLICT (project, env, experiment, phase, day, unit_kind, variation, metric, \
+             denominator) DO UPDATE SET {}",
+            adds("experiment_daily")
+        ),
+        9 + DELTA_WIDTH,
+        &daily,
+        |values, ((day, (kind, variation, metric, denominator)), delta)| {
+            on_experiment_row(values, batch, tag)?
+                .int(*day)?
+                .text(kind)?
+                .text(variation)?
+                .text(metric)?
+                .text(denominator)?;
+            add_delta(values, delta)
+        },
+    )?;
     if work.added > 0 || work.overflow > 0 {
-        batch
-            .on_experiment(
-                tag,
-                "UPDATE experiment_heads SET stored = stored + $5, overflow = overflow + $6 \
-                 WHERE project = $1 AND env = $2 AND experiment = $3 AND phase = $4",
-            )
-            .bind(work.added)
-            .bind(work.overflow)
-            .execute(&mut **tx)
-            .await?;
+        let mut p = Placeholders::new(backend);
+        let sql = format!(
+            "UPDATE experiment_heads SET stored = stored + {}, overflow = overflow + {} \
+             WHERE project = {} AND env = {} AND experiment = {} AND phase = {}",
+            p.one(),
+            p.one(),
+            p.one(),
+            p.one(),
+            p.one(),
+            p.one()
+        );
+        script.statement(&sql, |values| {
+            values.int(work.added)?.int(work.overflow)?;
+            on_experiment_row(values, batch, tag)?;
+            Ok(())
+        })?;
+    }
+    script.run(tx).await
+}
+
+/// Adds a row's four scope parameters: the batch's project and env, the experiment and phase.
+fn on_experiment_row<'v, 'q>(
+    values: &'v mut Values<'q>,
+    batch: &'q EventBatch,
+    tag: &'q ExperimentTag,
+) -> std::result::Result<&'v mut Values<'q>, BoxDynError> {
+    values
+        .text(&batch.project)?
+        .text(&batch.env)?
+        .text(&tag.id)?
+        .int(tag.phase)
+}
+
+/// Parameters of a [`Delta`]: units, excluded and the moments.
+const DELTA_WIDTH: usize = 2 + MOMENT_COLUMNS.len();
+
+fn add_delta(values: &mut Values<'_>, delta: &Delta) -> std::result::Result<(), BoxDynError> {
+    values.int(delta.units)?.int(delta.excluded)?;
+    for value in delta.moments.to_array() {
+        values.real(value)?;
     }
     Ok(())
-}
-
-/// Binds a row's four scope parameters: the batch's project and env, the experiment and phase.
-fn on_experiment_row<'q>(
-    query: AnyQuery<'q>,
-    batch: &'q EventBatch,
-    tag: &'q super::ExperimentTag,
-) -> AnyQuery<'q> {
-    query
-        .bind(&batch.project)
-        .bind(&batch.env)
-        .bind(&tag.id)
-        .bind(tag.phase)
-}
-
-fn bind_delta<'q>(query: AnyQuery<'q>, delta: &Delta) -> AnyQuery<'q> {
-    let mut query = query.bind(delta.units).bind(delta.excluded);
-    for value in delta.moments.to_array() {
-        query = query.bind(value);
-    }
-    query
 }
