@@ -27,8 +27,9 @@
 //! shared machine that moves less than the rates do.
 //!
 //! Run with `bash benches/events.sh`; `EVENTS_BENCH_SKIP_OTLP=1` leaves out the OTLP rounds and
-//! `EVENTS_BENCH_SKIP_SDK=1` the SDK overhead and `EVENTS_BENCH_SKIP_POSTGRES=1` the PostgreSQL
-//! run (for quicker intake runs while tuning).
+//! `EVENTS_BENCH_SKIP_SDK=1` the SDK overhead, `EVENTS_BENCH_SKIP_POSTGRES=1` the PostgreSQL
+//! run and `EVENTS_BENCH_SKIP_SQLITE=1` the SQLite run with the SDK overhead (for quicker intake
+//! runs while tuning).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -98,18 +99,20 @@ async fn run(binary: &str) {
     );
     let mut ratios =
         String::from("\nOTLP spans/s ÷ native events/s, per round (native first in each round):\n");
-    let serve = serve(binary, &["--data-dir", dir.to_str().unwrap()]).await;
-    let key = seed(&serve).await;
-    let mut expected = Expected::default();
-    let (rows, ratio) = phases("SQLite", &serve, &key, &mut expected).await;
-    table += &rows;
-    ratios += &ratio;
-    let overhead = match std::env::var_os("EVENTS_BENCH_SKIP_SDK") {
-        Some(_) => String::new(),
-        None => sdk_overhead(&serve, &key).await,
-    };
-    serve.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
+    let mut overhead = String::new();
+    if std::env::var_os("EVENTS_BENCH_SKIP_SQLITE").is_none() {
+        let serve = serve(binary, &["--data-dir", dir.to_str().unwrap()]).await;
+        let key = seed(&serve).await;
+        let mut expected = Expected::default();
+        let (rows, ratio) = phases("SQLite", &serve, &key, &mut expected).await;
+        table += &rows;
+        ratios += &ratio;
+        if std::env::var_os("EVENTS_BENCH_SKIP_SDK").is_none() {
+            overhead = sdk_overhead(&serve, &key).await;
+        }
+        serve.stop().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     let cluster = match std::env::var_os("EVENTS_BENCH_SKIP_POSTGRES") {
         Some(_) => None,
