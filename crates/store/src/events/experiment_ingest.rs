@@ -2,12 +2,13 @@
 //! data). Per running experiment the batch names, in this order:
 //! 1. the experiment's head row is locked (PostgreSQL replicas writing the same experiment take
 //!    turns; experiments are taken in id order, so two batches cannot deadlock);
-//! 2. the units the batch touches are read in a few statements (by kind, up to
-//!    a few hundred keys each), with their per-metric values;
+//! 2. the units the batch touches are read with their per-metric values, one statement per
+//!    kind (the keys as one JSON array);
 //! 3. exposures (oldest first) make units, or exclude a unit exposed to a second variation (its
 //!    contributions leave its arm's totals); then metric events add to a unit's window values or
 //!    its pre-period covariate;
-//! 4. the changed unit rows, and the totals' and days' changes, are written.
+//! 4. the changed unit rows, and the totals' and days' changes, are written in one script (one
+//!    call on SQLite).
 //!
 //! A batch naming no experiment costs nothing here.
 

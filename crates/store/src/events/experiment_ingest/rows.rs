@@ -7,7 +7,7 @@ use sqlx::Row;
 
 use sqlx::error::BoxDynError;
 
-use super::{Delta, Tx, Unit, UnitKey, UnitValues, Work};
+use super::{Delta, TotalsKey, Tx, Unit, UnitKey, UnitValues, Work};
 use crate::events::EventBatch;
 use crate::events::experiments::{ExperimentTag, MOMENT_COLUMNS};
 use crate::events::multi_row::{Insert, Script, Values};
@@ -185,13 +185,9 @@ pub(super) async fn save(
         ),
         8 + DELTA_WIDTH,
         &totals,
-        |values, ((kind, variation, metric, denominator), delta)| {
-            on_experiment_row(values, batch, tag)?
-                .text(kind)?
-                .text(variation)?
-                .text(metric)?
-                .text(denominator)?;
-            add_delta(values, delta)
+        |values, (key, delta)| {
+            on_experiment_row(values, batch, tag)?;
+            add_totals_row(values, key, delta)
         },
     )?;
     let daily: Vec<_> = work.daily.iter().collect();
@@ -207,14 +203,9 @@ pub(super) async fn save(
         ),
         9 + DELTA_WIDTH,
         &daily,
-        |values, ((day, (kind, variation, metric, denominator)), delta)| {
-            on_experiment_row(values, batch, tag)?
-                .int(*day)?
-                .text(kind)?
-                .text(variation)?
-                .text(metric)?
-                .text(denominator)?;
-            add_delta(values, delta)
+        |values, ((day, key), delta)| {
+            on_experiment_row(values, batch, tag)?.int(*day)?;
+            add_totals_row(values, key, delta)
         },
     )?;
     if work.added > 0 || work.overflow > 0 {
@@ -254,7 +245,17 @@ fn on_experiment_row<'v, 'q>(
 /// Parameters of a [`Delta`]: units, excluded and the moments.
 const DELTA_WIDTH: usize = 2 + MOMENT_COLUMNS.len();
 
-fn add_delta(values: &mut Values<'_>, delta: &Delta) -> std::result::Result<(), BoxDynError> {
+/// Adds a totals row's key (unit kind, variation, metric, denominator) and its [`Delta`].
+fn add_totals_row<'q>(
+    values: &mut Values<'q>,
+    (kind, variation, metric, denominator): &'q TotalsKey,
+    delta: &Delta,
+) -> std::result::Result<(), BoxDynError> {
+    values
+        .text(kind)?
+        .text(variation)?
+        .text(metric)?
+        .text(denominator)?;
     values.int(delta.units)?.int(delta.excluded)?;
     for value in delta.moments.to_array() {
         values.real(value)?;
