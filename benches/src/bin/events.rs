@@ -63,7 +63,7 @@ const CONTEXTS_PER_BATCH: usize = 1_000;
 const SENDERS: usize = 8;
 const SECONDS: u64 = 10;
 /// Distinct native batches built per round (contexts `user-{n}-{i}` for the round's `n`).
-const BATCHES_PER_ROUND: usize = 1_000;
+const BATCHES_PER_ROUND: usize = 2_000;
 /// Native and OTLP runs alternate this many times per store; the table gives medians.
 const ROUNDS: usize = 3;
 /// What the OpenTelemetry SDKs' batch span processors send at most per request by default.
@@ -434,7 +434,7 @@ async fn intakes(
     let mut ratios = format!("- {store}, {phase}:");
     for round in 0..ROUNDS {
         // Enough distinct batches that every exposure is a new context during the run: at
-        // 200,000 events/s a round posts 1,000 in its 10 s (it ends early if they run out).
+        // 400,000 events/s a round posts 2,000 in its 10 s (it ends early if they run out).
         let first = (round_base + round) * BATCHES_PER_ROUND;
         let bodies = (0..BATCHES_PER_ROUND)
             .map(|n| batch(first + n, stages, false))
