@@ -348,7 +348,9 @@ async fn sign_in(
     let now = now_ms();
     let (mut token, plaintext) = TokenRecord::mint(&account.name, "sso", None, None);
     let session_ms = i64::try_from(oidc.config.session.as_millis()).unwrap_or(i64::MAX);
-    token.expires_at_ms = Some(now.saturating_add(session_ms));
+    // From the token's own creation time: `now` was read before it, and a session then lived a
+    // millisecond short of its configured length (a flaky test saw 3,599,999 ms).
+    token.expires_at_ms = Some(token.created_at_ms.saturating_add(session_ms));
     token.via = Some("oidc".into());
     let used = UsedFlow {
         expires_at_ms: flow.expires_at * 1000,
