@@ -158,8 +158,9 @@ async fn commit_open(open: &mut Option<OpenGroup>) {
     };
     // A task of its own, awaited here: a caller that went away mid-commit would otherwise cancel
     // the commit, and every batch of the group would fail with it. (That caller's turn then ends
-    // before the commit does; a writer that begins meanwhile waits in SQLite's busy handler.) If the task itself is lost
-    // (the runtime stops), the outcome's sender goes with it and the batches report that.
+    // before the commit does; a writer that begins meanwhile waits in SQLite's busy handler.) If
+    // the task itself is lost (the runtime stops), the outcome's sender goes with it and the
+    // batches report that.
     let commit = tokio::spawn(async move {
         let committed = async {
             if group.interrupted {

@@ -40,19 +40,15 @@ impl Insert<'_> {
         rows: &[R],
         add: impl Fn(&mut Values<'q>, &R) -> std::result::Result<(), BoxDynError>,
     ) -> Result<Vec<Statement<'q>>> {
-        let mut statements = Vec::new();
-        for chunk in rows.chunks(self.rows_per_statement) {
-            let mut values = Values(AnyArguments::default());
-            for row in chunk {
-                add(&mut values, row).map_err(sqlx::Error::Encode)?;
-            }
-            statements.push(Statement {
-                sql: self.sql(backend, chunk.len()),
-                values,
-                persistent: cached_at_full_size(chunk.len(), self.rows_per_statement),
-            });
-        }
-        Ok(statements)
+        rows.chunks(self.rows_per_statement)
+            .map(|chunk| {
+                Statement::new(
+                    self.sql(backend, chunk.len()),
+                    cached_at_full_size(chunk.len(), self.rows_per_statement),
+                    |values| add_rows(values, chunk, &add),
+                )
+            })
+            .collect()
     }
 
     /// The statement for `rows` rows.
@@ -97,23 +93,12 @@ impl<'q> Script<'q> {
         rows: &[R],
         add: impl Fn(&mut Values<'q>, &R) -> std::result::Result<(), BoxDynError>,
     ) -> Result<()> {
-        match self {
-            Script::Joined(joined) => {
-                for chunk in rows.chunks(insert.rows_per_statement) {
-                    joined
-                        .sql
-                        .push_str(&insert.sql(Backend::Sqlite, chunk.len()));
-                    joined.sql.push_str(";\n");
-                    for row in chunk {
-                        add(&mut joined.values, row).map_err(sqlx::Error::Encode)?;
-                    }
-                    joined.persistent &=
-                        cached_at_full_size(chunk.len(), insert.rows_per_statement);
-                }
-            }
-            Script::Separate(statements) => {
-                statements.extend(insert.statements(Backend::Postgres, rows, add)?);
-            }
+        for chunk in rows.chunks(insert.rows_per_statement) {
+            self.push(
+                insert.sql(self.backend(), chunk.len()),
+                cached_at_full_size(chunk.len(), insert.rows_per_statement),
+                |values| add_rows(values, chunk, &add),
+            )?;
         }
         Ok(())
     }
@@ -141,26 +126,37 @@ impl<'q> Script<'q> {
     /// PostgreSQL), its parameters added by `add`.
     pub(super) fn statement(
         &mut self,
-        sql: &str,
+        sql: String,
+        add: impl FnOnce(&mut Values<'q>) -> std::result::Result<(), BoxDynError>,
+    ) -> Result<()> {
+        self.push(sql, true, add)
+    }
+
+    /// Adds a statement: on SQLite to the joined one, which stays cached only while every
+    /// statement in it would be (`persistent`).
+    fn push(
+        &mut self,
+        sql: String,
+        persistent: bool,
         add: impl FnOnce(&mut Values<'q>) -> std::result::Result<(), BoxDynError>,
     ) -> Result<()> {
         match self {
             Script::Joined(joined) => {
-                joined.sql.push_str(sql);
+                joined.sql.push_str(&sql);
                 joined.sql.push_str(";\n");
+                joined.persistent &= persistent;
                 add(&mut joined.values).map_err(sqlx::Error::Encode)?;
             }
-            Script::Separate(statements) => {
-                let mut values = Values(AnyArguments::default());
-                add(&mut values).map_err(sqlx::Error::Encode)?;
-                statements.push(Statement {
-                    sql: sql.to_owned(),
-                    values,
-                    persistent: true,
-                });
-            }
+            Script::Separate(statements) => statements.push(Statement::new(sql, persistent, add)?),
         }
         Ok(())
+    }
+
+    fn backend(&self) -> Backend {
+        match self {
+            Script::Joined(_) => Backend::Sqlite,
+            Script::Separate(_) => Backend::Postgres,
+        }
     }
 
     pub(super) async fn run(self, tx: &mut Tx<'_>) -> Result<()> {
@@ -188,6 +184,21 @@ pub(super) struct Statement<'q> {
 }
 
 impl<'q> Statement<'q> {
+    /// A statement of `sql`, its parameters added by `add`.
+    fn new(
+        sql: String,
+        persistent: bool,
+        add: impl FnOnce(&mut Values<'q>) -> std::result::Result<(), BoxDynError>,
+    ) -> Result<Statement<'q>> {
+        let mut values = Values(AnyArguments::default());
+        add(&mut values).map_err(sqlx::Error::Encode)?;
+        Ok(Statement {
+            sql,
+            values,
+            persistent,
+        })
+    }
+
     pub(super) async fn execute(self, tx: &mut Tx<'_>) -> Result<()> {
         sqlx::query_with(&self.sql, self.values.0)
             .persistent(self.persistent)
@@ -204,6 +215,18 @@ impl<'q> Statement<'q> {
         let query = sqlx::query_as_with(&self.sql, self.values.0).persistent(self.persistent);
         Ok(query.fetch_all(&mut **tx).await?)
     }
+}
+
+/// Adds the parameters of `rows`, each row's by `add`.
+fn add_rows<'q, R>(
+    values: &mut Values<'q>,
+    rows: &[R],
+    add: &impl Fn(&mut Values<'q>, &R) -> std::result::Result<(), BoxDynError>,
+) -> std::result::Result<(), BoxDynError> {
+    for row in rows {
+        add(values, row)?;
+    }
+    Ok(())
 }
 
 /// The parameters of an [`Insert`]'s rows, in column order.

@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::Row;
-
 use sqlx::error::BoxDynError;
 
 use super::{Delta, TotalsKey, Tx, Unit, UnitKey, UnitValues, Work};
@@ -220,7 +219,7 @@ pub(super) async fn save(
             p.one(),
             p.one()
         );
-        script.statement(&sql, |values| {
+        script.statement(sql, |values| {
             values.int(work.added)?.int(work.overflow)?;
             on_experiment_row(values, batch, tag)?;
             Ok(())
