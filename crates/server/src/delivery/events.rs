@@ -92,7 +92,7 @@ async fn ingest(
     let presented = presented_key(headers)
         .ok_or_else(|| ApiError::new(Code::Unauthorized, "an SDK key is required"))?;
     let access = delivery.authenticate(presented).await?;
-    let Ok(_admitted) = delivery.intake.admission.try_acquire() else {
+    let Some(_admitted) = delivery.intake.admit() else {
         return Err(ApiError::new(
             Code::RateLimited,
             "too many event batches at once; retry shortly",
@@ -478,11 +478,9 @@ mod tests {
         let recorder = Arc::new(Recorder::new(EventsConfig::default(), 0));
         let delivery = relay_delivery(recorder.clone());
         // Every admission slot taken, as by batches still being written.
-        let held = delivery
-            .intake
-            .admission
-            .try_acquire_many(MAX_CONCURRENT_BATCHES as u32)
-            .unwrap();
+        let held: Vec<_> = (0..MAX_CONCURRENT_BATCHES)
+            .map(|_| delivery.intake.admit().unwrap())
+            .collect();
         let refused = post(&delivery).await;
         assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(refused.headers()[header::RETRY_AFTER], "1");

@@ -21,7 +21,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use switchyard_engine::wire::ContextRef;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use super::MAX_DECODED_BYTES;
 use crate::error::{ApiError, Code};
@@ -205,7 +205,7 @@ impl IntakeCounters {
 /// Intake state: the admission limit, when exposures were last pruned, the client-key caps.
 #[derive(Debug)]
 pub struct Intake {
-    pub(super) admission: Semaphore,
+    admission: Semaphore,
     pub(super) last_pruned_ms: AtomicI64,
     caps: Mutex<Caps>,
     /// Events dropped at intake, by reason.
@@ -267,6 +267,12 @@ impl Default for Intake {
 }
 
 impl Intake {
+    /// One batch's slot among the [`MAX_CONCURRENT_BATCHES`] written at once, held until it
+    /// is dropped; `None` when every slot is taken (the sender is answered `429`).
+    pub fn admit(&self) -> Option<SemaphorePermit<'_>> {
+        self.admission.try_acquire().ok()
+    }
+
     /// Counts `n` events dropped for `reason`.
     pub fn count_dropped(&self, reason: DropReason, n: usize) {
         if n > 0 {

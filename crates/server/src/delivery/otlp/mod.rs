@@ -93,7 +93,7 @@ async fn export(
         .await
         .map_err(refuse)?;
     let encoding = Encoding::of(headers).ok_or_else(wire::unsupported)?;
-    let Ok(_admitted) = delivery.intake.admission.try_acquire() else {
+    let Some(_admitted) = delivery.intake.admit() else {
         return Err(refuse(ApiError::new(
             Code::RateLimited,
             "too many exports being written at once; retry shortly",
