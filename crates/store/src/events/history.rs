@@ -1,8 +1,7 @@
-//! What a batch's metric events and release tallies need of their contexts' past, read in a few
-//! statements per batch instead of one or two per event: every exposure of the context parts
-//! the batch's metric events name, and every release exposure of those parts and of the parts
-//! the batch exposes in a release (up to [`KEYS_PER_STATEMENT`] keys of one kind per
-//! statement). Read before the batch writes its own exposures, which [`History::add`] then adds
+//! What a batch's metric events and release tallies need of their contexts' past, read in one
+//! statement per context kind instead of one or two per event: every exposure of the context
+//! parts the batch's metric events name, and every release exposure of those parts and of the
+//! parts the batch exposes in a release. Read before the batch writes its own exposures, which [`History::add`] then adds
 //! in memory exactly as the upserts add them to the tables; each event keeps what was first seen
 //! at or before it.
 //!
@@ -15,12 +14,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::exposure_rows::AddedReleaseExposure;
-use super::placeholders::{Placeholders, cached_at_full_size};
+use super::placeholders::{Placeholders, keys_json};
 use super::{ContextPart, EventBatch, ReleaseTag};
 use crate::{Backend, Result};
-
-/// Keys per `IN` list: well under both backends' parameter limits.
-const KEYS_PER_STATEMENT: usize = 500;
 
 type Tx<'t> = sqlx::Transaction<'t, sqlx::Any>;
 
@@ -64,28 +60,39 @@ impl History {
             }
         }
         let mut history = History::default();
-        for (kind, keys) in by_exposure {
-            let of_kind = history.exposures.entry(kind.to_owned()).or_default();
-            let columns = "flag, variation, first_seen";
-            let rows: Vec<(String, String, String, i64)> =
-                read_by_key(tx, backend, batch, kind, keys, columns, "exposures").await?;
-            for (key, flag, variation, first_seen) in rows {
-                of_kind
-                    .entry(key)
-                    .or_default()
-                    .push((flag, variation, first_seen));
-            }
-        }
-        for (kind, keys) in by_release {
-            let of_kind = history.releases.entry(kind.to_owned()).or_default();
-            let columns = "flag, stage, cohort, first_seen";
-            let rows: Vec<(String, String, String, String, i64)> =
-                read_by_key(tx, backend, batch, kind, keys, columns, "release_exposures").await?;
-            for (key, flag, stage, cohort, first_seen) in rows {
-                of_kind
-                    .entry(key)
-                    .or_default()
-                    .push((flag, stage, cohort, first_seen));
+        let sql = history_sql(backend);
+        let kinds: BTreeSet<&str> = by_exposure
+            .keys()
+            .chain(by_release.keys())
+            .copied()
+            .collect();
+        for kind in kinds {
+            let keys_in = |keys: &BTreeMap<&str, BTreeSet<&str>>| {
+                keys_json(keys.get(kind).into_iter().flatten().copied())
+            };
+            let (exposed, released) = (keys_in(&by_exposure)?, keys_in(&by_release)?);
+            let rows: Vec<HistoryRow> = sqlx::query_as(&sql)
+                .bind(&batch.project)
+                .bind(&batch.env)
+                .bind(kind)
+                .bind(exposed)
+                .bind(&batch.project)
+                .bind(&batch.env)
+                .bind(kind)
+                .bind(released)
+                .fetch_all(&mut **tx)
+                .await?;
+            for (table, key, flag, a, b, first_seen) in rows {
+                if table == EXPOSURES {
+                    let of_kind = history.exposures.entry(kind.to_owned()).or_default();
+                    of_kind.entry(key).or_default().push((flag, a, first_seen));
+                } else {
+                    let of_kind = history.releases.entry(kind.to_owned()).or_default();
+                    of_kind
+                        .entry(key)
+                        .or_default()
+                        .push((flag, a, b, first_seen));
+                }
             }
         }
         Ok(history)
@@ -187,75 +194,30 @@ impl History {
     }
 }
 
-/// `columns` of `table`'s rows for the context `keys` of `kind` in the batch's environment,
-/// [`KEYS_PER_STATEMENT`] keys a statement; each row starts with its context key.
-pub(super) async fn read_by_key<T>(
-    tx: &mut Tx<'_>,
-    backend: Backend,
-    batch: &EventBatch,
-    kind: &str,
-    keys: BTreeSet<&str>,
-    columns: &str,
-    table: &str,
-) -> Result<Vec<T>>
-where
-    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
-{
-    let sql = |n| lookup_sql(backend, columns, table, n);
-    read_by_key_with(tx, batch, kind, keys, sql).await
-}
+/// A history row: which table ([`EXPOSURES`] or release exposures), the context key, the flag,
+/// then the variation and `''`, or the stage and cohort; first seen.
+type HistoryRow = (i64, String, String, String, String, i64);
+const EXPOSURES: i64 = 0;
 
-/// The rows of `sql(n)`, a statement over [`lookup_sql`]'s parameters for `n` keys, for the
-/// context `keys` of `kind`, [`KEYS_PER_STATEMENT`] keys a statement.
-pub(super) async fn read_by_key_with<T>(
-    tx: &mut Tx<'_>,
-    batch: &EventBatch,
-    kind: &str,
-    keys: BTreeSet<&str>,
-    sql: impl Fn(usize) -> String,
-) -> Result<Vec<T>>
-where
-    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
-{
-    let keys: Vec<&str> = keys.into_iter().collect();
-    let mut rows = Vec::new();
-    for chunk in keys.chunks(KEYS_PER_STATEMENT) {
-        let sql = sql(chunk.len());
-        let mut query = sqlx::query_as(&sql)
-            .persistent(cached_at_full_size(chunk.len(), KEYS_PER_STATEMENT))
-            .bind(&batch.project)
-            .bind(&batch.env)
-            .bind(kind);
-        for key in chunk {
-            query = query.bind(*key);
-        }
-        rows.extend(query.fetch_all(&mut **tx).await?);
-    }
-    Ok(rows)
-}
-
-/// The lookup of `n` context keys of one kind: `SELECT context_key, {columns} FROM {table} …`.
-pub(super) fn lookup_sql(backend: Backend, columns: &str, table: &str, n: usize) -> String {
+/// The exposures and release exposures of one kind's context keys, in one statement (on SQLite
+/// one round trip inside the write turn): bound in order the project, env, kind and the keys
+/// whose exposures are read, then the project, env, kind and the keys whose release exposures
+/// are ([`keys_json`] each).
+fn history_sql(backend: Backend) -> String {
     let mut p = Placeholders::new(backend);
-    let (project, env, kind) = (p.one(), p.one(), p.one());
-    let of_context =
-        format!("FROM {table} WHERE project = {project} AND env = {env} AND context_kind = {kind}");
-    match backend {
-        // SQLite probes the index once per key of an `IN` list.
-        Backend::Sqlite => format!(
-            "SELECT context_key, {columns} {of_context} AND context_key IN ({})",
-            p.list(n)
-        ),
-        // PostgreSQL, planning with no statistics yet (a table filling up faster than
-        // autovacuum analyzes it), filtered every exposure of the environment by the
-        // `IN` list instead: 40 ms at 58,000 rows and growing with the table. One index
-        // probe per key, forced by the lateral join (`OFFSET 0` keeps it a loop).
-        Backend::Postgres => format!(
-            "SELECT k.key, r.* FROM (VALUES {}) AS k(key) CROSS JOIN LATERAL \
-             (SELECT {columns} {of_context} AND context_key = k.key OFFSET 0) AS r",
-            p.rows(n, 1)
-        ),
-    }
+    let mut of_context = |table: &str| {
+        let (project, env, kind) = (p.one(), p.one(), p.one());
+        let keys = p.among_json_keys("context_key");
+        format!(
+            "FROM {table} WHERE project = {project} AND env = {env} AND context_kind = {kind} AND {keys}"
+        )
+    };
+    let exposures = of_context("exposures");
+    let releases = of_context("release_exposures");
+    format!(
+        "SELECT {EXPOSURES}, context_key, flag, variation, '', first_seen {exposures} \
+         UNION ALL SELECT 1, context_key, flag, stage, cohort, first_seen {releases}"
+    )
 }
 
 fn rows_of_mut<'h, R>(

@@ -1,5 +1,5 @@
-//! Parameter placeholders for the statements with hundreds of parameters (multi-row upserts,
-//! `IN` lists), numbered in the order they are bound.
+//! Parameter placeholders for the statements with hundreds of parameters (multi-row upserts),
+//! numbered in the order they are bound, and lookups by a JSON array of keys.
 //!
 //! On SQLite they are anonymous (`?`): sqlx looks every numbered parameter's name up with
 //! `sqlite3_bind_parameter_name`, which walks the statement's list of names, so binding
@@ -26,13 +26,6 @@ impl Placeholders {
         text
     }
 
-    /// The next `n` placeholders, comma-separated.
-    pub(super) fn list(&mut self, n: usize) -> String {
-        let mut text = String::with_capacity(n * 4);
-        self.push_list(&mut text, n);
-        text
-    }
-
     /// `rows` groups `(…)` of the next `width` placeholders each, comma-separated. Written into
     /// one string: a 500-row upsert has thousands of placeholders, and a string for each was a
     /// few percent of a batch's write.
@@ -47,6 +40,23 @@ impl Placeholders {
             text.push(')');
         }
         text
+    }
+
+    /// `column` among the keys of the next placeholder, bound to a JSON array of texts
+    /// ([`keys_json`]): one parameter however many keys, so the statement's text is the same
+    /// for every batch and stays prepared, and an index condition on either backend. On
+    /// PostgreSQL an array, not `IN (SELECT …)`: while a table's statistics are stale (one
+    /// filling faster than autovacuum analyzes it) the planner made that a semi-join over a
+    /// scan of the whole table, a second per batch at a few thousand rows (events benchmark,
+    /// 2026-12-07); `= ANY` of an array is an index condition whatever the estimate.
+    pub(super) fn among_json_keys(&mut self, column: &str) -> String {
+        let keys = self.one();
+        match self.backend {
+            Backend::Sqlite => format!("{column} IN (SELECT value FROM json_each({keys}))"),
+            Backend::Postgres => {
+                format!("{column} = ANY(ARRAY(SELECT json_array_elements_text({keys}::json)))")
+            }
+        }
     }
 
     fn push_list(&mut self, text: &mut String, n: usize) {
@@ -71,6 +81,14 @@ impl Placeholders {
     }
 }
 
+/// `keys` as the JSON array of texts [`Placeholders::among_json_keys`] is bound to.
+pub(super) fn keys_json<'k>(
+    keys: impl IntoIterator<Item = &'k str>,
+) -> std::result::Result<String, sqlx::Error> {
+    let keys: Vec<&str> = keys.into_iter().collect();
+    serde_json::to_string(&keys).map_err(|error| sqlx::Error::Encode(error.into()))
+}
+
 /// Whether a statement of `rows` rows (or keys) of a chunked write or lookup is kept in its
 /// connection's statement cache: only at the chunk's `full` size, whose text never changes. One
 /// per row count would fill each connection's cache (100 entries; on SQLite a multi-row upsert
@@ -88,7 +106,10 @@ mod tests {
         let mut pg = Placeholders::new(Backend::Postgres);
         assert_eq!(pg.one(), "$1");
         assert_eq!(pg.rows(2, 2), "($2, $3), ($4, $5)");
-        assert_eq!(pg.list(2), "$6, $7");
+        assert_eq!(
+            pg.among_json_keys("k"),
+            "k = ANY(ARRAY(SELECT json_array_elements_text($6::json)))"
+        );
         let mut lite = Placeholders::new(Backend::Sqlite);
         assert_eq!(lite.one(), "?");
         assert_eq!(lite.rows(2, 2), "(?, ?), (?, ?)");

@@ -16,9 +16,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::EventBatch;
 use super::exposure_rows::AddedReleaseExposure;
-use super::history::{History, lookup_sql, read_by_key_with};
+use super::history::History;
 use super::multi_row::Script;
-use super::placeholders::Placeholders;
+use super::placeholders::{Placeholders, keys_json};
 use crate::{Backend, Result};
 
 type Tx<'t> = sqlx::Transaction<'t, sqlx::Any>;
@@ -148,18 +148,23 @@ async fn cohorts_stored<'a>(
     for (kind, key, _) in per_context.keys() {
         keys.entry(kind).or_default().insert(key);
     }
-    let several_cohorts = |n| {
-        let found = lookup_sql(backend, "flag, stage", "release_exposures", n);
-        format!(
-            "SELECT context_key, flag, stage, COUNT(*) \
-             FROM ({found}) AS found (context_key, flag, stage) \
-             GROUP BY context_key, flag, stage HAVING COUNT(*) > 1"
-        )
-    };
+    let mut p = Placeholders::new(backend);
+    let (project, env, kind) = (p.one(), p.one(), p.one());
+    let among_keys = p.among_json_keys("context_key");
+    let several_cohorts = format!(
+        "SELECT context_key, flag, stage, COUNT(*) FROM release_exposures \
+         WHERE project = {project} AND env = {env} AND context_kind = {kind} AND {among_keys} \
+         GROUP BY context_key, flag, stage HAVING COUNT(*) > 1"
+    );
     let mut rows: Vec<(&str, String, String, String, i64)> = Vec::new();
     for (kind, keys) in keys {
-        let of_kind: Vec<(String, String, String, i64)> =
-            read_by_key_with(tx, batch, kind, keys, several_cohorts).await?;
+        let of_kind: Vec<(String, String, String, i64)> = sqlx::query_as(&several_cohorts)
+            .bind(&batch.project)
+            .bind(&batch.env)
+            .bind(kind)
+            .bind(keys_json(keys)?)
+            .fetch_all(&mut **tx)
+            .await?;
         let of_kind = of_kind.into_iter();
         rows.extend(of_kind.map(|(key, flag, stage, cohorts)| (kind, key, flag, stage, cohorts)));
     }

@@ -10,7 +10,7 @@ use super::{Delta, TotalsKey, Tx, Unit, UnitKey, UnitValues, Work};
 use crate::events::EventBatch;
 use crate::events::experiments::{ExperimentTag, MOMENT_COLUMNS};
 use crate::events::multi_row::{Insert, Script, Values};
-use crate::events::placeholders::Placeholders;
+use crate::events::placeholders::{Placeholders, keys_json};
 use crate::{Backend, Result};
 
 /// Rows per multi-row insert of units or their values (well under both backends' parameter
@@ -31,8 +31,7 @@ pub(super) async fn load_units(
     let tag = work.tag;
     let sql = units_with_values_sql(backend);
     for (kind, keys) in keys {
-        let keys =
-            serde_json::to_string(keys).map_err(|error| sqlx::Error::Encode(error.into()))?;
+        let keys = keys_json(keys.iter().copied())?;
         let rows = batch
             .on_experiment(tag, &sql)
             .bind(*kind)
@@ -80,17 +79,7 @@ fn units_with_values_sql(backend: Backend) -> String {
         p.one(),
         p.one()
     );
-    // On PostgreSQL an array, not `IN (SELECT …)`: while the units table's statistics are
-    // stale (a new experiment's, before autovacuum analyzes it) the planner made that a
-    // semi-join over a scan of every unit, a second per batch at a few thousand units (events
-    // benchmark, 2026-12-07); `= ANY` of an array is an index condition whatever the estimate.
-    let keys = match backend {
-        Backend::Sqlite => format!("u.unit_key IN (SELECT value FROM json_each({}))", p.one()),
-        Backend::Postgres => format!(
-            "u.unit_key = ANY(ARRAY(SELECT json_array_elements_text({}::json)))",
-            p.one()
-        ),
-    };
+    let keys = p.among_json_keys("u.unit_key");
     format!(
         "SELECT u.unit_key, u.variation, u.first_exposure, u.excluded_at, \
          m.metric, m.value_sum, m.value_count, m.pre_sum, m.pre_count \
