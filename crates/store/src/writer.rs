@@ -31,6 +31,11 @@ pub(crate) struct OpenGroup {
     /// A batch's write stopped inside its savepoint (its caller went away mid-write): the next
     /// writer commits the group without it before anything else.
     interrupted: bool,
+    /// An empty savepoint is open for the next batch: the last batch's `RELEASE` opened it in
+    /// the same call, so a batch joining the group starts writing without a round trip of its
+    /// own to SQLite's thread (idle by then, and slow to wake: 0.4–0.8 ms against 0.07 for the
+    /// call that follows other work).
+    savepoint_waiting: bool,
     outcome: Outcome,
 }
 
@@ -78,13 +83,17 @@ impl Writer {
                 tx: pool.begin().await?,
                 batches: 0,
                 interrupted: false,
+                savepoint_waiting: false,
                 outcome: watch::Sender::new(None),
             },
         };
         let group = open.insert(group);
-        sqlx::query("SAVEPOINT batch")
-            .execute(&mut *group.tx)
-            .await?;
+        if !group.savepoint_waiting {
+            sqlx::query("SAVEPOINT batch")
+                .execute(&mut *group.tx)
+                .await?;
+        }
+        group.savepoint_waiting = false;
         group.interrupted = true;
         Ok(GroupPlace { writer: self, open })
     }
@@ -123,11 +132,18 @@ impl GroupPlace<'_> {
                 return Err(error);
             }
         };
-        sqlx::query("RELEASE batch").execute(&mut *group.tx).await?;
-        group.interrupted = false;
+        let full = group.batches + 1 >= MAX_BATCHES_PER_GROUP;
+        let release = if full {
+            "RELEASE batch"
+        } else {
+            "RELEASE batch; SAVEPOINT batch"
+        };
+        sqlx::query(release).execute(&mut *group.tx).await?;
         group.batches += 1;
+        group.interrupted = false;
+        group.savepoint_waiting = !full;
         let mut outcome = group.outcome.subscribe();
-        if group.batches >= MAX_BATCHES_PER_GROUP {
+        if full {
             commit_open(&mut self.open).await;
         }
         drop(self.open);
