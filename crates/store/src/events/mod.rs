@@ -28,6 +28,7 @@ use crate::{Backend, Result, Store};
 use exposure_rows::ExposureWrites;
 use history::History;
 use multi_row::Script;
+use release_tallies::Additions;
 
 mod batch_ids;
 mod experiment_ingest;
@@ -341,16 +342,23 @@ impl Store {
         // What the rest of the batch writes is worked out from its history alone, so that Rust
         // runs while the database writes the exposures: on SQLite the write turn is one batch's
         // at a time, and the work beside it is taken out of the turn.
-        let (stored, (new_in_history, sums)) = tokio::join!(
+        let sqlite = self.backend == Backend::Sqlite;
+        let (stored, (sums, tallies)) = tokio::join!(
             biased;
             exposures.write(tx, self.backend, batch),
             async {
                 let new_in_history = history.add(batch);
                 let sums = metrics::attribute(batch, &history, releases_seen);
-                (new_in_history, sums)
+                // On SQLite the history holds what the table does (see `history.rs`).
+                let tallies = sqlite.then(|| Additions::in_history(&new_in_history, &history));
+                (sums, tallies)
             },
         );
-        let added = stored?.unwrap_or(new_in_history);
+        let tallies = match stored? {
+            // PostgreSQL: the release exposures the database says the batch added.
+            Some(added) => Additions::in_store(tx, self.backend, batch, &added).await?,
+            None => tallies.unwrap_or_default(),
+        };
         self.write_experiments(tx, batch).await?;
         // Last, in one script: every batch adds to the same few summary rows, and on PostgreSQL
         // a batch holds their locks from its upsert until it commits, so concurrent batches wait
@@ -360,7 +368,7 @@ impl Store {
         let releases: Vec<_> = releases.into_iter().collect();
         let evaluations: Vec<_> = evaluations.into_iter().collect();
         let mut summaries = Script::new(self.backend);
-        release_tallies::add(tx, &mut summaries, self.backend, batch, &added, &history).await?;
+        tallies.add_to(&mut summaries, batch)?;
         sums.add_to(&mut summaries, batch)?;
         summaries.upsert(
             "release_counts (project, env, flag, stage, cohort, evaluations)",

@@ -25,67 +25,132 @@ type Tx<'t> = sqlx::Transaction<'t, sqlx::Any>;
 /// (flag, stage).
 type Stage<'a> = (&'a str, &'a str);
 
-/// Adds the batch's new release exposures to the tallies: the upserts go into `script`, run
-/// after every other release write of the batch (see the module's note on locking); on
-/// PostgreSQL the stages are locked and the contexts' release exposures read here, within `tx`.
-/// `history` holds the batch's contexts' release exposures, its own included.
-pub(super) async fn add<'q>(
-    tx: &mut Tx<'_>,
-    script: &mut Script<'q>,
-    backend: Backend,
-    batch: &'q EventBatch,
-    added: &'q [AddedReleaseExposure],
-    history: &History,
-) -> Result<()> {
-    if added.is_empty() {
-        return Ok(());
+/// (kind, key, stage) → cohorts of the stage the batch added the context part to.
+type PerContext<'a> = BTreeMap<(&'a str, &'a str, Stage<'a>), i64>;
+
+/// What a batch adds to the tallies, worked out before its turn to upsert them: on SQLite
+/// beside the batch's exposure writes, from its history ([`Additions::in_history`]); on
+/// PostgreSQL after locking the stages and reading what concurrent batches added
+/// ([`Additions::in_store`]).
+#[derive(Default)]
+pub(super) struct Additions {
+    /// Per stage, the contexts the batch made crossed (0 where none did, so each stage of the
+    /// batch has its row).
+    crossed: Vec<((String, String), i64)>,
+    /// Per stage and cohort, the contexts the batch added.
+    cohorts: Vec<((String, String, String), i64)>,
+}
+
+impl Additions {
+    /// From the batch's `history`, which holds its contexts' release exposures, its own
+    /// included: on SQLite, where one writer writes at a time, exactly what the table holds.
+    pub(super) fn in_history(added: &[AddedReleaseExposure], history: &History) -> Additions {
+        let per_context = per_context(added);
+        let now = cohorts_in_history(history, &per_context);
+        Additions::of(added, &per_context, &now)
     }
-    // (flag, stage, cohort) → contexts added; (kind, key, flag, stage) → cohorts added.
-    let mut cohorts: BTreeMap<(&str, &str, &str), i64> = BTreeMap::new();
-    let mut per_context: BTreeMap<(&str, &str, Stage<'_>), i64> = BTreeMap::new();
-    for (kind, key, flag, stage, cohort) in added {
-        *cohorts.entry((flag, stage, cohort)).or_default() += 1;
-        *per_context.entry((kind, key, (flag, stage))).or_default() += 1;
-    }
-    let stages: BTreeSet<Stage<'_>> = per_context.keys().map(|(_, _, stage)| *stage).collect();
-    let cohorts_now = match backend {
-        Backend::Sqlite => cohorts_in_history(history, &per_context),
-        Backend::Postgres => {
-            lock_stages(tx, backend, batch, &stages).await?;
-            cohorts_stored(tx, backend, batch, &per_context).await?
+
+    /// From the table, after locking the batch's stages (PostgreSQL), within `tx`.
+    pub(super) async fn in_store(
+        tx: &mut Tx<'_>,
+        backend: Backend,
+        batch: &EventBatch,
+        added: &[AddedReleaseExposure],
+    ) -> Result<Additions> {
+        if added.is_empty() {
+            return Ok(Additions::default());
         }
-    };
-    let crossed = crossings(&per_context, &cohorts_now);
-    // Every stage of the batch, so each has its row (0 where no context crossed).
-    let crossed: Vec<(Stage<'_>, i64)> = stages
-        .into_iter()
-        .map(|stage| (stage, crossed.get(&stage).copied().unwrap_or(0)))
-        .collect();
-    script.upsert(
-        "release_stage_crossed (project, env, flag, stage, contexts)",
-        "ON CONFLICT (project, env, flag, stage) \
-         DO UPDATE SET contexts = release_stage_crossed.contexts + excluded.contexts",
-        5,
-        &crossed,
-        |values, &((flag, stage), crossed)| {
-            values.text(&batch.project)?.text(&batch.env)?.text(flag)?;
-            values.text(stage)?.int(crossed)?;
-            Ok(())
-        },
-    )?;
-    let cohorts: Vec<_> = cohorts.into_iter().collect();
-    script.upsert(
-        "release_stage_contexts (project, env, flag, stage, cohort, contexts)",
-        "ON CONFLICT (project, env, flag, stage, cohort) \
-         DO UPDATE SET contexts = release_stage_contexts.contexts + excluded.contexts",
-        6,
-        &cohorts,
-        |values, &((flag, stage, cohort), contexts)| {
-            values.text(&batch.project)?.text(&batch.env)?.text(flag)?;
-            values.text(stage)?.text(cohort)?.int(contexts)?;
-            Ok(())
-        },
-    )
+        let per_context = per_context(added);
+        let stages: BTreeSet<Stage<'_>> = per_context.keys().map(|(_, _, stage)| *stage).collect();
+        lock_stages(tx, backend, batch, &stages).await?;
+        let now = cohorts_stored(tx, backend, batch, &per_context).await?;
+        Ok(Additions::of(added, &per_context, &now))
+    }
+
+    fn of<'a>(
+        added: &'a [AddedReleaseExposure],
+        per_context: &PerContext<'a>,
+        now: &CohortsNow<'a>,
+    ) -> Additions {
+        let mut cohorts: BTreeMap<(&str, &str, &str), i64> = BTreeMap::new();
+        for (_, _, flag, stage, cohort) in added {
+            *cohorts.entry((flag, stage, cohort)).or_default() += 1;
+        }
+        let crossed = crossings(per_context, now);
+        let stages: BTreeSet<Stage<'_>> = per_context.keys().map(|(_, _, stage)| *stage).collect();
+        let owned = |text: &str| text.to_owned();
+        Additions {
+            crossed: stages
+                .into_iter()
+                .map(|stage @ (flag, name)| {
+                    let contexts = crossed.get(&stage).copied().unwrap_or(0);
+                    ((owned(flag), owned(name)), contexts)
+                })
+                .collect(),
+            cohorts: cohorts
+                .into_iter()
+                .map(|((flag, stage, cohort), contexts)| {
+                    ((owned(flag), owned(stage), owned(cohort)), contexts)
+                })
+                .collect(),
+        }
+    }
+
+    /// Adds the upserts of the tallies to `script`, run after every other release write of the
+    /// batch (see the module's note on locking).
+    pub(super) fn add_to<'q>(
+        &'q self,
+        script: &mut Script<'q>,
+        batch: &'q EventBatch,
+    ) -> Result<()> {
+        let crossed: Vec<_> = self
+            .crossed
+            .iter()
+            .map(|((flag, stage), contexts)| ((flag.as_str(), stage.as_str()), *contexts))
+            .collect();
+        let cohorts: Vec<_> = self
+            .cohorts
+            .iter()
+            .map(|((flag, stage, cohort), contexts)| {
+                ((flag.as_str(), stage.as_str(), cohort.as_str()), *contexts)
+            })
+            .collect();
+        script.upsert(
+            "release_stage_crossed (project, env, flag, stage, contexts)",
+            "ON CONFLICT (project, env, flag, stage) \
+             DO UPDATE SET contexts = release_stage_crossed.contexts + excluded.contexts",
+            5,
+            &crossed,
+            |values, &((flag, stage), crossed)| {
+                values.text(&batch.project)?.text(&batch.env)?.text(flag)?;
+                values.text(stage)?.int(crossed)?;
+                Ok(())
+            },
+        )?;
+        script.upsert(
+            "release_stage_contexts (project, env, flag, stage, cohort, contexts)",
+            "ON CONFLICT (project, env, flag, stage, cohort) \
+             DO UPDATE SET contexts = release_stage_contexts.contexts + excluded.contexts",
+            6,
+            &cohorts,
+            |values, &((flag, stage, cohort), contexts)| {
+                values.text(&batch.project)?.text(&batch.env)?.text(flag)?;
+                values.text(stage)?.text(cohort)?.int(contexts)?;
+                Ok(())
+            },
+        )
+    }
+}
+
+/// The cohorts of each stage the batch added each context part to.
+fn per_context(added: &[AddedReleaseExposure]) -> PerContext<'_> {
+    let mut per_context = PerContext::new();
+    for (kind, key, flag, stage, _) in added {
+        *per_context
+            .entry((kind.as_str(), key.as_str(), (flag.as_str(), stage.as_str())))
+            .or_default() += 1;
+    }
+    per_context
 }
 
 /// Makes sure each stage has its crossed row and locks it until the transaction ends, in key
@@ -121,10 +186,7 @@ async fn lock_stages(
 type CohortsNow<'a> = BTreeMap<(&'a str, &'a str, Stage<'a>), i64>;
 
 /// [`CohortsNow`] of the contexts the batch added to a stage, from its history.
-fn cohorts_in_history<'a>(
-    history: &History,
-    per_context: &BTreeMap<(&'a str, &'a str, Stage<'a>), i64>,
-) -> CohortsNow<'a> {
+fn cohorts_in_history<'a>(history: &History, per_context: &PerContext<'a>) -> CohortsNow<'a> {
     per_context
         .keys()
         .map(|&(kind, key, (flag, stage))| {
@@ -142,7 +204,7 @@ async fn cohorts_stored<'a>(
     tx: &mut Tx<'_>,
     backend: Backend,
     batch: &EventBatch,
-    per_context: &BTreeMap<(&'a str, &'a str, Stage<'a>), i64>,
+    per_context: &PerContext<'a>,
 ) -> Result<CohortsNow<'a>> {
     let mut keys: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for (kind, key, _) in per_context.keys() {
@@ -185,10 +247,7 @@ async fn cohorts_stored<'a>(
 
 /// Per stage, the contexts the batch made crossed: those whose cohorts in the stage, counted
 /// now (with the batch's own rows), reached two while the ones before the batch were fewer.
-fn crossings<'a>(
-    per_context: &BTreeMap<(&'a str, &'a str, Stage<'a>), i64>,
-    now: &CohortsNow<'a>,
-) -> BTreeMap<Stage<'a>, i64> {
+fn crossings<'a>(per_context: &PerContext<'a>, now: &CohortsNow<'a>) -> BTreeMap<Stage<'a>, i64> {
     let mut crossed: BTreeMap<Stage<'a>, i64> = BTreeMap::new();
     for (&(kind, key, stage), &added) in per_context {
         let cohorts_now = now.get(&(kind, key, stage)).copied().unwrap_or(added);
