@@ -118,6 +118,25 @@ pub struct Committed {
     pub versions: Vec<i64>,
 }
 
+/// The pool's settings but its size: on SQLite, each connection set to [`SQLITE_PRAGMAS`].
+fn pool_options(backend: Backend) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .acquire_timeout(Duration::from_secs(10))
+        // A SQLite connection is a file opened in this process: nothing to test, and the
+        // test is a round trip to its thread each time a group of event batches begins.
+        .test_before_acquire(backend == Backend::Postgres)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    for pragma in SQLITE_PRAGMAS {
+                        sqlx::Executor::execute(&mut *conn, *pragma).await?;
+                    }
+                }
+                Ok(())
+            })
+        })
+}
+
 /// WAL lets readers run beside the one writer; `synchronous=FULL` makes every commit durable
 /// before it is acknowledged, including across power loss.
 const SQLITE_PRAGMAS: &[&str] = &[
@@ -129,6 +148,9 @@ const SQLITE_PRAGMAS: &[&str] = &[
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// Where event batches are written: on SQLite a pool of its own, of one connection (see
+    /// [`Store::open`]); on PostgreSQL `pool`.
+    group_pool: AnyPool,
     backend: Backend,
     announcer: Arc<Announcer>,
     /// SQLite has one writer at a time, and writers waiting in its busy handler are not served
@@ -165,29 +187,28 @@ impl Store {
                 .map_err(sqlx::Error::Io)?;
         }
         let options = AnyConnectOptions::from_str(&url)?;
-        let pool = AnyPoolOptions::new()
+        let pool = pool_options(backend)
             .max_connections(match backend {
                 Backend::Sqlite => 4,
                 Backend::Postgres => 16,
             })
-            .acquire_timeout(Duration::from_secs(10))
-            // A SQLite connection is a file opened in this process: nothing to test, and the
-            // test is a round trip to its thread each time a group of event batches begins.
-            .test_before_acquire(backend == Backend::Postgres)
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        for pragma in SQLITE_PRAGMAS {
-                            sqlx::Executor::execute(&mut *conn, *pragma).await?;
-                        }
-                    }
-                    Ok(())
-                })
-            })
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
+        // SQLite empties a connection's page cache whenever another connection wrote since
+        // (WAL): with groups taking the pool's four connections in turn, each group began by
+        // reading the tables' upper pages again. The group writer keeps one connection.
+        let group_pool = match backend {
+            Backend::Sqlite => {
+                pool_options(backend)
+                    .max_connections(1)
+                    .connect_with(options)
+                    .await?
+            }
+            Backend::Postgres => pool.clone(),
+        };
         let store = Store {
             pool,
+            group_pool,
             backend,
             announcer: Arc::new(Announcer::new()),
             sqlite_writer: Arc::default(),
@@ -393,6 +414,7 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.group_pool.close().await;
     }
 }
 

@@ -315,8 +315,8 @@ impl Store {
     /// concurrently) or its place in SQLite's group of batches (`writer.rs`).
     pub(super) async fn batch_place(&self) -> Result<BatchPlace<'_>> {
         Ok(match self.backend {
-            Backend::Sqlite => BatchPlace::Group(self.sqlite_writer.place(&self.pool).await?),
-            Backend::Postgres => BatchPlace::Own(self.pool.begin().await?),
+            Backend::Sqlite => BatchPlace::Group(self.sqlite_writer.place(&self.group_pool).await?),
+            Backend::Postgres => BatchPlace::Own(self.group_pool.begin().await?),
         })
     }
     /// Adds a batch to the aggregates within `tx`, its `exposures` as built before its turn to
