@@ -19,6 +19,10 @@ impl Placeholders {
         Placeholders { backend, next: 1 }
     }
 
+    pub(super) fn backend(&self) -> Backend {
+        self.backend
+    }
+
     /// The next placeholder.
     pub(super) fn one(&mut self) -> String {
         let mut text = String::new();
@@ -44,11 +48,13 @@ impl Placeholders {
 
     /// `column` among the keys of the next placeholder, bound to a JSON array of texts
     /// ([`keys_json`]): one parameter however many keys, so the statement's text is the same
-    /// for every batch and stays prepared, and an index condition on either backend. On
-    /// PostgreSQL an array, not `IN (SELECT …)`: while a table's statistics are stale (one
-    /// filling faster than autovacuum analyzes it) the planner made that a semi-join over a
-    /// scan of the whole table, a second per batch at a few thousand rows (events benchmark,
-    /// 2026-12-07); `= ANY` of an array is an index condition whatever the estimate.
+    /// for every batch and stays prepared. For a `column` that leads its table's key (an
+    /// experiment's units): there it is an index condition on either backend. On PostgreSQL an
+    /// array, not `IN (SELECT …)`: while a table's statistics are stale (one filling faster
+    /// than autovacuum analyzes it) the planner made that a semi-join over a scan of the whole
+    /// table, a second per batch at a few thousand rows (events benchmark, 2026-12-07). Deeper
+    /// in a key, even `= ANY` became a filter over the rest of the key's prefix: lookups by
+    /// context probe per key instead (`history::lookup_sql`).
     pub(super) fn among_json_keys(&mut self, column: &str) -> String {
         let keys = self.one();
         match self.backend {

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::EventBatch;
 use super::exposure_rows::AddedReleaseExposure;
-use super::history::History;
+use super::history::{History, lookup_sql};
 use super::multi_row::Script;
 use super::placeholders::{Placeholders, keys_json};
 use crate::{Backend, Result};
@@ -210,12 +210,13 @@ async fn cohorts_stored<'a>(
     for (kind, key, _) in per_context.keys() {
         keys.entry(kind).or_default().insert(key);
     }
-    let mut p = Placeholders::new(backend);
-    let (project, env, kind) = (p.one(), p.one(), p.one());
-    let among_keys = p.among_json_keys("context_key");
+    let found = lookup_sql(
+        &mut Placeholders::new(backend),
+        "flag, stage",
+        "release_exposures",
+    );
     let several_cohorts = format!(
-        "SELECT context_key, flag, stage, COUNT(*) FROM release_exposures \
-         WHERE project = {project} AND env = {env} AND context_kind = {kind} AND {among_keys} \
+        "SELECT context_key, flag, stage, COUNT(*) FROM ({found}) AS found \
          GROUP BY context_key, flag, stage HAVING COUNT(*) > 1"
     );
     let mut rows: Vec<(&str, String, String, String, i64)> = Vec::new();
