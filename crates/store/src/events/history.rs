@@ -1,9 +1,9 @@
 //! What a batch's metric events and release tallies need of their contexts' past, read in one
 //! statement per context kind instead of one or two per event: every exposure of the context
 //! parts the batch's metric events name, and every release exposure of those parts and of the
-//! parts the batch exposes in a release. Read before the batch writes its own exposures, which [`History::add`] then adds
-//! in memory exactly as the upserts add them to the tables; each event keeps what was first seen
-//! at or before it.
+//! parts the batch exposes in a release. Read before the batch writes its own exposures, which
+//! [`History::add`] then adds in memory exactly as the upserts add them to the tables; each
+//! event keeps what was first seen at or before it.
 //!
 //! On SQLite, where one writer writes at a time, the history then *is* what the tables hold for
 //! these contexts until the batch commits, so the batch learns from it which release exposures
