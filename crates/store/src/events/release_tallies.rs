@@ -47,7 +47,7 @@ impl Additions {
     pub(super) fn in_history(added: &[AddedReleaseExposure], history: &History) -> Additions {
         let per_context = per_context(added);
         let now = cohorts_in_history(history, &per_context);
-        Additions::of(added, &per_context, &now)
+        Additions::of(added, &per_context, stages(&per_context), &now)
     }
 
     /// From the table, after locking the batch's stages (PostgreSQL), within `tx`.
@@ -61,15 +61,17 @@ impl Additions {
             return Ok(Additions::default());
         }
         let per_context = per_context(added);
-        let stages: BTreeSet<Stage<'_>> = per_context.keys().map(|(_, _, stage)| *stage).collect();
+        let stages = stages(&per_context);
         lock_stages(tx, backend, batch, &stages).await?;
         let now = cohorts_stored(tx, backend, batch, &per_context).await?;
-        Ok(Additions::of(added, &per_context, &now))
+        Ok(Additions::of(added, &per_context, stages, &now))
     }
 
+    /// `stages`: every stage of `per_context`, so each gets its crossed row.
     fn of<'a>(
         added: &'a [AddedReleaseExposure],
         per_context: &PerContext<'a>,
+        stages: BTreeSet<Stage<'a>>,
         now: &CohortsNow<'a>,
     ) -> Additions {
         let mut cohorts: BTreeMap<(&str, &str, &str), i64> = BTreeMap::new();
@@ -77,7 +79,6 @@ impl Additions {
             *cohorts.entry((flag, stage, cohort)).or_default() += 1;
         }
         let crossed = crossings(per_context, now);
-        let stages: BTreeSet<Stage<'_>> = per_context.keys().map(|(_, _, stage)| *stage).collect();
         let owned = |text: &str| text.to_owned();
         Additions {
             crossed: stages
@@ -140,6 +141,11 @@ impl Additions {
             },
         )
     }
+}
+
+/// The stages the batch added context parts to.
+fn stages<'a>(per_context: &PerContext<'a>) -> BTreeSet<Stage<'a>> {
+    per_context.keys().map(|(_, _, stage)| *stage).collect()
 }
 
 /// The cohorts of each stage the batch added each context part to.
