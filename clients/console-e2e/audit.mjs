@@ -83,13 +83,15 @@ try {
     });
     return history.locator("li.audit-entry").evaluateAll((items) => items.map((li) => Number(li.dataset.seq)));
   };
-  // Opens a page and waits until that page (not the one before) is rendered and idle.
+  // Waits until the page of the current address (not the one before) is rendered and idle: a
+  // changed URL alone does not say the page was re-rendered, nor that the render has begun.
+  const settled = () => page.waitForFunction(() => {
+    const main = document.querySelector("main");
+    return main.dataset.shown === location.hash && !main.hasAttribute("aria-busy");
+  });
   const open = async (hash) => {
     await page.goto(`${base}/${hash}`);
-    await page.waitForFunction(() => {
-      const main = document.querySelector("main");
-      return main.dataset.shown === location.hash && !main.hasAttribute("aria-busy");
-    });
+    await settled();
   };
   // Clicks a pager button and waits for another page than `from`.
   const turn = async (name, from) => {
@@ -155,6 +157,7 @@ try {
   await page.getByLabel("Action", { exact: true }).selectOption("flag:toggle");
   await page.getByRole("button", { name: "Filter" }).click();
   await page.waitForURL(/flag=model/);
+  await settled();
   filtered = await shown();
   const modelToggles = await apiRecords({ project: "default", flag: "model", action: "flag:toggle" });
   if (filtered.length !== 1 || filtered[0] !== modelToggles[0].seq) fail(`flag and action filter: ${filtered} vs ${modelToggles.map((r) => r.seq)}`);
@@ -166,11 +169,11 @@ try {
   // In the form the input keeps: Chromium drops zero seconds ("…T13:48:00" reads back "…T13:48"),
   // and Playwright's fill calls a value that reads back otherwise malformed (1 run in 60 failed).
   const local = (ms) => page.evaluate((t) => new Date(t - new Date(t).getTimezoneOffset() * 60000).toISOString().slice(0, 19).replace(/:00$/, ""), ms);
-  // The API's `to` is exclusive: the window ends where the second after anaEnd's starts.
+  // The API's `to` is exclusive: the window ends where the second after anaEnd's starts, also
+  // when that second is a minute's first (the form writes back the seconds the input drops).
   const from = Math.floor(anaStart / 1000) * 1000;
   const through = await local(Math.floor(anaEnd / 1000) * 1000);
-  // A "to" read back without seconds takes in its whole minute (audit.js localInputMs).
-  const to = Math.floor(anaEnd / 1000) * 1000 + (/T\d\d:\d\d:\d\d$/.test(through) ? 1000 : 60000);
+  const to = Math.floor(anaEnd / 1000) * 1000 + 1000;
   await open(`#/audit`);
   await shown();
   await page.getByLabel("From", { exact: true }).fill(await local(from));
@@ -178,12 +181,19 @@ try {
   await page.getByLabel("Per page", { exact: true }).selectOption("500");
   await page.getByRole("button", { name: "Filter" }).click();
   await page.waitForURL(/from=/);
+  await settled();
   filtered = await shown();
   const inWindow = everything.filter((r) => r.at_ms >= from && r.at_ms < to).map((r) => r.seq);
   const times = await history.locator("li.audit-entry time").evaluateAll((els) => els.map((t) => Date.parse(t.getAttribute("datetime"))));
   if (times.some((t) => t < from || t >= to)) fail(`time filter shows ${times} outside ${from}..${to}`);
-  if (filtered.join() !== inWindow.join() || filtered.length >= everything.length / 2) fail(`time filter shows ${filtered}, the window holds ${inWindow}`);
+  if (filtered.join() !== inWindow.join() || filtered.length >= everything.length / 2) fail(`time filter at ${page.url()} shows ${filtered}, the window holds ${inWindow}`);
   await shot("time-filter");
+  // A "to" on a minute's first second, which the input reads back without seconds, is written
+  // into the address with them: it means through that second, not the whole minute.
+  await page.getByLabel("To", { exact: true }).fill(await local(Math.floor(anaEnd / 60000) * 60000));
+  await page.getByRole("button", { name: "Filter" }).click();
+  await page.waitForURL((url) => /T\d\d:\d\d:00$/.test(new URLSearchParams(url.hash.split("?")[1]).get("to") || ""));
+  await settled();
 
   // ---- the component a flag's History tab shows ----
   const component = await page.evaluate(async () => {

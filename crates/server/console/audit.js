@@ -144,9 +144,10 @@ function timeElement(ms) {
   return h("time", { datetime: new Date(ms).toISOString(), title: new Date(ms).toISOString() }, zonedTime(ms));
 }
 
-// "2026-12-06T14:05" as a datetime-local input gives it, read in the reader's zone. An end
-// (`through`) takes in its whole minute or second: "to 14:05" includes 14:05:30, and the API's
-// `to` is exclusive, so the bound is the next minute's (or second's) start.
+// "2026-12-06T14:05:10" as a datetime-local input gives it, read in the reader's zone. An end
+// (`through`) takes in its whole second, or its whole minute when written without seconds (an
+// address typed by hand: the form always writes them), and the API's `to` is exclusive, so the
+// bound is the next second's (or minute's) start.
 function localInputMs(text, through) {
   const ms = text ? new Date(text).getTime() : NaN;
   if (!Number.isFinite(ms)) return null;
@@ -548,6 +549,9 @@ async function auditView(params) {
   const form = h("form", { class: "row filters", role: "search", "aria-label": "Filter the audit log", onsubmit: (e) => {
     e.preventDefault();
     const chosen = Object.fromEntries(AUDIT_FILTERS.map((name) => [name, e.target.elements[name] ? e.target.elements[name].value.trim() : values[name]]));
+    // A datetime-local input drops zero seconds from its value ("…T13:48" for 13:48:00), which
+    // as a "to" would take in the whole minute: the form writes the seconds it showed.
+    for (const name of ["from", "to"]) if (/T\d\d:\d\d$/.test(chosen[name])) chosen[name] += ":00";
     const target = auditHash(chosen, null);
     if (location.hash === target) route(); else location.hash = target;
   } },
