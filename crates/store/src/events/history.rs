@@ -72,14 +72,14 @@ impl History {
             };
             let (exposed, released) = (keys_in(&by_exposure)?, keys_in(&by_release)?);
             let rows: Vec<HistoryRow> = sqlx::query_as(&sql)
-                .bind(&batch.project)
-                .bind(&batch.env)
-                .bind(kind)
                 .bind(exposed)
                 .bind(&batch.project)
                 .bind(&batch.env)
                 .bind(kind)
                 .bind(released)
+                .bind(&batch.project)
+                .bind(&batch.env)
+                .bind(kind)
                 .fetch_all(&mut **tx)
                 .await?;
             for (table, key, flag, a, b, first_seen) in rows {
@@ -219,18 +219,20 @@ fn history_sql(backend: Backend) -> String {
 }
 
 /// `SELECT context_key, {columns} FROM {table}` for the context keys of one kind among a JSON
-/// array ([`keys_json`]): bound in order the project, env, kind and keys; the keys are one
-/// parameter however many, so the statement's text is the same for every batch and stays
-/// prepared.
+/// array of distinct keys ([`keys_json`]): bound in order the keys, project, env and kind (on
+/// SQLite, whose placeholders are numbered as they appear, the keys come first in the text); the
+/// keys are one parameter however many, so the statement's text is the same for every batch and
+/// stays prepared.
 pub(super) fn lookup_sql(p: &mut Placeholders, columns: &str, table: &str) -> String {
-    let (project, env, kind, keys) = (p.one(), p.one(), p.one(), p.one());
-    let of_context =
-        format!("FROM {table} WHERE project = {project} AND env = {env} AND context_kind = {kind}");
+    let (keys, project, env, kind) = (p.one(), p.one(), p.one(), p.one());
+    let of_context = format!("project = {project} AND env = {env} AND context_kind = {kind}");
     match p.backend() {
-        // SQLite probes the index once per key.
+        // One index probe per key, the keys read in their order: as `context_key IN (SELECT …)`
+        // SQLite first sorted the keys into a temporary index, half of the lookup's time when
+        // the keys are new (0.9 against 0.4 ms for 1,000 keys in both tables).
         Backend::Sqlite => format!(
-            "SELECT context_key, {columns} {of_context} \
-             AND context_key IN (SELECT value FROM json_each({keys}))"
+            "SELECT k.value AS context_key, {columns} FROM json_each({keys}) AS k \
+             CROSS JOIN {table} WHERE {of_context} AND context_key = k.value"
         ),
         // PostgreSQL, planning with no statistics yet (a table filling up faster than
         // autovacuum analyzes it) or with a generic plan, filtered every row of the
@@ -239,7 +241,8 @@ pub(super) fn lookup_sql(p: &mut Placeholders, columns: &str, table: &str) -> St
         // the lateral join (`OFFSET 0` keeps it a loop).
         Backend::Postgres => format!(
             "SELECT k.key AS context_key, r.* FROM json_array_elements_text({keys}::json) AS k(key) \
-             CROSS JOIN LATERAL (SELECT {columns} {of_context} AND context_key = k.key OFFSET 0) AS r"
+             CROSS JOIN LATERAL (SELECT {columns} FROM {table} WHERE {of_context} \
+             AND context_key = k.key OFFSET 0) AS r"
         ),
     }
 }

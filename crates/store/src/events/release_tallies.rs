@@ -228,10 +228,10 @@ async fn cohorts_stored<'a>(
     let mut rows: Vec<(&str, String, String, String, i64)> = Vec::new();
     for (kind, keys) in keys {
         let of_kind: Vec<(String, String, String, i64)> = sqlx::query_as(&several_cohorts)
+            .bind(keys_json(keys)?)
             .bind(&batch.project)
             .bind(&batch.env)
             .bind(kind)
-            .bind(keys_json(keys)?)
             .fetch_all(&mut **tx)
             .await?;
         let of_kind = of_kind.into_iter();
