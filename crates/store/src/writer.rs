@@ -11,14 +11,6 @@
 //! savepoint is rolled back if any part of it fails, and the group goes on without it).
 //!
 //! **Invariant:** no other write begins while a group is open: [`Writer::turn`] commits it first.
-//!
-//! The writer also numbers the writes of its turn and remembers which contexts the latest
-//! batches wrote ([`Written`]), so a batch can read its contexts' history before its turn, on
-//! another connection, and keep that read if nothing written since it began touched them.
-
-use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, RandomState};
-use std::sync::Arc;
 
 use sqlx::{Any, AnyPool, Transaction};
 use tokio::sync::{Mutex, MutexGuard, watch};
@@ -50,40 +42,7 @@ pub(crate) struct OpenGroup {
 #[derive(Default)]
 pub(crate) struct Writer {
     open: Mutex<Option<OpenGroup>>,
-    written: Arc<std::sync::Mutex<Written>>,
 }
-
-/// Batches whose written contexts are remembered: more than can be written between a read
-/// before the turn and the turn (8 batches are admitted at once, `Intake`); a read older than
-/// these is simply done again in the turn.
-const REMEMBERED_BATCHES: usize = 256;
-
-/// The writes of the turn, numbered in turn order, and the contexts the latest batches wrote
-/// (as hashes: a collision only makes a read be done again).
-#[derive(Default)]
-struct Written {
-    next: u64,
-    /// Every write numbered below this is committed (or rolled back for good): a read that
-    /// starts now sees all of them.
-    settled_below: u64,
-    /// The latest write of the turn other than a batch ([`Writer::turn`]): any context may
-    /// have changed with it.
-    last_other: Option<u64>,
-    /// The latest batches' numbers and written contexts, oldest first.
-    recent: VecDeque<(u64, Vec<u64>)>,
-    /// Context → the latest of `recent` that wrote it.
-    latest: HashMap<u64, u64>,
-    /// Writes numbered below this may be forgotten.
-    forgotten_below: u64,
-    hasher: RandomState,
-}
-
-/// Where a read of the contexts' history began, in the turn's numbering ([`Writer::read_mark`]).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct ReadMark(u64);
-
-/// A batch's contexts, as [`Writer::untouched_since`] and [`Writer::wrote`] take them.
-pub(crate) struct ContextHashes(Vec<u64>);
 
 impl std::fmt::Debug for Writer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -103,79 +62,8 @@ impl Writer {
     /// The write turn for a write of its own transaction: any open group is committed first.
     pub(crate) async fn turn(&self) -> MutexGuard<'_, Option<OpenGroup>> {
         let mut open = self.open.lock().await;
-        self.commit_open(&mut open).await;
-        let mut written = self.written();
-        written.last_other = Some(written.next);
-        written.next += 1;
-        drop(written);
+        commit_open(&mut open).await;
         open
-    }
-
-    /// The mark to take just before reading history outside the turn: every write before it
-    /// is visible to the read.
-    pub(crate) fn read_mark(&self) -> ReadMark {
-        ReadMark(self.written().settled_below)
-    }
-
-    /// `contexts` (kind, key) as [`Writer::untouched_since`] and [`Writer::wrote`] take them.
-    pub(crate) fn context_hashes<'c>(
-        &self,
-        contexts: impl Iterator<Item = (&'c str, &'c str)>,
-    ) -> ContextHashes {
-        let written = self.written();
-        ContextHashes(
-            contexts
-                .map(|context| written.hasher.hash_one(context))
-                .collect(),
-        )
-    }
-
-    /// In the turn: whether no write since `mark` (committed since, or in the open group)
-    /// touched `contexts`, so what a read begun at `mark` found of them still holds.
-    pub(crate) fn untouched_since(&self, mark: ReadMark, contexts: &ContextHashes) -> bool {
-        let written = self.written();
-        mark.0 >= written.forgotten_below
-            && written.last_other.is_none_or(|other| other < mark.0)
-            && contexts
-                .0
-                .iter()
-                .all(|hash| written.latest.get(hash).is_none_or(|&seq| seq < mark.0))
-    }
-
-    /// In the turn: a batch writes (or may write) the history of `contexts`.
-    pub(crate) fn wrote(&self, contexts: ContextHashes) {
-        let mut written = self.written();
-        let seq = written.next;
-        written.next += 1;
-        for &hash in &contexts.0 {
-            written.latest.insert(hash, seq);
-        }
-        written.recent.push_back((seq, contexts.0));
-        if written.recent.len() > REMEMBERED_BATCHES
-            && let Some((old, hashes)) = written.recent.pop_front()
-        {
-            for hash in hashes {
-                if written.latest.get(&hash) == Some(&old) {
-                    written.latest.remove(&hash);
-                }
-            }
-            written.forgotten_below = old + 1;
-        }
-    }
-
-    fn written(&self) -> std::sync::MutexGuard<'_, Written> {
-        // The data stays consistent even if a holder panicked: every update is one step.
-        self.written
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Commits the open group, if any, and records how that went for its batches; once
-    /// committed, every write numbered so far is settled: the group's, and every earlier one
-    /// (committed before the group could take SQLite's write lock).
-    async fn commit_open(&self, open: &mut Option<OpenGroup>) {
-        let settled_below = self.written().next;
-        commit_open(open, &self.written, settled_below).await;
     }
 
     /// A place for one event batch in the group transaction (opening one if none is open), in
@@ -187,7 +75,7 @@ impl Writer {
         // savepoint back, or ends the group if even that fails) rather than leave every later
         // batch to retry a rollback that may keep failing.
         if open.as_ref().is_some_and(|group| group.interrupted) {
-            self.commit_open(&mut open).await;
+            commit_open(&mut open).await;
         }
         let group = match open.take() {
             Some(group) => group,
@@ -256,7 +144,7 @@ impl GroupPlace<'_> {
         group.savepoint_waiting = !full;
         let mut outcome = group.outcome.subscribe();
         if full {
-            self.writer.commit_open(&mut self.open).await;
+            commit_open(&mut self.open).await;
         }
         drop(self.open);
         // Behind the writers waiting now, who add their batches to the group meanwhile: the
@@ -266,7 +154,7 @@ impl GroupPlace<'_> {
             // Another batch of the group may have committed it while this one queued: a group
             // opened since is left to fill (committing it here made groups of one or two).
             if outcome.borrow().is_none() {
-                self.writer.commit_open(&mut open).await;
+                commit_open(&mut open).await;
             }
         }
         // A commit whose caller went away still runs to its end (`commit_open`): wait for it.
@@ -279,17 +167,11 @@ impl GroupPlace<'_> {
     }
 }
 
-/// See [`Writer::commit_open`]: writes numbered below `settled_below` are settled once the
-/// commit has succeeded.
-async fn commit_open(
-    open: &mut Option<OpenGroup>,
-    written: &Arc<std::sync::Mutex<Written>>,
-    settled_below: u64,
-) {
+/// Commits the open group, if any, and records how that went for its batches.
+async fn commit_open(open: &mut Option<OpenGroup>) {
     let Some(mut group) = open.take() else {
         return;
     };
-    let written = Arc::clone(written);
     // A task of its own, awaited here: a caller that went away mid-commit would otherwise cancel
     // the commit, and every batch of the group would fail with it. (That caller's turn then ends
     // before the commit does; a writer that begins meanwhile waits in SQLite's busy handler.) If
@@ -304,14 +186,6 @@ async fn commit_open(
             Ok::<(), StoreError>(())
         }
         .await;
-        // Only a commit that succeeded says that the writes before it ended: a failed one may
-        // have failed on a write still committing (one whose caller went away mid-commit).
-        if committed.is_ok() {
-            let mut written = written
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            written.settled_below = written.settled_below.max(settled_below);
-        }
         group
             .outcome
             .send_replace(Some(committed.map_err(|error| error.to_string())));
@@ -329,38 +203,4 @@ fn group_failed(message: &str) -> StoreError {
     StoreError::Database(sqlx::Error::Protocol(format!(
         "committing the batch with others failed: {message}"
     )))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn of(writer: &Writer, key: &str) -> ContextHashes {
-        writer.context_hashes([("user", key)].into_iter())
-    }
-
-    #[tokio::test]
-    async fn a_read_holds_while_nothing_written_since_touched_its_contexts() {
-        let writer = Writer::default();
-        let mark = writer.read_mark();
-        writer.wrote(of(&writer, "a"));
-        assert!(!writer.untouched_since(mark, &of(&writer, "a")));
-        assert!(writer.untouched_since(mark, &of(&writer, "b")));
-        // A write of the turn other than a batch may have touched any context, also for a read
-        // begun after it, until a group's commit settles it.
-        drop(writer.turn().await);
-        assert!(!writer.untouched_since(mark, &of(&writer, "b")));
-        assert!(!writer.untouched_since(writer.read_mark(), &of(&writer, "b")));
-
-        // A read older than the batches remembered is done again.
-        let writer = Writer::default();
-        let mark = writer.read_mark();
-        for _ in 0..REMEMBERED_BATCHES {
-            writer.wrote(of(&writer, "a"));
-        }
-        assert!(writer.untouched_since(mark, &of(&writer, "b")));
-        writer.wrote(of(&writer, "a"));
-        assert!(!writer.untouched_since(mark, &of(&writer, "b")));
-        assert_eq!(writer.written().latest.len(), 1);
-    }
 }

@@ -4,8 +4,8 @@
 //! crash either both exist or neither does: a retry is never counted twice, and a batch is never
 //! marked without being counted.
 
+use super::EventBatch;
 use super::exposure_rows::ExposureWrites;
-use super::{EarlyHistory, EventBatch};
 use crate::writer::Step;
 use crate::{Result, Store};
 
@@ -29,11 +29,10 @@ impl Store {
         seen_at_ms: i64,
     ) -> Result<Ingested> {
         let exposures = ExposureWrites::of(self.backend, batch)?;
-        let early = self.history_before_turn(batch).await?;
         let mut place = self.batch_place().await?;
         let written = async {
             let tx = place.tx()?;
-            write_once(self, tx, batch, exposures, early, batch_id, seen_at_ms).await
+            write_once(self, tx, batch, exposures, batch_id, seen_at_ms).await
         }
         .await;
         place.finish(written).await
@@ -71,7 +70,6 @@ async fn write_once<'b>(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     batch: &'b EventBatch,
     exposures: ExposureWrites<'b>,
-    early: Option<EarlyHistory>,
     batch_id: &str,
     seen_at_ms: i64,
 ) -> Result<Step<Ingested>> {
@@ -101,7 +99,7 @@ async fn write_once<'b>(
             duplicate: true,
         }));
     }
-    let attributed = store.write_batch(tx, batch, exposures, early).await?;
+    let attributed = store.write_batch(tx, batch, exposures).await?;
     if attributed > 0 {
         batch
             .statement(

@@ -18,6 +18,8 @@ use super::placeholders::{Placeholders, keys_json};
 use super::{ContextPart, EventBatch, ReleaseTag};
 use crate::{Backend, Result};
 
+type Tx<'t> = sqlx::Transaction<'t, sqlx::Any>;
+
 /// A context part's exposures: (flag, variation, first seen).
 type ExposureRow = (String, String, i64);
 /// A context part's release exposures: (flag, stage, cohort, first seen).
@@ -32,25 +34,14 @@ pub(super) struct History {
 
 impl History {
     /// Reads the stored exposures of the parts of metric events without a subject (those count
-    /// by exposure) and, when releases are seen in the environment, the stored release
-    /// exposures of every metric event's parts and of every part the batch exposes in a
-    /// release; returns the history and whether releases are seen.
+    /// by exposure) and, when `releases_seen`, the stored release exposures of every metric
+    /// event's parts and of every part the batch exposes in a release.
     pub(super) async fn load(
-        conn: &mut sqlx::AnyConnection,
+        tx: &mut Tx<'_>,
         backend: Backend,
         batch: &EventBatch,
-    ) -> Result<(History, bool)> {
-        // Most environments have no release running: one probe spares every metric event a
-        // second lookup.
-        let releases_seen = batch.exposures.iter().any(|e| e.release.is_some())
-            || (!batch.metrics.is_empty()
-                && batch
-                    .statement(
-                        "SELECT 1 FROM release_exposures WHERE project = $1 AND env = $2 LIMIT 1",
-                    )
-                    .fetch_optional(&mut *conn)
-                    .await?
-                    .is_some());
+        releases_seen: bool,
+    ) -> Result<History> {
         let mut by_exposure: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
         let mut by_release: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
         for event in &batch.metrics {
@@ -89,7 +80,7 @@ impl History {
                 .bind(&batch.project)
                 .bind(&batch.env)
                 .bind(kind)
-                .fetch_all(&mut *conn)
+                .fetch_all(&mut **tx)
                 .await?;
             for (table, key, flag, a, b, first_seen) in rows {
                 if table == EXPOSURES {
@@ -104,7 +95,7 @@ impl History {
                 }
             }
         }
-        Ok((history, releases_seen))
+        Ok(history)
     }
 
     /// Adds the batch's exposures and release exposures, as its upserts add them to the tables

@@ -23,7 +23,7 @@ use switchyard_stats::Histogram;
 
 use sqlx::error::BoxDynError;
 
-use crate::writer::{GroupPlace, ReadMark, Step};
+use crate::writer::{GroupPlace, Step};
 use crate::{Backend, Result, Store};
 use exposure_rows::ExposureWrites;
 use history::History;
@@ -267,16 +267,6 @@ impl EventBatch {
     fn statement<'q>(&'q self, sql: &'q str) -> AnyQuery<'q> {
         sqlx::query(sql).bind(&self.project).bind(&self.env)
     }
-
-    /// Every context part (kind, key) the batch names: its history is theirs, and its writes
-    /// add to theirs.
-    fn context_parts(&self) -> impl Iterator<Item = (&str, &str)> {
-        let exposed = self.exposures.iter().flat_map(|e| &e.contexts);
-        let measured = self.metrics.iter().flat_map(|m| &m.contexts);
-        exposed
-            .chain(measured)
-            .map(|part| (part.kind.as_str(), part.key.as_str()))
-    }
 }
 
 impl MetricMoments {
@@ -311,64 +301,14 @@ impl Store {
     /// Writes a batch atomically; returns how many metric events were attributed to a cohort.
     /// A batch with its sender's id goes through [`Store::ingest_events_once`] instead.
     pub async fn ingest_events(&self, batch: &EventBatch) -> Result<u64> {
-        let early = self.history_before_turn(batch).await?;
-        self.ingest_events_after(batch, early).await
-    }
-
-    /// [`Store::ingest_events`] with the history read `early`.
-    async fn ingest_events_after(
-        &self,
-        batch: &EventBatch,
-        early: Option<EarlyHistory>,
-    ) -> Result<u64> {
         let exposures = ExposureWrites::of(self.backend, batch)?;
         let mut place = self.batch_place().await?;
         let written = async {
-            let attributed = self
-                .write_batch(place.tx()?, batch, exposures, early)
-                .await?;
+            let attributed = self.write_batch(place.tx()?, batch, exposures).await?;
             Ok(Step::Keep(attributed))
         }
         .await;
         place.finish(written).await
-    }
-
-    /// On SQLite, reads the batch's history before its turn to write, on a connection of the
-    /// pool (a reader beside the one writer): in the turn it is kept if nothing written since
-    /// touched the batch's contexts ([`Store::history_in_turn`]), and the turn is shorter by the
-    /// read. PostgreSQL's batches read in their own transactions, concurrently anyway.
-    pub(super) async fn history_before_turn(
-        &self,
-        batch: &EventBatch,
-    ) -> Result<Option<EarlyHistory>> {
-        if self.backend != Backend::Sqlite {
-            return Ok(None);
-        }
-        let mark = self.sqlite_writer.read_mark();
-        let mut conn = self.pool.acquire().await?;
-        let read = History::load(&mut conn, self.backend, batch).await?;
-        Ok(Some(EarlyHistory { mark, read }))
-    }
-
-    /// The batch's history as of its turn, and whether releases are seen in its environment:
-    /// what was read `early`, if nothing written since touched the batch's contexts, else read
-    /// now. On SQLite the batch's contexts are then recorded as written (`writer.rs`).
-    async fn history_in_turn(
-        &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        batch: &EventBatch,
-        early: Option<EarlyHistory>,
-    ) -> Result<(History, bool)> {
-        if self.backend == Backend::Sqlite {
-            let writer = &self.sqlite_writer;
-            let contexts = writer.context_hashes(batch.context_parts());
-            let kept = early.filter(|early| writer.untouched_since(early.mark, &contexts));
-            writer.wrote(contexts);
-            if let Some(early) = kept {
-                return Ok(early.read);
-            }
-        }
-        History::load(&mut **tx, self.backend, batch).await
     }
 
     /// Where one batch is written: a transaction of its own (PostgreSQL, where batches write
@@ -386,9 +326,19 @@ impl Store {
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         batch: &'b EventBatch,
         exposures: ExposureWrites<'b>,
-        early: Option<EarlyHistory>,
     ) -> Result<u64> {
-        let (mut history, releases_seen) = self.history_in_turn(tx, batch, early).await?;
+        // Most environments have no release running: one probe spares every metric event a
+        // second lookup.
+        let releases_seen = batch.exposures.iter().any(|e| e.release.is_some())
+            || (!batch.metrics.is_empty()
+                && batch
+                    .statement(
+                        "SELECT 1 FROM release_exposures WHERE project = $1 AND env = $2 LIMIT 1",
+                    )
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .is_some());
+        let mut history = History::load(tx, self.backend, batch, releases_seen).await?;
         // What the rest of the batch writes is worked out from its history alone, so that Rust
         // runs while the database writes the exposures: on SQLite the write turn is one batch's
         // at a time, and the work beside it is taken out of the turn.
@@ -448,13 +398,6 @@ impl Store {
         summaries.run(tx).await?;
         Ok(sums.attributed)
     }
-}
-
-/// A batch's history read before its turn ([`Store::history_before_turn`]): where the read
-/// began, the history and whether releases are seen.
-pub(super) struct EarlyHistory {
-    mark: ReadMark,
-    read: (History, bool),
 }
 
 /// See [`Store::batch_place`].
@@ -543,111 +486,6 @@ mod tests {
             }),
             count,
         }
-    }
-
-    fn user(key: &str) -> Vec<ContextPart> {
-        vec![ContextPart {
-            kind: "user".into(),
-            key: key.into(),
-        }]
-    }
-
-    fn batch(exposures: Vec<Exposure>, metrics: Vec<MetricEvent>) -> EventBatch {
-        EventBatch {
-            project: "web".into(),
-            env: "prod".into(),
-            counted_at_ms: 0,
-            counts: Vec::new(),
-            exposures,
-            metrics,
-            metric_flags: None,
-            experiments: Vec::new(),
-        }
-    }
-
-    /// The latency events counted toward `user`'s treated cohort of `checkout`'s release.
-    async fn treated_latencies(store: &Store) -> i64 {
-        let counted: Option<i64> = sqlx::query_scalar(
-            "SELECT count FROM release_metrics WHERE flag = 'checkout' AND stage = 'r.1' \
-             AND cohort = 'treated' AND metric = 'latency_ms'",
-        )
-        .fetch_optional(&store.pool)
-        .await
-        .unwrap();
-        counted.unwrap_or(0)
-    }
-
-    /// A batch whose history was read before another batch exposed its context in a release
-    /// reads it again in its turn, and counts its metric event toward that release cohort;
-    /// one whose contexts nobody wrote since keeps its early read.
-    #[tokio::test]
-    async fn a_history_read_before_the_turn_is_read_again_if_a_batch_since_touched_it() {
-        let dir = std::env::temp_dir().join(format!("switchyard-early-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let store = Store::open(&format!("sqlite://{}/events.db", dir.display()))
-            .await
-            .unwrap();
-        let latency = |who: &str| MetricEvent {
-            at_ms: 2_000,
-            contexts: user(who),
-            name: "latency_ms".into(),
-            value: 12.0,
-            about: None,
-        };
-        let exposed = batch(
-            vec![Exposure {
-                at_ms: 1_000,
-                contexts: user("u1"),
-                flag: "checkout".into(),
-                version: 1,
-                variation: "on".into(),
-                reason: "FALLTHROUGH".into(),
-                release: Some(ReleaseTag {
-                    stage: "r.1".into(),
-                    cohort: "treated".into(),
-                }),
-            }],
-            Vec::new(),
-        );
-        let measured = batch(Vec::new(), vec![latency("u1")]);
-        // Read before u1 was exposed: no release in the environment yet.
-        let early = store.history_before_turn(&measured).await.unwrap().unwrap();
-        assert!(!early.read.1);
-        let unrelated = batch(Vec::new(), vec![latency("u2")]);
-        let unrelated_early = store
-            .history_before_turn(&unrelated)
-            .await
-            .unwrap()
-            .unwrap();
-        store.ingest_events(&exposed).await.unwrap();
-        let attributed = store
-            .ingest_events_after(&measured, Some(early))
-            .await
-            .unwrap();
-        assert_eq!(attributed, 1);
-        assert_eq!(treated_latencies(&store).await, 1);
-
-        // u2's read is kept only while nothing touched u2 (the batch above wrote u1 alone, but
-        // the mark predates the group's commit: it is checked against what was written since).
-        let u2 = store
-            .sqlite_writer
-            .context_hashes([("user", "u2")].into_iter());
-        assert!(
-            store
-                .sqlite_writer
-                .untouched_since(unrelated_early.mark, &u2)
-        );
-        let u1 = store
-            .sqlite_writer
-            .context_hashes([("user", "u1")].into_iter());
-        assert!(
-            !store
-                .sqlite_writer
-                .untouched_since(unrelated_early.mark, &u1)
-        );
-        store.close().await;
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
