@@ -140,10 +140,10 @@ fn add_exposure_upserts<'b>(
     };
     script.insert(
         &insert,
+        &[&batch.project, &batch.env],
         rows,
         |values, &((kind, key, flag, variation), ref row)| {
-            values.text(&batch.project)?.text(&batch.env)?.text(flag)?;
-            values.text(kind)?.text(key)?.text(variation)?;
+            values.text(flag)?.text(kind)?.text(key)?.text(variation)?;
             values.int(row.version)?.text(row.reason)?;
             values.int(row.first_seen)?.int(row.last_seen)?;
             Ok(())
@@ -168,7 +168,8 @@ async fn write_release_exposures(
     );
     let insert = release_insert(&returning);
     let mut added: Vec<AddedReleaseExposure> = Vec::new();
-    for statement in insert.statements(backend, releases, release_row(batch))? {
+    let leading = [batch.project.as_str(), batch.env.as_str()];
+    for statement in insert.statements(backend, &leading, releases, release_row)? {
         added.extend(statement.fetch_all(tx).await?);
     }
     if added.len() < releases.len() {
@@ -200,7 +201,13 @@ fn add_release_upserts<'q>(
         "ON CONFLICT ({RELEASE_KEY}) DO UPDATE SET first_seen = excluded.first_seen \
          WHERE excluded.first_seen < release_exposures.first_seen"
     );
-    script.insert(&release_insert(&on_conflict), releases, release_row(batch))
+    let leading = [batch.project.as_str(), batch.env.as_str()];
+    script.insert(
+        &release_insert(&on_conflict),
+        &leading,
+        releases,
+        release_row,
+    )
 }
 
 /// An insert of release exposure rows ([`release_row`]'s parameters), `on_conflict`.
@@ -238,14 +245,18 @@ fn stored_before<'b>(
         .collect()
 }
 
-/// Adds a release exposure row's eight parameters, in [`release_insert`]'s column order.
+/// Adds a release exposure row's parameters after the project and env, in
+/// [`release_insert`]'s column order.
 fn release_row<'q>(
-    batch: &'q EventBatch,
-) -> impl Fn(&mut Values<'q>, &(ReleaseKey<'q>, i64)) -> std::result::Result<(), BoxDynError> {
-    |values, &((kind, key, flag, stage, cohort), first_seen)| {
-        values.text(&batch.project)?.text(&batch.env)?.text(kind)?;
-        values.text(key)?.text(flag)?.text(stage)?.text(cohort)?;
-        values.int(first_seen)?;
-        Ok(())
-    }
+    values: &mut Values<'q>,
+    &((kind, key, flag, stage, cohort), first_seen): &(ReleaseKey<'q>, i64),
+) -> std::result::Result<(), BoxDynError> {
+    values
+        .text(kind)?
+        .text(key)?
+        .text(flag)?
+        .text(stage)?
+        .text(cohort)?;
+    values.int(first_seen)?;
+    Ok(())
 }

@@ -23,7 +23,11 @@ const ROWS_PER_STATEMENT: usize = 100;
 type Tx<'t> = sqlx::Transaction<'t, sqlx::Any>;
 
 /// A multi-row `INSERT INTO {into} VALUES (…), (…) {on_conflict}` of `width` parameters a
-/// row, `rows_per_statement` rows a statement.
+/// row, `rows_per_statement` rows a statement. The row's leading columns may have the same value
+/// in every row (`leading`, a batch's project and env): on SQLite those are bound once per
+/// statement (`INSERT … SELECT ?, ?, * FROM (VALUES …)`), since sqlx copies every bound text
+/// twice (into an owned value for SQLite's thread, and in SQLite, `SQLITE_TRANSIENT`); on
+/// PostgreSQL, whose parameters are binary and not copied so, in every row.
 pub(super) struct Insert<'s> {
     pub(super) into: &'s str,
     pub(super) on_conflict: &'s str,
@@ -37,26 +41,39 @@ impl Insert<'_> {
     pub(super) fn statements<'q, R>(
         &self,
         backend: Backend,
+        leading: &[&'q str],
         rows: &[R],
         add: impl Fn(&mut Values<'q>, &R) -> std::result::Result<(), BoxDynError>,
     ) -> Result<Vec<Statement<'q>>> {
         rows.chunks(self.rows_per_statement)
             .map(|chunk| {
                 Statement::new(
-                    self.sql(backend, chunk.len()),
+                    self.sql(backend, leading.len(), chunk.len()),
                     cached_at_full_size(chunk.len(), self.rows_per_statement),
-                    |values| add_rows(values, chunk, &add),
+                    |values| add_rows(values, backend, leading, chunk, &add),
                 )
             })
             .collect()
     }
 
-    /// The statement for `rows` rows.
-    fn sql(&self, backend: Backend, rows: usize) -> String {
+    /// The statement for `rows` rows whose first `leading` columns are the same in each.
+    fn sql(&self, backend: Backend, leading: usize, rows: usize) -> String {
+        let mut p = Placeholders::new(backend);
+        if backend == Backend::Sqlite && leading > 0 {
+            let once: Vec<String> = (0..leading).map(|_| p.one()).collect();
+            // `WHERE true` tells SQLite's parser that `ON CONFLICT` is the upsert's, not a join's.
+            return format!(
+                "INSERT INTO {} SELECT {}, * FROM (VALUES {}) WHERE true {}",
+                self.into,
+                once.join(", "),
+                p.rows(rows, self.width - leading),
+                self.on_conflict
+            );
+        }
         format!(
             "INSERT INTO {} VALUES {} {}",
             self.into,
-            Placeholders::new(backend).rows(rows, self.width),
+            p.rows(rows, self.width),
             self.on_conflict
         )
     }
@@ -86,18 +103,21 @@ impl<'q> Script<'q> {
         }
     }
 
-    /// Adds the statements of `insert` over `rows`, each row's parameters added by `add`.
+    /// Adds the statements of `insert` over `rows`, each row's `leading` values then its other
+    /// parameters, added by `add`.
     pub(super) fn insert<R>(
         &mut self,
         insert: &Insert<'_>,
+        leading: &[&'q str],
         rows: &[R],
         add: impl Fn(&mut Values<'q>, &R) -> std::result::Result<(), BoxDynError>,
     ) -> Result<()> {
+        let backend = self.backend();
         for chunk in rows.chunks(insert.rows_per_statement) {
             self.push(
-                insert.sql(self.backend(), chunk.len()),
+                insert.sql(backend, leading.len(), chunk.len()),
                 cached_at_full_size(chunk.len(), insert.rows_per_statement),
-                |values| add_rows(values, chunk, &add),
+                |values| add_rows(values, backend, leading, chunk, &add),
             )?;
         }
         Ok(())
@@ -119,7 +139,7 @@ impl<'q> Script<'q> {
             width,
             rows_per_statement: ROWS_PER_STATEMENT,
         };
-        self.insert(&insert, rows, add)
+        self.insert(&insert, &[], rows, add)
     }
 
     /// Adds one statement (its placeholders from [`Placeholders`], numbered from the first on
@@ -217,13 +237,28 @@ impl<'q> Statement<'q> {
     }
 }
 
-/// Adds the parameters of `rows`, each row's by `add`.
+/// Adds the parameters of `rows`: the `leading` values once (SQLite) or in each row, and each
+/// row's others by `add`; see [`Insert::sql`].
 fn add_rows<'q, R>(
     values: &mut Values<'q>,
+    backend: Backend,
+    leading: &[&'q str],
     rows: &[R],
     add: &impl Fn(&mut Values<'q>, &R) -> std::result::Result<(), BoxDynError>,
 ) -> std::result::Result<(), BoxDynError> {
+    let add_leading = |values: &mut Values<'q>| {
+        leading
+            .iter()
+            .try_for_each(|value| values.text(value).map(|_| ()))
+    };
+    let once = backend == Backend::Sqlite;
+    if once {
+        add_leading(values)?;
+    }
     for row in rows {
+        if !once {
+            add_leading(values)?;
+        }
         add(values, row)?;
     }
     Ok(())
@@ -254,5 +289,33 @@ impl<'q> Values<'q> {
     ) -> std::result::Result<&mut Self, BoxDynError> {
         self.0.add(value)?;
         Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leading_values_are_bound_once_on_sqlite_and_in_every_row_on_postgres() {
+        let insert = Insert {
+            into: "t (project, env, a)",
+            on_conflict: "ON CONFLICT DO NOTHING",
+            width: 3,
+            rows_per_statement: 10,
+        };
+        assert_eq!(
+            insert.sql(Backend::Sqlite, 2, 2),
+            "INSERT INTO t (project, env, a) SELECT ?, ?, * FROM (VALUES (?), (?)) WHERE true \
+             ON CONFLICT DO NOTHING"
+        );
+        assert_eq!(
+            insert.sql(Backend::Postgres, 2, 2),
+            "INSERT INTO t (project, env, a) VALUES ($1, $2, $3), ($4, $5, $6) ON CONFLICT DO NOTHING"
+        );
+        assert_eq!(
+            insert.sql(Backend::Sqlite, 0, 1),
+            "INSERT INTO t (project, env, a) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+        );
     }
 }

@@ -111,7 +111,7 @@ pub(super) async fn save(
         width: 9,
         rows_per_statement: ROWS_PER_STATEMENT,
     };
-    script.insert(&insert, &units, |values, ((kind, key), unit)| {
+    script.insert(&insert, &[], &units, |values, ((kind, key), unit)| {
         on_experiment_row(values, batch, tag)?
             .text(kind)?
             .text(key)?
@@ -138,6 +138,7 @@ pub(super) async fn save(
     };
     script.insert(
         &insert,
+        &[],
         &changed_values,
         |values, (((kind, key), metric), unit)| {
             on_experiment_row(values, batch, tag)?
