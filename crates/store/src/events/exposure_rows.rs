@@ -140,7 +140,7 @@ fn add_exposure_upserts<'b>(
     };
     script.insert(
         &insert,
-        &[&batch.project, &batch.env],
+        &in_env(batch),
         rows,
         |values, &((kind, key, flag, variation), ref row)| {
             values.text(flag)?.text(kind)?.text(key)?.text(variation)?;
@@ -168,8 +168,7 @@ async fn write_release_exposures(
     );
     let insert = release_insert(&returning);
     let mut added: Vec<AddedReleaseExposure> = Vec::new();
-    let leading = [batch.project.as_str(), batch.env.as_str()];
-    for statement in insert.statements(backend, &leading, releases, release_row)? {
+    for statement in insert.statements(backend, &in_env(batch), releases, release_row)? {
         added.extend(statement.fetch_all(tx).await?);
     }
     if added.len() < releases.len() {
@@ -201,13 +200,17 @@ fn add_release_upserts<'q>(
         "ON CONFLICT ({RELEASE_KEY}) DO UPDATE SET first_seen = excluded.first_seen \
          WHERE excluded.first_seen < release_exposures.first_seen"
     );
-    let leading = [batch.project.as_str(), batch.env.as_str()];
     script.insert(
         &release_insert(&on_conflict),
-        &leading,
+        &in_env(batch),
         releases,
         release_row,
     )
+}
+
+/// The leading columns every row of both tables shares: the batch's project and env.
+fn in_env(batch: &EventBatch) -> [&str; 2] {
+    [&batch.project, &batch.env]
 }
 
 /// An insert of release exposure rows ([`release_row`]'s parameters), `on_conflict`.

@@ -59,7 +59,7 @@ impl Insert<'_> {
     /// The statement for `rows` rows whose first `leading` columns are the same in each.
     fn sql(&self, backend: Backend, leading: usize, rows: usize) -> String {
         let mut p = Placeholders::new(backend);
-        if backend == Backend::Sqlite && leading > 0 {
+        if binds_leading_once(backend) && leading > 0 {
             let once: Vec<String> = (0..leading).map(|_| p.one()).collect();
             // `WHERE true` tells SQLite's parser that `ON CONFLICT` is the upsert's, not a join's.
             return format!(
@@ -237,8 +237,15 @@ impl<'q> Statement<'q> {
     }
 }
 
-/// Adds the parameters of `rows`: the `leading` values once (SQLite) or in each row, and each
-/// row's others by `add`; see [`Insert::sql`].
+/// Whether an [`Insert`]'s leading values are bound once per statement (SQLite) rather than in
+/// every row: the statement's text ([`Insert::sql`]) and its parameters ([`add_rows`]) follow
+/// this one rule.
+fn binds_leading_once(backend: Backend) -> bool {
+    backend == Backend::Sqlite
+}
+
+/// Adds the parameters of `rows`: the `leading` values once or in each row
+/// ([`binds_leading_once`]), and each row's others by `add`.
 fn add_rows<'q, R>(
     values: &mut Values<'q>,
     backend: Backend,
@@ -251,7 +258,7 @@ fn add_rows<'q, R>(
             .iter()
             .try_for_each(|value| values.text(value).map(|_| ()))
     };
-    let once = backend == Backend::Sqlite;
+    let once = binds_leading_once(backend);
     if once {
         add_leading(values)?;
     }
