@@ -402,6 +402,70 @@ ALTER TABLE experiment_unit_metrics
     ALTER COLUMN metric TYPE TEXT COLLATE "C";
 "#;
 
+/// Exposures and release exposures keyed by the context's key first, ahead of the project, env
+/// and kind that every row of an environment shares. A B-tree step compared those three equal
+/// texts before reaching the key that tells rows apart; PostgreSQL, to find a later column of an
+/// index entry, also walks the variable-width columns before it (`nocache_index_getattr`, with
+/// the comparisons around it about a third of its CPU with a release running, BENCHMARKS.md,
+/// "2026-12-07, 12:40"). The lookups by project, env, kind and key keep their index; the rows
+/// are copied once, in the migration's transaction (SQLite cannot change a primary key in
+/// place).
+const SQLITE_CONTEXT_KEY_FIRST: &str = "
+CREATE TABLE exposures_key_first (
+    project TEXT NOT NULL,
+    env TEXT NOT NULL,
+    flag TEXT NOT NULL,
+    context_kind TEXT NOT NULL,
+    context_key TEXT NOT NULL,
+    variation TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    reason TEXT NOT NULL,
+    first_seen BIGINT NOT NULL,
+    last_seen BIGINT NOT NULL,
+    PRIMARY KEY (context_key, context_kind, project, env, flag, variation)
+);
+INSERT INTO exposures_key_first
+    (project, env, flag, context_kind, context_key, variation, version, reason, first_seen, last_seen)
+    SELECT project, env, flag, context_kind, context_key, variation, version, reason, first_seen,
+           last_seen
+    FROM exposures;
+DROP TABLE exposures;
+ALTER TABLE exposures_key_first RENAME TO exposures;
+CREATE INDEX exposures_by_last_seen ON exposures (last_seen);
+CREATE TABLE release_exposures_key_first (
+    project TEXT NOT NULL,
+    env TEXT NOT NULL,
+    context_kind TEXT NOT NULL,
+    context_key TEXT NOT NULL,
+    flag TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    cohort TEXT NOT NULL,
+    first_seen BIGINT NOT NULL,
+    PRIMARY KEY (context_key, context_kind, project, env, flag, stage, cohort)
+);
+INSERT INTO release_exposures_key_first
+    (project, env, context_kind, context_key, flag, stage, cohort, first_seen)
+    SELECT project, env, context_kind, context_key, flag, stage, cohort, first_seen
+    FROM release_exposures;
+DROP TABLE release_exposures;
+ALTER TABLE release_exposures_key_first RENAME TO release_exposures;
+CREATE INDEX release_exposures_by_first_seen ON release_exposures (first_seen);
+";
+
+/// [`SQLITE_CONTEXT_KEY_FIRST`] on PostgreSQL, which rebuilds the primary keys in place (the
+/// columns keep migration 11's collation). The constraints' names are those migrations 3 and
+/// 10 gave them.
+const POSTGRES_CONTEXT_KEY_FIRST: &str = "
+ALTER TABLE exposures
+    DROP CONSTRAINT exposures_context_first_pkey,
+    ADD CONSTRAINT exposures_pkey
+        PRIMARY KEY (context_key, context_kind, project, env, flag, variation);
+ALTER TABLE release_exposures
+    DROP CONSTRAINT release_exposures_pkey,
+    ADD CONSTRAINT release_exposures_pkey
+        PRIMARY KEY (context_key, context_kind, project, env, flag, stage, cohort);
+";
+
 /// The migrations both backends share, the same SQL on each; a backend's own come after them
 /// (PostgreSQL: [`POSTGRES_AFTER_SHARED`]).
 const SHARED: &[Migration] = &[
@@ -457,24 +521,37 @@ const SHARED: &[Migration] = &[
     },
 ];
 
-/// PostgreSQL's migrations after [`SHARED`].
-const POSTGRES_AFTER_SHARED: &[Migration] = &[Migration {
-    version: 11,
-    name: "byte_order_keys",
-    sql: POSTGRES_BYTE_ORDER_KEYS,
+/// SQLite's migrations after [`SHARED`] (it has no version 11).
+const SQLITE_AFTER_SHARED: &[Migration] = &[Migration {
+    version: 12,
+    name: "context_key_first",
+    sql: SQLITE_CONTEXT_KEY_FIRST,
 }];
 
-static POSTGRES: LazyLock<Vec<Migration>> = LazyLock::new(|| {
-    SHARED
-        .iter()
-        .chain(POSTGRES_AFTER_SHARED)
-        .copied()
-        .collect()
-});
+/// PostgreSQL's migrations after [`SHARED`].
+const POSTGRES_AFTER_SHARED: &[Migration] = &[
+    Migration {
+        version: 11,
+        name: "byte_order_keys",
+        sql: POSTGRES_BYTE_ORDER_KEYS,
+    },
+    Migration {
+        version: 12,
+        name: "context_key_first",
+        sql: POSTGRES_CONTEXT_KEY_FIRST,
+    },
+];
+
+static SQLITE: LazyLock<Vec<Migration>> = LazyLock::new(|| after_shared(SQLITE_AFTER_SHARED));
+static POSTGRES: LazyLock<Vec<Migration>> = LazyLock::new(|| after_shared(POSTGRES_AFTER_SHARED));
+
+fn after_shared(own: &[Migration]) -> Vec<Migration> {
+    SHARED.iter().chain(own).copied().collect()
+}
 
 pub fn for_backend(backend: Backend) -> &'static [Migration] {
     match backend {
-        Backend::Sqlite => SHARED,
+        Backend::Sqlite => &SQLITE,
         Backend::Postgres => &POSTGRES,
     }
 }

@@ -25,7 +25,8 @@ struct ExposureRow<'b> {
     last_seen: i64,
 }
 
-/// (context kind, context key, flag, variation): the table's key order.
+/// (context kind, context key, flag, variation): the order batches write rows in (any one order
+/// keeps concurrent PostgreSQL batches from deadlocking on shared rows).
 type ExposureKey<'b> = (&'b str, &'b str, &'b str, &'b str);
 /// (context kind, context key, flag, stage, cohort) → first seen.
 type ReleaseKey<'b> = (&'b str, &'b str, &'b str, &'b str, &'b str);

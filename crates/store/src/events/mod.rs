@@ -328,12 +328,14 @@ impl Store {
         exposures: ExposureWrites<'b>,
     ) -> Result<u64> {
         // Most environments have no release running: one probe spares every metric event a
-        // second lookup.
+        // second lookup. The tallies count every release exposure (`release_tallies.rs`), and
+        // their key, unlike `release_exposures`', starts with the project and env.
         let releases_seen = batch.exposures.iter().any(|e| e.release.is_some())
             || (!batch.metrics.is_empty()
                 && batch
                     .statement(
-                        "SELECT 1 FROM release_exposures WHERE project = $1 AND env = $2 LIMIT 1",
+                        "SELECT 1 FROM release_stage_contexts \
+                         WHERE project = $1 AND env = $2 AND contexts > 0 LIMIT 1",
                     )
                     .fetch_optional(&mut **tx)
                     .await?
