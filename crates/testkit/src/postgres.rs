@@ -184,6 +184,10 @@ impl TempCluster {
             self.port,
             self.dir.display()
         );
+        let options = match std::env::var("SWITCHYARD_TEST_PG_OPTIONS") {
+            Ok(extra) => format!("{options} {extra}"),
+            Err(_) => options,
+        };
         let mut command = self.tool("pg_ctl");
         command
             .arg("-D")
