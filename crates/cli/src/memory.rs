@@ -1,5 +1,8 @@
 //! Keeps the server's resident memory close to what it really holds, on glibc.
 //!
+//! Rust's allocations go to mimalloc (`main.rs`); glibc's malloc still serves the C code linked
+//! in, SQLite's page cache and statements, which this tunes.
+//!
 //! glibc's malloc serves blocks of 128 KiB and more with their own `mmap`, and, when such a block
 //! is freed, raises that threshold to the block's size (up to 32 MiB) and its trim threshold to
 //! twice that. One Argon2 hash (19 MiB of working memory: the admin password at bootstrap, any
@@ -40,20 +43,32 @@ mod tests {
         unsafe { libc::mallinfo2() }.hblkhd
     }
 
+    /// A block of `bytes` from glibc's malloc itself (Rust's allocations go to mimalloc),
+    /// written to and freed.
+    #[allow(unsafe_code)]
+    fn glibc_block<T>(bytes: usize, while_held: impl FnOnce() -> T) -> T {
+        // SAFETY: the block is written within its size and freed once, after `while_held`.
+        unsafe {
+            let block = libc::malloc(bytes);
+            assert!(!block.is_null());
+            libc::memset(block, 1, bytes);
+            let held = while_held();
+            libc::free(block);
+            held
+        }
+    }
+
     /// Without the fixed threshold, freeing the 20 MiB block (the size of an Argon2 hash's
     /// memory) raises it to 20 MiB, and the 4 MiB block then comes from the heap, where freeing
     /// it gives nothing back.
     #[test]
     fn a_freed_big_block_does_not_make_later_ones_stay_in_the_heap() {
         return_freed_memory();
-        let hash_memory = vec![1u8; 20 << 20];
-        drop(std::hint::black_box(hash_memory));
+        glibc_block(20 << 20, || ());
         // Other tests of this binary map and unmap blocks too: a few tries, one must see it.
         let mapped = (0..5).any(|_| {
             let before = mapped_bytes();
-            let block = std::hint::black_box(vec![1u8; 4 << 20]);
-            let during = mapped_bytes();
-            drop(block);
+            let during = glibc_block(4 << 20, mapped_bytes);
             during >= before + (4 << 20)
         });
         assert!(mapped, "a 4 MiB block should have its own mapping");
