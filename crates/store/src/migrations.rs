@@ -454,7 +454,9 @@ CREATE INDEX release_exposures_by_first_seen ON release_exposures (first_seen);
 
 /// [`SQLITE_CONTEXT_KEY_FIRST`] on PostgreSQL, which rebuilds the primary keys in place (the
 /// columns keep migration 11's collation). The constraints' names are those migrations 3 and
-/// 10 gave them.
+/// 10 gave them. Release exposures' first sightings, read only by retention's deletion, get a
+/// BRIN index instead of a B-tree: rows arrive in about the order of their first sighting, so
+/// a summary per range of pages finds the old ones, and a new row costs no B-tree insert.
 const POSTGRES_CONTEXT_KEY_FIRST: &str = "
 ALTER TABLE exposures
     DROP CONSTRAINT exposures_context_first_pkey,
@@ -464,6 +466,9 @@ ALTER TABLE release_exposures
     DROP CONSTRAINT release_exposures_pkey,
     ADD CONSTRAINT release_exposures_pkey
         PRIMARY KEY (context_key, context_kind, project, env, flag, stage, cohort);
+DROP INDEX release_exposures_by_first_seen;
+CREATE INDEX release_exposures_by_first_seen ON release_exposures
+    USING brin (first_seen) WITH (autosummarize = on);
 ";
 
 /// The migrations both backends share, the same SQL on each; a backend's own come after them

@@ -184,6 +184,8 @@ impl TempCluster {
             self.port,
             self.dir.display()
         );
+        // More server options for profiling a run, such as
+        // `-c shared_preload_libraries=pg_stat_statements`.
         let options = match std::env::var("SWITCHYARD_TEST_PG_OPTIONS") {
             Ok(extra) => format!("{options} {extra}"),
             Err(_) => options,
