@@ -27,12 +27,12 @@ INPUTS = {
     # Propagation target for the last stream (LaunchDarkly advertises ~200 ms).
     "target_ms": 200.0,
     # Events intake, one serve replica, 8 senders (the server admits 8 batches at once), batches
-    # of 2,000: the full run of 2026-12-07 11:00 (BENCHMARKS.md, Events, "2026-12-07, 09:49"), a 2-core
+    # of 2,000: the run of 2026-12-07 14:05 (BENCHMARKS.md, Events, "2026-12-07, 12:42"), a 2-core
     # Intel Xeon VM, SQLite and PostgreSQL, no release running.
-    "events_sqlite": 358_400.0,
-    "events_pg": 216_700.0,
+    "events_sqlite": 409_500.0,
+    "events_pg": 260_300.0,
     # The same with a release running on every flag (PostgreSQL, same run).
-    "events_pg_release": 80_700.0,
+    "events_pg_release": 104_900.0,
     # OFREP bulk, 21 flags, one serve on one core (delivery benchmark, same quiet run).
     "ofrep_serve_rps": 49_900.0,
     # Relay, 350 and 5 flags evaluated with recording, 2 threads (relay.sh, same quiet run).
