@@ -16,7 +16,7 @@ use clap::{Parser, Subcommand};
 /// mimalloc instead of glibc's malloc: event intake allocates and frees many small blocks a
 /// batch on both runtime threads, and glibc's malloc (`_int_malloc`, `malloc_consolidate`,
 /// `unlink_chunk`) took over 40 % of the server's CPU samples there (BENCHMARKS.md, Events,
-/// "2026-12-07, 12:40").
+/// "2026-12-07, 12:42").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -74,7 +74,7 @@ ALTER TABLE experiment_unit_metrics
 /// texts before reaching the key that tells rows apart; PostgreSQL, to find a later column of an
 /// index entry, also walks the variable-width columns before it (`nocache_index_getattr`, with
 /// the comparisons around it about a third of its CPU with a release running, BENCHMARKS.md,
-/// "2026-12-07, 12:40"). The lookups by project, env, kind and key keep their index; the rows
+/// "2026-12-07, 12:42"). The lookups by project, env, kind and key keep their index; the rows
 /// are copied once, in the migration's transaction (SQLite cannot change a primary key in
 /// place).
 pub(super) const SQLITE_CONTEXT_KEY_FIRST: &str = "
