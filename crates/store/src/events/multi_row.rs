@@ -45,15 +45,30 @@ impl Insert<'_> {
         rows: &[R],
         add: impl Fn(&mut Values<'q>, &R) -> std::result::Result<(), BoxDynError>,
     ) -> Result<Vec<Statement<'q>>> {
-        rows.chunks(self.rows_per_statement)
-            .map(|chunk| {
-                Statement::new(
-                    self.sql(backend, leading.len(), chunk.len()),
-                    cached_at_full_size(chunk.len(), self.rows_per_statement),
-                    |values| add_rows(values, backend, leading, chunk, &add),
-                )
+        self.chunks(backend, leading.len(), rows)
+            .map(|(sql, persistent, chunk)| {
+                Statement::new(sql, persistent, |values| {
+                    add_rows(values, backend, leading, chunk, &add)
+                })
             })
             .collect()
+    }
+
+    /// Each statement's text, whether it stays cached (only at full size), and its rows.
+    fn chunks<'r, R>(
+        &'r self,
+        backend: Backend,
+        leading: usize,
+        rows: &'r [R],
+    ) -> impl Iterator<Item = (String, bool, &'r [R])> + 'r {
+        rows.chunks(self.rows_per_statement).map(move |chunk| {
+            let sql = self.sql(backend, leading, chunk.len());
+            (
+                sql,
+                cached_at_full_size(chunk.len(), self.rows_per_statement),
+                chunk,
+            )
+        })
     }
 
     /// The statement for `rows` rows whose first `leading` columns are the same in each.
@@ -113,12 +128,10 @@ impl<'q> Script<'q> {
         add: impl Fn(&mut Values<'q>, &R) -> std::result::Result<(), BoxDynError>,
     ) -> Result<()> {
         let backend = self.backend();
-        for chunk in rows.chunks(insert.rows_per_statement) {
-            self.push(
-                insert.sql(backend, leading.len(), chunk.len()),
-                cached_at_full_size(chunk.len(), insert.rows_per_statement),
-                |values| add_rows(values, backend, leading, chunk, &add),
-            )?;
+        for (sql, persistent, chunk) in insert.chunks(backend, leading.len(), rows) {
+            self.push(sql, persistent, |values| {
+                add_rows(values, backend, leading, chunk, &add)
+            })?;
         }
         Ok(())
     }
