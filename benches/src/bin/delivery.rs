@@ -12,7 +12,9 @@
 //! and the server's CPU time per toggle (all threads, with its user/system split) from `/proc`.
 //! Before the streams open, the load generator times plain loopback writes (one per socket,
 //! nobody reading): the floor a fan-out cannot go below on this machine, whatever the server
-//! does in user space. `DELIVERY_TOGGLES` sets the toggles per stream count (10); the
+//! does in user space. Then an ideal server (`ideal_fanout`: a pinned child process writing one
+//! prepared frame to each socket from one thread) is timed with the same readers: the fan-out
+//! no server can beat on this machine. `DELIVERY_TOGGLES` sets the toggles per stream count (10); the
 //! `# toggling`/`# toggled` lines on stderr bracket them for a profiler (`perf record -p PID`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -30,6 +32,9 @@ use tokio::sync::{Semaphore, mpsc};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).is_some_and(|a| a == "ideal-writer") {
+        return ideal_writer(args[2].parse().unwrap());
+    }
     let counts: Vec<usize> = args
         .get(1)
         .map_or("1000,10000", String::as_str)
@@ -70,6 +75,10 @@ async fn run(binary: &str, counts: &[usize]) {
 
     println!("# delivery benchmark, {}", machine());
     loopback_floor(counts.iter().copied().max().unwrap_or(0));
+    let toggles: usize = std::env::var("DELIVERY_TOGGLES").map_or(10, |v| v.parse().unwrap());
+    for &count in counts {
+        ideal_fanout(count, toggles, pinned).await;
+    }
     println!(
         "| streams | toggles | p50 ms | p99 ms | max ms | server share median / max ms | server CPU per toggle (system) | server RSS per stream |"
     );
@@ -114,7 +123,6 @@ async fn run(binary: &str, counts: &[usize]) {
         // The server's CPU time from each toggle's request until its last stream read the
         // patch (all threads; the store commit included), and its user/system split.
         let (mut cpu_ns, mut ticks) = (0_u64, (0_u64, 0_u64));
-        let toggles: usize = std::env::var("DELIVERY_TOGGLES").map_or(10, |v| v.parse().unwrap());
         // Markers for a profiler attached to the server during the toggles only
         // (`perf stat -p`, see BENCHMARKS.md).
         eprintln!("# toggling {count} streams, pid {pid}");
@@ -206,6 +214,101 @@ async fn follow(
         }
         let keep = window.len().saturating_sub(16);
         window.drain(..keep);
+    }
+}
+
+/// The fan-out of an ideal server on this machine, the floor for the server's with the same
+/// readers: a child process (pinned like the server) accepts `count` connections and, per
+/// toggle, writes one prepared frame to each from one thread, with no HTTP and no runtime.
+/// Prints p50/p99/max from the toggle's command to each reader's receipt, and the writer's own
+/// time.
+async fn ideal_fanout(count: usize, toggles: usize, pinned: bool) {
+    use std::io::{BufRead, Write as _};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["ideal-writer", &count.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if pinned {
+        pin(child.id(), 0);
+    }
+    let mut replies = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut commands = child.stdin.take().unwrap();
+    let port: u16 = replies.next().unwrap().unwrap().parse().unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Instant>();
+    let ready = Arc::new(Semaphore::new(0));
+    let connecting = Arc::new(Semaphore::new(256));
+    for _ in 0..count {
+        let (tx, ready, connecting) = (tx.clone(), ready.clone(), connecting.clone());
+        tokio::spawn(async move {
+            let permit = connecting.acquire_owned().await.unwrap();
+            let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+            follow(stream, tx, ready, permit).await;
+        });
+    }
+    let _ = ready.acquire_many(count as u32).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (mut latencies, mut writes) = (Vec::new(), Vec::new());
+    for _ in 0..toggles {
+        let commanded = Instant::now();
+        commands.write_all(b"go\n").unwrap();
+        for _ in 0..count {
+            let received = rx.recv().await.unwrap();
+            latencies.push(received.saturating_duration_since(commanded).as_secs_f64() * 1000.0);
+        }
+        let micros: f64 = replies.next().unwrap().unwrap().parse().unwrap();
+        writes.push(micros / 1000.0);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(commands);
+    child.wait().unwrap();
+    // The readers see the child's sockets close; let them end before the server's streams
+    // need the descriptors.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    latencies.sort_by(f64::total_cmp);
+    writes.sort_by(f64::total_cmp);
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+    let write_ms = writes[writes.len() / 2];
+    println!(
+        "# ideal server, {count} streams, {toggles} toggles (one thread writes a prepared frame to each socket): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; its writes took {write_ms:.1} ms (median) = {:.2} µs per stream",
+        at(0.5),
+        at(0.99),
+        latencies[latencies.len() - 1],
+        write_ms * 1000.0 / count as f64
+    );
+}
+
+/// The child process of [`ideal_fanout`]: accepts `count` loopback connections on the port it
+/// prints, sends each a `put` event as it arrives, then for every line on stdin writes a
+/// patch event of a stream frame's size to every socket and prints how long that took, in µs.
+fn ideal_writer(count: usize) {
+    use std::io::{BufRead, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut out = std::io::stdout();
+    writeln!(out, "{}", listener.local_addr().unwrap().port()).unwrap();
+    out.flush().unwrap();
+    let mut sockets = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (mut socket, _) = listener.accept().unwrap();
+        socket.set_nodelay(true).unwrap();
+        socket
+            .write_all(b"id: 1\nevent: put\ndata: {}\n\n")
+            .unwrap();
+        sockets.push(socket);
+    }
+    // A patch frame of the toggled flag with its chunk framing is some 300 bytes.
+    let mut frame = b"id: 2\nevent: patch\ndata: ".to_vec();
+    frame.resize(298, b'x');
+    frame.extend_from_slice(b"\n\n");
+    for _ in std::io::stdin().lock().lines() {
+        let started = Instant::now();
+        for socket in &mut sockets {
+            socket.write_all(&frame).unwrap();
+        }
+        writeln!(out, "{}", started.elapsed().as_secs_f64() * 1e6).unwrap();
+        out.flush().unwrap();
     }
 }
 
