@@ -10,7 +10,11 @@
 //! commit that holds it, so it is exactly as durable as before, and still all or nothing (its
 //! savepoint is rolled back if any part of it fails, and the group goes on without it).
 //!
-//! **Invariant:** no other write begins while a group is open: [`Writer::turn`] commits it first.
+//! **Invariants:** no other write begins while a group is open: [`Writer::turn`] commits it
+//! first. A group with a kept batch is committed even if every caller of it goes away
+//! ([`CommitIfAbandoned`]), so its rows never wait for an unrelated later write.
+
+use std::sync::Arc;
 
 use sqlx::{Any, AnyPool, Transaction};
 use tokio::sync::{Mutex, MutexGuard, watch};
@@ -23,6 +27,7 @@ const MAX_BATCHES_PER_GROUP: usize = 32;
 /// How a group ended, once it has: `Err` holds the commit's error, which every batch of the
 /// group reports.
 type Outcome = watch::Sender<Option<std::result::Result<(), String>>>;
+type OutcomeReceiver = watch::Receiver<Option<std::result::Result<(), String>>>;
 
 /// The open group of event batches: one transaction and the batches written into it.
 pub(crate) struct OpenGroup {
@@ -69,7 +74,7 @@ impl Writer {
     /// A place for one event batch in the group transaction (opening one if none is open), in
     /// a savepoint of its own; the caller writes through [`GroupPlace::tx`] and then calls
     /// [`GroupPlace::finish`].
-    pub(crate) async fn place(&self, pool: &AnyPool) -> Result<GroupPlace<'_>> {
+    pub(crate) async fn place(self: &Arc<Self>, pool: &AnyPool) -> Result<GroupPlace<'_>> {
         let mut open = self.open.lock().await;
         // A batch stopped mid-write: commit the group without it now (`commit_open` rolls its
         // savepoint back, or ends the group if even that fails) rather than leave every later
@@ -101,7 +106,7 @@ impl Writer {
 
 /// One batch's turn in the group (see [`Writer::place`]).
 pub(crate) struct GroupPlace<'w> {
-    writer: &'w Writer,
+    writer: &'w Arc<Writer>,
     open: MutexGuard<'w, Option<OpenGroup>>,
 }
 
@@ -146,16 +151,18 @@ impl GroupPlace<'_> {
         if full {
             commit_open(&mut self.open).await;
         }
-        drop(self.open);
+        let writer = self.writer;
+        // Ends the turn (the batch is not interrupted: nothing to commit on dropping it).
+        drop(self);
         // Behind the writers waiting now, who add their batches to the group meanwhile: the
         // first of the group back commits it.
         if outcome.borrow().is_none() {
-            let mut open = self.writer.open.lock().await;
-            // Another batch of the group may have committed it while this one queued: a group
-            // opened since is left to fill (committing it here made groups of one or two).
-            if outcome.borrow().is_none() {
-                commit_open(&mut open).await;
-            }
+            let abandoned = CommitIfAbandoned {
+                writer: Some(writer.clone()),
+                outcome: outcome.clone(),
+            };
+            commit_unless_settled(writer, &outcome).await;
+            abandoned.disarm();
         }
         // A commit whose caller went away still runs to its end (`commit_open`): wait for it.
         let settled = outcome.wait_for(Option::is_some).await;
@@ -163,6 +170,64 @@ impl GroupPlace<'_> {
             Ok(Some(Ok(()))) => Ok(answer),
             Ok(Some(Err(message))) => Err(group_failed(message)),
             Ok(None) | Err(_) => Err(group_failed("the commit was interrupted")),
+        }
+    }
+}
+
+impl Drop for GroupPlace<'_> {
+    /// A batch stopped mid-write (its caller went away, or its savepoint could not be rolled
+    /// back): the group is committed without it as a task now, rather than by the next write,
+    /// which may be long in coming while the group holds SQLite's write lock.
+    fn drop(&mut self) {
+        if !self.open.as_ref().is_some_and(|group| group.interrupted) {
+            return;
+        }
+        let writer = self.writer.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let mut open = writer.open.lock().await;
+                if open.as_ref().is_some_and(|group| group.interrupted) {
+                    commit_open(&mut open).await;
+                }
+            });
+        }
+    }
+}
+
+/// Commits the group of `outcome` when the write turn comes, unless it is committed by then.
+async fn commit_unless_settled(writer: &Writer, outcome: &OutcomeReceiver) {
+    let mut open = writer.open.lock().await;
+    // Another batch of the group may have committed it while this one queued: a group opened
+    // since is left to fill (committing it here made groups of one or two).
+    if outcome.borrow().is_none() {
+        commit_open(&mut open).await;
+    }
+}
+
+/// Held by a batch while it queues to commit its group: if its caller goes away meanwhile,
+/// the commit is queued as a task instead, since the group's other callers may all have gone
+/// too, and then nobody would commit it (its rows unseen and SQLite's write lock held until an
+/// unrelated write).
+struct CommitIfAbandoned {
+    writer: Option<Arc<Writer>>,
+    outcome: OutcomeReceiver,
+}
+
+impl CommitIfAbandoned {
+    fn disarm(mut self) {
+        self.writer = None;
+    }
+}
+
+impl Drop for CommitIfAbandoned {
+    fn drop(&mut self) {
+        let Some(writer) = self.writer.take() else {
+            return;
+        };
+        let outcome = self.outcome.clone();
+        // Without a runtime (it is stopping) the connection goes too, and the group with it.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { commit_unless_settled(&writer, &outcome).await });
         }
     }
 }
@@ -203,4 +268,95 @@ fn group_failed(message: &str) -> StoreError {
     StoreError::Database(sqlx::Error::Protocol(format!(
         "committing the batch with others failed: {message}"
     )))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::Store;
+
+    /// A SQLite store in a directory of its own, with an empty table `kept (n)`.
+    async fn store_with_table(test: &str) -> (Store, std::path::PathBuf) {
+        let name = format!("switchyard-writer-{test}-{}", std::process::id());
+        let dir = std::env::temp_dir().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}", dir.join("store.db").display());
+        let store = Store::open(&url).await.unwrap();
+        sqlx::query("CREATE TABLE kept (n INTEGER)")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        (store, dir)
+    }
+
+    /// Waits until the writer holds no open group, failing after 10 s.
+    async fn no_group_left_open(writer: &Writer) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while writer.open.lock().await.is_some() {
+            assert!(Instant::now() < deadline, "the group was left open");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn rows_kept(store: &Store) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM kept")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_group_is_committed_when_every_caller_of_it_went_away() {
+        let (store, dir) = store_with_table("abandoned").await;
+        let writer = store.sqlite_writer.clone();
+        let mut place = writer.place(&store.group_pool).await.unwrap();
+        let insert = sqlx::query("INSERT INTO kept VALUES (1)");
+        insert.execute(&mut **place.tx().unwrap()).await.unwrap();
+
+        // Another turn is queued behind the batch, so after writing, the batch waits for it
+        // before it can commit; its caller goes away while it waits.
+        let (taken, mut has_turn) = watch::channel(false);
+        let (give_back, given_back) = tokio::sync::oneshot::channel::<()>();
+        let other = tokio::spawn({
+            let writer = writer.clone();
+            async move {
+                let _turn = writer.open.lock().await;
+                taken.send_replace(true);
+                let _ = given_back.await;
+            }
+        });
+        tokio::task::yield_now().await;
+        let finish = place.finish(Ok(Step::Keep(())));
+        let waited = tokio::time::timeout(Duration::from_millis(300), finish).await;
+        assert!(waited.is_err(), "the batch waits behind the other turn");
+        has_turn.wait_for(|taken| *taken).await.unwrap();
+        give_back.send(()).unwrap();
+        other.await.unwrap();
+
+        // No caller is left and nothing else writes: the row is committed all the same.
+        no_group_left_open(&writer).await;
+        assert_eq!(rows_kept(&store).await, 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_batch_stopped_mid_write_leaves_no_group_open() {
+        let (store, dir) = store_with_table("stopped").await;
+        let writer = store.sqlite_writer.clone();
+        let mut place = writer.place(&store.group_pool).await.unwrap();
+        let insert = sqlx::query("INSERT INTO kept VALUES (1)");
+        insert.execute(&mut **place.tx().unwrap()).await.unwrap();
+        // Its caller goes away inside the batch's savepoint.
+        drop(place);
+        no_group_left_open(&writer).await;
+        assert_eq!(
+            rows_kept(&store).await,
+            0,
+            "the stopped batch is wholly gone"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

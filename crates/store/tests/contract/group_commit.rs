@@ -135,7 +135,8 @@ pub(crate) async fn concurrent_batches_are_each_all_or_nothing(store: Store) {
         let answered = stopping.await.unwrap();
         staying.await.unwrap().unwrap();
         stayed += 1;
-        // Any later write finishes what the stopped one left open.
+        // A later write finds the stopped batch wholly there or wholly gone (its group is
+        // committed without a caller; `writer.rs`'s tests show it without a later write).
         store
             .ingest_events(&batch(stopped + 1_000, 1.0))
             .await
