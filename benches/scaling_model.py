@@ -12,12 +12,13 @@ import math
 import sys
 
 INPUTS = {
-    # Delivery, pinned (server on one core, one worker; BENCHMARKS.md "Issue 25 ... on a quiet
-    # machine", 2026-12-06): server RSS per idle stream at 10,000 streams.
-    "stream_kib": 12.1,
-    # The same run: the server's CPU per change, 13.0 µs per stream (its share of p99 147 ms at
-    # 10,000; 6.6 µs of it is the loopback write floor of this VM). Per 1,000 streams:
-    "fanout_ms_per_1k": 13.0,
+    # Delivery, pinned (server on one core, one worker), the 2-core Intel Xeon VM of 2026-12-07
+    # (BENCHMARKS.md, Delivery, "an ideal server's fan-out"): server RSS per idle stream at
+    # 10,000 streams.
+    "stream_kib": 12.0,
+    # The same runs: the server's CPU per change, 10.5 µs per stream (median of four; p99 104-128
+    # ms at 10,000; an ideal server that only writes needs 4.9 µs on this VM). Per 1,000 streams:
+    "fanout_ms_per_1k": 10.5,
     # The descriptor limit a process gets here (ulimit -n hard limit on the benchmark VM).
     "fd_limit": 20_000,
     # serve's default stream cap (delivery/hub.rs DEFAULT_MAX_STREAMS).
@@ -33,11 +34,12 @@ INPUTS = {
     "events_pg": 260_300.0,
     # The same with a release running on every flag (PostgreSQL, same run).
     "events_pg_release": 104_900.0,
-    # OFREP bulk, 21 flags, one serve on one core (delivery benchmark, same quiet run).
-    "ofrep_serve_rps": 49_900.0,
-    # Relay, 350 and 5 flags evaluated with recording, 2 threads (relay.sh, same quiet run).
-    "ofrep_relay_350_rps": 12_700.0,
-    "ofrep_relay_5_rps": 56_800.0,
+    # OFREP bulk, 21 flags, one serve on one core (delivery benchmark, the same four runs).
+    "ofrep_serve_rps": 63_300.0,
+    # Relay, 350 and 5 flags evaluated with recording, 2 threads (relay.sh, the Intel Xeon VM,
+    # 2026-12-07 15:49, BENCHMARKS.md "re-run on the Intel VM with mimalloc").
+    "ofrep_relay_350_rps": 16_000.0,
+    "ofrep_relay_5_rps": 63_800.0,
     # Raw rows written per event in the benchmark's mix: each first exposure is a row (the
     # context's cohort, for later metric events); metric events are summed per batch into
     # aggregate rows (a few dozen per batch), so half the events make a row.
