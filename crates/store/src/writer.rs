@@ -301,6 +301,11 @@ mod tests {
         }
     }
 
+    async fn write_a_row(place: &mut GroupPlace<'_>) {
+        let insert = sqlx::query("INSERT INTO kept VALUES (1)");
+        insert.execute(&mut **place.tx().unwrap()).await.unwrap();
+    }
+
     async fn rows_kept(store: &Store) -> i64 {
         sqlx::query_scalar("SELECT COUNT(*) FROM kept")
             .fetch_one(&store.pool)
@@ -313,8 +318,7 @@ mod tests {
         let (store, dir) = store_with_table("abandoned").await;
         let writer = store.sqlite_writer.clone();
         let mut place = writer.place(&store.group_pool).await.unwrap();
-        let insert = sqlx::query("INSERT INTO kept VALUES (1)");
-        insert.execute(&mut **place.tx().unwrap()).await.unwrap();
+        write_a_row(&mut place).await;
 
         // Another turn is queued behind the batch, so after writing, the batch waits for it
         // before it can commit; its caller goes away while it waits.
@@ -347,8 +351,7 @@ mod tests {
         let (store, dir) = store_with_table("stopped").await;
         let writer = store.sqlite_writer.clone();
         let mut place = writer.place(&store.group_pool).await.unwrap();
-        let insert = sqlx::query("INSERT INTO kept VALUES (1)");
-        insert.execute(&mut **place.tx().unwrap()).await.unwrap();
+        write_a_row(&mut place).await;
         // Its caller goes away inside the batch's savepoint.
         drop(place);
         no_group_left_open(&writer).await;
