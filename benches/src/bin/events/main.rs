@@ -37,15 +37,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use flate2::Compression;
-use flate2::write::GzEncoder;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::span::{Event as SpanEvent, SpanKind};
-use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
-use prost::Message;
 use serde_json::json;
 use switchyard_bench::{
     Method, SdkKeyKind, TestServer, cpu_time_ns, cpu_time_of_command_ns, machine, serve,
@@ -54,7 +45,12 @@ use switchyard_client::TimeRange;
 use switchyard_engine::Cohort;
 use switchyard_engine::wire::ReleaseCohortRef;
 use switchyard_sdk::events::{Batch, ContextRef, EVENTS_FORMAT, Event, Summary, encode};
-use switchyard_sdk::{Client, Context, EventsConfig};
+
+mod otlp;
+mod sdk_overhead;
+
+use otlp::{ERRORS_PER_REQUEST, SPANS_PER_REQUEST, otlp_request};
+use sdk_overhead::sdk_overhead;
 
 const FLAGS: usize = 5;
 const CONTEXTS_PER_BATCH: usize = 1_000;
@@ -66,18 +62,11 @@ const SECONDS: u64 = 10;
 const BATCHES_PER_ROUND: usize = 2_000;
 /// Native and OTLP runs alternate this many times per store; the table gives medians.
 const ROUNDS: usize = 3;
-/// What the OpenTelemetry SDKs' batch span processors send at most per request by default.
-const SPANS_PER_REQUEST: usize = 512;
-/// Spans `2k` and `2k + 1` (`on` and `off`) have status ERROR when `k` is a multiple of this.
-const ERROR_PAIR_EVERY: usize = 20;
-const ERRORS_PER_REQUEST: usize = 2 * (SPANS_PER_REQUEST / 2).div_ceil(ERROR_PAIR_EVERY);
 /// Context sets the OTLP requests of a run cycle through (each exposed once, with releases).
 const OTLP_BODIES: usize = 50;
 /// OTLP requests built per round: more than a round posts. Each is distinct (its span ids
 /// are), since the intake counts an export posted again with the same bytes only once.
 const OTLP_REQUESTS_PER_ROUND: usize = 4_000;
-/// Span and trace ids, unique in the run.
-static NEXT_SPAN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 fn main() {
     let binary = std::env::var("SWITCHYARD_BIN").unwrap_or("target/release/switchyard".into());
@@ -566,152 +555,4 @@ async fn metric_counts(serve: &TestServer) -> impl Fn(&str) -> usize + use<> {
         }
     }
     move |name: &str| counts.get(name).copied().unwrap_or(0)
-}
-
-fn string(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value.into())),
-        }),
-        ..KeyValue::default()
-    }
-}
-
-/// An OTLP request, gzipped protobuf: `SPANS_PER_REQUEST` server spans of a checkout service,
-/// each with the `feature_flag.evaluation` event OpenFeature's tracing hooks add: flag
-/// `flag-{i % FLAGS}`, variant `on` for even `i` (as [`batch`] exposes), context id
-/// `{contexts}-{i}`. Durations 5–204 ms; `ERRORS_PER_REQUEST` errors, as many `on` as `off`.
-fn otlp_request(contexts: &str) -> Vec<u8> {
-    let now_ns = now_ms() as u64 * 1_000_000;
-    let spans = (0..SPANS_PER_REQUEST)
-        .map(|i| {
-            let duration_ns = (5 + (i * 7) % 200) as u64 * 1_000_000;
-            let start = now_ns - duration_ns;
-            let id = NEXT_SPAN.fetch_add(1, Ordering::Relaxed);
-            let mut trace_id = id.to_be_bytes().to_vec();
-            trace_id.extend(id.to_le_bytes());
-            let evaluation = SpanEvent {
-                time_unix_nano: start + 200_000,
-                name: "feature_flag.evaluation".into(),
-                attributes: vec![
-                    string("feature_flag.key", &format!("flag-{}", i % FLAGS)),
-                    string(
-                        "feature_flag.result.variant",
-                        if i % 2 == 0 { "on" } else { "off" },
-                    ),
-                    string("feature_flag.result.reason", "targeting_match"),
-                    string("feature_flag.context.id", &format!("{contexts}-{i}")),
-                    string(
-                        "feature_flag.provider.name",
-                        "OpenFeature Remote Evaluation Protocol Provider",
-                    ),
-                ],
-                ..SpanEvent::default()
-            };
-            let code = match (i / 2) % ERROR_PAIR_EVERY == 0 {
-                true => StatusCode::Error,
-                false => StatusCode::Unset,
-            };
-            Span {
-                trace_id,
-                span_id: id.to_be_bytes().to_vec(),
-                name: "POST /checkout".into(),
-                kind: SpanKind::Server as i32,
-                start_time_unix_nano: start,
-                end_time_unix_nano: now_ns,
-                attributes: vec![
-                    string("http.request.method", "POST"),
-                    string("http.route", "/checkout"),
-                ],
-                events: vec![evaluation],
-                status: Some(Status {
-                    code: code as i32,
-                    message: String::new(),
-                }),
-                ..Span::default()
-            }
-        })
-        .collect();
-    let request = ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![string("service.name", "checkout")],
-                ..Resource::default()
-            }),
-            scope_spans: vec![ScopeSpans {
-                scope: Some(InstrumentationScope {
-                    name: "checkout".into(),
-                    ..InstrumentationScope::default()
-                }),
-                spans,
-                ..ScopeSpans::default()
-            }],
-            ..ResourceSpans::default()
-        }],
-    };
-    let mut gzip = GzEncoder::new(Vec::new(), Compression::default());
-    std::io::Write::write_all(&mut gzip, &request.encode_to_vec()).unwrap();
-    gzip.finish().unwrap()
-}
-
-/// Median ns per evaluation over interleaved samples: events off, on with repeat contexts,
-/// on with a new context every time (a Markdown table).
-async fn sdk_overhead(serve: &TestServer, key: &str) -> String {
-    let client = |enabled: bool| {
-        Client::builder(&serve.base, key)
-            .events(EventsConfig {
-                enabled,
-                ..EventsConfig::default()
-            })
-            .build()
-    };
-    let (off, on) = (client(false).await, client(true).await);
-    assert!(off.is_initialized() && on.is_initialized());
-    let user = |key: String| Context::from_json(&json!({"key": key})).unwrap();
-    let repeat: Vec<Context> = (0..1_000).map(|i| user(format!("r-{i}"))).collect();
-    const SAMPLES: usize = 31;
-    const PER_SAMPLE: usize = 20_000;
-    let fresh: Vec<Context> = (0..SAMPLES * PER_SAMPLE)
-        .map(|i| user(format!("f-{i}")))
-        .collect();
-    let time = |client: &Client, contexts: &[Context]| {
-        let started = Instant::now();
-        for context in contexts {
-            std::hint::black_box(client.bool_value("flag-0", context, false));
-        }
-        started.elapsed().as_nanos() as f64 / contexts.len() as f64
-    };
-    let mut results: [Vec<f64>; 3] = Default::default();
-    for sample in 0..SAMPLES {
-        let repeated: Vec<Context> = repeat.iter().cycle().take(PER_SAMPLE).cloned().collect();
-        results[0].push(time(&off, &repeated));
-        results[1].push(time(&on, &repeated));
-        results[2].push(time(&on, &fresh[sample * PER_SAMPLE..][..PER_SAMPLE]));
-        // Let the sender run between samples, as it would between bursts of requests.
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let [off_ns, repeat_ns, fresh_ns] = results.map(median);
-    let mut table = format!(
-        "\nSDK `bool_value`, median of {SAMPLES} interleaved samples of {PER_SAMPLE} evaluations:\n\n\
-         | events | ns per evaluation | overhead | ratio |\n|---|---:|---:|---:|\n\
-         | off | {off_ns:.0} | | |\n"
-    );
-    for (what, ns) in [
-        ("on, repeat contexts (1,000 users)", repeat_ns),
-        ("on, a new context every evaluation", fresh_ns),
-    ] {
-        table += &format!(
-            "| {what} | {ns:.0} | +{:.0} ns | {:.2}× |\n",
-            ns - off_ns,
-            ns / off_ns
-        );
-    }
-    on.close().await;
-    off.close().await;
-    table
 }
