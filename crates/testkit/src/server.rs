@@ -291,6 +291,19 @@ impl TestServer {
         }
     }
 
+    /// Creates boolean flag `key` in project `default`, on in `production` and serving `off`
+    /// to everyone there (variation 1 as fallthrough and off variation): where a release of
+    /// `on` starts from.
+    pub async fn boolean_flag_serving_off(&self, key: &str) {
+        let flag = serde_json::json!({"key": key, "kind": "boolean"});
+        self.admin_post("/api/v1/projects/default/flags", flag)
+            .await;
+        let targeting = serde_json::json!({"version": 0, "on": true, "off_variation": 1,
+                                            "fallthrough": {"variation": 1}});
+        let path = format!("/api/v1/projects/default/environments/production/flags/{key}");
+        self.admin(Method::PUT, &path, Some(targeting)).await;
+    }
+
     /// A new SDK key of `kind` for `default`/`production`.
     pub async fn sdk_key(&self, kind: SdkKeyKind) -> String {
         let input = SdkKeyInput {

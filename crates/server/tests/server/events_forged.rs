@@ -93,20 +93,7 @@ async fn forged_client_events_change_no_guardrail_decision(url: String) {
     server.seed_delivery_flags().await;
     let state = server.state().unwrap();
     // `payments`: server-side only, on, serving `off`; a guarded release to `on` at 50 %.
-    server
-        .admin_post(
-            "/api/v1/projects/default/flags",
-            json!({"key": "payments", "kind": "boolean"}),
-        )
-        .await;
-    server
-        .admin(
-            Method::PUT,
-            &format!("{PROD}/flags/payments"),
-            Some(json!({"version": 0, "on": true, "off_variation": 1,
-                        "fallthrough": {"variation": 1}})),
-        )
-        .await;
+    server.boolean_flag_serving_off("payments").await;
     let started = server
         .admin_post(
             &format!("{PROD}/releases"),

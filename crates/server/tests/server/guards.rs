@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::PROD;
-use reqwest::Method;
 use serde_json::{Value, json};
 use switchyard_store::Store;
 use switchyard_testkit::server::{GuardConfig, TestServer, wait_for};
@@ -30,20 +29,7 @@ async fn two_guards_decide_each_release_once(url: String) {
     let mut ids = Vec::new();
     for i in 0..RELEASES {
         let flag = format!("guarded-{i}");
-        first
-            .admin_post(
-                "/api/v1/projects/default/flags",
-                json!({"key": flag, "kind": "boolean"}),
-            )
-            .await;
-        first
-            .admin(
-                Method::PUT,
-                &format!("{PROD}/flags/{flag}"),
-                Some(json!({"version": 0, "on": true, "off_variation": 1,
-                            "fallthrough": {"variation": 1}})),
-            )
-            .await;
+        first.boolean_flag_serving_off(&flag).await;
         // No traffic, no guardrails, no bake: every guard pass may advance a stage.
         let release = first
             .admin_post(

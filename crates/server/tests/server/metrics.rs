@@ -263,20 +263,7 @@ async fn serve_metrics_parse_and_count(url: String) {
     );
 
     // A release with no guardrails and no bake: the guard advances it at each look.
-    server
-        .admin_post(
-            "/api/v1/projects/default/flags",
-            json!({"key": "metered", "kind": "boolean"}),
-        )
-        .await;
-    server
-        .admin(
-            reqwest::Method::PUT,
-            &format!("{PROD}/flags/metered"),
-            Some(json!({"version": 0, "on": true, "off_variation": 1,
-                        "fallthrough": {"variation": 1}})),
-        )
-        .await;
+    server.boolean_flag_serving_off("metered").await;
     let release = server
         .admin_post(
             &format!("{PROD}/releases"),

@@ -17,7 +17,7 @@ use opentelemetry_proto::tonic::trace::v1::span::Event;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode as SpanStatus;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
 use prost::Message as _;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 use switchyard_server::delivery::MAX_CONCURRENT_BATCHES;
 use switchyard_store::events::StageCohorts;
@@ -63,20 +63,7 @@ async fn start_flushing_every(url: &str, events_flush: Duration) -> TestServer {
 /// A boolean flag, on, serving `off` to everyone, with a release of `on` to 20 % (and an
 /// audience, the `staff` segment, when asked); the release's first stage key.
 async fn released_flag(server: &TestServer, key: &str, audience: bool) -> String {
-    server
-        .admin_post(
-            "/api/v1/projects/default/flags",
-            json!({"key": key, "kind": "boolean"}),
-        )
-        .await;
-    server
-        .admin(
-            Method::PUT,
-            &format!("{PROD}/flags/{key}"),
-            Some(json!({"version": 0, "on": true, "off_variation": 1,
-                        "fallthrough": {"variation": 1}})),
-        )
-        .await;
+    server.boolean_flag_serving_off(key).await;
     let mut release = json!({
         "flag": key, "variation": "on",
         "stages": [{"percent": 20, "min_bake_s": 3600}],

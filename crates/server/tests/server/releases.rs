@@ -36,25 +36,6 @@ async fn start(url: &str) -> TestServer {
     server
 }
 
-/// Creates a boolean flag that is on and serves `off` to everyone.
-async fn boolean_flag(server: &TestServer, key: &str) {
-    server
-        .admin_post(
-            "/api/v1/projects/default/flags",
-            json!({"key": key, "kind": "boolean"}),
-        )
-        .await;
-    let path = format!("{PROD}/flags/{key}");
-    server
-        .admin(
-            Method::PUT,
-            &path,
-            Some(json!({"version": 0, "on": true, "off_variation": 1,
-                        "fallthrough": {"variation": 1}})),
-        )
-        .await;
-}
-
 async fn status(server: &TestServer, id: &str) -> Value {
     server.admin_get(&format!("{PROD}/releases/{id}")).await
 }
@@ -109,7 +90,7 @@ fn drive(
 
 async fn a_regression_rolls_back_by_itself(url: String) {
     let server = start(&url).await;
-    boolean_flag(&server, "new-checkout").await;
+    server.boolean_flag_serving_off("new-checkout").await;
     server
         .admin_post(
             &format!("{PROD}/segments"),
@@ -289,7 +270,7 @@ async fn ramps_controls_windows_and_the_kill_switch(url: String) {
     let releases = format!("{PROD}/releases");
 
     // No traffic, no guardrails, no bake: the guard ramps through both stages and completes.
-    boolean_flag(&server, "search-v2").await;
+    server.boolean_flag_serving_off("search-v2").await;
     let ramp = server
         .admin_post(
             &releases,
@@ -321,7 +302,7 @@ async fn ramps_controls_windows_and_the_kill_switch(url: String) {
     );
 
     // Outside its time window a release waits, scheduled, and changes nothing.
-    boolean_flag(&server, "later").await;
+    server.boolean_flag_serving_off("later").await;
     let closed = {
         let now_minute = (std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -344,7 +325,7 @@ async fn ramps_controls_windows_and_the_kill_switch(url: String) {
     let waiting_id = waiting["id"].as_str().unwrap();
     // A witness release, created after it, completes only after the guard has made passes over
     // every release: by then the closed window has been looked at and kept closed.
-    boolean_flag(&server, "witness").await;
+    server.boolean_flag_serving_off("witness").await;
     let witness = server
         .admin_post(
             &releases,
@@ -381,7 +362,7 @@ async fn ramps_controls_windows_and_the_kill_switch(url: String) {
     assert_eq!(targeting["fallthrough"], json!({"variation": 1}));
 
     // Pause, resume, advance by hand; then the kill switch through a trigger URL.
-    boolean_flag(&server, "payments").await;
+    server.boolean_flag_serving_off("payments").await;
     let manual = server
         .admin_post(
             &releases,

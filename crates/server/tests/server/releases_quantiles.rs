@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use crate::PROD;
-use reqwest::Method;
 use serde_json::{Value, json};
 use switchyard_sdk::{Client, Context, EventsConfig};
 use switchyard_testkit::server::{GuardConfig, SdkKeyKind, TestServer, wait_for};
@@ -27,20 +26,7 @@ async fn mean_guardrails_show_each_cohorts_quantiles(url: String) {
         })
         .start()
         .await;
-    server
-        .admin_post(
-            "/api/v1/projects/default/flags",
-            json!({"key": "slow-checkout", "kind": "boolean"}),
-        )
-        .await;
-    server
-        .admin(
-            Method::PUT,
-            &format!("{PROD}/flags/slow-checkout"),
-            Some(json!({"version": 0, "on": true, "off_variation": 1,
-                        "fallthrough": {"variation": 1}})),
-        )
-        .await;
+    server.boolean_flag_serving_off("slow-checkout").await;
     let started = server
         .admin_post(
             &format!("{PROD}/releases"),
