@@ -101,12 +101,7 @@ async fn run(binary: &str, counts: &[usize]) {
             );
             opened.push(tokio::spawn(async move {
                 let permit = connecting.acquire_owned().await.unwrap();
-                let mut stream = loop {
-                    match TcpStream::connect(&addr).await {
-                        Ok(s) => break s,
-                        Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-                    }
-                };
+                let mut stream = connect_retrying(&addr).await;
                 let request = format!(
                     "GET /sdk/v1/stream HTTP/1.1\r\nHost: bench\r\nAuthorization: {key}\r\n\r\n"
                 );
@@ -221,7 +216,7 @@ async fn follow(
 /// readers: a child process (pinned like the server) accepts `count` connections and, per
 /// toggle, writes one prepared frame to each from one thread, with no HTTP and no runtime.
 /// Prints p50/p99/max from the toggle's command to each reader's receipt, and the writer's own
-/// time.
+/// time. (The server's latencies start later, at the API's answer, after its commit.)
 async fn ideal_fanout(count: usize, toggles: usize, pinned: bool) {
     use std::io::{BufRead, Write as _};
     use std::process::{Command, Stdio};
@@ -240,14 +235,18 @@ async fn ideal_fanout(count: usize, toggles: usize, pinned: bool) {
     let (tx, mut rx) = mpsc::unbounded_channel::<Instant>();
     let ready = Arc::new(Semaphore::new(0));
     let connecting = Arc::new(Semaphore::new(256));
-    for _ in 0..count {
-        let (tx, ready, connecting) = (tx.clone(), ready.clone(), connecting.clone());
-        tokio::spawn(async move {
-            let permit = connecting.acquire_owned().await.unwrap();
-            let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-            follow(stream, tx, ready, permit).await;
-        });
-    }
+    let addr = format!("127.0.0.1:{port}");
+    let readers: Vec<_> = (0..count)
+        .map(|_| {
+            let (addr, tx) = (addr.clone(), tx.clone());
+            let (ready, connecting) = (ready.clone(), connecting.clone());
+            tokio::spawn(async move {
+                let permit = connecting.acquire_owned().await.unwrap();
+                let stream = connect_retrying(&addr).await;
+                follow(stream, tx, ready, permit).await;
+            })
+        })
+        .collect();
     let _ = ready.acquire_many(count as u32).await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (mut latencies, mut writes) = (Vec::new(), Vec::new());
@@ -264,9 +263,11 @@ async fn ideal_fanout(count: usize, toggles: usize, pinned: bool) {
     }
     drop(commands);
     child.wait().unwrap();
-    // The readers see the child's sockets close; let them end before the server's streams
-    // need the descriptors.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The readers end as the child's sockets close, giving back the descriptors the server's
+    // streams need next.
+    for reader in readers {
+        reader.await.unwrap();
+    }
     latencies.sort_by(f64::total_cmp);
     writes.sort_by(f64::total_cmp);
     let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
@@ -278,6 +279,16 @@ async fn ideal_fanout(count: usize, toggles: usize, pinned: bool) {
         latencies[latencies.len() - 1],
         write_ms * 1000.0 / count as f64
     );
+}
+
+/// A connection to `addr`, retried every 20 ms while the listener's backlog is full.
+async fn connect_retrying(addr: &str) -> TcpStream {
+    loop {
+        match TcpStream::connect(addr).await {
+            Ok(stream) => return stream,
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
 }
 
 /// The child process of [`ideal_fanout`]: accepts `count` loopback connections on the port it

@@ -282,6 +282,8 @@ mod tests {
     async fn store_with_table(test: &str) -> (Store, std::path::PathBuf) {
         let name = format!("switchyard-writer-{test}-{}", std::process::id());
         let dir = std::env::temp_dir().join(name);
+        // A directory left by an earlier run of the same process id.
+        let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("sqlite://{}", dir.join("store.db").display());
         let store = Store::open(&url).await.unwrap();

@@ -34,7 +34,7 @@ fn string(key: &str, value: &str) -> KeyValue {
 
 /// An OTLP request, gzipped protobuf: `SPANS_PER_REQUEST` server spans of a checkout service,
 /// each with the `feature_flag.evaluation` event OpenFeature's tracing hooks add: flag
-/// `flag-{i % FLAGS}`, variant `on` for even `i` (as [`batch`] exposes), context id
+/// `flag-{i % FLAGS}`, variant `on` for even `i` (as [`crate::batch`] exposes), context id
 /// `{contexts}-{i}`. Durations 5–204 ms; `ERRORS_PER_REQUEST` errors, as many `on` as `off`.
 pub(crate) fn otlp_request(contexts: &str) -> Vec<u8> {
     let now_ns = now_ms() as u64 * 1_000_000;
