@@ -304,6 +304,21 @@ impl TestServer {
         self.admin(Method::PUT, &path, Some(targeting)).await;
     }
 
+    /// Creates string flag `key` in project `default` with variations `a` and `b` of the two
+    /// `values`, on in `production` and serving `a` to everyone there: where an experiment of
+    /// `a` against `b` starts from.
+    pub async fn string_flag_serving_a(&self, key: &str, values: [&str; 2]) {
+        let [a, b] = values;
+        let flag = serde_json::json!({"key": key, "kind": "string", "off_variation": "a",
+            "variations": [{"key": "a", "value": a}, {"key": "b", "value": b}]});
+        self.admin_post("/api/v1/projects/default/flags", flag)
+            .await;
+        let targeting = serde_json::json!({"version": 0, "on": true, "off_variation": 0,
+                                            "fallthrough": {"variation": 0}});
+        let path = format!("/api/v1/projects/default/environments/production/flags/{key}");
+        self.admin(Method::PUT, &path, Some(targeting)).await;
+    }
+
     /// A new SDK key of `kind` for `default`/`production`.
     pub async fn sdk_key(&self, kind: SdkKeyKind) -> String {
         let input = SdkKeyInput {

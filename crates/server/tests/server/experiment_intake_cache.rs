@@ -2,7 +2,6 @@
 //! "Experiment units"): a batch right after an experiment starts counts toward it, and one
 //! right after it stops does not, even when a batch before filled the cache.
 
-use reqwest::Method;
 use serde_json::{Value, json};
 use switchyard_testkit::server::{SdkKeyKind, TestServer};
 
@@ -63,19 +62,7 @@ async fn the_running_experiments_follow_start_and_stop(url: String) {
     let server = TestServer::in_process(&url).start().await;
     crate::experiments::conversion_metric(&server).await;
     server
-        .admin_post(
-            "/api/v1/projects/default/flags",
-            json!({"key": "layout", "kind": "string", "off_variation": "a", "variations": [
-                {"key": "a", "value": "narrow"}, {"key": "b", "value": "wide"}]}),
-        )
-        .await;
-    server
-        .admin(
-            Method::PUT,
-            &format!("{PROD}/flags/layout"),
-            Some(json!({"version": 0, "on": true, "off_variation": 0,
-                        "fallthrough": {"variation": 0}})),
-        )
+        .string_flag_serving_a("layout", ["narrow", "wide"])
         .await;
     let key = server.sdk_key(SdkKeyKind::Server).await;
     // Before any experiment: the environment's (empty) list is read and kept.

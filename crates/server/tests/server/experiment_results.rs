@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use reqwest::Method;
 use serde_json::{Value, json};
 use switchyard_sdk::{Client, Context, EventsConfig};
 use switchyard_testkit::server::{SdkKeyKind, TestServer, wait_for};
@@ -25,25 +24,6 @@ const LIFT_UNITS: u64 = 16_000;
 const AA_UNITS: u64 = 4_000;
 /// Exposures to one arm only, posted on top of the A/A's: a sample ratio mismatch.
 const INJECTED: u64 = 600;
-
-/// A two-variation string flag (a: classic, b: new), on in production serving a to everyone.
-async fn flag(server: &TestServer, key: &str) {
-    server
-        .admin_post(
-            "/api/v1/projects/default/flags",
-            json!({"key": key, "kind": "string", "off_variation": "a", "variations": [
-                {"key": "a", "value": "classic"}, {"key": "b", "value": "new"}]}),
-        )
-        .await;
-    server
-        .admin(
-            Method::PUT,
-            &format!("{PROD}/flags/{key}"),
-            Some(json!({"version": 0, "on": true, "off_variation": 0,
-                        "fallthrough": {"variation": 0}})),
-        )
-        .await;
-}
 
 /// Creates and starts a fixed-horizon experiment on `flag`'s fallthrough: a (control) against
 /// b, all traffic, `metric` primary. Returns its id.
@@ -108,8 +88,12 @@ async fn a_known_lift_is_significant_an_a_a_is_not_and_a_ratio_mismatch_is_flagg
                             "direction": "increase_is_good", "mde": 0.05});
         server.admin_post(METRICS, metric).await;
     }
-    flag(&server, "new-checkout").await;
-    flag(&server, "new-signup").await;
+    server
+        .string_flag_serving_a("new-checkout", ["classic", "new"])
+        .await;
+    server
+        .string_flag_serving_a("new-signup", ["classic", "new"])
+        .await;
     let lift = experiment(&server, "new-checkout", "checkout").await;
     let aa = experiment(&server, "new-signup", "signup").await;
 

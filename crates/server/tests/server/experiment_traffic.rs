@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use reqwest::Method;
 use serde_json::{Value, json};
 use switchyard_engine::{Context as EngineContext, Dataset, Env, Snapshot};
 use switchyard_sdk::{Client, Context, EventsConfig};
@@ -58,21 +57,7 @@ async fn a_twenty_percent_experiment_counts_only_its_share(url: String) {
                    "kind": "proportion", "direction": "increase_is_good", "mde": 0.05}),
         )
         .await;
-    server
-        .admin_post(
-            "/api/v1/projects/default/flags",
-            json!({"key": FLAG, "kind": "string", "off_variation": "a", "variations": [
-                {"key": "a", "value": "classic"}, {"key": "b", "value": "new"}]}),
-        )
-        .await;
-    server
-        .admin(
-            Method::PUT,
-            &format!("{PROD}/flags/{FLAG}"),
-            Some(json!({"version": 0, "on": true, "off_variation": 0,
-                        "fallthrough": {"variation": 0}})),
-        )
-        .await;
+    server.string_flag_serving_a(FLAG, ["classic", "new"]).await;
     let created = server
         .admin_post(
             &format!("{PROD}/experiments"),

@@ -4,7 +4,7 @@
 //! experiment fails naming it.
 
 use serde_json::{Value, json};
-use switchyard_testkit::server::{Method, SdkKeyKind, TestServer};
+use switchyard_testkit::server::{SdkKeyKind, TestServer};
 
 use super::{Cli, PROJECT};
 
@@ -41,19 +41,7 @@ pub(super) async fn experiment_results(cli: &Cli, server: &TestServer) {
         )
         .await;
     server
-        .admin_post(
-            &format!("{PROJECT}/flags"),
-            json!({"key": "cli-experiment", "kind": "string", "off_variation": "a",
-                   "variations": [{"key": "a", "value": "old"}, {"key": "b", "value": "new"}]}),
-        )
-        .await;
-    server
-        .admin(
-            Method::PUT,
-            &format!("{PROD}/flags/cli-experiment"),
-            Some(json!({"version": 0, "on": true, "off_variation": 0,
-                        "fallthrough": {"variation": 0}})),
-        )
+        .string_flag_serving_a("cli-experiment", ["old", "new"])
         .await;
     let created = server
         .admin_post(
