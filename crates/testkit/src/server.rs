@@ -292,16 +292,10 @@ impl TestServer {
     }
 
     /// Creates boolean flag `key` in project `default`, on in `production` and serving `off`
-    /// to everyone there (variation 1 as fallthrough and off variation): where a release of
-    /// `on` starts from.
+    /// to everyone there: where a release of `on` starts from.
     pub async fn boolean_flag_serving_off(&self, key: &str) {
         let flag = serde_json::json!({"key": key, "kind": "boolean"});
-        self.admin_post("/api/v1/projects/default/flags", flag)
-            .await;
-        let targeting = serde_json::json!({"version": 0, "on": true, "off_variation": 1,
-                                            "fallthrough": {"variation": 1}});
-        let path = format!("/api/v1/projects/default/environments/production/flags/{key}");
-        self.admin(Method::PUT, &path, Some(targeting)).await;
+        self.flag_serving(key, flag, 1).await;
     }
 
     /// Creates string flag `key` in project `default` with variations `a` and `b` of the two
@@ -311,10 +305,16 @@ impl TestServer {
         let [a, b] = values;
         let flag = serde_json::json!({"key": key, "kind": "string", "off_variation": "a",
             "variations": [{"key": "a", "value": a}, {"key": "b", "value": b}]});
+        self.flag_serving(key, flag, 0).await;
+    }
+
+    /// Creates `flag` (its key `key`) in project `default`, on in `production` and serving
+    /// variation `index` to everyone there (as fallthrough and off variation both).
+    async fn flag_serving(&self, key: &str, flag: Value, index: usize) {
         self.admin_post("/api/v1/projects/default/flags", flag)
             .await;
-        let targeting = serde_json::json!({"version": 0, "on": true, "off_variation": 0,
-                                            "fallthrough": {"variation": 0}});
+        let targeting = serde_json::json!({"version": 0, "on": true, "off_variation": index,
+                                            "fallthrough": {"variation": index}});
         let path = format!("/api/v1/projects/default/environments/production/flags/{key}");
         self.admin(Method::PUT, &path, Some(targeting)).await;
     }
