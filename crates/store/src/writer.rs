@@ -76,12 +76,8 @@ impl Writer {
     /// [`GroupPlace::finish`].
     pub(crate) async fn place(self: &Arc<Self>, pool: &AnyPool) -> Result<GroupPlace<'_>> {
         let mut open = self.open.lock().await;
-        // A batch stopped mid-write: commit the group without it now (`commit_open` rolls its
-        // savepoint back, or ends the group if even that fails) rather than leave every later
-        // batch to retry a rollback that may keep failing.
-        if open.as_ref().is_some_and(|group| group.interrupted) {
-            commit_open(&mut open).await;
-        }
+        // Before the task the stopped batch queued (`Drop for GroupPlace`), if this comes first.
+        commit_if_interrupted(&mut open).await;
         let group = match open.take() {
             Some(group) => group,
             None => OpenGroup {
@@ -184,13 +180,18 @@ impl Drop for GroupPlace<'_> {
         }
         let writer = self.writer.clone();
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                let mut open = writer.open.lock().await;
-                if open.as_ref().is_some_and(|group| group.interrupted) {
-                    commit_open(&mut open).await;
-                }
-            });
+            runtime
+                .spawn(async move { commit_if_interrupted(&mut *writer.open.lock().await).await });
         }
+    }
+}
+
+/// A batch stopped mid-write: commits the group without it (`commit_open` rolls its savepoint
+/// back, or ends the group if even that fails) rather than leave every later batch to retry a
+/// rollback that may keep failing.
+async fn commit_if_interrupted(open: &mut Option<OpenGroup>) {
+    if open.as_ref().is_some_and(|group| group.interrupted) {
+        commit_open(open).await;
     }
 }
 
