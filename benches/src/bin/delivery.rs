@@ -129,10 +129,7 @@ async fn run(binary: &str, counts: &[usize]) {
             let toggled = api.toggle("default", "production", "kill-switch", &toggle);
             toggled.await.unwrap();
             let acked = Instant::now();
-            for _ in 0..count {
-                let received = rx.recv().await.unwrap();
-                latencies.push(received.saturating_duration_since(acked).as_secs_f64() * 1000.0);
-            }
+            receive_all(&mut rx, count, acked, &mut latencies).await;
             cpu_ns += cpu_time_ns(pid) - cpu_before;
             let ticks_after = cpu_ticks(pid);
             ticks.0 += ticks_after.0 - ticks_before.0;
@@ -141,16 +138,15 @@ async fn run(binary: &str, counts: &[usize]) {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         eprintln!("# toggled {count} streams");
-        latencies.sort_by(f64::total_cmp);
-        let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+        let [p50, p99, max] = quantiles(&mut latencies);
         shares.sort_by(f64::total_cmp);
         let cpu_ms = cpu_ns as f64 / 1e6 / toggles as f64;
         let system = ticks.1 as f64 / (ticks.0 + ticks.1).max(1) as f64 * 100.0;
         println!(
             "| {count} | {toggles} | {:.1} | {:.1} | {:.1} | {:.1} / {:.1} | {cpu_ms:.1} ms = {:.1} µs per stream ({system:.0} % system) | {:.1} KiB |",
-            at(0.5),
-            at(0.99),
-            latencies[latencies.len() - 1],
+            p50,
+            p99,
+            max,
             shares[shares.len() / 2],
             shares[shares.len() - 1],
             cpu_ms * 1000.0 / count as f64,
@@ -253,10 +249,7 @@ async fn ideal_fanout(count: usize, toggles: usize, pinned: bool) {
     for _ in 0..toggles {
         let commanded = Instant::now();
         commands.write_all(b"go\n").unwrap();
-        for _ in 0..count {
-            let received = rx.recv().await.unwrap();
-            latencies.push(received.saturating_duration_since(commanded).as_secs_f64() * 1000.0);
-        }
+        receive_all(&mut rx, count, commanded, &mut latencies).await;
         let micros: f64 = replies.next().unwrap().unwrap().parse().unwrap();
         writes.push(micros / 1000.0);
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -268,17 +261,33 @@ async fn ideal_fanout(count: usize, toggles: usize, pinned: bool) {
     for reader in readers {
         reader.await.unwrap();
     }
-    latencies.sort_by(f64::total_cmp);
+    let [p50, p99, max] = quantiles(&mut latencies);
     writes.sort_by(f64::total_cmp);
-    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
     let write_ms = writes[writes.len() / 2];
     println!(
-        "# ideal server, {count} streams, {toggles} toggles (one thread writes a prepared frame to each socket): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; its writes took {write_ms:.1} ms (median) = {:.2} µs per stream",
-        at(0.5),
-        at(0.99),
-        latencies[latencies.len() - 1],
+        "# ideal server, {count} streams, {toggles} toggles (one thread writes a prepared frame to each socket): p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms; its writes took {write_ms:.1} ms (median) = {:.2} µs per stream",
         write_ms * 1000.0 / count as f64
     );
+}
+
+/// Waits for `count` receipts of one change and adds each one's latency since `since`, in ms.
+async fn receive_all(
+    rx: &mut mpsc::UnboundedReceiver<Instant>,
+    count: usize,
+    since: Instant,
+    latencies: &mut Vec<f64>,
+) {
+    for _ in 0..count {
+        let received = rx.recv().await.unwrap();
+        latencies.push(received.saturating_duration_since(since).as_secs_f64() * 1000.0);
+    }
+}
+
+/// p50, p99 and max of `latencies` (sorted here).
+fn quantiles(latencies: &mut [f64]) -> [f64; 3] {
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+    [at(0.5), at(0.99), at(1.0)]
 }
 
 /// A connection to `addr`, retried every 20 ms while the listener's backlog is full.

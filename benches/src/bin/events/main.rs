@@ -288,6 +288,24 @@ impl Posted {
     }
 }
 
+/// Posts gzipped `body` (of `content_type`) to `url` with SDK key `key`.
+async fn post_gzipped(
+    http: &reqwest::Client,
+    url: &str,
+    key: &str,
+    content_type: &str,
+    body: &[u8],
+) -> reqwest::Response {
+    http.post(url)
+        .header("authorization", key)
+        .header("content-type", content_type)
+        .header("content-encoding", "gzip")
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap()
+}
+
 /// `SENDERS` concurrent senders post `bodies` (gzipped, of `content_type`) to `url` for
 /// `SECONDS`, each body once in turn, until the time or the bodies run out.
 async fn post_all(url: &str, key: &str, bodies: Vec<Vec<u8>>, content_type: &str) -> Posted {
@@ -309,15 +327,7 @@ async fn post_all(url: &str, key: &str, bodies: Vec<Vec<u8>>, content_type: &str
                     break;
                 };
                 let sent = Instant::now();
-                let response = http
-                    .post(&url)
-                    .header("authorization", &key)
-                    .header("content-type", &content_type)
-                    .header("content-encoding", "gzip")
-                    .body(body.clone())
-                    .send()
-                    .await
-                    .unwrap();
+                let response = post_gzipped(&http, &url, &key, &content_type, body).await;
                 match response.status().as_u16() {
                     200 | 202 => {
                         posted.accepted += 1;
@@ -399,15 +409,7 @@ async fn intakes(
         for n in 0..OTLP_BODIES {
             let body = batch(EXPOSED + n, stages, true);
             for attempt in 0.. {
-                let response = http
-                    .post(&url)
-                    .header("authorization", key)
-                    .header("content-type", "application/json")
-                    .header("content-encoding", "gzip")
-                    .body(body.clone())
-                    .send()
-                    .await
-                    .unwrap();
+                let response = post_gzipped(&http, &url, key, "application/json", &body).await;
                 match response.status().as_u16() {
                     202 => break,
                     429 | 503 if attempt < 100 => {
