@@ -1,9 +1,26 @@
-//! What the benchmark binaries share: starting a release `switchyard serve` (through the
-//! testkit's `TestServer`, as the tests do), and describing the machine a result was measured on.
+//! What the benchmark binaries share: which `switchyard` binary they measure, the one-thread
+//! runtime of their load, starting a release `switchyard serve` (through the testkit's
+//! `TestServer`, as the tests do), and describing the machine a result was measured on.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub use switchyard_testkit::server::{Method, SdkKeyKind, TestServer};
+
+/// The `switchyard` binary to measure: `SWITCHYARD_BIN` (a saved "before" build, say), else
+/// this tree's release build.
+pub fn switchyard_binary() -> String {
+    std::env::var("SWITCHYARD_BIN").unwrap_or("target/release/switchyard".into())
+}
+
+/// Runs `future` to its end on a runtime of one thread: a load generator keeps to one, so the
+/// server keeps the rest of the machine.
+pub fn on_one_thread<F: std::future::Future>(future: F) -> F::Output {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(future)
+}
 
 /// `binary serve` (a release build) on a fresh database: `--data-dir DIR` or
 /// `--database-url URL` in `storage`, logging errors only.

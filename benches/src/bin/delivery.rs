@@ -24,7 +24,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use switchyard_bench::{SdkKeyKind, TestServer, cpu_time_ns, machine, serve};
+use switchyard_bench::{
+    SdkKeyKind, TestServer, cpu_time_ns, machine, on_one_thread, serve, switchyard_binary,
+};
 use switchyard_client::types::ToggleInput;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -41,12 +43,7 @@ fn main() {
         .split(',')
         .map(|n| n.parse().unwrap())
         .collect();
-    let binary = std::env::var("SWITCHYARD_BIN").unwrap_or("target/release/switchyard".into());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(run(&binary, &counts));
+    on_one_thread(run(&switchyard_binary(), &counts));
 }
 
 async fn run(binary: &str, counts: &[usize]) {

@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use switchyard_bench::{Method, SdkKeyKind, TestServer, machine, serve};
+use switchyard_bench::{Method, SdkKeyKind, TestServer, machine, serve, switchyard_binary};
 use switchyard_sdk::{Client, Context, EventsConfig};
 use switchyard_server::releases::{Freshness, Release, ReleaseInput, Verdict, assess};
 use switchyard_store::events::{MetricMoments, StageCohorts};
@@ -57,7 +57,7 @@ fn main() {
     if std::env::var_os("GUARD_BENCH_SKIP_SIMULATION").is_none() {
         simulate();
     }
-    let binary = std::env::var("SWITCHYARD_BIN").unwrap_or("target/release/switchyard".into());
+    let binary = switchyard_binary();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

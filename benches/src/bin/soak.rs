@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
-use switchyard_bench::{SdkKeyKind, TestServer, machine, serve};
+use switchyard_bench::{SdkKeyKind, TestServer, machine, on_one_thread, serve, switchyard_binary};
 use switchyard_sdk::events::{Batch, ContextRef, EVENTS_FORMAT, Event, encode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -94,13 +94,7 @@ fn env_number(name: &str, default: f64) -> f64 {
 }
 
 fn main() {
-    let binary = std::env::var("SWITCHYARD_BIN").unwrap_or("target/release/switchyard".into());
-    // One thread for the load, so the server keeps the rest of the machine.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let passed = runtime.block_on(run(&binary));
+    let passed = on_one_thread(run(&switchyard_binary()));
     std::process::exit(if passed { 0 } else { 1 });
 }
 

@@ -39,7 +39,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 use switchyard_bench::{
-    Method, SdkKeyKind, TestServer, cpu_time_ns, cpu_time_of_command_ns, machine, serve,
+    Method, SdkKeyKind, TestServer, cpu_time_ns, cpu_time_of_command_ns, machine, on_one_thread,
+    serve, switchyard_binary,
 };
 use switchyard_client::TimeRange;
 use switchyard_engine::Cohort;
@@ -69,13 +70,7 @@ const OTLP_BODIES: usize = 50;
 const OTLP_REQUESTS_PER_ROUND: usize = 4_000;
 
 fn main() {
-    let binary = std::env::var("SWITCHYARD_BIN").unwrap_or("target/release/switchyard".into());
-    // One thread for the load generator, so the server keeps the rest of the machine.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(run(&binary));
+    on_one_thread(run(&switchyard_binary()));
 }
 
 async fn run(binary: &str) {
